@@ -1,0 +1,134 @@
+// GGUF v2/v3 files: a bounds-checked reader over a memory mapping and a
+// writer. Every malformed input becomes an onellm::Error naming the file and
+// the key or tensor at fault.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/mapped_file.h"
+#include "kernels/kernels.h"
+
+namespace onellm {
+
+enum class GgufType : uint32_t {
+  UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6,
+  BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+};
+const char* gguf_type_name(GgufType type);
+
+// One metadata value. Scalars keep their exact type; arrays keep their
+// element type and hold strings, numbers or nested arrays in `items`.
+struct GgufValue {
+  GgufType type = GgufType::UINT32;
+  uint64_t u = 0;       // unsigned integers and bool
+  int64_t i = 0;        // signed integers
+  double f = 0;         // floats
+  std::string str;      // STRING
+  GgufType elem_type = GgufType::UINT32;  // ARRAY
+  std::vector<GgufValue> items;           // ARRAY
+
+  bool is_integer() const;
+  bool is_float() const { return type == GgufType::FLOAT32 || type == GgufType::FLOAT64; }
+  bool is_numeric() const { return is_integer() || is_float() || type == GgufType::BOOL; }
+  int64_t as_int() const;    // any integer or bool
+  double as_double() const;  // any numeric
+
+  static GgufValue of_string(std::string s);
+  static GgufValue of_u32(uint32_t v);
+  static GgufValue of_i32(int32_t v);
+  static GgufValue of_u64(uint64_t v);
+  static GgufValue of_f32(float v);
+  static GgufValue of_bool(bool v);
+  static GgufValue of_strings(const std::vector<std::string>& v);
+  static GgufValue of_f32s(const std::vector<float>& v);
+  static GgufValue of_i32s(const std::vector<int32_t>& v);
+};
+
+struct GgufTensor {
+  std::string name;
+  TensorType type = TensorType::F32;
+  std::vector<int64_t> dims;  // ggml ne: dims[0] is the contiguous one
+  uint64_t offset = 0;        // relative to the data section
+  uint64_t n_bytes = 0;
+  const uint8_t* data = nullptr;  // inside the mapping
+  int64_t n_elements() const;
+};
+
+class GgufFile {
+ public:
+  // Maps and parses `path`. Throws Error on any inconsistency.
+  static std::unique_ptr<GgufFile> open(const std::string& path);
+  // Parses a buffer that outlives the object (fuzzing, tests).
+  static std::unique_ptr<GgufFile> parse(const uint8_t* data, size_t size, const std::string& name);
+
+  const std::string& path() const { return name_; }
+  uint32_t version() const { return version_; }
+  uint64_t alignment() const { return alignment_; }
+  size_t file_size() const { return size_; }
+
+  const std::vector<std::string>& keys() const { return key_order_; }
+  const GgufValue* find(const std::string& key) const;
+  // Typed getters: the *_or forms return the fallback when the key is absent;
+  // the others throw Error naming the key. A present key of the wrong type
+  // always throws.
+  std::string get_string(const std::string& key) const;
+  std::string get_string_or(const std::string& key, const std::string& fallback) const;
+  int64_t get_int(const std::string& key) const;
+  int64_t get_int_or(const std::string& key, int64_t fallback) const;
+  double get_float(const std::string& key) const;
+  double get_float_or(const std::string& key, double fallback) const;
+  bool get_bool_or(const std::string& key, bool fallback) const;
+  const GgufValue& get_array(const std::string& key) const;  // throws if absent
+
+  const std::vector<GgufTensor>& tensors() const { return tensors_; }
+  const GgufTensor* find_tensor(const std::string& name) const;
+  const GgufTensor& tensor(const std::string& name) const;  // throws if absent
+
+ private:
+  GgufFile() = default;
+  void parse_all();
+  std::string name_;
+  MappedFile mapping_;
+  const uint8_t* base_ = nullptr;
+  size_t size_ = 0;
+  uint32_t version_ = 0;
+  uint64_t alignment_ = 32;
+  std::vector<std::string> key_order_;
+  std::map<std::string, GgufValue> kv_;
+  std::vector<GgufTensor> tensors_;
+  std::map<std::string, size_t> tensor_index_;
+};
+
+// Builds a GGUF v3 file in memory order: metadata in insertion order, then
+// tensors, each aligned.
+class GgufWriter {
+ public:
+  void set(const std::string& key, GgufValue value);
+  // Adds raw tensor bytes already in `type`'s layout. dims as ggml ne.
+  void add_tensor(const std::string& name, TensorType type, std::vector<int64_t> dims,
+                  std::vector<uint8_t> bytes);
+  // Adds F32 values, quantized to `type` row by row (dims[0] is the row).
+  void add_tensor_f32(const std::string& name, TensorType type, std::vector<int64_t> dims,
+                      const float* values);
+  // Writes atomically (temp file + rename). Throws Error on I/O failure.
+  void write(const std::string& path) const;
+  std::vector<uint8_t> to_bytes() const;
+  uint64_t alignment = 32;
+
+ private:
+  struct PendingTensor {
+    std::string name;
+    TensorType type;
+    std::vector<int64_t> dims;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<std::pair<std::string, GgufValue>> kv_;
+  std::vector<PendingTensor> tensors_;
+};
+
+}  // namespace onellm
