@@ -7,6 +7,15 @@
 // halves are read and written through load_half / store_half.
 #pragma once
 
+// Bit-exactness with ggml's reference needs every multiply and add rounded
+// separately; GCC would otherwise fuse them whenever FMA is enabled (e.g.
+// -march=native), even in ISO mode.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include <cstdint>
 #include <cstring>
 
