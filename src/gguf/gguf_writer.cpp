@@ -2,6 +2,7 @@
 // model tools (make-tiny-model, quantize) and later by training.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -95,7 +96,8 @@ void GgufWriter::add_tensor_f32(const std::string& name, TensorType type, std::v
   add_tensor(name, type, std::move(dims), std::move(bytes));
 }
 
-std::vector<uint8_t> GgufWriter::to_bytes() const {
+// Everything before the tensor data: header, metadata, tensor infos, padding.
+std::vector<uint8_t> GgufWriter::header_bytes() const {
   ByteSink out;
   out.put<uint32_t>(0x46554747);
   out.put<uint32_t>(3);
@@ -123,6 +125,12 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
     offset += (t.bytes.size() + alignment - 1) / alignment * alignment;
   }
   out.pad_to(alignment);
+  return out.bytes;
+}
+
+std::vector<uint8_t> GgufWriter::to_bytes() const {
+  ByteSink out;
+  out.bytes = header_bytes();
   for (const PendingTensor& t : tensors_) {
     out.bytes.insert(out.bytes.end(), t.bytes.begin(), t.bytes.end());
     out.pad_to(alignment);
@@ -131,12 +139,24 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
 }
 
 void GgufWriter::write(const std::string& path) const {
-  std::vector<uint8_t> bytes = to_bytes();
+  // Streamed tensor by tensor: a multi-GB model is not copied once more.
+  std::vector<uint8_t> header = header_bytes();
   std::string tmp = path + ".tmp" + std::to_string(::getpid());
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) throw Error(path + ": cannot create: " + std::strerror(errno));
-  size_t written = std::fwrite(bytes.data(), 1, bytes.size(), f);
-  bool ok = written == bytes.size() && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
+  static const uint8_t zeros[256] = {};
+  for (const PendingTensor& t : tensors_) {
+    if (!ok) break;
+    ok = std::fwrite(t.bytes.data(), 1, t.bytes.size(), f) == t.bytes.size();
+    size_t pad = (alignment - t.bytes.size() % alignment) % alignment;
+    while (ok && pad > 0) {
+      size_t n = std::min(pad, sizeof zeros);
+      ok = std::fwrite(zeros, 1, n, f) == n;
+      pad -= n;
+    }
+  }
+  ok = ok && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
   int e = errno;
   ok = (std::fclose(f) == 0) && ok;
   if (!ok) {
