@@ -113,6 +113,20 @@ TEST(Fp16, EveryHalfRoundTrips) {
   }
 }
 
+TEST(Fp16, RowConversionMatchesScalarForEveryHalf) {
+  std::vector<uint8_t> bytes;
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    bytes.push_back(static_cast<uint8_t>(h & 0xFF));
+    bytes.push_back(static_cast<uint8_t>(h >> 8));
+  }
+  const std::vector<float> row = dequant(TensorType::F16, bytes, 0x10000);
+  for (uint32_t h = 0; h < 0x10000; ++h)
+    ASSERT_EQ(std::bit_cast<uint32_t>(row[h]), std::bit_cast<uint32_t>(fp16_to_f32(static_cast<uint16_t>(h)))) << std::hex << h;
+  const std::vector<float> brow = dequant(TensorType::BF16, bytes, 0x10000);
+  for (uint32_t h = 0; h < 0x10000; ++h)
+    ASSERT_EQ(std::bit_cast<uint32_t>(brow[h]), std::bit_cast<uint32_t>(bf16_to_f32(static_cast<uint16_t>(h)))) << std::hex << h;
+}
+
 TEST(Fp16, MatchesCorrectlyRoundedReference) {
   // Reference: the nearest half by exhaustive comparison in double, ties to even.
   std::vector<double> halves;

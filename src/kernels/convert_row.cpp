@@ -1,5 +1,6 @@
 // dequantize_row / quantize_row: validate the request, then dispatch to the
 // per-type converters of quant_legacy.cpp and quant_k.cpp.
+#include <bit>
 #include <cstring>
 
 #include "base/error.h"
@@ -7,6 +8,8 @@
 
 namespace onellm {
 namespace {
+
+static_assert(std::endian::native == std::endian::little, "GGUF rows are read in place: little-endian hosts only");
 
 // Throws unless `type` is computable and n is a whole number of its blocks;
 // returns the number of blocks.
@@ -28,13 +31,20 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
     case TensorType::F32:
       std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
       return;
-    case TensorType::F16:
+    case TensorType::F16: {
+      const auto* bytes = static_cast<const uint8_t*>(src);
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;  // GGUF is little-endian, as is every host we build for
+        std::memcpy(&h, bytes + 2 * i, 2);
+        dst[i] = half_bits_to_float(h);
+      }
+      return;
+    }
     case TensorType::BF16: {
       const auto* bytes = static_cast<const uint8_t*>(src);
-      const bool is_f16 = type == TensorType::F16;
       for (int64_t i = 0; i < n; ++i) {
-        const auto h = static_cast<uint16_t>(bytes[2 * i] | (bytes[2 * i + 1] << 8));
-        dst[i] = is_f16 ? fp16_to_f32(h) : bf16_to_f32(h);
+        const uint32_t bits = static_cast<uint32_t>(bytes[2 * i] | (bytes[2 * i + 1] << 8)) << 16;
+        std::memcpy(&dst[i], &bits, 4);
       }
       return;
     }

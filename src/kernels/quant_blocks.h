@@ -28,7 +28,24 @@ constexpr int kSuperBlock = 256;  // elements per K-quant super-block (QK_K)
 
 using Half = uint8_t[2];  // an IEEE half, little-endian
 
-inline float load_half(const Half& h) { return fp16_to_f32(static_cast<uint16_t>(h[0] | (h[1] << 8))); }
+// Exact half -> float without branches, so row loops vectorize: place the
+// exponent and mantissa in a float and rescale by 2^112 (exact for normals
+// and subnormals alike), then force the exponent of inf/NaN to all ones.
+inline float half_bits_to_float(uint16_t h) {
+  const uint32_t magnitude = static_cast<uint32_t>(h & 0x7FFF) << 13;
+  float f;
+  std::memcpy(&f, &magnitude, 4);
+  f *= 0x1p112f;
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  const uint32_t special = 0u - static_cast<uint32_t>((h & 0x7C00) == 0x7C00);  // all ones for inf/NaN
+  bits = (bits & ~special) | ((magnitude | 0x7F800000) & special);
+  bits |= static_cast<uint32_t>(h & 0x8000) << 16;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+inline float load_half(const Half& h) { return half_bits_to_float(static_cast<uint16_t>(h[0] | (h[1] << 8))); }
 inline void store_half(Half& h, float v) {
   const uint16_t bits = f32_to_fp16(v);
   h[0] = static_cast<uint8_t>(bits & 0xFF);

@@ -152,18 +152,30 @@ void dequantize_Q5_K(const BlockQ5_K* src, float* dst, int64_t n_blocks) {
 }
 
 void dequantize_Q6_K(const BlockQ6_K* src, float* dst, int64_t n_blocks) {
-  for (int64_t b = 0; b < n_blocks; ++b, dst += kSuperBlock) {
+  for (int64_t b = 0; b < n_blocks; ++b) {
     const BlockQ6_K& blk = src[b];
     const float d = load_half(blk.d);
-    // Element e = 128h + 32k + l (k = 0..3, l = 0..31): low 4 bits from
-    // nibble k/2 of ql[64h + 32*(k%2) + l], top 2 bits from bit pair k of
-    // qh[32h + l], scale scales[e/16].
-    for (int e = 0; e < kSuperBlock; ++e) {
-      const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-      const int low = (blk.ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0xF;
-      const int high = (blk.qh[32 * h + l] >> (2 * k)) & 3;
-      const float dl = d * static_cast<float>(blk.scales[e / 16]);
-      dst[e] = dl * static_cast<float>((low | (high << 4)) - 32);
+    // Each 128-element half h: element 32k + l (k = 0..3) takes its low 4
+    // bits from nibble k/2 of ql[64h + 32*(k%2) + l], its top 2 bits from
+    // bit pair k of qh[32h + l], its scale from scales[8h + 2k + l/16].
+    for (int h = 0; h < 2; ++h, dst += 128) {
+      const uint8_t* ql = blk.ql + 64 * h;
+      const uint8_t* qh = blk.qh + 32 * h;
+      const int8_t* sc = blk.scales + 8 * h;
+      for (int g = 0; g < 2; ++g) {  // scales are per 16 values of l
+        const float d0 = d * static_cast<float>(sc[g]), d1 = d * static_cast<float>(sc[g + 2]);
+        const float d2 = d * static_cast<float>(sc[g + 4]), d3 = d * static_cast<float>(sc[g + 6]);
+        for (int l = 16 * g; l < 16 * g + 16; ++l) {
+          const int q0 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+          const int q1 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+          const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+          const int q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+          dst[l] = d0 * static_cast<float>(q0);
+          dst[l + 32] = d1 * static_cast<float>(q1);
+          dst[l + 64] = d2 * static_cast<float>(q2);
+          dst[l + 96] = d3 * static_cast<float>(q3);
+        }
+      }
     }
   }
 }
