@@ -63,9 +63,11 @@ int tokenize_command(int argc, char** argv) {
 
 int logits_command(int argc, char** argv) {
   Args a(argc, argv, 2, {"-m", "--model", "-p", "--prompt", "--tokens", "--top", "-t", "--threads", "-c", "--ctx-size"},
-         {"--no-escape"});
+         {"--no-escape", "--exact"});
   auto model_path = a.get({"-m", "--model"});
   if (!model_path) throw Error("no model given (-m MODEL)");
+  // --exact: F32 math on dequantized weights (the reference path). It is the
+  // only path until the fast kernels land, so the flag is accepted already.
   LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
   std::vector<int32_t> tokens;
   if (auto t = a.get({"--tokens"})) {
