@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <chrono>
 
 #include "base/error.h"
 #include "engine/engine.h"
@@ -11,10 +10,6 @@ int64_t context_size(const Model& model, const SequenceOptions& o) {
   int64_t train = model.config().n_ctx_train;
   if (o.n_ctx > 0) return std::min(o.n_ctx, train);
   return std::min<int64_t>(train, 4096);
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace
@@ -44,7 +39,7 @@ void Sequence::eval(const int32_t* tokens, int64_t n) {
   }
 }
 
-const std::vector<float>& Sequence::prefill(const std::vector<int32_t>& prompt) {
+size_t Sequence::reuse_prefix(const std::vector<int32_t>& prompt) {
   if (prompt.empty()) throw Error("the prompt is empty (no tokens to evaluate)");
   if (static_cast<int64_t>(prompt.size()) > cache_.capacity())
     throw Error("the prompt has " + std::to_string(prompt.size()) + " tokens, more than the context of " +
@@ -55,6 +50,11 @@ const std::vector<float>& Sequence::prefill(const std::vector<int32_t>& prompt) 
   if (keep == prompt.size()) --keep;  // the last token must be evaluated to get its logits
   tokens_.resize(keep);
   cache_.truncate(static_cast<int64_t>(keep));
+  return keep;
+}
+
+const std::vector<float>& Sequence::prefill(const std::vector<int32_t>& prompt) {
+  size_t keep = reuse_prefix(prompt);
   eval(prompt.data() + keep, static_cast<int64_t>(prompt.size() - keep));
   return logits_;
 }
@@ -81,56 +81,12 @@ std::vector<float> Sequence::all_logits(const std::vector<int32_t>& prompt) {
 
 GenerationResult Sequence::generate(const GenerationRequest& req,
                                     const std::function<bool(std::string_view)>& on_text) {
-  GenerationResult result;
-  auto t0 = std::chrono::steady_clock::now();
-  size_t cached_before = tokens_.size();
-  prefill(req.prompt);
-  result.n_prompt_evaluated = static_cast<int64_t>(req.prompt.size()) -
-                              static_cast<int64_t>(std::min(cached_before, req.prompt.size() - 1));
-  result.prompt_seconds = seconds_since(t0);
-
-  auto t1 = std::chrono::steady_clock::now();
-  Sampler sampler(req.sampling, static_cast<int32_t>(model_.config().n_vocab));
-  StopStringMatcher stops(req.stop);
-  StreamingDecoder decoder(tokenizer_);
-  std::vector<int32_t> history = req.prompt;
-  auto emit = [&](const std::string& text) {
-    if (text.empty()) return true;
-    result.text += text;
-    return on_text ? on_text(text) : true;
-  };
-
-  result.finish = FinishReason::kMaxTokens;
-  for (int64_t i = 0; req.max_tokens < 0 || i < req.max_tokens; ++i) {
-    int32_t tok = sampler.sample(logits_.data(), history);
-    if (!req.ignore_eos && tokenizer_.is_eog(tok)) {
-      result.finish = FinishReason::kEndOfGeneration;
-      break;
-    }
-    result.tokens.push_back(tok);
-    history.push_back(tok);
-    if (!emit(stops.feed(decoder.push(tok)))) {
-      result.finish = FinishReason::kCancelled;
-      break;
-    }
-    if (stops.stopped()) {
-      result.finish = FinishReason::kStopString;
-      break;
-    }
-    if (req.max_tokens >= 0 && i + 1 >= req.max_tokens) break;
-    if (cache_.size() >= cache_.capacity()) {
-      result.finish = FinishReason::kContextFull;
-      break;
-    }
-    eval(&tok, 1);
+  Generation gen(*this, req);
+  while (!gen.done()) {
+    std::string text = gen.step(options_.n_batch);
+    if (!text.empty() && on_text && !on_text(text)) gen.cancel();
   }
-  if (result.finish != FinishReason::kStopString && result.finish != FinishReason::kCancelled) {
-    emit(stops.feed(decoder.flush()));
-    if (!stops.stopped()) emit(stops.flush());
-    else result.finish = FinishReason::kStopString;
-  }
-  result.generate_seconds = seconds_since(t1);
-  return result;
+  return gen.result();
 }
 
 }  // namespace onellm
