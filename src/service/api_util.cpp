@@ -81,6 +81,7 @@ void read_sampling(const Json& body, GenerationRequest& r, int32_t n_vocab) {
   p.repeat_penalty = static_cast<float>(number_field(body, "repeat_penalty", 1.0, 0.01, 10.0));
   if (body.contains("seed") && !body["seed"].is_null())
     p.seed = static_cast<uint64_t>(int_field(body, "seed", 0, 0, INT64_MAX));
+  r.ignore_eos = bool_field(body, "ignore_eos", false);  // llama.cpp server extension (benchmarks, tests)
   if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
     if (it->is_string()) {
       r.stop = {it->get<std::string>()};
