@@ -206,6 +206,19 @@ def run(tmp, model):
         st, body = d.request("GET", "/v1/sessions/sess_doesnotexist", token="tok-mail")
         check(st == 404 and body["error"]["code"] == "UNKNOWN_SESSION", "unknown session")
 
+        # the C client library through `onellm ask`
+        r = subprocess.run([BIN, "ask", "--socket", d.sock, "--session", "notes", "-n", "5", "--temp", "0", "hello"],
+                           capture_output=True, timeout=60)
+        check(r.returncode == 0 and len(r.stdout) > 0, f"onellm ask --session: {r.returncode} {r.stderr[-300:]}")
+        st, lst = d.request("GET", "/v1/sessions", unix=True)
+        check(any(x["name"] == "notes" and x["n_messages"] == 2 for x in lst["data"]), "ask stored its session turn")
+        r = subprocess.run([BIN, "ask", "--url", f"http://127.0.0.1:{d.port}", "--token", "tok-mail", "-n", "3", "hi"],
+                           capture_output=True, timeout=60)
+        check(r.returncode == 0, f"onellm ask over http with a token: {r.stderr[-300:]}")
+        r = subprocess.run([BIN, "ask", "--url", f"http://127.0.0.1:{d.port}", "--token", "nope", "hi"],
+                           capture_output=True, timeout=60)
+        check(r.returncode == 1 and b"FORBIDDEN" in r.stderr, "ask reports the typed error")
+
         # 8 concurrent clients, 3 apps, 3 classes, streaming and not
         results = []
 
