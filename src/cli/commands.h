@@ -18,6 +18,7 @@ int make_tiny_model_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
 int serve_command(int argc, char** argv);
 int ask_command(int argc, char** argv);
+int loadgen_command(int argc, char** argv);
 
 // A loaded model with its tokenizer and thread pool, as every command needs.
 struct LoadedModel {

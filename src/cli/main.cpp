@@ -20,6 +20,7 @@ constexpr const char* kUsage =
     "  info      MODEL                                            architecture, sizes, tensor types\n"
     "  serve     -m MODEL [--socket PATH] [--http 127.0.0.1:PORT] [--config FILE]  the LLM service\n"
     "  ask       [--session NAME] \"message\"                    ask the running service\n"
+    "  loadgen   TRACE.json [--address A] [--json]                replay a multi-app trace, per-class latency\n"
     "  bench     -m MODEL [-p 128,512] [-n 64] [-t N] [-r 3] [--json]  throughput like llama-bench\n"
     "  make-tiny-model --arch A --type T [--seed S] -o FILE       write a random-weight model\n"
     "\n"
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
     if (command == "bench") return bench_command(argc, argv);
     if (command == "serve") return serve_command(argc, argv);
     if (command == "ask") return ask_command(argc, argv);
+    if (command == "loadgen") return loadgen_command(argc, argv);
     if (command == "make-tiny-model") return make_tiny_model_command(argc, argv);
     std::fprintf(stderr, "onellm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
