@@ -77,6 +77,8 @@ double forward_backward(const TrainModel& model, const int32_t* tokens, int64_t 
 void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, float* logits, ThreadPool* pool);
 // Summed next-token loss of tokens[0..n] (n + 1 tokens), no gradients.
 double sequence_loss(const TrainModel& model, const int32_t* tokens, int64_t n, ThreadPool* pool);
+// Mean next-token loss over all of `tokens`, in windows of seq_len.
+double mean_loss(const TrainModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, ThreadPool* pool);
 
 // ---- optimizer
 struct AdamWOptions {
@@ -101,6 +103,11 @@ void adamw_update(const AdamWOptions& o, int64_t step, float lr, float* params, 
                   float* v, const std::vector<ParamTensor>& tensors);
 
 // ---- training loop
+struct TrainOptions;
+// Window start offsets (into a corpus of corpus_size tokens) of the
+// sequences of optimizer step `step` (see Trainer).
+std::vector<int64_t> batch_windows(size_t corpus_size, const TrainOptions& options, int64_t step);
+
 struct TrainOptions {
   AdamWOptions adam;
   int64_t seq_len = 128;    // tokens per training sequence
@@ -171,5 +178,86 @@ void export_gguf(const TrainModel& model, const GgufMetadata& tokenizer, const s
 // The same file as a writer, for callers that add tensors (checkpoints).
 GgufWriter model_gguf_writer(const TrainModel& model, const GgufMetadata& tokenizer, TensorType matrix_type,
                              const GgufMetadata& extra);
+
+// ---- LoRA: low-rank adapters trained on a frozen base
+struct LoraOptions {
+  int64_t rank = 8;
+  float alpha = 16.0f;  // the adapter's update is scaled by alpha / rank
+  // Matrices adapted in every layer ("attn_q" adapts blk.N.attn_q.weight).
+  std::vector<std::string> targets = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+};
+
+// For each adapted matrix W (rows x cols): A (rank x cols) and B (rows x
+// rank); the adapted model runs W + (alpha / rank) B A. Stored as an adapter
+// GGUF: tensors "<W name>.lora_a" (ggml dims {cols, rank}) and
+// "<W name>.lora_b" ({rank, rows}), F32; keys general.type = "adapter",
+// adapter.type = "lora", adapter.lora.alpha, adapter.lora.rank (see
+// docs/training.md).
+class LoraAdapter {
+ public:
+  // A ~ N(0, 1/cols), B = 0: the adapted model starts equal to the base.
+  static LoraAdapter init(const TrainModel& base, const LoraOptions& options, uint64_t seed);
+  // Throws Error naming the file and tensor if it does not fit the base.
+  static LoraAdapter load(const std::string& path, const TrainModel& base);
+  void save(const std::string& path) const;  // atomic
+
+  float scale() const { return alpha_ / static_cast<float>(rank_); }
+  int64_t rank() const { return rank_; }
+  float alpha() const { return alpha_; }
+  const std::vector<ParamTensor>& tensors() const { return tensors_; }
+  std::vector<float>& params() { return params_; }
+  const std::vector<float>& params() const { return params_; }
+
+  // merged = base with W + scale B A for every adapted W (merged is
+  // overwritten; it must have base's layout).
+  void merge(const TrainModel& base, TrainModel& merged) const;
+  // Adds adapter gradients given d(loss)/d(W) of the merged model's buffer:
+  // dA += scale B^T dW, dB += scale dW A^T.
+  void project_gradients(const float* model_grads, float* adapter_grads) const;
+
+ private:
+  struct Target {
+    std::string weight;  // base tensor name
+    size_t w_offset = 0, a_offset = 0, b_offset = 0;
+    int64_t rows = 0, cols = 0;
+  };
+  void add_target(const ParamTensor& w);
+  int64_t rank_ = 0;
+  float alpha_ = 0;
+  std::string arch_;
+  std::vector<Target> targets_;
+  std::vector<ParamTensor> tensors_;
+  std::vector<float> params_;
+};
+
+// Adapter gradients of one sequence (tokens as forward_backward), added to
+// adapter_grads scaled by grad_scale; returns the summed loss.
+double lora_forward_backward(const TrainModel& base, const LoraAdapter& adapter, const int32_t* tokens, int64_t n,
+                             float* adapter_grads, float grad_scale, ThreadPool* pool);
+
+// Trains only the adapter; the base stays as loaded (a quantized GGUF is
+// dequantized once by TrainModel::from_gguf). Same batches, schedule,
+// clipping and AdamW as Trainer (weight decay applies to A and B).
+class LoraTrainer {
+ public:
+  LoraTrainer(TrainModel base, LoraAdapter adapter, std::vector<int32_t> corpus, TrainOptions options);
+  StepStats step();
+  void run(const std::function<void(const StepStats&)>& on_step);
+  double evaluate(const std::vector<int32_t>& tokens) const;  // mean loss of base + adapter
+  int64_t next_step() const { return step_; }
+  const LoraAdapter& adapter() const { return adapter_; }
+  const TrainModel& base() const { return base_; }
+  // The base with the adapter merged in (to export as a plain model).
+  TrainModel merged() const;
+
+ private:
+  TrainModel base_, merged_;
+  LoraAdapter adapter_;
+  std::vector<int32_t> corpus_;
+  TrainOptions options_;
+  std::vector<float> model_grads_, grads_, m_, v_;
+  int64_t step_ = 0;
+  std::unique_ptr<ThreadPool> pool_;
+};
 
 }  // namespace onellm

@@ -1,28 +1,13 @@
 // The trainable model's parameter layout, its initialization (random or from
 // a GGUF, dequantized) and its export as a llama GGUF that Model::load runs.
 #include <cmath>
-#include <random>
 
 #include "base/error.h"
+#include "train/normal_rng.h"
 #include "train/train.h"
 
 namespace onellm {
 namespace {
-
-// Deterministic on every platform (std::normal_distribution is not).
-class NormalRng {
- public:
-  explicit NormalRng(uint64_t seed) : gen_(seed) {}
-  double uniform() { return static_cast<double>(gen_() >> 11) * (1.0 / 9007199254740992.0); }
-  float normal() {
-    double u1 = uniform(), u2 = uniform();
-    if (u1 < 1e-300) u1 = 1e-300;
-    return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
-  }
-
- private:
-  std::mt19937_64 gen_;
-};
 
 void check_config(const ModelConfig& c) {
   if (c.arch != "llama") throw Error("train: architecture '" + c.arch + "' is not supported (llama only)");

@@ -58,9 +58,10 @@ Trainer::Trainer(TrainModel model, std::vector<int32_t> corpus, TrainOptions opt
   if (options_.n_threads > 1) pool_ = std::make_unique<ThreadPool>(options_.n_threads);
 }
 
-std::vector<int64_t> Trainer::batch_windows(int64_t step) const {
-  const int64_t n_windows = window_count(corpus_.size(), options_.seq_len);
-  const int64_t B = options_.batch_size;
+std::vector<int64_t> batch_windows(size_t corpus_size, const TrainOptions& options, int64_t step) {
+  const int64_t n_windows = window_count(corpus_size, options.seq_len);
+  if (n_windows == 0) throw Error("train: the corpus is shorter than one window");
+  const int64_t B = options.batch_size;
   std::vector<int64_t> starts;
   int64_t cached_epoch = -1;
   std::vector<int64_t> order;
@@ -71,14 +72,18 @@ std::vector<int64_t> Trainer::batch_windows(int64_t step) const {
       // Fisher-Yates with a generator seeded from (seed, epoch) alone.
       order.resize(static_cast<size_t>(n_windows));
       for (int64_t i = 0; i < n_windows; ++i) order[static_cast<size_t>(i)] = i;
-      std::mt19937_64 gen(splitmix64(options_.data_seed ^ splitmix64(static_cast<uint64_t>(epoch))));
+      std::mt19937_64 gen(splitmix64(options.data_seed ^ splitmix64(static_cast<uint64_t>(epoch))));
       for (int64_t i = n_windows - 1; i > 0; --i)
         std::swap(order[static_cast<size_t>(i)], order[gen() % static_cast<uint64_t>(i + 1)]);
       cached_epoch = epoch;
     }
-    starts.push_back(order[static_cast<size_t>(g % n_windows)] * options_.seq_len);
+    starts.push_back(order[static_cast<size_t>(g % n_windows)] * options.seq_len);
   }
   return starts;
+}
+
+std::vector<int64_t> Trainer::batch_windows(int64_t step) const {
+  return onellm::batch_windows(corpus_.size(), options_, step);
 }
 
 StepStats Trainer::step() {
@@ -107,17 +112,20 @@ void Trainer::run(const std::function<void(const StepStats&)>& on_step) {
   }
 }
 
-double Trainer::evaluate(const std::vector<int32_t>& tokens) const {
+double mean_loss(const TrainModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, ThreadPool* pool) {
   if (tokens.size() < 2) throw Error("evaluate: need at least two tokens");
-  const int64_t T = options_.seq_len;
   double loss = 0.0;
   int64_t count = 0;
-  for (int64_t start = 0; start + 1 < static_cast<int64_t>(tokens.size()); start += T) {
-    const int64_t n = std::min<int64_t>(T, static_cast<int64_t>(tokens.size()) - 1 - start);
-    loss += sequence_loss(model_, tokens.data() + start, n, pool_.get());
+  for (int64_t start = 0; start + 1 < static_cast<int64_t>(tokens.size()); start += seq_len) {
+    const int64_t n = std::min<int64_t>(seq_len, static_cast<int64_t>(tokens.size()) - 1 - start);
+    loss += sequence_loss(model, tokens.data() + start, n, pool);
     count += n;
   }
   return loss / static_cast<double>(count);
+}
+
+double Trainer::evaluate(const std::vector<int32_t>& tokens) const {
+  return mean_loss(model_, tokens, options_.seq_len, pool_.get());
 }
 
 void Trainer::save_checkpoint(const std::string& path) const {
