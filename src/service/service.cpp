@@ -194,13 +194,24 @@ void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
 Sequence& Service::scratch_sequence(const Caller& caller, const std::vector<int32_t>& prompt,
                                     std::unique_lock<std::mutex>& hold) {
   LoadedModel& m = model();
-  constexpr int kScratchPerApp = 4;
+  // Up to max_running scratch sequences per app, made when needed: a free
+  // one with the longest shared prefix is reused.
+  const int kScratchPerApp = static_cast<int>(std::max<int64_t>(1, config_->max_running));
   std::lock_guard<std::mutex> lock(slots_mu_);
   std::shared_ptr<SessionSlot> best;
   size_t best_common = 0;
   for (int i = 0; i < kScratchPerApp; ++i) {
-    auto& slot = slots_[caller.app->id + '\0' + "scratch" + std::to_string(i)];
-    if (!slot) slot = std::make_shared<SessionSlot>();
+    const std::string key = caller.app->id + '\0' + "scratch" + std::to_string(i);
+    auto found = slots_.find(key);
+    if (found == slots_.end()) {
+      if (!best) {  // no free existing slot so far: make this one
+        auto fresh = std::make_shared<SessionSlot>();
+        slots_[key] = fresh;
+        best = fresh;
+      }
+      break;
+    }
+    auto& slot = found->second;
     std::unique_lock<std::mutex> try_hold(slot->busy, std::try_to_lock);
     if (!try_hold.owns_lock()) continue;
     size_t common = 0;

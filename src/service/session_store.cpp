@@ -193,7 +193,7 @@ void SessionStore::append(const std::string& app, const std::string& id, const n
     if (!all.is_array()) all = nlohmann::ordered_json::array();
     for (const auto& m : messages) all.push_back(m);
     Statement write(db_, "UPDATE sessions SET messages = ?, updated = ? WHERE app = ? AND id = ?");
-    write.bind(1, all.dump()).bind(2, now_seconds()).bind(3, app).bind(4, id);
+    write.bind(1, all.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)).bind(2, now_seconds()).bind(3, app).bind(4, id);
     write.step();
     exec("COMMIT");
   } catch (...) {
