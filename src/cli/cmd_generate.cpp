@@ -160,8 +160,6 @@ int chat_command(int argc, char** argv) {
   ChatTemplate tmpl(source);
   ChatTemplateOptions topts;
   topts.add_generation_prompt = true;
-  topts.bos_token = m.tokenizer->token_text(m.tokenizer->bos_id());
-  topts.eos_token = m.tokenizer->token_text(m.tokenizer->eos_id());
 
   SequenceOptions so;
   so.n_ctx = a.get_int({"-c", "--ctx-size"}, 0);
@@ -180,12 +178,8 @@ int chat_command(int argc, char** argv) {
     }
     if (line.empty()) continue;
     messages.push_back({"user", line, {}});
-    std::string rendered = tmpl.render(messages, topts);
     GenerationRequest req;
-    // The template writes BOS itself when the model wants it.
-    req.prompt = m.tokenizer->encode(rendered, /*add_special=*/false, /*parse_special=*/true);
-    if (m.tokenizer->add_bos() && (req.prompt.empty() || req.prompt[0] != m.tokenizer->bos_id()))
-      req.prompt.insert(req.prompt.begin(), m.tokenizer->bos_id());
+    req.prompt = chat_prompt_tokens(*m.tokenizer, tmpl, messages, topts);
     req.max_tokens = a.get_int({"-n", "--n-predict", "--max-tokens"}, -1);
     req.sampling = sampling_from_args(a);
     req.stop = a.get_all("--stop");

@@ -42,6 +42,13 @@ struct GenerationResult {
   double prompt_seconds = 0, generate_seconds = 0;
 };
 
+// The tokens of a chat: messages rendered through the chat template (with
+// the model's BOS/EOS texts and a generation prompt), special tokens parsed,
+// BOS added if the model wants one and the template did not write it.
+std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tokenizer, const ChatTemplate& chat_template,
+                                        const std::vector<ChatMessage>& messages,
+                                        ChatTemplateOptions options = {});
+
 // A sequence: its KV cache and the tokens in it. Consecutive requests that
 // share a prefix with what is cached reuse it (multi-turn chat).
 class Sequence {

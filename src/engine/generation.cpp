@@ -74,4 +74,13 @@ std::string Generation::finish(FinishReason reason) {
   return text;
 }
 
+std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tok, const ChatTemplate& chat_template,
+                                        const std::vector<ChatMessage>& messages, ChatTemplateOptions options) {
+  if (options.bos_token.empty() && tok.bos_id() >= 0) options.bos_token = tok.token_text(tok.bos_id());
+  if (options.eos_token.empty() && tok.eos_id() >= 0) options.eos_token = tok.token_text(tok.eos_id());
+  std::vector<int32_t> ids = tok.encode(chat_template.render(messages, options), false, true);
+  if (tok.add_bos() && tok.bos_id() >= 0 && (ids.empty() || ids[0] != tok.bos_id())) ids.insert(ids.begin(), tok.bos_id());
+  return ids;
+}
+
 }  // namespace onellm

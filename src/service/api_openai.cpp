@@ -69,24 +69,9 @@ void Service::chat_completions(const Caller& c, const HttpRequest& rq, HttpRespo
   std::vector<ChatMessage> messages = read_messages(body);
   LoadedModel& m = model();
   CompletionJob job;
-  ChatTemplateOptions opts;
-  opts.add_generation_prompt = true;
-  if (m.tokenizer->bos_id() >= 0) opts.bos_token = m.tokenizer->token_text(m.tokenizer->bos_id());
-  if (m.tokenizer->eos_id() >= 0) opts.eos_token = m.tokenizer->token_text(m.tokenizer->eos_id());
-  std::string rendered = m.chat_template->render(messages, opts);
-  job.prompt = m.tokenizer->encode(rendered, false, true);
-  if (m.tokenizer->add_bos() && (job.prompt.empty() || job.prompt[0] != m.tokenizer->bos_id()))
-    job.prompt.insert(job.prompt.begin(), m.tokenizer->bos_id());
+  job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages);
   job.request.max_tokens = api::int_field(body, "max_completion_tokens", api::int_field(body, "max_tokens", -1, 1, 1 << 20), 1, 1 << 20);
-  api::read_sampling(body, job.request, m.tokenizer->n_vocab());
-  job.stream = api::bool_field(body, "stream", false);
-  if (auto so = body.find("stream_options"); so != body.end() && so->is_object())
-    job.include_usage = api::bool_field(*so, "include_usage", false);
-  const QosClass& q = qos_for(c, api::string_field(body, "qos", ""));
-  check_tokens(c, job.prompt.size(), job.request.max_tokens);
-  std::unique_lock<std::mutex> hold;
-  Sequence& seq = scratch_sequence(c, job.prompt, hold);
-  run_completion(*scheduler_, *c.app, q, seq, job, rs, model_name(), *store_);
+  submit_completion(c, body, job, rs);
 }
 
 void Service::completions(const Caller& c, const HttpRequest& rq, HttpResponse& rs) {
@@ -101,7 +86,13 @@ void Service::completions(const Caller& c, const HttpRequest& rq, HttpResponse& 
   job.prompt = m.tokenizer->encode(p->get<std::string>(), true, true);
   if (job.prompt.empty()) throw api::bad_request("the prompt is empty and the model adds no BOS token", "prompt");
   job.request.max_tokens = api::int_field(body, "max_tokens", 16, 0, 1 << 20);
-  api::read_sampling(body, job.request, m.tokenizer->n_vocab());
+  submit_completion(c, body, job, rs);
+}
+
+// The part chat and text completions share: sampling and streaming fields,
+// class, quota, a scratch sequence of the app, and the run itself.
+void Service::submit_completion(const Caller& c, const api::Json& body, CompletionJob& job, HttpResponse& rs) {
+  api::read_sampling(body, job.request, model().tokenizer->n_vocab());
   job.stream = api::bool_field(body, "stream", false);
   if (auto so = body.find("stream_options"); so != body.end() && so->is_object())
     job.include_usage = api::bool_field(*so, "include_usage", false);

@@ -90,13 +90,8 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   for (const auto& msg : record->messages)
     messages.push_back({msg.value("role", "user"), msg.value("content", ""), ChatJson::object()});
   messages.push_back({role, content->get<std::string>(), ChatJson::object()});
-  ChatTemplateOptions opts;
-  if (m.tokenizer->bos_id() >= 0) opts.bos_token = m.tokenizer->token_text(m.tokenizer->bos_id());
-  if (m.tokenizer->eos_id() >= 0) opts.eos_token = m.tokenizer->token_text(m.tokenizer->eos_id());
   CompletionJob job;
-  job.prompt = m.tokenizer->encode(m.chat_template->render(messages, opts), false, true);
-  if (m.tokenizer->add_bos() && (job.prompt.empty() || job.prompt[0] != m.tokenizer->bos_id()))
-    job.prompt.insert(job.prompt.begin(), m.tokenizer->bos_id());
+  job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages);
   job.request.max_tokens = api::int_field(body, "max_tokens", 512, 1, 1 << 20);
   api::read_sampling(body, job.request, m.tokenizer->n_vocab());
   job.stream = api::bool_field(body, "stream", false);

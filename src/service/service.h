@@ -28,6 +28,8 @@ struct ServeOptions {
   bool log_content = false;  // prompts/outputs in logs only when asked
 };
 
+struct CompletionJob;
+
 // Who is calling: the app, resolved from the transport.
 struct Caller {
   const AppConfig* app = nullptr;
@@ -70,6 +72,8 @@ class Service {
   Sequence& scratch_sequence(const Caller& caller, const std::vector<int32_t>& prompt,
                              std::unique_lock<std::mutex>& hold);
 
+  void submit_completion(const Caller& c, const nlohmann::ordered_json& body, CompletionJob& job,
+                         HttpResponse& rs);
   void chat_completions(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
   void completions(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
   void sessions_api(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
