@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -51,6 +52,18 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     size_ = std::exchange(other.size_, 0);
   }
   return *this;
+}
+
+void MappedFile::prefetch(const std::function<void(double)>& progress) const {
+  constexpr size_t kChunk = size_t{32} << 20;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  volatile uint8_t sink = 0;
+  for (size_t off = 0; off < size_; off += kChunk) {
+    size_t len = std::min(kChunk, size_ - off);
+    ::madvise(const_cast<uint8_t*>(data_) + off, len, MADV_WILLNEED);
+    for (size_t p = off; p < off + len; p += page) sink = sink + data_[p];
+    if (progress) progress(static_cast<double>(off + len) / static_cast<double>(size_));
+  }
 }
 
 void MappedFile::reset() {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace onellm {
@@ -18,6 +19,11 @@ class MappedFile {
   MappedFile& operator=(MappedFile&& other) noexcept;
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
+
+  // Faults the whole mapping in, chunk by chunk, calling progress(fraction)
+  // after each chunk, so the first forward pass does not stall on disk reads
+  // and a loading bar can show how far it got.
+  void prefetch(const std::function<void(double)>& progress) const;
 
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }

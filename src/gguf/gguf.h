@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -85,6 +86,9 @@ class GgufFile {
   bool get_bool_or(const std::string& key, bool fallback) const;
   const GgufValue& get_array(const std::string& key) const;  // throws if absent
 
+  // Reads the mapped file into memory ahead of use (see MappedFile::prefetch).
+  void prefetch(const std::function<void(double)>& progress) const { mapping_.prefetch(progress); }
+
   const std::vector<GgufTensor>& tensors() const { return tensors_; }
   const GgufTensor* find_tensor(const std::string& name) const;
   const GgufTensor& tensor(const std::string& name) const;  // throws if absent
@@ -129,6 +133,7 @@ class GgufWriter {
   };
   std::vector<std::pair<std::string, GgufValue>> kv_;
   std::vector<PendingTensor> tensors_;
+  std::vector<uint8_t> header_bytes() const;
 };
 
 }  // namespace onellm

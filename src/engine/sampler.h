@@ -1,0 +1,86 @@
+// Token sampling: turns one row of logits into the next token id.
+//
+// The chain follows llama.cpp's default order: token filter -> logit bias ->
+// penalties -> top-k -> top-p -> min-p -> temperature -> random draw. With
+// temperature <= 0 the last three steps become a plain argmax (penalties,
+// bias and filter still apply). Draws are reproducible for a fixed seed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace onellm {
+
+struct SamplingParams {
+  float temperature = 0.8f;  // <= 0: greedy (argmax, ties -> lowest id)
+  int32_t top_k = 40;        // <= 0: off
+  float top_p = 0.95f;       // >= 1: off
+  float min_p = 0.05f;       // <= 0: off
+  // llama.cpp semantics: positive logits are divided by repeat_penalty,
+  // negative ones multiplied. repeat_last_n: 0 = off, < 0 = whole history.
+  float repeat_penalty = 1.0f;
+  int32_t repeat_last_n = 64;
+  // OpenAI semantics over the same window: logit -= presence * (count > 0)
+  // + frequency * count.
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  // llama.cpp's LLAMA_DEFAULT_SEED: this value means "seed from std::random_device".
+  static constexpr uint64_t kRandomSeed = 0xFFFFFFFF;
+  uint64_t seed = kRandomSeed;
+  std::vector<std::pair<int32_t, float>> logit_bias;  // added to the logit; -inf bans
+};
+
+struct TokenProb {
+  int32_t id;
+  float p;
+};
+
+class Sampler {
+ public:
+  // Throws Error for n_vocab <= 0, repeat_penalty <= 0 or a logit_bias id
+  // outside the vocabulary.
+  Sampler(const SamplingParams& params, int32_t n_vocab);
+
+  // Picks the next token from one row of logits (n_vocab floats; modified in
+  // place), given the previous prompt/generated tokens for the penalties.
+  // Throws Error when every token is banned, a logit is NaN or a history id
+  // is outside the vocabulary.
+  int32_t sample(float* logits, const std::vector<int32_t>& history);
+
+  // The distribution sample() draws from: the surviving tokens with their
+  // final probabilities (summing to 1), in no particular order. Greedy gives
+  // one token with p = 1. Valid until the next call on this sampler.
+  std::span<const TokenProb> distribution(float* logits, const std::vector<int32_t>& history);
+
+  // Mask hook for constrained decoding: tokens with allowed(id) == false get
+  // -inf before anything else. Applied over the whole vocabulary each step so
+  // the result is exact (the llama.cpp "sample first, check after" shortcut
+  // changes the distribution). An empty function removes the filter.
+  void set_token_filter(std::function<bool(int32_t)> allowed);
+
+  const SamplingParams& params() const { return params_; }
+
+ private:
+  void apply_filter_bias_penalties(float* logits, const std::vector<int32_t>& history);
+  void apply_penalties(float* logits, const std::vector<int32_t>& history);
+  // Fills candidates_ with the top_k best tokens (all if top-k is off)
+  // among those whose logit is finite.
+  void collect_candidates_top_k(const float* logits);
+  void keep_top_p_and_min_p();
+  void keep_top_p(float max_logit);
+  void to_probabilities();
+  double next_uniform();  // in [0, 1), 53 random bits
+
+  SamplingParams params_;
+  int32_t n_vocab_;
+  std::mt19937_64 rng_;
+  std::function<bool(int32_t)> allowed_;
+  std::vector<TokenProb> candidates_;  // holds logits until to_probabilities()
+  std::vector<int32_t> window_;        // scratch for penalty counting
+};
+
+}  // namespace onellm

@@ -1,0 +1,174 @@
+// GGUF v3 writer. Used by tests (tiny random models of every type), by the
+// model tools (make-tiny-model, quantize) and later by training.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "base/error.h"
+#include "gguf/gguf.h"
+
+namespace onellm {
+namespace {
+
+class ByteSink {
+ public:
+  std::vector<uint8_t> bytes;
+  template <typename T>
+  void put(T v) {
+    const size_t at = bytes.size();
+    bytes.resize(at + sizeof(T));
+    std::memcpy(bytes.data() + at, &v, sizeof(T));
+  }
+  void put_string(const std::string& s) {
+    put<uint64_t>(s.size());
+    bytes.insert(bytes.end(), s.begin(), s.end());
+  }
+  void pad_to(uint64_t alignment) {
+    while (bytes.size() % alignment != 0) bytes.push_back(0);
+  }
+};
+
+void put_value(ByteSink& out, const GgufValue& v, const std::string& key) {
+  switch (v.type) {
+    case GgufType::UINT8: out.put<uint8_t>(static_cast<uint8_t>(v.u)); break;
+    case GgufType::INT8: out.put<int8_t>(static_cast<int8_t>(v.i)); break;
+    case GgufType::UINT16: out.put<uint16_t>(static_cast<uint16_t>(v.u)); break;
+    case GgufType::INT16: out.put<int16_t>(static_cast<int16_t>(v.i)); break;
+    case GgufType::UINT32: out.put<uint32_t>(static_cast<uint32_t>(v.u)); break;
+    case GgufType::INT32: out.put<int32_t>(static_cast<int32_t>(v.i)); break;
+    case GgufType::UINT64: out.put<uint64_t>(v.u); break;
+    case GgufType::INT64: out.put<int64_t>(v.i); break;
+    case GgufType::FLOAT32: out.put<float>(static_cast<float>(v.f)); break;
+    case GgufType::FLOAT64: out.put<double>(v.f); break;
+    case GgufType::BOOL: out.put<uint8_t>(v.u != 0 ? 1 : 0); break;
+    case GgufType::STRING: out.put_string(v.str); break;
+    case GgufType::ARRAY:
+      out.put<uint32_t>(static_cast<uint32_t>(v.elem_type));
+      out.put<uint64_t>(v.items.size());
+      for (const GgufValue& item : v.items) {
+        if (item.type != v.elem_type)
+          throw Error("GGUF writer: key '" + key + "' array mixes " + gguf_type_name(v.elem_type) + " and " +
+                      gguf_type_name(item.type));
+        put_value(out, item, key);
+      }
+      break;
+  }
+}
+
+}  // namespace
+
+void GgufWriter::set(const std::string& key, GgufValue value) {
+  for (auto& kv : kv_) {
+    if (kv.first == key) {
+      kv.second = std::move(value);
+      return;
+    }
+  }
+  kv_.emplace_back(key, std::move(value));
+}
+
+void GgufWriter::add_tensor(const std::string& name, TensorType type, std::vector<int64_t> dims,
+                            std::vector<uint8_t> bytes) {
+  if (dims.empty() || dims.size() > 4) throw Error("GGUF writer: tensor '" + name + "' needs 1 to 4 dimensions");
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  size_t expected = tensor_row_bytes(type, dims[0]) * static_cast<size_t>(n / dims[0]);
+  if (bytes.size() != expected)
+    throw Error("GGUF writer: tensor '" + name + "' has " + std::to_string(bytes.size()) + " bytes, its shape needs " +
+                std::to_string(expected));
+  for (const PendingTensor& t : tensors_)
+    if (t.name == name) throw Error("GGUF writer: duplicate tensor '" + name + "'");
+  tensors_.push_back({name, type, std::move(dims), std::move(bytes)});
+}
+
+void GgufWriter::add_tensor_f32(const std::string& name, TensorType type, std::vector<int64_t> dims,
+                                const float* values) {
+  if (dims.empty()) throw Error("GGUF writer: tensor '" + name + "' needs dimensions");
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  const int64_t cols = dims[0];
+  const size_t row_bytes = tensor_row_bytes(type, cols);
+  std::vector<uint8_t> bytes(row_bytes * static_cast<size_t>(n / cols));
+  for (int64_t r = 0; r < n / cols; ++r)
+    quantize_row(type, values + r * cols, bytes.data() + r * row_bytes, cols);
+  add_tensor(name, type, std::move(dims), std::move(bytes));
+}
+
+// Everything before the tensor data: header, metadata, tensor infos, padding.
+std::vector<uint8_t> GgufWriter::header_bytes() const {
+  ByteSink out;
+  out.put<uint32_t>(0x46554747);
+  out.put<uint32_t>(3);
+  out.put<uint64_t>(tensors_.size());
+  bool has_alignment_key = false;
+  for (const auto& kv : kv_) has_alignment_key |= kv.first == "general.alignment";
+  out.put<uint64_t>(kv_.size() + (alignment != 32 && !has_alignment_key ? 1 : 0));
+  for (const auto& [key, value] : kv_) {
+    out.put_string(key);
+    out.put<uint32_t>(static_cast<uint32_t>(value.type));
+    put_value(out, value, key);
+  }
+  if (alignment != 32 && !has_alignment_key) {
+    out.put_string("general.alignment");
+    out.put<uint32_t>(static_cast<uint32_t>(GgufType::UINT32));
+    out.put<uint32_t>(static_cast<uint32_t>(alignment));
+  }
+  uint64_t offset = 0;
+  for (const PendingTensor& t : tensors_) {
+    out.put_string(t.name);
+    out.put<uint32_t>(static_cast<uint32_t>(t.dims.size()));
+    for (int64_t d : t.dims) out.put<uint64_t>(static_cast<uint64_t>(d));
+    out.put<uint32_t>(static_cast<uint32_t>(t.type));
+    out.put<uint64_t>(offset);
+    offset += (t.bytes.size() + alignment - 1) / alignment * alignment;
+  }
+  out.pad_to(alignment);
+  return out.bytes;
+}
+
+std::vector<uint8_t> GgufWriter::to_bytes() const {
+  ByteSink out;
+  out.bytes = header_bytes();
+  for (const PendingTensor& t : tensors_) {
+    out.bytes.insert(out.bytes.end(), t.bytes.begin(), t.bytes.end());
+    out.pad_to(alignment);
+  }
+  return out.bytes;
+}
+
+void GgufWriter::write(const std::string& path) const {
+  // Streamed tensor by tensor: a multi-GB model is not copied once more.
+  std::vector<uint8_t> header = header_bytes();
+  std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) throw Error(path + ": cannot create: " + std::strerror(errno));
+  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
+  static const uint8_t zeros[256] = {};
+  for (const PendingTensor& t : tensors_) {
+    if (!ok) break;
+    ok = std::fwrite(t.bytes.data(), 1, t.bytes.size(), f) == t.bytes.size();
+    size_t pad = (alignment - t.bytes.size() % alignment) % alignment;
+    while (ok && pad > 0) {
+      size_t n = std::min(pad, sizeof zeros);
+      ok = std::fwrite(zeros, 1, n, f) == n;
+      pad -= n;
+    }
+  }
+  ok = ok && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+  int e = errno;
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok) {
+    std::remove(tmp.c_str());
+    throw Error(path + ": write failed: " + std::strerror(e));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    e = errno;
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot rename into place: " + std::strerror(e));
+  }
+}
+
+}  // namespace onellm

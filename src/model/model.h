@@ -1,0 +1,110 @@
+// The model layer: transformer architectures over GGUF weights. A Model is
+// immutable after load and shared by every sequence; per-sequence state lives
+// in KvCache. Weights stay in the file mapping (no copy), except the small 1-D
+// tensors (norms, biases), which are converted to F32 once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "kernels/kernels.h"
+
+namespace onellm {
+
+enum class RopeStyle { kNormal, kNeox };  // pairs (2i, 2i+1) vs (i, i + n_rot/2)
+
+struct ModelConfig {
+  std::string arch;  // "llama", "qwen2", "qwen3"
+  std::string name;
+  int64_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0;
+  int64_t head_dim = 0, n_ff = 0, n_ctx_train = 0, n_rot = 0;
+  float rms_eps = 1e-5f;
+  float rope_base = 10000.0f;
+  float rope_freq_scale = 1.0f;  // linear rope scaling: positions are multiplied by this
+  RopeStyle rope_style = RopeStyle::kNormal;
+  bool has_rope_freqs = false;  // Llama 3.x: per-dimension frequency divisors
+  bool qkv_bias = false, qk_norm = false, tied_output = false;
+
+  int64_t q_dim() const { return n_head * head_dim; }
+  int64_t kv_dim() const { return n_head_kv * head_dim; }
+};
+
+// Reads hyper-parameters from metadata; throws Error naming the key.
+ModelConfig read_model_config(const GgufFile& file);
+
+struct LayerWeights {
+  std::vector<float> attn_norm, ffn_norm;
+  std::vector<float> bq, bk, bv;          // qwen2 (empty otherwise)
+  std::vector<float> q_norm, k_norm;      // qwen3 (empty otherwise)
+  MatrixView wq, wk, wv, wo, w_gate, w_up, w_down;
+};
+
+// Key/value cache of one sequence, F32, [layer][position][kv_dim].
+class KvCache {
+ public:
+  KvCache(const ModelConfig& config, int64_t n_ctx);
+  int64_t capacity() const { return n_ctx_; }
+  int64_t size() const { return n_past_; }  // positions filled
+  void clear() { n_past_ = 0; }
+  // Drops positions >= n (to rewind a sequence).
+  void truncate(int64_t n) { if (n < n_past_) n_past_ = n; }
+  float* k(int64_t layer, int64_t pos) { return k_.data() + (layer * n_ctx_ + pos) * kv_dim_; }
+  float* v(int64_t layer, int64_t pos) { return v_.data() + (layer * n_ctx_ + pos) * kv_dim_; }
+  void set_size(int64_t n) { n_past_ = n; }
+  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+
+ private:
+  int64_t n_ctx_, kv_dim_, n_past_ = 0;
+  std::vector<float> k_, v_;
+};
+
+class Model {
+ public:
+  // Opens and validates a GGUF model. Throws Error naming the file and the
+  // tensor/key at fault (unsupported architecture or tensor type, wrong shape).
+  static std::unique_ptr<Model> load(const std::string& path);
+  static std::unique_ptr<Model> from_gguf(std::unique_ptr<GgufFile> file);
+
+  const ModelConfig& config() const { return config_; }
+  const GgufFile& gguf() const { return *file_; }
+
+  // Runs tokens[0..n) at positions cache.size() .. cache.size()+n-1, appends
+  // their keys/values to the cache and writes logits: for every token
+  // (n x n_vocab) when all_logits, else only for the last one (n_vocab).
+  // Throws Error if the cache has no room or a token id is out of range.
+  void forward(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits,
+               ThreadPool* pool) const;
+
+  // Bytes of weights (as stored) and of a KV cache of n_ctx positions.
+  uint64_t weight_bytes() const;
+  uint64_t kv_cache_bytes(int64_t n_ctx) const;
+  uint64_t parameter_count() const;
+
+ private:
+  Model() = default;
+  std::unique_ptr<GgufFile> file_;
+  ModelConfig config_;
+  MatrixView token_embd_, output_;
+  std::vector<float> output_norm_;
+  std::vector<float> rope_freqs_;
+  std::vector<LayerWeights> layers_;
+};
+
+// Writes a random-weight model of the given architecture and weight type with
+// a small built-in tokenizer (tests, benchmarks of real shapes).
+struct TinyModelSpec {
+  std::string arch = "llama";
+  TensorType type = TensorType::F32;
+  uint64_t seed = 1;
+  int64_t n_embd = 256, n_layer = 2, n_head = 4, n_head_kv = 2, n_ff = 512, n_ctx = 512;
+  int64_t head_dim = 0;  // 0: n_embd / n_head
+  int64_t n_vocab = 0;   // 0: just the built-in tokenizer's size
+  bool tied_output = false;
+  bool llama3_rope_freqs = false;
+};
+void write_tiny_model(const TinyModelSpec& spec, const std::string& path);
+
+}  // namespace onellm

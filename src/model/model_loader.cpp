@@ -1,0 +1,188 @@
+// Loading: metadata -> ModelConfig, tensors -> views into the mapping, with
+// every shape and type checked up front so forward() never meets a surprise.
+#include <cmath>
+
+#include "base/error.h"
+#include "model/model.h"
+
+namespace onellm {
+namespace {
+
+bool is_supported_arch(const std::string& arch) { return arch == "llama" || arch == "qwen2" || arch == "qwen3"; }
+
+std::string shape_string(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+class TensorBinder {
+ public:
+  explicit TensorBinder(const GgufFile& f) : f_(f) {}
+
+  const GgufTensor* find(const std::string& name) const { return f_.find_tensor(name); }
+
+  MatrixView matrix(const std::string& name, int64_t cols, int64_t rows) const {
+    const GgufTensor& t = f_.tensor(name);
+    check_shape(t, {cols, rows});
+    check_computable(t);
+    return MatrixView{t.type, t.data, rows, cols};
+  }
+
+  std::vector<float> vector(const std::string& name, int64_t n) const {
+    const GgufTensor& t = f_.tensor(name);
+    check_shape(t, {n});
+    check_computable(t);
+    std::vector<float> out(static_cast<size_t>(n));
+    dequantize_row(t.type, t.data, out.data(), n);
+    return out;
+  }
+
+  std::vector<float> optional_vector(const std::string& name, int64_t n) const {
+    return find(name) != nullptr ? vector(name, n) : std::vector<float>{};
+  }
+
+ private:
+  void check_shape(const GgufTensor& t, const std::vector<int64_t>& expected) const {
+    std::vector<int64_t> dims = t.dims;
+    while (dims.size() > expected.size() && dims.back() == 1) dims.pop_back();
+    if (dims != expected)
+      throw Error(f_.path() + ": tensor '" + t.name + "' has shape " + shape_string(t.dims) + ", expected " +
+                  shape_string(expected));
+  }
+  void check_computable(const GgufTensor& t) const {
+    const TensorTypeInfo* info = tensor_type_info(static_cast<uint32_t>(t.type));
+    if (info == nullptr || !info->computable)
+      throw Error(f_.path() + ": tensor '" + t.name + "' has type " + tensor_type_name(static_cast<uint32_t>(t.type)) +
+                  ", which onellm does not support (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, "
+                  "Q4_K, Q5_K, Q6_K)");
+  }
+  const GgufFile& f_;
+};
+
+}  // namespace
+
+ModelConfig read_model_config(const GgufFile& f) {
+  ModelConfig c;
+  c.arch = f.get_string("general.architecture");
+  if (!is_supported_arch(c.arch))
+    throw Error(f.path() + ": architecture '" + c.arch + "' is not supported (supported: llama, qwen2, qwen3)");
+  const std::string a = c.arch + ".";
+  c.name = f.get_string_or("general.name", "");
+  c.n_embd = f.get_int(a + "embedding_length");
+  c.n_layer = f.get_int(a + "block_count");
+  c.n_ff = f.get_int(a + "feed_forward_length");
+  c.n_head = f.get_int(a + "attention.head_count");
+  c.n_head_kv = f.get_int_or(a + "attention.head_count_kv", c.n_head);
+  c.head_dim = f.get_int_or(a + "attention.key_length", c.n_head > 0 ? c.n_embd / c.n_head : 0);
+  int64_t v_len = f.get_int_or(a + "attention.value_length", c.head_dim);
+  c.n_ctx_train = f.get_int_or(a + "context_length", 2048);
+  c.n_rot = f.get_int_or(a + "rope.dimension_count", c.head_dim);
+  c.rms_eps = static_cast<float>(f.get_float_or(a + "attention.layer_norm_rms_epsilon", 1e-5));
+  c.rope_base = static_cast<float>(f.get_float_or(a + "rope.freq_base", 10000.0));
+  c.rope_style = c.arch == "llama" ? RopeStyle::kNormal : RopeStyle::kNeox;
+
+  std::string scaling = f.get_string_or(a + "rope.scaling.type", "none");
+  double factor = f.get_float_or(a + "rope.scaling.factor", 0.0);
+  if (scaling == "linear" && factor > 0) {
+    c.rope_freq_scale = static_cast<float>(1.0 / factor);
+  } else if (scaling == "yarn" || scaling == "longrope") {
+    throw Error(f.path() + ": key '" + a + "rope.scaling.type' = '" + scaling + "' is not supported yet");
+  } else if (f.find(a + "rope.scale_linear") != nullptr) {
+    c.rope_freq_scale = static_cast<float>(1.0 / f.get_float(a + "rope.scale_linear"));
+  }
+
+  const GgufTensor* embd = f.find_tensor("token_embd.weight");
+  if (embd == nullptr) throw Error(f.path() + ": missing required tensor 'token_embd.weight'");
+  if (embd->dims.size() < 2) throw Error(f.path() + ": tensor 'token_embd.weight' must be 2-D");
+  c.n_vocab = embd->dims[1];
+  c.tied_output = f.find_tensor("output.weight") == nullptr;
+  c.has_rope_freqs = f.find_tensor("rope_freqs.weight") != nullptr;
+  c.qkv_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr;
+  c.qk_norm = f.find_tensor("blk.0.attn_q_norm.weight") != nullptr;
+
+  auto positive = [&](int64_t v, const std::string& key) {
+    if (v <= 0 || v > (int64_t{1} << 24)) throw Error(f.path() + ": key '" + a + key + "' = " + std::to_string(v) + " is out of range");
+  };
+  positive(c.n_embd, "embedding_length");
+  positive(c.n_layer, "block_count");
+  positive(c.n_ff, "feed_forward_length");
+  positive(c.n_head, "attention.head_count");
+  positive(c.n_head_kv, "attention.head_count_kv");
+  positive(c.head_dim, "attention.key_length");
+  positive(c.n_ctx_train, "context_length");
+  if (c.n_head % c.n_head_kv != 0)
+    throw Error(f.path() + ": head_count " + std::to_string(c.n_head) + " is not a multiple of head_count_kv " +
+                std::to_string(c.n_head_kv));
+  if (v_len != c.head_dim) throw Error(f.path() + ": key_length != value_length is not supported");
+  if (c.n_rot <= 0 || c.n_rot > c.head_dim || c.n_rot % 2 != 0)
+    throw Error(f.path() + ": key '" + a + "rope.dimension_count' = " + std::to_string(c.n_rot) + " is invalid for head size " +
+                std::to_string(c.head_dim));
+  if (!(c.rms_eps > 0.0f)) throw Error(f.path() + ": key '" + a + "attention.layer_norm_rms_epsilon' must be positive");
+  if (!(c.rope_base > 0.0f)) throw Error(f.path() + ": key '" + a + "rope.freq_base' must be positive");
+  return c;
+}
+
+std::unique_ptr<Model> Model::load(const std::string& path) { return from_gguf(GgufFile::open(path)); }
+
+std::unique_ptr<Model> Model::from_gguf(std::unique_ptr<GgufFile> file) {
+  std::unique_ptr<Model> m(new Model());
+  m->config_ = read_model_config(*file);
+  const ModelConfig& c = m->config_;
+  TensorBinder b(*file);
+  m->token_embd_ = b.matrix("token_embd.weight", c.n_embd, c.n_vocab);
+  m->output_norm_ = b.vector("output_norm.weight", c.n_embd);
+  m->output_ = c.tied_output ? m->token_embd_ : b.matrix("output.weight", c.n_embd, c.n_vocab);
+  if (c.has_rope_freqs) m->rope_freqs_ = b.vector("rope_freqs.weight", c.n_rot / 2);
+
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    LayerWeights L;
+    L.attn_norm = b.vector(p + "attn_norm.weight", c.n_embd);
+    L.ffn_norm = b.vector(p + "ffn_norm.weight", c.n_embd);
+    L.wq = b.matrix(p + "attn_q.weight", c.n_embd, c.q_dim());
+    L.wk = b.matrix(p + "attn_k.weight", c.n_embd, c.kv_dim());
+    L.wv = b.matrix(p + "attn_v.weight", c.n_embd, c.kv_dim());
+    L.wo = b.matrix(p + "attn_output.weight", c.q_dim(), c.n_embd);
+    L.w_gate = b.matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff);
+    L.w_up = b.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff);
+    L.w_down = b.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd);
+    if (c.qkv_bias) {
+      L.bq = b.vector(p + "attn_q.bias", c.q_dim());
+      L.bk = b.vector(p + "attn_k.bias", c.kv_dim());
+      L.bv = b.vector(p + "attn_v.bias", c.kv_dim());
+    }
+    if (c.qk_norm) {
+      L.q_norm = b.vector(p + "attn_q_norm.weight", c.head_dim);
+      L.k_norm = b.vector(p + "attn_k_norm.weight", c.head_dim);
+    }
+    m->layers_.push_back(std::move(L));
+  }
+  m->file_ = std::move(file);
+  return m;
+}
+
+uint64_t Model::weight_bytes() const {
+  uint64_t n = 0;
+  for (const GgufTensor& t : file_->tensors()) n += t.n_bytes;
+  return n;
+}
+
+uint64_t Model::parameter_count() const {
+  uint64_t n = 0;
+  for (const GgufTensor& t : file_->tensors()) n += static_cast<uint64_t>(t.n_elements());
+  return n;
+}
+
+uint64_t Model::kv_cache_bytes(int64_t n_ctx) const {
+  return static_cast<uint64_t>(2 * config_.n_layer * n_ctx * config_.kv_dim()) * sizeof(float);
+}
+
+KvCache::KvCache(const ModelConfig& config, int64_t n_ctx)
+    : n_ctx_(n_ctx), kv_dim_(config.kv_dim()),
+      k_(static_cast<size_t>(config.n_layer * n_ctx * config.kv_dim())),
+      v_(static_cast<size_t>(config.n_layer * n_ctx * config.kv_dim())) {
+  if (n_ctx <= 0) throw Error("KV cache size must be positive, got " + std::to_string(n_ctx));
+}
+
+}  // namespace onellm

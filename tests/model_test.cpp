@@ -1,0 +1,146 @@
+// Model loading: tiny random models of every architecture and type load and
+// run; malformed models are rejected with errors naming what is wrong.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+
+#include "base/error.h"
+#include "model/model.h"
+#include "support/test_paths.h"
+
+namespace onellm {
+namespace {
+
+using test::TempDir;
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Model, EveryArchitectureAndTypeLoadsAndRuns) {
+  TempDir dir;
+  for (const char* arch : {"llama", "qwen2", "qwen3"}) {
+    for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
+                            TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q4_K, TensorType::Q5_K,
+                            TensorType::Q6_K}) {
+      SCOPED_TRACE(std::string(arch) + " " + tensor_type_name(static_cast<uint32_t>(type)));
+      TinyModelSpec spec;
+      spec.arch = arch;
+      spec.type = type;
+      spec.n_layer = 1;
+      std::string path = dir.file("m.gguf");
+      write_tiny_model(spec, path);
+      auto model = Model::load(path);
+      EXPECT_EQ(model->config().arch, arch);
+      EXPECT_EQ(model->config().qkv_bias, std::string(arch) == "qwen2");
+      EXPECT_EQ(model->config().qk_norm, std::string(arch) == "qwen3");
+      KvCache cache(model->config(), 16);
+      std::vector<int32_t> tokens = {1, 5, 9, 3};
+      std::vector<float> logits(tokens.size() * model->config().n_vocab);
+      model->forward(tokens.data(), 4, cache, logits.data(), true, nullptr);
+      for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+      EXPECT_EQ(cache.size(), 4);
+    }
+  }
+}
+
+TEST(Model, IncrementalDecodeEqualsBatchedPrefill) {
+  TempDir dir;
+  TinyModelSpec spec;
+  spec.arch = "qwen3";
+  write_tiny_model(spec, dir.file("m.gguf"));
+  auto model = Model::load(dir.file("m.gguf"));
+  const int64_t V = model->config().n_vocab;
+  std::vector<int32_t> tokens = {3, 1, 4, 1, 5, 9, 2, 6};
+  ThreadPool pool(2);
+  KvCache batch_cache(model->config(), 16), step_cache(model->config(), 16);
+  std::vector<float> batch(tokens.size() * V), step(V);
+  model->forward(tokens.data(), 8, batch_cache, batch.data(), true, &pool);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    model->forward(&tokens[i], 1, step_cache, step.data(), false, nullptr);
+    for (int64_t j = 0; j < V; ++j) ASSERT_NEAR(step[j], batch[i * V + j], 1e-4) << "pos " << i;
+  }
+}
+
+TEST(Model, ContextOverflowAndBadTokensAreErrors) {
+  TempDir dir;
+  write_tiny_model(TinyModelSpec{}, dir.file("m.gguf"));
+  auto model = Model::load(dir.file("m.gguf"));
+  KvCache cache(model->config(), 2);
+  std::vector<int32_t> tokens = {1, 2, 3};
+  std::vector<float> logits(model->config().n_vocab);
+  EXPECT_NE(error_of([&] { model->forward(tokens.data(), 3, cache, logits.data(), false, nullptr); }).find("context"),
+            std::string::npos);
+  int32_t bad = 1 << 30;
+  EXPECT_NE(error_of([&] { model->forward(&bad, 1, cache, logits.data(), false, nullptr); }).find("out of range"),
+            std::string::npos);
+}
+
+// Rewrites a tiny model with one change made by `edit`.
+std::string variant(const TempDir& dir, const std::function<void(GgufWriter&, const GgufFile&)>& edit) {
+  write_tiny_model(TinyModelSpec{}, dir.file("base.gguf"));
+  auto base = GgufFile::open(dir.file("base.gguf"));
+  GgufWriter w;
+  for (const std::string& k : base->keys()) w.set(k, *base->find(k));
+  edit(w, *base);
+  std::string out = dir.file("variant.gguf");
+  w.write(out);
+  return out;
+}
+
+void copy_tensors(GgufWriter& w, const GgufFile& f, const std::string& skip = "") {
+  for (const GgufTensor& t : f.tensors())
+    if (t.name != skip) w.add_tensor(t.name, t.type, t.dims, std::vector<uint8_t>(t.data, t.data + t.n_bytes));
+}
+
+TEST(Model, BadModelsNameWhatIsWrong) {
+  TempDir dir;
+  std::string p = variant(dir, [](GgufWriter& w, const GgufFile& f) {
+    w.set("general.architecture", GgufValue::of_string("mamba"));
+    copy_tensors(w, f);
+  });
+  EXPECT_NE(error_of([&] { Model::load(p); }).find("architecture 'mamba'"), std::string::npos);
+
+  p = variant(dir, [](GgufWriter& w, const GgufFile& f) { copy_tensors(w, f, "blk.1.ffn_up.weight"); });
+  EXPECT_NE(error_of([&] { Model::load(p); }).find("blk.1.ffn_up.weight"), std::string::npos);
+
+  p = variant(dir, [](GgufWriter& w, const GgufFile& f) {
+    w.set("llama.feed_forward_length", GgufValue::of_u32(100));
+    copy_tensors(w, f);
+  });
+  std::string e = error_of([&] { Model::load(p); });
+  EXPECT_NE(e.find("has shape"), std::string::npos) << e;
+
+  p = variant(dir, [](GgufWriter& w, const GgufFile& f) {
+    for (const GgufTensor& t : f.tensors()) {
+      if (t.name == "blk.0.attn_q.weight") {
+        // Same bytes per row as Q8_0... use a type onellm cannot compute: IQ4_NL (32 elems / 18 bytes).
+        size_t rows = static_cast<size_t>(t.dims[1]);
+        w.add_tensor(t.name, TensorType::IQ4_NL, t.dims, std::vector<uint8_t>(rows * t.dims[0] / 32 * 18));
+      } else {
+        w.add_tensor(t.name, t.type, t.dims, std::vector<uint8_t>(t.data, t.data + t.n_bytes));
+      }
+    }
+  });
+  e = error_of([&] { Model::load(p); });
+  EXPECT_NE(e.find("blk.0.attn_q.weight"), std::string::npos) << e;
+  EXPECT_NE(e.find("IQ4_NL"), std::string::npos) << e;
+}
+
+TEST(Model, TruncatedModelFileIsAnError) {
+  TempDir dir;
+  write_tiny_model(TinyModelSpec{}, dir.file("m.gguf"));
+  std::filesystem::resize_file(dir.file("m.gguf"), std::filesystem::file_size(dir.file("m.gguf")) - 100);
+  std::string e = error_of([&] { Model::load(dir.file("m.gguf")); });
+  EXPECT_NE(e.find("truncated"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace onellm
