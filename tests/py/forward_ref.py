@@ -53,37 +53,24 @@ class Config:
         if self.n_head % self.n_head_kv:
             raise GgufError(f"{f.path}: head_count {self.n_head} not a multiple of head_count_kv {self.n_head_kv}")
 
-        self.freq_scale = 1.0
-        self.freq_factors = None  # divides each rotation frequency (Llama 3 scaling)
-        scaling = f.get(p + "rope.scaling.type", "none")
-        factor = float(f.get(p + "rope.scaling.factor", 0.0))
-        if scaling == "linear" and factor > 0:
-            self.freq_scale = 1.0 / factor
-        elif scaling == "llama3":
-            self.freq_factors = llama3_freq_factors(self, f, factor)
-        elif scaling not in ("none", "linear"):
+        # As llama.cpp reads it: the type defaults to "linear"; the factor comes
+        # from rope.scaling.factor, else the older rope.scale_linear; type "none"
+        # disables it. Llama 3 scaling is not metadata: the converter stores
+        # per-frequency divisors as the rope_freqs tensor. YaRN / longrope and
+        # rope attn_factor are not modelled, so such files are refused.
+        scaling = f.get(p + "rope.scaling.type", "linear")
+        factor = float(f.get(p + "rope.scaling.factor", f.get(p + "rope.scale_linear", 0.0)))
+        if scaling not in ("none", "linear"):
             raise GgufError(f"{f.path}: rope scaling {scaling!r} not supported by the reference")
-        elif p + "rope.scale_linear" in f.metadata:
-            self.freq_scale = 1.0 / float(f.metadata[p + "rope.scale_linear"])
+        if float(f.get(p + "rope.scaling.attn_factor", 1.0)) != 1.0:
+            raise GgufError(f"{f.path}: {p}rope.scaling.attn_factor != 1 not supported by the reference")
+        self.freq_scale = 1.0 / factor if scaling == "linear" and factor != 0.0 else 1.0
+        self.freq_factors = None
         if "rope_freqs.weight" in f.tensors:
             self.freq_factors = f.tensor_array("rope_freqs.weight").astype(np.float64)
             if self.freq_factors.shape != (self.n_rot // 2,):
                 raise GgufError(f"{f.path}: rope_freqs.weight has shape {self.freq_factors.shape}, "
                                 f"expected ({self.n_rot // 2},)")
-
-
-def llama3_freq_factors(cfg, f, factor):
-    """Per-frequency divisors of Llama 3.1 rope scaling (as HF / convert_hf_to_gguf define them)."""
-    p = cfg.arch + ".rope.scaling."
-    low = float(f.get(p + "low_freq_factor", 1.0))
-    high = float(f.get(p + "high_freq_factor", 4.0))
-    old_ctx = float(f.get(p + "original_context_length", 8192))
-    freqs = cfg.rope_base ** (-np.arange(0, cfg.n_rot, 2, dtype=np.float64) / cfg.n_rot)
-    wavelen = 2 * math.pi / freqs
-    smooth = (old_ctx / wavelen - low) / (high - low)
-    out = 1.0 / ((1 - smooth) / factor + smooth)
-    out = np.where(wavelen < old_ctx / high, 1.0, out)
-    return np.where(wavelen > old_ctx / low, factor, out)
 
 
 class Model:

@@ -123,12 +123,16 @@ class GgufFile:
         n_kv = cur.scalar("Q", "metadata count")
 
         self.metadata = {}
-        self.metadata_types = {}
+        self.metadata_types = {}  # key -> value type; for arrays (ARRAY, element type)
         for i in range(n_kv):
             key = cur.string(f"metadata key #{i}")
             vtype = cur.scalar("I", f"type of {key}")
+            if vtype == ARRAY:
+                elem = np.frombuffer(cur.buf[cur.pos:cur.pos + 4], "<u4")
+                self.metadata_types[key] = (ARRAY, int(elem[0]) if elem.size else None)
+            else:
+                self.metadata_types[key] = vtype
             self.metadata[key] = _read_value(cur, vtype, key)
-            self.metadata_types[key] = vtype
 
         self.tensors = {}
         for i in range(n_tensors):
@@ -178,6 +182,55 @@ class GgufFile:
         if t.type_id not in TENSOR_TYPES:
             raise GgufError(f"{self.path}: tensor {name}: unsupported type {t.type_name}")
         return t
+
+
+def _pack_value(vtype, v):
+    if vtype == STRING:
+        b = v.encode("utf-8", errors="surrogateescape")
+        return struct.pack("<Q", len(b)) + b
+    if vtype == ARRAY:
+        elem_type, items = v  # nested arrays: items are (element type, items) again
+        if elem_type in _SCALAR_DTYPES:
+            body = np.asarray(items, dtype=_SCALAR_DTYPES[elem_type]).tobytes()
+        else:
+            body = b"".join(_pack_value(elem_type, x) for x in items)
+        return struct.pack("<IQ", elem_type, len(items)) + body
+    return np.asarray(v, dtype=_SCALAR_DTYPES[vtype]).tobytes()
+
+
+def write_gguf(path, kvs, tensors, version=3, alignment=DEFAULT_ALIGNMENT):
+    """Writes a GGUF file (tests only). kvs: [(key, type, value)], an array value
+    given as (element type, items). tensors: [(name, ggml dims, type id, raw bytes)]."""
+    head = GGUF_MAGIC + struct.pack("<IQQ", version, len(tensors), len(kvs))
+    for key, vtype, v in kvs:
+        head += _pack_value(STRING, key) + struct.pack("<I", vtype) + _pack_value(vtype, v)
+    data, offsets = b"", []
+    for _, _, _, raw in tensors:
+        data += b"\0" * (-len(data) % alignment)
+        offsets.append(len(data))
+        data += bytes(raw)
+    for (name, dims, type_id, _), off in zip(tensors, offsets):
+        head += _pack_value(STRING, name) + struct.pack("<I", len(dims))
+        head += b"".join(struct.pack("<Q", d) for d in dims) + struct.pack("<IQ", type_id, off)
+    if tensors:  # a file without tensors (vocab only) ends right after the metadata
+        head += b"\0" * (-len(head) % alignment)
+    with open(path, "wb") as f:
+        f.write(head + data)
+
+
+def rewrite_gguf(src, dst, set_kvs=()):
+    """Copies GGUF `src` to `dst` with metadata entries added or replaced (tests only)."""
+    f = GgufFile(src)
+    kvs = []
+    for key, value in f.metadata.items():
+        vtype = f.metadata_types[key]
+        if vtype == (ARRAY, ARRAY):
+            raise GgufError(f"{src}: {key}: rewriting nested arrays is not supported")
+        kvs.append((key, ARRAY, (vtype[1], value)) if isinstance(vtype, tuple) else (key, vtype, value))
+    new = {k: (k, t, v) for k, t, v in set_kvs}
+    kvs = [new.pop(k, (k, t, v)) for k, t, v in kvs] + list(new.values())
+    tensors = [(t.name, t.dims, t.type_id, f.raw(t.name)) for t in f.tensors.values()]
+    write_gguf(dst, kvs, tensors, version=f.version, alignment=f.alignment)
 
 
 # ---------------------------------------------------------------------------

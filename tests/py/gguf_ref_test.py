@@ -130,39 +130,6 @@ def test_dequantize():
 
 # ---------------------------------------------------------------- GGUF reader
 
-def gstr(s):
-    b = s.encode()
-    return struct.pack("<Q", len(b)) + b
-
-
-def gvalue(vtype, v):
-    fmt = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
-    if vtype == gguf_ref.STRING:
-        return gstr(v)
-    if vtype == gguf_ref.ARRAY:
-        elem_type, items = v
-        return struct.pack("<IQ", elem_type, len(items)) + b"".join(gvalue(elem_type, x) for x in items)
-    return struct.pack("<" + fmt[vtype], v)
-
-
-def write_gguf(path, version, kvs, tensors, alignment=32):
-    """tensors: [(name, dims, type_id, raw bytes)]; data laid out at `alignment`."""
-    head = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs))
-    for key, vtype, v in kvs:
-        head += gstr(key) + struct.pack("<I", vtype) + gvalue(vtype, v)
-    data, offsets = b"", []
-    for _, _, _, raw in tensors:
-        data += b"\0" * (-len(data) % alignment)
-        offsets.append(len(data))
-        data += raw
-    for (name, dims, type_id, _), off in zip(tensors, offsets):
-        head += gstr(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
-        head += struct.pack("<IQ", type_id, off)
-    head += b"\0" * (-len(head) % alignment)
-    with open(path, "wb") as f:
-        f.write(head + data)
-
-
 def test_reader(tmp):
     g = gguf_ref
     kvs = [
@@ -181,7 +148,7 @@ def test_reader(tmp):
     tensors = [("m", [4, 3], 0, m.tobytes()), ("h", [3], 1, h.tobytes())]
     for version in (2, 3):
         path = os.path.join(tmp, f"v{version}.gguf")
-        write_gguf(path, version, kvs, tensors, alignment=64)
+        gguf_ref.write_gguf(path, kvs, tensors, version=version, alignment=64)
         f = g.GgufFile(path)
         want = {k: v for k, _, v in kvs}
         want["arr.i32"], want["arr.str"], want["arr.bool"] = [1, -2, 3], ["a", "", "ccc"], [True, False]
@@ -211,10 +178,38 @@ def test_reader(tmp):
     rejects(good[:-8], "truncated tensor data")
 
 
+def shared_dir():
+    env = os.environ.get("ONELLM_SHARED_DIR")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return env or os.path.join(os.path.dirname(repo), "shared")
+
+
+def test_shared_roundtrip(tmp):
+    """Re-writing llama.cpp-made files from what the reader parsed gives the same bytes,
+    so no metadata, tensor info, offset or padding was misread."""
+    models = os.path.join(shared_dir(), "models")
+    if not os.path.isdir(models):
+        print(f"note: {models} absent, round-trip of real files skipped")
+        return
+    for name in ("stories260K.gguf", "tiny-qwen2-Q4_0.gguf", "vocab/ggml-vocab-llama-spm.gguf"):
+        src = os.path.join(models, name)
+        if not os.path.exists(src):
+            continue
+        dst = os.path.join(tmp, "copy.gguf")
+        try:
+            gguf_ref.rewrite_gguf(src, dst)
+            same = open(src, "rb").read() == open(dst, "rb").read()
+        except gguf_ref.GgufError as e:
+            same = False
+            print(f"    {e}")
+        check(same, f"{name}: reader + writer round trip is byte-identical")
+
+
 def main():
     test_dequantize()
     with tempfile.TemporaryDirectory() as tmp:
         test_reader(tmp)
+        test_shared_roundtrip(tmp)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
