@@ -48,62 +48,48 @@ double GgufValue::as_double() const {
   return static_cast<double>(as_int());
 }
 
+namespace {
+
+GgufValue scalar(GgufType type, uint64_t u, int64_t i, double f) {
+  GgufValue v;
+  v.type = type;
+  v.u = u;
+  v.i = i;
+  v.f = f;
+  return v;
+}
+
+template <typename T, typename Make>
+GgufValue array_of(GgufType elem_type, const std::vector<T>& xs, Make make) {
+  GgufValue v;
+  v.type = GgufType::ARRAY;
+  v.elem_type = elem_type;
+  v.items.reserve(xs.size());
+  for (const T& x : xs) v.items.push_back(make(x));
+  return v;
+}
+
+}  // namespace
+
 GgufValue GgufValue::of_string(std::string s) {
   GgufValue v;
   v.type = GgufType::STRING;
   v.str = std::move(s);
   return v;
 }
-GgufValue GgufValue::of_u32(uint32_t x) {
-  GgufValue v;
-  v.type = GgufType::UINT32;
-  v.u = x;
-  return v;
-}
-GgufValue GgufValue::of_i32(int32_t x) {
-  GgufValue v;
-  v.type = GgufType::INT32;
-  v.i = x;
-  return v;
-}
-GgufValue GgufValue::of_u64(uint64_t x) {
-  GgufValue v;
-  v.type = GgufType::UINT64;
-  v.u = x;
-  return v;
-}
-GgufValue GgufValue::of_f32(float x) {
-  GgufValue v;
-  v.type = GgufType::FLOAT32;
-  v.f = x;
-  return v;
-}
-GgufValue GgufValue::of_bool(bool x) {
-  GgufValue v;
-  v.type = GgufType::BOOL;
-  v.u = x ? 1 : 0;
-  return v;
-}
+GgufValue GgufValue::of_u32(uint32_t x) { return scalar(GgufType::UINT32, x, 0, 0); }
+GgufValue GgufValue::of_i32(int32_t x) { return scalar(GgufType::INT32, 0, x, 0); }
+GgufValue GgufValue::of_u64(uint64_t x) { return scalar(GgufType::UINT64, x, 0, 0); }
+GgufValue GgufValue::of_f32(float x) { return scalar(GgufType::FLOAT32, 0, 0, x); }
+GgufValue GgufValue::of_bool(bool x) { return scalar(GgufType::BOOL, x ? 1 : 0, 0, 0); }
 GgufValue GgufValue::of_strings(const std::vector<std::string>& xs) {
-  GgufValue v;
-  v.type = GgufType::ARRAY;
-  v.elem_type = GgufType::STRING;
-  for (const std::string& s : xs) v.items.push_back(of_string(s));
-  return v;
+  return array_of(GgufType::STRING, xs, [](const std::string& s) { return of_string(s); });
 }
 GgufValue GgufValue::of_f32s(const std::vector<float>& xs) {
-  GgufValue v;
-  v.type = GgufType::ARRAY;
-  v.elem_type = GgufType::FLOAT32;
-  for (float x : xs) v.items.push_back(of_f32(x));
-  return v;
+  return array_of(GgufType::FLOAT32, xs, [](float x) { return of_f32(x); });
 }
 GgufValue GgufValue::of_i32s(const std::vector<int32_t>& xs) {
-  GgufValue v;
-  v.type = GgufType::ARRAY;
-  v.elem_type = GgufType::INT32;
-  for (int32_t x : xs) v.items.push_back(of_i32(x));
-  return v;
+  return array_of(GgufType::INT32, xs, [](int32_t x) { return of_i32(x); });
 }
 
 int64_t GgufTensor::n_elements() const {
