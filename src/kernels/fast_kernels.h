@@ -12,11 +12,11 @@
 
 namespace onellm::fast {
 
-// Activations for Q4_0..Q8_0 weights: 32 values q*d. s = d * sum(q), which
-// the offset (Q4_0, Q5_0) and min (Q4_1, Q5_1) terms need.
+// Activations for Q4_0..Q8_0 weights: 32 values q*d. sum = sum(q), which
+// the offset (Q4_0, Q5_0: exact, in integers) and min (Q4_1, Q5_1) terms need.
 struct ActQ8 {
   float d;
-  float s;
+  int32_t sum;
   int8_t qs[32];
 };
 // Activations for K-quant weights: 256 values q*d, and the sums of each 16

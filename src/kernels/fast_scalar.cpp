@@ -27,7 +27,7 @@ void quantize_q8_scalar(const float* x, ActQ8* out, int64_t n_blocks) {
       sum += q;
     }
     out[b].d = d;
-    out[b].s = d * static_cast<float>(sum);
+    out[b].sum = sum;
   }
 }
 
@@ -74,23 +74,23 @@ float block_q4_0(const BlockQ4_0& w, const ActQ8& a) {
   uint8_t q[32];
   q4_levels(w.qs, q);
   const float d = load_half(w.d);
-  return d * (a.d * static_cast<float>(dot32(q, a.qs))) - 8.0f * d * a.s;
+  return d * (a.d * static_cast<float>(dot32(q, a.qs) - 8 * a.sum));
 }
 float block_q4_1(const BlockQ4_1& w, const ActQ8& a) {
   uint8_t q[32];
   q4_levels(w.qs, q);
-  return load_half(w.d) * (a.d * static_cast<float>(dot32(q, a.qs))) + load_half(w.m) * a.s;
+  return load_half(w.d) * (a.d * static_cast<float>(dot32(q, a.qs))) + load_half(w.m) * (a.d * static_cast<float>(a.sum));
 }
 float block_q5_0(const BlockQ5_0& w, const ActQ8& a) {
   uint8_t q[32];
   q5_levels(w.qs, w.qh, q);
   const float d = load_half(w.d);
-  return d * (a.d * static_cast<float>(dot32(q, a.qs))) - 16.0f * d * a.s;
+  return d * (a.d * static_cast<float>(dot32(q, a.qs) - 16 * a.sum));
 }
 float block_q5_1(const BlockQ5_1& w, const ActQ8& a) {
   uint8_t q[32];
   q5_levels(w.qs, w.qh, q);
-  return load_half(w.d) * (a.d * static_cast<float>(dot32(q, a.qs))) + load_half(w.m) * a.s;
+  return load_half(w.d) * (a.d * static_cast<float>(dot32(q, a.qs))) + load_half(w.m) * (a.d * static_cast<float>(a.sum));
 }
 float block_q8_0(const BlockQ8_0& w, const ActQ8& a) {
   int sum = 0;
