@@ -1,9 +1,58 @@
-// onellm command line: dispatches to one subcommand.
+// onellm command line: dispatches to one subcommand. Errors are reported on
+// stderr with exit code 1; usage errors with exit code 2.
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "base/error.h"
+#include "cli/commands.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: onellm <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run       -m MODEL -p PROMPT [-n N] [--temp T] [--json]   generate text\n"
+    "  chat      -m MODEL                                         interactive chat with the model's template\n"
+    "  tokenize  -m MODEL [--file F]                              one JSON array of ids per input line\n"
+    "  logits    -m MODEL (-p PROMPT | --tokens 1,2,3) [--top K]  per-position top-K logits as JSON\n"
+    "  info      MODEL                                            architecture, sizes, tensor types\n"
+    "  serve     -m MODEL [--socket PATH] [--http 127.0.0.1:PORT] [--config FILE]  the LLM service\n"
+    "  ask       [--session NAME] \"message\"                    ask the running service\n"
+    "  loadgen   TRACE.json [--address A] [--json]                replay a multi-app trace, per-class latency\n"
+    "  bench     -m MODEL [-p 128,512] [-n 64] [-t N] [-r 3] [--json]  throughput like llama-bench\n"
+    "  make-tiny-model --arch A --type T [--seed S] -o FILE       write a random-weight model\n"
+    "\n"
+    "run 'onellm <command> --help' for the options of one command.\n";
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  std::fprintf(stderr, "onellm: no subcommands yet\n");
-  return 2;
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  using namespace onellm::cli;
+  try {
+    if (command == "run") return run_command(argc, argv);
+    if (command == "chat") return chat_command(argc, argv);
+    if (command == "tokenize") return tokenize_command(argc, argv);
+    if (command == "logits") return logits_command(argc, argv);
+    if (command == "info") return info_command(argc, argv);
+    if (command == "bench") return bench_command(argc, argv);
+    if (command == "serve") return serve_command(argc, argv);
+    if (command == "ask") return ask_command(argc, argv);
+    if (command == "loadgen") return loadgen_command(argc, argv);
+    if (command == "make-tiny-model") return make_tiny_model_command(argc, argv);
+    std::fprintf(stderr, "onellm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+    return 2;
+  } catch (const onellm::Error& e) {
+    std::fprintf(stderr, "onellm %s: error: %s\n", command.c_str(), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "onellm %s: internal error: %s\n", command.c_str(), e.what());
+    return 1;
+  }
 }

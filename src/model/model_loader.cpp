@@ -82,15 +82,14 @@ ModelConfig read_model_config(const GgufFile& f) {
   c.rope_base = static_cast<float>(f.get_float_or(a + "rope.freq_base", 10000.0));
   c.rope_style = c.arch == "llama" ? RopeStyle::kNormal : RopeStyle::kNeox;
 
-  std::string scaling = f.get_string_or(a + "rope.scaling.type", "none");
+  // As llama.cpp: the scaling type defaults to linear, and the factor comes
+  // from rope.scaling.factor or the older rope.scale_linear.
+  const std::string scaling = f.get_string_or(a + "rope.scaling.type", "linear");
   double factor = f.get_float_or(a + "rope.scaling.factor", 0.0);
-  if (scaling == "linear" && factor > 0) {
-    c.rope_freq_scale = static_cast<float>(1.0 / factor);
-  } else if (scaling == "yarn" || scaling == "longrope") {
+  if (factor == 0.0) factor = f.get_float_or(a + "rope.scale_linear", 0.0);
+  if (scaling == "yarn" || scaling == "longrope")
     throw Error(f.path() + ": key '" + a + "rope.scaling.type' = '" + scaling + "' is not supported yet");
-  } else if (f.find(a + "rope.scale_linear") != nullptr) {
-    c.rope_freq_scale = static_cast<float>(1.0 / f.get_float(a + "rope.scale_linear"));
-  }
+  if (scaling == "linear" && factor > 0) c.rope_freq_scale = static_cast<float>(1.0 / factor);
 
   const GgufTensor* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr) throw Error(f.path() + ": missing required tensor 'token_embd.weight'");

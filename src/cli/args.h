@@ -1,0 +1,37 @@
+// A small command-line parser: "-m FILE", "--temp 0.5", "--flag", repeated
+// options, positional arguments. Unknown options are errors that name them.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace onellm::cli {
+
+class Args {
+ public:
+  // `with_value` lists options that take a value (every alias), `flags` the
+  // boolean ones; anything else starting with '-' is rejected.
+  Args(int argc, char** argv, int first, const std::set<std::string>& with_value, const std::set<std::string>& flags);
+
+  bool has(const std::string& name) const;
+  std::optional<std::string> get(std::initializer_list<const char*> names) const;
+  std::vector<std::string> get_all(const std::string& name) const;
+  std::string get_or(std::initializer_list<const char*> names, const std::string& fallback) const;
+  long long get_int(std::initializer_list<const char*> names, long long fallback) const;
+  double get_double(std::initializer_list<const char*> names, double fallback) const;
+  bool flag(std::initializer_list<const char*> names) const;
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  std::multimap<std::string, std::string> values_;
+  std::vector<std::string> positional_;
+};
+
+// Expands \n \t \r \\ \' \" \xHH like llama-cli's default escape processing.
+std::string process_escapes(const std::string& s);
+
+
+}  // namespace onellm::cli

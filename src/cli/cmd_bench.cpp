@@ -1,0 +1,182 @@
+// onellm bench: llama-bench style prompt-processing (pp) and generation (tg)
+// throughput, peak RSS, and the decode bound from measured memory bandwidth.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "base/error.h"
+#include "cli/commands.h"
+
+namespace onellm::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<int64_t> parse_list(const std::string& s, const char* option) {
+  std::vector<int64_t> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    long long v = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != 0 || v < 0) throw Error(std::string(option) + ": '" + item + "' is not a count");
+    out.push_back(v);
+  }
+  return out;
+}
+
+uint64_t peak_rss_bytes() {
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+}
+
+// Read bandwidth with the same threads the model uses: sums a buffer much
+// larger than the last-level cache. Best of a few passes.
+double measure_read_bandwidth(ThreadPool& pool) {
+  const size_t n = (size_t{512} << 20) / sizeof(uint64_t);
+  std::vector<uint64_t> buf(n, 1);
+  double best = 0;
+  for (int pass = 0; pass < 4; ++pass) {
+    std::vector<uint64_t> sums(static_cast<size_t>(pool.size()) * 8, 0);
+    auto t0 = Clock::now();
+    pool.parallel_for(static_cast<int64_t>(n / 4096), [&](int64_t b, int64_t e) {
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (size_t i = static_cast<size_t>(b) * 4096; i < static_cast<size_t>(e) * 4096; i += 4) {
+        s0 += buf[i];
+        s1 += buf[i + 1];
+        s2 += buf[i + 2];
+        s3 += buf[i + 3];
+      }
+      sums[static_cast<size_t>(b % static_cast<int64_t>(sums.size()))] += s0 + s1 + s2 + s3;
+    });
+    double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    uint64_t total = 0;
+    for (uint64_t x : sums) total += x;
+    if (total == 0) std::fputs("", stderr);  // keeps the loop from being optimized out
+    best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / s);
+  }
+  return best;
+}
+
+struct Stats {
+  double mean = 0, stddev = 0;
+};
+Stats stats(const std::vector<double>& xs) {
+  Stats s;
+  for (double x : xs) s.mean += x;
+  s.mean /= static_cast<double>(xs.size());
+  for (double x : xs) s.stddev += (x - s.mean) * (x - s.mean);
+  s.stddev = xs.size() > 1 ? std::sqrt(s.stddev / static_cast<double>(xs.size() - 1)) : 0;
+  return s;
+}
+
+}  // namespace
+
+int bench_command(int argc, char** argv) {
+  Args a(argc, argv, 2,
+         {"-m", "--model", "-p", "--n-prompt", "-n", "--n-gen", "-t", "--threads", "-r", "--repetitions", "-b",
+          "--batch-size"},
+         {"--json", "-h", "--help"});
+  if (a.flag({"-h", "--help"})) {
+    std::puts("onellm bench -m MODEL [-p 128,512] [-n 64] [-t THREADS] [-r 3] [-b 512] [--json]");
+    return 0;
+  }
+  auto model_path = a.get({"-m", "--model"});
+  if (!model_path) throw Error("no model given (-m MODEL)");
+  const std::vector<int64_t> prompts = parse_list(a.get_or({"-p", "--n-prompt"}, "512"), "-p");
+  const std::vector<int64_t> gens = parse_list(a.get_or({"-n", "--n-gen"}, "128"), "-n");
+  const int reps = static_cast<int>(std::max<long long>(1, a.get_int({"-r", "--repetitions"}, 5)));
+  const int64_t n_batch = a.get_int({"-b", "--batch-size"}, 512);
+  const bool json = a.flag({"--json"});
+
+  LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
+  const Model& model = *m.model;
+  const ModelConfig& c = model.config();
+  int64_t max_tokens = 1;
+  for (int64_t p : prompts) max_tokens = std::max(max_tokens, p);
+  for (int64_t g : gens) max_tokens = std::max(max_tokens, g + 1);
+  KvCache cache(c, max_tokens);
+  std::mt19937 rng(42);
+  std::vector<int32_t> tokens(static_cast<size_t>(max_tokens));
+  for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.n_vocab));
+  std::vector<float> logits(static_cast<size_t>(c.n_vocab));
+
+  const double bandwidth = measure_read_bandwidth(*m.pool);
+  // Bytes one decode step reads: every weight except the embedding table
+  // (one row of it), plus the output head when it is tied.
+  uint64_t step_bytes = model.weight_bytes();
+  if (const GgufTensor* e = model.gguf().find_tensor("token_embd.weight")) {
+    step_bytes -= e->n_bytes;
+    if (c.tied_output) step_bytes += e->n_bytes;
+  }
+
+  struct Row {
+    int64_t n_prompt, n_gen;
+    std::vector<double> ns, ts;
+  };
+  std::vector<Row> rows;
+  auto run_test = [&](int64_t n_prompt, int64_t n_gen) {
+    Row row{n_prompt, n_gen, {}, {}};
+    for (int r = -1; r < reps; ++r) {  // r == -1: warm-up, not recorded
+      cache.clear();
+      auto t0 = Clock::now();
+      for (int64_t done = 0; done < n_prompt; done += n_batch)
+        model.forward(tokens.data() + done, std::min(n_batch, n_prompt - done), cache, logits.data(), false,
+                      m.pool.get());
+      for (int64_t i = 0; i < n_gen; ++i) model.forward(&tokens[static_cast<size_t>(i)], 1, cache, logits.data(), false, m.pool.get());
+      double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (r < 0) continue;
+      row.ns.push_back(s * 1e9);
+      row.ts.push_back(static_cast<double>(n_prompt + n_gen) / s);
+    }
+    rows.push_back(row);
+  };
+  for (int64_t p : prompts)
+    if (p > 0) run_test(p, 0);
+  for (int64_t g : gens)
+    if (g > 0) run_test(0, g);
+
+  const uint64_t rss = peak_rss_bytes();
+  const double bound_ts = bandwidth / static_cast<double>(step_bytes);
+  std::string model_type = c.arch + " " + tensor_type_name(static_cast<uint32_t>(model.gguf().tensor("blk.0.ffn_up.weight").type));
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const Row& r : rows) {
+      Stats ns = stats(r.ns), ts = stats(r.ts);
+      out.push_back({{"model_filename", *model_path}, {"model_type", model_type},
+                     {"model_size", model.weight_bytes()}, {"model_n_params", model.parameter_count()},
+                     {"n_batch", n_batch}, {"n_threads", m.pool->size()}, {"n_prompt", r.n_prompt},
+                     {"n_gen", r.n_gen}, {"avg_ns", static_cast<uint64_t>(ns.mean)},
+                     {"stddev_ns", static_cast<uint64_t>(ns.stddev)}, {"avg_ts", ts.mean}, {"stddev_ts", ts.stddev},
+                     {"samples_ns", r.ns}, {"samples_ts", r.ts}, {"peak_rss_bytes", rss},
+                     {"mem_bandwidth_bytes_per_s", bandwidth}, {"decode_bound_ts", bound_ts}});
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("| model | size | params | threads | test | t/s | decode bound |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (const Row& r : rows) {
+    Stats ts = stats(r.ts);
+    std::string test = r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
+    std::string bound = r.n_gen > 0 ? std::to_string(static_cast<int>(bound_ts * 10) / 10.0).substr(0, 7) + " (" +
+                                          std::to_string(static_cast<int>(100 * ts.mean / bound_ts)) + "%)"
+                                    : "";
+    std::printf("| %s | %.2f MiB | %.2f M | %d | %s | %.2f ± %.2f | %s |\n", model_type.c_str(),
+                model.weight_bytes() / 1048576.0, model.parameter_count() / 1e6, m.pool->size(), test.c_str(),
+                ts.mean, ts.stddev, bound.c_str());
+  }
+  std::printf("\npeak RSS %.1f MiB (file %.1f MiB); read bandwidth %.2f GB/s; %.2f MiB read per decode step\n",
+              rss / 1048576.0, model.gguf().file_size() / 1048576.0, bandwidth / 1e9, step_bytes / 1048576.0);
+  return 0;
+}
+
+}  // namespace onellm::cli

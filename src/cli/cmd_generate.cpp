@@ -1,0 +1,197 @@
+// run and chat: text generation from the command line.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "tokenizer/chat_template.h"
+
+namespace onellm::cli {
+namespace {
+
+const std::set<std::string> kGenerateValueOptions = {
+    "-m", "--model", "-p", "--prompt", "-f", "--file", "-n", "--n-predict", "--max-tokens", "-t", "--threads",
+    "-c", "--ctx-size", "-b", "--batch-size", "--temp", "--temperature", "--top-k", "--top-p", "--min-p",
+    "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
+    "--chat-template", "--system", "-sys"};
+const std::set<std::string> kGenerateFlags = {"--json", "--ignore-eos", "--no-escape", "-e", "--escape",
+                                               "--verbose-prompt", "--no-display-prompt", "-h", "--help"};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open prompt file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string json_string(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void print_timings(const GenerationResult& r) {
+  double pp = r.prompt_seconds > 0 ? r.n_prompt_evaluated / r.prompt_seconds : 0;
+  double tg = r.generate_seconds > 0 ? r.tokens.size() / r.generate_seconds : 0;
+  std::fprintf(stderr, "\nprompt: %lld tokens in %.3f s (%.1f tok/s) | generated: %zu tokens in %.3f s (%.1f tok/s) | %s\n",
+               static_cast<long long>(r.n_prompt_evaluated), r.prompt_seconds, pp, r.tokens.size(),
+               r.generate_seconds, tg, finish_reason_name(r.finish));
+}
+
+}  // namespace
+
+int default_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(std::min(n, 8u));
+}
+
+LoadedModel load_model(const std::string& path, int n_threads) {
+  LoadedModel m;
+  m.model = Model::load(path);
+  // Large files: read them in now, with a bar on a terminal, rather than
+  // stalling the first token on page faults.
+  const GgufFile& file = m.model->gguf();
+  if (file.file_size() >= (size_t{64} << 20)) {
+    const bool tty = ::isatty(STDERR_FILENO) != 0;
+    file.prefetch([&](double f) {
+      if (!tty) return;
+      int filled = static_cast<int>(f * 40);
+      std::fprintf(stderr, "\rloading %s [%.*s%*s] %3d%%", path.c_str(), filled,
+                   "========================================", 40 - filled, "", static_cast<int>(f * 100));
+      if (f >= 1.0) std::fputc('\n', stderr);
+    });
+  }
+  m.tokenizer = Tokenizer::from_gguf(m.model->gguf());
+  m.pool = std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : default_threads());
+  return m;
+}
+
+SamplingParams sampling_from_args(const Args& a) {
+  SamplingParams p;
+  p.temperature = static_cast<float>(a.get_double({"--temp", "--temperature"}, p.temperature));
+  p.top_k = static_cast<int32_t>(a.get_int({"--top-k"}, p.top_k));
+  p.top_p = static_cast<float>(a.get_double({"--top-p"}, p.top_p));
+  p.min_p = static_cast<float>(a.get_double({"--min-p"}, p.min_p));
+  p.repeat_penalty = static_cast<float>(a.get_double({"--repeat-penalty"}, p.repeat_penalty));
+  p.repeat_last_n = static_cast<int32_t>(a.get_int({"--repeat-last-n"}, p.repeat_last_n));
+  p.presence_penalty = static_cast<float>(a.get_double({"--presence-penalty"}, p.presence_penalty));
+  p.frequency_penalty = static_cast<float>(a.get_double({"--frequency-penalty"}, p.frequency_penalty));
+  p.seed = static_cast<uint64_t>(a.get_int({"-s", "--seed"}, static_cast<long long>(p.seed)));
+  return p;
+}
+
+int run_command(int argc, char** argv) {
+  Args a(argc, argv, 2, kGenerateValueOptions, kGenerateFlags);
+  if (a.flag({"-h", "--help"})) {
+    std::puts(
+        "onellm run -m MODEL (-p PROMPT | -f FILE) [options]\n"
+        "  -n N             tokens to generate (-1: until end of generation or full context)\n"
+        "  --temp T --top-k K --top-p P --min-p P --repeat-penalty R --repeat-last-n N\n"
+        "  --presence-penalty X --frequency-penalty X -s SEED --stop STR (repeatable)\n"
+        "  -c N             context size (default: the model's, at most 4096)\n"
+        "  -t N             threads    -b N  prompt batch size\n"
+        "  --json           print {\"prompt_tokens\",\"tokens\",\"text\"} instead of streaming text\n"
+        "  --ignore-eos     keep generating after an end-of-generation token\n"
+        "  --no-escape      take the prompt literally (default: \\n, \\t ... are expanded like llama-cli)");
+    return 0;
+  }
+  auto model_path = a.get({"-m", "--model"});
+  if (!model_path) throw Error("no model given (-m MODEL)");
+  std::string prompt;
+  if (auto p = a.get({"-p", "--prompt"})) prompt = *p;
+  else if (auto f = a.get({"-f", "--file"})) prompt = read_file(*f);
+  if (!a.flag({"--no-escape"})) prompt = process_escapes(prompt);
+
+  LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
+  GenerationRequest req;
+  req.prompt = m.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+  if (req.prompt.empty())
+    throw Error("the prompt is empty and the model adds no BOS token, so there is nothing to continue from");
+  req.max_tokens = a.get_int({"-n", "--n-predict", "--max-tokens"}, -1);
+  req.sampling = sampling_from_args(a);
+  req.stop = a.get_all("--stop");
+  req.ignore_eos = a.flag({"--ignore-eos"});
+
+  SequenceOptions so;
+  so.n_ctx = a.get_int({"-c", "--ctx-size"}, 0);
+  so.n_batch = a.get_int({"-b", "--batch-size"}, 512);
+  Sequence seq(*m.model, *m.tokenizer, m.pool.get(), so);
+
+  const bool json = a.flag({"--json"});
+  GenerationResult r = seq.generate(req, [&](std::string_view text) {
+    if (!json) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    }
+    return true;
+  });
+  if (json) {
+    nlohmann::json out;
+    out["prompt_tokens"] = req.prompt;
+    out["tokens"] = r.tokens;
+    std::printf("{\"prompt_tokens\":%s,\"tokens\":%s,\"text\":%s}\n", out["prompt_tokens"].dump().c_str(),
+                out["tokens"].dump().c_str(), json_string(r.text).c_str());
+  }
+  print_timings(r);
+  return 0;
+}
+
+int chat_command(int argc, char** argv) {
+  Args a(argc, argv, 2, kGenerateValueOptions, kGenerateFlags);
+  auto model_path = a.get({"-m", "--model"});
+  if (!model_path) throw Error("no model given (-m MODEL)");
+  LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
+
+  std::string source;
+  if (auto name = a.get({"--chat-template"})) {
+    source = std::ifstream(*name) ? read_file(*name) : builtin_chat_template(*name);
+  } else {
+    source = m.model->gguf().get_string_or("tokenizer.chat_template", "");
+    if (source.empty()) {
+      source = builtin_chat_template("chatml");
+      std::fprintf(stderr, "note: the model has no chat template; using chatml (override with --chat-template)\n");
+    }
+  }
+  ChatTemplate tmpl(source);
+  ChatTemplateOptions topts;
+  topts.add_generation_prompt = true;
+
+  SequenceOptions so;
+  so.n_ctx = a.get_int({"-c", "--ctx-size"}, 0);
+  Sequence seq(*m.model, *m.tokenizer, m.pool.get(), so);
+  std::vector<ChatMessage> messages;
+  if (auto sys = a.get({"--system", "-sys"})) messages.push_back({"system", *sys, {}});
+  const bool tty = ::isatty(STDIN_FILENO) != 0;
+  std::string line;
+  while (true) {
+    if (tty) std::fputs("\n> ", stderr);
+    if (!std::getline(std::cin, line)) break;
+    if (line == "/exit" || line == "/quit") break;
+    if (line == "/reset") {
+      messages.erase(messages.begin() + (messages.empty() || messages[0].role != "system" ? 0 : 1), messages.end());
+      continue;
+    }
+    if (line.empty()) continue;
+    messages.push_back({"user", line, {}});
+    GenerationRequest req;
+    req.prompt = chat_prompt_tokens(*m.tokenizer, tmpl, messages, topts);
+    req.max_tokens = a.get_int({"-n", "--n-predict", "--max-tokens"}, -1);
+    req.sampling = sampling_from_args(a);
+    req.stop = a.get_all("--stop");
+    GenerationResult r = seq.generate(req, [](std::string_view text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+      return true;
+    });
+    std::fputs("\n", stdout);
+    messages.push_back({"assistant", r.text, {}});
+  }
+  return 0;
+}
+
+}  // namespace onellm::cli

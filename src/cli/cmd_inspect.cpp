@@ -1,0 +1,167 @@
+// tokenize, logits, info, make-tiny-model: looking inside models.
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <sstream>
+
+#include "base/error.h"
+#include "cli/commands.h"
+
+namespace onellm::cli {
+namespace {
+
+std::vector<int32_t> parse_token_list(const std::string& s) {
+  std::vector<int32_t> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != 0) throw Error("--tokens: '" + item + "' is not a token id");
+    out.push_back(static_cast<int32_t>(v));
+  }
+  return out;
+}
+
+std::string format_float(float f) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", f);
+  return buf;
+}
+
+}  // namespace
+
+int tokenize_command(int argc, char** argv) {
+  Args a(argc, argv, 2, {"-m", "--model", "--file", "-f"}, {"--add-special", "--parse-special"});
+  auto model_path = a.get({"-m", "--model"});
+  if (!model_path) throw Error("no model given (-m MODEL)");
+  auto file = GgufFile::open(*model_path);
+  auto tok = Tokenizer::from_gguf(*file);
+  std::string input;
+  if (auto f = a.get({"--file", "-f"})) {
+    std::ifstream in(*f, std::ios::binary);
+    if (!in) throw Error(*f + ": cannot open");
+    input.assign(std::istreambuf_iterator<char>(in), {});
+  } else {
+    input.assign(std::istreambuf_iterator<char>(std::cin), {});
+  }
+  const bool add_special = a.flag({"--add-special"}), parse_special = a.flag({"--parse-special"});
+  size_t start = 0;
+  while (start < input.size()) {
+    size_t end = input.find('\n', start);
+    if (end == std::string::npos) end = input.size();
+    std::vector<int32_t> ids = tok->encode(std::string_view(input).substr(start, end - start), add_special, parse_special);
+    std::printf("%s\n", nlohmann::json(ids).dump().c_str());
+    start = end + 1;
+  }
+  return 0;
+}
+
+int logits_command(int argc, char** argv) {
+  Args a(argc, argv, 2, {"-m", "--model", "-p", "--prompt", "--tokens", "--top", "-t", "--threads", "-c", "--ctx-size"},
+         {"--no-escape", "--exact"});
+  auto model_path = a.get({"-m", "--model"});
+  if (!model_path) throw Error("no model given (-m MODEL)");
+  // --exact: F32 math on dequantized weights (the reference path). It is the
+  // only path until the fast kernels land, so the flag is accepted already.
+  LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
+  std::vector<int32_t> tokens;
+  if (auto t = a.get({"--tokens"})) {
+    tokens = parse_token_list(*t);
+  } else {
+    std::string prompt = a.get_or({"-p", "--prompt"}, "");
+    if (!a.flag({"--no-escape"})) prompt = process_escapes(prompt);
+    tokens = m.tokenizer->encode(prompt, true, true);
+  }
+  const int64_t V = m.model->config().n_vocab;
+  int64_t top = a.get_int({"--top"}, 20);
+  if (top <= 0 || top > V) top = V;
+  SequenceOptions so;
+  so.n_ctx = std::max<int64_t>(a.get_int({"-c", "--ctx-size"}, 0), static_cast<int64_t>(tokens.size()));
+  Sequence seq(*m.model, *m.tokenizer, m.pool.get(), so);
+  std::vector<float> logits = seq.all_logits(tokens);
+
+  std::string out = "{\"tokens\":" + nlohmann::json(tokens).dump() + ",\"n_vocab\":" + std::to_string(V) +
+                    ",\"positions\":[";
+  std::vector<int32_t> order(static_cast<size_t>(V));
+  for (size_t pos = 0; pos < tokens.size(); ++pos) {
+    const float* row = logits.data() + pos * V;
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + top, order.end(),
+                      [&](int32_t x, int32_t y) { return row[x] > row[y] || (row[x] == row[y] && x < y); });
+    out += (pos ? ",{" : "{") + std::string("\"pos\":") + std::to_string(pos) + ",\"top\":[";
+    for (int64_t i = 0; i < top; ++i)
+      out += (i ? ",[" : "[") + std::to_string(order[i]) + "," + format_float(row[order[i]]) + "]";
+    out += "]}";
+  }
+  out += "]}\n";
+  std::fputs(out.c_str(), stdout);
+  return 0;
+}
+
+int info_command(int argc, char** argv) {
+  Args a(argc, argv, 2, {"-m", "--model", "-c", "--ctx-size"}, {});
+  std::string path = a.get_or({"-m", "--model"}, a.positional().empty() ? "" : a.positional()[0]);
+  if (path.empty()) throw Error("usage: onellm info MODEL");
+  auto model = Model::load(path);
+  const ModelConfig& c = model->config();
+  const GgufFile& f = model->gguf();
+  std::map<std::string, int> type_counts;
+  for (const GgufTensor& t : f.tensors()) type_counts[tensor_type_name(static_cast<uint32_t>(t.type))]++;
+  const int64_t n_ctx = a.get_int({"-c", "--ctx-size"}, std::min<int64_t>(c.n_ctx_train, 4096));
+  std::printf("file:            %s (GGUF v%u, %.2f MiB)\n", path.c_str(), f.version(), f.file_size() / 1048576.0);
+  std::printf("name:            %s\n", c.name.c_str());
+  std::printf("architecture:    %s\n", c.arch.c_str());
+  std::printf("vocabulary:      %lld tokens (%s)\n", static_cast<long long>(c.n_vocab),
+              f.get_string_or("tokenizer.ggml.model", "?").c_str());
+  std::printf("embedding:       %lld\n", static_cast<long long>(c.n_embd));
+  std::printf("layers:          %lld\n", static_cast<long long>(c.n_layer));
+  std::printf("heads:           %lld (kv %lld, head size %lld)\n", static_cast<long long>(c.n_head),
+              static_cast<long long>(c.n_head_kv), static_cast<long long>(c.head_dim));
+  std::printf("feed-forward:    %lld\n", static_cast<long long>(c.n_ff));
+  std::printf("context (train): %lld\n", static_cast<long long>(c.n_ctx_train));
+  std::printf("rope:            %s, base %g, %lld dims, scale %g%s\n", c.rope_style == RopeStyle::kNeox ? "neox" : "normal",
+              c.rope_base, static_cast<long long>(c.n_rot), c.rope_freq_scale, c.has_rope_freqs ? ", rope_freqs" : "");
+  std::printf("rms norm eps:    %g\n", c.rms_eps);
+  std::printf("output:          %s\n", c.tied_output ? "tied to token embedding" : "separate");
+  std::printf("parameters:      %llu (%.2f M)\n", static_cast<unsigned long long>(model->parameter_count()),
+              model->parameter_count() / 1e6);
+  std::printf("tensors:         %zu:", f.tensors().size());
+  for (const auto& [name, count] : type_counts) std::printf(" %s x%d", name.c_str(), count);
+  std::printf("\nmemory:          weights %.2f MiB (mapped) + KV cache %.2f MiB at context %lld\n",
+              model->weight_bytes() / 1048576.0, model->kv_cache_bytes(n_ctx) / 1048576.0,
+              static_cast<long long>(n_ctx));
+  return 0;
+}
+
+int make_tiny_model_command(int argc, char** argv) {
+  Args a(argc, argv, 2,
+         {"--arch", "--type", "--seed", "-o", "--output", "--n-embd", "--n-layer", "--n-head", "--n-head-kv", "--n-ff",
+          "--n-vocab", "--n-ctx", "--head-dim"},
+         {"--tied", "--rope-freqs"});
+  TinyModelSpec s;
+  s.arch = a.get_or({"--arch"}, s.arch);
+  s.type = tensor_type_from_name(a.get_or({"--type"}, "F32"));
+  s.seed = static_cast<uint64_t>(a.get_int({"--seed"}, 1));
+  s.n_embd = a.get_int({"--n-embd"}, s.n_embd);
+  s.n_layer = a.get_int({"--n-layer"}, s.n_layer);
+  s.n_head = a.get_int({"--n-head"}, s.n_head);
+  s.n_head_kv = a.get_int({"--n-head-kv"}, s.n_head_kv);
+  s.n_ff = a.get_int({"--n-ff"}, s.n_ff);
+  s.n_vocab = a.get_int({"--n-vocab"}, 0);
+  s.n_ctx = a.get_int({"--n-ctx"}, s.n_ctx);
+  s.head_dim = a.get_int({"--head-dim"}, 0);
+  s.tied_output = a.flag({"--tied"});
+  s.llama3_rope_freqs = a.flag({"--rope-freqs"});
+  auto out = a.get({"-o", "--output"});
+  if (!out) throw Error("no output file given (-o FILE)");
+  write_tiny_model(s, *out);
+  std::fprintf(stderr, "wrote %s\n", out->c_str());
+  return 0;
+}
+
+}  // namespace onellm::cli

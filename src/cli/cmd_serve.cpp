@@ -1,0 +1,115 @@
+// onellm serve: the device's LLM service in the foreground. SIGTERM/SIGINT
+// drain gracefully, SIGHUP reloads the config; readiness is announced on
+// stderr, through $NOTIFY_SOCKET (systemd protocol) and an optional file.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "service/service.h"
+
+namespace onellm::cli {
+namespace {
+
+std::string default_socket_path() {
+  if (const char* dir = std::getenv("XDG_RUNTIME_DIR")) return std::string(dir) + "/onellm.sock";
+  return "/tmp/onellm-" + std::to_string(::getuid()) + ".sock";
+}
+
+std::string default_state_dir() {
+  if (const char* dir = std::getenv("XDG_STATE_HOME")) return std::string(dir) + "/onellm";
+  if (const char* home = std::getenv("HOME")) return std::string(home) + "/.local/state/onellm";
+  return "/tmp/onellm-state-" + std::to_string(::getuid());
+}
+
+void notify_ready(const std::string& ready_file, const std::string& socket_path, int port) {
+  std::fprintf(stderr, "{\"event\":\"ready\",\"socket\":\"%s\",\"http_port\":%d}\n", socket_path.c_str(), port);
+  if (!ready_file.empty()) {
+    std::ofstream(ready_file) << "socket=" << socket_path << "\nhttp_port=" << port << "\n";
+  }
+  if (const char* ns = std::getenv("NOTIFY_SOCKET")) {
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, ns, sizeof(addr.sun_path) - 1);
+      if (addr.sun_path[0] == '@') addr.sun_path[0] = 0;  // abstract namespace
+      const char msg[] = "READY=1";
+      ::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      ::close(fd);
+    }
+  }
+}
+
+}  // namespace
+
+int serve_command(int argc, char** argv) {
+  Args a(argc, argv, 2,
+         {"-m", "--model", "--socket", "--http", "--config", "--state-dir", "-t", "--threads", "--ready-file"},
+         {"--log-content", "--no-socket", "-h", "--help"});
+  if (a.flag({"-h", "--help"})) {
+    std::puts("onellm serve -m MODEL [--socket PATH | --no-socket] [--http 127.0.0.1:PORT] [--config FILE]\n"
+              "             [--state-dir DIR] [-t THREADS] [--ready-file FILE] [--log-content]");
+    return 0;
+  }
+  ServeOptions o;
+  auto model = a.get({"-m", "--model"});
+  if (!model) throw Error("no model given (-m MODEL)");
+  o.model_path = *model;
+  o.config_path = a.get_or({"--config"}, "");
+  o.state_dir = a.get_or({"--state-dir"}, default_state_dir());
+  o.threads = static_cast<int>(a.get_int({"-t", "--threads"}, 0));
+  o.log_content = a.flag({"--log-content"});
+
+  // Signals are taken synchronously by this thread; every other thread
+  // inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  Service service(o);
+  HttpServer server([&](const HttpRequest& rq, HttpResponse& rs) { service.handle(rq, rs); });
+  std::string socket_path;
+  if (!a.flag({"--no-socket"})) {
+    socket_path = a.get_or({"--socket"}, default_socket_path());
+    server.listen_unix(socket_path, 0666);
+  }
+  int port = -1;
+  if (auto http = a.get({"--http"})) {
+    size_t colon = http->rfind(':');
+    if (colon == std::string::npos) throw Error("--http wants HOST:PORT, got '" + *http + "'");
+    const std::string host = http->substr(0, colon);
+    if (host != "127.0.0.1" && host != "localhost" && host != "::1")
+      throw Error("--http must listen on loopback (127.0.0.1, ::1), not '" + host + "'");
+    port = server.listen_tcp(host == "localhost" ? "127.0.0.1" : host, std::atoi(http->substr(colon + 1).c_str()));
+  }
+  if (socket_path.empty() && port < 0) throw Error("nothing to listen on (--no-socket without --http)");
+  server.start();
+  notify_ready(a.get_or({"--ready-file"}, ""), socket_path, port);
+
+  while (true) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGHUP) {
+      service.reload_config();
+      continue;
+    }
+    std::fprintf(stderr, "{\"event\":\"draining\",\"signal\":%d,\"active\":%zu}\n", sig, server.active_requests());
+    service.drain();
+    server.stop(30000);
+    if (!socket_path.empty()) ::unlink(socket_path.c_str());
+    std::fprintf(stderr, "{\"event\":\"stopped\"}\n");
+    return 0;
+  }
+}
+
+}  // namespace onellm::cli

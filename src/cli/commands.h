@@ -1,0 +1,36 @@
+// One function per subcommand; each returns the process exit code.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cli/args.h"
+#include "engine/engine.h"
+
+namespace onellm::cli {
+
+int run_command(int argc, char** argv);
+int chat_command(int argc, char** argv);
+int tokenize_command(int argc, char** argv);
+int logits_command(int argc, char** argv);
+int info_command(int argc, char** argv);
+int make_tiny_model_command(int argc, char** argv);
+int bench_command(int argc, char** argv);
+int serve_command(int argc, char** argv);
+int ask_command(int argc, char** argv);
+int loadgen_command(int argc, char** argv);
+
+// A loaded model with its tokenizer and thread pool, as every command needs.
+struct LoadedModel {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<ThreadPool> pool;
+};
+LoadedModel load_model(const std::string& path, int n_threads);
+int default_threads();
+
+// Options shared by run and chat.
+extern const char* const kSamplingOptions[];
+SamplingParams sampling_from_args(const Args& args);
+
+}  // namespace onellm::cli

@@ -1,0 +1,128 @@
+// The engine layer: one sequence's generation over a shared Model —
+// prompt prefill in chunks, sampling, stop conditions, streaming text.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/sampler.h"
+#include "engine/stop_strings.h"
+#include "kernels/kernels.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace onellm {
+
+struct SequenceOptions {
+  int64_t n_ctx = 0;      // 0: the model's training context, at most 4096
+  int64_t n_batch = 512;  // prompt tokens per forward pass (bounds scratch memory)
+};
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;
+  int64_t max_tokens = -1;  // -1: until end of generation or the context is full
+  SamplingParams sampling;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;
+};
+
+enum class FinishReason { kEndOfGeneration, kStopString, kMaxTokens, kContextFull, kCancelled };
+const char* finish_reason_name(FinishReason r);  // "stop", "length", "cancelled" as OpenAI names them
+
+struct GenerationResult {
+  std::vector<int32_t> tokens;  // generated ids (an end-of-generation token is not included)
+  std::string text;             // what was streamed, stop string excluded
+  FinishReason finish = FinishReason::kMaxTokens;
+  int64_t n_prompt_evaluated = 0;  // prompt tokens actually computed (reused prefix excluded)
+  double prompt_seconds = 0, generate_seconds = 0;
+};
+
+// The tokens of a chat: messages rendered through the chat template (with
+// the model's BOS/EOS texts and a generation prompt), special tokens parsed,
+// BOS added if the model wants one and the template did not write it.
+std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tokenizer, const ChatTemplate& chat_template,
+                                        const std::vector<ChatMessage>& messages,
+                                        ChatTemplateOptions options = {});
+
+// A sequence: its KV cache and the tokens in it. Consecutive requests that
+// share a prefix with what is cached reuse it (multi-turn chat).
+class Sequence {
+ public:
+  Sequence(const Model& model, const Tokenizer& tokenizer, ThreadPool* pool, SequenceOptions options = {});
+
+  const Model& model() const { return model_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  int64_t n_ctx() const { return cache_.capacity(); }
+  int64_t n_batch() const { return options_.n_batch; }
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  const std::vector<float>& logits() const { return logits_; }  // after the last evaluated token
+  size_t kv_bytes() const { return cache_.bytes(); }
+
+  // Checks the prompt fits, drops what is cached beyond its common prefix
+  // with the prompt, and returns how many prompt tokens are already cached
+  // (always fewer than the prompt, so its last token gets evaluated).
+  size_t reuse_prefix(const std::vector<int32_t>& prompt);
+  // Evaluates tokens at the end of the sequence (one forward pass of up to
+  // n_batch tokens at a time); logits() then holds the last token's row.
+  void eval(const int32_t* tokens, int64_t n);
+  bool full() const { return cache_.size() >= cache_.capacity(); }
+
+  // Evaluates the prompt (reusing the cached common prefix) and returns the
+  // logits after its last token. Throws Error if it does not fit the context.
+  const std::vector<float>& prefill(const std::vector<int32_t>& prompt);
+  // Logits for every prompt position, computed from an empty cache.
+  std::vector<float> all_logits(const std::vector<int32_t>& prompt);
+
+  // Generates after `request.prompt` to the end. on_text receives complete
+  // UTF-8 pieces as they are decided; returning false cancels.
+  GenerationResult generate(const GenerationRequest& request,
+                            const std::function<bool(std::string_view)>& on_text = nullptr);
+
+ private:
+  const Model& model_;
+  const Tokenizer& tokenizer_;
+  ThreadPool* pool_;
+  SequenceOptions options_;
+  KvCache cache_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> logits_;
+};
+
+// One request in progress on a Sequence, advanced in small steps so that a
+// scheduler can interleave many requests: prompt chunks, then one token per
+// step. Sequence::generate is the same thing run to the end.
+class Generation {
+ public:
+  // Throws Error if the prompt is empty or does not fit the context.
+  Generation(Sequence& sequence, GenerationRequest request);
+
+  bool done() const { return done_; }
+  bool in_prefill() const { return !done_ && prompt_done_ < request_.prompt.size(); }
+  size_t prompt_remaining() const { return request_.prompt.size() - prompt_done_; }
+  // Prefill: evaluates up to max_prompt_tokens more prompt tokens. Decode:
+  // samples one token, evaluates it, and returns the text it completed.
+  std::string step(int64_t max_prompt_tokens);
+  void cancel();
+  const GenerationResult& result() const { return result_; }
+  size_t n_generated() const { return result_.tokens.size(); }
+
+ private:
+  std::string finish(FinishReason reason);
+  Sequence& seq_;
+  GenerationRequest request_;
+  Sampler sampler_;
+  StopStringMatcher stops_;
+  StreamingDecoder decoder_;
+  std::vector<int32_t> history_;
+  size_t prompt_done_ = 0;
+  bool done_ = false;
+  GenerationResult result_;
+  std::chrono::steady_clock::time_point t_start_, t_first_token_;
+};
+
+}  // namespace onellm

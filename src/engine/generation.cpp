@@ -1,0 +1,86 @@
+#include "base/error.h"
+#include "engine/engine.h"
+
+namespace onellm {
+namespace {
+
+double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+}  // namespace
+
+Generation::Generation(Sequence& seq, GenerationRequest request)
+    : seq_(seq), request_(std::move(request)),
+      sampler_(request_.sampling, static_cast<int32_t>(seq.model().config().n_vocab)),
+      stops_(request_.stop), decoder_(seq.tokenizer()), history_(request_.prompt),
+      t_start_(std::chrono::steady_clock::now()) {
+  prompt_done_ = seq_.reuse_prefix(request_.prompt);
+  result_.n_prompt_evaluated = static_cast<int64_t>(request_.prompt.size() - prompt_done_);
+  result_.finish = FinishReason::kMaxTokens;
+  if (request_.max_tokens == 0) finish(FinishReason::kMaxTokens);
+}
+
+std::string Generation::step(int64_t max_prompt_tokens) {
+  if (done_) return {};
+  if (in_prefill()) {
+    int64_t n = std::min<int64_t>(std::max<int64_t>(1, max_prompt_tokens), static_cast<int64_t>(prompt_remaining()));
+    seq_.eval(request_.prompt.data() + prompt_done_, n);
+    prompt_done_ += static_cast<size_t>(n);
+    if (!in_prefill()) {
+      t_first_token_ = std::chrono::steady_clock::now();
+      result_.prompt_seconds = seconds_between(t_start_, t_first_token_);
+    }
+    return {};
+  }
+  std::vector<float> logits = seq_.logits();
+  const int32_t tok = sampler_.sample(logits.data(), history_);
+  if (!request_.ignore_eos && seq_.tokenizer().is_eog(tok)) return finish(FinishReason::kEndOfGeneration);
+  result_.tokens.push_back(tok);
+  history_.push_back(tok);
+  std::string text = stops_.feed(decoder_.push(tok));
+  result_.text += text;
+  if (stops_.stopped()) {
+    done_ = true;
+    result_.finish = FinishReason::kStopString;
+    result_.generate_seconds = seconds_between(t_first_token_, std::chrono::steady_clock::now());
+    return text;
+  }
+  if (request_.max_tokens >= 0 && static_cast<int64_t>(result_.tokens.size()) >= request_.max_tokens)
+    return text + finish(FinishReason::kMaxTokens);
+  if (seq_.full()) return text + finish(FinishReason::kContextFull);
+  seq_.eval(&tok, 1);
+  return text;
+}
+
+void Generation::cancel() {
+  if (done_) return;
+  done_ = true;
+  result_.finish = FinishReason::kCancelled;
+  result_.generate_seconds = seconds_between(t_first_token_, std::chrono::steady_clock::now());
+}
+
+// Ends the generation and releases text held back for a possible stop string
+// or an unfinished character.
+std::string Generation::finish(FinishReason reason) {
+  done_ = true;
+  result_.finish = reason;
+  std::string text = stops_.feed(decoder_.flush());
+  if (stops_.stopped()) result_.finish = FinishReason::kStopString;
+  else text += stops_.flush();
+  result_.text += text;
+  if (in_prefill() || t_first_token_ == std::chrono::steady_clock::time_point{}) t_first_token_ = t_start_;
+  result_.generate_seconds = seconds_between(t_first_token_, std::chrono::steady_clock::now());
+  return text;
+}
+
+std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tok, const ChatTemplate& chat_template,
+                                        const std::vector<ChatMessage>& messages, ChatTemplateOptions options) {
+  if (options.bos_token.empty() && tok.bos_id() >= 0) options.bos_token = tok.token_text(tok.bos_id());
+  if (options.eos_token.empty() && tok.eos_id() >= 0) options.eos_token = tok.token_text(tok.eos_id());
+  std::vector<int32_t> ids = tok.encode(chat_template.render(messages, options), false, true);
+  if (tok.add_bos() && tok.bos_id() >= 0 && (ids.empty() || ids[0] != tok.bos_id())) ids.insert(ids.begin(), tok.bos_id());
+  return ids;
+}
+
+}  // namespace onellm

@@ -1,0 +1,92 @@
+#include <algorithm>
+
+#include "base/error.h"
+#include "engine/engine.h"
+
+namespace onellm {
+namespace {
+
+int64_t context_size(const Model& model, const SequenceOptions& o) {
+  int64_t train = model.config().n_ctx_train;
+  if (o.n_ctx > 0) return std::min(o.n_ctx, train);
+  return std::min<int64_t>(train, 4096);
+}
+
+}  // namespace
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kEndOfGeneration: case FinishReason::kStopString: return "stop";
+    case FinishReason::kMaxTokens: case FinishReason::kContextFull: return "length";
+    case FinishReason::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+Sequence::Sequence(const Model& model, const Tokenizer& tokenizer, ThreadPool* pool, SequenceOptions options)
+    : model_(model), tokenizer_(tokenizer), pool_(pool), options_(options),
+      cache_(model.config(), context_size(model, options)) {
+  if (options_.n_batch <= 0) options_.n_batch = 512;
+}
+
+void Sequence::eval(const int32_t* tokens, int64_t n) {
+  logits_.resize(static_cast<size_t>(model_.config().n_vocab));
+  for (int64_t done = 0; done < n;) {
+    int64_t chunk = std::min(options_.n_batch, n - done);
+    model_.forward(tokens + done, chunk, cache_, logits_.data(), false, pool_);
+    tokens_.insert(tokens_.end(), tokens + done, tokens + done + chunk);
+    done += chunk;
+  }
+}
+
+size_t Sequence::reuse_prefix(const std::vector<int32_t>& prompt) {
+  if (prompt.empty()) throw Error("the prompt is empty (no tokens to evaluate)");
+  if (static_cast<int64_t>(prompt.size()) > cache_.capacity())
+    throw Error("the prompt has " + std::to_string(prompt.size()) + " tokens, more than the context of " +
+                std::to_string(cache_.capacity()) + " (raise -c up to the model's " +
+                std::to_string(model_.config().n_ctx_train) + ")");
+  size_t keep = 0;
+  while (keep < tokens_.size() && keep < prompt.size() && tokens_[keep] == prompt[keep]) ++keep;
+  if (keep == prompt.size()) --keep;  // the last token must be evaluated to get its logits
+  tokens_.resize(keep);
+  cache_.truncate(static_cast<int64_t>(keep));
+  return keep;
+}
+
+const std::vector<float>& Sequence::prefill(const std::vector<int32_t>& prompt) {
+  size_t keep = reuse_prefix(prompt);
+  eval(prompt.data() + keep, static_cast<int64_t>(prompt.size() - keep));
+  return logits_;
+}
+
+std::vector<float> Sequence::all_logits(const std::vector<int32_t>& prompt) {
+  if (prompt.empty()) throw Error("the prompt is empty (no tokens to evaluate)");
+  const int64_t n = static_cast<int64_t>(prompt.size());
+  if (n > cache_.capacity())
+    throw Error("the prompt has " + std::to_string(n) + " tokens, more than the context of " +
+                std::to_string(cache_.capacity()));
+  cache_.clear();
+  tokens_.clear();
+  const int64_t V = model_.config().n_vocab;
+  std::vector<float> out(static_cast<size_t>(n * V));
+  for (int64_t done = 0; done < n;) {
+    int64_t chunk = std::min(options_.n_batch, n - done);
+    model_.forward(prompt.data() + done, chunk, cache_, out.data() + done * V, true, pool_);
+    tokens_.insert(tokens_.end(), prompt.begin() + done, prompt.begin() + done + chunk);
+    done += chunk;
+  }
+  logits_.assign(out.end() - V, out.end());
+  return out;
+}
+
+GenerationResult Sequence::generate(const GenerationRequest& req,
+                                    const std::function<bool(std::string_view)>& on_text) {
+  Generation gen(*this, req);
+  while (!gen.done()) {
+    std::string text = gen.step(options_.n_batch);
+    if (!text.empty() && on_text && !on_text(text)) gen.cancel();
+  }
+  return gen.result();
+}
+
+}  // namespace onellm

@@ -1,0 +1,180 @@
+// OpenAI-compatible endpoints: /v1/chat/completions and /v1/completions,
+// whole responses or SSE streams, with usage.
+#include <atomic>
+
+#include "base/error.h"
+#include "service/api_util.h"
+#include "service/completion.h"
+#include "service/service.h"
+#include "tokenizer/chat_template.h"
+
+namespace onellm {
+namespace {
+
+using api::Json;
+
+std::atomic<uint64_t> g_completion_counter{0};
+
+std::string completion_id(const char* prefix) {
+  return std::string(prefix) + std::to_string(static_cast<uint64_t>(api::unix_now() * 1000)) + "-" +
+         std::to_string(g_completion_counter++);
+}
+
+// Messages of a request -> ChatMessage list; content may be a string, null or
+// a list of text parts.
+std::vector<ChatMessage> read_messages(const Json& body) {
+  auto it = body.find("messages");
+  if (it == body.end() || !it->is_array() || it->empty())
+    throw api::bad_request("'messages' must be a non-empty array", "messages");
+  std::vector<ChatMessage> out;
+  for (size_t i = 0; i < it->size(); ++i) {
+    const Json& m = (*it)[i];
+    const std::string field = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+      throw api::bad_request(field + " needs a string 'role'", field + ".role");
+    ChatMessage cm;
+    cm.role = m["role"].get<std::string>();
+    if (cm.role != "system" && cm.role != "user" && cm.role != "assistant" && cm.role != "tool" && cm.role != "developer")
+      throw api::bad_request(field + " has unknown role '" + cm.role + "'", field + ".role");
+    if (auto c = m.find("content"); c != m.end() && !c->is_null()) {
+      if (c->is_string()) {
+        cm.content = c->get<std::string>();
+      } else if (c->is_array()) {
+        for (const Json& part : *c) {
+          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+            throw api::bad_request(field + ".content parts must be {\"type\":\"text\",\"text\":...}", field + ".content");
+          cm.content += part["text"].get<std::string>();
+        }
+      } else {
+        throw api::bad_request(field + ".content must be a string, an array of text parts or null", field + ".content");
+      }
+    }
+    for (const auto& [k, v] : m.items())
+      if (k != "role" && k != "content") cm.extra[k] = v;
+    out.push_back(std::move(cm));
+  }
+  return out;
+}
+
+}  // namespace
+
+void Service::chat_completions(const Caller& c, const HttpRequest& rq, HttpResponse& rs) {
+  check_rate(c);
+  Json body = api::parse_body(rq);
+  if (api::int_field(body, "n", 1, 1, 1) != 1) throw api::bad_request("only n = 1 is supported", "n");
+  if (body.contains("response_format") && body["response_format"].value("type", "text") != "text")
+    throw api::bad_request("response_format other than text is not supported yet", "response_format");
+  if (body.contains("tools") && !body["tools"].is_null() && !body["tools"].empty())
+    throw api::bad_request("tool calling is not supported yet", "tools");
+  std::vector<ChatMessage> messages = read_messages(body);
+  LoadedModel& m = model();
+  CompletionJob job;
+  job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages);
+  job.request.max_tokens = api::int_field(body, "max_completion_tokens", api::int_field(body, "max_tokens", -1, 1, 1 << 20), 1, 1 << 20);
+  submit_completion(c, body, job, rs);
+}
+
+void Service::completions(const Caller& c, const HttpRequest& rq, HttpResponse& rs) {
+  check_rate(c);
+  Json body = api::parse_body(rq);
+  if (api::int_field(body, "n", 1, 1, 1) != 1) throw api::bad_request("only n = 1 is supported", "n");
+  auto p = body.find("prompt");
+  if (p == body.end() || !p->is_string()) throw api::bad_request("'prompt' must be a string", "prompt");
+  LoadedModel& m = model();
+  CompletionJob job;
+  job.chat = false;
+  job.prompt = m.tokenizer->encode(p->get<std::string>(), true, true);
+  if (job.prompt.empty()) throw api::bad_request("the prompt is empty and the model adds no BOS token", "prompt");
+  job.request.max_tokens = api::int_field(body, "max_tokens", 16, 0, 1 << 20);
+  submit_completion(c, body, job, rs);
+}
+
+// The part chat and text completions share: sampling and streaming fields,
+// class, quota, a scratch sequence of the app, and the run itself.
+void Service::submit_completion(const Caller& c, const api::Json& body, CompletionJob& job, HttpResponse& rs) {
+  api::read_sampling(body, job.request, model().tokenizer->n_vocab());
+  job.stream = api::bool_field(body, "stream", false);
+  if (auto so = body.find("stream_options"); so != body.end() && so->is_object())
+    job.include_usage = api::bool_field(*so, "include_usage", false);
+  const QosClass& q = qos_for(c, api::string_field(body, "qos", ""));
+  check_tokens(c, job.prompt.size(), job.request.max_tokens);
+  std::unique_lock<std::mutex> hold;
+  Sequence& seq = scratch_sequence(c, job.prompt, hold);
+  run_completion(*scheduler_, *c.app, q, seq, job, rs, model_name(), *store_);
+}
+
+void check_context(size_t prompt_tokens, const Sequence& seq, const char* param) {
+  if (static_cast<int64_t>(prompt_tokens) >= seq.n_ctx())
+    throw ServiceError("CONTEXT_TOO_LONG", "the prompt has " + std::to_string(prompt_tokens) +
+                                               " tokens; the context holds " + std::to_string(seq.n_ctx()),
+                       400, 0, param);
+}
+
+void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClass& qos, Sequence& seq,
+                    CompletionJob& job, HttpResponse& rs, const std::string& model_name, SessionStore& store) {
+  check_context(job.prompt.size(), seq, job.chat ? "messages" : "prompt");
+  job.request.prompt = job.prompt;
+  const std::string id = completion_id(job.chat ? "chatcmpl-" : "cmpl-");
+  const int64_t created = static_cast<int64_t>(api::unix_now());
+  const char* object = job.chat ? "chat.completion.chunk" : "text_completion";
+  auto chunk = [&](const std::string& text, const Json& finish) {
+    Json choice = job.chat ? Json{{"index", 0}, {"delta", Json::object()}, {"finish_reason", finish}}
+                           : Json{{"index", 0}, {"text", text}, {"finish_reason", finish}};
+    if (job.chat && !text.empty()) choice["delta"] = {{"content", text}};
+    return Json{{"id", id}, {"object", object}, {"created", created}, {"model", model_name},
+                {"choices", Json::array({choice})}};
+  };
+
+  ScheduledRequest sr;
+  sr.app_id = app.id;
+  sr.qos = &qos;
+  sr.sequence = &seq;
+  sr.request = job.request;
+  sr.client_gone = [&rs] { return rs.client_gone(); };
+  bool streaming = false;
+  if (job.stream) {
+    if (!rs.start_stream(200, "text/event-stream")) return;
+    streaming = true;
+    if (job.chat) {
+      Json first = chunk("", nullptr);
+      first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
+      api::send_event(rs, first);
+    }
+  }
+  GenerationResult r;
+  try {
+    r = scheduler.run(std::move(sr), [&](std::string_view text) {
+      return !streaming || api::send_event(rs, chunk(std::string(text), nullptr));
+    });
+  } catch (const ServiceError& e) {
+    if (!streaming) throw;
+    api::send_event(rs, Json{{"error", {{"message", e.what()}, {"code", e.code}}}});
+    rs.end_stream();
+    return;
+  }
+  store.add_usage(app.id, static_cast<int64_t>(job.prompt.size() + r.tokens.size()));
+  const std::string finish = finish_reason_name(r.finish);
+  Json usage = {{"prompt_tokens", job.prompt.size()}, {"completion_tokens", r.tokens.size()},
+                {"total_tokens", job.prompt.size() + r.tokens.size()}};
+  if (streaming) {
+    if (r.finish == FinishReason::kCancelled) return;  // the client went away
+    api::send_event(rs, chunk("", finish));
+    if (job.include_usage) {
+      Json u = chunk("", nullptr);
+      u["choices"] = Json::array();
+      u["usage"] = usage;
+      api::send_event(rs, u);
+    }
+    rs.write("data: [DONE]\n\n");
+    rs.end_stream();
+    return;
+  }
+  Json choice = job.chat ? Json{{"index", 0}, {"message", {{"role", "assistant"}, {"content", r.text}}},
+                                {"finish_reason", finish}}
+                         : Json{{"index", 0}, {"text", r.text}, {"finish_reason", finish}};
+  api::send_json(rs, 200, {{"id", id}, {"object", job.chat ? "chat.completion" : "text_completion"},
+                           {"created", created}, {"model", model_name}, {"choices", Json::array({choice})},
+                           {"usage", usage}});
+}
+
+}  // namespace onellm

@@ -1,0 +1,168 @@
+// Native sessions: app-owned persistent conversations.
+//   POST /v1/sessions {"instructions","qos","name"}      -> the session
+//   GET /v1/sessions, GET|DELETE /v1/sessions/{id}
+//   POST /v1/sessions/{id}/messages {"role":"user","content",...} -> {"content","usage"} or SSE
+// A session id of another app is answered exactly like an unknown one.
+#include "base/error.h"
+#include "service/api_util.h"
+#include "service/completion.h"
+#include "service/service.h"
+#include "tokenizer/chat_template.h"
+
+namespace onellm {
+namespace {
+
+using api::Json;
+
+Json describe(const SessionRecord& r, bool with_messages) {
+  Json j = {{"id", r.id}, {"object", "session"}, {"name", r.name}, {"instructions", r.instructions},
+            {"qos", r.qos}, {"created", r.created}, {"updated", r.updated}};
+  if (with_messages) j["messages"] = r.messages;
+  else j["n_messages"] = r.messages.size();
+  return j;
+}
+
+ServiceError unknown_session(const std::string& id) {
+  return ServiceError("UNKNOWN_SESSION", "no session '" + id + "' for this app", 404, 0, "id");
+}
+
+}  // namespace
+
+void Service::sessions_api(const Caller& c, const HttpRequest& rq, HttpResponse& rs) {
+  const std::string rest = rq.path.size() > 13 ? rq.path.substr(13) : "";  // after "/v1/sessions/"
+  if (rq.path == "/v1/sessions" && rq.method == "POST") {
+    check_rate(c);
+    Json body = rq.body.empty() ? Json::object() : api::parse_body(rq);
+    const std::string name = api::string_field(body, "name", "");
+    if (name.size() > 256) throw api::bad_request("'name' is longer than 256 bytes", "name");
+    if (!name.empty())
+      if (auto existing = store_->get(c.app->id, name)) return api::send_json(rs, 200, describe(*existing, false));
+    const QosClass& q = qos_for(c, api::string_field(body, "qos", ""));
+    const int64_t limit = c.app->quota.max_sessions;
+    if (limit > 0 && store_->count(c.app->id) >= limit)
+      throw ServiceError("QUOTA_EXCEEDED", "app '" + c.app->id + "' already has its " + std::to_string(limit) +
+                                               " sessions; delete one first", 429);
+    SessionRecord r = store_->create(c.app->id, name, api::string_field(body, "instructions", ""), q.name);
+    return api::send_json(rs, 200, describe(r, false));
+  }
+  if (rq.path == "/v1/sessions" && rq.method == "GET") {
+    Json data = Json::array();
+    for (const SessionRecord& r : store_->list(c.app->id)) data.push_back(describe(r, false));
+    return api::send_json(rs, 200, {{"object", "list"}, {"data", data}});
+  }
+  const size_t slash = rest.find('/');
+  const std::string id = rest.substr(0, slash);
+  if (id.empty()) throw api::bad_request("no session id in the path");
+  if (slash != std::string::npos) {
+    if (rest.substr(slash) == "/messages" && rq.method == "POST") return session_message(c, id, rq, rs);
+    throw ServiceError("BAD_REQUEST", "no route for " + rq.method + " " + rq.path, 404);
+  }
+  if (rq.method == "GET") {
+    auto r = store_->get(c.app->id, id);
+    if (!r) throw unknown_session(id);
+    return api::send_json(rs, 200, describe(*r, true));
+  }
+  if (rq.method == "DELETE") {
+    auto r = store_->get(c.app->id, id);
+    if (!r || !store_->remove(c.app->id, r->id)) throw unknown_session(id);
+    {
+      std::lock_guard<std::mutex> lock(slots_mu_);
+      slots_.erase(c.app->id + '\0' + r->id);
+    }
+    return api::send_json(rs, 200, {{"id", r->id}, {"object", "session"}, {"deleted", true}});
+  }
+  throw ServiceError("BAD_REQUEST", "method " + rq.method + " is not allowed on a session", 405);
+}
+
+void Service::session_message(const Caller& c, const std::string& id, const HttpRequest& rq, HttpResponse& rs) {
+  check_rate(c);
+  Json body = api::parse_body(rq);
+  auto record = store_->get(c.app->id, id);
+  if (!record) throw unknown_session(id);
+  const std::string role = api::string_field(body, "role", "user");
+  if (role != "user" && role != "tool") throw api::bad_request("'role' must be user or tool", "role");
+  auto content = body.find("content");
+  if (content == body.end() || !content->is_string()) throw api::bad_request("'content' must be a string", "content");
+
+  LoadedModel& m = model();
+  std::vector<ChatMessage> messages;
+  if (!record->instructions.empty()) messages.push_back({"system", record->instructions, ChatJson::object()});
+  for (const auto& msg : record->messages)
+    messages.push_back({msg.value("role", "user"), msg.value("content", ""), ChatJson::object()});
+  messages.push_back({role, content->get<std::string>(), ChatJson::object()});
+  CompletionJob job;
+  job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages);
+  job.request.max_tokens = api::int_field(body, "max_tokens", 512, 1, 1 << 20);
+  api::read_sampling(body, job.request, m.tokenizer->n_vocab());
+  job.stream = api::bool_field(body, "stream", false);
+  const QosClass& q = qos_for(c, api::string_field(body, "qos", record->qos));
+  check_tokens(c, job.prompt.size(), job.request.max_tokens);
+
+  // The session's own sequence keeps its KV cache between turns.
+  std::shared_ptr<SessionSlot> slot;
+  {
+    std::lock_guard<std::mutex> lock(slots_mu_);
+    auto& s = slots_[c.app->id + '\0' + record->id];
+    if (!s) s = std::make_shared<SessionSlot>();
+    slot = s;
+    // Keep at most max_sessions_in_memory session caches; drop the least recently used idle ones.
+    while (static_cast<int64_t>(slots_.size()) > config_->max_sessions_in_memory + 8) {
+      auto victim = slots_.end();
+      for (auto it = slots_.begin(); it != slots_.end(); ++it)
+        if (it->second != slot && it->second->busy.try_lock()) {
+          it->second->busy.unlock();
+          if (victim == slots_.end() || it->second->last_used < victim->second->last_used) victim = it;
+        }
+      if (victim == slots_.end()) break;
+      slots_.erase(victim);
+    }
+  }
+  std::unique_lock<std::mutex> hold(slot->busy, std::try_to_lock);
+  if (!hold.owns_lock()) throw ServiceError("BUSY", "session '" + record->id + "' is already answering a message", 409, 1);
+  if (!slot->sequence) {
+    SequenceOptions o;
+    o.n_ctx = c.app->quota.max_context > 0 ? c.app->quota.max_context : config_->default_context;
+    slot->sequence = std::make_unique<Sequence>(*m.model, *m.tokenizer, m.pool.get(), o);
+  }
+  slot->last_used = std::chrono::steady_clock::now();
+  check_context(job.prompt.size(), *slot->sequence, "content");
+  job.request.prompt = job.prompt;
+
+  ScheduledRequest sr;
+  sr.app_id = c.app->id;
+  sr.qos = &q;
+  sr.sequence = slot->sequence.get();
+  sr.request = job.request;
+  sr.client_gone = [&rs] { return rs.client_gone(); };
+  if (job.stream && !rs.start_stream(200, "text/event-stream")) return;
+  GenerationResult r;
+  try {
+    r = scheduler_->run(std::move(sr), [&](std::string_view text) {
+      return !job.stream || api::send_event(rs, {{"delta", std::string(text)}});
+    });
+  } catch (const ServiceError& e) {
+    if (!job.stream) throw;
+    api::send_event(rs, {{"error", {{"message", e.what()}, {"code", e.code}}}});
+    rs.end_stream();
+    return;
+  }
+  if (r.finish == FinishReason::kCancelled) return;  // nothing is recorded for an abandoned turn
+  store_->append(c.app->id, record->id,
+                 Json::array({{{"role", role}, {"content", content->get<std::string>()}},
+                              {{"role", "assistant"}, {"content", r.text}}}));
+  store_->add_usage(c.app->id, static_cast<int64_t>(job.prompt.size() + r.tokens.size()));
+  Json usage = {{"prompt_tokens", job.prompt.size()}, {"completion_tokens", r.tokens.size()},
+                {"total_tokens", job.prompt.size() + r.tokens.size()},
+                {"prompt_tokens_evaluated", r.n_prompt_evaluated}};
+  Json reply = {{"session_id", record->id}, {"content", r.text}, {"finish_reason", finish_reason_name(r.finish)},
+                {"usage", usage}};
+  if (job.stream) {
+    api::send_event(rs, reply);
+    rs.write("data: [DONE]\n\n");
+    rs.end_stream();
+  } else {
+    api::send_json(rs, 200, reply);
+  }
+}
+
+}  // namespace onellm

@@ -1,0 +1,67 @@
+// /v1/tokenize, /v1/status and Prometheus /metrics. Nothing here carries
+// prompt or output text.
+#include <sys/resource.h>
+
+#include "service/api_util.h"
+#include "service/service.h"
+
+namespace onellm {
+
+using api::Json;
+
+void Service::tokenize(const Caller& c, const HttpRequest& rq, HttpResponse& rs) {
+  Json body = api::parse_body(rq);
+  auto text = body.find("content");
+  if (text == body.end()) text = body.find("text");
+  if (text == body.end() || !text->is_string()) throw api::bad_request("'content' must be a string", "content");
+  LoadedModel& m = model();
+  std::vector<int32_t> ids = m.tokenizer->encode(text->get<std::string>(), api::bool_field(body, "add_special", false),
+                                                 api::bool_field(body, "parse_special", false));
+  api::send_json(rs, 200, {{"tokens", ids}, {"count", ids.size()}});
+  (void)c;
+}
+
+void Service::status(HttpResponse& rs) {
+  SchedulerStats s = scheduler_->stats();
+  bool loaded;
+  {
+    std::lock_guard<std::mutex> lock(model_mu_);
+    loaded = model_ != nullptr;
+  }
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  api::send_json(rs, 200,
+                 {{"model", model_name()},
+                  {"model_path", options_.model_path},
+                  {"load_state", loaded ? "loaded" : "unloaded"},
+                  {"uptime_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()},
+                  {"queue", {{"waiting", s.waiting}, {"running", s.running}}},
+                  {"completed", s.completed},
+                  {"rejected", s.rejected},
+                  {"cancelled", s.cancelled},
+                  {"prefill_ms_per_token", s.prefill_ms_per_token},
+                  {"decode_ms_per_step", s.decode_ms_per_step},
+                  {"memory", {{"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024}}},
+                  {"development_mode", config_->development_mode}});
+}
+
+void Service::metrics(HttpResponse& rs) {
+  SchedulerStats s = scheduler_->stats();
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, double value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(value) + "\n";
+  };
+  metric("onellm_requests_total", "counter", "HTTP requests received", static_cast<double>(requests_total_.load()));
+  metric("onellm_errors_total", "counter", "requests answered with an error", static_cast<double>(errors_total_.load()));
+  metric("onellm_completed_total", "counter", "generations completed", static_cast<double>(s.completed));
+  metric("onellm_rejected_total", "counter", "generations rejected as BUSY", static_cast<double>(s.rejected));
+  metric("onellm_cancelled_total", "counter", "generations cancelled", static_cast<double>(s.cancelled));
+  metric("onellm_queue_waiting", "gauge", "requests waiting", static_cast<double>(s.waiting));
+  metric("onellm_queue_running", "gauge", "requests running", static_cast<double>(s.running));
+  metric("onellm_prompt_tokens_total", "counter", "prompt tokens evaluated", static_cast<double>(s.prompt_tokens));
+  metric("onellm_generated_tokens_total", "counter", "tokens generated", static_cast<double>(s.generated_tokens));
+  rs.send(200, "text/plain; version=0.0.4", out);
+}
+
+}  // namespace onellm

@@ -1,0 +1,117 @@
+#include "service/api_util.h"
+
+#include <chrono>
+#include <cmath>
+
+namespace onellm::api {
+
+void send_json(HttpResponse& rs, int status, const Json& body) {
+  rs.send(status, "application/json", body.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
+
+void send_error(HttpResponse& rs, const ServiceError& e) {
+  const char* type = e.http_status >= 500 ? "server_error" : "invalid_request_error";
+  Json err = {{"message", e.what()}, {"type", type}, {"code", e.code}};
+  err["param"] = e.param.empty() ? Json(nullptr) : Json(e.param);
+  if (e.retry_after_s > 0) {
+    rs.set_header("Retry-After", std::to_string(static_cast<int64_t>(std::ceil(e.retry_after_s))));
+    err["retry_after"] = e.retry_after_s;
+  }
+  if (rs.sent()) return;
+  send_json(rs, e.http_status, Json{{"error", err}});
+}
+
+bool send_event(HttpResponse& rs, const Json& data) {
+  return rs.write("data: " + data.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n");
+}
+
+Json parse_body(const HttpRequest& rq) {
+  if (rq.body.empty()) throw bad_request("the request body is empty; expected a JSON object");
+  Json body = Json::parse(rq.body, nullptr, false);
+  if (body.is_discarded()) throw bad_request("the request body is not valid JSON");
+  if (!body.is_object()) throw bad_request("the request body must be a JSON object");
+  return body;
+}
+
+double number_field(const Json& body, const char* key, double fallback, double lo, double hi) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return fallback;
+  if (!it->is_number()) throw bad_request(std::string("'") + key + "' must be a number", key);
+  double v = it->get<double>();
+  if (!(v >= lo && v <= hi))
+    throw bad_request(std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi),
+                      key);
+  return v;
+}
+
+int64_t int_field(const Json& body, const char* key, int64_t fallback, int64_t lo, int64_t hi) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return fallback;
+  if (!it->is_number_integer()) throw bad_request(std::string("'") + key + "' must be an integer", key);
+  int64_t v = it->get<int64_t>();
+  if (v < lo || v > hi)
+    throw bad_request(std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi),
+                      key);
+  return v;
+}
+
+bool bool_field(const Json& body, const char* key, bool fallback) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) throw bad_request(std::string("'") + key + "' must be true or false", key);
+  return it->get<bool>();
+}
+
+std::string string_field(const Json& body, const char* key, const std::string& fallback) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return fallback;
+  if (!it->is_string()) throw bad_request(std::string("'") + key + "' must be a string", key);
+  return it->get<std::string>();
+}
+
+void read_sampling(const Json& body, GenerationRequest& r, int32_t n_vocab) {
+  SamplingParams& p = r.sampling;
+  // OpenAI defaults: temperature 1, top_p 1, no top-k/min-p unless asked.
+  p.temperature = static_cast<float>(number_field(body, "temperature", 1.0, 0.0, 2.0));
+  p.top_p = static_cast<float>(number_field(body, "top_p", 1.0, 0.0, 1.0));
+  p.top_k = static_cast<int32_t>(int_field(body, "top_k", 0, 0, 1 << 20));
+  p.min_p = static_cast<float>(number_field(body, "min_p", 0.0, 0.0, 1.0));
+  p.presence_penalty = static_cast<float>(number_field(body, "presence_penalty", 0.0, -2.0, 2.0));
+  p.frequency_penalty = static_cast<float>(number_field(body, "frequency_penalty", 0.0, -2.0, 2.0));
+  p.repeat_penalty = static_cast<float>(number_field(body, "repeat_penalty", 1.0, 0.01, 10.0));
+  if (body.contains("seed") && !body["seed"].is_null())
+    p.seed = static_cast<uint64_t>(int_field(body, "seed", 0, 0, INT64_MAX));
+  r.ignore_eos = bool_field(body, "ignore_eos", false);  // llama.cpp server extension (benchmarks, tests)
+  if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
+    if (it->is_string()) {
+      r.stop = {it->get<std::string>()};
+    } else if (it->is_array() && it->size() <= 16) {
+      for (const Json& s : *it) {
+        if (!s.is_string()) throw bad_request("'stop' must be a string or an array of strings", "stop");
+        r.stop.push_back(s.get<std::string>());
+      }
+    } else {
+      throw bad_request("'stop' must be a string or an array of up to 16 strings", "stop");
+    }
+  }
+  if (auto it = body.find("logit_bias"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) throw bad_request("'logit_bias' must be an object of token id -> bias", "logit_bias");
+    for (const auto& [key, value] : it->items()) {
+      char* end = nullptr;
+      long id = std::strtol(key.c_str(), &end, 10);
+      if (key.empty() || *end != 0 || id < 0 || id >= n_vocab || !value.is_number())
+        throw bad_request("'logit_bias' has an invalid entry '" + key + "'", "logit_bias");
+      p.logit_bias.emplace_back(static_cast<int32_t>(id), value.get<float>());
+    }
+  }
+}
+
+std::string safe_text(const std::string& s) {
+  return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace onellm::api

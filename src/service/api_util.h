@@ -1,0 +1,42 @@
+// Helpers shared by the API handlers: typed errors in OpenAI's error shape,
+// JSON bodies, SSE events, and request fields -> engine parameters.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "engine/engine.h"
+#include "service/http_server.h"
+#include "service/qos_scheduler.h"
+
+namespace onellm::api {
+
+using Json = nlohmann::ordered_json;
+
+inline ServiceError bad_request(const std::string& message, const std::string& param = "") {
+  return ServiceError("BAD_REQUEST", message, 400, 0, param);
+}
+
+// {"error": {"message", "type", "code", "param"}} with the HTTP status of the code.
+void send_error(HttpResponse& rs, const ServiceError& e);
+void send_json(HttpResponse& rs, int status, const Json& body);
+// One SSE event "data: <json>\n\n"; false once the client is gone.
+bool send_event(HttpResponse& rs, const Json& data);
+
+// Parses the body as a JSON object; BAD_REQUEST naming the problem otherwise.
+Json parse_body(const HttpRequest& rq);
+
+// Typed field readers: absent -> fallback; wrong type -> BAD_REQUEST naming the field.
+double number_field(const Json& body, const char* key, double fallback, double lo, double hi);
+int64_t int_field(const Json& body, const char* key, int64_t fallback, int64_t lo, int64_t hi);
+bool bool_field(const Json& body, const char* key, bool fallback);
+std::string string_field(const Json& body, const char* key, const std::string& fallback);
+
+// temperature, top_p, top_k, min_p, seed, penalties, stop, logit_bias.
+void read_sampling(const Json& body, GenerationRequest& request, int32_t n_vocab);
+
+// A JSON string that is valid UTF-8 whatever the model produced.
+std::string safe_text(const std::string& s);
+double unix_now();
+
+}  // namespace onellm::api

@@ -1,0 +1,25 @@
+// Running one completion through the scheduler with an OpenAI-shaped
+// response (private to the service layer).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "service/qos_scheduler.h"
+#include "service/session_store.h"
+
+namespace onellm {
+
+struct CompletionJob {
+  std::vector<int32_t> prompt;
+  GenerationRequest request;
+  bool stream = false, include_usage = false, chat = true;
+};
+
+void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClass& qos, Sequence& seq,
+                    CompletionJob& job, HttpResponse& rs, const std::string& model_name, SessionStore& store);
+
+// CONTEXT_TOO_LONG unless the prompt leaves room for at least one token.
+void check_context(size_t prompt_tokens, const Sequence& seq, const char* param);
+
+}  // namespace onellm

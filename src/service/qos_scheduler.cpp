@@ -1,0 +1,265 @@
+#include "service/qos_scheduler.h"
+
+#include <algorithm>
+
+#include "base/error.h"
+
+namespace onellm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+}  // namespace
+
+struct QosScheduler::Job {
+  uint64_t id = 0;
+  ScheduledRequest req;
+  std::unique_ptr<Generation> gen;  // made on the engine thread
+  Clock::time_point arrival, started, first_token;
+  bool begun = false, engine_done = false;
+  std::atomic<bool> caller_cancelled{false};
+  // Hand-over to the caller's thread.
+  std::mutex out_mu;
+  std::condition_variable out_cv;
+  std::string pending;
+  bool finished = false;
+  std::exception_ptr error;
+  GenerationResult result;
+
+  int priority() const { return req.qos->priority; }
+  bool prefilling() const { return !begun || gen->in_prefill(); }
+};
+
+QosScheduler::QosScheduler(const ServiceConfig& config) : config_(config), thread_([this] { loop(); }) {}
+
+QosScheduler::~QosScheduler() { stop(); }
+
+void QosScheduler::drain() {
+  std::lock_guard<std::mutex> lock(mu_);
+  draining_ = true;
+}
+
+void QosScheduler::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    draining_ = true;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+SchedulerStats QosScheduler::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  SchedulerStats s = stats_;
+  for (const auto& j : jobs_) (j->begun ? s.running : s.waiting)++;
+  return s;
+}
+
+double QosScheduler::predicted_wait_ms(const Job& job) const {
+  if (stats_.prefill_ms_per_token <= 0) return 0;
+  double tokens = static_cast<double>(job.req.request.prompt.size());
+  for (const auto& j : jobs_)
+    if (j->priority() >= job.priority() && j->prefilling())
+      tokens += static_cast<double>(j->begun ? j->gen->prompt_remaining() : j->req.request.prompt.size());
+  return tokens * stats_.prefill_ms_per_token;
+}
+
+GenerationResult QosScheduler::run(ScheduledRequest request, const std::function<bool(std::string_view)>& on_text,
+                                   RequestTimings* timings) {
+  auto job = std::make_shared<Job>();
+  job->req = std::move(request);
+  job->arrival = Clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (draining_) throw ServiceError("MODEL_UNAVAILABLE", "the service is shutting down", 503, 1);
+    int64_t waiting = 0;
+    for (const auto& j : jobs_) waiting += j->begun ? 0 : 1;
+    if (waiting >= config_.max_queue) {
+      stats_.rejected++;
+      throw ServiceError("BUSY", "too many requests are waiting (" + std::to_string(waiting) + ")", 429, 1);
+    }
+    const double wait = predicted_wait_ms(*job);
+    const double limit = std::max(4 * job->req.qos->ttft_ms, 2000.0);
+    if (job->req.qos->name != "background" && wait > limit) {
+      stats_.rejected++;
+      throw ServiceError("BUSY",
+                         "the " + job->req.qos->name + " objective cannot be met now (predicted first token in " +
+                             std::to_string(static_cast<int64_t>(wait)) + " ms)",
+                         429, std::max(1.0, wait / 1000.0));
+    }
+    job->id = next_id_++;
+    jobs_.push_back(job);
+  }
+  wake_.notify_one();
+
+  std::unique_lock<std::mutex> out(job->out_mu);
+  while (true) {
+    job->out_cv.wait_for(out, std::chrono::milliseconds(50), [&] { return job->finished || !job->pending.empty(); });
+    if (!job->pending.empty()) {
+      std::string text;
+      text.swap(job->pending);
+      out.unlock();
+      if (on_text && !on_text(text)) job->caller_cancelled = true;
+      out.lock();
+      continue;
+    }
+    if (job->finished) break;
+    if (job->req.client_gone && job->req.client_gone()) job->caller_cancelled = true;
+  }
+  if (job->error) std::rethrow_exception(job->error);
+  if (timings != nullptr) {
+    timings->queue_ms = ms_between(job->arrival, job->started);
+    timings->ttft_ms = ms_between(job->arrival, job->first_token);
+    timings->total_ms = ms_between(job->arrival, Clock::now());
+    const size_t n = job->result.tokens.size();
+    timings->tpot_ms = n > 1 ? (timings->total_ms - timings->ttft_ms) / static_cast<double>(n - 1) : 0;
+  }
+  return job->result;
+}
+
+std::vector<QosScheduler::Job*> QosScheduler::by_urgency() {
+  std::vector<Job*> order;
+  for (const auto& j : jobs_) order.push_back(j.get());
+  std::stable_sort(order.begin(), order.end(), [&](Job* a, Job* b) {
+    if (a->priority() != b->priority()) return a->priority() > b->priority();
+    if (a->begun != b->begun) return a->begun;  // running before waiting
+    double sa = app_service_[a->req.app_id], sb = app_service_[b->req.app_id];
+    if (sa != sb) return sa < sb;
+    return a->id < b->id;
+  });
+  if (static_cast<int64_t>(order.size()) > config_.max_running) order.resize(static_cast<size_t>(config_.max_running));
+  return order;
+}
+
+void QosScheduler::loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+    if (jobs_.empty() && stopping_) break;
+    tick(lock);
+  }
+}
+
+// One round of work. Called with mu_ held; releases it while computing.
+bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
+  std::vector<Job*> order = by_urgency();
+  const double prefill_cost = stats_.prefill_ms_per_token, decode_cost = stats_.decode_ms_per_step;
+  lock.unlock();
+
+  auto deliver = [](Job* j, const std::string& text) {
+    if (text.empty()) return;
+    std::lock_guard<std::mutex> g(j->out_mu);
+    j->pending += text;
+    j->out_cv.notify_one();
+  };
+  auto settle = [&](Job* j) {
+    j->engine_done = true;
+    std::lock_guard<std::mutex> g(j->out_mu);
+    if (j->gen) j->result = j->gen->result();
+    j->finished = true;
+    j->out_cv.notify_one();
+  };
+
+  // Cancellation and start-up of newly scheduled requests.
+  int top_prefill_priority = -1000000;
+  for (Job* j : order) {
+    if (j->caller_cancelled && !j->engine_done) {
+      if (j->gen) j->gen->cancel();
+      settle(j);
+      continue;
+    }
+    if (!j->begun) {
+      j->begun = true;
+      j->started = Clock::now();
+      try {
+        j->gen = std::make_unique<Generation>(*j->req.sequence, j->req.request);
+      } catch (...) {
+        j->error = std::current_exception();
+        settle(j);
+        continue;
+      }
+      if (j->gen->done()) {
+        j->first_token = Clock::now();
+        settle(j);
+        continue;
+      }
+    }
+    if (!j->engine_done && j->gen->in_prefill()) top_prefill_priority = std::max(top_prefill_priority, j->priority());
+  }
+
+  // Decode one token for every running request not preempted by a more
+  // urgent request still reading its prompt.
+  double tightest_tpot = 1e18;
+  int n_decoded = 0, n_prompt_tokens = 0;
+  auto t0 = Clock::now();
+  for (Job* j : order) {
+    if (j->engine_done || j->gen->in_prefill() || j->priority() < top_prefill_priority) continue;
+    try {
+      deliver(j, j->gen->step(0));
+    } catch (...) {
+      j->error = std::current_exception();
+      settle(j);
+      continue;
+    }
+    ++n_decoded;
+    tightest_tpot = std::min(tightest_tpot, j->req.qos->tpot_ms);
+    if (j->gen->done()) settle(j);
+  }
+  auto t1 = Clock::now();
+
+  // One prompt chunk for the most urgent request reading its prompt, sized so
+  // the streams above still meet their per-token objective.
+  for (Job* j : order) {
+    if (j->engine_done || !j->gen->in_prefill()) continue;
+    int64_t chunk = n_decoded == 0 ? std::max<int64_t>(config_.prefill_chunk, 512) : config_.prefill_chunk;
+    if (n_decoded > 0 && prefill_cost > 0) {
+      double budget = tightest_tpot - n_decoded * decode_cost;
+      chunk = std::clamp<int64_t>(static_cast<int64_t>(budget / prefill_cost), 16, config_.prefill_chunk);
+    }
+    size_t before = j->gen->prompt_remaining();
+    try {
+      j->gen->step(chunk);
+    } catch (...) {
+      j->error = std::current_exception();
+      settle(j);
+      break;
+    }
+    n_prompt_tokens = static_cast<int>(before - j->gen->prompt_remaining());
+    if (!j->gen->in_prefill()) j->first_token = Clock::now();
+    break;
+  }
+  auto t2 = Clock::now();
+
+  lock.lock();
+  // Measured costs steer chunk sizes and admission (moving averages).
+  if (n_decoded > 0) {
+    double per = ms_between(t0, t1) / n_decoded;
+    stats_.decode_ms_per_step = stats_.decode_ms_per_step == 0 ? per : 0.8 * stats_.decode_ms_per_step + 0.2 * per;
+  }
+  if (n_prompt_tokens > 0) {
+    double per = ms_between(t1, t2) / n_prompt_tokens;
+    stats_.prefill_ms_per_token =
+        stats_.prefill_ms_per_token == 0 ? per : 0.8 * stats_.prefill_ms_per_token + 0.2 * per;
+  }
+  stats_.prompt_tokens += n_prompt_tokens;
+  stats_.generated_tokens += n_decoded;
+  for (Job* j : order) app_service_[j->req.app_id] += j->engine_done ? 0 : 1;
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    Job* j = it->get();
+    if (j->engine_done) {
+      if (j->result.finish == FinishReason::kCancelled) stats_.cancelled++;
+      else stats_.completed++;
+      it = jobs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return true;
+}
+
+}  // namespace onellm

@@ -1,0 +1,92 @@
+// QosScheduler: one engine thread runs every request on the shared model,
+// interleaving them step by step: each tick decodes one token for every
+// running request that is not preempted, then runs one prompt chunk for the
+// most urgent request still reading its prompt. Higher classes preempt lower
+// ones (a paused request keeps its KV cache); apps of one class share fairly.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/error.h"
+#include "engine/engine.h"
+#include "service/service_config.h"
+
+namespace onellm {
+
+// A typed service error; code is one of BUSY, QUOTA_EXCEEDED,
+// CONTEXT_TOO_LONG, UNKNOWN_SESSION, FORBIDDEN, MODEL_UNAVAILABLE, BAD_REQUEST.
+struct ServiceError : Error {
+  ServiceError(std::string code_, const std::string& message, int http_status_, double retry_after_s_ = 0,
+               std::string param_ = "")
+      : Error(message), code(std::move(code_)), http_status(http_status_), retry_after_s(retry_after_s_),
+        param(std::move(param_)) {}
+  std::string code;
+  int http_status;
+  double retry_after_s;
+  std::string param;
+};
+
+struct ScheduledRequest {
+  std::string app_id;
+  const QosClass* qos = nullptr;
+  Sequence* sequence = nullptr;  // must stay alive and unused by others until run() returns
+  GenerationRequest request;
+  std::function<bool()> client_gone;  // polled; true cancels the request
+};
+
+struct RequestTimings {
+  double queue_ms = 0, ttft_ms = 0, tpot_ms = 0, total_ms = 0;
+};
+
+struct SchedulerStats {
+  int64_t waiting = 0, running = 0, completed = 0, rejected = 0, cancelled = 0;
+  int64_t prompt_tokens = 0, generated_tokens = 0;
+  double prefill_ms_per_token = 0, decode_ms_per_step = 0;
+};
+
+class QosScheduler {
+ public:
+  QosScheduler(const ServiceConfig& config);
+  ~QosScheduler();
+
+  // Queues the request and blocks until it finishes. on_text is called on the
+  // caller's thread with each piece of text as it is generated (returning
+  // false cancels). Throws ServiceError BUSY when it cannot be admitted.
+  GenerationResult run(ScheduledRequest request, const std::function<bool(std::string_view)>& on_text,
+                       RequestTimings* timings = nullptr);
+
+  // Stops admitting; requests already admitted run to completion.
+  void drain();
+  void stop();
+  SchedulerStats stats() const;
+
+ private:
+  struct Job;
+  void loop();
+  bool tick(std::unique_lock<std::mutex>& lock);
+  std::vector<Job*> by_urgency();
+  double predicted_wait_ms(const Job& job) const;
+
+  const ServiceConfig& config_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::vector<std::shared_ptr<Job>> jobs_;
+  std::map<std::string, double> app_service_;  // tokens served per app (fairness within a class)
+  SchedulerStats stats_;
+  bool draining_ = false, stopping_ = false;
+  uint64_t next_id_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace onellm

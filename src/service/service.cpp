@@ -1,0 +1,238 @@
+// Service: identity, model lifecycle, quotas, sequences, routing.
+#include "service/service.h"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "base/error.h"
+#include "service/api_util.h"
+#include "tokenizer/chat_template.h"
+
+namespace onellm {
+
+using Clock = std::chrono::steady_clock;
+
+Service::Service(ServeOptions options) : options_(std::move(options)), started_(Clock::now()) {
+  if (options_.config_path.empty()) {
+    config_ = std::make_shared<ServiceConfig>(ServiceConfig::development());
+    std::fprintf(stderr, "onellm serve: no --config given: development mode, one app 'default', no tokens\n");
+  } else {
+    config_ = std::make_shared<ServiceConfig>(ServiceConfig::load(options_.config_path));
+  }
+  if (options_.state_dir.empty()) throw Error("no state directory");
+  std::filesystem::create_directories(options_.state_dir);
+  ::chmod(options_.state_dir.c_str(), 0700);
+  store_ = std::make_unique<SessionStore>(options_.state_dir + "/sessions.db");
+  scheduler_ = std::make_unique<QosScheduler>(*config_);
+  model();  // load now: readiness means the model is usable
+  idle_thread_ = std::thread([this] { idle_unload_loop(); });
+}
+
+Service::~Service() {
+  stopping_ = true;
+  if (idle_thread_.joinable()) idle_thread_.join();
+  scheduler_->stop();
+}
+
+void Service::drain() { scheduler_->drain(); }
+
+void Service::reload_config() {
+  if (options_.config_path.empty()) return;
+  try {
+    auto fresh = std::make_shared<ServiceConfig>(ServiceConfig::load(options_.config_path));
+    // The scheduler keeps a reference to the QoS table; apps and quotas are
+    // read per request, so swapping those is safe. Class objectives apply to
+    // new requests after a restart.
+    fresh->qos = config_->qos;
+    std::atomic_store(&config_, fresh);
+    std::fprintf(stderr, "onellm serve: config reloaded (%zu apps)\n", fresh->apps.size());
+  } catch (const Error& e) {
+    std::fprintf(stderr, "onellm serve: config reload failed, keeping the old one: %s\n", e.what());
+  }
+}
+
+std::string Service::model_name() const {
+  return std::filesystem::path(options_.model_path).stem().string();
+}
+
+Service::LoadedModel& Service::model() {
+  std::lock_guard<std::mutex> lock(model_mu_);
+  last_used_ = Clock::now();
+  if (model_) return *model_;
+  try {
+    auto m = std::make_unique<LoadedModel>();
+    m->model = Model::load(options_.model_path);
+    m->tokenizer = Tokenizer::from_gguf(m->model->gguf());
+    m->pool = std::make_unique<ThreadPool>(options_.threads > 0 ? options_.threads : 2);
+    std::string source = m->model->gguf().get_string_or("tokenizer.chat_template", "");
+    m->chat_template = std::make_unique<ChatTemplate>(source.empty() ? builtin_chat_template("chatml") : source);
+    model_ = std::move(m);
+    std::fprintf(stderr, "onellm serve: model loaded: %s\n", options_.model_path.c_str());
+  } catch (const Error& e) {
+    throw ServiceError("MODEL_UNAVAILABLE", std::string("the model cannot be loaded: ") + e.what(), 503, 5);
+  }
+  return *model_;
+}
+
+// Unloads the model after keep_alive seconds without requests; the next
+// request loads it again.
+void Service::idle_unload_loop() {
+  while (!stopping_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const int64_t keep = std::atomic_load(&config_)->keep_alive_s;
+    if (keep <= 0) continue;
+    SchedulerStats s = scheduler_->stats();
+    if (s.running + s.waiting > 0) continue;
+    std::scoped_lock lock(model_mu_, slots_mu_);
+    if (!model_ || Clock::now() - last_used_ < std::chrono::seconds(keep)) continue;
+    bool busy = false;
+    for (auto& [key, slot] : slots_) {
+      if (!slot->busy.try_lock()) busy = true;
+      else slot->busy.unlock();
+    }
+    if (busy) continue;
+    slots_.clear();
+    model_.reset();
+    std::fprintf(stderr, "onellm serve: model unloaded after %lld s idle\n", static_cast<long long>(keep));
+  }
+}
+
+Caller Service::identify(const HttpRequest& rq) const {
+  std::shared_ptr<ServiceConfig> cfg = std::atomic_load(&config_);
+  Caller c;
+  if (cfg->development_mode) {
+    c.app = &cfg->apps.front();
+    return c;
+  }
+  if (const std::string* auth = rq.header("authorization")) {
+    const std::string prefix = "Bearer ";
+    if (auth->compare(0, prefix.size(), prefix) == 0) c.app = cfg->app_for_token(auth->substr(prefix.size()));
+    if (c.app == nullptr) throw ServiceError("FORBIDDEN", "the bearer token does not belong to any configured app", 403);
+    return c;
+  }
+  if (rq.peer.transport == PeerIdentity::Transport::kUnix && rq.peer.uid >= 0) {
+    c.app = cfg->app_for_uid(rq.peer.uid);
+    if (c.app == nullptr)
+      throw ServiceError("FORBIDDEN", "unknown app: uid " + std::to_string(rq.peer.uid) + " is not in the config", 403);
+    return c;
+  }
+  throw ServiceError("FORBIDDEN", "no credentials: send 'Authorization: Bearer <app token>'", 401);
+}
+
+const QosClass& Service::qos_for(const Caller& caller, const std::string& requested) const {
+  const std::string name = requested.empty() ? caller.app->default_qos : requested;
+  const QosClass* q = config_->find_qos(name);
+  if (q == nullptr) throw api::bad_request("unknown qos class '" + name + "'", "qos");
+  const auto& allowed = caller.app->allowed_qos;
+  if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+    throw ServiceError("FORBIDDEN", "app '" + caller.app->id + "' may not use qos class '" + name + "'", 403, 0, "qos");
+  return *q;
+}
+
+void Service::check_rate(const Caller& caller) {
+  const int64_t limit = caller.app->quota.requests_per_minute;
+  if (limit <= 0) return;
+  std::lock_guard<std::mutex> lock(rate_mu_);
+  auto& times = recent_requests_[caller.app->id];
+  const auto now = Clock::now();
+  while (!times.empty() && now - times.front() > std::chrono::minutes(1)) times.erase(times.begin());
+  if (static_cast<int64_t>(times.size()) >= limit) {
+    double wait = 60.0 - std::chrono::duration<double>(now - times.front()).count();
+    throw ServiceError("QUOTA_EXCEEDED", "app '" + caller.app->id + "' is over its " + std::to_string(limit) +
+                                             " requests per minute", 429, std::max(1.0, wait));
+  }
+  times.push_back(now);
+}
+
+void Service::check_tokens(const Caller& caller, size_t prompt_tokens, int64_t max_tokens) {
+  const int64_t limit = caller.app->quota.tokens_per_day;
+  if (limit <= 0) return;
+  const int64_t used = store_->usage_today(caller.app->id);
+  if (used + static_cast<int64_t>(prompt_tokens) > limit)
+    throw ServiceError("QUOTA_EXCEEDED", "app '" + caller.app->id + "' has used " + std::to_string(used) + " of its " +
+                                             std::to_string(limit) + " tokens today", 429, 3600);
+  (void)max_tokens;
+}
+
+void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
+  requests_total_++;
+  try {
+    const std::string& p = rq.path;
+    if (p == "/health") {
+      api::send_json(rs, 200, {{"status", "ok"}});
+      return;
+    }
+    if (p == "/metrics") return metrics(rs);
+    Caller caller = identify(rq);
+    if (p == "/v1/status" && rq.method == "GET") return status(rs);
+    if (p == "/v1/models" && rq.method == "GET") {
+      api::Json m = {{"id", model_name()}, {"object", "model"}, {"created", static_cast<int64_t>(api::unix_now())},
+                     {"owned_by", "onellm"}};
+      api::send_json(rs, 200, {{"object", "list"}, {"data", api::Json::array({m})}});
+      return;
+    }
+    if (p == "/v1/chat/completions" && rq.method == "POST") return chat_completions(caller, rq, rs);
+    if (p == "/v1/completions" && rq.method == "POST") return completions(caller, rq, rs);
+    if (p == "/v1/tokenize" && rq.method == "POST") return tokenize(caller, rq, rs);
+    if (p == "/v1/sessions" || p.rfind("/v1/sessions/", 0) == 0) return sessions_api(caller, rq, rs);
+    api::send_json(rs, 404, {{"error", {{"message", "no route for " + rq.method + " " + p}, {"type", "invalid_request_error"},
+                                        {"code", "NOT_FOUND"}, {"param", nullptr}}}});
+  } catch (const ServiceError& e) {
+    errors_total_++;
+    api::send_error(rs, e);
+  } catch (const Error& e) {
+    errors_total_++;
+    api::send_error(rs, api::bad_request(e.what()));
+  }
+}
+
+// A scratch sequence of this app for a stateless request: the one whose
+// cached tokens share the longest prefix with the prompt (system prompts,
+// earlier turns), locked for the caller. Never shared across apps.
+Sequence& Service::scratch_sequence(const Caller& caller, const std::vector<int32_t>& prompt,
+                                    std::unique_lock<std::mutex>& hold) {
+  LoadedModel& m = model();
+  // Up to max_running scratch sequences per app, made when needed: a free
+  // one with the longest shared prefix is reused.
+  const int kScratchPerApp = static_cast<int>(std::max<int64_t>(1, config_->max_running));
+  std::lock_guard<std::mutex> lock(slots_mu_);
+  std::shared_ptr<SessionSlot> best;
+  size_t best_common = 0;
+  for (int i = 0; i < kScratchPerApp; ++i) {
+    const std::string key = caller.app->id + '\0' + "scratch" + std::to_string(i);
+    auto found = slots_.find(key);
+    if (found == slots_.end()) {
+      if (!best) {  // no free existing slot so far: make this one
+        auto fresh = std::make_shared<SessionSlot>();
+        slots_[key] = fresh;
+        best = fresh;
+      }
+      break;
+    }
+    auto& slot = found->second;
+    std::unique_lock<std::mutex> try_hold(slot->busy, std::try_to_lock);
+    if (!try_hold.owns_lock()) continue;
+    size_t common = 0;
+    if (slot->sequence) {
+      const auto& t = slot->sequence->tokens();
+      while (common < t.size() && common < prompt.size() && t[common] == prompt[common]) ++common;
+    }
+    if (!best || common > best_common) {
+      best = slot;
+      best_common = common;
+    }
+  }
+  if (!best) throw ServiceError("BUSY", "app '" + caller.app->id + "' already has requests running on all its slots", 429, 1);
+  hold = std::unique_lock<std::mutex>(best->busy);
+  if (!best->sequence) {
+    SequenceOptions o;
+    o.n_ctx = caller.app->quota.max_context > 0 ? caller.app->quota.max_context : config_->default_context;
+    best->sequence = std::make_unique<Sequence>(*m.model, *m.tokenizer, m.pool.get(), o);
+  }
+  best->last_used = Clock::now();
+  return *best->sequence;
+}
+
+}  // namespace onellm

@@ -1,0 +1,102 @@
+// The service layer: `onellm serve` — one model shared by many apps over a
+// Unix socket (identity from SO_PEERCRED) and loopback HTTP (bearer tokens),
+// with OpenAI-compatible and native session APIs, a QoS scheduler, quotas,
+// and persistent per-app sessions.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "engine/engine.h"
+#include "service/http_server.h"
+#include "service/qos_scheduler.h"
+#include "service/service_config.h"
+#include "service/session_store.h"
+
+namespace onellm {
+
+struct ServeOptions {
+  std::string model_path;
+  std::string config_path;  // empty: development mode
+  std::string state_dir;
+  int threads = 0;
+  bool log_content = false;  // prompts/outputs in logs only when asked
+};
+
+struct CompletionJob;
+
+// Who is calling: the app, resolved from the transport.
+struct Caller {
+  const AppConfig* app = nullptr;
+};
+
+class Service {
+ public:
+  explicit Service(ServeOptions options);
+  ~Service();
+
+  // The HTTP entry point (both transports).
+  void handle(const HttpRequest& request, HttpResponse& response);
+  // Re-reads the config file (SIGHUP). Keeps the old one on error.
+  void reload_config();
+  void drain();
+  const ServiceConfig& config() const { return *config_; }
+  std::string model_name() const;
+
+ private:
+  struct LoadedModel {
+    std::unique_ptr<Model> model;
+    std::unique_ptr<Tokenizer> tokenizer;
+    std::unique_ptr<ThreadPool> pool;
+    std::unique_ptr<ChatTemplate> chat_template;
+  };
+  // A sequence (KV cache) owned by one app: a session's, or a scratch one
+  // for stateless requests. `busy` is held while a request runs on it.
+  struct SessionSlot {
+    std::mutex busy;
+    std::unique_ptr<Sequence> sequence;
+    std::chrono::steady_clock::time_point last_used;
+  };
+
+  Caller identify(const HttpRequest& request) const;
+  LoadedModel& model();  // loads on demand (MODEL_UNAVAILABLE on failure)
+  void idle_unload_loop();
+  const QosClass& qos_for(const Caller& caller, const std::string& requested) const;
+  void check_rate(const Caller& caller);
+  void check_tokens(const Caller& caller, size_t prompt_tokens, int64_t max_tokens);
+  Sequence& scratch_sequence(const Caller& caller, const std::vector<int32_t>& prompt,
+                             std::unique_lock<std::mutex>& hold);
+
+  void submit_completion(const Caller& c, const nlohmann::ordered_json& body, CompletionJob& job,
+                         HttpResponse& rs);
+  void chat_completions(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
+  void completions(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
+  void sessions_api(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
+  void session_message(const Caller& c, const std::string& id, const HttpRequest& rq, HttpResponse& rs);
+  void tokenize(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
+  void status(HttpResponse& rs);
+  void metrics(HttpResponse& rs);
+
+  ServeOptions options_;
+  std::shared_ptr<ServiceConfig> config_;
+  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<QosScheduler> scheduler_;
+  std::mutex model_mu_;
+  std::unique_ptr<LoadedModel> model_;
+  std::chrono::steady_clock::time_point last_used_;
+  std::mutex slots_mu_;
+  std::map<std::string, std::shared_ptr<SessionSlot>> slots_;  // key: app + '\0' + session id or scratch name
+  std::mutex rate_mu_;
+  std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> recent_requests_;
+  std::atomic<int64_t> requests_total_{0}, errors_total_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread idle_thread_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace onellm

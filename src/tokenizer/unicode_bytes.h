@@ -1,0 +1,18 @@
+// GPT-2's byte-level alphabet: every byte maps to a printable code point, so
+// byte-level BPE vocabularies are valid UTF-8 text (private to tokenizer/).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace onellm {
+
+// The UTF-8 text of the code point byte b stands for.
+const std::string& byte_to_unicode(uint8_t b);
+// The inverse over a whole token text; characters outside the alphabet are
+// kept as their own UTF-8 bytes.
+std::vector<uint8_t> unicode_to_bytes(std::string_view text);
+
+}  // namespace onellm

@@ -1,0 +1,236 @@
+// LoRA adapters on a frozen base, trained through the full model's backward:
+// the base with B A merged in runs forward and backward, and the gradient of
+// each adapted matrix is projected onto A and B (W' = W + s B A gives
+// dA = s B^T dW, dB = s dW A^T). Exact and reuses the tested backward; the
+// price is a dequantized F32 base and a full-size gradient buffer, which is
+// fine for the small models trained on a device (see docs/training.md).
+#include <cmath>
+
+#include "base/error.h"
+#include "train/normal_rng.h"
+#include "train/train.h"
+
+namespace onellm {
+namespace {
+
+std::string kind_of(const std::string& weight_name) {
+  // "blk.3.attn_q.weight" -> "attn_q"
+  const size_t dot = weight_name.find('.', 4);
+  const size_t end = weight_name.rfind(".weight");
+  if (!weight_name.starts_with("blk.") || dot == std::string::npos || end == std::string::npos || end <= dot)
+    return "";
+  return weight_name.substr(dot + 1, end - dot - 1);
+}
+
+}  // namespace
+
+void LoraAdapter::add_target(const ParamTensor& w) {
+  Target t;
+  t.weight = w.name;
+  t.w_offset = w.offset;
+  t.cols = w.dims[0];
+  t.rows = w.dims[1];
+  const size_t a_size = static_cast<size_t>(rank_ * t.cols), b_size = static_cast<size_t>(t.rows * rank_);
+  t.a_offset = params_.size();
+  tensors_.push_back({w.name + ".lora_a", {t.cols, rank_}, t.a_offset, a_size});
+  t.b_offset = t.a_offset + a_size;
+  tensors_.push_back({w.name + ".lora_b", {rank_, t.rows}, t.b_offset, b_size});
+  params_.resize(params_.size() + a_size + b_size, 0.0f);
+  targets_.push_back(t);
+}
+
+LoraAdapter LoraAdapter::init(const TrainModel& base, const LoraOptions& options, uint64_t seed) {
+  if (options.rank <= 0) throw Error("lora: rank must be positive, got " + std::to_string(options.rank));
+  if (!(options.alpha > 0.0f)) throw Error("lora: alpha must be positive");
+  for (const std::string& kind : options.targets) {
+    bool known = false;
+    for (const ParamTensor& t : base.tensors()) known |= kind_of(t.name) == kind && t.is_matrix();
+    if (!known) throw Error("lora: the model has no matrix kind '" + kind + "' to adapt");
+  }
+  LoraAdapter a;
+  a.rank_ = options.rank;
+  a.alpha_ = options.alpha;
+  a.arch_ = base.config().arch;
+  for (const ParamTensor& t : base.tensors()) {
+    const std::string kind = kind_of(t.name);
+    for (const std::string& wanted : options.targets)
+      if (t.is_matrix() && kind == wanted) a.add_target(t);
+  }
+  NormalRng rng(seed);
+  for (const Target& t : a.targets_) {
+    const float std_dev = 1.0f / std::sqrt(static_cast<float>(t.cols));
+    for (int64_t i = 0; i < a.rank_ * t.cols; ++i) a.params_[t.a_offset + static_cast<size_t>(i)] = rng.normal() * std_dev;
+  }
+  return a;
+}
+
+LoraAdapter LoraAdapter::load(const std::string& path, const TrainModel& base) {
+  std::unique_ptr<GgufFile> f = GgufFile::open(path);
+  if (f->get_string_or("general.type", "") != "adapter" || f->get_string_or("adapter.type", "") != "lora")
+    throw Error(path + ": not a LoRA adapter (general.type must be 'adapter', adapter.type 'lora')");
+  if (f->get_string_or("general.architecture", base.config().arch) != base.config().arch)
+    throw Error(path + ": adapter for architecture '" + f->get_string("general.architecture") + "', the model is '" +
+                base.config().arch + "'");
+  LoraAdapter a;
+  a.alpha_ = static_cast<float>(f->get_float("adapter.lora.alpha"));
+  a.arch_ = base.config().arch;
+  a.rank_ = 0;
+  size_t used = 0;
+  for (const ParamTensor& w : base.tensors()) {
+    const GgufTensor* ta = f->find_tensor(w.name + ".lora_a");
+    const GgufTensor* tb = f->find_tensor(w.name + ".lora_b");
+    if (ta == nullptr && tb == nullptr) continue;
+    if (ta == nullptr || tb == nullptr || !w.is_matrix())
+      throw Error(path + ": tensor '" + w.name + "' needs both .lora_a and .lora_b (and must be a matrix)");
+    if (ta->dims.size() != 2 || tb->dims.size() != 2)
+      throw Error(path + ": tensors of '" + w.name + "' must be 2-D");
+    if (a.rank_ == 0) a.rank_ = ta->dims[1];
+    if (ta->dims[0] != w.dims[0] || ta->dims[1] != a.rank_ || tb->dims[0] != a.rank_ || tb->dims[1] != w.dims[1])
+      throw Error(path + ": tensors of '" + w.name + "' do not fit its shape at rank " + std::to_string(a.rank_));
+    a.add_target(w);
+    const Target& t = a.targets_.back();
+    for (auto [g, offset] : {std::pair{ta, t.a_offset}, std::pair{tb, t.b_offset}}) {
+      const TensorTypeInfo* info = tensor_type_info(static_cast<uint32_t>(g->type));
+      if (info == nullptr || !info->computable || g->dims[0] % info->block_elems != 0)
+        throw Error(path + ": tensor '" + g->name + "' has a type onellm cannot read");
+      const size_t row_bytes = tensor_row_bytes(g->type, g->dims[0]);
+      for (int64_t r = 0; r < g->dims[1]; ++r)
+        dequantize_row(g->type, g->data + static_cast<size_t>(r) * row_bytes,
+                       a.params_.data() + offset + static_cast<size_t>(r * g->dims[0]), g->dims[0]);
+    }
+    used += 2;
+  }
+  if (a.targets_.empty()) throw Error(path + ": the adapter adapts no tensor of this model");
+  if (used != f->tensors().size()) {
+    for (const GgufTensor& g : f->tensors()) {
+      bool known = false;
+      for (const ParamTensor& t : a.tensors_) known |= t.name == g.name;
+      if (!known) throw Error(path + ": tensor '" + g.name + "' does not belong to any matrix of the model");
+    }
+  }
+  if (a.rank_ <= 0 || !(a.alpha_ > 0.0f)) throw Error(path + ": rank and adapter.lora.alpha must be positive");
+  return a;
+}
+
+void LoraAdapter::save(const std::string& path) const {
+  GgufWriter w;
+  w.set("general.architecture", GgufValue::of_string(arch_));
+  w.set("general.type", GgufValue::of_string("adapter"));
+  w.set("general.name", GgufValue::of_string("onellm-lora"));
+  w.set("adapter.type", GgufValue::of_string("lora"));
+  w.set("adapter.lora.alpha", GgufValue::of_f32(alpha_));
+  w.set("adapter.lora.rank", GgufValue::of_u32(static_cast<uint32_t>(rank_)));
+  for (const ParamTensor& t : tensors_) w.add_tensor_f32(t.name, TensorType::F32, t.dims, params_.data() + t.offset);
+  w.write(path);
+}
+
+void LoraAdapter::merge(const TrainModel& base, TrainModel& merged) const {
+  if (merged.size() != base.size()) throw Error("lora: merged model does not have the base's layout");
+  merged.params() = base.params();
+  const float s = scale();
+  for (const Target& t : targets_) {
+    const float* A = params_.data() + t.a_offset;
+    const float* B = params_.data() + t.b_offset;
+    float* W = merged.data() + t.w_offset;
+    for (int64_t r = 0; r < t.rows; ++r) {
+      float* wr = W + r * t.cols;
+      for (int64_t k = 0; k < rank_; ++k) {
+        const float b = s * B[r * rank_ + k];
+        const float* ak = A + k * t.cols;
+        for (int64_t c = 0; c < t.cols; ++c) wr[c] += b * ak[c];
+      }
+    }
+  }
+}
+
+void LoraAdapter::project_gradients(const float* model_grads, float* adapter_grads) const {
+  const float s = scale();
+  for (const Target& t : targets_) {
+    const float* A = params_.data() + t.a_offset;
+    const float* B = params_.data() + t.b_offset;
+    const float* dW = model_grads + t.w_offset;
+    float* dA = adapter_grads + t.a_offset;
+    float* dB = adapter_grads + t.b_offset;
+    for (int64_t r = 0; r < t.rows; ++r) {
+      const float* gr = dW + r * t.cols;
+      for (int64_t k = 0; k < rank_; ++k) {
+        const float* ak = A + k * t.cols;
+        const float b = s * B[r * rank_ + k];
+        float* dak = dA + k * t.cols;
+        double dot = 0.0;
+        for (int64_t c = 0; c < t.cols; ++c) {
+          dak[c] += b * gr[c];
+          dot += static_cast<double>(gr[c]) * ak[c];
+        }
+        dB[r * rank_ + k] += s * static_cast<float>(dot);
+      }
+    }
+  }
+}
+
+double lora_forward_backward(const TrainModel& base, const LoraAdapter& adapter, const int32_t* tokens, int64_t n,
+                             float* adapter_grads, float grad_scale, ThreadPool* pool) {
+  TrainModel merged = base;
+  adapter.merge(base, merged);
+  std::vector<float> model_grads(base.size(), 0.0f);
+  const double loss = forward_backward(merged, tokens, n, model_grads.data(), grad_scale, pool);
+  adapter.project_gradients(model_grads.data(), adapter_grads);
+  return loss;
+}
+
+LoraTrainer::LoraTrainer(TrainModel base, LoraAdapter adapter, std::vector<int32_t> corpus, TrainOptions options)
+    : base_(std::move(base)), merged_(base_), adapter_(std::move(adapter)), corpus_(std::move(corpus)),
+      options_(options) {
+  if (options_.seq_len <= 0 || options_.batch_size <= 0)
+    throw Error("lora: sequence length and batch size must be positive");
+  if (options_.seq_len > base_.config().n_ctx_train)
+    throw Error("lora: sequence length " + std::to_string(options_.seq_len) + " exceeds the model context of " +
+                std::to_string(base_.config().n_ctx_train));
+  batch_windows(corpus_.size(), options_, 0);  // throws if the corpus is too short
+  model_grads_.assign(base_.size(), 0.0f);
+  grads_.assign(adapter_.params().size(), 0.0f);
+  m_.assign(grads_.size(), 0.0f);
+  v_.assign(grads_.size(), 0.0f);
+  if (options_.n_threads > 1) pool_ = std::make_unique<ThreadPool>(options_.n_threads);
+}
+
+StepStats LoraTrainer::step() {
+  const int64_t T = options_.seq_len;
+  adapter_.merge(base_, merged_);
+  std::fill(model_grads_.begin(), model_grads_.end(), 0.0f);
+  const std::vector<int64_t> starts = batch_windows(corpus_.size(), options_, step_);
+  const float scale = 1.0f / static_cast<float>(T * static_cast<int64_t>(starts.size()));
+  double loss = 0.0;
+  for (int64_t start : starts)
+    loss += forward_backward(merged_, corpus_.data() + start, T, model_grads_.data(), scale, pool_.get());
+  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  adapter_.project_gradients(model_grads_.data(), grads_.data());
+  StepStats s;
+  s.step = step_;
+  s.loss = loss / static_cast<double>(T * static_cast<int64_t>(starts.size()));
+  s.grad_norm = clip_grad_norm(grads_.data(), grads_.size(), options_.adam.grad_clip);
+  s.lr = learning_rate(options_.adam, step_);
+  adamw_update(options_.adam, step_, s.lr, adapter_.params().data(), grads_.data(), m_.data(), v_.data(),
+               adapter_.tensors());
+  ++step_;
+  return s;
+}
+
+void LoraTrainer::run(const std::function<void(const StepStats&)>& on_step) {
+  while (step_ < options_.adam.total_steps) {
+    StepStats s = step();
+    if (on_step) on_step(s);
+  }
+}
+
+TrainModel LoraTrainer::merged() const {
+  TrainModel m = base_;
+  adapter_.merge(base_, m);
+  return m;
+}
+
+double LoraTrainer::evaluate(const std::vector<int32_t>& tokens) const {
+  return mean_loss(merged(), tokens, options_.seq_len, pool_.get());
+}
+
+}  // namespace onellm

@@ -1,0 +1,263 @@
+// The training layer: backpropagation for the llama architecture as onellm
+// runs it, AdamW with warm-up and cosine decay, checkpoints that resume
+// bit-identically, and export to a GGUF that Model::load runs.
+//
+// Parameters live in one contiguous F32 buffer (gradients and Adam moments
+// use the same layout), so the optimizer, clipping and checkpoints are plain
+// loops over one array. Every reduction has a fixed order, so results do not
+// depend on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "kernels/kernels.h"
+#include "model/model.h"
+
+namespace onellm {
+
+// One named tensor inside a parameter buffer. dims as ggml ne (dims[0] is
+// the contiguous one), so a matrix is dims = {cols, rows}.
+struct ParamTensor {
+  std::string name;  // GGUF name, "blk.0.attn_q.weight"
+  std::vector<int64_t> dims;
+  size_t offset = 0;  // in floats
+  size_t size = 0;    // in floats
+  bool is_matrix() const { return dims.size() == 2; }
+};
+
+// GGUF metadata entries in order (a tokenizer section, usually).
+using GgufMetadata = std::vector<std::pair<std::string, GgufValue>>;
+
+// A llama model's weights in F32, in onellm's own buffer (not the mapping).
+class TrainModel {
+ public:
+  // Random weights from `seed`: matrices N(0, 0.02), the residual output
+  // projections (attn_output, ffn_down) scaled by 1/sqrt(2 n_layer), norms 1.
+  // config.arch must be "llama"; head_dim and n_rot default from n_embd/n_head.
+  static TrainModel init(ModelConfig config, uint64_t seed);
+  // Dequantized copy of a llama GGUF's weights (to fine-tune it).
+  // Throws Error naming the file for other architectures.
+  static TrainModel from_gguf(const GgufFile& file);
+
+  const ModelConfig& config() const { return config_; }
+  const std::vector<ParamTensor>& tensors() const { return tensors_; }
+  const ParamTensor& tensor(const std::string& name) const;  // throws if absent
+  float* data() { return params_.data(); }
+  const float* data() const { return params_.data(); }
+  size_t size() const { return params_.size(); }
+  std::vector<float>& params() { return params_; }
+  const std::vector<float>& params() const { return params_; }
+  // Llama 3 per-dimension rope divisors (constant, not trained); may be empty.
+  const std::vector<float>& rope_freqs() const { return rope_freqs_; }
+
+  // Builds the tensor layout for `config` with zeroed parameters.
+  explicit TrainModel(ModelConfig config);
+  void set_rope_freqs(std::vector<float> f) { rope_freqs_ = std::move(f); }
+
+ private:
+  ModelConfig config_;
+  std::vector<ParamTensor> tensors_;
+  std::vector<float> params_;
+  std::vector<float> rope_freqs_;
+};
+
+// ---- forward and backward
+// tokens has n + 1 entries: positions 0..n-1 are the input, tokens 1..n the
+// targets. Adds grad_scale * d(sum of the n token losses)/d(param) into
+// grads (model.size() floats) and returns the summed loss (natural log).
+double forward_backward(const TrainModel& model, const int32_t* tokens, int64_t n, float* grads, float grad_scale,
+                        ThreadPool* pool);
+// Logits (n x n_vocab) of tokens[0..n) as the training forward computes them.
+void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, float* logits, ThreadPool* pool);
+// Summed next-token loss of tokens[0..n] (n + 1 tokens), no gradients.
+double sequence_loss(const TrainModel& model, const int32_t* tokens, int64_t n, ThreadPool* pool);
+// Mean next-token loss over all of `tokens`, in windows of seq_len.
+double mean_loss(const TrainModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, ThreadPool* pool);
+
+// ---- optimizer
+struct AdamWOptions {
+  float lr = 1e-3f;       // peak learning rate
+  float min_lr = 1e-4f;   // reached at the last step by the cosine decay
+  int64_t warmup_steps = 100;
+  int64_t total_steps = 1000;
+  float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
+  float weight_decay = 0.1f;  // decoupled; applied to matrices only
+  float grad_clip = 1.0f;     // global L2 norm; 0 disables
+};
+// Learning rate at optimizer step `step` (0-based): linear warm-up to lr over
+// warmup_steps, then cosine decay to min_lr at total_steps - 1.
+float learning_rate(const AdamWOptions& o, int64_t step);
+// Scales grads so that their global L2 norm is at most max_norm; returns the
+// norm before clipping.
+double clip_grad_norm(float* grads, size_t n, float max_norm);
+// One AdamW update of params from grads (moments m, v; all n floats).
+// step is 0-based (bias correction uses step + 1); matrices get weight decay,
+// norm gains do not.
+void adamw_update(const AdamWOptions& o, int64_t step, float lr, float* params, const float* grads, float* m,
+                  float* v, const std::vector<ParamTensor>& tensors);
+
+// ---- training loop
+struct TrainOptions;
+// Window start offsets (into a corpus of corpus_size tokens) of the
+// sequences of optimizer step `step` (see Trainer).
+std::vector<int64_t> batch_windows(size_t corpus_size, const TrainOptions& options, int64_t step);
+
+struct TrainOptions {
+  AdamWOptions adam;
+  int64_t seq_len = 128;    // tokens per training sequence
+  int64_t batch_size = 8;   // sequences per optimizer step
+  uint64_t data_seed = 1;   // order of the training windows
+  int n_threads = 1;
+};
+
+struct StepStats {
+  int64_t step = 0;      // the step just taken (0-based)
+  double loss = 0;       // mean next-token loss of the batch (nats)
+  double grad_norm = 0;  // before clipping
+  float lr = 0;
+};
+
+// Trains on one token stream (documents joined by the caller). The stream is
+// cut into windows of seq_len + 1 tokens (stride seq_len); every epoch visits
+// them in a fresh order drawn from (data_seed, epoch), so the data of a step
+// is a pure function of the seed and the step number and a resumed run sees
+// exactly the batches an uninterrupted run would.
+class Trainer {
+ public:
+  Trainer(TrainModel model, std::vector<int32_t> corpus, TrainOptions options, GgufMetadata tokenizer = {});
+  // Restores model, Adam moments, step and options from a checkpoint.
+  // Throws Error naming the file if it is not a training checkpoint or is
+  // corrupt (checksum).
+  static Trainer resume(const std::string& checkpoint, std::vector<int32_t> corpus, int n_threads);
+
+  StepStats step();
+  // Runs until total_steps, calling on_step after every step (may be empty).
+  void run(const std::function<void(const StepStats&)>& on_step);
+  // Writes model + moments + step + options atomically (temp file + rename).
+  // The checkpoint is itself a GGUF Model::load can run.
+  void save_checkpoint(const std::string& path) const;
+  // Mean next-token loss over every window of `tokens` (held-out data).
+  double evaluate(const std::vector<int32_t>& tokens) const;
+
+  int64_t next_step() const { return step_; }
+  const TrainModel& model() const { return model_; }
+  const TrainOptions& options() const { return options_; }
+  const GgufMetadata& tokenizer() const { return tokenizer_; }
+  // Window start offsets (into the corpus) of the sequences of `step`.
+  std::vector<int64_t> batch_windows(int64_t step) const;
+
+ private:
+  TrainModel model_;
+  std::vector<int32_t> corpus_;
+  TrainOptions options_;
+  GgufMetadata tokenizer_;
+  std::vector<float> grads_, m_, v_;
+  int64_t step_ = 0;
+  std::unique_ptr<ThreadPool> pool_;
+};
+
+// ---- GGUF in and out
+// Every "tokenizer.*" key of a GGUF file, in file order.
+GgufMetadata tokenizer_metadata_from_gguf(const GgufFile& file);
+// A byte-level BPE ("gpt2") tokenizer section from a token list.
+GgufMetadata tokenizer_metadata_from_tokens(const std::vector<std::string>& tokens,
+                                            const std::vector<int32_t>& token_types,
+                                            const std::vector<std::string>& merges, int32_t bos_id, int32_t eos_id,
+                                            const std::string& pre = "default");
+// Writes the model as a llama GGUF (same keys as write_tiny_model): matrices
+// in `matrix_type` (F32, F16, Q8_0, ...; columns must fit its block size),
+// norms in F32, then the tokenizer entries and `extra` metadata.
+void export_gguf(const TrainModel& model, const GgufMetadata& tokenizer, const std::string& path,
+                 TensorType matrix_type = TensorType::F32, const GgufMetadata& extra = {});
+// The same file as a writer, for callers that add tensors (checkpoints).
+GgufWriter model_gguf_writer(const TrainModel& model, const GgufMetadata& tokenizer, TensorType matrix_type,
+                             const GgufMetadata& extra);
+
+// ---- LoRA: low-rank adapters trained on a frozen base
+struct LoraOptions {
+  int64_t rank = 8;
+  float alpha = 16.0f;  // the adapter's update is scaled by alpha / rank
+  // Matrices adapted in every layer ("attn_q" adapts blk.N.attn_q.weight).
+  std::vector<std::string> targets = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+};
+
+// For each adapted matrix W (rows x cols): A (rank x cols) and B (rows x
+// rank); the adapted model runs W + (alpha / rank) B A. Stored as an adapter
+// GGUF: tensors "<W name>.lora_a" (ggml dims {cols, rank}) and
+// "<W name>.lora_b" ({rank, rows}), F32; keys general.type = "adapter",
+// adapter.type = "lora", adapter.lora.alpha, adapter.lora.rank (see
+// docs/training.md).
+class LoraAdapter {
+ public:
+  // A ~ N(0, 1/cols), B = 0: the adapted model starts equal to the base.
+  static LoraAdapter init(const TrainModel& base, const LoraOptions& options, uint64_t seed);
+  // Throws Error naming the file and tensor if it does not fit the base.
+  static LoraAdapter load(const std::string& path, const TrainModel& base);
+  void save(const std::string& path) const;  // atomic
+
+  float scale() const { return alpha_ / static_cast<float>(rank_); }
+  int64_t rank() const { return rank_; }
+  float alpha() const { return alpha_; }
+  const std::vector<ParamTensor>& tensors() const { return tensors_; }
+  std::vector<float>& params() { return params_; }
+  const std::vector<float>& params() const { return params_; }
+
+  // merged = base with W + scale B A for every adapted W (merged is
+  // overwritten; it must have base's layout).
+  void merge(const TrainModel& base, TrainModel& merged) const;
+  // Adds adapter gradients given d(loss)/d(W) of the merged model's buffer:
+  // dA += scale B^T dW, dB += scale dW A^T.
+  void project_gradients(const float* model_grads, float* adapter_grads) const;
+
+ private:
+  struct Target {
+    std::string weight;  // base tensor name
+    size_t w_offset = 0, a_offset = 0, b_offset = 0;
+    int64_t rows = 0, cols = 0;
+  };
+  void add_target(const ParamTensor& w);
+  int64_t rank_ = 0;
+  float alpha_ = 0;
+  std::string arch_;
+  std::vector<Target> targets_;
+  std::vector<ParamTensor> tensors_;
+  std::vector<float> params_;
+};
+
+// Adapter gradients of one sequence (tokens as forward_backward), added to
+// adapter_grads scaled by grad_scale; returns the summed loss.
+double lora_forward_backward(const TrainModel& base, const LoraAdapter& adapter, const int32_t* tokens, int64_t n,
+                             float* adapter_grads, float grad_scale, ThreadPool* pool);
+
+// Trains only the adapter; the base stays as loaded (a quantized GGUF is
+// dequantized once by TrainModel::from_gguf). Same batches, schedule,
+// clipping and AdamW as Trainer (weight decay applies to A and B).
+class LoraTrainer {
+ public:
+  LoraTrainer(TrainModel base, LoraAdapter adapter, std::vector<int32_t> corpus, TrainOptions options);
+  StepStats step();
+  void run(const std::function<void(const StepStats&)>& on_step);
+  double evaluate(const std::vector<int32_t>& tokens) const;  // mean loss of base + adapter
+  int64_t next_step() const { return step_; }
+  const LoraAdapter& adapter() const { return adapter_; }
+  const TrainModel& base() const { return base_; }
+  // The base with the adapter merged in (to export as a plain model).
+  TrainModel merged() const;
+
+ private:
+  TrainModel base_, merged_;
+  LoraAdapter adapter_;
+  std::vector<int32_t> corpus_;
+  TrainOptions options_;
+  std::vector<float> model_grads_, grads_, m_, v_;
+  int64_t step_ = 0;
+  std::unique_ptr<ThreadPool> pool_;
+};
+
+}  // namespace onellm

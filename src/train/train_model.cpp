@@ -1,0 +1,202 @@
+// The trainable model's parameter layout, its initialization (random or from
+// a GGUF, dequantized) and its export as a llama GGUF that Model::load runs.
+#include <cmath>
+
+#include "base/error.h"
+#include "train/normal_rng.h"
+#include "train/train.h"
+
+namespace onellm {
+namespace {
+
+void check_config(const ModelConfig& c) {
+  if (c.arch != "llama") throw Error("train: architecture '" + c.arch + "' is not supported (llama only)");
+  auto positive = [](int64_t v, const char* what) {
+    if (v <= 0) throw Error(std::string("train: ") + what + " must be positive, got " + std::to_string(v));
+  };
+  positive(c.n_vocab, "n_vocab");
+  positive(c.n_embd, "n_embd");
+  positive(c.n_layer, "n_layer");
+  positive(c.n_head, "n_head");
+  positive(c.n_head_kv, "n_head_kv");
+  positive(c.head_dim, "head_dim");
+  positive(c.n_ff, "n_ff");
+  positive(c.n_ctx_train, "n_ctx_train");
+  if (c.n_head % c.n_head_kv != 0)
+    throw Error("train: n_head " + std::to_string(c.n_head) + " is not a multiple of n_head_kv " +
+                std::to_string(c.n_head_kv));
+  if (c.n_rot <= 0 || c.n_rot > c.head_dim || c.n_rot % 2 != 0)
+    throw Error("train: n_rot " + std::to_string(c.n_rot) + " is invalid for head size " + std::to_string(c.head_dim));
+  if (c.qkv_bias || c.qk_norm) throw Error("train: q/k/v biases and q/k norms are not supported (llama only)");
+}
+
+std::string layer_prefix(int64_t l) { return "blk." + std::to_string(l) + "."; }
+
+}  // namespace
+
+TrainModel::TrainModel(ModelConfig config) : config_(std::move(config)) {
+  ModelConfig& c = config_;
+  if (c.head_dim == 0 && c.n_head > 0) c.head_dim = c.n_embd / c.n_head;
+  if (c.n_rot == 0) c.n_rot = c.head_dim;
+  if (c.n_head_kv == 0) c.n_head_kv = c.n_head;
+  check_config(c);
+  size_t offset = 0;
+  auto add = [&](const std::string& name, std::vector<int64_t> dims) {
+    size_t n = 1;
+    for (int64_t d : dims) n *= static_cast<size_t>(d);
+    tensors_.push_back({name, std::move(dims), offset, n});
+    offset += n;
+  };
+  // The order is the GGUF order write_tiny_model uses.
+  add("token_embd.weight", {c.n_embd, c.n_vocab});
+  add("output_norm.weight", {c.n_embd});
+  if (!c.tied_output) add("output.weight", {c.n_embd, c.n_vocab});
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const std::string p = layer_prefix(l);
+    add(p + "attn_norm.weight", {c.n_embd});
+    add(p + "attn_q.weight", {c.n_embd, c.q_dim()});
+    add(p + "attn_k.weight", {c.n_embd, c.kv_dim()});
+    add(p + "attn_v.weight", {c.n_embd, c.kv_dim()});
+    add(p + "attn_output.weight", {c.q_dim(), c.n_embd});
+    add(p + "ffn_norm.weight", {c.n_embd});
+    add(p + "ffn_gate.weight", {c.n_embd, c.n_ff});
+    add(p + "ffn_up.weight", {c.n_embd, c.n_ff});
+    add(p + "ffn_down.weight", {c.n_ff, c.n_embd});
+  }
+  params_.assign(offset, 0.0f);
+}
+
+const ParamTensor& TrainModel::tensor(const std::string& name) const {
+  for (const ParamTensor& t : tensors_)
+    if (t.name == name) return t;
+  throw Error("train: the model has no tensor '" + name + "'");
+}
+
+TrainModel TrainModel::init(ModelConfig config, uint64_t seed) {
+  TrainModel m(std::move(config));
+  NormalRng rng(seed);
+  const float residual_scale = 1.0f / std::sqrt(2.0f * static_cast<float>(m.config_.n_layer));
+  for (const ParamTensor& t : m.tensors_) {
+    float* p = m.params_.data() + t.offset;
+    if (!t.is_matrix()) {
+      std::fill_n(p, t.size, 1.0f);
+      continue;
+    }
+    const bool residual = t.name.ends_with("attn_output.weight") || t.name.ends_with("ffn_down.weight");
+    const float std_dev = 0.02f * (residual ? residual_scale : 1.0f);
+    for (size_t i = 0; i < t.size; ++i) p[i] = rng.normal() * std_dev;
+  }
+  return m;
+}
+
+TrainModel TrainModel::from_gguf(const GgufFile& file) {
+  ModelConfig c = read_model_config(file);
+  if (c.arch != "llama")
+    throw Error(file.path() + ": architecture '" + c.arch + "' cannot be trained yet (llama only)");
+  TrainModel m(c);
+  for (const ParamTensor& t : m.tensors_) {
+    const GgufTensor& g = file.tensor(t.name);
+    std::vector<int64_t> dims = g.dims;
+    while (dims.size() > t.dims.size() && dims.back() == 1) dims.pop_back();
+    if (dims != t.dims) throw Error(file.path() + ": tensor '" + t.name + "' does not have the shape the config implies");
+    const TensorTypeInfo* info = tensor_type_info(static_cast<uint32_t>(g.type));
+    if (info == nullptr || !info->computable)
+      throw Error(file.path() + ": tensor '" + t.name + "' has type " + tensor_type_name(static_cast<uint32_t>(g.type)) +
+                  ", which onellm cannot dequantize");
+    const int64_t cols = t.dims[0], rows = static_cast<int64_t>(t.size) / cols;
+    const size_t row_bytes = tensor_row_bytes(g.type, cols);
+    if (g.n_bytes < row_bytes * static_cast<size_t>(rows)) throw Error(file.path() + ": tensor '" + t.name + "' is truncated");
+    for (int64_t r = 0; r < rows; ++r)
+      dequantize_row(g.type, g.data + static_cast<size_t>(r) * row_bytes, m.params_.data() + t.offset + r * cols, cols);
+  }
+  if (c.has_rope_freqs) {
+    const GgufTensor& g = file.tensor("rope_freqs.weight");
+    if (g.n_elements() != c.n_rot / 2) throw Error(file.path() + ": tensor 'rope_freqs.weight' has the wrong size");
+    std::vector<float> f(static_cast<size_t>(c.n_rot / 2));
+    dequantize_row(g.type, g.data, f.data(), c.n_rot / 2);
+    m.rope_freqs_ = std::move(f);
+  }
+  return m;
+}
+
+GgufMetadata tokenizer_metadata_from_gguf(const GgufFile& file) {
+  GgufMetadata out;
+  for (const std::string& key : file.keys())
+    if (key.starts_with("tokenizer.")) out.emplace_back(key, *file.find(key));
+  return out;
+}
+
+GgufMetadata tokenizer_metadata_from_tokens(const std::vector<std::string>& tokens,
+                                            const std::vector<int32_t>& token_types,
+                                            const std::vector<std::string>& merges, int32_t bos_id, int32_t eos_id,
+                                            const std::string& pre) {
+  if (tokens.empty()) throw Error("tokenizer metadata: the token list is empty");
+  if (token_types.size() != tokens.size())
+    throw Error("tokenizer metadata: " + std::to_string(token_types.size()) + " token types for " +
+                std::to_string(tokens.size()) + " tokens");
+  const auto n = static_cast<int32_t>(tokens.size());
+  if (bos_id < 0 || bos_id >= n) throw Error("tokenizer metadata: bos id " + std::to_string(bos_id) + " is out of range");
+  if (eos_id < 0 || eos_id >= n) throw Error("tokenizer metadata: eos id " + std::to_string(eos_id) + " is out of range");
+  GgufMetadata out;
+  out.emplace_back("tokenizer.ggml.model", GgufValue::of_string("gpt2"));
+  out.emplace_back("tokenizer.ggml.pre", GgufValue::of_string(pre));
+  out.emplace_back("tokenizer.ggml.tokens", GgufValue::of_strings(tokens));
+  out.emplace_back("tokenizer.ggml.token_type", GgufValue::of_i32s(token_types));
+  out.emplace_back("tokenizer.ggml.merges", GgufValue::of_strings(merges));
+  out.emplace_back("tokenizer.ggml.bos_token_id", GgufValue::of_u32(static_cast<uint32_t>(bos_id)));
+  out.emplace_back("tokenizer.ggml.eos_token_id", GgufValue::of_u32(static_cast<uint32_t>(eos_id)));
+  out.emplace_back("tokenizer.ggml.add_bos_token", GgufValue::of_bool(false));
+  return out;
+}
+
+GgufWriter model_gguf_writer(const TrainModel& model, const GgufMetadata& tokenizer, TensorType matrix_type,
+                             const GgufMetadata& extra) {
+  const ModelConfig& c = model.config();
+  if (!tokenizer.empty()) {
+    for (const auto& [key, value] : tokenizer)
+      if (key == "tokenizer.ggml.tokens" && static_cast<int64_t>(value.items.size()) != c.n_vocab)
+        throw Error("export: the tokenizer has " + std::to_string(value.items.size()) + " tokens, the model " +
+                    std::to_string(c.n_vocab));
+  }
+  GgufWriter w;
+  const std::string a = c.arch + ".";
+  auto u32 = [](int64_t v) { return GgufValue::of_u32(static_cast<uint32_t>(v)); };
+  w.set("general.architecture", GgufValue::of_string(c.arch));
+  w.set("general.name", GgufValue::of_string(c.name.empty() ? "onellm-trained" : c.name));
+  w.set(a + "context_length", u32(c.n_ctx_train));
+  w.set(a + "embedding_length", u32(c.n_embd));
+  w.set(a + "block_count", u32(c.n_layer));
+  w.set(a + "feed_forward_length", u32(c.n_ff));
+  w.set(a + "attention.head_count", u32(c.n_head));
+  w.set(a + "attention.head_count_kv", u32(c.n_head_kv));
+  w.set(a + "attention.key_length", u32(c.head_dim));
+  w.set(a + "attention.value_length", u32(c.head_dim));
+  w.set(a + "rope.dimension_count", u32(c.n_rot));
+  w.set(a + "attention.layer_norm_rms_epsilon", GgufValue::of_f32(c.rms_eps));
+  w.set(a + "rope.freq_base", GgufValue::of_f32(c.rope_base));
+  if (c.rope_freq_scale != 1.0f) {
+    w.set(a + "rope.scaling.type", GgufValue::of_string("linear"));
+    w.set(a + "rope.scaling.factor", GgufValue::of_f32(1.0f / c.rope_freq_scale));
+  }
+  for (const auto& [key, value] : tokenizer) w.set(key, value);
+  for (const auto& [key, value] : extra) w.set(key, value);
+
+  for (const ParamTensor& t : model.tensors()) {
+    const TensorType type = t.is_matrix() ? matrix_type : TensorType::F32;
+    if (t.dims[0] % tensor_type_info(type).block_elems != 0)
+      throw Error("export: tensor '" + t.name + "' has " + std::to_string(t.dims[0]) + " columns, not a multiple of " +
+                  tensor_type_name(static_cast<uint32_t>(type)) + "'s block size");
+    w.add_tensor_f32(t.name, type, t.dims, model.data() + t.offset);
+  }
+  if (!model.rope_freqs().empty())
+    w.add_tensor_f32("rope_freqs.weight", TensorType::F32, {static_cast<int64_t>(model.rope_freqs().size())},
+                     model.rope_freqs().data());
+  return w;
+}
+
+void export_gguf(const TrainModel& model, const GgufMetadata& tokenizer, const std::string& path,
+                 TensorType matrix_type, const GgufMetadata& extra) {
+  model_gguf_writer(model, tokenizer, matrix_type, extra).write(path);
+}
+
+}  // namespace onellm

@@ -1,0 +1,57 @@
+// Private to train/: the forward and backward of each building block. Every
+// backward *adds* into its gradient outputs, and every element of an output
+// is summed in one fixed order, so results do not depend on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "model/model.h"
+
+namespace onellm::train_ops {
+
+// y (n x rows) = x (n x cols) times W^T, W row-major rows x cols.
+void linear_forward(const float* w, int64_t rows, int64_t cols, const float* x, int64_t n, float* y,
+                    ThreadPool* pool);
+// dx (n x cols) += dy (n x rows) times W.
+void linear_backward_input(const float* w, int64_t rows, int64_t cols, const float* dy, int64_t n, float* dx,
+                           ThreadPool* pool);
+// dw (rows x cols) += dy^T (rows x n) times x (n x cols).
+void linear_backward_weight(const float* x, int64_t cols, const float* dy, int64_t rows, int64_t n, float* dw,
+                            ThreadPool* pool);
+
+// RMSNorm of n rows of d, as kernels' rms_norm; saves 1/rms per row.
+void rms_norm_forward(const float* x, const float* w, int64_t n, int64_t d, float eps, float* y, float* rstd);
+// dx += d(y)/d(x) dy;  dw += d(y)/d(w) dy.
+void rms_norm_backward(const float* x, const float* w, const float* rstd, const float* dy, int64_t n, int64_t d,
+                       float* dx, float* dw);
+
+// cos/sin per position and rotary pair, built the way Model::forward builds
+// them so the two agree to float precision.
+struct RopeTable {
+  RopeTable(const ModelConfig& c, const std::vector<float>& freq_factors, int64_t n_pos);
+  int64_t half = 0;
+  std::vector<float> cos_sin;  // [pos][pair][cos, sin]
+};
+// Rotates each head of each row (n rows of n_heads x head_dim) at positions
+// 0..n-1; inverse = true applies the transpose (the backward of a rotation).
+void rope_apply(const ModelConfig& c, const RopeTable& table, float* x, int64_t n, int64_t n_heads, bool inverse);
+
+// Causal GQA attention of n tokens. q: n x (n_head*hd), k, v: n x (n_head_kv*hd).
+// probs (n_head x n x n, only j <= t used) is saved for the backward.
+void attention_forward(const ModelConfig& c, const float* q, const float* k, const float* v, int64_t n, float* probs,
+                       float* out, ThreadPool* pool);
+// dq, dk, dv += gradients given d(out).
+void attention_backward(const ModelConfig& c, const float* q, const float* k, const float* v, const float* probs,
+                        const float* dout, int64_t n, float* dq, float* dk, float* dv, ThreadPool* pool);
+
+// d(gate), d(up) of h = silu(gate) * up, given dh (overwrites both).
+void swiglu_backward(const float* gate, const float* up, const float* dh, int64_t n, float* dgate, float* dup);
+
+// Softmax cross-entropy of n rows of logits against targets: writes each
+// row's loss and, if dlogits is not null, scale * d(loss)/d(logits).
+void cross_entropy(const float* logits, const int32_t* targets, int64_t n, int64_t vocab, float scale,
+                   double* row_loss, float* dlogits, ThreadPool* pool);
+
+}  // namespace onellm::train_ops

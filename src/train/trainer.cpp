@@ -1,0 +1,201 @@
+// The training loop: deterministic batches, AdamW steps, evaluation, and
+// checkpoints (a GGUF holding the model, the Adam moments and the step).
+#include <cstring>
+#include <random>
+
+#include "base/error.h"
+#include "train/train.h"
+
+namespace onellm {
+namespace {
+
+constexpr const char* kMomentM = "train.adam_m";
+constexpr const char* kMomentV = "train.adam_v";
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// FNV-1a over raw bytes: detects a torn or edited checkpoint.
+uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001B3ull;
+  return h;
+}
+constexpr uint64_t kFnvBasis = 0xCBF29CE484222325ull;
+
+uint64_t corpus_hash(const std::vector<int32_t>& corpus) {
+  return fnv1a(kFnvBasis, corpus.data(), corpus.size() * sizeof(int32_t));
+}
+
+int64_t window_count(size_t corpus_size, int64_t seq_len) {
+  return corpus_size < 2 ? 0 : static_cast<int64_t>(corpus_size - 1) / seq_len;
+}
+
+}  // namespace
+
+Trainer::Trainer(TrainModel model, std::vector<int32_t> corpus, TrainOptions options, GgufMetadata tokenizer)
+    : model_(std::move(model)), corpus_(std::move(corpus)), options_(options), tokenizer_(std::move(tokenizer)) {
+  const ModelConfig& c = model_.config();
+  if (options_.seq_len <= 0 || options_.batch_size <= 0)
+    throw Error("train: sequence length and batch size must be positive");
+  if (options_.seq_len > c.n_ctx_train)
+    throw Error("train: sequence length " + std::to_string(options_.seq_len) + " exceeds the model context of " +
+                std::to_string(c.n_ctx_train));
+  if (window_count(corpus_.size(), options_.seq_len) == 0)
+    throw Error("train: the corpus has " + std::to_string(corpus_.size()) + " tokens, fewer than one window of " +
+                std::to_string(options_.seq_len + 1));
+  for (size_t i = 0; i < corpus_.size(); ++i)
+    if (corpus_[i] < 0 || corpus_[i] >= c.n_vocab)
+      throw Error("train: corpus token " + std::to_string(corpus_[i]) + " at offset " + std::to_string(i) +
+                  " is out of range (vocabulary has " + std::to_string(c.n_vocab) + " tokens)");
+  grads_.assign(model_.size(), 0.0f);
+  m_.assign(model_.size(), 0.0f);
+  v_.assign(model_.size(), 0.0f);
+  if (options_.n_threads > 1) pool_ = std::make_unique<ThreadPool>(options_.n_threads);
+}
+
+std::vector<int64_t> batch_windows(size_t corpus_size, const TrainOptions& options, int64_t step) {
+  const int64_t n_windows = window_count(corpus_size, options.seq_len);
+  if (n_windows == 0) throw Error("train: the corpus is shorter than one window");
+  const int64_t B = options.batch_size;
+  std::vector<int64_t> starts;
+  int64_t cached_epoch = -1;
+  std::vector<int64_t> order;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t g = step * B + b;
+    const int64_t epoch = g / n_windows;
+    if (epoch != cached_epoch) {
+      // Fisher-Yates with a generator seeded from (seed, epoch) alone.
+      order.resize(static_cast<size_t>(n_windows));
+      for (int64_t i = 0; i < n_windows; ++i) order[static_cast<size_t>(i)] = i;
+      std::mt19937_64 gen(splitmix64(options.data_seed ^ splitmix64(static_cast<uint64_t>(epoch))));
+      for (int64_t i = n_windows - 1; i > 0; --i)
+        std::swap(order[static_cast<size_t>(i)], order[gen() % static_cast<uint64_t>(i + 1)]);
+      cached_epoch = epoch;
+    }
+    starts.push_back(order[static_cast<size_t>(g % n_windows)] * options.seq_len);
+  }
+  return starts;
+}
+
+std::vector<int64_t> Trainer::batch_windows(int64_t step) const {
+  return onellm::batch_windows(corpus_.size(), options_, step);
+}
+
+StepStats Trainer::step() {
+  const int64_t T = options_.seq_len;
+  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  const std::vector<int64_t> starts = batch_windows(step_);
+  // Gradient of the mean loss over every predicted token of the batch.
+  const float scale = 1.0f / static_cast<float>(T * static_cast<int64_t>(starts.size()));
+  double loss = 0.0;
+  for (int64_t start : starts)
+    loss += forward_backward(model_, corpus_.data() + start, T, grads_.data(), scale, pool_.get());
+  StepStats s;
+  s.step = step_;
+  s.loss = loss / static_cast<double>(T * static_cast<int64_t>(starts.size()));
+  s.grad_norm = clip_grad_norm(grads_.data(), grads_.size(), options_.adam.grad_clip);
+  s.lr = learning_rate(options_.adam, step_);
+  adamw_update(options_.adam, step_, s.lr, model_.data(), grads_.data(), m_.data(), v_.data(), model_.tensors());
+  ++step_;
+  return s;
+}
+
+void Trainer::run(const std::function<void(const StepStats&)>& on_step) {
+  while (step_ < options_.adam.total_steps) {
+    StepStats s = step();
+    if (on_step) on_step(s);
+  }
+}
+
+double mean_loss(const TrainModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, ThreadPool* pool) {
+  if (tokens.size() < 2) throw Error("evaluate: need at least two tokens");
+  double loss = 0.0;
+  int64_t count = 0;
+  for (int64_t start = 0; start + 1 < static_cast<int64_t>(tokens.size()); start += seq_len) {
+    const int64_t n = std::min<int64_t>(seq_len, static_cast<int64_t>(tokens.size()) - 1 - start);
+    loss += sequence_loss(model, tokens.data() + start, n, pool);
+    count += n;
+  }
+  return loss / static_cast<double>(count);
+}
+
+double Trainer::evaluate(const std::vector<int32_t>& tokens) const {
+  return mean_loss(model_, tokens, options_.seq_len, pool_.get());
+}
+
+void Trainer::save_checkpoint(const std::string& path) const {
+  const AdamWOptions& a = options_.adam;
+  uint64_t sum = fnv1a(kFnvBasis, model_.data(), model_.size() * sizeof(float));
+  sum = fnv1a(sum, m_.data(), m_.size() * sizeof(float));
+  sum = fnv1a(sum, v_.data(), v_.size() * sizeof(float));
+  sum = fnv1a(sum, &step_, sizeof step_);
+  GgufMetadata extra = {
+      {"train.step", GgufValue::of_u64(static_cast<uint64_t>(step_))},
+      {"train.seq_len", GgufValue::of_u64(static_cast<uint64_t>(options_.seq_len))},
+      {"train.batch_size", GgufValue::of_u64(static_cast<uint64_t>(options_.batch_size))},
+      {"train.data_seed", GgufValue::of_u64(options_.data_seed)},
+      {"train.corpus_hash", GgufValue::of_u64(corpus_hash(corpus_))},
+      {"train.adam.lr", GgufValue::of_f32(a.lr)},
+      {"train.adam.min_lr", GgufValue::of_f32(a.min_lr)},
+      {"train.adam.warmup_steps", GgufValue::of_u64(static_cast<uint64_t>(a.warmup_steps))},
+      {"train.adam.total_steps", GgufValue::of_u64(static_cast<uint64_t>(a.total_steps))},
+      {"train.adam.beta1", GgufValue::of_f32(a.beta1)},
+      {"train.adam.beta2", GgufValue::of_f32(a.beta2)},
+      {"train.adam.eps", GgufValue::of_f32(a.eps)},
+      {"train.adam.weight_decay", GgufValue::of_f32(a.weight_decay)},
+      {"train.adam.grad_clip", GgufValue::of_f32(a.grad_clip)},
+      {"train.checksum", GgufValue::of_u64(sum)},
+  };
+  GgufWriter w = model_gguf_writer(model_, tokenizer_, TensorType::F32, extra);
+  const auto n = static_cast<int64_t>(model_.size());
+  w.add_tensor_f32(kMomentM, TensorType::F32, {n}, m_.data());
+  w.add_tensor_f32(kMomentV, TensorType::F32, {n}, v_.data());
+  w.write(path);
+}
+
+Trainer Trainer::resume(const std::string& checkpoint, std::vector<int32_t> corpus, int n_threads) {
+  std::unique_ptr<GgufFile> f = GgufFile::open(checkpoint);
+  if (f->find("train.step") == nullptr || f->find_tensor(kMomentM) == nullptr || f->find_tensor(kMomentV) == nullptr)
+    throw Error(checkpoint + ": not a training checkpoint (no train.step or Adam moments)");
+  TrainOptions o;
+  o.n_threads = n_threads;
+  o.seq_len = f->get_int("train.seq_len");
+  o.batch_size = f->get_int("train.batch_size");
+  o.data_seed = static_cast<uint64_t>(f->get_int("train.data_seed"));
+  AdamWOptions& a = o.adam;
+  a.lr = static_cast<float>(f->get_float("train.adam.lr"));
+  a.min_lr = static_cast<float>(f->get_float("train.adam.min_lr"));
+  a.warmup_steps = f->get_int("train.adam.warmup_steps");
+  a.total_steps = f->get_int("train.adam.total_steps");
+  a.beta1 = static_cast<float>(f->get_float("train.adam.beta1"));
+  a.beta2 = static_cast<float>(f->get_float("train.adam.beta2"));
+  a.eps = static_cast<float>(f->get_float("train.adam.eps"));
+  a.weight_decay = static_cast<float>(f->get_float("train.adam.weight_decay"));
+  a.grad_clip = static_cast<float>(f->get_float("train.adam.grad_clip"));
+  const uint64_t expected_corpus = static_cast<uint64_t>(f->get_int("train.corpus_hash"));
+  if (corpus_hash(corpus) != expected_corpus)
+    throw Error(checkpoint + ": the corpus differs from the one this checkpoint was trained on");
+
+  Trainer t(TrainModel::from_gguf(*f), std::move(corpus), o, tokenizer_metadata_from_gguf(*f));
+  t.step_ = f->get_int("train.step");
+  for (auto [name, dst] : {std::pair{kMomentM, &t.m_}, std::pair{kMomentV, &t.v_}}) {
+    const GgufTensor& g = f->tensor(name);
+    if (g.type != TensorType::F32 || g.n_elements() != static_cast<int64_t>(dst->size()))
+      throw Error(checkpoint + ": tensor '" + std::string(name) + "' does not match the model's parameter count");
+    std::memcpy(dst->data(), g.data, dst->size() * sizeof(float));
+  }
+  uint64_t sum = fnv1a(kFnvBasis, t.model_.data(), t.model_.size() * sizeof(float));
+  sum = fnv1a(sum, t.m_.data(), t.m_.size() * sizeof(float));
+  sum = fnv1a(sum, t.v_.data(), t.v_.size() * sizeof(float));
+  sum = fnv1a(sum, &t.step_, sizeof t.step_);
+  if (sum != static_cast<uint64_t>(f->get_int("train.checksum")))
+    throw Error(checkpoint + ": checksum mismatch (the checkpoint is corrupt)");
+  return t;
+}
+
+}  // namespace onellm

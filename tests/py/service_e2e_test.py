@@ -1,0 +1,320 @@
+"""End-to-end tests of `onellm serve`: the real daemon on a temporary Unix socket and loopback port,
+with three apps (one identified by its uid over the Unix socket, two by bearer tokens).
+Exit 77 = skipped (no binary)."""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BIN = os.environ.get("ONELLM_BIN", "")
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what, flush=True)
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=60):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class Daemon:
+    def __init__(self, tmp, model, config=None, state=None):
+        self.sock = os.path.join(tmp, "onellm.sock")
+        self.ready = os.path.join(tmp, "ready")
+        if os.path.exists(self.ready):
+            os.unlink(self.ready)
+        args = [BIN, "serve", "-m", model, "--socket", self.sock, "--http", "127.0.0.1:0",
+                "--state-dir", state or os.path.join(tmp, "state"), "--ready-file", self.ready, "-t", "2"]
+        if config:
+            args += ["--config", config]
+        self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while not os.path.exists(self.ready) and time.time() < deadline and self.proc.poll() is None:
+            time.sleep(0.05)
+        if not os.path.exists(self.ready):
+            raise RuntimeError("daemon did not become ready: " + self.proc.stderr.read().decode()[-2000:])
+        time.sleep(0.05)
+        info = dict(l.split("=", 1) for l in open(self.ready).read().split())
+        self.port = int(info["http_port"])
+
+    def request(self, method, path, body=None, token=None, unix=False, stream=False, raw=None):
+        conn = UnixConnection(self.sock) if unix else http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        if stream:
+            return conn, resp
+        text = resp.read().decode("utf-8", "replace")
+        conn.close()
+        try:
+            return resp.status, json.loads(text) if text else None
+        except json.JSONDecodeError:
+            return resp.status, text
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=60)
+        finally:
+            self.proc.stderr.close()
+
+
+def sse_events(resp):
+    events = []
+    for line in resp:
+        line = line.decode().strip()
+        if line.startswith("data: "):
+            payload = line[6:]
+            events.append(payload if payload == "[DONE]" else json.loads(payload))
+            if payload == "[DONE]":
+                break
+    return events
+
+
+CONFIG = """
+[service]
+keep_alive_s = 0
+default_context = 256
+
+[[app]]
+id = "launcher"
+uids = [%d]
+qos = ["voice", "chat", "background"]
+
+[[app]]
+id = "mail"
+token = "tok-mail"
+qos = ["smart_reply", "chat"]
+default_qos = "smart_reply"
+max_sessions = 3
+
+[[app]]
+id = "sync"
+token = "tok-sync"
+qos = ["background"]
+default_qos = "background"
+requests_per_minute = 4
+""" % os.getuid()
+
+
+def run(tmp, model):
+    cfg = os.path.join(tmp, "onellm.toml")
+    with open(cfg, "w") as f:
+        f.write(CONFIG)
+    d = Daemon(tmp, model, cfg)
+    try:
+        st, body = d.request("GET", "/health")
+        check(st == 200 and body["status"] == "ok", "health")
+        st, body = d.request("GET", "/v1/models", unix=True)
+        check(st == 200 and body["data"][0]["object"] == "model", f"models over unix: {st} {body}")
+        st, body = d.request("GET", "/v1/models")
+        check(st == 401 and body["error"]["code"] == "FORBIDDEN", f"no credentials over tcp: {st}")
+        st, body = d.request("GET", "/v1/models", token="wrong")
+        check(st == 403 and body["error"]["code"] == "FORBIDDEN", "wrong token")
+
+        chat = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 8, "temperature": 0,
+                "ignore_eos": True}
+        st, body = d.request("POST", "/v1/chat/completions", chat, token="tok-mail")
+        check(st == 200 and body["object"] == "chat.completion" and body["usage"]["completion_tokens"] == 8,
+              f"chat completion: {st} {body}")
+        st2, body2 = d.request("POST", "/v1/chat/completions", chat, token="tok-mail")
+        check(st2 == 200 and body2["choices"][0]["message"]["content"] == body["choices"][0]["message"]["content"],
+              "greedy chat is deterministic")
+
+        conn, resp = d.request("POST", "/v1/chat/completions", dict(chat, stream=True,
+                               stream_options={"include_usage": True}), token="tok-mail", stream=True)
+        ev = sse_events(resp)
+        conn.close()
+        if not (isinstance(ev[-2], dict) and "usage" in ev[-2]):
+            print("events:", ev)
+        text = "".join(e["choices"][0]["delta"].get("content", "") for e in ev[:-1] if isinstance(e, dict) and e["choices"])
+        check(resp.status == 200 and ev[-1] == "[DONE]" and ev[-2]["usage"]["completion_tokens"] == 8,
+              f"streamed chat with usage: {ev[-3:]}")
+        check(text == body["choices"][0]["message"]["content"], "streamed text equals the whole response")
+
+        st, body = d.request("POST", "/v1/completions", {"prompt": "the little dog", "max_tokens": 5,
+                                                          "temperature": 0, "ignore_eos": True}, unix=True)
+        check(st == 200 and body["object"] == "text_completion" and body["usage"]["completion_tokens"] == 5,
+              f"completion: {st} {body}")
+        st, body = d.request("POST", "/v1/tokenize", {"content": "the little dog"}, unix=True)
+        check(st == 200 and len(body["tokens"]) > 0, "tokenize")
+
+        # typed errors
+        st, body = d.request("POST", "/v1/chat/completions", raw="{not json", token="tok-mail")
+        check(st == 400 and body["error"]["code"] == "BAD_REQUEST", "malformed JSON")
+        st, body = d.request("POST", "/v1/chat/completions", {"messages": "hi"}, token="tok-mail")
+        check(st == 400 and body["error"]["param"] == "messages", f"bad field named: {body}")
+        st, body = d.request("POST", "/v1/chat/completions", dict(chat, temperature="hot"), token="tok-mail")
+        check(st == 400 and body["error"]["param"] == "temperature", "bad temperature named")
+        st, body = d.request("POST", "/v1/chat/completions", dict(chat, qos="voice"), token="tok-mail")
+        check(st == 403 and body["error"]["code"] == "FORBIDDEN", "qos class not allowed for the app")
+        st, body = d.request("POST", "/v1/chat/completions",
+                             {"messages": [{"role": "user", "content": "dog " * 400}]}, token="tok-mail")
+        check(st == 400 and body["error"]["code"] == "CONTEXT_TOO_LONG", f"context too long: {st} {body}")
+        codes = [d.request("POST", "/v1/completions", {"prompt": "a", "max_tokens": 1}, token="tok-sync")[0]
+                 for _ in range(6)]
+        st, body = d.request("POST", "/v1/completions", {"prompt": "a", "max_tokens": 1}, token="tok-sync")
+        check(codes[:4] == [200] * 4 and st == 429 and body["error"]["code"] == "QUOTA_EXCEEDED",
+              f"requests per minute quota: {codes} {st}")
+
+        # sessions and isolation
+        st, s1 = d.request("POST", "/v1/sessions", {"instructions": "Be brief.", "name": "inbox"}, token="tok-mail")
+        check(st == 200 and s1["id"].startswith("sess_") and s1["qos"] == "smart_reply", f"create session: {s1}")
+        st, again = d.request("POST", "/v1/sessions", {"name": "inbox"}, token="tok-mail")
+        check(again["id"] == s1["id"], "create with an existing name returns it")
+        msg = {"role": "user", "content": "hello", "max_tokens": 6, "temperature": 0, "ignore_eos": True}
+        st, r1 = d.request("POST", f"/v1/sessions/{s1['id']}/messages", msg, token="tok-mail")
+        check(st == 200 and r1["usage"]["completion_tokens"] == 6, f"session message: {st} {r1}")
+        st, r2 = d.request("POST", f"/v1/sessions/{s1['id']}/messages", dict(msg, content="and then?"),
+                           token="tok-mail")
+        check(st == 200 and "usage" in r2 and r2["usage"]["prompt_tokens_evaluated"] < r2["usage"]["prompt_tokens"],
+              f"second turn reuses the session's KV: {st} {r2}")
+        st, got = d.request("GET", f"/v1/sessions/{s1['id']}", token="tok-mail")
+        check(st == 200 and len(got["messages"]) == 4 and got["messages"][1]["content"] == r1["content"],
+              "history stored")
+        for method, path, body in (("GET", f"/v1/sessions/{s1['id']}", None),
+                                   ("DELETE", f"/v1/sessions/{s1['id']}", None),
+                                   ("POST", f"/v1/sessions/{s1['id']}/messages", msg)):
+            st, b = d.request(method, path, body, unix=True)  # app "launcher"
+            check(st == 404 and b["error"]["code"] == "UNKNOWN_SESSION", f"isolation {method} {path}: {st}")
+        st, lst = d.request("GET", "/v1/sessions", unix=True)
+        check(st == 200 and all(x["id"] != s1["id"] for x in lst["data"]), "other app's list does not show it")
+        for i in range(2):
+            d.request("POST", "/v1/sessions", {"name": f"s{i}"}, token="tok-mail")
+        st, body = d.request("POST", "/v1/sessions", {"name": "one-too-many"}, token="tok-mail")
+        check(st == 429 and body["error"]["code"] == "QUOTA_EXCEEDED", "max sessions quota")
+        st, body = d.request("GET", "/v1/sessions/sess_doesnotexist", token="tok-mail")
+        check(st == 404 and body["error"]["code"] == "UNKNOWN_SESSION", "unknown session")
+
+        # the C client library through `onellm ask`
+        r = subprocess.run([BIN, "ask", "--socket", d.sock, "--session", "notes", "-n", "5", "--temp", "0", "hello"],
+                           capture_output=True, timeout=60)
+        check(r.returncode == 0 and len(r.stdout) > 0, f"onellm ask --session: {r.returncode} {r.stderr[-300:]}")
+        st, lst = d.request("GET", "/v1/sessions", unix=True)
+        check(any(x["name"] == "notes" and x["n_messages"] == 2 for x in lst["data"]), "ask stored its session turn")
+        r = subprocess.run([BIN, "ask", "--url", f"http://127.0.0.1:{d.port}", "--token", "tok-mail", "-n", "3", "hi"],
+                           capture_output=True, timeout=60)
+        check(r.returncode == 0, f"onellm ask over http with a token: {r.stderr[-300:]}")
+        r = subprocess.run([BIN, "ask", "--url", f"http://127.0.0.1:{d.port}", "--token", "nope", "hi"],
+                           capture_output=True, timeout=60)
+        check(r.returncode == 1 and b"FORBIDDEN" in r.stderr, "ask reports the typed error")
+
+        # 8 concurrent clients, 3 apps, 3 classes, streaming and not
+        results = []
+
+        def client(i):
+            who = [("launcher", None, True, "voice"), ("mail", "tok-mail", False, "chat"),
+                   ("launcher", None, True, "background")][i % 3]
+            req = {"messages": [{"role": "user", "content": f"request {i}"}], "max_tokens": 12,
+                   "temperature": 0.7, "seed": i, "ignore_eos": True, "qos": who[3], "stream": i % 2 == 0}
+            try:
+                if req["stream"]:
+                    conn, resp = d.request("POST", "/v1/chat/completions", req, token=who[1], unix=who[2],
+                                           stream=True)
+                    ev = sse_events(resp)
+                    conn.close()
+                    results.append(resp.status == 200 and ev[-1] == "[DONE]")
+                else:
+                    st, b = d.request("POST", "/v1/chat/completions", req, token=who[1], unix=who[2])
+                    results.append(st == 200 and b["usage"]["completion_tokens"] == 12)
+            except Exception as e:  # noqa: BLE001
+                print("client", i, e)
+                results.append(False)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        check(results == [True] * 8, f"8 concurrent clients: {results}")
+
+        # cancellation: the client leaves mid-stream
+        conn, resp = d.request("POST", "/v1/completions", {"prompt": "once", "max_tokens": 200, "stream": True,
+                                                           "ignore_eos": True}, unix=True, stream=True)
+        resp.readline()
+        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.close()
+        time.sleep(1.0)
+        st, status = d.request("GET", "/v1/status", unix=True)
+        check(status["cancelled"] >= 1 and status["queue"]["running"] == 0, f"disconnect cancels: {status}")
+
+        # graceful drain: a reply in flight when SIGTERM arrives is delivered
+        out = {}
+
+        def long_request():
+            out["r"] = d.request("POST", "/v1/completions", {"prompt": "once", "max_tokens": 120, "ignore_eos": True},
+                                 unix=True)
+
+        t = threading.Thread(target=long_request)
+        t.start()
+        time.sleep(0.3)
+        code = d.stop()
+        t.join()
+        check(code == 0, f"daemon exit code {code}")
+        check(out.get("r", (0,))[0] == 200 and out["r"][1]["usage"]["completion_tokens"] == 120,
+              f"in-flight reply survives SIGTERM: {str(out.get('r'))[:200]}")
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+
+    # sessions survive a restart (and kill -9)
+    d = Daemon(tmp, model, cfg)
+    try:
+        st, got = d.request("GET", f"/v1/sessions/{s1['id']}", token="tok-mail")
+        check(st == 200 and len(got["messages"]) == 4, "session survives a restart")
+        d.proc.kill()
+        d.proc.wait()
+        d.proc.stderr.close()
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+    d = Daemon(tmp, model, cfg)
+    try:
+        st, got = d.request("GET", f"/v1/sessions/{s1['id']}", token="tok-mail")
+        check(st == 200 and len(got["messages"]) == 4, "session survives kill -9")
+    finally:
+        d.stop()
+
+
+def main():
+    if not BIN or not os.path.exists(BIN):
+        print("skip: ONELLM_BIN not set")
+        return 77
+    with tempfile.TemporaryDirectory() as tmp:
+        model = os.path.join(tmp, "tiny.gguf")
+        subprocess.run([BIN, "make-tiny-model", "--arch", "qwen2", "--n-layer", "2", "-o", model], check=True,
+                       capture_output=True)
+        try:
+            run(tmp, model)
+        except Exception as e:  # noqa: BLE001
+            import traceback
+            traceback.print_exc()
+            check(False, f"raised {type(e).__name__}: {e}")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

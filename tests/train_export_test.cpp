@@ -1,0 +1,188 @@
+// GGUF in and out of training: weights loaded from (quantized) llama GGUFs,
+// and exported models that Model::load runs with the logits the training
+// forward computes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "base/error.h"
+#include "support/test_paths.h"
+#include "train/train.h"
+
+namespace onellm {
+namespace {
+
+using test::TempDir;
+
+TinyModelSpec small_spec(TensorType type, bool tied, bool rope_freqs) {
+  TinyModelSpec s;
+  s.arch = "llama";
+  s.type = type;
+  s.n_embd = 64;
+  s.n_layer = 2;
+  s.n_head = 4;
+  s.n_head_kv = 2;
+  s.n_ff = 96;
+  s.n_ctx = 64;
+  s.tied_output = tied;
+  s.llama3_rope_freqs = rope_freqs;
+  return s;
+}
+
+// Model::forward (the inference path) over tokens, all logits.
+std::vector<float> inference_logits(const std::string& path, const std::vector<int32_t>& tokens) {
+  auto model = Model::load(path);
+  KvCache cache(model->config(), static_cast<int64_t>(tokens.size()));
+  std::vector<float> logits(tokens.size() * static_cast<size_t>(model->config().n_vocab));
+  model->forward(tokens.data(), static_cast<int64_t>(tokens.size()), cache, logits.data(), true, nullptr);
+  return logits;
+}
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, double tol) {
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, static_cast<double>(std::abs(a[i] - b[i])));
+    scale = std::max(scale, static_cast<double>(std::abs(b[i])));
+  }
+  EXPECT_GT(scale, 0.1) << "logits are suspiciously flat";
+  EXPECT_LT(worst, tol) << "largest logit " << scale;
+}
+
+const std::vector<int32_t> kTokens = {1, 300, 42, 7, 99, 260, 261, 5, 18, 77, 3, 140};
+
+TEST(TrainExport, LoadedWeightsReproduceInferenceLogits) {
+  TempDir dir;
+  for (TensorType type : {TensorType::F32, TensorType::Q8_0, TensorType::Q4_0}) {
+    for (bool tied : {false, true}) {
+      SCOPED_TRACE(tensor_type_name(static_cast<uint32_t>(type)) + (tied ? " tied" : " untied"));
+      const std::string path = dir.file("m.gguf");
+      write_tiny_model(small_spec(type, tied, !tied), path);
+      auto file = GgufFile::open(path);
+      TrainModel m = TrainModel::from_gguf(*file);
+      EXPECT_EQ(m.config().tied_output, tied);
+      std::vector<float> train_logits(kTokens.size() * static_cast<size_t>(m.config().n_vocab));
+      forward_logits(m, kTokens.data(), static_cast<int64_t>(kTokens.size()), train_logits.data(), nullptr);
+      expect_close(train_logits, inference_logits(path, kTokens), 1e-5);
+    }
+  }
+}
+
+TEST(TrainExport, ExportedModelLoadsAndMatchesTrainingForward) {
+  TempDir dir;
+  for (bool tied : {false, true}) {
+    SCOPED_TRACE(tied ? "tied" : "untied");
+    write_tiny_model(small_spec(TensorType::F32, tied, !tied), dir.file("base.gguf"));
+    auto base = GgufFile::open(dir.file("base.gguf"));
+    TrainModel m = TrainModel::from_gguf(*base);
+    // Move the weights away from the base so the export cannot pass by
+    // accident (a few steps on a repeated sentence).
+    std::vector<int32_t> corpus;
+    for (int i = 0; i < 40; ++i) corpus.insert(corpus.end(), kTokens.begin(), kTokens.end());
+    TrainOptions o;
+    o.seq_len = 16;
+    o.batch_size = 2;
+    o.adam.total_steps = 3;
+    o.adam.warmup_steps = 1;
+    Trainer trainer(std::move(m), corpus, o, tokenizer_metadata_from_gguf(*base));
+    trainer.run({});
+    const std::string out = dir.file("trained.gguf");
+    export_gguf(trainer.model(), trainer.tokenizer(), out);
+
+    std::vector<float> train_logits(kTokens.size() * static_cast<size_t>(trainer.model().config().n_vocab));
+    forward_logits(trainer.model(), kTokens.data(), static_cast<int64_t>(kTokens.size()), train_logits.data(),
+                   nullptr);
+    expect_close(train_logits, inference_logits(out, kTokens), 1e-5);
+    EXPECT_GT(std::abs(train_logits[5] - inference_logits(dir.file("base.gguf"), kTokens)[5]), 1e-4)
+        << "training did not change the model";
+
+    auto exported = GgufFile::open(out);
+    auto original = GgufFile::open(dir.file("base.gguf"));
+    for (const std::string& key : original->keys()) {
+      if (!key.starts_with("tokenizer.") && !key.starts_with("llama.")) continue;
+      ASSERT_NE(exported->find(key), nullptr) << key;
+      EXPECT_EQ(exported->find(key)->type, original->find(key)->type) << key;
+      EXPECT_EQ(exported->find(key)->items.size(), original->find(key)->items.size()) << key;
+    }
+    EXPECT_EQ(exported->get_array("tokenizer.ggml.tokens").items[300].str,
+              original->get_array("tokenizer.ggml.tokens").items[300].str);
+  }
+}
+
+TEST(TrainExport, QuantizedExportEqualsTheSameModelWrittenQuantized) {
+  TempDir dir;
+  write_tiny_model(small_spec(TensorType::F32, false, false), dir.file("base.gguf"));
+  write_tiny_model(small_spec(TensorType::Q8_0, false, false), dir.file("base_q8.gguf"));
+  auto base = GgufFile::open(dir.file("base.gguf"));
+  TrainModel m = TrainModel::from_gguf(*base);
+  export_gguf(m, tokenizer_metadata_from_gguf(*base), dir.file("q8.gguf"), TensorType::Q8_0);
+  auto q = GgufFile::open(dir.file("q8.gguf"));
+  auto expected = GgufFile::open(dir.file("base_q8.gguf"));
+  for (const GgufTensor& t : expected->tensors()) {
+    SCOPED_TRACE(t.name);
+    const GgufTensor& got = q->tensor(t.name);
+    ASSERT_EQ(got.type, t.type);
+    ASSERT_EQ(got.n_bytes, t.n_bytes);
+    EXPECT_EQ(std::memcmp(got.data, t.data, t.n_bytes), 0);
+  }
+  EXPECT_EQ(inference_logits(dir.file("q8.gguf"), kTokens), inference_logits(dir.file("base_q8.gguf"), kTokens));
+  // 96 columns (ffn_down) are not a whole number of 256-element K-quant blocks.
+  EXPECT_THROW(export_gguf(m, {}, dir.file("q4k.gguf"), TensorType::Q4_K), Error);
+}
+
+TEST(TrainExport, TokenListBecomesABpeTokenizerSection) {
+  TempDir dir;
+  ModelConfig c;
+  c.arch = "llama";
+  c.n_vocab = 260;
+  c.n_embd = 32;
+  c.n_layer = 1;
+  c.n_head = 2;
+  c.n_ff = 64;
+  c.n_ctx_train = 128;
+  c.tied_output = true;
+  TrainModel m = TrainModel::init(c, 4);
+  std::vector<std::string> tokens;
+  std::vector<int32_t> types;
+  for (int i = 0; i < 256; ++i) {
+    tokens.push_back("b" + std::to_string(i));
+    types.push_back(1);
+  }
+  for (const char* s : {"he", "llo", "<|endoftext|>", "<|im_end|>"}) {
+    tokens.push_back(s);
+    types.push_back(std::string(s)[0] == '<' ? 3 : 1);
+  }
+  GgufMetadata tok = tokenizer_metadata_from_tokens(tokens, types, {"h e", "l lo"}, 258, 259);
+  export_gguf(m, tok, dir.file("m.gguf"));
+  auto f = GgufFile::open(dir.file("m.gguf"));
+  EXPECT_EQ(f->get_string("tokenizer.ggml.model"), "gpt2");
+  EXPECT_EQ(f->get_array("tokenizer.ggml.tokens").items.size(), 260u);
+  EXPECT_EQ(f->get_int("tokenizer.ggml.eos_token_id"), 259);
+  EXPECT_EQ(f->get_array("tokenizer.ggml.merges").items[1].str, "l lo");
+  EXPECT_EQ(Model::load(dir.file("m.gguf"))->config().n_vocab, 260);
+
+  tokens.pop_back();
+  types.pop_back();
+  GgufMetadata short_tok = tokenizer_metadata_from_tokens(tokens, types, {}, 1, 2);
+  EXPECT_THROW(export_gguf(m, short_tok, dir.file("bad.gguf")), Error) << "vocabulary size mismatch";
+  EXPECT_THROW(tokenizer_metadata_from_tokens(tokens, {1, 2}, {}, 1, 2), Error);
+  EXPECT_THROW(tokenizer_metadata_from_tokens(tokens, types, {}, 1, 9999), Error);
+}
+
+TEST(TrainExport, NonLlamaModelsAreRefusedByName) {
+  TempDir dir;
+  TinyModelSpec s = small_spec(TensorType::F32, false, false);
+  s.arch = "qwen2";
+  write_tiny_model(s, dir.file("q.gguf"));
+  auto f = GgufFile::open(dir.file("q.gguf"));
+  try {
+    TrainModel::from_gguf(*f);
+    FAIL() << "qwen2 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("q.gguf"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace onellm
