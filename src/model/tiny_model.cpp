@@ -33,7 +33,7 @@ struct Vocab {
   std::vector<std::string> merges;
 };
 
-constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUnused = 5, kByte = 6;
+constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kByte = 6;
 
 const char* const kWords[] = {"the", "and", "to", "of", "a", "in", "is", "it", "you", "that", "he", "was", "for", "on",
                               "are", "with", "as", "I", "his", "they", "be", "at", "one", "have", "this", "from",
@@ -142,8 +142,10 @@ void write_tiny_model(const TinyModelSpec& s, const std::string& path) {
   if (s.n_vocab > 0 && s.n_vocab < base_vocab)
     throw Error("make-tiny-model: vocabulary must have at least " + std::to_string(base_vocab) + " tokens");
   for (int64_t i = base_vocab; i < s.n_vocab; ++i) {
-    vocab.tokens.push_back("[PAD" + std::to_string(i) + "]");
-    vocab.types.push_back(kUnused);
+    // Normal tokens with visible text: a random model picks them often, and
+    // service benchmarks need the text to stream.
+    vocab.tokens.push_back("<t" + std::to_string(i) + ">");
+    vocab.types.push_back(kNormal);
     if (is_llama) vocab.scores.push_back(-1000);
   }
   const int64_t n_vocab = static_cast<int64_t>(vocab.tokens.size());
