@@ -244,8 +244,16 @@ std::vector<std::string> PreTokenizer::split(std::string_view text) const {
   const std::string subject = pcre_subject(clean);
   std::vector<std::pair<size_t, size_t>> pieces;  // [begin, end) in clean
   if (!clean.empty()) pieces.push_back({0, clean.size()});
+  // Match data and context per call keep split() safe to run from several
+  // threads. The limits are raised because a long run of spaces makes
+  // `\s*[\r\n]+` backtrack over all of it once (linear, but past PCRE2's
+  // default of ten million steps for a multi-megabyte run).
+  std::unique_ptr<pcre2_match_context, decltype(&pcre2_match_context_free)> ctx(pcre2_match_context_create(nullptr),
+                                                                               pcre2_match_context_free);
+  if (!ctx) throw Error("pre-tokenizer '" + name_ + "': out of memory");
+  pcre2_set_match_limit(ctx.get(), 0xFFFFFFFFu);
+  pcre2_set_depth_limit(ctx.get(), 0xFFFFFFFFu);
   for (const auto& re : regexes_) {
-    // Match data per call keeps split() safe to run from several threads.
     std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
         pcre2_match_data_create_from_pattern(re->code, nullptr), pcre2_match_data_free);
     if (!md) throw Error("pre-tokenizer '" + name_ + "': out of memory");
@@ -257,9 +265,9 @@ std::vector<std::string> PreTokenizer::split(std::string_view text) const {
       const size_t n = end - begin;
       size_t start = 0, gap = 0;
       while (start < n) {
-        int rc = pcre2_match(re->code, s, n, start, PCRE2_NO_UTF_CHECK, md.get(), nullptr);
+        int rc = pcre2_match(re->code, s, n, start, PCRE2_NO_UTF_CHECK, md.get(), ctx.get());
         if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
-          rc = pcre2_match(re->code, s, n, start, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md.get(), nullptr);
+          rc = pcre2_match(re->code, s, n, start, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md.get(), ctx.get());
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) {
           PCRE2_UCHAR msg[256];

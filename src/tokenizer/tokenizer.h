@@ -89,6 +89,9 @@ class Tokenizer {
   std::vector<int32_t> special_by_length_;  // control/user-defined/unknown ids, longest text first
   std::vector<bool> eog_;
   std::vector<int32_t> spm_byte_ids_;  // SPM: token of each byte (<0xXX>, else the byte itself), -1 if none
+  // SPM: no token has a U+2581 right after another character, so no merge
+  // crosses the start of a word and words can be merged one at a time.
+  bool spm_words_independent_ = false;
   int32_t bos_ = -1, eos_ = -1, eot_ = -1, unk_ = -1, pad_ = -1;
   bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
   bool clean_spaces_ = false, ignore_merges_ = false;

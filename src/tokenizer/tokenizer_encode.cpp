@@ -167,22 +167,43 @@ void Tokenizer::encode_spm(std::string_view text, bool space_prefix, std::vector
     if (c == ' ') escaped += kSpace;
     else escaped += c;
   }
-  std::vector<Symbol> sym = split_chars(escaped);
-  if (sym.empty()) return;
+  const std::vector<Symbol> all_sym = split_chars(escaped);
   const std::string_view all = escaped;
-  merge_symbols<float>(sym, [&](int left, int right, float* score) {
-    const int32_t id = lookup(all.substr(sym[left].begin, sym[left].len + sym[right].len));
-    if (id < 0) return false;
-    *score = scores_[static_cast<size_t>(id)];
-    return true;
-  });
-  // Merged symbols are tokens by construction; a single character that is
-  // not becomes its byte tokens.
-  for (int i = 0; i != -1; i = sym[i].next) {
-    const std::string_view s = all.substr(sym[i].begin, sym[i].len);
-    const int32_t id = lookup(s);
-    if (id >= 0) out.push_back(id);
-    else spm_byte_tokens(s, out);
+  // Merge word by word when no token can span two words (a word starts at a
+  // U+2581 that follows another character): the same result as merging the
+  // whole text at once, with small heaps instead of one of millions.
+  std::vector<Symbol> sym;
+  for (size_t first = 0; first < all_sym.size();) {
+    size_t last = all_sym.size();
+    if (spm_words_independent_) {
+      auto is_space = [&](size_t i) { return all.substr(all_sym[i].begin, all_sym[i].len) == kSpace; };
+      for (size_t i = first + 1; i < all_sym.size(); ++i) {
+        if (is_space(i) && !is_space(i - 1)) {
+          last = i;
+          break;
+        }
+      }
+    }
+    sym.assign(all_sym.begin() + static_cast<std::ptrdiff_t>(first), all_sym.begin() + static_cast<std::ptrdiff_t>(last));
+    for (size_t i = 0; i < sym.size(); ++i) {
+      sym[i].prev = static_cast<int>(i) - 1;
+      sym[i].next = i + 1 < sym.size() ? static_cast<int>(i) + 1 : -1;
+    }
+    first = last;
+    merge_symbols<float>(sym, [&](int left, int right, float* score) {
+      const int32_t id = lookup(all.substr(sym[left].begin, sym[left].len + sym[right].len));
+      if (id < 0) return false;
+      *score = scores_[static_cast<size_t>(id)];
+      return true;
+    });
+    // Merged symbols are tokens by construction; a single character that
+    // is not becomes its byte tokens.
+    for (int i = 0; i != -1; i = sym[i].next) {
+      const std::string_view s = all.substr(sym[i].begin, sym[i].len);
+      const int32_t id = lookup(s);
+      if (id >= 0) out.push_back(id);
+      else spm_byte_tokens(s, out);
+    }
   }
 }
 

@@ -196,6 +196,13 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
   }
 
   if (!t->bpe_) {
+    const std::string_view space = "\xE2\x96\x81";
+    t->spm_words_independent_ = true;
+    for (const std::string& text : t->tokens_) {
+      for (size_t p = text.find(space, 1); p != std::string::npos; p = text.find(space, p + 1)) {
+        if (p < 3 || text.compare(p - 3, 3, space) != 0) t->spm_words_independent_ = false;
+      }
+    }
     static const char* hex = "0123456789ABCDEF";
     t->spm_byte_ids_.assign(256, -1);
     for (int b = 0; b < 256; ++b) {
