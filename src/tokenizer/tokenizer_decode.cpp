@@ -165,7 +165,10 @@ std::string Tokenizer::token_to_piece(int32_t id, bool special) const {
       // SentencePiece "<0xXX>"; llama.cpp reads the two characters after
       // "<0x" as hex whatever the rest says. BPE byte tokens print nothing.
       if (bpe_) return std::string();
-      return std::string(1, static_cast<char>(std::strtol(text.size() > 3 ? text.substr(3, 2).c_str() : "", nullptr, 16)));
+      {
+        const std::string hex = text.size() > 3 ? text.substr(3, 2) : std::string();
+        return std::string(1, static_cast<char>(std::strtol(hex.c_str(), nullptr, 16)));
+      }
     case TokenKind::kUnused:
     case TokenKind::kUndefined:
       return std::string();

@@ -184,7 +184,8 @@ void Tokenizer::encode_spm(std::string_view text, bool space_prefix, std::vector
         }
       }
     }
-    sym.assign(all_sym.begin() + static_cast<std::ptrdiff_t>(first), all_sym.begin() + static_cast<std::ptrdiff_t>(last));
+    sym.assign(all_sym.begin() + static_cast<std::ptrdiff_t>(first),
+               all_sym.begin() + static_cast<std::ptrdiff_t>(last));
     for (size_t i = 0; i < sym.size(); ++i) {
       sym[i].prev = static_cast<int>(i) - 1;
       sym[i].next = i + 1 < sym.size() ? static_cast<int>(i) + 1 : -1;

@@ -110,7 +110,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
   }
 
   auto default_id = [&](int32_t id) { return id < nv ? id : -1; };
-  t->bos_ = read_id(f, "tokenizer.ggml.bos_token_id", t->bpe_ ? (traits.no_bos ? -1 : default_id(11)) : default_id(1), nv);
+  const int32_t default_bos = t->bpe_ ? (traits.no_bos ? -1 : default_id(11)) : default_id(1);
+  t->bos_ = read_id(f, "tokenizer.ggml.bos_token_id", default_bos, nv);
   t->eos_ = read_id(f, "tokenizer.ggml.eos_token_id", default_id(t->bpe_ ? 11 : 2), nv);
   t->unk_ = read_id(f, "tokenizer.ggml.unknown_token_id", t->bpe_ ? -1 : default_id(0), nv);
   t->pad_ = read_id(f, "tokenizer.ggml.padding_token_id", -1, nv);
@@ -134,9 +135,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
 
   // Tokens found by text become control tokens (llama.cpp overrides their
   // type too, so they decode and match like the control tokens they are).
-  auto make_control = [&](int32_t id) {
-    if (t->kinds_[static_cast<size_t>(id)] != TokenKind::kControl) t->kinds_[static_cast<size_t>(id)] = TokenKind::kControl;
-  };
+  auto make_control = [&](int32_t id) { t->kinds_[static_cast<size_t>(id)] = TokenKind::kControl; };
   auto detect = [&](int32_t& id, const auto& texts) {
     if (id >= 0) return;
     for (const char* text : texts) {
