@@ -12,6 +12,8 @@ namespace onellm {
 struct PreTokenizerTraits {
   bool clean_spaces = true;    // detokenize drops the space in " ?", " 's" ...
   bool ignore_merges = false;  // a word that is a whole token is taken as is
+  bool add_bos = false;        // default of tokenizer.ggml.add_bos_token
+  bool no_bos = false;         // the vocabulary has no BOS unless the key names one
 };
 
 class PreTokenizer {
@@ -21,13 +23,25 @@ class PreTokenizer {
   ~PreTokenizer();
   // Each regex is applied in turn to every piece; matches and the text
   // between them both become pieces (llama.cpp's unicode_regex_split).
+  // Invalid UTF-8 is first replaced as llama.cpp does (U+FFFD per bad byte),
+  // so the words hold exactly the bytes the merges must see. Thread-safe.
   std::vector<std::string> split(std::string_view text) const;
   const PreTokenizerTraits& traits() const { return traits_; }
+  const std::string& name() const { return name_; }
+
+  // Every name the table knows (for error messages and tests).
+  static std::vector<std::string> known_names();
 
  private:
   struct Regex;
+  std::string name_;
   std::vector<std::unique_ptr<Regex>> regexes_;
   PreTokenizerTraits traits_;
 };
+
+// llama.cpp's reading of UTF-8 (unicode_cpts_from_utf8 + re-encoding): each
+// byte that does not start a well-formed sequence becomes U+FFFD, overlong
+// forms are re-encoded in their short form.
+std::string sanitize_utf8_like_llama(std::string_view text);
 
 }  // namespace onellm

@@ -1,9 +1,10 @@
-// The tokenizer layer: text <-> token ids exactly as the model was trained,
+// The tokenizer layer: text <-> token ids exactly as llama.cpp computes them,
 // built from GGUF metadata. SentencePiece-style ("llama") and byte-level BPE
 // ("gpt2") vocabularies; chat templates live in chat_template.h.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,21 +17,31 @@
 
 namespace onellm {
 
-// GGUF tokenizer.ggml.token_type values.
+// GGUF tokenizer.ggml.token_type values. Values a file uses outside 1..6
+// read as kUndefined (such tokens decode to nothing, as in llama.cpp).
 enum class TokenKind : int32_t { kUndefined = 0, kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4,
                                  kUnused = 5, kByte = 6 };
 
 class PreTokenizer;
 
+// Hash for maps keyed by std::string that are searched with string_view.
+struct TextHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using TextMap = std::unordered_map<std::string, int32_t, TextHash, std::equal_to<>>;
+
 class Tokenizer {
  public:
-  // Throws Error naming the key when the vocabulary is missing or malformed,
-  // or the model/pre-tokenizer type is not supported.
+  // Throws Error naming the key when the vocabulary is missing or malformed
+  // (no tokens, scores or token types of the wrong length, special token ids
+  // outside the vocabulary), or the model/pre-tokenizer type is not supported.
   static std::unique_ptr<Tokenizer> from_gguf(const GgufFile& file);
   ~Tokenizer();
 
   // As llama_tokenize: add_special adds BOS/EOS where the vocabulary says so;
   // parse_special turns control-token text (e.g. "<|im_end|>") into its id.
+  // User-defined tokens are always matched whole. Never throws on any input.
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
   // The bytes of one token (llama_token_to_piece with lstrip 0). Control and
   // unknown tokens give their text only when `special` is true.
@@ -39,24 +50,31 @@ class Tokenizer {
   std::string decode(const std::vector<int32_t>& ids, bool remove_special = false, bool unparse_special = false) const;
 
   int32_t n_vocab() const { return static_cast<int32_t>(tokens_.size()); }
-  int32_t bos_id() const { return bos_; }
+  int32_t bos_id() const { return bos_; }  // -1: none
   int32_t eos_id() const { return eos_; }
+  int32_t eot_id() const { return eot_; }
+  int32_t unk_id() const { return unk_; }
+  int32_t pad_id() const { return pad_; }
   bool add_bos() const { return add_bos_; }
   bool add_eos() const { return add_eos_; }
+  bool add_space_prefix() const { return add_space_prefix_; }
+  // EOS, EOT, EOM and the other end-of-generation tokens llama.cpp knows by
+  // text (<|im_end|>, <|eot_id|>, <|endoftext|>, <end_of_turn> ...).
   bool is_eog(int32_t id) const;
   bool is_control(int32_t id) const;
   std::optional<int32_t> find_token(std::string_view text) const;
-  const std::string& token_text(int32_t id) const;
+  const std::string& token_text(int32_t id) const;  // throws Error for an id outside the vocabulary
   TokenKind token_kind(int32_t id) const;
   bool is_bpe() const { return bpe_; }
   const std::string& pre_tokenizer_name() const { return pre_name_; }
 
  private:
   Tokenizer() = default;
-  void encode_spm(std::string text, std::vector<int32_t>& out) const;
+  void encode_spm(std::string_view text, bool space_prefix, std::vector<int32_t>& out) const;
   void encode_bpe(std::string_view text, std::vector<int32_t>& out) const;
   void bpe_word(const std::string& word, std::vector<int32_t>& out) const;
-  int32_t byte_token(uint8_t byte) const;
+  void spm_byte_tokens(std::string_view bytes, std::vector<int32_t>& out) const;
+  int32_t lookup(std::string_view text) const;  // -1 if not a token
   void check_id(int32_t id) const;
 
   std::string source_;  // file name, for error messages
@@ -64,25 +82,32 @@ class Tokenizer {
   std::vector<std::string> tokens_;
   std::vector<float> scores_;
   std::vector<TokenKind> kinds_;
-  std::unordered_map<std::string, int32_t> token_ids_;
-  std::unordered_map<std::string, int32_t> merge_ranks_;  // "left right" -> rank
+  static constexpr uint8_t kStripLeft = 1, kStripRight = 2;
+  std::vector<uint8_t> strip_;  // kStripLeft / kStripRight: spaces a special token swallows
+  TextMap token_ids_;
+  TextMap merge_ranks_;  // "left right" -> rank
   std::vector<int32_t> special_by_length_;  // control/user-defined/unknown ids, longest text first
   std::vector<bool> eog_;
-  int32_t bos_ = -1, eos_ = -1, unk_ = -1;
+  std::vector<int32_t> spm_byte_ids_;  // SPM: token of each byte (<0xXX>, else the byte itself), -1 if none
+  // SPM: no token has a U+2581 right after another character, so no merge
+  // crosses the start of a word and words can be merged one at a time.
+  bool spm_words_independent_ = false;
+  int32_t bos_ = -1, eos_ = -1, eot_ = -1, unk_ = -1, pad_ = -1;
   bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
   bool clean_spaces_ = false, ignore_merges_ = false;
   std::string pre_name_;
   std::unique_ptr<PreTokenizer> pre_;
 };
 
-// Turns a stream of token ids into text without ever splitting a UTF-8
-// character: bytes of an incomplete character are held until it completes.
+// Turns a stream of token ids into text that is always valid UTF-8 and never
+// splits a character: bytes of an incomplete character are held until it
+// completes; bytes that can never form a character become U+FFFD.
 class StreamingDecoder {
  public:
   explicit StreamingDecoder(const Tokenizer& tokenizer, bool special = false)
       : tokenizer_(tokenizer), special_(special) {}
   std::string push(int32_t id);  // complete characters decoded so far
-  std::string flush();           // whatever is left (possibly invalid UTF-8)
+  std::string flush();           // the rest: an unfinished character becomes U+FFFD
 
  private:
   const Tokenizer& tokenizer_;

@@ -1,7 +1,7 @@
-// Encoding: special-token partition, then SentencePiece score merges or
-// byte-level BPE rank merges on each piece of plain text.
-#include <functional>
-#include <optional>
+// Encoding as llama_tokenize: special-token partition, then SentencePiece
+// score merges or byte-level BPE rank merges on each piece of plain text.
+// Both merge loops keep the symbols in a linked list and the candidate pairs
+// in a heap, so a word of n characters costs O(n log n), never O(n^2).
 #include <queue>
 
 #include "base/error.h"
@@ -12,25 +12,27 @@
 namespace onellm {
 namespace {
 
-size_t utf8_len(unsigned char lead) {
-  if (lead < 0x80) return 1;
-  if ((lead & 0xE0) == 0xC0) return 2;
-  if ((lead & 0xF0) == 0xE0) return 3;
-  if ((lead & 0xF8) == 0xF0) return 4;
-  return 1;  // stray continuation or invalid byte: a symbol of its own
+// Bytes in the character a lead byte starts, as llama.cpp's unicode_len_utf8
+// reads it (no validation: a stray byte is a symbol, 0xF8.. claims 4 bytes).
+size_t lead_len(unsigned char lead) {
+  static const uint8_t kLen[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+  return kLen[lead >> 4];
 }
+
+bool c_isspace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
 // A symbol in the doubly linked list the merge loops work on.
 struct Symbol {
   int prev, next;
-  size_t begin, len;  // bytes in the text being merged
+  size_t begin, len;  // bytes of the text being merged; len 0 once merged away
 };
 
-std::vector<Symbol> split_utf8(std::string_view text) {
+std::vector<Symbol> split_chars(std::string_view text) {
   std::vector<Symbol> sym;
+  sym.reserve(text.size());
   for (size_t off = 0; off < text.size();) {
-    size_t len = std::min(utf8_len(static_cast<unsigned char>(text[off])), text.size() - off);
-    int idx = static_cast<int>(sym.size());
+    const size_t len = std::min(lead_len(static_cast<unsigned char>(text[off])), text.size() - off);
+    const int idx = static_cast<int>(sym.size());
     sym.push_back({idx - 1, idx + 1, off, len});
     off += len;
   }
@@ -38,33 +40,36 @@ std::vector<Symbol> split_utf8(std::string_view text) {
   return sym;
 }
 
-// Merges adjacent symbols while any pair is mergeable, best pair first: the
-// highest priority, and among equals the leftmost. priority(left, right)
-// returns nullopt for a pair that is not a token. SentencePiece ranks pairs
-// by token score, BPE by negated merge rank.
+// A candidate merge of two neighbours. It is stale once either side changed,
+// which shows as a different total length (symbols only ever grow).
 template <typename Priority>
-void merge_symbols(std::vector<Symbol>& sym, Priority priority) {
-  struct Pair {
-    int left, right;
-    float priority;
-    size_t size;
-  };
-  auto worse = [](const Pair& a, const Pair& b) {
+struct Pair {
+  int left, right;
+  Priority priority;
+  size_t size;
+};
+
+// Merges the best pair while any pair is mergeable: the highest priority,
+// among equals the leftmost. `priority(l, r, &p)` says whether the pair can
+// merge and how good it is.
+template <typename Priority, typename PriorityOf>
+void merge_symbols(std::vector<Symbol>& sym, PriorityOf priority_of) {
+  auto worse = [](const Pair<Priority>& a, const Pair<Priority>& b) {
     return a.priority < b.priority || (a.priority == b.priority && a.left > b.left);
   };
-  std::priority_queue<Pair, std::vector<Pair>, decltype(worse)> queue(worse);
+  std::priority_queue<Pair<Priority>, std::vector<Pair<Priority>>, decltype(worse)> queue(worse);
   auto try_add = [&](int left, int right) {
     if (left < 0 || right < 0) return;
-    if (std::optional<float> p = priority(left, right)) queue.push({left, right, *p, sym[left].len + sym[right].len});
+    Priority p;
+    if (priority_of(left, right, &p)) queue.push({left, right, p, sym[left].len + sym[right].len});
   };
   for (size_t i = 1; i < sym.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
   while (!queue.empty()) {
-    Pair b = queue.top();
+    const Pair<Priority> b = queue.top();
     queue.pop();
     Symbol& l = sym[b.left];
     Symbol& r = sym[b.right];
-    // Stale: one side was merged into something else since it was queued.
-    if (l.len == 0 || r.len == 0 || l.len + r.len != b.size || l.next != b.right) continue;
+    if (l.len == 0 || r.len == 0 || l.len + r.len != b.size) continue;
     l.len += r.len;
     r.len = 0;
     l.next = r.next;
@@ -75,123 +80,138 @@ void merge_symbols(std::vector<Symbol>& sym, Priority priority) {
 }
 
 struct Fragment {
-  bool is_token;
-  int32_t token;
-  std::string_view text;
+  int32_t token;       // >= 0: a special token; -1: raw text
+  size_t begin, len;   // raw text, in the input
 };
 
 }  // namespace
 
+int32_t Tokenizer::lookup(std::string_view text) const {
+  auto it = token_ids_.find(text);
+  return it == token_ids_.end() ? -1 : it->second;
+}
+
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
-  // Split out special tokens, longest first (llama.cpp's
-  // tokenizer_st_partition). User-defined tokens are always matched; control
-  // and unknown ones only with parse_special.
+  // Split out special tokens, longest first, each everywhere before the next
+  // (llama.cpp's tokenizer_st_partition). User-defined tokens are always
+  // matched; control and unknown ones only with parse_special.
   std::vector<Fragment> fragments;
-  if (!text.empty()) fragments.push_back({false, -1, text});
+  if (!text.empty()) fragments.push_back({-1, 0, text.size()});
+  std::vector<Fragment> next;
   for (int32_t id : special_by_length_) {
     const TokenKind kind = kinds_[static_cast<size_t>(id)];
     if (!parse_special && kind != TokenKind::kUserDefined) continue;
     const std::string& special = tokens_[static_cast<size_t>(id)];
-    std::vector<Fragment> next;
+    const uint8_t strip = strip_[static_cast<size_t>(id)];
+    bool found = false;
+    next.clear();
     for (const Fragment& fr : fragments) {
-      if (fr.is_token) {
+      if (fr.token >= 0) {
         next.push_back(fr);
         continue;
       }
-      std::string_view rest = fr.text;
-      for (size_t pos; (pos = rest.find(special)) != std::string_view::npos;) {
-        if (pos > 0) next.push_back({false, -1, rest.substr(0, pos)});
-        next.push_back({true, id, {}});
-        rest.remove_prefix(pos + special.size());
+      size_t pos = fr.begin;
+      const size_t end = fr.begin + fr.len;
+      while (pos < end) {
+        const size_t m = text.substr(pos, end - pos).find(special);
+        if (m == std::string_view::npos) break;
+        found = true;
+        size_t left_end = pos + m;
+        if (strip & kStripLeft)
+          while (left_end > pos && c_isspace(text[left_end - 1])) --left_end;
+        if (left_end > pos) next.push_back({-1, pos, left_end - pos});
+        next.push_back({id, 0, 0});
+        pos += m + special.size();
+        if (strip & kStripRight)
+          while (pos < end && c_isspace(text[pos])) ++pos;
       }
-      if (!rest.empty()) next.push_back({false, -1, rest});
+      if (pos < end) next.push_back({-1, pos, end - pos});
     }
-    fragments = std::move(next);
+    if (found) fragments.swap(next);
   }
 
   std::vector<int32_t> out;
   if (add_special && add_bos_ && bos_ >= 0) out.push_back(bos_);
   bool prev_special = true;  // SentencePiece adds its space prefix at the start and after special tokens
   for (const Fragment& fr : fragments) {
-    if (fr.is_token) {
+    if (fr.token >= 0) {
       out.push_back(fr.token);
       prev_special = true;
       continue;
     }
-    if (bpe_) {
-      encode_bpe(fr.text, out);
-    } else {
-      std::string piece;
-      if (add_space_prefix_ && prev_special) piece += ' ';
-      piece.append(fr.text);
-      encode_spm(std::move(piece), out);
-    }
+    const std::string_view piece = text.substr(fr.begin, fr.len);
+    if (bpe_) encode_bpe(piece, out);
+    else encode_spm(piece, add_space_prefix_ && prev_special, out);
     prev_special = false;
   }
   if (add_special && add_eos_ && eos_ >= 0) out.push_back(eos_);
   return out;
 }
 
-int32_t Tokenizer::byte_token(uint8_t byte) const {
-  if (bpe_) {
-    auto it = token_ids_.find(byte_to_unicode(byte));
-    if (it != token_ids_.end()) return it->second;
-  } else {
-    static const char* hex = "0123456789ABCDEF";
-    const char name[7] = {'<', '0', 'x', hex[byte >> 4], hex[byte & 15], '>', 0};
-    auto it = token_ids_.find(name);
-    if (it != token_ids_.end()) return it->second;
-    it = token_ids_.find(std::string(1, static_cast<char>(byte)));
-    if (it != token_ids_.end()) return it->second;
+void Tokenizer::spm_byte_tokens(std::string_view bytes, std::vector<int32_t>& out) const {
+  for (unsigned char c : bytes) {
+    const int32_t id = spm_byte_ids_[c];
+    // A vocabulary without byte tokens: llama.cpp fails here; the unknown
+    // token is the honest stand-in.
+    if (id >= 0) out.push_back(id);
+    else if (unk_ >= 0) out.push_back(unk_);
   }
-  if (unk_ >= 0) return unk_;
-  throw Error(source_ + ": the vocabulary has no token for byte " + std::to_string(byte) + " and no unknown token");
 }
 
-void Tokenizer::encode_spm(std::string text, std::vector<int32_t>& out) const {
-  // Spaces become U+2581.
+void Tokenizer::encode_spm(std::string_view text, bool space_prefix, std::vector<int32_t>& out) const {
+  static const std::string_view kSpace = "\xE2\x96\x81";  // U+2581 stands for a space
   std::string escaped;
-  escaped.reserve(text.size() + text.size() / 2);
+  escaped.reserve(text.size() + text.size() / 2 + 3);
+  if (space_prefix) escaped += kSpace;
   for (char c : text) {
-    if (c == ' ') escaped += "\xE2\x96\x81";
+    if (c == ' ') escaped += kSpace;
     else escaped += c;
   }
-  std::vector<Symbol> sym = split_utf8(escaped);
-  if (sym.empty()) return;
-  std::unordered_map<std::string, std::pair<int, int>> rev_merge;
-  merge_symbols(sym, [&](int left, int right) -> std::optional<float> {
-    std::string s = escaped.substr(sym[left].begin, sym[left].len + sym[right].len);
-    auto it = token_ids_.find(s);
-    if (it == token_ids_.end()) return std::nullopt;
-    rev_merge[s] = {left, right};
-    return scores_[static_cast<size_t>(it->second)];
-  });
-  // Symbols that are tokens are emitted; others are split back along the
-  // merges that built them, down to bytes.
-  std::function<void(int, size_t)> resegment = [&](int i, size_t len) {
-    std::string s = escaped.substr(sym[i].begin, len);
-    auto it = token_ids_.find(s);
-    if (it != token_ids_.end()) {
-      out.push_back(it->second);
-      return;
+  const std::vector<Symbol> all_sym = split_chars(escaped);
+  const std::string_view all = escaped;
+  // Merge word by word when no token can span two words (a word starts at a
+  // U+2581 that follows another character): the same result as merging the
+  // whole text at once, with small heaps instead of one of millions.
+  std::vector<Symbol> sym;
+  for (size_t first = 0; first < all_sym.size();) {
+    size_t last = all_sym.size();
+    if (spm_words_independent_) {
+      auto is_space = [&](size_t i) { return all.substr(all_sym[i].begin, all_sym[i].len) == kSpace; };
+      for (size_t i = first + 1; i < all_sym.size(); ++i) {
+        if (is_space(i) && !is_space(i - 1)) {
+          last = i;
+          break;
+        }
+      }
     }
-    auto m = rev_merge.find(s);
-    if (m == rev_merge.end()) {
-      for (char c : s) out.push_back(byte_token(static_cast<uint8_t>(c)));
-      return;
+    sym.assign(all_sym.begin() + static_cast<std::ptrdiff_t>(first),
+               all_sym.begin() + static_cast<std::ptrdiff_t>(last));
+    for (size_t i = 0; i < sym.size(); ++i) {
+      sym[i].prev = static_cast<int>(i) - 1;
+      sym[i].next = i + 1 < sym.size() ? static_cast<int>(i) + 1 : -1;
     }
-    const int a = m->second.first, b = m->second.second;
-    const size_t a_len = sym[b].begin - sym[a].begin;
-    resegment(a, a_len);
-    resegment(b, len - a_len);
-  };
-  for (int i = 0; i != -1; i = sym[i].next) resegment(i, sym[i].len);
+    first = last;
+    merge_symbols<float>(sym, [&](int left, int right, float* score) {
+      const int32_t id = lookup(all.substr(sym[left].begin, sym[left].len + sym[right].len));
+      if (id < 0) return false;
+      *score = scores_[static_cast<size_t>(id)];
+      return true;
+    });
+    // Merged symbols are tokens by construction; a single character that
+    // is not becomes its byte tokens.
+    for (int i = 0; i != -1; i = sym[i].next) {
+      const std::string_view s = all.substr(sym[i].begin, sym[i].len);
+      const int32_t id = lookup(s);
+      if (id >= 0) out.push_back(id);
+      else spm_byte_tokens(s, out);
+    }
+  }
 }
 
 void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) const {
+  std::string mapped;
   for (const std::string& word : pre_->split(text)) {
-    std::string mapped;
-    mapped.reserve(word.size() * 2);
+    mapped.clear();
     for (unsigned char c : word) mapped += byte_to_unicode(c);
     bpe_word(mapped, out);
   }
@@ -199,32 +219,38 @@ void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) con
 
 void Tokenizer::bpe_word(const std::string& word, std::vector<int32_t>& out) const {
   if (ignore_merges_) {
-    auto it = token_ids_.find(word);
-    if (it != token_ids_.end()) {
-      out.push_back(it->second);
+    const int32_t id = lookup(word);
+    if (id >= 0) {
+      out.push_back(id);
       return;
     }
   }
-  std::vector<Symbol> sym = split_utf8(word);
+  std::vector<Symbol> sym = split_chars(word);
   if (sym.empty()) return;
   std::string key;
-  merge_symbols(sym, [&](int left, int right) -> std::optional<float> {
+  merge_symbols<int64_t>(sym, [&](int left, int right, int64_t* priority) {
     key.assign(word, sym[left].begin, sym[left].len);
     key += ' ';
     key.append(word, sym[right].begin, sym[right].len);
     auto it = merge_ranks_.find(key);
-    if (it == merge_ranks_.end()) return std::nullopt;
-    return -static_cast<float>(it->second);
+    if (it == merge_ranks_.end()) return false;
+    *priority = -static_cast<int64_t>(it->second);  // lower rank merges first
+    return true;
   });
+  const std::string_view all = word;
   for (int i = 0; i != -1; i = sym[i].next) {
-    std::string s = word.substr(sym[i].begin, sym[i].len);
-    auto it = token_ids_.find(s);
-    if (it != token_ids_.end()) {
-      out.push_back(it->second);
+    const std::string_view s = all.substr(sym[i].begin, sym[i].len);
+    const int32_t id = lookup(s);
+    if (id >= 0) {
+      out.push_back(id);
       continue;
     }
-    // Not a token: one token per original byte of it.
-    for (uint8_t byte : unicode_to_bytes(s)) out.push_back(byte_token(byte));
+    // Not a token (a vocabulary whose merges make non-tokens): llama.cpp
+    // keeps whichever single bytes of the symbol are tokens.
+    for (char c : s) {
+      const int32_t b = lookup(std::string_view(&c, 1));
+      if (b >= 0) out.push_back(b);
+    }
   }
 }
 

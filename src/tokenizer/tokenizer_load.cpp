@@ -1,6 +1,8 @@
 // Building a Tokenizer from GGUF metadata, with llama.cpp's defaults for
-// keys a file leaves out, and validation of everything it puts in.
+// keys a file leaves out (llama-vocab.cpp, load()), and validation of
+// everything it puts in.
 #include <algorithm>
+#include <cctype>
 
 #include "base/error.h"
 #include "tokenizer/pre_tokenizer.h"
@@ -9,22 +11,44 @@
 namespace onellm {
 namespace {
 
-int32_t optional_id(const GgufFile& f, const std::string& key, int32_t fallback, int32_t n_vocab) {
+// A special token id from `key`, or `fallback` when the key is absent or holds
+// the converters' "none" marker (-1 / 0xFFFFFFFF; llama.cpp keeps its default
+// then too). Any other id outside the vocabulary is an error.
+int32_t read_id(const GgufFile& f, const std::string& key, int32_t fallback, int32_t n_vocab) {
   const GgufValue* v = f.find(key);
   if (v == nullptr) return fallback;
-  if (!v->is_integer()) throw Error(f.path() + ": key '" + key + "' must be an integer");
-  int64_t id = v->as_int();
-  // Converters write 0xFFFFFFFF (or -1) for "none".
-  if (id < 0 || id == 0xFFFFFFFF) return -1;
+  if (!v->is_integer()) throw Error(f.path() + ": key '" + key + "' must be an integer token id");
+  const int64_t id = v->as_int();
+  if (id < 0 || id == 0xFFFFFFFFLL) return fallback;
   if (id >= n_vocab)
     throw Error(f.path() + ": key '" + key + "' = " + std::to_string(id) + " is outside the vocabulary of " +
                 std::to_string(n_vocab) + " tokens");
   return static_cast<int32_t>(id);
 }
 
-// Token texts that end a turn in common chat formats.
-const char* const kEndOfGenerationTexts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                                             "<|eom_id|>", "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>"};
+const GgufValue* per_token_array(const GgufFile& f, const std::string& key, size_t n, bool integers) {
+  const GgufValue* v = f.find(key);
+  if (v == nullptr) return nullptr;
+  bool ok = v->type == GgufType::ARRAY && v->items.size() == n;
+  for (size_t i = 0; ok && i < n; ++i) ok = integers ? v->items[i].is_integer() : v->items[i].is_numeric();
+  if (!ok)
+    throw Error(f.path() + ": '" + key + "' must be " + std::to_string(n) + (integers ? " integers" : " numbers") +
+                ", one per token (tokenizer.ggml.tokens)");
+  return v;
+}
+
+// Texts by which llama.cpp recognises tokens its converters do not name.
+const char* const kEotTexts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
+                                 "<｜end▁of▁sentence｜>"};
+const char* const kEomTexts[] = {"<|eom_id|>"};
+const char* const kFimPreTexts[] = {"<|fim_prefix|>", "<fim-prefix>", "<｜fim▁begin｜>", "<PRE>"};
+const char* const kFimSufTexts[] = {"<|fim_suffix|>", "<fim-suffix>", "<｜fim▁hole｜>", "<SUF>"};
+const char* const kFimMidTexts[] = {"<|fim_middle|>", "<fim-middle>", "<｜fim▁end｜>", "<MID>"};
+const char* const kFimPadTexts[] = {"<|fim_pad|>", "<fim-pad>", "<PAD>"};
+const char* const kFimRepTexts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"};
+const char* const kFimSepTexts[] = {"<|file_sep|>"};
+const char* const kEogTexts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                                 "<|eom_id|>", "<EOT>"};
 
 }  // namespace
 
@@ -36,36 +60,37 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
   const std::string model = f.get_string("tokenizer.ggml.model");
   if (model == "gpt2") t->bpe_ = true;
   else if (model != "llama")
-    throw Error(f.path() + ": tokenizer model '" + model + "' (tokenizer.ggml.model) is not supported (llama, gpt2)");
+    throw Error(f.path() + ": tokenizer.ggml.model = '" + model + "' is not supported (llama, gpt2)");
 
   const GgufValue& tokens = f.get_array("tokenizer.ggml.tokens");
-  if (tokens.elem_type != GgufType::STRING) throw Error(f.path() + ": 'tokenizer.ggml.tokens' must be an array of strings");
+  if (tokens.elem_type != GgufType::STRING)
+    throw Error(f.path() + ": 'tokenizer.ggml.tokens' must be an array of strings");
   if (tokens.items.empty()) throw Error(f.path() + ": 'tokenizer.ggml.tokens' is empty");
+  if (tokens.items.size() > 0x7FFFFFFF) throw Error(f.path() + ": 'tokenizer.ggml.tokens' is too long");
   const size_t n = tokens.items.size();
+  const int32_t nv = static_cast<int32_t>(n);
   t->tokens_.reserve(n);
-  for (const GgufValue& v : tokens.items) t->tokens_.push_back(v.str);
+  for (size_t i = 0; i < n; ++i) {
+    // As llama.cpp: an empty text could never be matched or printed.
+    const std::string& s = tokens.items[i].str;
+    t->tokens_.push_back(s.empty() ? "[EMPTY_" + std::to_string(i) + "]" : s);
+  }
 
   t->scores_.assign(n, 0.0f);
-  if (const GgufValue* scores = f.find("tokenizer.ggml.scores")) {
-    if (scores->type != GgufType::ARRAY || scores->items.size() != n || !(n == 0 || scores->items[0].is_numeric()))
-      throw Error(f.path() + ": 'tokenizer.ggml.scores' must be " + std::to_string(n) + " numbers, one per token");
+  if (const GgufValue* scores = per_token_array(f, "tokenizer.ggml.scores", n, false))
     for (size_t i = 0; i < n; ++i) t->scores_[i] = static_cast<float>(scores->items[i].as_double());
-  }
   t->kinds_.assign(n, TokenKind::kNormal);
-  if (const GgufValue* types = f.find("tokenizer.ggml.token_type")) {
-    if (types->type != GgufType::ARRAY || types->items.size() != n || !(n == 0 || types->items[0].is_integer()))
-      throw Error(f.path() + ": 'tokenizer.ggml.token_type' must be " + std::to_string(n) + " integers, one per token");
+  if (const GgufValue* types = per_token_array(f, "tokenizer.ggml.token_type", n, true)) {
     for (size_t i = 0; i < n; ++i) {
-      int64_t k = types->items[i].as_int();
-      if (k < 0 || k > 6)
-        throw Error(f.path() + ": token " + std::to_string(i) + " has unknown token type " + std::to_string(k));
-      t->kinds_[i] = static_cast<TokenKind>(k);
+      const int64_t k = types->items[i].as_int();
+      t->kinds_[i] = (k >= 1 && k <= 6) ? static_cast<TokenKind>(k) : TokenKind::kUndefined;
     }
   }
   t->token_ids_.reserve(n);
-  for (size_t i = 0; i < n; ++i) t->token_ids_.emplace(t->tokens_[i], static_cast<int32_t>(i));  // first wins
+  for (size_t i = 0; i < n; ++i) t->token_ids_[t->tokens_[i]] = static_cast<int32_t>(i);  // last wins, as llama.cpp
 
-  const int32_t nv = static_cast<int32_t>(n);
+  const std::string pre_key = f.get_string_or("tokenizer.ggml.pre", "");
+  PreTokenizerTraits traits;
   if (t->bpe_) {
     const GgufValue& merges = f.get_array("tokenizer.ggml.merges");
     if (merges.elem_type != GgufType::STRING) throw Error(f.path() + ": 'tokenizer.ggml.merges' must be strings");
@@ -73,50 +98,119 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
     for (size_t r = 0; r < merges.items.size(); ++r) {
       const std::string& m = merges.items[r].str;
       if (m.find(' ', 1) == std::string::npos)
-        throw Error(f.path() + ": merge #" + std::to_string(r) + " '" + m + "' is not two symbols separated by a space");
-      t->merge_ranks_.emplace(m, static_cast<int32_t>(r));
+        throw Error(f.path() + ": tokenizer.ggml.merges #" + std::to_string(r) + " '" + m +
+                    "' is not two symbols separated by a space");
+      t->merge_ranks_.emplace(m, static_cast<int32_t>(r));  // first wins, as llama.cpp
     }
-    t->pre_name_ = f.get_string_or("tokenizer.ggml.pre", "default");
-    t->pre_ = std::make_unique<PreTokenizer>(t->pre_name_);
-    t->clean_spaces_ = t->pre_->traits().clean_spaces;
-    t->ignore_merges_ = t->pre_->traits().ignore_merges;
-    // The pre-tokenizers that ignore merges (Llama 3, Tekken) belong to
-    // vocabularies that start with BOS; others do only if the key says so.
-    const bool default_add_bos = t->ignore_merges_;
-    t->bos_ = optional_id(f, "tokenizer.ggml.bos_token_id", std::min(11, nv - 1), nv);
-    t->eos_ = optional_id(f, "tokenizer.ggml.eos_token_id", std::min(11, nv - 1), nv);
-    t->unk_ = optional_id(f, "tokenizer.ggml.unknown_token_id", -1, nv);
-    t->add_bos_ = f.get_bool_or("tokenizer.ggml.add_bos_token", default_add_bos);
-    t->add_space_prefix_ = f.get_bool_or("tokenizer.ggml.add_space_prefix", false);
-  } else {
-    t->bos_ = optional_id(f, "tokenizer.ggml.bos_token_id", std::min(1, nv - 1), nv);
-    t->eos_ = optional_id(f, "tokenizer.ggml.eos_token_id", std::min(2, nv - 1), nv);
-    t->unk_ = optional_id(f, "tokenizer.ggml.unknown_token_id", 0, nv);
-    t->add_bos_ = f.get_bool_or("tokenizer.ggml.add_bos_token", true);
-    t->add_space_prefix_ = f.get_bool_or("tokenizer.ggml.add_space_prefix", true);
+    t->pre_ = std::make_unique<PreTokenizer>(pre_key);
+    t->pre_name_ = pre_key.empty() ? "default" : pre_key;
+    traits = t->pre_->traits();
+    t->clean_spaces_ = traits.clean_spaces;
+    t->ignore_merges_ = traits.ignore_merges;
   }
+
+  auto default_id = [&](int32_t id) { return id < nv ? id : -1; };
+  const int32_t default_bos = t->bpe_ ? (traits.no_bos ? -1 : default_id(11)) : default_id(1);
+  t->bos_ = read_id(f, "tokenizer.ggml.bos_token_id", default_bos, nv);
+  t->eos_ = read_id(f, "tokenizer.ggml.eos_token_id", default_id(t->bpe_ ? 11 : 2), nv);
+  t->unk_ = read_id(f, "tokenizer.ggml.unknown_token_id", t->bpe_ ? -1 : default_id(0), nv);
+  t->pad_ = read_id(f, "tokenizer.ggml.padding_token_id", -1, nv);
+  read_id(f, "tokenizer.ggml.seperator_token_id", -1, nv);  // validated only
+  read_id(f, "tokenizer.ggml.mask_token_id", -1, nv);
+  t->eot_ = read_id(f, "tokenizer.ggml.eot_token_id", -1, nv);
+  int32_t eom = read_id(f, "tokenizer.ggml.eom_token_id", -1, nv);
+  int32_t fim_pre = read_id(f, "tokenizer.ggml.fim_pre_token_id", -1, nv);
+  int32_t fim_suf = read_id(f, "tokenizer.ggml.fim_suf_token_id", -1, nv);
+  int32_t fim_mid = read_id(f, "tokenizer.ggml.fim_mid_token_id", -1, nv);
+  int32_t fim_pad = read_id(f, "tokenizer.ggml.fim_pad_token_id", -1, nv);
+  int32_t fim_rep = read_id(f, "tokenizer.ggml.fim_rep_token_id", -1, nv);
+  int32_t fim_sep = read_id(f, "tokenizer.ggml.fim_sep_token_id", -1, nv);
+  fim_pre = read_id(f, "tokenizer.ggml.prefix_token_id", fim_pre, nv);  // deprecated names
+  fim_suf = read_id(f, "tokenizer.ggml.suffix_token_id", fim_suf, nv);
+  fim_mid = read_id(f, "tokenizer.ggml.middle_token_id", fim_mid, nv);
+
+  t->add_space_prefix_ = f.get_bool_or("tokenizer.ggml.add_space_prefix", !t->bpe_);
+  t->add_bos_ = f.get_bool_or("tokenizer.ggml.add_bos_token", t->bpe_ ? traits.add_bos : true);
   t->add_eos_ = f.get_bool_or("tokenizer.ggml.add_eos_token", false);
 
+  // Tokens found by text become control tokens (llama.cpp overrides their
+  // type too, so they decode and match like the control tokens they are).
+  auto make_control = [&](int32_t id) { t->kinds_[static_cast<size_t>(id)] = TokenKind::kControl; };
+  auto detect = [&](int32_t& id, const auto& texts) {
+    if (id >= 0) return;
+    for (const char* text : texts) {
+      if (auto it = t->token_ids_.find(std::string_view(text)); it != t->token_ids_.end()) {
+        id = it->second;
+        make_control(id);
+        return;
+      }
+    }
+  };
+  detect(t->eot_, kEotTexts);
+  detect(eom, kEomTexts);
+  detect(fim_pre, kFimPreTexts);
+  detect(fim_suf, kFimSufTexts);
+  detect(fim_mid, kFimMidTexts);
+  detect(fim_pad, kFimPadTexts);
+  detect(fim_rep, kFimRepTexts);
+  detect(fim_sep, kFimSepTexts);
+
   t->eog_.assign(n, false);
-  if (t->eos_ >= 0) t->eog_[static_cast<size_t>(t->eos_)] = true;
-  for (const char* key : {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"}) {
-    int32_t id = optional_id(f, key, -1, nv);
+  for (int32_t id : {fim_pad, fim_rep, fim_sep, t->eos_, t->eot_, eom})
     if (id >= 0) t->eog_[static_cast<size_t>(id)] = true;
-  }
-  for (const char* text : kEndOfGenerationTexts) {
-    auto it = t->token_ids_.find(text);
-    if (it != t->token_ids_.end() && t->kinds_[static_cast<size_t>(it->second)] != TokenKind::kNormal)
+  for (const char* text : kEogTexts) {
+    if (auto it = t->token_ids_.find(std::string_view(text)); it != t->token_ids_.end()) {
       t->eog_[static_cast<size_t>(it->second)] = true;
+      make_control(it->second);
+    }
   }
 
   for (size_t i = 0; i < n; ++i) {
-    TokenKind k = t->kinds_[i];
-    if ((k == TokenKind::kControl || k == TokenKind::kUserDefined || k == TokenKind::kUnknown) && !t->tokens_[i].empty())
+    const TokenKind k = t->kinds_[i];
+    if (k == TokenKind::kControl || k == TokenKind::kUserDefined || k == TokenKind::kUnknown)
       t->special_by_length_.push_back(static_cast<int32_t>(i));
   }
   std::stable_sort(t->special_by_length_.begin(), t->special_by_length_.end(), [&](int32_t a, int32_t b) {
     return t->tokens_[static_cast<size_t>(a)].size() > t->tokens_[static_cast<size_t>(b)].size();
   });
+
+  // Per-model whitespace stripping around special tokens, which llama.cpp
+  // decides from the model name and pre-tokenizer (GGUF has no field for it).
+  t->strip_.assign(n, 0);
+  auto set_strip = [&](std::string_view text, uint8_t flag, bool on) {
+    auto it = t->token_ids_.find(text);
+    if (it == t->token_ids_.end()) return;
+    uint8_t& s = t->strip_[static_cast<size_t>(it->second)];
+    s = on ? (s | flag) : (s & ~flag);
+  };
+  std::string name = f.get_string_or("general.name", "");
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (pre_key.find("jina-v2-de") != std::string::npos || pre_key.find("jina-v2-es") != std::string::npos ||
+      pre_key.find("jina-v2-code") != std::string::npos) {
+    set_strip("<mask>", kStripLeft, true);
+  } else if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
+    for (int32_t id : t->special_by_length_) t->strip_[static_cast<size_t>(id)] |= kStripRight;
+    set_strip("</s>", kStripRight, true);
+    for (const char* text : {"<unk>", "<s>", "<|endoftext|>"}) set_strip(text, kStripRight, false);
+  }
+
+  if (!t->bpe_) {
+    const std::string_view space = "\xE2\x96\x81";
+    t->spm_words_independent_ = true;
+    for (const std::string& text : t->tokens_) {
+      for (size_t p = text.find(space, 1); p != std::string::npos; p = text.find(space, p + 1)) {
+        if (p < 3 || text.compare(p - 3, 3, space) != 0) t->spm_words_independent_ = false;
+      }
+    }
+    static const char* hex = "0123456789ABCDEF";
+    t->spm_byte_ids_.assign(256, -1);
+    for (int b = 0; b < 256; ++b) {
+      const char name6[6] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>'};
+      int32_t id = t->lookup(std::string_view(name6, 6));
+      if (id < 0) id = t->lookup(std::string(1, static_cast<char>(b)));
+      t->spm_byte_ids_[static_cast<size_t>(b)] = id;
+    }
+  }
   return t;
 }
 

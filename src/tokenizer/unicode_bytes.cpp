@@ -45,6 +45,12 @@ const Tables& tables() {
 
 const std::string& byte_to_unicode(uint8_t b) { return tables().to_unicode[b]; }
 
+int unicode_to_byte(uint32_t cp) {
+  const auto& to_byte = tables().to_byte;
+  auto it = to_byte.find(cp);
+  return it == to_byte.end() ? -1 : it->second;
+}
+
 std::vector<uint8_t> unicode_to_bytes(std::string_view text) {
   std::vector<uint8_t> out;
   const auto& to_byte = tables().to_byte;
