@@ -18,6 +18,7 @@
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
 #include "model/model.h"
+#include "tokenizer/chat_template.h"
 
 namespace onellm {
 
@@ -292,5 +293,25 @@ std::string onellm_chat_template();
 GgufMetadata bpe_tokenizer_metadata(const BpeVocabulary& vocab, const std::string& chat_template);
 // Writes a vocabulary-only GGUF (no tensors) that Tokenizer::from_gguf loads.
 void write_tokenizer_gguf(const GgufMetadata& tokenizer, const std::string& path);
+
+// ---- the device-assistant corpus (requests -> tool calls on the simulated
+// device, short answers, chit-chat)
+struct DeviceExample {
+  std::vector<ChatMessage> messages;  // [system], user, assistant, [tool result, assistant]
+  ChatJson tools;                     // null, or the tools listed in the prompt
+  ChatJson expected_calls = ChatJson::array();  // {"name", "arguments"} of the first reply
+};
+struct DeviceCorpusOptions {
+  uint64_t seed = 1;
+  double p_tools_listed = 0.2;  // prompt lists the tools (as the API would)
+  double p_system = 0.5;        // a system prompt
+  double p_tool_result = 0.25;  // the call's result and a short confirmation follow
+};
+// The simulated device's tools (OpenAI function definitions, onellm's own).
+const ChatJson& device_tools();
+// n examples, a pure function of (options, heldout, n). Held-out examples use
+// only the held-out quarter of every phrasing list and string-value pool
+// (numbers and enum values are shared), training ones only the rest.
+std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& options, bool heldout, int64_t n);
 
 }  // namespace onellm
