@@ -136,7 +136,7 @@ void write_model(const TrainModel& model, const GgufMetadata& tokenizer, const s
 
 int train_command(int argc, char** argv) {
   std::set<std::string> values = kTrainValueOptions;
-  for (const char* o : {"--tokenizer", "--init", "--resume", "--checkpoint", "--checkpoint-every", "--n-embd",
+  for (const char* o : {"--tokenizer", "--init", "--resume", "--checkpoint", "--checkpoint-every", "--stop-at", "--n-embd",
                         "--n-layer", "--n-head", "--n-head-kv", "--n-ff", "--n-ctx", "--rope-base", "--name"})
     values.insert(o);
   Args a(argc, argv, 2, values, {"--untied"});
@@ -180,10 +180,15 @@ int train_command(int argc, char** argv) {
 
   ProgressLog log(a, trainer->options());
   const int64_t checkpoint_every = a.get_int({"--checkpoint-every"}, 0);
-  trainer->run([&](const StepStats& s) {
+  // --stop-at N ends this invocation after step N (a later --resume goes on),
+  // so a long run can be cut into sessions.
+  const int64_t total = trainer->options().adam.total_steps;
+  const int64_t stop_at = std::min<int64_t>(a.get_int({"--stop-at"}, total), total);
+  while (trainer->next_step() < stop_at) {
+    const StepStats s = trainer->step();
     if (log.on_step(s) && !eval_tokens.empty()) log.eval(s.step, trainer->evaluate(eval_tokens));
     if (checkpoint && checkpoint_every > 0 && (s.step + 1) % checkpoint_every == 0) trainer->save_checkpoint(*checkpoint);
-  });
+  }
   if (checkpoint) {
     trainer->save_checkpoint(*checkpoint);
     std::fprintf(stderr, "wrote checkpoint %s\n", checkpoint->c_str());
