@@ -25,7 +25,7 @@ const Pool kMessageBodies = {
 
 const Pool kEmailSubjects = {
     "Meeting notes", "Invoice for March", "Weekend plans", "Project update", "Quick question", "Trip itinerary",
-    "Report draft", "Birthday party", "Budget review", "New schedule", "Thank you", "Job application",
+    "Report draft", "Party invitation", "Budget review", "New schedule", "Thank you", "Job application",
     "Rent reminder", "Book club", "Team lunch", "Holiday photos", "Contract signed", "Doctor's note",
     "Flight details", "Class cancelled"};
 
@@ -51,7 +51,7 @@ const Pool kSearchQueries = {
 const Pool kPlaces = {
     "coffee shops nearby", "the nearest gas station", "Central Park", "a pharmacy", "Italian restaurants",
     "the closest ATM", "the train station", "a hardware store", "supermarkets open now", "the city library",
-    "a parking garage", "sushi near me", "the post office", "a hospital", "bike shops", "the airport",
+    "a parking garage", "sushi near me", "the post office", "a hospital", "bike shops", "the bus depot",
     "a laundromat", "the zoo", "vegetarian restaurants", "an electric car charger", "the nearest bakery",
     "a dentist", "the science museum", "a gym nearby"};
 
@@ -70,7 +70,7 @@ const Pool kEventTitles = {
 
 const Pool kEventLocations = {
     "the office", "Room 4B", "the cafe on Main Street", "City Hall", "the community center", "Dr. Lee's clinic",
-    "the school", "home", "the park", "Conference Room A", "the library", "the town hall"};
+    "the school", "Grandma's house", "the park", "Conference Room A", "the library", "the town hall"};
 
 const Pool kAlarmLabels = {
     "wake up", "gym", "take medicine", "meeting", "school run", "call the bank", "water the plants", "flight",
