@@ -241,10 +241,6 @@ int finetune_command(int argc, char** argv) {
   return 0;
 }
 
-}  // namespace onellm::cli
-
-namespace onellm::cli {
-
 int train_tokenizer_command(int argc, char** argv) {
   Args a(argc, argv, 2, {"--corpus", "--vocab-size", "-o", "--out", "--pre", "--min-count"}, {});
   auto corpus_path = a.get({"--corpus"});
