@@ -37,7 +37,8 @@ void check_case(const Case& c) {
   const int64_t V = model->config().n_vocab;
   ASSERT_EQ(V, g["n_vocab"].get<int64_t>());
   std::vector<float> logits(tokens.size() * V);
-  model->forward(tokens.data(), static_cast<int64_t>(tokens.size()), cache, logits.data(), true, &pool);
+  model->forward(tokens.data(), static_cast<int64_t>(tokens.size()), cache, logits.data(), true, &pool,
+                 MathMode::kExact);
 
   double max_diff = 0;
   for (const json& row : g["top"]) {
@@ -59,7 +60,7 @@ void check_case(const Case& c) {
     int32_t best = static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
     ASSERT_EQ(best, want[i]) << c.golden << ": greedy token " << i;
     ++checked;
-    model->forward(&best, 1, cache, row.data(), false, &pool);
+    model->forward(&best, 1, cache, row.data(), false, &pool, MathMode::kExact);
   }
   EXPECT_GT(checked, 0u);
   std::printf("%s: max |diff| %.2e, %zu greedy tokens identical\n", c.golden.c_str(), max_diff, checked);

@@ -35,7 +35,8 @@ std::vector<float> inference_logits(const std::string& path, const std::vector<i
   auto model = Model::load(path);
   KvCache cache(model->config(), static_cast<int64_t>(tokens.size()));
   std::vector<float> logits(tokens.size() * static_cast<size_t>(model->config().n_vocab));
-  model->forward(tokens.data(), static_cast<int64_t>(tokens.size()), cache, logits.data(), true, nullptr);
+  model->forward(tokens.data(), static_cast<int64_t>(tokens.size()), cache, logits.data(), true, nullptr,
+                 MathMode::kExact);
   return logits;
 }
 

@@ -1,6 +1,8 @@
 // onellm bench: llama-bench style prompt-processing (pp) and generation (tg)
 // throughput, peak RSS, and the decode bound from measured memory bandwidth.
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -109,7 +111,26 @@ int bench_command(int argc, char** argv) {
   for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.n_vocab));
   std::vector<float> logits(static_cast<size_t>(c.n_vocab));
 
-  const double bandwidth = measure_read_bandwidth(*m.pool);
+  // Bandwidth is measured in a child process, so its 512 MiB buffer does not
+  // count in this process's peak RSS.
+  double bandwidth = 0;
+  int fds[2];
+  if (::pipe(fds) == 0) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(fds[0]);
+      ThreadPool pool(m.pool->size());
+      double bw = measure_read_bandwidth(pool);
+      (void)!::write(fds[1], &bw, sizeof bw);
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    if (pid > 0) {
+      if (::read(fds[0], &bandwidth, sizeof bandwidth) != sizeof bandwidth) bandwidth = 0;
+      ::waitpid(pid, nullptr, 0);
+    }
+    ::close(fds[0]);
+  }
   // Bytes one decode step reads: every weight except the embedding table
   // (one row of it), plus the output head when it is tied.
   uint64_t step_bytes = model.weight_bytes();

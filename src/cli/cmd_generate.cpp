@@ -20,7 +20,7 @@ const std::set<std::string> kGenerateValueOptions = {
     "-c", "--ctx-size", "-b", "--batch-size", "--temp", "--temperature", "--top-k", "--top-p", "--min-p",
     "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
     "--chat-template", "--system", "-sys"};
-const std::set<std::string> kGenerateFlags = {"--json", "--ignore-eos", "--no-escape", "-e", "--escape",
+const std::set<std::string> kGenerateFlags = {"--json", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "-h", "--help"};
 
 std::string read_file(const std::string& path) {
@@ -97,6 +97,7 @@ int run_command(int argc, char** argv) {
         "  -t N             threads    -b N  prompt batch size\n"
         "  --json           print {\"prompt_tokens\",\"tokens\",\"text\"} instead of streaming text\n"
         "  --ignore-eos     keep generating after an end-of-generation token\n"
+        "  --exact          F32 math on dequantized weights (reference) instead of the fast kernels\n"
         "  --no-escape      take the prompt literally (default: \\n, \\t ... are expanded like llama-cli)");
     return 0;
   }
@@ -120,6 +121,7 @@ int run_command(int argc, char** argv) {
   SequenceOptions so;
   so.n_ctx = a.get_int({"-c", "--ctx-size"}, 0);
   so.n_batch = a.get_int({"-b", "--batch-size"}, 512);
+  so.math = a.flag({"--exact"}) ? MathMode::kExact : MathMode::kFast;
   Sequence seq(*m.model, *m.tokenizer, m.pool.get(), so);
 
   const bool json = a.flag({"--json"});

@@ -63,11 +63,11 @@ int tokenize_command(int argc, char** argv) {
 
 int logits_command(int argc, char** argv) {
   Args a(argc, argv, 2, {"-m", "--model", "-p", "--prompt", "--tokens", "--top", "-t", "--threads", "-c", "--ctx-size"},
-         {"--no-escape", "--exact"});
+         {"--no-escape", "--exact", "--fast"});
   auto model_path = a.get({"-m", "--model"});
   if (!model_path) throw Error("no model given (-m MODEL)");
-  // --exact: F32 math on dequantized weights (the reference path). It is the
-  // only path until the fast kernels land, so the flag is accepted already.
+  // Exact F32 math on dequantized weights by default: this command is for
+  // checking numbers. --fast shows what run/serve compute.
   LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
   std::vector<int32_t> tokens;
   if (auto t = a.get({"--tokens"})) {
@@ -82,6 +82,7 @@ int logits_command(int argc, char** argv) {
   if (top <= 0 || top > V) top = V;
   SequenceOptions so;
   so.n_ctx = std::max<int64_t>(a.get_int({"-c", "--ctx-size"}, 0), static_cast<int64_t>(tokens.size()));
+  so.math = a.flag({"--fast"}) ? MathMode::kFast : MathMode::kExact;
   Sequence seq(*m.model, *m.tokenizer, m.pool.get(), so);
   std::vector<float> logits = seq.all_logits(tokens);
 

@@ -41,6 +41,7 @@ struct AppLoad {
   int concurrency = 0;
   int prompt_words = 20, max_tokens = 16;
   double ttft_slo = 1000, tpot_slo = 200;
+  bool ignore_eos = true;  // fixed output lengths make runs comparable
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -61,6 +62,7 @@ Sample one_request(const std::string& address, const AppLoad& app, std::mt19937&
   o.temperature = 0.7f;
   o.seed = static_cast<long long>(rng() % 100000);
   o.qos = app.qos.empty() ? nullptr : app.qos.c_str();
+  o.ignore_eos = app.ignore_eos ? 1 : 0;
   struct Timing {
     Clock::time_point start, first, last;
     size_t pieces = 0;
@@ -114,6 +116,7 @@ int loadgen_command(int argc, char** argv) {
     app.max_tokens = j.value("max_tokens", 16);
     app.ttft_slo = j.value("ttft_slo_ms", 1000.0);
     app.tpot_slo = j.value("tpot_slo_ms", 200.0);
+    app.ignore_eos = j.value("ignore_eos", true);
     if (app.rate <= 0 && app.concurrency <= 0) throw Error("trace app '" + app.name + "' needs rate_per_s or concurrency");
     apps.push_back(app);
   }
@@ -161,7 +164,7 @@ int loadgen_command(int argc, char** argv) {
 
   Json report = Json::object();
   std::printf("| class | requests | errors | TTFT p50/p95/p99 ms | TPOT p50/p95/p99 ms | SLO met | tokens/s |\n");
-  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf("| --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
   for (const auto& [cls, samples] : by_class) {
     std::vector<double> ttft, tpot;
     size_t errors = 0, met = 0, tokens = 0;
@@ -185,8 +188,10 @@ int loadgen_command(int argc, char** argv) {
                    {"ttft_ms", {{"p50", percentile(ttft, 50)}, {"p95", percentile(ttft, 95)}, {"p99", percentile(ttft, 99)}}},
                    {"tpot_ms", {{"p50", percentile(tpot, 50)}, {"p95", percentile(tpot, 95)}, {"p99", percentile(tpot, 99)}}},
                    {"slo_attainment", attainment}, {"tokens_per_s", static_cast<double>(tokens) / duration}};
-    std::printf("| %s | %zu | %zu | %.0f / %.0f / %.0f | %.1f / %.1f / %.1f | %.0f%% | %.1f |\n", cls.c_str(),
-                samples.size(), errors, percentile(ttft, 50), percentile(ttft, 95), percentile(ttft, 99),
+    std::string codes;
+    for (const auto& [code, n] : error_codes) codes += (codes.empty() ? " " : ", ") + code + " " + std::to_string(n);
+    std::printf("| %s | %zu | %zu%s | %.0f / %.0f / %.0f | %.1f / %.1f / %.1f | %.0f%% | %.1f |\n", cls.c_str(),
+                samples.size(), errors, codes.c_str(), percentile(ttft, 50), percentile(ttft, 95), percentile(ttft, 99),
                 percentile(tpot, 50), percentile(tpot, 95), percentile(tpot, 99), 100 * attainment,
                 static_cast<double>(tokens) / duration);
   }

@@ -172,6 +172,7 @@ void add_options(Json& body, const onellm_options* o) {
   if (o->temperature >= 0) body["temperature"] = o->temperature;
   if (o->seed >= 0) body["seed"] = o->seed;
   if (o->qos != nullptr) body["qos"] = o->qos;
+  if (o->ignore_eos != 0) body["ignore_eos"] = true;
 }
 
 // Runs a generation request: a JSON reply, or with on_text an SSE stream
@@ -254,6 +255,7 @@ void onellm_options_init(onellm_options* o) {
   o->temperature = -1;
   o->seed = -1;
   o->qos = nullptr;
+  o->ignore_eos = 0;
 }
 
 const char* onellm_last_error(const onellm_client* c) { return c != nullptr ? c->error.c_str() : "no client"; }

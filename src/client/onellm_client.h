@@ -35,6 +35,7 @@ typedef struct onellm_options {
   float temperature;  /* < 0: the service default */
   long long seed;     /* < 0: random */
   const char* qos;    /* NULL: the app's default class */
+  int ignore_eos;     /* non-zero: generate max_tokens even past end-of-text (benchmarks) */
 } onellm_options;
 void onellm_options_init(onellm_options* options);
 

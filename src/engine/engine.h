@@ -21,6 +21,9 @@ namespace onellm {
 struct SequenceOptions {
   int64_t n_ctx = 0;      // 0: the model's training context, at most 4096
   int64_t n_batch = 512;  // prompt tokens per forward pass (bounds scratch memory)
+  // kFast: llama.cpp's default arithmetic (8-bit activations for quantized
+  // weights, SIMD); kExact: F32 math on dequantized weights (the reference).
+  MathMode math = MathMode::kFast;
 };
 
 struct GenerationRequest {

@@ -33,7 +33,7 @@ void Sequence::eval(const int32_t* tokens, int64_t n) {
   logits_.resize(static_cast<size_t>(model_.config().n_vocab));
   for (int64_t done = 0; done < n;) {
     int64_t chunk = std::min(options_.n_batch, n - done);
-    model_.forward(tokens + done, chunk, cache_, logits_.data(), false, pool_);
+    model_.forward(tokens + done, chunk, cache_, logits_.data(), false, pool_, options_.math);
     tokens_.insert(tokens_.end(), tokens + done, tokens + done + chunk);
     done += chunk;
   }
@@ -71,7 +71,7 @@ std::vector<float> Sequence::all_logits(const std::vector<int32_t>& prompt) {
   std::vector<float> out(static_cast<size_t>(n * V));
   for (int64_t done = 0; done < n;) {
     int64_t chunk = std::min(options_.n_batch, n - done);
-    model_.forward(prompt.data() + done, chunk, cache_, out.data() + done * V, true, pool_);
+    model_.forward(prompt.data() + done, chunk, cache_, out.data() + done * V, true, pool_, options_.math);
     tokens_.insert(tokens_.end(), prompt.begin() + done, prompt.begin() + done + chunk);
     done += chunk;
   }

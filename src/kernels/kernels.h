@@ -82,6 +82,66 @@ void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, Thr
 // Copies row `row` of w, dequantized, into dst (cols floats): embedding lookup.
 void matrix_row(const MatrixView& w, int64_t row, float* dst);
 
+// ---- CPU features and the fast path
+// Instruction-set levels the fast kernels are built for. Each level needs all
+// the features of the one below it on its architecture:
+//   kAvx2:   AVX2 + FMA + F16C
+//   kAvx512: kAvx2 + AVX-512 F/BW/VL/VNNI (512-bit registers, vpdpbusd)
+//   kNeon:   AArch64 ASIMD (dotprod used when present)
+enum class CpuLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3 };
+
+struct CpuFeatures {
+  bool avx2 = false, fma = false, f16c = false;  // and the OS saves YMM state
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
+  bool avx_vnni = false;
+  bool amx_tile = false, amx_int8 = false, amx_bf16 = false;
+  bool amx_permitted = false;  // Linux granted the tile-data state (arch_prctl)
+  bool neon = false, dotprod = false, i8mm = false;
+};
+// Detected once (cpuid + xgetbv / getauxval); AMX permission is requested then.
+const CpuFeatures& cpu_features();
+std::string cpu_features_string();  // "avx2 fma f16c avx512f ..."
+const char* cpu_level_name(CpuLevel level);  // "scalar", "avx2", "avx512", "neon"
+// Parses a level name; throws Error for an unknown one.
+CpuLevel cpu_level_from_name(const std::string& name);
+bool cpu_level_supported(CpuLevel level);  // by this machine
+CpuLevel best_cpu_level();
+// The level the fast kernels use: ONELLM_CPU (scalar|avx2|avx512|neon) if
+// set, else the best one. Throws Error if ONELLM_CPU names an unknown level
+// or one this machine cannot run.
+CpuLevel cpu_level();
+// Forces a level (tests, benchmarks); throws Error if unsupported here.
+void set_cpu_level(CpuLevel level);
+
+// Which matmul the model uses: kExact is `matmul` (F32 math on dequantized
+// weights, the golden-test reference); kFast is `matmul_fast`.
+enum class MathMode { kFast, kExact };
+
+// Same contract as `matmul`, computed the way llama.cpp does by default: for
+// quantized weights the activations are quantized once per call to 8-bit
+// blocks (32-element blocks for Q4_0..Q8_0, 256-element blocks with 16-sums
+// for K-quants) and dotted with integer instructions; F16/BF16/F32 weights
+// use F32 FMA on the F32 activations. Types without an integer kernel
+// (Q2_K, Q3_K) are dequantized a few rows at a time and use the F32 kernel.
+// Decode (few tokens) streams each weight row once, rows split across
+// threads; prefill tiles tokens x rows so weight rows are reused from cache.
+void matmul_fast(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
+// As matmul_fast, at a given level (tests compare levels).
+void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
+                    ThreadPool* pool);
+inline void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool,
+                   MathMode mode) {
+  if (mode == MathMode::kExact)
+    matmul(w, x, n_tokens, y, pool);
+  else
+    matmul_fast(w, x, n_tokens, y, pool);
+}
+
+// Vector helpers for attention at the active level. dot_f32 sums in an
+// order that depends on the level (not bit-exact with the reference).
+float dot_f32(const float* a, const float* b, int64_t n);
+void axpy_f32(float a, const float* x, float* y, int64_t n);  // y += a * x
+
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
 void softmax_inplace(float* x, int64_t n);
 // out[i] = silu(gate[i]) * up[i]

@@ -1,9 +1,15 @@
 // A persistent thread pool for data-parallel loops. One job at a time: the
-// caller publishes (fn, n) under a generation number, wakes the workers, runs
-// chunk 0 itself and waits until every chunk is done. Workers sleep on a
-// condition variable between jobs; on a small shared machine that costs a few
-// microseconds per call but never burns a core spinning.
+// caller publishes (fn, n) and bumps a generation counter, runs chunk 0
+// itself and waits until every chunk is done. A decode step issues a few
+// hundred jobs of tens of microseconds each, so waking sleeping threads (a
+// futex round trip, ~50 us per job measured) would cost more than the work:
+// workers and the caller spin on the atomics for a short while (kSpinNs)
+// before they sleep on a condition variable (std::atomic::wait in GCC 12's
+// libstdc++ lost wake-ups here). Between tokens the pool goes
+// back to sleep, so an idle pool burns no core.
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -13,6 +19,15 @@
 #include "base/error.h"
 #include "kernels/kernels.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define ONELLM_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define ONELLM_CPU_RELAX() __asm__ volatile("yield")
+#else
+#define ONELLM_CPU_RELAX() ((void)0)
+#endif
+
 namespace onellm {
 namespace {
 
@@ -21,61 +36,96 @@ namespace {
 // deadlocking.
 thread_local bool t_inside_parallel_for = false;
 
+constexpr int64_t kSpinNs = 100'000;
+
 void chunk_bounds(int64_t n, int n_chunks, int chunk, int64_t* begin, int64_t* end) {
   *begin = n * chunk / n_chunks;
   *end = n * (chunk + 1) / n_chunks;
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Spins until pred() holds or spin_ns pass; true if it holds.
+template <typename Pred>
+bool spin_until(int64_t spin_ns, const Pred& pred) {
+  if (spin_ns <= 0) return pred();
+  const int64_t start = now_ns();
+  for (int i = 1;; ++i) {
+    if (pred()) return true;
+    ONELLM_CPU_RELAX();
+    if (i % 64 == 0) {
+      if (now_ns() - start > spin_ns) return pred();
+      // More threads than free cores: let the thread we wait for run.
+      if (i % 1024 == 0) std::this_thread::yield();
+    }
+  }
 }
 
 }  // namespace
 
 struct ThreadPool::State {
   std::mutex call_mutex;  // serializes parallel_for calls from different threads
-  std::mutex mutex;       // guards everything below
-  std::condition_variable work_ready;
-  std::condition_variable work_done;
-  uint64_t generation = 0;
+  // The job, written by the caller before generation is bumped (release) and
+  // read by workers after they see the new generation (acquire).
   const std::function<void(int64_t, int64_t)>* fn = nullptr;
   int64_t n = 0;
   int n_chunks = 0;
-  int pending = 0;  // chunks handed to workers and not yet finished
+  alignas(64) std::atomic<uint32_t> generation{0};  // 32 bits: a futex word
+  alignas(64) std::atomic<int> pending{0};  // chunks handed to workers, not yet finished
+  std::mutex sleep_mutex;  // only for sleeping; the job data needs no lock
+  std::condition_variable work_ready, work_done;
+  std::mutex error_mutex;
   std::exception_ptr error;
-  bool stop = false;
+  std::atomic<bool> stop{false};
   std::vector<std::thread> workers;
+  // More threads than cores: a spinning thread would only delay the one it
+  // waits for, so sleep at once.
+  int64_t spin_ns = kSpinNs;
+
+  // Taking the mutex orders the notify after any sleeper's predicate check,
+  // so a thread about to sleep cannot miss the change.
+  void wake(std::condition_variable& cv, bool all) {
+    { std::lock_guard<std::mutex> lock(sleep_mutex); }
+    if (all)
+      cv.notify_all();
+    else
+      cv.notify_one();
+  }
 
   void stop_and_join() {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      stop = true;
-    }
-    work_ready.notify_all();
+    stop.store(true);
+    generation.fetch_add(1, std::memory_order_release);
+    wake(work_ready, true);
     for (std::thread& t : workers) t.join();
     workers.clear();
   }
 
   void worker_loop(int index) {
     t_inside_parallel_for = true;
-    uint64_t seen = 0;
+    uint32_t seen = 0;  // the generation at construction: a job published before this thread runs still counts
     for (;;) {
-      const std::function<void(int64_t, int64_t)>* job;
-      int64_t begin, end;
-      {
-        std::unique_lock<std::mutex> lock(mutex);
-        work_ready.wait(lock, [&] { return stop || generation != seen; });
-        if (stop) return;
-        seen = generation;
-        if (index >= n_chunks) continue;  // this job has fewer chunks than threads
-        job = fn;
+      if (!spin_until(spin_ns, [&] { return generation.load(std::memory_order_acquire) != seen; })) {
+        std::unique_lock<std::mutex> lock(sleep_mutex);
+        work_ready.wait(lock, [&] { return generation.load(std::memory_order_acquire) != seen; });
+      }
+      const uint32_t now = generation.load(std::memory_order_acquire);
+      if (now == seen) continue;  // spurious wake-up
+      seen = now;
+      if (stop.load()) return;
+      if (index < n_chunks) {  // else this job has fewer chunks than threads
+        int64_t begin, end;
         chunk_bounds(n, n_chunks, index, &begin, &end);
+        try {
+          (*fn)(begin, end);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(error_mutex);
+          if (!error) error = std::current_exception();
+        }
       }
-      std::exception_ptr failure;
-      try {
-        (*job)(begin, end);
-      } catch (...) {
-        failure = std::current_exception();
-      }
-      std::lock_guard<std::mutex> lock(mutex);
-      if (failure && !error) error = failure;
-      if (--pending == 0) work_done.notify_one();
+      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) wake(work_done, false);
     }
   }
 };
@@ -83,6 +133,8 @@ struct ThreadPool::State {
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads), state_(nullptr) {
   if (n_threads < 1) throw Error("ThreadPool: thread count must be at least 1, got " + std::to_string(n_threads));
   state_ = new State;
+  const unsigned cores = std::thread::hardware_concurrency();
+  if (cores != 0 && static_cast<unsigned>(n_threads) > cores) state_->spin_ns = 0;
   try {
     for (int i = 1; i < n_threads; ++i) state_->workers.emplace_back(&State::worker_loop, state_, i);
   } catch (...) {  // could not start a thread: stop the ones that did
@@ -106,16 +158,13 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   }
   State& s = *state_;
   std::lock_guard<std::mutex> call_lock(s.call_mutex);
-  {
-    std::lock_guard<std::mutex> lock(s.mutex);
-    s.fn = &fn;
-    s.n = n;
-    s.n_chunks = n_chunks;
-    s.pending = n_chunks - 1;
-    s.error = nullptr;
-    ++s.generation;
-  }
-  s.work_ready.notify_all();
+  s.fn = &fn;
+  s.n = n;
+  s.n_chunks = n_chunks;
+  s.error = nullptr;
+  s.pending.store(n_threads_ - 1, std::memory_order_relaxed);  // every worker checks in, idle or not
+  s.generation.fetch_add(1, std::memory_order_release);
+  s.wake(s.work_ready, true);
 
   std::exception_ptr failure;
   int64_t begin, end;
@@ -128,11 +177,13 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   }
   t_inside_parallel_for = false;
 
-  std::unique_lock<std::mutex> lock(s.mutex);
-  s.work_done.wait(lock, [&] { return s.pending == 0; });
+  auto all_done = [&] { return s.pending.load(std::memory_order_acquire) == 0; };
+  if (!spin_until(s.spin_ns, all_done)) {
+    std::unique_lock<std::mutex> lock(s.sleep_mutex);
+    s.work_done.wait(lock, all_done);
+  }
   if (!failure) failure = s.error;
   s.fn = nullptr;
-  lock.unlock();
   if (failure) std::rethrow_exception(failure);
 }
 

@@ -75,8 +75,12 @@ class Model {
   // their keys/values to the cache and writes logits: for every token
   // (n x n_vocab) when all_logits, else only for the last one (n_vocab).
   // Throws Error if the cache has no room or a token id is out of range.
+  // Uses the fast kernels (MathMode::kFast, llama.cpp's default arithmetic).
   void forward(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits,
                ThreadPool* pool) const;
+  // As above; kExact runs the scalar reference math (golden comparisons).
+  void forward(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits, ThreadPool* pool,
+               MathMode mode) const;
 
   // Bytes of weights (as stored) and of a KV cache of n_ctx positions.
   uint64_t weight_bytes() const;

@@ -51,6 +51,12 @@ void add_bias(float* x, const std::vector<float>& bias, int64_t n_tokens) {
 
 void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits,
                     ThreadPool* pool) const {
+  forward(tokens, n, cache, logits, all_logits, pool, MathMode::kFast);
+}
+
+void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits,
+                    ThreadPool* pool, MathMode mode) const {
+  const bool exact = mode == MathMode::kExact;
   const ModelConfig& c = config_;
   if (n <= 0) throw Error("forward: no tokens to evaluate");
   const int64_t pos0 = cache.size();
@@ -76,9 +82,9 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerWeights& L = layers_[static_cast<size_t>(l)];
     for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.attn_norm.data(), &xn[t * D], D, c.rms_eps);
-    matmul(L.wq, xn.data(), n, q.data(), pool);
-    matmul(L.wk, xn.data(), n, k.data(), pool);
-    matmul(L.wv, xn.data(), n, v.data(), pool);
+    matmul(L.wq, xn.data(), n, q.data(), pool, mode);
+    matmul(L.wk, xn.data(), n, k.data(), pool, mode);
+    matmul(L.wv, xn.data(), n, v.data(), pool, mode);
     add_bias(q.data(), L.bq, n);
     add_bias(k.data(), L.bk, n);
     add_bias(v.data(), L.bv, n);
@@ -106,7 +112,10 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
         for (int64_t j = 0; j < n_keys; ++j) {
           const float* kj = cache.k(l, j) + kvh * HD;
           float s = 0.0f;
-          for (int64_t d = 0; d < HD; ++d) s += qh[d] * kj[d];
+          if (exact)
+            for (int64_t d = 0; d < HD; ++d) s += qh[d] * kj[d];
+          else
+            s = dot_f32(qh, kj, HD);
           scores[static_cast<size_t>(j)] = s * scale;
         }
         softmax_inplace(scores.data(), n_keys);
@@ -115,21 +124,24 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
         for (int64_t j = 0; j < n_keys; ++j) {
           const float p = scores[static_cast<size_t>(j)];
           const float* vj = cache.v(l, j) + kvh * HD;
-          for (int64_t d = 0; d < HD; ++d) out[d] += p * vj[d];
+          if (exact)
+            for (int64_t d = 0; d < HD; ++d) out[d] += p * vj[d];
+          else
+            axpy_f32(p, vj, out, HD);
         }
       }
     };
     if (pool != nullptr) pool->parallel_for(n * c.n_head, attend);
     else attend(0, n * c.n_head);
 
-    matmul(L.wo, att_out.data(), n, proj.data(), pool);
+    matmul(L.wo, att_out.data(), n, proj.data(), pool, mode);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 
     for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.ffn_norm.data(), &xn[t * D], D, c.rms_eps);
-    matmul(L.w_gate, xn.data(), n, gate.data(), pool);
-    matmul(L.w_up, xn.data(), n, up.data(), pool);
+    matmul(L.w_gate, xn.data(), n, gate.data(), pool, mode);
+    matmul(L.w_up, xn.data(), n, up.data(), pool, mode);
     swiglu(gate.data(), up.data(), gate.data(), n * c.n_ff);
-    matmul(L.w_down, gate.data(), n, proj.data(), pool);
+    matmul(L.w_down, gate.data(), n, proj.data(), pool, mode);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
   }
   cache.set_size(pos0 + n);
@@ -137,7 +149,7 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
   const int64_t first = all_logits ? 0 : n - 1;
   const int64_t rows = n - first;
   for (int64_t t = first; t < n; ++t) rms_norm(&x[t * D], output_norm_.data(), &xn[(t - first) * D], D, c.rms_eps);
-  matmul(output_, xn.data(), rows, logits, pool);
+  matmul(output_, xn.data(), rows, logits, pool, mode);
 }
 
 }  // namespace onellm

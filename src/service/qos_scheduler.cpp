@@ -62,7 +62,9 @@ SchedulerStats QosScheduler::stats() const {
 
 double QosScheduler::predicted_wait_ms(const Job& job) const {
   if (stats_.prefill_ms_per_token <= 0) return 0;
-  double tokens = static_cast<double>(job.req.request.prompt.size());
+  // Only the prompts ahead of this one: its own prompt costs the same
+  // whenever it runs, so it is no reason to turn the request away.
+  double tokens = 0;
   for (const auto& j : jobs_)
     if (j->priority() >= job.priority() && j->prefilling())
       tokens += static_cast<double>(j->begun ? j->gen->prompt_remaining() : j->req.request.prompt.size());
@@ -217,9 +219,16 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
   for (Job* j : order) {
     if (j->engine_done || !j->gen->in_prefill()) continue;
     int64_t chunk = n_decoded == 0 ? std::max<int64_t>(config_.prefill_chunk, 512) : config_.prefill_chunk;
-    if (n_decoded > 0 && prefill_cost > 0) {
-      double budget = tightest_tpot - n_decoded * decode_cost;
-      chunk = std::clamp<int64_t>(static_cast<int64_t>(budget / prefill_cost), 16, config_.prefill_chunk);
+    if (prefill_cost > 0) {
+      // A more urgent request may arrive at any moment and wait for this
+      // chunk: keep the chunk to a quarter of the tightest first-token
+      // objective above this request's class, and to what the running
+      // streams' per-token objective leaves.
+      double budget = 1e18;
+      for (const QosClass& q : config_.qos)
+        if (q.priority > j->priority()) budget = std::min(budget, 0.25 * q.ttft_ms);
+      if (n_decoded > 0) budget = std::min(budget, tightest_tpot - n_decoded * decode_cost);
+      if (budget < 1e17) chunk = std::clamp<int64_t>(static_cast<int64_t>(budget / prefill_cost), 16, chunk);
     }
     size_t before = j->gen->prompt_remaining();
     try {

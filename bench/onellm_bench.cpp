@@ -1,0 +1,184 @@
+// Kernel-layer benchmarks, measured the way llama-bench measures:
+//   onellm_bench model -m FILE [-p 512] [-n 64] [-t 2] [-r 3] [--exact]
+//     pp: one forward pass of p tokens on an empty cache (logits of the last
+//     token only); tg: n single-token passes from an empty cache. One warm-up
+//     run each, then r timed runs; prints tokens/s mean +- stddev, peak RSS.
+//   onellm_bench matmul -type Q4_0 -rows R -cols C [-tokens 1,512] [-t 2]
+//     one matmul at every CPU level, GFLOP/s and GB/s of weights.
+//   onellm_bench pool [-t 2]: cost of an empty parallel_for.
+// ONELLM_CPU=scalar|avx2|avx512 forces the level.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "model/model.h"
+
+using namespace onellm;
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Stats {
+  double mean = 0, stddev = 0;
+};
+Stats stats_of(const std::vector<double>& v) {
+  Stats s;
+  for (double x : v) s.mean += x;
+  s.mean /= static_cast<double>(v.size());
+  for (double x : v) s.stddev += (x - s.mean) * (x - s.mean);
+  s.stddev = v.size() > 1 ? std::sqrt(s.stddev / static_cast<double>(v.size() - 1)) : 0;
+  return s;
+}
+
+const char* arg(int argc, char** argv, const char* name, const char* fallback) {
+  for (int i = 2; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  return fallback;
+}
+bool flag(int argc, char** argv, const char* name) {
+  for (int i = 2; i < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return true;
+  return false;
+}
+
+long peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024;
+}
+
+int bench_model(int argc, char** argv) {
+  const std::string path = arg(argc, argv, "-m", "");
+  const int n_prompt = std::atoi(arg(argc, argv, "-p", "512"));
+  const int n_gen = std::atoi(arg(argc, argv, "-n", "64"));
+  const int n_threads = std::atoi(arg(argc, argv, "-t", "2"));
+  const int reps = std::atoi(arg(argc, argv, "-r", "3"));
+  const MathMode mode = flag(argc, argv, "--exact") ? MathMode::kExact : MathMode::kFast;
+  auto model = Model::load(path);
+  ThreadPool pool(n_threads);
+  const int64_t V = model->config().n_vocab;
+  std::vector<float> logits(static_cast<size_t>(V));
+  std::mt19937 rng(1);
+  std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, 1)));
+  for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(V));
+  KvCache cache(model->config(), std::max(n_prompt, n_gen) + 1);
+
+  std::printf("model %s, %s, level %s, %d threads\n", path.c_str(), mode == MathMode::kExact ? "exact" : "fast",
+              cpu_level_name(cpu_level()), n_threads);
+  if (n_prompt > 0) {
+    std::vector<double> rates;
+    for (int r = -1; r < reps; ++r) {
+      cache.clear();
+      const double t0 = now_seconds();
+      model->forward(tokens.data(), n_prompt, cache, logits.data(), false, &pool, mode);
+      const double dt = now_seconds() - t0;
+      if (r >= 0) rates.push_back(n_prompt / dt);
+    }
+    const Stats s = stats_of(rates);
+    std::printf("pp%-5d %10.2f +- %.2f t/s\n", n_prompt, s.mean, s.stddev);
+  }
+  if (n_gen > 0) {
+    std::vector<double> rates;
+    for (int r = -1; r < reps; ++r) {
+      cache.clear();
+      int32_t token = tokens[0];
+      const double t0 = now_seconds();
+      for (int i = 0; i < n_gen; ++i) {
+        model->forward(&token, 1, cache, logits.data(), false, &pool, mode);
+        token = static_cast<int32_t>((token + 7) % V);
+      }
+      const double dt = now_seconds() - t0;
+      if (r >= 0) rates.push_back(n_gen / dt);
+    }
+    const Stats s = stats_of(rates);
+    std::printf("tg%-5d %10.2f +- %.2f t/s\n", n_gen, s.mean, s.stddev);
+  }
+  std::printf("peak RSS %ld MiB (weights %.1f MiB)\n", peak_rss_mib(), model->weight_bytes() / 1048576.0);
+  return 0;
+}
+
+int bench_matmul(int argc, char** argv) {
+  const TensorType type = tensor_type_from_name(arg(argc, argv, "-type", "Q4_0"));
+  const int64_t rows = std::atoll(arg(argc, argv, "-rows", "4864"));
+  const int64_t cols = std::atoll(arg(argc, argv, "-cols", "896"));
+  const int n_threads = std::atoi(arg(argc, argv, "-t", "2"));
+  const int64_t n_tok = std::atoll(arg(argc, argv, "-tokens", "1"));
+  std::vector<float> wf(static_cast<size_t>(rows * cols));
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0, 1);
+  for (float& v : wf) v = normal(rng);
+  const size_t row_bytes = tensor_row_bytes(type, cols);
+  std::vector<uint8_t> wq(row_bytes * static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) quantize_row(type, wf.data() + r * cols, wq.data() + r * row_bytes, cols);
+  std::vector<float> x(static_cast<size_t>(n_tok * cols)), y(static_cast<size_t>(n_tok * rows));
+  for (float& v : x) v = normal(rng);
+  const MatrixView w{type, wq.data(), rows, cols};
+  ThreadPool pool(n_threads);
+  for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
+    if (!cpu_level_supported(level)) continue;
+    if (level == CpuLevel::kScalar && n_tok > 16) continue;
+    double best = 1e30;
+    for (int r = 0; r < 20; ++r) {
+      const double t0 = now_seconds();
+      matmul_fast_at(level, w, x.data(), n_tok, y.data(), &pool);
+      best = std::min(best, now_seconds() - t0);
+    }
+    std::printf("%-5s %6lld x %-6lld tokens %-4lld %-7s %8.1f us  %7.1f GFLOP/s  %6.1f GB/s weights\n",
+                tensor_type_name(uint32_t(type)).c_str(), (long long)rows, (long long)cols, (long long)n_tok,
+                cpu_level_name(level), best * 1e6, 2.0 * rows * cols * n_tok / best * 1e-9,
+                wq.size() / best * 1e-9);
+  }
+  return 0;
+}
+
+int bench_pool(int argc, char** argv) {
+  const int n_threads = std::atoi(arg(argc, argv, "-t", "2"));
+  ThreadPool pool(n_threads);
+  std::vector<int64_t> sink(64);
+  const int calls = 20000;
+  const double t0 = now_seconds();
+  for (int i = 0; i < calls; ++i) pool.parallel_for(n_threads, [&](int64_t b, int64_t e) { sink[b * 8] += e; });
+  std::printf("parallel_for on %d threads: %.2f us per call\n", n_threads, (now_seconds() - t0) / calls * 1e6);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const std::string cmd = argc > 1 ? argv[1] : "";
+    if (cmd == "model") return bench_model(argc, argv);
+    if (cmd == "matmul") return bench_matmul(argc, argv);
+    if (cmd == "pool") return bench_pool(argc, argv);
+    if (cmd == "make-model") {  // random weights of a real shape
+      TinyModelSpec s;
+      s.arch = arg(argc, argv, "--arch", "qwen2");
+      s.type = tensor_type_from_name(arg(argc, argv, "--type", "Q4_0"));
+      s.n_embd = std::atoll(arg(argc, argv, "--n-embd", "896"));
+      s.n_layer = std::atoll(arg(argc, argv, "--n-layer", "24"));
+      s.n_head = std::atoll(arg(argc, argv, "--n-head", "14"));
+      s.n_head_kv = std::atoll(arg(argc, argv, "--n-head-kv", "2"));
+      s.n_ff = std::atoll(arg(argc, argv, "--n-ff", "4864"));
+      s.n_vocab = std::atoll(arg(argc, argv, "--n-vocab", "151936"));
+      s.n_ctx = 4096;
+      s.tied_output = flag(argc, argv, "--tied");
+      write_tiny_model(s, arg(argc, argv, "-o", "model.gguf"));
+      return 0;
+    }
+    std::fprintf(stderr, "usage: onellm_bench model|matmul|pool|make-model ...\n");
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "onellm_bench: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,35 @@
+// The AVX2 + FMA + F16C level: the shared x86 kernels with vpmaddubsw +
+// vpmaddwd dot products. Everything between push/pop_options is compiled as
+// if each function carried __attribute__((target("avx2,fma,f16c"))); the
+// build needs no -march flag and fast_matmul.cpp calls in only after
+// cpu_features() has confirmed the instructions exist.
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/fast_kernels.h"
+#include "kernels/quant_blocks.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+namespace onellm::fast {
+namespace {
+#define ONELLM_X86_VNNI 0
+#define ONELLM_X86_LEVEL_NAME "avx2"
+#include "kernels/fast_x86_kernels.inc"
+#undef ONELLM_X86_VNNI
+#undef ONELLM_X86_LEVEL_NAME
+}  // namespace
+}  // namespace onellm::fast
+#pragma GCC pop_options
+
+namespace onellm::fast {
+const Kernels* kernels_avx2() { return &kTable; }
+}  // namespace onellm::fast
+#else
+namespace onellm::fast {
+const Kernels* kernels_avx2() { return nullptr; }
+}  // namespace onellm::fast
+#endif

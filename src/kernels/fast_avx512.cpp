@@ -1,0 +1,34 @@
+// The AVX-512 level (F/BW/VL/VNNI): the shared x86 kernels with every u8 x s8
+// dot product as one vpdpbusd. Compiled under a file-wide target pragma (the
+// same as a per-function target attribute); called only after
+// cpu_features() has confirmed the instructions and the OS's ZMM state.
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/fast_kernels.h"
+#include "kernels/quant_blocks.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+namespace onellm::fast {
+namespace {
+#define ONELLM_X86_VNNI 1
+#define ONELLM_X86_LEVEL_NAME "avx512"
+#include "kernels/fast_x86_kernels.inc"
+#undef ONELLM_X86_VNNI
+#undef ONELLM_X86_LEVEL_NAME
+}  // namespace
+}  // namespace onellm::fast
+#pragma GCC pop_options
+
+namespace onellm::fast {
+const Kernels* kernels_avx512() { return &kTable; }
+}  // namespace onellm::fast
+#else
+namespace onellm::fast {
+const Kernels* kernels_avx512() { return nullptr; }
+}  // namespace onellm::fast
+#endif

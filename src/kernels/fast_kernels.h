@@ -1,0 +1,60 @@
+// Private to src/kernels: the quantized-activation blocks and the table of
+// kernels each instruction-set file (fast_scalar.cpp, fast_avx2.cpp,
+// fast_avx512.cpp, fast_neon.cpp) fills in. fast_matmul.cpp picks the table
+// for the active CpuLevel and does the threading and cache blocking; the
+// kernels only see plain pointers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace onellm::fast {
+
+// Activations for Q4_0..Q8_0 weights: 32 values q*d. sum = sum(q), which
+// the offset (Q4_0, Q5_0: exact, in integers) and min (Q4_1, Q5_1) terms need.
+struct ActQ8 {
+  float d;
+  int32_t sum;
+  int8_t qs[32];
+};
+// Activations for K-quant weights: 256 values q*d, and the sums of each 16
+// (the min / offset terms of the sub-blocks).
+struct ActQ8K {
+  float d;
+  int16_t bsums[16];
+  int8_t qs[256];
+};
+static_assert(sizeof(ActQ8) == 40 && sizeof(ActQ8K) == 292);
+
+enum class ActFormat { kF32, kQ8, kQ8K };
+
+// Weight types with a fast kernel; anything else is dequantized to F32 rows.
+enum WeightSlot { kSlotF32, kSlotF16, kSlotBF16, kSlotQ4_0, kSlotQ4_1, kSlotQ5_0, kSlotQ5_1, kSlotQ8_0,
+                  kSlotQ4_K, kSlotQ5_K, kSlotQ6_K, kSlotCount };
+
+// y[t * y_stride + r] = dot(weight row r, activation row t) for r < n_rows,
+// t < n_tok. Weight row r starts at w + r * w_stride, activation row t at
+// a + t * a_stride; n_blocks = blocks of the weight type per row (elements
+// for F32/F16/BF16).
+using TileFn = void (*)(const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a, size_t a_stride,
+                        int64_t n_tok, int64_t n_blocks, float* y, int64_t y_stride);
+
+struct Kernels {
+  const char* name;
+  void (*quantize_q8)(const float* x, ActQ8* out, int64_t n_blocks);
+  void (*quantize_q8k)(const float* x, ActQ8K* out, int64_t n_blocks);
+  TileFn tile[kSlotCount];
+  float (*dot_f32)(const float* a, const float* b, int64_t n);
+  void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
+};
+
+// Null when the level is not compiled in for this architecture.
+const Kernels* kernels_scalar();
+const Kernels* kernels_avx2();
+const Kernels* kernels_avx512();
+const Kernels* kernels_neon();
+const Kernels& kernels_for(CpuLevel level);  // throws Error if not built here
+
+}  // namespace onellm::fast

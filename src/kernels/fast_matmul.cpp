@@ -1,0 +1,158 @@
+// matmul_fast: picks the kernel table for the CPU level, quantizes the
+// activations once, and splits the work. Rows are split across threads in
+// contiguous ranges (decode: each weight row is streamed from memory exactly
+// once). Within a thread, tokens go in blocks whose quantized activations fit
+// in half of L2, and each block of rows is run against a whole token block
+// while the rows are in L1 (prefill: weights are reused across tokens).
+#include <algorithm>
+#include <vector>
+
+#include "base/error.h"
+#include "kernels/fast_kernels.h"
+
+namespace onellm {
+namespace fast {
+
+const Kernels& kernels_for(CpuLevel level) {
+  const Kernels* k = nullptr;
+  switch (level) {
+    case CpuLevel::kScalar: k = kernels_scalar(); break;
+    case CpuLevel::kAvx2: k = kernels_avx2(); break;
+    case CpuLevel::kAvx512: k = kernels_avx512(); break;
+    case CpuLevel::kNeon: k = kernels_neon(); break;
+  }
+  if (k == nullptr) throw Error(std::string("CPU level ") + cpu_level_name(level) + " is not built for this architecture");
+  return *k;
+}
+
+}  // namespace fast
+
+namespace {
+
+using namespace fast;
+
+constexpr int64_t kRowBlock = 16;          // weight rows kept in L1 while a token block runs
+constexpr size_t kActCacheBytes = 512 << 10;  // quantized activations of one token block (half of L2)
+
+int slot_of(TensorType type) {
+  switch (type) {
+    case TensorType::F32: return kSlotF32;
+    case TensorType::F16: return kSlotF16;
+    case TensorType::BF16: return kSlotBF16;
+    case TensorType::Q4_0: return kSlotQ4_0;
+    case TensorType::Q4_1: return kSlotQ4_1;
+    case TensorType::Q5_0: return kSlotQ5_0;
+    case TensorType::Q5_1: return kSlotQ5_1;
+    case TensorType::Q8_0: return kSlotQ8_0;
+    case TensorType::Q4_K: return kSlotQ4_K;
+    case TensorType::Q5_K: return kSlotQ5_K;
+    case TensorType::Q6_K: return kSlotQ6_K;
+    default: return -1;
+  }
+}
+
+ActFormat act_format(int slot) {
+  if (slot <= kSlotBF16) return ActFormat::kF32;
+  return slot <= kSlotQ8_0 ? ActFormat::kQ8 : ActFormat::kQ8K;
+}
+
+void check_matrix(const MatrixView& w, int64_t n_tokens) {
+  const TensorTypeInfo& info = tensor_type_info(w.type);
+  if (!info.computable) throw Error(std::string("matmul_fast: tensor type ") + info.name + " is not supported");
+  if (w.rows < 0 || w.cols < 0)
+    throw Error("matmul_fast: bad matrix shape " + std::to_string(w.rows) + " x " + std::to_string(w.cols));
+  w.row_bytes();  // throws unless cols is a whole number of blocks
+  if (w.data == nullptr && w.rows > 0 && w.cols > 0) throw Error("matmul_fast: matrix has no data");
+  if (n_tokens < 0) throw Error("matmul_fast: negative token count " + std::to_string(n_tokens));
+}
+
+template <typename Fn>
+void run_parallel(ThreadPool* pool, int64_t n, const Fn& fn) {
+  if (pool != nullptr && n > 1)
+    pool->parallel_for(n, fn);
+  else
+    fn(0, n);
+}
+
+// Types without a kernel: dequantize kRowBlock rows at a time, F32 kernel.
+void matmul_dequantized(const Kernels& k, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
+                        ThreadPool* pool) {
+  const int64_t n_row_blocks = (w.rows + kRowBlock - 1) / kRowBlock;
+  const size_t row_bytes = w.row_bytes(), x_stride = static_cast<size_t>(w.cols) * sizeof(float);
+  run_parallel(pool, n_row_blocks, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> rows;
+    rows.resize(static_cast<size_t>(kRowBlock * w.cols));
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t r0 = b * kRowBlock, n = std::min(kRowBlock, w.rows - r0);
+      for (int64_t r = 0; r < n; ++r)
+        dequantize_row(w.type, static_cast<const uint8_t*>(w.data) + (r0 + r) * row_bytes, rows.data() + r * w.cols,
+                       w.cols);
+      k.tile[kSlotF32](reinterpret_cast<const uint8_t*>(rows.data()), x_stride, n,
+                       reinterpret_cast<const uint8_t*>(x), x_stride, n_tokens, w.cols, y + r0, w.rows);
+    }
+  });
+}
+
+}  // namespace
+
+void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
+                    ThreadPool* pool) {
+  check_matrix(w, n_tokens);
+  if (n_tokens == 0 || w.rows == 0) return;
+  const Kernels& k = kernels_for(level);
+  if (w.cols == 0) {
+    std::fill_n(y, n_tokens * w.rows, 0.0f);
+    return;
+  }
+  const int slot = slot_of(w.type);
+  if (slot < 0) return matmul_dequantized(k, w, x, n_tokens, y, pool);
+
+  // Activations in the format the weight type's kernel reads.
+  const ActFormat format = act_format(slot);
+  const int64_t n_blocks = format == ActFormat::kF32 ? w.cols : w.cols / tensor_type_info(w.type).block_elems;
+  const uint8_t* act = reinterpret_cast<const uint8_t*>(x);
+  size_t act_stride = static_cast<size_t>(w.cols) * sizeof(float);
+  thread_local std::vector<uint8_t> act_buffer;
+  if (format != ActFormat::kF32) {
+    const int64_t act_blocks = format == ActFormat::kQ8 ? w.cols / 32 : w.cols / 256;
+    act_stride = static_cast<size_t>(act_blocks) * (format == ActFormat::kQ8 ? sizeof(ActQ8) : sizeof(ActQ8K));
+    act_buffer.resize(act_stride * static_cast<size_t>(n_tokens));
+    uint8_t* out = act_buffer.data();
+    auto quantize = [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        if (format == ActFormat::kQ8)
+          k.quantize_q8(x + t * w.cols, reinterpret_cast<ActQ8*>(out + t * act_stride), act_blocks);
+        else
+          k.quantize_q8k(x + t * w.cols, reinterpret_cast<ActQ8K*>(out + t * act_stride), act_blocks);
+      }
+    };
+    run_parallel(n_tokens >= 8 ? pool : nullptr, n_tokens, quantize);
+    act = act_buffer.data();
+  }
+
+  const int64_t token_block = std::max<int64_t>(4, static_cast<int64_t>(kActCacheBytes / act_stride) / 4 * 4);
+  const TileFn tile = k.tile[slot];
+  const size_t w_stride = w.row_bytes();
+  const auto* wbase = static_cast<const uint8_t*>(w.data);
+  const int64_t n_row_blocks = (w.rows + kRowBlock - 1) / kRowBlock;
+  run_parallel(pool, n_row_blocks, [&](int64_t begin, int64_t end) {
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += token_block) {
+      const int64_t nt = std::min(token_block, n_tokens - t0);
+      for (int64_t b = begin; b < end; ++b) {
+        const int64_t r0 = b * kRowBlock, nr = std::min(kRowBlock, w.rows - r0);
+        tile(wbase + r0 * w_stride, w_stride, nr, act + t0 * act_stride, act_stride, nt, n_blocks,
+             y + t0 * w.rows + r0, w.rows);
+      }
+    }
+  });
+}
+
+void matmul_fast(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  matmul_fast_at(cpu_level(), w, x, n_tokens, y, pool);
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) { return kernels_for(cpu_level()).dot_f32(a, b, n); }
+
+void axpy_f32(float a, const float* x, float* y, int64_t n) { kernels_for(cpu_level()).axpy_f32(a, x, y, n); }
+
+}  // namespace onellm

@@ -1,0 +1,214 @@
+// The fast matmul at every CPU level this machine runs, against
+// (a) the scalar level (same integer algorithm: only float summation order
+//     may differ), and
+// (b) the exact reference matmul, within the error bound that quantizing
+//     the activations to 8 bits allows: |x - q*d| <= d/2 per element.
+// Shapes include odd row counts, odd block counts, 1..9 tokens and weights
+// and activations at unaligned addresses.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "base/error.h"
+#include "kernels/fast_kernels.h"
+#include "kernels/kernels.h"
+
+namespace onellm {
+namespace {
+
+std::vector<CpuLevel> runnable_levels() {
+  std::vector<CpuLevel> levels;
+  for (CpuLevel l : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon})
+    if (cpu_level_supported(l)) levels.push_back(l);
+  return levels;
+}
+
+struct Problem {
+  TensorType type;
+  int64_t rows, cols, n_tokens;
+  std::vector<uint8_t> weight_storage;  // weights start at offset 1: unaligned
+  std::vector<float> x_storage;         // activations start at offset 1
+  MatrixView w;
+  const float* x;
+  std::vector<float> w_deq;  // dequantized weights (for the error bound)
+
+  Problem(TensorType t, int64_t r, int64_t c, int64_t n, uint32_t seed) : type(t), rows(r), cols(c), n_tokens(n) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> wf(static_cast<size_t>(r * c));
+    for (float& v : wf) v = normal(rng);
+    const size_t row_bytes = tensor_row_bytes(t, c);
+    weight_storage.assign(1 + row_bytes * r, 0);
+    w_deq.resize(wf.size());
+    for (int64_t i = 0; i < r; ++i) {
+      uint8_t* dst = weight_storage.data() + 1 + i * row_bytes;
+      quantize_row(t, wf.data() + i * c, dst, c);
+      dequantize_row(t, dst, w_deq.data() + i * c, c);
+    }
+    w = MatrixView{t, weight_storage.data() + 1, r, c};
+    x_storage.resize(static_cast<size_t>(1 + n * c));
+    for (size_t i = 1; i < x_storage.size(); ++i) x_storage[i] = normal(rng) * (i % 7 == 0 ? 4.0f : 1.0f);
+    x = x_storage.data() + 1;
+  }
+};
+
+bool quantized_activations(TensorType t) {
+  return t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16 && t != TensorType::Q2_K &&
+         t != TensorType::Q3_K;
+}
+
+int64_t act_block(TensorType t) { return tensor_type_info(t).block_elems == 256 ? 256 : 32; }
+
+void check_problem(const Problem& p, ThreadPool* pool) {
+  const int64_t R = p.rows, C = p.cols, N = p.n_tokens;
+  std::vector<float> exact(static_cast<size_t>(N * R)), scalar(exact.size()), fast(exact.size());
+  matmul(p.w, p.x, N, exact.data(), pool);
+  matmul_fast_at(CpuLevel::kScalar, p.w, p.x, N, scalar.data(), pool);
+  const bool quantized = quantized_activations(p.type);
+  const int64_t blk = act_block(p.type);
+
+  for (int64_t t = 0; t < N; ++t) {
+    const float* xt = p.x + t * C;
+    for (int64_t r = 0; r < R; ++r) {
+      const float* wr = p.w_deq.data() + r * C;
+      double magnitude = 0, bound = 0;
+      for (int64_t c0 = 0; c0 < C; c0 += blk) {
+        double amax = 0;
+        for (int64_t c = c0; c < c0 + blk && c < C; ++c) amax = std::max(amax, std::fabs(double(xt[c])));
+        for (int64_t c = c0; c < c0 + blk && c < C; ++c) {
+          magnitude += std::fabs(double(wr[c]) * xt[c]);
+          if (quantized) bound += std::fabs(double(wr[c])) * amax / 127.0 * 0.5;
+        }
+      }
+      bound += 2e-5 * magnitude + 1e-5;
+      const size_t i = static_cast<size_t>(t * R + r);
+      ASSERT_NEAR(scalar[i], exact[i], bound)
+          << tensor_type_name(uint32_t(p.type)) << " scalar level, row " << r << " token " << t << " of " << N;
+    }
+  }
+
+  for (CpuLevel level : runnable_levels()) {
+    if (level == CpuLevel::kScalar) continue;
+    std::fill(fast.begin(), fast.end(), NAN);
+    matmul_fast_at(level, p.w, p.x, N, fast.data(), pool);
+    for (int64_t t = 0; t < N; ++t)
+      for (int64_t r = 0; r < R; ++r) {
+        double magnitude = 0;
+        for (int64_t c = 0; c < C; ++c) magnitude += std::fabs(double(p.w_deq[r * C + c]) * p.x[t * C + c]);
+        const size_t i = static_cast<size_t>(t * R + r);
+        ASSERT_NEAR(fast[i], scalar[i], 1e-5 * magnitude + 1e-6)
+            << tensor_type_name(uint32_t(p.type)) << " level " << cpu_level_name(level) << ", row " << r
+            << " token " << t << " of " << N << ", cols " << C;
+      }
+  }
+}
+
+class FastMatmul : public ::testing::TestWithParam<TensorType> {};
+
+TEST_P(FastMatmul, EveryLevelMatchesScalarAndExactWithinQuantizationError) {
+  const TensorType type = GetParam();
+  const int64_t block = tensor_type_info(type).block_elems;
+  // Block counts: 1, odd, and a long row; row counts around the 16-row tile.
+  std::vector<int64_t> col_counts;
+  if (block == 1)
+    col_counts = {1, 7, 33, 200, 1031};
+  else if (block == 32)
+    col_counts = {32, 96, 224, 1056};
+  else
+    col_counts = {256, 768};
+  ThreadPool pool(3);
+  uint32_t seed = 1;
+  for (int64_t cols : col_counts)
+    for (int64_t n_tokens = 1; n_tokens <= 9; ++n_tokens) {
+      const int64_t rows = n_tokens % 2 ? 37 : 16;
+      Problem p(type, rows, cols, n_tokens, seed++);
+      check_problem(p, n_tokens % 3 == 0 ? nullptr : &pool);
+      if (HasFatalFailure()) return;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, FastMatmul,
+                         ::testing::Values(TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q4_0,
+                                           TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
+                                           TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q2_K,
+                                           TensorType::Q3_K),
+                         [](const ::testing::TestParamInfo<TensorType>& info) {
+                           return tensor_type_name(uint32_t(info.param));
+                         });
+
+TEST(FastMatmul, PrefillSizedTokenBlocks) {
+  // More tokens than one token block of the cache blocking (512 KiB of
+  // activations), so the blocking loop runs more than once.
+  ThreadPool pool(2);
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q6_K}) {
+    Problem p(type, 19, 4096, 140, 77);
+    check_problem(p, &pool);
+  }
+}
+
+TEST(FastActivations, QuantizedBitsAreIdenticalAtEveryLevel) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::vector<float> x(1024);
+  for (float& v : x) v = normal(rng);
+  for (int i = 0; i < 32; ++i) x[64 + i] = 0.0f;          // an all-zero block
+
+  const fast::Kernels& ref = fast::kernels_for(CpuLevel::kScalar);
+  std::vector<fast::ActQ8> q8_ref(32), q8(32);
+  std::vector<fast::ActQ8K> q8k_ref(4), q8k(4);
+  ref.quantize_q8(x.data(), q8_ref.data(), 32);
+  ref.quantize_q8k(x.data(), q8k_ref.data(), 4);
+  for (CpuLevel level : runnable_levels()) {
+    const fast::Kernels& k = fast::kernels_for(level);
+    k.quantize_q8(x.data(), q8.data(), 32);
+    k.quantize_q8k(x.data(), q8k.data(), 4);
+    EXPECT_EQ(0, std::memcmp(q8.data(), q8_ref.data(), q8.size() * sizeof(fast::ActQ8))) << cpu_level_name(level);
+    EXPECT_EQ(0, std::memcmp(q8k.data(), q8k_ref.data(), q8k.size() * sizeof(fast::ActQ8K))) << cpu_level_name(level);
+  }
+  // Independent of the code: each block's largest value maps to +-127.
+  for (int b = 0; b < 32; ++b) {
+    int qmax = 0;
+    for (int8_t q : q8_ref[b].qs) qmax = std::max(qmax, std::abs(int(q)));
+    EXPECT_EQ(qmax, b == 2 ? 0 : 127) << "block " << b;
+  }
+}
+
+TEST(FastVectorOps, DotAndAxpyMatchDoublePrecision) {
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> a(1 + 203), b(203), y(203);
+  for (float& v : a) v = u(rng);
+  for (float& v : b) v = u(rng);
+  const CpuLevel saved = cpu_level();
+  for (CpuLevel level : runnable_levels()) {
+    set_cpu_level(level);
+    for (int64_t n : {0, 1, 7, 8, 16, 17, 203}) {
+      double want = 0;
+      for (int64_t i = 0; i < n; ++i) want += double(a[1 + i]) * b[i];
+      EXPECT_NEAR(dot_f32(a.data() + 1, b.data(), n), want, 1e-4) << cpu_level_name(level) << " n=" << n;
+      std::fill(y.begin(), y.end(), 1.0f);
+      axpy_f32(0.5f, a.data() + 1, y.data(), n);
+      for (int64_t i = 0; i < 203; ++i)
+        ASSERT_FLOAT_EQ(y[i], i < n ? 1.0f + 0.5f * a[1 + i] : 1.0f) << cpu_level_name(level);
+    }
+  }
+  set_cpu_level(saved);
+}
+
+TEST(CpuLevels, NamesAndUnsupportedLevelsAreErrors) {
+  EXPECT_EQ(cpu_level_from_name("avx2"), CpuLevel::kAvx2);
+  EXPECT_THROW(cpu_level_from_name("sse9"), Error);
+  EXPECT_TRUE(cpu_level_supported(CpuLevel::kScalar));
+  EXPECT_TRUE(cpu_level_supported(best_cpu_level()));
+  for (CpuLevel l : {CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon})
+    if (!cpu_level_supported(l)) {
+      EXPECT_THROW(set_cpu_level(l), Error) << cpu_level_name(l);
+    }
+  std::printf("CPU features: %s; best level %s\n", cpu_features_string().c_str(), cpu_level_name(best_cpu_level()));
+}
+
+}  // namespace
+}  // namespace onellm
