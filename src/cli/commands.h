@@ -19,6 +19,10 @@ int bench_command(int argc, char** argv);
 int serve_command(int argc, char** argv);
 int ask_command(int argc, char** argv);
 int loadgen_command(int argc, char** argv);
+int train_command(int argc, char** argv);
+int finetune_command(int argc, char** argv);
+int train_tokenizer_command(int argc, char** argv);
+int make_corpus_command(int argc, char** argv);
 
 // A loaded model with its tokenizer and thread pool, as every command needs.
 struct LoadedModel {

@@ -23,6 +23,10 @@ constexpr const char* kUsage =
     "  loadgen   TRACE.json [--address A] [--json]                replay a multi-app trace, per-class latency\n"
     "  bench     -m MODEL [-p 128,512] [-n 64] [-t N] [-r 3] [--json]  throughput like llama-bench\n"
     "  make-tiny-model --arch A --type T [--seed S] -o FILE       write a random-weight model\n"
+    "  train     --corpus TEXT (--tokenizer GGUF | --init GGUF | --resume CKPT) --out GGUF  train a llama model\n"
+    "  finetune  --lora --base GGUF --corpus TEXT --out ADAPTER.gguf  train a LoRA adapter on a frozen model\n"
+    "  train-tokenizer --corpus TEXT --vocab-size N -o GGUF       train a byte-level BPE tokenizer\n"
+    "  make-corpus --seed S --out DIR                             generate the device-assistant corpus\n"
     "\n"
     "run 'onellm <command> --help' for the options of one command.\n";
 
@@ -46,6 +50,10 @@ int main(int argc, char** argv) {
     if (command == "ask") return ask_command(argc, argv);
     if (command == "loadgen") return loadgen_command(argc, argv);
     if (command == "make-tiny-model") return make_tiny_model_command(argc, argv);
+    if (command == "train") return train_command(argc, argv);
+    if (command == "finetune") return finetune_command(argc, argv);
+    if (command == "train-tokenizer") return train_tokenizer_command(argc, argv);
+    if (command == "make-corpus") return make_corpus_command(argc, argv);
     std::fprintf(stderr, "onellm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const onellm::Error& e) {

@@ -18,6 +18,7 @@
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
 #include "model/model.h"
+#include "tokenizer/chat_template.h"
 
 namespace onellm {
 
@@ -259,5 +260,58 @@ class LoraTrainer {
   int64_t step_ = 0;
   std::unique_ptr<ThreadPool> pool_;
 };
+
+// ---- tokenizer training: byte-level BPE ("gpt2" vocabularies)
+struct BpeTrainOptions {
+  int32_t vocab_size = 2048;  // bytes + merges + special tokens
+  std::string pre = "qwen2";  // tokenizer.ggml.pre: the runtime pre-tokenizer that splits words
+  int64_t min_pair_count = 2;  // stop merging when the best pair is rarer
+  // Control tokens (never produced by merges); the first is EOS and BOS.
+  std::vector<std::string> control_tokens = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+  // User-defined tokens: matched in text like control tokens, but their text
+  // is part of the model's visible output (tool-call markers).
+  std::vector<std::string> user_tokens = {"<tool_call>", "</tool_call>"};
+};
+
+struct BpeVocabulary {
+  std::vector<std::string> tokens;  // GPT-2 byte alphabet texts
+  std::vector<int32_t> token_types;  // TokenKind values
+  std::vector<std::string> merges;   // "left right", by rank
+  int32_t eos_id = -1;
+  std::string pre;
+};
+
+// Learns merges from `text`: special tokens are cut out, the rest split into
+// words by the runtime pre-tokenizer `options.pre`, then the most frequent
+// adjacent pair (ties: the pair whose merged text sorts first) is merged
+// until vocab_size. Deterministic: same text and options, same vocabulary.
+BpeVocabulary train_bpe(std::string_view text, const BpeTrainOptions& options);
+// The ChatML template (tools listed compactly, calls as <tool_call>{json}
+// </tool_call>) that onellm's own tokenizers carry.
+std::string onellm_chat_template();
+// tokenizer.* metadata of a trained vocabulary (with the chat template).
+GgufMetadata bpe_tokenizer_metadata(const BpeVocabulary& vocab, const std::string& chat_template);
+// Writes a vocabulary-only GGUF (no tensors) that Tokenizer::from_gguf loads.
+void write_tokenizer_gguf(const GgufMetadata& tokenizer, const std::string& path);
+
+// ---- the device-assistant corpus (requests -> tool calls on the simulated
+// device, short answers, chit-chat)
+struct DeviceExample {
+  std::vector<ChatMessage> messages;  // [system], user, assistant, [tool result, assistant]
+  ChatJson tools;                     // null, or the tools listed in the prompt
+  ChatJson expected_calls = ChatJson::array();  // {"name", "arguments"} of the first reply
+};
+struct DeviceCorpusOptions {
+  uint64_t seed = 1;
+  double p_tools_listed = 0.2;  // prompt lists the tools (as the API would)
+  double p_system = 0.5;        // a system prompt
+  double p_tool_result = 0.25;  // the call's result and a short confirmation follow
+};
+// The simulated device's tools (OpenAI function definitions, onellm's own).
+const ChatJson& device_tools();
+// n examples, a pure function of (options, heldout, n). Held-out examples use
+// only the held-out quarter of every phrasing list and string-value pool
+// (numbers and enum values are shared), training ones only the rest.
+std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& options, bool heldout, int64_t n);
 
 }  // namespace onellm

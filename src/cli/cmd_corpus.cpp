@@ -1,0 +1,99 @@
+// make-corpus: writes the device-assistant corpus rendered with onellm's
+// chat template, as training text, held-out text and held-out prompts.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "train/train.h"
+
+namespace onellm::cli {
+namespace {
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error(path.string() + ": cannot create");
+  out << text;
+  if (!out.flush()) throw Error(path.string() + ": write failed");
+}
+
+ChatJson messages_json(const std::vector<ChatMessage>& messages) {
+  ChatJson out = ChatJson::array();
+  for (const ChatMessage& m : messages) {
+    ChatJson j{{"role", m.role}, {"content", m.content}};
+    for (const auto& [k, v] : m.extra.items()) j[k] = v;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// Documents joined by EOS, which the corpus reader turns into its token.
+std::string render_corpus(const ChatTemplate& tpl, const std::vector<DeviceExample>& examples) {
+  std::string text;
+  for (const DeviceExample& ex : examples) {
+    ChatTemplateOptions o;
+    o.add_generation_prompt = false;
+    o.tools = ex.tools;
+    text += tpl.render(ex.messages, o);
+    text += "<|endoftext|>";
+  }
+  return text;
+}
+
+// One JSON line per held-out example: the prompt up to the assistant's first
+// turn, the completion the model should produce, and the expected calls.
+std::string render_eval_lines(const ChatTemplate& tpl, const std::vector<DeviceExample>& examples) {
+  std::string lines;
+  for (const DeviceExample& ex : examples) {
+    size_t user = 0;
+    while (ex.messages[user].role != "user") ++user;
+    std::vector<ChatMessage> prompt_messages(ex.messages.begin(), ex.messages.begin() + user + 1);
+    ChatTemplateOptions o;
+    o.tools = ex.tools;
+    std::string prompt = tpl.render(prompt_messages, o);
+    std::vector<ChatMessage> with_reply(ex.messages.begin(), ex.messages.begin() + user + 2);
+    o.add_generation_prompt = false;
+    std::string full = tpl.render(with_reply, o);
+    if (full.compare(0, prompt.size(), prompt) != 0)
+      throw Error("make-corpus: the chat template does not render the prompt as a prefix of the conversation");
+    ChatJson line{{"messages", messages_json(prompt_messages)},
+                  {"tools_listed", !ex.tools.is_null()},
+                  {"prompt", prompt},
+                  {"completion", full.substr(prompt.size())},
+                  {"expected_calls", ex.expected_calls}};
+    lines += line.dump() + "\n";
+  }
+  return lines;
+}
+
+}  // namespace
+
+int make_corpus_command(int argc, char** argv) {
+  Args a(argc, argv, 2, {"--seed", "--out", "-o", "--train", "--heldout", "--p-tools", "--p-result"}, {});
+  auto out = a.get({"--out", "-o"});
+  if (!out) throw Error("no output directory given (--out DIR)");
+  DeviceCorpusOptions o;
+  o.seed = static_cast<uint64_t>(a.get_int({"--seed"}, 1));
+  o.p_tools_listed = a.get_double({"--p-tools"}, o.p_tools_listed);
+  o.p_tool_result = a.get_double({"--p-result"}, o.p_tool_result);
+  const int64_t n_train = a.get_int({"--train"}, 20000), n_heldout = a.get_int({"--heldout"}, 1000);
+  if (n_train < 0 || n_heldout < 0) throw Error("--train and --heldout must not be negative");
+
+  std::filesystem::path dir(*out);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error(dir.string() + ": cannot create directory: " + ec.message());
+  ChatTemplate tpl(onellm_chat_template());
+  auto train = make_device_examples(o, false, n_train);
+  auto heldout = make_device_examples(o, true, n_heldout);
+  write_file(dir / "train.txt", render_corpus(tpl, train));
+  write_file(dir / "heldout.txt", render_corpus(tpl, heldout));
+  write_file(dir / "heldout.jsonl", render_eval_lines(tpl, heldout));
+  write_file(dir / "tools.json", device_tools().dump(1) + "\n");
+  std::fprintf(stderr, "wrote %s: train.txt (%lld examples), heldout.txt and heldout.jsonl (%lld), tools.json\n",
+               dir.string().c_str(), static_cast<long long>(n_train), static_cast<long long>(n_heldout));
+  return 0;
+}
+
+}  // namespace onellm::cli

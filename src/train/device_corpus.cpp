@@ -1,0 +1,374 @@
+// The device-assistant corpus generator: draws an intent, a phrasing and
+// argument values, and builds the chat the model should learn (the call in
+// Qwen/Hermes style, optionally its result and a short confirmation).
+#include <cstdio>
+#include <functional>
+#include <random>
+
+#include "base/error.h"
+#include "train/device_corpus_data.h"
+#include "train/train.h"
+
+namespace onellm {
+namespace {
+
+using namespace device_corpus;
+
+const char* const kToolsJson =
+#include "train/device_tools.json.inc"
+    ;
+
+bool is_heldout_index(size_t i) { return i % 4 == 3; }
+
+// Draws from the training or held-out part of pools. Uses only raw
+// mt19937_64 output (not <random> distributions) so that the corpus is the
+// same with every standard library.
+class Draw {
+ public:
+  Draw(uint64_t seed, bool heldout) : rng_(seed), heldout_(heldout) {}
+  size_t below(size_t n) { return static_cast<size_t>(rng_() % n); }
+  bool chance(double p) { return static_cast<double>(rng_() >> 11) * 0x1.0p-53 < p; }
+  int range(int lo, int hi) { return lo + static_cast<int>(below(static_cast<size_t>(hi - lo + 1))); }
+  // An entry of the split this generator draws from.
+  const std::string& from(const Pool& pool) {
+    for (;;) {
+      size_t i = below(pool.size());
+      if (is_heldout_index(i) == heldout_) return pool[i];
+    }
+  }
+  template <typename T>
+  const T& any(const std::vector<T>& v) { return v[below(v.size())]; }
+  bool heldout() const { return heldout_; }
+
+ private:
+  std::mt19937_64 rng_;
+  bool heldout_;
+};
+
+using Slots = std::vector<std::pair<std::string, std::string>>;
+
+std::string fill(const std::string& phrasing, const Slots& slots) {
+  std::string out = phrasing;
+  for (const auto& [name, value] : slots) {
+    const std::string key = "{" + name + "}";
+    for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at + value.size()))
+      out.replace(at, key.size(), value);
+  }
+  if (out.find('{') != std::string::npos) throw Error("device corpus: unfilled slot in '" + phrasing + "'");
+  return out;
+}
+
+// Surface variation a user's typing has: capitals, punctuation, "please".
+std::string vary(std::string s, Draw& d) {
+  if (d.chance(0.5) && !s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  if (d.chance(0.08) && s.find("please") == std::string::npos) s += " please";
+  const size_t p = d.below(10);
+  if (p < 3) s += ".";
+  else if (p == 3) s += "!";
+  else if (p == 4 && s.back() != '?') s += "?";
+  return s;
+}
+
+std::string two_digits(int v) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%02d", v);
+  return buf;
+}
+
+// A time as people type it, and its 24-hour value.
+std::string spoken_time(int hour, int minute, Draw& d) {
+  if (d.chance(0.25)) return std::to_string(hour) + ":" + two_digits(minute);
+  const int h12 = hour % 12 == 0 ? 12 : hour % 12;
+  const char* suffix = hour < 12 ? d.any(std::vector<const char*>{"am", "AM", "a.m."})
+                                 : d.any(std::vector<const char*>{"pm", "PM", "p.m."});
+  std::string t = std::to_string(h12) + (minute == 0 && d.chance(0.7) ? "" : ":" + two_digits(minute));
+  return t + (d.chance(0.7) ? " " : "") + suffix;
+}
+
+void draw_time(Draw& d, int& hour, int& minute) {
+  hour = d.range(0, 23);
+  minute = d.chance(0.6) ? 15 * d.range(0, 3) : d.range(0, 59);
+}
+
+struct Reply {
+  std::string user;
+  ChatJson calls = ChatJson::array();  // {"name", "arguments"}
+  std::string answer;                  // text reply when there is no call
+  std::string confirmation;            // after the tool result
+};
+
+ChatJson call(const std::string& name, ChatJson arguments) {
+  return ChatJson{{"name", name}, {"arguments", std::move(arguments)}};
+}
+
+Reply alarm(Draw& d) {
+  int h, m;
+  draw_time(d, h, m);
+  const std::string& phrasing = d.from(kAlarmPhrasings);
+  ChatJson args{{"hour", h}, {"minute", m}};
+  Slots slots{{"time", spoken_time(h, m, d)}};
+  if (phrasing.find("{label}") != std::string::npos) {
+    const std::string& label = d.from(kAlarmLabels);
+    args["label"] = label;
+    slots.emplace_back("label", label);
+  }
+  return {fill(phrasing, slots), ChatJson::array({call("set_alarm", args)}), "",
+          "Alarm set for " + std::to_string(h) + ":" + two_digits(m) + "."};
+}
+
+Reply timer(Draw& d) {
+  std::string spoken, value;
+  const size_t kind = d.below(10);
+  if (kind < 6) {
+    int n = d.chance(0.5) ? d.range(1, 15) : 5 * d.range(1, 18);
+    value = std::to_string(n) + (n == 1 ? " minute" : " minutes");
+    spoken = d.chance(0.8) ? value : std::to_string(n) + (d.chance(0.5) ? " min" : " mins");
+  } else if (kind < 8) {
+    int n = 5 * d.range(2, 11);
+    value = spoken = std::to_string(n) + " seconds";
+  } else if (kind == 8) {
+    int n = d.range(1, 3), extra = d.chance(0.5) ? 30 : 0;
+    value = std::to_string(n) + (n == 1 ? " hour" : " hours") + (extra ? " 30 minutes" : "");
+    spoken = value;
+  } else {
+    value = d.chance(0.5) ? "30 minutes" : "1 hour";
+    spoken = value == "1 hour" ? "an hour" : "half an hour";
+  }
+  const std::string& phrasing = d.from(kTimerPhrasings);
+  ChatJson args{{"duration", value}};
+  Slots slots{{"duration", spoken}};
+  if (phrasing.find("{label}") != std::string::npos) {
+    const std::string& label = d.from(kTimerLabels);
+    args["label"] = label;
+    slots.emplace_back("label", label);
+  }
+  return {fill(phrasing, slots), ChatJson::array({call("set_timer", args)}), "", "Timer started: " + value + "."};
+}
+
+Reply event(Draw& d) {
+  int h, m;
+  draw_time(d, h, m);
+  const std::string &title = d.from(kEventTitles), &date = d.from(kDates);
+  const bool at_place = d.chance(0.3);
+  ChatJson args{{"title", title}, {"date", date}, {"time", two_digits(h) + ":" + two_digits(m)}};
+  Slots slots{{"title", title}, {"date", date}, {"time", spoken_time(h, m, d)}};
+  if (at_place) {
+    const std::string& location = d.from(kEventLocations);
+    args["location"] = location;
+    slots.emplace_back("location", location);
+  }
+  return {fill(d.from(at_place ? kEventAtPlacePhrasings : kEventPhrasings), slots),
+          ChatJson::array({call("create_event", args)}), "", "Added " + title + " on " + date + "."};
+}
+
+std::string phone_number(Draw& d) {
+  std::string n = "555 " + std::to_string(d.range(100, 999)) + " " + std::to_string(d.range(1000, 9999));
+  return n;
+}
+
+Reply contact(Draw& d) {
+  const std::string& name = d.from(kContactNames);
+  if (d.chance(0.4)) {
+    const std::string field = d.any(std::vector<std::string>{"phone", "email", "address", "birthday"});
+    const std::string spoken = field == "phone" ? d.any(std::vector<std::string>{"phone", "number", "phone number"})
+                             : field == "email" ? d.any(std::vector<std::string>{"email", "email address"})
+                                                : field;
+    return {fill(d.from(kGetContactPhrasings), {{"name", name}, {"field", spoken}}),
+            ChatJson::array({call("get_contact", {{"name", name}, {"field", field}})}), "", ""};
+  }
+  // Phrasings 0-7 give a phone number, 8-11 an email address.
+  for (;;) {
+    size_t i = d.below(kAddContactPhrasings.size());
+    if (is_heldout_index(i) != d.heldout()) continue;
+    ChatJson args{{"name", name}};
+    Slots slots{{"name", name}};
+    if (i < 8) {
+      std::string phone = phone_number(d);
+      args["phone"] = phone;
+      slots.emplace_back("phone", phone);
+    } else {
+      const std::string& email = d.from(kEmailAddresses);
+      args["email"] = email;
+      slots.emplace_back("email", email);
+    }
+    return {fill(kAddContactPhrasings[i], slots), ChatJson::array({call("add_contact", args)}), "",
+            "Saved " + name + " to your contacts."};
+  }
+}
+
+std::string person_or_number(Draw& d) { return d.chance(0.8) ? d.from(kContactNames) : phone_number(d); }
+
+Reply phone_call(Draw& d) {
+  std::string who = person_or_number(d);
+  return {fill(d.from(kCallPhrasings), {{"contact", who}}), ChatJson::array({call("call", {{"contact", who}})}), "",
+          "Calling " + who + "."};
+}
+
+Reply message(Draw& d) {
+  std::string to = person_or_number(d);
+  const std::string& body = d.from(kMessageBodies);
+  return {fill(d.from(kMessagePhrasings), {{"to", to}, {"body", body}}),
+          ChatJson::array({call("send_message", {{"to", to}, {"body", body}})}), "", "Message sent to " + to + "."};
+}
+
+Reply email(Draw& d) {
+  std::string to = d.chance(0.6) ? d.from(kContactNames) : d.from(kEmailAddresses);
+  const std::string &subject = d.from(kEmailSubjects), &body = d.from(kEmailBodies);
+  return {fill(d.from(kEmailPhrasings), {{"to", to}, {"subject", subject}, {"body", body}}),
+          ChatJson::array({call("send_email", {{"to", to}, {"subject", subject}, {"body", body}})}), "",
+          "Email sent to " + to + "."};
+}
+
+Reply search(Draw& d) {
+  const std::string& q = d.from(kSearchQueries);
+  return {fill(d.from(kSearchPhrasings), {{"query", q}}), ChatJson::array({call("web_search", {{"query", q}})}), "",
+          "Here is what I found."};
+}
+
+Reply place(Draw& d) {
+  const std::string& q = d.from(kPlaces);
+  return {fill(d.from(kFindPlacePhrasings), {{"query", q}}), ChatJson::array({call("find_place", {{"query", q}})}),
+          "", "Here it is on the map."};
+}
+
+Reply navigate(Draw& d) {
+  const std::string& dest = d.from(kDestinations);
+  const std::string& phrasing = d.from(kNavigatePhrasings);
+  ChatJson args{{"destination", dest}};
+  Slots slots{{"destination", dest}};
+  if (phrasing.find("{mode") != std::string::npos) {
+    static const std::vector<std::pair<std::string, std::string>> kModes = {
+        {"driving", "car"}, {"walking", "foot"}, {"transit", "bus"}, {"cycling", "bike"}};
+    static const std::vector<std::string> kVerbs = {"drive", "walk", "take transit", "cycle"};
+    size_t k = d.below(kModes.size());
+    args["mode"] = kModes[k].first;
+    slots.emplace_back("mode_verb", kVerbs[k]);
+    slots.emplace_back("mode", kModes[k].second);
+  } else if (phrasing.rfind("drive", 0) == 0) {
+    args["mode"] = "driving";
+  }
+  return {fill(phrasing, slots), ChatJson::array({call("navigate", args)}), "", "Starting directions to " + dest + "."};
+}
+
+// Setting enum values and how people name them.
+const std::vector<std::pair<std::string, std::vector<std::string>>> kSettings = {
+    {"wifi", {"wifi", "wi-fi", "the wifi"}},
+    {"bluetooth", {"bluetooth", "the bluetooth"}},
+    {"airplane_mode", {"airplane mode", "flight mode"}},
+    {"do_not_disturb", {"do not disturb", "dnd"}},
+    {"flashlight", {"the flashlight", "the torch", "flashlight"}},
+    {"dark_mode", {"dark mode", "night theme"}},
+    {"location", {"location", "gps", "location services"}},
+    {"mobile_data", {"mobile data", "cellular data"}},
+    {"battery_saver", {"battery saver", "power saving mode"}}};
+
+Reply setting(Draw& d) {
+  const bool on = d.chance(0.5);
+  const auto& [value, names] = d.any(kSettings);
+  if (d.chance(0.2)) {
+    const auto& second = d.any(kSettings);
+    if (second.first != value) {
+      ChatJson calls = ChatJson::array({call("toggle_setting", {{"setting", value}, {"on", on}}),
+                                        call("toggle_setting", {{"setting", second.first}, {"on", on}})});
+      return {fill(d.from(kTwoSettingsPhrasings),
+                   {{"setting", d.any(names)}, {"setting2", d.any(second.second)}, {"state", on ? "on" : "off"}}),
+              calls, "", "Done."};
+    }
+  }
+  return {fill(d.from(on ? kSettingOnPhrasings : kSettingOffPhrasings), {{"setting", d.any(names)}}),
+          ChatJson::array({call("toggle_setting", {{"setting", value}, {"on", on}})}), "",
+          "Turned " + std::string(on ? "on " : "off ") + names[0] + "."};
+}
+
+Reply settings_page(Draw& d) {
+  static const std::vector<std::pair<std::string, std::string>> kPages = {
+      {"wifi", "wifi"}, {"bluetooth", "bluetooth"}, {"display", "display"}, {"sound", "sound"},
+      {"battery", "battery"}, {"storage", "storage"}, {"apps", "app"}, {"notifications", "notification"},
+      {"privacy", "privacy"}, {"date_time", "date and time"}, {"accessibility", "accessibility"}};
+  const auto& [value, spoken] = d.any(kPages);
+  return {fill(d.from(kOpenSettingsPhrasings), {{"page", spoken}}),
+          ChatJson::array({call("open_settings", {{"page", value}})}), "", "Opened " + spoken + " settings."};
+}
+
+Reply camera(Draw& d) {
+  const size_t kind = d.below(3);
+  if (kind == 0) return {d.from(kPhotoPhrasings), ChatJson::array({call("take_photo", ChatJson::object())}), "", ""};
+  if (kind == 1)
+    return {d.from(kSelfiePhrasings), ChatJson::array({call("take_photo", {{"camera", "front"}})}), "", ""};
+  const std::string& p = d.from(kVideoPhrasings);
+  const bool front = p.find("selfie") != std::string::npos || p.find("front") != std::string::npos;
+  return {p, ChatJson::array({call("record_video", front ? ChatJson{{"camera", "front"}} : ChatJson::object())}), "",
+          ""};
+}
+
+Reply document(Draw& d) {
+  const std::string& name = d.from(kDocumentNames);
+  if (d.chance(0.5))
+    return {fill(d.from(kOpenDocumentPhrasings), {{"name", name}}),
+            ChatJson::array({call("open_document", {{"name", name}})}), "", "Opened " + name + "."};
+  static const std::vector<std::pair<std::string, std::string>> kTypes = {
+      {"text", "text document"}, {"pdf", "pdf"}, {"spreadsheet", "spreadsheet"}, {"presentation", "presentation"}};
+  const auto& [type, spoken] = d.any(kTypes);
+  return {fill(d.from(kCreateDocumentPhrasings), {{"name", name}, {"type", spoken}}),
+          ChatJson::array({call("create_document", {{"name", name}, {"type", type}})}), "", "Created " + name + "."};
+}
+
+Reply show_alarms(Draw& d) {
+  return {d.from(kShowAlarmsPhrasings), ChatJson::array({call("show_alarms", ChatJson::object())}), "", ""};
+}
+
+Reply chit_chat(Draw& d) {
+  const ChitChat& c = d.any(kChitChat);
+  return {d.from(c.requests), ChatJson::array(), d.any(c.answers), ""};
+}
+
+// Intents and their weights (how often each appears).
+const std::vector<std::pair<Reply (*)(Draw&), int>> kIntents = {
+    {alarm, 10}, {timer, 8},  {event, 10},   {contact, 8}, {phone_call, 8}, {message, 10},
+    {email, 7},  {search, 8}, {place, 6},    {navigate, 7}, {setting, 10},  {settings_page, 4},
+    {camera, 5}, {document, 6}, {show_alarms, 2}, {chit_chat, 10}};
+
+ChatJson tool_result(const ChatJson& c) {
+  return ChatJson{{"name", c["name"]}, {"result", "ok"}};
+}
+
+}  // namespace
+
+const ChatJson& device_tools() {
+  static const ChatJson tools = ChatJson::parse(kToolsJson);
+  return tools;
+}
+
+std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& o, bool heldout, int64_t n) {
+  Draw d(o.seed * 2 + (heldout ? 1 : 0), heldout);
+  int total_weight = 0;
+  for (const auto& intent : kIntents) total_weight += intent.second;
+  std::vector<DeviceExample> out;
+  out.reserve(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  for (int64_t i = 0; i < n; ++i) {
+    int pick = static_cast<int>(d.below(static_cast<size_t>(total_weight)));
+    size_t k = 0;
+    while (pick >= kIntents[k].second) pick -= kIntents[k++].second;
+    Reply r = kIntents[k].first(d);
+    DeviceExample ex;
+    if (d.chance(o.p_system)) ex.messages.push_back({"system", d.any(kSystemPrompts)});
+    if (d.chance(o.p_tools_listed)) ex.tools = device_tools();
+    ex.messages.push_back({"user", vary(r.user, d)});
+    if (r.calls.empty()) {
+      ex.messages.push_back({"assistant", r.answer});
+    } else {
+      ChatJson tool_calls = ChatJson::array();
+      for (const ChatJson& c : r.calls) tool_calls.push_back({{"type", "function"}, {"function", c}});
+      ex.messages.push_back({"assistant", "", ChatJson{{"tool_calls", tool_calls}}});
+      ex.expected_calls = r.calls;
+      if (!r.confirmation.empty() && d.chance(o.p_tool_result)) {
+        for (const ChatJson& c : r.calls) ex.messages.push_back({"tool", tool_result(c).dump()});
+        ex.messages.push_back({"assistant", r.confirmation});
+      }
+    }
+    out.push_back(std::move(ex));
+  }
+  return out;
+}
+
+}  // namespace onellm

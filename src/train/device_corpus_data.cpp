@@ -1,0 +1,259 @@
+// The words of the device-assistant corpus: value pools, phrasings per
+// intent, chit-chat. Written for onellm. Index % 4 == 3 is the held-out part
+// of every list (see device_corpus_data.h), so keep lists at 8+ entries.
+#include "train/device_corpus_data.h"
+
+namespace onellm::device_corpus {
+
+const Pool kContactNames = {
+    "Mom", "Dad", "Anna", "Ben", "Carlos", "Dana", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jack", "Kofi",
+    "Lena", "Marco", "Nadia", "Oscar", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Victor", "Wendy",
+    "Xavier", "Yara", "Zoe", "Grandma", "Grandpa", "Aunt Lisa", "Uncle Tom", "Dr. Patel", "Coach Miller",
+    "Sophie", "Liam", "Mia", "Noah", "Olivia", "Ethan", "Chloe", "Lucas", "Amira", "Jonas", "Keiko", "Pablo",
+    "Sara Jones", "Mark Chen", "Julia Weber", "Omar Haddad", "Nina Petrova", "Leo Rossi", "Fatima", "Diego",
+    "Hannah", "Ivan", "Maya", "Theo", "Lily", "Ravi"};
+
+const Pool kMessageBodies = {
+    "I'm running late", "see you at six", "can you pick up some milk", "call me when you can",
+    "I'll be home in ten minutes", "happy birthday!", "where are you?", "the meeting moved to three",
+    "thanks for dinner", "don't forget the tickets", "I'm outside", "running ten minutes behind",
+    "are we still on for lunch?", "good luck today", "I left my keys at your place", "let's meet at the station",
+    "dinner is ready", "can we talk later?", "I got the job!", "bring an umbrella", "on my way",
+    "the kids are asleep", "what time is the game?", "I miss you", "the package arrived",
+    "please send me the photos", "I'll call you back", "traffic is terrible", "meet me at the entrance",
+    "feel better soon", "did you feed the cat?", "the train is delayed"};
+
+const Pool kEmailSubjects = {
+    "Meeting notes", "Invoice for March", "Weekend plans", "Project update", "Quick question", "Trip itinerary",
+    "Report draft", "Party invitation", "Budget review", "New schedule", "Thank you", "Job application",
+    "Rent reminder", "Book club", "Team lunch", "Holiday photos", "Contract signed", "Doctor's note",
+    "Flight details", "Class cancelled"};
+
+const Pool kEmailBodies = {
+    "Please find the notes attached.", "Can we move the call to Friday?", "Thanks for your help this week.",
+    "Let me know what you think.", "The draft is ready for review.", "See you on Saturday.",
+    "I will be out of office tomorrow.", "Here is the updated schedule.", "Could you send me the file?",
+    "Looking forward to it.", "Everything is confirmed.", "Sorry for the late reply.",
+    "The payment went through.", "Let's discuss this on Monday.", "I have attached the photos.",
+    "Please confirm by tonight."};
+
+const Pool kSearchQueries = {
+    "how tall is mount everest", "best pizza recipe", "weather this weekend", "who won the world cup in 2010",
+    "how to tie a tie", "symptoms of the flu", "translate thank you to japanese", "population of canada",
+    "how long to boil an egg", "football scores", "news about the election", "how to change a tire",
+    "distance from earth to the moon", "easy vegan dinner ideas", "when does the museum open",
+    "how many ounces in a cup", "cheap flights to rome", "what is photosynthesis", "bus schedule line 12",
+    "how to reset a router", "movie times tonight", "how old is the eiffel tower", "exchange rate euro to dollar",
+    "how to make cold brew coffee", "what is the capital of australia", "tips for better sleep",
+    "stock price of apple", "how to grow tomatoes", "lyrics of yesterday by the beatles", "marathon training plan",
+    "when is the next full moon", "how do vaccines work"};
+
+const Pool kPlaces = {
+    "coffee shops nearby", "the nearest gas station", "Central Park", "a pharmacy", "Italian restaurants",
+    "the closest ATM", "the train station", "a hardware store", "supermarkets open now", "the city library",
+    "a parking garage", "sushi near me", "the post office", "a hospital", "bike shops", "the bus depot",
+    "a laundromat", "the zoo", "vegetarian restaurants", "an electric car charger", "the nearest bakery",
+    "a dentist", "the science museum", "a gym nearby"};
+
+const Pool kDestinations = {
+    "home", "work", "the airport", "Union Station", "Mom's house", "the office", "the beach", "the stadium",
+    "downtown", "the hospital", "Lincoln High School", "the mall", "Golden Gate Park", "Terminal 2",
+    "the hotel", "Main Street", "the harbor", "the university", "the concert hall", "Pine Street 12",
+    "the farmers market", "the ferry terminal", "my dentist", "the city center"};
+
+const Pool kEventTitles = {
+    "Dentist appointment", "Team meeting", "Lunch with Sarah", "Yoga class", "Parent teacher conference",
+    "Car service", "Dinner with the Hendersons", "Project deadline", "Haircut", "Book club", "Flight to Berlin",
+    "Doctor's appointment", "Job interview", "Soccer practice", "Birthday party", "Piano lesson",
+    "Coffee with Jack", "Quarterly review", "Movie night", "Vet appointment", "Guitar lesson", "Board meeting",
+    "Date night", "Gym session"};
+
+const Pool kEventLocations = {
+    "the office", "Room 4B", "the cafe on Main Street", "City Hall", "the community center", "Dr. Lee's clinic",
+    "the school", "Grandma's house", "the park", "Conference Room A", "the library", "the town hall"};
+
+const Pool kAlarmLabels = {
+    "wake up", "gym", "take medicine", "meeting", "school run", "call the bank", "water the plants", "flight",
+    "pick up the kids", "standup", "walk the dog", "leave for work", "lunch", "yoga", "bedtime", "study"};
+
+const Pool kTimerLabels = {
+    "pasta", "eggs", "laundry", "pizza", "tea", "nap", "workout", "rice", "parking", "cookies", "homework",
+    "meditation", "bread", "break", "plank", "oven"};
+
+const Pool kDocumentNames = {
+    "shopping list", "budget 2024", "meeting notes", "travel plan", "resume", "recipe ideas", "book report",
+    "invoice 42", "wedding guest list", "project proposal", "reading list", "tax return", "lecture notes",
+    "packing list", "garden plan", "monthly report"};
+
+const Pool kDates = {
+    "today", "tomorrow", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "next monday", "next friday", "june 3", "march 14", "august 21", "december 5", "january 30", "may 9",
+    "october 17", "the day after tomorrow", "next tuesday", "april 2", "september 12", "july 28",
+    "november 11"};
+
+const Pool kEmailAddresses = {
+    "anna@example.com", "ben.k@mail.com", "carlos@work.org", "dana.s@example.net", "elena@uni.edu",
+    "farid@shop.com", "grace.h@example.com", "hiro@studio.jp", "ines@example.org", "jack.m@mail.com",
+    "kofi@company.com", "lena.w@example.de"};
+
+const Pool kAlarmPhrasings = {
+    "set an alarm for {time}", "wake me up at {time}", "alarm at {time}", "can you set an alarm for {time}",
+    "set an alarm at {time} for {label}", "I need an alarm at {time}", "please wake me at {time}",
+    "set a {label} alarm for {time}", "create an alarm for {time} called {label}", "alarm {time}",
+    "I want to get up at {time}", "remind me at {time} with an alarm", "put an alarm on {time}",
+    "new alarm {time} labeled {label}", "make an alarm for {time}", "get me up at {time}"};
+
+const Pool kTimerPhrasings = {
+    "set a timer for {duration}", "start a {duration} timer", "timer for {duration}", "count down {duration}",
+    "set a {label} timer for {duration}", "timer {duration} for the {label}", "I need a timer for {duration}",
+    "start a timer: {duration}", "can you time {duration} for me", "{duration} timer please",
+    "start counting down {duration} for {label}", "give me a {duration} timer", "put a timer on for {duration}",
+    "time my {label}, {duration}", "begin a {duration} countdown", "set the timer to {duration}"};
+
+const Pool kShowAlarmsPhrasings = {
+    "show my alarms", "what alarms do I have", "list my alarms", "which alarms are set",
+    "open my alarms", "do I have any alarms set", "show me the alarm list", "check my alarms"};
+
+const Pool kEventPhrasings = {
+    "add {title} to my calendar on {date} at {time}", "schedule {title} for {date} at {time}",
+    "put {title} on {date} at {time}", "create an event {title} {date} at {time}",
+    "I have {title} {date} at {time}", "calendar: {title}, {date}, {time}", "book {title} on {date} at {time}",
+    "new event {title} on {date} at {time}", "remind me of {title} {date} at {time} in my calendar",
+    "add an event called {title} for {date} at {time}", "can you schedule {title} {date} {time}",
+    "make a calendar entry for {title} on {date} at {time}"};
+
+const Pool kEventAtPlacePhrasings = {
+    "add {title} at {location} on {date} at {time}", "schedule {title} at {location} for {date} at {time}",
+    "put {title} in my calendar for {date} at {time} at {location}",
+    "create an event {title} at {location} {date} {time}",
+    "I have {title} at {location} {date} at {time}", "new event: {title}, {location}, {date} at {time}",
+    "book {title} at {location} on {date} at {time}", "calendar {title} {date} {time} location {location}"};
+
+const Pool kAddContactPhrasings = {
+    "add {name} to my contacts with number {phone}", "save {phone} as {name}", "new contact {name} {phone}",
+    "create a contact for {name}, phone {phone}", "store {name}'s number: {phone}",
+    "add a contact named {name} with the number {phone}", "save {name}, {phone}", "put {name} in my contacts, {phone}",
+    "add {name} with email {email}", "save {name}'s email {email}", "new contact {name}, email {email}",
+    "create contact {name} email {email}"};
+
+const Pool kGetContactPhrasings = {
+    "what's {name}'s {field}", "look up {name}'s {field}", "find the {field} of {name}", "get {name}'s {field}",
+    "tell me {name}'s {field}", "what is the {field} for {name}", "show me {name}'s {field}",
+    "do I have {name}'s {field}"};
+
+const Pool kCallPhrasings = {
+    "call {contact}", "phone {contact}", "ring {contact}", "give {contact} a call", "dial {contact}",
+    "can you call {contact}", "please call {contact}", "start a call with {contact}", "call {contact} now",
+    "I want to call {contact}", "get {contact} on the phone", "make a call to {contact}"};
+
+const Pool kMessagePhrasings = {
+    "text {to} {body}", "send {to} a message saying {body}", "message {to}: {body}", "tell {to} {body}",
+    "send a text to {to} that says {body}", "sms {to} {body}", "write to {to}: {body}",
+    "let {to} know {body}", "send {to} a text: {body}", "text {to} saying {body}",
+    "can you text {to} {body}", "drop {to} a message: {body}", "message {to} that {body}",
+    "shoot {to} a text, {body}", "send a message to {to}: {body}", "reply to {to} with {body}"};
+
+const Pool kEmailPhrasings = {
+    "email {to} about {subject}: {body}", "send an email to {to} with subject {subject} saying {body}",
+    "write an email to {to}, subject {subject}, {body}", "mail {to} subject {subject} body {body}",
+    "compose an email to {to} titled {subject}: {body}", "send {to} an email, {subject}, {body}",
+    "email {to} with the subject {subject} and say {body}", "new email to {to} re {subject}: {body}"};
+
+const Pool kSearchPhrasings = {
+    "search for {query}", "look up {query}", "google {query}", "search the web for {query}", "find {query} online",
+    "can you search {query}", "I want to know {query}", "web search {query}", "what does the internet say about {query}",
+    "please look up {query}", "search {query}", "find out {query}", "browse for {query}", "check online {query}",
+    "do a search on {query}", "look online for {query}"};
+
+const Pool kFindPlacePhrasings = {
+    "find {query}", "where is {query}", "show {query} on the map", "search the map for {query}",
+    "are there {query} around here", "locate {query}", "map {query}", "look for {query} on the map",
+    "find me {query}", "where can I find {query}", "show me {query}", "any {query} close by"};
+
+const Pool kNavigatePhrasings = {
+    "navigate to {destination}", "take me to {destination}", "directions to {destination}",
+    "how do I get to {destination}", "drive to {destination}", "start navigation to {destination}",
+    "route to {destination}", "get me to {destination}", "{mode_verb} to {destination}",
+    "directions to {destination} by {mode}", "show me the way to {destination}",
+    "navigate {destination} by {mode}", "guide me to {destination}", "let's go to {destination}",
+    "how do I get to {destination} by {mode}", "plan a route to {destination}"};
+
+const Pool kSettingOnPhrasings = {
+    "turn on {setting}", "enable {setting}", "switch on {setting}", "{setting} on", "activate {setting}",
+    "please turn {setting} on", "can you enable {setting}", "put {setting} on", "I need {setting} on",
+    "switch {setting} on", "start {setting}", "get {setting} going"};
+
+const Pool kSettingOffPhrasings = {
+    "turn off {setting}", "disable {setting}", "switch off {setting}", "{setting} off", "deactivate {setting}",
+    "please turn {setting} off", "can you disable {setting}", "kill {setting}", "I don't need {setting}",
+    "switch {setting} off", "stop {setting}", "shut off {setting}"};
+
+const Pool kTwoSettingsPhrasings = {
+    "turn {state} {setting} and {setting2}", "switch {state} {setting} and {setting2}",
+    "{setting} and {setting2} {state}", "please turn {state} both {setting} and {setting2}",
+    "put {setting} and {setting2} {state}", "I want {setting} and {setting2} {state}",
+    "set {setting} and {setting2} to {state}", "turn {setting} and {setting2} {state}"};
+
+const Pool kOpenSettingsPhrasings = {
+    "open {page} settings", "go to the {page} settings", "show {page} settings", "settings for {page}",
+    "take me to {page} in settings", "open the {page} page in settings", "I want to change {page} settings",
+    "open settings, {page}"};
+
+const Pool kPhotoPhrasings = {
+    "take a photo", "take a picture", "open the camera", "snap a picture", "I want to take a photo",
+    "camera please", "take a pic", "capture a photo", "photo time", "let me take a picture", "shoot a photo",
+    "grab a picture of this"};
+
+const Pool kSelfiePhrasings = {
+    "take a selfie", "open the front camera", "selfie time", "I want a selfie", "front camera photo",
+    "snap a selfie", "take a picture of me", "selfie please"};
+
+const Pool kVideoPhrasings = {
+    "record a video", "start recording video", "take a video", "film this", "open the video camera",
+    "I want to record a video", "start a video", "capture a video", "record a selfie video",
+    "video with the front camera", "shoot a video", "start filming"};
+
+const Pool kCreateDocumentPhrasings = {
+    "create a {type} called {name}", "new {type} named {name}", "make a {type} document {name}",
+    "start a new {type}: {name}", "create a document {name} as {type}", "open a blank {type} called {name}",
+    "I need a new {type} named {name}", "make a new {type} for {name}"};
+
+const Pool kOpenDocumentPhrasings = {
+    "open {name}", "open my {name}", "find the document {name}", "show me the {name} file",
+    "open the {name} document", "where is my {name}", "pull up {name}", "open the file called {name}"};
+
+const std::vector<ChitChat> kChitChat = {
+    {{"hi", "hello", "hey there", "good morning", "hey", "hi there", "good evening", "hello assistant"},
+     {"Hello! How can I help?", "Hi! What can I do for you?", "Hey! What do you need?"}},
+    {{"thanks", "thank you", "thanks a lot", "great, thanks", "cheers", "much appreciated", "thank you so much",
+      "perfect, thanks"},
+     {"You're welcome!", "Happy to help.", "Anytime."}},
+    {{"what can you do", "help", "what are you able to do", "how can you help me", "what can I ask you",
+      "what do you do", "show me what you can do", "what are your features"},
+     {"I can set alarms and timers, add calendar events, call or message your contacts, send email, search "
+      "the web and maps, change settings, use the camera and open documents."}},
+    {{"who are you", "what's your name", "what are you", "are you a robot", "introduce yourself",
+      "tell me about yourself", "who am I talking to", "are you human"},
+     {"I'm onellm, the assistant on this device. I run entirely on the phone.",
+      "I'm onellm, a small assistant that runs on this device."}},
+    {{"bye", "goodbye", "see you", "good night", "that's all", "bye bye", "see you later", "nothing else"},
+     {"Goodbye!", "See you later!", "Bye! Have a good one."}},
+    {{"order a pizza", "book me a flight", "transfer money to Ben", "buy me shoes", "pay my rent",
+      "order groceries", "book a hotel", "call an uber"},
+     {"Sorry, I can't do that on this device yet.", "I can't do that yet, but I can search the web for it."}},
+    {{"how are you", "how's it going", "are you ok", "how are you doing", "how do you feel", "what's up",
+      "how is your day", "you good?"},
+     {"I'm doing well, thanks! How can I help?", "All good here. What do you need?"}},
+    {{"tell me a joke", "say something funny", "make me laugh", "know any jokes", "joke please",
+      "got a joke for me", "cheer me up", "tell me something funny"},
+     {"Why did the phone wear glasses? It lost its contacts.",
+      "I would tell you a UDP joke, but you might not get it."}},
+};
+
+const Pool kSystemPrompts = {
+    "You are onellm, the assistant on this phone. Use the tools to act on the device; keep answers short.",
+    "You are a helpful on-device assistant.",
+    "You control this phone through tools. Answer briefly.",
+    "You are the phone's assistant."};
+
+}  // namespace onellm::device_corpus

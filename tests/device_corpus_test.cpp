@@ -1,0 +1,126 @@
+// The device-assistant corpus: every expected call is valid for the tool
+// definitions (checked here against the JSON schemas, independently of the
+// generator), every tool is exercised, held-out requests and free-text
+// argument values never occur in training, and the corpus is a function of
+// the seed.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+
+#include "train/train.h"
+
+namespace onellm {
+namespace {
+
+const ChatJson* find_tool(const std::string& name) {
+  for (const ChatJson& t : device_tools())
+    if (t["function"]["name"] == name) return &t["function"];
+  return nullptr;
+}
+
+// Schema check of one call: known tool, required keys, no unknown keys,
+// JSON types and enums as declared.
+std::string call_error(const ChatJson& call) {
+  const ChatJson* f = find_tool(call.value("name", ""));
+  if (f == nullptr) return "unknown tool " + call.dump();
+  const ChatJson& props = (*f)["parameters"]["properties"];
+  const ChatJson& args = call["arguments"];
+  if (!args.is_object()) return "arguments are not an object: " + call.dump();
+  for (const ChatJson& r : (*f)["parameters"]["required"])
+    if (!args.contains(r.get<std::string>())) return "missing " + r.get<std::string>() + " in " + call.dump();
+  for (const auto& [k, v] : args.items()) {
+    if (!props.contains(k)) return "unknown argument " + k + " in " + call.dump();
+    const ChatJson& p = props[k];
+    const std::string type = p["type"];
+    if (type == "string" && !v.is_string()) return k + " is not a string";
+    if (type == "integer" && !v.is_number_integer()) return k + " is not an integer";
+    if (type == "boolean" && !v.is_boolean()) return k + " is not a boolean";
+    if (p.contains("enum") && std::find(p["enum"].begin(), p["enum"].end(), v) == p["enum"].end())
+      return k + " = " + v.dump() + " is not in its enum";
+    if (p.contains("minimum") && v < p["minimum"]) return k + " below minimum";
+    if (p.contains("maximum") && v > p["maximum"]) return k + " above maximum";
+  }
+  return "";
+}
+
+TEST(DeviceCorpus, CallsMatchToolSchemasAndCoverEveryTool) {
+  std::set<std::string> used;
+  for (bool heldout : {false, true}) {
+    auto examples = make_device_examples(DeviceCorpusOptions{}, heldout, 3000);
+    ASSERT_EQ(examples.size(), 3000u);
+    int with_calls = 0;
+    for (const DeviceExample& ex : examples) {
+      for (const ChatJson& c : ex.expected_calls) {
+        EXPECT_EQ(call_error(c), "");
+        used.insert(c["name"]);
+      }
+      with_calls += !ex.expected_calls.empty();
+      // The assistant message carries the same calls in OpenAI form.
+      for (size_t i = 0; i < ex.messages.size(); ++i) {
+        if (ex.messages[i].role != "user") continue;
+        const ChatMessage& reply = ex.messages.at(i + 1);
+        EXPECT_EQ(reply.role, "assistant");
+        if (ex.expected_calls.empty()) {
+          EXPECT_FALSE(reply.content.empty());
+        } else {
+          ASSERT_TRUE(reply.extra.contains("tool_calls"));
+          ASSERT_EQ(reply.extra["tool_calls"].size(), ex.expected_calls.size());
+          for (size_t k = 0; k < ex.expected_calls.size(); ++k)
+            EXPECT_EQ(reply.extra["tool_calls"][k]["function"], ex.expected_calls[k]);
+        }
+        break;
+      }
+    }
+    EXPECT_GT(with_calls, 2400) << "mostly tool calls";
+    EXPECT_LT(with_calls, 2900) << "some chit-chat";
+  }
+  EXPECT_EQ(used.size(), device_tools().size()) << "every tool is used";
+}
+
+// Free-text argument values (not enums, not numbers, not generated phone
+// numbers) and whole requests of the two splits are disjoint.
+TEST(DeviceCorpus, HeldOutPhrasingsAndValuesAreUnseen) {
+  const std::regex phone(R"(555 \d{3} \d{4})");
+  auto values = [&](bool heldout, std::set<std::string>& args, std::set<std::string>& requests) {
+    for (const DeviceExample& ex : make_device_examples(DeviceCorpusOptions{}, heldout, 4000)) {
+      for (const ChatMessage& m : ex.messages)
+        if (m.role == "user") requests.insert(m.content);
+      for (const ChatJson& c : ex.expected_calls)
+        for (const auto& [k, v] : c["arguments"].items()) {
+          const ChatJson& p = (*find_tool(c["name"]))["parameters"]["properties"][k];
+          if (v.is_string() && !p.contains("enum") && !std::regex_match(v.get<std::string>(), phone) &&
+              k != "time" && k != "duration")
+            args.insert(c["name"].get<std::string>() + "." + k + "=" + v.get<std::string>());
+        }
+    }
+  };
+  std::set<std::string> train_args, train_requests, held_args, held_requests;
+  values(false, train_args, train_requests);
+  values(true, held_args, held_requests);
+  ASSERT_GT(held_args.size(), 100u);
+  ASSERT_GT(held_requests.size(), 1000u);
+  for (const std::string& a : held_args) {
+    const std::string value = a.substr(a.find('=') + 1);
+    for (const std::string& t : train_args) EXPECT_NE(t.substr(t.find('=') + 1), value) << a << " vs " << t;
+  }
+  for (const std::string& r : held_requests) EXPECT_FALSE(train_requests.count(r)) << r;
+}
+
+TEST(DeviceCorpus, DeterministicPerSeed) {
+  DeviceCorpusOptions a, b;
+  b.seed = 2;
+  auto x = make_device_examples(a, false, 200), y = make_device_examples(a, false, 200);
+  auto z = make_device_examples(b, false, 200);
+  int differ = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_EQ(x[i].messages.back().content, y[i].messages.back().content);
+    EXPECT_EQ(x[i].expected_calls, y[i].expected_calls);
+    differ += x[i].messages[x[i].messages.size() > 1 && x[i].messages[0].role == "system"].content !=
+              z[i].messages[z[i].messages.size() > 1 && z[i].messages[0].role == "system"].content;
+  }
+  EXPECT_GT(differ, 150);
+}
+
+}  // namespace
+}  // namespace onellm

@@ -1,0 +1,109 @@
+"""End-to-end check of the training commands through the real binary ($ONELLM_BIN).
+
+make-corpus -> train-tokenizer -> train a tiny model: the loss must fall well below the
+uniform ln(vocab), held-out loss too; the exported GGUF must run with `onellm run`; a run
+stopped with --stop-at and resumed from its checkpoint must export the same bytes as an
+uninterrupted one; finetune --lora must lower the held-out loss of its frozen base and
+its merged model must run. Bad input fails with exit code 1 and a message naming it.
+Exit 77 = skipped (no binary).
+"""
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+BIN = os.environ.get("ONELLM_BIN", "")
+failed = 0
+
+
+def check(cond, what):
+    global failed
+    if not cond:
+        failed += 1
+        print("FAIL:", what)
+
+
+def onellm(*args):
+    r = subprocess.run([BIN, *args], capture_output=True, timeout=600)
+    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+
+
+def must(*args):
+    rc, out, err = onellm(*args)
+    if rc != 0:
+        print("FAIL: onellm", " ".join(args), "exited", rc, "\n", err)
+        sys.exit(1)
+    return out, err
+
+
+def losses(stderr, pattern=r"^step \d+/\d+ loss ([0-9.]+)"):
+    return [float(m.group(1)) for m in re.finditer(pattern, stderr, re.M)]
+
+
+def main():
+    if not BIN or not os.path.exists(BIN):
+        print("skip: ONELLM_BIN not set")
+        return 77
+    with tempfile.TemporaryDirectory() as tmp:
+        p = lambda name: os.path.join(tmp, name)
+        must("make-corpus", "--seed", "3", "--out", p("corpus"), "--train", "1500", "--heldout", "100")
+        train_txt, heldout_txt = p("corpus/train.txt"), p("corpus/heldout.txt")
+        vocab = 512
+        must("train-tokenizer", "--corpus", train_txt, "--vocab-size", str(vocab), "-o", p("tok.gguf"))
+
+        shape = ["--n-embd", "64", "--n-layer", "2", "--n-head", "4", "--n-head-kv", "2", "--seq-len", "64",
+                 "--batch", "4", "--lr", "3e-3", "--warmup", "5", "--seed", "7", "-t", "2"]
+        _, err = must("train", "--corpus", train_txt, "--tokenizer", p("tok.gguf"), *shape, "--steps", "80",
+                      "--eval", heldout_txt, "--eval-every", "80", "--log-every", "1", "--out", p("model.gguf"),
+                      "--out-type", "Q8_0")
+        steps = losses(err)
+        check(len(steps) == 80, "one progress line per step (got %d)" % len(steps))
+        check("tokens/s" in err, "progress reports tokens/s")
+        check(abs(steps[0] - math.log(vocab)) < 0.5, "first loss %.3f near ln(%d) = %.3f" % (steps[0], vocab, math.log(vocab)))
+        tail = sum(steps[-5:]) / 5
+        check(tail < 0.6 * steps[0], "loss falls: %.3f -> %.3f" % (steps[0], tail))
+        evals = losses(err, r"^eval step \d+ loss ([0-9.]+)")
+        check(len(evals) == 1 and evals[0] < 0.7 * math.log(vocab), "held-out loss %s well below uniform" % evals)
+
+        prompt = "<|im_start|>user\nset an alarm for 7 am<|im_end|>\n<|im_start|>assistant\n"
+        rc, out, err = onellm("run", "-m", p("model.gguf"), "-p", prompt, "-n", "12", "--temp", "0")
+        check(rc == 0, "onellm run loads the trained model: " + err[-300:])
+
+        # Stopped at step 30 and resumed == uninterrupted, byte for byte.
+        base = ["--corpus", train_txt, *shape, "--steps", "40"]
+        must("train", "--tokenizer", p("tok.gguf"), *base, "--out", p("full.gguf"))
+        must("train", "--tokenizer", p("tok.gguf"), *base, "--stop-at", "30", "--checkpoint", p("ck.gguf"))
+        _, err = must("train", "--resume", p("ck.gguf"), "--corpus", train_txt, "-t", "1", "--out", p("resumed.gguf"))
+        check("resumed" in err and "at step 30 of 40" in err, "resume reports its step: " + err[:200])
+        with open(p("full.gguf"), "rb") as a, open(p("resumed.gguf"), "rb") as b:
+            check(a.read() == b.read(), "resumed run exports the same bytes as the uninterrupted run")
+
+        # LoRA on the frozen Q8_0 model, on the held-out text (a new task for it).
+        _, err = must("finetune", "--lora", "--base", p("model.gguf"), "--corpus", heldout_txt, "--rank", "4",
+                      "--targets", "attn_q,attn_v,ffn_down", "--steps", "40", "--seq-len", "64", "--batch", "4",
+                      "--lr", "1e-2", "--eval", heldout_txt, "--eval-every", "40", "--out", p("adapter.gguf"),
+                      "--merged-out", p("merged.gguf"))
+        evals = losses(err, r"^eval step \d+ loss ([0-9.]+)")
+        check(len(evals) == 2 and evals[1] < evals[0] - 0.02, "LoRA lowers held-out loss: %s" % evals)
+        check(os.path.getsize(p("adapter.gguf")) > 0, "adapter written")
+        rc, _, err = onellm("run", "-m", p("merged.gguf"), "-p", prompt, "-n", "4", "--temp", "0")
+        check(rc == 0, "merged model runs: " + err[-300:])
+
+        # Bad input: exit 1 and the offending name in the message.
+        rc, _, err = onellm("train", "--corpus", p("missing.txt"), "--tokenizer", p("tok.gguf"), "--out", p("x.gguf"))
+        check(rc == 1 and "missing.txt" in err, "missing corpus named: " + err)
+        rc, _, err = onellm("train", "--corpus", train_txt, "--tokenizer", train_txt, "--out", p("x.gguf"))
+        check(rc == 1 and "train.txt" in err, "non-GGUF tokenizer named: " + err)
+        rc, _, err = onellm("finetune", "--base", p("model.gguf"), "--corpus", train_txt, "--out", p("a.gguf"))
+        check(rc == 1 and "--lora" in err, "finetune without --lora refused: " + err)
+        rc, _, err = onellm("train", "--corpus", train_txt, "--tokenizer", p("tok.gguf"), "--n-embd", "60",
+                            "--n-head", "8", "--out", p("x.gguf"))
+        check(rc == 1 and "--n-head" in err, "bad shape refused: " + err)
+    print("train_cli_test:", "FAILED" if failed else "ok")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
