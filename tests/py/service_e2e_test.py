@@ -256,8 +256,12 @@ def run(tmp, model):
         resp.readline()
         conn.sock.shutdown(socket.SHUT_RDWR)
         conn.close()
-        time.sleep(1.0)
-        st, status = d.request("GET", "/v1/status", unix=True)
+        deadline = time.time() + 20
+        while True:  # the engine notices at its next step; allow for a loaded machine
+            st, status = d.request("GET", "/v1/status", unix=True)
+            if (status["cancelled"] >= 1 and status["queue"]["running"] == 0) or time.time() > deadline:
+                break
+            time.sleep(0.1)
         check(status["cancelled"] >= 1 and status["queue"]["running"] == 0, f"disconnect cancels: {status}")
 
         # graceful drain: a reply in flight when SIGTERM arrives is delivered
@@ -269,7 +273,11 @@ def run(tmp, model):
 
         t = threading.Thread(target=long_request)
         t.start()
-        time.sleep(0.3)
+        deadline = time.time() + 20
+        while time.time() < deadline:  # SIGTERM only once the request is being generated
+            if d.request("GET", "/v1/status", unix=True)[1]["queue"]["running"] >= 1:
+                break
+            time.sleep(0.02)
         code = d.stop()
         t.join()
         check(code == 0, f"daemon exit code {code}")
