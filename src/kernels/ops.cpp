@@ -48,7 +48,9 @@ void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, Thr
   const int64_t rows = w.rows, cols = w.cols;
   const size_t row_bytes = w.row_bytes();
   const auto* base = static_cast<const uint8_t*>(w.data);
-  const bool is_f32 = w.type == TensorType::F32;
+  // F32 rows are used in place when aligned (GGUF data always is); an
+  // unaligned view is copied row by row like any other type.
+  const bool is_f32 = w.type == TensorType::F32 && reinterpret_cast<uintptr_t>(w.data) % alignof(float) == 0;
 
   auto run_tiles = [&](int64_t tile_begin, int64_t tile_end) {
     thread_local std::vector<float> scratch;
