@@ -158,6 +158,23 @@ void Service::check_tokens(const Caller& caller, size_t prompt_tokens, int64_t m
 
 void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
   requests_total_++;
+  const auto t0 = Clock::now();
+  std::string app_id = "-";
+  // One structured line per request: who, what, outcome, time. Never the
+  // prompt or the output.
+  struct LogLine {
+    const HttpRequest& rq;
+    const HttpResponse& rs;
+    const std::string& app;
+    Clock::time_point t0;
+    ~LogLine() {
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      std::fprintf(stderr, "{\"event\":\"request\",\"app\":\"%s\",\"transport\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"ms\":%.1f}\n",
+                   app.c_str(), rq.peer.transport == PeerIdentity::Transport::kUnix ? "unix" : "tcp",
+                   api::safe_text(rq.method).substr(1, api::safe_text(rq.method).size() - 2).c_str(),
+                   api::safe_text(rq.path).substr(1, api::safe_text(rq.path).size() - 2).c_str(), rs.status(), ms);
+    }
+  } log_line{rq, rs, app_id, t0};
   try {
     const std::string& p = rq.path;
     if (p == "/health") {
@@ -166,6 +183,7 @@ void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
     }
     if (p == "/metrics") return metrics(rs);
     Caller caller = identify(rq);
+    app_id = caller.app->id;
     if (p == "/v1/status" && rq.method == "GET") return status(rs);
     if (p == "/v1/models" && rq.method == "GET") {
       api::Json m = {{"id", model_name()}, {"object", "model"}, {"created", static_cast<int64_t>(api::unix_now())},

@@ -76,7 +76,9 @@ class Daemon:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=60)
+            code = self.proc.wait(timeout=60)
+            self.log = self.proc.stderr.read().decode("utf-8", "replace")
+            return code
         finally:
             self.proc.stderr.close()
 
@@ -158,6 +160,8 @@ def run(tmp, model):
                                                           "temperature": 0, "ignore_eos": True}, unix=True)
         check(st == 200 and body["object"] == "text_completion" and body["usage"]["completion_tokens"] == 5,
               f"completion: {st} {body}")
+        d.request("POST", "/v1/chat/completions", {"messages": [{"role": "user", "content": "zebra-secret-42"}],
+                                                    "max_tokens": 2}, token="tok-mail")
         st, body = d.request("POST", "/v1/tokenize", {"content": "the little dog"}, unix=True)
         check(st == 200 and len(body["tokens"]) > 0, "tokenize")
 
@@ -281,6 +285,8 @@ def run(tmp, model):
         code = d.stop()
         t.join()
         check(code == 0, f"daemon exit code {code}")
+        check('"event":"request"' in d.log and "zebra-secret-42" not in d.log,
+              "structured request logs without prompt text")
         check(out.get("r", (0,))[0] == 200 and out["r"][1]["usage"]["completion_tokens"] == 120,
               f"in-flight reply survives SIGTERM: {str(out.get('r'))[:200]}")
     finally:
