@@ -278,8 +278,9 @@ def run(tmp, model):
         t = threading.Thread(target=long_request)
         t.start()
         deadline = time.time() + 20
-        while time.time() < deadline:  # SIGTERM only once the request is being generated
-            if d.request("GET", "/v1/status", unix=True)[1]["queue"]["running"] >= 1:
+        while time.time() < deadline and t.is_alive():  # SIGTERM once the request is being generated
+            st_now = d.request("GET", "/v1/status", unix=True)
+            if st_now[0] == 200 and st_now[1]["queue"]["running"] >= 1:
                 break
             time.sleep(0.02)
         code = d.stop()
