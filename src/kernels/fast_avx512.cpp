@@ -11,8 +11,14 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+// GCC takes a target pragma; clang (fuzz builds) a target attribute pushed
+// onto every function.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+#endif
 namespace onellm::fast {
 namespace {
 #define ONELLM_X86_VNNI 1
@@ -22,7 +28,11 @@ namespace {
 #undef ONELLM_X86_LEVEL_NAME
 }  // namespace
 }  // namespace onellm::fast
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 namespace onellm::fast {
 const Kernels* kernels_avx512() { return &kTable; }
