@@ -24,14 +24,6 @@ const std::set<std::string> kGenerateValueOptions = {
 const std::set<std::string> kGenerateFlags = {"--json", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "-h", "--help"};
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open prompt file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string json_string(const std::string& s) {
   return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -49,10 +41,10 @@ std::shared_ptr<const Grammar> grammar_from_args(const Args& a) {
   auto grammar = a.get({"--grammar", "--grammar-file"});
   auto schema = a.get({"--json-schema"});
   if (grammar && schema) throw Error("--grammar and --json-schema cannot be combined");
-  if (grammar) return Grammar::parse(read_file(*grammar));
+  if (grammar) return Grammar::parse(read_text_file(*grammar));
   if (!schema) return nullptr;
   const bool inline_json = !schema->empty() && (*schema)[0] == '{' && !std::ifstream(*schema);
-  const std::string text = inline_json ? *schema : read_file(*schema);
+  const std::string text = inline_json ? *schema : read_text_file(*schema);
   try {
     return Grammar::parse(json_schema_text_to_gbnf(text));
   } catch (const Error& e) {
@@ -125,7 +117,7 @@ int run_command(int argc, char** argv) {
   if (!model_path) throw Error("no model given (-m MODEL)");
   std::string prompt;
   if (auto p = a.get({"-p", "--prompt"})) prompt = *p;
-  else if (auto f = a.get({"-f", "--file"})) prompt = read_file(*f);
+  else if (auto f = a.get({"-f", "--file"})) prompt = read_text_file(*f);
   if (!a.flag({"--no-escape"})) prompt = process_escapes(prompt);
 
   LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
@@ -177,7 +169,7 @@ int chat_command(int argc, char** argv) {
 
   std::string source;
   if (auto name = a.get({"--chat-template"})) {
-    source = std::ifstream(*name) ? read_file(*name) : builtin_chat_template(*name);
+    source = std::ifstream(*name) ? read_text_file(*name) : builtin_chat_template(*name);
   } else {
     source = m.model->gguf().get_string_or("tokenizer.chat_template", "");
     if (source.empty()) {

@@ -32,6 +32,8 @@ struct LoadedModel {
 };
 LoadedModel load_model(const std::string& path, int n_threads);
 int default_threads();
+// The whole file; Error naming the path if it cannot be read.
+std::string read_text_file(const std::string& path);
 
 // Options shared by run and chat.
 extern const char* const kSamplingOptions[];

@@ -73,6 +73,10 @@ class GrammarVocab {
   std::vector<uint8_t> eog_;
   std::vector<int32_t> sorted_;      // ids with a piece, by piece bytes
   std::vector<uint16_t> common_prefix_;  // with the previous id in sorted_
+  // The pieces of sorted_ back to back (piece i: [offsets_[i], offsets_[i+1])),
+  // so the vocabulary walk reads memory in order.
+  std::string sorted_bytes_;
+  std::vector<uint32_t> sorted_offsets_;
 };
 
 // One request's position in a grammar. Not thread-safe; cheap to create.
@@ -84,6 +88,7 @@ class GrammarMatcher : public TokenConstraint {
   // allowed exactly when the text so far is a complete sentence.
   bool allows(int32_t id) override;
   void fill_allowed(std::vector<uint8_t>& allowed) override;
+  bool mask_is_cheap() override { return mask_cache_.count(stacks_) > 0; }
 
   // Advances over a chosen token / raw text. Throws Error if it does not fit.
   void accept_token(int32_t id);

@@ -34,6 +34,12 @@ GrammarVocab::GrammarVocab(const Tokenizer& tok) {
     while (k < m && a[k] == b[k]) ++k;
     common_prefix_[i] = uint16_t(k);
   }
+  sorted_offsets_.reserve(sorted_.size() + 1);
+  for (int32_t id : sorted_) {
+    sorted_offsets_.push_back(static_cast<uint32_t>(sorted_bytes_.size()));
+    sorted_bytes_ += pieces_[id];
+  }
+  sorted_offsets_.push_back(static_cast<uint32_t>(sorted_bytes_.size()));
 }
 
 std::shared_ptr<const GrammarVocab> GrammarVocab::of(const Tokenizer& tokenizer) {
@@ -142,7 +148,8 @@ void GrammarMatcher::fill_allowed(std::vector<uint8_t>& allowed) {
       run_min = std::min<size_t>(run_min, lcp[i]);
       const size_t common = std::min(run_min, valid);
       if (dead && common >= valid) continue;  // starts with a prefix that already failed
-      const std::string& piece = vocab_->pieces_[sorted[i]];
+      const std::string_view piece(vocab_->sorted_bytes_.data() + vocab_->sorted_offsets_[i],
+                                   vocab_->sorted_offsets_[i + 1] - vocab_->sorted_offsets_[i]);
       if (levels_.size() < piece.size() + 1) levels_.resize(piece.size() + 1);
       dead = false;
       size_t d = common;

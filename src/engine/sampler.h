@@ -47,6 +47,9 @@ class TokenConstraint {
   virtual bool allows(int32_t id) = 0;
   // allowed[id] = 1 for every allowed id < allowed.size(), else 0.
   virtual void fill_allowed(std::vector<uint8_t>& allowed) = 0;
+  // True when fill_allowed costs no more than a pass over the vocabulary
+  // (e.g. cached): then it is used instead of checking tokens one by one.
+  virtual bool mask_is_cheap() { return false; }
 };
 
 class Sampler {
@@ -84,8 +87,8 @@ class Sampler {
   void apply_filter_bias_penalties(float* logits, const std::vector<int32_t>& history);
   void apply_penalties(float* logits, const std::vector<int32_t>& history);
   // Fills candidates_ with the top_k best tokens (all if top-k is off)
-  // among those whose logit is finite.
-  void collect_candidates_top_k(const float* logits);
+  // among those whose logit is finite (and allowed[id], if given).
+  void collect_candidates_top_k(const float* logits, const uint8_t* allowed = nullptr);
   void keep_top_p_and_min_p();
   void keep_top_p(float max_logit);
   void to_probabilities();
@@ -93,7 +96,6 @@ class Sampler {
   // Best-first search for the allowed top-k; false if it would take too many
   // checks (then the whole vocabulary is masked instead).
   bool collect_allowed_top_k(const float* logits);
-  void mask_disallowed(float* logits);
 
   SamplingParams params_;
   int32_t n_vocab_;
