@@ -139,7 +139,10 @@ class ToolRunner {
     s_["timers"].push_back(timer);
     return {{"timer", timer}};
   }
-  Json show_alarms(const Json&) { return {{"alarms", s_["alarms"]}}; }
+  Json show_alarms(const Json&) {
+    s_["screen"] = {{"app", "clock"}, {"view", "alarms"}};
+    return {{"alarms", s_["alarms"]}};
+  }
   Json create_event(const Json& a) {
     if (a.contains("time") && !is_hh_mm(str(a, "time")))
       throw Failure{"argument 'time' must be HH:MM (24-hour), not '" + str(a, "time") + "'"};
@@ -162,6 +165,7 @@ class ToolRunner {
   }
   Json get_contact(const Json& a) {
     std::string field = str(a, "field");
+    s_["screen"] = {{"app", "contacts"}, {"contact", contact(str(a, "name"))["name"]}, {"field", field}};
     return {{"name", contact(str(a, "name"))["name"]}, {field, resolve(str(a, "name"), field.c_str())}};
   }
   Json call(const Json& a) {
@@ -182,12 +186,14 @@ class ToolRunner {
   }
   Json web_search(const Json& a) {
     s_["web_searches"].push_back({{"query", a["query"]}});
+    s_["screen"] = {{"app", "browser"}, {"query", a["query"]}};
     const std::string q = str(a, "query");
     return {{"results", {{{"title", "About " + q}, {"url", "https://example.org/search?q=1"}},
                          {{"title", q + " - news"}, {"url", "https://example.org/news"}}}}};
   }
   Json find_place(const Json& a) {
     s_["map_searches"].push_back({{"query", a["query"]}});
+    s_["screen"] = {{"app", "maps"}, {"query", a["query"]}};
     return {{"places", {{{"name", str(a, "query")}, {"distance_km", 1.2}}}}};
   }
   Json navigate(const Json& a) {
@@ -200,6 +206,7 @@ class ToolRunner {
   }
   Json open_settings(const Json& a) {
     s_["settings_page"] = a["page"];
+    s_["screen"] = {{"app", "settings"}, {"page", a["page"]}};
     return {{"opened", a["page"]}};
   }
   Json capture(const char* kind, const Json& a) {
@@ -251,6 +258,7 @@ class ToolRunner {
   }
   Json list_events(const Json& a) {
     Json out = Json::array();
+    s_["screen"] = {{"app", "calendar"}, {"date", a.contains("date") ? a["date"] : Json()}};
     for (const Json& e : s_["events"])
       if (!a.contains("date") || same_text(e["date"], str(a, "date"))) out.push_back(e);
     return {{"events", out}};
@@ -313,6 +321,7 @@ Json default_device_state() {
   s["open_document"] = nullptr;
   s["navigation"] = nullptr;
   s["settings_page"] = nullptr;
+  s["screen"] = nullptr;  // what read-only tools showed last, so tasks can check them
   s["settings"] = {{"wifi", true}, {"bluetooth", false}, {"airplane_mode", false}, {"do_not_disturb", false},
                    {"flashlight", false}, {"dark_mode", false}, {"location", true}, {"mobile_data", true},
                    {"battery_saver", false}, {"brightness", 60}, {"volume_media", 50}, {"volume_ring", 70},
