@@ -5,6 +5,7 @@
 // Every wait has a timeout; a server that dies or writes garbage is an Error.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,12 +39,14 @@ Json rpc_error(const Json& id, int code, const std::string& message);
 class McpTransport {
  public:
   virtual ~McpTransport() = default;
-  // Sends `message` and returns the response with its id; messages arriving
-  // meanwhile are appended to `others` (notifications, server requests).
-  virtual RpcMessage request(const Json& message, int timeout_ms, std::vector<RpcMessage>& others) = 0;
+  // Sends `message` and returns the response with its id; notifications
+  // arriving meanwhile are appended to `others`; requests from the server
+  // (ping) are answered at once with `answer_server`, since the server may
+  // wait for that answer before it replies.
+  using ServerRequestHandler = std::function<Json(const RpcMessage&)>;
+  virtual RpcMessage request(const Json& message, int timeout_ms, std::vector<RpcMessage>& others,
+                             const ServerRequestHandler& answer_server) = 0;
   virtual void notify(const Json& message, int timeout_ms) = 0;
-  // Answers a request the server sent (e.g. ping).
-  virtual void reply(const Json& message, int timeout_ms) = 0;
   virtual std::string describe() const = 0;
 };
 // "COMMAND ARGS" split like a shell would (quotes, backslashes; no expansion).
@@ -88,7 +91,8 @@ class McpClient {
 
  private:
   RpcMessage send(const std::string& method, const Json& params);
-  void handle_others(std::vector<RpcMessage>& others);
+  void handle_notifications(std::vector<RpcMessage>& notifications);
+  static Json answer_server(const RpcMessage& request);
 
   std::unique_ptr<McpTransport> transport_;
   McpOptions options_;

@@ -36,23 +36,23 @@ std::string McpCallResult::text() const {
 McpClient::McpClient(std::unique_ptr<McpTransport> transport, McpOptions options)
     : transport_(std::move(transport)), options_(std::move(options)) {}
 
-void McpClient::handle_others(std::vector<RpcMessage>& others) {
-  for (RpcMessage& m : others) {
-    if (m.kind == RpcMessage::Kind::kNotification && m.method == "notifications/tools/list_changed") tools_stale_ = true;
-    if (m.kind == RpcMessage::Kind::kRequest) {
-      // We offer no client capabilities; ping is the one request to answer.
-      Json answer = m.method == "ping" ? rpc_result(m.id, Json::object())
-                                       : rpc_error(m.id, -32601, "method not supported by onellm: " + m.method);
-      transport_->reply(answer, options_.timeout_ms);
-    }
-  }
-  others.clear();
+void McpClient::handle_notifications(std::vector<RpcMessage>& notifications) {
+  for (RpcMessage& m : notifications)
+    if (m.method == "notifications/tools/list_changed") tools_stale_ = true;
+  notifications.clear();
+}
+
+Json McpClient::answer_server(const RpcMessage& m) {
+  // We offer no client capabilities; ping is the one request to answer.
+  return m.method == "ping" ? rpc_result(m.id, Json::object())
+                            : rpc_error(m.id, -32601, "method not supported by onellm: " + m.method);
 }
 
 RpcMessage McpClient::send(const std::string& method, const Json& params) {
   std::vector<RpcMessage> others;
-  RpcMessage reply = transport_->request(rpc_request(next_id_++, method, params), options_.timeout_ms, others);
-  handle_others(others);
+  RpcMessage reply =
+      transport_->request(rpc_request(next_id_++, method, params), options_.timeout_ms, others, answer_server);
+  handle_notifications(others);
   if (reply.is_error)
     throw Error("MCP server " + describe() + " refused " + method + ": " + reply.error_message + " (code " +
                 std::to_string(reply.error_code) + ")");

@@ -83,7 +83,8 @@ class StdioTransport : public McpTransport {
     ::waitpid(pid_, nullptr, 0);
   }
 
-  RpcMessage request(const Json& message, int timeout_ms, std::vector<RpcMessage>& others) override {
+  RpcMessage request(const Json& message, int timeout_ms, std::vector<RpcMessage>& others,
+                     const ServerRequestHandler& answer_server) override {
     const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
     const std::string method = message.value("method", "");
     write_line(message.dump(), deadline, method);
@@ -97,13 +98,13 @@ class StdioTransport : public McpTransport {
         throw Error("MCP server '" + command_ + "' wrote something that is not JSON-RPC (" + e.what() + ")");
       }
       if (m.kind == RpcMessage::Kind::kResponse && m.id == message["id"]) return m;
-      if (m.kind != RpcMessage::Kind::kResponse) others.push_back(std::move(m));
+      if (m.kind == RpcMessage::Kind::kRequest) write_line(answer_server(m).dump(), deadline, method);
+      if (m.kind == RpcMessage::Kind::kNotification) others.push_back(std::move(m));
     }
   }
   void notify(const Json& message, int timeout_ms) override {
     write_line(message.dump(), Clock::now() + std::chrono::milliseconds(timeout_ms), message.value("method", ""));
   }
-  void reply(const Json& message, int timeout_ms) override { notify(message, timeout_ms); }
   std::string describe() const override { return "stdio:" + command_; }
 
  private:
@@ -175,9 +176,10 @@ class HttpTransport : public McpTransport {
  public:
   explicit HttpTransport(const std::string& url) : url_(url), endpoint_(parse_endpoint(url)) {}
 
-  RpcMessage request(const Json& message, int timeout_ms, std::vector<RpcMessage>& others) override {
+  RpcMessage request(const Json& message, int timeout_ms, std::vector<RpcMessage>& others,
+                     const ServerRequestHandler& answer_server) override {
     std::optional<RpcMessage> found;
-    post(message, timeout_ms, &found, others);
+    post(message, timeout_ms, &found, others, &answer_server);
     if (!found) throw Error("MCP server " + url_ + " ended its reply to " + message.value("method", "") + " without an answer");
     if (message.value("method", "") == "initialize" && found->result.is_object() &&
         found->result.contains("protocolVersion") && found->result["protocolVersion"].is_string())
@@ -186,13 +188,13 @@ class HttpTransport : public McpTransport {
   }
   void notify(const Json& message, int timeout_ms) override {
     std::vector<RpcMessage> ignored;
-    post(message, timeout_ms, nullptr, ignored);
+    post(message, timeout_ms, nullptr, ignored, nullptr);
   }
-  void reply(const Json& message, int timeout_ms) override { notify(message, timeout_ms); }
   std::string describe() const override { return url_; }
 
  private:
-  void post(const Json& message, int timeout_ms, std::optional<RpcMessage>* found, std::vector<RpcMessage>& others) {
+  void post(const Json& message, int timeout_ms, std::optional<RpcMessage>* found, std::vector<RpcMessage>& others,
+            const ServerRequestHandler* answer_server) {
     std::vector<std::pair<std::string, std::string>> headers = {
         {"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
     if (!session_id_.empty()) headers.emplace_back("Mcp-Session-Id", session_id_);
@@ -212,7 +214,8 @@ class HttpTransport : public McpTransport {
         *found = std::move(m);
         return false;
       }
-      if (m.kind != RpcMessage::Kind::kResponse) others.push_back(std::move(m));
+      if (m.kind == RpcMessage::Kind::kRequest && answer_server != nullptr) notify((*answer_server)(m), timeout_ms);
+      if (m.kind == RpcMessage::Kind::kNotification) others.push_back(std::move(m));
       return true;
     };
     HttpReply reply = http_request(endpoint_, "POST", endpoint_.path, headers, message.dump(), timeout_ms,
