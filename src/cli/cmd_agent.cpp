@@ -37,9 +37,14 @@ class ServeChild {
     if (::mkdtemp(dir_template) == nullptr) throw Error("cannot create a temporary directory");
     dir_ = dir_template;
     socket_ = dir_ + "/onellm.sock";
-    const std::string ready = dir_ + "/ready", log = dir_ + "/serve.log";
+    const std::string ready = dir_ + "/ready", log = dir_ + "/serve.log", config = dir_ + "/service.toml";
+    // Tool definitions make long prompts: the whole training context (the
+    // service clamps to it), and the model stays loaded for the whole run.
+    std::ofstream(config) << "[service]\nkeep_alive_s = 0\ndefault_context = 1000000\n\n[[app]]\nid = \"agent\"\n"
+                          << "uids = [" << ::getuid() << "]\nqos = [\"agent\", \"chat\"]\n";
     std::vector<std::string> args = {"/proc/self/exe", "serve", "-m", model, "--socket", socket_, "--state-dir",
-                                     dir_ + "/state", "--ready-file", ready, "-t", std::to_string(threads)};
+                                     dir_ + "/state", "--ready-file", ready, "-t", std::to_string(threads),
+                                     "--config", config};
     std::vector<char*> argv;
     for (std::string& s : args) argv.push_back(s.data());
     argv.push_back(nullptr);
