@@ -338,7 +338,8 @@ Device Device::from_json(const Json& state) {
   // what it changes; present fields must have the right shape.
   for (const auto& [key, value] : state.items()) {
     if (!d.state_.contains(key)) throw Error("device state: unknown field '" + key + "'");
-    bool is_list = std::any_of(std::begin(kLists), std::end(kLists), [&](const char* l) { return key == l; });
+    const std::string& name = key;  // structured bindings cannot be captured before C++20 in clang 14
+    bool is_list = std::any_of(std::begin(kLists), std::end(kLists), [&](const char* l) { return name == l; });
     if (is_list && !value.is_array()) throw Error("device state: '" + key + "' must be an array");
     if (is_list)
       for (const Json& e : value)

@@ -12,8 +12,11 @@ import time
 import http.server
 import threading
 
+sys.path.insert(0, os.path.dirname(__file__))
+import service_e2e_test as e2e  # noqa: E402
+from service_e2e_test import check  # noqa: E402
+
 BIN = os.environ.get("ONELLM_BIN", "")
-passed = failed = 0
 
 # A scripted MCP server on stdio: MODE says how it misbehaves at tools/call.
 FAKE_SERVER = r'''
@@ -59,15 +62,6 @@ for line in sys.stdin:
         if mode == "pages":
             reply({"content": [{"type": "text", "text": "{}"}]})
 '''
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, flush=True)
 
 
 def run(args, timeout=60, stdin=None):
@@ -233,8 +227,8 @@ def main():
         broken_servers(tmp)
         odd_but_valid_servers(tmp)
         broken_http()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    print("%d passed, %d failed" % (e2e.passed, e2e.failed))
+    return 1 if e2e.failed else 0
 
 
 if __name__ == "__main__":
