@@ -23,6 +23,11 @@ int train_command(int argc, char** argv);
 int finetune_command(int argc, char** argv);
 int train_tokenizer_command(int argc, char** argv);
 int make_corpus_command(int argc, char** argv);
+int device_mcp_command(int argc, char** argv);
+int device_state_command(int argc, char** argv);
+int mcp_call_command(int argc, char** argv);
+int agent_command(int argc, char** argv);
+int eval_agent_command(int argc, char** argv);
 
 // A loaded model with its tokenizer and thread pool, as every command needs.
 struct LoadedModel {
