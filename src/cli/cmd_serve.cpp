@@ -52,11 +52,13 @@ void notify_ready(const std::string& ready_file, const std::string& socket_path,
 
 int serve_command(int argc, char** argv) {
   Args a(argc, argv, 2,
-         {"-m", "--model", "--socket", "--http", "--config", "--state-dir", "-t", "--threads", "--ready-file"},
+         {"-m", "--model", "--socket", "--http", "--config", "--state-dir", "-t", "--threads", "--ready-file",
+          "--kv-budget", "--kv-chunk"},
          {"--log-content", "--no-socket", "-h", "--help"});
   if (a.flag({"-h", "--help"})) {
     std::puts("onellm serve -m MODEL [--socket PATH | --no-socket] [--http 127.0.0.1:PORT] [--config FILE]\n"
-              "             [--state-dir DIR] [-t THREADS] [--ready-file FILE] [--log-content]");
+              "             [--state-dir DIR] [-t THREADS] [--ready-file FILE] [--log-content]\n"
+              "             [--kv-budget BYTES (K/M/G suffix, default 256M)] [--kv-chunk TOKENS (default 32)]");
     return 0;
   }
   ServeOptions o;
@@ -67,6 +69,8 @@ int serve_command(int argc, char** argv) {
   o.state_dir = a.get_or({"--state-dir"}, default_state_dir());
   o.threads = static_cast<int>(a.get_int({"-t", "--threads"}, 0));
   o.log_content = a.flag({"--log-content"});
+  o.kv_budget = parse_byte_size(a.get_or({"--kv-budget"}, "256M"), "--kv-budget");
+  o.kv_chunk_tokens = a.get_int({"--kv-chunk"}, 32);
 
   // Signals are taken synchronously by this thread; every other thread
   // inherits the blocked mask.
