@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -145,7 +146,7 @@ int bench_context_command(int argc, char** argv) {
     for (int64_t s = 0; s < n_sessions; ++s) {
       auto& p = prompts[static_cast<size_t>(s)];
       for (int64_t i = 0; i < n_tokens; ++i) p.push_back(token(rng));
-      const std::string name = "s" + std::to_string(s);
+      const std::string name = std::string("s").append(std::to_string(s));
       auto t0 = Clock::now();
       store.checkout("bench", name, 10, n_ctx, p, n_tokens + 8).prefill(p);
       prefill_ms.push_back(ms_since(t0));
@@ -159,7 +160,7 @@ int bench_context_command(int argc, char** argv) {
       for (int64_t s = 0; s < n_sessions; ++s) {
         auto& p = prompts[static_cast<size_t>(s)];
         p.push_back(token(rng));  // the app's next message
-        const std::string name = "s" + std::to_string(s);
+        const std::string name = std::string("s").append(std::to_string(s));
         RestoreReport rep;
         auto t0 = Clock::now();
         store.checkout("bench", name, 10, n_ctx, p, static_cast<int64_t>(p.size()) + 8, &rep).prefill(p);

@@ -145,9 +145,11 @@ class ContextStore {
   // as could be restored (a live sequence as it is; otherwise chunks from
   // memory or disk, or recomputed). Memory for `reserve_tokens` positions is
   // made room for under the budget first. The caller holds the session
-  // exclusively until checkin.
+  // exclusively until checkin. Chunks within the first `public_tokens`
+  // tokens (a prefix the service declares public) are shared by all apps.
   Sequence& checkout(const std::string& app, const std::string& session, int priority, int64_t n_ctx,
-                     const std::vector<int32_t>& prompt, int64_t reserve_tokens, RestoreReport* report = nullptr);
+                     const std::vector<int32_t>& prompt, int64_t reserve_tokens, RestoreReport* report = nullptr,
+                     int64_t public_tokens = 0);
   // Unpins; queues the new full chunks for write-back; enforces the budget.
   void checkin(const std::string& app, const std::string& session);
   // The session was deleted: drop its live KV (shared chunk files stay).
@@ -195,9 +197,10 @@ class ContextStore {
 class SessionLease {
  public:
   SessionLease(ContextStore& store, std::string app, std::string session, int priority, int64_t n_ctx,
-               const std::vector<int32_t>& prompt, int64_t reserve_tokens, RestoreReport* report = nullptr)
+               const std::vector<int32_t>& prompt, int64_t reserve_tokens, RestoreReport* report = nullptr,
+               int64_t public_tokens = 0)
       : store_(store), app_(std::move(app)), session_(std::move(session)),
-        sequence_(store.checkout(app_, session_, priority, n_ctx, prompt, reserve_tokens, report)) {}
+        sequence_(store.checkout(app_, session_, priority, n_ctx, prompt, reserve_tokens, report, public_tokens)) {}
   ~SessionLease() { store_.checkin(app_, session_); }
   SessionLease(const SessionLease&) = delete;
   SessionLease& operator=(const SessionLease&) = delete;

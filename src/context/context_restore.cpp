@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "context/context.h"
+#include "context/store_entries.h"
 
 namespace onellm {
 
@@ -33,12 +34,12 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
   for (int64_t i = 0; i < n_chunks; ++i) {
     Step step;
     chain = step.chain = chunk_chain_hash(chain, prompt.data() + i * C, C);
-    if (auto it = chunks_.find(s.app + '\0' + hex64(chain)); it != chunks_.end()) {
+    if (auto it = chunks_.find(s.owner(i, C) + '\0' + hex64(chain)); it != chunks_.end()) {
       step.source = Source::kMemory;
       step.image = it->second->image;
       step.on_disk = it->second->on_disk;
       it->second->last_used = s.last_used;
-    } else if (disk_ && disk_is_cheaper && disk_->contains(s.app, chain)) {
+    } else if (disk_ && disk_is_cheaper && disk_->contains(s.owner(i, C), chain)) {
       step.source = Source::kDisk;
       step.on_disk = true;
     }
@@ -62,15 +63,15 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
       if (steps[static_cast<size_t>(i)].source == Source::kDisk) {
         const uint64_t h = steps[static_cast<size_t>(i)].chain;
         try {
-          std::string image = disk_->read(s.app, h, options_.cold_reads);
+          std::string image = disk_->read(s.owner(i, C), h, options_.cold_reads);
           bytes_read += image.size();
-          decode_kv_chunk(image, identity(s.app, h, i * C, prompt.data() + i * C, C), cache);
+          decode_kv_chunk(image, identity(s.owner(i, C), h, i * C, prompt.data() + i * C, C), cache);
           loaded[static_cast<size_t>(i)] = 1;
         } catch (const Error& e) {
           loaded[static_cast<size_t>(i)] = -1;
           corrupt.push_back(e.what());
           try {
-            disk_->remove(s.app, h);  // never loaded again; rewritten after recompute
+            disk_->remove(s.owner(i, C), h);  // never loaded again; rewritten after recompute
           } catch (const Error&) {
           }
         }
@@ -93,7 +94,7 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
       bool recompute = step.source == Source::kRecompute;
       if (step.source == Source::kMemory) {
         try {
-          decode_kv_chunk(*step.image, identity(s.app, step.chain, i * C, prompt.data() + i * C, C), cache);
+          decode_kv_chunk(*step.image, identity(s.owner(i, C), step.chain, i * C, prompt.data() + i * C, C), cache);
           r.chunks_from_memory++;
         } catch (const Error&) {
           recompute = true;

@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "context/context.h"
+#include "context/store_entries.h"
 
 namespace onellm {
 namespace {
@@ -21,32 +22,6 @@ double eviction_score(Clock::time_point last_used, int priority) {
 }
 
 }  // namespace
-
-struct ContextStore::MemoryChunk {
-  std::string app;
-  uint64_t chain = 0;
-  KvFormat format = KvFormat::kInt8;
-  std::shared_ptr<const std::string> image;  // replaced, never changed: restores read a snapshot
-  bool on_disk = false;
-  int priority = 0;
-  Clock::time_point last_used;
-};
-
-struct ContextStore::SessionKv {
-  std::string app;
-  int priority = 0;
-  std::unique_ptr<Sequence> live;
-  bool pinned = false;
-  Clock::time_point last_used;
-  std::vector<uint64_t> saved_chains;  // full chunks of `live` already written back (or queued)
-};
-
-struct ContextStore::PendingWrite {
-  std::string app;
-  uint64_t chain = 0;
-  int64_t n_tokens = 0;
-  std::string image;
-};
 
 ContextStore::ContextStore(const Model& model, const Tokenizer& tokenizer, ThreadPool* pool,
                            const std::string& model_path, ContextOptions options)
@@ -150,14 +125,15 @@ void ContextStore::park(SessionKv& s) {
   uint64_t chain = 0;
   for (int64_t i = 0; i < n_full; ++i) {
     chain = chunk_chain_hash(chain, tokens.data() + i * C, C);
-    auto& slot = chunks_[s.app + '\0' + hex64(chain)];
+    const std::string& owner = s.owner(i, C);
+    auto& slot = chunks_[owner + '\0' + hex64(chain)];
     if (!slot) {
       slot = std::make_shared<MemoryChunk>();
-      slot->app = s.app;
+      slot->app = owner;
       slot->chain = chain;
       slot->format = format;
       slot->image = std::make_shared<const std::string>(
-          encode_kv_chunk(identity(s.app, chain, i * C, tokens.data() + i * C, C), cache, format));
+          encode_kv_chunk(identity(owner, chain, i * C, tokens.data() + i * C, C), cache, format));
       slot->on_disk = static_cast<size_t>(i) < s.saved_chains.size() && s.saved_chains[static_cast<size_t>(i)] == chain;
     }
     slot->priority = std::max(slot->priority, s.priority);
@@ -215,7 +191,8 @@ void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& 
 }
 
 Sequence& ContextStore::checkout(const std::string& app, const std::string& session, int priority, int64_t n_ctx,
-                                 const std::vector<int32_t>& prompt, int64_t reserve_tokens, RestoreReport* report) {
+                                 const std::vector<int32_t>& prompt, int64_t reserve_tokens, RestoreReport* report,
+                                 int64_t public_tokens) {
   RestoreReport local;
   RestoreReport& r = report ? *report : local;
   const auto t0 = Clock::now();
@@ -229,6 +206,7 @@ Sequence& ContextStore::checkout(const std::string& app, const std::string& sess
   if (s.pinned) throw Error("session '" + session + "' is already in use");
   s.pinned = true;
   s.priority = priority;
+  s.public_tokens = public_tokens;
   s.last_used = Clock::now();
   const int64_t positions = std::max<int64_t>(reserve_tokens, static_cast<int64_t>(prompt.size()));
   try {
@@ -250,7 +228,10 @@ Sequence& ContextStore::checkout(const std::string& app, const std::string& sess
         enforce_budget(static_cast<uint64_t>(cap - cache.reserved()) * cache.bytes_per_token(), lock);
       cache.reserve(cap);
       note_peak();
-      r.tokens_restored = std::min<int64_t>(cache.size(), static_cast<int64_t>(prompt.size()));
+      const std::vector<int32_t>& have = s.live->tokens();
+      while (r.tokens_restored < static_cast<int64_t>(std::min(have.size(), prompt.size())) &&
+             have[static_cast<size_t>(r.tokens_restored)] == prompt[static_cast<size_t>(r.tokens_restored)])
+        r.tokens_restored++;
     }
   } catch (...) {
     s.pinned = false;
@@ -281,10 +262,10 @@ void ContextStore::checkin(const std::string& app, const std::string& session) {
       const bool saved = static_cast<size_t>(i) < s.saved_chains.size() && s.saved_chains[static_cast<size_t>(i)] == chain;
       if (saved || !disk_ || !options_.write_back) continue;
       auto w = std::make_shared<PendingWrite>();
-      w->app = app;
+      w->app = s.owner(i, C);
       w->chain = chain;
       w->n_tokens = C;
-      w->image = encode_kv_chunk(identity(app, chain, i * C, tokens.data() + i * C, C), cache, options_.disk_format);
+      w->image = encode_kv_chunk(identity(w->app, chain, i * C, tokens.data() + i * C, C), cache, options_.disk_format);
       writes_.push_back(std::move(w));
     }
     s.saved_chains = std::move(chains);

@@ -17,7 +17,7 @@ namespace {
 constexpr char kMagic[8] = {'O', 'N', 'E', 'L', 'L', 'M', 'K', 'V'};
 constexpr uint32_t kVersion = 1;
 constexpr int64_t kBlock = 32;
-constexpr int64_t kMaxTokens = 1 << 16, kMaxRowValues = 1 << 24, kMaxName = 256;
+constexpr int64_t kMaxTokens = 1 << 16, kMaxRowValues = 1 << 24, kMaxName = 256, kMaxPosition = 1 << 24;
 
 uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 
@@ -127,12 +127,13 @@ ParsedChunk parse(const std::string& image, const std::string& what) {
   p.id.chain_hash = r.get<uint64_t>();
   p.id.n_layer = r.get<uint32_t>();
   p.id.kv_dim = r.get<uint32_t>();
-  p.id.pos0 = static_cast<int64_t>(r.get<uint64_t>() & 0x7fffffffffffull);
+  const uint64_t pos0 = r.get<uint64_t>();
+  p.id.pos0 = static_cast<int64_t>(std::min<uint64_t>(pos0, kMaxPosition + 1));
   const int64_t n = r.get<uint32_t>();
   const uint32_t adapter_len = r.get<uint32_t>(), app_len = r.get<uint32_t>();
-  if (n <= 0 || n > kMaxTokens || adapter_len > kMaxName || app_len > kMaxName || p.id.n_layer <= 0 ||
+  if (n <= 0 || n > kMaxTokens || p.id.pos0 > kMaxPosition || adapter_len > kMaxName || app_len > kMaxName || p.id.n_layer <= 0 ||
       p.id.kv_dim <= 0 || p.id.n_layer * p.id.kv_dim > kMaxRowValues)
-    throw Error(what + ": implausible header (tokens, shape or name lengths)");
+    throw Error(what + ": implausible header (tokens, position, shape or name lengths)");
   p.id.adapter.assign(reinterpret_cast<const char*>(r.take(adapter_len)), adapter_len);
   p.id.app.assign(reinterpret_cast<const char*>(r.take(app_len)), app_len);
   p.id.tokens.resize(static_cast<size_t>(n));

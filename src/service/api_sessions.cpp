@@ -103,7 +103,8 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   const int64_t n_ctx = c.app->quota.max_context > 0 ? c.app->quota.max_context : config_->default_context;
   RestoreReport restored;
   SessionLease lease(*m.context, c.app->id, record->id, q.priority, n_ctx, job.prompt,
-                     static_cast<int64_t>(job.prompt.size()) + job.request.max_tokens, &restored);
+                     static_cast<int64_t>(job.prompt.size()) + job.request.max_tokens, &restored,
+                     public_prefix_tokens(m, job.prompt));
   check_context(job.prompt.size(), lease.sequence(), "content");
   job.request.prompt = job.prompt;
 

@@ -229,6 +229,25 @@ void Service::forget_session(const Caller& caller, const std::string& session_id
   if (model_) model_->context->forget(caller.app->id, session_id);
 }
 
+// How many leading prompt tokens come from a prefix the config declares
+// public: a public system prompt rendered alone, as far as it agrees with
+// the prompt. Those tokens carry nothing of the app, so their KV chunks are
+// shared by every app.
+int64_t Service::public_prefix_tokens(LoadedModel& m, const std::vector<int32_t>& prompt) const {
+  int64_t best = 0;
+  for (const std::string& text : std::atomic_load(&config_)->public_prefixes) {
+    ChatTemplateOptions o;
+    o.add_generation_prompt = false;
+    const std::vector<int32_t> t = chat_prompt_tokens(*m.tokenizer, *m.chat_template, {{"system", text, ChatJson::object()}}, o);
+    int64_t common = 0;
+    while (common < static_cast<int64_t>(std::min(t.size(), prompt.size())) &&
+           t[static_cast<size_t>(common)] == prompt[static_cast<size_t>(common)])
+      ++common;
+    best = std::max(best, common);
+  }
+  return best;
+}
+
 // A scratch sequence of this app for a stateless request: the one whose
 // cached tokens share the longest prefix with the prompt (system prompts,
 // earlier turns), locked for the caller. Never shared across apps.

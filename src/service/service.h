@@ -75,6 +75,7 @@ class Service {
   void check_tokens(const Caller& caller, size_t prompt_tokens, int64_t max_tokens);
   std::shared_ptr<SessionSlot> session_slot(const Caller& caller, const std::string& session_id);
   void forget_session(const Caller& caller, const std::string& session_id);
+  int64_t public_prefix_tokens(LoadedModel& m, const std::vector<int32_t>& prompt) const;
   Sequence& scratch_sequence(const Caller& caller, const std::vector<int32_t>& prompt,
                              std::unique_lock<std::mutex>& hold);
 

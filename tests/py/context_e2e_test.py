@@ -16,10 +16,13 @@ import service_e2e_test as base  # noqa: E402
 
 BIN = os.environ.get("ONELLM_BIN", "")
 
+PUBLIC = " ".join(f"Tool {i}: the shared device tool list that every app may reuse." for i in range(5))
+
 CONFIG = """
 [service]
 keep_alive_s = 0
 default_context = 512
+public_prefixes = ["%s"]
 
 [[app]]
 id = "mail"
@@ -28,7 +31,7 @@ token = "tok-mail"
 [[app]]
 id = "notes"
 token = "tok-notes"
-"""
+""" % PUBLIC
 
 INSTRUCTIONS = " ".join(f"Rule {i}: answer about the little dog and the red ball in the park." for i in range(5))
 
@@ -41,8 +44,8 @@ class Client:
     def __init__(self, d):
         self.d = d
 
-    def session(self, token, name):
-        st, s = self.d.request("POST", "/v1/sessions", {"instructions": INSTRUCTIONS, "name": name, "qos": "chat"},
+    def session(self, token, name, instructions=INSTRUCTIONS):
+        st, s = self.d.request("POST", "/v1/sessions", {"instructions": instructions, "name": name, "qos": "chat"},
                                token=token)
         assert st == 200, s
         return s["id"]
@@ -107,6 +110,16 @@ def run(tmp, model_a, model_b):
         ref_second = c.say("tok-notes", ref, "and then?")
         check(second["content"] == ref_second["content"],
               f"reply after restart equals the reply without stored KV: {second['content']!r} vs {ref_second['content']!r}")
+
+        # Public prefixes (declared in the config) are shared across apps; nothing else is.
+        pub_mail = c.session("tok-mail", "public", PUBLIC)
+        r_mail = c.say("tok-mail", pub_mail, "hello there")
+        c.wait_written()
+        check(len(chunk_files(state, "\x02public")) >= 1, "public prefix chunks stored apart from any app")
+        pub_notes = c.session("tok-notes", "public", PUBLIC)
+        r_notes = c.say("tok-notes", pub_notes, "hello there")
+        check(r_notes["usage"]["prompt_tokens_restored"] >= 32, f"a public prefix is shared: {r_notes['usage']}")
+        check(r_notes["content"] == r_mail["content"], "same reply with the shared public prefix")
 
         # 2. kill -9 right after the chunks are durable.
         s2 = c.session("tok-mail", "killed")
