@@ -99,11 +99,12 @@ Accuracy evaluate(LoadedModel& m, const std::vector<int32_t>& text, KvFormat for
 int bench_context_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"-m", "--model", "--sessions", "--tokens", "--budget", "--rounds", "--chunk", "--disk-format", "-t",
-          "--threads", "--state-dir", "--accuracy-tokens"},
+          "--threads", "--state-dir", "--accuracy-tokens", "--compress"},
          {"--json", "--warm", "-h", "--help"});
   if (a.flag({"-h", "--help"})) {
     std::puts("onellm bench-context -m MODEL [--sessions 4] [--tokens 2048] [--budget BYTES] [--rounds 2]\n"
-              "                     [--chunk 32] [--disk-format f32|int8|int4] [--state-dir DIR] [--warm]\n"
+              "                     [--chunk 32] [--disk-format f32|int8|int4] [--compress int8|int4|int2]\n"
+              "                     [--state-dir DIR] [--warm]\n"
               "                     [--accuracy-tokens 256] [-t N] [--json]");
     return 0;
   }
@@ -135,6 +136,7 @@ int bench_context_command(int argc, char** argv) {
     o.budget_bytes = budget;
     o.chunk_tokens = C;
     o.disk_format = parse_kv_format(a.get_or({"--disk-format"}, "f32"));
+    o.deepest_memory_format = parse_kv_format(a.get_or({"--compress"}, "int8"));
     o.restore_pool = m.pool.get();
     o.cold_reads = !a.flag({"--warm"});
     ContextStore store(*m.model, *m.tokenizer, m.pool.get(), *model_path, o);
@@ -179,6 +181,8 @@ int bench_context_command(int argc, char** argv) {
     out["tokens"] = n_tokens;
     out["chunk_tokens"] = C;
     out["disk_format"] = kv_format_name(o.disk_format);
+    out["deepest_memory_format"] = kv_format_name(o.deepest_memory_format);
+    out["waits_for_writes"] = st.waits_for_writes;
     out["cold_page_cache"] = o.cold_reads;
     out["kv_bytes_per_token_f32"] = per_token;
     out["budget_bytes"] = budget;

@@ -174,8 +174,15 @@ void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& 
       continue;
     }
     if (chunk_victim == chunks_.end()) {
-      // Only pinned sessions and queued writes are left: they are the
-      // requests in flight, which are never failed for memory.
+      // Queued writes free their copies when done: the only case where
+      // memory waits for the disk (it is slower than the switching rate).
+      if (!writes_.empty()) {
+        stats_.waits_for_writes++;
+        writes_done_cv_.wait(lock);
+        continue;
+      }
+      // Only pinned sessions are left: the requests in flight, which are
+      // never failed for memory.
       stats_.over_budget++;
       break;
     }
@@ -187,7 +194,6 @@ void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& 
       chunks_.erase(chunk_victim);  // on disk, or dropped: recomputed from the tokens
     }
   }
-  (void)lock;
 }
 
 Sequence& ContextStore::checkout(const std::string& app, const std::string& session, int priority, int64_t n_ctx,

@@ -72,6 +72,7 @@ Service::LoadedModel& Service::model() {
     co.dir = options_.state_dir + "/kv";
     co.budget_bytes = options_.kv_budget;
     co.chunk_tokens = options_.kv_chunk_tokens;
+    co.deepest_memory_format = parse_kv_format(options_.kv_compress);
     m->context = std::make_unique<ContextStore>(*m->model, *m->tokenizer, m->pool.get(), options_.model_path, co);
     model_ = std::move(m);
     std::fprintf(stderr, "onellm serve: model loaded: %s\n", options_.model_path.c_str());
