@@ -183,6 +183,7 @@ int bench_context_command(int argc, char** argv) {
     out["disk_format"] = kv_format_name(o.disk_format);
     out["deepest_memory_format"] = kv_format_name(o.deepest_memory_format);
     out["waits_for_writes"] = st.waits_for_writes;
+    out["over_budget"] = st.over_budget;
     out["cold_page_cache"] = o.cold_reads;
     out["kv_bytes_per_token_f32"] = per_token;
     out["budget_bytes"] = budget;

@@ -22,9 +22,9 @@
 #include "engine/engine.h"
 #include "model/model.h"
 
-struct sqlite3;
-
 namespace onellm {
+
+class SqliteDb;
 
 // How a chunk's values are stored. Quantized formats use one F32 scale per
 // block of 32 consecutive values (symmetric, round to nearest).
@@ -89,10 +89,9 @@ class KvChunkStore {
   std::string path_of(const std::string& app, uint64_t chain_hash) const;
 
  private:
-  void exec(const char* sql) const;
   std::string dir_;
   uint64_t model_hash_;
-  sqlite3* db_ = nullptr;
+  std::unique_ptr<SqliteDb> db_;
   mutable std::mutex mu_;
 };
 
@@ -126,7 +125,7 @@ struct RestoreReport {
 };
 
 struct ContextStats {
-  uint64_t budget_bytes = 0, used_bytes = 0, peak_bytes = 0, pending_write_bytes = 0;
+  uint64_t budget_bytes = 0, used_bytes = 0, peak_bytes = 0;
   int64_t live_sessions = 0, pinned_sessions = 0, memory_chunks = 0, chunks_by_format[4] = {0, 0, 0, 0};
   int64_t disk_chunks = 0, chunks_written = 0, write_errors = 0, chunks_corrupt = 0, chunks_discarded = 0;
   uint64_t disk_bytes_written = 0, disk_bytes_read = 0, disk_bytes = 0;
@@ -153,7 +152,8 @@ class ContextStore {
   Sequence& checkout(const std::string& app, const std::string& session, int priority, int64_t n_ctx,
                      const std::vector<int32_t>& prompt, int64_t reserve_tokens, RestoreReport* report = nullptr,
                      int64_t public_tokens = 0);
-  // Unpins; queues the new full chunks for write-back; enforces the budget.
+  // Unpins; queues the new full chunks for write-back (written from the
+  // session's cache by a writer thread); enforces the budget.
   void checkin(const std::string& app, const std::string& session);
   // The session was deleted: drop its live KV (shared chunk files stay).
   void forget(const std::string& app, const std::string& session);
@@ -192,6 +192,7 @@ class ContextStore {
   std::deque<std::shared_ptr<PendingWrite>> writes_;
   std::condition_variable writes_cv_, writes_done_cv_;
   bool writing_ = false, stopping_ = false;
+  uint64_t writing_bytes_ = 0;  // the one chunk image the writer holds
   ContextStats stats_;
   std::thread writer_;
 };
@@ -204,15 +205,21 @@ class SessionLease {
                int64_t public_tokens = 0)
       : store_(store), app_(std::move(app)), session_(std::move(session)),
         sequence_(store.checkout(app_, session_, priority, n_ctx, prompt, reserve_tokens, report, public_tokens)) {}
-  ~SessionLease() { store_.checkin(app_, session_); }
+  ~SessionLease() { release(); }
   SessionLease(const SessionLease&) = delete;
   SessionLease& operator=(const SessionLease&) = delete;
   Sequence& sequence() { return sequence_; }
+  // Checks in now (before the reply is sent, so that status shows the queued writes).
+  void release() {
+    if (!released_) store_.checkin(app_, session_);
+    released_ = true;
+  }
 
  private:
   ContextStore& store_;
   std::string app_, session_;
   Sequence& sequence_;
+  bool released_ = false;
 };
 
 }  // namespace onellm

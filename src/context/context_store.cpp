@@ -106,8 +106,7 @@ uint64_t ContextStore::used_bytes_locked() const {
   for (const auto& [key, s] : sessions_)
     if (s->live) used += s->live->kv_cache().bytes();
   for (const auto& [key, c] : chunks_) used += c->image->size();
-  for (const auto& w : writes_) used += w->image.size();
-  return used;
+  return used + writing_bytes_;
 }
 
 void ContextStore::note_peak() {
@@ -122,8 +121,12 @@ void ContextStore::park(SessionKv& s) {
   const std::vector<int32_t>& tokens = s.live->tokens();
   const int64_t n_full = std::min<int64_t>(cache.size(), static_cast<int64_t>(tokens.size())) / C;
   const KvFormat format = std::min(KvFormat::kInt8, options_.deepest_memory_format);
+  // The INT8 copy exists next to the F32 cache for a moment; without room
+  // for it the session goes straight to disk (or is dropped).
+  const uint64_t int8_bytes = static_cast<uint64_t>(n_full * C) * (cache.bytes_per_token() / 4 + cache.bytes_per_token() / 32 + 8);
+  const bool keep_in_memory = used_bytes_locked() + int8_bytes <= options_.budget_bytes;
   uint64_t chain = 0;
-  for (int64_t i = 0; i < n_full; ++i) {
+  for (int64_t i = 0; i < n_full && keep_in_memory; ++i) {
     chain = chunk_chain_hash(chain, tokens.data() + i * C, C);
     const std::string& owner = s.owner(i, C);
     auto& slot = chunks_[owner + '\0' + hex64(chain)];
@@ -139,6 +142,7 @@ void ContextStore::park(SessionKv& s) {
     slot->priority = std::max(slot->priority, s.priority);
     slot->last_used = s.last_used;
   }
+  note_peak();
   s.live.reset();
   s.saved_chains.clear();
 }
@@ -151,7 +155,7 @@ void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& 
     SessionKv* live_victim = nullptr;
     std::map<std::string, std::shared_ptr<MemoryChunk>>::iterator chunk_victim = chunks_.end();
     for (auto& [key, s] : sessions_) {
-      if (!s->live || s->pinned) continue;
+      if (!s->live || s->pinned || s->writes_pending > 0) continue;
       const double score = eviction_score(s->last_used, s->priority);
       if (best_tier > 0 || score > best_score) {
         best_tier = 0;
@@ -174,8 +178,8 @@ void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& 
       continue;
     }
     if (chunk_victim == chunks_.end()) {
-      // Queued writes free their copies when done: the only case where
-      // memory waits for the disk (it is slower than the switching rate).
+      // Sessions with queued writes can be parked once written: the only
+      // case where memory waits for the disk (slower than the switching rate).
       if (!writes_.empty()) {
         stats_.waits_for_writes++;
         writes_done_cv_.wait(lock);
@@ -209,6 +213,7 @@ Sequence& ContextStore::checkout(const std::string& app, const std::string& sess
     entry->app = app;
   }
   SessionKv& s = *entry;
+  writes_done_cv_.wait(lock, [&] { return s.writes_pending == 0; });  // its cache is being written back
   if (s.pinned) throw Error("session '" + session + "' is already in use");
   s.pinned = true;
   s.priority = priority;
@@ -268,11 +273,13 @@ void ContextStore::checkin(const std::string& app, const std::string& session) {
       const bool saved = static_cast<size_t>(i) < s.saved_chains.size() && s.saved_chains[static_cast<size_t>(i)] == chain;
       if (saved || !disk_ || !options_.write_back) continue;
       auto w = std::make_shared<PendingWrite>();
-      w->app = s.owner(i, C);
+      w->session_key = found->first;
+      w->owner = s.owner(i, C);
       w->chain = chain;
+      w->pos0 = i * C;
       w->n_tokens = C;
-      w->image = encode_kv_chunk(identity(w->app, chain, i * C, tokens.data() + i * C, C), cache, options_.disk_format);
       writes_.push_back(std::move(w));
+      s.writes_pending++;
     }
     s.saved_chains = std::move(chains);
     writes_cv_.notify_one();
@@ -282,9 +289,11 @@ void ContextStore::checkin(const std::string& app, const std::string& session) {
 }
 
 void ContextStore::forget(const std::string& app, const std::string& session) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   auto found = sessions_.find(app + '\0' + session);
-  if (found != sessions_.end() && !found->second->pinned) sessions_.erase(found);
+  if (found == sessions_.end() || found->second->pinned) return;
+  writes_done_cv_.wait(lock, [&] { return found->second->writes_pending == 0; });
+  sessions_.erase(found);
 }
 
 void ContextStore::flush() {
@@ -299,29 +308,45 @@ void ContextStore::writer_loop() {
     if (writes_.empty()) break;  // stopping, all written
     std::shared_ptr<PendingWrite> w = writes_.front();
     writing_ = true;
+    // Encoded under the lock from the session's cache, which stays as it is
+    // while writes are pending (no checkout, no parking).
+    std::string image;
+    auto session = sessions_.find(w->session_key);
+    if (session != sessions_.end() && session->second->live) {
+      const Sequence& seq = *session->second->live;
+      if (static_cast<int64_t>(seq.tokens().size()) >= w->pos0 + w->n_tokens)
+        image = encode_kv_chunk(identity(w->owner, w->chain, w->pos0, seq.tokens().data() + w->pos0, w->n_tokens),
+                                seq.kv_cache(), options_.disk_format);
+    }
+    writing_bytes_ = image.size();
+    note_peak();
     lock.unlock();
     std::string error;
-    bool exists = false;
+    bool written = false;
     try {
-      exists = disk_->contains(w->app, w->chain);  // a shared prefix already written
-      if (!exists) disk_->write(w->app, w->chain, w->n_tokens, options_.disk_format, w->image);
+      if (!image.empty() && !disk_->contains(w->owner, w->chain)) {  // a shared prefix may be there already
+        disk_->write(w->owner, w->chain, w->n_tokens, options_.disk_format, image);
+        written = true;
+      }
     } catch (const Error& e) {
       error = e.what();
     }
     lock.lock();
     writes_.pop_front();
     writing_ = false;
+    writing_bytes_ = 0;
+    if (auto s = sessions_.find(w->session_key); s != sessions_.end()) s->second->writes_pending--;
     if (!error.empty()) {
       if (stats_.write_errors++ == 0 || error != stats_.last_error)
         std::fprintf(stderr, "{\"event\":\"kv_write_failed\",\"error\":\"%s\",\"effect\":\"session stays in memory\"}\n",
                      error.c_str());
       stats_.last_error = error;
-    } else if (!exists) {
+    } else if (written) {
       stats_.chunks_written++;
-      stats_.disk_bytes_written += w->image.size();
+      stats_.disk_bytes_written += image.size();
     }
     if (error.empty())
-      if (auto it = chunks_.find(w->app + '\0' + hex64(w->chain)); it != chunks_.end()) it->second->on_disk = true;
+      if (auto it = chunks_.find(w->owner + '\0' + hex64(w->chain)); it != chunks_.end()) it->second->on_disk = true;
     writes_done_cv_.notify_all();
   }
 }
@@ -337,7 +362,6 @@ ContextStats ContextStore::stats() const {
   }
   s.memory_chunks = static_cast<int64_t>(chunks_.size());
   for (const auto& [key, c] : chunks_) s.chunks_by_format[static_cast<int>(c->format)]++;
-  for (const auto& w : writes_) s.pending_write_bytes += w->image.size();
   s.pending_writes = static_cast<int64_t>(writes_.size());
   if (disk_) {
     s.disk_chunks = disk_->count();

@@ -36,13 +36,16 @@ struct ContextStore::SessionKv {
   bool pinned = false;
   std::chrono::steady_clock::time_point last_used;
   std::vector<uint64_t> saved_chains;  // full chunks of `live` already written back (or queued)
+  int64_t writes_pending = 0;          // queued write-backs that read `live`: it is neither parked nor checked out
 };
 
+// A full chunk of a live session to write back. The writer encodes it from
+// the session's cache when its turn comes (one chunk of extra memory, not a
+// copy of the session); the session stays live and unchanged until then.
 struct ContextStore::PendingWrite {
-  std::string app;
+  std::string session_key, owner;
   uint64_t chain = 0;
-  int64_t n_tokens = 0;
-  std::string image;
+  int64_t pos0 = 0, n_tokens = 0;
 };
 
 }  // namespace onellm

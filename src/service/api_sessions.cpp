@@ -126,6 +126,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
     rs.end_stream();
     return;
   }
+  lease.release();  // write-back is queued before the reply, so status shows it
   if (r.finish == FinishReason::kCancelled) return;  // nothing is recorded for an abandoned turn
   store_->append(c.app->id, record->id,
                  Json::array({{{"role", role}, {"content", content->get<std::string>()}},

@@ -125,9 +125,7 @@ def run(tmp, model_a, model_b):
         s2 = c.session("tok-mail", "killed")
         c.say("tok-mail", s2, "hello there")
         c.wait_written()
-        d.proc.kill()
-        d.proc.wait()
-        d.proc.stderr.close()
+        d.kill()
     finally:
         if d.proc.poll() is None:
             d.proc.kill()

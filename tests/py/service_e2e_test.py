@@ -73,6 +73,12 @@ class Daemon:
         except json.JSONDecodeError:
             return resp.status, text
 
+    def kill(self):
+        """kill -9, as a crash would."""
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stderr.close()
+
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -299,9 +305,7 @@ def run(tmp, model):
     try:
         st, got = d.request("GET", f"/v1/sessions/{s1['id']}", token="tok-mail")
         check(st == 200 and len(got["messages"]) == 4, "session survives a restart")
-        d.proc.kill()
-        d.proc.wait()
-        d.proc.stderr.close()
+        d.kill()
     finally:
         if d.proc.poll() is None:
             d.proc.kill()
