@@ -147,7 +147,7 @@ void ContextStore::park(SessionKv& s) {
   s.saved_chains.clear();
 }
 
-void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& lock) {
+void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& lock, bool may_wait) {
   while (used_bytes_locked() + extra > options_.budget_bytes) {
     // Tier 0: live sessions; then each compressed format; the deepest format leaves memory.
     int best_tier = 1 << 20;
@@ -180,7 +180,7 @@ void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& 
     if (chunk_victim == chunks_.end()) {
       // Sessions with queued writes can be parked once written: the only
       // case where memory waits for the disk (slower than the switching rate).
-      if (!writes_.empty()) {
+      if (may_wait && !writes_.empty()) {
         stats_.waits_for_writes++;
         writes_done_cv_.wait(lock);
         continue;
@@ -314,6 +314,7 @@ void ContextStore::writer_loop() {
     auto session = sessions_.find(w->session_key);
     if (session != sessions_.end() && session->second->live) {
       const Sequence& seq = *session->second->live;
+      enforce_budget(static_cast<uint64_t>(w->n_tokens) * seq.kv_cache().bytes_per_token() + 4096, lock, false);
       if (static_cast<int64_t>(seq.tokens().size()) >= w->pos0 + w->n_tokens)
         image = encode_kv_chunk(identity(w->owner, w->chain, w->pos0, seq.tokens().data() + w->pos0, w->n_tokens),
                                 seq.kv_cache(), options_.disk_format);

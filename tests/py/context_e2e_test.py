@@ -192,6 +192,25 @@ def run(tmp, model_a, model_b):
     check("kv_write_failed" in d.log, "write failure logged")
 
 
+def budget_pressure(tmp, model, cfg):
+    """Many sessions under a budget smaller than their KV: every request succeeds, the budget holds."""
+    d = Daemon(tmp, model, cfg, os.path.join(tmp, "state3"), extra=["--kv-budget", "1M"])
+    c = Client(d)
+    try:
+        sessions = [c.session("tok-mail" if i % 2 else "tok-notes", f"b{i}") for i in range(6)]
+        replies = {}
+        for turn in ("hello there", "and then?"):
+            for i, sid in enumerate(sessions):
+                replies.setdefault(i, []).append(c.say("tok-mail" if i % 2 else "tok-notes", sid, turn)["content"])
+        ctx = c.wait_written()
+        check(ctx["peak_bytes"] <= ctx["budget_bytes"] and ctx["over_budget"] == 0,
+              f"budget never exceeded: peak {ctx['peak_bytes']} of {ctx['budget_bytes']}")
+        check(ctx["live_sessions"] < 6, f"sessions were parked: {ctx['live_sessions']} live")
+        check(all(r == replies[0] for r in replies.values()), "same conversation, same replies, whatever was evicted")
+    finally:
+        d.stop()
+
+
 def main():
     if not BIN or not os.path.exists(BIN):
         print("skip: ONELLM_BIN not set")
@@ -204,6 +223,7 @@ def main():
                            check=True, capture_output=True)
         try:
             run(tmp, a, b)
+            budget_pressure(tmp, a, os.path.join(tmp, "onellm.toml"))
         except Exception as e:  # noqa: BLE001
             import traceback
             traceback.print_exc()

@@ -37,7 +37,7 @@ class UnixConnection(http.client.HTTPConnection):
 
 
 class Daemon:
-    def __init__(self, tmp, model, config=None, state=None):
+    def __init__(self, tmp, model, config=None, state=None, extra=()):
         self.sock = os.path.join(tmp, "onellm.sock")
         self.ready = os.path.join(tmp, "ready")
         if os.path.exists(self.ready):
@@ -46,6 +46,7 @@ class Daemon:
                 "--state-dir", state or os.path.join(tmp, "state"), "--ready-file", self.ready, "-t", "2"]
         if config:
             args += ["--config", config]
+        args += list(extra)
         self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
         deadline = time.time() + 60
         while not os.path.exists(self.ready) and time.time() < deadline and self.proc.poll() is None:
