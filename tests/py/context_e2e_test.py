@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -212,24 +211,15 @@ def budget_pressure(tmp, model, cfg):
 
 
 def main():
-    if not BIN or not os.path.exists(BIN):
-        print("skip: ONELLM_BIN not set")
-        return 77
-    with tempfile.TemporaryDirectory() as tmp:
+    def body(tmp):
         a = os.path.join(tmp, "a.gguf")
         b = os.path.join(tmp, "b.gguf")
         for path, seed in ((a, "1"), (b, "2")):
             subprocess.run([BIN, "make-tiny-model", "--arch", "qwen2", "--n-layer", "2", "--seed", seed, "-o", path],
                            check=True, capture_output=True)
-        try:
-            run(tmp, a, b)
-            budget_pressure(tmp, a, os.path.join(tmp, "onellm.toml"))
-        except Exception as e:  # noqa: BLE001
-            import traceback
-            traceback.print_exc()
-            check(False, f"raised {type(e).__name__}: {e}")
-    print(f"{base.passed} passed, {base.failed} failed")
-    return 1 if base.failed else 0
+        run(tmp, a, b)
+        budget_pressure(tmp, a, os.path.join(tmp, "onellm.toml"))
+    return base.run_main(body)
 
 
 if __name__ == "__main__":

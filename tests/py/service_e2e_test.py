@@ -318,22 +318,29 @@ def run(tmp, model):
         d.stop()
 
 
-def main():
+def run_main(body):
+    """Runs body(tmp) in a temporary directory and prints the summary. Exit code: 0, 1, or 77 (skipped)."""
     if not BIN or not os.path.exists(BIN):
         print("skip: ONELLM_BIN not set")
         return 77
     with tempfile.TemporaryDirectory() as tmp:
-        model = os.path.join(tmp, "tiny.gguf")
-        subprocess.run([BIN, "make-tiny-model", "--arch", "qwen2", "--n-layer", "2", "-o", model], check=True,
-                       capture_output=True)
         try:
-            run(tmp, model)
+            body(tmp)
         except Exception as e:  # noqa: BLE001
             import traceback
             traceback.print_exc()
             check(False, f"raised {type(e).__name__}: {e}")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def main():
+    def body(tmp):
+        model = os.path.join(tmp, "tiny.gguf")
+        subprocess.run([BIN, "make-tiny-model", "--arch", "qwen2", "--n-layer", "2", "-o", model], check=True,
+                       capture_output=True)
+        run(tmp, model)
+    return run_main(body)
 
 
 if __name__ == "__main__":
