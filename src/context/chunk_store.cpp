@@ -30,10 +30,10 @@ std::string hex_name(const std::string& s) {
   return out.empty() ? "_" : out;
 }
 
-void write_all(int fd, const std::string& data, const std::string& path) {
+void write_all(int fd, const void* data, size_t size, const std::string& path) {
   size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+  while (done < size) {
+    ssize_t n = ::write(fd, static_cast<const char*>(data) + done, size - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw Error(path + ": write failed: " + std::strerror(errno));
     done += static_cast<size_t>(n);
@@ -61,6 +61,14 @@ std::string KvChunkStore::path_of(const std::string& app, uint64_t chain_hash) c
 
 void KvChunkStore::write(const std::string& app, uint64_t chain_hash, int64_t n_tokens, KvFormat format,
                          const std::string& image) {
+  write(app, chain_hash, n_tokens, format, [&](const ChunkSink& sink) {
+    sink(image.data(), image.size());
+    return static_cast<uint64_t>(image.size());
+  });
+}
+
+uint64_t KvChunkStore::write(const std::string& app, uint64_t chain_hash, int64_t n_tokens, KvFormat format,
+                             const std::function<uint64_t(const ChunkSink&)>& produce) {
   static std::atomic<uint64_t> counter{0};
   const std::string app_dir = dir_ + "/" + hex_name(app);
   if (::mkdir(app_dir.c_str(), 0700) != 0 && errno != EEXIST)
@@ -69,8 +77,9 @@ void KvChunkStore::write(const std::string& app, uint64_t chain_hash, int64_t n_
   const std::string tmp = path + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) throw Error(tmp + ": cannot create: " + std::strerror(errno));
+  uint64_t size = 0;
   try {
-    write_all(fd, image, tmp);
+    size = produce([&](const void* data, size_t n) { write_all(fd, data, n, tmp); });
     if (::fsync(fd) != 0) throw Error(tmp + ": fsync failed: " + std::strerror(errno));
   } catch (...) {
     ::close(fd);
@@ -92,7 +101,8 @@ void KvChunkStore::write(const std::string& app, uint64_t chain_hash, int64_t n_
   SqliteStatement q(*db_, "INSERT OR REPLACE INTO kv_chunks(app, hash, model_hash, n_tokens, format, bytes, created)"
                " VALUES(?, ?, ?, ?, ?, ?, strftime('%s','now'))");
   q.bind(1, app).bind(2, hex64(chain_hash)).bind(3, hex64(model_hash_)).bind(4, n_tokens);
-  q.bind(5, static_cast<int64_t>(format)).bind(6, static_cast<int64_t>(image.size())).step();
+  q.bind(5, static_cast<int64_t>(format)).bind(6, static_cast<int64_t>(size)).step();
+  return size;
 }
 
 bool KvChunkStore::contains(const std::string& app, uint64_t chain_hash) const {

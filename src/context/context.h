@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -55,6 +56,10 @@ struct ChunkIdentity {
 // File/memory image of one chunk: header (magic, version, format, model hash,
 // adapter, app, chain hash, positions, token ids), payload, CRC32 of all.
 std::string encode_kv_chunk(const ChunkIdentity& id, const KvCache& cache, KvFormat format);
+// The same bytes streamed to `sink` piece by piece (a file, without an image
+// in memory); returns how many.
+using ChunkSink = std::function<void(const void* data, size_t n)>;
+uint64_t encode_kv_chunk(const ChunkIdentity& id, const KvCache& cache, KvFormat format, const ChunkSink& sink);
 // Checks everything against `expected` and writes the values into
 // cache positions [pos0, pos0+n) (reserved by the caller). Throws Error
 // naming the mismatch (magic, version, checksum, model, app, tokens, shape).
@@ -76,6 +81,9 @@ class KvChunkStore {
   // tmp + fsync + rename + fsync(dir), then the metadata row. Throws Error
   // (disk full, unwritable) naming the file.
   void write(const std::string& app, uint64_t chain_hash, int64_t n_tokens, KvFormat format, const std::string& image);
+  // As above, the bytes coming from `produce(sink)`; returns how many.
+  uint64_t write(const std::string& app, uint64_t chain_hash, int64_t n_tokens, KvFormat format,
+                 const std::function<uint64_t(const ChunkSink&)>& produce);
   bool contains(const std::string& app, uint64_t chain_hash) const;
   // The file's bytes; `cold` drops them from the page cache first
   // (benchmarks). Throws Error if unreadable.
@@ -193,7 +201,6 @@ class ContextStore {
   std::deque<std::shared_ptr<PendingWrite>> writes_;
   std::condition_variable writes_cv_, writes_done_cv_;
   bool writing_ = false, stopping_ = false;
-  uint64_t writing_bytes_ = 0;  // the one chunk image the writer holds
   ContextStats stats_;
   std::thread writer_;
 };

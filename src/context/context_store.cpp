@@ -106,7 +106,7 @@ uint64_t ContextStore::used_bytes_locked() const {
   for (const auto& [key, s] : sessions_)
     if (s->live) used += s->live->kv_cache().bytes();
   for (const auto& [key, c] : chunks_) used += c->image->size();
-  return used + writing_bytes_;
+  return used;
 }
 
 void ContextStore::note_peak() {
@@ -308,43 +308,40 @@ void ContextStore::writer_loop() {
     if (writes_.empty()) break;  // stopping, all written
     std::shared_ptr<PendingWrite> w = writes_.front();
     writing_ = true;
-    // Encoded under the lock from the session's cache, which stays as it is
-    // while writes are pending (no checkout, no parking).
-    std::string image;
+    // Streamed from the session's cache straight into the file: no image in
+    // memory. The cache stays as it is while writes are pending (no
+    // checkout, no parking, no forget), so it is read without the lock.
+    const Sequence* seq = nullptr;
+    ChunkIdentity id;
     auto session = sessions_.find(w->session_key);
-    if (session != sessions_.end() && session->second->live) {
-      const Sequence& seq = *session->second->live;
-      enforce_budget(static_cast<uint64_t>(w->n_tokens) * seq.kv_cache().bytes_per_token() + 4096, lock, false);
-      if (static_cast<int64_t>(seq.tokens().size()) >= w->pos0 + w->n_tokens)
-        image = encode_kv_chunk(identity(w->owner, w->chain, w->pos0, seq.tokens().data() + w->pos0, w->n_tokens),
-                                seq.kv_cache(), options_.disk_format);
+    if (session != sessions_.end() && session->second->live &&
+        static_cast<int64_t>(session->second->live->tokens().size()) >= w->pos0 + w->n_tokens) {
+      seq = session->second->live.get();
+      id = identity(w->owner, w->chain, w->pos0, seq->tokens().data() + w->pos0, w->n_tokens);
     }
-    writing_bytes_ = image.size();
-    note_peak();
     lock.unlock();
     std::string error;
-    bool written = false;
+    uint64_t written = 0;
     try {
-      if (!image.empty() && !disk_->contains(w->owner, w->chain)) {  // a shared prefix may be there already
-        disk_->write(w->owner, w->chain, w->n_tokens, options_.disk_format, image);
-        written = true;
-      }
+      if (seq && !disk_->contains(w->owner, w->chain))  // a shared prefix may be there already
+        written = disk_->write(w->owner, w->chain, w->n_tokens, options_.disk_format, [&](const ChunkSink& sink) {
+          return encode_kv_chunk(id, seq->kv_cache(), options_.disk_format, sink);
+        });
     } catch (const Error& e) {
       error = e.what();
     }
     lock.lock();
     writes_.pop_front();
     writing_ = false;
-    writing_bytes_ = 0;
     if (auto s = sessions_.find(w->session_key); s != sessions_.end()) s->second->writes_pending--;
     if (!error.empty()) {
       if (stats_.write_errors++ == 0 || error != stats_.last_error)
         std::fprintf(stderr, "{\"event\":\"kv_write_failed\",\"error\":\"%s\",\"effect\":\"session stays in memory\"}\n",
                      error.c_str());
       stats_.last_error = error;
-    } else if (written) {
+    } else if (written > 0) {
       stats_.chunks_written++;
-      stats_.disk_bytes_written += image.size();
+      stats_.disk_bytes_written += written;
     }
     if (error.empty())
       if (auto it = chunks_.find(w->owner + '\0' + hex64(w->chain)); it != chunks_.end()) it->second->on_disk = true;

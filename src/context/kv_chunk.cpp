@@ -224,7 +224,7 @@ std::string hex64(uint64_t v) {
   return buf;
 }
 
-std::string encode_kv_chunk(const ChunkIdentity& id, const KvCache& cache, KvFormat format) {
+uint64_t encode_kv_chunk(const ChunkIdentity& id, const KvCache& cache, KvFormat format, const ChunkSink& sink) {
   const int64_t n = static_cast<int64_t>(id.tokens.size());
   if (n <= 0 || id.pos0 < 0 || id.pos0 + n > cache.reserved())
     throw Error("encode KV chunk: positions " + std::to_string(id.pos0) + ".." + std::to_string(id.pos0 + n) +
@@ -232,29 +232,48 @@ std::string encode_kv_chunk(const ChunkIdentity& id, const KvCache& cache, KvFor
   if (id.n_layer != cache.n_layer() || id.kv_dim != cache.kv_dim()) throw Error("encode KV chunk: shape mismatch");
   if (id.adapter.size() > kMaxName || id.app.size() > kMaxName) throw Error("encode KV chunk: name too long");
   const int64_t values = n * id.kv_dim;
-  std::string out;
-  out.reserve(128 + id.tokens.size() * 4 + payload_bytes(format, id.n_layer, values));
-  out.append(kMagic, sizeof kMagic);
-  put<uint32_t>(out, kVersion);
-  put<uint32_t>(out, static_cast<uint32_t>(format));
-  put<uint64_t>(out, id.model_hash);
-  put<uint64_t>(out, id.chain_hash);
-  put<uint32_t>(out, static_cast<uint32_t>(id.n_layer));
-  put<uint32_t>(out, static_cast<uint32_t>(id.kv_dim));
-  put<uint64_t>(out, static_cast<uint64_t>(id.pos0));
-  put<uint32_t>(out, static_cast<uint32_t>(n));
-  put<uint32_t>(out, static_cast<uint32_t>(id.adapter.size()));
-  put<uint32_t>(out, static_cast<uint32_t>(id.app.size()));
-  out += id.adapter;
-  out += id.app;
-  out.append(reinterpret_cast<const char*>(id.tokens.data()), id.tokens.size() * 4);
-  put<uint64_t>(out, payload_bytes(format, id.n_layer, values));
+  uint32_t crc = 0;
+  uint64_t size = 0;
+  auto emit = [&](const void* data, size_t bytes) {
+    crc = crc32(data, bytes, crc);
+    size += bytes;
+    sink(data, bytes);
+  };
+  std::string head;
+  head.append(kMagic, sizeof kMagic);
+  put<uint32_t>(head, kVersion);
+  put<uint32_t>(head, static_cast<uint32_t>(format));
+  put<uint64_t>(head, id.model_hash);
+  put<uint64_t>(head, id.chain_hash);
+  put<uint32_t>(head, static_cast<uint32_t>(id.n_layer));
+  put<uint32_t>(head, static_cast<uint32_t>(id.kv_dim));
+  put<uint64_t>(head, static_cast<uint64_t>(id.pos0));
+  put<uint32_t>(head, static_cast<uint32_t>(n));
+  put<uint32_t>(head, static_cast<uint32_t>(id.adapter.size()));
+  put<uint32_t>(head, static_cast<uint32_t>(id.app.size()));
+  head += id.adapter;
+  head += id.app;
+  head.append(reinterpret_cast<const char*>(id.tokens.data()), id.tokens.size() * 4);
+  put<uint64_t>(head, payload_bytes(format, id.n_layer, values));
+  emit(head.data(), head.size());
+  std::string tensor;  // one quantized K or V tensor at a time
   for (int64_t l = 0; l < id.n_layer; ++l)
     for (const float* src : {cache.k(l, id.pos0), cache.v(l, id.pos0)}) {
-      if (format == KvFormat::kF32) out.append(reinterpret_cast<const char*>(src), static_cast<size_t>(values) * 4);
-      else quantize(src, values, format, out);
+      if (format == KvFormat::kF32) {
+        emit(src, static_cast<size_t>(values) * 4);
+      } else {
+        tensor.clear();
+        quantize(src, values, format, tensor);
+        emit(tensor.data(), tensor.size());
+      }
     }
-  put<uint32_t>(out, crc32(out.data(), out.size()));
+  sink(&crc, 4);
+  return size + 4;
+}
+
+std::string encode_kv_chunk(const ChunkIdentity& id, const KvCache& cache, KvFormat format) {
+  std::string out;
+  encode_kv_chunk(id, cache, format, [&](const void* data, size_t n) { out.append(static_cast<const char*>(data), n); });
   return out;
 }
 
