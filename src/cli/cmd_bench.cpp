@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "engine/json_schema.h"
 
 namespace onellm::cli {
 namespace {
@@ -85,10 +86,13 @@ Stats stats(const std::vector<double>& xs) {
 int bench_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"-m", "--model", "-p", "--n-prompt", "-n", "--n-gen", "-t", "--threads", "-r", "--repetitions", "-b",
-          "--batch-size"},
+          "--batch-size", "--json-schema", "--grammar"},
          {"--json", "-h", "--help"});
   if (a.flag({"-h", "--help"})) {
-    std::puts("onellm bench -m MODEL [-p 128,512] [-n 64] [-t THREADS] [-r 3] [-b 512] [--json]");
+    std::puts(
+        "onellm bench -m MODEL [-p 128,512] [-n 64] [-t THREADS] [-r 3] [-b 512] [--json]\n"
+        "             [--json-schema FILE | --grammar FILE]   also time decoding with sampling, without and\n"
+        "                                                    with the grammar (its cost in tokens/s)");
     return 0;
   }
   auto model_path = a.get({"-m", "--model"});
@@ -98,6 +102,9 @@ int bench_command(int argc, char** argv) {
   const int reps = static_cast<int>(std::max<long long>(1, a.get_int({"-r", "--repetitions"}, 5)));
   const int64_t n_batch = a.get_int({"-b", "--batch-size"}, 512);
   const bool json = a.flag({"--json"});
+  std::shared_ptr<const Grammar> grammar;
+  if (auto g = a.get({"--grammar"})) grammar = Grammar::parse(read_text_file(*g));
+  if (auto js = a.get({"--json-schema"})) grammar = Grammar::parse(json_schema_text_to_gbnf(read_text_file(*js)));
 
   LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
   const Model& model = *m.model;
@@ -142,10 +149,11 @@ int bench_command(int argc, char** argv) {
   struct Row {
     int64_t n_prompt, n_gen;
     std::vector<double> ns, ts;
+    std::string label;  // "": plain forward passes
   };
   std::vector<Row> rows;
   auto run_test = [&](int64_t n_prompt, int64_t n_gen) {
-    Row row{n_prompt, n_gen, {}, {}};
+    Row row{n_prompt, n_gen, {}, {}, ""};
     for (int r = -1; r < reps; ++r) {  // r == -1: warm-up, not recorded
       cache.clear();
       auto t0 = Clock::now();
@@ -164,6 +172,47 @@ int bench_command(int argc, char** argv) {
     if (p > 0) run_test(p, 0);
   for (int64_t g : gens)
     if (g > 0) run_test(0, g);
+  // Decoding with the sampler in the loop, without and with the grammar: the
+  // difference is what constrained decoding costs. A finished sentence starts
+  // a new one, so every run generates n_gen tokens.
+  auto run_sampled = [&](int64_t n_gen, bool constrained) {
+    Row row{0, n_gen, {}, {}, constrained ? "constrained" : "sampled"};
+    SamplingParams sp;
+    sp.seed = 7;
+    std::shared_ptr<const GrammarVocab> vocab = GrammarVocab::of(*m.tokenizer);
+    for (int r = -1; r < reps; ++r) {
+      cache.clear();
+      Sampler sampler(sp, static_cast<int32_t>(c.n_vocab));
+      std::unique_ptr<GrammarMatcher> matcher;
+      std::vector<int32_t> history;
+      int32_t tok = tokens[0];
+      auto t0 = Clock::now();
+      for (int64_t i = 0; i < n_gen; ++i) {
+        model.forward(&tok, 1, cache, logits.data(), false, m.pool.get());
+        if (constrained && (!matcher || matcher->must_end())) matcher = std::make_unique<GrammarMatcher>(grammar, vocab);
+        sampler.set_constraint(matcher.get());
+        tok = sampler.sample(logits.data(), history);
+        if (matcher) {
+          if (vocab->is_eog(tok) || tok >= vocab->n_vocab()) matcher.reset();
+          else matcher->accept_token(tok);
+        }
+        if (tok >= vocab->n_vocab() || m.tokenizer->is_eog(tok)) tok = tokens[0];
+        history.push_back(tok);
+      }
+      double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (r < 0) continue;
+      row.ns.push_back(s * 1e9);
+      row.ts.push_back(static_cast<double>(n_gen) / s);
+    }
+    rows.push_back(row);
+  };
+  if (grammar) {
+    for (int64_t g : gens) {
+      if (g <= 0) continue;
+      run_sampled(g, false);
+      run_sampled(g, true);
+    }
+  }
 
   const uint64_t rss = peak_rss_bytes();
   const double bound_ts = bandwidth / static_cast<double>(step_bytes);
@@ -175,7 +224,7 @@ int bench_command(int argc, char** argv) {
       out.push_back({{"model_filename", *model_path}, {"model_type", model_type},
                      {"model_size", model.weight_bytes()}, {"model_n_params", model.parameter_count()},
                      {"n_batch", n_batch}, {"n_threads", m.pool->size()}, {"n_prompt", r.n_prompt},
-                     {"n_gen", r.n_gen}, {"avg_ns", static_cast<uint64_t>(ns.mean)},
+                     {"n_gen", r.n_gen}, {"sampling", r.label}, {"avg_ns", static_cast<uint64_t>(ns.mean)},
                      {"stddev_ns", static_cast<uint64_t>(ns.stddev)}, {"avg_ts", ts.mean}, {"stddev_ts", ts.stddev},
                      {"samples_ns", r.ns}, {"samples_ts", r.ts}, {"peak_rss_bytes", rss},
                      {"mem_bandwidth_bytes_per_s", bandwidth}, {"decode_bound_ts", bound_ts}});
@@ -188,6 +237,7 @@ int bench_command(int argc, char** argv) {
   for (const Row& r : rows) {
     Stats ts = stats(r.ts);
     std::string test = r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
+    if (!r.label.empty()) test += " " + r.label;
     std::string bound = r.n_gen > 0 ? std::to_string(static_cast<int>(bound_ts * 10) / 10.0).substr(0, 7) + " (" +
                                           std::to_string(static_cast<int>(100 * ts.mean / bound_ts)) + "%)"
                                     : "";

@@ -19,14 +19,6 @@ const std::set<std::string> kTrainValueOptions = {
     "--weight-decay", "--grad-clip", "--seed", "--data-seed", "-t", "--threads", "--log-every", "--out", "-o",
     "--out-type"};
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The corpus is UTF-8 text tokenized with special tokens parsed, so that
 // "<|endoftext|>" (the EOS of our tokenizers) separates documents and chat
 // markers become their control tokens. A final EOS closes the last document.

@@ -24,6 +24,11 @@ int train_command(int argc, char** argv);
 int finetune_command(int argc, char** argv);
 int train_tokenizer_command(int argc, char** argv);
 int make_corpus_command(int argc, char** argv);
+int device_mcp_command(int argc, char** argv);
+int device_state_command(int argc, char** argv);
+int mcp_call_command(int argc, char** argv);
+int agent_command(int argc, char** argv);
+int eval_agent_command(int argc, char** argv);
 
 // A loaded model with its tokenizer and thread pool, as every command needs.
 struct LoadedModel {
@@ -33,6 +38,8 @@ struct LoadedModel {
 };
 LoadedModel load_model(const std::string& path, int n_threads);
 int default_threads();
+// The whole file; Error naming the path if it cannot be read.
+std::string read_text_file(const std::string& path);
 
 // Options shared by run and chat.
 extern const char* const kSamplingOptions[];

@@ -28,6 +28,11 @@ constexpr const char* kUsage =
     "  finetune  --lora --base GGUF --corpus TEXT --out ADAPTER.gguf  train a LoRA adapter on a frozen model\n"
     "  train-tokenizer --corpus TEXT --vocab-size N -o GGUF       train a byte-level BPE tokenizer\n"
     "  make-corpus --seed S --out DIR                             generate the device-assistant corpus\n"
+    "  agent     --mcp \"CMD ARGS\" [--url U | -m MODEL] \"request\"   the agent loop on MCP tools\n"
+    "  eval-agent TASKS.jsonl [--url U | -m MODEL] [--json]       agent tasks judged on the simulated device\n"
+    "  device-mcp [--state FILE] [--http PORT]                    the simulated device as an MCP server\n"
+    "  device-state FILE [--path P] [--check PRED]                inspect a saved simulated device\n"
+    "  mcp-call  (--mcp \"CMD\" | --mcp-http URL) (--list | TOOL ARGS)  one MCP round trip\n"
     "\n"
     "run 'onellm <command> --help' for the options of one command.\n";
 
@@ -56,6 +61,11 @@ int main(int argc, char** argv) {
     if (command == "finetune") return finetune_command(argc, argv);
     if (command == "train-tokenizer") return train_tokenizer_command(argc, argv);
     if (command == "make-corpus") return make_corpus_command(argc, argv);
+    if (command == "agent") return agent_command(argc, argv);
+    if (command == "eval-agent") return eval_agent_command(argc, argv);
+    if (command == "device-mcp") return device_mcp_command(argc, argv);
+    if (command == "device-state") return device_state_command(argc, argv);
+    if (command == "mcp-call") return mcp_call_command(argc, argv);
     std::fprintf(stderr, "onellm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const onellm::Error& e) {

@@ -66,21 +66,66 @@ int32_t Sampler::sample(float* logits, const std::vector<int32_t>& history) {
 std::span<const TokenProb> Sampler::distribution(float* logits, const std::vector<int32_t>& history) {
   apply_filter_bias_penalties(logits, history);
   candidates_.clear();
-  if (params_.temperature <= 0.0f) {
-    int32_t best = -1;
-    float best_logit = -std::numeric_limits<float>::infinity();
-    for (int32_t id = 0; id < n_vocab_; ++id) {
-      check_logit(logits[id], id);
-      if (logits[id] > best_logit) best = id, best_logit = logits[id];  // -inf never wins
+  const bool greedy = params_.temperature <= 0.0f;
+  const uint8_t* allowed = nullptr;  // whole-vocabulary mask of the constraint, if one was needed
+  if (constraint_ &&
+      !((greedy || params_.top_k > 0) && !constraint_->mask_is_cheap() && collect_allowed_top_k(logits))) {
+    allowed_mask_.resize(size_t(n_vocab_));
+    constraint_->fill_allowed(allowed_mask_);
+    allowed = allowed_mask_.data();
+  }
+  if (greedy) {
+    if (candidates_.empty()) {
+      int32_t best = -1;
+      float best_logit = -std::numeric_limits<float>::infinity();
+      for (int32_t id = 0; id < n_vocab_; ++id) {
+        check_logit(logits[id], id);
+        if (allowed && !allowed[id]) continue;
+        if (logits[id] > best_logit) best = id, best_logit = logits[id];  // -inf never wins
+      }
+      if (best < 0) throw Error(allowed ? "sampler: the constraint allows no token here"
+                                        : "sampler: every token is banned (filter, logit_bias or -inf logits)");
+      candidates_.push_back({best, 1.0f});
     }
-    if (best < 0) throw Error("sampler: every token is banned (filter, logit_bias or -inf logits)");
-    candidates_.push_back({best, 1.0f});
+    candidates_.front().p = 1.0f;
     return candidates_;
   }
-  collect_candidates_top_k(logits);
+  if (candidates_.empty()) collect_candidates_top_k(logits, allowed);
   keep_top_p_and_min_p();
   to_probabilities();
   return candidates_;
+}
+
+bool Sampler::collect_allowed_top_k(const float* logits) {
+  const size_t k = params_.temperature <= 0.0f ? 1 : size_t(params_.top_k);
+  // The M most likely tokens, best first, by the same one-pass heap as
+  // collect_candidates_top_k; the first k allowed among them are the allowed
+  // top-k. M is small, so a miss (a constraint that rejects most likely
+  // tokens) costs little before the whole-vocabulary mask takes over.
+  const size_t m = 2 * k + 32;
+  order_.clear();
+  for (int32_t id = 0; id < n_vocab_; ++id) {
+    check_logit(logits[id], id);
+    if (logits[id] == -std::numeric_limits<float>::infinity()) continue;
+    TokenProb t{id, logits[id]};
+    if (order_.size() < m) {
+      order_.push_back(t);
+      if (order_.size() == m) std::make_heap(order_.begin(), order_.end(), more_likely);
+    } else if (more_likely(t, order_.front())) {
+      std::pop_heap(order_.begin(), order_.end(), more_likely);
+      order_.back() = t;
+      std::push_heap(order_.begin(), order_.end(), more_likely);
+    }
+  }
+  std::sort(order_.begin(), order_.end(), more_likely);
+  for (const TokenProb& t : order_) {
+    if (constraint_->allows(t.id)) candidates_.push_back(t);
+    if (candidates_.size() == k) return true;
+  }
+  // Fewer than k allowed among the M best: exact only if nothing else is left.
+  if (order_.size() < m && !candidates_.empty()) return true;
+  candidates_.clear();
+  return false;
 }
 
 void Sampler::apply_filter_bias_penalties(float* logits, const std::vector<int32_t>& history) {
@@ -122,11 +167,11 @@ void Sampler::apply_penalties(float* logits, const std::vector<int32_t>& history
 
 // Top-k is folded into the scan: a heap of the k best so far, whose front is
 // the least likely of them, so most tokens cost one comparison and are gone.
-void Sampler::collect_candidates_top_k(const float* logits) {
+void Sampler::collect_candidates_top_k(const float* logits, const uint8_t* allowed) {
   const size_t k = params_.top_k > 0 ? size_t(params_.top_k) : SIZE_MAX;
   for (int32_t id = 0; id < n_vocab_; ++id) {
     check_logit(logits[id], id);
-    if (logits[id] == -std::numeric_limits<float>::infinity()) continue;
+    if (logits[id] == -std::numeric_limits<float>::infinity() || (allowed && !allowed[id])) continue;
     TokenProb t{id, logits[id]};
     if (candidates_.size() < k) {
       candidates_.push_back(t);
@@ -137,7 +182,9 @@ void Sampler::collect_candidates_top_k(const float* logits) {
       std::push_heap(candidates_.begin(), candidates_.end(), more_likely);
     }
   }
-  if (candidates_.empty()) throw Error("sampler: every token is banned (filter, logit_bias or -inf logits)");
+  if (candidates_.empty())
+    throw Error(allowed ? "sampler: the constraint allows no token here"
+                        : "sampler: every token is banned (filter, logit_bias or -inf logits)");
 }
 
 // Min-p and top-p both keep a most-likely-first prefix of the candidates, so

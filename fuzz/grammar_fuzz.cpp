@@ -1,0 +1,62 @@
+// Arbitrary bytes as GBNF text, and as a JSON Schema: parsing and conversion
+// end in a grammar or onellm::Error. A grammar that parses is then driven by
+// the rest of the input as text (first byte splits the input).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "base/error.h"
+#include "engine/grammar.h"
+#include "engine/json_schema.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace {
+
+// The byte-level matcher needs a vocabulary; a real tiny one is written once.
+const onellm::Tokenizer& tokenizer() {
+  static std::unique_ptr<onellm::Model> model;
+  static std::unique_ptr<onellm::Tokenizer> tok = [] {
+    onellm::TinyModelSpec spec;
+    spec.arch = "qwen2";
+    spec.n_embd = 32, spec.n_ff = 64, spec.n_layer = 1, spec.n_head = 2, spec.n_head_kv = 1;
+    const std::string path = "/tmp/onellm-grammar-fuzz.gguf";
+    onellm::write_tiny_model(spec, path);
+    model = onellm::Model::load(path);
+    return onellm::Tokenizer::from_gguf(model->gguf());
+  }();
+  return *tok;
+}
+
+void drive(const std::shared_ptr<const onellm::Grammar>& g, std::string_view text) {
+  onellm::GrammarMatcher m(g, onellm::GrammarVocab::of(tokenizer()));
+  std::vector<uint8_t> mask(size_t(tokenizer().n_vocab()));
+  m.fill_allowed(mask);
+  for (char c : text) {
+    try {
+      m.accept_text(std::string_view(&c, 1));
+    } catch (const onellm::Error&) {
+      return;
+    }
+  }
+  m.fill_allowed(mask);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const size_t split = size_t(data[0]) % size;
+  const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
+  const std::string_view text = std::string_view(body).substr(std::min(split, body.size()));
+  const std::string source = body.substr(0, std::min(split, body.size()));
+  try {
+    drive(onellm::Grammar::parse(source), text);
+  } catch (const onellm::Error&) {
+  }
+  try {
+    drive(onellm::Grammar::parse(onellm::json_schema_text_to_gbnf(source)), text);
+  } catch (const onellm::Error&) {
+  }
+  return 0;
+}
