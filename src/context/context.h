@@ -176,8 +176,8 @@ class ContextStore {
   struct PendingWrite;
 
   void measure_costs();
-  // Frees memory until `extra` more bytes fit; may wait for queued writes unless called by the writer.
-  void enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& lock, bool may_wait = true);
+  // Frees memory until `extra` more bytes fit (may wait for queued writes).
+  void enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& lock);
   uint64_t used_bytes_locked() const;
   void park(SessionKv& s);
   void note_peak();

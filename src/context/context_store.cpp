@@ -147,7 +147,7 @@ void ContextStore::park(SessionKv& s) {
   s.saved_chains.clear();
 }
 
-void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& lock, bool may_wait) {
+void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& lock) {
   while (used_bytes_locked() + extra > options_.budget_bytes) {
     // Tier 0: live sessions; then each compressed format; the deepest format leaves memory.
     int best_tier = 1 << 20;
@@ -180,7 +180,7 @@ void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& 
     if (chunk_victim == chunks_.end()) {
       // Sessions with queued writes can be parked once written: the only
       // case where memory waits for the disk (slower than the switching rate).
-      if (may_wait && !writes_.empty()) {
+      if (!writes_.empty()) {
         stats_.waits_for_writes++;
         writes_done_cv_.wait(lock);
         continue;
