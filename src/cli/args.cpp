@@ -1,5 +1,6 @@
 #include "cli/args.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -123,6 +124,24 @@ std::string process_escapes(const std::string& s) {
     }
   }
   return out;
+}
+
+uint64_t parse_byte_size(const std::string& text, const std::string& option) {
+  size_t used = 0;
+  double value = -1;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+  }
+  uint64_t unit = 1;
+  const std::string suffix = text.substr(std::min(used, text.size()));
+  if (suffix == "K" || suffix == "k") unit = 1ull << 10;
+  else if (suffix == "M" || suffix == "m") unit = 1ull << 20;
+  else if (suffix == "G" || suffix == "g") unit = 1ull << 30;
+  else if (!suffix.empty()) value = -1;
+  if (!(value > 0) || value * static_cast<double>(unit) > 1e18)
+    throw Error(option + " wants a positive size in bytes (K, M, G suffixes), got '" + text + "'");
+  return static_cast<uint64_t>(value * static_cast<double>(unit));
 }
 
 }  // namespace onellm::cli

@@ -2,6 +2,7 @@
 // options, positional arguments. Unknown options are errors that name them.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -32,6 +33,9 @@ class Args {
 
 // Expands \n \t \r \\ \' \" \xHH like llama-cli's default escape processing.
 std::string process_escapes(const std::string& s);
+
+// "1048576", "64K", "256M", "2G" (binary units) -> bytes; throws Error naming the option.
+uint64_t parse_byte_size(const std::string& text, const std::string& option);
 
 
 }  // namespace onellm::cli

@@ -16,6 +16,7 @@ int logits_command(int argc, char** argv);
 int info_command(int argc, char** argv);
 int make_tiny_model_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
+int bench_context_command(int argc, char** argv);
 int serve_command(int argc, char** argv);
 int ask_command(int argc, char** argv);
 int loadgen_command(int argc, char** argv);

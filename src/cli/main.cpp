@@ -22,6 +22,7 @@ constexpr const char* kUsage =
     "  ask       [--session NAME] \"message\"                    ask the running service\n"
     "  loadgen   TRACE.json [--address A] [--json]                replay a multi-app trace, per-class latency\n"
     "  bench     -m MODEL [-p 128,512] [-n 64] [-t N] [-r 3] [--json]  throughput like llama-bench\n"
+    "  bench-context -m MODEL [--sessions 4] [--tokens 2048] [--budget B]  KV resume vs re-prefill, compression\n"
     "  make-tiny-model --arch A --type T [--seed S] -o FILE       write a random-weight model\n"
     "  train     --corpus TEXT (--tokenizer GGUF | --init GGUF | --resume CKPT) --out GGUF  train a llama model\n"
     "  finetune  --lora --base GGUF --corpus TEXT --out ADAPTER.gguf  train a LoRA adapter on a frozen model\n"
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
     if (command == "logits") return logits_command(argc, argv);
     if (command == "info") return info_command(argc, argv);
     if (command == "bench") return bench_command(argc, argv);
+    if (command == "bench-context") return bench_context_command(argc, argv);
     if (command == "serve") return serve_command(argc, argv);
     if (command == "ask") return ask_command(argc, argv);
     if (command == "loadgen") return loadgen_command(argc, argv);

@@ -82,6 +82,12 @@ class Sequence {
   // n_batch tokens at a time); logits() then holds the last token's row.
   void eval(const int32_t* tokens, int64_t n);
   bool full() const { return cache_.size() >= cache_.capacity(); }
+  // For the context layer, which saves and restores KV chunks: the cache, and
+  // adopting tokens whose keys/values were written into it directly (their
+  // logits are not known; the next prompt re-evaluates its last token).
+  KvCache& kv_cache() { return cache_; }
+  const KvCache& kv_cache() const { return cache_; }
+  void adopt_restored(std::vector<int32_t> tokens);
 
   // Evaluates the prompt (reusing the cached common prefix) and returns the
   // logits after its last token. Throws Error if it does not fit the context.

@@ -39,6 +39,16 @@ void Sequence::eval(const int32_t* tokens, int64_t n) {
   }
 }
 
+void Sequence::adopt_restored(std::vector<int32_t> tokens) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n > cache_.capacity() || n > cache_.reserved())
+    throw Error("restored " + std::to_string(n) + " tokens, more than the cache holds (" +
+                std::to_string(cache_.reserved()) + ")");
+  tokens_ = std::move(tokens);
+  cache_.set_size(n);
+  logits_.clear();
+}
+
 size_t Sequence::reuse_prefix(const std::vector<int32_t>& prompt) {
   if (prompt.empty()) throw Error("the prompt is empty (no tokens to evaluate)");
   if (static_cast<int64_t>(prompt.size()) > cache_.capacity())

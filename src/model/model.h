@@ -42,22 +42,34 @@ struct LayerWeights {
   MatrixView wq, wk, wv, wo, w_gate, w_up, w_down;
 };
 
-// Key/value cache of one sequence, F32, [layer][position][kv_dim].
+// Key/value cache of one sequence, F32, [layer][position][kv_dim]. Memory
+// grows with use (reserve), up to the capacity, so an idle or short session
+// does not hold a whole context (the context layer budgets the real bytes).
 class KvCache {
  public:
   KvCache(const ModelConfig& config, int64_t n_ctx);
   int64_t capacity() const { return n_ctx_; }
   int64_t size() const { return n_past_; }  // positions filled
+  int64_t n_layer() const { return n_layer_; }
+  int64_t kv_dim() const { return kv_dim_; }
   void clear() { n_past_ = 0; }
   // Drops positions >= n (to rewind a sequence).
   void truncate(int64_t n) { if (n < n_past_) n_past_ = n; }
-  float* k(int64_t layer, int64_t pos) { return k_.data() + (layer * n_ctx_ + pos) * kv_dim_; }
-  float* v(int64_t layer, int64_t pos) { return v_.data() + (layer * n_ctx_ + pos) * kv_dim_; }
+  // Makes positions [0, n) addressable (n <= capacity); keeps their contents.
+  void reserve(int64_t n);
+  void shrink_to_fit() { if (n_alloc_ > n_past_) relayout(n_past_); }  // frees positions >= size()
+  int64_t reserved() const { return n_alloc_; }
+  float* k(int64_t layer, int64_t pos) { return k_.data() + (layer * n_alloc_ + pos) * kv_dim_; }
+  float* v(int64_t layer, int64_t pos) { return v_.data() + (layer * n_alloc_ + pos) * kv_dim_; }
+  const float* k(int64_t layer, int64_t pos) const { return k_.data() + (layer * n_alloc_ + pos) * kv_dim_; }
+  const float* v(int64_t layer, int64_t pos) const { return v_.data() + (layer * n_alloc_ + pos) * kv_dim_; }
   void set_size(int64_t n) { n_past_ = n; }
-  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }  // allocated
+  size_t bytes_per_token() const { return static_cast<size_t>(2 * n_layer_ * kv_dim_) * sizeof(float); }
 
  private:
-  int64_t n_ctx_, kv_dim_, n_past_ = 0;
+  void relayout(int64_t n);
+  int64_t n_ctx_, n_layer_, kv_dim_, n_past_ = 0, n_alloc_ = 0;
   std::vector<float> k_, v_;
 };
 

@@ -1,5 +1,6 @@
 // Loading: metadata -> ModelConfig, tensors -> views into the mapping, with
 // every shape and type checked up front so forward() never meets a surprise.
+#include <algorithm>
 #include <cmath>
 
 #include "base/error.h"
@@ -178,10 +179,29 @@ uint64_t Model::kv_cache_bytes(int64_t n_ctx) const {
 }
 
 KvCache::KvCache(const ModelConfig& config, int64_t n_ctx)
-    : n_ctx_(n_ctx), kv_dim_(config.kv_dim()),
-      k_(static_cast<size_t>(config.n_layer * n_ctx * config.kv_dim())),
-      v_(static_cast<size_t>(config.n_layer * n_ctx * config.kv_dim())) {
+    : n_ctx_(n_ctx), n_layer_(config.n_layer), kv_dim_(config.kv_dim()) {
   if (n_ctx <= 0) throw Error("KV cache size must be positive, got " + std::to_string(n_ctx));
+}
+
+void KvCache::reserve(int64_t n) {
+  if (n <= n_alloc_) return;
+  if (n > n_ctx_)
+    throw Error("KV cache: " + std::to_string(n) + " positions exceed the context of " + std::to_string(n_ctx_));
+  relayout(n);
+}
+
+// Re-lays [layer][position] with stride n; positions below min(n, old) keep their values.
+void KvCache::relayout(int64_t n) {
+  const size_t per_layer = static_cast<size_t>(n * kv_dim_), old_per_layer = static_cast<size_t>(n_alloc_ * kv_dim_);
+  const size_t keep = std::min(per_layer, old_per_layer);
+  std::vector<float> k(static_cast<size_t>(n_layer_) * per_layer), v(k.size());
+  for (int64_t l = 0; l < n_layer_; ++l) {
+    std::copy_n(k_.data() + l * old_per_layer, keep, k.data() + l * per_layer);
+    std::copy_n(v_.data() + l * old_per_layer, keep, v.data() + l * per_layer);
+  }
+  k_.swap(k);
+  v_.swap(v);
+  n_alloc_ = n;
 }
 
 }  // namespace onellm

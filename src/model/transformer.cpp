@@ -2,6 +2,7 @@
 // with GQA attention over the KV cache and a SwiGLU feed-forward. Reads like
 // llama2.c's forward(), but all tokens of a batch go through each matmul
 // together (prefill is matrix-matrix work).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -63,6 +64,9 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
   if (pos0 + n > cache.capacity())
     throw Error("context full: " + std::to_string(pos0) + " + " + std::to_string(n) + " tokens exceed the context of " +
                 std::to_string(cache.capacity()));
+  // Grows by doubling so token-by-token decoding re-lays the cache rarely.
+  if (pos0 + n > cache.reserved())
+    cache.reserve(std::min(cache.capacity(), std::max(pos0 + n, std::max<int64_t>(64, 2 * cache.reserved()))));
   for (int64_t t = 0; t < n; ++t)
     if (tokens[t] < 0 || tokens[t] >= c.n_vocab)
       throw Error("token id " + std::to_string(tokens[t]) + " is out of range (vocabulary has " +

@@ -65,10 +65,7 @@ void Service::sessions_api(const Caller& c, const HttpRequest& rq, HttpResponse&
   if (rq.method == "DELETE") {
     auto r = store_->get(c.app->id, id);
     if (!r || !store_->remove(c.app->id, r->id)) throw unknown_session(id);
-    {
-      std::lock_guard<std::mutex> lock(slots_mu_);
-      slots_.erase(c.app->id + '\0' + r->id);
-    }
+    forget_session(c, r->id);
     return api::send_json(rs, 200, {{"id", r->id}, {"object", "session"}, {"deleted", true}});
   }
   throw ServiceError("BAD_REQUEST", "method " + rq.method + " is not allowed on a session", 405);
@@ -111,40 +108,23 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   const QosClass& q = qos_for(c, api::string_field(body, "qos", record->qos));
   check_tokens(c, job.prompt.size(), job.request.max_tokens);
 
-  // The session's own sequence keeps its KV cache between turns.
-  std::shared_ptr<SessionSlot> slot;
-  {
-    std::lock_guard<std::mutex> lock(slots_mu_);
-    auto& s = slots_[c.app->id + '\0' + record->id];
-    if (!s) s = std::make_shared<SessionSlot>();
-    slot = s;
-    // Keep at most max_sessions_in_memory session caches; drop the least recently used idle ones.
-    while (static_cast<int64_t>(slots_.size()) > config_->max_sessions_in_memory + 8) {
-      auto victim = slots_.end();
-      for (auto it = slots_.begin(); it != slots_.end(); ++it)
-        if (it->second != slot && it->second->busy.try_lock()) {
-          it->second->busy.unlock();
-          if (victim == slots_.end() || it->second->last_used < victim->second->last_used) victim = it;
-        }
-      if (victim == slots_.end()) break;
-      slots_.erase(victim);
-    }
-  }
+  // One request at a time per session; its KV comes from the context store
+  // (live, parked in memory, on disk, or recomputed).
+  std::shared_ptr<SessionSlot> slot = session_slot(c, record->id);
   std::unique_lock<std::mutex> hold(slot->busy, std::try_to_lock);
   if (!hold.owns_lock()) throw ServiceError("BUSY", "session '" + record->id + "' is already answering a message", 409, 1);
-  if (!slot->sequence) {
-    SequenceOptions o;
-    o.n_ctx = c.app->quota.max_context > 0 ? c.app->quota.max_context : config_->default_context;
-    slot->sequence = std::make_unique<Sequence>(*m.model, *m.tokenizer, m.pool.get(), o);
-  }
-  slot->last_used = std::chrono::steady_clock::now();
-  check_context(job.prompt.size(), *slot->sequence, "content");
+  const int64_t n_ctx = c.app->quota.max_context > 0 ? c.app->quota.max_context : config_->default_context;
+  RestoreReport restored;
+  SessionLease lease(*m.context, c.app->id, record->id, q.priority, n_ctx, job.prompt,
+                     static_cast<int64_t>(job.prompt.size()) + job.request.max_tokens, &restored,
+                     public_prefix_tokens(m, job.prompt));
+  check_context(job.prompt.size(), lease.sequence(), "content");
   job.request.prompt = job.prompt;
 
   ScheduledRequest sr;
   sr.app_id = c.app->id;
   sr.qos = &q;
-  sr.sequence = slot->sequence.get();
+  sr.sequence = &lease.sequence();
   sr.request = job.request;
   sr.client_gone = [&rs] { return rs.client_gone(); };
   ContentStreamFilter content_filter(job.output.tools_active ? tool_call_triggers(job.output.style)
@@ -163,6 +143,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
     rs.end_stream();
     return;
   }
+  lease.release();  // write-back is queued before the reply, so status shows it
   if (r.finish == FinishReason::kCancelled) return;  // nothing is recorded for an abandoned turn
   bool has_calls = false;
   Json answer = assistant_message(job.output, r.text, has_calls);
@@ -170,7 +151,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   store_->add_usage(c.app->id, static_cast<int64_t>(job.prompt.size() + r.tokens.size()));
   Json usage = {{"prompt_tokens", job.prompt.size()}, {"completion_tokens", r.tokens.size()},
                 {"total_tokens", job.prompt.size() + r.tokens.size()},
-                {"prompt_tokens_evaluated", r.n_prompt_evaluated}};
+                {"prompt_tokens_evaluated", r.n_prompt_evaluated}, {"prompt_tokens_restored", restored.tokens_restored}};
   Json reply = {{"session_id", record->id}, {"content", answer["content"].is_string() ? answer["content"] : Json("")},
                 {"finish_reason", has_calls && r.finish != FinishReason::kMaxTokens && r.finish != FinishReason::kContextFull
                                       ? "tool_calls" : finish_reason_name(r.finish)}, {"usage", usage}};

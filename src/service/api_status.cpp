@@ -30,6 +30,21 @@ void Service::status(HttpResponse& rs) {
   }
   struct rusage ru {};
   ::getrusage(RUSAGE_SELF, &ru);
+  Json context = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(model_mu_);
+    if (model_) {
+      ContextStats c = model_->context->stats();
+      context = {{"budget_bytes", c.budget_bytes}, {"used_bytes", c.used_bytes}, {"peak_bytes", c.peak_bytes},
+                 {"live_sessions", c.live_sessions}, {"memory_chunks", c.memory_chunks},
+                 {"memory_chunks_int8", c.chunks_by_format[1]}, {"memory_chunks_int4", c.chunks_by_format[2]},
+                 {"disk_chunks", c.disk_chunks}, {"disk_bytes", c.disk_bytes}, {"pending_writes", c.pending_writes},
+                 {"chunks_written", c.chunks_written}, {"write_errors", c.write_errors},
+                 {"chunks_corrupt", c.chunks_corrupt}, {"chunks_discarded", c.chunks_discarded},
+                 {"disk_bytes_read", c.disk_bytes_read}, {"last_error", c.last_error}, {"over_budget", c.over_budget},
+                 {"load_ms_per_mb", c.costs.load_ms_per_mb}, {"recompute_ms_per_token", c.costs.recompute_ms_per_token}};
+    }
+  }
   api::send_json(rs, 200,
                  {{"model", model_name()},
                   {"model_path", options_.model_path},
@@ -42,6 +57,7 @@ void Service::status(HttpResponse& rs) {
                   {"prefill_ms_per_token", s.prefill_ms_per_token},
                   {"decode_ms_per_step", s.decode_ms_per_step},
                   {"memory", {{"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024}}},
+                  {"context", context},
                   {"development_mode", config_->development_mode}});
 }
 

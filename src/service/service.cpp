@@ -68,6 +68,12 @@ Service::LoadedModel& Service::model() {
     m->pool = std::make_unique<ThreadPool>(options_.threads > 0 ? options_.threads : 2);
     std::string source = m->model->gguf().get_string_or("tokenizer.chat_template", "");
     m->chat_template = std::make_unique<ChatTemplate>(source.empty() ? builtin_chat_template("chatml") : source);
+    ContextOptions co;
+    co.dir = options_.state_dir + "/kv";
+    co.budget_bytes = options_.kv_budget;
+    co.chunk_tokens = options_.kv_chunk_tokens;
+    co.deepest_memory_format = parse_kv_format(options_.kv_compress);
+    m->context = std::make_unique<ContextStore>(*m->model, *m->tokenizer, m->pool.get(), options_.model_path, co);
     model_ = std::move(m);
     std::fprintf(stderr, "onellm serve: model loaded: %s\n", options_.model_path.c_str());
   } catch (const Error& e) {
@@ -204,6 +210,43 @@ void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
     errors_total_++;
     api::send_error(rs, api::bad_request(e.what()));
   }
+}
+
+// The lock that keeps a session to one request at a time.
+std::shared_ptr<Service::SessionSlot> Service::session_slot(const Caller& caller, const std::string& session_id) {
+  std::lock_guard<std::mutex> lock(slots_mu_);
+  auto& slot = slots_[caller.app->id + '\0' + session_id];
+  if (!slot) slot = std::make_shared<SessionSlot>();
+  slot->last_used = Clock::now();
+  return slot;
+}
+
+void Service::forget_session(const Caller& caller, const std::string& session_id) {
+  {
+    std::lock_guard<std::mutex> lock(slots_mu_);
+    slots_.erase(caller.app->id + '\0' + session_id);
+  }
+  std::lock_guard<std::mutex> lock(model_mu_);
+  if (model_) model_->context->forget(caller.app->id, session_id);
+}
+
+// How many leading prompt tokens come from a prefix the config declares
+// public: a public system prompt rendered alone, as far as it agrees with
+// the prompt. Those tokens carry nothing of the app, so their KV chunks are
+// shared by every app.
+int64_t Service::public_prefix_tokens(LoadedModel& m, const std::vector<int32_t>& prompt) const {
+  int64_t best = 0;
+  for (const std::string& text : std::atomic_load(&config_)->public_prefixes) {
+    ChatTemplateOptions o;
+    o.add_generation_prompt = false;
+    const std::vector<int32_t> t = chat_prompt_tokens(*m.tokenizer, *m.chat_template, {{"system", text, ChatJson::object()}}, o);
+    int64_t common = 0;
+    while (common < static_cast<int64_t>(std::min(t.size(), prompt.size())) &&
+           t[static_cast<size_t>(common)] == prompt[static_cast<size_t>(common)])
+      ++common;
+    best = std::max(best, common);
+  }
+  return best;
 }
 
 // A scratch sequence of this app for a stateless request: the one whose

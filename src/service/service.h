@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "context/context.h"
 #include "engine/engine.h"
 #include "service/http_server.h"
 #include "service/qos_scheduler.h"
@@ -26,6 +27,9 @@ struct ServeOptions {
   std::string state_dir;
   int threads = 0;
   bool log_content = false;  // prompts/outputs in logs only when asked
+  uint64_t kv_budget = 256ull << 20;  // KV memory of all sessions (context layer)
+  int64_t kv_chunk_tokens = 32;
+  std::string kv_compress = "int8";  // deepest in-memory KV format before disk
 };
 
 struct CompletionJob;
@@ -54,6 +58,7 @@ class Service {
     std::unique_ptr<Tokenizer> tokenizer;
     std::unique_ptr<ThreadPool> pool;
     std::unique_ptr<ChatTemplate> chat_template;
+    std::unique_ptr<ContextStore> context;  // sessions' KV; destroyed before the model it uses
   };
   // A sequence (KV cache) owned by one app: a session's, or a scratch one
   // for stateless requests. `busy` is held while a request runs on it.
@@ -69,6 +74,9 @@ class Service {
   const QosClass& qos_for(const Caller& caller, const std::string& requested) const;
   void check_rate(const Caller& caller);
   void check_tokens(const Caller& caller, size_t prompt_tokens, int64_t max_tokens);
+  std::shared_ptr<SessionSlot> session_slot(const Caller& caller, const std::string& session_id);
+  void forget_session(const Caller& caller, const std::string& session_id);
+  int64_t public_prefix_tokens(LoadedModel& m, const std::vector<int32_t>& prompt) const;
   Sequence& scratch_sequence(const Caller& caller, const std::vector<int32_t>& prompt,
                              std::unique_lock<std::mutex>& hold);
 

@@ -1,7 +1,5 @@
 #include "service/session_store.h"
 
-#include <sqlite3.h>
-
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -42,44 +40,7 @@ std::string random_id() {
   return id;
 }
 
-// A prepared statement that finalizes itself.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-      throw Error(std::string("session store: ") + sqlite3_errmsg(db));
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement& bind(int i, const std::string& s) {
-    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Statement& bind(int i, double v) {
-    sqlite3_bind_double(stmt_, i, v);
-    return *this;
-  }
-  Statement& bind(int i, int64_t v) {
-    sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  bool step() {
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    throw Error(std::string("session store: ") + sqlite3_errmsg(db_));
-  }
-  std::string text(int col) const {
-    const unsigned char* p = sqlite3_column_text(stmt_, col);
-    return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p),
-                                                      static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
-  }
-  double real(int col) const { return sqlite3_column_double(stmt_, col); }
-  int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
+using Statement = SqliteStatement;
 
 constexpr const char* kColumns = "id, app, name, instructions, qos, created, updated, messages";
 
@@ -99,35 +60,16 @@ SessionRecord read_record(const Statement& s) {
 
 }  // namespace
 
-SessionStore::SessionStore(const std::string& path) : path_(path) {
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw Error(path + ": cannot open the session database: " + msg);
-  }
-  sqlite3_busy_timeout(db_, 5000);
-  exec("PRAGMA journal_mode=WAL");
-  exec("PRAGMA synchronous=NORMAL");
-  exec("CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, app TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',"
+SessionStore::SessionStore(const std::string& path) : db_(path, "session database") {
+  db_.exec("CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, app TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',"
        " instructions TEXT NOT NULL DEFAULT '', qos TEXT NOT NULL, created REAL, updated REAL,"
        " messages TEXT NOT NULL DEFAULT '[]')");
-  exec("CREATE INDEX IF NOT EXISTS sessions_by_app ON sessions(app, name)");
-  exec("CREATE TABLE IF NOT EXISTS usage(app TEXT NOT NULL, day TEXT NOT NULL, tokens INTEGER NOT NULL,"
+  db_.exec("CREATE INDEX IF NOT EXISTS sessions_by_app ON sessions(app, name)");
+  db_.exec("CREATE TABLE IF NOT EXISTS usage(app TEXT NOT NULL, day TEXT NOT NULL, tokens INTEGER NOT NULL,"
        " PRIMARY KEY(app, day))");
 }
 
-SessionStore::~SessionStore() { sqlite3_close(db_); }
-
-void SessionStore::exec(const char* sql) const {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err != nullptr ? err : "unknown error";
-    sqlite3_free(err);
-    throw Error(path_ + ": session database: " + msg);
-  }
-}
+SessionStore::~SessionStore() = default;
 
 SessionRecord SessionStore::create(const std::string& app, const std::string& name, const std::string& instructions,
                                    const std::string& qos) {
@@ -179,12 +121,12 @@ bool SessionStore::remove(const std::string& app, const std::string& id) {
   Statement s(db_, "DELETE FROM sessions WHERE app = ? AND id = ?");
   s.bind(1, app).bind(2, id);
   s.step();
-  return sqlite3_changes(db_) > 0;
+  return db_.changes() > 0;
 }
 
 void SessionStore::append(const std::string& app, const std::string& id, const nlohmann::ordered_json& messages) {
   std::lock_guard<std::mutex> lock(mu_);
-  exec("BEGIN IMMEDIATE");
+  db_.exec("BEGIN IMMEDIATE");
   try {
     Statement read(db_, "SELECT messages FROM sessions WHERE app = ? AND id = ?");
     read.bind(1, app).bind(2, id);
@@ -195,9 +137,9 @@ void SessionStore::append(const std::string& app, const std::string& id, const n
     Statement write(db_, "UPDATE sessions SET messages = ?, updated = ? WHERE app = ? AND id = ?");
     write.bind(1, all.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)).bind(2, now_seconds()).bind(3, app).bind(4, id);
     write.step();
-    exec("COMMIT");
+    db_.exec("COMMIT");
   } catch (...) {
-    exec("ROLLBACK");
+    db_.exec("ROLLBACK");
     throw;
   }
 }

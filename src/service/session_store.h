@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-struct sqlite3;
+#include "base/sqlite_db.h"
 
 namespace onellm {
 
@@ -44,9 +44,7 @@ class SessionStore {
   int64_t usage_today(const std::string& app) const;
 
  private:
-  void exec(const char* sql) const;
-  sqlite3* db_ = nullptr;
-  std::string path_;
+  SqliteDb db_;
   mutable std::mutex mu_;
 };
 

@@ -37,7 +37,7 @@ class UnixConnection(http.client.HTTPConnection):
 
 
 class Daemon:
-    def __init__(self, tmp, model, config=None, state=None):
+    def __init__(self, tmp, model, config=None, state=None, extra=()):
         self.sock = os.path.join(tmp, "onellm.sock")
         self.ready = os.path.join(tmp, "ready")
         if os.path.exists(self.ready):
@@ -46,6 +46,7 @@ class Daemon:
                 "--state-dir", state or os.path.join(tmp, "state"), "--ready-file", self.ready, "-t", "2"]
         if config:
             args += ["--config", config]
+        args += list(extra)
         self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
         deadline = time.time() + 60
         while not os.path.exists(self.ready) and time.time() < deadline and self.proc.poll() is None:
@@ -72,6 +73,12 @@ class Daemon:
             return resp.status, json.loads(text) if text else None
         except json.JSONDecodeError:
             return resp.status, text
+
+    def kill(self):
+        """kill -9, as a crash would."""
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stderr.close()
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -299,9 +306,7 @@ def run(tmp, model):
     try:
         st, got = d.request("GET", f"/v1/sessions/{s1['id']}", token="tok-mail")
         check(st == 200 and len(got["messages"]) == 4, "session survives a restart")
-        d.proc.kill()
-        d.proc.wait()
-        d.proc.stderr.close()
+        d.kill()
     finally:
         if d.proc.poll() is None:
             d.proc.kill()
@@ -313,22 +318,29 @@ def run(tmp, model):
         d.stop()
 
 
-def main():
+def run_main(body):
+    """Runs body(tmp) in a temporary directory and prints the summary. Exit code: 0, 1, or 77 (skipped)."""
     if not BIN or not os.path.exists(BIN):
         print("skip: ONELLM_BIN not set")
         return 77
     with tempfile.TemporaryDirectory() as tmp:
-        model = os.path.join(tmp, "tiny.gguf")
-        subprocess.run([BIN, "make-tiny-model", "--arch", "qwen2", "--n-layer", "2", "-o", model], check=True,
-                       capture_output=True)
         try:
-            run(tmp, model)
+            body(tmp)
         except Exception as e:  # noqa: BLE001
             import traceback
             traceback.print_exc()
             check(False, f"raised {type(e).__name__}: {e}")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def main():
+    def body(tmp):
+        model = os.path.join(tmp, "tiny.gguf")
+        subprocess.run([BIN, "make-tiny-model", "--arch", "qwen2", "--n-layer", "2", "-o", model], check=True,
+                       capture_output=True)
+        run(tmp, model)
+    return run_main(body)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,307 @@
+// The context layer: chunk images (round trip, quantization error, every
+// header check, corruption), chunk files (atomic write, stale and orphan
+// removal, unwritable store), and the store (restart restores from disk with
+// the same greedy reply, corrupt chunks are recomputed, the budget holds).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "base/error.h"
+#include "context/context.h"
+#include "support/test_paths.h"
+
+namespace onellm {
+namespace {
+
+class ContextTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TinyModelSpec spec;
+    spec.arch = "qwen2";
+    spec.n_ctx = 1024;
+    write_tiny_model(spec, dir_.file("m.gguf"));
+    model_ = Model::load(dir_.file("m.gguf"));
+    tok_ = Tokenizer::from_gguf(model_->gguf());
+  }
+  // A cache holding n positions of random keys/values.
+  KvCache random_cache(int64_t n, uint32_t seed = 1) {
+    KvCache cache(model_->config(), n);
+    cache.reserve(n);
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0, 2);
+    for (int64_t l = 0; l < cache.n_layer(); ++l)
+      for (int64_t p = 0; p < n; ++p)
+        for (int64_t d = 0; d < cache.kv_dim(); ++d) {
+          cache.k(l, p)[d] = normal(rng);
+          cache.v(l, p)[d] = normal(rng);
+        }
+    cache.set_size(n);
+    return cache;
+  }
+  ChunkIdentity ident(int64_t pos0, int64_t n) {
+    ChunkIdentity id;
+    id.model_hash = 42;
+    id.app = "mail";
+    id.pos0 = pos0;
+    for (int64_t i = 0; i < n; ++i) id.tokens.push_back(static_cast<int32_t>(3 + i));
+    id.chain_hash = chunk_chain_hash(7, id.tokens.data(), n);
+    id.n_layer = model_->config().n_layer;
+    id.kv_dim = model_->config().kv_dim();
+    return id;
+  }
+  static double max_error(KvCache& a, KvCache& b, int64_t pos0, int64_t n, double* amax) {
+    double err = 0;
+    *amax = 0;
+    for (int64_t l = 0; l < a.n_layer(); ++l)
+      for (int64_t p = pos0; p < pos0 + n; ++p)
+        for (int64_t d = 0; d < a.kv_dim(); ++d) {
+          err = std::max(err, static_cast<double>(std::fabs(a.k(l, p)[d] - b.k(l, p)[d])));
+          err = std::max(err, static_cast<double>(std::fabs(a.v(l, p)[d] - b.v(l, p)[d])));
+          *amax = std::max({*amax, static_cast<double>(std::fabs(a.k(l, p)[d])),
+                            static_cast<double>(std::fabs(a.v(l, p)[d]))});
+        }
+    return err;
+  }
+  GenerationRequest greedy(const std::vector<int32_t>& prompt, int64_t n) {
+    GenerationRequest r;
+    r.prompt = prompt;
+    r.max_tokens = n;
+    r.sampling.temperature = 0;
+    r.ignore_eos = true;
+    return r;
+  }
+  std::vector<int32_t> long_prompt(int repeats) {
+    std::string text;
+    for (int i = 0; i < repeats; ++i) text += "the little dog ran to the park and saw a cat " + std::to_string(i) + ". ";
+    return tok_->encode(text, true, true);
+  }
+  test::TempDir dir_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Tokenizer> tok_;
+  ThreadPool pool_{2};
+};
+
+TEST_F(ContextTest, ChunkRoundTripIsExactInF32AndBoundedWhenQuantized) {
+  KvCache src = random_cache(96);
+  ChunkIdentity id = ident(32, 32);
+  KvCache dst(model_->config(), 96);
+  dst.reserve(96);
+  decode_kv_chunk(encode_kv_chunk(id, src, KvFormat::kF32), id, dst);
+  double amax = 0;
+  EXPECT_EQ(max_error(src, dst, 32, 32, &amax), 0.0);
+  // Relative error bound per format: half a quantization step of the block's largest value.
+  const std::pair<KvFormat, double> bounds[] = {{KvFormat::kInt8, 0.5 / 127}, {KvFormat::kInt4, 0.5 / 7},
+                                               {KvFormat::kInt2, 0.5 / 1.5 + 1e-6}};
+  size_t previous_size = SIZE_MAX;
+  for (auto [format, bound] : bounds) {
+    std::string image = encode_kv_chunk(id, src, format);
+    EXPECT_LT(image.size(), previous_size) << kv_format_name(format);
+    previous_size = image.size();
+    decode_kv_chunk(image, id, dst);
+    const double err = max_error(src, dst, 32, 32, &amax);
+    EXPECT_GT(err, 0.0) << kv_format_name(format);
+    EXPECT_LE(err, bound * amax * 1.0001) << kv_format_name(format);
+    // Transcoding from F32 gives the same bytes as encoding directly.
+    EXPECT_EQ(transcode_kv_chunk(encode_kv_chunk(id, src, KvFormat::kF32), format), image);
+  }
+  KvFormat f;
+  ChunkIdentity peeked = peek_kv_chunk(encode_kv_chunk(id, src, KvFormat::kInt4), &f);
+  EXPECT_EQ(f, KvFormat::kInt4);
+  EXPECT_EQ(peeked.tokens, id.tokens);
+  EXPECT_EQ(peeked.app, "mail");
+}
+
+TEST_F(ContextTest, ChunkRejectsEveryMismatchAndCorruption) {
+  KvCache src = random_cache(64);
+  ChunkIdentity id = ident(0, 32);
+  const std::string image = encode_kv_chunk(id, src, KvFormat::kInt8);
+  KvCache dst(model_->config(), 64);
+  dst.reserve(64);
+  auto rejects = [&](const std::string& img, ChunkIdentity want, const std::string& words) {
+    try {
+      decode_kv_chunk(img, want, dst);
+      ADD_FAILURE() << "accepted; expected an error about " << words;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  };
+  ChunkIdentity other = id;
+  other.model_hash = 43;
+  rejects(image, other, "model file hash");
+  other = id;
+  other.app = "launcher";
+  rejects(image, other, "app");
+  other = id;
+  other.tokens[5] += 1;
+  rejects(image, other, "token ids");
+  other = id;
+  other.pos0 = 32;
+  rejects(image, other, "start position");
+  other = id;
+  other.adapter = "lora-1";
+  rejects(image, other, "adapter");
+  for (size_t at : {size_t{3}, size_t{20}, image.size() / 2, image.size() - 1}) {
+    std::string bad = image;
+    bad[at] ^= 0x10;
+    rejects(bad, id, at < 8 ? "magic" : "checksum");
+  }
+  rejects(image.substr(0, image.size() - 9), id, "checksum");
+  rejects("", id, "too short");
+}
+
+TEST_F(ContextTest, ChunkFilesAreAtomicAndStaleOnesAreDiscarded) {
+  KvCache src = random_cache(32);
+  ChunkIdentity id = ident(0, 32);
+  const std::string image = encode_kv_chunk(id, src, KvFormat::kF32);
+  const std::string dir = dir_.file("kv");
+  {
+    KvChunkStore store(dir, 42);
+    store.write("mail", id.chain_hash, 32, KvFormat::kF32, image);
+    EXPECT_TRUE(store.contains("mail", id.chain_hash));
+    EXPECT_FALSE(store.contains("launcher", id.chain_hash));  // per app
+    EXPECT_EQ(store.read("mail", id.chain_hash, true), image);
+    EXPECT_EQ(store.count(), 1);
+    int files = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+      if (e.is_regular_file() && e.path().extension() == ".kvc") ++files;
+    EXPECT_EQ(files, 1);  // no temporary file left
+    struct stat st {};
+    ASSERT_EQ(::stat(std::filesystem::path(store.path_of("mail", id.chain_hash)).parent_path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0700u);
+    // An orphan (crash between rename and insert) and a leftover temporary file.
+    std::ofstream(std::filesystem::path(store.path_of("mail", 99)).string()) << "x";
+    std::ofstream(store.path_of("mail", 98) + ".tmp1_0") << "x";
+    EXPECT_EQ(store.discard_stale(), 2);
+    EXPECT_TRUE(store.contains("mail", id.chain_hash));
+  }
+  KvChunkStore other_model(dir, 43);
+  EXPECT_FALSE(other_model.contains("mail", id.chain_hash));
+  EXPECT_EQ(other_model.discard_stale(), 1);
+  EXPECT_FALSE(std::filesystem::exists(other_model.path_of("mail", id.chain_hash)));
+  EXPECT_EQ(other_model.count(), 0);
+}
+
+TEST_F(ContextTest, UnwritableStoreIsAClearError) {
+  KvChunkStore store(dir_.file("kv"), 42);
+  // A file where the app's directory should be: writes fail whoever we run as.
+  std::ofstream(dir_.file("kv") + "/6d61696c") << "not a directory";
+  KvCache src = random_cache(32);
+  ChunkIdentity id = ident(0, 32);
+  try {
+    store.write("mail", id.chain_hash, 32, KvFormat::kF32, encode_kv_chunk(id, src, KvFormat::kF32));
+    FAIL() << "write into a non-directory succeeded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("6d61696c"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(store.contains("mail", id.chain_hash));
+}
+
+TEST_F(ContextTest, RestartRestoresFromDiskWithTheSameReply) {
+  const std::vector<int32_t> prompt = long_prompt(12);
+  ASSERT_GT(prompt.size(), 100u);
+  ContextOptions o;
+  o.dir = dir_.file("kv");
+  std::vector<int32_t> turn2;
+  GenerationResult without_restart;
+  {
+    ContextStore store(*model_, *tok_, &pool_, dir_.file("m.gguf"), o);
+    Sequence& seq = store.checkout("mail", "s1", 10, 512, prompt, 600);
+    GenerationResult first = seq.generate(greedy(prompt, 8));
+    turn2 = seq.tokens();
+    for (int32_t t : tok_->encode(" and then", false, false)) turn2.push_back(t);
+    store.checkin("mail", "s1");
+    store.flush();
+    EXPECT_GE(store.stats().chunks_written, static_cast<int64_t>(prompt.size() / 32));
+    RestoreReport live;
+    Sequence& again = store.checkout("mail", "s1", 10, 512, turn2, 600, &live);
+    EXPECT_EQ(live.chunks_from_disk + live.chunks_from_memory + live.chunks_recomputed, 0);
+    without_restart = again.generate(greedy(turn2, 8));
+    store.checkin("mail", "s1");
+  }
+  ContextStore restarted(*model_, *tok_, &pool_, dir_.file("m.gguf"), o);
+  RestoreReport report;
+  Sequence& seq = restarted.checkout("mail", "s1", 10, 512, turn2, 600, &report);
+  EXPECT_EQ(report.chunks_from_disk, static_cast<int64_t>((turn2.size() - 1) / 32));
+  EXPECT_EQ(report.chunks_recomputed, 0);
+  EXPECT_EQ(report.tokens_restored, report.chunks_from_disk * 32);
+  GenerationResult after = seq.generate(greedy(turn2, 8));
+  EXPECT_EQ(after.tokens, without_restart.tokens);
+  EXPECT_EQ(after.n_prompt_evaluated, static_cast<int64_t>(turn2.size()) - report.tokens_restored);
+  restarted.checkin("mail", "s1");
+  // Another app never gets these chunks.
+  RestoreReport other;
+  restarted.checkout("launcher", "s1", 10, 512, turn2, 600, &other);
+  EXPECT_EQ(other.tokens_restored, 0);
+  restarted.checkin("launcher", "s1");
+}
+
+TEST_F(ContextTest, CorruptChunkIsRecomputedAndTheReplyIsUnchanged) {
+  const std::vector<int32_t> prompt = long_prompt(10);
+  ContextOptions o;
+  o.dir = dir_.file("kv");
+  GenerationResult reference;
+  std::string victim;
+  {
+    ContextStore store(*model_, *tok_, &pool_, dir_.file("m.gguf"), o);
+    store.checkout("app", "s", 0, 512, prompt, 600).prefill(prompt);
+    store.checkin("app", "s");
+    store.flush();
+    uint64_t chain = chunk_chain_hash(0, prompt.data(), 32);
+    chain = chunk_chain_hash(chain, prompt.data() + 32, 32);
+    victim = KvChunkStore(o.dir, store.model_hash()).path_of("app", chain);
+  }
+  {
+    Sequence plain(*model_, *tok_, &pool_);
+    reference = plain.generate(greedy(prompt, 8));
+  }
+  std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+  ASSERT_TRUE(f.good()) << victim;
+  f.seekp(200);
+  f.put('\x5a');
+  f.close();
+  ContextStore store(*model_, *tok_, &pool_, dir_.file("m.gguf"), o);
+  RestoreReport report;
+  Sequence& seq = store.checkout("app", "s", 0, 512, prompt, 600, &report);
+  EXPECT_EQ(report.chunks_corrupt, 1);
+  EXPECT_EQ(report.chunks_recomputed, 1);
+  EXPECT_GT(report.chunks_from_disk, 0);
+  EXPECT_EQ(seq.generate(greedy(prompt, 8)).tokens, reference.tokens);
+  store.checkin("app", "s");
+  store.flush();
+  EXPECT_TRUE(std::filesystem::exists(victim));  // rewritten from the recomputed KV
+  EXPECT_EQ(store.stats().chunks_corrupt, 1);
+}
+
+TEST_F(ContextTest, BudgetIsNeverExceededAndParkedSessionsResume) {
+  ContextOptions o;  // memory only: parked chunks compress, then drop
+  const uint64_t per_token = KvCache(model_->config(), 1).bytes_per_token();
+  o.budget_bytes = per_token * 700;
+  ContextStore store(*model_, *tok_, &pool_, dir_.file("m.gguf"), o);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int s = 0; s < 6; ++s) {
+    std::vector<int32_t> p = long_prompt(6 + s);
+    prompts.push_back(p);
+    Sequence& seq = store.checkout("app", "s" + std::to_string(s), s % 2 ? 0 : 40, 512, p, 300);
+    seq.generate(greedy(p, 4));
+    store.checkin("app", "s" + std::to_string(s));
+    EXPECT_LE(store.stats().used_bytes, o.budget_bytes);
+  }
+  ContextStats st = store.stats();
+  EXPECT_LE(st.peak_bytes, o.budget_bytes);
+  EXPECT_GT(st.chunks_by_format[static_cast<int>(KvFormat::kInt8)] + st.chunks_by_format[static_cast<int>(KvFormat::kInt4)], 0);
+  EXPECT_LT(st.live_sessions, 6);
+  // The first session was parked (compressed or dropped) and still answers.
+  RestoreReport r;
+  Sequence& seq = store.checkout("app", "s0", 40, 512, prompts[0], 300, &r);
+  EXPECT_EQ(seq.generate(greedy(prompts[0], 4)).tokens.size(), 4u);
+  store.checkin("app", "s0");
+  EXPECT_LE(store.stats().peak_bytes, o.budget_bytes);
+}
+
+}  // namespace
+}  // namespace onellm
