@@ -23,6 +23,10 @@ int train_command(int argc, char** argv);
 int finetune_command(int argc, char** argv);
 int train_tokenizer_command(int argc, char** argv);
 int make_corpus_command(int argc, char** argv);
+int gui_agent_command(int argc, char** argv);
+int gui_oracle_command(int argc, char** argv);
+int eval_gui_command(int argc, char** argv);
+int gui_screens_command(int argc, char** argv);
 
 // A loaded model with its tokenizer and thread pool, as every command needs.
 struct LoadedModel {

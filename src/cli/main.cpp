@@ -27,6 +27,10 @@ constexpr const char* kUsage =
     "  finetune  --lora --base GGUF --corpus TEXT --out ADAPTER.gguf  train a LoRA adapter on a frozen model\n"
     "  train-tokenizer --corpus TEXT --vocab-size N -o GGUF       train a byte-level BPE tokenizer\n"
     "  make-corpus --seed S --out DIR                             generate the device-assistant corpus\n"
+    "  gui-agent --app APP (-m MODEL | --oracle TASK) \"task\"       GUI agent on a simulated app (or --adb)\n"
+    "  eval-gui  TASKS_DIR [--traces DIR]                         evaluate GUI traces by essential states\n"
+    "  gui-oracle [--tasks DIR] --out DIR [--variants]            golden traces from the tasks' oracle scripts\n"
+    "  gui-screens -m MODEL DIR                                   prompt tokens per screen: raw XML vs compact forms\n"
     "\n"
     "run 'onellm <command> --help' for the options of one command.\n";
 
@@ -54,6 +58,10 @@ int main(int argc, char** argv) {
     if (command == "finetune") return finetune_command(argc, argv);
     if (command == "train-tokenizer") return train_tokenizer_command(argc, argv);
     if (command == "make-corpus") return make_corpus_command(argc, argv);
+    if (command == "gui-agent") return gui_agent_command(argc, argv);
+    if (command == "eval-gui") return eval_gui_command(argc, argv);
+    if (command == "gui-oracle") return gui_oracle_command(argc, argv);
+    if (command == "gui-screens") return gui_screens_command(argc, argv);
     std::fprintf(stderr, "onellm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const onellm::Error& e) {
