@@ -68,7 +68,8 @@ struct Builder {
       const ViewNode& n = tree.nodes[c];
       if (interactive(n) && visible(n)) continue;
       std::string t = visible(n) || !n.has_bounds ? own_text(n) : "";
-      if (!t.empty()) {
+      // An image's description often repeats the label next to it: say it once.
+      if (!t.empty() && out.find(t) == std::string::npos) {
         if (!out.empty()) out += ' ';
         out += t;
       }

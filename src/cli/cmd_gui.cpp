@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "agent/gui_agent.h"
@@ -61,18 +62,26 @@ const GuiTask& find_task(const std::vector<GuiTask>& tasks, const std::string& i
 
 int gui_agent_command(int argc, char** argv) {
   Args a(argc, argv, 2,
-         {"--app", "--apps", "-m", "--model", "--oracle", "--tasks", "--max-steps", "--trace", "-t", "--threads",
+         {"--app", "--apps", "-m", "--model", "--task", "--tasks", "--max-steps", "--trace", "-t", "--threads",
           "--temp", "-s", "--seed", "--serial", "--form"},
-         {"-h", "--help", "--adb", "--no-reflect"});
-  if (a.flag({"-h", "--help"}) || (a.positional().empty() && !a.get({"--oracle"}))) {
-    std::puts("onellm gui-agent --app APP [--apps DIR] (-m MODEL | --oracle TASK_ID [--tasks DIR]) [--adb [--serial S]]\n"
-              "                 [--max-steps N] [--trace FILE] [--form html|list] [--no-reflect] \"task\"");
+         {"-h", "--help", "--adb", "--no-reflect", "--oracle"});
+  if (a.flag({"-h", "--help"}) || (a.positional().empty() && !a.get({"--task"}))) {
+    std::puts("onellm gui-agent [--app APP] [--apps DIR] (-m MODEL | --oracle) [--task ID [--tasks DIR]] [--adb [--serial S]]\n"
+              "                 [--max-steps N] [--trace FILE] [--form html|list] [--no-reflect] [\"task\"]\n"
+              "  --task takes the goal and app from a task of data/gui-tasks (the trace is then evaluable);\n"
+              "  --oracle plays that task's scripted solution instead of asking a model");
     return a.flag({"-h", "--help"}) ? 0 : 2;
   }
   std::string goal;
   for (const std::string& p : a.positional()) goal += (goal.empty() ? "" : " ") + p;
-  std::unique_ptr<GuiEnvironment> env;
   std::string app = a.get_or({"--app"}, "");
+  std::optional<GuiTask> task;
+  if (auto id = a.get({"--task"})) {
+    task = find_task(load_gui_tasks(a.get_or({"--tasks"}, default_data_dir("gui-tasks"))), *id);
+    if (goal.empty()) goal = task->goal;
+    if (app.empty()) app = task->app;
+  }
+  std::unique_ptr<GuiEnvironment> env;
   if (a.flag({"--adb"})) {
     env = std::make_unique<AdbEnvironment>(a.get_or({"--serial"}, ""));
   } else {
@@ -88,16 +97,12 @@ int gui_agent_command(int argc, char** argv) {
   GuiReflector reflector;
   LoadedModel m;
   std::unique_ptr<Sequence> seq;
-  std::string task_id;
-  if (auto oracle = a.get({"--oracle"})) {
-    const std::vector<GuiTask> tasks = load_gui_tasks(a.get_or({"--tasks"}, default_data_dir("gui-tasks")));
-    const GuiTask& task = find_task(tasks, *oracle);
-    task_id = task.id;
-    if (goal.empty()) goal = task.goal;
-    policy = oracle_gui_policy(task.oracle);
+  if (a.flag({"--oracle"})) {
+    if (!task) throw Error("--oracle needs --task ID");
+    policy = oracle_gui_policy(task->oracle);
   } else {
     auto model_path = a.get({"-m", "--model"});
-    if (!model_path) throw Error("give a model (-m MODEL) or --oracle TASK_ID");
+    if (!model_path) throw Error("give a model (-m MODEL) or --oracle with --task ID");
     m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
     seq = std::make_unique<Sequence>(*m.model, *m.tokenizer, m.pool.get());
     SamplingParams sampling = sampling_from_args(a);
@@ -107,7 +112,7 @@ int gui_agent_command(int argc, char** argv) {
   }
   std::printf("task: %s\n", goal.c_str());
   GuiTrace trace = run_gui_agent(*env, goal, policy, reflector, options, print_step);
-  trace.task_id = task_id;
+  if (task) trace.task_id = task->id;
   trace.app = app;
   const std::string path = a.get_or({"--trace"}, "gui_trace.json");
   save_trace(trace, path);
@@ -116,11 +121,12 @@ int gui_agent_command(int argc, char** argv) {
 }
 
 int gui_oracle_command(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--tasks", "--apps", "--out", "--max-steps"}, {"-h", "--help", "--variants"});
+  Args a(argc, argv, 2, {"--tasks", "--apps", "--out", "--max-steps", "--per-app"}, {"-h", "--help", "--variants"});
   if (a.flag({"-h", "--help"})) {
-    std::puts("onellm gui-oracle [--tasks DIR] [--apps DIR] --out DIR [--variants]\n"
+    std::puts("onellm gui-oracle [--tasks DIR] [--apps DIR] --out DIR [--variants] [--per-app N]\n"
               "  plays every task's oracle script on a fresh simulated device and saves the traces;\n"
-              "  --variants also writes a trace that skips one action (reference verdict: failure)");
+              "  --variants also writes a trace that skips one action (reference verdict: failure);\n"
+              "  --per-app N writes traces for the first N tasks of each app only (all are still checked)");
     return 0;
   }
   const std::string tasks_dir = a.get_or({"--tasks"}, default_data_dir("gui-tasks"));
@@ -132,7 +138,10 @@ int gui_oracle_command(int argc, char** argv) {
   options.reflect = false;
   auto embedder = hashed_ngram_embedder();
   int failures = 0, written = 0;
+  const long per_app = a.get_int({"--per-app"}, 1 << 30);
+  std::map<std::string, long> saved_per_app;
   for (const GuiTask& task : load_gui_tasks(tasks_dir)) {
+    const bool keep = saved_per_app[task.app]++ < per_app;
     auto play = [&](const json& script, const char* suffix, const char* verdict) {
       SimulatedDevice device(apps_dir);
       device.open_app(task.app);
@@ -142,8 +151,10 @@ int gui_oracle_command(int argc, char** argv) {
       trace.verdict = verdict;
       trace.verdict_source = "constructed: oracle script" + std::string(*suffix ? " with one action removed" : "");
       const TraceVerdict v = evaluate_trace(task, trace, *embedder);
-      save_trace(trace, out + "/" + task.id + suffix + ".json");
-      ++written;
+      if (keep) {
+        save_trace(trace, out + "/" + task.id + suffix + ".json");
+        ++written;
+      }
       return v;
     };
     const TraceVerdict v = play(task.oracle, "", "success");
@@ -152,7 +163,7 @@ int gui_oracle_command(int argc, char** argv) {
       std::printf("%-28s oracle trace FAILS its essential states (%d/%zu matched)\n", task.id.c_str(), v.matched(),
                   task.states.size());
     }
-    if (a.flag({"--variants"}) && task.oracle.size() > 1) {
+    if (keep && a.flag({"--variants"}) && task.oracle.size() > 1) {
       // Drop the last action that changes something: the task can no longer be done.
       json script = task.oracle;
       script.erase(script.size() - 1);

@@ -27,7 +27,7 @@ constexpr const char* kUsage =
     "  finetune  --lora --base GGUF --corpus TEXT --out ADAPTER.gguf  train a LoRA adapter on a frozen model\n"
     "  train-tokenizer --corpus TEXT --vocab-size N -o GGUF       train a byte-level BPE tokenizer\n"
     "  make-corpus --seed S --out DIR                             generate the device-assistant corpus\n"
-    "  gui-agent --app APP (-m MODEL | --oracle TASK) \"task\"       GUI agent on a simulated app (or --adb)\n"
+    "  gui-agent --app APP -m MODEL \"task\" | --task ID --oracle   GUI agent on a simulated app (or --adb)\n"
     "  eval-gui  TASKS_DIR [--traces DIR]                         evaluate GUI traces by essential states\n"
     "  gui-oracle [--tasks DIR] --out DIR [--variants]            golden traces from the tasks' oracle scripts\n"
     "  gui-screens -m MODEL DIR                                   prompt tokens per screen: raw XML vs compact forms\n"
