@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "engine/json_schema.h"
 #include "tokenizer/chat_template.h"
 
 namespace onellm::cli {
@@ -19,7 +20,7 @@ const std::set<std::string> kGenerateValueOptions = {
     "-m", "--model", "-p", "--prompt", "-f", "--file", "-n", "--n-predict", "--max-tokens", "-t", "--threads",
     "-c", "--ctx-size", "-b", "--batch-size", "--temp", "--temperature", "--top-k", "--top-p", "--min-p",
     "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
-    "--chat-template", "--system", "-sys"};
+    "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema"};
 const std::set<std::string> kGenerateFlags = {"--json", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "-h", "--help"};
 
@@ -41,6 +42,22 @@ void print_timings(const GenerationResult& r) {
   std::fprintf(stderr, "\nprompt: %lld tokens in %.3f s (%.1f tok/s) | generated: %zu tokens in %.3f s (%.1f tok/s) | %s\n",
                static_cast<long long>(r.n_prompt_evaluated), r.prompt_seconds, pp, r.tokens.size(),
                r.generate_seconds, tg, finish_reason_name(r.finish));
+}
+
+// --grammar FILE (GBNF) or --json-schema FILE|JSON: the output must match.
+std::shared_ptr<const Grammar> grammar_from_args(const Args& a) {
+  auto grammar = a.get({"--grammar", "--grammar-file"});
+  auto schema = a.get({"--json-schema"});
+  if (grammar && schema) throw Error("--grammar and --json-schema cannot be combined");
+  if (grammar) return Grammar::parse(read_file(*grammar));
+  if (!schema) return nullptr;
+  const bool inline_json = !schema->empty() && (*schema)[0] == '{' && !std::ifstream(*schema);
+  const std::string text = inline_json ? *schema : read_file(*schema);
+  try {
+    return Grammar::parse(json_schema_text_to_gbnf(text));
+  } catch (const Error& e) {
+    throw Error((inline_json ? std::string("--json-schema") : *schema) + ": " + e.what());
+  }
 }
 
 }  // namespace
@@ -98,7 +115,10 @@ int run_command(int argc, char** argv) {
         "  --json           print {\"prompt_tokens\",\"tokens\",\"text\"} instead of streaming text\n"
         "  --ignore-eos     keep generating after an end-of-generation token\n"
         "  --exact          F32 math on dequantized weights (reference) instead of the fast kernels\n"
-        "  --no-escape      take the prompt literally (default: \\n, \\t ... are expanded like llama-cli)");
+        "  --no-escape      take the prompt literally (default: \\n, \\t ... are expanded like llama-cli)\n"
+        "  --grammar FILE   constrain the output to a GBNF grammar (docs/grammar.md)\n"
+        "  --json-schema F  constrain the output to JSON valid under the schema in file F (or inline JSON);\n"
+        "                   stdout is then exactly the JSON document");
     return 0;
   }
   auto model_path = a.get({"-m", "--model"});
@@ -117,6 +137,7 @@ int run_command(int argc, char** argv) {
   req.sampling = sampling_from_args(a);
   req.stop = a.get_all("--stop");
   req.ignore_eos = a.flag({"--ignore-eos"});
+  req.grammar = grammar_from_args(a);
 
   SequenceOptions so;
   so.n_ctx = a.get_int({"-c", "--ctx-size"}, 0);
@@ -140,6 +161,11 @@ int run_command(int argc, char** argv) {
                 out["tokens"].dump().c_str(), json_string(r.text).c_str());
   }
   print_timings(r);
+  if (req.grammar && r.finish != FinishReason::kEndOfGeneration && r.finish != FinishReason::kStopString) {
+    std::fprintf(stderr, "error: generation ended (%s) before the grammar was complete; raise -n\n",
+                 finish_reason_name(r.finish));
+    return 1;
+  }
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/grammar.h"
 #include "engine/sampler.h"
 #include "engine/stop_strings.h"
 #include "kernels/kernels.h"
@@ -32,6 +33,13 @@ struct GenerationRequest {
   SamplingParams sampling;
   std::vector<std::string> stop;
   bool ignore_eos = false;
+  // Constrained decoding: the generated text is a sentence of this grammar
+  // (generation ends when the grammar can go no further).
+  std::shared_ptr<const Grammar> grammar;
+  // Lazy grammar (tool calls with tool_choice "auto"): text is free until one
+  // of these strings is generated; from its first byte on, the rest of the
+  // output must match the grammar, which therefore starts with the trigger.
+  std::vector<std::string> grammar_triggers;
 };
 
 enum class FinishReason { kEndOfGeneration, kStopString, kMaxTokens, kContextFull, kCancelled };
@@ -103,6 +111,9 @@ class Generation {
  public:
   // Throws Error if the prompt is empty or does not fit the context.
   Generation(Sequence& sequence, GenerationRequest request);
+  ~Generation();
+  Generation(const Generation&) = delete;  // the grammar guard points into it
+  Generation& operator=(const Generation&) = delete;
 
   bool done() const { return done_; }
   bool in_prefill() const { return !done_ && prompt_done_ < request_.prompt.size(); }
@@ -116,12 +127,19 @@ class Generation {
 
  private:
   std::string finish(FinishReason reason);
+  // Feeds a sampled token to the grammar (activating a lazy one on its
+  // trigger); false if the grammar cannot take it.
+  bool advance_grammar(int32_t token);
   Sequence& seq_;
   GenerationRequest request_;
   Sampler sampler_;
   StopStringMatcher stops_;
   StreamingDecoder decoder_;
   std::vector<int32_t> history_;
+  std::unique_ptr<GrammarMatcher> grammar_;
+  std::unique_ptr<TokenConstraint> trigger_guard_;  // lazy grammar before its trigger
+  bool grammar_active_ = false;
+  std::string untriggered_text_;  // lazy grammar: recent raw output, searched for triggers
   size_t prompt_done_ = 0;
   bool done_ = false;
   GenerationResult result_;

@@ -8,7 +8,35 @@ double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::ste
   return std::chrono::duration<double>(b - a).count();
 }
 
+// Before a lazy grammar's trigger: any token, except one that would complete
+// a trigger and continue with text the grammar does not accept.
+class TriggerGuard : public TokenConstraint {
+ public:
+  TriggerGuard(const std::string& recent, const std::vector<std::string>& triggers, GrammarMatcher& grammar,
+               const GrammarVocab& vocab)
+      : recent_(recent), triggers_(triggers), grammar_(grammar), vocab_(vocab) {}
+  bool allows(int32_t id) override {
+    if (id < 0 || id >= vocab_.n_vocab()) return false;
+    if (vocab_.is_eog(id)) return true;
+    std::string text = recent_ + vocab_.piece(id);
+    size_t at = std::string::npos;
+    for (const std::string& t : triggers_) at = std::min(at, text.find(t));
+    return at == std::string::npos || grammar_.would_accept_text(std::string_view(text).substr(at));
+  }
+  void fill_allowed(std::vector<uint8_t>& allowed) override {
+    for (size_t id = 0; id < allowed.size(); ++id) allowed[id] = allows(int32_t(id));
+  }
+
+ private:
+  const std::string& recent_;
+  const std::vector<std::string>& triggers_;
+  GrammarMatcher& grammar_;
+  const GrammarVocab& vocab_;
+};
+
 }  // namespace
+
+Generation::~Generation() = default;
 
 Generation::Generation(Sequence& seq, GenerationRequest request)
     : seq_(seq), request_(std::move(request)),
@@ -18,7 +46,42 @@ Generation::Generation(Sequence& seq, GenerationRequest request)
   prompt_done_ = seq_.reuse_prefix(request_.prompt);
   result_.n_prompt_evaluated = static_cast<int64_t>(request_.prompt.size() - prompt_done_);
   result_.finish = FinishReason::kMaxTokens;
+  if (request_.grammar) {
+    grammar_ = std::make_unique<GrammarMatcher>(request_.grammar, GrammarVocab::of(seq.tokenizer()));
+    grammar_active_ = request_.grammar_triggers.empty();
+    if (!grammar_active_)
+      trigger_guard_ = std::make_unique<TriggerGuard>(untriggered_text_, request_.grammar_triggers, *grammar_,
+                                                      *GrammarVocab::of(seq.tokenizer()));
+  }
   if (request_.max_tokens == 0) finish(FinishReason::kMaxTokens);
+}
+
+bool Generation::advance_grammar(int32_t tok) {
+  if (grammar_active_) {
+    try {
+      grammar_->accept_token(tok);
+    } catch (const Error&) {
+      return false;
+    }
+    return true;
+  }
+  if (seq_.tokenizer().is_eog(tok)) return true;
+  untriggered_text_ += seq_.tokenizer().token_to_piece(tok, /*special=*/true);
+  size_t at = std::string::npos;
+  for (const std::string& trigger : request_.grammar_triggers) at = std::min(at, untriggered_text_.find(trigger));
+  if (at == std::string::npos) {
+    size_t keep = 0;
+    for (const std::string& trigger : request_.grammar_triggers) keep = std::max(keep, trigger.size());
+    if (untriggered_text_.size() > keep) untriggered_text_.erase(0, untriggered_text_.size() - keep);
+    return true;
+  }
+  grammar_active_ = true;
+  try {
+    grammar_->accept_text(std::string_view(untriggered_text_).substr(at));
+  } catch (const Error&) {
+    return false;
+  }
+  return true;
 }
 
 std::string Generation::step(int64_t max_prompt_tokens) {
@@ -33,8 +96,13 @@ std::string Generation::step(int64_t max_prompt_tokens) {
     }
     return {};
   }
+  if (grammar_active_ && grammar_->must_end()) return finish(FinishReason::kEndOfGeneration);
+  sampler_.set_constraint(grammar_active_ ? grammar_.get() : trigger_guard_.get());
   std::vector<float> logits = seq_.logits();
   const int32_t tok = sampler_.sample(logits.data(), history_);
+  // The sampler only draws allowed tokens, so this cannot fail unless the
+  // model's vocabulary is larger than the tokenizer's.
+  if (grammar_ && !advance_grammar(tok)) return finish(FinishReason::kEndOfGeneration);
   if (!request_.ignore_eos && seq_.tokenizer().is_eog(tok)) return finish(FinishReason::kEndOfGeneration);
   result_.tokens.push_back(tok);
   history_.push_back(tok);

@@ -66,21 +66,63 @@ int32_t Sampler::sample(float* logits, const std::vector<int32_t>& history) {
 std::span<const TokenProb> Sampler::distribution(float* logits, const std::vector<int32_t>& history) {
   apply_filter_bias_penalties(logits, history);
   candidates_.clear();
-  if (params_.temperature <= 0.0f) {
-    int32_t best = -1;
-    float best_logit = -std::numeric_limits<float>::infinity();
-    for (int32_t id = 0; id < n_vocab_; ++id) {
-      check_logit(logits[id], id);
-      if (logits[id] > best_logit) best = id, best_logit = logits[id];  // -inf never wins
+  const bool greedy = params_.temperature <= 0.0f;
+  if (constraint_ && !((greedy || params_.top_k > 0) && collect_allowed_top_k(logits))) mask_disallowed(logits);
+  if (greedy) {
+    if (candidates_.empty()) {
+      int32_t best = -1;
+      float best_logit = -std::numeric_limits<float>::infinity();
+      for (int32_t id = 0; id < n_vocab_; ++id) {
+        check_logit(logits[id], id);
+        if (logits[id] > best_logit) best = id, best_logit = logits[id];  // -inf never wins
+      }
+      if (best < 0) throw Error("sampler: every token is banned (filter, logit_bias or -inf logits)");
+      candidates_.push_back({best, 1.0f});
     }
-    if (best < 0) throw Error("sampler: every token is banned (filter, logit_bias or -inf logits)");
-    candidates_.push_back({best, 1.0f});
+    candidates_.front().p = 1.0f;
     return candidates_;
   }
-  collect_candidates_top_k(logits);
+  if (candidates_.empty()) collect_candidates_top_k(logits);
   keep_top_p_and_min_p();
   to_probabilities();
   return candidates_;
+}
+
+bool Sampler::collect_allowed_top_k(const float* logits) {
+  const size_t k = params_.temperature <= 0.0f ? 1 : size_t(params_.top_k);
+  const size_t max_checks = 4 * k + 256;
+  order_.clear();
+  for (int32_t id = 0; id < n_vocab_; ++id) {
+    check_logit(logits[id], id);
+    if (logits[id] != -std::numeric_limits<float>::infinity()) order_.push_back({id, logits[id]});
+  }
+  // A heap with the most likely token on top: pop best-first.
+  auto less_likely = [](const TokenProb& a, const TokenProb& b) { return more_likely(b, a); };
+  std::make_heap(order_.begin(), order_.end(), less_likely);
+  size_t checks = 0;
+  while (!order_.empty() && candidates_.size() < k) {
+    if (++checks > max_checks) {
+      candidates_.clear();
+      return false;
+    }
+    std::pop_heap(order_.begin(), order_.end(), less_likely);
+    TokenProb t = order_.back();
+    order_.pop_back();
+    if (constraint_->allows(t.id)) candidates_.push_back(t);
+  }
+  if (candidates_.empty()) throw Error("sampler: the constraint allows no token here");
+  return true;
+}
+
+void Sampler::mask_disallowed(float* logits) {
+  allowed_mask_.resize(size_t(n_vocab_));
+  constraint_->fill_allowed(allowed_mask_);
+  bool any = false;
+  for (int32_t id = 0; id < n_vocab_; ++id) {
+    if (!allowed_mask_[id]) logits[id] = -std::numeric_limits<float>::infinity();
+    else any = any || logits[id] != -std::numeric_limits<float>::infinity();
+  }
+  if (!any) throw Error("sampler: the constraint allows no token here");
 }
 
 void Sampler::apply_filter_bias_penalties(float* logits, const std::vector<int32_t>& history) {

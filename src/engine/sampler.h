@@ -39,6 +39,16 @@ struct TokenProb {
   float p;
 };
 
+// Which tokens may come next (e.g. a grammar). Sampling stays exact: the
+// distribution is the one over the allowed tokens only.
+class TokenConstraint {
+ public:
+  virtual ~TokenConstraint() = default;
+  virtual bool allows(int32_t id) = 0;
+  // allowed[id] = 1 for every allowed id < allowed.size(), else 0.
+  virtual void fill_allowed(std::vector<uint8_t>& allowed) = 0;
+};
+
 class Sampler {
  public:
   // Throws Error for n_vocab <= 0, repeat_penalty <= 0 or a logit_bias id
@@ -62,6 +72,12 @@ class Sampler {
   // changes the distribution). An empty function removes the filter.
   void set_token_filter(std::function<bool(int32_t)> allowed);
 
+  // Constrained decoding: only tokens the constraint allows are drawn (it
+  // must outlive the calls; nullptr removes it). Greedy and top-k sampling
+  // check tokens best-first and stop once the k survivors are known, which
+  // gives the same distribution as masking the whole vocabulary first.
+  void set_constraint(TokenConstraint* constraint) { constraint_ = constraint; }
+
   const SamplingParams& params() const { return params_; }
 
  private:
@@ -74,11 +90,18 @@ class Sampler {
   void keep_top_p(float max_logit);
   void to_probabilities();
   double next_uniform();  // in [0, 1), 53 random bits
+  // Best-first search for the allowed top-k; false if it would take too many
+  // checks (then the whole vocabulary is masked instead).
+  bool collect_allowed_top_k(const float* logits);
+  void mask_disallowed(float* logits);
 
   SamplingParams params_;
   int32_t n_vocab_;
   std::mt19937_64 rng_;
   std::function<bool(int32_t)> allowed_;
+  TokenConstraint* constraint_ = nullptr;
+  std::vector<uint8_t> allowed_mask_;
+  std::vector<TokenProb> order_;  // scratch heap for collect_allowed_top_k
   std::vector<TokenProb> candidates_;  // holds logits until to_probabilities()
   std::vector<int32_t> window_;        // scratch for penalty counting
 };

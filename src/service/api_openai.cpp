@@ -62,15 +62,15 @@ void Service::chat_completions(const Caller& c, const HttpRequest& rq, HttpRespo
   check_rate(c);
   Json body = api::parse_body(rq);
   if (api::int_field(body, "n", 1, 1, 1) != 1) throw api::bad_request("only n = 1 is supported", "n");
-  if (body.contains("response_format") && body["response_format"].value("type", "text") != "text")
-    throw api::bad_request("response_format other than text is not supported yet", "response_format");
-  if (body.contains("tools") && !body["tools"].is_null() && !body["tools"].empty())
-    throw api::bad_request("tool calling is not supported yet", "tools");
   std::vector<ChatMessage> messages = read_messages(body);
   LoadedModel& m = model();
   CompletionJob job;
-  job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages);
+  job.output = read_output_constraint(body, *m.chat_template);
+  ChatTemplateOptions options;
+  add_tools_to_prompt(job.output, messages, options);
+  job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages, options);
   job.request.max_tokens = api::int_field(body, "max_completion_tokens", api::int_field(body, "max_tokens", -1, 1, 1 << 20), 1, 1 << 20);
+  job.output.apply(job.request);
   submit_completion(c, body, job, rs);
 }
 
@@ -131,6 +131,8 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
   sr.sequence = &seq;
   sr.request = job.request;
   sr.client_gone = [&rs] { return rs.client_gone(); };
+  ContentStreamFilter content_filter(job.output.tools_active ? tool_call_triggers(job.output.style)
+                                                             : std::vector<std::string>{});
   bool streaming = false;
   if (job.stream) {
     if (!rs.start_stream(200, "text/event-stream")) return;
@@ -144,7 +146,9 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
   GenerationResult r;
   try {
     r = scheduler.run(std::move(sr), [&](std::string_view text) {
-      return !streaming || api::send_event(rs, chunk(std::string(text), nullptr));
+      if (!streaming) return true;
+      std::string shown = content_filter.feed(text);
+      return shown.empty() || api::send_event(rs, chunk(shown, nullptr));
     });
   } catch (const ServiceError& e) {
     if (!streaming) throw;
@@ -153,11 +157,32 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
     return;
   }
   store.add_usage(app.id, static_cast<int64_t>(job.prompt.size() + r.tokens.size()));
-  const std::string finish = finish_reason_name(r.finish);
+  bool has_calls = false;
+  Json message = job.chat ? assistant_message(job.output, r.text, has_calls) : Json();
+  const bool cut = r.finish == FinishReason::kMaxTokens || r.finish == FinishReason::kContextFull;
+  const std::string finish = has_calls && !cut ? "tool_calls" : finish_reason_name(r.finish);
   Json usage = {{"prompt_tokens", job.prompt.size()}, {"completion_tokens", r.tokens.size()},
                 {"total_tokens", job.prompt.size() + r.tokens.size()}};
   if (streaming) {
     if (r.finish == FinishReason::kCancelled) return;  // the client went away
+    if (job.chat) {
+      // Content held back while a call might have been starting, then the calls whole.
+      const std::string content = message["content"].is_string() ? message["content"].get<std::string>() : "";
+      const std::string& shown = content_filter.shown();
+      if (content.size() > shown.size() && content.compare(0, shown.size(), shown) == 0)
+        api::send_event(rs, chunk(content.substr(shown.size()), nullptr));
+      if (has_calls) {
+        Json calls = Json::array();
+        for (size_t i = 0; i < message["tool_calls"].size(); ++i) {
+          Json call = message["tool_calls"][i];
+          call["index"] = i;
+          calls.push_back(call);
+        }
+        Json c = chunk("", nullptr);
+        c["choices"][0]["delta"] = {{"tool_calls", calls}};
+        api::send_event(rs, c);
+      }
+    }
     api::send_event(rs, chunk("", finish));
     if (job.include_usage) {
       Json u = chunk("", nullptr);
@@ -169,8 +194,7 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
     rs.end_stream();
     return;
   }
-  Json choice = job.chat ? Json{{"index", 0}, {"message", {{"role", "assistant"}, {"content", r.text}}},
-                                {"finish_reason", finish}}
+  Json choice = job.chat ? Json{{"index", 0}, {"message", message}, {"finish_reason", finish}}
                          : Json{{"index", 0}, {"text", r.text}, {"finish_reason", finish}};
   api::send_json(rs, 200, {{"id", id}, {"object", job.chat ? "chat.completion" : "text_completion"},
                            {"created", created}, {"model", model_name}, {"choices", Json::array({choice})},

@@ -84,16 +84,29 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   auto content = body.find("content");
   if (content == body.end() || !content->is_string()) throw api::bad_request("'content' must be a string", "content");
 
+  Json new_message = {{"role", role}, {"content", content->get<std::string>()}};
+  if (role == "tool") new_message["tool_call_id"] = api::string_field(body, "tool_call_id", "");
+
   LoadedModel& m = model();
   std::vector<ChatMessage> messages;
   if (!record->instructions.empty()) messages.push_back({"system", record->instructions, ChatJson::object()});
-  for (const auto& msg : record->messages)
-    messages.push_back({msg.value("role", "user"), msg.value("content", ""), ChatJson::object()});
-  messages.push_back({role, content->get<std::string>(), ChatJson::object()});
+  Json history = record->messages;
+  history.push_back(new_message);
+  for (const Json& msg : history) {
+    const bool has_text = msg.contains("content") && msg["content"].is_string();  // null beside tool calls
+    ChatMessage cm{msg.value("role", "user"), has_text ? msg["content"].get<std::string>() : "", ChatJson::object()};
+    for (const auto& [k, v] : msg.items())
+      if (k != "role" && k != "content") cm.extra[k] = v;
+    messages.push_back(std::move(cm));
+  }
   CompletionJob job;
-  job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages);
+  job.output = read_output_constraint(body, *m.chat_template);
+  ChatTemplateOptions options;
+  add_tools_to_prompt(job.output, messages, options);
+  job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages, options);
   job.request.max_tokens = api::int_field(body, "max_tokens", 512, 1, 1 << 20);
   api::read_sampling(body, job.request, m.tokenizer->n_vocab());
+  job.output.apply(job.request);
   job.stream = api::bool_field(body, "stream", false);
   const QosClass& q = qos_for(c, api::string_field(body, "qos", record->qos));
   check_tokens(c, job.prompt.size(), job.request.max_tokens);
@@ -134,11 +147,15 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   sr.sequence = slot->sequence.get();
   sr.request = job.request;
   sr.client_gone = [&rs] { return rs.client_gone(); };
+  ContentStreamFilter content_filter(job.output.tools_active ? tool_call_triggers(job.output.style)
+                                                             : std::vector<std::string>{});
   if (job.stream && !rs.start_stream(200, "text/event-stream")) return;
   GenerationResult r;
   try {
     r = scheduler_->run(std::move(sr), [&](std::string_view text) {
-      return !job.stream || api::send_event(rs, {{"delta", std::string(text)}});
+      if (!job.stream) return true;
+      std::string shown = content_filter.feed(text);  // tool calls are not streamed as text
+      return shown.empty() || api::send_event(rs, {{"delta", shown}});
     });
   } catch (const ServiceError& e) {
     if (!job.stream) throw;
@@ -147,15 +164,17 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
     return;
   }
   if (r.finish == FinishReason::kCancelled) return;  // nothing is recorded for an abandoned turn
-  store_->append(c.app->id, record->id,
-                 Json::array({{{"role", role}, {"content", content->get<std::string>()}},
-                              {{"role", "assistant"}, {"content", r.text}}}));
+  bool has_calls = false;
+  Json answer = assistant_message(job.output, r.text, has_calls);
+  store_->append(c.app->id, record->id, Json::array({new_message, answer}));
   store_->add_usage(c.app->id, static_cast<int64_t>(job.prompt.size() + r.tokens.size()));
   Json usage = {{"prompt_tokens", job.prompt.size()}, {"completion_tokens", r.tokens.size()},
                 {"total_tokens", job.prompt.size() + r.tokens.size()},
                 {"prompt_tokens_evaluated", r.n_prompt_evaluated}};
-  Json reply = {{"session_id", record->id}, {"content", r.text}, {"finish_reason", finish_reason_name(r.finish)},
-                {"usage", usage}};
+  Json reply = {{"session_id", record->id}, {"content", answer["content"].is_string() ? answer["content"] : Json("")},
+                {"finish_reason", has_calls && r.finish != FinishReason::kMaxTokens && r.finish != FinishReason::kContextFull
+                                      ? "tool_calls" : finish_reason_name(r.finish)}, {"usage", usage}};
+  if (has_calls) reply["tool_calls"] = answer["tool_calls"];
   if (job.stream) {
     api::send_event(rs, reply);
     rs.write("data: [DONE]\n\n");

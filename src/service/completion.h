@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "service/output_constraint.h"
 #include "service/qos_scheduler.h"
 #include "service/session_store.h"
 
@@ -14,6 +15,7 @@ struct CompletionJob {
   std::vector<int32_t> prompt;
   GenerationRequest request;
   bool stream = false, include_usage = false, chat = true;
+  OutputConstraint output;  // chat: tools and response_format
 };
 
 void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClass& qos, Sequence& seq,

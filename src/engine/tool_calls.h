@@ -1,0 +1,69 @@
+// Tool calling: OpenAI tool definitions, the way a model writes its calls
+// (its chat template decides), the grammar that keeps calls valid against
+// each tool's parameter schema, and parsing a reply back into calls.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/grammar.h"
+
+namespace onellm {
+
+struct ToolSpec {
+  std::string name;  // [A-Za-z0-9_-]{1,64}, as OpenAI requires
+  std::string description;
+  nlohmann::ordered_json parameters;  // a JSON Schema for the arguments object
+};
+
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;  // a JSON object, as text
+};
+
+// How calls look in the model's output:
+//  kHermes: <tool_call>{"name": "f", "arguments": {...}}</tool_call> (Qwen2.5/3,
+//           Hermes, onellm's own model; also the default for templates without tools)
+//  kLlama3: {"name": "f", "parameters": {...}}, optionally after <|python_tag|>
+enum class ToolCallStyle { kHermes, kLlama3 };
+ToolCallStyle tool_call_style(std::string_view chat_template_source);
+// Whether the template renders `tools` itself; if not, the caller describes
+// them in a system message (tool_system_prompt).
+bool template_renders_tools(std::string_view chat_template_source);
+std::string tool_system_prompt(const std::vector<ToolSpec>& tools, ToolCallStyle style);
+
+struct ToolChoice {
+  enum Mode { kAuto, kNone, kRequired, kFunction } mode = kAuto;
+  std::string function;  // kFunction
+};
+
+// From an OpenAI request's "tools" / "tool_choice". Throws Error whose
+// message starts with the offending field ("tools[1].function.name: ...").
+std::vector<ToolSpec> parse_tool_specs(const nlohmann::ordered_json& tools);
+ToolChoice parse_tool_choice(const nlohmann::ordered_json& choice, const std::vector<ToolSpec>& tools);
+
+// The GBNF text of the calls the model may write under `choice` (one call,
+// or several when `parallel`), with root rule `root_name`; includes JSON
+// primitives unless `with_primitives` is false. kNone has no grammar.
+std::string tool_calls_gbnf(ToolCallStyle style, const std::vector<ToolSpec>& tools, const ToolChoice& choice,
+                            bool parallel, const std::string& root_name = "root", bool with_primitives = true);
+// Strings that start a call in `style`: a lazy grammar's triggers (auto mode).
+std::vector<std::string> tool_call_triggers(ToolCallStyle style);
+
+struct AssistantReply {
+  std::string content;          // the text outside the calls, trimmed
+  std::vector<ToolCall> calls;  // ids left empty for the caller to assign
+};
+AssistantReply parse_assistant_reply(ToolCallStyle style, std::string_view text);
+
+// Prepares OpenAI messages for a chat template: an assistant message's
+// tool_calls[].function.arguments given as a JSON string becomes an object
+// (templates apply tojson to it). `extra` is ChatMessage::extra.
+void normalize_tool_call_arguments(nlohmann::ordered_json& extra);
+
+}  // namespace onellm

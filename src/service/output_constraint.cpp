@@ -1,0 +1,151 @@
+#include "service/output_constraint.h"
+
+#include <atomic>
+
+#include "base/error.h"
+#include "engine/json_schema.h"
+
+namespace onellm {
+namespace {
+
+std::atomic<uint64_t> g_call_counter{0};
+
+std::string new_call_id() {
+  static const uint64_t start = static_cast<uint64_t>(api::unix_now() * 1000);
+  return "call_" + std::to_string(start) + "_" + std::to_string(g_call_counter++);
+}
+
+// response_format -> GBNF (without tools), or "" for plain text.
+std::string response_format_gbnf(const api::Json& body, std::string& root_rule) {
+  auto rf = body.find("response_format");
+  if (rf == body.end() || rf->is_null()) return "";
+  if (!rf->is_object() || !rf->contains("type") || !(*rf)["type"].is_string())
+    throw api::bad_request("'response_format' must be an object with a 'type'", "response_format");
+  const std::string type = (*rf)["type"];
+  if (type == "text") return "";
+  if (type == "json_object") {
+    root_rule = "json-object";
+    return "";  // the primitives define it
+  }
+  if (type != "json_schema")
+    throw api::bad_request("response_format type '" + type + "' is not text, json_object or json_schema",
+                           "response_format.type");
+  auto spec = rf->find("json_schema");
+  if (spec == rf->end() || !spec->is_object() || !spec->contains("schema"))
+    throw api::bad_request("response_format json_schema needs {\"json_schema\": {\"name\", \"schema\"}}",
+                           "response_format.json_schema");
+  try {
+    root_rule = "response";
+    return json_schema_gbnf_rules((*spec)["schema"], "response");
+  } catch (const Error& e) {
+    throw api::bad_request(e.what(), "response_format.json_schema.schema");
+  }
+}
+
+}  // namespace
+
+OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplate& chat_template) {
+  OutputConstraint oc;
+  oc.style = tool_call_style(chat_template.source());
+  oc.template_has_tools = template_renders_tools(chat_template.source());
+  std::string response_root;
+  std::string response_rules = response_format_gbnf(body, response_root);
+  auto tools = body.find("tools");
+  if (tools != body.end() && !tools->is_null() && !(tools->is_array() && tools->empty())) {
+    try {
+      oc.tools = parse_tool_specs(*tools);
+    } catch (const Error& e) {
+      throw api::bad_request(e.what(), "tools");
+    }
+    oc.tools_json = *tools;
+    try {
+      oc.choice = parse_tool_choice(body.value("tool_choice", api::Json()), oc.tools);
+    } catch (const Error& e) {
+      throw api::bad_request(e.what(), "tool_choice");
+    }
+    oc.tools_active = oc.choice.mode != ToolChoice::kNone;
+  } else if (body.contains("tool_choice") && !body["tool_choice"].is_null() && body["tool_choice"] != "none" &&
+             body["tool_choice"] != "auto") {
+    throw api::bad_request("'tool_choice' needs 'tools'", "tool_choice");
+  }
+  const bool parallel = api::bool_field(body, "parallel_tool_calls", true);
+  std::string gbnf;
+  if (oc.tools_active) {
+    gbnf = tool_calls_gbnf(oc.style, oc.tools, oc.choice, parallel, "calls", /*with_primitives=*/false);
+    if (oc.choice.mode == ToolChoice::kAuto && response_root.empty()) {
+      gbnf += "root ::= calls\n";
+      oc.triggers = tool_call_triggers(oc.style);
+    } else if (oc.choice.mode == ToolChoice::kAuto) {
+      gbnf += "root ::= calls | " + response_root + "\n" + response_rules;  // a call or the formatted answer
+    } else {
+      gbnf += "root ::= calls\n";
+    }
+  } else if (!response_root.empty()) {
+    gbnf = "root ::= " + response_root + "\n" + response_rules;
+  }
+  if (!gbnf.empty()) {
+    try {
+      oc.grammar = Grammar::parse(gbnf + json_primitives_gbnf());
+    } catch (const Error& e) {
+      throw api::bad_request(e.what(), oc.tools_active ? "tools" : "response_format");
+    }
+  }
+  return oc;
+}
+
+void add_tools_to_prompt(const OutputConstraint& oc, std::vector<ChatMessage>& messages, ChatTemplateOptions& options) {
+  for (ChatMessage& m : messages) normalize_tool_call_arguments(m.extra);
+  if (!oc.tools_active) return;
+  if (oc.template_has_tools) {
+    options.tools = oc.tools_json;
+    return;
+  }
+  const std::string described = tool_system_prompt(oc.tools, oc.style);
+  if (!messages.empty() && messages[0].role == "system") messages[0].content += "\n\n" + described;
+  else messages.insert(messages.begin(), ChatMessage{"system", described, ChatJson::object()});
+}
+
+api::Json assistant_message(const OutputConstraint& oc, const std::string& text, bool& has_calls) {
+  api::Json message = {{"role", "assistant"}, {"content", text}};
+  has_calls = false;
+  if (!oc.tools_active) return message;
+  AssistantReply reply = parse_assistant_reply(oc.style, text);
+  if (reply.calls.empty()) return message;
+  has_calls = true;
+  api::Json calls = api::Json::array();
+  for (const ToolCall& call : reply.calls)
+    calls.push_back({{"id", new_call_id()}, {"type", "function"},
+                     {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+  message["content"] = reply.content.empty() ? api::Json() : api::Json(reply.content);
+  message["tool_calls"] = calls;
+  return message;
+}
+
+std::string ContentStreamFilter::feed(std::string_view text) {
+  if (in_call_) return {};
+  held_ += text;
+  size_t cut = held_.size();
+  for (const std::string& t : triggers_) {
+    size_t at = held_.find(t);
+    if (at != std::string::npos && at < cut) {
+      cut = at;
+      in_call_ = true;
+    }
+  }
+  if (!in_call_) {
+    // Hold back a tail that could be the start of a trigger.
+    for (const std::string& t : triggers_)
+      for (size_t n = std::min(t.size() - 1, held_.size()); n > 0; --n)
+        if (held_.compare(held_.size() - n, n, t, 0, n) == 0) {
+          cut = std::min(cut, held_.size() - n);
+          break;
+        }
+  }
+  std::string out = held_.substr(0, cut);
+  held_.erase(0, cut);
+  if (in_call_) held_.clear();
+  shown_ += out;
+  return out;
+}
+
+}  // namespace onellm

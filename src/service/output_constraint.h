@@ -1,0 +1,59 @@
+// What a chat request asks of the model's output beyond text: tool calls
+// (tools / tool_choice / parallel_tool_calls) and response_format. Shared by
+// /v1/chat/completions and native session messages (private to the service).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/tool_calls.h"
+#include "service/api_util.h"
+#include "tokenizer/chat_template.h"
+
+namespace onellm {
+
+struct OutputConstraint {
+  bool tools_active = false;  // tools given and tool_choice is not none: replies are parsed for calls
+  std::vector<ToolSpec> tools;
+  api::Json tools_json;  // as the request gave them, for the chat template
+  ToolChoice choice;
+  ToolCallStyle style = ToolCallStyle::kHermes;
+  bool template_has_tools = false;
+  std::shared_ptr<const Grammar> grammar;
+  std::vector<std::string> triggers;  // non-empty: the grammar is lazy (auto tool choice)
+
+  void apply(GenerationRequest& request) const {
+    request.grammar = grammar;
+    request.grammar_triggers = triggers;
+  }
+};
+
+// Reads the fields; BAD_REQUEST naming the field for anything malformed or
+// unsupported (e.g. a schema keyword that cannot be enforced).
+OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplate& chat_template);
+
+// Makes the tools visible to the model: through the template's `tools`
+// variable, or as a system message when the template has none.
+void add_tools_to_prompt(const OutputConstraint& oc, std::vector<ChatMessage>& messages, ChatTemplateOptions& options);
+
+// The model's reply as an OpenAI assistant message: content (null when it
+// only called tools) and tool_calls with fresh ids.
+api::Json assistant_message(const OutputConstraint& oc, const std::string& text, bool& has_calls);
+
+// Streaming with tools: passes text through until a call may be starting,
+// then holds everything back (the calls are sent whole at the end).
+class ContentStreamFilter {
+ public:
+  explicit ContentStreamFilter(std::vector<std::string> triggers) : triggers_(std::move(triggers)) {}
+  std::string feed(std::string_view text);  // what may be shown now
+  const std::string& shown() const { return shown_; }
+
+ private:
+  std::vector<std::string> triggers_;
+  std::string held_, shown_;
+  bool in_call_ = false;
+};
+
+}  // namespace onellm

@@ -1,0 +1,185 @@
+"""End-to-end tests of structured output and tool calling in the real daemon (`onellm serve` on a
+temporary socket and port) with a random-weight model: every call the daemon returns names a
+given tool and has arguments that validate against the tool's schema (checked with the
+independent `jsonschema` package), for tool_choice required / named / auto / none, parallel or
+not, streaming or not, in /v1/chat/completions and in native sessions; response_format
+json_object and json_schema; tool-role follow-ups; and typed errors for bad tools and schemas.
+Exit 77 = skipped (no binary or no jsonschema module)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(__file__))
+import service_e2e_test as e2e  # noqa: E402
+from service_e2e_test import Daemon, check, sse_events  # noqa: E402
+
+BIN = os.environ.get("ONELLM_BIN", "")
+
+try:
+    import jsonschema
+except ImportError:
+    print("python3-jsonschema is not installed")
+    sys.exit(77)
+
+
+TOOLS = [
+    {"type": "function", "function": {"name": "set_alarm", "description": "Set an alarm.",
+     "parameters": {"type": "object", "properties": {
+         "hour": {"type": "integer", "minimum": 0, "maximum": 23},
+         "minute": {"type": "integer", "minimum": 0, "maximum": 59},
+         "label": {"type": "string", "maxLength": 12}}, "required": ["hour", "minute"]}}},
+    {"type": "function", "function": {"name": "toggle", "description": "Switch a setting.",
+     "parameters": {"type": "object", "properties": {
+         "setting": {"enum": ["wifi", "bluetooth", "dnd"]}, "on": {"type": "boolean"}},
+         "required": ["setting", "on"]}}},
+]
+SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
+MESSAGES = [{"role": "user", "content": "wake me at 7"}]
+
+
+def valid_calls(calls, names=None):
+    ok = bool(calls)
+    for c in calls or []:
+        f = c.get("function", {})
+        if c.get("type") != "function" or not c.get("id") or f.get("name") not in (names or SCHEMAS):
+            return False
+        try:
+            jsonschema.validate(json.loads(f["arguments"]), SCHEMAS[f["name"]])
+        except (ValueError, jsonschema.ValidationError):
+            return False
+    return ok
+
+
+def chat(d, **fields):
+    body = {"messages": MESSAGES, "max_tokens": 400, "temperature": 1.0, "seed": fields.pop("seed", 1)}
+    body.update(fields)
+    return d.request("POST", "/v1/chat/completions", body, unix=True)
+
+
+def main():
+    if not BIN or not os.path.exists(BIN):
+        print("no onellm binary")
+        return 77
+    with tempfile.TemporaryDirectory() as tmp:
+        model = os.path.join(tmp, "tiny.gguf")
+        subprocess.run([BIN, "make-tiny-model", "--arch", "qwen2", "--type", "F32", "--n-ctx", "4096", "-o", model],
+                       check=True, capture_output=True)
+        config = os.path.join(tmp, "service.toml")
+        with open(config, "w") as f:
+            f.write("[service]\nkeep_alive_s = 0\ndefault_context = 4096\n\n[[app]]\nid = \"agent\"\nuids = [%d]\n"
+                    "qos = [\"agent\", \"chat\"]\n" % os.getuid())
+        d = Daemon(tmp, model, config)
+        try:
+            run_checks(d)
+        finally:
+            code = d.stop()
+            check(code == 0, "daemon exit code %s" % code)
+    print("%d passed, %d failed" % (e2e.passed, e2e.failed))
+    return 1 if e2e.failed else 0
+
+
+def run_checks(d):
+    # tool_choice required, several seeds: every call valid; finish_reason tool_calls.
+    # Parallel calls may run into max_tokens (then "length"; the cut call is dropped).
+    for seed in range(6):
+        parallel = seed % 2 == 0
+        st, r = chat(d, tools=TOOLS, tool_choice="required", seed=seed, parallel_tool_calls=parallel)
+        msg = r["choices"][0]["message"] if st == 200 else {}
+        check(st == 200 and valid_calls(msg.get("tool_calls")), "required seed %d: %s" % (seed, r))
+        check(st == 200 and (parallel or len(msg["tool_calls"]) == 1), "one call unless parallel: %s" % r)
+        finish = r["choices"][0]["finish_reason"] if st == 200 else None
+        check(finish == "tool_calls" or (parallel and finish == "length"), "finish_reason: %s" % r)
+        check(st == 200 and "<tool_call>" not in (msg.get("content") or ""), "no raw call text: %s" % r)
+    # A named function, no parallel calls: exactly one call of that function.
+    st, r = chat(d, tools=TOOLS, tool_choice={"type": "function", "function": {"name": "toggle"}},
+                 parallel_tool_calls=False, seed=3)
+    calls = r["choices"][0]["message"].get("tool_calls") if st == 200 else None
+    check(st == 200 and valid_calls(calls, ["toggle"]) and len(calls) == 1, "named: %s" % r)
+    # auto: either text or valid calls; none: never calls.
+    st, r = chat(d, tools=TOOLS, tool_choice="auto", max_tokens=40)
+    msg = r["choices"][0]["message"] if st == 200 else {}
+    check(st == 200 and ("tool_calls" not in msg or valid_calls(msg["tool_calls"])), "auto: %s" % r)
+    st, r = chat(d, tools=TOOLS, tool_choice="none", max_tokens=20)
+    check(st == 200 and "tool_calls" not in r["choices"][0]["message"], "none: %s" % r)
+
+    # Streaming: the calls arrive as a tool_calls delta, never as raw <tool_call> text.
+    conn, resp = d.request("POST", "/v1/chat/completions", {"messages": MESSAGES, "tools": TOOLS,
+                           "tool_choice": "required", "parallel_tool_calls": False, "stream": True,
+                           "max_tokens": 400, "seed": 2}, unix=True,
+                           stream=True)
+    events = [e for e in sse_events(resp) if e != "[DONE]"]
+    conn.close()
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e.get("choices"))
+    deltas = [c for e in events if e.get("choices") for c in e["choices"][0]["delta"].get("tool_calls", [])]
+    check(valid_calls(deltas) and "<tool_call>" not in text, "stream: %s / %r" % (deltas, text))
+    check(events and events[-1]["choices"][0]["finish_reason"] == "tool_calls", "stream finish: %s" % events[-1:])
+
+    # Follow-up turn with the assistant's calls (arguments as a string) and a non-JSON tool result.
+    follow = MESSAGES + [
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+            "name": "set_alarm", "arguments": "{\"hour\": 7, \"minute\": 0}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "alarm set (not JSON)"}]
+    st, r = d.request("POST", "/v1/chat/completions", {"messages": follow, "tools": TOOLS, "max_tokens": 8},
+                      unix=True)
+    check(st == 200, "tool follow-up: %s %s" % (st, r))
+
+    # response_format: json_object and json_schema.
+    schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 10},
+              "days": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 7}, "maxItems": 3}},
+              "required": ["city", "days"]}
+    for seed in range(4):
+        st, r = chat(d, response_format={"type": "json_schema", "json_schema": {"name": "w", "schema": schema}},
+                     seed=seed, max_tokens=600)
+        content = r["choices"][0]["message"]["content"] if st == 200 else ""
+        try:
+            jsonschema.validate(json.loads(content), schema)
+            ok = True
+        except (ValueError, jsonschema.ValidationError):
+            ok = False
+        check(ok, "json_schema seed %d: %r" % (seed, content))
+    st, r = chat(d, response_format={"type": "json_object"}, max_tokens=1500, temperature=0)
+    content = r["choices"][0]["message"]["content"] if st == 200 else ""
+    check(st == 200 and (r["choices"][0]["finish_reason"] == "length" or isinstance(json.loads(content), dict)),
+          "json_object: %r" % content[:200])
+
+    # Typed errors naming the field.
+    bad = [
+        ({"tools": [{"type": "function", "function": {"name": "bad name!", "parameters": {}}}]}, "tools"),
+        ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
+            "x": {"type": "string", "pattern": "[a-z]+"}}}}}]}, "tools"),
+        ({"response_format": {"type": "xml"}}, "response_format.type"),
+        ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "integer",
+          "multipleOf": 3}}}}, "response_format.json_schema.schema"),
+        ({"tool_choice": "required"}, "tool_choice"),
+    ]
+    for fields, param in bad:
+        st, r = chat(d, **fields)
+        err = r.get("error", {}) if isinstance(r, dict) else {}
+        check(st == 400 and err.get("code") == "BAD_REQUEST" and err.get("param") == param,
+              "bad %s: %s %s" % (fields, st, r))
+
+    # Native session: a call, then the tool's result as the next message; the history keeps both.
+    st, s = d.request("POST", "/v1/sessions", {"instructions": "You control the phone.", "name": "tools"}, unix=True)
+    check(st == 200, "session: %s" % s)
+    sid = s["id"]
+    st, r = d.request("POST", "/v1/sessions/%s/messages" % sid, {"role": "user", "content": "turn on wifi",
+                      "tools": TOOLS, "tool_choice": "required", "parallel_tool_calls": False,
+                      "max_tokens": 400, "seed": 4}, unix=True)
+    check(st == 200 and r.get("finish_reason") == "tool_calls" and valid_calls(r.get("tool_calls")),
+          "session call: %s" % r)
+    call_id = r["tool_calls"][0]["id"] if st == 200 and r.get("tool_calls") else "x"
+    st, r = d.request("POST", "/v1/sessions/%s/messages" % sid, {"role": "tool", "tool_call_id": call_id,
+                      "content": "{\"ok\": true}", "tools": TOOLS, "max_tokens": 5}, unix=True)
+    check(st == 200, "session tool result: %s" % r)
+    st, h = d.request("GET", "/v1/sessions/%s" % sid, unix=True)
+    roles = [m["role"] for m in h.get("messages", [])] if st == 200 else []
+    check(roles == ["user", "assistant", "tool", "assistant"], "session history roles %s" % roles)
+    check(st == 200 and h["messages"][1].get("tool_calls") and h["messages"][2].get("tool_call_id") == call_id,
+          "session history keeps calls: %s" % h.get("messages"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
