@@ -9,6 +9,7 @@
 #include "agent/gui_agent.h"
 #include "base/error.h"
 #include "engine/engine.h"
+#include "engine/json_schema.h"
 #include "model/model.h"
 
 namespace onellm {
@@ -216,31 +217,47 @@ TEST(GuiAgentLoop, RandomModelGivesOnlyValidActionsWithinTheStepLimit) {
   TinyModelSpec spec;
   spec.n_embd = 64;
   spec.n_ff = 128;
-  spec.n_ctx = 2048;
+  spec.n_ctx = 4096;
   write_tiny_model(spec, path);
   auto model = Model::load(path);
   auto tok = Tokenizer::from_gguf(model->gguf());
   ThreadPool pool(1);
-  Sequence seq(*model, *tok, &pool);
   SamplingParams sampling;
   sampling.temperature = 0;
-  SimulatedDevice d(kApps);
-  d.open_app("Settings");
-  GuiAgentOptions o;
-  o.max_steps = 4;
-  GuiTrace t = run_gui_agent(d, "Turn off Wi-Fi", model_gui_policy(seq, sampling), model_gui_reflector(seq, sampling), o);
-  ASSERT_LE(t.steps.size(), 5u);
-  for (const TraceStep& s : t.steps) {
-    EXPECT_EQ(s.note.find("invalid action"), std::string::npos) << s.note;
-    if (&s != &t.steps.back() || t.steps.size() < 5) continue;
-    EXPECT_FALSE(s.action.has_value());  // the final observation
+  for (GuiDecoding decoding : {GuiDecoding::kGrammar, GuiDecoding::kRanked}) {
+    Sequence seq(*model, *tok, &pool);
+    SimulatedDevice d(kApps);
+    d.open_app("Settings");
+    GuiAgentOptions o;
+    o.max_steps = 3;
+    GuiTrace t = run_gui_agent(d, "Turn off Wi-Fi", model_gui_policy(seq, sampling, decoding),
+                               model_gui_reflector(seq, sampling), o);
+    ASSERT_LE(t.steps.size(), 4u);
+    ASSERT_GE(t.steps.size(), 1u);
+    for (const TraceStep& s : t.steps) EXPECT_EQ(s.note.find("invalid action"), std::string::npos) << s.note;
+    if (t.steps.size() == 4u) EXPECT_FALSE(t.steps.back().action.has_value());  // the final observation
+    const std::string trace_path = testing::TempDir() + "/gui_tiny_trace.json";
+    t.task_id = "settings_wifi_off";
+    save_trace(t, trace_path);
+    GuiTrace back = load_trace(trace_path);
+    EXPECT_EQ(back.steps.size(), t.steps.size());
+    (void)evaluate_trace(task("settings_wifi_off"), back, *hashed_ngram_embedder());
   }
-  const std::string trace_path = testing::TempDir() + "/gui_tiny_trace.json";
-  t.task_id = "settings_wifi_off";
-  save_trace(t, trace_path);
-  GuiTrace back = load_trace(trace_path);
-  EXPECT_EQ(back.steps.size(), t.steps.size());
-  (void)evaluate_trace(task("settings_wifi_off"), back, *hashed_ngram_embedder());
+}
+
+TEST(GuiAction, SchemaCompilesToAGrammarThatAcceptsOnlyValidActions) {
+  // The constraint the model decodes under: valid actions are sentences, invalid ones are not.
+  auto grammar = Grammar::parse(json_schema_to_gbnf(nlohmann::ordered_json::parse(gui_action_schema(3, {"Clock"}).dump())));
+  auto accepts = [&](const std::string& text) {
+    GrammarMatcher m(grammar, nullptr);
+    return m.would_accept_text(text) && (m.accept_text(text), m.can_end());
+  };
+  EXPECT_TRUE(accepts(R"({"action_type":"click","index":2})"));
+  EXPECT_TRUE(accepts(R"({"action_type":"open_app","app_name":"Clock"})"));
+  EXPECT_TRUE(accepts(R"({"action_type":"status","goal_status":"infeasible"})"));
+  EXPECT_FALSE(accepts(R"({"action_type":"click","index":3})"));
+  EXPECT_FALSE(accepts(R"({"action_type":"open_app","app_name":"Maps"})"));
+  EXPECT_FALSE(accepts(R"({"action_type":"tap","index":1})"));
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ constexpr ActionSpec kActions[] = {
     {GuiActionType::kAnswer, "answer", false},        {GuiActionType::kStatus, "status", false},
 };
 const char* const kDirections[] = {"up", "down", "left", "right"};
-constexpr size_t kMaxText = 500;
+constexpr size_t kMaxText = 200;  // characters (code points), as the schema's maxLength counts
 
 [[noreturn]] void bad(const std::string& what) { throw Error("GUI action: " + what); }
 
@@ -44,7 +44,10 @@ std::string get_string(const json& j, const char* field) {
   if (!j.contains(field)) bad(std::string("'") + field + "' is missing");
   if (!j[field].is_string()) bad(std::string("'") + field + "' must be a string");
   std::string s = j[field].get<std::string>();
-  if (s.size() > kMaxText) bad(std::string("'") + field + "' is longer than " + std::to_string(kMaxText) + " bytes");
+  size_t chars = 0;
+  for (char c : s) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  if (chars > kMaxText)
+    bad(std::string("'") + field + "' is longer than " + std::to_string(kMaxText) + " characters");
   return s;
 }
 

@@ -54,8 +54,13 @@ GuiTrace run_gui_agent(GuiEnvironment& env, const std::string& goal, const GuiPo
 GuiPolicy oracle_gui_policy(const nlohmann::json& oracle);
 
 // A policy that asks a model: the prompt (through the model's chat template
-// when it has one) and an action decoded under the action schema.
-GuiPolicy model_gui_policy(Sequence& sequence, const SamplingParams& sampling);
+// when it has one) and an action that is valid by construction — generated
+// under the grammar of the screen's action schema (kGrammar), or chosen among
+// the schema's concrete actions by likelihood (kRanked: typed text can only
+// be one of the task's quoted strings).
+enum class GuiDecoding { kGrammar, kRanked };
+GuiPolicy model_gui_policy(Sequence& sequence, const SamplingParams& sampling,
+                           GuiDecoding decoding = GuiDecoding::kGrammar);
 GuiReflector model_gui_reflector(Sequence& sequence, const SamplingParams& sampling);
 
 }  // namespace onellm

@@ -1,13 +1,15 @@
 // A model as the GUI agent's policy. Every action it returns is valid on the
-// current screen: the model chooses among the actions the schema allows by
-// their likelihood after the prompt (the candidates are the schema's
-// variants with each index, direction and app filled in; typed text comes
-// from the quoted strings of the task).
+// current screen, by one of two decodings: generation under the grammar of
+// the screen's action schema (the default), or a choice among the schema's
+// concrete actions (each index, direction and app filled in; typed text from
+// the task's quoted strings) by their likelihood after the prompt.
 #include <cmath>
+#include <map>
 
 #include "agent/gui_agent.h"
 #include "base/error.h"
 #include "engine/engine.h"
+#include "engine/json_schema.h"
 
 namespace onellm {
 
@@ -66,10 +68,36 @@ float log_softmax_at(const std::vector<float>& logits, int32_t id) {
   return static_cast<float>(logits[static_cast<size_t>(id)] - mx - std::log(sum));
 }
 
+GuiPolicy ranked_policy(Sequence& seq);
+
 }  // namespace
 
-GuiPolicy model_gui_policy(Sequence& seq, const SamplingParams& sampling) {
-  return [&seq, sampling](const GuiPolicyInput& in) -> std::string {
+GuiPolicy model_gui_policy(Sequence& seq, const SamplingParams& sampling, GuiDecoding decoding) {
+  if (decoding == GuiDecoding::kRanked) return ranked_policy(seq);
+  // Schemas repeat (same element count and apps), so compiled grammars are kept.
+  auto grammars = std::make_shared<std::map<std::string, std::shared_ptr<const Grammar>>>();
+  return [&seq, sampling, grammars](const GuiPolicyInput& in) -> std::string {
+    const std::string key = in.schema.dump();
+    auto it = grammars->find(key);
+    if (it == grammars->end())
+      it = grammars->emplace(key, Grammar::parse(json_schema_to_gbnf(nlohmann::ordered_json::parse(key)))).first;
+    GenerationRequest req;
+    req.prompt = prompt_tokens(seq, in.prompt);
+    // Enough for the longest action the schema allows (text of 200 escaped characters).
+    req.max_tokens = 1536;
+    req.sampling = sampling;
+    req.grammar = it->second;
+    if (req.prompt.size() + 64 > static_cast<size_t>(seq.n_ctx()))
+      throw Error("gui-agent: the prompt does not fit the model's context (" + std::to_string(req.prompt.size()) +
+                  " tokens, context " + std::to_string(seq.n_ctx()) + ")");
+    return seq.generate(req).text;
+  };
+}
+
+namespace {
+
+GuiPolicy ranked_policy(Sequence& seq) {
+  return [&seq](const GuiPolicyInput& in) -> std::string {
     const std::vector<int32_t> prompt = prompt_tokens(seq, in.prompt);
     std::string best;
     double best_score = -INFINITY;
@@ -91,10 +119,11 @@ GuiPolicy model_gui_policy(Sequence& seq, const SamplingParams& sampling) {
     }
     if (best.empty()) throw Error("gui-agent: the prompt does not fit the model's context (" + std::to_string(prompt.size()) +
                                   " tokens, context " + std::to_string(seq.n_ctx()) + ")");
-    (void)sampling;
     return best;
   };
 }
+
+}  // namespace
 
 GuiReflector model_gui_reflector(Sequence& seq, const SamplingParams& sampling) {
   return [&seq, sampling](const GuiPolicyInput& in) -> std::string {

@@ -14,6 +14,7 @@
 #include "agent/gui_agent.h"
 #include "base/error.h"
 #include "cli/commands.h"
+#include "client/onellm_client.h"
 
 namespace onellm::cli {
 namespace {
@@ -52,6 +53,31 @@ void print_step(const TraceStep& s, size_t i) {
   if (!s.note.empty()) std::printf("  note: %s\n", s.note.c_str());
 }
 
+// The running service as the policy: the action schema goes as response_format.
+std::string ask_service(onellm_client* client, const std::string& prompt, const json* schema, float temperature,
+                        int max_tokens) {
+  onellm_options o;
+  onellm_options_init(&o);
+  o.temperature = temperature;
+  o.max_tokens = max_tokens;
+  const std::string schema_text = schema ? schema->dump() : "";
+  if (schema) o.json_schema = schema_text.c_str();
+  char* reply = nullptr;
+  if (onellm_chat(client, prompt.c_str(), &o, nullptr, nullptr, &reply) != 0)
+    throw Error(std::string("service: ") + onellm_last_error(client));
+  std::string text = reply ? reply : "";
+  onellm_string_free(reply);
+  return text;
+}
+
+GuiPolicy service_policy(onellm_client* client, float temperature) {
+  return [=](const GuiPolicyInput& in) { return ask_service(client, in.prompt, &in.schema, temperature, 1536); };
+}
+
+GuiReflector service_reflector(onellm_client* client, float temperature) {
+  return [=](const GuiPolicyInput& in) { return ask_service(client, in.prompt, nullptr, temperature, 40); };
+}
+
 const GuiTask& find_task(const std::vector<GuiTask>& tasks, const std::string& id) {
   for (const GuiTask& t : tasks)
     if (t.id == id) return t;
@@ -63,11 +89,13 @@ const GuiTask& find_task(const std::vector<GuiTask>& tasks, const std::string& i
 int gui_agent_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"--app", "--apps", "-m", "--model", "--task", "--tasks", "--max-steps", "--trace", "-t", "--threads",
-          "--temp", "-s", "--seed", "--serial", "--form"},
+          "--temp", "-s", "--seed", "--serial", "--form", "--url", "--socket", "--token", "--decoding"},
          {"-h", "--help", "--adb", "--no-reflect", "--oracle"});
   if (a.flag({"-h", "--help"}) || (a.positional().empty() && !a.get({"--task"}))) {
-    std::puts("onellm gui-agent [--app APP] [--apps DIR] (-m MODEL | --oracle) [--task ID [--tasks DIR]] [--adb [--serial S]]\n"
-              "                 [--max-steps N] [--trace FILE] [--form html|list] [--no-reflect] [\"task\"]\n"
+    std::puts("onellm gui-agent [--app APP] [--apps DIR] (-m MODEL [--decoding grammar|ranked] | --url URL | --socket PATH\n"
+              "                 | --oracle) [--task ID [--tasks DIR]] [--adb [--serial S]] [--max-steps N] [--trace FILE]\n"
+              "                 [--form html|list] [--no-reflect] [\"task\"]\n"
+              "  --url/--socket ask the running service (response_format json_schema) instead of loading a model;\n"
               "  --task takes the goal and app from a task of data/gui-tasks (the trace is then evaluable);\n"
               "  --oracle plays that task's scripted solution instead of asking a model");
     return a.flag({"-h", "--help"}) ? 0 : 2;
@@ -97,17 +125,28 @@ int gui_agent_command(int argc, char** argv) {
   GuiReflector reflector;
   LoadedModel m;
   std::unique_ptr<Sequence> seq;
+  std::unique_ptr<onellm_client, void (*)(onellm_client*)> client(nullptr, onellm_client_free);
   if (a.flag({"--oracle"})) {
     if (!task) throw Error("--oracle needs --task ID");
     policy = oracle_gui_policy(task->oracle);
+  } else if (a.get({"--url"}) || a.get({"--socket"})) {
+    std::string address = a.get({"--url"}) ? *a.get({"--url"}) : "unix:" + *a.get({"--socket"});
+    std::string token = a.get_or({"--token"}, "");
+    client.reset(onellm_client_new(address.c_str(), token.empty() ? nullptr : token.c_str()));
+    if (!client) throw Error("out of memory");
+    const float temperature = static_cast<float>(a.get_double({"--temp"}, 0.0));
+    policy = service_policy(client.get(), temperature);
+    reflector = service_reflector(client.get(), temperature);
   } else {
     auto model_path = a.get({"-m", "--model"});
-    if (!model_path) throw Error("give a model (-m MODEL) or --oracle with --task ID");
+    if (!model_path) throw Error("give a model (-m MODEL), a service (--url/--socket) or --oracle with --task ID");
     m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
     seq = std::make_unique<Sequence>(*m.model, *m.tokenizer, m.pool.get());
     SamplingParams sampling = sampling_from_args(a);
     sampling.temperature = static_cast<float>(a.get_double({"--temp"}, 0.0));
-    policy = model_gui_policy(*seq, sampling);
+    const std::string decoding = a.get_or({"--decoding"}, "grammar");
+    if (decoding != "grammar" && decoding != "ranked") throw Error("--decoding must be grammar or ranked");
+    policy = model_gui_policy(*seq, sampling, decoding == "ranked" ? GuiDecoding::kRanked : GuiDecoding::kGrammar);
     reflector = model_gui_reflector(*seq, sampling);
   }
   std::printf("task: %s\n", goal.c_str());

@@ -48,7 +48,7 @@ def main():
         assert report["summary"]["success"] == sum(1 for t in traces if not t["trace"].endswith(".skip.json"))
 
         model = os.path.join(tmp, "tiny.gguf")
-        run("make-tiny-model", "--arch", "llama", "--type", "F32", "--n-ctx", "2048", "-o", model)
+        run("make-tiny-model", "--arch", "llama", "--type", "F32", "--n-ctx", "4096", "-o", model)
         trace_path = os.path.join(tmp, "agent", "settings_wifi_off.json")
         os.makedirs(os.path.dirname(trace_path))
         p = run("gui-agent", "-m", model, "--task", "settings_wifi_off", "--tasks", TASKS, "--apps", APPS,
