@@ -4,7 +4,8 @@
 - gui-oracle plays every task's scripted solution; all must pass their essential states.
 - eval-gui on the committed traces: golden traces succeed, traces with a skipped action fail.
 - gui-agent with a random-weight model: every step's action is valid, the step limit holds, and the
-  saved trace is evaluable.
+  saved trace is evaluable; the same through the running service (`onellm serve`, response_format
+  json_schema over the Unix socket).
 - bad inputs (malformed dump in a trace, unknown task) are clear errors, not crashes.
 """
 import json
@@ -63,6 +64,21 @@ def main():
                 assert s["aitw_action"]["action_type"], s
         r = json.loads(run("eval-gui", TASKS, "--traces", os.path.dirname(trace_path), "--json").stdout)
         assert r["summary"]["traces"] == 1
+
+        sys.path.insert(0, HERE)
+        os.environ.setdefault("ONELLM_BIN", BIN)
+        from service_e2e_test import Daemon  # noqa: E402
+        d = Daemon(tmp, model)
+        try:
+            served = os.path.join(tmp, "served.json")
+            run("gui-agent", "--socket", d.sock, "--task", "contacts_star_grace", "--tasks", TASKS, "--apps", APPS,
+                "--max-steps", "2", "--trace", served)
+            steps = json.load(open(served))["steps"]
+            assert 1 <= len(steps) <= 3, len(steps)
+            for s in steps:
+                assert "invalid action" not in s.get("note", ""), s.get("note")
+        finally:
+            assert d.stop() == 0
 
         # A corrupted trace is a clear error naming the step.
         trace["steps"][0]["view_hierarchy"] = "<hierarchy><node"
