@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "engine/json_schema.h"
 #include "model/model.h"
+#include "support/test_paths.h"
 
 namespace onellm {
 namespace {
@@ -167,6 +168,22 @@ TEST(GuiTrace, FuzzyStateUsesScreenSimilarity) {
   EXPECT_EQ(v.matched(), 2);
 }
 
+TEST(GuiTrace, ModelTokenEmbeddingsSeparateScreens) {
+  ONELLM_REQUIRE_SHARED();
+  auto model = Model::load(test::shared_dir() + "/models/stories260K.gguf");
+  auto tok = Tokenizer::from_gguf(model->gguf());
+  auto e = token_embedding_embedder(*model, *tok);
+  SimulatedDevice d(kApps);
+  d.open_app("Notes");
+  const std::string notes = screen_text(parse_screen(d.dump_screen()));
+  d.open_app("Shop");
+  const std::string shop = screen_text(parse_screen(d.dump_screen()));
+  const std::vector<float> a = e->embed(notes);
+  ASSERT_EQ(a.size(), static_cast<size_t>(model->config().n_embd));
+  EXPECT_NEAR(cosine_similarity(a, e->embed(notes)), 1.0f, 1e-5);
+  EXPECT_LT(cosine_similarity(a, e->embed(shop)), cosine_similarity(a, e->embed(notes + " 7 notes")));
+}
+
 TEST(GuiAgentLoop, InvalidOutputAndNoOpsAreRecordedNotFatal) {
   SimulatedDevice d(kApps);
   d.open_app("Clock");
@@ -235,7 +252,9 @@ TEST(GuiAgentLoop, RandomModelGivesOnlyValidActionsWithinTheStepLimit) {
     ASSERT_LE(t.steps.size(), 4u);
     ASSERT_GE(t.steps.size(), 1u);
     for (const TraceStep& s : t.steps) EXPECT_EQ(s.note.find("invalid action"), std::string::npos) << s.note;
-    if (t.steps.size() == 4u) EXPECT_FALSE(t.steps.back().action.has_value());  // the final observation
+    if (t.steps.size() == 4u) {
+      EXPECT_FALSE(t.steps.back().action.has_value());  // the final observation
+    }
     const std::string trace_path = testing::TempDir() + "/gui_tiny_trace.json";
     t.task_id = "settings_wifi_off";
     save_trace(t, trace_path);

@@ -196,6 +196,13 @@ void load_app(const std::filesystem::path& dir, SimApp& app) {
   }
 }
 
+size_t list_index(const std::string& seg, const std::string& path) {
+  char* end = nullptr;
+  const unsigned long i = std::strtoul(seg.c_str(), &end, 10);
+  if (seg.empty() || *end != 0) throw Error("simulator: '" + seg + "' is not a list index in state path '" + path + "'");
+  return i;
+}
+
 // Splits "a.b.0.c" and walks/creates it; returns the parent and last key.
 json& walk_path(json& root, const std::string& path, std::string& last) {
   json* v = &root;
@@ -209,7 +216,7 @@ json& walk_path(json& root, const std::string& path, std::string& last) {
       return *v;
     }
     if (v->is_array()) {
-      size_t i = std::stoul(seg);
+      size_t i = list_index(seg, path);
       if (i >= v->size()) throw Error("simulator: index " + seg + " out of range in '" + path + "'");
       v = &(*v)[i];
     } else {
@@ -223,7 +230,7 @@ json& at_path(json& root, const std::string& path) {
   std::string last;
   json& parent = walk_path(root, path, last);
   if (parent.is_array()) {
-    size_t i = std::stoul(last);
+    size_t i = list_index(last, path);
     if (i >= parent.size()) throw Error("simulator: index " + last + " out of range in '" + path + "'");
     return parent[i];
   }
@@ -440,7 +447,11 @@ bool SimulatedDevice::run_transition(const std::string& event, const std::string
       if (render_sim_template("{{#if " + t["if"].get<std::string>() + "}}1{{/if}}", view_state(), vars, false) != "1")
         continue;
     }
-    apply_ops(t.value("do", json::array()), item, text);
+    try {
+      apply_ops(t.value("do", json::array()), item, text);
+    } catch (const json::exception& e) {
+      throw Error("simulator: " + a.package + " transition " + t.dump() + ": " + e.what());
+    }
     rendered_.reset();
     return true;
   }
@@ -472,7 +483,11 @@ void SimulatedDevice::apply_ops(const json& ops, int item, const std::string& te
       for (auto& [p, v] : op["add"].items()) {
         json& target = at_path(state, path(p));
         const json d = value(v);
-        const double delta = d.is_number() ? d.get<double>() : std::stod(d.get<std::string>());
+        char* end = nullptr;
+        const std::string ds = d.is_string() ? d.get<std::string>() : "";
+        const double delta = d.is_number() ? d.get<double>() : std::strtod(ds.c_str(), &end);
+        if (!d.is_number() && (ds.empty() || *end != 0))
+          throw Error("simulator: 'add' needs a number, got " + d.dump());
         const double sum = (target.is_number() ? target.get<double>() : 0.0) + delta;
         if (sum == static_cast<long long>(sum)) target = static_cast<long long>(sum);
         else target = sum;
@@ -488,7 +503,7 @@ void SimulatedDevice::apply_ops(const json& ops, int item, const std::string& te
       std::string last;
       json& parent = walk_path(state, path(op["remove"].get<std::string>()), last);
       if (parent.is_array()) {
-        size_t i = std::stoul(last);
+        size_t i = list_index(last, op["remove"].get<std::string>());
         if (i < parent.size()) parent.erase(i);
       } else {
         parent.erase(last);
