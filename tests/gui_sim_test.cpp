@@ -156,6 +156,15 @@ TEST(GuiSim, TemplatesReportErrors) {
   EXPECT_THROW(render_sim_template("{{/if}}", state, {}, false), Error);
   EXPECT_THROW(render_sim_template("{{x", state, {}, false), Error);
   EXPECT_THROW(render_sim_template("{{$text}}", state, {}, false), Error);
+  // Nesting and work are bounded: deep blocks and lists of lists end in an Error, not a stack overflow or a hang.
+  std::string deep;
+  for (int i = 0; i < 1000; ++i) deep += "{{#if n}}";
+  EXPECT_THROW(render_sim_template(deep, state, {}, false), Error);
+  json big = {{"l", json::array()}};
+  for (int i = 0; i < 200; ++i) big["l"].push_back(i);
+  EXPECT_THROW(render_sim_template("{{#each l}}{{#each l}}{{#each l}}{{.}}{{/each}}{{/each}}{{/each}}", big, {}, false),
+               Error);
+  EXPECT_THROW(render_sim_template("{{" + std::string(100, '@') + "n}}", state, {}, false), Error);
 }
 
 TEST(GuiAdb, CommandsForEveryDeviceAction) {

@@ -46,6 +46,9 @@ class Renderer {
       if (close == std::string_view::npos) bad("'{{' without '}}'");
       std::string tag(trim(tpl.substr(pos + 2, close - pos - 2)));
       pos = close + 2;
+      // Nested lists multiply work; a screen needs far less than this.
+      if (++work_ > kMaxWork) bad("more than " + std::to_string(kMaxWork) + " tags rendered (nested lists too large?)");
+      if (tag.empty()) bad("empty tag {{}}");
       for (const std::string& e : ends)
         if (tag == e) return tag;
       if (tag.rfind("#each ", 0) == 0) {
@@ -63,7 +66,16 @@ class Renderer {
     return "";
   }
 
+  struct DepthGuard {
+    explicit DepthGuard(int& d) : depth(d) {
+      if (++depth > kMaxDepth) bad("blocks nested deeper than " + std::to_string(kMaxDepth));
+    }
+    ~DepthGuard() { --depth; }
+    int& depth;
+  };
+
   void each(std::string_view tpl, size_t& pos, const std::string& path, std::string& out, bool emit) {
+    DepthGuard guard(depth_);
     const size_t body = pos;
     const json list = emit ? lookup(path) : json();
     if (emit && !list.is_array() && !list.is_null()) bad("{{#each " + path + "}} is not a list");
@@ -80,6 +92,7 @@ class Renderer {
   }
 
   void conditional(std::string_view tpl, size_t& pos, const std::string& cond, std::string& out, bool emit) {
+    DepthGuard guard(depth_);
     const bool yes = emit && test(cond);
     std::string end = render_until(tpl, pos, {"else", "/if"}, out, emit && yes);
     if (end == "else") render_until(tpl, pos, {"/if"}, out, emit && !yes);
@@ -134,7 +147,10 @@ class Renderer {
       std::string seg = rest.substr(start, dot - start);
       start = dot + 1;
       if (seg.empty()) bad("empty segment in path '" + path + "'");
-      if (seg[0] == '@') seg = to_text(lookup(seg.substr(1)));
+      if (seg[0] == '@') {
+        DepthGuard guard(depth_);  // @@@...: indirection nests like a block
+        seg = to_text(lookup(seg.substr(1)));
+      }
       if (seg == "length" && v->is_array()) {
         holder = v->size();
         v = &holder;
@@ -183,10 +199,14 @@ class Renderer {
     }
   }
 
+  static constexpr int kMaxDepth = 32;
+  static constexpr size_t kMaxWork = 1000000;
   const json& state_;
   const std::map<std::string, json>& vars_;
   bool xml_;
   std::vector<Scope> scopes_;
+  int depth_ = 0;
+  size_t work_ = 0;
 };
 
 }  // namespace
