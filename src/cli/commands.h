@@ -29,6 +29,10 @@ int device_state_command(int argc, char** argv);
 int mcp_call_command(int argc, char** argv);
 int agent_command(int argc, char** argv);
 int eval_agent_command(int argc, char** argv);
+int gui_agent_command(int argc, char** argv);
+int gui_oracle_command(int argc, char** argv);
+int eval_gui_command(int argc, char** argv);
+int gui_screens_command(int argc, char** argv);
 
 // A loaded model with its tokenizer and thread pool, as every command needs.
 struct LoadedModel {

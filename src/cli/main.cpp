@@ -33,6 +33,10 @@ constexpr const char* kUsage =
     "  device-mcp [--state FILE] [--http PORT]                    the simulated device as an MCP server\n"
     "  device-state FILE [--path P] [--check PRED]                inspect a saved simulated device\n"
     "  mcp-call  (--mcp \"CMD\" | --mcp-http URL) (--list | TOOL ARGS)  one MCP round trip\n"
+    "  gui-agent --app APP -m MODEL \"task\" | --task ID --oracle   GUI agent on a simulated app (or --adb)\n"
+    "  eval-gui  TASKS_DIR [--traces DIR]                         evaluate GUI traces by essential states\n"
+    "  gui-oracle [--tasks DIR] --out DIR [--variants]            golden traces from the tasks' oracle scripts\n"
+    "  gui-screens -m MODEL DIR                                   prompt tokens per screen: raw XML vs compact forms\n"
     "\n"
     "run 'onellm <command> --help' for the options of one command.\n";
 
@@ -66,6 +70,10 @@ int main(int argc, char** argv) {
     if (command == "device-mcp") return device_mcp_command(argc, argv);
     if (command == "device-state") return device_state_command(argc, argv);
     if (command == "mcp-call") return mcp_call_command(argc, argv);
+    if (command == "gui-agent") return gui_agent_command(argc, argv);
+    if (command == "eval-gui") return eval_gui_command(argc, argv);
+    if (command == "gui-oracle") return gui_oracle_command(argc, argv);
+    if (command == "gui-screens") return gui_screens_command(argc, argv);
     std::fprintf(stderr, "onellm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const onellm::Error& e) {

@@ -173,6 +173,11 @@ void add_options(Json& body, const onellm_options* o) {
   if (o->seed >= 0) body["seed"] = o->seed;
   if (o->qos != nullptr) body["qos"] = o->qos;
   if (o->ignore_eos != 0) body["ignore_eos"] = true;
+  if (o->json_schema != nullptr) {
+    Json schema = Json::parse(o->json_schema, nullptr, false);
+    if (schema.is_discarded()) throw Failure{ONELLM_ERR_ARGUMENT, "ARGUMENT", "options.json_schema is not valid JSON"};
+    body["response_format"] = {{"type", "json_schema"}, {"json_schema", {{"name", "reply"}, {"schema", schema}}}};
+  }
 }
 
 // Runs a generation request: a JSON reply, or with on_text an SSE stream
@@ -256,6 +261,7 @@ void onellm_options_init(onellm_options* o) {
   o->seed = -1;
   o->qos = nullptr;
   o->ignore_eos = 0;
+  o->json_schema = nullptr;
 }
 
 const char* onellm_last_error(const onellm_client* c) { return c != nullptr ? c->error.c_str() : "no client"; }

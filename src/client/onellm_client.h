@@ -36,6 +36,7 @@ typedef struct onellm_options {
   long long seed;     /* < 0: random */
   const char* qos;    /* NULL: the app's default class */
   int ignore_eos;     /* non-zero: generate max_tokens even past end-of-text (benchmarks) */
+  const char* json_schema; /* NULL: free text; else a JSON Schema the reply must match (response_format) */
 } onellm_options;
 void onellm_options_init(onellm_options* options);
 
