@@ -35,14 +35,6 @@ std::string default_data_dir(const char* sub) {
   return std::string("data/") + sub;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void print_step(const TraceStep& s, size_t i) {
   std::printf("step %zu  %s\n", i, s.activity.c_str());
   if (s.installed_apps) std::printf("  installed apps: %zu\n", s.installed_apps->size());
@@ -314,7 +306,7 @@ int gui_screens_command(int argc, char** argv) {
     std::printf("| screen | nodes | elements | raw XML tokens | HTML tokens | list tokens | HTML / raw |\n"
                 "|---|---:|---:|---:|---:|---:|---:|\n");
   for (const fs::path& f : files) {
-    const std::string xml = read_text(f.string());
+    const std::string xml = read_text_file(f.string());
     const ScreenView v = parse_screen(xml);
     const size_t raw = tok->encode(xml, false, false).size();
     const size_t html = tok->encode(v.html(), false, false).size();
