@@ -41,6 +41,13 @@ enum WeightSlot { kSlotF32, kSlotF16, kSlotBF16, kSlotQ4_0, kSlotQ4_1, kSlotQ5_0
 using TileFn = void (*)(const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a, size_t a_stride,
                         int64_t n_tok, int64_t n_blocks, float* y, int64_t y_stride);
 
+// c[i * ldc + j] += sum over p < k of A(i, p) * b[p * ldb + j], for i < m and
+// j < n, where A(i, p) = a[i * a_si + p * a_sk]. Each element sums p in
+// ascending order in one accumulator, so the result does not depend on how
+// the caller splits the rows and columns.
+using AccumulateFn = void (*)(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si, int64_t a_sk,
+                              const float* b, int64_t ldb, float* c, int64_t ldc);
+
 struct Kernels {
   const char* name;
   void (*quantize_q8)(const float* x, ActQ8* out, int64_t n_blocks);
@@ -48,6 +55,7 @@ struct Kernels {
   TileFn tile[kSlotCount];
   float (*dot_f32)(const float* a, const float* b, int64_t n);
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
+  AccumulateFn accumulate_f32;
 };
 
 // Null when the level is not compiled in for this architecture.

@@ -151,6 +151,33 @@ void matmul_fast(const MatrixView& w, const float* x, int64_t n_tokens, float* y
   matmul_fast_at(cpu_level(), w, x, n_tokens, y, pool);
 }
 
+void matmul_accumulate_at(CpuLevel level, int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si,
+                          int64_t a_sk, const float* b, int64_t ldb, float* c, int64_t ldc, ThreadPool* pool) {
+  if (m < 0 || n < 0 || k < 0) throw Error("matmul_accumulate: negative size");
+  if (m == 0 || n == 0 || k == 0) return;
+  const AccumulateFn kernel = kernels_for(level).accumulate_f32;
+  // Work items are (column strip, row chunk), strip-major, so a thread's
+  // consecutive items reuse one strip of B from cache. Strips are a multiple
+  // of the kernel's 16 columns so the split never changes which kernel path
+  // (16-wide, 8-wide or scalar) computes a column.
+  constexpr int64_t kStrip = 64, kRowChunk = 48;
+  const int64_t n_strips = (n + kStrip - 1) / kStrip, n_chunks = (m + kRowChunk - 1) / kRowChunk;
+  auto work = [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t j0 = item / n_chunks * kStrip, i0 = item % n_chunks * kRowChunk;
+      kernel(std::min(kRowChunk, m - i0), std::min(kStrip, n - j0), k, a + i0 * a_si, a_si, a_sk, b + j0, ldb,
+             c + i0 * ldc + j0, ldc);
+    }
+  };
+  const bool small = m * n * k < (int64_t{1} << 16);
+  run_parallel(small ? nullptr : pool, n_strips * n_chunks, work);
+}
+
+void matmul_accumulate(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si, int64_t a_sk, const float* b,
+                       int64_t ldb, float* c, int64_t ldc, ThreadPool* pool) {
+  matmul_accumulate_at(cpu_level(), m, n, k, a, a_si, a_sk, b, ldb, c, ldc, pool);
+}
+
 float dot_f32(const float* a, const float* b, int64_t n) { return kernels_for(cpu_level()).dot_f32(a, b, n); }
 
 void axpy_f32(float a, const float* x, float* y, int64_t n) { kernels_for(cpu_level()).axpy_f32(a, x, y, n); }

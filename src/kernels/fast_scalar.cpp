@@ -4,6 +4,7 @@
 // kernels are tested against (same integers, only the float summation order
 // differs). The activation quantizers here define the bits every level must
 // produce: d = amax/127, q = round-half-even(x * (1/d)).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -160,6 +161,22 @@ void axpy_f32_scalar(float s, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += s * x[i];
 }
 
+void accumulate_f32_scalar(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si, int64_t a_sk,
+                           const float* b, int64_t ldb, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j0 = 0; j0 < n; j0 += 16) {
+      const int64_t nj = std::min<int64_t>(16, n - j0);
+      float acc[16] = {};
+      for (int64_t p = 0; p < k; ++p) {
+        const float av = a[i * a_si + p * a_sk];
+        const float* bp = b + p * ldb + j0;
+        for (int64_t j = 0; j < nj; ++j) acc[j] += av * bp[j];
+      }
+      for (int64_t j = 0; j < nj; ++j) c[i * ldc + j0 + j] += acc[j];
+    }
+  }
+}
+
 // Plain-float weights: element i of a row as float.
 float f32_at(const uint8_t* row, int64_t i) {
   float v;
@@ -207,6 +224,7 @@ const Kernels kScalar = {
     },
     dot_f32_scalar,
     axpy_f32_scalar,
+    accumulate_f32_scalar,
 };
 
 }  // namespace

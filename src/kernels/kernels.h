@@ -137,6 +137,16 @@ inline void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float*
     matmul_fast(w, x, n_tokens, y, pool);
 }
 
+// C (m x n, row stride ldc) += A (m x k) times B (k x n, row stride ldb),
+// where A's element (i, p) is a[i * a_si + p * a_sk], so A or its transpose
+// is read in place. For training's backward products. Every element sums p in
+// ascending order in one accumulator whatever the thread count, so results
+// are the same for a given CPU level.
+void matmul_accumulate(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si, int64_t a_sk, const float* b,
+                       int64_t ldb, float* c, int64_t ldc, ThreadPool* pool);
+void matmul_accumulate_at(CpuLevel level, int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si,
+                          int64_t a_sk, const float* b, int64_t ldb, float* c, int64_t ldc, ThreadPool* pool);
+
 // Vector helpers for attention at the active level. dot_f32 sums in an
 // order that depends on the level (not bit-exact with the reference).
 float dot_f32(const float* a, const float* b, int64_t n);

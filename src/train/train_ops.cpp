@@ -1,16 +1,16 @@
-// Forward and backward of the blocks of a llama model. Plain loops that GCC
-// vectorizes; the big products run on the thread pool, split so that each
-// output element is written by one thread in one order.
+// Forward and backward of the blocks of a llama model. The big products are
+// the kernels' matmul_fast / matmul_accumulate (per-CPU-level SIMD); the rest
+// are plain loops that GCC vectorizes. Work is split so that each output
+// element is written by one thread in one order.
 #include "train/train_ops.h"
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <vector>
 
 namespace onellm::train_ops {
 namespace {
-
-constexpr int64_t kTile = 4;  // rows sharing one pass over the other operand
 
 void run(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (pool != nullptr) pool->parallel_for(n, fn);
@@ -21,42 +21,21 @@ void run(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)
 
 void linear_forward(const float* w, int64_t rows, int64_t cols, const float* x, int64_t n, float* y,
                     ThreadPool* pool) {
-  // The inference matmul itself, so trained and served logits agree.
-  matmul(MatrixView{TensorType::F32, w, rows, cols}, x, n, y, pool);
+  // The matmul `run` and `serve` use by default, so trained and served
+  // logits agree.
+  matmul_fast(MatrixView{TensorType::F32, w, rows, cols}, x, n, y, pool);
 }
 
 void linear_backward_input(const float* w, int64_t rows, int64_t cols, const float* dy, int64_t n, float* dx,
                            ThreadPool* pool) {
-  run(pool, (n + kTile - 1) / kTile, [&](int64_t begin, int64_t end) {
-    for (int64_t tile = begin; tile < end; ++tile) {
-      const int64_t t0 = tile * kTile, t1 = std::min(n, t0 + kTile);
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* wr = w + r * cols;
-        for (int64_t t = t0; t < t1; ++t) {
-          const float a = dy[t * rows + r];
-          float* d = dx + t * cols;
-          for (int64_t c = 0; c < cols; ++c) d[c] += a * wr[c];
-        }
-      }
-    }
-  });
+  // dx[t][c] += sum_r dy[t][r] * w[r][c]: A = dy (n x rows), B = w.
+  matmul_accumulate(n, cols, rows, dy, rows, 1, w, cols, dx, cols, pool);
 }
 
 void linear_backward_weight(const float* x, int64_t cols, const float* dy, int64_t rows, int64_t n, float* dw,
                             ThreadPool* pool) {
-  run(pool, (rows + kTile - 1) / kTile, [&](int64_t begin, int64_t end) {
-    for (int64_t tile = begin; tile < end; ++tile) {
-      const int64_t r0 = tile * kTile, r1 = std::min(rows, r0 + kTile);
-      for (int64_t t = 0; t < n; ++t) {
-        const float* xt = x + t * cols;
-        for (int64_t r = r0; r < r1; ++r) {
-          const float a = dy[t * rows + r];
-          float* d = dw + r * cols;
-          for (int64_t c = 0; c < cols; ++c) d[c] += a * xt[c];
-        }
-      }
-    }
-  });
+  // dw[r][c] += sum_t dy[t][r] * x[t][c]: A = dy^T (rows x n), B = x.
+  matmul_accumulate(rows, cols, n, dy, 1, rows, x, cols, dw, cols, pool);
 }
 
 void rms_norm_forward(const float* x, const float* w, int64_t n, int64_t d, float eps, float* y, float* rstd) {
@@ -122,68 +101,72 @@ void rope_apply(const ModelConfig& c, const RopeTable& table, float* x, int64_t 
   }
 }
 
+namespace {
+
+// dst (HD x n) = the head's columns of src (n rows of `stride`), transposed,
+// so products with K^T / V^T read B row by row.
+void transpose_head(const float* src, int64_t stride, int64_t n, int64_t HD, float* dst) {
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t d = 0; d < HD; ++d) dst[d * n + j] = src[j * stride + d];
+}
+
+}  // namespace
+
+// Per head, as matrix products: S = Q K^T, P = causal softmax(S * scale),
+// O = P V. The products cover the whole n x n square (the masked half is
+// zeroed), which costs less than a triangular loop of scalar dot products.
 void attention_forward(const ModelConfig& c, const float* q, const float* k, const float* v, int64_t n, float* probs,
                        float* out, ThreadPool* pool) {
   const int64_t HD = c.head_dim, QD = c.q_dim(), KVD = c.kv_dim(), group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
-  // One (token, head) pair per work item, the order Model::forward uses.
-  run(pool, n * c.n_head, [&](int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t t = item / c.n_head, h = item % c.n_head, kvh = h / group;
-      const float* qh = q + t * QD + h * HD;
-      float* p = probs + (h * n + t) * n;
-      for (int64_t j = 0; j <= t; ++j) {
-        const float* kj = k + j * KVD + kvh * HD;
-        float s = 0.0f;
-        for (int64_t d = 0; d < HD; ++d) s += qh[d] * kj[d];
-        p[j] = s * scale;
+  run(pool, c.n_head, [&](int64_t begin, int64_t end) {
+    std::vector<float> kt(static_cast<size_t>(HD * n));
+    for (int64_t h = begin; h < end; ++h) {
+      const int64_t kvh = h / group;
+      float* p = probs + h * n * n;
+      std::fill_n(p, n * n, 0.0f);
+      transpose_head(k + kvh * HD, KVD, n, HD, kt.data());
+      matmul_accumulate(n, n, HD, q + h * HD, QD, 1, kt.data(), n, p, n, nullptr);
+      for (int64_t t = 0; t < n; ++t) {
+        float* row = p + t * n;
+        for (int64_t j = 0; j <= t; ++j) row[j] *= scale;
+        softmax_inplace(row, t + 1);
+        std::fill(row + t + 1, row + n, 0.0f);
       }
-      softmax_inplace(p, t + 1);
-      float* o = out + t * QD + h * HD;
-      std::fill_n(o, HD, 0.0f);
-      for (int64_t j = 0; j <= t; ++j) {
-        const float* vj = v + j * KVD + kvh * HD;
-        for (int64_t d = 0; d < HD; ++d) o[d] += p[j] * vj[d];
-      }
+      for (int64_t t = 0; t < n; ++t) std::fill_n(out + t * QD + h * HD, HD, 0.0f);
+      matmul_accumulate(n, HD, n, p, n, 1, v + kvh * HD, KVD, out + h * HD, QD, nullptr);
     }
   });
 }
 
+// dV += P^T dO;  dP = dO V^T;  dS = P * (dP - rowsum(P * dP)) * scale;
+// dQ += dS K;  dK += dS^T Q. One KV head per work item: it owns its dk/dv
+// and its query heads' dq.
 void attention_backward(const ModelConfig& c, const float* q, const float* k, const float* v, const float* probs,
                         const float* dout, int64_t n, float* dq, float* dk, float* dv, ThreadPool* pool) {
   const int64_t HD = c.head_dim, QD = c.q_dim(), KVD = c.kv_dim(), group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
-  // One KV head per work item: it owns its dk/dv and its query heads' dq.
   run(pool, c.n_head_kv, [&](int64_t begin, int64_t end) {
-    std::vector<float> dp(static_cast<size_t>(n));
+    std::vector<float> vt(static_cast<size_t>(HD * n)), ds(static_cast<size_t>(n * n));
     for (int64_t kvh = begin; kvh < end; ++kvh) {
+      transpose_head(v + kvh * HD, KVD, n, HD, vt.data());
       for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+        const float* p = probs + h * n * n;
+        const float* go = dout + h * HD;
+        matmul_accumulate(n, HD, n, p, 1, n, go, QD, dv + kvh * HD, KVD, nullptr);
+        std::fill(ds.begin(), ds.end(), 0.0f);
+        matmul_accumulate(n, n, HD, go, QD, 1, vt.data(), n, ds.data(), n, nullptr);
         for (int64_t t = 0; t < n; ++t) {
-          const float* p = probs + (h * n + t) * n;
-          const float* go = dout + t * QD + h * HD;
+          const float* pt = p + t * n;
+          float* dst = ds.data() + t * n;
           double weighted = 0.0;  // sum_j p_j dp_j
-          for (int64_t j = 0; j <= t; ++j) {
-            const float* vj = v + j * KVD + kvh * HD;
-            float s = 0.0f;
-            for (int64_t d = 0; d < HD; ++d) s += go[d] * vj[d];
-            dp[j] = s;
-            weighted += static_cast<double>(p[j]) * s;
-            float* dvj = dv + j * KVD + kvh * HD;
-            for (int64_t d = 0; d < HD; ++d) dvj[d] += p[j] * go[d];
-          }
+          for (int64_t j = 0; j <= t; ++j) weighted += static_cast<double>(pt[j]) * dst[j];
           const float w = static_cast<float>(weighted);
-          const float* qt = q + t * QD + h * HD;
-          float* dqt = dq + t * QD + h * HD;
-          for (int64_t j = 0; j <= t; ++j) {
-            const float ds = p[j] * (dp[j] - w) * scale;
-            const float* kj = k + j * KVD + kvh * HD;
-            float* dkj = dk + j * KVD + kvh * HD;
-            for (int64_t d = 0; d < HD; ++d) {
-              dqt[d] += ds * kj[d];
-              dkj[d] += ds * qt[d];
-            }
-          }
+          for (int64_t j = 0; j <= t; ++j) dst[j] = pt[j] * (dst[j] - w) * scale;
+          std::fill(dst + t + 1, dst + n, 0.0f);
         }
+        matmul_accumulate(n, HD, n, ds.data(), n, 1, k + kvh * HD, KVD, dq + h * HD, QD, nullptr);
+        matmul_accumulate(n, HD, n, ds.data(), 1, n, q + h * HD, QD, dk + kvh * HD, KVD, nullptr);
       }
     }
   });

@@ -39,7 +39,7 @@ struct RopeTable {
 void rope_apply(const ModelConfig& c, const RopeTable& table, float* x, int64_t n, int64_t n_heads, bool inverse);
 
 // Causal GQA attention of n tokens. q: n x (n_head*hd), k, v: n x (n_head_kv*hd).
-// probs (n_head x n x n, only j <= t used) is saved for the backward.
+// probs (n_head x n x n, zero where j > t) is saved for the backward.
 void attention_forward(const ModelConfig& c, const float* q, const float* k, const float* v, int64_t n, float* probs,
                        float* out, ThreadPool* pool);
 // dq, dk, dv += gradients given d(out).
