@@ -166,7 +166,7 @@ TEST(ThreadPool, CoversTheRangeExactlyOnce) {
         for (int64_t i = begin; i < end; ++i) ++hits[static_cast<size_t>(i)];
       });
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)], 1) << n << " " << i;
-      EXPECT_LE(calls, std::max(1, threads));
+      EXPECT_LE(calls, std::max(1, threads * 4));  // a few chunks per thread
     }
   }
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -17,6 +18,27 @@ std::string read_text_file(const std::string& path) {
   ss << in.rdbuf();
   if (in.bad()) throw Error(path + ": read error");
   return ss.str();
+}
+
+std::string model_path_or_default(const Args& a) {
+  if (auto m = a.get({"-m", "--model"})) return *m;
+  if (const char* env = std::getenv("ONELLM_MODEL"); env != nullptr && *env != '\0') return env;
+  std::vector<std::string> candidates;
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const std::filesystem::path dir = exe.parent_path();
+    candidates.push_back((dir / "../models/onellm-device.gguf").lexically_normal().string());
+    candidates.push_back((dir / "../share/onellm/onellm-device.gguf").lexically_normal().string());
+  }
+  candidates.push_back(ONELLM_SOURCE_MODEL);
+  std::string looked;
+  for (const std::string& c : candidates) {
+    if (std::filesystem::is_regular_file(c, ec)) return c;
+    looked += (looked.empty() ? "" : ", ") + c;
+  }
+  throw Error("no model given (-m MODEL or ONELLM_MODEL) and the bundled model is not at " + looked +
+              " (scripts/train-default-model builds it)");
 }
 
 Args::Args(int argc, char** argv, int first, const std::set<std::string>& with_value,

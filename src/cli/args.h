@@ -31,6 +31,12 @@ class Args {
   std::vector<std::string> positional_;
 };
 
+// The model a command uses: -m/--model, else $ONELLM_MODEL, else onellm's
+// bundled model (models/onellm-device.gguf beside the executable's build or
+// install tree, or in the source tree it was built from). Throws Error naming
+// every place looked at when none exists.
+std::string model_path_or_default(const Args& a);
+
 // Expands \n \t \r \\ \' \" \xHH like llama-cli's default escape processing.
 std::string process_escapes(const std::string& s);
 

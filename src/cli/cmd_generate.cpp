@@ -113,8 +113,7 @@ int run_command(int argc, char** argv) {
         "                   stdout is then exactly the JSON document");
     return 0;
   }
-  auto model_path = a.get({"-m", "--model"});
-  if (!model_path) throw Error("no model given (-m MODEL)");
+  const std::optional<std::string> model_path = model_path_or_default(a);
   std::string prompt;
   if (auto p = a.get({"-p", "--prompt"})) prompt = *p;
   else if (auto f = a.get({"-f", "--file"})) prompt = read_text_file(*f);
@@ -163,8 +162,7 @@ int run_command(int argc, char** argv) {
 
 int chat_command(int argc, char** argv) {
   Args a(argc, argv, 2, kGenerateValueOptions, kGenerateFlags);
-  auto model_path = a.get({"-m", "--model"});
-  if (!model_path) throw Error("no model given (-m MODEL)");
+  const std::optional<std::string> model_path = model_path_or_default(a);
   LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
 
   std::string source;

@@ -37,8 +37,7 @@ std::string format_float(float f) {
 
 int tokenize_command(int argc, char** argv) {
   Args a(argc, argv, 2, {"-m", "--model", "--file", "-f"}, {"--add-special", "--parse-special"});
-  auto model_path = a.get({"-m", "--model"});
-  if (!model_path) throw Error("no model given (-m MODEL)");
+  const std::optional<std::string> model_path = model_path_or_default(a);
   auto file = GgufFile::open(*model_path);
   auto tok = Tokenizer::from_gguf(*file);
   std::string input;
@@ -64,8 +63,7 @@ int tokenize_command(int argc, char** argv) {
 int logits_command(int argc, char** argv) {
   Args a(argc, argv, 2, {"-m", "--model", "-p", "--prompt", "--tokens", "--top", "-t", "--threads", "-c", "--ctx-size"},
          {"--no-escape", "--exact", "--fast"});
-  auto model_path = a.get({"-m", "--model"});
-  if (!model_path) throw Error("no model given (-m MODEL)");
+  const std::optional<std::string> model_path = model_path_or_default(a);
   // Exact F32 math on dequantized weights by default: this command is for
   // checking numbers. --fast shows what run/serve compute.
   LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));

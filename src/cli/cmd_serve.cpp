@@ -64,9 +64,7 @@ int serve_command(int argc, char** argv) {
     return 0;
   }
   ServeOptions o;
-  auto model = a.get({"-m", "--model"});
-  if (!model) throw Error("no model given (-m MODEL)");
-  o.model_path = *model;
+  o.model_path = model_path_or_default(a);
   o.config_path = a.get_or({"--config"}, "");
   o.state_dir = a.get_or({"--state-dir"}, default_state_dir());
   o.threads = static_cast<int>(a.get_int({"-t", "--threads"}, 0));

@@ -17,7 +17,7 @@ namespace {
 const std::set<std::string> kTrainValueOptions = {
     "--corpus", "--eval", "--eval-every", "--seq-len", "--batch", "--steps", "--warmup", "--lr", "--min-lr",
     "--weight-decay", "--grad-clip", "--seed", "--data-seed", "-t", "--threads", "--log-every", "--out", "-o",
-    "--out-type"};
+    "--out-type", "--loss"};
 
 // The corpus is UTF-8 text tokenized with special tokens parsed, so that
 // "<|endoftext|>" (the EOS of our tokenizers) separates documents and chat
@@ -46,6 +46,9 @@ TrainOptions train_options_from_args(const Args& a, int64_t default_steps) {
   if (o.seq_len <= 0 || o.batch_size <= 0) throw Error("--seq-len and --batch must be positive");
   if (o.adam.warmup_steps < 0) throw Error("--warmup must not be negative");
   if (o.n_threads <= 0) o.n_threads = default_threads();
+  const std::string loss = a.get_or({"--loss"}, "all");
+  if (loss == "replies") o.targets = LossTargets::kReplies;
+  else if (loss != "all") throw Error("--loss must be 'all' or 'replies', not '" + loss + "'");
   return o;
 }
 
@@ -170,6 +173,19 @@ int train_command(int argc, char** argv) {
                                         tokenizer_metadata_from_gguf(*tok_file));
   }
 
+  if (trainer->options().targets == LossTargets::kReplies) {
+    // ChatML replies, as onellm's chat template writes them.
+    ReplyMarkers markers;
+    markers.document_end = tok->eos_id();
+    markers.reply_open = tok->encode("<|im_start|>assistant\n", false, true);
+    const std::vector<int32_t> close = tok->encode("<|im_end|>", false, true);
+    if (close.size() != 1 || markers.document_end < 0)
+      throw Error("--loss replies needs a tokenizer with <|im_end|> and an end-of-text token");
+    markers.reply_close = close[0];
+    const int64_t n = trainer->set_reply_markers(markers);
+    std::fprintf(stderr, "loss on assistant replies: %lld target tokens\n", static_cast<long long>(n));
+  }
+
   ProgressLog log(a, trainer->options());
   const int64_t checkpoint_every = a.get_int({"--checkpoint-every"}, 0);
   // --stop-at N ends this invocation after step N (a later --resume goes on),
@@ -200,6 +216,7 @@ int finetune_command(int argc, char** argv) {
   if (!corpus_path) throw Error("no corpus given (--corpus TEXT)");
   auto out = a.get({"--out", "-o"});
   if (!out) throw Error("no adapter file given (--out ADAPTER.gguf)");
+  if (a.get_or({"--loss"}, "all") != "all") throw Error("finetune trains on every token; --loss is for train");
 
   auto base_file = GgufFile::open(*base_path);
   auto tok = Tokenizer::from_gguf(*base_file);

@@ -1,6 +1,7 @@
 // A persistent thread pool for data-parallel loops. One job at a time: the
-// caller publishes (fn, n) and bumps a generation counter, runs chunk 0
-// itself and waits until every chunk is done. A decode step issues a few
+// caller publishes (fn, n) and bumps a generation counter; the caller and the
+// workers claim chunks of the range until none is left, and the caller waits
+// until every claimed chunk is done. A decode step issues a few
 // hundred jobs of tens of microseconds each, so waking sleeping threads (a
 // futex round trip, ~50 us per job measured) would cost more than the work:
 // workers and the caller spin on the atomics for a short while (kSpinNs)
@@ -37,6 +38,7 @@ namespace {
 thread_local bool t_inside_parallel_for = false;
 
 constexpr int64_t kSpinNs = 100'000;
+constexpr int kChunksPerThread = 4;
 
 void chunk_bounds(int64_t n, int n_chunks, int chunk, int64_t* begin, int64_t* end) {
   *begin = n * chunk / n_chunks;
@@ -68,13 +70,18 @@ bool spin_until(int64_t spin_ns, const Pred& pred) {
 
 struct ThreadPool::State {
   std::mutex call_mutex;  // serializes parallel_for calls from different threads
-  // The job, written by the caller before generation is bumped (release) and
-  // read by workers after they see the new generation (acquire).
+  // The job. fn and n are written by the caller before it publishes the job
+  // in `claim`, and read by a thread only after it has claimed a chunk: the
+  // job cannot end (and be replaced) while one of its chunks is unfinished.
   const std::function<void(int64_t, int64_t)>* fn = nullptr;
   int64_t n = 0;
-  int n_chunks = 0;
-  alignas(64) std::atomic<uint32_t> generation{0};  // 32 bits: a futex word
-  alignas(64) std::atomic<int> pending{0};  // chunks handed to workers, not yet finished
+  alignas(64) std::atomic<uint32_t> generation{0};  // bumped per job: wakes the workers
+  // generation << 32 | next unclaimed chunk << 16 | chunk count. Threads take
+  // chunks with a compare-and-swap, so a chunk goes to whichever thread is
+  // running: when other processes hold the cores, the caller does the work
+  // of workers that were not scheduled instead of waiting for them.
+  alignas(64) std::atomic<uint64_t> claim{0};
+  alignas(64) std::atomic<int> finished{0};  // chunks of the current job done
   std::mutex sleep_mutex;  // only for sleeping; the job data needs no lock
   std::condition_variable work_ready, work_done;
   std::mutex error_mutex;
@@ -103,7 +110,30 @@ struct ThreadPool::State {
     workers.clear();
   }
 
-  void worker_loop(int index) {
+  // Runs chunks of job `gen` until none is left unclaimed.
+  void run_chunks(uint32_t gen) {
+    uint64_t c = claim.load(std::memory_order_acquire);
+    for (;;) {
+      if (static_cast<uint32_t>(c >> 32) != gen) return;  // a later job: its own wake-up will come
+      const int next = static_cast<int>((c >> 16) & 0xffff), count = static_cast<int>(c & 0xffff);
+      if (next >= count) return;
+      if (!claim.compare_exchange_weak(c, c + (uint64_t{1} << 16), std::memory_order_acq_rel,
+                                       std::memory_order_acquire))
+        continue;
+      int64_t begin, end;
+      chunk_bounds(n, count, next, &begin, &end);
+      try {
+        (*fn)(begin, end);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+      if (finished.fetch_add(1, std::memory_order_acq_rel) + 1 == count) wake(work_done, false);
+      c = claim.load(std::memory_order_acquire);
+    }
+  }
+
+  void worker_loop() {
     t_inside_parallel_for = true;
     uint32_t seen = 0;  // the generation at construction: a job published before this thread runs still counts
     for (;;) {
@@ -111,21 +141,9 @@ struct ThreadPool::State {
         std::unique_lock<std::mutex> lock(sleep_mutex);
         work_ready.wait(lock, [&] { return generation.load(std::memory_order_acquire) != seen; });
       }
-      const uint32_t now = generation.load(std::memory_order_acquire);
-      if (now == seen) continue;  // spurious wake-up
-      seen = now;
+      seen = generation.load(std::memory_order_acquire);
       if (stop.load()) return;
-      if (index < n_chunks) {  // else this job has fewer chunks than threads
-        int64_t begin, end;
-        chunk_bounds(n, n_chunks, index, &begin, &end);
-        try {
-          (*fn)(begin, end);
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(error_mutex);
-          if (!error) error = std::current_exception();
-        }
-      }
-      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) wake(work_done, false);
+      run_chunks(seen);
     }
   }
 };
@@ -136,7 +154,7 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads), state_(nullptr) {
   const unsigned cores = std::thread::hardware_concurrency();
   if (cores != 0 && static_cast<unsigned>(n_threads) > cores) state_->spin_ns = 0;
   try {
-    for (int i = 1; i < n_threads; ++i) state_->workers.emplace_back(&State::worker_loop, state_, i);
+    for (int i = 1; i < n_threads; ++i) state_->workers.emplace_back(&State::worker_loop, state_);
   } catch (...) {  // could not start a thread: stop the ones that did
     state_->stop_and_join();
     delete state_;
@@ -151,7 +169,9 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  const int n_chunks = static_cast<int>(std::min<int64_t>(n, n_threads_));
+  // A few chunks per thread: a thread that is descheduled mid-job holds up
+  // at most one small chunk. Callers get the same results for any split.
+  const int n_chunks = static_cast<int>(std::min<int64_t>({n, int64_t{n_threads_} * kChunksPerThread, 0xffff}));
   if (n_chunks == 1 || t_inside_parallel_for) {
     fn(0, n);
     return;
@@ -160,29 +180,23 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   std::lock_guard<std::mutex> call_lock(s.call_mutex);
   s.fn = &fn;
   s.n = n;
-  s.n_chunks = n_chunks;
   s.error = nullptr;
-  s.pending.store(n_threads_ - 1, std::memory_order_relaxed);  // every worker checks in, idle or not
-  s.generation.fetch_add(1, std::memory_order_release);
+  s.finished.store(0, std::memory_order_relaxed);
+  const uint32_t gen = s.generation.load(std::memory_order_relaxed) + 1;
+  s.claim.store(static_cast<uint64_t>(gen) << 32 | static_cast<uint64_t>(n_chunks), std::memory_order_release);
+  s.generation.store(gen, std::memory_order_release);
   s.wake(s.work_ready, true);
 
-  std::exception_ptr failure;
-  int64_t begin, end;
-  chunk_bounds(n, n_chunks, 0, &begin, &end);
   t_inside_parallel_for = true;
-  try {
-    fn(begin, end);
-  } catch (...) {
-    failure = std::current_exception();
-  }
+  s.run_chunks(gen);
   t_inside_parallel_for = false;
 
-  auto all_done = [&] { return s.pending.load(std::memory_order_acquire) == 0; };
+  auto all_done = [&] { return s.finished.load(std::memory_order_acquire) == n_chunks; };
   if (!spin_until(s.spin_ns, all_done)) {
     std::unique_lock<std::mutex> lock(s.sleep_mutex);
     s.work_done.wait(lock, all_done);
   }
-  if (!failure) failure = s.error;
+  const std::exception_ptr failure = s.error;
   s.fn = nullptr;
   if (failure) std::rethrow_exception(failure);
 }

@@ -1,6 +1,7 @@
 // The device-assistant corpus generator: draws an intent, a phrasing and
 // argument values, and builds the chat the model should learn (the call in
 // Qwen/Hermes style, optionally its result and a short confirmation).
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <random>
@@ -20,6 +21,18 @@ const char* const kToolsJson =
 
 bool is_heldout_index(size_t i) { return i % 4 == 3; }
 
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> words;
+  size_t at = 0;
+  while (at < text.size()) {
+    const size_t end = std::min(text.find(' ', at), text.size());
+    if (end > at) words.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  if (words.empty()) words.push_back(text);
+  return words;
+}
+
 // Draws from the training or held-out part of pools. Uses only raw
 // mt19937_64 output (not <random> distributions) so that the corpus is the
 // same with every standard library.
@@ -38,6 +51,25 @@ class Draw {
   }
   template <typename T>
   const T& any(const std::vector<T>& v) { return v[below(v.size())]; }
+  // An argument value: held-out examples take a held-out entry; training
+  // ones half the time a new value made of the pool's training words (as
+  // many words as a random training entry). A small model otherwise learns
+  // the few dozen values of each pool by heart instead of copying them from
+  // the request, and fails on every value it has not seen.
+  std::string value(const Pool& pool) {
+    if (heldout_ || !chance(0.5)) return from(pool);
+    for (;;) {
+      const size_t n_words = split_words(from(pool)).size();
+      std::string out;
+      for (size_t w = 0; w < n_words; ++w) {
+        const std::vector<std::string> words = split_words(from(pool));
+        out += (w == 0 ? "" : " ") + words[below(words.size())];
+      }
+      bool heldout_value = false;
+      for (size_t i = 0; i < pool.size(); ++i) heldout_value |= is_heldout_index(i) && pool[i] == out;
+      if (!heldout_value) return out;
+    }
+  }
   bool heldout() const { return heldout_; }
 
  private:
@@ -108,7 +140,7 @@ Reply alarm(Draw& d) {
   ChatJson args{{"hour", h}, {"minute", m}};
   Slots slots{{"time", spoken_time(h, m, d)}};
   if (phrasing.find("{label}") != std::string::npos) {
-    const std::string& label = d.from(kAlarmLabels);
+    const std::string& label = d.value(kAlarmLabels);
     args["label"] = label;
     slots.emplace_back("label", label);
   }
@@ -138,7 +170,7 @@ Reply timer(Draw& d) {
   ChatJson args{{"duration", value}};
   Slots slots{{"duration", spoken}};
   if (phrasing.find("{label}") != std::string::npos) {
-    const std::string& label = d.from(kTimerLabels);
+    const std::string& label = d.value(kTimerLabels);
     args["label"] = label;
     slots.emplace_back("label", label);
   }
@@ -148,12 +180,12 @@ Reply timer(Draw& d) {
 Reply event(Draw& d) {
   int h, m;
   draw_time(d, h, m);
-  const std::string &title = d.from(kEventTitles), &date = d.from(kDates);
+  const std::string &title = d.value(kEventTitles), &date = d.from(kDates);
   const bool at_place = d.chance(0.3);
   ChatJson args{{"title", title}, {"date", date}, {"time", two_digits(h) + ":" + two_digits(m)}};
   Slots slots{{"title", title}, {"date", date}, {"time", spoken_time(h, m, d)}};
   if (at_place) {
-    const std::string& location = d.from(kEventLocations);
+    const std::string& location = d.value(kEventLocations);
     args["location"] = location;
     slots.emplace_back("location", location);
   }
@@ -167,7 +199,7 @@ std::string phone_number(Draw& d) {
 }
 
 Reply contact(Draw& d) {
-  const std::string& name = d.from(kContactNames);
+  const std::string& name = d.value(kContactNames);
   if (d.chance(0.4)) {
     const std::string field = d.any(std::vector<std::string>{"phone", "email", "address", "birthday"});
     const std::string spoken = field == "phone" ? d.any(std::vector<std::string>{"phone", "number", "phone number"})
@@ -196,7 +228,7 @@ Reply contact(Draw& d) {
   }
 }
 
-std::string person_or_number(Draw& d) { return d.chance(0.8) ? d.from(kContactNames) : phone_number(d); }
+std::string person_or_number(Draw& d) { return d.chance(0.8) ? d.value(kContactNames) : phone_number(d); }
 
 Reply phone_call(Draw& d) {
   std::string who = person_or_number(d);
@@ -206,33 +238,33 @@ Reply phone_call(Draw& d) {
 
 Reply message(Draw& d) {
   std::string to = person_or_number(d);
-  const std::string& body = d.from(kMessageBodies);
+  const std::string& body = d.value(kMessageBodies);
   return {fill(d.from(kMessagePhrasings), {{"to", to}, {"body", body}}),
           ChatJson::array({call("send_message", {{"to", to}, {"body", body}})}), "", "Message sent to " + to + "."};
 }
 
 Reply email(Draw& d) {
-  std::string to = d.chance(0.6) ? d.from(kContactNames) : d.from(kEmailAddresses);
-  const std::string &subject = d.from(kEmailSubjects), &body = d.from(kEmailBodies);
+  std::string to = d.chance(0.6) ? d.value(kContactNames) : d.from(kEmailAddresses);
+  const std::string &subject = d.value(kEmailSubjects), &body = d.value(kEmailBodies);
   return {fill(d.from(kEmailPhrasings), {{"to", to}, {"subject", subject}, {"body", body}}),
           ChatJson::array({call("send_email", {{"to", to}, {"subject", subject}, {"body", body}})}), "",
           "Email sent to " + to + "."};
 }
 
 Reply search(Draw& d) {
-  const std::string& q = d.from(kSearchQueries);
+  const std::string& q = d.value(kSearchQueries);
   return {fill(d.from(kSearchPhrasings), {{"query", q}}), ChatJson::array({call("web_search", {{"query", q}})}), "",
           "Here is what I found."};
 }
 
 Reply place(Draw& d) {
-  const std::string& q = d.from(kPlaces);
+  const std::string& q = d.value(kPlaces);
   return {fill(d.from(kFindPlacePhrasings), {{"query", q}}), ChatJson::array({call("find_place", {{"query", q}})}),
           "", "Here it is on the map."};
 }
 
 Reply navigate(Draw& d) {
-  const std::string& dest = d.from(kDestinations);
+  const std::string& dest = d.value(kDestinations);
   const std::string& phrasing = d.from(kNavigatePhrasings);
   ChatJson args{{"destination", dest}};
   Slots slots{{"destination", dest}};
@@ -302,7 +334,7 @@ Reply camera(Draw& d) {
 }
 
 Reply document(Draw& d) {
-  const std::string& name = d.from(kDocumentNames);
+  const std::string& name = d.value(kDocumentNames);
   if (d.chance(0.5))
     return {fill(d.from(kOpenDocumentPhrasings), {{"name", name}}),
             ChatJson::array({call("open_document", {{"name", name}})}), "", "Opened " + name + "."};

@@ -72,8 +72,9 @@ class TrainModel {
 // tokens has n + 1 entries: positions 0..n-1 are the input, tokens 1..n the
 // targets. Adds grad_scale * d(sum of the n token losses)/d(param) into
 // grads (model.size() floats) and returns the summed loss (natural log).
+// With target_mask (n entries), only targets whose mask is non-zero count.
 double forward_backward(const TrainModel& model, const int32_t* tokens, int64_t n, float* grads, float grad_scale,
-                        ThreadPool* pool);
+                        ThreadPool* pool, const uint8_t* target_mask = nullptr);
 // Logits (n x n_vocab) of tokens[0..n) as the training forward computes them.
 void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, float* logits, ThreadPool* pool);
 // Summed next-token loss of tokens[0..n] (n + 1 tokens), no gradients.
@@ -106,8 +107,18 @@ void adamw_update(const AdamWOptions& o, int64_t step, float lr, float* params, 
 // ---- training loop
 struct TrainOptions;
 // Window start offsets (into a corpus of corpus_size tokens) of the
-// sequences of optimizer step `step` (see Trainer).
-std::vector<int64_t> batch_windows(size_t corpus_size, const TrainOptions& options, int64_t step);
+// sequences of optimizer step `step` (see Trainer). With `starts`, windows
+// begin only at those offsets (each must leave room for a window).
+std::vector<int64_t> batch_windows(size_t corpus_size, const TrainOptions& options, int64_t step,
+                                   const std::vector<int64_t>* starts = nullptr);
+
+// Which next tokens the loss counts.
+//   kAll: every one (language-model pre-training).
+//   kReplies: only the assistant replies of chat documents (supervised
+//     fine-tuning): a window starts at a document, and a reply token counts
+//     only when its whole document up to it is inside the window, so a reply
+//     is never learned without the request it answers.
+enum class LossTargets { kAll, kReplies };
 
 struct TrainOptions {
   AdamWOptions adam;
@@ -115,7 +126,20 @@ struct TrainOptions {
   int64_t batch_size = 8;   // sequences per optimizer step
   uint64_t data_seed = 1;   // order of the training windows
   int n_threads = 1;
+  LossTargets targets = LossTargets::kAll;
 };
+
+// How replies are marked in a chat corpus, as token ids: documents end with
+// `document_end`; a reply starts after the `reply_open` sequence (e.g. the
+// tokens of "<|im_start|>assistant\n") and ends with `reply_close` (included).
+struct ReplyMarkers {
+  int32_t document_end = -1;
+  std::vector<int32_t> reply_open;
+  int32_t reply_close = -1;
+};
+// For each corpus token: the offset of its document's first token if the
+// token is part of a reply, else -1.
+std::vector<int32_t> reply_token_documents(const std::vector<int32_t>& corpus, const ReplyMarkers& markers);
 
 struct StepStats {
   int64_t step = 0;      // the step just taken (0-based)
@@ -152,10 +176,15 @@ class Trainer {
   const GgufMetadata& tokenizer() const { return tokenizer_; }
   // Window start offsets (into the corpus) of the sequences of `step`.
   std::vector<int64_t> batch_windows(int64_t step) const;
+  // Required before step() when options().targets is kReplies; returns the
+  // number of reply tokens found (throws if there are none).
+  int64_t set_reply_markers(const ReplyMarkers& markers);
 
  private:
   TrainModel model_;
   std::vector<int32_t> corpus_;
+  std::vector<int32_t> reply_document_;   // kReplies: reply_token_documents(corpus_)
+  std::vector<int64_t> document_starts_;  // kReplies: where windows may start
   TrainOptions options_;
   GgufMetadata tokenizer_;
   std::vector<float> grads_, m_, v_;

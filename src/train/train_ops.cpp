@@ -182,9 +182,14 @@ void swiglu_backward(const float* gate, const float* up, const float* dh, int64_
 }
 
 void cross_entropy(const float* logits, const int32_t* targets, int64_t n, int64_t vocab, float scale,
-                   double* row_loss, float* dlogits, ThreadPool* pool) {
+                   double* row_loss, float* dlogits, ThreadPool* pool, const uint8_t* mask) {
   run(pool, n, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
+      if (mask != nullptr && mask[t] == 0) {
+        row_loss[t] = 0.0;
+        if (dlogits != nullptr) std::fill_n(dlogits + t * vocab, vocab, 0.0f);
+        continue;
+      }
       const float* z = logits + t * vocab;
       const float max = *std::max_element(z, z + vocab);
       double sum = 0.0;

@@ -50,8 +50,10 @@ void attention_backward(const ModelConfig& c, const float* q, const float* k, co
 void swiglu_backward(const float* gate, const float* up, const float* dh, int64_t n, float* dgate, float* dup);
 
 // Softmax cross-entropy of n rows of logits against targets: writes each
-// row's loss and, if dlogits is not null, scale * d(loss)/d(logits).
+// row's loss and, if dlogits is not null, scale * d(loss)/d(logits). Rows
+// whose mask entry is 0 (mask may be null: all count) get loss and
+// gradient 0.
 void cross_entropy(const float* logits, const int32_t* targets, int64_t n, int64_t vocab, float scale,
-                   double* row_loss, float* dlogits, ThreadPool* pool);
+                   double* row_loss, float* dlogits, ThreadPool* pool, const uint8_t* mask = nullptr);
 
 }  // namespace onellm::train_ops

@@ -188,7 +188,7 @@ double sum_in_order(const std::vector<double>& v) {
 }  // namespace
 
 double forward_backward(const TrainModel& model, const int32_t* tokens, int64_t n, float* grads, float grad_scale,
-                        ThreadPool* pool) {
+                        ThreadPool* pool, const uint8_t* target_mask) {
   const ModelConfig& c = model.config();
   check_tokens(c, tokens, n + 1);
   const Layout lay(model);
@@ -197,7 +197,8 @@ double forward_backward(const TrainModel& model, const int32_t* tokens, int64_t 
   forward(model, lay, tokens, n, rope, a, pool);
   std::vector<double> row_loss(static_cast<size_t>(n));
   std::vector<float> dlogits(static_cast<size_t>(n * c.n_vocab));
-  cross_entropy(a.logits.data(), tokens + 1, n, c.n_vocab, grad_scale, row_loss.data(), dlogits.data(), pool);
+  cross_entropy(a.logits.data(), tokens + 1, n, c.n_vocab, grad_scale, row_loss.data(), dlogits.data(), pool,
+                target_mask);
   backward(model, lay, tokens, n, rope, a, dlogits.data(), grads, pool);
   return sum_in_order(row_loss);
 }

@@ -1,5 +1,6 @@
 // The training loop: deterministic batches, AdamW steps, evaluation, and
 // checkpoints (a GGUF holding the model, the Adam moments and the step).
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -58,11 +59,35 @@ Trainer::Trainer(TrainModel model, std::vector<int32_t> corpus, TrainOptions opt
   if (options_.n_threads > 1) pool_ = std::make_unique<ThreadPool>(options_.n_threads);
 }
 
-std::vector<int64_t> batch_windows(size_t corpus_size, const TrainOptions& options, int64_t step) {
-  const int64_t n_windows = window_count(corpus_size, options.seq_len);
+std::vector<int32_t> reply_token_documents(const std::vector<int32_t>& corpus, const ReplyMarkers& markers) {
+  if (markers.reply_open.empty()) throw Error("train: no reply-opening tokens given");
+  std::vector<int32_t> out(corpus.size(), -1);
+  const size_t open_len = markers.reply_open.size();
+  int64_t document = 0;
+  bool in_reply = false;
+  for (size_t i = 0; i < corpus.size(); ++i) {
+    if (in_reply) {
+      out[i] = static_cast<int32_t>(document);
+      if (corpus[i] == markers.reply_close) in_reply = false;
+    } else if (i + 1 >= open_len &&
+               std::equal(markers.reply_open.begin(), markers.reply_open.end(), corpus.begin() + (i + 1 - open_len))) {
+      in_reply = true;  // the reply starts with the next token
+    }
+    if (corpus[i] == markers.document_end) {
+      document = static_cast<int64_t>(i) + 1;
+      in_reply = false;
+    }
+  }
+  return out;
+}
+
+std::vector<int64_t> batch_windows(size_t corpus_size, const TrainOptions& options, int64_t step,
+                                   const std::vector<int64_t>* starts) {
+  const int64_t n_windows =
+      starts != nullptr ? static_cast<int64_t>(starts->size()) : window_count(corpus_size, options.seq_len);
   if (n_windows == 0) throw Error("train: the corpus is shorter than one window");
   const int64_t B = options.batch_size;
-  std::vector<int64_t> starts;
+  std::vector<int64_t> out;
   int64_t cached_epoch = -1;
   std::vector<int64_t> order;
   for (int64_t b = 0; b < B; ++b) {
@@ -77,27 +102,61 @@ std::vector<int64_t> batch_windows(size_t corpus_size, const TrainOptions& optio
         std::swap(order[static_cast<size_t>(i)], order[gen() % static_cast<uint64_t>(i + 1)]);
       cached_epoch = epoch;
     }
-    starts.push_back(order[static_cast<size_t>(g % n_windows)] * options.seq_len);
+    const int64_t w = order[static_cast<size_t>(g % n_windows)];
+    out.push_back(starts != nullptr ? (*starts)[static_cast<size_t>(w)] : w * options.seq_len);
   }
-  return starts;
+  return out;
 }
 
 std::vector<int64_t> Trainer::batch_windows(int64_t step) const {
-  return onellm::batch_windows(corpus_.size(), options_, step);
+  return onellm::batch_windows(corpus_.size(), options_, step,
+                               options_.targets == LossTargets::kReplies ? &document_starts_ : nullptr);
+}
+
+int64_t Trainer::set_reply_markers(const ReplyMarkers& markers) {
+  reply_document_ = reply_token_documents(corpus_, markers);
+  document_starts_.clear();
+  const auto last_start = static_cast<int64_t>(corpus_.size()) - options_.seq_len - 1;
+  for (int64_t i = 0; i <= last_start; ++i)
+    if (i == 0 || corpus_[static_cast<size_t>(i - 1)] == markers.document_end) document_starts_.push_back(i);
+  int64_t replies = 0;
+  for (int32_t d : reply_document_) replies += d >= 0;
+  if (replies == 0 || document_starts_.empty())
+    throw Error("train: the corpus has no assistant replies (or no document fits a window) to train on");
+  return replies;
 }
 
 StepStats Trainer::step() {
   const int64_t T = options_.seq_len;
+  const bool replies = options_.targets == LossTargets::kReplies;
+  if (replies && reply_document_.size() != corpus_.size())
+    throw Error("train: loss on replies needs the reply markers (Trainer::set_reply_markers)");
   std::fill(grads_.begin(), grads_.end(), 0.0f);
   const std::vector<int64_t> starts = batch_windows(step_);
-  // Gradient of the mean loss over every predicted token of the batch.
-  const float scale = 1.0f / static_cast<float>(T * static_cast<int64_t>(starts.size()));
+  // Targets of each window: all, or the replies whose document starts in it.
+  std::vector<std::vector<uint8_t>> masks(starts.size());
+  std::vector<int64_t> window_targets(starts.size(), T);
+  for (size_t b = 0; b < starts.size() && replies; ++b) {
+    masks[b].resize(static_cast<size_t>(T));
+    window_targets[b] = 0;
+    for (int64_t r = 0; r < T; ++r) {
+      const int32_t doc = reply_document_[static_cast<size_t>(starts[b] + 1 + r)];
+      masks[b][static_cast<size_t>(r)] = doc >= 0 && doc >= starts[b];
+      window_targets[b] += masks[b][static_cast<size_t>(r)];
+    }
+  }
+  int64_t targets = 0;
+  for (int64_t n : window_targets) targets += n;
+  // Gradient of the mean loss over every target of the batch.
+  const float scale = 1.0f / static_cast<float>(std::max<int64_t>(targets, 1));
   double loss = 0.0;
-  for (int64_t start : starts)
-    loss += forward_backward(model_, corpus_.data() + start, T, grads_.data(), scale, pool_.get());
+  for (size_t b = 0; b < starts.size(); ++b)
+    if (window_targets[b] > 0)
+      loss += forward_backward(model_, corpus_.data() + starts[b], T, grads_.data(), scale, pool_.get(),
+                               replies ? masks[b].data() : nullptr);
   StepStats s;
   s.step = step_;
-  s.loss = loss / static_cast<double>(T * static_cast<int64_t>(starts.size()));
+  s.loss = loss / static_cast<double>(std::max<int64_t>(targets, 1));
   s.grad_norm = clip_grad_norm(grads_.data(), grads_.size(), options_.adam.grad_clip);
   s.lr = learning_rate(options_.adam, step_);
   adamw_update(options_.adam, step_, s.lr, model_.data(), grads_.data(), m_.data(), v_.data(), model_.tensors());
@@ -139,6 +198,7 @@ void Trainer::save_checkpoint(const std::string& path) const {
       {"train.seq_len", GgufValue::of_u64(static_cast<uint64_t>(options_.seq_len))},
       {"train.batch_size", GgufValue::of_u64(static_cast<uint64_t>(options_.batch_size))},
       {"train.data_seed", GgufValue::of_u64(options_.data_seed)},
+      {"train.loss_targets", GgufValue::of_string(options_.targets == LossTargets::kReplies ? "replies" : "all")},
       {"train.corpus_hash", GgufValue::of_u64(corpus_hash(corpus_))},
       {"train.adam.lr", GgufValue::of_f32(a.lr)},
       {"train.adam.min_lr", GgufValue::of_f32(a.min_lr)},
@@ -167,6 +227,8 @@ Trainer Trainer::resume(const std::string& checkpoint, std::vector<int32_t> corp
   o.seq_len = f->get_int("train.seq_len");
   o.batch_size = f->get_int("train.batch_size");
   o.data_seed = static_cast<uint64_t>(f->get_int("train.data_seed"));
+  if (f->find("train.loss_targets") != nullptr && f->get_string("train.loss_targets") == "replies")
+    o.targets = LossTargets::kReplies;
   AdamWOptions& a = o.adam;
   a.lr = static_cast<float>(f->get_float("train.adam.lr"));
   a.min_lr = static_cast<float>(f->get_float("train.adam.min_lr"));
