@@ -21,7 +21,7 @@ const std::set<std::string> kGenerateValueOptions = {
     "-c", "--ctx-size", "-b", "--batch-size", "--temp", "--temperature", "--top-k", "--top-p", "--min-p",
     "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
     "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema"};
-const std::set<std::string> kGenerateFlags = {"--json", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
+const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "-h", "--help"};
 
 std::string json_string(const std::string& s) {
@@ -94,16 +94,30 @@ SamplingParams sampling_from_args(const Args& a) {
   return p;
 }
 
+// --chat-template NAME|FILE, else the model's own template, else ChatML.
+std::string chat_template_source(const Args& a, const LoadedModel& m) {
+  if (auto name = a.get({"--chat-template"}))
+    return std::ifstream(*name) ? read_text_file(*name) : builtin_chat_template(*name);
+  std::string source = m.model->gguf().get_string_or("tokenizer.chat_template", "");
+  if (source.empty()) {
+    source = builtin_chat_template("chatml");
+    std::fprintf(stderr, "note: the model has no chat template; using chatml (override with --chat-template)\n");
+  }
+  return source;
+}
+
 int run_command(int argc, char** argv) {
   Args a(argc, argv, 2, kGenerateValueOptions, kGenerateFlags);
   if (a.flag({"-h", "--help"})) {
     std::puts(
-        "onellm run -m MODEL (-p PROMPT | -f FILE) [options]\n"
+        "onellm run [-m MODEL] (-p PROMPT | -f FILE) [options]   (default model: the bundled one)\n"
         "  -n N             tokens to generate (-1: until end of generation or full context)\n"
         "  --temp T --top-k K --top-p P --min-p P --repeat-penalty R --repeat-last-n N\n"
         "  --presence-penalty X --frequency-penalty X -s SEED --stop STR (repeatable)\n"
         "  -c N             context size (default: the model's, at most 4096)\n"
         "  -t N             threads    -b N  prompt batch size\n"
+        "  --chat           the prompt is one user message, formatted by the model's chat template\n"
+        "                   (--system TEXT adds a system message, --chat-template NAME|FILE overrides)\n"
         "  --json           print {\"prompt_tokens\",\"tokens\",\"text\"} instead of streaming text\n"
         "  --ignore-eos     keep generating after an end-of-generation token\n"
         "  --exact          F32 math on dequantized weights (reference) instead of the fast kernels\n"
@@ -121,7 +135,17 @@ int run_command(int argc, char** argv) {
 
   LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
   GenerationRequest req;
-  req.prompt = m.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+  if (a.flag({"--chat"})) {
+    // One user turn (after --system) through the model's chat template.
+    std::vector<ChatMessage> messages;
+    if (auto sys = a.get({"--system", "-sys"})) messages.push_back({"system", *sys, {}});
+    messages.push_back({"user", prompt, {}});
+    ChatTemplateOptions topts;
+    topts.add_generation_prompt = true;
+    req.prompt = chat_prompt_tokens(*m.tokenizer, ChatTemplate(chat_template_source(a, m)), messages, topts);
+  } else {
+    req.prompt = m.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+  }
   if (req.prompt.empty())
     throw Error("the prompt is empty and the model adds no BOS token, so there is nothing to continue from");
   req.max_tokens = a.get_int({"-n", "--n-predict", "--max-tokens"}, -1);
@@ -165,17 +189,7 @@ int chat_command(int argc, char** argv) {
   const std::optional<std::string> model_path = model_path_or_default(a);
   LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
 
-  std::string source;
-  if (auto name = a.get({"--chat-template"})) {
-    source = std::ifstream(*name) ? read_text_file(*name) : builtin_chat_template(*name);
-  } else {
-    source = m.model->gguf().get_string_or("tokenizer.chat_template", "");
-    if (source.empty()) {
-      source = builtin_chat_template("chatml");
-      std::fprintf(stderr, "note: the model has no chat template; using chatml (override with --chat-template)\n");
-    }
-  }
-  ChatTemplate tmpl(source);
+  ChatTemplate tmpl(chat_template_source(a, m));
   ChatTemplateOptions topts;
   topts.add_generation_prompt = true;
 

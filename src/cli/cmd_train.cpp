@@ -192,11 +192,15 @@ int train_command(int argc, char** argv) {
   // so a long run can be cut into sessions.
   const int64_t total = trainer->options().adam.total_steps;
   const int64_t stop_at = std::min<int64_t>(a.get_int({"--stop-at"}, total), total);
+  const int64_t first_step = trainer->next_step();
   while (trainer->next_step() < stop_at) {
     const StepStats s = trainer->step();
     if (log.on_step(s) && !eval_tokens.empty()) log.eval(s.step, trainer->evaluate(eval_tokens));
     if (checkpoint && checkpoint_every > 0 && (s.step + 1) % checkpoint_every == 0) trainer->save_checkpoint(*checkpoint);
   }
+  // Resuming a finished run with --eval just evaluates it.
+  if (trainer->next_step() == first_step && !eval_tokens.empty())
+    log.eval(first_step - 1, trainer->evaluate(eval_tokens));
   if (checkpoint) {
     trainer->save_checkpoint(*checkpoint);
     std::fprintf(stderr, "wrote checkpoint %s\n", checkpoint->c_str());

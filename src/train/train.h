@@ -167,7 +167,9 @@ class Trainer {
   // Writes model + moments + step + options atomically (temp file + rename).
   // The checkpoint is itself a GGUF Model::load can run.
   void save_checkpoint(const std::string& path) const;
-  // Mean next-token loss over every window of `tokens` (held-out data).
+  // Mean next-token loss of held-out `tokens`, counting what training
+  // counts: every token (windows of seq_len), or with kReplies the reply
+  // tokens, each document read from its start.
   double evaluate(const std::vector<int32_t>& tokens) const;
 
   int64_t next_step() const { return step_; }
@@ -185,6 +187,7 @@ class Trainer {
   std::vector<int32_t> corpus_;
   std::vector<int32_t> reply_document_;   // kReplies: reply_token_documents(corpus_)
   std::vector<int64_t> document_starts_;  // kReplies: where windows may start
+  ReplyMarkers markers_;
   TrainOptions options_;
   GgufMetadata tokenizer_;
   std::vector<float> grads_, m_, v_;

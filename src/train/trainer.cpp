@@ -1,6 +1,7 @@
 // The training loop: deterministic batches, AdamW steps, evaluation, and
 // checkpoints (a GGUF holding the model, the Adam moments and the step).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -114,6 +115,7 @@ std::vector<int64_t> Trainer::batch_windows(int64_t step) const {
 }
 
 int64_t Trainer::set_reply_markers(const ReplyMarkers& markers) {
+  markers_ = markers;
   reply_document_ = reply_token_documents(corpus_, markers);
   document_starts_.clear();
   const auto last_start = static_cast<int64_t>(corpus_.size()) - options_.seq_len - 1;
@@ -184,7 +186,39 @@ double mean_loss(const TrainModel& model, const std::vector<int32_t>& tokens, in
 }
 
 double Trainer::evaluate(const std::vector<int32_t>& tokens) const {
-  return mean_loss(model_, tokens, options_.seq_len, pool_.get());
+  if (options_.targets != LossTargets::kReplies) return mean_loss(model_, tokens, options_.seq_len, pool_.get());
+  if (markers_.reply_open.empty()) throw Error("evaluate: loss on replies needs the reply markers");
+  // Windows end after their last whole document, so the next one starts at
+  // a document; a reply counts if its document starts inside the window.
+  const std::vector<int32_t> docs = reply_token_documents(tokens, markers_);
+  const auto size = static_cast<int64_t>(tokens.size());
+  const ModelConfig& c = model_.config();
+  std::vector<float> logits;
+  double loss = 0.0;
+  int64_t count = 0;
+  for (int64_t start = 0; start + 1 < size;) {
+    int64_t n = std::min(options_.seq_len, size - 1 - start);
+    for (int64_t k = n; k >= 1; --k)  // end the window after its last whole document
+      if (tokens[static_cast<size_t>(start + k)] == markers_.document_end) {
+        n = k;
+        break;
+      }
+    logits.resize(static_cast<size_t>(n * c.n_vocab));
+    forward_logits(model_, tokens.data() + start, n, logits.data(), pool_.get());
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t target = start + 1 + r;
+      if (docs[static_cast<size_t>(target)] < start) continue;
+      const float* z = logits.data() + r * c.n_vocab;
+      const float mx = *std::max_element(z, z + c.n_vocab);
+      double norm = 0.0;
+      for (int64_t v = 0; v < c.n_vocab; ++v) norm += std::exp(static_cast<double>(z[v] - mx));
+      loss += std::log(norm) + mx - z[tokens[static_cast<size_t>(target)]];
+      ++count;
+    }
+    start += n;
+  }
+  if (count == 0) throw Error("evaluate: the held-out text has no assistant replies");
+  return loss / static_cast<double>(count);
 }
 
 void Trainer::save_checkpoint(const std::string& path) const {
