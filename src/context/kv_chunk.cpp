@@ -132,7 +132,8 @@ ParsedChunk parse(const std::string& image, const std::string& what) {
   const int64_t n = r.get<uint32_t>();
   const uint32_t adapter_len = r.get<uint32_t>(), app_len = r.get<uint32_t>();
   if (n <= 0 || n > kMaxTokens || p.id.pos0 > kMaxPosition || adapter_len > kMaxName || app_len > kMaxName || p.id.n_layer <= 0 ||
-      p.id.kv_dim <= 0 || p.id.n_layer * p.id.kv_dim > kMaxRowValues)
+      p.id.kv_dim <= 0 || p.id.n_layer > kMaxRowValues || p.id.kv_dim > kMaxRowValues ||
+      p.id.n_layer * p.id.kv_dim > kMaxRowValues)  // each bounded first: the product must not overflow
     throw Error(what + ": implausible header (tokens, position, shape or name lengths)");
   p.id.adapter.assign(reinterpret_cast<const char*>(r.take(adapter_len)), adapter_len);
   p.id.app.assign(reinterpret_cast<const char*>(r.take(app_len)), app_len);
