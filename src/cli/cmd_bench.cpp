@@ -94,7 +94,7 @@ int bench_command(int argc, char** argv) {
         "                                                    with the grammar (its cost in tokens/s)");
     return 0;
   }
-  const std::optional<std::string> model_path = model_path_or_default(a);
+  const std::string model_path = model_path_or_default(a);
   const std::vector<int64_t> prompts = parse_list(a.get_or({"-p", "--n-prompt"}, "512"), "-p");
   const std::vector<int64_t> gens = parse_list(a.get_or({"-n", "--n-gen"}, "128"), "-n");
   const int reps = static_cast<int>(std::max<long long>(1, a.get_int({"-r", "--repetitions"}, 5)));
@@ -104,7 +104,7 @@ int bench_command(int argc, char** argv) {
   if (auto g = a.get({"--grammar"})) grammar = Grammar::parse(read_text_file(*g));
   if (auto js = a.get({"--json-schema"})) grammar = Grammar::parse(json_schema_text_to_gbnf(read_text_file(*js)));
 
-  LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
+  LoadedModel m = load_model(model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
   const Model& model = *m.model;
   const ModelConfig& c = model.config();
   int64_t max_tokens = 1;
@@ -219,7 +219,7 @@ int bench_command(int argc, char** argv) {
     nlohmann::json out = nlohmann::json::array();
     for (const Row& r : rows) {
       Stats ns = stats(r.ns), ts = stats(r.ts);
-      out.push_back({{"model_filename", *model_path}, {"model_type", model_type},
+      out.push_back({{"model_filename", model_path}, {"model_type", model_type},
                      {"model_size", model.weight_bytes()}, {"model_n_params", model.parameter_count()},
                      {"n_batch", n_batch}, {"n_threads", m.pool->size()}, {"n_prompt", r.n_prompt},
                      {"n_gen", r.n_gen}, {"sampling", r.label}, {"avg_ns", static_cast<uint64_t>(ns.mean)},

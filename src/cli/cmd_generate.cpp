@@ -127,13 +127,13 @@ int run_command(int argc, char** argv) {
         "                   stdout is then exactly the JSON document");
     return 0;
   }
-  const std::optional<std::string> model_path = model_path_or_default(a);
+  const std::string model_path = model_path_or_default(a);
   std::string prompt;
   if (auto p = a.get({"-p", "--prompt"})) prompt = *p;
   else if (auto f = a.get({"-f", "--file"})) prompt = read_text_file(*f);
   if (!a.flag({"--no-escape"})) prompt = process_escapes(prompt);
 
-  LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
+  LoadedModel m = load_model(model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
   GenerationRequest req;
   if (a.flag({"--chat"})) {
     // One user turn (after --system) through the model's chat template.
@@ -186,8 +186,8 @@ int run_command(int argc, char** argv) {
 
 int chat_command(int argc, char** argv) {
   Args a(argc, argv, 2, kGenerateValueOptions, kGenerateFlags);
-  const std::optional<std::string> model_path = model_path_or_default(a);
-  LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
+  const std::string model_path = model_path_or_default(a);
+  LoadedModel m = load_model(model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
 
   ChatTemplate tmpl(chat_template_source(a, m));
   ChatTemplateOptions topts;

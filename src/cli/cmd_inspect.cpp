@@ -37,8 +37,8 @@ std::string format_float(float f) {
 
 int tokenize_command(int argc, char** argv) {
   Args a(argc, argv, 2, {"-m", "--model", "--file", "-f"}, {"--add-special", "--parse-special"});
-  const std::optional<std::string> model_path = model_path_or_default(a);
-  auto file = GgufFile::open(*model_path);
+  const std::string model_path = model_path_or_default(a);
+  auto file = GgufFile::open(model_path);
   auto tok = Tokenizer::from_gguf(*file);
   std::string input;
   if (auto f = a.get({"--file", "-f"})) {
@@ -63,10 +63,10 @@ int tokenize_command(int argc, char** argv) {
 int logits_command(int argc, char** argv) {
   Args a(argc, argv, 2, {"-m", "--model", "-p", "--prompt", "--tokens", "--top", "-t", "--threads", "-c", "--ctx-size"},
          {"--no-escape", "--exact", "--fast"});
-  const std::optional<std::string> model_path = model_path_or_default(a);
+  const std::string model_path = model_path_or_default(a);
   // Exact F32 math on dequantized weights by default: this command is for
   // checking numbers. --fast shows what run/serve compute.
-  LoadedModel m = load_model(*model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
+  LoadedModel m = load_model(model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
   std::vector<int32_t> tokens;
   if (auto t = a.get({"--tokens"})) {
     tokens = parse_token_list(*t);

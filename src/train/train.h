@@ -77,8 +77,10 @@ double forward_backward(const TrainModel& model, const int32_t* tokens, int64_t 
                         ThreadPool* pool, const uint8_t* target_mask = nullptr);
 // Logits (n x n_vocab) of tokens[0..n) as the training forward computes them.
 void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, float* logits, ThreadPool* pool);
-// Summed next-token loss of tokens[0..n] (n + 1 tokens), no gradients.
-double sequence_loss(const TrainModel& model, const int32_t* tokens, int64_t n, ThreadPool* pool);
+// Summed next-token loss of tokens[0..n] (n + 1 tokens), no gradients; with
+// target_mask (n entries), only targets whose mask is non-zero count.
+double sequence_loss(const TrainModel& model, const int32_t* tokens, int64_t n, ThreadPool* pool,
+                     const uint8_t* target_mask = nullptr);
 // Mean next-token loss over all of `tokens`, in windows of seq_len.
 double mean_loss(const TrainModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, ThreadPool* pool);
 

@@ -211,13 +211,14 @@ void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, f
   std::copy(a.logits.begin(), a.logits.end(), logits);
 }
 
-double sequence_loss(const TrainModel& model, const int32_t* tokens, int64_t n, ThreadPool* pool) {
+double sequence_loss(const TrainModel& model, const int32_t* tokens, int64_t n, ThreadPool* pool,
+                     const uint8_t* target_mask) {
   const ModelConfig& c = model.config();
   check_tokens(c, tokens, n + 1);
   std::vector<float> logits(static_cast<size_t>(n * c.n_vocab));
   forward_logits(model, tokens, n, logits.data(), pool);
   std::vector<double> row_loss(static_cast<size_t>(n));
-  cross_entropy(logits.data(), tokens + 1, n, c.n_vocab, 1.0f, row_loss.data(), nullptr, pool);
+  cross_entropy(logits.data(), tokens + 1, n, c.n_vocab, 1.0f, row_loss.data(), nullptr, pool, target_mask);
   return sum_in_order(row_loss);
 }
 

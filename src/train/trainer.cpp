@@ -33,6 +33,18 @@ uint64_t corpus_hash(const std::vector<int32_t>& corpus) {
   return fnv1a(kFnvBasis, corpus.data(), corpus.size() * sizeof(int32_t));
 }
 
+// Targets start+1 .. start+n of a window that count under kReplies: reply
+// tokens whose document starts inside the window. Returns how many.
+int64_t reply_mask(const std::vector<int32_t>& reply_documents, int64_t start, int64_t n, std::vector<uint8_t>& mask) {
+  mask.assign(static_cast<size_t>(n), 0);
+  int64_t count = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    mask[static_cast<size_t>(r)] = reply_documents[static_cast<size_t>(start + 1 + r)] >= start;
+    count += mask[static_cast<size_t>(r)];
+  }
+  return count;
+}
+
 int64_t window_count(size_t corpus_size, int64_t seq_len) {
   return corpus_size < 2 ? 0 : static_cast<int64_t>(corpus_size - 1) / seq_len;
 }
@@ -138,15 +150,8 @@ StepStats Trainer::step() {
   // Targets of each window: all, or the replies whose document starts in it.
   std::vector<std::vector<uint8_t>> masks(starts.size());
   std::vector<int64_t> window_targets(starts.size(), T);
-  for (size_t b = 0; b < starts.size() && replies; ++b) {
-    masks[b].resize(static_cast<size_t>(T));
-    window_targets[b] = 0;
-    for (int64_t r = 0; r < T; ++r) {
-      const int32_t doc = reply_document_[static_cast<size_t>(starts[b] + 1 + r)];
-      masks[b][static_cast<size_t>(r)] = doc >= 0 && doc >= starts[b];
-      window_targets[b] += masks[b][static_cast<size_t>(r)];
-    }
-  }
+  for (size_t b = 0; b < starts.size() && replies; ++b)
+    window_targets[b] = reply_mask(reply_document_, starts[b], T, masks[b]);
   int64_t targets = 0;
   for (int64_t n : window_targets) targets += n;
   // Gradient of the mean loss over every target of the batch.
@@ -192,8 +197,7 @@ double Trainer::evaluate(const std::vector<int32_t>& tokens) const {
   // a document; a reply counts if its document starts inside the window.
   const std::vector<int32_t> docs = reply_token_documents(tokens, markers_);
   const auto size = static_cast<int64_t>(tokens.size());
-  const ModelConfig& c = model_.config();
-  std::vector<float> logits;
+  std::vector<uint8_t> mask;
   double loss = 0.0;
   int64_t count = 0;
   for (int64_t start = 0; start + 1 < size;) {
@@ -203,18 +207,8 @@ double Trainer::evaluate(const std::vector<int32_t>& tokens) const {
         n = k;
         break;
       }
-    logits.resize(static_cast<size_t>(n * c.n_vocab));
-    forward_logits(model_, tokens.data() + start, n, logits.data(), pool_.get());
-    for (int64_t r = 0; r < n; ++r) {
-      const int64_t target = start + 1 + r;
-      if (docs[static_cast<size_t>(target)] < start) continue;
-      const float* z = logits.data() + r * c.n_vocab;
-      const float mx = *std::max_element(z, z + c.n_vocab);
-      double norm = 0.0;
-      for (int64_t v = 0; v < c.n_vocab; ++v) norm += std::exp(static_cast<double>(z[v] - mx));
-      loss += std::log(norm) + mx - z[tokens[static_cast<size_t>(target)]];
-      ++count;
-    }
+    count += reply_mask(docs, start, n, mask);
+    loss += sequence_loss(model_, tokens.data() + start, n, pool_.get(), mask.data());
     start += n;
   }
   if (count == 0) throw Error("evaluate: the held-out text has no assistant replies");
