@@ -29,17 +29,20 @@ class ContextTest : public ::testing::Test {
     tok_ = Tokenizer::from_gguf(model_->gguf());
   }
   // A cache holding n positions of random keys/values.
-  KvCache random_cache(int64_t n, uint32_t seed = 1) {
-    KvCache cache(model_->config(), n);
+  KvCache random_cache(int64_t n, uint32_t seed = 1, TensorType type = TensorType::F32) {
+    KvCache cache(model_->config(), n, type);
     cache.reserve(n);
     std::mt19937 rng(seed);
     std::normal_distribution<float> normal(0, 2);
-    for (int64_t l = 0; l < cache.n_layer(); ++l)
-      for (int64_t p = 0; p < n; ++p)
-        for (int64_t d = 0; d < cache.kv_dim(); ++d) {
-          cache.k(l, p)[d] = normal(rng);
-          cache.v(l, p)[d] = normal(rng);
-        }
+    std::vector<float> k(static_cast<size_t>(n * cache.kv_dim())), v(k.size());
+    for (int64_t l = 0; l < cache.n_layer(); ++l) {
+      for (size_t i = 0; i < k.size(); ++i) {
+        k[i] = normal(rng);
+        v[i] = normal(rng);
+      }
+      cache.write_k(l, 0, n, k.data());
+      cache.write_v(l, 0, n, v.data());
+    }
     cache.set_size(n);
     return cache;
   }
@@ -57,14 +60,21 @@ class ContextTest : public ::testing::Test {
   static double max_error(KvCache& a, KvCache& b, int64_t pos0, int64_t n, double* amax) {
     double err = 0;
     *amax = 0;
+    std::vector<float> x(static_cast<size_t>(n * a.kv_dim())), y(x.size());
     for (int64_t l = 0; l < a.n_layer(); ++l)
-      for (int64_t p = pos0; p < pos0 + n; ++p)
-        for (int64_t d = 0; d < a.kv_dim(); ++d) {
-          err = std::max(err, static_cast<double>(std::fabs(a.k(l, p)[d] - b.k(l, p)[d])));
-          err = std::max(err, static_cast<double>(std::fabs(a.v(l, p)[d] - b.v(l, p)[d])));
-          *amax = std::max({*amax, static_cast<double>(std::fabs(a.k(l, p)[d])),
-                            static_cast<double>(std::fabs(a.v(l, p)[d]))});
+      for (int kv = 0; kv < 2; ++kv) {
+        if (kv == 0) {
+          a.read_k(l, pos0, n, x.data());
+          b.read_k(l, pos0, n, y.data());
+        } else {
+          a.read_v(l, pos0, n, x.data());
+          b.read_v(l, pos0, n, y.data());
         }
+        for (size_t i = 0; i < x.size(); ++i) {
+          err = std::max(err, static_cast<double>(std::fabs(x[i] - y[i])));
+          *amax = std::max(*amax, static_cast<double>(std::fabs(x[i])));
+        }
+      }
     return err;
   }
   GenerationRequest greedy(const std::vector<int32_t>& prompt, int64_t n) {
@@ -109,6 +119,14 @@ TEST_F(ContextTest, ChunkRoundTripIsExactInF32AndBoundedWhenQuantized) {
     // Transcoding from F32 gives the same bytes as encoding directly.
     EXPECT_EQ(transcode_kv_chunk(encode_kv_chunk(id, src, KvFormat::kF32), format), image);
   }
+  // An F16 cache stored as f16 is its own bytes: exact, half the F32 size.
+  KvCache half = random_cache(96, 3, TensorType::F16);
+  KvCache half_dst(model_->config(), 96, TensorType::F16);
+  half_dst.reserve(96);
+  const std::string half_image = encode_kv_chunk(id, half, KvFormat::kF16);
+  decode_kv_chunk(half_image, id, half_dst);
+  EXPECT_EQ(max_error(half, half_dst, 32, 32, &amax), 0.0);
+  EXPECT_LT(half_image.size(), encode_kv_chunk(id, half, KvFormat::kF32).size() * 0.52);
   KvFormat f;
   ChunkIdentity peeked = peek_kv_chunk(encode_kv_chunk(id, src, KvFormat::kInt4), &f);
   EXPECT_EQ(f, KvFormat::kInt4);
@@ -279,7 +297,7 @@ TEST_F(ContextTest, CorruptChunkIsRecomputedAndTheReplyIsUnchanged) {
 
 TEST_F(ContextTest, BudgetIsNeverExceededAndParkedSessionsResume) {
   ContextOptions o;  // memory only: parked chunks compress, then drop
-  const uint64_t per_token = KvCache(model_->config(), 1).bytes_per_token();
+  const uint64_t per_token = KvCache(model_->config(), 1, o.kv_type).bytes_per_token();
   o.budget_bytes = per_token * 700;
   ContextStore store(*model_, *tok_, &pool_, dir_.file("m.gguf"), o);
   std::vector<std::vector<int32_t>> prompts;
@@ -293,7 +311,9 @@ TEST_F(ContextTest, BudgetIsNeverExceededAndParkedSessionsResume) {
   }
   ContextStats st = store.stats();
   EXPECT_LE(st.peak_bytes, o.budget_bytes);
-  EXPECT_GT(st.chunks_by_format[static_cast<int>(KvFormat::kInt8)] + st.chunks_by_format[static_cast<int>(KvFormat::kInt4)], 0);
+  EXPECT_GT(st.chunks_by_format[static_cast<int>(KvFormat::kInt8)] + st.chunks_by_format[static_cast<int>(KvFormat::kInt4)] +
+                st.chunks_by_format[static_cast<int>(KvFormat::kInt2)],
+            0);
   EXPECT_LT(st.live_sessions, 6);
   // The first session was parked (compressed or dropped) and still answers.
   RestoreReport r;

@@ -69,6 +69,40 @@ TEST(Model, IncrementalDecodeEqualsBatchedPrefill) {
   }
 }
 
+// F16 and Q8_0 caches (head size 64 here) give logits close to the F32
+// cache's; attention tracking sees every query's probabilities sum to one,
+// so the count-weighted mean score over all positions is exactly 1.
+TEST(Model, QuantizedKvCachesStayCloseAndAttentionIsAccounted) {
+  TempDir dir;
+  TinyModelSpec spec;
+  spec.arch = "llama";
+  write_tiny_model(spec, dir.file("m.gguf"));
+  auto model = Model::load(dir.file("m.gguf"));
+  const int64_t V = model->config().n_vocab, n = 40;
+  std::vector<int32_t> tokens(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) tokens[static_cast<size_t>(i)] = static_cast<int32_t>((i * 13 + 5) % V);
+  ThreadPool pool(2);
+  std::vector<float> want(static_cast<size_t>(n * V)), got(want.size());
+  KvCache f32(model->config(), n);
+  model->forward(tokens.data(), n, f32, want.data(), true, &pool);
+  double scale = 0;
+  for (float x : want) scale = std::max(scale, static_cast<double>(std::fabs(x)));
+  for (auto [type, tolerance] : {std::pair{TensorType::F16, 2e-3}, std::pair{TensorType::Q8_0, 2e-2}}) {
+    KvCache cache(model->config(), n, type);
+    cache.track_attention(true);
+    // A prompt chunk, then single-token steps (the decode path).
+    model->forward(tokens.data(), n - 4, cache, got.data(), true, &pool);
+    for (int64_t i = n - 4; i < n; ++i) model->forward(&tokens[i], 1, cache, got.data() + i * V, false, &pool);
+    double dev = 0;
+    for (size_t i = 0; i < want.size(); ++i) dev = std::max(dev, static_cast<double>(std::fabs(got[i] - want[i])));
+    EXPECT_LT(dev, tolerance * scale) << tensor_type_info(type).name;
+    EXPECT_NEAR(cache.attention_score(0, n), 1.0, 1e-5);
+    EXPECT_GT(cache.attention_score(0, 1), 0.0);
+    EXPECT_EQ(cache.attention_score(n, 5), -1.0);  // never seen
+  }
+  EXPECT_THROW(KvCache(model->config(), 8, TensorType::Q4_0), Error);
+}
+
 TEST(Model, ContextOverflowAndBadTokensAreErrors) {
   TempDir dir;
   write_tiny_model(TinyModelSpec{}, dir.file("m.gguf"));

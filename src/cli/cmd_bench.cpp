@@ -85,11 +85,11 @@ Stats stats(const std::vector<double>& xs) {
 int bench_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"-m", "--model", "-p", "--n-prompt", "-n", "--n-gen", "-t", "--threads", "-r", "--repetitions", "-b",
-          "--batch-size", "--json-schema", "--grammar"},
+          "--batch-size", "--json-schema", "--grammar", "--kv-type", "-ctk"},
          {"--json", "-h", "--help"});
   if (a.flag({"-h", "--help"})) {
     std::puts(
-        "onellm bench -m MODEL [-p 128,512] [-n 64] [-t THREADS] [-r 3] [-b 512] [--json]\n"
+        "onellm bench -m MODEL [-p 128,512] [-n 64] [-t THREADS] [-r 3] [-b 512] [--kv-type f16|q8_0|f32] [--json]\n"
         "             [--json-schema FILE | --grammar FILE]   also time decoding with sampling, without and\n"
         "                                                    with the grammar (its cost in tokens/s)");
     return 0;
@@ -110,7 +110,7 @@ int bench_command(int argc, char** argv) {
   int64_t max_tokens = 1;
   for (int64_t p : prompts) max_tokens = std::max(max_tokens, p);
   for (int64_t g : gens) max_tokens = std::max(max_tokens, g + 1);
-  KvCache cache(c, max_tokens);
+  KvCache cache(c, max_tokens, kv_type_from_args(a));
   std::mt19937 rng(42);
   std::vector<int32_t> tokens(static_cast<size_t>(max_tokens));
   for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.n_vocab));

@@ -20,7 +20,7 @@ const std::set<std::string> kGenerateValueOptions = {
     "-m", "--model", "-p", "--prompt", "-f", "--file", "-n", "--n-predict", "--max-tokens", "-t", "--threads",
     "-c", "--ctx-size", "-b", "--batch-size", "--temp", "--temperature", "--top-k", "--top-p", "--min-p",
     "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
-    "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema"};
+    "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema", "--kv-type", "-ctk"};
 const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "-h", "--help"};
 
@@ -80,6 +80,13 @@ LoadedModel load_model(const std::string& path, int n_threads) {
   return m;
 }
 
+TensorType kv_type_from_args(const Args& a) {
+  const std::string name = a.get_or({"--kv-type", "-ctk"}, "f16");
+  for (TensorType t : {TensorType::F16, TensorType::Q8_0, TensorType::F32})
+    if (tensor_type_from_name(name) == t) return t;
+  throw Error("--kv-type must be f16, q8_0 or f32, not '" + name + "'");
+}
+
 SamplingParams sampling_from_args(const Args& a) {
   SamplingParams p;
   p.temperature = static_cast<float>(a.get_double({"--temp", "--temperature"}, p.temperature));
@@ -116,6 +123,7 @@ int run_command(int argc, char** argv) {
         "  --presence-penalty X --frequency-penalty X -s SEED --stop STR (repeatable)\n"
         "  -c N             context size (default: the model's, at most 4096)\n"
         "  -t N             threads    -b N  prompt batch size\n"
+        "  --kv-type T      KV cache element type: f16 (default), q8_0, f32\n"
         "  --chat           the prompt is one user message, formatted by the model's chat template\n"
         "                   (--system TEXT adds a system message, --chat-template NAME|FILE overrides)\n"
         "  --json           print {\"prompt_tokens\",\"tokens\",\"text\"} instead of streaming text\n"
@@ -158,6 +166,7 @@ int run_command(int argc, char** argv) {
   so.n_ctx = a.get_int({"-c", "--ctx-size"}, 0);
   so.n_batch = a.get_int({"-b", "--batch-size"}, 512);
   so.math = a.flag({"--exact"}) ? MathMode::kExact : MathMode::kFast;
+  so.kv_type = kv_type_from_args(a);
   Sequence seq(*m.model, *m.tokenizer, m.pool.get(), so);
 
   const bool json = a.flag({"--json"});
@@ -195,6 +204,7 @@ int chat_command(int argc, char** argv) {
 
   SequenceOptions so;
   so.n_ctx = a.get_int({"-c", "--ctx-size"}, 0);
+  so.kv_type = kv_type_from_args(a);
   Sequence seq(*m.model, *m.tokenizer, m.pool.get(), so);
   std::vector<ChatMessage> messages;
   if (auto sys = a.get({"--system", "-sys"})) messages.push_back({"system", *sys, {}});

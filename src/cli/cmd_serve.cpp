@@ -54,13 +54,15 @@ void notify_ready(const std::string& ready_file, const std::string& socket_path,
 int serve_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"-m", "--model", "--socket", "--http", "--config", "--state-dir", "-t", "--threads", "--ready-file",
-          "--kv-budget", "--kv-chunk", "--kv-compress"},
+          "--kv-budget", "--kv-chunk", "--kv-compress", "--kv-type"},
          {"--log-content", "--no-socket", "-h", "--help"});
   if (a.flag({"-h", "--help"})) {
     std::puts("onellm serve -m MODEL [--socket PATH | --no-socket] [--http 127.0.0.1:PORT] [--config FILE]\n"
               "             [--state-dir DIR] [-t THREADS] [--ready-file FILE] [--log-content]\n"
               "             [--kv-budget BYTES (K/M/G suffix, default 256M)] [--kv-chunk TOKENS (default 32)]\n"
-              "             [--kv-compress int8|int4|int2 (deepest in-memory KV format, default int8)]");
+              "             [--kv-compress int8|int4|int2 (deepest in-memory format of rarely attended\n"
+              "              KV chunks, default int2; well-attended chunks stop at int8)]\n"
+              "             [--kv-type f16|q8_0|f32 (live KV caches, default f16)]");
     return 0;
   }
   ServeOptions o;
@@ -71,7 +73,8 @@ int serve_command(int argc, char** argv) {
   o.log_content = a.flag({"--log-content"});
   o.kv_budget = parse_byte_size(a.get_or({"--kv-budget"}, "256M"), "--kv-budget");
   o.kv_chunk_tokens = a.get_int({"--kv-chunk"}, 32);
-  o.kv_compress = a.get_or({"--kv-compress"}, "int8");
+  o.kv_compress = a.get_or({"--kv-compress"}, "int2");
+  o.kv_type = kv_type_from_args(a);
   parse_kv_format(o.kv_compress);  // a bad name fails here, before the model loads
 
   // Signals are taken synchronously by this thread; every other thread

@@ -48,5 +48,7 @@ std::string read_text_file(const std::string& path);
 // Options shared by run and chat.
 extern const char* const kSamplingOptions[];
 SamplingParams sampling_from_args(const Args& args);
+// --kv-type f16|q8_0|f32 (default f16): the KV cache element type.
+TensorType kv_type_from_args(const Args& args);
 
 }  // namespace onellm::cli

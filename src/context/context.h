@@ -27,11 +27,22 @@ namespace onellm {
 
 class SqliteDb;
 
-// How a chunk's values are stored. Quantized formats use one F32 scale per
-// block of 32 consecutive values (symmetric, round to nearest).
-enum class KvFormat : uint32_t { kF32 = 0, kInt8 = 1, kInt4 = 2, kInt2 = 3 };
+// How a chunk's values are stored, from least to most compressed. Quantized
+// formats use one F32 scale per block of 32 consecutive values (symmetric,
+// round to nearest).
+enum class KvFormat : uint32_t { kF32 = 0, kF16 = 1, kInt8 = 2, kInt4 = 3, kInt2 = 4 };
+constexpr int kKvFormatCount = 5;
 const char* kv_format_name(KvFormat f);
-KvFormat parse_kv_format(const std::string& name);  // "f32", "int8", "int4", "int2"; throws Error
+KvFormat parse_kv_format(const std::string& name);  // "f32", "f16", "int8", "int4", "int2"; throws Error
+// The lossless chunk format for a KV cache type (F32 -> f32, F16 -> f16);
+// Q8_0 caches are stored as int8 (same grid, F32 instead of F16 scales).
+KvFormat kv_format_for_cache(TensorType cache_type);
+// The deepest in-memory format a parked chunk may reach given the attention
+// it received (KvCache::attention_score: 1 = an average position): rarely
+// attended chunks lose little by coarse values (H2O, LLMS). Unknown (< 0)
+// and well-attended chunks stop at int8.
+KvFormat kv_format_for_attention(double score);
+double kv_format_bytes_per_value(KvFormat f);  // payload bytes, block scales included
 
 // 64-bit hashes (not cryptographic: change detection and chunk names).
 uint64_t hash_bytes(const void* data, size_t n, uint64_t seed = 0);
@@ -114,10 +125,14 @@ struct ContextOptions {
   std::string dir;                 // chunk files and chunks.db (the service uses <state-dir>/kv)
   uint64_t budget_bytes = 256ull << 20;
   int64_t chunk_tokens = 32;
-  KvFormat disk_format = KvFormat::kF32;  // lossless: a restored session answers exactly as before
-  // Compression stops here, then disk / drop. INT8 by default: INT4 and INT2
-  // cost too much perplexity without attention-mass selection (benchmarks).
-  KvFormat deepest_memory_format = KvFormat::kInt8;
+  // Element type of the sessions' live caches, and the chunk format on disk:
+  // lossless for the cache type, so a restored session answers exactly as
+  // before (kv_format_for_cache).
+  TensorType kv_type = TensorType::F16;
+  KvFormat disk_format = KvFormat::kF16;
+  // Parked chunks are int8; under memory pressure a chunk goes deeper only as
+  // far as kv_format_for_attention allows for it, and never past this.
+  KvFormat deepest_memory_format = KvFormat::kInt2;
   std::string adapter;
   bool write_back = true;
   // Recomputes chunks during restore on the caller's thread; the service
@@ -134,7 +149,7 @@ struct RestoreReport {
 
 struct ContextStats {
   uint64_t budget_bytes = 0, used_bytes = 0, peak_bytes = 0;
-  int64_t live_sessions = 0, pinned_sessions = 0, memory_chunks = 0, chunks_by_format[4] = {0, 0, 0, 0};
+  int64_t live_sessions = 0, pinned_sessions = 0, memory_chunks = 0, chunks_by_format[kKvFormatCount] = {};
   int64_t disk_chunks = 0, chunks_written = 0, write_errors = 0, chunks_corrupt = 0, chunks_discarded = 0;
   uint64_t disk_bytes_written = 0, disk_bytes_read = 0, disk_bytes = 0;
   int64_t pending_writes = 0;

@@ -25,8 +25,8 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
   if (static_cast<int64_t>(prompt.size()) >= s.live->n_ctx()) return 0;  // CONTEXT_TOO_LONG for the caller
   // The last prompt token is always evaluated (its logits start the reply).
   const int64_t n_chunks = prompt.empty() ? 0 : static_cast<int64_t>(prompt.size() - 1) / C;
-  const double bytes_per_chunk = static_cast<double>(s.live->kv_cache().bytes_per_token() * C) *
-                                 (options_.disk_format == KvFormat::kF32 ? 1.0 : 0.3);
+  const double bytes_per_chunk = static_cast<double>(2 * model_.config().n_layer * model_.config().kv_dim() * C) *
+                                 kv_format_bytes_per_value(options_.disk_format);
   const bool disk_is_cheaper =
       costs_.load_ms_per_mb * bytes_per_chunk / 1048576.0 < costs_.recompute_ms_per_token * static_cast<double>(C);
   std::vector<Step> steps;

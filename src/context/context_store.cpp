@@ -1,7 +1,8 @@
-// ContextStore: the memory side. Sessions are live (a Sequence with F32 KV)
-// or parked (their full chunks in `chunks_`, shared by chain hash within an
-// app, compressed as memory runs short). Budget order: least compressed first
-// (live, then INT8, INT4, ...), then least recently used weighted by QoS.
+// ContextStore: the memory side. Sessions are live (a Sequence with F16 KV
+// by default) or parked (their full chunks in `chunks_`, shared by chain hash
+// within an app, compressed as memory runs short, rarely attended chunks
+// deeper). Budget order: least compressed first (live, then INT8, INT4, ...),
+// then least recently used weighted by QoS.
 #include <algorithm>
 #include <cstdio>
 
@@ -75,7 +76,7 @@ ChunkIdentity ContextStore::identity(const std::string& app, uint64_t chain, int
 // picks the cheaper per chunk.
 void ContextStore::measure_costs() {
   const int64_t C = options_.chunk_tokens;
-  KvCache cache(model_.config(), std::min<int64_t>(C, model_.config().n_ctx_train));
+  KvCache cache(model_.config(), std::min<int64_t>(C, model_.config().n_ctx_train), options_.kv_type);
   const int64_t n = cache.capacity();
   std::vector<int32_t> tokens(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) tokens[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7 + 1) % model_.config().n_vocab);
@@ -121,10 +122,12 @@ void ContextStore::park(SessionKv& s) {
   const std::vector<int32_t>& tokens = s.live->tokens();
   const int64_t n_full = std::min<int64_t>(cache.size(), static_cast<int64_t>(tokens.size())) / C;
   const KvFormat format = std::min(KvFormat::kInt8, options_.deepest_memory_format);
-  // The INT8 copy exists next to the F32 cache for a moment; without room
-  // for it the session goes straight to disk (or is dropped).
-  const uint64_t int8_bytes = static_cast<uint64_t>(n_full * C) * (cache.bytes_per_token() / 4 + cache.bytes_per_token() / 32 + 8);
-  const bool keep_in_memory = used_bytes_locked() + int8_bytes <= options_.budget_bytes;
+  // The compressed copy exists next to the live cache for a moment; without
+  // room for it the session goes straight to disk (or is dropped).
+  const uint64_t parked_bytes = static_cast<uint64_t>(
+      static_cast<double>(n_full * C * 2 * cache.n_layer() * cache.kv_dim()) * kv_format_bytes_per_value(format)) +
+      static_cast<uint64_t>(n_full) * 256;
+  const bool keep_in_memory = used_bytes_locked() + parked_bytes <= options_.budget_bytes;
   uint64_t chain = 0;
   for (int64_t i = 0; i < n_full && keep_in_memory; ++i) {
     chain = chunk_chain_hash(chain, tokens.data() + i * C, C);
@@ -135,6 +138,7 @@ void ContextStore::park(SessionKv& s) {
       slot->app = owner;
       slot->chain = chain;
       slot->format = format;
+      slot->deepest = std::min(options_.deepest_memory_format, kv_format_for_attention(cache.attention_score(i * C, C)));
       slot->image = std::make_shared<const std::string>(
           encode_kv_chunk(identity(owner, chain, i * C, tokens.data() + i * C, C), cache, format));
       slot->on_disk = static_cast<size_t>(i) < s.saved_chains.size() && s.saved_chains[static_cast<size_t>(i)] == chain;
@@ -191,7 +195,7 @@ void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& 
       break;
     }
     MemoryChunk& c = *chunk_victim->second;
-    if (c.format < options_.deepest_memory_format) {
+    if (c.format < c.deepest) {
       c.format = static_cast<KvFormat>(static_cast<uint32_t>(c.format) + 1);
       c.image = std::make_shared<const std::string>(transcode_kv_chunk(*c.image, c.format));
     } else {
@@ -224,7 +228,9 @@ Sequence& ContextStore::checkout(const std::string& app, const std::string& sess
     if (!s.live) {
       SequenceOptions o;
       o.n_ctx = n_ctx;
+      o.kv_type = options_.kv_type;
       auto seq = std::make_unique<Sequence>(model_, tokenizer_, pool_, o);
+      seq->kv_cache().track_attention(true);
       const uint64_t per_token = seq->kv_cache().bytes_per_token();
       const int64_t cap = std::min(positions, seq->kv_cache().capacity());
       enforce_budget(static_cast<uint64_t>(cap) * per_token, lock);

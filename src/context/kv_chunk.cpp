@@ -15,8 +15,11 @@ namespace onellm {
 namespace {
 
 constexpr char kMagic[8] = {'O', 'N', 'E', 'L', 'L', 'M', 'K', 'V'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: f16 format, formats renumbered
 constexpr int64_t kBlock = 32;
+// Attention-score thresholds (1 = an average position) below which a chunk
+// may be stored in 2 or 4 bits; chosen with bench-context's accuracy table.
+constexpr double kInt2Below = 0.1, kInt4Below = 0.5;
 constexpr int64_t kMaxTokens = 1 << 16, kMaxRowValues = 1 << 24, kMaxName = 256, kMaxPosition = 1 << 24;
 
 uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
@@ -34,6 +37,7 @@ int bits_of(KvFormat f) { return f == KvFormat::kInt8 ? 8 : f == KvFormat::kInt4
 
 uint64_t payload_bytes(KvFormat f, int64_t n_layer, int64_t values_per_tensor) {
   if (f == KvFormat::kF32) return static_cast<uint64_t>(2 * n_layer * values_per_tensor) * 4;
+  if (f == KvFormat::kF16) return static_cast<uint64_t>(2 * n_layer * values_per_tensor) * 2;
   const int64_t blocks = (values_per_tensor + kBlock - 1) / kBlock;
   const int64_t q_bytes = (values_per_tensor * bits_of(f) + 7) / 8;
   return static_cast<uint64_t>(2 * n_layer) * static_cast<uint64_t>(blocks * 4 + q_bytes);
@@ -84,6 +88,28 @@ void dequantize(const unsigned char* p, int64_t n, KvFormat f, float* x, const s
   }
 }
 
+// One K or V tensor of n values in format f, appended to out.
+void append_values(const float* x, int64_t n, KvFormat f, std::string& out) {
+  if (f == KvFormat::kF32) {
+    out.append(reinterpret_cast<const char*>(x), static_cast<size_t>(n) * 4);
+  } else if (f == KvFormat::kF16) {
+    const size_t at = out.size();
+    out.resize(at + static_cast<size_t>(n) * 2);
+    quantize_row(TensorType::F16, x, out.data() + at, n);
+  } else {
+    quantize(x, n, f, out);
+  }
+}
+
+// The inverse; every value must be finite (a chunk is never trusted).
+void read_values(const unsigned char* p, int64_t n, KvFormat f, float* x, const std::string& what) {
+  if (f == KvFormat::kF32) std::memcpy(x, p, static_cast<size_t>(n) * 4);
+  else if (f == KvFormat::kF16) dequantize_row(TensorType::F16, p, x, n);
+  else dequantize(p, n, f, x, what);
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) throw Error(what + ": a value is not finite");
+}
+
 // Bounds-checked reader over an image.
 struct Reader {
   const std::string& data;
@@ -121,7 +147,7 @@ ParsedChunk parse(const std::string& image, const std::string& what) {
   if (uint32_t v = r.get<uint32_t>(); v != kVersion)
     throw Error(what + ": chunk format version " + std::to_string(v) + ", expected " + std::to_string(kVersion));
   const uint32_t format = r.get<uint32_t>();
-  if (format > 3) throw Error(what + ": unknown KV format " + std::to_string(format));
+  if (format >= kKvFormatCount) throw Error(what + ": unknown KV format " + std::to_string(format));
   p.format = static_cast<KvFormat>(format);
   p.id.model_hash = r.get<uint64_t>();
   p.id.chain_hash = r.get<uint64_t>();
@@ -153,6 +179,7 @@ ParsedChunk parse(const std::string& image, const std::string& what) {
 const char* kv_format_name(KvFormat f) {
   switch (f) {
     case KvFormat::kF32: return "f32";
+    case KvFormat::kF16: return "f16";
     case KvFormat::kInt8: return "int8";
     case KvFormat::kInt4: return "int4";
     case KvFormat::kInt2: return "int2";
@@ -161,9 +188,30 @@ const char* kv_format_name(KvFormat f) {
 }
 
 KvFormat parse_kv_format(const std::string& name) {
-  for (KvFormat f : {KvFormat::kF32, KvFormat::kInt8, KvFormat::kInt4, KvFormat::kInt2})
+  for (KvFormat f : {KvFormat::kF32, KvFormat::kF16, KvFormat::kInt8, KvFormat::kInt4, KvFormat::kInt2})
     if (name == kv_format_name(f)) return f;
-  throw Error("unknown KV format '" + name + "' (expected f32, int8, int4 or int2)");
+  throw Error("unknown KV format '" + name + "' (expected f32, f16, int8, int4 or int2)");
+}
+
+KvFormat kv_format_for_cache(TensorType cache_type) {
+  switch (cache_type) {
+    case TensorType::F32: return KvFormat::kF32;
+    case TensorType::F16: return KvFormat::kF16;
+    default: return KvFormat::kInt8;
+  }
+}
+
+double kv_format_bytes_per_value(KvFormat f) {
+  if (f == KvFormat::kF32) return 4;
+  if (f == KvFormat::kF16) return 2;
+  return bits_of(f) / 8.0 + 4.0 / kBlock;
+}
+
+KvFormat kv_format_for_attention(double score) {
+  if (score < 0) return KvFormat::kInt8;
+  if (score < kInt2Below) return KvFormat::kInt2;
+  if (score < kInt4Below) return KvFormat::kInt4;
+  return KvFormat::kInt8;
 }
 
 uint64_t hash_bytes(const void* data, size_t n, uint64_t seed) {
@@ -257,16 +305,20 @@ uint64_t encode_kv_chunk(const ChunkIdentity& id, const KvCache& cache, KvFormat
   head.append(reinterpret_cast<const char*>(id.tokens.data()), id.tokens.size() * 4);
   put<uint64_t>(head, payload_bytes(format, id.n_layer, values));
   emit(head.data(), head.size());
-  std::string tensor;  // one quantized K or V tensor at a time
+  std::string tensor;  // one K or V tensor at a time
+  std::vector<float> x(static_cast<size_t>(values));
+  const bool raw = format == kv_format_for_cache(cache.type()) && format != KvFormat::kInt8;
   for (int64_t l = 0; l < id.n_layer; ++l)
-    for (const float* src : {cache.k(l, id.pos0), cache.v(l, id.pos0)}) {
-      if (format == KvFormat::kF32) {
-        emit(src, static_cast<size_t>(values) * 4);
-      } else {
-        tensor.clear();
-        quantize(src, values, format, tensor);
-        emit(tensor.data(), tensor.size());
+    for (int kv = 0; kv < 2; ++kv) {
+      if (raw) {  // the cache's own bytes
+        emit(kv == 0 ? cache.k_row(l, id.pos0) : cache.v_row(l, id.pos0), static_cast<size_t>(n) * cache.row_bytes());
+        continue;
       }
+      if (kv == 0) cache.read_k(l, id.pos0, n, x.data());
+      else cache.read_v(l, id.pos0, n, x.data());
+      tensor.clear();
+      append_values(x.data(), values, format, tensor);
+      emit(tensor.data(), tensor.size());
     }
   sink(&crc, 4);
   return size + 4;
@@ -288,10 +340,8 @@ std::string transcode_kv_chunk(const std::string& image, KvFormat format) {
   std::vector<float> x(static_cast<size_t>(values));
   const unsigned char* at = reinterpret_cast<const unsigned char*>(image.data()) + p.payload_at;
   for (int64_t t = 0; t < 2 * p.id.n_layer; ++t, at += tensor_bytes) {
-    if (p.format == KvFormat::kF32) std::memcpy(x.data(), at, x.size() * 4);
-    else dequantize(at, values, p.format, x.data(), "KV chunk");
-    if (format == KvFormat::kF32) out.append(reinterpret_cast<const char*>(x.data()), x.size() * 4);
-    else quantize(x.data(), values, format, out);
+    read_values(at, values, p.format, x.data(), "KV chunk");
+    append_values(x.data(), values, format, out);
   }
   put<uint32_t>(out, crc32(out.data(), out.size()));
   return out;
@@ -318,16 +368,12 @@ void decode_kv_chunk(const std::string& image, const ChunkIdentity& expected, Kv
   if (p.id.pos0 + n > cache.reserved()) throw Error(what + ": the cache has no room for its positions");
   const unsigned char* at = reinterpret_cast<const unsigned char*>(image.data()) + p.payload_at;
   const size_t tensor_bytes = payload_bytes(p.format, 1, values) / 2;
+  std::vector<float> x(static_cast<size_t>(values));
   for (int64_t l = 0; l < p.id.n_layer; ++l)
-    for (float* dst : {cache.k(l, p.id.pos0), cache.v(l, p.id.pos0)}) {
-      if (p.format == KvFormat::kF32) {
-        std::memcpy(dst, at, static_cast<size_t>(values) * 4);
-        for (int64_t i = 0; i < values; ++i)
-          if (!std::isfinite(dst[i])) throw Error(what + ": a value is not finite");
-      } else {
-        dequantize(at, values, p.format, dst, what);
-      }
-      at += tensor_bytes;
+    for (int kv = 0; kv < 2; ++kv, at += tensor_bytes) {
+      read_values(at, values, p.format, x.data(), what);
+      if (kv == 0) cache.write_k(l, p.id.pos0, n, x.data());
+      else cache.write_v(l, p.id.pos0, n, x.data());
     }
 }
 

@@ -15,6 +15,7 @@ struct ContextStore::MemoryChunk {
   std::string app;
   uint64_t chain = 0;
   KvFormat format = KvFormat::kInt8;
+  KvFormat deepest = KvFormat::kInt8;  // how far memory pressure may compress it (attention received)
   std::shared_ptr<const std::string> image;  // replaced, never changed: restores read a snapshot
   bool on_disk = false;
   int priority = 0;

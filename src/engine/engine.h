@@ -25,6 +25,9 @@ struct SequenceOptions {
   // kFast: llama.cpp's default arithmetic (8-bit activations for quantized
   // weights, SIMD); kExact: F32 math on dequantized weights (the reference).
   MathMode math = MathMode::kFast;
+  // KV cache element type: F16 (llama.cpp's default), Q8_0 or F32. kExact
+  // always uses F32: it is the reference.
+  TensorType kv_type = TensorType::F16;
 };
 
 struct GenerationRequest {

@@ -25,7 +25,8 @@ const char* finish_reason_name(FinishReason r) {
 
 Sequence::Sequence(const Model& model, const Tokenizer& tokenizer, ThreadPool* pool, SequenceOptions options)
     : model_(model), tokenizer_(tokenizer), pool_(pool), options_(options),
-      cache_(model.config(), context_size(model, options)) {
+      cache_(model.config(), context_size(model, options),
+             options.math == MathMode::kExact ? TensorType::F32 : options.kv_type) {
   if (options_.n_batch <= 0) options_.n_batch = 512;
 }
 

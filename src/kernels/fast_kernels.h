@@ -56,6 +56,12 @@ struct Kernels {
   float (*dot_f32)(const float* a, const float* b, int64_t n);
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
   AccumulateFn accumulate_f32;
+  // Attention over KV-cache rows stored as F16 or Q8_0 (n a multiple of 32
+  // for Q8_0): a . row, and y += s * row.
+  float (*dot_f16)(const float* a, const uint8_t* row, int64_t n);
+  void (*axpy_f16)(float s, const uint8_t* row, float* y, int64_t n);
+  float (*dot_q8_0)(const float* a, const uint8_t* row, int64_t n);
+  void (*axpy_q8_0)(float s, const uint8_t* row, float* y, int64_t n);
 };
 
 // Null when the level is not compiled in for this architecture.

@@ -177,6 +177,40 @@ void accumulate_f32_scalar(int64_t m, int64_t n, int64_t k, const float* a, int6
   }
 }
 
+float dot_f16_scalar(const float* a, const uint8_t* row, int64_t n) {
+  float acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * half_bits_to_float(static_cast<uint16_t>(row[2 * (i + k)] | (row[2 * (i + k) + 1] << 8)));
+  float sum = 0;
+  for (; i < n; ++i) sum += a[i] * half_bits_to_float(static_cast<uint16_t>(row[2 * i] | (row[2 * i + 1] << 8)));
+  for (float v : acc) sum += v;
+  return sum;
+}
+
+void axpy_f16_scalar(float s, const uint8_t* row, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += s * half_bits_to_float(static_cast<uint16_t>(row[2 * i] | (row[2 * i + 1] << 8)));
+}
+
+float dot_q8_0_scalar(const float* a, const uint8_t* row, int64_t n) {
+  const auto* blocks = reinterpret_cast<const BlockQ8_0*>(row);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    float acc = 0;
+    for (int i = 0; i < 32; ++i) acc += a[b * 32 + i] * static_cast<float>(blocks[b].qs[i]);
+    sum += acc * load_half(blocks[b].d);
+  }
+  return sum;
+}
+
+void axpy_q8_0_scalar(float s, const uint8_t* row, float* y, int64_t n) {
+  const auto* blocks = reinterpret_cast<const BlockQ8_0*>(row);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float d = s * load_half(blocks[b].d);
+    for (int i = 0; i < 32; ++i) y[b * 32 + i] += d * static_cast<float>(blocks[b].qs[i]);
+  }
+}
+
 // Plain-float weights: element i of a row as float.
 float f32_at(const uint8_t* row, int64_t i) {
   float v;
@@ -225,6 +259,10 @@ const Kernels kScalar = {
     dot_f32_scalar,
     axpy_f32_scalar,
     accumulate_f32_scalar,
+    dot_f16_scalar,
+    axpy_f16_scalar,
+    dot_q8_0_scalar,
+    axpy_q8_0_scalar,
 };
 
 }  // namespace

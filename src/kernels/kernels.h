@@ -152,6 +152,28 @@ void matmul_accumulate_at(CpuLevel level, int64_t m, int64_t n, int64_t k, const
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy_f32(float a, const float* x, float* y, int64_t n);  // y += a * x
 
+// ---- attention over a KV cache
+// Rows of one KV head: row j starts at data + j * stride, head_dim elements of
+// `type` (F32, F16 or Q8_0; Q8_0 needs head_dim a multiple of 32).
+struct KvRows {
+  TensorType type = TensorType::F32;
+  const uint8_t* data = nullptr;
+  size_t stride = 0;
+};
+// out (head_dim) = sum_j softmax_j(scale * q . k_j) v_j over j < n_keys, in
+// one pass over the rows with an online softmax (blocks of 32 keys: the
+// running maximum rescales the partial sum), so K and V are each read once
+// and nothing of size n_keys x n_keys exists. If probs is not null it
+// receives the n_keys attention probabilities (attention-mass tracking).
+void attend(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale, float* out,
+            float* probs);
+void attend_at(CpuLevel level, const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale,
+               float* out, float* probs);
+// The reference: rows dequantized to F32, scores summed in index order, a
+// two-pass softmax, values accumulated in index order (golden comparisons).
+void attend_exact(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale, float* out,
+                  float* probs);
+
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
 void softmax_inplace(float* x, int64_t n);
 // out[i] = silu(gate[i]) * up[i]

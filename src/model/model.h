@@ -42,16 +42,22 @@ struct LayerWeights {
   MatrixView wq, wk, wv, wo, w_gate, w_up, w_down;
 };
 
-// Key/value cache of one sequence, F32, [layer][position][kv_dim]. Memory
-// grows with use (reserve), up to the capacity, so an idle or short session
-// does not hold a whole context (the context layer budgets the real bytes).
+// Key/value cache of one sequence, [layer][position][kv_dim] in F32, F16 or
+// Q8_0 (llama.cpp's --cache-type-k/v). Memory grows with use (reserve), up
+// to the capacity, so an idle or short session does not hold a whole context
+// (the context layer budgets the real bytes). With attention tracking on,
+// the forward pass adds up, per position, how much attention it receives
+// (the context layer compresses rarely attended chunks harder).
 class KvCache {
  public:
-  KvCache(const ModelConfig& config, int64_t n_ctx);
+  // Throws Error for a type other than F32/F16/Q8_0, or Q8_0 with a head
+  // size that is not a multiple of 32.
+  KvCache(const ModelConfig& config, int64_t n_ctx, TensorType type = TensorType::F32);
   int64_t capacity() const { return n_ctx_; }
   int64_t size() const { return n_past_; }  // positions filled
   int64_t n_layer() const { return n_layer_; }
   int64_t kv_dim() const { return kv_dim_; }
+  TensorType type() const { return type_; }
   void clear() { n_past_ = 0; }
   // Drops positions >= n (to rewind a sequence).
   void truncate(int64_t n) { if (n < n_past_) n_past_ = n; }
@@ -59,18 +65,40 @@ class KvCache {
   void reserve(int64_t n);
   void shrink_to_fit() { if (n_alloc_ > n_past_) relayout(n_past_); }  // frees positions >= size()
   int64_t reserved() const { return n_alloc_; }
-  float* k(int64_t layer, int64_t pos) { return k_.data() + (layer * n_alloc_ + pos) * kv_dim_; }
-  float* v(int64_t layer, int64_t pos) { return v_.data() + (layer * n_alloc_ + pos) * kv_dim_; }
-  const float* k(int64_t layer, int64_t pos) const { return k_.data() + (layer * n_alloc_ + pos) * kv_dim_; }
-  const float* v(int64_t layer, int64_t pos) const { return v_.data() + (layer * n_alloc_ + pos) * kv_dim_; }
+  size_t row_bytes() const { return row_bytes_; }  // one position of one layer, K or V
+  // Rows of consecutive positions are contiguous within a layer.
+  uint8_t* k_row(int64_t layer, int64_t pos) { return k_.data() + (layer * n_alloc_ + pos) * row_bytes_; }
+  uint8_t* v_row(int64_t layer, int64_t pos) { return v_.data() + (layer * n_alloc_ + pos) * row_bytes_; }
+  const uint8_t* k_row(int64_t layer, int64_t pos) const { return k_.data() + (layer * n_alloc_ + pos) * row_bytes_; }
+  const uint8_t* v_row(int64_t layer, int64_t pos) const { return v_.data() + (layer * n_alloc_ + pos) * row_bytes_; }
+  // Rows [pos, pos + n) as F32 (n * kv_dim values), converted from / to the cache type.
+  void read_k(int64_t layer, int64_t pos, int64_t n, float* out) const;
+  void read_v(int64_t layer, int64_t pos, int64_t n, float* out) const;
+  void write_k(int64_t layer, int64_t pos, int64_t n, const float* in);
+  void write_v(int64_t layer, int64_t pos, int64_t n, const float* in);
   void set_size(int64_t n) { n_past_ = n; }
-  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }  // allocated
-  size_t bytes_per_token() const { return static_cast<size_t>(2 * n_layer_ * kv_dim_) * sizeof(float); }
+  size_t bytes() const { return k_.size() + v_.size(); }  // allocated
+  size_t bytes_per_token() const { return 2 * static_cast<size_t>(n_layer_) * row_bytes_; }
+
+  // Attention received: off by default (costs one pass over the scores).
+  void track_attention(bool on);
+  bool tracking_attention() const { return track_; }
+  // Adds, for positions [0, n), sums of p * (keys the query saw) and counts
+  // of (query, layer, head) that saw them: the forward pass's partial sums.
+  void add_attention(const double* received, const uint32_t* queries, int64_t n);
+  // Mean attention positions [pos, pos + n) received relative to a uniform
+  // share (1 = as much as an average position, 0 = none); -1 if unknown.
+  double attention_score(int64_t pos, int64_t n) const;
 
  private:
   void relayout(int64_t n);
   int64_t n_ctx_, n_layer_, kv_dim_, n_past_ = 0, n_alloc_ = 0;
-  std::vector<float> k_, v_;
+  TensorType type_;
+  size_t row_bytes_;
+  std::vector<uint8_t> k_, v_;
+  bool track_ = false;
+  std::vector<double> received_;  // per position: sum of p * (number of keys the query saw)
+  std::vector<uint32_t> queries_;  // per position: how many (query, layer, head) saw it
 };
 
 class Model {

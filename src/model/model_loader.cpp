@@ -178,9 +178,15 @@ uint64_t Model::kv_cache_bytes(int64_t n_ctx) const {
   return static_cast<uint64_t>(2 * config_.n_layer * n_ctx * config_.kv_dim()) * sizeof(float);
 }
 
-KvCache::KvCache(const ModelConfig& config, int64_t n_ctx)
-    : n_ctx_(n_ctx), n_layer_(config.n_layer), kv_dim_(config.kv_dim()) {
+KvCache::KvCache(const ModelConfig& config, int64_t n_ctx, TensorType type)
+    : n_ctx_(n_ctx), n_layer_(config.n_layer), kv_dim_(config.kv_dim()), type_(type) {
   if (n_ctx <= 0) throw Error("KV cache size must be positive, got " + std::to_string(n_ctx));
+  if (type != TensorType::F32 && type != TensorType::F16 && type != TensorType::Q8_0)
+    throw Error(std::string("KV cache type ") + tensor_type_info(type).name + " is not supported (f32, f16, q8_0)");
+  if (type == TensorType::Q8_0 && config.head_dim % 32 != 0)
+    throw Error("KV cache type q8_0 needs a head size that is a multiple of 32; this model's is " +
+                std::to_string(config.head_dim) + " (use f16)");
+  row_bytes_ = tensor_row_bytes(type, kv_dim_);
 }
 
 void KvCache::reserve(int64_t n) {
@@ -192,9 +198,9 @@ void KvCache::reserve(int64_t n) {
 
 // Re-lays [layer][position] with stride n; positions below min(n, old) keep their values.
 void KvCache::relayout(int64_t n) {
-  const size_t per_layer = static_cast<size_t>(n * kv_dim_), old_per_layer = static_cast<size_t>(n_alloc_ * kv_dim_);
+  const size_t per_layer = static_cast<size_t>(n) * row_bytes_, old_per_layer = static_cast<size_t>(n_alloc_) * row_bytes_;
   const size_t keep = std::min(per_layer, old_per_layer);
-  std::vector<float> k(static_cast<size_t>(n_layer_) * per_layer), v(k.size());
+  std::vector<uint8_t> k(static_cast<size_t>(n_layer_) * per_layer), v(k.size());
   for (int64_t l = 0; l < n_layer_; ++l) {
     std::copy_n(k_.data() + l * old_per_layer, keep, k.data() + l * per_layer);
     std::copy_n(v_.data() + l * old_per_layer, keep, v.data() + l * per_layer);
@@ -202,6 +208,48 @@ void KvCache::relayout(int64_t n) {
   k_.swap(k);
   v_.swap(v);
   n_alloc_ = n;
+  if (track_) {
+    received_.resize(static_cast<size_t>(n), 0.0);
+    queries_.resize(static_cast<size_t>(n), 0);
+  }
+}
+
+void KvCache::read_k(int64_t layer, int64_t pos, int64_t n, float* out) const {
+  dequantize_row(type_, k_row(layer, pos), out, n * kv_dim_);
+}
+void KvCache::read_v(int64_t layer, int64_t pos, int64_t n, float* out) const {
+  dequantize_row(type_, v_row(layer, pos), out, n * kv_dim_);
+}
+void KvCache::write_k(int64_t layer, int64_t pos, int64_t n, const float* in) {
+  quantize_row(type_, in, k_row(layer, pos), n * kv_dim_);
+}
+void KvCache::write_v(int64_t layer, int64_t pos, int64_t n, const float* in) {
+  quantize_row(type_, in, v_row(layer, pos), n * kv_dim_);
+}
+
+void KvCache::track_attention(bool on) {
+  track_ = on;
+  received_.assign(on ? static_cast<size_t>(n_alloc_) : 0, 0.0);
+  queries_.assign(received_.size(), 0);
+}
+
+void KvCache::add_attention(const double* received, const uint32_t* queries, int64_t n) {
+  if (!track_) return;
+  n = std::min<int64_t>(n, static_cast<int64_t>(received_.size()));
+  for (int64_t j = 0; j < n; ++j) {
+    received_[static_cast<size_t>(j)] += received[j];
+    queries_[static_cast<size_t>(j)] += queries[j];
+  }
+}
+
+double KvCache::attention_score(int64_t pos, int64_t n) const {
+  double sum = 0;
+  uint64_t count = 0;
+  for (int64_t j = std::max<int64_t>(pos, 0); j < pos + n && j < static_cast<int64_t>(received_.size()); ++j) {
+    sum += received_[static_cast<size_t>(j)];
+    count += queries_[static_cast<size_t>(j)];
+  }
+  return count == 0 ? -1.0 : sum / static_cast<double>(count);
 }
 
 }  // namespace onellm

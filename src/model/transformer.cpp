@@ -4,6 +4,7 @@
 // together (prefill is matrix-matrix work).
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <vector>
 
 #include "base/error.h"
@@ -82,6 +83,7 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
   const int64_t group = c.n_head / c.n_head_kv;
+  std::mutex attention_mu;  // merges the attention-tracking partial sums
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerWeights& L = layers_[static_cast<size_t>(l)];
@@ -101,42 +103,39 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
       }
       apply_rope(c, rope_freqs_, &q[t * QD], c.n_head, pos0 + t, cos_sin);
       apply_rope(c, rope_freqs_, &k[t * KVD], c.n_head_kv, pos0 + t, cos_sin);
-      std::copy_n(&k[t * KVD], KVD, cache.k(l, pos0 + t));
-      std::copy_n(&v[t * KVD], KVD, cache.v(l, pos0 + t));
     }
+    cache.write_k(l, pos0, n, k.data());
+    cache.write_v(l, pos0, n, v.data());
 
     // Attention: one (token, head) pair per work item; token t sees positions
     // 0 .. pos0 + t (causal).
-    auto attend = [&](int64_t begin, int64_t end) {
-      std::vector<float> scores(static_cast<size_t>(pos0 + n));
+    const size_t head_offset = tensor_row_bytes(cache.type(), HD);
+    auto attend_items = [&](int64_t begin, int64_t end) {
+      const bool track = cache.tracking_attention();
+      std::vector<float> probs(track ? static_cast<size_t>(pos0 + n) : 0);
+      std::vector<double> received(probs.size());
+      std::vector<uint32_t> queries(probs.size());
       for (int64_t item = begin; item < end; ++item) {
         const int64_t t = item / c.n_head, h = item % c.n_head, kvh = h / group;
-        const float* qh = &q[t * QD + h * HD];
         const int64_t n_keys = pos0 + t + 1;
-        for (int64_t j = 0; j < n_keys; ++j) {
-          const float* kj = cache.k(l, j) + kvh * HD;
-          float s = 0.0f;
-          if (exact)
-            for (int64_t d = 0; d < HD; ++d) s += qh[d] * kj[d];
-          else
-            s = dot_f32(qh, kj, HD);
-          scores[static_cast<size_t>(j)] = s * scale;
-        }
-        softmax_inplace(scores.data(), n_keys);
+        const KvRows keys{cache.type(), cache.k_row(l, 0) + kvh * head_offset, cache.row_bytes()};
+        const KvRows values{cache.type(), cache.v_row(l, 0) + kvh * head_offset, cache.row_bytes()};
         float* out = &att_out[t * QD + h * HD];
-        std::fill_n(out, HD, 0.0f);
-        for (int64_t j = 0; j < n_keys; ++j) {
-          const float p = scores[static_cast<size_t>(j)];
-          const float* vj = cache.v(l, j) + kvh * HD;
-          if (exact)
-            for (int64_t d = 0; d < HD; ++d) out[d] += p * vj[d];
-          else
-            axpy_f32(p, vj, out, HD);
-        }
+        if (exact) attend_exact(&q[t * QD + h * HD], keys, values, n_keys, HD, scale, out, track ? probs.data() : nullptr);
+        else attend(&q[t * QD + h * HD], keys, values, n_keys, HD, scale, out, track ? probs.data() : nullptr);
+        if (track)
+          for (int64_t j = 0; j < n_keys; ++j) {
+            received[static_cast<size_t>(j)] += static_cast<double>(probs[static_cast<size_t>(j)]) * static_cast<double>(n_keys);
+            queries[static_cast<size_t>(j)]++;
+          }
+      }
+      if (track) {
+        std::lock_guard<std::mutex> lock(attention_mu);
+        cache.add_attention(received.data(), queries.data(), static_cast<int64_t>(received.size()));
       }
     };
-    if (pool != nullptr) pool->parallel_for(n * c.n_head, attend);
-    else attend(0, n * c.n_head);
+    if (pool != nullptr) pool->parallel_for(n * c.n_head, attend_items);
+    else attend_items(0, n * c.n_head);
 
     matmul(L.wo, att_out.data(), n, proj.data(), pool, mode);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];

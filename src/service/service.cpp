@@ -73,6 +73,8 @@ Service::LoadedModel& Service::model() {
     co.budget_bytes = options_.kv_budget;
     co.chunk_tokens = options_.kv_chunk_tokens;
     co.deepest_memory_format = parse_kv_format(options_.kv_compress);
+    co.kv_type = options_.kv_type;
+    co.disk_format = kv_format_for_cache(options_.kv_type);
     m->context = std::make_unique<ContextStore>(*m->model, *m->tokenizer, m->pool.get(), options_.model_path, co);
     model_ = std::move(m);
     std::fprintf(stderr, "onellm serve: model loaded: %s\n", options_.model_path.c_str());
@@ -290,6 +292,7 @@ Sequence& Service::scratch_sequence(const Caller& caller, const std::vector<int3
   if (!best->sequence) {
     SequenceOptions o;
     o.n_ctx = caller.app->quota.max_context > 0 ? caller.app->quota.max_context : config_->default_context;
+    o.kv_type = options_.kv_type;
     best->sequence = std::make_unique<Sequence>(*m.model, *m.tokenizer, m.pool.get(), o);
   }
   best->last_used = Clock::now();

@@ -1,0 +1,120 @@
+// Attention of one query head over the rows of a KV cache. The fast path is
+// an online softmax (flash-attention's recurrence, on CPU): keys are scored a
+// block at a time and the running maximum rescales what has been summed, so
+// every K and V row is read once and no score matrix is materialized.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "base/error.h"
+#include "kernels/fast_kernels.h"
+#include "kernels/kernels.h"
+
+namespace onellm {
+namespace {
+
+constexpr int64_t kKeyBlock = 32;
+
+void check_rows(const KvRows& rows, int64_t head_dim, const char* what) {
+  if (rows.type != TensorType::F32 && rows.type != TensorType::F16 && rows.type != TensorType::Q8_0)
+    throw Error(std::string("attention: ") + what + " rows of type " + tensor_type_info(rows.type).name +
+                " are not supported (F32, F16, Q8_0)");
+  if (rows.type == TensorType::Q8_0 && head_dim % 32 != 0)
+    throw Error("attention: Q8_0 KV rows need a head size that is a multiple of 32, got " + std::to_string(head_dim));
+}
+
+// The online-softmax loop; Dot(j) scores key j, Axpy(p, j, out) adds p * v_j.
+template <typename Dot, typename Axpy>
+void attend_online(const Dot& dot, const Axpy& axpy, int64_t n_keys, int64_t head_dim, float scale, float* out,
+                   float* probs) {
+  std::fill_n(out, head_dim, 0.0f);
+  float running_max = -std::numeric_limits<float>::infinity(), total = 0.0f;
+  float scores[kKeyBlock];
+  for (int64_t j0 = 0; j0 < n_keys; j0 += kKeyBlock) {
+    const int64_t nb = std::min(kKeyBlock, n_keys - j0);
+    float block_max = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < nb; ++i) {
+      scores[i] = scale * dot(j0 + i);
+      block_max = std::max(block_max, scores[i]);
+    }
+    if (block_max > running_max) {
+      // exp(-inf) = 0 on the first block: nothing summed yet.
+      const float rescale = std::exp(running_max - block_max);
+      if (total > 0.0f)
+        for (int64_t d = 0; d < head_dim; ++d) out[d] *= rescale;
+      total *= rescale;
+      running_max = block_max;
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+      const float p = std::exp(scores[i] - running_max);
+      total += p;
+      axpy(p, j0 + i, out);
+      if (probs != nullptr) probs[j0 + i] = scores[i];
+    }
+  }
+  const float inv = total > 0.0f ? 1.0f / total : 0.0f;
+  for (int64_t d = 0; d < head_dim; ++d) out[d] *= inv;
+  if (probs != nullptr)
+    for (int64_t j = 0; j < n_keys; ++j) probs[j] = std::exp(probs[j] - running_max) * inv;
+}
+
+}  // namespace
+
+void attend_at(CpuLevel level, const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale,
+               float* out, float* probs) {
+  check_rows(k, head_dim, "key");
+  check_rows(v, head_dim, "value");
+  const fast::Kernels& kt = fast::kernels_for(level);
+  auto dot = [&](int64_t j) {
+    const uint8_t* row = k.data + j * k.stride;
+    switch (k.type) {
+      case TensorType::F16: return kt.dot_f16(q, row, head_dim);
+      case TensorType::Q8_0: return kt.dot_q8_0(q, row, head_dim);
+      default: return kt.dot_f32(q, reinterpret_cast<const float*>(row), head_dim);
+    }
+  };
+  auto axpy = [&](float p, int64_t j, float* y) {
+    const uint8_t* row = v.data + j * v.stride;
+    switch (v.type) {
+      case TensorType::F16: kt.axpy_f16(p, row, y, head_dim); break;
+      case TensorType::Q8_0: kt.axpy_q8_0(p, row, y, head_dim); break;
+      default: kt.axpy_f32(p, reinterpret_cast<const float*>(row), y, head_dim);
+    }
+  };
+  attend_online(dot, axpy, n_keys, head_dim, scale, out, probs);
+}
+
+void attend(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale, float* out,
+            float* probs) {
+  attend_at(cpu_level(), q, k, v, n_keys, head_dim, scale, out, probs);
+}
+
+void attend_exact(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale, float* out,
+                  float* probs) {
+  check_rows(k, head_dim, "key");
+  check_rows(v, head_dim, "value");
+  std::vector<float> scores(static_cast<size_t>(n_keys)), row(static_cast<size_t>(head_dim));
+  auto load = [&](const KvRows& rows, int64_t j) -> const float* {
+    const uint8_t* p = rows.data + j * rows.stride;
+    if (rows.type == TensorType::F32) return reinterpret_cast<const float*>(p);
+    dequantize_row(rows.type, p, row.data(), head_dim);
+    return row.data();
+  };
+  for (int64_t j = 0; j < n_keys; ++j) {
+    const float* kj = load(k, j);
+    float s = 0.0f;
+    for (int64_t d = 0; d < head_dim; ++d) s += q[d] * kj[d];
+    scores[static_cast<size_t>(j)] = s * scale;
+  }
+  softmax_inplace(scores.data(), n_keys);
+  std::fill_n(out, head_dim, 0.0f);
+  for (int64_t j = 0; j < n_keys; ++j) {
+    const float p = scores[static_cast<size_t>(j)];
+    const float* vj = load(v, j);
+    for (int64_t d = 0; d < head_dim; ++d) out[d] += p * vj[d];
+  }
+  if (probs != nullptr) std::copy(scores.begin(), scores.end(), probs);
+}
+
+}  // namespace onellm
