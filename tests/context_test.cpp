@@ -134,6 +134,17 @@ TEST_F(ContextTest, ChunkRoundTripIsExactInF32AndBoundedWhenQuantized) {
   EXPECT_EQ(peeked.app, "mail");
 }
 
+TEST(ContextFormats, AttentionChoosesTheDepthAndCachesTheirLosslessFormat) {
+  EXPECT_EQ(kv_format_for_attention(-1), KvFormat::kInt8);  // never measured
+  EXPECT_EQ(kv_format_for_attention(1.0), KvFormat::kInt8);
+  EXPECT_EQ(kv_format_for_attention(0.3), KvFormat::kInt4);
+  EXPECT_EQ(kv_format_for_attention(0.01), KvFormat::kInt2);
+  EXPECT_EQ(kv_format_for_cache(TensorType::F16), KvFormat::kF16);
+  EXPECT_EQ(kv_format_for_cache(TensorType::F32), KvFormat::kF32);
+  EXPECT_EQ(parse_kv_format("f16"), KvFormat::kF16);
+  EXPECT_THROW(parse_kv_format("int3"), Error);
+}
+
 TEST_F(ContextTest, ChunkRejectsEveryMismatchAndCorruption) {
   KvCache src = random_cache(64);
   ChunkIdentity id = ident(0, 32);
@@ -223,6 +234,7 @@ TEST_F(ContextTest, RestartRestoresFromDiskWithTheSameReply) {
   const std::vector<int32_t> prompt = long_prompt(12);
   ASSERT_GT(prompt.size(), 100u);
   ContextOptions o;
+  o.always_load = true;  // the disk path, whatever the timing under load
   o.dir = dir_.file("kv");
   std::vector<int32_t> turn2;
   GenerationResult without_restart;
@@ -261,6 +273,7 @@ TEST_F(ContextTest, RestartRestoresFromDiskWithTheSameReply) {
 TEST_F(ContextTest, CorruptChunkIsRecomputedAndTheReplyIsUnchanged) {
   const std::vector<int32_t> prompt = long_prompt(10);
   ContextOptions o;
+  o.always_load = true;  // the disk path, whatever the timing under load
   o.dir = dir_.file("kv");
   GenerationResult reference;
   std::string victim;

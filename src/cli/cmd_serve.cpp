@@ -61,7 +61,7 @@ int serve_command(int argc, char** argv) {
               "             [--state-dir DIR] [-t THREADS] [--ready-file FILE] [--log-content]\n"
               "             [--kv-budget BYTES (K/M/G suffix, default 256M)] [--kv-chunk TOKENS (default 32)]\n"
               "             [--kv-compress int8|int4|int2 (deepest in-memory format of rarely attended\n"
-              "              KV chunks, default int2; well-attended chunks stop at int8)]\n"
+              "              KV chunks, default int4; well-attended chunks stop at int8)]\n"
               "             [--kv-type f16|q8_0|f32 (live KV caches, default f16)]");
     return 0;
   }
@@ -73,7 +73,7 @@ int serve_command(int argc, char** argv) {
   o.log_content = a.flag({"--log-content"});
   o.kv_budget = parse_byte_size(a.get_or({"--kv-budget"}, "256M"), "--kv-budget");
   o.kv_chunk_tokens = a.get_int({"--kv-chunk"}, 32);
-  o.kv_compress = a.get_or({"--kv-compress"}, "int2");
+  o.kv_compress = a.get_or({"--kv-compress"}, "int4");
   o.kv_type = kv_type_from_args(a);
   parse_kv_format(o.kv_compress);  // a bad name fails here, before the model loads
 

@@ -132,13 +132,16 @@ struct ContextOptions {
   KvFormat disk_format = KvFormat::kF16;
   // Parked chunks are int8; under memory pressure a chunk goes deeper only as
   // far as kv_format_for_attention allows for it, and never past this.
-  KvFormat deepest_memory_format = KvFormat::kInt2;
+  KvFormat deepest_memory_format = KvFormat::kInt4;
   std::string adapter;
   bool write_back = true;
   // Recomputes chunks during restore on the caller's thread; the service
   // leaves this null because its pool belongs to the scheduler's thread.
   ThreadPool* restore_pool = nullptr;
   bool cold_reads = false;  // drop chunk files from the page cache before reading (benchmarks)
+  // Restore chunks on disk from disk even when the start-up profile says
+  // recomputing is cheaper (tests that must see the disk path under load).
+  bool always_load = false;
 };
 
 struct RestoreReport {

@@ -27,7 +27,7 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
   const int64_t n_chunks = prompt.empty() ? 0 : static_cast<int64_t>(prompt.size() - 1) / C;
   const double bytes_per_chunk = static_cast<double>(2 * model_.config().n_layer * model_.config().kv_dim() * C) *
                                  kv_format_bytes_per_value(options_.disk_format);
-  const bool disk_is_cheaper =
+  const bool disk_is_cheaper = options_.always_load ||
       costs_.load_ms_per_mb * bytes_per_chunk / 1048576.0 < costs_.recompute_ms_per_token * static_cast<double>(C);
   std::vector<Step> steps;
   uint64_t chain = 0;

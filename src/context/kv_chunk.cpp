@@ -19,7 +19,7 @@ constexpr uint32_t kVersion = 2;  // 2: f16 format, formats renumbered
 constexpr int64_t kBlock = 32;
 // Attention-score thresholds (1 = an average position) below which a chunk
 // may be stored in 2 or 4 bits; chosen with bench-context's accuracy table.
-constexpr double kInt2Below = 0.1, kInt4Below = 0.5;
+constexpr double kInt2Below = 0.05, kInt4Below = 0.5;
 constexpr int64_t kMaxTokens = 1 << 16, kMaxRowValues = 1 << 24, kMaxName = 256, kMaxPosition = 1 << 24;
 
 uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }

@@ -83,9 +83,16 @@ class KvCache {
   // Attention received: off by default (costs one pass over the scores).
   void track_attention(bool on);
   bool tracking_attention() const { return track_; }
-  // Adds, for positions [0, n), sums of p * (keys the query saw) and counts
-  // of (query, layer, head) that saw them: the forward pass's partial sums.
-  void add_attention(const double* received, const uint32_t* queries, int64_t n);
+  // Recent queries predict what the next ones attend to (SnapKV's
+  // observation window), so older queries' weight decays: each new query
+  // multiplies the weight of all before it by attention_decay().
+  static double attention_decay();
+  // Called by the forward pass before n_queries new queries add theirs.
+  void age_attention(int64_t n_queries);
+  // Adds, for positions [0, n), weighted sums of p * (keys the query saw)
+  // and the weights of the (query, layer, head) that saw them: the forward
+  // pass's partial sums.
+  void add_attention(const double* received, const double* weights, int64_t n);
   // Mean attention positions [pos, pos + n) received relative to a uniform
   // share (1 = as much as an average position, 0 = none); -1 if unknown.
   double attention_score(int64_t pos, int64_t n) const;
@@ -97,8 +104,8 @@ class KvCache {
   size_t row_bytes_;
   std::vector<uint8_t> k_, v_;
   bool track_ = false;
-  std::vector<double> received_;  // per position: sum of p * (number of keys the query saw)
-  std::vector<uint32_t> queries_;  // per position: how many (query, layer, head) saw it
+  std::vector<double> received_;  // per position: weighted sum of p * (number of keys the query saw)
+  std::vector<double> queries_;   // per position: summed weights of the (query, layer, head) that saw it
 };
 
 class Model {

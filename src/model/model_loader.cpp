@@ -210,7 +210,7 @@ void KvCache::relayout(int64_t n) {
   n_alloc_ = n;
   if (track_) {
     received_.resize(static_cast<size_t>(n), 0.0);
-    queries_.resize(static_cast<size_t>(n), 0);
+    queries_.resize(static_cast<size_t>(n), 0.0);
   }
 }
 
@@ -230,10 +230,21 @@ void KvCache::write_v(int64_t layer, int64_t pos, int64_t n, const float* in) {
 void KvCache::track_attention(bool on) {
   track_ = on;
   received_.assign(on ? static_cast<size_t>(n_alloc_) : 0, 0.0);
-  queries_.assign(received_.size(), 0);
+  queries_.assign(received_.size(), 0.0);
 }
 
-void KvCache::add_attention(const double* received, const uint32_t* queries, int64_t n) {
+double KvCache::attention_decay() { return 0.9; }  // half-life of about 7 queries
+
+void KvCache::age_attention(int64_t n_queries) {
+  if (!track_ || n_queries <= 0) return;
+  const double f = std::pow(attention_decay(), static_cast<double>(n_queries));
+  for (size_t j = 0; j < received_.size(); ++j) {
+    received_[j] *= f;
+    queries_[j] *= f;
+  }
+}
+
+void KvCache::add_attention(const double* received, const double* queries, int64_t n) {
   if (!track_) return;
   n = std::min<int64_t>(n, static_cast<int64_t>(received_.size()));
   for (int64_t j = 0; j < n; ++j) {
@@ -243,13 +254,12 @@ void KvCache::add_attention(const double* received, const uint32_t* queries, int
 }
 
 double KvCache::attention_score(int64_t pos, int64_t n) const {
-  double sum = 0;
-  uint64_t count = 0;
+  double sum = 0, count = 0;
   for (int64_t j = std::max<int64_t>(pos, 0); j < pos + n && j < static_cast<int64_t>(received_.size()); ++j) {
     sum += received_[static_cast<size_t>(j)];
     count += queries_[static_cast<size_t>(j)];
   }
-  return count == 0 ? -1.0 : sum / static_cast<double>(count);
+  return count <= 0 ? -1.0 : sum / count;
 }
 
 }  // namespace onellm

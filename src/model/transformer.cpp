@@ -84,6 +84,7 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
   const int64_t group = c.n_head / c.n_head_kv;
   std::mutex attention_mu;  // merges the attention-tracking partial sums
+  cache.age_attention(n);
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerWeights& L = layers_[static_cast<size_t>(l)];
@@ -114,7 +115,7 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
       const bool track = cache.tracking_attention();
       std::vector<float> probs(track ? static_cast<size_t>(pos0 + n) : 0);
       std::vector<double> received(probs.size());
-      std::vector<uint32_t> queries(probs.size());
+      std::vector<double> queries(probs.size());
       for (int64_t item = begin; item < end; ++item) {
         const int64_t t = item / c.n_head, h = item % c.n_head, kvh = h / group;
         const int64_t n_keys = pos0 + t + 1;
@@ -123,11 +124,13 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
         float* out = &att_out[t * QD + h * HD];
         if (exact) attend_exact(&q[t * QD + h * HD], keys, values, n_keys, HD, scale, out, track ? probs.data() : nullptr);
         else attend(&q[t * QD + h * HD], keys, values, n_keys, HD, scale, out, track ? probs.data() : nullptr);
-        if (track)
+        if (track) {
+          const double weight = std::pow(KvCache::attention_decay(), static_cast<double>(n - 1 - t));
           for (int64_t j = 0; j < n_keys; ++j) {
-            received[static_cast<size_t>(j)] += static_cast<double>(probs[static_cast<size_t>(j)]) * static_cast<double>(n_keys);
-            queries[static_cast<size_t>(j)]++;
+            received[static_cast<size_t>(j)] += weight * probs[static_cast<size_t>(j)] * static_cast<double>(n_keys);
+            queries[static_cast<size_t>(j)] += weight;
           }
+        }
       }
       if (track) {
         std::lock_guard<std::mutex> lock(attention_mu);

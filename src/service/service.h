@@ -29,7 +29,7 @@ struct ServeOptions {
   bool log_content = false;  // prompts/outputs in logs only when asked
   uint64_t kv_budget = 256ull << 20;  // KV memory of all sessions (context layer)
   int64_t kv_chunk_tokens = 32;
-  std::string kv_compress = "int2";  // deepest in-memory KV format (rarely attended chunks) before disk
+  std::string kv_compress = "int4";  // deepest in-memory KV format (rarely attended chunks) before disk
   TensorType kv_type = TensorType::F16;  // live KV caches
 };
 
