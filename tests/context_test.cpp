@@ -6,10 +6,13 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "base/error.h"
 #include "context/context.h"
@@ -334,6 +337,40 @@ TEST_F(ContextTest, BudgetIsNeverExceededAndParkedSessionsResume) {
   EXPECT_EQ(seq.generate(greedy(prompts[0], 4)).tokens.size(), 4u);
   store.checkin("app", "s0");
   EXPECT_LE(store.stats().peak_bytes, o.budget_bytes);
+}
+
+}  // namespace
+}  // namespace onellm
+
+namespace onellm {
+namespace {
+
+// Two requests whose KV together exceeds the budget: the second checkout
+// waits until the first is checked in (its KV parked) instead of going over.
+TEST_F(ContextTest, CheckoutWaitsForRunningRequestsInsteadOfExceedingTheBudget) {
+  ContextOptions o;
+  const uint64_t per_token = KvCache(model_->config(), 1, o.kv_type).bytes_per_token();
+  o.budget_bytes = per_token * 450;
+  ContextStore store(*model_, *tok_, &pool_, dir_.file("m.gguf"), o);
+  const std::vector<int32_t> p1 = long_prompt(8), p2 = long_prompt(9);
+  Sequence& first = store.checkout("app", "a", 0, 512, p1, 300);
+  first.prefill(p1);
+  std::atomic<bool> second_done{false};
+  std::thread other([&] {
+    Sequence& second = store.checkout("app", "b", 0, 512, p2, 300);
+    second_done = true;
+    second.prefill(p2);
+    store.checkin("app", "b");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(second_done.load()) << "the second request must wait: both do not fit";
+  store.checkin("app", "a");
+  other.join();
+  const ContextStats st = store.stats();
+  EXPECT_TRUE(second_done.load());
+  EXPECT_GE(st.waits_for_checkin, 1);
+  EXPECT_EQ(st.over_budget, 0);
+  EXPECT_LE(st.peak_bytes, o.budget_bytes);
 }
 
 }  // namespace

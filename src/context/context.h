@@ -156,7 +156,8 @@ struct ContextStats {
   int64_t disk_chunks = 0, chunks_written = 0, write_errors = 0, chunks_corrupt = 0, chunks_discarded = 0;
   uint64_t disk_bytes_written = 0, disk_bytes_read = 0, disk_bytes = 0;
   int64_t pending_writes = 0;
-  int64_t over_budget = 0;        // times only pinned sessions were left to evict
+  int64_t over_budget = 0;        // times a request alone did not fit the budget
+  int64_t waits_for_checkin = 0;  // times a checkout waited for sessions in use to finish
   int64_t waits_for_writes = 0;   // times memory had to wait for queued writes to finish
   std::string last_error;   // the last disk error
   RestoreCosts costs;
@@ -175,9 +176,12 @@ class ContextStore {
   // made room for under the budget first. The caller holds the session
   // exclusively until checkin. Chunks within the first `public_tokens`
   // tokens (a prefix the service declares public) are shared by all apps.
+  // An ephemeral session (the service's scratch sequences for stateless
+  // requests) is budgeted and parked like any other but never written to
+  // disk: its text is not meant to outlive the request.
   Sequence& checkout(const std::string& app, const std::string& session, int priority, int64_t n_ctx,
                      const std::vector<int32_t>& prompt, int64_t reserve_tokens, RestoreReport* report = nullptr,
-                     int64_t public_tokens = 0);
+                     int64_t public_tokens = 0, bool ephemeral = false);
   // Unpins; queues the new full chunks for write-back (written from the
   // session's cache by a writer thread); enforces the budget.
   void checkin(const std::string& app, const std::string& session);
@@ -195,7 +199,10 @@ class ContextStore {
 
   void measure_costs();
   // Frees memory until `extra` more bytes fit (may wait for queued writes).
-  void enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& lock);
+  // When only sessions in use are left, a checkout (`for_checkout`) waits
+  // for other sessions in use to be checked in; a request that does not fit
+  // even alone goes over the budget (counted in stats().over_budget).
+  void enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& lock, bool for_checkout = false);
   uint64_t used_bytes_locked() const;
   void park(SessionKv& s);
   void note_peak();
@@ -217,7 +224,7 @@ class ContextStore {
   std::map<std::string, std::unique_ptr<SessionKv>> sessions_;        // app + '\0' + session
   std::map<std::string, std::shared_ptr<MemoryChunk>> chunks_;        // app + '\0' + chain hash
   std::deque<std::shared_ptr<PendingWrite>> writes_;
-  std::condition_variable writes_cv_, writes_done_cv_;
+  std::condition_variable writes_cv_, writes_done_cv_, checkin_cv_;
   bool writing_ = false, stopping_ = false;
   ContextStats stats_;
   std::thread writer_;
@@ -228,9 +235,10 @@ class SessionLease {
  public:
   SessionLease(ContextStore& store, std::string app, std::string session, int priority, int64_t n_ctx,
                const std::vector<int32_t>& prompt, int64_t reserve_tokens, RestoreReport* report = nullptr,
-               int64_t public_tokens = 0)
+               int64_t public_tokens = 0, bool ephemeral = false)
       : store_(store), app_(std::move(app)), session_(std::move(session)),
-        sequence_(store.checkout(app_, session_, priority, n_ctx, prompt, reserve_tokens, report, public_tokens)) {}
+        sequence_(store.checkout(app_, session_, priority, n_ctx, prompt, reserve_tokens, report, public_tokens,
+                                 ephemeral)) {}
   ~SessionLease() { release(); }
   SessionLease(const SessionLease&) = delete;
   SessionLease& operator=(const SessionLease&) = delete;

@@ -151,7 +151,7 @@ void ContextStore::park(SessionKv& s) {
   s.saved_chains.clear();
 }
 
-void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& lock) {
+void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& lock, bool for_checkout) {
   while (used_bytes_locked() + extra > options_.budget_bytes) {
     // Tier 0: live sessions; then each compressed format; the deepest format leaves memory.
     int best_tier = 1 << 20;
@@ -189,9 +189,20 @@ void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& 
         writes_done_cv_.wait(lock);
         continue;
       }
-      // Only pinned sessions are left: the requests in flight, which are
-      // never failed for memory.
-      stats_.over_budget++;
+      // Only pinned sessions are left: the requests in flight. A new one
+      // waits for others to finish (their checkin frees or parks memory);
+      // requests are never failed for memory, so one that does not fit even
+      // alone runs over the budget.
+      // Only sessions with live KV count: checkouts waiting here hold none,
+      // so two of them never wait for each other.
+      int64_t running = 0;
+      for (const auto& [key, s] : sessions_) running += s->pinned && s->live ? 1 : 0;
+      if (for_checkout && running > 0) {
+        stats_.waits_for_checkin++;
+        checkin_cv_.wait(lock);
+        continue;
+      }
+      if (for_checkout || extra > 0) stats_.over_budget++;
       break;
     }
     MemoryChunk& c = *chunk_victim->second;
@@ -206,7 +217,7 @@ void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& 
 
 Sequence& ContextStore::checkout(const std::string& app, const std::string& session, int priority, int64_t n_ctx,
                                  const std::vector<int32_t>& prompt, int64_t reserve_tokens, RestoreReport* report,
-                                 int64_t public_tokens) {
+                                 int64_t public_tokens, bool ephemeral) {
   RestoreReport local;
   RestoreReport& r = report ? *report : local;
   const auto t0 = Clock::now();
@@ -222,6 +233,7 @@ Sequence& ContextStore::checkout(const std::string& app, const std::string& sess
   s.pinned = true;
   s.priority = priority;
   s.public_tokens = public_tokens;
+  s.ephemeral = ephemeral;
   s.last_used = Clock::now();
   const int64_t positions = std::max<int64_t>(reserve_tokens, static_cast<int64_t>(prompt.size()));
   try {
@@ -233,7 +245,7 @@ Sequence& ContextStore::checkout(const std::string& app, const std::string& sess
       seq->kv_cache().track_attention(true);
       const uint64_t per_token = seq->kv_cache().bytes_per_token();
       const int64_t cap = std::min(positions, seq->kv_cache().capacity());
-      enforce_budget(static_cast<uint64_t>(cap) * per_token, lock);
+      enforce_budget(static_cast<uint64_t>(cap) * per_token, lock, true);
       seq->kv_cache().reserve(cap);
       s.live = std::move(seq);
       note_peak();
@@ -277,7 +289,7 @@ void ContextStore::checkin(const std::string& app, const std::string& session) {
       chain = chunk_chain_hash(chain, tokens.data() + i * C, C);
       chains.push_back(chain);
       const bool saved = static_cast<size_t>(i) < s.saved_chains.size() && s.saved_chains[static_cast<size_t>(i)] == chain;
-      if (saved || !disk_ || !options_.write_back) continue;
+      if (saved || !disk_ || !options_.write_back || s.ephemeral) continue;
       auto w = std::make_shared<PendingWrite>();
       w->session_key = found->first;
       w->owner = s.owner(i, C);
@@ -292,6 +304,7 @@ void ContextStore::checkin(const std::string& app, const std::string& session) {
   }
   note_peak();
   enforce_budget(0, lock);
+  checkin_cv_.notify_all();
 }
 
 void ContextStore::forget(const std::string& app, const std::string& session) {
@@ -300,6 +313,7 @@ void ContextStore::forget(const std::string& app, const std::string& session) {
   if (found == sessions_.end() || found->second->pinned) return;
   writes_done_cv_.wait(lock, [&] { return found->second->writes_pending == 0; });
   sessions_.erase(found);
+  checkin_cv_.notify_all();
 }
 
 void ContextStore::flush() {

@@ -35,6 +35,7 @@ struct ContextStore::SessionKv {
   int priority = 0;
   std::unique_ptr<Sequence> live;
   bool pinned = false;
+  bool ephemeral = false;  // never written back
   std::chrono::steady_clock::time_point last_used;
   std::vector<uint64_t> saved_chains;  // full chunks of `live` already written back (or queued)
   int64_t writes_pending = 0;          // queued write-backs that read `live`: it is neither parked nor checked out

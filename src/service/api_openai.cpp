@@ -99,8 +99,8 @@ void Service::submit_completion(const Caller& c, const api::Json& body, Completi
   const QosClass& q = qos_for(c, api::string_field(body, "qos", ""));
   check_tokens(c, job.prompt.size(), job.request.max_tokens);
   std::unique_lock<std::mutex> hold;
-  Sequence& seq = scratch_sequence(c, job.prompt, hold);
-  run_completion(*scheduler_, *c.app, q, seq, job, rs, model_name(), *store_);
+  std::unique_ptr<SessionLease> lease = scratch_lease(c, job.prompt, q.priority, job.request.max_tokens, hold);
+  run_completion(*scheduler_, *c.app, q, lease->sequence(), job, rs, model_name(), *store_);
 }
 
 void check_context(size_t prompt_tokens, const Sequence& seq, const char* param) {

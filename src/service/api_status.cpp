@@ -37,11 +37,15 @@ void Service::status(HttpResponse& rs) {
       ContextStats c = model_->context->stats();
       context = {{"budget_bytes", c.budget_bytes}, {"used_bytes", c.used_bytes}, {"peak_bytes", c.peak_bytes},
                  {"live_sessions", c.live_sessions}, {"memory_chunks", c.memory_chunks},
-                 {"memory_chunks_int8", c.chunks_by_format[1]}, {"memory_chunks_int4", c.chunks_by_format[2]},
+                 {"kv_type", tensor_type_info(options_.kv_type).name},
+                 {"memory_chunks_int8", c.chunks_by_format[static_cast<int>(KvFormat::kInt8)]},
+                 {"memory_chunks_int4", c.chunks_by_format[static_cast<int>(KvFormat::kInt4)]},
+                 {"memory_chunks_int2", c.chunks_by_format[static_cast<int>(KvFormat::kInt2)]},
                  {"disk_chunks", c.disk_chunks}, {"disk_bytes", c.disk_bytes}, {"pending_writes", c.pending_writes},
                  {"chunks_written", c.chunks_written}, {"write_errors", c.write_errors},
                  {"chunks_corrupt", c.chunks_corrupt}, {"chunks_discarded", c.chunks_discarded},
                  {"disk_bytes_read", c.disk_bytes_read}, {"last_error", c.last_error}, {"over_budget", c.over_budget},
+                 {"waits_for_checkin", c.waits_for_checkin},
                  {"load_ms_per_mb", c.costs.load_ms_per_mb}, {"recompute_ms_per_token", c.costs.recompute_ms_per_token}};
     }
   }

@@ -251,52 +251,50 @@ int64_t Service::public_prefix_tokens(LoadedModel& m, const std::vector<int32_t>
   return best;
 }
 
-// A scratch sequence of this app for a stateless request: the one whose
-// cached tokens share the longest prefix with the prompt (system prompts,
-// earlier turns), locked for the caller. Never shared across apps.
-Sequence& Service::scratch_sequence(const Caller& caller, const std::vector<int32_t>& prompt,
-                                    std::unique_lock<std::mutex>& hold) {
+// A scratch session of this app for a stateless request: the free one whose
+// last prompt shares the longest prefix with this one (system prompts,
+// earlier turns), leased from the context store so its KV counts against
+// the budget like any session's and is parked under pressure, but never
+// written to disk. Locked for the caller; never shared across apps.
+std::unique_ptr<SessionLease> Service::scratch_lease(const Caller& caller, const std::vector<int32_t>& prompt,
+                                                     int priority, int64_t max_tokens,
+                                                     std::unique_lock<std::mutex>& hold) {
   LoadedModel& m = model();
-  // Up to max_running scratch sequences per app, made when needed: a free
-  // one with the longest shared prefix is reused.
+  // Up to max_running scratch sessions per app, made when needed.
   const int kScratchPerApp = static_cast<int>(std::max<int64_t>(1, config_->max_running));
-  std::lock_guard<std::mutex> lock(slots_mu_);
   std::shared_ptr<SessionSlot> best;
-  size_t best_common = 0;
-  for (int i = 0; i < kScratchPerApp; ++i) {
-    const std::string key = caller.app->id + '\0' + "scratch" + std::to_string(i);
-    auto found = slots_.find(key);
-    if (found == slots_.end()) {
-      if (!best) {  // no free existing slot so far: make this one
-        auto fresh = std::make_shared<SessionSlot>();
-        slots_[key] = fresh;
-        best = fresh;
-      }
-      break;
-    }
-    auto& slot = found->second;
-    std::unique_lock<std::mutex> try_hold(slot->busy, std::try_to_lock);
-    if (!try_hold.owns_lock()) continue;
-    size_t common = 0;
-    if (slot->sequence) {
-      const auto& t = slot->sequence->tokens();
+  std::string best_name;
+  {
+    std::lock_guard<std::mutex> lock(slots_mu_);
+    size_t best_common = 0;
+    for (int i = 0; i < kScratchPerApp; ++i) {
+      // \x03 cannot appear in a session id the API hands out.
+      const std::string name = "\x03scratch" + std::to_string(i);
+      auto& slot = slots_[caller.app->id + '\0' + name];
+      if (!slot) slot = std::make_shared<SessionSlot>();
+      std::unique_lock<std::mutex> try_hold(slot->busy, std::try_to_lock);
+      if (!try_hold.owns_lock()) continue;
+      size_t common = 0;
+      const auto& t = slot->last_prompt;
       while (common < t.size() && common < prompt.size() && t[common] == prompt[common]) ++common;
+      if (!best || common > best_common) {
+        best = slot;
+        best_name = name;
+        best_common = common;
+      }
+      if (t.empty()) break;  // an unused slot: later ones are unused too
     }
-    if (!best || common > best_common) {
-      best = slot;
-      best_common = common;
-    }
+    if (!best)
+      throw ServiceError("BUSY", "app '" + caller.app->id + "' already has requests running on all its slots", 429, 1);
+    hold = std::unique_lock<std::mutex>(best->busy);
+    best->last_prompt = prompt;
+    best->last_used = Clock::now();
   }
-  if (!best) throw ServiceError("BUSY", "app '" + caller.app->id + "' already has requests running on all its slots", 429, 1);
-  hold = std::unique_lock<std::mutex>(best->busy);
-  if (!best->sequence) {
-    SequenceOptions o;
-    o.n_ctx = caller.app->quota.max_context > 0 ? caller.app->quota.max_context : config_->default_context;
-    o.kv_type = options_.kv_type;
-    best->sequence = std::make_unique<Sequence>(*m.model, *m.tokenizer, m.pool.get(), o);
-  }
-  best->last_used = Clock::now();
-  return *best->sequence;
+  const int64_t n_ctx = caller.app->quota.max_context > 0 ? caller.app->quota.max_context : config_->default_context;
+  return std::make_unique<SessionLease>(*m.context, caller.app->id, best_name, priority, n_ctx, prompt,
+                                        // no max_tokens: room up to the whole context
+                                        max_tokens < 0 ? n_ctx : static_cast<int64_t>(prompt.size()) + max_tokens,
+                                        nullptr, public_prefix_tokens(m, prompt), true);
 }
 
 }  // namespace onellm

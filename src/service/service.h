@@ -65,7 +65,7 @@ class Service {
   // for stateless requests. `busy` is held while a request runs on it.
   struct SessionSlot {
     std::mutex busy;
-    std::unique_ptr<Sequence> sequence;
+    std::vector<int32_t> last_prompt;  // scratch slots: picks the one sharing the longest prefix
     std::chrono::steady_clock::time_point last_used;
   };
 
@@ -78,7 +78,8 @@ class Service {
   std::shared_ptr<SessionSlot> session_slot(const Caller& caller, const std::string& session_id);
   void forget_session(const Caller& caller, const std::string& session_id);
   int64_t public_prefix_tokens(LoadedModel& m, const std::vector<int32_t>& prompt) const;
-  Sequence& scratch_sequence(const Caller& caller, const std::vector<int32_t>& prompt,
+  std::unique_ptr<SessionLease> scratch_lease(const Caller& caller, const std::vector<int32_t>& prompt,
+                                              int priority, int64_t max_tokens,
                              std::unique_lock<std::mutex>& hold);
 
   void submit_completion(const Caller& c, const nlohmann::ordered_json& body, CompletionJob& job,

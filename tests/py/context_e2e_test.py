@@ -4,6 +4,7 @@ chunk file is detected and recomputed, a different model file invalidates every 
 chunks are never used for another app, and an unwritable chunk store keeps sessions working in memory.
 Exit 77 = skipped (no binary)."""
 import json
+import concurrent.futures
 import os
 import subprocess
 import sys
@@ -193,7 +194,8 @@ def run(tmp, model_a, model_b):
 
 def budget_pressure(tmp, model, cfg):
     """Many sessions under a budget smaller than their KV: every request succeeds, the budget holds."""
-    d = Daemon(tmp, model, cfg, os.path.join(tmp, "state3"), extra=["--kv-budget", "1M"])
+    state = os.path.join(tmp, "state3")
+    d = Daemon(tmp, model, cfg, state, extra=["--kv-budget", "1M"])
     c = Client(d)
     try:
         sessions = [c.session("tok-mail" if i % 2 else "tok-notes", f"b{i}") for i in range(6)]
@@ -206,6 +208,25 @@ def budget_pressure(tmp, model, cfg):
               f"budget never exceeded: peak {ctx['peak_bytes']} of {ctx['budget_bytes']}")
         check(ctx["live_sessions"] < 6, f"sessions were parked: {ctx['live_sessions']} live")
         check(all(r == replies[0] for r in replies.values()), "same conversation, same replies, whatever was evicted")
+
+        # Stateless requests lease scratch sessions from the same budget and
+        # never write their text to disk.
+        files_before = sum(len(chunk_files(state, app)) for app in ("mail", "notes"))
+        prompt = "tell me a long story about a dog " * 20
+
+        def stateless(i):
+            token = "tok-mail" if i % 2 else "tok-notes"
+            body = {"messages": [{"role": "user", "content": f"{prompt} {i}"}], "max_tokens": 8, "temperature": 0}
+            return d.request("POST", "/v1/chat/completions", body, token=token)[0]
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+            codes = list(pool.map(stateless, range(9)))
+        check(all(code == 200 for code in codes), f"stateless requests under the budget all succeed: {codes}")
+        ctx = c.wait_written()
+        check(ctx["peak_bytes"] <= ctx["budget_bytes"] and ctx["over_budget"] == 0,
+              f"stateless KV counted in the budget: peak {ctx['peak_bytes']} of {ctx['budget_bytes']}")
+        files_after = sum(len(chunk_files(state, app)) for app in ("mail", "notes"))
+        check(files_after == files_before, f"stateless requests wrote no chunk files ({files_before} -> {files_after})")
     finally:
         d.stop()
 
