@@ -96,7 +96,7 @@ void Service::submit_completion(const Caller& c, const api::Json& body, Completi
   job.stream = api::bool_field(body, "stream", false);
   if (auto so = body.find("stream_options"); so != body.end() && so->is_object())
     job.include_usage = api::bool_field(*so, "include_usage", false);
-  const QosClass& q = qos_for(c, api::string_field(body, "qos", ""));
+  const QosClass q = qos_for(c, api::string_field(body, "qos", ""));
   check_tokens(c, job.prompt.size(), job.request.max_tokens);
   std::unique_lock<std::mutex> hold;
   std::unique_ptr<SessionLease> lease = scratch_lease(c, job.prompt, q.priority, job.request.max_tokens, hold);
@@ -127,7 +127,7 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
 
   ScheduledRequest sr;
   sr.app_id = app.id;
-  sr.qos = &qos;
+  sr.qos = qos;
   sr.sequence = &seq;
   sr.request = job.request;
   sr.client_gone = [&rs] { return rs.client_gone(); };

@@ -37,7 +37,7 @@ void Service::sessions_api(const Caller& c, const HttpRequest& rq, HttpResponse&
     if (name.size() > 256) throw api::bad_request("'name' is longer than 256 bytes", "name");
     if (!name.empty())
       if (auto existing = store_->get(c.app->id, name)) return api::send_json(rs, 200, describe(*existing, false));
-    const QosClass& q = qos_for(c, api::string_field(body, "qos", ""));
+    const QosClass q = qos_for(c, api::string_field(body, "qos", ""));
     const int64_t limit = c.app->quota.max_sessions;
     if (limit > 0 && store_->count(c.app->id) >= limit)
       throw ServiceError("QUOTA_EXCEEDED", "app '" + c.app->id + "' already has its " + std::to_string(limit) +
@@ -105,7 +105,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   api::read_sampling(body, job.request, m.tokenizer->n_vocab());
   job.output.apply(job.request);
   job.stream = api::bool_field(body, "stream", false);
-  const QosClass& q = qos_for(c, api::string_field(body, "qos", record->qos));
+  const QosClass q = qos_for(c, api::string_field(body, "qos", record->qos));
   check_tokens(c, job.prompt.size(), job.request.max_tokens);
 
   // One request at a time per session; its KV comes from the context store
@@ -113,7 +113,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   std::shared_ptr<SessionSlot> slot = session_slot(c, record->id);
   std::unique_lock<std::mutex> hold(slot->busy, std::try_to_lock);
   if (!hold.owns_lock()) throw ServiceError("BUSY", "session '" + record->id + "' is already answering a message", 409, 1);
-  const int64_t n_ctx = c.app->quota.max_context > 0 ? c.app->quota.max_context : config_->default_context;
+  const int64_t n_ctx = c.app->quota.max_context > 0 ? c.app->quota.max_context : c.config->default_context;
   RestoreReport restored;
   SessionLease lease(*m.context, c.app->id, record->id, q.priority, n_ctx, job.prompt,
                      static_cast<int64_t>(job.prompt.size()) + job.request.max_tokens, &restored,
@@ -123,7 +123,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
 
   ScheduledRequest sr;
   sr.app_id = c.app->id;
-  sr.qos = &q;
+  sr.qos = q;
   sr.sequence = &lease.sequence();
   sr.request = job.request;
   sr.client_gone = [&rs] { return rs.client_gone(); };

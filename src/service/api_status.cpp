@@ -28,6 +28,9 @@ void Service::status(HttpResponse& rs) {
     std::lock_guard<std::mutex> lock(model_mu_);
     loaded = model_ != nullptr;
   }
+  Json qos_classes = Json::array();
+  for (const QosClass& q : std::atomic_load(&config_)->qos)
+    qos_classes.push_back({{"name", q.name}, {"ttft_ms", q.ttft_ms}, {"tpot_ms", q.tpot_ms}, {"priority", q.priority}});
   struct rusage ru {};
   ::getrusage(RUSAGE_SELF, &ru);
   Json context = nullptr;
@@ -62,7 +65,8 @@ void Service::status(HttpResponse& rs) {
                   {"decode_ms_per_step", s.decode_ms_per_step},
                   {"memory", {{"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024}}},
                   {"context", context},
-                  {"development_mode", config_->development_mode}});
+                  {"development_mode", std::atomic_load(&config_)->development_mode},
+                  {"qos", qos_classes}});
 }
 
 void Service::metrics(HttpResponse& rs) {

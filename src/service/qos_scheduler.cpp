@@ -30,11 +30,14 @@ struct QosScheduler::Job {
   std::exception_ptr error;
   GenerationResult result;
 
-  int priority() const { return req.qos->priority; }
+  int priority() const { return req.qos.priority; }
   bool prefilling() const { return !begun || gen->in_prefill(); }
 };
 
-QosScheduler::QosScheduler(const ServiceConfig& config) : config_(config), thread_([this] { loop(); }) {}
+QosScheduler::QosScheduler(std::shared_ptr<const ServiceConfig> config)
+    : config_(std::move(config)), thread_([this] { loop(); }) {}
+
+void QosScheduler::set_config(std::shared_ptr<const ServiceConfig> config) { std::atomic_store(&config_, std::move(config)); }
 
 QosScheduler::~QosScheduler() { stop(); }
 
@@ -81,16 +84,16 @@ GenerationResult QosScheduler::run(ScheduledRequest request, const std::function
     if (draining_) throw ServiceError("MODEL_UNAVAILABLE", "the service is shutting down", 503, 1);
     int64_t waiting = 0;
     for (const auto& j : jobs_) waiting += j->begun ? 0 : 1;
-    if (waiting >= config_.max_queue) {
+    if (waiting >= config()->max_queue) {
       stats_.rejected++;
       throw ServiceError("BUSY", "too many requests are waiting (" + std::to_string(waiting) + ")", 429, 1);
     }
     const double wait = predicted_wait_ms(*job);
-    const double limit = std::max(4 * job->req.qos->ttft_ms, 2000.0);
-    if (job->req.qos->name != "background" && wait > limit) {
+    const double limit = std::max(4 * job->req.qos.ttft_ms, 2000.0);
+    if (job->req.qos.name != "background" && wait > limit) {
       stats_.rejected++;
       throw ServiceError("BUSY",
-                         "the " + job->req.qos->name + " objective cannot be met now (predicted first token in " +
+                         "the " + job->req.qos.name + " objective cannot be met now (predicted first token in " +
                              std::to_string(static_cast<int64_t>(wait)) + " ms)",
                          429, std::max(1.0, wait / 1000.0));
     }
@@ -134,7 +137,8 @@ std::vector<QosScheduler::Job*> QosScheduler::by_urgency() {
     if (sa != sb) return sa < sb;
     return a->id < b->id;
   });
-  if (static_cast<int64_t>(order.size()) > config_.max_running) order.resize(static_cast<size_t>(config_.max_running));
+  const int64_t max_running = config()->max_running;
+  if (static_cast<int64_t>(order.size()) > max_running) order.resize(static_cast<size_t>(max_running));
   return order;
 }
 
@@ -149,6 +153,7 @@ void QosScheduler::loop() {
 
 // One round of work. Called with mu_ held; releases it while computing.
 bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
+  const std::shared_ptr<const ServiceConfig> cfg = config();
   std::vector<Job*> order = by_urgency();
   const double prefill_cost = stats_.prefill_ms_per_token, decode_cost = stats_.decode_ms_per_step;
   lock.unlock();
@@ -209,7 +214,7 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
       continue;
     }
     ++n_decoded;
-    tightest_tpot = std::min(tightest_tpot, j->req.qos->tpot_ms);
+    tightest_tpot = std::min(tightest_tpot, j->req.qos.tpot_ms);
     if (j->gen->done()) settle(j);
   }
   auto t1 = Clock::now();
@@ -218,14 +223,14 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
   // the streams above still meet their per-token objective.
   for (Job* j : order) {
     if (j->engine_done || !j->gen->in_prefill()) continue;
-    int64_t chunk = n_decoded == 0 ? std::max<int64_t>(config_.prefill_chunk, 512) : config_.prefill_chunk;
+    int64_t chunk = n_decoded == 0 ? std::max<int64_t>(cfg->prefill_chunk, 512) : cfg->prefill_chunk;
     if (prefill_cost > 0) {
       // A more urgent request may arrive at any moment and wait for this
       // chunk: keep the chunk to a quarter of the tightest first-token
       // objective above this request's class, and to what the running
       // streams' per-token objective leaves.
       double budget = 1e18;
-      for (const QosClass& q : config_.qos)
+      for (const QosClass& q : cfg->qos)
         if (q.priority > j->priority()) budget = std::min(budget, 0.25 * q.ttft_ms);
       if (n_decoded > 0) budget = std::min(budget, tightest_tpot - n_decoded * decode_cost);
       if (budget < 1e17) chunk = std::clamp<int64_t>(static_cast<int64_t>(budget / prefill_cost), 16, chunk);

@@ -39,7 +39,7 @@ struct ServiceError : Error {
 
 struct ScheduledRequest {
   std::string app_id;
-  const QosClass* qos = nullptr;
+  QosClass qos;  // a copy: a config reload may replace the table meanwhile
   Sequence* sequence = nullptr;  // must stay alive and unused by others until run() returns
   GenerationRequest request;
   std::function<bool()> client_gone;  // polled; true cancels the request
@@ -57,7 +57,10 @@ struct SchedulerStats {
 
 class QosScheduler {
  public:
-  QosScheduler(const ServiceConfig& config);
+  explicit QosScheduler(std::shared_ptr<const ServiceConfig> config);
+  // A reloaded config (SIGHUP): queue and batch limits and class objectives
+  // apply from the next tick; requests keep the class they were admitted with.
+  void set_config(std::shared_ptr<const ServiceConfig> config);
   ~QosScheduler();
 
   // Queues the request and blocks until it finishes. on_text is called on the
@@ -78,7 +81,8 @@ class QosScheduler {
   std::vector<Job*> by_urgency();
   double predicted_wait_ms(const Job& job) const;
 
-  const ServiceConfig& config_;
+  std::shared_ptr<const ServiceConfig> config() const { return std::atomic_load(&config_); }
+  std::shared_ptr<const ServiceConfig> config_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::vector<std::shared_ptr<Job>> jobs_;

@@ -25,7 +25,7 @@ Service::Service(ServeOptions options) : options_(std::move(options)), started_(
   std::filesystem::create_directories(options_.state_dir);
   ::chmod(options_.state_dir.c_str(), 0700);
   store_ = std::make_unique<SessionStore>(options_.state_dir + "/sessions.db");
-  scheduler_ = std::make_unique<QosScheduler>(*config_);
+  scheduler_ = std::make_unique<QosScheduler>(config_);
   model();  // load now: readiness means the model is usable
   idle_thread_ = std::thread([this] { idle_unload_loop(); });
 }
@@ -42,12 +42,13 @@ void Service::reload_config() {
   if (options_.config_path.empty()) return;
   try {
     auto fresh = std::make_shared<ServiceConfig>(ServiceConfig::load(options_.config_path));
-    // The scheduler keeps a reference to the QoS table; apps and quotas are
-    // read per request, so swapping those is safe. Class objectives apply to
-    // new requests after a restart.
-    fresh->qos = config_->qos;
+    // Requests in flight keep the config they were identified under (Caller)
+    // and the class they were admitted with; new requests and the
+    // scheduler's next tick see the new apps, quotas and objectives.
     std::atomic_store(&config_, fresh);
-    std::fprintf(stderr, "onellm serve: config reloaded (%zu apps)\n", fresh->apps.size());
+    scheduler_->set_config(fresh);
+    std::fprintf(stderr, "onellm serve: config reloaded (%zu apps, %zu qos classes)\n", fresh->apps.size(),
+                 fresh->qos.size());
   } catch (const Error& e) {
     std::fprintf(stderr, "onellm serve: config reload failed, keeping the old one: %s\n", e.what());
   }
@@ -110,6 +111,7 @@ void Service::idle_unload_loop() {
 Caller Service::identify(const HttpRequest& rq) const {
   std::shared_ptr<ServiceConfig> cfg = std::atomic_load(&config_);
   Caller c;
+  c.config = cfg;
   if (cfg->development_mode) {
     c.app = &cfg->apps.front();
     return c;
@@ -129,9 +131,9 @@ Caller Service::identify(const HttpRequest& rq) const {
   throw ServiceError("FORBIDDEN", "no credentials: send 'Authorization: Bearer <app token>'", 401);
 }
 
-const QosClass& Service::qos_for(const Caller& caller, const std::string& requested) const {
+QosClass Service::qos_for(const Caller& caller, const std::string& requested) const {
   const std::string name = requested.empty() ? caller.app->default_qos : requested;
-  const QosClass* q = config_->find_qos(name);
+  const QosClass* q = caller.config->find_qos(name);
   if (q == nullptr) throw api::bad_request("unknown qos class '" + name + "'", "qos");
   const auto& allowed = caller.app->allowed_qos;
   if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), name) == allowed.end())
@@ -261,7 +263,7 @@ std::unique_ptr<SessionLease> Service::scratch_lease(const Caller& caller, const
                                                      std::unique_lock<std::mutex>& hold) {
   LoadedModel& m = model();
   // Up to max_running scratch sessions per app, made when needed.
-  const int kScratchPerApp = static_cast<int>(std::max<int64_t>(1, config_->max_running));
+  const int kScratchPerApp = static_cast<int>(std::max<int64_t>(1, caller.config->max_running));
   std::shared_ptr<SessionSlot> best;
   std::string best_name;
   {
@@ -290,7 +292,7 @@ std::unique_ptr<SessionLease> Service::scratch_lease(const Caller& caller, const
     best->last_prompt = prompt;
     best->last_used = Clock::now();
   }
-  const int64_t n_ctx = caller.app->quota.max_context > 0 ? caller.app->quota.max_context : config_->default_context;
+  const int64_t n_ctx = caller.app->quota.max_context > 0 ? caller.app->quota.max_context : caller.config->default_context;
   return std::make_unique<SessionLease>(*m.context, caller.app->id, best_name, priority, n_ctx, prompt,
                                         // no max_tokens: room up to the whole context
                                         max_tokens < 0 ? n_ctx : static_cast<int64_t>(prompt.size()) + max_tokens,

@@ -37,7 +37,8 @@ struct CompletionJob;
 
 // Who is calling: the app, resolved from the transport.
 struct Caller {
-  const AppConfig* app = nullptr;
+  const AppConfig* app = nullptr;                 // points into `config`
+  std::shared_ptr<const ServiceConfig> config;   // the config the request was identified under (kept alive)
 };
 
 class Service {
@@ -50,7 +51,7 @@ class Service {
   // Re-reads the config file (SIGHUP). Keeps the old one on error.
   void reload_config();
   void drain();
-  const ServiceConfig& config() const { return *config_; }
+  std::shared_ptr<const ServiceConfig> config() const { return std::atomic_load(&config_); }
   std::string model_name() const;
 
  private:
@@ -72,7 +73,7 @@ class Service {
   Caller identify(const HttpRequest& request) const;
   LoadedModel& model();  // loads on demand (MODEL_UNAVAILABLE on failure)
   void idle_unload_loop();
-  const QosClass& qos_for(const Caller& caller, const std::string& requested) const;
+  QosClass qos_for(const Caller& caller, const std::string& requested) const;
   void check_rate(const Caller& caller);
   void check_tokens(const Caller& caller, size_t prompt_tokens, int64_t max_tokens);
   std::shared_ptr<SessionSlot> session_slot(const Caller& caller, const std::string& session_id);

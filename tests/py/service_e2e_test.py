@@ -275,6 +275,33 @@ def run(tmp, model):
             time.sleep(0.1)
         check(status["cancelled"] >= 1 and status["queue"]["running"] == 0, f"disconnect cancels: {status}")
 
+        # SIGHUP reloads apps, quotas and class objectives; a request in flight finishes
+        reload_out = {}
+
+        def in_flight():
+            reload_out["r"] = d.request("POST", "/v1/completions",
+                                        {"prompt": "once", "max_tokens": 60, "ignore_eos": True}, unix=True)
+
+        t = threading.Thread(target=in_flight)
+        t.start()
+        with open(cfg, "w") as f:
+            f.write(CONFIG + '\n[[app]]\nid = "notes"\ntoken = "tok-notes"\nqos = ["chat"]\n'
+                    '\n[qos.chat]\ntpot_ms = 123\n')
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        chat = None
+        while time.time() < deadline:
+            st, status = d.request("GET", "/v1/status", unix=True)
+            chat = next((q for q in status.get("qos", []) if q["name"] == "chat"), None)
+            if chat and chat["tpot_ms"] == 123:
+                break
+            time.sleep(0.05)
+        check(chat is not None and chat["tpot_ms"] == 123, f"SIGHUP reloads class objectives: {chat}")
+        st, body = d.request("POST", "/v1/completions", {"prompt": "once", "max_tokens": 2}, token="tok-notes")
+        check(st == 200, f"SIGHUP adds an app: {st} {body}")
+        t.join()
+        check(reload_out.get("r", (0,))[0] == 200, f"a request in flight survives the reload: {str(reload_out)[:200]}")
+
         # graceful drain: a reply in flight when SIGTERM arrives is delivered
         out = {}
 
