@@ -31,7 +31,7 @@ float amax_of(const float* x, int n) {
 // does in the default rounding mode); returns their sum.
 int quantize16(const float* x, float id, int8_t* out) {
   int32x4_t q[4];
-  for (int k = 0; k < 4; ++k) q[k] = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + 4 * k), id));
+  ONELLM_UNROLL for (int k = 0; k < 4; ++k) q[k] = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + 4 * k), id));
   const int16x8_t lo = vcombine_s16(vqmovn_s32(q[0]), vqmovn_s32(q[1]));
   const int16x8_t hi = vcombine_s16(vqmovn_s32(q[2]), vqmovn_s32(q[3]));
   vst1q_s8(out, vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi)));
@@ -74,7 +74,12 @@ struct F16Elements {
 struct BF16Elements {
   static constexpr int kBytes = 2;
   static float32x4_t load4(const uint8_t* p) { return load4_bf16(p); }
-  static float at(const uint8_t* p) { return bf16_to_f32(static_cast<uint16_t>(p[0] | (p[1] << 8))); }
+  static float at(const uint8_t* p) {  // inline, not bf16_to_f32: a call would spill the accumulators
+    const uint32_t bits = static_cast<uint32_t>(p[0] | (p[1] << 8)) << 16;
+    float v;
+    std::memcpy(&v, &bits, 4);
+    return v;
+  }
 };
 
 // NR rows of n elements against NT tokens.
@@ -82,6 +87,7 @@ template <class E>
 struct FloatKernel {
   using Weight = uint8_t;
   using Act = float;
+  static constexpr int kRows = 2;
 
   template <int NR, int NT>
   static void run(const uint8_t* const* w, const float* const* a, int64_t n, float (&out)[NR][NT]) {
@@ -89,28 +95,28 @@ struct FloatKernel {
     // chains per pair hide the FMA latency.
     constexpr int V = NR * NT <= 2 ? 4 : 2;
     float32x4_t acc[NR][NT][V];
-    for (int r = 0; r < NR; ++r)
-      for (int t = 0; t < NT; ++t)
-        for (int v = 0; v < V; ++v) acc[r][t][v] = vdupq_n_f32(0.0f);
+    ONELLM_UNROLL for (int r = 0; r < NR; ++r)
+      ONELLM_UNROLL for (int t = 0; t < NT; ++t)
+        ONELLM_UNROLL for (int v = 0; v < V; ++v) acc[r][t][v] = vdupq_n_f32(0.0f);
     int64_t i = 0;
     for (; i + 4 * V <= n; i += 4 * V) {
       float32x4_t wv[NR][V];
-      for (int r = 0; r < NR; ++r)
-        for (int v = 0; v < V; ++v) wv[r][v] = E::load4(w[r] + E::kBytes * (i + 4 * v));
-      for (int t = 0; t < NT; ++t)
-        for (int v = 0; v < V; ++v) {
+      ONELLM_UNROLL for (int r = 0; r < NR; ++r)
+        ONELLM_UNROLL for (int v = 0; v < V; ++v) wv[r][v] = E::load4(w[r] + E::kBytes * (i + 4 * v));
+      ONELLM_UNROLL for (int t = 0; t < NT; ++t)
+        ONELLM_UNROLL for (int v = 0; v < V; ++v) {
           const float32x4_t x = vld1q_f32(a[t] + i + 4 * v);
-          for (int r = 0; r < NR; ++r) acc[r][t][v] = vfmaq_f32(acc[r][t][v], wv[r][v], x);
+          ONELLM_UNROLL for (int r = 0; r < NR; ++r) acc[r][t][v] = vfmaq_f32(acc[r][t][v], wv[r][v], x);
         }
     }
     for (; i + 4 <= n; i += 4)
-      for (int r = 0; r < NR; ++r) {
+      ONELLM_UNROLL for (int r = 0; r < NR; ++r) {
         const float32x4_t wv = E::load4(w[r] + E::kBytes * i);
-        for (int t = 0; t < NT; ++t) acc[r][t][0] = vfmaq_f32(acc[r][t][0], wv, vld1q_f32(a[t] + i));
+        ONELLM_UNROLL for (int t = 0; t < NT; ++t) acc[r][t][0] = vfmaq_f32(acc[r][t][0], wv, vld1q_f32(a[t] + i));
       }
-    for (int r = 0; r < NR; ++r)
-      for (int t = 0; t < NT; ++t) {
-        for (int v = 1; v < V; ++v) acc[r][t][0] = vaddq_f32(acc[r][t][0], acc[r][t][v]);
+    ONELLM_UNROLL for (int r = 0; r < NR; ++r)
+      ONELLM_UNROLL for (int t = 0; t < NT; ++t) {
+        ONELLM_UNROLL for (int v = 1; v < V; ++v) acc[r][t][0] = vaddq_f32(acc[r][t][0], acc[r][t][v]);
         float sum = vaddvq_f32(acc[r][t][0]);
         for (int64_t j = i; j < n; ++j) sum = std::fma(E::at(w[r] + E::kBytes * j), a[t][j], sum);
         out[r][t] = sum;
@@ -160,7 +166,7 @@ float dot_q8_0_neon(const float* a, const uint8_t* row, int64_t n) {
     int8x16_to_f32(vld1q_s8(blocks[b].qs), q);
     int8x16_to_f32(vld1q_s8(blocks[b].qs + 16), q + 4);
     float32x4_t s0 = vmulq_f32(q[0], vld1q_f32(a)), s1 = vmulq_f32(q[1], vld1q_f32(a + 4));
-    for (int k = 2; k < 8; k += 2) {
+    ONELLM_UNROLL for (int k = 2; k < 8; k += 2) {
       s0 = vfmaq_f32(s0, q[k], vld1q_f32(a + 4 * k));
       s1 = vfmaq_f32(s1, q[k + 1], vld1q_f32(a + 4 * k + 4));
     }
@@ -176,7 +182,7 @@ void axpy_q8_0_neon(float s, const uint8_t* row, float* y, int64_t n) {
     float32x4_t q[8];
     int8x16_to_f32(vld1q_s8(blocks[b].qs), q);
     int8x16_to_f32(vld1q_s8(blocks[b].qs + 16), q + 4);
-    for (int k = 0; k < 8; ++k) vst1q_f32(y + 4 * k, vfmaq_n_f32(vld1q_f32(y + 4 * k), q[k], d));
+    ONELLM_UNROLL for (int k = 0; k < 8; ++k) vst1q_f32(y + 4 * k, vfmaq_n_f32(vld1q_f32(y + 4 * k), q[k], d));
   }
 }
 
@@ -189,19 +195,19 @@ template <int NI, int NV>
 void accumulate_block(int64_t k, const float* a, int64_t a_si, int64_t a_sk, const float* b, int64_t ldb, float* c,
                       int64_t ldc) {
   float32x4_t acc[NI][NV];
-  for (int i = 0; i < NI; ++i)
-    for (int v = 0; v < NV; ++v) acc[i][v] = vdupq_n_f32(0.0f);
+  ONELLM_UNROLL for (int i = 0; i < NI; ++i)
+    ONELLM_UNROLL for (int v = 0; v < NV; ++v) acc[i][v] = vdupq_n_f32(0.0f);
   for (int64_t p = 0; p < k; ++p) {
     float32x4_t bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = vld1q_f32(b + p * ldb + 4 * v);
+    ONELLM_UNROLL for (int v = 0; v < NV; ++v) bv[v] = vld1q_f32(b + p * ldb + 4 * v);
     const float* ap = a + p * a_sk;
-    for (int i = 0; i < NI; ++i) {
+    ONELLM_UNROLL for (int i = 0; i < NI; ++i) {
       const float ai = ap[i * a_si];
-      for (int v = 0; v < NV; ++v) acc[i][v] = vfmaq_n_f32(acc[i][v], bv[v], ai);
+      ONELLM_UNROLL for (int v = 0; v < NV; ++v) acc[i][v] = vfmaq_n_f32(acc[i][v], bv[v], ai);
     }
   }
-  for (int i = 0; i < NI; ++i)
-    for (int v = 0; v < NV; ++v) {
+  ONELLM_UNROLL for (int i = 0; i < NI; ++i)
+    ONELLM_UNROLL for (int v = 0; v < NV; ++v) {
       float* ci = c + i * ldc + 4 * v;
       vst1q_f32(ci, vaddq_f32(vld1q_f32(ci), acc[i][v]));
     }

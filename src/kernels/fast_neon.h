@@ -13,6 +13,11 @@
 #include "kernels/fast_kernels.h"
 #include "kernels/quant_blocks.h"
 
+// Before the loops over the rows, tokens and vectors of a tile: GCC at -O2
+// keeps such loops rolled and the accumulator arrays they index in memory;
+// unrolled, the arrays live in registers.
+#define ONELLM_UNROLL _Pragma("GCC unroll 16")
+
 namespace onellm::fast::neon {
 
 // Fills tile[kSlotQ4_0 .. kSlotQ6_K] with the int8 kernels: vdotq_s32 when
@@ -99,28 +104,29 @@ struct LevelsQ8_0 {
 };
 
 // ---- the tile driver. A Kernel has types Weight (what a row pointer points
-// at) and Act (an activation row), and
+// at) and Act (an activation row), kRows (1 or 2), and
 //   template <int NR, int NT> static void run(const Weight* const* rows,
 //       const Act* const* acts, int64_t n_blocks, float (&out)[NR][NT]);
-// Rows go in pairs (each activation vector is loaded once for both rows),
-// tokens in fours (each weight block is unpacked once for all of them).
+// Rows go kRows at a time (pairs: each activation vector is loaded once for
+// both rows), tokens in fours (each weight block is unpacked once for all).
 
 template <class Kernel, int NR, int NT>
 void run_group(const typename Kernel::Weight* const* rows, const uint8_t* a, size_t a_stride, int64_t n_blocks,
                float* y, int64_t y_stride) {
   const typename Kernel::Act* acts[NT];
-  for (int t = 0; t < NT; ++t) acts[t] = reinterpret_cast<const typename Kernel::Act*>(a + t * a_stride);
+  ONELLM_UNROLL for (int t = 0; t < NT; ++t) acts[t] = reinterpret_cast<const typename Kernel::Act*>(a + t * a_stride);
   float out[NR][NT];
   Kernel::template run<NR, NT>(rows, acts, n_blocks, out);
-  for (int t = 0; t < NT; ++t)
-    for (int r = 0; r < NR; ++r) y[t * y_stride + r] = out[r][t];
+  ONELLM_UNROLL for (int t = 0; t < NT; ++t)
+    ONELLM_UNROLL for (int r = 0; r < NR; ++r) y[t * y_stride + r] = out[r][t];
 }
 
 template <class Kernel, int NR>
 void run_rows(const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride, int64_t n_tok, int64_t n_blocks,
               float* y, int64_t y_stride) {
   const typename Kernel::Weight* rows[NR];
-  for (int r = 0; r < NR; ++r) rows[r] = reinterpret_cast<const typename Kernel::Weight*>(w + r * w_stride);
+  ONELLM_UNROLL for (int r = 0; r < NR; ++r)
+    rows[r] = reinterpret_cast<const typename Kernel::Weight*>(w + r * w_stride);
   int64_t t = 0;
   for (; t + 4 <= n_tok; t += 4)
     run_group<Kernel, NR, 4>(rows, a + t * a_stride, a_stride, n_blocks, y + t * y_stride, y_stride);
@@ -139,9 +145,11 @@ template <class Kernel>
 void tile(const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a, size_t a_stride, int64_t n_tok,
           int64_t n_blocks, float* y, int64_t y_stride) {
   int64_t r = 0;
-  for (; r + 2 <= n_rows; r += 2)
-    run_rows<Kernel, 2>(w + r * w_stride, w_stride, a, a_stride, n_tok, n_blocks, y + r, y_stride);
-  if (r < n_rows) run_rows<Kernel, 1>(w + r * w_stride, w_stride, a, a_stride, n_tok, n_blocks, y + r, y_stride);
+  if constexpr (Kernel::kRows == 2)
+    for (; r + 2 <= n_rows; r += 2)
+      run_rows<Kernel, 2>(w + r * w_stride, w_stride, a, a_stride, n_tok, n_blocks, y + r, y_stride);
+  for (; r < n_rows; ++r)
+    run_rows<Kernel, 1>(w + r * w_stride, w_stride, a, a_stride, n_tok, n_blocks, y + r, y_stride);
 }
 
 }  // namespace onellm::fast::neon

@@ -43,7 +43,8 @@ bool check(bool ok, const std::string& what) {
 
 // |got - want| <= tol; NaN fails.
 bool check_near(double got, double want, double tol, const std::string& what) {
-  return check(std::fabs(got - want) <= tol, format("%s: got %.9g, want %.9g (tolerance %.3g)", what.c_str(), got, want, tol));
+  return check(std::fabs(got - want) <= tol,
+               format("%s: got %.9g, want %.9g (tolerance %.3g)", what.c_str(), got, want, tol));
 }
 
 using fast::Kernels;
@@ -80,7 +81,8 @@ void check_quantize(const Kernels& k) {
   for (int b = 0; b < 32; ++b)
     check(std::memcmp(&q8[b], &q8_ref[b], sizeof(fast::ActQ8)) == 0, format("%s quantize_q8 block %d bits", k.name, b));
   for (int b = 0; b < 4; ++b)
-    check(std::memcmp(&q8k[b], &q8k_ref[b], sizeof(fast::ActQ8K)) == 0, format("%s quantize_q8k block %d bits", k.name, b));
+    check(std::memcmp(&q8k[b], &q8k_ref[b], sizeof(fast::ActQ8K)) == 0,
+          format("%s quantize_q8k block %d bits", k.name, b));
   check(q8_ref[3].qs[0] == -16 && q8_ref[3].qs[1] == -14, "scalar reference rounds ties to even");
 }
 
@@ -107,8 +109,7 @@ struct TileProblem {
   std::vector<float> w_deq, a_deq;
   const uint8_t *w, *a;
 
-  TileProblem(const SlotInfo& s, int64_t r, int64_t nt, int64_t nb, uint32_t seed)
-      : rows(r), n_tok(nt), n_blocks(nb) {
+  TileProblem(const SlotInfo& s, int64_t r, int64_t nt, int64_t nb, uint32_t seed) : rows(r), n_tok(nt), n_blocks(nb) {
     const int64_t block = tensor_type_info(s.type).block_elems;
     elems = nb * block;
     const size_t row_bytes = tensor_row_bytes(s.type, elems);
@@ -212,7 +213,8 @@ void check_vector_ops(const Kernels& k) {
       want += double(a[1 + i]) * b[i];
       magnitude += std::fabs(double(a[1 + i]) * b[i]);
     }
-    check_near(k.dot_f32(a.data() + 1, b.data(), n), want, 1e-6 * magnitude + 1e-6, format("%s dot_f32 n=%lld", k.name, (long long)n));
+    check_near(k.dot_f32(a.data() + 1, b.data(), n), want, 1e-6 * magnitude + 1e-6,
+               format("%s dot_f32 n=%lld", k.name, (long long)n));
 
     // F16 rows at an odd address
     std::vector<uint8_t> f16(1 + 2 * 224);
@@ -225,15 +227,18 @@ void check_vector_ops(const Kernels& k) {
     }
     double want16 = 0;
     for (int64_t i = 0; i < n; ++i) want16 += double(a[1 + i]) * f16_values[i];
-    check_near(k.dot_f16(a.data() + 1, f16.data() + 1, n), want16, 1e-6 * magnitude + 1e-6, format("%s dot_f16 n=%lld", k.name, (long long)n));
+    check_near(k.dot_f16(a.data() + 1, f16.data() + 1, n), want16, 1e-6 * magnitude + 1e-6,
+               format("%s dot_f16 n=%lld", k.name, (long long)n));
 
     std::vector<float> y(224, 1.0f), y16(224, 1.0f);
     k.axpy_f32(0.5f, a.data() + 1, y.data(), n);
     k.axpy_f16(-0.25f, f16.data() + 1, y16.data(), n);
     for (int64_t i = 0; i < 224; ++i) {
       const double w32 = i < n ? 1.0 + 0.5 * a[1 + i] : 1.0, w16 = i < n ? 1.0 - 0.25 * f16_values[i] : 1.0;
-      check_near(y[i], w32, 1e-6 * (1 + std::fabs(w32)), format("%s axpy_f32 n=%lld i=%lld", k.name, (long long)n, (long long)i));
-      check_near(y16[i], w16, 1e-6 * (1 + std::fabs(w16)), format("%s axpy_f16 n=%lld i=%lld", k.name, (long long)n, (long long)i));
+      check_near(y[i], w32, 1e-6 * (1 + std::fabs(w32)),
+                 format("%s axpy_f32 n=%lld i=%lld", k.name, (long long)n, (long long)i));
+      check_near(y16[i], w16, 1e-6 * (1 + std::fabs(w16)),
+                 format("%s axpy_f16 n=%lld i=%lld", k.name, (long long)n, (long long)i));
     }
   }
   for (int64_t n : {0, 32, 64, 96, 224}) {
@@ -246,12 +251,14 @@ void check_vector_ops(const Kernels& k) {
       want += double(a[1 + i]) * values[i];
       magnitude += std::fabs(double(a[1 + i]) * values[i]);
     }
-    check_near(k.dot_q8_0(a.data() + 1, row.data() + 1, n), want, 1e-6 * magnitude + 1e-6, format("%s dot_q8_0 n=%lld", k.name, (long long)n));
+    check_near(k.dot_q8_0(a.data() + 1, row.data() + 1, n), want, 1e-6 * magnitude + 1e-6,
+               format("%s dot_q8_0 n=%lld", k.name, (long long)n));
     std::vector<float> y(224, 1.0f);
     k.axpy_q8_0(2.0f, row.data() + 1, y.data(), n);
     for (int64_t i = 0; i < 224; ++i) {
       const double w = i < n ? 1.0 + 2.0 * values[i] : 1.0;
-      check_near(y[i], w, 1e-6 * (1 + std::fabs(w)), format("%s axpy_q8_0 n=%lld i=%lld", k.name, (long long)n, (long long)i));
+      check_near(y[i], w, 1e-6 * (1 + std::fabs(w)),
+                 format("%s axpy_q8_0 n=%lld i=%lld", k.name, (long long)n, (long long)i));
     }
   }
 }
@@ -268,9 +275,9 @@ void check_accumulate(const Kernels& k) {
       for (int64_t i = 0; i < p.m && bad == 0; ++i)
         for (int64_t j = 0; j < p.ldc; ++j) {
           const size_t at = static_cast<size_t>(i * p.ldc + j);
-          const std::string what = format("%s accumulate_f32 m%lld n%lld k%lld%s element %lld,%lld", k.name,
-                                          (long long)p.m, (long long)p.n, (long long)p.k,
-                                          transposed ? " (A transposed)" : "", (long long)i, (long long)j);
+          const std::string what =
+              format("%s accumulate_f32 m%lld n%lld k%lld%s element %lld,%lld", k.name, (long long)p.m, (long long)p.n,
+                     (long long)p.k, transposed ? " (A transposed)" : "", (long long)i, (long long)j);
           if (j >= p.n)
             bad += !check(c[at] == p.c0[at], what + " (padding column written)");
           else
@@ -293,7 +300,8 @@ void check_accumulate_threads() {
   std::vector<float> c2 = c1;
   matmul_accumulate_at(CpuLevel::kNeon, m, n, k, a.data(), k, 1, b.data(), n, c1.data(), n, nullptr);
   matmul_accumulate_at(CpuLevel::kNeon, m, n, k, a.data(), k, 1, b.data(), n, c2.data(), n, &pool);
-  check(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float)) == 0, "matmul_accumulate_at(neon): threads change the result");
+  check(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float)) == 0,
+        "matmul_accumulate_at(neon): threads change the result");
 }
 
 // ---- attention: online softmax at the NEON level vs the two-pass reference
@@ -313,8 +321,8 @@ void check_attention() {
         std::vector<float> exact_out(out.size()), exact_probs(probs.size());
         attend_at(CpuLevel::kNeon, q.data(), k.view, v.view, n, dim, scale, out.data(), probs.data());
         attend_exact(q.data(), k.view, v.view, n, dim, scale, exact_out.data(), exact_probs.data());
-        const std::string what = format("attend_at(neon) %s dim %lld keys %lld", tensor_type_info(type).name,
-                                        (long long)dim, (long long)n);
+        const std::string what =
+            format("attend_at(neon) %s dim %lld keys %lld", tensor_type_info(type).name, (long long)dim, (long long)n);
         int bad = 0;
         for (int64_t d = 0; d < dim && bad == 0; ++d) {
           bad += !check_near(out[d], want[d], 2e-5, what + format(" out[%lld]", (long long)d));
@@ -323,7 +331,8 @@ void check_attention() {
         double sum = 0;
         for (int64_t j = 0; j < n && bad == 0; ++j) {
           bad += !check_near(probs[j], want_p[j], 2e-6, what + format(" probs[%lld]", (long long)j));
-          bad += !check_near(probs[j], exact_probs[j], 4e-6, what + format(" probs[%lld] vs attend_exact", (long long)j));
+          bad +=
+              !check_near(probs[j], exact_probs[j], 4e-6, what + format(" probs[%lld] vs attend_exact", (long long)j));
           sum += probs[j];
         }
         if (bad == 0) check_near(sum, 1.0, 1e-5, what + " probabilities sum");
@@ -354,12 +363,12 @@ void check_matmul(TensorType type, int64_t rows, int64_t cols, int64_t n_tokens,
   for (int64_t t = 0; t < n_tokens; ++t)
     for (int64_t r = 0; r < rows; ++r) {
       double magnitude;
-      const double bound = test::activation_quantization_bound(w_deq.data() + r * cols, x + t * cols, cols, blk,
-                                                               quantized, &magnitude);
+      const double bound =
+          test::activation_quantization_bound(w_deq.data() + r * cols, x + t * cols, cols, blk, quantized, &magnitude);
       const size_t i = static_cast<size_t>(t * rows + r);
-      const std::string what = format("matmul_fast_at(neon) %s %lldx%lld, %lld tokens: row %lld token %lld",
-                                      tensor_type_info(type).name, (long long)rows, (long long)cols,
-                                      (long long)n_tokens, (long long)r, (long long)t);
+      const std::string what =
+          format("matmul_fast_at(neon) %s %lldx%lld, %lld tokens: row %lld token %lld", tensor_type_info(type).name,
+                 (long long)rows, (long long)cols, (long long)n_tokens, (long long)r, (long long)t);
       if (!check_near(neon[i], exact[i], bound + 2e-5 * magnitude + 1e-5, what + " vs exact") ||
           !check_near(neon[i], scalar[i], 1e-5 * magnitude + 1e-6, what + " vs scalar level"))
         return;
@@ -395,8 +404,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--expect-dotprod" || arg == "--expect-no-dotprod")
-      check(dotprod == (arg == "--expect-dotprod"), "dotprod detection: " + arg + " but cpu_features().dotprod = " +
-                                                      (dotprod ? "true" : "false"));
+      check(dotprod == (arg == "--expect-dotprod"),
+            "dotprod detection: " + arg + " but cpu_features().dotprod = " + (dotprod ? "true" : "false"));
     else
       check(false, "unknown argument " + arg);
   }

@@ -40,8 +40,8 @@ inline constexpr int64_t kAttentionKeyCounts[] = {1, 31, 32, 33, 100};
 // blocks of blk elements (|x - q*d| <= d/2, d = block amax / 127), i.e.
 // sum |w_c| * amax / 254. Zero when not `quantized`. *magnitude receives
 // sum |w_c * x_c|, the scale of the float rounding error.
-inline double activation_quantization_bound(const float* w, const float* x, int64_t cols, int64_t blk,
-                                            bool quantized, double* magnitude) {
+inline double activation_quantization_bound(const float* w, const float* x, int64_t cols, int64_t blk, bool quantized,
+                                            double* magnitude) {
   double bound = 0;
   *magnitude = 0;
   for (int64_t c0 = 0; c0 < cols; c0 += blk) {
@@ -128,7 +128,7 @@ struct AccumulateProblem {
 struct AccumulateShape {
   int64_t m, n, k;
 };
-inline constexpr AccumulateShape kAccumulateShapes[] = {{1, 1, 1},    {5, 7, 3},     {6, 16, 9},   {7, 21, 5},
+inline constexpr AccumulateShape kAccumulateShapes[] = {{1, 1, 1},    {5, 7, 3},     {6, 16, 9},    {7, 21, 5},
                                                         {13, 29, 40}, {50, 100, 33}, {97, 130, 257}};
 
 }  // namespace onellm::test
