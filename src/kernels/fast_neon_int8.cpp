@@ -24,7 +24,7 @@ namespace plain {
 // GCC takes a target pragma; clang (the Android NDK) a target attribute
 // pushed onto every function.
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("arch=armv8.2-a+dotprod"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("dotprod"))), apply_to = function)
 #else
 #pragma GCC push_options
 // arm_neon.h defines vdotq_s32 for arch=armv8.2-a+dotprod; a plain
