@@ -16,6 +16,7 @@ scripts/apt-install-missing.sh g++-aarch64-linux-gnu qemu-user
 CXX=aarch64-linux-gnu-g++
 command -v ccache >/dev/null && CXX="ccache $CXX"
 OUT=build-arm
+rm -rf "$OUT/obj"  # no stale objects of renamed sources; ccache keeps rebuilds cheap
 mkdir -p "$OUT/obj"
 export CXX OUT
 # One object per source; ccache makes unchanged ones free.
