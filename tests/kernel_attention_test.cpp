@@ -11,69 +11,27 @@
 
 #include "base/error.h"
 #include "kernels/kernels.h"
+#include "support/kernel_reference.h"
 
 namespace onellm {
 namespace {
 
-struct Rows {
-  std::vector<uint8_t> bytes;
-  std::vector<float> values;  // dequantized, what attention must use
-  KvRows view;
-};
-
-// n rows of `dim` values each at a stride of a whole row plus 6 bytes (unaligned).
-Rows make_rows(TensorType type, int64_t n, int64_t dim, uint32_t seed, float spread) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, spread);
-  Rows r;
-  const size_t rb = tensor_row_bytes(type, dim), stride = rb + 6;
-  r.bytes.assign(stride * static_cast<size_t>(n) + 3, 0);
-  r.values.resize(static_cast<size_t>(n * dim));
-  std::vector<float> row(static_cast<size_t>(dim));
-  for (int64_t j = 0; j < n; ++j) {
-    for (float& x : row) x = dist(rng);
-    uint8_t* at = r.bytes.data() + 3 + j * stride;
-    quantize_row(type, row.data(), at, dim);
-    dequantize_row(type, at, r.values.data() + j * dim, dim);
-  }
-  r.view = {type, r.bytes.data() + 3, stride};
-  return r;
-}
-
-void reference(const std::vector<float>& q, const Rows& k, const Rows& v, int64_t n, int64_t dim, float scale,
-               std::vector<double>& out, std::vector<double>& probs) {
-  probs.assign(static_cast<size_t>(n), 0.0);
-  double mx = -1e300;
-  for (int64_t j = 0; j < n; ++j) {
-    double s = 0;
-    for (int64_t d = 0; d < dim; ++d) s += double(q[d]) * k.values[j * dim + d];
-    probs[j] = s * scale;
-    mx = std::max(mx, probs[j]);
-  }
-  double total = 0;
-  for (double& p : probs) total += (p = std::exp(p - mx));
-  for (double& p : probs) p /= total;
-  out.assign(static_cast<size_t>(dim), 0.0);
-  for (int64_t j = 0; j < n; ++j)
-    for (int64_t d = 0; d < dim; ++d) out[d] += probs[j] * v.values[j * dim + d];
-}
-
 TEST(Attention, OnlineSoftmaxMatchesTwoPassAtEveryLevelAndType) {
   const CpuLevel saved = cpu_level();
   for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::Q8_0})
-    for (int64_t dim : {32, 64, 128, 8, 20}) {
+    for (int64_t dim : test::kAttentionHeadDims) {
       if (type == TensorType::Q8_0 && dim % 32 != 0) continue;
-      for (int64_t n : {1, 31, 32, 33, 100}) {
+      for (int64_t n : test::kAttentionKeyCounts) {
         // A large spread makes later blocks raise the running maximum.
-        const Rows k = make_rows(type, n, dim, 11 + static_cast<uint32_t>(n), 3.0f);
-        const Rows v = make_rows(type, n, dim, 99 + static_cast<uint32_t>(dim), 1.0f);
+        const test::KvTestRows k(type, n, dim, 11 + static_cast<uint32_t>(n), 3.0f);
+        const test::KvTestRows v(type, n, dim, 99 + static_cast<uint32_t>(dim), 1.0f);
         std::vector<float> q(static_cast<size_t>(dim));
         std::mt19937 rng(5);
         std::normal_distribution<float> dist;
         for (float& x : q) x = dist(rng);
         const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
         std::vector<double> want, want_p;
-        reference(q, k, v, n, dim, scale, want, want_p);
+        test::attention_reference(q.data(), k.values.data(), v.values.data(), n, dim, scale, want, want_p);
         std::vector<float> out(static_cast<size_t>(dim)), probs(static_cast<size_t>(n));
         auto check = [&](const char* what) {
           for (int64_t d = 0; d < dim; ++d) ASSERT_NEAR(out[d], want[d], 2e-5) << what << " d=" << d;

@@ -15,6 +15,7 @@
 #include "base/error.h"
 #include "kernels/fast_kernels.h"
 #include "kernels/kernels.h"
+#include "support/kernel_reference.h"
 
 namespace onellm {
 namespace {
@@ -55,34 +56,20 @@ struct Problem {
   }
 };
 
-bool quantized_activations(TensorType t) {
-  return t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16 && t != TensorType::Q2_K &&
-         t != TensorType::Q3_K;
-}
-
-int64_t act_block(TensorType t) { return tensor_type_info(t).block_elems == 256 ? 256 : 32; }
-
 void check_problem(const Problem& p, ThreadPool* pool) {
   const int64_t R = p.rows, C = p.cols, N = p.n_tokens;
   std::vector<float> exact(static_cast<size_t>(N * R)), scalar(exact.size()), fast(exact.size());
   matmul(p.w, p.x, N, exact.data(), pool);
   matmul_fast_at(CpuLevel::kScalar, p.w, p.x, N, scalar.data(), pool);
-  const bool quantized = quantized_activations(p.type);
-  const int64_t blk = act_block(p.type);
+  const bool quantized = test::quantized_activations(p.type);
+  const int64_t blk = test::activation_block(p.type);
 
   for (int64_t t = 0; t < N; ++t) {
     const float* xt = p.x + t * C;
     for (int64_t r = 0; r < R; ++r) {
       const float* wr = p.w_deq.data() + r * C;
-      double magnitude = 0, bound = 0;
-      for (int64_t c0 = 0; c0 < C; c0 += blk) {
-        double amax = 0;
-        for (int64_t c = c0; c < c0 + blk && c < C; ++c) amax = std::max(amax, std::fabs(double(xt[c])));
-        for (int64_t c = c0; c < c0 + blk && c < C; ++c) {
-          magnitude += std::fabs(double(wr[c]) * xt[c]);
-          if (quantized) bound += std::fabs(double(wr[c])) * amax / 127.0 * 0.5;
-        }
-      }
+      double magnitude;
+      double bound = test::activation_quantization_bound(wr, xt, C, blk, quantized, &magnitude);
       bound += 2e-5 * magnitude + 1e-5;
       const size_t i = static_cast<size_t>(t * R + r);
       ASSERT_NEAR(scalar[i], exact[i], bound)
@@ -112,13 +99,7 @@ TEST_P(FastMatmul, EveryLevelMatchesScalarAndExactWithinQuantizationError) {
   const TensorType type = GetParam();
   const int64_t block = tensor_type_info(type).block_elems;
   // Block counts: 1, odd, and a long row; row counts around the 16-row tile.
-  std::vector<int64_t> col_counts;
-  if (block == 1)
-    col_counts = {1, 7, 33, 200, 1031};
-  else if (block == 32)
-    col_counts = {32, 96, 224, 1056};
-  else
-    col_counts = {256, 768};
+  const std::vector<int64_t> col_counts = test::matmul_test_col_counts(block);
   ThreadPool pool(3);
   uint32_t seed = 1;
   for (int64_t cols : col_counts)
@@ -200,38 +181,30 @@ TEST(FastVectorOps, DotAndAxpyMatchDoublePrecision) {
 
 // C += A B with A read in place as itself or as a transpose (training's
 // backward products): against double precision at every level, for shapes
-// that exercise the 16-wide, 8-wide and scalar column paths and the 6-row
-// blocks and their remainders; and bit-identical with and without threads.
+// that exercise every column path and the 6-row blocks and their
+// remainders; and bit-identical with and without threads.
 TEST(FastAccumulate, MatchesDoublePrecisionAndIsThreadIndependent) {
   std::mt19937 rng(11);
-  std::uniform_real_distribution<float> u(-1, 1);
   ThreadPool pool(3);
-  struct Shape { int64_t m, n, k; };
-  for (Shape sh : {Shape{1, 1, 1}, Shape{5, 7, 3}, Shape{6, 16, 9}, Shape{13, 29, 40}, Shape{50, 100, 33},
-                   Shape{97, 130, 257}}) {
+  for (test::AccumulateShape sh : test::kAccumulateShapes) {
     for (bool transposed : {false, true}) {
-      const int64_t m = sh.m, n = sh.n, k = sh.k, ldb = n + 3, ldc = n + 1;
-      std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * ldb)), c0(static_cast<size_t>(m * ldc));
-      for (float& v : a) v = u(rng);
-      for (float& v : b) v = u(rng);
-      for (float& v : c0) v = u(rng);
-      // A(i, p) = a[i * a_si + p * a_sk]: row-major m x k, or stored as k x m.
-      const int64_t a_si = transposed ? 1 : k, a_sk = transposed ? m : 1;
+      const test::AccumulateProblem p(sh.m, sh.n, sh.k, transposed, rng);
       for (CpuLevel level : runnable_levels()) {
-        std::vector<float> c1 = c0, c2 = c0;
-        matmul_accumulate_at(level, m, n, k, a.data(), a_si, a_sk, b.data(), ldb, c1.data(), ldc, nullptr);
-        matmul_accumulate_at(level, m, n, k, a.data(), a_si, a_sk, b.data(), ldb, c2.data(), ldc, &pool);
-        for (int64_t i = 0; i < m; ++i)
-          for (int64_t j = 0; j < ldc; ++j) {
-            const size_t at = static_cast<size_t>(i * ldc + j);
+        std::vector<float> c1 = p.c0, c2 = p.c0;
+        matmul_accumulate_at(level, p.m, p.n, p.k, p.a.data(), p.a_si, p.a_sk, p.b.data(), p.ldb, c1.data(), p.ldc,
+                             nullptr);
+        matmul_accumulate_at(level, p.m, p.n, p.k, p.a.data(), p.a_si, p.a_sk, p.b.data(), p.ldb, c2.data(), p.ldc,
+                             &pool);
+        for (int64_t i = 0; i < p.m; ++i)
+          for (int64_t j = 0; j < p.ldc; ++j) {
+            const size_t at = static_cast<size_t>(i * p.ldc + j);
             ASSERT_EQ(c1[at], c2[at]) << cpu_level_name(level) << " threads change element " << i << "," << j;
-            if (j >= n) {
-              ASSERT_EQ(c1[at], c0[at]) << "padding column written";
+            if (j >= p.n) {
+              ASSERT_EQ(c1[at], p.c0[at]) << "padding column written";
               continue;
             }
-            double want = c0[at];
-            for (int64_t p = 0; p < k; ++p) want += double(a[i * a_si + p * a_sk]) * b[p * ldb + j];
-            ASSERT_NEAR(c1[at], want, 1e-5 * (k + 1)) << cpu_level_name(level) << " m" << m << " n" << n << " k" << k;
+            ASSERT_NEAR(c1[at], p.want(i, j), 1e-5 * (p.k + 1))
+                << cpu_level_name(level) << " m" << p.m << " n" << p.n << " k" << p.k;
           }
       }
     }

@@ -68,7 +68,11 @@ struct Kernels {
 const Kernels* kernels_scalar();
 const Kernels* kernels_avx2();
 const Kernels* kernels_avx512();
-const Kernels* kernels_neon();
+const Kernels* kernels_neon();  // the dotprod table if the CPU has it, else the plain one
+// The two AArch64 tables, for tests: plain ASIMD (any ARMv8.0 core), and
+// SDOT (null unless the CPU reports dotprod).
+const Kernels* kernels_neon_plain();
+const Kernels* kernels_neon_dotprod();
 const Kernels& kernels_for(CpuLevel level);  // throws Error if not built here
 
 }  // namespace onellm::fast

@@ -1,0 +1,134 @@
+// Reference math shared by the kernel tests: the GoogleTest suites on the
+// build machine and tests/arm/kernels_check.cpp (cross-built, under qemu),
+// so no test framework here.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "kernels/kernels.h"
+
+namespace onellm::test {
+
+// Whether matmul_fast quantizes the activations for weights of type t (the
+// int8 kernels), and the block size it quantizes them in.
+inline bool quantized_activations(TensorType t) {
+  return t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16 && t != TensorType::Q2_K &&
+         t != TensorType::Q3_K;
+}
+inline int64_t activation_block(TensorType t) { return tensor_type_info(t).block_elems == 256 ? 256 : 32; }
+
+// Matmul test shapes, per weight block size: 1 block, odd block counts and
+// a long row (F32/F16/BF16: element counts off the vector width).
+inline std::vector<int64_t> matmul_test_col_counts(int64_t block_elems) {
+  if (block_elems == 1) return {1, 7, 33, 200, 1031};
+  if (block_elems == 32) return {32, 96, 224, 1056};
+  return {256, 768};
+}
+
+// Attention test shapes: head sizes (some not a multiple of the vector
+// width; Q8_0 rows take only multiples of 32) and key counts around the
+// 32-key block edges.
+inline constexpr int64_t kAttentionHeadDims[] = {32, 64, 128, 8, 20};
+inline constexpr int64_t kAttentionKeyCounts[] = {1, 31, 32, 33, 100};
+
+// For the dot of weight row w with activation row x (cols elements): how far
+// the fast path may be from the exact one when x is quantized to 8-bit
+// blocks of blk elements (|x - q*d| <= d/2, d = block amax / 127), i.e.
+// sum |w_c| * amax / 254. Zero when not `quantized`. *magnitude receives
+// sum |w_c * x_c|, the scale of the float rounding error.
+inline double activation_quantization_bound(const float* w, const float* x, int64_t cols, int64_t blk, bool quantized,
+                                            double* magnitude) {
+  double bound = 0;
+  *magnitude = 0;
+  for (int64_t c0 = 0; c0 < cols; c0 += blk) {
+    double amax = 0;
+    for (int64_t c = c0; c < c0 + blk && c < cols; ++c) amax = std::max(amax, std::fabs(double(x[c])));
+    for (int64_t c = c0; c < c0 + blk && c < cols; ++c) {
+      *magnitude += std::fabs(double(w[c]) * x[c]);
+      if (quantized) bound += std::fabs(double(w[c])) * amax / 127.0 * 0.5;
+    }
+  }
+  return bound;
+}
+
+// Attention of query q over n keys / values (dequantized rows of dim
+// values): a two-pass softmax of scale * q . k_j in double precision.
+inline void attention_reference(const float* q, const float* k_values, const float* v_values, int64_t n, int64_t dim,
+                                float scale, std::vector<double>& out, std::vector<double>& probs) {
+  probs.assign(static_cast<size_t>(n), 0.0);
+  double mx = -1e300;
+  for (int64_t j = 0; j < n; ++j) {
+    double s = 0;
+    for (int64_t d = 0; d < dim; ++d) s += double(q[d]) * k_values[j * dim + d];
+    probs[j] = s * scale;
+    mx = std::max(mx, probs[j]);
+  }
+  double total = 0;
+  for (double& p : probs) total += (p = std::exp(p - mx));
+  for (double& p : probs) p /= total;
+  out.assign(static_cast<size_t>(dim), 0.0);
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t d = 0; d < dim; ++d) out[d] += probs[j] * v_values[j * dim + d];
+}
+
+// n KV rows of `dim` values, normal with the given spread, at a stride of a
+// whole row plus 6 bytes from an odd offset (unaligned), and their values
+// dequantized (what attention must use).
+struct KvTestRows {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;
+  KvRows view;
+
+  KvTestRows(TensorType type, int64_t n, int64_t dim, uint32_t seed, float spread) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.0f, spread);
+    const size_t stride = tensor_row_bytes(type, dim) + 6;
+    bytes.assign(stride * static_cast<size_t>(n) + 3, 0);
+    values.resize(static_cast<size_t>(n * dim));
+    std::vector<float> row(static_cast<size_t>(dim));
+    for (int64_t j = 0; j < n; ++j) {
+      for (float& x : row) x = dist(rng);
+      uint8_t* at = bytes.data() + 3 + j * stride;
+      quantize_row(type, row.data(), at, dim);
+      dequantize_row(type, at, values.data() + j * dim, dim);
+    }
+    view = {type, bytes.data() + 3, stride};
+  }
+};
+
+// C (m x n, stride ldc) += A B (training's backward products), A(i, p) =
+// a[i * a_si + p * a_sk]: row-major m x k, or stored as k x m when
+// transposed. B and C rows are padded; values uniform in [-1, 1].
+struct AccumulateProblem {
+  int64_t m, n, k, ldb, ldc, a_si, a_sk;
+  std::vector<float> a, b, c0;
+
+  AccumulateProblem(int64_t m_, int64_t n_, int64_t k_, bool transposed, std::mt19937& rng)
+      : m(m_), n(n_), k(k_), ldb(n_ + 3), ldc(n_ + 1), a_si(transposed ? 1 : k_), a_sk(transposed ? m_ : 1) {
+    std::uniform_real_distribution<float> u(-1, 1);
+    a.resize(static_cast<size_t>(m * k));
+    b.resize(static_cast<size_t>(k * ldb));
+    c0.resize(static_cast<size_t>(m * ldc));
+    for (std::vector<float>* v : {&a, &b, &c0})
+      for (float& x : *v) x = u(rng);
+  }
+  // Element (i, j) of c0 + A B in double precision.
+  double want(int64_t i, int64_t j) const {
+    double sum = c0[static_cast<size_t>(i * ldc + j)];
+    for (int64_t p = 0; p < k; ++p) sum += double(a[i * a_si + p * a_sk]) * b[p * ldb + j];
+    return sum;
+  }
+};
+// Shapes that take every column path of the kernels (16-, 8-, 4-wide and
+// single columns) and the 6-row blocks and their remainders.
+struct AccumulateShape {
+  int64_t m, n, k;
+};
+inline constexpr AccumulateShape kAccumulateShapes[] = {{1, 1, 1},    {5, 7, 3},     {6, 16, 9},    {7, 21, 5},
+                                                        {13, 29, 40}, {50, 100, 33}, {97, 130, 257}};
+
+}  // namespace onellm::test
