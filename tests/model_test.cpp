@@ -103,6 +103,49 @@ TEST(Model, QuantizedKvCachesStayCloseAndAttentionIsAccounted) {
   EXPECT_THROW(KvCache(model->config(), 8, TensorType::Q4_0), Error);
 }
 
+// One batched pass over several sequences (each at its own position, one a
+// prompt chunk, the others single decode tokens) gives each the logits and
+// KV it gets alone.
+TEST(Model, BatchedForwardEqualsSeparateForwards) {
+  TempDir dir;
+  TinyModelSpec spec;
+  spec.arch = "qwen2";
+  write_tiny_model(spec, dir.file("m.gguf"));
+  auto model = Model::load(dir.file("m.gguf"));
+  const int64_t V = model->config().n_vocab;
+  ThreadPool pool(2);
+  const std::vector<std::vector<int32_t>> history = {{5, 6, 7}, {9}, {3, 1, 4, 1, 5, 9, 2}};
+  const std::vector<std::vector<int32_t>> next = {{11}, {12, 13, 14, 15}, {16}};
+  std::vector<KvCache> alone, batched;
+  std::vector<float> scratch(static_cast<size_t>(8 * V));
+  for (const auto& h : history) {
+    alone.emplace_back(model->config(), 32, TensorType::F16);
+    batched.emplace_back(model->config(), 32, TensorType::F16);
+    model->forward(h.data(), static_cast<int64_t>(h.size()), alone.back(), scratch.data(), false, &pool);
+    model->forward(h.data(), static_cast<int64_t>(h.size()), batched.back(), scratch.data(), false, &pool);
+  }
+  std::vector<std::vector<float>> want(3), got(3);
+  std::vector<Model::ForwardSegment> segments;
+  for (size_t i = 0; i < 3; ++i) {
+    const int64_t n = static_cast<int64_t>(next[i].size());
+    want[i].resize(static_cast<size_t>(n * V));
+    got[i].resize(want[i].size());
+    model->forward(next[i].data(), n, alone[i], want[i].data(), true, &pool);
+    segments.push_back({next[i].data(), n, &batched[i], got[i].data(), true});
+  }
+  model->forward_batch(segments.data(), 3, &pool);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(batched[i].size(), alone[i].size());
+    for (size_t j = 0; j < want[i].size(); ++j) ASSERT_NEAR(got[i][j], want[i][j], 1e-3) << "sequence " << i;
+    std::vector<float> ka(static_cast<size_t>(alone[i].size() * alone[i].kv_dim())), kb(ka.size());
+    alone[i].read_k(1, 0, alone[i].size(), ka.data());
+    batched[i].read_k(1, 0, batched[i].size(), kb.data());
+    for (size_t j = 0; j < ka.size(); ++j) ASSERT_NEAR(ka[j], kb[j], 2e-3) << "sequence " << i;
+  }
+  Model::ForwardSegment twice[2] = {segments[0], segments[0]};
+  EXPECT_THROW(model->forward_batch(twice, 2, &pool), Error);
+}
+
 TEST(Model, ContextOverflowAndBadTokensAreErrors) {
   TempDir dir;
   write_tiny_model(TinyModelSpec{}, dir.file("m.gguf"));

@@ -84,6 +84,10 @@ class Sequence {
   // Evaluates tokens at the end of the sequence (one forward pass of up to
   // n_batch tokens at a time); logits() then holds the last token's row.
   void eval(const int32_t* tokens, int64_t n);
+  // Evaluates one token at the end of each sequence in a single forward pass
+  // (batched decode: the weights are read once for all). The sequences must
+  // be distinct and share one model; each one's logits() is then its row.
+  static void eval_batch(Sequence* const* sequences, const int32_t* tokens, int64_t n);
   bool full() const { return cache_.size() >= cache_.capacity(); }
   // For the context layer, which saves and restores KV chunks: the cache, and
   // adopting tokens whose keys/values were written into it directly (their
@@ -130,6 +134,16 @@ class Generation {
   // Prefill: evaluates up to max_prompt_tokens more prompt tokens. Decode:
   // samples one token, evaluates it, and returns the text it completed.
   std::string step(int64_t max_prompt_tokens);
+  // Decode in two halves, so that a scheduler can evaluate the tokens of
+  // many generations in one batched pass: decide() samples the next token
+  // and returns the text it completed; when the generation goes on, that
+  // token waits in pending_token() until the caller has evaluated it in the
+  // sequence (Sequence::eval_batch) and called evaluated().
+  std::string decide();
+  bool has_pending() const { return pending_; }
+  int32_t pending_token() const { return pending_token_; }
+  void evaluated() { pending_ = false; }
+  Sequence& sequence() { return seq_; }
   void cancel();
   const GenerationResult& result() const { return result_; }
   size_t n_generated() const { return result_.tokens.size(); }
@@ -151,6 +165,8 @@ class Generation {
   std::string untriggered_text_;  // lazy grammar: recent raw output, searched for triggers
   size_t prompt_done_ = 0;
   bool done_ = false;
+  bool pending_ = false;  // pending_token_ is sampled but not evaluated yet
+  int32_t pending_token_ = -1;
   GenerationResult result_;
   std::chrono::steady_clock::time_point t_start_, t_first_token_;
 };

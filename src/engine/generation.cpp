@@ -86,16 +86,27 @@ bool Generation::advance_grammar(int32_t tok) {
 
 std::string Generation::step(int64_t max_prompt_tokens) {
   if (done_) return {};
-  if (in_prefill()) {
-    int64_t n = std::min<int64_t>(std::max<int64_t>(1, max_prompt_tokens), static_cast<int64_t>(prompt_remaining()));
-    seq_.eval(request_.prompt.data() + prompt_done_, n);
-    prompt_done_ += static_cast<size_t>(n);
-    if (!in_prefill()) {
-      t_first_token_ = std::chrono::steady_clock::now();
-      result_.prompt_seconds = seconds_between(t_start_, t_first_token_);
+  if (!in_prefill()) {
+    std::string text = decide();
+    if (pending_) {
+      seq_.eval(&pending_token_, 1);
+      pending_ = false;
     }
-    return {};
+    return text;
   }
+  int64_t n = std::min<int64_t>(std::max<int64_t>(1, max_prompt_tokens), static_cast<int64_t>(prompt_remaining()));
+  seq_.eval(request_.prompt.data() + prompt_done_, n);
+  prompt_done_ += static_cast<size_t>(n);
+  if (!in_prefill()) {
+    t_first_token_ = std::chrono::steady_clock::now();
+    result_.prompt_seconds = seconds_between(t_start_, t_first_token_);
+  }
+  return {};
+}
+
+std::string Generation::decide() {
+  if (done_ || in_prefill()) return {};
+  if (pending_) throw Error("generation: the last sampled token was not evaluated");
   if (grammar_active_ && grammar_->must_end()) return finish(FinishReason::kEndOfGeneration);
   sampler_.set_constraint(grammar_active_ ? grammar_.get() : trigger_guard_.get());
   std::vector<float> logits = seq_.logits();
@@ -117,7 +128,8 @@ std::string Generation::step(int64_t max_prompt_tokens) {
   if (request_.max_tokens >= 0 && static_cast<int64_t>(result_.tokens.size()) >= request_.max_tokens)
     return text + finish(FinishReason::kMaxTokens);
   if (seq_.full()) return text + finish(FinishReason::kContextFull);
-  seq_.eval(&tok, 1);
+  pending_token_ = tok;
+  pending_ = true;
   return text;
 }
 

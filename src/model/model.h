@@ -129,6 +129,20 @@ class Model {
   void forward(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits, ThreadPool* pool,
                MathMode mode) const;
 
+  // Several sequences in one pass (batched decode, or prefill chunks next to
+  // decode steps): segment i runs its n tokens at the end of its own cache
+  // (caches must be distinct) and writes logits like forward() does. Every
+  // weight matrix is read once for all rows.
+  struct ForwardSegment {
+    const int32_t* tokens;
+    int64_t n;
+    KvCache* cache;
+    float* logits;
+    bool all_logits;
+  };
+  void forward_batch(const ForwardSegment* segments, int64_t n_segments, ThreadPool* pool,
+                     MathMode mode = MathMode::kFast) const;
+
   // Bytes of weights (as stored) and of a KV cache of n_ctx positions.
   uint64_t weight_bytes() const;
   uint64_t kv_cache_bytes(int64_t n_ctx) const;

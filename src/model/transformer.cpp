@@ -58,20 +58,45 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
 
 void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits,
                     ThreadPool* pool, MathMode mode) const {
+  const ForwardSegment segment{tokens, n, &cache, logits, all_logits};
+  forward_batch(&segment, 1, pool, mode);
+}
+
+void Model::forward_batch(const ForwardSegment* segments, int64_t n_segments, ThreadPool* pool, MathMode mode) const {
   const bool exact = mode == MathMode::kExact;
   const ModelConfig& c = config_;
-  if (n <= 0) throw Error("forward: no tokens to evaluate");
-  const int64_t pos0 = cache.size();
-  if (pos0 + n > cache.capacity())
-    throw Error("context full: " + std::to_string(pos0) + " + " + std::to_string(n) + " tokens exceed the context of " +
-                std::to_string(cache.capacity()));
-  // Grows by doubling so token-by-token decoding re-lays the cache rarely.
-  if (pos0 + n > cache.reserved())
-    cache.reserve(std::min(cache.capacity(), std::max(pos0 + n, std::max<int64_t>(64, 2 * cache.reserved()))));
-  for (int64_t t = 0; t < n; ++t)
-    if (tokens[t] < 0 || tokens[t] >= c.n_vocab)
-      throw Error("token id " + std::to_string(tokens[t]) + " is out of range (vocabulary has " +
-                  std::to_string(c.n_vocab) + " tokens)");
+  if (n_segments <= 0) throw Error("forward: no sequences to evaluate");
+  // Rows of all segments, concatenated: every matmul runs once over them all,
+  // so B decoding sequences read the weights once instead of B times.
+  std::vector<int64_t> row0(static_cast<size_t>(n_segments) + 1, 0), pos0(static_cast<size_t>(n_segments));
+  for (int64_t s = 0; s < n_segments; ++s) {
+    const ForwardSegment& g = segments[s];
+    KvCache& cache = *g.cache;
+    if (g.n <= 0) throw Error("forward: no tokens to evaluate");
+    for (int64_t o = 0; o < s; ++o)
+      if (segments[o].cache == g.cache) throw Error("forward: a KV cache appears twice in one batch");
+    const int64_t p0 = cache.size();
+    if (p0 + g.n > cache.capacity())
+      throw Error("context full: " + std::to_string(p0) + " + " + std::to_string(g.n) +
+                  " tokens exceed the context of " + std::to_string(cache.capacity()));
+    // Grows by doubling so token-by-token decoding re-lays the cache rarely.
+    if (p0 + g.n > cache.reserved())
+      cache.reserve(std::min(cache.capacity(), std::max(p0 + g.n, std::max<int64_t>(64, 2 * cache.reserved()))));
+    for (int64_t t = 0; t < g.n; ++t)
+      if (g.tokens[t] < 0 || g.tokens[t] >= c.n_vocab)
+        throw Error("token id " + std::to_string(g.tokens[t]) + " is out of range (vocabulary has " +
+                    std::to_string(c.n_vocab) + " tokens)");
+    pos0[static_cast<size_t>(s)] = p0;
+    row0[static_cast<size_t>(s) + 1] = row0[static_cast<size_t>(s)] + g.n;
+  }
+  const int64_t n = row0.back();
+  // Row r belongs to segment seg_of[r], at position pos_of[r] of its cache.
+  std::vector<int64_t> seg_of(static_cast<size_t>(n)), pos_of(static_cast<size_t>(n));
+  for (int64_t s = 0; s < n_segments; ++s)
+    for (int64_t r = row0[static_cast<size_t>(s)]; r < row0[static_cast<size_t>(s) + 1]; ++r) {
+      seg_of[static_cast<size_t>(r)] = s;
+      pos_of[static_cast<size_t>(r)] = pos0[static_cast<size_t>(s)] + (r - row0[static_cast<size_t>(s)]);
+    }
 
   const int64_t D = c.n_embd, QD = c.q_dim(), KVD = c.kv_dim(), HD = c.head_dim;
   std::vector<float> x(static_cast<size_t>(n * D)), xn(x.size()), q(static_cast<size_t>(n * QD));
@@ -79,12 +104,14 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
   std::vector<float> gate(static_cast<size_t>(n * c.n_ff)), up(gate.size());
   std::vector<float> cos_sin;
 
-  for (int64_t t = 0; t < n; ++t) matrix_row(token_embd_, tokens[t], x.data() + t * D);
+  for (int64_t s = 0; s < n_segments; ++s)
+    for (int64_t t = 0; t < segments[s].n; ++t)
+      matrix_row(token_embd_, segments[s].tokens[t], x.data() + (row0[static_cast<size_t>(s)] + t) * D);
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
   const int64_t group = c.n_head / c.n_head_kv;
   std::mutex attention_mu;  // merges the attention-tracking partial sums
-  cache.age_attention(n);
+  for (int64_t s = 0; s < n_segments; ++s) segments[s].cache->age_attention(segments[s].n);
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerWeights& L = layers_[static_cast<size_t>(l)];
@@ -102,40 +129,57 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
         for (int64_t h = 0; h < c.n_head_kv; ++h)
           rms_norm(&k[t * KVD + h * HD], L.k_norm.data(), &k[t * KVD + h * HD], HD, c.rms_eps);
       }
-      apply_rope(c, rope_freqs_, &q[t * QD], c.n_head, pos0 + t, cos_sin);
-      apply_rope(c, rope_freqs_, &k[t * KVD], c.n_head_kv, pos0 + t, cos_sin);
+      apply_rope(c, rope_freqs_, &q[t * QD], c.n_head, pos_of[static_cast<size_t>(t)], cos_sin);
+      apply_rope(c, rope_freqs_, &k[t * KVD], c.n_head_kv, pos_of[static_cast<size_t>(t)], cos_sin);
     }
-    cache.write_k(l, pos0, n, k.data());
-    cache.write_v(l, pos0, n, v.data());
+    for (int64_t s = 0; s < n_segments; ++s) {
+      const int64_t r0 = row0[static_cast<size_t>(s)];
+      segments[s].cache->write_k(l, pos0[static_cast<size_t>(s)], segments[s].n, &k[r0 * KVD]);
+      segments[s].cache->write_v(l, pos0[static_cast<size_t>(s)], segments[s].n, &v[r0 * KVD]);
+    }
 
-    // Attention: one (token, head) pair per work item; token t sees positions
-    // 0 .. pos0 + t (causal).
-    const size_t head_offset = tensor_row_bytes(cache.type(), HD);
+    // Attention: one (row, head) pair per work item; a row sees positions
+    // 0 .. its own of its own cache (causal).
     auto attend_items = [&](int64_t begin, int64_t end) {
-      const bool track = cache.tracking_attention();
-      std::vector<float> probs(track ? static_cast<size_t>(pos0 + n) : 0);
-      std::vector<double> received(probs.size());
-      std::vector<double> queries(probs.size());
+      std::vector<float> probs;
+      std::vector<double> received, queries;
+      int64_t tracked = -1;  // the segment whose partial sums `received` holds
+      auto merge = [&] {
+        if (tracked < 0) return;
+        std::lock_guard<std::mutex> lock(attention_mu);
+        segments[tracked].cache->add_attention(received.data(), queries.data(), static_cast<int64_t>(received.size()));
+      };
       for (int64_t item = begin; item < end; ++item) {
-        const int64_t t = item / c.n_head, h = item % c.n_head, kvh = h / group;
-        const int64_t n_keys = pos0 + t + 1;
-        const KvRows keys{cache.type(), cache.k_row(l, 0) + kvh * head_offset, cache.row_bytes()};
-        const KvRows values{cache.type(), cache.v_row(l, 0) + kvh * head_offset, cache.row_bytes()};
-        float* out = &att_out[t * QD + h * HD];
-        if (exact) attend_exact(&q[t * QD + h * HD], keys, values, n_keys, HD, scale, out, track ? probs.data() : nullptr);
-        else attend(&q[t * QD + h * HD], keys, values, n_keys, HD, scale, out, track ? probs.data() : nullptr);
+        const int64_t r = item / c.n_head, h = item % c.n_head, kvh = h / group;
+        const int64_t s = seg_of[static_cast<size_t>(r)];
+        KvCache& cache = *segments[s].cache;
+        const bool track = cache.tracking_attention();
+        const int64_t n_keys = pos_of[static_cast<size_t>(r)] + 1;
+        if (track && tracked != s) {
+          merge();
+          tracked = s;
+          const size_t span = static_cast<size_t>(pos0[static_cast<size_t>(s)] + segments[s].n);
+          probs.assign(span, 0.0f);
+          received.assign(span, 0.0);
+          queries.assign(span, 0.0);
+        }
+        const size_t head_offset = tensor_row_bytes(cache.type(), kvh * HD);
+        const KvRows keys{cache.type(), cache.k_row(l, 0) + head_offset, cache.row_bytes()};
+        const KvRows values{cache.type(), cache.v_row(l, 0) + head_offset, cache.row_bytes()};
+        float* out = &att_out[r * QD + h * HD];
+        float* p = track ? probs.data() : nullptr;
+        if (exact) attend_exact(&q[r * QD + h * HD], keys, values, n_keys, HD, scale, out, p);
+        else attend(&q[r * QD + h * HD], keys, values, n_keys, HD, scale, out, p);
         if (track) {
-          const double weight = std::pow(KvCache::attention_decay(), static_cast<double>(n - 1 - t));
+          const int64_t t = r - row0[static_cast<size_t>(s)];
+          const double weight = std::pow(KvCache::attention_decay(), static_cast<double>(segments[s].n - 1 - t));
           for (int64_t j = 0; j < n_keys; ++j) {
             received[static_cast<size_t>(j)] += weight * probs[static_cast<size_t>(j)] * static_cast<double>(n_keys);
             queries[static_cast<size_t>(j)] += weight;
           }
         }
       }
-      if (track) {
-        std::lock_guard<std::mutex> lock(attention_mu);
-        cache.add_attention(received.data(), queries.data(), static_cast<int64_t>(received.size()));
-      }
+      merge();
     };
     if (pool != nullptr) pool->parallel_for(n * c.n_head, attend_items);
     else attend_items(0, n * c.n_head);
@@ -150,12 +194,27 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
     matmul(L.w_down, gate.data(), n, proj.data(), pool, mode);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
   }
-  cache.set_size(pos0 + n);
+  for (int64_t s = 0; s < n_segments; ++s) segments[s].cache->set_size(pos0[static_cast<size_t>(s)] + segments[s].n);
 
-  const int64_t first = all_logits ? 0 : n - 1;
-  const int64_t rows = n - first;
-  for (int64_t t = first; t < n; ++t) rms_norm(&x[t * D], output_norm_.data(), &xn[(t - first) * D], D, c.rms_eps);
-  matmul(output_, xn.data(), rows, logits, pool, mode);
+  // The output head over the rows whose logits are wanted, in one matmul.
+  std::vector<int64_t> rows;
+  for (int64_t s = 0; s < n_segments; ++s)
+    for (int64_t t = segments[s].all_logits ? 0 : segments[s].n - 1; t < segments[s].n; ++t)
+      rows.push_back(row0[static_cast<size_t>(s)] + t);
+  const int64_t n_out = static_cast<int64_t>(rows.size()), V = c.n_vocab;
+  for (int64_t i = 0; i < n_out; ++i) rms_norm(&x[rows[static_cast<size_t>(i)] * D], output_norm_.data(), &xn[i * D], D, c.rms_eps);
+  if (n_segments == 1) {  // straight into the caller's buffer
+    matmul(output_, xn.data(), n_out, segments[0].logits, pool, mode);
+    return;
+  }
+  std::vector<float> all(static_cast<size_t>(n_out * V));
+  matmul(output_, xn.data(), n_out, all.data(), pool, mode);
+  int64_t at = 0;
+  for (int64_t s = 0; s < n_segments; ++s) {
+    const int64_t count = segments[s].all_logits ? segments[s].n : 1;
+    std::copy_n(all.data() + at * V, count * V, segments[s].logits);
+    at += count;
+  }
 }
 
 }  // namespace onellm

@@ -63,6 +63,8 @@ void Service::status(HttpResponse& rs) {
                   {"cancelled", s.cancelled},
                   {"prefill_ms_per_token", s.prefill_ms_per_token},
                   {"decode_ms_per_step", s.decode_ms_per_step},
+                  {"decode_passes", s.decode_passes},
+                  {"max_decode_batch", s.max_decode_batch},
                   {"memory", {{"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024}}},
                   {"context", context},
                   {"development_mode", std::atomic_load(&config_)->development_mode},

@@ -200,14 +200,20 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
   }
 
   // Decode one token for every running request not preempted by a more
-  // urgent request still reading its prompt.
+  // urgent request still reading its prompt: each samples its next token,
+  // then all those tokens go through the model in one batched pass
+  // (continuous batching: the weights are read once per step, not once per
+  // stream).
   double tightest_tpot = 1e18;
   int n_decoded = 0, n_prompt_tokens = 0;
   auto t0 = Clock::now();
+  std::vector<Job*> batch;
+  std::vector<Sequence*> batch_sequences;
+  std::vector<int32_t> batch_tokens;
   for (Job* j : order) {
     if (j->engine_done || j->gen->in_prefill() || j->priority() < top_prefill_priority) continue;
     try {
-      deliver(j, j->gen->step(0));
+      deliver(j, j->gen->decide());
     } catch (...) {
       j->error = std::current_exception();
       settle(j);
@@ -215,8 +221,30 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
     }
     ++n_decoded;
     tightest_tpot = std::min(tightest_tpot, j->req.qos.tpot_ms);
-    if (j->gen->done()) settle(j);
+    if (j->gen->has_pending()) {
+      batch.push_back(j);
+      batch_sequences.push_back(&j->gen->sequence());
+      batch_tokens.push_back(j->gen->pending_token());
+    } else if (j->gen->done()) {
+      settle(j);
+    }
   }
+  if (!batch.empty()) {
+    std::exception_ptr failed;
+    try {
+      Sequence::eval_batch(batch_sequences.data(), batch_tokens.data(), static_cast<int64_t>(batch.size()));
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    for (Job* j : batch) {
+      j->gen->evaluated();
+      if (failed) {
+        j->error = failed;
+        settle(j);
+      }
+    }
+  }
+  const int64_t batch_size = static_cast<int64_t>(batch.size());
   auto t1 = Clock::now();
 
   // One prompt chunk for the most urgent request reading its prompt, sized so
@@ -262,6 +290,10 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
   }
   stats_.prompt_tokens += n_prompt_tokens;
   stats_.generated_tokens += n_decoded;
+  if (batch_size > 0) {
+    stats_.decode_passes++;
+    stats_.max_decode_batch = std::max(stats_.max_decode_batch, batch_size);
+  }
   for (Job* j : order) app_service_[j->req.app_id] += j->engine_done ? 0 : 1;
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     Job* j = it->get();

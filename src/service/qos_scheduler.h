@@ -52,6 +52,7 @@ struct RequestTimings {
 struct SchedulerStats {
   int64_t waiting = 0, running = 0, completed = 0, rejected = 0, cancelled = 0;
   int64_t prompt_tokens = 0, generated_tokens = 0;
+  int64_t decode_passes = 0, max_decode_batch = 0;  // batched decode passes; generated / passes = mean batch
   double prefill_ms_per_token = 0, decode_ms_per_step = 0;
 };
 

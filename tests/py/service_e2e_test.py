@@ -1,6 +1,7 @@
 """End-to-end tests of `onellm serve`: the real daemon on a temporary Unix socket and loopback port,
 with three apps (one identified by its uid over the Unix socket, two by bearer tokens).
 Exit 77 = skipped (no binary)."""
+import concurrent.futures
 import http.client
 import json
 import os
@@ -260,6 +261,19 @@ def run(tmp, model):
         for t in threads:
             t.join()
         check(results == [True] * 8, f"8 concurrent clients: {results}")
+
+        # continuous batching: concurrent streams of one class decode in shared passes
+        def chat_stream(i):
+            req = {"messages": [{"role": "user", "content": f"batch {i}"}], "max_tokens": 40, "temperature": 0,
+                   "ignore_eos": True, "qos": "chat"}
+            return d.request("POST", "/v1/chat/completions", req, token="tok-mail")[0]
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            codes = list(pool.map(chat_stream, range(4)))
+        st, status = d.request("GET", "/v1/status", unix=True)
+        check(codes == [200] * 4 and status["max_decode_batch"] >= 2,
+              f"concurrent streams share decode passes: {codes}, max batch {status['max_decode_batch']}, "
+              f"{status['decode_passes']} passes for {status['completed']} requests")
 
         # cancellation: the client leaves mid-stream
         conn, resp = d.request("POST", "/v1/completions", {"prompt": "once", "max_tokens": 200, "stream": True,
