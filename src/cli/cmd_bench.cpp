@@ -85,11 +85,12 @@ Stats stats(const std::vector<double>& xs) {
 int bench_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"-m", "--model", "-p", "--n-prompt", "-n", "--n-gen", "-t", "--threads", "-r", "--repetitions", "-b",
-          "--batch-size", "--json-schema", "--grammar", "--kv-type", "-ctk"},
+          "--batch-size", "--json-schema", "--grammar", "--kv-type", "-ctk", "--parallel", "-np"},
          {"--json", "-h", "--help"});
   if (a.flag({"-h", "--help"})) {
     std::puts(
         "onellm bench -m MODEL [-p 128,512] [-n 64] [-t THREADS] [-r 3] [-b 512] [--kv-type f16|q8_0|f32] [--json]\n"
+        "             [--parallel 1,4,8]   also decode n tokens for B sequences at once (batched passes)\n"
         "             [--json-schema FILE | --grammar FILE]   also time decoding with sampling, without and\n"
         "                                                    with the grammar (its cost in tokens/s)");
     return 0;
@@ -97,6 +98,7 @@ int bench_command(int argc, char** argv) {
   const std::string model_path = model_path_or_default(a);
   const std::vector<int64_t> prompts = parse_list(a.get_or({"-p", "--n-prompt"}, "512"), "-p");
   const std::vector<int64_t> gens = parse_list(a.get_or({"-n", "--n-gen"}, "128"), "-n");
+  const std::vector<int64_t> parallel = parse_list(a.get_or({"--parallel", "-np"}, "1"), "--parallel");
   const int reps = static_cast<int>(std::max<long long>(1, a.get_int({"-r", "--repetitions"}, 5)));
   const int64_t n_batch = a.get_int({"-b", "--batch-size"}, 512);
   const bool json = a.flag({"--json"});
@@ -110,7 +112,8 @@ int bench_command(int argc, char** argv) {
   int64_t max_tokens = 1;
   for (int64_t p : prompts) max_tokens = std::max(max_tokens, p);
   for (int64_t g : gens) max_tokens = std::max(max_tokens, g + 1);
-  KvCache cache(c, max_tokens, kv_type_from_args(a));
+  const TensorType kv_type = kv_type_from_args(a);
+  KvCache cache(c, max_tokens, kv_type);
   std::mt19937 rng(42);
   std::vector<int32_t> tokens(static_cast<size_t>(max_tokens));
   for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.n_vocab));
@@ -148,6 +151,7 @@ int bench_command(int argc, char** argv) {
     int64_t n_prompt, n_gen;
     std::vector<double> ns, ts;
     std::string label;  // "": plain forward passes
+    int64_t n_seq = 1;  // sequences decoded together
   };
   std::vector<Row> rows;
   auto run_test = [&](int64_t n_prompt, int64_t n_gen) {
@@ -204,6 +208,35 @@ int bench_command(int argc, char** argv) {
     }
     rows.push_back(row);
   };
+  // Batched decode: B sequences, each generating n_gen tokens, one forward
+  // pass per step for all of them (what the service's scheduler does with
+  // concurrent streams). t/s counts the tokens of all sequences.
+  auto run_parallel = [&](int64_t n_gen, int64_t n_seq) {
+    Row row{0, n_gen, {}, {}, "x" + std::to_string(n_seq) + " sequences", n_seq};
+    std::vector<KvCache> caches;
+    for (int64_t s = 0; s < n_seq; ++s) caches.emplace_back(c, n_gen + 1, kv_type);
+    std::vector<float> batch_logits(static_cast<size_t>(n_seq * c.n_vocab));
+    std::vector<Model::ForwardSegment> segments(static_cast<size_t>(n_seq));
+    for (int r = -1; r < reps; ++r) {
+      for (KvCache& kc : caches) kc.clear();
+      auto t0 = Clock::now();
+      for (int64_t i = 0; i < n_gen; ++i) {
+        for (int64_t s = 0; s < n_seq; ++s)
+          segments[static_cast<size_t>(s)] = {&tokens[static_cast<size_t>((i + s) % max_tokens)], 1,
+                                              &caches[static_cast<size_t>(s)],
+                                              batch_logits.data() + s * c.n_vocab, false};
+        model.forward_batch(segments.data(), n_seq, m.pool.get());
+      }
+      double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (r < 0) continue;
+      row.ns.push_back(s * 1e9);
+      row.ts.push_back(static_cast<double>(n_gen * n_seq) / s);
+    }
+    rows.push_back(row);
+  };
+  for (int64_t b : parallel)
+    for (int64_t g : gens)
+      if (b > 1 && g > 0) run_parallel(g, b);
   if (grammar) {
     for (int64_t g : gens) {
       if (g <= 0) continue;
@@ -222,7 +255,7 @@ int bench_command(int argc, char** argv) {
       out.push_back({{"model_filename", model_path}, {"model_type", model_type},
                      {"model_size", model.weight_bytes()}, {"model_n_params", model.parameter_count()},
                      {"n_batch", n_batch}, {"n_threads", m.pool->size()}, {"n_prompt", r.n_prompt},
-                     {"n_gen", r.n_gen}, {"sampling", r.label}, {"avg_ns", static_cast<uint64_t>(ns.mean)},
+                     {"n_gen", r.n_gen}, {"sampling", r.n_seq > 1 ? "" : r.label}, {"n_parallel", r.n_seq}, {"avg_ns", static_cast<uint64_t>(ns.mean)},
                      {"stddev_ns", static_cast<uint64_t>(ns.stddev)}, {"avg_ts", ts.mean}, {"stddev_ts", ts.stddev},
                      {"samples_ns", r.ns}, {"samples_ts", r.ts}, {"peak_rss_bytes", rss},
                      {"mem_bandwidth_bytes_per_s", bandwidth}, {"decode_bound_ts", bound_ts}});
@@ -236,7 +269,7 @@ int bench_command(int argc, char** argv) {
     Stats ts = stats(r.ts);
     std::string test = r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
     if (!r.label.empty()) test += " " + r.label;
-    std::string bound = r.n_gen > 0 ? std::to_string(static_cast<int>(bound_ts * 10) / 10.0).substr(0, 7) + " (" +
+    std::string bound = r.n_gen > 0 && r.n_seq == 1 ? std::to_string(static_cast<int>(bound_ts * 10) / 10.0).substr(0, 7) + " (" +
                                           std::to_string(static_cast<int>(100 * ts.mean / bound_ts)) + "%)"
                                     : "";
     std::printf("| %s | %.2f MiB | %.2f M | %d | %s | %.2f ± %.2f | %s |\n", model_type.c_str(),
