@@ -298,6 +298,25 @@ TEST_F(ContextTest, CorruptChunkIsRecomputedAndTheReplyIsUnchanged) {
   f.seekp(200);
   f.put('\x5a');
   f.close();
+  {
+    // The service's mode (no restore pool): the restore stops before the
+    // corrupt chunk and the request's own prefill computes the rest.
+    ContextStore store(*model_, *tok_, &pool_, dir_.file("m.gguf"), o);
+    RestoreReport report;
+    Sequence& seq = store.checkout("app", "s", 0, 512, prompt, 600, &report);
+    EXPECT_EQ(report.chunks_corrupt, 1);
+    EXPECT_EQ(report.chunks_recomputed, 0);
+    EXPECT_EQ(report.tokens_restored, 32);
+    EXPECT_EQ(seq.generate(greedy(prompt, 8)).tokens, reference.tokens);
+    store.checkin("app", "s");
+    store.flush();
+  }
+  f.open(victim, std::ios::in | std::ios::out | std::ios::binary);  // rewritten at checkin: corrupt it again
+  ASSERT_TRUE(f.good()) << victim;
+  f.seekp(200);
+  f.put('\x5a');
+  f.close();
+  o.restore_pool = &pool_;  // recomputed inside the restore, next to the loads
   ContextStore store(*model_, *tok_, &pool_, dir_.file("m.gguf"), o);
   RestoreReport report;
   Sequence& seq = store.checkout("app", "s", 0, 512, prompt, 600, &report);

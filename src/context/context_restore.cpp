@@ -45,7 +45,15 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
     }
     steps.push_back(std::move(step));
   }
-  // Chunks missing at the end are left to the request's own prefill.
+  // Chunks missing at the end are left to the request's own prefill. Without
+  // a restore pool (the service: compute belongs to the QoS scheduler's
+  // chunked prefill), so is everything from the first missing chunk on.
+  if (options_.restore_pool == nullptr)
+    for (size_t i = 0; i < steps.size(); ++i)
+      if (steps[i].source == Source::kRecompute) {
+        steps.resize(i);
+        break;
+      }
   while (!steps.empty() && steps.back().source == Source::kRecompute) steps.pop_back();
   if (steps.empty()) return 0;
 
@@ -88,6 +96,7 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
     progress.wait(g, [&] { return loader_done >= count; });
   };
   std::vector<float> logits(static_cast<size_t>(model_.config().n_vocab));
+  int64_t restored = n;  // chunks in the cache, in order, when the loop ends
   try {
     for (int64_t i = 0; i < n; ++i) {
       Step& step = steps[static_cast<size_t>(i)];
@@ -107,6 +116,10 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
           step.on_disk = false;
         }
       }
+      if (recompute && options_.restore_pool == nullptr) {  // the scheduler's prefill computes the rest
+        restored = i;
+        break;
+      }
       if (recompute) {
         wait_loader(i);  // every earlier chunk is in the cache
         cache.set_size(i * C);
@@ -121,13 +134,14 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
     throw;
   }
   loader.join();
-  s.live->adopt_restored(std::vector<int32_t>(prompt.begin(), prompt.begin() + n * C));
+  cache.set_size(restored * C);
+  s.live->adopt_restored(std::vector<int32_t>(prompt.begin(), prompt.begin() + restored * C));
   lock.lock();
   // Chunks known to be on disk need no write-back at checkin.
   s.saved_chains.clear();
-  for (const Step& step : steps) {
-    if (!step.on_disk) break;
-    s.saved_chains.push_back(step.chain);
+  for (int64_t i = 0; i < restored; ++i) {
+    if (!steps[static_cast<size_t>(i)].on_disk) break;
+    s.saved_chains.push_back(steps[static_cast<size_t>(i)].chain);
   }
   r.chunks_corrupt = static_cast<int64_t>(corrupt.size());
   stats_.chunks_corrupt += r.chunks_corrupt;
@@ -135,7 +149,7 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
   for (const std::string& e : corrupt)
     std::fprintf(stderr, "{\"event\":\"kv_chunk_rejected\",\"error\":\"%s\",\"effect\":\"recomputed from the tokens\"}\n",
                  e.c_str());
-  return n * C;
+  return restored * C;
 }
 
 }  // namespace onellm
