@@ -156,6 +156,9 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
                 {"finish_reason", has_calls && r.finish != FinishReason::kMaxTokens && r.finish != FinishReason::kContextFull
                                       ? "tool_calls" : finish_reason_name(r.finish)}, {"usage", usage}};
   if (has_calls) reply["tool_calls"] = answer["tool_calls"];
+  // The turn is recorded: the session takes its next message from here on,
+  // before this reply reaches the client (who may answer at once).
+  hold.unlock();
   if (job.stream) {
     api::send_event(rs, reply);
     rs.write("data: [DONE]\n\n");
