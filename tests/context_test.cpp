@@ -130,6 +130,8 @@ TEST_F(ContextTest, ChunkRoundTripIsExactInF32AndBoundedWhenQuantized) {
   decode_kv_chunk(half_image, id, half_dst);
   EXPECT_EQ(max_error(half, half_dst, 32, 32, &amax), 0.0);
   EXPECT_LT(half_image.size(), encode_kv_chunk(id, half, KvFormat::kF32).size() * 0.52);
+  half.k_row(1, 40)[7] = 0x7E;  // an F16 NaN in the cache is copied raw, and refused on the way back
+  EXPECT_THROW(decode_kv_chunk(encode_kv_chunk(id, half, KvFormat::kF16), id, half_dst), Error);
   KvFormat f;
   ChunkIdentity peeked = peek_kv_chunk(encode_kv_chunk(id, src, KvFormat::kInt4), &f);
   EXPECT_EQ(f, KvFormat::kInt4);
@@ -146,6 +148,11 @@ TEST(ContextFormats, AttentionChoosesTheDepthAndCachesTheirLosslessFormat) {
   EXPECT_EQ(kv_format_for_cache(TensorType::F32), KvFormat::kF32);
   EXPECT_EQ(parse_kv_format("f16"), KvFormat::kF16);
   EXPECT_THROW(parse_kv_format("int3"), Error);
+  // CRC-32 (IEEE) check value, and chaining over pieces of any length equals one pass.
+  EXPECT_EQ(crc32("123456789", 9), 0xCBF43926u);
+  std::string text(1000, '\0');
+  for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>(i * 7 + 3);
+  EXPECT_EQ(crc32(text.data() + 13, text.size() - 13, crc32(text.data(), 13)), crc32(text.data(), text.size()));
 }
 
 TEST_F(ContextTest, ChunkRejectsEveryMismatchAndCorruption) {

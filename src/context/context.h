@@ -99,6 +99,10 @@ class KvChunkStore {
   // The file's bytes; `cold` drops them from the page cache first
   // (benchmarks). Throws Error if unreadable.
   std::string read(const std::string& app, uint64_t chain_hash, bool cold = false) const;
+  // Asks the kernel to start reading the file now (a restore announces all
+  // its chunks first, so the disk works on them in parallel while earlier
+  // ones are decoded); `cold` drops it from the page cache first. Best effort.
+  void prefetch(const std::string& app, uint64_t chain_hash, bool cold = false) const;
   void remove(const std::string& app, uint64_t chain_hash);
   // Removes rows and files of other model files, and files without a row
   // (a crash between rename and insert). Returns how many chunks it dropped.

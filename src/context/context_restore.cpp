@@ -66,12 +66,15 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
   std::condition_variable progress;
   std::atomic<uint64_t> bytes_read{0};
   std::vector<std::string> corrupt;
+  for (int64_t i = 0; i < n; ++i)
+    if (steps[static_cast<size_t>(i)].source == Source::kDisk)
+      disk_->prefetch(s.owner(i, C), steps[static_cast<size_t>(i)].chain, options_.cold_reads);
   std::thread loader([&] {
     for (int64_t i = 0; i < n; ++i) {
       if (steps[static_cast<size_t>(i)].source == Source::kDisk) {
         const uint64_t h = steps[static_cast<size_t>(i)].chain;
         try {
-          std::string image = disk_->read(s.owner(i, C), h, options_.cold_reads);
+          std::string image = disk_->read(s.owner(i, C), h);  // dropped from the cache above if cold
           bytes_read += image.size();
           decode_kv_chunk(image, identity(s.owner(i, C), h, i * C, prompt.data() + i * C, C), cache);
           loaded[static_cast<size_t>(i)] = 1;
