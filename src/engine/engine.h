@@ -84,10 +84,11 @@ class Sequence {
   // Evaluates tokens at the end of the sequence (one forward pass of up to
   // n_batch tokens at a time); logits() then holds the last token's row.
   void eval(const int32_t* tokens, int64_t n);
-  // Evaluates one token at the end of each sequence in a single forward pass
-  // (batched decode: the weights are read once for all). The sequences must
-  // be distinct and share one model; each one's logits() is then its row.
-  static void eval_batch(Sequence* const* sequences, const int32_t* tokens, int64_t n);
+  // Evaluates counts[i] tokens at the end of sequences[i], for n distinct
+  // sequences of one model, in a single forward pass (batched decode, with
+  // prompt chunks riding along: the weights are read once for all); each
+  // sequence's logits() is then its last token's row.
+  static void eval_batch(Sequence* const* sequences, const int32_t* const* tokens, const int64_t* counts, int64_t n);
   bool full() const { return cache_.size() >= cache_.capacity(); }
   // For the context layer, which saves and restores KV chunks: the cache, and
   // adopting tokens whose keys/values were written into it directly (their
@@ -140,6 +141,10 @@ class Generation {
   // token waits in pending_token() until the caller has evaluated it in the
   // sequence (Sequence::eval_batch) and called evaluated().
   std::string decide();
+  // Prefill in two halves likewise: the next prompt tokens (at most max),
+  // and, once the caller has evaluated them in the sequence, the count done.
+  int64_t next_prompt_tokens(int64_t max_tokens, const int32_t** tokens) const;
+  void prompt_evaluated(int64_t n);
   bool has_pending() const { return pending_; }
   int32_t pending_token() const { return pending_token_; }
   void evaluated() { pending_ = false; }

@@ -94,14 +94,24 @@ std::string Generation::step(int64_t max_prompt_tokens) {
     }
     return text;
   }
-  int64_t n = std::min<int64_t>(std::max<int64_t>(1, max_prompt_tokens), static_cast<int64_t>(prompt_remaining()));
-  seq_.eval(request_.prompt.data() + prompt_done_, n);
+  const int32_t* tokens = nullptr;
+  const int64_t n = next_prompt_tokens(max_prompt_tokens, &tokens);
+  seq_.eval(tokens, n);
+  prompt_evaluated(n);
+  return {};
+}
+
+int64_t Generation::next_prompt_tokens(int64_t max_tokens, const int32_t** tokens) const {
+  *tokens = request_.prompt.data() + prompt_done_;
+  return std::min<int64_t>(std::max<int64_t>(1, max_tokens), static_cast<int64_t>(prompt_remaining()));
+}
+
+void Generation::prompt_evaluated(int64_t n) {
   prompt_done_ += static_cast<size_t>(n);
   if (!in_prefill()) {
     t_first_token_ = std::chrono::steady_clock::now();
     result_.prompt_seconds = seconds_between(t_start_, t_first_token_);
   }
-  return {};
 }
 
 std::string Generation::decide() {

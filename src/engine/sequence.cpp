@@ -40,9 +40,10 @@ void Sequence::eval(const int32_t* tokens, int64_t n) {
   }
 }
 
-void Sequence::eval_batch(Sequence* const* sequences, const int32_t* tokens, int64_t n) {
+void Sequence::eval_batch(Sequence* const* sequences, const int32_t* const* tokens, const int64_t* counts,
+                          int64_t n) {
   if (n <= 0) return;
-  if (n == 1) return sequences[0]->eval(tokens, 1);
+  if (n == 1) return sequences[0]->eval(tokens[0], counts[0]);
   const Sequence& first = *sequences[0];
   std::vector<Model::ForwardSegment> segments(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
@@ -50,10 +51,10 @@ void Sequence::eval_batch(Sequence* const* sequences, const int32_t* tokens, int
     if (&s.model_ != &first.model_) throw Error("batched decode: the sequences use different models");
     if (s.options_.math != first.options_.math) throw Error("batched decode: the sequences use different math modes");
     s.logits_.resize(static_cast<size_t>(s.model_.config().n_vocab));
-    segments[static_cast<size_t>(i)] = {tokens + i, 1, &s.cache_, s.logits_.data(), false};
+    segments[static_cast<size_t>(i)] = {tokens[i], counts[i], &s.cache_, s.logits_.data(), false};
   }
   first.model_.forward_batch(segments.data(), n, first.pool_, first.options_.math);
-  for (int64_t i = 0; i < n; ++i) sequences[i]->tokens_.push_back(tokens[i]);
+  for (int64_t i = 0; i < n; ++i) sequences[i]->tokens_.insert(sequences[i]->tokens_.end(), tokens[i], tokens[i] + counts[i]);
 }
 
 void Sequence::adopt_restored(std::vector<int32_t> tokens) {

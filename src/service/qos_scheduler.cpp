@@ -229,26 +229,15 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
       settle(j);
     }
   }
-  if (!batch.empty()) {
-    std::exception_ptr failed;
-    try {
-      Sequence::eval_batch(batch_sequences.data(), batch_tokens.data(), static_cast<int64_t>(batch.size()));
-    } catch (...) {
-      failed = std::current_exception();
-    }
-    for (Job* j : batch) {
-      j->gen->evaluated();
-      if (failed) {
-        j->error = failed;
-        settle(j);
-      }
-    }
-  }
   const int64_t batch_size = static_cast<int64_t>(batch.size());
-  auto t1 = Clock::now();
+  std::vector<const int32_t*> batch_inputs;
+  std::vector<int64_t> batch_counts(batch.size(), 1);
+  for (const int32_t& t : batch_tokens) batch_inputs.push_back(&t);
 
-  // One prompt chunk for the most urgent request reading its prompt, sized so
-  // the streams above still meet their per-token objective.
+  // One prompt chunk for the most urgent request reading its prompt, in the
+  // same pass (it rides along the decode steps, whose weight reads it
+  // shares), sized so the streams above still meet their per-token objective.
+  Job* prefilling = nullptr;
   for (Job* j : order) {
     if (j->engine_done || !j->gen->in_prefill()) continue;
     int64_t chunk = n_decoded == 0 ? std::max<int64_t>(cfg->prefill_chunk, 512) : cfg->prefill_chunk;
@@ -261,30 +250,52 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
       for (const QosClass& q : cfg->qos)
         if (q.priority > j->priority()) budget = std::min(budget, 0.25 * q.ttft_ms);
       if (n_decoded > 0) budget = std::min(budget, tightest_tpot - n_decoded * decode_cost);
-      if (budget < 1e17) chunk = std::clamp<int64_t>(static_cast<int64_t>(budget / prefill_cost), 16, chunk);
+      if (budget < 1e17) chunk = std::clamp<int64_t>(static_cast<int64_t>(budget / prefill_cost), 8, chunk);
     }
-    size_t before = j->gen->prompt_remaining();
-    try {
-      j->gen->step(chunk);
-    } catch (...) {
-      j->error = std::current_exception();
-      settle(j);
-      break;
-    }
-    n_prompt_tokens = static_cast<int>(before - j->gen->prompt_remaining());
-    if (!j->gen->in_prefill()) j->first_token = Clock::now();
+    const int32_t* tokens = nullptr;
+    n_prompt_tokens = static_cast<int>(j->gen->next_prompt_tokens(chunk, &tokens));
+    prefilling = j;
+    batch.push_back(j);
+    batch_sequences.push_back(&j->gen->sequence());
+    batch_inputs.push_back(tokens);
+    batch_counts.push_back(n_prompt_tokens);
     break;
   }
-  auto t2 = Clock::now();
+  if (!batch.empty()) {
+    std::exception_ptr failed;
+    try {
+      Sequence::eval_batch(batch_sequences.data(), batch_inputs.data(), batch_counts.data(),
+                           static_cast<int64_t>(batch.size()));
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    for (Job* j : batch) {
+      if (j == prefilling) {
+        if (!failed) j->gen->prompt_evaluated(n_prompt_tokens);
+        if (!failed && !j->gen->in_prefill()) j->first_token = Clock::now();
+      } else {
+        j->gen->evaluated();
+      }
+      if (failed) {
+        j->error = failed;
+        settle(j);
+      }
+    }
+    if (failed) n_prompt_tokens = 0;
+  }
+  auto t1 = Clock::now();
 
   lock.lock();
-  // Measured costs steer chunk sizes and admission (moving averages).
-  if (n_decoded > 0) {
-    double per = ms_between(t0, t1) / n_decoded;
+  // Measured costs steer chunk sizes and admission (moving averages): a
+  // decode-only pass gives the per-stream step cost, a pass with a prompt
+  // chunk the chunk's marginal cost per token.
+  const double pass_ms = ms_between(t0, t1);
+  if (n_decoded > 0 && n_prompt_tokens == 0) {
+    double per = pass_ms / n_decoded;
     stats_.decode_ms_per_step = stats_.decode_ms_per_step == 0 ? per : 0.8 * stats_.decode_ms_per_step + 0.2 * per;
   }
   if (n_prompt_tokens > 0) {
-    double per = ms_between(t1, t2) / n_prompt_tokens;
+    double per = std::max(0.01, (pass_ms - n_decoded * stats_.decode_ms_per_step) / n_prompt_tokens);
     stats_.prefill_ms_per_token =
         stats_.prefill_ms_per_token == 0 ? per : 0.8 * stats_.prefill_ms_per_token + 0.2 * per;
   }
