@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/utf8.h"
 #include "agent/view_hierarchy.h"
 #include "base/error.h"
 
@@ -73,23 +74,6 @@ class XmlReader {
     while (!at_end() && is_name_char(in_[pos_])) ++pos_;
     if (pos_ == start) fail(std::string("expected ") + what);
     return in_.substr(start, pos_ - start);
-  }
-  static void append_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
   }
   void read_entity(std::string& out) {
     size_t semi = in_.find(';', pos_);

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "base/error.h"
+#include "base/utf8.h"
 #include "engine/grammar.h"
 
 namespace onellm {
@@ -269,23 +270,11 @@ class GrammarBuilder {
     return cp;
   }
 
-  static int utf8_encode(uint32_t cp, uint8_t out[4]) {
-    if (cp < 0x80) return out[0] = uint8_t(cp), 1;
-    if (cp < 0x800) return out[0] = uint8_t(0xC0 | (cp >> 6)), out[1] = uint8_t(0x80 | (cp & 0x3F)), 2;
-    if (cp < 0x10000) {
-      out[0] = uint8_t(0xE0 | (cp >> 12)), out[1] = uint8_t(0x80 | ((cp >> 6) & 0x3F)), out[2] = uint8_t(0x80 | (cp & 0x3F));
-      return 3;
-    }
-    out[0] = uint8_t(0xF0 | (cp >> 18)), out[1] = uint8_t(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = uint8_t(0x80 | ((cp >> 6) & 0x3F)), out[3] = uint8_t(0x80 | (cp & 0x3F));
-    return 4;
-  }
-
   void append_code_point(Sequence& seq, uint32_t cp) {
     if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) fail("character U+" + std::to_string(cp) + " is not valid");
-    uint8_t bytes[4];
-    int n = utf8_encode(cp, bytes);
-    for (int i = 0; i < n; ++i) seq.push_back(byte_range(bytes[i], bytes[i]));
+    std::string bytes;
+    append_utf8(bytes, cp);
+    for (char b : bytes) seq.push_back(byte_range(uint8_t(b), uint8_t(b)));
   }
 
   Grammar::Element parse_class() {
@@ -338,8 +327,9 @@ class GrammarBuilder {
       if (hi > 0xDFFF) utf8_sequences(0xE000, hi, out);
       return;
     }
-    uint8_t a[4], b[4];
-    int n = utf8_encode(lo, a);
+    std::string a, b;
+    append_utf8(a, lo);
+    const int n = static_cast<int>(a.size());
     for (int i = 1; i < n; ++i) {
       uint32_t mask = (uint32_t{1} << (6 * i)) - 1;
       if ((lo & ~mask) != (hi & ~mask)) {
@@ -355,9 +345,9 @@ class GrammarBuilder {
         }
       }
     }
-    utf8_encode(hi, b);
+    append_utf8(b, hi);  // same length as lo's: the range was split where lengths change
     Sequence seq;
-    for (int i = 0; i < n; ++i) seq.push_back(byte_range(a[i], b[i]));
+    for (int i = 0; i < n; ++i) seq.push_back(byte_range(uint8_t(a[i]), uint8_t(b[i])));
     out.push_back(std::move(seq));
   }
 

@@ -20,7 +20,11 @@ struct QosScheduler::Job {
   ScheduledRequest req;
   std::unique_ptr<Generation> gen;  // made on the engine thread
   Clock::time_point arrival, started, first_token;
-  bool begun = false, engine_done = false;
+  // Read by callers' threads (admission, stats) while the engine thread,
+  // which works without the lock, changes them: atomics, and never `gen`.
+  std::atomic<bool> begun{false};
+  std::atomic<int64_t> prompt_left{0};  // prompt tokens not yet evaluated
+  bool engine_done = false;
   std::atomic<bool> caller_cancelled{false};
   // Hand-over to the caller's thread.
   std::mutex out_mu;
@@ -31,7 +35,7 @@ struct QosScheduler::Job {
   GenerationResult result;
 
   int priority() const { return req.qos.priority; }
-  bool prefilling() const { return !begun || gen->in_prefill(); }
+  bool prefilling() const { return prompt_left.load() > 0; }
 };
 
 QosScheduler::QosScheduler(std::shared_ptr<const ServiceConfig> config)
@@ -70,7 +74,7 @@ double QosScheduler::predicted_wait_ms(const Job& job) const {
   double tokens = 0;
   for (const auto& j : jobs_)
     if (j->priority() >= job.priority() && j->prefilling())
-      tokens += static_cast<double>(j->begun ? j->gen->prompt_remaining() : j->req.request.prompt.size());
+      tokens += static_cast<double>(j->prompt_left.load());
   return tokens * stats_.prefill_ms_per_token;
 }
 
@@ -78,6 +82,7 @@ GenerationResult QosScheduler::run(ScheduledRequest request, const std::function
                                    RequestTimings* timings) {
   auto job = std::make_shared<Job>();
   job->req = std::move(request);
+  job->prompt_left = static_cast<int64_t>(job->req.request.prompt.size());
   job->arrival = Clock::now();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -132,7 +137,7 @@ std::vector<QosScheduler::Job*> QosScheduler::by_urgency() {
   for (const auto& j : jobs_) order.push_back(j.get());
   std::stable_sort(order.begin(), order.end(), [&](Job* a, Job* b) {
     if (a->priority() != b->priority()) return a->priority() > b->priority();
-    if (a->begun != b->begun) return a->begun;  // running before waiting
+    if (a->begun != b->begun) return a->begun.load();  // running before waiting
     double sa = app_service_[a->req.app_id], sb = app_service_[b->req.app_id];
     if (sa != sb) return sa < sb;
     return a->id < b->id;
@@ -166,6 +171,7 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
   };
   auto settle = [&](Job* j) {
     j->engine_done = true;
+    j->prompt_left = 0;
     std::lock_guard<std::mutex> g(j->out_mu);
     if (j->gen) j->result = j->gen->result();
     j->finished = true;
@@ -185,6 +191,7 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
       j->started = Clock::now();
       try {
         j->gen = std::make_unique<Generation>(*j->req.sequence, j->req.request);
+        j->prompt_left = static_cast<int64_t>(j->gen->prompt_remaining());
       } catch (...) {
         j->error = std::current_exception();
         settle(j);
@@ -272,6 +279,7 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
     for (Job* j : batch) {
       if (j == prefilling) {
         if (!failed) j->gen->prompt_evaluated(n_prompt_tokens);
+        j->prompt_left = static_cast<int64_t>(j->gen->prompt_remaining());
         if (!failed && !j->gen->in_prefill()) j->first_token = Clock::now();
       } else {
         j->gen->evaluated();
