@@ -130,6 +130,19 @@ TEST(FastMatmul, PrefillSizedTokenBlocks) {
   }
 }
 
+TEST(FastMatmul, PanelKernelsForPrefill) {
+  // From 16 tokens the AVX-512 level packs 16-row panels: 37 rows leave a
+  // partial panel; 29 tokens run the 8-, 4- and 1-token kernels.
+  ThreadPool pool(2);
+  uint32_t seed = 200;
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K})
+    for (int64_t n_tokens : {16, 29}) {
+      Problem p(type, 37, 768, n_tokens, seed++);
+      check_problem(p, n_tokens == 16 ? &pool : nullptr);
+      if (HasFatalFailure()) return;
+    }
+}
+
 TEST(FastActivations, QuantizedBitsAreIdenticalAtEveryLevel) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 3.0f);

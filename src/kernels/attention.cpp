@@ -90,6 +90,81 @@ void attend(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim
   attend_at(cpu_level(), q, k, v, n_keys, head_dim, scale, out, probs);
 }
 
+// Per key block: S^T (keys x queries) = K . Q^T, an online softmax per
+// query column, then O += P . V. The queries are stored transposed and
+// padded to query_pad (8 or 16) columns so the score product runs full vectors.
+void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys,
+                     int64_t head_dim, float scale, float* out) {
+  check_rows(k, head_dim, "key");
+  check_rows(v, head_dim, "value");
+  constexpr int64_t kMaxQueries = 16;
+  if (n_queries > kMaxQueries) {
+    attend_group_at(level, q, kMaxQueries, k, v, n_keys, head_dim, scale, out);
+    return attend_group_at(level, q + kMaxQueries * head_dim, n_queries - kMaxQueries, k, v, n_keys, head_dim, scale,
+                           out + kMaxQueries * head_dim);
+  }
+  // The score product's columns: 8 or 16 (the accumulate kernels' widths).
+  const int64_t query_pad = n_queries <= 8 ? 8 : kMaxQueries;
+  const fast::AccumulateFn accumulate = fast::kernels_for(level).accumulate_f32;
+  thread_local std::vector<float> q_t, scores, probs, k_rows, v_rows;
+  q_t.assign(static_cast<size_t>(head_dim * query_pad), 0.0f);
+  for (int64_t i = 0; i < n_queries; ++i)
+    for (int64_t d = 0; d < head_dim; ++d) q_t[static_cast<size_t>(d * query_pad + i)] = q[i * head_dim + d] * scale;
+  scores.resize(static_cast<size_t>(kKeyBlock * query_pad));
+  probs.resize(static_cast<size_t>(n_queries * kKeyBlock));
+  // F32 rows at a whole-float stride are read in place; others are
+  // converted a block at a time.
+  auto rows_f32 = [&](const KvRows& rows, int64_t j0, int64_t nb, std::vector<float>& buf, int64_t* ld) {
+    if (rows.type == TensorType::F32 && rows.stride % sizeof(float) == 0) {
+      *ld = static_cast<int64_t>(rows.stride / sizeof(float));
+      return reinterpret_cast<const float*>(rows.data + j0 * rows.stride);
+    }
+    buf.resize(static_cast<size_t>(kKeyBlock * head_dim));
+    for (int64_t i = 0; i < nb; ++i)
+      dequantize_row(rows.type, rows.data + (j0 + i) * rows.stride, buf.data() + i * head_dim, head_dim);
+    *ld = head_dim;
+    return static_cast<const float*>(buf.data());
+  };
+  std::fill_n(out, n_queries * head_dim, 0.0f);
+  float running_max[kMaxQueries], total[kMaxQueries];
+  std::fill_n(running_max, kMaxQueries, -std::numeric_limits<float>::infinity());
+  std::fill_n(total, kMaxQueries, 0.0f);
+  for (int64_t j0 = 0; j0 < n_keys; j0 += kKeyBlock) {
+    const int64_t nb = std::min(kKeyBlock, n_keys - j0);
+    int64_t ldk, ldv;
+    const float* kb = rows_f32(k, j0, nb, k_rows, &ldk);
+    std::fill(scores.begin(), scores.end(), 0.0f);
+    accumulate(nb, query_pad, head_dim, kb, ldk, 1, q_t.data(), query_pad, scores.data(), query_pad);
+    for (int64_t i = 0; i < n_queries; ++i) {
+      float block_max = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < nb; ++j) block_max = std::max(block_max, scores[static_cast<size_t>(j * query_pad + i)]);
+      if (block_max > running_max[i]) {
+        const float rescale = std::exp(running_max[i] - block_max);
+        if (total[i] > 0.0f)
+          for (int64_t d = 0; d < head_dim; ++d) out[i * head_dim + d] *= rescale;
+        total[i] *= rescale;
+        running_max[i] = block_max;
+      }
+      float* p = probs.data() + i * kKeyBlock;
+      for (int64_t j = 0; j < nb; ++j) {
+        p[j] = std::exp(scores[static_cast<size_t>(j * query_pad + i)] - running_max[i]);
+        total[i] += p[j];
+      }
+    }
+    const float* vb = rows_f32(v, j0, nb, v_rows, &ldv);
+    accumulate(n_queries, head_dim, nb, probs.data(), kKeyBlock, 1, vb, ldv, out, head_dim);
+  }
+  for (int64_t i = 0; i < n_queries; ++i) {
+    const float inv = total[i] > 0.0f ? 1.0f / total[i] : 0.0f;
+    for (int64_t d = 0; d < head_dim; ++d) out[i * head_dim + d] *= inv;
+  }
+}
+
+void attend_group(const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim,
+                  float scale, float* out) {
+  attend_group_at(cpu_level(), q, n_queries, k, v, n_keys, head_dim, scale, out);
+}
+
 void attend_exact(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale, float* out,
                   float* probs) {
   check_rows(k, head_dim, "key");

@@ -24,6 +24,7 @@ namespace {
 #define ONELLM_X86_VNNI 1
 #define ONELLM_X86_LEVEL_NAME "avx512"
 #include "kernels/fast_x86_kernels.inc"
+#include "kernels/fast_avx512_panel.inc"
 #undef ONELLM_X86_VNNI
 #undef ONELLM_X86_LEVEL_NAME
 }  // namespace
@@ -36,9 +37,11 @@ namespace {
 
 namespace onellm::fast {
 const Kernels* kernels_avx512() { return &kTable; }
+const PanelKernels* panel_kernels_avx512() { return &kPanelTable; }
 }  // namespace onellm::fast
 #else
 namespace onellm::fast {
 const Kernels* kernels_avx512() { return nullptr; }
+const PanelKernels* panel_kernels_avx512() { return nullptr; }
 }  // namespace onellm::fast
 #endif

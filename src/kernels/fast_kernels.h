@@ -64,6 +64,22 @@ struct Kernels {
   void (*axpy_q8_0)(float s, const uint8_t* row, float* y, int64_t n);
 };
 
+// Prefill over weights re-laid in panels of 16 rows (fast_avx512_panel.inc):
+// pack writes rows [0, n_rows) of w (n_rows <= 16, n_blocks blocks of the
+// weight type) into a zeroed panel of block_bytes[slot] * n_blocks bytes;
+// tile computes y[t * y_stride + r] for r < n_rows, t < n_tok, from the
+// panel and the activations in the slot's format. block_bytes 0: no panel
+// kernel for that weight type.
+constexpr int64_t kPanelRows = 16;
+using PanelPackFn = void (*)(const uint8_t* w, size_t w_stride, int64_t n_rows, int64_t n_blocks, uint8_t* panel);
+using PanelTileFn = void (*)(const uint8_t* panel, int64_t n_rows, const uint8_t* a, size_t a_stride, int64_t n_tok,
+                             int64_t n_blocks, float* y, int64_t y_stride);
+struct PanelKernels {
+  size_t block_bytes[kSlotCount];
+  PanelPackFn pack[kSlotCount];
+  PanelTileFn tile[kSlotCount];
+};
+
 // Null when the level is not compiled in for this architecture.
 const Kernels* kernels_scalar();
 const Kernels* kernels_avx2();
@@ -74,5 +90,7 @@ const Kernels* kernels_neon();  // the dotprod table if the CPU has it, else the
 const Kernels* kernels_neon_plain();
 const Kernels* kernels_neon_dotprod();
 const Kernels& kernels_for(CpuLevel level);  // throws Error if not built here
+const PanelKernels* panel_kernels_avx512();     // null unless built for x86-64
+const PanelKernels* panel_kernels_for(CpuLevel level);  // null: the level has none
 
 }  // namespace onellm::fast

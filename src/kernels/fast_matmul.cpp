@@ -25,6 +25,10 @@ const Kernels& kernels_for(CpuLevel level) {
   return *k;
 }
 
+const PanelKernels* panel_kernels_for(CpuLevel level) {
+  return level == CpuLevel::kAvx512 ? panel_kernels_avx512() : nullptr;
+}
+
 }  // namespace fast
 
 namespace {
@@ -33,6 +37,9 @@ using namespace fast;
 
 constexpr int64_t kRowBlock = 16;          // weight rows kept in L1 while a token block runs
 constexpr size_t kActCacheBytes = 512 << 10;  // quantized activations of one token block (half of L2)
+// From this many tokens the panel kernels (if the level has them) pay for
+// re-laying the weights: the packing is amortized over the tokens.
+constexpr int64_t kPanelMinTokens = 16;
 
 int slot_of(TensorType type) {
   switch (type) {
@@ -93,6 +100,26 @@ void matmul_dequantized(const Kernels& k, const MatrixView& w, const float* x, i
   });
 }
 
+// Prefill with a panel kernel: each thread packs 16 rows at a time into a
+// thread-local panel and runs every token against it.
+void matmul_panels(const PanelKernels& panels, int slot, const MatrixView& w, const uint8_t* act, size_t act_stride,
+                   int64_t n_blocks, int64_t n_tokens, float* y, ThreadPool* pool) {
+  const size_t panel_bytes = panels.block_bytes[slot] * static_cast<size_t>(n_blocks);
+  const size_t w_stride = w.row_bytes();
+  const auto* wbase = static_cast<const uint8_t*>(w.data);
+  const int64_t n_panels = (w.rows + kPanelRows - 1) / kPanelRows;
+  run_parallel(pool, n_panels, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<uint8_t> panel;
+    panel.resize(panel_bytes);
+    for (int64_t p = begin; p < end; ++p) {
+      const int64_t r0 = p * kPanelRows, nr = std::min(kPanelRows, w.rows - r0);
+      if (nr < kPanelRows) std::fill(panel.begin(), panel.end(), uint8_t{0});
+      panels.pack[slot](wbase + r0 * w_stride, w_stride, nr, n_blocks, panel.data());
+      panels.tile[slot](panel.data(), nr, act, act_stride, n_tokens, n_blocks, y + r0, w.rows);
+    }
+  });
+}
+
 }  // namespace
 
 void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
@@ -129,6 +156,10 @@ void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t
     run_parallel(n_tokens >= 8 ? pool : nullptr, n_tokens, quantize);
     act = act_buffer.data();
   }
+
+  const PanelKernels* panels = n_tokens >= kPanelMinTokens ? panel_kernels_for(level) : nullptr;
+  if (panels != nullptr && panels->block_bytes[slot] != 0)
+    return matmul_panels(*panels, slot, w, act, act_stride, n_blocks, n_tokens, y, pool);
 
   const int64_t token_block = std::max<int64_t>(4, static_cast<int64_t>(kActCacheBytes / act_stride) / 4 * 4);
   const TileFn tile = k.tile[slot];

@@ -169,6 +169,14 @@ void attend(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim
             float* probs);
 void attend_at(CpuLevel level, const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale,
                float* out, float* probs);
+// The same for n_queries query heads that share one KV head (GQA), query i
+// at q + i * head_dim, its output at out + i * head_dim. Each block of K and
+// V rows is read (and converted to F32) once for all the queries, and the
+// scores and weighted sums are small matrix products. No probs.
+void attend_group(const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim,
+                  float scale, float* out);
+void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys,
+                     int64_t head_dim, float scale, float* out);
 // The reference: rows dequantized to F32, scores summed in index order, a
 // two-pass softmax, values accumulated in index order (golden comparisons).
 void attend_exact(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale, float* out,

@@ -181,8 +181,26 @@ void Model::forward_batch(const ForwardSegment* segments, int64_t n_segments, Th
       }
       merge();
     };
-    if (pool != nullptr) pool->parallel_for(n * c.n_head, attend_items);
-    else attend_items(0, n * c.n_head);
+    // Without tracking, the fast path takes the query heads of one KV head
+    // together: one work item per (token, KV head).
+    auto attend_groups = [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t t = item / c.n_head_kv, kvh = item % c.n_head_kv, h0 = kvh * group;
+        const KvRows keys{cache.type(), cache.k_row(l, 0) + kvh * head_offset, cache.row_bytes()};
+        const KvRows values{cache.type(), cache.v_row(l, 0) + kvh * head_offset, cache.row_bytes()};
+        attend_group(&q[t * QD + h0 * HD], group, keys, values, pos0 + t + 1, HD, scale, &att_out[t * QD + h0 * HD]);
+      }
+    };
+    const bool grouped = !exact && !cache.tracking_attention();
+    const int64_t n_items = n * (grouped ? c.n_head_kv : c.n_head);
+    if (pool != nullptr) {
+      if (grouped) pool->parallel_for(n_items, attend_groups);
+      else pool->parallel_for(n_items, attend_items);
+    } else if (grouped) {
+      attend_groups(0, n_items);
+    } else {
+      attend_items(0, n_items);
+    }
 
     matmul(L.wo, att_out.data(), n, proj.data(), pool, mode);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
