@@ -185,13 +185,17 @@ void Model::forward_batch(const ForwardSegment* segments, int64_t n_segments, Th
     // together: one work item per (token, KV head).
     auto attend_groups = [&](int64_t begin, int64_t end) {
       for (int64_t item = begin; item < end; ++item) {
-        const int64_t t = item / c.n_head_kv, kvh = item % c.n_head_kv, h0 = kvh * group;
-        const KvRows keys{cache.type(), cache.k_row(l, 0) + kvh * head_offset, cache.row_bytes()};
-        const KvRows values{cache.type(), cache.v_row(l, 0) + kvh * head_offset, cache.row_bytes()};
-        attend_group(&q[t * QD + h0 * HD], group, keys, values, pos0 + t + 1, HD, scale, &att_out[t * QD + h0 * HD]);
+        const int64_t r = item / c.n_head_kv, kvh = item % c.n_head_kv, h0 = kvh * group;
+        const KvCache& cache = *segments[seg_of[static_cast<size_t>(r)]].cache;
+        const size_t head_offset = tensor_row_bytes(cache.type(), kvh * HD);
+        const KvRows keys{cache.type(), cache.k_row(l, 0) + head_offset, cache.row_bytes()};
+        const KvRows values{cache.type(), cache.v_row(l, 0) + head_offset, cache.row_bytes()};
+        attend_group(&q[r * QD + h0 * HD], group, keys, values, pos_of[static_cast<size_t>(r)] + 1, HD, scale,
+                     &att_out[r * QD + h0 * HD]);
       }
     };
-    const bool grouped = !exact && !cache.tracking_attention();
+    bool grouped = !exact;
+    for (int64_t s = 0; s < n_segments; ++s) grouped = grouped && !segments[s].cache->tracking_attention();
     const int64_t n_items = n * (grouped ? c.n_head_kv : c.n_head);
     if (pool != nullptr) {
       if (grouped) pool->parallel_for(n_items, attend_groups);
