@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <tuple>
 
 #include "base/error.h"
 #include "cli/commands.h"
@@ -54,6 +55,32 @@ struct Accuracy {
   int64_t chunks_by_format[kKvFormatCount] = {};
 };
 
+// The history of a parked session: the first three quarters of the text,
+// in whole chunks (at least one).
+int64_t history_tokens(int64_t n, int64_t C) { return std::max<int64_t>(C, (n * 3 / 4) / C * C); }
+
+// The chunk at [pos, pos + C) through `format` and back, as parking and
+// restoring it would.
+void round_trip_chunk(KvCache& cache, const std::vector<int32_t>& text, int64_t pos, int64_t C, KvFormat format) {
+  ChunkIdentity id;
+  id.pos0 = pos;
+  id.tokens.assign(text.begin() + pos, text.begin() + pos + C);
+  id.n_layer = cache.n_layer();
+  id.kv_dim = cache.kv_dim();
+  decode_kv_chunk(encode_kv_chunk(id, cache, format), id, cache);
+}
+
+// Largest and mean absolute difference between two logit arrays.
+std::pair<double, double> logit_deviation(const std::vector<float>& got, const std::vector<float>& want) {
+  double max = 0, total = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double d = std::fabs(static_cast<double>(got[i] - want[i]));
+    max = std::max(max, d);
+    total += d;
+  }
+  return {max, total / static_cast<double>(got.size())};
+}
+
 // How a parked history is kept: the live cache type, and then every full
 // chunk either as it is, in one format, or in the format its attention allows.
 struct Policy {
@@ -74,7 +101,7 @@ struct Policy {
 Accuracy evaluate(LoadedModel& m, const std::vector<int32_t>& text, const Policy& policy, int64_t C,
                   const std::vector<float>* reference, std::vector<float>* logits_out) {
   const int64_t n = static_cast<int64_t>(text.size()), V = m.model->config().n_vocab;
-  const int64_t history = std::max<int64_t>(C, (n * 3 / 4) / C * C);
+  const int64_t history = history_tokens(n, C);
   if (history + 2 > n) throw Error("bench-context: --accuracy-tokens too small for the chunk size");
   KvCache cache(m.model->config(), n, policy.cache);
   cache.track_attention(true);
@@ -102,14 +129,7 @@ Accuracy evaluate(LoadedModel& m, const std::vector<int32_t>& text, const Policy
   for (int64_t i = 0; i < n_chunks; ++i) {
     const int64_t pos = i * C;
     const KvFormat f = formats[static_cast<size_t>(i)];
-    if (policy.compress) {
-      ChunkIdentity id;
-      id.pos0 = pos;
-      id.tokens.assign(text.begin() + pos, text.begin() + pos + C);
-      id.n_layer = cache.n_layer();
-      id.kv_dim = cache.kv_dim();
-      decode_kv_chunk(encode_kv_chunk(id, cache, f), id, cache);
-    }
+    if (policy.compress) round_trip_chunk(cache, text, pos, C, f);
     a.chunks_by_format[static_cast<int>(f)]++;
     bits += 8 * kv_format_bytes_per_value(f);
   }
@@ -126,15 +146,7 @@ Accuracy evaluate(LoadedModel& m, const std::vector<int32_t>& text, const Policy
     nll += std::log(sum) + mx - row[text[static_cast<size_t>(history + t + 1)]];
   }
   a.ppl = std::exp(nll / static_cast<double>(rest - 1));
-  if (reference) {
-    double total = 0;
-    for (size_t i = 0; i < logits.size(); ++i) {
-      const double d = std::fabs(static_cast<double>(logits[i] - (*reference)[i]));
-      a.max_logit_dev = std::max(a.max_logit_dev, d);
-      total += d;
-    }
-    a.mean_logit_dev = total / static_cast<double>(logits.size());
-  }
+  if (reference) std::tie(a.max_logit_dev, a.mean_logit_dev) = logit_deviation(logits, *reference);
   if (logits_out) *logits_out = std::move(logits);
   return a;
 }
@@ -161,7 +173,7 @@ std::vector<double> ranks(const std::vector<double>& v) {
 Sensitivity chunk_sensitivity(LoadedModel& m, const std::vector<int32_t>& text, int64_t C,
                               const std::vector<float>& reference) {
   const int64_t n = static_cast<int64_t>(text.size()), V = m.model->config().n_vocab;
-  const int64_t history = std::max<int64_t>(C, (n * 3 / 4) / C * C), rest = n - history;
+  const int64_t history = history_tokens(n, C), rest = n - history;
   KvCache prefilled(m.model->config(), n, TensorType::F16);
   prefilled.track_attention(true);
   std::vector<float> logits(static_cast<size_t>(rest * V));
@@ -169,17 +181,10 @@ Sensitivity chunk_sensitivity(LoadedModel& m, const std::vector<int32_t>& text, 
   Sensitivity s;
   for (int64_t pos = 0; pos + C <= history; pos += C) {
     KvCache cache = prefilled;
-    ChunkIdentity id;
-    id.pos0 = pos;
-    id.tokens.assign(text.begin() + pos, text.begin() + pos + C);
-    id.n_layer = cache.n_layer();
-    id.kv_dim = cache.kv_dim();
-    decode_kv_chunk(encode_kv_chunk(id, cache, KvFormat::kInt2), id, cache);
+    round_trip_chunk(cache, text, pos, C, KvFormat::kInt2);
     m.model->forward(text.data() + history, rest, cache, logits.data(), true, m.pool.get());
-    double total = 0;
-    for (size_t i = 0; i < logits.size(); ++i) total += std::fabs(static_cast<double>(logits[i] - reference[i]));
     s.scores.push_back(prefilled.attention_score(pos, C));
-    s.damage.push_back(total / static_cast<double>(logits.size()));
+    s.damage.push_back(logit_deviation(logits, reference).second);
   }
   const std::vector<double> rs = ranks(s.scores), rd = ranks(s.damage);
   const double k = static_cast<double>(rs.size());

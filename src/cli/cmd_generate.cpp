@@ -82,9 +82,10 @@ LoadedModel load_model(const std::string& path, int n_threads) {
 
 TensorType kv_type_from_args(const Args& a) {
   const std::string name = a.get_or({"--kv-type", "-ctk"}, "f16");
-  for (TensorType t : {TensorType::F16, TensorType::Q8_0, TensorType::F32})
-    if (tensor_type_from_name(name) == t) return t;
-  throw Error("--kv-type must be f16, q8_0 or f32, not '" + name + "'");
+  const TensorType t = tensor_type_from_name(name);  // throws for a name that is no type at all
+  if (t != TensorType::F16 && t != TensorType::Q8_0 && t != TensorType::F32)
+    throw Error("--kv-type must be f16, q8_0 or f32, not '" + name + "'");
+  return t;
 }
 
 SamplingParams sampling_from_args(const Args& a) {
