@@ -18,39 +18,32 @@ namespace {
 
 TEST(Attention, OnlineSoftmaxMatchesTwoPassAtEveryLevelAndType) {
   const CpuLevel saved = cpu_level();
-  for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::Q8_0})
-    for (int64_t dim : test::kAttentionHeadDims) {
-      if (type == TensorType::Q8_0 && dim % 32 != 0) continue;
-      for (int64_t n : test::kAttentionKeyCounts) {
-        // A large spread makes later blocks raise the running maximum.
-        const test::KvTestRows k(type, n, dim, 11 + static_cast<uint32_t>(n), 3.0f);
-        const test::KvTestRows v(type, n, dim, 99 + static_cast<uint32_t>(dim), 1.0f);
-        std::vector<float> q(static_cast<size_t>(dim));
-        std::mt19937 rng(5);
-        std::normal_distribution<float> dist;
-        for (float& x : q) x = dist(rng);
-        const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
-        std::vector<double> want, want_p;
-        test::attention_reference(q.data(), k.values.data(), v.values.data(), n, dim, scale, want, want_p);
-        std::vector<float> out(static_cast<size_t>(dim)), probs(static_cast<size_t>(n));
-        auto check = [&](const char* what) {
-          for (int64_t d = 0; d < dim; ++d) ASSERT_NEAR(out[d], want[d], 2e-5) << what << " d=" << d;
-          double sum = 0;
-          for (int64_t j = 0; j < n; ++j) {
-            ASSERT_NEAR(probs[j], want_p[j], 2e-6) << what << " j=" << j;
-            sum += probs[j];
-          }
-          EXPECT_NEAR(sum, 1.0, 1e-5) << what;
-        };
-        for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon}) {
-          if (!cpu_level_supported(level)) continue;
-          attend_at(level, q.data(), k.view, v.view, n, dim, scale, out.data(), probs.data());
-          check(cpu_level_name(level));
-        }
-        attend_exact(q.data(), k.view, v.view, n, dim, scale, out.data(), probs.data());
-        check("exact");
+  test::for_each_attention_case([](const test::AttentionCase& c) {
+    const int64_t dim = c.dim, n = c.n;
+    std::vector<float> q(static_cast<size_t>(dim));
+    std::mt19937 rng(5);
+    std::normal_distribution<float> dist;
+    for (float& x : q) x = dist(rng);
+    std::vector<double> want, want_p;
+    test::attention_reference(q.data(), c.k.values.data(), c.v.values.data(), n, dim, c.scale, want, want_p);
+    std::vector<float> out(static_cast<size_t>(dim)), probs(static_cast<size_t>(n));
+    auto check = [&](const char* what) {
+      for (int64_t d = 0; d < dim; ++d) ASSERT_NEAR(out[d], want[d], 2e-5) << what << " d=" << d;
+      double sum = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        ASSERT_NEAR(probs[j], want_p[j], 2e-6) << what << " j=" << j;
+        sum += probs[j];
       }
+      EXPECT_NEAR(sum, 1.0, 1e-5) << what;
+    };
+    for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon}) {
+      if (!cpu_level_supported(level)) continue;
+      attend_at(level, q.data(), c.k.view, c.v.view, n, dim, c.scale, out.data(), probs.data());
+      check(cpu_level_name(level));
     }
+    attend_exact(q.data(), c.k.view, c.v.view, n, dim, c.scale, out.data(), probs.data());
+    check("exact");
+  });
   set_cpu_level(saved);
 }
 

@@ -307,37 +307,30 @@ void check_accumulate_threads() {
 // ---- attention: online softmax at the NEON level vs the two-pass reference
 
 void check_attention() {
-  for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::Q8_0})
-    for (int64_t dim : test::kAttentionHeadDims) {
-      if (type == TensorType::Q8_0 && dim % 32 != 0) continue;
-      for (int64_t n : test::kAttentionKeyCounts) {
-        const test::KvTestRows k(type, n, dim, 11 + static_cast<uint32_t>(n), 3.0f);
-        const test::KvTestRows v(type, n, dim, 99 + static_cast<uint32_t>(dim), 1.0f);
-        const std::vector<float> q = normal_values(static_cast<size_t>(dim), 5);
-        const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
-        std::vector<double> want, want_p;
-        test::attention_reference(q.data(), k.values.data(), v.values.data(), n, dim, scale, want, want_p);
-        std::vector<float> out(static_cast<size_t>(dim)), probs(static_cast<size_t>(n));
-        std::vector<float> exact_out(out.size()), exact_probs(probs.size());
-        attend_at(CpuLevel::kNeon, q.data(), k.view, v.view, n, dim, scale, out.data(), probs.data());
-        attend_exact(q.data(), k.view, v.view, n, dim, scale, exact_out.data(), exact_probs.data());
-        const std::string what =
-            format("attend_at(neon) %s dim %lld keys %lld", tensor_type_info(type).name, (long long)dim, (long long)n);
-        int bad = 0;
-        for (int64_t d = 0; d < dim && bad == 0; ++d) {
-          bad += !check_near(out[d], want[d], 2e-5, what + format(" out[%lld]", (long long)d));
-          bad += !check_near(out[d], exact_out[d], 4e-5, what + format(" out[%lld] vs attend_exact", (long long)d));
-        }
-        double sum = 0;
-        for (int64_t j = 0; j < n && bad == 0; ++j) {
-          bad += !check_near(probs[j], want_p[j], 2e-6, what + format(" probs[%lld]", (long long)j));
-          bad +=
-              !check_near(probs[j], exact_probs[j], 4e-6, what + format(" probs[%lld] vs attend_exact", (long long)j));
-          sum += probs[j];
-        }
-        if (bad == 0) check_near(sum, 1.0, 1e-5, what + " probabilities sum");
-      }
+  test::for_each_attention_case([](const test::AttentionCase& c) {
+    const int64_t dim = c.dim, n = c.n;
+    const std::vector<float> q = normal_values(static_cast<size_t>(dim), 5);
+    std::vector<double> want, want_p;
+    test::attention_reference(q.data(), c.k.values.data(), c.v.values.data(), n, dim, c.scale, want, want_p);
+    std::vector<float> out(static_cast<size_t>(dim)), probs(static_cast<size_t>(n));
+    std::vector<float> exact_out(out.size()), exact_probs(probs.size());
+    attend_at(CpuLevel::kNeon, q.data(), c.k.view, c.v.view, n, dim, c.scale, out.data(), probs.data());
+    attend_exact(q.data(), c.k.view, c.v.view, n, dim, c.scale, exact_out.data(), exact_probs.data());
+    const std::string what =
+        format("attend_at(neon) %s dim %lld keys %lld", tensor_type_info(c.type).name, (long long)dim, (long long)n);
+    int bad = 0;
+    for (int64_t d = 0; d < dim && bad == 0; ++d) {
+      bad += !check_near(out[d], want[d], 2e-5, what + format(" out[%lld]", (long long)d));
+      bad += !check_near(out[d], exact_out[d], 4e-5, what + format(" out[%lld] vs attend_exact", (long long)d));
     }
+    double sum = 0;
+    for (int64_t j = 0; j < n && bad == 0; ++j) {
+      bad += !check_near(probs[j], want_p[j], 2e-6, what + format(" probs[%lld]", (long long)j));
+      bad += !check_near(probs[j], exact_probs[j], 4e-6, what + format(" probs[%lld] vs attend_exact", (long long)j));
+      sum += probs[j];
+    }
+    if (bad == 0) check_near(sum, 1.0, 1e-5, what + " probabilities sum");
+  });
 }
 
 // ---- matmul_fast_at(kNeon) vs the exact matmul and the scalar level

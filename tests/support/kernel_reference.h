@@ -100,6 +100,29 @@ struct KvTestRows {
   }
 };
 
+// Every attention test case: each KV row type, head size (Q8_0 only at
+// multiples of 32) and key count, with keys of a large spread (later blocks
+// raise the online softmax's running maximum) and values of spread 1.
+struct AttentionCase {
+  TensorType type;
+  int64_t dim, n;
+  const KvTestRows& k;
+  const KvTestRows& v;
+  float scale;
+};
+template <typename Fn>
+void for_each_attention_case(const Fn& fn) {
+  for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::Q8_0})
+    for (int64_t dim : kAttentionHeadDims) {
+      if (type == TensorType::Q8_0 && dim % 32 != 0) continue;
+      for (int64_t n : kAttentionKeyCounts) {
+        const KvTestRows k(type, n, dim, 11 + static_cast<uint32_t>(n), 3.0f);
+        const KvTestRows v(type, n, dim, 99 + static_cast<uint32_t>(dim), 1.0f);
+        fn(AttentionCase{type, dim, n, k, v, 1.0f / std::sqrt(static_cast<float>(dim))});
+      }
+    }
+}
+
 // C (m x n, stride ldc) += A B (training's backward products), A(i, p) =
 // a[i * a_si + p * a_sk]: row-major m x k, or stored as k x m when
 // transposed. B and C rows are padded; values uniform in [-1, 1].
