@@ -110,5 +110,64 @@ TEST(TrainGradient, ThreadCountDoesNotChangeGradients) {
   EXPECT_EQ(g1, g3);
 }
 
+// The loss is a sum over target rows, so a mask and its complement add up to
+// the unmasked loss and gradients (the output projection runs only on the
+// rows a mask keeps).
+TEST(TrainGradient, MaskedAndComplementRowsAddUpToAllRows) {
+  TrainModel m(tiny_config(4, 2, 8, 8, true));
+  randomize(m, 9);
+  std::vector<int32_t> tokens(25);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 5 + i / 4) % 11);
+  const int64_t n = static_cast<int64_t>(tokens.size()) - 1;
+  std::vector<uint8_t> mask(static_cast<size_t>(n)), complement(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n; ++t) mask[static_cast<size_t>(t)] = (t % 3 == 1 || t > 18) ? 1 : 0;
+  for (int64_t t = 0; t < n; ++t) complement[static_cast<size_t>(t)] = 1 - mask[static_cast<size_t>(t)];
+  std::vector<float> all(m.size(), 0.0f), parts(m.size(), 0.0f);
+  const double whole = forward_backward(m, tokens.data(), n, all.data(), 1.0f, nullptr);
+  const double sum = forward_backward(m, tokens.data(), n, parts.data(), 1.0f, nullptr, mask.data()) +
+                     forward_backward(m, tokens.data(), n, parts.data(), 1.0f, nullptr, complement.data());
+  EXPECT_NEAR(sum, whole, 1e-6 * std::abs(whole));
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    worst = std::max(worst, static_cast<double>(std::abs(all[i] - parts[i])));
+    scale = std::max(scale, static_cast<double>(std::abs(all[i])));
+  }
+  EXPECT_LT(worst, 1e-5 * scale);
+  std::vector<uint8_t> none(static_cast<size_t>(n), 0);
+  std::vector<float> zero(m.size(), 0.0f);
+  EXPECT_EQ(forward_backward(m, tokens.data(), n, zero.data(), 1.0f, nullptr, none.data()), 0.0);
+  EXPECT_EQ(zero, std::vector<float>(m.size(), 0.0f));
+}
+
+// A window of three documents (split after token 10) trains exactly like the
+// three documents run as separate sequences: same summed loss, same
+// gradients (up to float summation order), and nothing crosses a boundary.
+TEST(TrainGradient, DocumentsInAWindowTrainLikeSeparateSequences) {
+  TrainModel m(tiny_config(4, 2, 8, 8, false));
+  randomize(m, 5);
+  const int32_t kEnd = 10;
+  const std::vector<int32_t> tokens = {3, 1, 4, 1, 5, kEnd, 9, 2, 6, 5, 3, 5, kEnd, 8, 9, 7, 9, 3, 2};
+  const int64_t n = static_cast<int64_t>(tokens.size()) - 1;
+  ThreadPool pool(2);
+  std::vector<float> together(m.size(), 0.0f), apart(m.size(), 0.0f);
+  const double loss = forward_backward(m, tokens.data(), n, together.data(), 1.0f, &pool, nullptr, kEnd);
+  // Each document with the next document's first token as its last target.
+  double separate = 0;
+  for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 6}, {6, 13}, {13, n}})
+    separate += forward_backward(m, tokens.data() + begin, end - begin, apart.data(), 1.0f, nullptr);
+  EXPECT_NEAR(loss, separate, 1e-5 * std::abs(separate));
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < together.size(); ++i) {
+    worst = std::max(worst, static_cast<double>(std::abs(together[i] - apart[i])));
+    scale = std::max(scale, static_cast<double>(std::abs(apart[i])));
+  }
+  EXPECT_GT(scale, 1e-3);
+  EXPECT_LT(worst, 1e-5 * scale);
+  // Without the split, the later documents see the earlier ones.
+  std::vector<float> window(m.size(), 0.0f);
+  EXPECT_GT(std::abs(forward_backward(m, tokens.data(), n, window.data(), 1.0f, nullptr) - loss), 1e-4);
+  EXPECT_NEAR(sequence_loss(m, tokens.data(), n, nullptr, nullptr, kEnd), loss, 1e-6 * std::abs(loss));
+}
+
 }  // namespace
 }  // namespace onellm

@@ -131,7 +131,7 @@ void write_model(const TrainModel& model, const GgufMetadata& tokenizer, const s
 
 int train_command(int argc, char** argv) {
   std::set<std::string> values = kTrainValueOptions;
-  for (const char* o : {"--tokenizer", "--init", "--resume", "--checkpoint", "--checkpoint-every", "--stop-at", "--n-embd",
+  for (const char* o : {"--tokenizer", "--init", "--resume", "--checkpoint", "--checkpoint-every", "--stop-at", "--attention", "--n-embd",
                         "--n-layer", "--n-head", "--n-head-kv", "--n-ff", "--n-ctx", "--rope-base", "--name"})
     values.insert(o);
   Args a(argc, argv, 2, values, {"--untied"});
@@ -152,7 +152,17 @@ int train_command(int argc, char** argv) {
   std::fprintf(stderr, "corpus: %zu tokens%s\n", corpus.size(),
                eval_tokens.empty() ? "" : (", held-out: " + std::to_string(eval_tokens.size()) + " tokens").c_str());
 
-  const TrainOptions options = train_options_from_args(a, 1000);
+  TrainOptions options = train_options_from_args(a, 1000);
+  // Documents (split at the end-of-text token) attend only within themselves
+  // unless --attention window: each then trains as the separate prompt it is
+  // at inference, and no reply learns to copy from the example before it.
+  const std::string attention = a.get_or({"--attention"}, tok->eos_id() >= 0 ? "documents" : "window");
+  if (attention == "documents") {
+    if (tok->eos_id() < 0) throw Error("--attention documents needs a tokenizer with an end-of-text token");
+    options.document_end = tok->eos_id();
+  } else if (attention != "window") {
+    throw Error("--attention must be 'documents' or 'window', not '" + attention + "'");
+  }
   std::unique_ptr<Trainer> trainer;
   if (auto resume = a.get({"--resume"})) {
     trainer = std::make_unique<Trainer>(Trainer::resume(*resume, std::move(corpus), options.n_threads));

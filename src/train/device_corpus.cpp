@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <functional>
 #include <random>
+#include <set>
 
 #include "base/error.h"
 #include "train/device_corpus_data.h"
@@ -33,6 +34,46 @@ std::vector<std::string> split_words(const std::string& text) {
   return words;
 }
 
+// The free-text value pools (names, messages, queries, titles...).
+const std::vector<const Pool*>& value_pools() {
+  static const std::vector<const Pool*> pools = {&kContactNames,  &kMessageBodies, &kEmailSubjects, &kEmailBodies,
+                                                 &kSearchQueries, &kPlaces,        &kDestinations,  &kEventTitles,
+                                                 &kEventLocations, &kAlarmLabels,  &kTimerLabels,   &kDocumentNames,
+                                                 &kEmailAddresses};
+  return pools;
+}
+
+// Every word of the training entries of the value pools (but addresses).
+const std::vector<std::string>& training_words() {
+  static const std::vector<std::string> words = [] {
+    std::vector<std::string> out;
+    for (const Pool* pool : value_pools())
+      for (size_t i = 0; i < pool->size() && pool != &kEmailAddresses; ++i)
+        if (!is_heldout_index(i))
+          for (std::string w : split_words((*pool)[i])) {
+            while (w.size() > 1 && std::string(".,!?:").find(w.back()) != std::string::npos) w.pop_back();
+            out.push_back(w);
+          }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }();
+  return words;
+}
+
+// The held-out entries of every value pool: a made-up training value must
+// not be one of them.
+const std::set<std::string>& heldout_values() {
+  static const std::set<std::string> values = [] {
+    std::set<std::string> out;
+    for (const Pool* pool : value_pools())
+      for (size_t i = 0; i < pool->size(); ++i)
+        if (is_heldout_index(i)) out.insert((*pool)[i]);
+    return out;
+  }();
+  return values;
+}
+
 // Draws from the training or held-out part of pools. Uses only raw
 // mt19937_64 output (not <random> distributions) so that the corpus is the
 // same with every standard library.
@@ -51,24 +92,46 @@ class Draw {
   }
   template <typename T>
   const T& any(const std::vector<T>& v) { return v[below(v.size())]; }
-  // An argument value: held-out examples take a held-out entry; training
-  // ones half the time a new value made of the pool's training words (as
-  // many words as a random training entry). A small model otherwise learns
-  // the few dozen values of each pool by heart instead of copying them from
-  // the request, and fails on every value it has not seen.
+  // An argument value. Held-out examples take a held-out entry. Training
+  // ones take, a third of the time each, an entry, a new value made of the
+  // pool's training words, or a new value of as many words drawn from every
+  // pool's training words and made-up words (pseudo_word). A small model
+  // otherwise learns each pool's values by heart instead of copying them from
+  // the request, and fails on every value it has not seen; made-up words are
+  // the ones it can only get right by copying.
   std::string value(const Pool& pool) {
-    if (heldout_ || !chance(0.5)) return from(pool);
+    if (heldout_) return from(pool);
     for (;;) {
-      const size_t n_words = split_words(from(pool)).size();
+      const size_t kind = below(3);
+      if (kind == 0) return from(pool);
+      const std::vector<std::string> shape = split_words(from(pool));
       std::string out;
-      for (size_t w = 0; w < n_words; ++w) {
-        const std::vector<std::string> words = split_words(from(pool));
-        out += (w == 0 ? "" : " ") + words[below(words.size())];
+      for (size_t w = 0; w < shape.size(); ++w) {
+        std::string word;
+        if (kind == 1) {
+          const std::vector<std::string> words = split_words(from(pool));
+          word = words[below(words.size())];
+        } else {
+          word = chance(0.5) ? pseudo_word() : any(training_words());
+          const bool capitalized = shape[w][0] >= 'A' && shape[w][0] <= 'Z';  // as the entry it imitates
+          if (capitalized && word[0] >= 'a' && word[0] <= 'z') word[0] = static_cast<char>(word[0] - 'a' + 'A');
+        }
+        out += (w == 0 ? "" : " ") + word;
       }
-      bool heldout_value = false;
-      for (size_t i = 0; i < pool.size(); ++i) heldout_value |= is_heldout_index(i) && pool[i] == out;
-      if (!heldout_value) return out;
+      if (!heldout_values().count(out)) return out;
     }
+  }
+  // A pronounceable made-up word of 1-3 syllables ("dravel", "kimo").
+  std::string pseudo_word() {
+    static const std::vector<std::string> kOnsets = {"b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p",
+                                                     "r", "s", "t", "v", "w", "z", "br", "ch", "dr", "gr", "kl",
+                                                     "pl", "sh", "st", "tr", "th"};
+    static const std::vector<std::string> kVowels = {"a", "e", "i", "o", "u", "a", "e", "o", "ai", "ea", "ou", "y"};
+    static const std::vector<std::string> kCodas = {"", "", "", "n", "r", "s", "l", "m", "t", "x", "nd", "ck"};
+    std::string w;
+    const int syllables = range(1, 3);
+    for (int i = 0; i < syllables; ++i) w += any(kOnsets) + any(kVowels) + (i + 1 == syllables ? any(kCodas) : "");
+    return w;
   }
   bool heldout() const { return heldout_; }
 
@@ -90,8 +153,10 @@ std::string fill(const std::string& phrasing, const Slots& slots) {
   return out;
 }
 
-// Surface variation a user's typing has: capitals, punctuation, "please".
+// Surface variation a user's typing has: a greeting, capitals, punctuation,
+// "please".
 std::string vary(std::string s, Draw& d) {
+  if (d.chance(0.1)) s = d.any(std::vector<std::string>{"hey, ", "ok, ", "hey onellm, ", "onellm, "}) + s;
   if (d.chance(0.5) && !s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
   if (d.chance(0.08) && s.find("please") == std::string::npos) s += " please";
   const size_t p = d.below(10);
@@ -198,6 +263,15 @@ std::string phone_number(Draw& d) {
   return n;
 }
 
+// An email address: a pool entry, or (in training, half the time) a made-up
+// one, so that addresses are copied rather than remembered.
+std::string email_address(Draw& d) {
+  if (d.heldout() || d.chance(0.5)) return d.from(kEmailAddresses);
+  static const std::vector<std::string> kDomains = {"example.com", "mail.com", "work.org", "example.net", "uni.edu"};
+  std::string address = d.pseudo_word() + (d.chance(0.4) ? "." + d.pseudo_word() : "") + "@" + d.any(kDomains);
+  return heldout_values().count(address) ? d.from(kEmailAddresses) : address;
+}
+
 Reply contact(Draw& d) {
   const std::string& name = d.value(kContactNames);
   if (d.chance(0.4)) {
@@ -208,24 +282,20 @@ Reply contact(Draw& d) {
     return {fill(d.from(kGetContactPhrasings), {{"name", name}, {"field", spoken}}),
             ChatJson::array({call("get_contact", {{"name", name}, {"field", field}})}), "", ""};
   }
-  // Phrasings 0-7 give a phone number, 8-11 an email address.
-  for (;;) {
-    size_t i = d.below(kAddContactPhrasings.size());
-    if (is_heldout_index(i) != d.heldout()) continue;
-    ChatJson args{{"name", name}};
-    Slots slots{{"name", name}};
-    if (i < 8) {
-      std::string phone = phone_number(d);
-      args["phone"] = phone;
-      slots.emplace_back("phone", phone);
-    } else {
-      const std::string& email = d.from(kEmailAddresses);
-      args["email"] = email;
-      slots.emplace_back("email", email);
-    }
-    return {fill(kAddContactPhrasings[i], slots), ChatJson::array({call("add_contact", args)}), "",
-            "Saved " + name + " to your contacts."};
+  const std::string& phrasing = d.from(kAddContactPhrasings);
+  ChatJson args{{"name", name}};
+  Slots slots{{"name", name}};
+  if (phrasing.find("{phone}") != std::string::npos) {
+    std::string phone = phone_number(d);
+    args["phone"] = phone;
+    slots.emplace_back("phone", phone);
+  } else {
+    const std::string email = email_address(d);
+    args["email"] = email;
+    slots.emplace_back("email", email);
   }
+  return {fill(phrasing, slots), ChatJson::array({call("add_contact", args)}), "",
+          "Saved " + name + " to your contacts."};
 }
 
 std::string person_or_number(Draw& d) { return d.chance(0.8) ? d.value(kContactNames) : phone_number(d); }
@@ -244,7 +314,7 @@ Reply message(Draw& d) {
 }
 
 Reply email(Draw& d) {
-  std::string to = d.chance(0.6) ? d.value(kContactNames) : d.from(kEmailAddresses);
+  std::string to = d.chance(0.6) ? d.value(kContactNames) : email_address(d);
   const std::string &subject = d.value(kEmailSubjects), &body = d.value(kEmailBodies);
   return {fill(d.from(kEmailPhrasings), {{"to", to}, {"subject", subject}, {"body", body}}),
           ChatJson::array({call("send_email", {{"to", to}, {"subject", subject}, {"body", body}})}), "",

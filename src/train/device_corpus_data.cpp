@@ -101,18 +101,21 @@ const Pool kAlarmPhrasings = {
     "set an alarm at {time} for {label}", "I need an alarm at {time}", "please wake me at {time}",
     "set a {label} alarm for {time}", "create an alarm for {time} called {label}", "alarm {time}",
     "I want to get up at {time}", "remind me at {time} with an alarm", "put an alarm on {time}",
-    "new alarm {time} labeled {label}", "make an alarm for {time}", "get me up at {time}"};
+    "new alarm {time} labeled {label}", "make an alarm for {time}", "get me up at {time}",
+    "alarm for {time} please", "wake me at {time} for {label}", "I have to be up by {time}", "could you set my alarm to {time}", "set my alarm for {time}", "an alarm at {time} to {label}", "need to wake up at {time}", "schedule an alarm at {time}"};
 
 const Pool kTimerPhrasings = {
     "set a timer for {duration}", "start a {duration} timer", "timer for {duration}", "count down {duration}",
     "set a {label} timer for {duration}", "timer {duration} for the {label}", "I need a timer for {duration}",
     "start a timer: {duration}", "can you time {duration} for me", "{duration} timer please",
     "start counting down {duration} for {label}", "give me a {duration} timer", "put a timer on for {duration}",
-    "time my {label}, {duration}", "begin a {duration} countdown", "set the timer to {duration}"};
+    "time my {label}, {duration}", "begin a {duration} countdown", "set the timer to {duration}",
+    "{duration} on the clock", "time {duration} for {label}", "a timer of {duration}", "let me know in {duration}", "countdown {duration}", "make a timer for {duration}", "{label} timer, {duration}", "remind me in {duration}"};
 
 const Pool kShowAlarmsPhrasings = {
     "show my alarms", "what alarms do I have", "list my alarms", "which alarms are set",
-    "open my alarms", "do I have any alarms set", "show me the alarm list", "check my alarms"};
+    "open my alarms", "do I have any alarms set", "show me the alarm list", "check my alarms",
+    "what alarms are on", "are there alarms tomorrow", "display my alarms", "when is my next alarm"};
 
 const Pool kEventPhrasings = {
     "add {title} to my calendar on {date} at {time}", "schedule {title} for {date} at {time}",
@@ -120,55 +123,64 @@ const Pool kEventPhrasings = {
     "I have {title} {date} at {time}", "calendar: {title}, {date}, {time}", "book {title} on {date} at {time}",
     "new event {title} on {date} at {time}", "remind me of {title} {date} at {time} in my calendar",
     "add an event called {title} for {date} at {time}", "can you schedule {title} {date} {time}",
-    "make a calendar entry for {title} on {date} at {time}"};
+    "make a calendar entry for {title} on {date} at {time}",
+    "put {title} in the calendar for {date} at {time}", "{title} on {date} at {time}, add it", "save {title} {date} at {time}", "I need {title} in my calendar {date} {time}", "add {title} {date} {time}", "block {date} at {time} for {title}", "log {title} on {date} at {time}", "set up {title} for {date} at {time}"};
 
 const Pool kEventAtPlacePhrasings = {
     "add {title} at {location} on {date} at {time}", "schedule {title} at {location} for {date} at {time}",
     "put {title} in my calendar for {date} at {time} at {location}",
     "create an event {title} at {location} {date} {time}",
     "I have {title} at {location} {date} at {time}", "new event: {title}, {location}, {date} at {time}",
-    "book {title} at {location} on {date} at {time}", "calendar {title} {date} {time} location {location}"};
+    "book {title} at {location} on {date} at {time}", "calendar {title} {date} {time} location {location}",
+    "add {title} on {date} at {time} at {location}", "put {title} at {location} on my calendar, {date} {time}", "schedule {title} {date} {time} at {location}", "{title} at {location}, {date} at {time}"};
 
 const Pool kAddContactPhrasings = {
     "add {name} to my contacts with number {phone}", "save {phone} as {name}", "new contact {name} {phone}",
     "create a contact for {name}, phone {phone}", "store {name}'s number: {phone}",
     "add a contact named {name} with the number {phone}", "save {name}, {phone}", "put {name} in my contacts, {phone}",
     "add {name} with email {email}", "save {name}'s email {email}", "new contact {name}, email {email}",
-    "create contact {name} email {email}"};
+    "create contact {name} email {email}",
+    "add contact {name} number {phone}", "save the number {phone} for {name}", "make a new contact {name} with {phone}", "{name}'s number is {phone}, save it", "add {name}'s email {email}", "save contact {name} with email {email}", "{name}'s email is {email}, add it", "store the email {email} for {name}"};
 
 const Pool kGetContactPhrasings = {
     "what's {name}'s {field}", "look up {name}'s {field}", "find the {field} of {name}", "get {name}'s {field}",
     "tell me {name}'s {field}", "what is the {field} for {name}", "show me {name}'s {field}",
-    "do I have {name}'s {field}"};
+    "do I have {name}'s {field}",
+    "I need {name}'s {field}", "give me the {field} of {name}", "what {field} does {name} have", "check {name}'s {field}", "pull up {name}'s {field}", "read me {name}'s {field}", "search contacts for {name}'s {field}", "which {field} is {name}'s"};
 
 const Pool kCallPhrasings = {
     "call {contact}", "phone {contact}", "ring {contact}", "give {contact} a call", "dial {contact}",
     "can you call {contact}", "please call {contact}", "start a call with {contact}", "call {contact} now",
-    "I want to call {contact}", "get {contact} on the phone", "make a call to {contact}"};
+    "I want to call {contact}", "get {contact} on the phone", "make a call to {contact}",
+    "call up {contact}", "I need to call {contact}", "place a call to {contact}", "phone call to {contact}", "could you ring {contact}", "connect me with {contact}", "call {contact} please", "ring up {contact}"};
 
 const Pool kMessagePhrasings = {
     "text {to} {body}", "send {to} a message saying {body}", "message {to}: {body}", "tell {to} {body}",
     "send a text to {to} that says {body}", "sms {to} {body}", "write to {to}: {body}",
     "let {to} know {body}", "send {to} a text: {body}", "text {to} saying {body}",
     "can you text {to} {body}", "drop {to} a message: {body}", "message {to} that {body}",
-    "shoot {to} a text, {body}", "send a message to {to}: {body}", "reply to {to} with {body}"};
+    "shoot {to} a text, {body}", "send a message to {to}: {body}", "reply to {to} with {body}",
+    "send {to} the message {body}", "text to {to}: {body}", "a message for {to}: {body}", "tell {to} that {body}", "please text {to} {body}", "send a text to {to} saying {body}", "notify {to}: {body}", "write {to} a message saying {body}"};
 
 const Pool kEmailPhrasings = {
     "email {to} about {subject}: {body}", "send an email to {to} with subject {subject} saying {body}",
     "write an email to {to}, subject {subject}, {body}", "mail {to} subject {subject} body {body}",
     "compose an email to {to} titled {subject}: {body}", "send {to} an email, {subject}, {body}",
-    "email {to} with the subject {subject} and say {body}", "new email to {to} re {subject}: {body}"};
+    "email {to} with the subject {subject} and say {body}", "new email to {to} re {subject}: {body}",
+    "send an email to {to}, subject {subject}: {body}", "email {to}, subject {subject}, body {body}", "write {to} an email about {subject} saying {body}", "new email for {to} about {subject}: {body}", "mail {to} about {subject}: {body}", "email to {to} subject {subject} text {body}", "send {to} an email titled {subject}: {body}", "compose mail to {to} about {subject}, {body}"};
 
 const Pool kSearchPhrasings = {
     "search for {query}", "look up {query}", "google {query}", "search the web for {query}", "find {query} online",
     "can you search {query}", "I want to know {query}", "web search {query}", "what does the internet say about {query}",
     "please look up {query}", "search {query}", "find out {query}", "browse for {query}", "check online {query}",
-    "do a search on {query}", "look online for {query}"};
+    "do a search on {query}", "look online for {query}",
+    "search online for {query}", "look up on the web {query}", "can you look up {query}", "search the internet for {query}", "find information on {query}", "I'd like to know {query}", "google search {query}", "run a search for {query}"};
 
 const Pool kFindPlacePhrasings = {
     "find {query}", "where is {query}", "show {query} on the map", "search the map for {query}",
     "are there {query} around here", "locate {query}", "map {query}", "look for {query} on the map",
-    "find me {query}", "where can I find {query}", "show me {query}", "any {query} close by"};
+    "find me {query}", "where can I find {query}", "show me {query}", "any {query} close by",
+    "find {query} on the map", "show me {query} nearby", "search nearby for {query}", "map search {query}", "look up {query} on maps", "search maps for {query}", "I need {query}", "is there {query} near me"};
 
 const Pool kNavigatePhrasings = {
     "navigate to {destination}", "take me to {destination}", "directions to {destination}",
@@ -176,51 +188,61 @@ const Pool kNavigatePhrasings = {
     "route to {destination}", "get me to {destination}", "{mode_verb} to {destination}",
     "directions to {destination} by {mode}", "show me the way to {destination}",
     "navigate {destination} by {mode}", "guide me to {destination}", "let's go to {destination}",
-    "how do I get to {destination} by {mode}", "plan a route to {destination}"};
+    "how do I get to {destination} by {mode}", "plan a route to {destination}",
+    "navigation to {destination}", "bring me to {destination}", "go to {destination}", "route me to {destination} by {mode}", "directions to {destination} please", "get directions to {destination}", "head to {destination}", "I want to {mode_verb} to {destination}"};
 
 const Pool kSettingOnPhrasings = {
     "turn on {setting}", "enable {setting}", "switch on {setting}", "{setting} on", "activate {setting}",
     "please turn {setting} on", "can you enable {setting}", "put {setting} on", "I need {setting} on",
-    "switch {setting} on", "start {setting}", "get {setting} going"};
+    "switch {setting} on", "start {setting}", "get {setting} going",
+    "turn {setting} on please", "enable {setting} now", "{setting} on please", "could you turn on {setting}", "I want {setting} on", "flip {setting} on", "activate {setting} please", "switch {setting} on now"};
 
 const Pool kSettingOffPhrasings = {
     "turn off {setting}", "disable {setting}", "switch off {setting}", "{setting} off", "deactivate {setting}",
     "please turn {setting} off", "can you disable {setting}", "kill {setting}", "I don't need {setting}",
-    "switch {setting} off", "stop {setting}", "shut off {setting}"};
+    "switch {setting} off", "stop {setting}", "shut off {setting}",
+    "turn {setting} off please", "disable {setting} now", "{setting} off please", "could you turn off {setting}", "I want {setting} off", "flip {setting} off", "deactivate {setting} please", "switch {setting} off now"};
 
 const Pool kTwoSettingsPhrasings = {
     "turn {state} {setting} and {setting2}", "switch {state} {setting} and {setting2}",
     "{setting} and {setting2} {state}", "please turn {state} both {setting} and {setting2}",
     "put {setting} and {setting2} {state}", "I want {setting} and {setting2} {state}",
-    "set {setting} and {setting2} to {state}", "turn {setting} and {setting2} {state}"};
+    "set {setting} and {setting2} to {state}", "turn {setting} and {setting2} {state}",
+    "{state} with {setting} and {setting2}", "both {setting} and {setting2} {state}", "could you turn {state} {setting} and {setting2}", "switch {setting} and {setting2} {state}"};
 
 const Pool kOpenSettingsPhrasings = {
     "open {page} settings", "go to the {page} settings", "show {page} settings", "settings for {page}",
     "take me to {page} in settings", "open the {page} page in settings", "I want to change {page} settings",
-    "open settings, {page}"};
+    "open settings, {page}",
+    "show me the {page} settings", "open settings for {page}", "{page} settings please", "go to {page} settings"};
 
 const Pool kPhotoPhrasings = {
     "take a photo", "take a picture", "open the camera", "snap a picture", "I want to take a photo",
     "camera please", "take a pic", "capture a photo", "photo time", "let me take a picture", "shoot a photo",
-    "grab a picture of this"};
+    "grab a picture of this",
+    "take a photo now", "snap a photo", "picture please", "capture a picture"};
 
 const Pool kSelfiePhrasings = {
     "take a selfie", "open the front camera", "selfie time", "I want a selfie", "front camera photo",
-    "snap a selfie", "take a picture of me", "selfie please"};
+    "snap a selfie", "take a picture of me", "selfie please",
+    "front camera selfie", "take a selfie please", "selfie with the front camera", "switch to the front camera"};
 
 const Pool kVideoPhrasings = {
     "record a video", "start recording video", "take a video", "film this", "open the video camera",
     "I want to record a video", "start a video", "capture a video", "record a selfie video",
-    "video with the front camera", "shoot a video", "start filming"};
+    "video with the front camera", "shoot a video", "start filming",
+    "record video", "video please", "film a video", "start the video camera"};
 
 const Pool kCreateDocumentPhrasings = {
     "create a {type} called {name}", "new {type} named {name}", "make a {type} document {name}",
     "start a new {type}: {name}", "create a document {name} as {type}", "open a blank {type} called {name}",
-    "I need a new {type} named {name}", "make a new {type} for {name}"};
+    "I need a new {type} named {name}", "make a new {type} for {name}",
+    "create a new {type} named {name}", "new {type}: {name}", "make {name} as a {type}", "start a {type} called {name}", "I want a {type} called {name}", "set up a {type} named {name}", "write a new {type}, {name}", "create {name}, a {type}"};
 
 const Pool kOpenDocumentPhrasings = {
     "open {name}", "open my {name}", "find the document {name}", "show me the {name} file",
-    "open the {name} document", "where is my {name}", "pull up {name}", "open the file called {name}"};
+    "open the {name} document", "where is my {name}", "pull up {name}", "open the file called {name}",
+    "open the {name} file", "show {name}", "open document {name}", "bring up {name}", "show me my {name}", "open up {name}", "load {name}", "display the document {name}"};
 
 const std::vector<ChitChat> kChitChat = {
     {{"hi", "hello", "hey there", "good morning", "hey", "hi there", "good evening", "hello assistant"},

@@ -73,16 +73,22 @@ class TrainModel {
 // targets. Adds grad_scale * d(sum of the n token losses)/d(param) into
 // grads (model.size() floats) and returns the summed loss (natural log).
 // With target_mask (n entries), only targets whose mask is non-zero count.
+// With document_end >= 0, a new document starts after each such token: it
+// attends only to itself and its positions start at 0, exactly as if it were
+// a sequence of its own (as every prompt is at inference).
 double forward_backward(const TrainModel& model, const int32_t* tokens, int64_t n, float* grads, float grad_scale,
-                        ThreadPool* pool, const uint8_t* target_mask = nullptr);
+                        ThreadPool* pool, const uint8_t* target_mask = nullptr, int32_t document_end = -1);
 // Logits (n x n_vocab) of tokens[0..n) as the training forward computes them.
-void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, float* logits, ThreadPool* pool);
+void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, float* logits, ThreadPool* pool,
+                    int32_t document_end = -1);
 // Summed next-token loss of tokens[0..n] (n + 1 tokens), no gradients; with
 // target_mask (n entries), only targets whose mask is non-zero count.
 double sequence_loss(const TrainModel& model, const int32_t* tokens, int64_t n, ThreadPool* pool,
-                     const uint8_t* target_mask = nullptr);
-// Mean next-token loss over all of `tokens`, in windows of seq_len.
-double mean_loss(const TrainModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, ThreadPool* pool);
+                     const uint8_t* target_mask = nullptr, int32_t document_end = -1);
+// Mean next-token loss over all of `tokens`, in windows of seq_len
+// (documents as in forward_backward).
+double mean_loss(const TrainModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, ThreadPool* pool,
+                 int32_t document_end = -1);
 
 // ---- optimizer
 struct AdamWOptions {
@@ -129,6 +135,9 @@ struct TrainOptions {
   uint64_t data_seed = 1;   // order of the training windows
   int n_threads = 1;
   LossTargets targets = LossTargets::kAll;
+  // >= 0: documents end with this token and attend only within themselves
+  // (see forward_backward); -1: a window is one sequence.
+  int32_t document_end = -1;
 };
 
 // How replies are marked in a chat corpus, as token ids: documents end with

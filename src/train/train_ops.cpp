@@ -82,11 +82,12 @@ RopeTable::RopeTable(const ModelConfig& c, const std::vector<float>& freq_factor
   }
 }
 
-void rope_apply(const ModelConfig& c, const RopeTable& table, float* x, int64_t n, int64_t n_heads, bool inverse) {
+void rope_apply(const ModelConfig& c, const RopeTable& table, float* x, int64_t n, int64_t n_heads, bool inverse,
+                const int64_t* positions) {
   const int64_t half = table.half;
   const float sign = inverse ? -1.0f : 1.0f;
   for (int64_t t = 0; t < n; ++t) {
-    const float* cs = table.cos_sin.data() + t * half * 2;
+    const float* cs = table.cos_sin.data() + positions[t] * half * 2;
     for (int64_t h = 0; h < n_heads; ++h) {
       float* v = x + (t * n_heads + h) * c.head_dim;
       for (int64_t i = 0; i < half; ++i) {
@@ -112,29 +113,33 @@ void transpose_head(const float* src, int64_t stride, int64_t n, int64_t HD, flo
 
 }  // namespace
 
-// Per head, as matrix products: S = Q K^T, P = causal softmax(S * scale),
-// O = P V. The products cover the whole n x n square (the masked half is
-// zeroed), which costs less than a triangular loop of scalar dot products.
-void attention_forward(const ModelConfig& c, const float* q, const float* k, const float* v, int64_t n, float* probs,
-                       float* out, ThreadPool* pool) {
+// Per head and document, as matrix products: S = Q K^T, P = causal
+// softmax(S * scale), O = P V. The products cover each document's whole
+// square (the masked half is zeroed), which costs less than a triangular loop
+// of scalar dot products; nothing is computed across documents.
+void attention_forward(const ModelConfig& c, const float* q, const float* k, const float* v, int64_t n,
+                       const DocumentStarts& docs, float* probs, float* out, ThreadPool* pool) {
   const int64_t HD = c.head_dim, QD = c.q_dim(), KVD = c.kv_dim(), group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
   run(pool, c.n_head, [&](int64_t begin, int64_t end) {
     std::vector<float> kt(static_cast<size_t>(HD * n));
     for (int64_t h = begin; h < end; ++h) {
       const int64_t kvh = h / group;
-      float* p = probs + h * n * n;
-      std::fill_n(p, n * n, 0.0f);
-      transpose_head(k + kvh * HD, KVD, n, HD, kt.data());
-      matmul_accumulate(n, n, HD, q + h * HD, QD, 1, kt.data(), n, p, n, nullptr);
-      for (int64_t t = 0; t < n; ++t) {
-        float* row = p + t * n;
-        for (int64_t j = 0; j <= t; ++j) row[j] *= scale;
-        softmax_inplace(row, t + 1);
-        std::fill(row + t + 1, row + n, 0.0f);
+      for (size_t d = 0; d < docs.size(); ++d) {
+        const int64_t a = docs[d], m = (d + 1 < docs.size() ? docs[d + 1] : n) - a;
+        float* p = probs + h * n * n + a * n + a;  // the document's block, row stride n
+        for (int64_t t = 0; t < m; ++t) std::fill_n(p + t * n, m, 0.0f);
+        transpose_head(k + a * KVD + kvh * HD, KVD, m, HD, kt.data());
+        matmul_accumulate(m, m, HD, q + a * QD + h * HD, QD, 1, kt.data(), m, p, n, nullptr);
+        for (int64_t t = 0; t < m; ++t) {
+          float* row = p + t * n;
+          for (int64_t j = 0; j <= t; ++j) row[j] *= scale;
+          softmax_inplace(row, t + 1);
+          std::fill(row + t + 1, row + m, 0.0f);
+        }
+        for (int64_t t = a; t < a + m; ++t) std::fill_n(out + t * QD + h * HD, HD, 0.0f);
+        matmul_accumulate(m, HD, m, p, n, 1, v + a * KVD + kvh * HD, KVD, out + a * QD + h * HD, QD, nullptr);
       }
-      for (int64_t t = 0; t < n; ++t) std::fill_n(out + t * QD + h * HD, HD, 0.0f);
-      matmul_accumulate(n, HD, n, p, n, 1, v + kvh * HD, KVD, out + h * HD, QD, nullptr);
     }
   });
 }
@@ -143,30 +148,36 @@ void attention_forward(const ModelConfig& c, const float* q, const float* k, con
 // dQ += dS K;  dK += dS^T Q. One KV head per work item: it owns its dk/dv
 // and its query heads' dq.
 void attention_backward(const ModelConfig& c, const float* q, const float* k, const float* v, const float* probs,
-                        const float* dout, int64_t n, float* dq, float* dk, float* dv, ThreadPool* pool) {
+                        const float* dout, int64_t n, const DocumentStarts& docs, float* dq, float* dk, float* dv,
+                        ThreadPool* pool) {
   const int64_t HD = c.head_dim, QD = c.q_dim(), KVD = c.kv_dim(), group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
   run(pool, c.n_head_kv, [&](int64_t begin, int64_t end) {
     std::vector<float> vt(static_cast<size_t>(HD * n)), ds(static_cast<size_t>(n * n));
     for (int64_t kvh = begin; kvh < end; ++kvh) {
-      transpose_head(v + kvh * HD, KVD, n, HD, vt.data());
-      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-        const float* p = probs + h * n * n;
-        const float* go = dout + h * HD;
-        matmul_accumulate(n, HD, n, p, 1, n, go, QD, dv + kvh * HD, KVD, nullptr);
-        std::fill(ds.begin(), ds.end(), 0.0f);
-        matmul_accumulate(n, n, HD, go, QD, 1, vt.data(), n, ds.data(), n, nullptr);
-        for (int64_t t = 0; t < n; ++t) {
-          const float* pt = p + t * n;
-          float* dst = ds.data() + t * n;
-          double weighted = 0.0;  // sum_j p_j dp_j
-          for (int64_t j = 0; j <= t; ++j) weighted += static_cast<double>(pt[j]) * dst[j];
-          const float w = static_cast<float>(weighted);
-          for (int64_t j = 0; j <= t; ++j) dst[j] = pt[j] * (dst[j] - w) * scale;
-          std::fill(dst + t + 1, dst + n, 0.0f);
+      for (size_t d = 0; d < docs.size(); ++d) {
+        const int64_t a = docs[d], m = (d + 1 < docs.size() ? docs[d + 1] : n) - a;
+        transpose_head(v + a * KVD + kvh * HD, KVD, m, HD, vt.data());
+        for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+          const float* p = probs + h * n * n + a * n + a;  // row stride n
+          const float* go = dout + a * QD + h * HD;
+          matmul_accumulate(m, HD, m, p, 1, n, go, QD, dv + a * KVD + kvh * HD, KVD, nullptr);
+          std::fill_n(ds.data(), m * m, 0.0f);
+          matmul_accumulate(m, m, HD, go, QD, 1, vt.data(), m, ds.data(), m, nullptr);
+          for (int64_t t = 0; t < m; ++t) {
+            const float* pt = p + t * n;
+            float* dst = ds.data() + t * m;
+            double weighted = 0.0;  // sum_j p_j dp_j
+            for (int64_t j = 0; j <= t; ++j) weighted += static_cast<double>(pt[j]) * dst[j];
+            const float w = static_cast<float>(weighted);
+            for (int64_t j = 0; j <= t; ++j) dst[j] = pt[j] * (dst[j] - w) * scale;
+            std::fill(dst + t + 1, dst + m, 0.0f);
+          }
+          matmul_accumulate(m, HD, m, ds.data(), m, 1, k + a * KVD + kvh * HD, KVD, dq + a * QD + h * HD, QD,
+                            nullptr);
+          matmul_accumulate(m, HD, m, ds.data(), 1, m, q + a * QD + h * HD, QD, dk + a * KVD + kvh * HD, KVD,
+                            nullptr);
         }
-        matmul_accumulate(n, HD, n, ds.data(), n, 1, k + kvh * HD, KVD, dq + h * HD, QD, nullptr);
-        matmul_accumulate(n, HD, n, ds.data(), 1, n, q + h * HD, QD, dk + kvh * HD, KVD, nullptr);
       }
     }
   });

@@ -34,17 +34,26 @@ struct RopeTable {
   int64_t half = 0;
   std::vector<float> cos_sin;  // [pos][pair][cos, sin]
 };
-// Rotates each head of each row (n rows of n_heads x head_dim) at positions
-// 0..n-1; inverse = true applies the transpose (the backward of a rotation).
-void rope_apply(const ModelConfig& c, const RopeTable& table, float* x, int64_t n, int64_t n_heads, bool inverse);
+// Rotates each head of each row (n rows of n_heads x head_dim) at
+// positions[t] (every position < the table's n_pos); inverse = true applies
+// the transpose (the backward of a rotation).
+void rope_apply(const ModelConfig& c, const RopeTable& table, float* x, int64_t n, int64_t n_heads, bool inverse,
+                const int64_t* positions);
+
+// The documents of a window: sorted start offsets, the first 0. Tokens attend
+// only within their document and count positions from its start, which is
+// what inference sees for every prompt.
+using DocumentStarts = std::vector<int64_t>;
 
 // Causal GQA attention of n tokens. q: n x (n_head*hd), k, v: n x (n_head_kv*hd).
-// probs (n_head x n x n, zero where j > t) is saved for the backward.
-void attention_forward(const ModelConfig& c, const float* q, const float* k, const float* v, int64_t n, float* probs,
-                       float* out, ThreadPool* pool);
+// probs (n_head x n x n; only the documents' diagonal blocks are written,
+// zero where j > t) is saved for the backward.
+void attention_forward(const ModelConfig& c, const float* q, const float* k, const float* v, int64_t n,
+                       const DocumentStarts& docs, float* probs, float* out, ThreadPool* pool);
 // dq, dk, dv += gradients given d(out).
 void attention_backward(const ModelConfig& c, const float* q, const float* k, const float* v, const float* probs,
-                        const float* dout, int64_t n, float* dq, float* dk, float* dv, ThreadPool* pool);
+                        const float* dout, int64_t n, const DocumentStarts& docs, float* dq, float* dk, float* dv,
+                        ThreadPool* pool);
 
 // d(gate), d(up) of h = silu(gate) * up, given dh (overwrites both).
 void swiglu_backward(const float* gate, const float* up, const float* dh, int64_t n, float* dgate, float* dup);

@@ -53,10 +53,33 @@ struct LayerActs {
 
 struct Activations {
   std::vector<LayerActs> layers;
-  std::vector<float> x_out, xnf, rstdf, logits;
+  std::vector<float> x_out, proj, xnf, rstdf;
 };
 
-std::vector<float> zeros(int64_t n) { return std::vector<float>(static_cast<size_t>(n), 0.0f); }
+// Sizes a buffer kept between calls; its contents are whatever the last call
+// left (every user below overwrites or clears what it reads).
+float* sized(std::vector<float>& v, int64_t n) {
+  v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+float* zeroed(std::vector<float>& v, int64_t n) {
+  v.assign(static_cast<size_t>(n), 0.0f);
+  return v.data();
+}
+
+// The buffers of one forward and backward, kept per thread between calls: a
+// fresh allocation per window cost page faults and zeroing that took ~40% of
+// the training time.
+struct Workspace {
+  Activations acts;
+  std::vector<float> head_in, logits, dlogits, dhead_in, dxn, dx, dh, dgate, dup, datt, dq, dk, dv;
+  std::vector<int32_t> head_targets;
+  std::vector<double> row_loss;
+};
+Workspace& workspace() {
+  thread_local Workspace w;
+  return w;
+}
 
 void check_tokens(const ModelConfig& c, const int32_t* tokens, int64_t count) {
   for (int64_t t = 0; t < count; ++t)
@@ -65,14 +88,33 @@ void check_tokens(const ModelConfig& c, const int32_t* tokens, int64_t count) {
                   " is out of range (vocabulary has " + std::to_string(c.n_vocab) + " tokens)");
 }
 
+// Where the documents of tokens[0..n) start (after each document_end token;
+// one document if document_end < 0) and each token's position in its own.
+struct Documents {
+  DocumentStarts starts;
+  std::vector<int64_t> positions;
+  Documents(const int32_t* tokens, int64_t n, int32_t document_end) : starts{0} {
+    for (int64_t t = 1; t < n; ++t)
+      if (document_end >= 0 && tokens[t - 1] == document_end) starts.push_back(t);
+    positions.resize(static_cast<size_t>(n));
+    for (size_t d = 0; d < starts.size(); ++d) {
+      const int64_t end = d + 1 < starts.size() ? starts[d + 1] : n;
+      for (int64_t t = starts[d]; t < end; ++t) positions[static_cast<size_t>(t)] = t - starts[d];
+    }
+  }
+};
+
 void forward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int64_t n, const RopeTable& rope,
-             Activations& a, ThreadPool* pool) {
+             const Documents& docs, Activations& a, ThreadPool* pool) {
   const ModelConfig& c = m.config();
   if (n <= 0) throw Error("train: a sequence needs at least one input token");
   check_tokens(c, tokens, n);
   const int64_t D = c.n_embd, QD = c.q_dim(), KVD = c.kv_dim(), F = c.n_ff;
   const float* P = m.data();
-  std::vector<float> x = zeros(n * D), proj = zeros(n * D);
+  std::vector<float>& x = a.x_out;  // the residual stream, ends as the last layer's output
+  std::vector<float>& proj = a.proj;
+  sized(x, n * D);
+  sized(proj, n * D);
   for (int64_t t = 0; t < n; ++t) std::copy_n(P + lay.embd + tokens[t] * D, D, x.data() + t * D);
 
   a.layers.resize(static_cast<size_t>(c.n_layer));
@@ -80,59 +122,49 @@ void forward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int6
     const LayerTensors<const float> W = lay.layer(P, l);
     LayerActs& A = a.layers[static_cast<size_t>(l)];
     A.x_in = x;
-    A.xn1 = zeros(n * D);
-    A.rstd1 = zeros(n);
-    rms_norm_forward(x.data(), W.attn_norm, n, D, c.rms_eps, A.xn1.data(), A.rstd1.data());
-    A.q = zeros(n * QD);
-    A.k = zeros(n * KVD);
-    A.v = zeros(n * KVD);
-    linear_forward(W.wq, QD, D, A.xn1.data(), n, A.q.data(), pool);
-    linear_forward(W.wk, KVD, D, A.xn1.data(), n, A.k.data(), pool);
-    linear_forward(W.wv, KVD, D, A.xn1.data(), n, A.v.data(), pool);
-    rope_apply(c, rope, A.q.data(), n, c.n_head, false);
-    rope_apply(c, rope, A.k.data(), n, c.n_head_kv, false);
-    A.probs = zeros(c.n_head * n * n);
-    A.att = zeros(n * QD);
-    attention_forward(c, A.q.data(), A.k.data(), A.v.data(), n, A.probs.data(), A.att.data(), pool);
+    rms_norm_forward(x.data(), W.attn_norm, n, D, c.rms_eps, sized(A.xn1, n * D), sized(A.rstd1, n));
+    linear_forward(W.wq, QD, D, A.xn1.data(), n, sized(A.q, n * QD), pool);
+    linear_forward(W.wk, KVD, D, A.xn1.data(), n, sized(A.k, n * KVD), pool);
+    linear_forward(W.wv, KVD, D, A.xn1.data(), n, sized(A.v, n * KVD), pool);
+    rope_apply(c, rope, A.q.data(), n, c.n_head, false, docs.positions.data());
+    rope_apply(c, rope, A.k.data(), n, c.n_head_kv, false, docs.positions.data());
+    attention_forward(c, A.q.data(), A.k.data(), A.v.data(), n, docs.starts, sized(A.probs, c.n_head * n * n),
+                      sized(A.att, n * QD), pool);
     linear_forward(W.wo, D, QD, A.att.data(), n, proj.data(), pool);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 
     A.x_mid = x;
-    A.xn2 = zeros(n * D);
-    A.rstd2 = zeros(n);
-    rms_norm_forward(x.data(), W.ffn_norm, n, D, c.rms_eps, A.xn2.data(), A.rstd2.data());
-    A.gate = zeros(n * F);
-    A.up = zeros(n * F);
-    A.h = zeros(n * F);
-    linear_forward(W.w_gate, F, D, A.xn2.data(), n, A.gate.data(), pool);
-    linear_forward(W.w_up, F, D, A.xn2.data(), n, A.up.data(), pool);
-    swiglu(A.gate.data(), A.up.data(), A.h.data(), n * F);
+    rms_norm_forward(x.data(), W.ffn_norm, n, D, c.rms_eps, sized(A.xn2, n * D), sized(A.rstd2, n));
+    linear_forward(W.w_gate, F, D, A.xn2.data(), n, sized(A.gate, n * F), pool);
+    linear_forward(W.w_up, F, D, A.xn2.data(), n, sized(A.up, n * F), pool);
+    swiglu(A.gate.data(), A.up.data(), sized(A.h, n * F), n * F);
     linear_forward(W.w_down, D, F, A.h.data(), n, proj.data(), pool);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
   }
-  a.x_out = std::move(x);
-  a.xnf = zeros(n * D);
-  a.rstdf = zeros(n);
-  rms_norm_forward(a.x_out.data(), P + lay.out_norm, n, D, c.rms_eps, a.xnf.data(), a.rstdf.data());
-  a.logits = zeros(n * c.n_vocab);
-  linear_forward(P + lay.output, c.n_vocab, D, a.xnf.data(), n, a.logits.data(), pool);
+  rms_norm_forward(a.x_out.data(), P + lay.out_norm, n, D, c.rms_eps, sized(a.xnf, n * D), sized(a.rstdf, n));
 }
 
-// dlogits: scale * d(loss)/d(logits), n x n_vocab. Adds into grads.
+// w.dxn holds d(loss)/d(final norm output) (output_head_backward). Adds into
+// grads.
 void backward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int64_t n, const RopeTable& rope,
-              const Activations& a, const float* dlogits, float* grads, ThreadPool* pool) {
+              const Documents& docs, const Activations& a, float* grads, Workspace& w, ThreadPool* pool) {
   const ModelConfig& c = m.config();
   const int64_t D = c.n_embd, QD = c.q_dim(), KVD = c.kv_dim(), F = c.n_ff;
   const float* P = m.data();
 
-  std::vector<float> dxn = zeros(n * D), dx = zeros(n * D);
-  linear_backward_weight(a.xnf.data(), D, dlogits, c.n_vocab, n, grads + lay.output, pool);
-  linear_backward_input(P + lay.output, c.n_vocab, D, dlogits, n, dxn.data(), pool);
+  std::vector<float>&dxn = w.dxn, &dx = w.dx, &dh = w.dh, &dgate = w.dgate, &dup = w.dup, &datt = w.datt,
+  &dq = w.dq, &dk = w.dk, &dv = w.dv;
+  zeroed(dx, n * D);
   rms_norm_backward(a.x_out.data(), P + lay.out_norm, a.rstdf.data(), dxn.data(), n, D, dx.data(),
                     grads + lay.out_norm);
 
-  std::vector<float> dh = zeros(n * F), dgate = zeros(n * F), dup = zeros(n * F);
-  std::vector<float> datt = zeros(n * QD), dq = zeros(n * QD), dk = zeros(n * KVD), dv = zeros(n * KVD);
+  sized(dh, n * F);
+  sized(dgate, n * F);
+  sized(dup, n * F);
+  sized(datt, n * QD);
+  sized(dq, n * QD);
+  sized(dk, n * KVD);
+  sized(dv, n * KVD);
   for (int64_t l = c.n_layer - 1; l >= 0; --l) {
     const LayerTensors<const float> W = lay.layer(P, l);
     const LayerTensors<float> G = lay.layer(grads, l);
@@ -158,10 +190,10 @@ void backward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int
     std::fill(dq.begin(), dq.end(), 0.0f);
     std::fill(dk.begin(), dk.end(), 0.0f);
     std::fill(dv.begin(), dv.end(), 0.0f);
-    attention_backward(c, A.q.data(), A.k.data(), A.v.data(), A.probs.data(), datt.data(), n, dq.data(), dk.data(),
-                       dv.data(), pool);
-    rope_apply(c, rope, dq.data(), n, c.n_head, true);
-    rope_apply(c, rope, dk.data(), n, c.n_head_kv, true);
+    attention_backward(c, A.q.data(), A.k.data(), A.v.data(), A.probs.data(), datt.data(), n, docs.starts,
+                       dq.data(), dk.data(), dv.data(), pool);
+    rope_apply(c, rope, dq.data(), n, c.n_head, true, docs.positions.data());
+    rope_apply(c, rope, dk.data(), n, c.n_head_kv, true, docs.positions.data());
     linear_backward_weight(A.xn1.data(), D, dq.data(), QD, n, G.wq, pool);
     linear_backward_weight(A.xn1.data(), D, dk.data(), KVD, n, G.wk, pool);
     linear_backward_weight(A.xn1.data(), D, dv.data(), KVD, n, G.wv, pool);
@@ -188,35 +220,62 @@ double sum_in_order(const std::vector<double>& v) {
 }  // namespace
 
 double forward_backward(const TrainModel& model, const int32_t* tokens, int64_t n, float* grads, float grad_scale,
-                        ThreadPool* pool, const uint8_t* target_mask) {
+                        ThreadPool* pool, const uint8_t* target_mask, int32_t document_end) {
   const ModelConfig& c = model.config();
   check_tokens(c, tokens, n + 1);
   const Layout lay(model);
   const RopeTable rope(c, model.rope_freqs(), n);
-  Activations a;
-  forward(model, lay, tokens, n, rope, a, pool);
-  std::vector<double> row_loss(static_cast<size_t>(n));
-  std::vector<float> dlogits(static_cast<size_t>(n * c.n_vocab));
-  cross_entropy(a.logits.data(), tokens + 1, n, c.n_vocab, grad_scale, row_loss.data(), dlogits.data(), pool,
-                target_mask);
-  backward(model, lay, tokens, n, rope, a, dlogits.data(), grads, pool);
-  return sum_in_order(row_loss);
+  const Documents docs(tokens, n, document_end);
+  Workspace& w = workspace();
+  Activations& a = w.acts;
+  forward(model, lay, tokens, n, rope, docs, a, pool);
+
+  // The output projection runs only on the rows whose target counts (a third
+  // of them with loss on replies): the others have no loss and no gradient.
+  const int64_t D = c.n_embd, V = c.n_vocab;
+  std::vector<int64_t> rows;
+  for (int64_t t = 0; t < n; ++t)
+    if (target_mask == nullptr || target_mask[t] != 0) rows.push_back(t);
+  const auto k = static_cast<int64_t>(rows.size());
+  float* head_in = sized(w.head_in, k * D);
+  w.head_targets.resize(rows.size());
+  for (int64_t r = 0; r < k; ++r) {
+    std::copy_n(a.xnf.data() + rows[static_cast<size_t>(r)] * D, D, head_in + r * D);
+    w.head_targets[static_cast<size_t>(r)] = tokens[rows[static_cast<size_t>(r)] + 1];
+  }
+  w.row_loss.resize(rows.size());
+  float* dhead_in = zeroed(w.dhead_in, k * D);
+  if (k > 0) {
+    linear_forward(model.data() + lay.output, V, D, head_in, k, sized(w.logits, k * V), pool);
+    cross_entropy(w.logits.data(), w.head_targets.data(), k, V, grad_scale, w.row_loss.data(),
+                  sized(w.dlogits, k * V), pool);
+    linear_backward_weight(head_in, D, w.dlogits.data(), V, k, grads + lay.output, pool);
+    linear_backward_input(model.data() + lay.output, V, D, w.dlogits.data(), k, dhead_in, pool);
+  }
+  float* dxn = zeroed(w.dxn, n * D);
+  for (int64_t r = 0; r < k; ++r) std::copy_n(dhead_in + r * D, D, dxn + rows[static_cast<size_t>(r)] * D);
+
+  backward(model, lay, tokens, n, rope, docs, a, grads, w, pool);
+  return sum_in_order(w.row_loss);
 }
 
-void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, float* logits, ThreadPool* pool) {
+void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, float* logits, ThreadPool* pool,
+                    int32_t document_end) {
   const Layout lay(model);
   const RopeTable rope(model.config(), model.rope_freqs(), n);
-  Activations a;
-  forward(model, lay, tokens, n, rope, a, pool);
-  std::copy(a.logits.begin(), a.logits.end(), logits);
+  const Documents docs(tokens, n, document_end);
+  Activations& a = workspace().acts;
+  forward(model, lay, tokens, n, rope, docs, a, pool);
+  const ModelConfig& c = model.config();
+  linear_forward(model.data() + lay.output, c.n_vocab, c.n_embd, a.xnf.data(), n, logits, pool);
 }
 
 double sequence_loss(const TrainModel& model, const int32_t* tokens, int64_t n, ThreadPool* pool,
-                     const uint8_t* target_mask) {
+                     const uint8_t* target_mask, int32_t document_end) {
   const ModelConfig& c = model.config();
   check_tokens(c, tokens, n + 1);
   std::vector<float> logits(static_cast<size_t>(n * c.n_vocab));
-  forward_logits(model, tokens, n, logits.data(), pool);
+  forward_logits(model, tokens, n, logits.data(), pool, document_end);
   std::vector<double> row_loss(static_cast<size_t>(n));
   cross_entropy(logits.data(), tokens + 1, n, c.n_vocab, 1.0f, row_loss.data(), nullptr, pool, target_mask);
   return sum_in_order(row_loss);

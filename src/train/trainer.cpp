@@ -160,7 +160,7 @@ StepStats Trainer::step() {
   for (size_t b = 0; b < starts.size(); ++b)
     if (window_targets[b] > 0)
       loss += forward_backward(model_, corpus_.data() + starts[b], T, grads_.data(), scale, pool_.get(),
-                               replies ? masks[b].data() : nullptr);
+                               replies ? masks[b].data() : nullptr, options_.document_end);
   StepStats s;
   s.step = step_;
   s.loss = loss / static_cast<double>(std::max<int64_t>(targets, 1));
@@ -178,20 +178,22 @@ void Trainer::run(const std::function<void(const StepStats&)>& on_step) {
   }
 }
 
-double mean_loss(const TrainModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, ThreadPool* pool) {
+double mean_loss(const TrainModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, ThreadPool* pool,
+                 int32_t document_end) {
   if (tokens.size() < 2) throw Error("evaluate: need at least two tokens");
   double loss = 0.0;
   int64_t count = 0;
   for (int64_t start = 0; start + 1 < static_cast<int64_t>(tokens.size()); start += seq_len) {
     const int64_t n = std::min<int64_t>(seq_len, static_cast<int64_t>(tokens.size()) - 1 - start);
-    loss += sequence_loss(model, tokens.data() + start, n, pool);
+    loss += sequence_loss(model, tokens.data() + start, n, pool, nullptr, document_end);
     count += n;
   }
   return loss / static_cast<double>(count);
 }
 
 double Trainer::evaluate(const std::vector<int32_t>& tokens) const {
-  if (options_.targets != LossTargets::kReplies) return mean_loss(model_, tokens, options_.seq_len, pool_.get());
+  if (options_.targets != LossTargets::kReplies)
+    return mean_loss(model_, tokens, options_.seq_len, pool_.get(), options_.document_end);
   if (markers_.reply_open.empty()) throw Error("evaluate: loss on replies needs the reply markers");
   // Windows end after their last whole document, so the next one starts at
   // a document; a reply counts if its document starts inside the window.
@@ -208,7 +210,7 @@ double Trainer::evaluate(const std::vector<int32_t>& tokens) const {
         break;
       }
     count += reply_mask(docs, start, n, mask);
-    loss += sequence_loss(model_, tokens.data() + start, n, pool_.get(), mask.data());
+    loss += sequence_loss(model_, tokens.data() + start, n, pool_.get(), mask.data(), options_.document_end);
     start += n;
   }
   if (count == 0) throw Error("evaluate: the held-out text has no assistant replies");
@@ -228,6 +230,7 @@ void Trainer::save_checkpoint(const std::string& path) const {
       {"train.data_seed", GgufValue::of_u64(options_.data_seed)},
       {"train.loss_targets", GgufValue::of_string(options_.targets == LossTargets::kReplies ? "replies" : "all")},
       {"train.corpus_hash", GgufValue::of_u64(corpus_hash(corpus_))},
+      {"train.document_end", GgufValue::of_i32(options_.document_end)},
       {"train.adam.lr", GgufValue::of_f32(a.lr)},
       {"train.adam.min_lr", GgufValue::of_f32(a.min_lr)},
       {"train.adam.warmup_steps", GgufValue::of_u64(static_cast<uint64_t>(a.warmup_steps))},
@@ -257,6 +260,7 @@ Trainer Trainer::resume(const std::string& checkpoint, std::vector<int32_t> corp
   o.data_seed = static_cast<uint64_t>(f->get_int("train.data_seed"));
   if (f->find("train.loss_targets") != nullptr && f->get_string("train.loss_targets") == "replies")
     o.targets = LossTargets::kReplies;
+  if (f->find("train.document_end") != nullptr) o.document_end = static_cast<int32_t>(f->get_int("train.document_end"));
   AdamWOptions& a = o.adam;
   a.lr = static_cast<float>(f->get_float("train.adam.lr"));
   a.min_lr = static_cast<float>(f->get_float("train.adam.min_lr"));
