@@ -4,6 +4,8 @@
 // integer ranges.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "base/error.h"
 #include "engine/engine.h"
 #include "engine/json_schema.h"
@@ -208,6 +210,101 @@ TEST_F(GrammarTest, IntegerAndNumberBoundsAreExact) {
   for (std::string bad : {"-3.9", "-10.1", "0", "-0.5", "4"}) EXPECT_FALSE(schema_matches(neg, bad)) << bad;
 }
 
+// Decimal bounds (inclusive, exclusive, negative, one-sided, within one
+// integer): every number k/1000 in and around the range, written with and
+// without trailing zeros, is accepted exactly when it lies within the bounds.
+TEST_F(GrammarTest, DecimalNumberBoundsAreExact) {
+  struct Case {
+    std::string schema;
+    std::optional<int64_t> lo, hi;  // thousandths
+    bool lo_strict, hi_strict;
+  };
+  const std::vector<Case> cases = {
+      {R"({"type":"number","minimum":-2.5,"maximum":37.25})", -2500, 37250, false, false},
+      {R"({"type":"number","exclusiveMinimum":0.125,"maximum":1})", 125, 1000, true, false},
+      {R"({"type":"number","minimum":-10.75,"exclusiveMaximum":-0.5})", -10750, -500, false, true},
+      {R"({"type":"number","exclusiveMinimum":-1,"exclusiveMaximum":0})", -1000, 0, true, true},
+      {R"({"type":"number","minimum":0.001})", 1, std::nullopt, false, false},
+      {R"({"type":"number","maximum":-3.999})", std::nullopt, -3999, false, false},
+      {R"({"type":"number","minimum":1.5,"exclusiveMinimum":1.5,"maximum":2})", 1500, 2000, true, false},
+      {R"({"type":"number","minimum":5.25,"maximum":5.75})", 5250, 5750, false, false},
+      {R"({"type":"number","minimum":5.2,"maximum":5.2})", 5200, 5200, false, false},
+      {R"({"type":"number","minimum":-0.75,"exclusiveMaximum":0.75})", -750, 750, false, true},
+  };
+  auto spellings = [](int64_t k) {
+    const std::string sign = k < 0 ? "-" : "";
+    const int64_t a = std::abs(k);
+    std::string frac = std::to_string(1000 + a % 1000).substr(1);
+    while (!frac.empty() && frac.back() == '0') frac.pop_back();
+    const std::string whole = sign + std::to_string(a / 1000);
+    if (frac.empty()) return std::vector<std::string>{whole, whole + ".0", whole + ".000"};
+    return std::vector<std::string>{whole + "." + frac, whole + "." + frac + "0"};
+  };
+  for (const Case& c : cases) {
+    auto g = Grammar::parse(json_schema_text_to_gbnf(c.schema));
+    std::vector<int64_t> ks;
+    for (int64_t k = -12000; k <= 40000; k += 13) ks.push_back(k);
+    for (std::optional<int64_t> b : {c.lo, c.hi})
+      for (int64_t d = -3; b && d <= 3; ++d) ks.push_back(*b + d);
+    for (int64_t k : ks) {
+      const bool inside = (!c.lo || (c.lo_strict ? k > *c.lo : k >= *c.lo)) &&
+                          (!c.hi || (c.hi_strict ? k < *c.hi : k <= *c.hi));
+      for (const std::string& text : spellings(k)) {
+        if (text == "-0" || text.rfind("-0.0", 0) == 0 && k == 0) continue;
+        GrammarMatcher m(g, *vocab_);
+        bool ok = true;
+        try {
+          m.accept_text(text);
+        } catch (const Error&) {
+          ok = false;
+        }
+        EXPECT_EQ(ok && m.can_end(), inside) << c.schema << " value " << text;
+      }
+    }
+  }
+}
+
+TEST_F(GrammarTest, StringPatternsMatchLikeTheRegex) {
+  auto ok = [](const std::string& pattern, const std::string& encoded) {
+    return schema_matches(R"({"type":"string","pattern":)" + ChatJson(pattern).dump() + "}", encoded);
+  };
+  EXPECT_TRUE(ok(R"(^[A-Z]{2}-\d{3,4}$)", R"("AB-123")"));
+  EXPECT_TRUE(ok(R"(^[A-Z]{2}-\d{3,4}$)", R"("XY-9999")"));
+  for (std::string bad : {R"("ab-123")", R"("AB-12")", R"("AB-12345")", R"(" AB-123")"})
+    EXPECT_FALSE(ok(R"(^[A-Z]{2}-\d{3,4}$)", bad)) << bad;
+  EXPECT_TRUE(ok("cat", R"("concatenate")"));  // unanchored: anywhere
+  EXPECT_FALSE(ok("cat", R"("dog")"));
+  EXPECT_TRUE(ok("^cat", R"("catalog")"));
+  EXPECT_FALSE(ok("^cat", R"("bobcat")"));
+  EXPECT_TRUE(ok("^(foo|ba[rz])+$", R"("foobazbar")"));
+  EXPECT_FALSE(ok("^(foo|ba[rz])+$", R"("fooba")"));
+  EXPECT_TRUE(ok(R"(^a\.b$)", R"("a.b")"));
+  EXPECT_FALSE(ok(R"(^a\.b$)", R"("axb")"));
+  EXPECT_TRUE(ok(R"(^say "hi"\\$)", R"("say \"hi\"\\")"));  // quote and backslash as JSON escapes
+  EXPECT_TRUE(ok("^.{3}$", R"("aéc")") || ok("^.{3}$", "\"a\xC3\xA9c\""));
+  EXPECT_FALSE(ok("^.{3}$", R"("ab")"));
+  EXPECT_TRUE(ok(R"(^[^0-9]+$)", R"("no digits")"));
+  EXPECT_FALSE(ok(R"(^[^0-9]+$)", R"("r2d2")"));
+  EXPECT_TRUE(ok(R"(^\w+@\w+\.(com|org)$)", R"("me@example.org")"));
+  EXPECT_TRUE(ok("^(?:ab){2}c?$", R"("abab")"));
+  EXPECT_FALSE(ok("^(?:ab){2}c?$", R"("ababcc")"));
+  auto error_of = [](const std::string& pattern) -> std::string {
+    try {
+      json_schema_text_to_gbnf(R"({"type":"string","pattern":)" + ChatJson(pattern).dump() + "}");
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(error_of("(?=x)y").find("lookaround"), std::string::npos);
+  EXPECT_NE(error_of(R"((a)\1)").find("backreferences"), std::string::npos);
+  EXPECT_NE(error_of("a^b").find("anchors"), std::string::npos);
+  EXPECT_NE(error_of("[z-a]").find("out of order"), std::string::npos);
+  EXPECT_NE(error_of("a**").find("quantifier after a quantifier"), std::string::npos);
+  EXPECT_NE(error_of("(ab").find("unbalanced"), std::string::npos);
+  EXPECT_NE(error_of("[\"]").find("no character"), std::string::npos);
+}
+
 TEST_F(GrammarTest, UnsupportedSchemasAreClearErrors) {
   auto error_of = [](const std::string& s) -> std::string {
     try {
@@ -218,7 +315,8 @@ TEST_F(GrammarTest, UnsupportedSchemasAreClearErrors) {
     return "";
   };
   EXPECT_NE(error_of(R"({"type":"integer","multipleOf":3})").find("'multipleOf' is not supported"), std::string::npos);
-  EXPECT_NE(error_of(R"({"properties":{"a":{"type":"string","pattern":"x+"}}})").find("#/properties/a: 'pattern'"),
+  EXPECT_NE(error_of(R"({"properties":{"a":{"type":"string","pattern":"x+","maxLength":3}}})")
+                .find("#/properties/a: 'pattern' with 'maxLength'"),
             std::string::npos);
   EXPECT_NE(error_of(R"({"type":"strin"})").find("unknown type 'strin'"), std::string::npos);
   EXPECT_NE(error_of(R"({"$ref":"#/$defs/missing"})").find("points to nothing"), std::string::npos);
@@ -226,7 +324,10 @@ TEST_F(GrammarTest, UnsupportedSchemasAreClearErrors) {
   EXPECT_NE(error_of(R"({"type":"object","required":["z"],"properties":{}})").find("'z' has no schema"),
             std::string::npos);
   EXPECT_NE(error_of(R"({"type":"string","maxLength":2,"minLength":3})").find("below minLength"), std::string::npos);
-  EXPECT_NE(error_of(R"({"type":"number","minimum":0.5})").find("not a whole number"), std::string::npos);
+  EXPECT_NE(error_of(R"({"type":"number","minimum":3.5,"maximum":3.25})").find("no number satisfies"), std::string::npos);
+  EXPECT_NE(error_of(R"({"type":"number","exclusiveMinimum":2,"maximum":2})").find("no number satisfies"), std::string::npos);
+  EXPECT_NE(error_of(R"({"type":"number","minimum":1e-20})").find("more than 15 decimals"), std::string::npos);
+  EXPECT_NE(error_of(R"({"type":"number","maximum":1e30})").find("beyond 16 integer digits"), std::string::npos);
   EXPECT_NE(error_of(R"({"type": )").find("not valid JSON"), std::string::npos);
   EXPECT_NE(error_of(R"({"enum":[]})").find("non-empty"), std::string::npos);
 }

@@ -6,10 +6,13 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
 #include "base/error.h"
+#include "engine/json_schema_numbers.h"
+#include "engine/json_schema_regex.h"
 
 namespace onellm {
 namespace {
@@ -39,51 +42,6 @@ json-time ::= ( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] ":" [0-5] [0-9] ( "." [
 const std::set<std::string> kAnnotations = {"$schema", "$id", "$comment", "title", "description", "default",
                                             "examples", "deprecated", "readOnly", "writeOnly", "$defs",
                                             "definitions", "strict"};
-
-std::string digits_range_same_length(const std::string& lo, const std::string& hi) {
-  if (lo == hi) return gbnf_literal(lo);
-  const size_t rest = lo.size() - 1;
-  if (lo.find_first_not_of('0') == std::string::npos && hi.find_first_not_of('9') == std::string::npos)
-    return "[0-9]{" + std::to_string(lo.size()) + "}";
-  if (lo[0] == hi[0]) return gbnf_literal(lo.substr(0, 1)) + " (" + digits_range_same_length(lo.substr(1), hi.substr(1)) + ")";
-  if (rest == 0) return std::string("[") + lo[0] + "-" + hi[0] + "]";
-  std::vector<std::string> alts;
-  alts.push_back(gbnf_literal(lo.substr(0, 1)) + " (" + digits_range_same_length(lo.substr(1), std::string(rest, '9')) + ")");
-  if (hi[0] - lo[0] > 1)
-    alts.push_back(std::string("[") + char(lo[0] + 1) + "-" + char(hi[0] - 1) + "] [0-9]{" + std::to_string(rest) + "}");
-  alts.push_back(gbnf_literal(hi.substr(0, 1)) + " (" + digits_range_same_length(std::string(rest, '0'), hi.substr(1)) + ")");
-  std::string out;
-  for (size_t i = 0; i < alts.size(); ++i) out += (i ? " | " : "") + alts[i];
-  return out;
-}
-
-// Decimal numerals without leading zeros for every integer in [lo, hi], lo >= 0.
-std::string nonnegative_range(int64_t lo, int64_t hi) {
-  std::string a = std::to_string(lo), b = std::to_string(hi), out;
-  for (size_t len = a.size(); len <= b.size(); ++len) {
-    std::string from = len == a.size() ? a : "1" + std::string(len - 1, '0');
-    std::string to = len == b.size() ? b : std::string(len, '9');
-    out += (out.empty() ? "" : " | ") + std::string("(") + digits_range_same_length(from, to) + ")";
-  }
-  return out;
-}
-
-std::string integer_range(int64_t lo, int64_t hi) {
-  std::vector<std::string> alts;
-  if (lo < 0) alts.push_back("\"-\" (" + nonnegative_range(hi < 0 ? -hi : 1, -lo) + ")");
-  if (hi >= 0) alts.push_back("(" + nonnegative_range(std::max<int64_t>(lo, 0), hi) + ")");
-  std::string out;
-  for (size_t i = 0; i < alts.size(); ++i) out += (i ? " | " : "") + alts[i];
-  return out;
-}
-
-// Numbers n.f with n in [lo, hi - 1] and any fraction, or exactly hi with a
-// zero fraction: every value in [lo, hi] for integral lo <= hi, lo >= 0.
-std::string nonnegative_decimal(int64_t lo, int64_t hi) {
-  std::string out;
-  if (lo <= hi - 1) out = "(" + nonnegative_range(lo, hi - 1) + ") ( \".\" [0-9]{1,15} )? | ";
-  return out + gbnf_literal(std::to_string(hi)) + " ( \".\" \"0\"{1,15} )?";
-}
 
 class SchemaConverter {
  public:
@@ -205,16 +163,6 @@ class SchemaConverter {
     fail(path, "unknown type '" + type + "'");
   }
 
-  int64_t bound(const Json& s, const char* key, const std::string& path, bool integral) {
-    const Json& v = s[key];
-    if (!v.is_number()) fail(path, std::string("'") + key + "' must be a number");
-    double d = v.get<double>();
-    if (integral && d != std::floor(d))
-      fail(path, std::string("'") + key + "' that is not a whole number is not supported for numbers");
-    if (std::fabs(d) > double(kMaxInteger)) fail(path, std::string("'") + key + "' beyond 16 digits is not supported");
-    return int64_t(d);
-  }
-
   std::string integer(const Json& s, const std::string& path) {
     int64_t lo = -kMaxInteger, hi = kMaxInteger;
     bool bounded = false;
@@ -235,25 +183,38 @@ class SchemaConverter {
     take("exclusiveMaximum", hi, -1, false);
     if (!bounded) return "json-integer";
     if (lo > hi) fail(path, "no integer satisfies the bounds");
-    return integer_range(lo, hi);
+    return schema_numbers::integer_range(lo, hi);
   }
 
+  // Bounds may be any decimal with up to 16 integer and 15 fraction digits;
+  // a bounded number is written without an exponent.
   std::string number(const Json& s, const std::string& path) {
-    for (const char* key : {"exclusiveMinimum", "exclusiveMaximum"})
-      if (s.contains(key)) fail(path, std::string("'") + key + "' is not supported for numbers (use integer or minimum/maximum)");
-    if (!s.contains("minimum") && !s.contains("maximum")) return "json-number";
-    int64_t lo = s.contains("minimum") ? bound(s, "minimum", path, true) : -kMaxInteger;
-    int64_t hi = s.contains("maximum") ? bound(s, "maximum", path, true) : kMaxInteger;
-    if (lo > hi) fail(path, "no number satisfies the bounds");
-    std::vector<std::string> alts;
-    if (hi >= 0) alts.push_back(nonnegative_decimal(std::max<int64_t>(lo, 0), hi));
-    if (lo < 0) {
-      // -(n.f) in [lo, hi]: n.f <= -lo and, if hi < 0, n.f >= -hi.
-      alts.push_back("\"-\" ( " + nonnegative_decimal(hi < 0 ? -hi : 0, -lo) + " )");
-    }
-    std::string out;
-    for (size_t i = 0; i < alts.size(); ++i) out += (i ? " | " : "") + alts[i];
-    return out;
+    std::optional<schema_numbers::DecimalBound> lo, hi;
+    std::optional<double> lo_value, hi_value;
+    auto take = [&](const char* key, bool exclusive, bool lower) {
+      if (!s.contains(key)) return;
+      const Json& v = s[key];
+      if (!v.is_number()) fail(path, std::string("'") + key + "' must be a number");
+      const double d = v.get<double>();
+      std::optional<double>& current = lower ? lo_value : hi_value;
+      // The tighter bound wins; at equal values the exclusive one.
+      if (current && (lower ? d < *current : d > *current)) return;
+      if (current && d == *current && !exclusive) return;
+      try {
+        (lower ? lo : hi) = schema_numbers::decimal_bound(d, exclusive, std::string("'") + key + "'");
+      } catch (const Error& e) {
+        fail(path, e.what());
+      }
+      current = d;
+    };
+    take("minimum", false, true);
+    take("exclusiveMinimum", true, true);
+    take("maximum", false, false);
+    take("exclusiveMaximum", true, false);
+    if (!lo && !hi) return "json-number";
+    std::string body = schema_numbers::decimal_range(lo, hi);
+    if (body.empty()) fail(path, "no number satisfies the bounds");
+    return body;
   }
 
   size_t count(const Json& s, const char* key, const std::string& path, size_t fallback) {
@@ -265,7 +226,16 @@ class SchemaConverter {
   }
 
   std::string string(const Json& s, const std::string& path) {
-    if (s.contains("pattern")) fail(path, "'pattern' is not supported");
+    if (s.contains("pattern")) {
+      if (!s["pattern"].is_string()) fail(path, "'pattern' must be a string");
+      for (const char* key : {"format", "minLength", "maxLength"})
+        if (s.contains(key)) fail(path, std::string("'pattern' with '") + key + "' is not supported");
+      try {
+        return "\"\\\"\" " + schema_regex::pattern_to_gbnf(s["pattern"].get<std::string>()) + " \"\\\"\"";
+      } catch (const Error& e) {
+        fail(path, e.what());
+      }
+    }
     const size_t min = count(s, "minLength", path, 0), max = count(s, "maxLength", path, SIZE_MAX);
     if (max != SIZE_MAX && max < min) fail(path, "maxLength is below minLength");
     if (s.contains("format")) {

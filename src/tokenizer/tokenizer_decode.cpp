@@ -1,6 +1,7 @@
 // Decoding: token ids back to bytes, as llama_token_to_piece and
 // llama_detokenize do, plus streaming that only ever yields valid UTF-8.
 #include "base/error.h"
+#include "base/utf8.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode_bytes.h"
@@ -50,15 +51,8 @@ void clean_up_spaces(std::string& text) {
 // Reads the code point at s[i] of text that is well-formed apart from
 // surrogates (as sanitize_utf8_like_llama leaves it).
 uint32_t next_code_point(std::string_view s, size_t& i) {
-  const unsigned char b = static_cast<unsigned char>(s[i]);
-  auto c = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(s[i + k]) & 0x3F); };
-  uint32_t cp;
-  size_t len;
-  if (b < 0x80) cp = b, len = 1;
-  else if (b < 0xE0) cp = ((b & 0x1Fu) << 6) | c(1), len = 2;
-  else if (b < 0xF0) cp = ((b & 0x0Fu) << 12) | (c(1) << 6) | c(2), len = 3;
-  else cp = ((b & 0x07u) << 18) | (c(1) << 12) | (c(2) << 6) | c(3), len = 4;
-  i += len;
+  uint32_t cp = 0;
+  if (!decode_utf8(s, i, cp)) cp = static_cast<unsigned char>(s[i++]);  // cannot happen after sanitizing
   return cp;
 }
 

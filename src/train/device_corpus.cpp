@@ -419,6 +419,16 @@ Reply show_alarms(Draw& d) {
   return {d.from(kShowAlarmsPhrasings), ChatJson::array({call("show_alarms", ChatJson::object())}), "", ""};
 }
 
+// "Repeat after me": the reply is a span of the request, word for word. The
+// dense copying signal teaches what every tool argument needs: taking a value
+// from the request rather than from memory.
+Reply repeat(Draw& d) {
+  static const std::vector<const Pool*> kTexts = {&kMessageBodies, &kSearchQueries, &kEventTitles, &kEmailSubjects,
+                                                  &kEmailBodies,   &kPlaces,        &kDocumentNames, &kContactNames};
+  const std::string text = d.value(*d.any(kTexts));
+  return {fill(d.from(kRepeatPhrasings), {{"text", text}}), ChatJson::array(), text, ""};
+}
+
 Reply chit_chat(Draw& d) {
   const ChitChat& c = d.any(kChitChat);
   return {d.from(c.requests), ChatJson::array(), d.any(c.answers), ""};
@@ -428,7 +438,7 @@ Reply chit_chat(Draw& d) {
 const std::vector<std::pair<Reply (*)(Draw&), int>> kIntents = {
     {alarm, 10}, {timer, 8},  {event, 10},   {contact, 8}, {phone_call, 8}, {message, 10},
     {email, 7},  {search, 8}, {place, 6},    {navigate, 7}, {setting, 10},  {settings_page, 4},
-    {camera, 5}, {document, 6}, {show_alarms, 2}, {chit_chat, 10}};
+    {camera, 5}, {document, 6}, {show_alarms, 2}, {chit_chat, 10}, {repeat, 10}};
 
 ChatJson tool_result(const ChatJson& c) {
   return ChatJson{{"name", c["name"]}, {"result", "ok"}};

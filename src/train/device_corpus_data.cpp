@@ -244,6 +244,11 @@ const Pool kOpenDocumentPhrasings = {
     "open the {name} document", "where is my {name}", "pull up {name}", "open the file called {name}",
     "open the {name} file", "show {name}", "open document {name}", "bring up {name}", "show me my {name}", "open up {name}", "load {name}", "display the document {name}"};
 
+const Pool kRepeatPhrasings = {
+    "repeat after me: {text}", "say {text}", "echo {text}", "can you repeat this: {text}", "say this back: {text}",
+    "type exactly: {text}", "write out {text}", "please repeat {text}", "repeat {text}", "just say {text}",
+    "copy this: {text}", "say the words {text}"};
+
 const std::vector<ChitChat> kChitChat = {
     {{"hi", "hello", "hey there", "good morning", "hey", "hi there", "good evening", "hello assistant"},
      {"Hello! How can I help?", "Hi! What can I do for you?", "Hey! What do you need?"}},

@@ -19,7 +19,7 @@ extern const Pool kAlarmPhrasings, kTimerPhrasings, kShowAlarmsPhrasings, kEvent
     kAddContactPhrasings, kGetContactPhrasings, kCallPhrasings, kMessagePhrasings, kEmailPhrasings,
     kSearchPhrasings, kFindPlacePhrasings, kNavigatePhrasings, kSettingOnPhrasings, kSettingOffPhrasings,
     kTwoSettingsPhrasings, kOpenSettingsPhrasings, kPhotoPhrasings, kSelfiePhrasings, kVideoPhrasings,
-    kCreateDocumentPhrasings, kOpenDocumentPhrasings;
+    kCreateDocumentPhrasings, kOpenDocumentPhrasings, kRepeatPhrasings;
 
 // Requests without a tool: (phrasings, answers).
 struct ChitChat {

@@ -36,14 +36,19 @@ WORDS = ["name", "age", "city", "tags", "id", "when", "ok", "kind", "items", "no
 
 
 def gen_schema(rng, depth, defs):
-    kinds = ["string", "integer", "number", "boolean", "null", "enum", "const", "object", "array", "anyOf",
-             "string_format", "ref", "type_list"]
+    kinds = ["string", "integer", "number", "boolean", "null", "enum", "const", "string_pattern", "object", "array",
+             "anyOf", "string_format", "ref", "type_list"]
     if depth <= 0:
-        kinds = kinds[:7]
+        kinds = kinds[:8]
     k = rng.choice(kinds)
     if k == "string":
         lo = rng.randint(0, 3)
         return {"type": "string", "minLength": lo, "maxLength": lo + rng.randint(0, 8)}
+    if k == "string_pattern":  # checked by Python's re (search semantics), as the spec says
+        return {"type": "string", "pattern": rng.choice([  # bounded: a random model must finish them
+            r"^[a-z]{3,8}$", r"^\d{3}-\d{4}$", r"^(yes|no|maybe)$", r"^[A-Z][a-z]{0,5}$", r"^[A-Za-z ]{1,10}!$",
+            r"^#[0-9a-fA-F]{6}$", r"^(?:ab|cd){1,4}x?$", r"^\w{1,8}@\w{1,8}\.(com|org)$", r"^[^0-9\s]{2,5}$",
+            r"^\d\d$", r"^say \"[a-z]{1,6}\"$", r"^.{1,4}$", r"^(\+|-)?\d{1,6}(\.\d{1,2})?$"])}
     if k == "string_format":
         return {"type": "string", "format": rng.choice(["date", "time", "date-time", "uuid", "email", "ipv4"])}
     if k == "integer":
@@ -62,6 +67,13 @@ def gen_schema(rng, depth, defs):
             lo = rng.randint(-50, 50)
             s["minimum"] = lo
             s["maximum"] = lo + rng.randint(0, 100)
+            if rng.random() < 0.5:  # decimal and exclusive bounds
+                s["minimum"] = lo + rng.choice([0.5, 0.25, 0.125, 0.001])
+                s["maximum"] = s["minimum"] + rng.choice([0.75, 1.5, 10.0625, 0.002])
+                if rng.random() < 0.5:
+                    s["exclusiveMinimum"] = s.pop("minimum")
+                if rng.random() < 0.5:
+                    s["exclusiveMaximum"] = s.pop("maximum")
         return s
     if k == "boolean":
         return {"type": "boolean"}
@@ -143,7 +155,7 @@ def main():
         # Bad schemas: a clear message naming the problem, exit code 1, no crash.
         bad = {
             '{"type": "integer", "multipleOf": 2}': "'multipleOf' is not supported",
-            '{"type": "object", "properties": {"p": {"type": "string", "pattern": "a+"}}}': "#/properties/p",
+            '{"type": "object", "properties": {"p": {"type": "string", "pattern": "(a)\\\\1"}}}': "#/properties/p",
             '{"type": ': "not valid JSON",
             '{"$ref": "#/$defs/nope"}': "points to nothing",
             '{"type": "array", "minItems": 3, "maxItems": 1}': "maxItems is below minItems",
