@@ -1,5 +1,6 @@
-// Arbitrary bytes as GBNF text, and as a JSON Schema: parsing and conversion
-// end in a grammar or onellm::Error. A grammar that parses is then driven by
+// Arbitrary bytes as GBNF text, as a JSON Schema and as a schema's string
+// `pattern` (a regular expression): parsing and conversion end in a grammar
+// or onellm::Error. A grammar that parses is then driven by
 // the rest of the input as text (first byte splits the input).
 #include <cstddef>
 #include <cstdint>
@@ -56,6 +57,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   try {
     drive(onellm::Grammar::parse(onellm::json_schema_text_to_gbnf(source)), text);
+  } catch (const onellm::Error&) {
+  }
+  const std::string pattern_schema =
+      nlohmann::json{{"type", "string"}, {"pattern", source}}.dump(-1, ' ', false,
+                                                                  nlohmann::json::error_handler_t::replace);
+  try {
+    drive(onellm::Grammar::parse(onellm::json_schema_text_to_gbnf(pattern_schema)), text);
   } catch (const onellm::Error&) {
   }
   return 0;
