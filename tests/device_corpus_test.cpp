@@ -107,6 +107,24 @@ TEST(DeviceCorpus, HeldOutPhrasingsAndValuesAreUnseen) {
   for (const std::string& r : held_requests) EXPECT_FALSE(train_requests.count(r)) << r;
 }
 
+// Copy examples ("repeat after me: ..."): the reply is a span of the request,
+// word for word; in training, many spans are values the pools do not hold.
+TEST(DeviceCorpus, RepeatRepliesCopyTheRequest) {
+  int copies = 0, total = 0;
+  for (const DeviceExample& ex : make_device_examples(DeviceCorpusOptions{}, false, 3000)) {
+    ++total;
+    std::string user, reply;
+    for (const ChatMessage& m : ex.messages) {
+      if (m.role == "user") user = m.content;
+      if (m.role == "assistant" && reply.empty()) reply = m.content;
+    }
+    if (!ex.expected_calls.empty() || reply.empty() || reply.find(' ') == std::string::npos) continue;
+    const std::string lower = user.empty() ? "" : std::string(1, static_cast<char>(std::tolower(user[0]))) + user.substr(1);
+    copies += user.find(reply) != std::string::npos || lower.find(reply) != std::string::npos;
+  }
+  EXPECT_GT(copies, total / 25) << copies << " of " << total;
+}
+
 TEST(DeviceCorpus, DeterministicPerSeed) {
   DeviceCorpusOptions a, b;
   b.seed = 2;
