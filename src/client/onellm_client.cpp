@@ -180,6 +180,13 @@ void add_options(Json& body, const onellm_options* o) {
   }
 }
 
+// The text of an OpenAI message or delta: "content" may be missing or null
+// (a role-only first delta, a reply that is only tool calls).
+std::string text_of(const Json& message) {
+  const auto it = message.find("content");
+  return it != message.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 // Runs a generation request: a JSON reply, or with on_text an SSE stream
 // whose events `piece` turns into text. Returns the whole reply text.
 std::string generate(onellm_client& c, const std::string& path, Json body, onellm_text_fn on_text, void* user,
@@ -316,9 +323,9 @@ int onellm_chat(onellm_client* c, const char* user_message, const onellm_options
         *c, "/v1/chat/completions", body, on_text, user,
         [](const Json& e) {
           if (!e.contains("choices") || e["choices"].empty()) return std::string();
-          return e["choices"][0].value("delta", Json::object()).value("content", std::string());
+          return text_of(e["choices"][0].value("delta", Json::object()));
         },
-        [](const Json& j) { return j["choices"][0]["message"].value("content", std::string()); });
+        [](const Json& j) { return text_of(j["choices"][0]["message"]); });
     if (reply_out != nullptr) *reply_out = dup_string(text);
   });
 }

@@ -9,6 +9,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A lower class's prompt chunk may take this share of a higher class's
+// first-token objective: a request of that class arriving meanwhile waits
+// for the chunk. Larger chunks prefill faster but were not better overall
+// (2 idle cores, 0.5B Q4_0, docs/benchmarks.md: 0.5 gave background alone
+// 8.5 tok/s instead of 7.5 but kept 75 % of it under closed-loop voice load
+// instead of 85 %).
+constexpr double kChunkShareOfTtft = 0.25;
+
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -255,7 +263,7 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
       // streams' per-token objective leaves.
       double budget = 1e18;
       for (const QosClass& q : cfg->qos)
-        if (q.priority > j->priority()) budget = std::min(budget, 0.25 * q.ttft_ms);
+        if (q.priority > j->priority()) budget = std::min(budget, kChunkShareOfTtft * q.ttft_ms);
       if (n_decoded > 0) budget = std::min(budget, tightest_tpot - n_decoded * decode_cost);
       if (budget < 1e17) chunk = std::clamp<int64_t>(static_cast<int64_t>(budget / prefill_cost), 8, chunk);
     }
