@@ -281,7 +281,7 @@ TEST_F(GrammarTest, StringPatternsMatchLikeTheRegex) {
   EXPECT_TRUE(ok(R"(^a\.b$)", R"("a.b")"));
   EXPECT_FALSE(ok(R"(^a\.b$)", R"("axb")"));
   EXPECT_TRUE(ok(R"(^say "hi"\\$)", R"("say \"hi\"\\")"));  // quote and backslash as JSON escapes
-  EXPECT_TRUE(ok("^.{3}$", R"("aéc")") || ok("^.{3}$", "\"a\xC3\xA9c\""));
+  EXPECT_TRUE(ok("^.{3}$", R"("aéc")"));  // one character, two bytes
   EXPECT_FALSE(ok("^.{3}$", R"("ab")"));
   EXPECT_TRUE(ok(R"(^[^0-9]+$)", R"("no digits")"));
   EXPECT_FALSE(ok(R"(^[^0-9]+$)", R"("r2d2")"));
