@@ -149,7 +149,7 @@ def run_checks(d):
         ({"tools": [{"type": "function", "function": {"name": "bad name!", "parameters": {}}}]}, "tools"),
         ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice"),
         ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
-            "x": {"type": "string", "pattern": "[a-z]+"}}}}}]}, "tools"),
+            "x": {"type": "string", "pattern": "(a)\\1"}}}}}]}, "tools"),  # backreference: unsupported
         ({"response_format": {"type": "xml"}}, "response_format.type"),
         ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "integer",
           "multipleOf": 3}}}}, "response_format.json_schema.schema"),
