@@ -19,7 +19,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-constexpr int64_t kMaxInteger = 9999999999999999;  // 16 digits, as the generic integer rule
 
 const char* kPrimitives = R"(ws ::= ( " " | "\n" [ \t]{0,20} )?
 json-value ::= json-object | json-array | json-string | json-number | json-boolean | json-null
@@ -164,7 +163,8 @@ class SchemaConverter {
   }
 
   std::string integer(const Json& s, const std::string& path) {
-    int64_t lo = -kMaxInteger, hi = kMaxInteger;
+    using schema_numbers::kMaxWhole;
+    int64_t lo = -kMaxWhole, hi = kMaxWhole;
     bool bounded = false;
     auto take = [&](const char* key, int64_t& out, int64_t adjust, bool lower) {
       if (!s.contains(key)) return;
@@ -172,7 +172,7 @@ class SchemaConverter {
       const Json& v = s[key];
       if (!v.is_number()) fail(path, std::string("'") + key + "' must be a number");
       double d = v.get<double>();
-      if (std::fabs(d) > double(kMaxInteger)) fail(path, std::string("'") + key + "' beyond 16 digits is not supported");
+      if (std::fabs(d) > double(kMaxWhole)) fail(path, std::string("'") + key + "' beyond 16 digits is not supported");
       int64_t b = int64_t(lower ? std::ceil(d) : std::floor(d));
       if (adjust && double(b) == d) b += adjust;
       out = lower ? std::max(out, b) : std::min(out, b);

@@ -13,7 +13,6 @@
 namespace onellm::schema_numbers {
 namespace {
 
-constexpr int64_t kMaxWhole = 9999999999999999;  // 16 digits, as the generic integer rule
 constexpr int kMaxFraction = 15;                 // as the generic number rule
 
 std::string join(const std::vector<std::string>& alts) {

@@ -9,6 +9,10 @@
 
 namespace onellm::schema_numbers {
 
+// The largest integer part a bounded number or integer may have: 16 digits,
+// as the generic integer rule.
+constexpr int64_t kMaxWhole = 9999999999999999;
+
 // Integers lo..hi inclusive (|lo|, |hi| < 10^16).
 std::string integer_range(int64_t lo, int64_t hi);
 

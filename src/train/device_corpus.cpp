@@ -47,13 +47,15 @@ const std::vector<const Pool*>& value_pools() {
 const std::vector<std::string>& training_words() {
   static const std::vector<std::string> words = [] {
     std::vector<std::string> out;
-    for (const Pool* pool : value_pools())
-      for (size_t i = 0; i < pool->size() && pool != &kEmailAddresses; ++i)
+    for (const Pool* pool : value_pools()) {
+      if (pool == &kEmailAddresses) continue;
+      for (size_t i = 0; i < pool->size(); ++i)
         if (!is_heldout_index(i))
           for (std::string w : split_words((*pool)[i])) {
             while (w.size() > 1 && std::string(".,!?:").find(w.back()) != std::string::npos) w.pop_back();
             out.push_back(w);
           }
+    }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
@@ -72,6 +74,11 @@ const std::set<std::string>& heldout_values() {
     return out;
   }();
   return values;
+}
+
+// Upper-cases an ASCII first letter.
+void capitalize(std::string& s) {
+  if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
 }
 
 // Draws from the training or held-out part of pools. Uses only raw
@@ -113,8 +120,7 @@ class Draw {
           word = words[below(words.size())];
         } else {
           word = chance(0.5) ? pseudo_word() : any(training_words());
-          const bool capitalized = shape[w][0] >= 'A' && shape[w][0] <= 'Z';  // as the entry it imitates
-          if (capitalized && word[0] >= 'a' && word[0] <= 'z') word[0] = static_cast<char>(word[0] - 'a' + 'A');
+          if (shape[w][0] >= 'A' && shape[w][0] <= 'Z') capitalize(word);  // as the entry it imitates
         }
         out += (w == 0 ? "" : " ") + word;
       }
@@ -157,7 +163,7 @@ std::string fill(const std::string& phrasing, const Slots& slots) {
 // "please".
 std::string vary(std::string s, Draw& d) {
   if (d.chance(0.1)) s = d.any(std::vector<std::string>{"hey, ", "ok, ", "hey onellm, ", "onellm, "}) + s;
-  if (d.chance(0.5) && !s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  if (d.chance(0.5)) capitalize(s);
   if (d.chance(0.08) && s.find("please") == std::string::npos) s += " please";
   const size_t p = d.below(10);
   if (p < 3) s += ".";

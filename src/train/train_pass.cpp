@@ -144,8 +144,8 @@ void forward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int6
   rms_norm_forward(a.x_out.data(), P + lay.out_norm, n, D, c.rms_eps, sized(a.xnf, n * D), sized(a.rstdf, n));
 }
 
-// w.dxn holds d(loss)/d(final norm output) (output_head_backward). Adds into
-// grads.
+// w.dxn holds d(loss)/d(final norm output), from the output projection in
+// forward_backward. Adds into grads.
 void backward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int64_t n, const RopeTable& rope,
               const Documents& docs, const Activations& a, float* grads, Workspace& w, ThreadPool* pool) {
   const ModelConfig& c = m.config();
