@@ -129,6 +129,48 @@ TEST_F(GrammarTest, VocabularyMaskEqualsTokenByTokenCheck) {
   for (int32_t id = 0; id < tok_->n_vocab(); ++id) EXPECT_EQ(m.allows(id), tok_->is_eog(id)) << id;
 }
 
+// A real 50k vocabulary (GPT-2's): big walks are split over a thread pool
+// (slices with their own node tables), small allowed sets come as id lists.
+// Every state must give the same set on every path.
+TEST_F(GrammarTest, ParallelWalkAndIdListsEqualTheSerialMask) {
+  ONELLM_REQUIRE_SHARED();
+  auto big_model = Model::load(test::shared_dir() + "/models/tiny-qwen2-Q8_0.gguf");
+  auto big_tok = Tokenizer::from_gguf(big_model->gguf());
+  auto big_vocab = GrammarVocab::of(*big_tok);
+  auto grammar = Grammar::parse(json_schema_text_to_gbnf(
+      R"({"type":"object","properties":{"note":{"type":"string","maxLength":12},"text":{"type":"string"},
+          "n":{"type":"integer","minimum":-5,"maximum":120}},"required":["note","text","n"]})"));
+  const std::string text = R"({"note": "caf\u00e9 \"ok\"", "text": "any length at all", "n": 42})";
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    GrammarMatcher serial(grammar, big_vocab), parallel(grammar, big_vocab);
+    parallel.set_thread_pool(&pool);
+    std::vector<uint8_t> want(size_t(big_tok->n_vocab())), got(want.size());
+    size_t most_allowed = 0;
+    for (size_t i = 0; i <= text.size(); ++i) {
+      serial.fill_allowed(want);
+      const std::vector<int32_t>* few = parallel.few_allowed();
+      parallel.fill_allowed(got);
+      ASSERT_EQ(want, got) << threads << " threads, after '" << text.substr(0, i) << "'";
+      std::vector<int32_t> ids;
+      for (int32_t id = 0; id < int32_t(want.size()); ++id)
+        if (want[size_t(id)]) ids.push_back(id);
+      if (few) EXPECT_EQ(*few, ids) << "after '" << text.substr(0, i) << "'";
+      most_allowed = std::max(most_allowed, ids.size());
+      if (i % 9 == 0) {
+        for (int32_t id = 0; id < int32_t(want.size()); ++id)
+          ASSERT_EQ(want[size_t(id)] != 0, serial.allows(id)) << "token " << id << " after '" << text.substr(0, i) << "'";
+      }
+      if (i < text.size()) {
+        ASSERT_NO_THROW(serial.accept_text(text.substr(i, 1))) << "at " << i;
+        ASSERT_NO_THROW(parallel.accept_text(text.substr(i, 1))) << "at " << i;
+      }
+    }
+    EXPECT_GT(most_allowed, 30000u);  // inside the free string: a walk big enough to be split
+    EXPECT_TRUE(parallel.must_end());
+  }
+}
+
 TEST_F(GrammarTest, SchemaObjectsRequiredOptionalAndOrder) {
   const std::string s = R"({"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"string"},
                             "c":{"type":"boolean"}},"required":["b"]})";

@@ -191,7 +191,10 @@ int bench_command(int argc, char** argv) {
       auto t0 = Clock::now();
       for (int64_t i = 0; i < n_gen; ++i) {
         model.forward(&tok, 1, cache, logits.data(), false, m.pool.get());
-        if (constrained && (!matcher || matcher->must_end())) matcher = std::make_unique<GrammarMatcher>(grammar, vocab);
+        if (constrained && (!matcher || matcher->must_end())) {
+          matcher = std::make_unique<GrammarMatcher>(grammar, vocab);
+          matcher->set_thread_pool(m.pool.get());
+        }
         sampler.set_constraint(matcher.get());
         tok = sampler.sample(logits.data(), history);
         if (matcher) {

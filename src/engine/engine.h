@@ -71,6 +71,7 @@ class Sequence {
 
   const Model& model() const { return model_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }
+  ThreadPool* pool() const { return pool_; }
   int64_t n_ctx() const { return cache_.capacity(); }
   int64_t n_batch() const { return options_.n_batch; }
   const std::vector<int32_t>& tokens() const { return tokens_; }

@@ -48,6 +48,7 @@ Generation::Generation(Sequence& seq, GenerationRequest request)
   result_.finish = FinishReason::kMaxTokens;
   if (request_.grammar) {
     grammar_ = std::make_unique<GrammarMatcher>(request_.grammar, GrammarVocab::of(seq.tokenizer()));
+    grammar_->set_thread_pool(seq.pool());
     grammar_active_ = request_.grammar_triggers.empty();
     if (!grammar_active_)
       trigger_guard_ = std::make_unique<TriggerGuard>(untriggered_text_, request_.grammar_triggers, *grammar_,

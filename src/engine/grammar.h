@@ -20,6 +20,7 @@
 namespace onellm {
 
 class Tokenizer;
+class ThreadPool;
 
 // A compiled grammar: immutable, shared by every request that uses it.
 class Grammar {
@@ -71,12 +72,21 @@ class GrammarVocab {
   friend class GrammarMatcher;
   std::vector<std::string> pieces_;  // empty: never matches
   std::vector<uint8_t> eog_;
-  std::vector<int32_t> sorted_;      // ids with a piece, by piece bytes
-  std::vector<uint16_t> common_prefix_;  // with the previous id in sorted_
-  // The pieces of sorted_ back to back (piece i: [offsets_[i], offsets_[i+1])),
-  // so the vocabulary walk reads memory in order.
-  std::string sorted_bytes_;
-  std::vector<uint32_t> sorted_offsets_;
+  std::vector<int32_t> sorted_;  // ids with a piece, by piece bytes
+  // The pieces as a byte trie in preorder, so that a walk skips a failed
+  // prefix's whole subtree in one step. A node is one byte at `depth` of the
+  // pieces sorted_[first...]; those whose piece is exactly the path to here
+  // (several only for duplicate pieces) come first.
+  struct TrieNode {
+    uint32_t end;    // the index after this node's subtree
+    uint32_t first;  // into sorted_
+    uint16_t depth;
+    uint8_t byte;
+    uint8_t ends_here;
+  };
+  std::vector<TrieNode> trie_;
+  size_t max_piece_ = 0;
+  std::vector<int32_t> eog_ids_;
 };
 
 // One request's position in a grammar. Not thread-safe; cheap to create.
@@ -89,6 +99,7 @@ class GrammarMatcher : public TokenConstraint {
   bool allows(int32_t id) override;
   void fill_allowed(std::vector<uint8_t>& allowed) override;
   bool mask_is_cheap() override { return mask_cache_.count(stacks_) > 0; }
+  const std::vector<int32_t>* few_allowed() override;
 
   // Advances over a chosen token / raw text. Throws Error if it does not fit.
   void accept_token(int32_t id);
@@ -97,31 +108,55 @@ class GrammarMatcher : public TokenConstraint {
   bool can_end() const;   // the text so far is a complete sentence
   bool must_end() const;  // ... and nothing may follow it
   bool failed() const { return stacks_.empty(); }
+  // Whole-vocabulary walks (fill_allowed on a state not seen before) are
+  // split over this pool's threads; nullptr: on the calling thread.
+  void set_thread_pool(ThreadPool* pool) { pool_ = pool; }
 
  private:
   using StackSet = std::vector<int32_t>;  // sorted interned stack ids
-  int32_t intern(int32_t pos, int32_t parent);
-  // Pushes the stacks reached by resuming at `pos` under `parent`, expanding
-  // rule references until each stack's top is a byte set (or it is complete).
-  void expand(int32_t pos, int32_t parent, StackSet& out);
-  void advance(const StackSet& from, uint8_t byte, StackSet& to);
-  bool advance_text(StackSet& stacks, std::string_view bytes);
-  void compact_if_large();
-
   struct Node {
     int32_t pos, parent;
   };
+  struct OwnNodes;   // the matcher's node table
+  class WalkNodes;   // a read-only view of it plus the nodes one walk chunk adds
+  int32_t intern(int32_t pos, int32_t parent);
+  // Pushes the stacks reached by resuming at `pos` under `parent`, expanding
+  // rule references until each stack's top is a byte set (or it is complete).
+  template <class Nodes>
+  void expand(Nodes& nodes, int32_t pos, int32_t parent, StackSet& out) const;
+  template <class Nodes>
+  void advance(Nodes& nodes, const StackSet& from, uint8_t byte, StackSet& to) const;
+  template <class Nodes>
+  void walk_vocab(Nodes& nodes, size_t begin, size_t end, std::vector<StackSet>& levels,
+                  std::vector<int32_t>& allowed) const;
+  size_t live_trie_nodes();
+  void walk_vocab_parallel(std::vector<int32_t>& allowed);
+  // The tokens allowed in the current state: a bitset over the vocabulary,
+  // and the ids themselves when they are few (compact, so that hundreds of
+  // cached states cost little memory and no fresh pages per step).
+  struct AllowedSet {
+    std::vector<uint64_t> bits;
+    std::vector<int32_t> ids;
+    bool few = false;
+  };
+  const AllowedSet& allowed_set();
+  bool advance_text(StackSet& stacks, std::string_view bytes);
+  void compact_if_large();
+
   static constexpr int32_t kComplete = 0;  // the empty stack: the sentence may end here
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const GrammarVocab> vocab_;
   std::vector<Node> nodes_;
   std::unordered_map<uint64_t, int32_t> node_ids_;
   StackSet stacks_;
-  // Whole-vocabulary masks by stack set: states repeat (e.g. inside a JSON
-  // string), and interning makes equal states equal sets.
-  std::map<StackSet, std::vector<uint8_t>> mask_cache_;
+  // Allowed sets by stack set: states repeat (e.g. inside a JSON string), and
+  // interning makes equal states equal sets.
+  std::map<StackSet, AllowedSet> mask_cache_;
   std::vector<StackSet> levels_;  // scratch for fill_allowed
+  std::vector<std::vector<StackSet>> chunk_levels_;  // ... per chunk of a parallel walk
+  std::vector<int32_t> walk_ids_;                    // ... and the ids a walk allowed
   StackSet scratch_a_, scratch_b_;
+  ThreadPool* pool_ = nullptr;
 };
 
 }  // namespace onellm

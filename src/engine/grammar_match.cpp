@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "engine/grammar.h"
+#include "kernels/kernels.h"
 #include "tokenizer/tokenizer.h"
 
 namespace onellm {
@@ -20,26 +21,35 @@ GrammarVocab::GrammarVocab(const Tokenizer& tok) {
   eog_.assign(size_t(n), 0);
   for (int32_t id = 0; id < n; ++id) {
     eog_[id] = tok.is_eog(id);
+    if (eog_[id]) eog_ids_.push_back(id);
     if (eog_[id] || tok.is_control(id)) continue;
     TokenKind kind = tok.token_kind(id);
     if (kind == TokenKind::kUnknown || kind == TokenKind::kUnused || kind == TokenKind::kUndefined) continue;
     pieces_[id] = tok.token_to_piece(id, /*special=*/true);
+    if (pieces_[id].size() > UINT16_MAX) pieces_[id].clear();  // deeper than the trie counts; no real vocabulary has one
     if (!pieces_[id].empty()) sorted_.push_back(id);
   }
   std::sort(sorted_.begin(), sorted_.end(), [&](int32_t a, int32_t b) { return pieces_[a] < pieces_[b]; });
-  common_prefix_.assign(sorted_.size(), 0);
-  for (size_t i = 1; i < sorted_.size(); ++i) {
-    const std::string &a = pieces_[sorted_[i - 1]], &b = pieces_[sorted_[i]];
-    size_t k = 0, m = std::min<size_t>({a.size(), b.size(), 65535});
-    while (k < m && a[k] == b[k]) ++k;
-    common_prefix_[i] = uint16_t(k);
+  std::vector<uint32_t> path;  // open trie nodes, one per depth
+  for (size_t i = 0; i < sorted_.size(); ++i) {
+    const std::string& piece = pieces_[sorted_[i]];
+    size_t common = 0;
+    if (i > 0) {
+      const std::string& prev = pieces_[sorted_[i - 1]];
+      while (common < std::min(prev.size(), piece.size()) && prev[common] == piece[common]) ++common;
+    }
+    while (path.size() > common) {
+      trie_[path.back()].end = static_cast<uint32_t>(trie_.size());
+      path.pop_back();
+    }
+    for (size_t d = common; d < piece.size(); ++d) {
+      path.push_back(static_cast<uint32_t>(trie_.size()));
+      trie_.push_back({0, static_cast<uint32_t>(i), static_cast<uint16_t>(d), uint8_t(piece[d]),
+                       uint8_t(d + 1 == piece.size())});
+    }
+    max_piece_ = std::max(max_piece_, piece.size());
   }
-  sorted_offsets_.reserve(sorted_.size() + 1);
-  for (int32_t id : sorted_) {
-    sorted_offsets_.push_back(static_cast<uint32_t>(sorted_bytes_.size()));
-    sorted_bytes_ += pieces_[id];
-  }
-  sorted_offsets_.push_back(static_cast<uint32_t>(sorted_bytes_.size()));
+  for (uint32_t open : path) trie_[open].end = static_cast<uint32_t>(trie_.size());
 }
 
 std::shared_ptr<const GrammarVocab> GrammarVocab::of(const Tokenizer& tokenizer) {
@@ -54,10 +64,52 @@ std::shared_ptr<const GrammarVocab> GrammarVocab::of(const Tokenizer& tokenizer)
   return vocab;
 }
 
+// The matcher's own node table, which the walk on the calling thread grows.
+struct GrammarMatcher::OwnNodes {
+  GrammarMatcher& m;
+  Node at(int32_t id) const { return m.nodes_[size_t(id)]; }
+  int32_t intern(int32_t pos, int32_t parent) { return m.intern(pos, parent); }
+};
+
+// One chunk of a parallel walk: reads the matcher's table (frozen while the
+// walk runs, so concurrent reads are safe) and keeps the nodes it creates to
+// itself, numbered from the table's end. Chunks never exchange stack ids, so
+// two chunks giving the same new node different ids is harmless.
+class GrammarMatcher::WalkNodes {
+ public:
+  explicit WalkNodes(const GrammarMatcher& m)
+      : base_(m.nodes_), base_ids_(m.node_ids_), n_base_(static_cast<int32_t>(m.nodes_.size())) {}
+  Node at(int32_t id) const { return id < n_base_ ? base_[size_t(id)] : added_[size_t(id - n_base_)]; }
+  int32_t intern(int32_t pos, int32_t parent) {
+    const uint64_t key = (uint64_t(uint32_t(pos)) << 32) | uint32_t(parent);
+    if (auto it = base_ids_.find(key); it != base_ids_.end()) return it->second;
+    auto [it, fresh] = added_ids_.emplace(key, n_base_ + static_cast<int32_t>(added_.size()));
+    if (fresh) added_.push_back({pos, parent});
+    return it->second;
+  }
+  // Copies the added nodes into the matcher's table (a parent always comes
+  // before its children), so later walks and accepts find them there.
+  void merge_into(GrammarMatcher& m) const {
+    std::vector<int32_t> ids(added_.size());
+    for (size_t i = 0; i < added_.size(); ++i) {
+      const int32_t parent = added_[i].parent;
+      ids[i] = m.intern(added_[i].pos, parent < n_base_ ? parent : ids[size_t(parent - n_base_)]);
+    }
+  }
+
+ private:
+  const std::vector<Node>& base_;
+  const std::unordered_map<uint64_t, int32_t>& base_ids_;
+  const int32_t n_base_;
+  std::vector<Node> added_;
+  std::unordered_map<uint64_t, int32_t> added_ids_;
+};
+
 GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const GrammarVocab> vocab)
     : grammar_(std::move(grammar)), vocab_(std::move(vocab)) {
   nodes_.push_back({-1, -1});  // kComplete
-  for (int32_t alt : grammar_->alternatives(grammar_->root())) expand(alt, kComplete, stacks_);
+  OwnNodes own{*this};
+  for (int32_t alt : grammar_->alternatives(grammar_->root())) expand(own, alt, kComplete, stacks_);
   std::sort(stacks_.begin(), stacks_.end());
   stacks_.erase(std::unique(stacks_.begin(), stacks_.end()), stacks_.end());
 }
@@ -69,12 +121,13 @@ int32_t GrammarMatcher::intern(int32_t pos, int32_t parent) {
   return it->second;
 }
 
-void GrammarMatcher::expand(int32_t pos, int32_t parent, StackSet& out) {
+template <class Nodes>
+void GrammarMatcher::expand(Nodes& nodes, int32_t pos, int32_t parent, StackSet& out) const {
   const auto& elements = grammar_->elements();
   for (;;) {
     const Grammar::Element e = elements[pos];
     if (e.kind == Grammar::kBytes) {
-      out.push_back(intern(pos, parent));
+      out.push_back(nodes.intern(pos, parent));
       return;
     }
     if (e.kind == Grammar::kEnd) {
@@ -82,25 +135,26 @@ void GrammarMatcher::expand(int32_t pos, int32_t parent, StackSet& out) {
         out.push_back(kComplete);
         return;
       }
-      const Node p = nodes_[parent];  // copy: intern() may grow nodes_
+      const Node p = nodes.at(parent);  // a copy: intern() may grow the table
       pos = p.pos, parent = p.parent;
       continue;
     }
     const int32_t next = pos + 1;
-    const int32_t cont = elements[next].kind == Grammar::kEnd ? parent : intern(next, parent);
+    const int32_t cont = elements[next].kind == Grammar::kEnd ? parent : nodes.intern(next, parent);
     const auto& alts = grammar_->alternatives(e.value);
-    for (size_t i = 0; i + 1 < alts.size(); ++i) expand(alts[i], cont, out);
+    for (size_t i = 0; i + 1 < alts.size(); ++i) expand(nodes, alts[i], cont, out);
     pos = alts.back(), parent = cont;  // the last alternative without recursion
   }
 }
 
-void GrammarMatcher::advance(const StackSet& from, uint8_t byte, StackSet& to) {
+template <class Nodes>
+void GrammarMatcher::advance(Nodes& nodes, const StackSet& from, uint8_t byte, StackSet& to) const {
   to.clear();
   const auto& elements = grammar_->elements();
   for (int32_t s : from) {
     if (s == kComplete) continue;
-    const Node n = nodes_[s];
-    if (grammar_->byte_set(elements[n.pos].value).has(byte)) expand(n.pos + 1, n.parent, to);
+    const Node n = nodes.at(s);
+    if (grammar_->byte_set(elements[n.pos].value).has(byte)) expand(nodes, n.pos + 1, n.parent, to);
   }
   if (to.size() > 1) {
     std::sort(to.begin(), to.end());
@@ -109,8 +163,9 @@ void GrammarMatcher::advance(const StackSet& from, uint8_t byte, StackSet& to) {
 }
 
 bool GrammarMatcher::advance_text(StackSet& stacks, std::string_view bytes) {
+  OwnNodes own{*this};
   for (char c : bytes) {
-    advance(stacks, uint8_t(c), scratch_b_);
+    advance(own, stacks, uint8_t(c), scratch_b_);
     stacks.swap(scratch_b_);
     if (stacks.empty()) return false;
   }
@@ -129,52 +184,121 @@ bool GrammarMatcher::allows(int32_t id) {
   return advance_text(scratch_a_, piece);
 }
 
-// Walks the vocabulary in byte order: a token shares its first
-// common_prefix_ bytes with the previous one, so only the rest is advanced,
-// and once a prefix fails every following token with that prefix is skipped.
-void GrammarMatcher::fill_allowed(std::vector<uint8_t>& allowed) {
-  const size_t n_out = allowed.size();
+// Walks trie nodes [begin, end) in preorder, setting mask[id] for the allowed
+// tokens; levels[d] holds the state after the first d bytes of the current
+// path (levels[0]: the current state, set by the caller). A byte that fails
+// skips its whole subtree.
+template <class Nodes>
+void GrammarMatcher::walk_vocab(Nodes& nodes, size_t begin, size_t end, std::vector<StackSet>& levels,
+                                std::vector<int32_t>& allowed) const {
+  const auto& trie = vocab_->trie_;
+  const auto& sorted = vocab_->sorted_;
+  if (begin >= end) return;
+  if (levels.size() < vocab_->max_piece_ + 1) levels.resize(vocab_->max_piece_ + 1);
+  // A slice may start inside a subtree: rebuild the states along its path,
+  // and skip what hangs below a byte of it that already fails.
+  size_t k = begin;
+  const std::string& path = vocab_->pieces_[sorted[trie[k].first]];
+  for (size_t d = 0; d < trie[k].depth; ++d) {
+    advance(nodes, levels[d], uint8_t(path[d]), levels[d + 1]);
+    if (!levels[d + 1].empty()) continue;
+    while (k < end && trie[k].depth > d) k = trie[k].end;
+    break;
+  }
+  while (k < end) {
+    const GrammarVocab::TrieNode& node = trie[k];
+    StackSet& next = levels[node.depth + 1u];
+    advance(nodes, levels[node.depth], node.byte, next);
+    if (next.empty()) {
+      k = node.end;
+      continue;
+    }
+    if (node.ends_here) {
+      const std::string& piece = vocab_->pieces_[sorted[node.first]];
+      allowed.push_back(sorted[node.first]);
+      for (size_t j = node.first + 1; j < sorted.size() && vocab_->pieces_[sorted[j]] == piece; ++j)
+        allowed.push_back(sorted[j]);
+    }
+    ++k;
+  }
+}
+
+// How many trie nodes lie below the first bytes the current state accepts:
+// an upper bound on the walk, read off the root level in ~256 steps.
+size_t GrammarMatcher::live_trie_nodes() {
+  const auto& trie = vocab_->trie_;
+  OwnNodes own{*this};
+  size_t live = 0;
+  for (size_t k = 0; k < trie.size(); k = trie[k].end) {
+    advance(own, stacks_, trie[k].byte, scratch_b_);
+    if (!scratch_b_.empty()) live += trie[k].end - k;
+  }
+  return live;
+}
+
+// Equal slices of the trie, several per thread because failed prefixes make
+// their cost uneven; each slice adds nodes only to its own WalkNodes.
+void GrammarMatcher::walk_vocab_parallel(std::vector<int32_t>& allowed) {
+  const size_t n = vocab_->trie_.size();
+  const size_t n_chunks = size_t(pool_->size()) * 4;
+  std::vector<WalkNodes> chunk_nodes;
+  chunk_nodes.reserve(n_chunks);
+  for (size_t c = 0; c < n_chunks; ++c) chunk_nodes.emplace_back(*this);
+  std::vector<std::vector<int32_t>> chunk_allowed(n_chunks);
+  if (chunk_levels_.size() < n_chunks) chunk_levels_.resize(n_chunks);
+  pool_->parallel_for(int64_t(n_chunks), [&](int64_t first, int64_t last) {
+    for (int64_t c = first; c < last; ++c) {
+      std::vector<StackSet>& levels = chunk_levels_[size_t(c)];
+      if (levels.empty()) levels.resize(1);
+      levels[0] = stacks_;
+      walk_vocab(chunk_nodes[size_t(c)], n * size_t(c) / n_chunks, n * size_t(c + 1) / n_chunks, levels,
+                 chunk_allowed[size_t(c)]);
+    }
+  });
+  for (const WalkNodes& added : chunk_nodes) added.merge_into(*this);
+  for (const auto& ids : chunk_allowed) allowed.insert(allowed.end(), ids.begin(), ids.end());
+}
+
+const GrammarMatcher::AllowedSet& GrammarMatcher::allowed_set() {
   auto cached = mask_cache_.find(stacks_);
-  if (cached == mask_cache_.end()) {
-    std::vector<uint8_t> mask(size_t(vocab_->n_vocab()), 0);
-    const auto& sorted = vocab_->sorted_;
-    const auto& lcp = vocab_->common_prefix_;
+  if (cached != mask_cache_.end()) return cached->second;
+  // Walks much smaller than this take less than waking the pool's threads.
+  constexpr size_t kMinParallelWalk = 32768;
+  walk_ids_.clear();
+  if (pool_ && pool_->size() > 1 && live_trie_nodes() >= kMinParallelWalk) {
+    walk_vocab_parallel(walk_ids_);
+  } else {
     if (levels_.empty()) levels_.resize(1);
     levels_[0] = stacks_;
-    size_t valid = 0;  // levels_[0..valid] hold the states along the last walked piece
-    bool dead = false;  // levels_[valid] is empty
-    size_t run_min = SIZE_MAX;
-    for (size_t i = 0; i < sorted.size(); ++i) {
-      run_min = std::min<size_t>(run_min, lcp[i]);
-      const size_t common = std::min(run_min, valid);
-      if (dead && common >= valid) continue;  // starts with a prefix that already failed
-      const std::string_view piece(vocab_->sorted_bytes_.data() + vocab_->sorted_offsets_[i],
-                                   vocab_->sorted_offsets_[i + 1] - vocab_->sorted_offsets_[i]);
-      if (levels_.size() < piece.size() + 1) levels_.resize(piece.size() + 1);
-      dead = false;
-      size_t d = common;
-      for (; d < piece.size(); ++d) {
-        advance(levels_[d], uint8_t(piece[d]), levels_[d + 1]);
-        if (levels_[d + 1].empty()) break;
-      }
-      if (d < piece.size()) {
-        dead = true, valid = d + 1;
-      } else {
-        valid = piece.size();
-        mask[sorted[i]] = 1;
-      }
-      run_min = SIZE_MAX;
-    }
-    if (can_end()) {
-      for (int32_t id = 0; id < vocab_->n_vocab(); ++id)
-        if (vocab_->is_eog(id)) mask[id] = 1;
-    }
-    if (mask_cache_.size() >= 512) mask_cache_.clear();
-    cached = mask_cache_.emplace(stacks_, std::move(mask)).first;
+    OwnNodes own{*this};
+    walk_vocab(own, 0, vocab_->trie_.size(), levels_, walk_ids_);
   }
-  const std::vector<uint8_t>& mask = cached->second;
-  std::fill(allowed.begin(), allowed.end(), 0);
-  std::copy_n(mask.begin(), std::min(n_out, mask.size()), allowed.begin());
+  if (can_end()) walk_ids_.insert(walk_ids_.end(), vocab_->eog_ids_.begin(), vocab_->eog_ids_.end());
+  const size_t n_vocab = size_t(vocab_->n_vocab());
+  AllowedSet set;
+  set.bits.assign((n_vocab + 63) / 64, 0);
+  for (int32_t id : walk_ids_) set.bits[size_t(id) >> 6] |= uint64_t{1} << (id & 63);
+  // A list no longer than an eighth of the vocabulary (half a byte mask's size).
+  set.few = walk_ids_.size() <= n_vocab / 8;
+  if (set.few) {
+    set.ids.reserve(walk_ids_.size());
+    for (size_t w = 0; w < set.bits.size(); ++w)
+      for (uint64_t b = set.bits[w]; b; b &= b - 1) set.ids.push_back(int32_t(w * 64 + size_t(__builtin_ctzll(b))));
+  }
+  if (mask_cache_.size() >= 512) mask_cache_.clear();
+  return mask_cache_.emplace(stacks_, std::move(set)).first->second;
+}
+
+const std::vector<int32_t>* GrammarMatcher::few_allowed() {
+  const AllowedSet& set = allowed_set();
+  return set.few ? &set.ids : nullptr;
+}
+
+void GrammarMatcher::fill_allowed(std::vector<uint8_t>& allowed) {
+  const AllowedSet& set = allowed_set();
+  const size_t n = std::min(allowed.size(), size_t(vocab_->n_vocab()));
+  for (size_t id = 0; id < n; ++id) allowed[id] = uint8_t((set.bits[id >> 6] >> (id & 63)) & 1);
+  std::fill(allowed.begin() + ptrdiff_t(n), allowed.end(), 0);
 }
 
 void GrammarMatcher::accept_token(int32_t id) {

@@ -27,6 +27,26 @@ inline void check_logit(float logit, int32_t id) {
   if (!(logit < std::numeric_limits<float>::infinity())) [[unlikely]] throw_bad_logit(logit, id);
 }
 
+// Calls consider(id) for each allowed id in ascending order: the ids in
+// `only` if given, else every id with allowed[id] (every id without a mask).
+// Logits are checked over the whole scan, as without a constraint.
+template <class Consider>
+void for_each_allowed(const float* logits, int32_t n_vocab, const uint8_t* allowed, const std::vector<int32_t>* only,
+                      Consider&& consider) {
+  if (only) {
+    for (int32_t id : *only) {
+      if (id >= n_vocab) continue;
+      check_logit(logits[id], id);
+      consider(id);
+    }
+    return;
+  }
+  for (int32_t id = 0; id < n_vocab; ++id) {
+    check_logit(logits[id], id);
+    if (!allowed || allowed[id]) consider(id);
+  }
+}
+
 uint64_t resolve_seed(uint64_t seed) {
   if (seed != SamplingParams::kRandomSeed) return seed;
   std::random_device device;
@@ -67,30 +87,36 @@ std::span<const TokenProb> Sampler::distribution(float* logits, const std::vecto
   apply_filter_bias_penalties(logits, history);
   candidates_.clear();
   const bool greedy = params_.temperature <= 0.0f;
-  const uint8_t* allowed = nullptr;  // whole-vocabulary mask of the constraint, if one was needed
+  // The constraint's allowed set, if the best-first check could not settle it:
+  // a short id list, or a whole-vocabulary mask.
+  const std::vector<int32_t>* only = nullptr;
+  const uint8_t* allowed = nullptr;
   if (constraint_ &&
       !((greedy || params_.top_k > 0) && !constraint_->mask_is_cheap() && collect_allowed_top_k(logits))) {
-    allowed_mask_.resize(size_t(n_vocab_));
-    constraint_->fill_allowed(allowed_mask_);
-    allowed = allowed_mask_.data();
+    only = constraint_->few_allowed();
+    if (!only) {
+      allowed_mask_.resize(size_t(n_vocab_));
+      constraint_->fill_allowed(allowed_mask_);
+      allowed = allowed_mask_.data();
+    }
   }
   if (greedy) {
     if (candidates_.empty()) {
       int32_t best = -1;
       float best_logit = -std::numeric_limits<float>::infinity();
-      for (int32_t id = 0; id < n_vocab_; ++id) {
-        check_logit(logits[id], id);
-        if (allowed && !allowed[id]) continue;
+      // Ascending ids and a strict comparison: ties go to the lowest id.
+      auto consider = [&](int32_t id) {
         if (logits[id] > best_logit) best = id, best_logit = logits[id];  // -inf never wins
-      }
-      if (best < 0) throw Error(allowed ? "sampler: the constraint allows no token here"
-                                        : "sampler: every token is banned (filter, logit_bias or -inf logits)");
+      };
+      for_each_allowed(logits, n_vocab_, allowed, only, consider);
+      if (best < 0) throw Error(constraint_ ? "sampler: the constraint allows no token here"
+                                            : "sampler: every token is banned (filter, logit_bias or -inf logits)");
       candidates_.push_back({best, 1.0f});
     }
     candidates_.front().p = 1.0f;
     return candidates_;
   }
-  if (candidates_.empty()) collect_candidates_top_k(logits, allowed);
+  if (candidates_.empty()) collect_candidates_top_k(logits, allowed, only);
   keep_top_p_and_min_p();
   to_probabilities();
   return candidates_;
@@ -167,11 +193,10 @@ void Sampler::apply_penalties(float* logits, const std::vector<int32_t>& history
 
 // Top-k is folded into the scan: a heap of the k best so far, whose front is
 // the least likely of them, so most tokens cost one comparison and are gone.
-void Sampler::collect_candidates_top_k(const float* logits, const uint8_t* allowed) {
+void Sampler::collect_candidates_top_k(const float* logits, const uint8_t* allowed, const std::vector<int32_t>* only) {
   const size_t k = params_.top_k > 0 ? size_t(params_.top_k) : SIZE_MAX;
-  for (int32_t id = 0; id < n_vocab_; ++id) {
-    check_logit(logits[id], id);
-    if (logits[id] == -std::numeric_limits<float>::infinity() || (allowed && !allowed[id])) continue;
+  auto consider = [&](int32_t id) {
+    if (logits[id] == -std::numeric_limits<float>::infinity()) return;
     TokenProb t{id, logits[id]};
     if (candidates_.size() < k) {
       candidates_.push_back(t);
@@ -181,10 +206,11 @@ void Sampler::collect_candidates_top_k(const float* logits, const uint8_t* allow
       candidates_.back() = t;
       std::push_heap(candidates_.begin(), candidates_.end(), more_likely);
     }
-  }
+  };
+  for_each_allowed(logits, n_vocab_, allowed, only, consider);
   if (candidates_.empty())
-    throw Error(allowed ? "sampler: the constraint allows no token here"
-                        : "sampler: every token is banned (filter, logit_bias or -inf logits)");
+    throw Error(allowed || only ? "sampler: the constraint allows no token here"
+                                : "sampler: every token is banned (filter, logit_bias or -inf logits)");
 }
 
 // Min-p and top-p both keep a most-likely-first prefix of the candidates, so

@@ -50,6 +50,9 @@ class TokenConstraint {
   // True when fill_allowed costs no more than a pass over the vocabulary
   // (e.g. cached): then it is used instead of checking tokens one by one.
   virtual bool mask_is_cheap() { return false; }
+  // The allowed ids (ascending) when they are few, so the sampler looks at
+  // those only; nullptr: use fill_allowed. Valid until the constraint changes.
+  virtual const std::vector<int32_t>* few_allowed() { return nullptr; }
 };
 
 class Sampler {
@@ -87,8 +90,10 @@ class Sampler {
   void apply_filter_bias_penalties(float* logits, const std::vector<int32_t>& history);
   void apply_penalties(float* logits, const std::vector<int32_t>& history);
   // Fills candidates_ with the top_k best tokens (all if top-k is off)
-  // among those whose logit is finite (and allowed[id], if given).
-  void collect_candidates_top_k(const float* logits, const uint8_t* allowed = nullptr);
+  // among those whose logit is finite (and allowed[id], if given; only the
+  // ids in `only`, if given).
+  void collect_candidates_top_k(const float* logits, const uint8_t* allowed = nullptr,
+                                const std::vector<int32_t>* only = nullptr);
   void keep_top_p_and_min_p();
   void keep_top_p(float max_logit);
   void to_probabilities();
