@@ -103,6 +103,30 @@ TEST(Model, QuantizedKvCachesStayCloseAndAttentionIsAccounted) {
   EXPECT_THROW(KvCache(model->config(), 8, TensorType::Q4_0), Error);
 }
 
+// A long chunk records only its last rows' attention (the earlier ones
+// weigh next to nothing after the decay): the scores match those of the same
+// tokens fed one at a time, where every query is recorded.
+TEST(Model, LongChunksRecordAttentionLikeSingleSteps) {
+  TempDir dir;
+  write_tiny_model(TinyModelSpec{}, dir.file("m.gguf"));
+  auto model = Model::load(dir.file("m.gguf"));
+  const int64_t V = model->config().n_vocab, n = 300;
+  std::vector<int32_t> tokens(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) tokens[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7 + 3) % V);
+  ThreadPool pool(2);
+  std::vector<float> logits(static_cast<size_t>(V));
+  KvCache chunked(model->config(), n), stepped(model->config(), n);
+  chunked.track_attention(true);
+  stepped.track_attention(true);
+  model->forward(tokens.data(), n, chunked, logits.data(), false, &pool);
+  for (int64_t i = 0; i < n; ++i) model->forward(&tokens[static_cast<size_t>(i)], 1, stepped, logits.data(), false, &pool);
+  for (int64_t pos = 0; pos < n; pos += 20) {
+    const double want = stepped.attention_score(pos, 20);
+    ASSERT_GE(want, 0.0);
+    EXPECT_NEAR(chunked.attention_score(pos, 20), want, 0.01 * std::max(1.0, want)) << "positions " << pos;
+  }
+}
+
 // One batched pass over several sequences (each at its own position, one a
 // prompt chunk, the others single decode tokens) gives each the logits and
 // KV it gets alone.
@@ -144,6 +168,51 @@ TEST(Model, BatchedForwardEqualsSeparateForwards) {
   }
   Model::ForwardSegment twice[2] = {segments[0], segments[0]};
   EXPECT_THROW(model->forward_batch(twice, 2, &pool), Error);
+}
+
+// A pass run a layer at a time, with other sequences' passes in between
+// (what the scheduler does when a prompt chunk yields), gives the logits and
+// cache of the pass run at once; a pass dropped half-way leaves its cache as
+// it was, and the chunk can then run again.
+TEST(Model, SteppedPassWithWorkInBetweenEqualsTheWholePass) {
+  TempDir dir;
+  TinyModelSpec spec;
+  spec.n_layer = 3;
+  write_tiny_model(spec, dir.file("m.gguf"));
+  auto model = Model::load(dir.file("m.gguf"));
+  const int64_t V = model->config().n_vocab;
+  ThreadPool pool(2);
+  const std::vector<int32_t> prefix = {1, 5, 9}, chunk = {4, 8, 15, 16, 23, 42}, other = {7, 3};
+  KvCache whole(model->config(), 64), stepped(model->config(), 64), interloper(model->config(), 64);
+  std::vector<float> want(static_cast<size_t>(V)), got(want.size()), scratch(want.size());
+  model->forward(prefix.data(), 3, whole, want.data(), false, &pool);
+  model->forward(prefix.data(), 3, stepped, got.data(), false, &pool);
+  model->forward(chunk.data(), 6, whole, want.data(), false, &pool);
+
+  const Model::ForwardSegment dropped_segment{chunk.data(), 4, &stepped, got.data(), false};
+  {
+    Model::Pass dropped = model->begin_pass(&dropped_segment, 1, &pool);
+    dropped.step();
+    dropped.step();
+  }
+  EXPECT_EQ(stepped.size(), 3);
+
+  const Model::ForwardSegment segment{chunk.data(), 6, &stepped, got.data(), false};
+  Model::Pass pass = model->begin_pass(&segment, 1, &pool);
+  EXPECT_EQ(pass.steps(), spec.n_layer + 1);
+  while (!pass.done()) {
+    pass.step();
+    model->forward(other.data(), 1, interloper, scratch.data(), false, &pool);  // another sequence in between
+  }
+  EXPECT_THROW(pass.step(), Error);
+  ASSERT_EQ(stepped.size(), whole.size());
+  for (int64_t i = 0; i < V; ++i) ASSERT_EQ(got[size_t(i)], want[size_t(i)]) << "logit " << i;
+  std::vector<float> kw(static_cast<size_t>(whole.size() * whole.kv_dim())), ks(kw.size());
+  for (int64_t l = 0; l < spec.n_layer; ++l) {
+    whole.read_k(l, 0, whole.size(), kw.data());
+    stepped.read_k(l, 0, stepped.size(), ks.data());
+    ASSERT_EQ(kw, ks) << "layer " << l;
+  }
 }
 
 TEST(Model, ContextOverflowAndBadTokensAreErrors) {

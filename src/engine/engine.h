@@ -90,6 +90,26 @@ class Sequence {
   // prompt chunks riding along: the weights are read once for all); each
   // sequence's logits() is then its last token's row.
   static void eval_batch(Sequence* const* sequences, const int32_t* const* tokens, const int64_t* counts, int64_t n);
+  // A prompt chunk evaluated one layer at a time (Model::Pass), so that a
+  // scheduler can run a few layers, let more urgent work in, and resume it
+  // later without recomputing. Until it is done or dropped nothing else may
+  // evaluate on this sequence; dropping it leaves the sequence as it was.
+  class ChunkEval {
+   public:
+    ChunkEval(Sequence& sequence, const int32_t* tokens, int64_t n);
+    int64_t n_tokens() const { return static_cast<int64_t>(tokens_.size()); }
+    int64_t steps() const { return pass_.steps(); }
+    int64_t steps_done() const { return pass_.steps_done(); }
+    bool done() const { return pass_.done(); }
+    // The next layer (the last step: the output head; then the tokens are
+    // in the sequence and its logits() are the last token's row).
+    void step();
+
+   private:
+    Sequence& seq_;
+    std::vector<int32_t> tokens_;
+    Model::Pass pass_;
+  };
   bool full() const { return cache_.size() >= cache_.capacity(); }
   // For the context layer, which saves and restores KV chunks: the cache, and
   // adopting tokens whose keys/values were written into it directly (their

@@ -57,6 +57,24 @@ void Sequence::eval_batch(Sequence* const* sequences, const int32_t* const* toke
   for (int64_t i = 0; i < n; ++i) sequences[i]->tokens_.insert(sequences[i]->tokens_.end(), tokens[i], tokens[i] + counts[i]);
 }
 
+namespace {
+Model::Pass begin_chunk_pass(Sequence& seq, KvCache& cache, std::vector<float>& logits, const int32_t* tokens,
+                             int64_t n, MathMode math) {
+  logits.resize(static_cast<size_t>(seq.model().config().n_vocab));
+  const Model::ForwardSegment segment{tokens, n, &cache, logits.data(), false};
+  return seq.model().begin_pass(&segment, 1, seq.pool(), math);
+}
+}  // namespace
+
+Sequence::ChunkEval::ChunkEval(Sequence& sequence, const int32_t* tokens, int64_t n)
+    : seq_(sequence), tokens_(tokens, tokens + std::max<int64_t>(n, 0)),
+      pass_(begin_chunk_pass(sequence, sequence.cache_, sequence.logits_, tokens_.data(), n, sequence.options_.math)) {}
+
+void Sequence::ChunkEval::step() {
+  pass_.step();
+  if (pass_.done()) seq_.tokens_.insert(seq_.tokens_.end(), tokens_.begin(), tokens_.end());
+}
+
 void Sequence::adopt_restored(std::vector<int32_t> tokens) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n > cache_.capacity() || n > cache_.reserved())

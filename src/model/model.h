@@ -143,6 +143,33 @@ class Model {
   void forward_batch(const ForwardSegment* segments, int64_t n_segments, ThreadPool* pool,
                      MathMode mode = MathMode::kFast) const;
 
+  // The same pass, one step at a time (a step is one layer; the last step is
+  // the output head), so that a long prompt chunk can stop between layers
+  // and resume later: the service's scheduler lets more urgent work run in
+  // between instead of waiting for the whole chunk. Until the pass is done
+  // or dropped nothing else may use its caches; a dropped pass leaves them
+  // at their old size (the rows it wrote lie beyond it). Arguments are
+  // checked, and tokens embedded, when the pass begins; the logits buffers
+  // must stay valid until the last step.
+  class Pass {
+   public:
+    Pass(Pass&&) noexcept;
+    Pass& operator=(Pass&&) noexcept;
+    ~Pass();
+    int64_t steps() const;
+    int64_t steps_done() const;
+    bool done() const { return steps_done() == steps(); }
+    void step();
+
+   private:
+    friend class Model;
+    struct State;
+    explicit Pass(std::unique_ptr<State> state);
+    std::unique_ptr<State> state_;
+  };
+  Pass begin_pass(const ForwardSegment* segments, int64_t n_segments, ThreadPool* pool,
+                  MathMode mode = MathMode::kFast) const;
+
   // Bytes of weights (as stored) and of a KV cache of n_ctx positions.
   uint64_t weight_bytes() const;
   uint64_t kv_cache_bytes(int64_t n_ctx) const;

@@ -63,25 +63,68 @@ void Model::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* log
 }
 
 void Model::forward_batch(const ForwardSegment* segments, int64_t n_segments, ThreadPool* pool, MathMode mode) const {
-  const bool exact = mode == MathMode::kExact;
-  const ModelConfig& c = config_;
-  if (n_segments <= 0) throw Error("forward: no sequences to evaluate");
-  // Rows of all segments, concatenated: every matmul runs once over them all,
-  // so B decoding sequences read the weights once instead of B times.
-  std::vector<int64_t> row0(static_cast<size_t>(n_segments) + 1, 0), pos0(static_cast<size_t>(n_segments));
-  for (int64_t s = 0; s < n_segments; ++s) {
-    const ForwardSegment& g = segments[s];
+  Pass pass = begin_pass(segments, n_segments, pool, mode);
+  while (!pass.done()) pass.step();
+}
+
+// Everything a pass carries from one layer to the next: the rows of all
+// segments concatenated (every matmul runs once over them all, so B decoding
+// sequences read the weights once instead of B times) and the scratch.
+struct Model::Pass::State {
+  const Model& model;
+  std::vector<ForwardSegment> segments;
+  ThreadPool* pool;
+  MathMode mode;
+  int64_t n = 0;  // rows
+  std::vector<int64_t> row0, pos0;     // per segment: first row, first position
+  std::vector<int64_t> seg_of, pos_of;  // per row: segment, position in its cache
+  std::vector<float> x, xn, q, k, v, att_out, proj, gate, up, cos_sin;
+  std::mutex attention_mu;  // merges the attention-tracking partial sums
+  int64_t next_step = 0;
+
+  State(const Model& m, const ForwardSegment* segs, int64_t n_segs, ThreadPool* p, MathMode md);
+  void layer(int64_t l);
+  void attention(int64_t l);
+  void output_head();
+};
+
+Model::Pass::Pass(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Model::Pass::Pass(Pass&&) noexcept = default;
+Model::Pass& Model::Pass::operator=(Pass&&) noexcept = default;
+Model::Pass::~Pass() = default;
+int64_t Model::Pass::steps() const { return state_->model.config_.n_layer + 1; }
+int64_t Model::Pass::steps_done() const { return state_->next_step; }
+
+void Model::Pass::step() {
+  State& s = *state_;
+  if (done()) throw Error("forward: the pass is already complete");
+  if (s.next_step < s.model.config_.n_layer) s.layer(s.next_step);
+  else s.output_head();
+  ++s.next_step;
+}
+
+Model::Pass Model::begin_pass(const ForwardSegment* segments, int64_t n_segments, ThreadPool* pool,
+                              MathMode mode) const {
+  return Pass(std::make_unique<Pass::State>(*this, segments, n_segments, pool, mode));
+}
+
+Model::Pass::State::State(const Model& m, const ForwardSegment* segs, int64_t n_segs, ThreadPool* p, MathMode md)
+    : model(m), pool(p), mode(md) {
+  const ModelConfig& c = m.config_;
+  if (n_segs <= 0) throw Error("forward: no sequences to evaluate");
+  segments.assign(segs, segs + n_segs);
+  row0.assign(static_cast<size_t>(n_segs) + 1, 0);
+  pos0.assign(static_cast<size_t>(n_segs), 0);
+  for (int64_t s = 0; s < n_segs; ++s) {
+    const ForwardSegment& g = segments[static_cast<size_t>(s)];
     KvCache& cache = *g.cache;
     if (g.n <= 0) throw Error("forward: no tokens to evaluate");
     for (int64_t o = 0; o < s; ++o)
-      if (segments[o].cache == g.cache) throw Error("forward: a KV cache appears twice in one batch");
+      if (segments[static_cast<size_t>(o)].cache == g.cache) throw Error("forward: a KV cache appears twice in one batch");
     const int64_t p0 = cache.size();
     if (p0 + g.n > cache.capacity())
       throw Error("context full: " + std::to_string(p0) + " + " + std::to_string(g.n) +
                   " tokens exceed the context of " + std::to_string(cache.capacity()));
-    // Grows by doubling so token-by-token decoding re-lays the cache rarely.
-    if (p0 + g.n > cache.reserved())
-      cache.reserve(std::min(cache.capacity(), std::max(p0 + g.n, std::max<int64_t>(64, 2 * cache.reserved()))));
     for (int64_t t = 0; t < g.n; ++t)
       if (g.tokens[t] < 0 || g.tokens[t] >= c.n_vocab)
         throw Error("token id " + std::to_string(g.tokens[t]) + " is out of range (vocabulary has " +
@@ -89,134 +132,167 @@ void Model::forward_batch(const ForwardSegment* segments, int64_t n_segments, Th
     pos0[static_cast<size_t>(s)] = p0;
     row0[static_cast<size_t>(s) + 1] = row0[static_cast<size_t>(s)] + g.n;
   }
-  const int64_t n = row0.back();
-  // Row r belongs to segment seg_of[r], at position pos_of[r] of its cache.
-  std::vector<int64_t> seg_of(static_cast<size_t>(n)), pos_of(static_cast<size_t>(n));
-  for (int64_t s = 0; s < n_segments; ++s)
+  for (const ForwardSegment& g : segments) {
+    KvCache& cache = *g.cache;
+    const int64_t p0 = cache.size();
+    // Grows by doubling so token-by-token decoding re-lays the cache rarely.
+    if (p0 + g.n > cache.reserved())
+      cache.reserve(std::min(cache.capacity(), std::max(p0 + g.n, std::max<int64_t>(64, 2 * cache.reserved()))));
+  }
+  n = row0.back();
+  seg_of.resize(static_cast<size_t>(n));
+  pos_of.resize(static_cast<size_t>(n));
+  for (int64_t s = 0; s < n_segs; ++s)
     for (int64_t r = row0[static_cast<size_t>(s)]; r < row0[static_cast<size_t>(s) + 1]; ++r) {
       seg_of[static_cast<size_t>(r)] = s;
       pos_of[static_cast<size_t>(r)] = pos0[static_cast<size_t>(s)] + (r - row0[static_cast<size_t>(s)]);
     }
+  const int64_t D = c.n_embd, QD = c.q_dim(), KVD = c.kv_dim();
+  x.resize(static_cast<size_t>(n * D));
+  xn.resize(x.size());
+  q.resize(static_cast<size_t>(n * QD));
+  k.resize(static_cast<size_t>(n * KVD));
+  v.resize(k.size());
+  att_out.resize(q.size());
+  proj.resize(x.size());
+  gate.resize(static_cast<size_t>(n * c.n_ff));
+  up.resize(gate.size());
+  for (int64_t s = 0; s < n_segs; ++s)
+    for (int64_t t = 0; t < segments[static_cast<size_t>(s)].n; ++t)
+      matrix_row(m.token_embd_, segments[static_cast<size_t>(s)].tokens[t], x.data() + (row0[static_cast<size_t>(s)] + t) * D);
+  for (const ForwardSegment& g : segments) g.cache->age_attention(g.n);
+}
 
+void Model::Pass::State::layer(int64_t l) {
+  const ModelConfig& c = model.config_;
+  const LayerWeights& L = model.layers_[static_cast<size_t>(l)];
   const int64_t D = c.n_embd, QD = c.q_dim(), KVD = c.kv_dim(), HD = c.head_dim;
-  std::vector<float> x(static_cast<size_t>(n * D)), xn(x.size()), q(static_cast<size_t>(n * QD));
-  std::vector<float> k(static_cast<size_t>(n * KVD)), v(k.size()), att_out(q.size()), proj(x.size());
-  std::vector<float> gate(static_cast<size_t>(n * c.n_ff)), up(gate.size());
-  std::vector<float> cos_sin;
+  for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.attn_norm.data(), &xn[t * D], D, c.rms_eps);
+  matmul(L.wq, xn.data(), n, q.data(), pool, mode);
+  matmul(L.wk, xn.data(), n, k.data(), pool, mode);
+  matmul(L.wv, xn.data(), n, v.data(), pool, mode);
+  add_bias(q.data(), L.bq, n);
+  add_bias(k.data(), L.bk, n);
+  add_bias(v.data(), L.bv, n);
+  for (int64_t t = 0; t < n; ++t) {
+    if (c.qk_norm) {
+      for (int64_t h = 0; h < c.n_head; ++h)
+        rms_norm(&q[t * QD + h * HD], L.q_norm.data(), &q[t * QD + h * HD], HD, c.rms_eps);
+      for (int64_t h = 0; h < c.n_head_kv; ++h)
+        rms_norm(&k[t * KVD + h * HD], L.k_norm.data(), &k[t * KVD + h * HD], HD, c.rms_eps);
+    }
+    apply_rope(c, model.rope_freqs_, &q[t * QD], c.n_head, pos_of[static_cast<size_t>(t)], cos_sin);
+    apply_rope(c, model.rope_freqs_, &k[t * KVD], c.n_head_kv, pos_of[static_cast<size_t>(t)], cos_sin);
+  }
+  for (size_t s = 0; s < segments.size(); ++s) {
+    const int64_t r0 = row0[s];
+    segments[s].cache->write_k(l, pos0[s], segments[s].n, &k[r0 * KVD]);
+    segments[s].cache->write_v(l, pos0[s], segments[s].n, &v[r0 * KVD]);
+  }
+  attention(l);
 
-  for (int64_t s = 0; s < n_segments; ++s)
-    for (int64_t t = 0; t < segments[s].n; ++t)
-      matrix_row(token_embd_, segments[s].tokens[t], x.data() + (row0[static_cast<size_t>(s)] + t) * D);
+  matmul(L.wo, att_out.data(), n, proj.data(), pool, mode);
+  for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 
+  for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.ffn_norm.data(), &xn[t * D], D, c.rms_eps);
+  matmul(L.w_gate, xn.data(), n, gate.data(), pool, mode);
+  matmul(L.w_up, xn.data(), n, up.data(), pool, mode);
+  swiglu(gate.data(), up.data(), gate.data(), n * c.n_ff);
+  matmul(L.w_down, gate.data(), n, proj.data(), pool, mode);
+  for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+}
+
+// Attention: a row sees positions 0 .. its own of its own cache (causal).
+// Rows whose attention a tracking cache records (KvCache::add_attention) go
+// one (row, head) pair per work item and keep their probabilities; the
+// others take the fast path, the query heads of one KV head together. A
+// query's record weighs attention_decay() per later query, so only a chunk's
+// last kTrackedRows rows are recorded: together the rows before them would
+// weigh ~1e-3 of the total (0.9^88 / 0.1), and recording every row of a long
+// chunk cost more than the rest of the pass.
+void Model::Pass::State::attention(int64_t l) {
+  constexpr int64_t kTrackedRows = 88;
+  const ModelConfig& c = model.config_;
+  const bool exact = mode == MathMode::kExact;
+  const int64_t QD = c.q_dim(), HD = c.head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
   const int64_t group = c.n_head / c.n_head_kv;
-  std::mutex attention_mu;  // merges the attention-tracking partial sums
-  for (int64_t s = 0; s < n_segments; ++s) segments[s].cache->age_attention(segments[s].n);
-
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    const LayerWeights& L = layers_[static_cast<size_t>(l)];
-    for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.attn_norm.data(), &xn[t * D], D, c.rms_eps);
-    matmul(L.wq, xn.data(), n, q.data(), pool, mode);
-    matmul(L.wk, xn.data(), n, k.data(), pool, mode);
-    matmul(L.wv, xn.data(), n, v.data(), pool, mode);
-    add_bias(q.data(), L.bq, n);
-    add_bias(k.data(), L.bk, n);
-    add_bias(v.data(), L.bv, n);
-    for (int64_t t = 0; t < n; ++t) {
-      if (c.qk_norm) {
-        for (int64_t h = 0; h < c.n_head; ++h)
-          rms_norm(&q[t * QD + h * HD], L.q_norm.data(), &q[t * QD + h * HD], HD, c.rms_eps);
-        for (int64_t h = 0; h < c.n_head_kv; ++h)
-          rms_norm(&k[t * KVD + h * HD], L.k_norm.data(), &k[t * KVD + h * HD], HD, c.rms_eps);
-      }
-      apply_rope(c, rope_freqs_, &q[t * QD], c.n_head, pos_of[static_cast<size_t>(t)], cos_sin);
-      apply_rope(c, rope_freqs_, &k[t * KVD], c.n_head_kv, pos_of[static_cast<size_t>(t)], cos_sin);
-    }
-    for (int64_t s = 0; s < n_segments; ++s) {
-      const int64_t r0 = row0[static_cast<size_t>(s)];
-      segments[s].cache->write_k(l, pos0[static_cast<size_t>(s)], segments[s].n, &k[r0 * KVD]);
-      segments[s].cache->write_v(l, pos0[static_cast<size_t>(s)], segments[s].n, &v[r0 * KVD]);
-    }
-
-    // Attention: one (row, head) pair per work item; a row sees positions
-    // 0 .. its own of its own cache (causal).
-    auto attend_items = [&](int64_t begin, int64_t end) {
-      std::vector<float> probs;
-      std::vector<double> received, queries;
-      int64_t tracked = -1;  // the segment whose partial sums `received` holds
-      auto merge = [&] {
-        if (tracked < 0) return;
-        std::lock_guard<std::mutex> lock(attention_mu);
-        segments[tracked].cache->add_attention(received.data(), queries.data(), static_cast<int64_t>(received.size()));
-      };
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t r = item / c.n_head, h = item % c.n_head, kvh = h / group;
-        const int64_t s = seg_of[static_cast<size_t>(r)];
-        KvCache& cache = *segments[s].cache;
-        const bool track = cache.tracking_attention();
-        const int64_t n_keys = pos_of[static_cast<size_t>(r)] + 1;
-        if (track && tracked != s) {
-          merge();
-          tracked = s;
-          const size_t span = static_cast<size_t>(pos0[static_cast<size_t>(s)] + segments[s].n);
-          probs.assign(span, 0.0f);
-          received.assign(span, 0.0);
-          queries.assign(span, 0.0);
-        }
-        const size_t head_offset = tensor_row_bytes(cache.type(), kvh * HD);
-        const KvRows keys{cache.type(), cache.k_row(l, 0) + head_offset, cache.row_bytes()};
-        const KvRows values{cache.type(), cache.v_row(l, 0) + head_offset, cache.row_bytes()};
-        float* out = &att_out[r * QD + h * HD];
-        float* p = track ? probs.data() : nullptr;
-        if (exact) attend_exact(&q[r * QD + h * HD], keys, values, n_keys, HD, scale, out, p);
-        else attend(&q[r * QD + h * HD], keys, values, n_keys, HD, scale, out, p);
-        if (track) {
-          const int64_t t = r - row0[static_cast<size_t>(s)];
-          const double weight = std::pow(KvCache::attention_decay(), static_cast<double>(segments[s].n - 1 - t));
-          for (int64_t j = 0; j < n_keys; ++j) {
-            received[static_cast<size_t>(j)] += weight * probs[static_cast<size_t>(j)] * static_cast<double>(n_keys);
-            queries[static_cast<size_t>(j)] += weight;
-          }
-        }
-      }
-      merge();
-    };
-    // Without tracking, the fast path takes the query heads of one KV head
-    // together: one work item per (token, KV head).
-    auto attend_groups = [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t r = item / c.n_head_kv, kvh = item % c.n_head_kv, h0 = kvh * group;
-        const KvCache& cache = *segments[seg_of[static_cast<size_t>(r)]].cache;
-        const size_t head_offset = tensor_row_bytes(cache.type(), kvh * HD);
-        const KvRows keys{cache.type(), cache.k_row(l, 0) + head_offset, cache.row_bytes()};
-        const KvRows values{cache.type(), cache.v_row(l, 0) + head_offset, cache.row_bytes()};
-        attend_group(&q[r * QD + h0 * HD], group, keys, values, pos_of[static_cast<size_t>(r)] + 1, HD, scale,
-                     &att_out[r * QD + h0 * HD]);
-      }
-    };
-    bool grouped = !exact;
-    for (int64_t s = 0; s < n_segments; ++s) grouped = grouped && !segments[s].cache->tracking_attention();
-    const int64_t n_items = n * (grouped ? c.n_head_kv : c.n_head);
-    if (pool != nullptr) {
-      if (grouped) pool->parallel_for(n_items, attend_groups);
-      else pool->parallel_for(n_items, attend_items);
-    } else if (grouped) {
-      attend_groups(0, n_items);
-    } else {
-      attend_items(0, n_items);
-    }
-
-    matmul(L.wo, att_out.data(), n, proj.data(), pool, mode);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
-
-    for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.ffn_norm.data(), &xn[t * D], D, c.rms_eps);
-    matmul(L.w_gate, xn.data(), n, gate.data(), pool, mode);
-    matmul(L.w_up, xn.data(), n, up.data(), pool, mode);
-    swiglu(gate.data(), up.data(), gate.data(), n * c.n_ff);
-    matmul(L.w_down, gate.data(), n, proj.data(), pool, mode);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+  std::vector<int64_t> slow_rows, fast_rows;
+  for (int64_t r = 0; r < n; ++r) {
+    const ForwardSegment& g = segments[static_cast<size_t>(seg_of[static_cast<size_t>(r)])];
+    const int64_t after = row0[static_cast<size_t>(seg_of[static_cast<size_t>(r)])] + g.n - 1 - r;  // rows after r
+    const bool record = g.cache->tracking_attention() && after < kTrackedRows;
+    (exact || record ? slow_rows : fast_rows).push_back(r);
   }
-  for (int64_t s = 0; s < n_segments; ++s) segments[s].cache->set_size(pos0[static_cast<size_t>(s)] + segments[s].n);
+  auto attend_items = [&](int64_t begin, int64_t end) {
+    std::vector<float> probs;
+    std::vector<double> received, queries;
+    int64_t tracked = -1;  // the segment whose partial sums `received` holds
+    auto merge = [&] {
+      if (tracked < 0) return;
+      std::lock_guard<std::mutex> lock(attention_mu);
+      segments[tracked].cache->add_attention(received.data(), queries.data(), static_cast<int64_t>(received.size()));
+    };
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t r = slow_rows[static_cast<size_t>(item / c.n_head)], h = item % c.n_head, kvh = h / group;
+      const int64_t s = seg_of[static_cast<size_t>(r)];
+      KvCache& cache = *segments[s].cache;
+      const bool track = cache.tracking_attention() && row0[static_cast<size_t>(s)] + segments[s].n - 1 - r < kTrackedRows;
+      const int64_t n_keys = pos_of[static_cast<size_t>(r)] + 1;
+      if (track && tracked != s) {
+        merge();
+        tracked = s;
+        const size_t span = static_cast<size_t>(pos0[static_cast<size_t>(s)] + segments[s].n);
+        probs.assign(span, 0.0f);
+        received.assign(span, 0.0);
+        queries.assign(span, 0.0);
+      }
+      const size_t head_offset = tensor_row_bytes(cache.type(), kvh * HD);
+      const KvRows keys{cache.type(), cache.k_row(l, 0) + head_offset, cache.row_bytes()};
+      const KvRows values{cache.type(), cache.v_row(l, 0) + head_offset, cache.row_bytes()};
+      float* out = &att_out[r * QD + h * HD];
+      float* p = track ? probs.data() : nullptr;
+      if (exact) attend_exact(&q[r * QD + h * HD], keys, values, n_keys, HD, scale, out, p);
+      else attend(&q[r * QD + h * HD], keys, values, n_keys, HD, scale, out, p);
+      if (track) {
+        const int64_t t = r - row0[static_cast<size_t>(s)];
+        const double weight = std::pow(KvCache::attention_decay(), static_cast<double>(segments[s].n - 1 - t));
+        for (int64_t j = 0; j < n_keys; ++j) {
+          received[static_cast<size_t>(j)] += weight * probs[static_cast<size_t>(j)] * static_cast<double>(n_keys);
+          queries[static_cast<size_t>(j)] += weight;
+        }
+      }
+    }
+    merge();
+  };
+  auto attend_groups = [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t r = fast_rows[static_cast<size_t>(item / c.n_head_kv)], kvh = item % c.n_head_kv, h0 = kvh * group;
+      const KvCache& cache = *segments[seg_of[static_cast<size_t>(r)]].cache;
+      const size_t head_offset = tensor_row_bytes(cache.type(), kvh * HD);
+      const KvRows keys{cache.type(), cache.k_row(l, 0) + head_offset, cache.row_bytes()};
+      const KvRows values{cache.type(), cache.v_row(l, 0) + head_offset, cache.row_bytes()};
+      attend_group(&q[r * QD + h0 * HD], group, keys, values, pos_of[static_cast<size_t>(r)] + 1, HD, scale,
+                   &att_out[r * QD + h0 * HD]);
+    }
+  };
+  const int64_t n_fast = static_cast<int64_t>(fast_rows.size()) * c.n_head_kv;
+  const int64_t n_slow = static_cast<int64_t>(slow_rows.size()) * c.n_head;
+  if (n_fast > 0) {
+    if (pool != nullptr) pool->parallel_for(n_fast, attend_groups);
+    else attend_groups(0, n_fast);
+  }
+  if (n_slow > 0) {
+    if (pool != nullptr) pool->parallel_for(n_slow, attend_items);
+    else attend_items(0, n_slow);
+  }
+}
+
+void Model::Pass::State::output_head() {
+  const ModelConfig& c = model.config_;
+  const int64_t D = c.n_embd;
+  const int64_t n_segments = static_cast<int64_t>(segments.size());
+  for (size_t s = 0; s < segments.size(); ++s) segments[s].cache->set_size(pos0[s] + segments[s].n);
 
   // The output head over the rows whose logits are wanted, in one matmul.
   std::vector<int64_t> rows;
@@ -224,13 +300,13 @@ void Model::forward_batch(const ForwardSegment* segments, int64_t n_segments, Th
     for (int64_t t = segments[s].all_logits ? 0 : segments[s].n - 1; t < segments[s].n; ++t)
       rows.push_back(row0[static_cast<size_t>(s)] + t);
   const int64_t n_out = static_cast<int64_t>(rows.size()), V = c.n_vocab;
-  for (int64_t i = 0; i < n_out; ++i) rms_norm(&x[rows[static_cast<size_t>(i)] * D], output_norm_.data(), &xn[i * D], D, c.rms_eps);
+  for (int64_t i = 0; i < n_out; ++i) rms_norm(&x[rows[static_cast<size_t>(i)] * D], model.output_norm_.data(), &xn[i * D], D, c.rms_eps);
   if (n_segments == 1) {  // straight into the caller's buffer
-    matmul(output_, xn.data(), n_out, segments[0].logits, pool, mode);
+    matmul(model.output_, xn.data(), n_out, segments[0].logits, pool, mode);
     return;
   }
   std::vector<float> all(static_cast<size_t>(n_out * V));
-  matmul(output_, xn.data(), n_out, all.data(), pool, mode);
+  matmul(model.output_, xn.data(), n_out, all.data(), pool, mode);
   int64_t at = 0;
   for (int64_t s = 0; s < n_segments; ++s) {
     const int64_t count = segments[s].all_logits ? segments[s].n : 1;

@@ -9,13 +9,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A lower class's prompt chunk may take this share of a higher class's
-// first-token objective: a request of that class arriving meanwhile waits
-// for the chunk. Larger chunks prefill faster but were not better overall
-// (2 idle cores, 0.5B Q4_0, docs/benchmarks.md: 0.5 gave background alone
-// 8.5 tok/s instead of 7.5 but kept 75 % of it under closed-loop voice load
-// instead of 85 %).
+// One layer of a lower class's prompt chunk may take this share of a higher
+// class's first-token objective: a request of that class arriving meanwhile
+// waits for that layer (chunks yield between layers).
 constexpr double kChunkShareOfTtft = 0.25;
+// A chunk's layers are sized to this share of the time a decode step leaves
+// within the per-token objective: layers late in a long prompt cost more
+// than the average the size is computed from (attention grows with the
+// position), and the slice should not overrun the objective.
+constexpr double kLayerShareOfSlice = 0.8;
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
@@ -27,6 +29,9 @@ struct QosScheduler::Job {
   uint64_t id = 0;
   ScheduledRequest req;
   std::unique_ptr<Generation> gen;  // made on the engine thread
+  std::unique_ptr<Sequence::ChunkEval> chunk;  // a prompt chunk in flight (engine thread)
+  double chunk_ms = 0;                         // time its layers took so far
+  double chunk_step_ms = 0;                    // ... and the last of them
   Clock::time_point arrival, started, first_token;
   // Read by callers' threads (admission, stats) while the engine thread,
   // which works without the lock, changes them: atomics, and never `gen`.
@@ -112,6 +117,7 @@ GenerationResult QosScheduler::run(ScheduledRequest request, const std::function
     }
     job->id = next_id_++;
     jobs_.push_back(job);
+    arrivals_++;
   }
   wake_.notify_one();
 
@@ -169,6 +175,7 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
   const std::shared_ptr<const ServiceConfig> cfg = config();
   std::vector<Job*> order = by_urgency();
   const double prefill_cost = stats_.prefill_ms_per_token, decode_cost = stats_.decode_ms_per_step;
+  const uint64_t arrivals_seen = arrivals_;  // a request admitted after this is not in `order`
   lock.unlock();
 
   auto deliver = [](Job* j, const std::string& text) {
@@ -178,6 +185,7 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
     j->out_cv.notify_one();
   };
   auto settle = [&](Job* j) {
+    j->chunk.reset();  // a chunk in flight is dropped: the sequence stays as before it
     j->engine_done = true;
     j->prompt_left = 0;
     std::lock_guard<std::mutex> g(j->out_mu);
@@ -220,8 +228,7 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
   // (continuous batching: the weights are read once per step, not once per
   // stream).
   double tightest_tpot = 1e18;
-  int n_decoded = 0, n_prompt_tokens = 0;
-  auto t0 = Clock::now();
+  int n_decoded = 0;
   std::vector<Job*> batch;
   std::vector<Sequence*> batch_sequences;
   std::vector<int32_t> batch_tokens;
@@ -245,73 +252,104 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
     }
   }
   const int64_t batch_size = static_cast<int64_t>(batch.size());
-  std::vector<const int32_t*> batch_inputs;
-  std::vector<int64_t> batch_counts(batch.size(), 1);
-  for (const int32_t& t : batch_tokens) batch_inputs.push_back(&t);
-
-  // One prompt chunk for the most urgent request reading its prompt, in the
-  // same pass (it rides along the decode steps, whose weight reads it
-  // shares), sized so the streams above still meet their per-token objective.
-  Job* prefilling = nullptr;
-  for (Job* j : order) {
-    if (j->engine_done || !j->gen->in_prefill()) continue;
-    int64_t chunk = n_decoded == 0 ? std::max<int64_t>(cfg->prefill_chunk, 512) : cfg->prefill_chunk;
-    if (prefill_cost > 0) {
-      // A more urgent request may arrive at any moment and wait for this
-      // chunk: keep the chunk to a quarter of the tightest first-token
-      // objective above this request's class, and to what the running
-      // streams' per-token objective leaves.
-      double budget = 1e18;
-      for (const QosClass& q : cfg->qos)
-        if (q.priority > j->priority()) budget = std::min(budget, kChunkShareOfTtft * q.ttft_ms);
-      if (n_decoded > 0) budget = std::min(budget, tightest_tpot - n_decoded * decode_cost);
-      if (budget < 1e17) chunk = std::clamp<int64_t>(static_cast<int64_t>(budget / prefill_cost), 8, chunk);
-    }
-    const int32_t* tokens = nullptr;
-    n_prompt_tokens = static_cast<int>(j->gen->next_prompt_tokens(chunk, &tokens));
-    prefilling = j;
-    batch.push_back(j);
-    batch_sequences.push_back(&j->gen->sequence());
-    batch_inputs.push_back(tokens);
-    batch_counts.push_back(n_prompt_tokens);
-    break;
-  }
+  double decode_pass_ms = 0;
   if (!batch.empty()) {
+    std::vector<const int32_t*> batch_inputs;
+    for (const int32_t& t : batch_tokens) batch_inputs.push_back(&t);
+    const std::vector<int64_t> batch_counts(batch.size(), 1);
     std::exception_ptr failed;
+    const auto d0 = Clock::now();
     try {
-      Sequence::eval_batch(batch_sequences.data(), batch_inputs.data(), batch_counts.data(),
-                           static_cast<int64_t>(batch.size()));
+      Sequence::eval_batch(batch_sequences.data(), batch_inputs.data(), batch_counts.data(), batch_size);
     } catch (...) {
       failed = std::current_exception();
     }
+    decode_pass_ms = ms_between(d0, Clock::now());
     for (Job* j : batch) {
-      if (j == prefilling) {
-        if (!failed) j->gen->prompt_evaluated(n_prompt_tokens);
-        j->prompt_left = static_cast<int64_t>(j->gen->prompt_remaining());
-        if (!failed && !j->gen->in_prefill()) j->first_token = Clock::now();
-      } else {
-        j->gen->evaluated();
-      }
+      j->gen->evaluated();
       if (failed) {
         j->error = failed;
         settle(j);
       }
     }
-    if (failed) n_prompt_tokens = 0;
   }
-  auto t1 = Clock::now();
+
+  // Prompt work for the most urgent request reading its prompt. Its chunk
+  // runs layer by layer (Sequence::ChunkEval) and yields between layers when
+  // a request arrives (a more urgent one then waits one layer, not the
+  // chunk) or when the running streams' per-token objective would be missed;
+  // the next tick resumes it where it stopped.
+  int64_t n_prompt_tokens = 0;
+  double chunk_ms = 0;
+  for (Job* j : order) {
+    if (j->engine_done || !j->gen->in_prefill()) continue;
+    const double slice_budget = n_decoded > 0 ? tightest_tpot - decode_pass_ms : 1e18;
+    try {
+      if (!j->chunk) {
+        int64_t chunk = std::max<int64_t>(cfg->prefill_chunk, 512);
+        if (prefill_cost > 0) {
+          // One layer of the chunk is what a more urgent arrival may wait,
+          // and what fits between a higher class's decode steps: keep it to
+          // a share of the tightest first-token objective above this class,
+          // and of what the tightest per-token objective above it (or of
+          // the streams decoding now) leaves beside a decode step.
+          double layer_budget = 1e18;
+          for (const QosClass& q : cfg->qos)
+            if (q.priority > j->priority())
+              layer_budget = std::min({layer_budget, kChunkShareOfTtft * q.ttft_ms,
+                                       kLayerShareOfSlice * (q.tpot_ms - decode_cost)});
+          if (n_decoded > 0) layer_budget = std::min(layer_budget, kLayerShareOfSlice * slice_budget);
+          const double layers = static_cast<double>(j->req.sequence->model().config().n_layer + 1);
+          if (layer_budget < 1e17)
+            chunk = std::clamp<int64_t>(static_cast<int64_t>(layer_budget * layers / prefill_cost), 8, chunk);
+        }
+        const int32_t* tokens = nullptr;
+        const int64_t n = j->gen->next_prompt_tokens(chunk, &tokens);
+        j->chunk = std::make_unique<Sequence::ChunkEval>(j->gen->sequence(), tokens, n);
+        j->chunk_ms = 0;
+        j->chunk_step_ms = 0;
+      }
+      Sequence::ChunkEval& c = *j->chunk;
+      // What the next layer will take: as long as the last one did (the
+      // average estimate before the first). No step fits: resume later.
+      double step_ms = j->chunk_step_ms > 0
+                           ? j->chunk_step_ms
+                           : prefill_cost * static_cast<double>(c.n_tokens()) / static_cast<double>(c.steps());
+      double spent = 0;
+      while (!c.done() && arrivals_.load() == arrivals_seen && !j->caller_cancelled &&
+             spent + step_ms <= slice_budget) {
+        const auto s0 = Clock::now();
+        c.step();
+        step_ms = ms_between(s0, Clock::now());
+        spent += step_ms;
+      }
+      j->chunk_step_ms = step_ms;
+      j->chunk_ms += spent;
+      if (c.done()) {
+        n_prompt_tokens = c.n_tokens();
+        chunk_ms = j->chunk_ms;
+        j->chunk.reset();
+        j->gen->prompt_evaluated(n_prompt_tokens);
+        j->prompt_left = static_cast<int64_t>(j->gen->prompt_remaining());
+        if (!j->gen->in_prefill()) j->first_token = Clock::now();
+      }
+    } catch (...) {
+      j->error = std::current_exception();
+      settle(j);
+    }
+    break;
+  }
 
   lock.lock();
   // Measured costs steer chunk sizes and admission (moving averages): a
-  // decode-only pass gives the per-stream step cost, a pass with a prompt
-  // chunk the chunk's marginal cost per token.
-  const double pass_ms = ms_between(t0, t1);
-  if (n_decoded > 0 && n_prompt_tokens == 0) {
-    double per = pass_ms / n_decoded;
+  // decode pass gives the per-stream step cost, a finished chunk the prompt
+  // cost per token.
+  if (n_decoded > 0 && batch_size > 0) {
+    const double per = decode_pass_ms / static_cast<double>(batch_size);
     stats_.decode_ms_per_step = stats_.decode_ms_per_step == 0 ? per : 0.8 * stats_.decode_ms_per_step + 0.2 * per;
   }
   if (n_prompt_tokens > 0) {
-    double per = std::max(0.01, (pass_ms - n_decoded * stats_.decode_ms_per_step) / n_prompt_tokens);
+    const double per = std::max(0.01, chunk_ms / static_cast<double>(n_prompt_tokens));
     stats_.prefill_ms_per_token =
         stats_.prefill_ms_per_token == 0 ? per : 0.8 * stats_.prefill_ms_per_token + 0.2 * per;
   }

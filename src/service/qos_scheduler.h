@@ -1,8 +1,11 @@
 // QosScheduler: one engine thread runs every request on the shared model,
 // interleaving them step by step: each tick decodes one token for every
-// running request that is not preempted, then runs one prompt chunk for the
-// most urgent request still reading its prompt. Higher classes preempt lower
-// ones (a paused request keeps its KV cache); apps of one class share fairly.
+// running request that is not preempted (one batched pass), then advances
+// the prompt chunk of the most urgent request still reading its prompt,
+// layer by layer, for as long as the decoding streams' per-token objective
+// allows and no request arrives. Higher classes preempt lower ones (a paused
+// request keeps its KV cache, a paused chunk its activations); apps of one
+// class share fairly.
 #pragma once
 
 #include <atomic>
@@ -91,6 +94,7 @@ class QosScheduler {
   SchedulerStats stats_;
   bool draining_ = false, stopping_ = false;
   uint64_t next_id_ = 0;
+  std::atomic<uint64_t> arrivals_{0};  // admitted requests: a prompt chunk yields when it changes
   std::thread thread_;
 };
 

@@ -38,7 +38,7 @@ struct ServiceConfig {
   bool development_mode = false;  // no config file: one default app, no tokens
   int64_t keep_alive_s = 300;     // unload the model after this long idle (0: never)
   int64_t default_context = 2048;
-  int64_t prefill_chunk = 128;    // prompt tokens per scheduler step
+  int64_t prefill_chunk = 128;    // smallest prompt chunk worth a pass of its own (chunks grow to 512 when objectives allow)
   int64_t max_running = 16;       // requests decoding at once
   int64_t max_queue = 64;         // waiting requests before BUSY
   int64_t max_sessions_in_memory = 8;
