@@ -241,6 +241,53 @@ TEST(AgentLoop, StopsAtTheStepLimitAndOnServiceErrors) {
   EXPECT_NE(run.stop_reason.find("script exhausted"), std::string::npos);
 }
 
+// An MCP server in memory: answers initialize, one page of tools/list and
+// tools/call (echoing the name it was called by).
+class InMemoryMcp : public McpTransport {
+ public:
+  explicit InMemoryMcp(Json tools) : tools_(std::move(tools)) {}
+  RpcMessage request(const Json& message, int, std::vector<RpcMessage>&, const ServerRequestHandler&) override {
+    RpcMessage r;
+    r.kind = RpcMessage::Kind::kResponse;
+    r.id = message["id"];
+    const std::string method = message["method"];
+    if (method == "initialize")
+      r.result = {{"protocolVersion", "2025-03-26"}, {"capabilities", {{"tools", Json::object()}}},
+                  {"serverInfo", {{"name", "mem"}, {"version", "1"}}}};
+    else if (method == "tools/list")
+      r.result = {{"tools", tools_}};
+    else if (method == "tools/call")
+      r.result = {{"content", {{{"type", "text"}, {"text", "called " + message["params"]["name"].get<std::string>()}}}}};
+    return r;
+  }
+  void notify(const Json&, int) override {}
+  std::string describe() const override { return "in-memory MCP server"; }
+
+ private:
+  Json tools_;
+};
+
+TEST(AgentLoop, McpToolsGetValidNamesAndUnusableOnesAreLeftOut) {
+  McpClient client(std::make_unique<InMemoryMcp>(Json::parse(R"([
+    {"name": "files.read", "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}}}},
+    {"name": "files_read", "inputSchema": {"type": "object"}},
+    {"name": "tile", "inputSchema": {"type": "object", "properties": {"n": {"type": "integer", "multipleOf": 3}}}},
+    {"name": "ok-tool", "inputSchema": {"type": "object"}}])")));
+  client.initialize();
+  std::vector<std::string> notes;
+  std::vector<AgentTool> tools = mcp_agent_tools(client, &notes);
+  ASSERT_EQ(tools.size(), 3u);
+  EXPECT_EQ(tools[0].name(), "files_read");    // the alias of files.read
+  EXPECT_EQ(tools[1].name(), "files_read_2");  // the server's own files_read, renamed so both stay callable
+  EXPECT_EQ(tools[2].name(), "ok-tool");
+  EXPECT_EQ(tools[0].call(Json::object()).text, "called files.read");  // the server hears the real name
+  EXPECT_EQ(tools[1].call(Json::object()).text, "called files_read");
+  ASSERT_EQ(notes.size(), 3u);
+  EXPECT_NE(notes[0].find("'files.read' is offered to the model as 'files_read'"), std::string::npos);
+  EXPECT_NE(notes[2].find("'tile' left out"), std::string::npos);
+  EXPECT_NE(notes[2].find("multipleOf"), std::string::npos);
+}
+
 TEST(AgentLoop, RestrictsToolsFromAFile) {
   Device device;
   std::vector<AgentTool> tools = device_agent_tools(device);

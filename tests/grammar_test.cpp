@@ -10,6 +10,7 @@
 #include "engine/engine.h"
 #include "engine/json_schema.h"
 #include "support/test_paths.h"
+#include "support/tiny_qwen.h"
 
 namespace onellm {
 namespace {
@@ -17,20 +18,13 @@ namespace {
 class GrammarTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new test::TempDir;
-    TinyModelSpec spec;
-    spec.arch = "qwen2";
-    spec.n_embd = 64, spec.n_ff = 128, spec.n_layer = 1;
-    write_tiny_model(spec, dir_->file("m.gguf"));
-    model_ = Model::load(dir_->file("m.gguf")).release();
-    tok_ = Tokenizer::from_gguf(model_->gguf()).release();
+    tiny_ = new test::TinyQwen;
+    tok_ = tiny_->tokenizer.get();
     vocab_ = new std::shared_ptr<const GrammarVocab>(GrammarVocab::of(*tok_));
   }
   static void TearDownTestSuite() {
     delete vocab_;
-    delete tok_;
-    delete model_;
-    delete dir_;
+    delete tiny_;
   }
 
   static bool matches(const std::string& gbnf, const std::string& text) {
@@ -46,8 +40,7 @@ class GrammarTest : public ::testing::Test {
     return matches(json_schema_text_to_gbnf(schema), text);
   }
 
-  static inline test::TempDir* dir_;
-  static inline Model* model_;
+  static inline test::TinyQwen* tiny_;
   static inline Tokenizer* tok_;
   static inline std::shared_ptr<const GrammarVocab>* vocab_;
 };
@@ -380,7 +373,7 @@ item ::= [a-z]{1,4} | "<t" [0-9]+ ">")";
   ThreadPool pool(1);
   for (float temperature : {0.0f, 1.0f}) {
     for (int top_k : {0, 40}) {
-      Sequence seq(*model_, *tok_, &pool);
+      Sequence seq(*tiny_->model, *tok_, &pool);
       GenerationRequest r;
       r.prompt = tok_->encode("hello", true, true);
       r.max_tokens = 200;
@@ -397,7 +390,7 @@ item ::= [a-z]{1,4} | "<t" [0-9]+ ">")";
 
 TEST_F(GrammarTest, LazyGrammarStartsAtItsTrigger) {
   ThreadPool pool(1);
-  Sequence seq(*model_, *tok_, &pool);
+  Sequence seq(*tiny_->model, *tok_, &pool);
   GenerationRequest r;
   r.prompt = tok_->encode("hello", true, true);
   r.max_tokens = 60;

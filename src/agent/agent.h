@@ -29,8 +29,12 @@ struct AgentTool {
   std::string name() const { return definition["function"]["name"].get<std::string>(); }
 };
 
-// Every tool of an MCP server (the client must outlive the tools).
-std::vector<AgentTool> mcp_agent_tools(McpClient& client);
+// Every tool of an MCP server the model can be offered (the client must
+// outlive the tools): a name OpenAI does not allow (MCP allows "files.read")
+// is offered as a valid alias and called by its own name; a tool whose
+// input schema cannot be enforced is left out. `notes`, if given, gets a
+// line for each alias and each tool left out.
+std::vector<AgentTool> mcp_agent_tools(McpClient& client, std::vector<std::string>* notes = nullptr);
 // Every tool of an in-process device (the device must outlive the tools).
 std::vector<AgentTool> device_agent_tools(Device& device);
 // Replaces definitions by those of `file_tools` (OpenAI tool definitions) and
@@ -62,7 +66,7 @@ struct AgentRun {
   Json transcript = Json::array();  // entries: request, model, tool call, tool result, final, stop
   Json calls = Json::array();       // {"name","arguments","ok"} in order, valid or not
   std::string final_answer;
-  std::string stop_reason;  // "answer", "max_steps", "error: ..."
+  std::string stop_reason;  // "answer", "length" (the reply was cut at max_tokens), "max_steps", "error: ..."
   int steps = 0;
 };
 

@@ -3,10 +3,13 @@
 // Everything the model gets wrong (unknown tool, arguments that are not JSON,
 // a failing tool) becomes a tool message it can read, not a crash.
 #include <algorithm>
+#include <cctype>
+#include <set>
 
 #include "agent/agent.h"
 #include "agent/text_excerpt.h"
 #include "base/error.h"
+#include "engine/tool_calls.h"
 
 namespace onellm::agent {
 namespace {
@@ -44,11 +47,35 @@ std::unique_ptr<ChatBackend> make_http_chat_backend(const HttpEndpoint& endpoint
   return std::make_unique<HttpChatBackend>(endpoint, timeout_ms, std::move(token));
 }
 
-std::vector<AgentTool> mcp_agent_tools(McpClient& client) {
+// MCP allows tool names OpenAI does not ("files.read", "a/b"): the model is
+// offered [A-Za-z0-9_-]{1,64} and the server is called by the real name.
+std::string openai_tool_name(const std::string& mcp_name, const std::set<std::string>& taken) {
+  std::string base;
+  for (char c : mcp_name.substr(0, 60))
+    base += std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ? c : '_';
+  if (base.empty()) base = "tool";
+  std::string name = base;
+  for (int i = 2; taken.count(name); ++i) name = base + "_" + std::to_string(i);
+  return name;
+}
+
+std::vector<AgentTool> mcp_agent_tools(McpClient& client, std::vector<std::string>* notes) {
   std::vector<AgentTool> out;
+  std::set<std::string> taken;
   for (const McpTool& t : client.tools()) {
-    std::string name = t.name;
-    out.push_back({t.openai_definition(), t.destructive(), [&client, name](const Json& args) {
+    Json definition = t.openai_definition();
+    const std::string offered = openai_tool_name(t.name, taken);
+    definition["function"]["name"] = offered;
+    try {
+      parse_tool_specs(Json::array({definition}));  // what the service will check
+    } catch (const Error& e) {
+      if (notes) notes->push_back("tool '" + t.name + "' left out: " + e.what());
+      continue;
+    }
+    if (offered != t.name && notes) notes->push_back("tool '" + t.name + "' is offered to the model as '" + offered + "'");
+    taken.insert(offered);
+    const std::string name = t.name;
+    out.push_back({definition, t.destructive(), [&client, name](const Json& args) {
                      McpCallResult r = client.call_tool(name, args);
                      return ToolOutcome{r.is_error, r.text()};
                    }});
@@ -146,7 +173,9 @@ AgentRun run_agent(ChatBackend& model, const std::vector<AgentTool>& tools, cons
     if (calls.empty()) {
       run.final_answer = content.is_string() ? content.get<std::string>() : "";
       run.messages.push_back({{"role", "assistant"}, {"content", run.final_answer}});
-      run.stop_reason = "answer";
+      // A reply cut by max_tokens is not an answer (often a tool call that
+      // did not finish): say so instead of presenting the fragment.
+      run.stop_reason = reply["choices"][0].value("finish_reason", Json()) == "length" ? "length" : "answer";
       break;
     }
     run.messages.push_back({{"role", "assistant"}, {"content", content}, {"tool_calls", calls}});

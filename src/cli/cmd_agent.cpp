@@ -177,8 +177,11 @@ int agent_command(int argc, char** argv) {
     servers.push_back(std::make_unique<agent::McpClient>(agent::make_http_transport(url), mo));
   if (servers.empty()) throw Error("no tools: give an MCP server with --mcp \"COMMAND ARGS\" or --mcp-http URL");
   std::vector<agent::AgentTool> tools;
-  for (auto& s : servers)
-    for (agent::AgentTool& t : agent::mcp_agent_tools(*s)) tools.push_back(std::move(t));
+  for (auto& s : servers) {
+    std::vector<std::string> notes;
+    for (agent::AgentTool& t : agent::mcp_agent_tools(*s, &notes)) tools.push_back(std::move(t));
+    for (const std::string& note : notes) std::fprintf(stderr, "onellm agent: MCP %s\n", note.c_str());
+  }
   if (auto file = a.get({"--tools"})) {
     std::ifstream in(*file);
     if (!in) throw Error("cannot open tools file " + *file);

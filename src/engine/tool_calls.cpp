@@ -168,7 +168,7 @@ AssistantReply parse_assistant_reply(ToolCallStyle style, std::string_view text)
       std::string_view inner = text.substr(body, close == std::string_view::npos ? std::string_view::npos : close - body);
       if (!call_from_json(trim(inner), call)) {
         // An unclosed call is one cut short (max_tokens): not content. Otherwise keep the text.
-        if (close == std::string_view::npos) text = text.substr(0, open);
+        if (close == std::string_view::npos) text = text.substr(0, open), reply.cut_call = true;
         break;
       }
       content += text.substr(pos, open - pos);
@@ -199,7 +199,10 @@ AssistantReply parse_assistant_reply(ToolCallStyle style, std::string_view text)
     reply.calls.push_back(std::move(call));
     reply.content = trim(before);
   } else {
-    reply.content = trim(text);
+    // Not a call: the text after the call's start is what a stream hides
+    // (a call cut short), so the reply shows only what came before it.
+    reply.content = trim(before);
+    reply.cut_call = true;
   }
   return reply;
 }

@@ -58,6 +58,9 @@ std::vector<std::string> tool_call_triggers(ToolCallStyle style);
 struct AssistantReply {
   std::string content;          // the text outside the calls, trimmed
   std::vector<ToolCall> calls;  // ids left empty for the caller to assign
+  // A call began but is not complete (cut by max_tokens): content holds the
+  // text before it, as a stream shows it.
+  bool cut_call = false;
 };
 AssistantReply parse_assistant_reply(ToolCallStyle style, std::string_view text);
 

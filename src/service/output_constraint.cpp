@@ -110,6 +110,7 @@ api::Json assistant_message(const OutputConstraint& oc, const std::string& text,
   has_calls = false;
   if (!oc.tools_active) return message;
   AssistantReply reply = parse_assistant_reply(oc.style, text);
+  if (reply.cut_call && reply.calls.empty()) message["content"] = reply.content;  // as the stream showed it
   if (reply.calls.empty()) return message;
   has_calls = true;
   api::Json calls = api::Json::array();

@@ -92,6 +92,13 @@ def run_checks(d):
         finish = r["choices"][0]["finish_reason"] if st == 200 else None
         check(finish == "tool_calls" or (parallel and finish == "length"), "finish_reason: %s" % r)
         check(st == 200 and "<tool_call>" not in (msg.get("content") or ""), "no raw call text: %s" % r)
+    # A call cut by max_tokens: no call, no fragment of one as content (as the stream shows it).
+    for seed in range(3):
+        st, r = chat(d, tools=TOOLS, tool_choice="required", seed=seed, max_tokens=6)
+        msg = r["choices"][0]["message"] if st == 200 else {}
+        check(st == 200 and r["choices"][0]["finish_reason"] == "length" and not msg.get("tool_calls")
+              and "<tool_call>" not in (msg.get("content") or "") and "{" not in (msg.get("content") or ""),
+              "cut call seed %d: %s" % (seed, r))
     # A named function, no parallel calls: exactly one call of that function.
     st, r = chat(d, tools=TOOLS, tool_choice={"type": "function", "function": {"name": "toggle"}},
                  parallel_tool_calls=False, seed=3)
