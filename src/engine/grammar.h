@@ -85,6 +85,7 @@ class GrammarVocab {
     uint8_t ends_here;
   };
   std::vector<TrieNode> trie_;
+  uint32_t first_byte_nodes_[256] = {};  // size of the subtree of pieces starting with each byte
   size_t max_piece_ = 0;
   std::vector<int32_t> eog_ids_;
 };
@@ -98,7 +99,10 @@ class GrammarMatcher : public TokenConstraint {
   // allowed exactly when the text so far is a complete sentence.
   bool allows(int32_t id) override;
   void fill_allowed(std::vector<uint8_t>& allowed) override;
-  bool mask_is_cheap() override { return mask_cache_.count(stacks_) > 0; }
+  // Cached, or a walk would visit few trie nodes (the next byte can only be
+  // one of a few, as after `{` or in a number): then a walk costs less than
+  // checking the most likely tokens one by one, most of which would fail.
+  bool mask_is_cheap() override;
   const std::vector<int32_t>* few_allowed() override;
 
   // Advances over a chosen token / raw text. Throws Error if it does not fit.

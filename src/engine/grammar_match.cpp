@@ -50,6 +50,7 @@ GrammarVocab::GrammarVocab(const Tokenizer& tok) {
     max_piece_ = std::max(max_piece_, piece.size());
   }
   for (uint32_t open : path) trie_[open].end = static_cast<uint32_t>(trie_.size());
+  for (size_t k = 0; k < trie_.size(); k = trie_[k].end) first_byte_nodes_[trie_[k].byte] = trie_[k].end - uint32_t(k);
 }
 
 std::shared_ptr<const GrammarVocab> GrammarVocab::of(const Tokenizer& tokenizer) {
@@ -287,6 +288,23 @@ const GrammarMatcher::AllowedSet& GrammarMatcher::allowed_set() {
   }
   if (mask_cache_.size() >= 512) mask_cache_.clear();
   return mask_cache_.emplace(stacks_, std::move(set)).first->second;
+}
+
+bool GrammarMatcher::mask_is_cheap() {
+  if (mask_cache_.count(stacks_)) return true;
+  // Measured on a 2k-token vocabulary: a walk of this many nodes takes about
+  // as long as the ~100 single-token checks a failing best-first search makes.
+  constexpr uint64_t kCheapWalkNodes = 4096;
+  Grammar::ByteSet next{};
+  for (int32_t s : stacks_) {
+    if (s == kComplete) continue;
+    const Grammar::ByteSet& b = grammar_->byte_set(grammar_->elements()[nodes_[size_t(s)].pos].value);
+    for (int w = 0; w < 4; ++w) next.bits[w] |= b.bits[w];
+  }
+  uint64_t nodes = 0;
+  for (int byte = 0; byte < 256; ++byte)
+    if (next.has(uint8_t(byte))) nodes += vocab_->first_byte_nodes_[byte];
+  return nodes <= kCheapWalkNodes;
 }
 
 const std::vector<int32_t>* GrammarMatcher::few_allowed() {
