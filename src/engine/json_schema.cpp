@@ -249,11 +249,15 @@ class SchemaConverter {
       else if (format == "uuid")
         inner = "[0-9a-f]{8} \"-\" [0-9a-f]{4} \"-\" [0-9a-f]{4} \"-\" [0-9a-f]{4} \"-\" [0-9a-f]{12}";
       else if (format == "email")
-        inner = "[a-zA-Z0-9._%+-]{1,64} \"@\" [a-zA-Z0-9] [a-zA-Z0-9-]{0,30} ( \".\" [a-zA-Z] [a-zA-Z0-9-]{0,30} ){1,3}";
+        // RFC 5321 dot-atoms (no leading, trailing or doubled dots); domain
+        // labels of RFC 1035 (no hyphen at either end).
+        inner = "[a-zA-Z0-9_%+-]{1,15} ( \".\" [a-zA-Z0-9_%+-]{1,15} ){0,3} \"@\" "  // local part <= 64 octets
+                "[a-zA-Z0-9] ( [a-zA-Z0-9-]{0,29} [a-zA-Z0-9] )? ( \".\" [a-zA-Z] ( [a-zA-Z0-9-]{0,29} [a-zA-Z0-9] )? ){1,3}";
       else if (format == "ipv4")
         inner = "( \"25\" [0-5] | \"2\" [0-4] [0-9] | \"1\" [0-9]{2} | [1-9] [0-9] | [0-9] ) ( \".\" ( \"25\" [0-5] | \"2\" [0-4] [0-9] | \"1\" [0-9]{2} | [1-9] [0-9] | [0-9] ) ){3}";
       else if (format == "uri")
-        inner = "[a-z] [a-z0-9+.-]{0,15} \"://\" [a-zA-Z0-9._~%!$&'()*+,;=:@/?#-]{1,200}";
+        // RFC 3986: a '%' only as a percent-encoded byte.
+        inner = "[a-z] [a-z0-9+.-]{0,15} \"://\" ( [a-zA-Z0-9._~!$&'()*+,;=:@/?#-] | \"%\" [0-9A-Fa-f]{2} ){1,200}";
       else fail(path, "format '" + format + "' is not supported");
       return "\"\\\"\" " + inner + " \"\\\"\"";
     }

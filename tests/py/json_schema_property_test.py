@@ -25,6 +25,42 @@ except ImportError:
 
 failed = 0
 
+# Formats jsonschema checks itself (ipv4, date) plus the others written here from their RFCs, so that
+# every format the grammar emits is held to its standard.
+FORMATS = jsonschema.FormatChecker(formats=["ipv4", "date"])
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_PATTERNS = {
+    # RFC 5321 mailbox: dot-atom local part (at most 64 octets) @ a domain of at least two labels
+    "email": r"(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
+             + _LABEL + r"(?:\." + _LABEL + r")+",
+    # RFC 3986 URI with an authority: scheme "://" then unreserved / sub-delims / ":@/?#" / pct-encoded
+    "uri": r"[A-Za-z][A-Za-z0-9+.-]*://(?:[A-Za-z0-9._~!$&'()*+,;=:@/?#-]|%[0-9A-Fa-f]{2})+",
+    "uuid": r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+    # RFC 3339 full-time and date-time (the date part checked again by the date checker below)
+    "time": r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])",
+}
+
+
+def _check_format(name):
+    import re
+    pattern = re.compile(_PATTERNS[name])
+
+    def check(value):
+        return not isinstance(value, str) or pattern.fullmatch(value) is not None
+    FORMATS.checks(name)(check)
+
+
+for _name in _PATTERNS:
+    _check_format(_name)
+
+
+@FORMATS.checks("date-time")
+def _date_time(value):
+    if not isinstance(value, str) or "T" not in value:
+        return not isinstance(value, str)
+    date, time = value.split("T", 1)
+    return FORMATS.conforms(date, "date") and FORMATS.conforms(time, "time")
+
 
 def fail(what):
     global failed
@@ -50,7 +86,7 @@ def gen_schema(rng, depth, defs):
             r"^#[0-9a-fA-F]{6}$", r"^(?:ab|cd){1,4}x?$", r"^\w{1,8}@\w{1,8}\.(com|org)$", r"^[^0-9\s]{2,5}$",
             r"^\d\d$", r"^say \"[a-z]{1,6}\"$", r"^.{1,4}$", r"^(\+|-)?\d{1,6}(\.\d{1,2})?$"])}
     if k == "string_format":
-        return {"type": "string", "format": rng.choice(["date", "time", "date-time", "uuid", "email", "ipv4"])}
+        return {"type": "string", "format": rng.choice(["date", "time", "date-time", "uuid", "email", "ipv4", "uri"])}
     if k == "integer":
         s = {"type": "integer"}
         if rng.random() < 0.7:
@@ -146,7 +182,7 @@ def main():
                 fail("case %d: output is not JSON (%s): %r\nschema %s" % (i, e, text[:300], json.dumps(schema)))
                 continue
             try:
-                jsonschema.validate(value, schema, format_checker=jsonschema.FormatChecker(formats=["ipv4", "date"]))
+                jsonschema.validate(value, schema, format_checker=FORMATS)
             except jsonschema.ValidationError as e:
                 fail("case %d: invalid: %s\noutput %r\nschema %s" % (i, e.message, text[:300], json.dumps(schema)))
                 continue
