@@ -246,7 +246,9 @@ TEST(AgentLoop, StopsAtTheStepLimitAndOnServiceErrors) {
 class InMemoryMcp : public McpTransport {
  public:
   explicit InMemoryMcp(Json tools) : tools_(std::move(tools)) {}
-  RpcMessage request(const Json& message, int, std::vector<RpcMessage>&, const ServerRequestHandler&) override {
+  // From the next tools/call on, the list is `tools` and the call says so.
+  void change_tools_on_next_call(Json tools) { next_tools_ = std::move(tools); }
+  RpcMessage request(const Json& message, int, std::vector<RpcMessage>& others, const ServerRequestHandler&) override {
     RpcMessage r;
     r.kind = RpcMessage::Kind::kResponse;
     r.id = message["id"];
@@ -258,13 +260,21 @@ class InMemoryMcp : public McpTransport {
       r.result = {{"tools", tools_}};
     else if (method == "tools/call")
       r.result = {{"content", {{{"type", "text"}, {"text", "called " + message["params"]["name"].get<std::string>()}}}}};
+    if (method == "tools/call" && !next_tools_.is_null()) {
+      tools_ = std::move(next_tools_);
+      next_tools_ = Json();
+      RpcMessage changed;
+      changed.kind = RpcMessage::Kind::kNotification;
+      changed.method = "notifications/tools/list_changed";
+      others.push_back(changed);
+    }
     return r;
   }
   void notify(const Json&, int) override {}
   std::string describe() const override { return "in-memory MCP server"; }
 
  private:
-  Json tools_;
+  Json tools_, next_tools_;
 };
 
 TEST(AgentLoop, McpToolsGetValidNamesAndUnusableOnesAreLeftOut) {
@@ -286,6 +296,31 @@ TEST(AgentLoop, McpToolsGetValidNamesAndUnusableOnesAreLeftOut) {
   EXPECT_NE(notes[0].find("'files.read' is offered to the model as 'files_read'"), std::string::npos);
   EXPECT_NE(notes[2].find("'tile' left out"), std::string::npos);
   EXPECT_NE(notes[2].find("multipleOf"), std::string::npos);
+}
+
+// A server whose list changes during a call: the next model request
+// carries the new list (MCP notifications/tools/list_changed).
+TEST(AgentLoop, PicksUpAToolListThatChangesMidRun) {
+  auto transport = std::make_unique<InMemoryMcp>(Json::parse(R"([{"name": "unlock", "inputSchema": {"type": "object"}}])"));
+  InMemoryMcp& server = *transport;
+  McpClient client(std::move(transport));
+  server.change_tools_on_next_call(Json::parse(R"([{"name": "unlock", "inputSchema": {"type": "object"}},
+                                                    {"name": "open_door", "inputSchema": {"type": "object"}}])"));
+  ScriptedModel model({tool_call_reply({{"unlock", "{}"}}), tool_call_reply({{"open_door", "{}"}}), text_reply("Open.")});
+  AgentOptions o;
+  o.refresh_tools = [&](std::vector<AgentTool>& tools) {
+    if (!client.tools_changed()) return false;
+    tools = mcp_agent_tools(client);
+    return true;
+  };
+  AgentRun run = run_agent(model, mcp_agent_tools(client), "let me in", o);
+  EXPECT_EQ(run.stop_reason, "answer");
+  ASSERT_EQ(model.requests.size(), 3u);
+  EXPECT_EQ(model.requests[0]["tools"].size(), 1u);
+  EXPECT_EQ(model.requests[1]["tools"].size(), 2u);
+  ASSERT_EQ(run.calls.size(), 2u);
+  EXPECT_EQ(run.calls[1]["ok"], true);  // open_door exists by then
+  EXPECT_FALSE(client.tools_changed());
 }
 
 TEST(AgentLoop, RestrictsToolsFromAFile) {

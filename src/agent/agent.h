@@ -59,6 +59,9 @@ struct AgentOptions {
   std::function<bool(const std::string& name, const Json& arguments)> confirm;
   // Each transcript entry as it happens (readable output).
   std::function<void(const Json& entry)> on_entry;
+  // Called before every model request after the first: may replace the
+  // tools (an MCP server said its list changed) and returns whether it did.
+  std::function<bool(std::vector<AgentTool>& tools)> refresh_tools;
 };
 
 struct AgentRun {

@@ -118,8 +118,9 @@ std::string default_system_prompt() {
   return "You are the assistant of a phone. Use the tools to do what the user asks, then say briefly what you did.";
 }
 
-AgentRun run_agent(ChatBackend& model, const std::vector<AgentTool>& tools, const std::string& request,
+AgentRun run_agent(ChatBackend& model, const std::vector<AgentTool>& initial_tools, const std::string& request,
                    const AgentOptions& options) {
+  std::vector<AgentTool> tools = initial_tools;
   AgentRun run;
   auto log = [&](Json entry) {
     run.transcript.push_back(entry);
@@ -129,18 +130,35 @@ AgentRun run_agent(ChatBackend& model, const std::vector<AgentTool>& tools, cons
   run.messages.push_back({{"role", "user"}, {"content", request}});
   log({{"type", "request"}, {"content", request}});
 
-  Json definitions = Json::array();
+  Json definitions;
   std::string names;
-  for (const AgentTool& t : tools) {
-    definitions.push_back(t.definition);
-    names += (names.empty() ? "" : ", ") + t.name();
-  }
+  auto describe_tools = [&] {
+    definitions = Json::array();
+    names.clear();
+    for (const AgentTool& t : tools) {
+      definitions.push_back(t.definition);
+      names += (names.empty() ? "" : ", ") + t.name();
+    }
+  };
+  describe_tools();
   long long call_counter = 0;
   while (true) {
     if (run.steps >= options.max_steps) {
       run.stop_reason = "max_steps";
       log({{"type", "stop"}, {"reason", "step limit of " + std::to_string(options.max_steps) + " reached"}});
       break;
+    }
+    if (run.steps > 0 && options.refresh_tools) {
+      try {
+        if (options.refresh_tools(tools)) {
+          describe_tools();
+          log({{"type", "tools_changed"}, {"tools", names}});
+        }
+      } catch (const Error& e) {
+        run.stop_reason = std::string("error: ") + e.what();
+        log({{"type", "stop"}, {"reason", run.stop_reason}});
+        break;
+      }
     }
     Json req = options.sampling.is_object() ? options.sampling : Json::object();
     req["messages"] = run.messages;

@@ -87,6 +87,7 @@ class McpClient {
   const std::vector<McpTool>& tools();
   McpCallResult call_tool(const std::string& name, const Json& arguments);
   int list_requests() const { return list_requests_; }  // tools/list pages fetched so far
+  bool tools_changed() const { return tools_stale_; }   // the server sent list_changed since the last listing
   std::string describe() const { return transport_->describe(); }
 
  private:

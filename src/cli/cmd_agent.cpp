@@ -149,6 +149,7 @@ void print_entry(FILE* out, const Json& e, const std::string& indent) {
     std::fprintf(out, "%s  %s %s: %s\n", indent.c_str(), e["is_error"] == true ? "x" : "->",
                  e["name"].get<std::string>().c_str(), short_text(e["content"]).c_str());
   if (type == "stop") std::fprintf(out, "%sstopped: %s\n", indent.c_str(), short_text(e["reason"]).c_str());
+  if (type == "tools_changed") std::fprintf(out, "%stools changed: %s\n", indent.c_str(), short_text(e["tools"]).c_str());
 }
 
 }  // namespace
@@ -176,24 +177,35 @@ int agent_command(int argc, char** argv) {
   for (const std::string& url : a.get_all("--mcp-http"))
     servers.push_back(std::make_unique<agent::McpClient>(agent::make_http_transport(url), mo));
   if (servers.empty()) throw Error("no tools: give an MCP server with --mcp \"COMMAND ARGS\" or --mcp-http URL");
-  std::vector<agent::AgentTool> tools;
-  for (auto& s : servers) {
-    std::vector<std::string> notes;
-    for (agent::AgentTool& t : agent::mcp_agent_tools(*s, &notes)) tools.push_back(std::move(t));
-    for (const std::string& note : notes) std::fprintf(stderr, "onellm agent: MCP %s\n", note.c_str());
-  }
+  Json tools_file;
   if (auto file = a.get({"--tools"})) {
     std::ifstream in(*file);
     if (!in) throw Error("cannot open tools file " + *file);
-    Json j = Json::parse(in, nullptr, false);
-    if (j.is_discarded()) throw Error("tools file " + *file + " is not JSON");
-    tools = agent::restrict_tools(std::move(tools), j);
+    tools_file = Json::parse(in, nullptr, false);
+    if (tools_file.is_discarded()) throw Error("tools file " + *file + " is not JSON");
   }
+  // Every server's tools (again when one says its list changed), restricted by --tools.
+  auto list_tools = [&] {
+    std::vector<agent::AgentTool> all;
+    for (auto& s : servers) {
+      std::vector<std::string> notes;
+      for (agent::AgentTool& t : agent::mcp_agent_tools(*s, &notes)) all.push_back(std::move(t));
+      for (const std::string& note : notes) std::fprintf(stderr, "onellm agent: MCP %s\n", note.c_str());
+    }
+    return tools_file.is_null() ? all : agent::restrict_tools(std::move(all), tools_file);
+  };
+  std::vector<agent::AgentTool> tools = list_tools();
 
   ModelConnection model = connect_model(a);
   agent::AgentOptions o = agent_options(a);
   const bool json = a.flag({"--json"});
   o.on_entry = [&](const Json& e) { print_entry(stderr, e, ""); };
+  o.refresh_tools = [&](std::vector<agent::AgentTool>& current) {
+    bool changed = false;
+    for (auto& s : servers) changed = changed || s->tools_changed();
+    if (changed) current = list_tools();
+    return changed;
+  };
   if (!a.flag({"--yes"})) {
     o.confirm = [](const std::string& name, const Json& args) {
       std::fprintf(stderr, "run %s %s? (destructive) [y/N] ", name.c_str(), args.dump().c_str());
