@@ -50,8 +50,14 @@ Json McpClient::answer_server(const RpcMessage& m) {
 
 RpcMessage McpClient::send(const std::string& method, const Json& params) {
   std::vector<RpcMessage> others;
-  RpcMessage reply =
-      transport_->request(rpc_request(next_id_++, method, params), options_.timeout_ms, others, answer_server);
+  RpcMessage reply;
+  try {
+    reply = transport_->request(rpc_request(next_id_++, method, params), options_.timeout_ms, others, answer_server);
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.find(method) != std::string::npos) throw;
+    throw Error(what + " (during " + method + ")");  // the HTTP transport does not know the method
+  }
   handle_notifications(others);
   if (reply.is_error)
     throw Error("MCP server " + describe() + " refused " + method + ": " + reply.error_message + " (code " +

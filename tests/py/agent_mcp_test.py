@@ -184,8 +184,25 @@ class BadHttp(http.server.BaseHTTPRequestHandler):
     mode = "garbage"
 
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if BadHttp.mode == "garbage":
+        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        method = request.get("method", "")
+        if BadHttp.mode == "die_on_call" and method != "tools/call":
+            # a working server until the call: initialize, the initialized notification, one tool
+            results = {"initialize": {"protocolVersion": "2025-03-26", "capabilities": {"tools": {}},
+                                      "serverInfo": {"name": "dies", "version": "1"}},
+                       "tools/list": {"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]}}
+            if "id" not in request:
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": results.get(method, {})}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif BadHttp.mode == "garbage":
             body = b"<html>not json</html>"
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -213,6 +230,10 @@ def broken_http():
         BadHttp.mode = mode
         rc, out, err, secs = run(["mcp-call", "--timeout", "5000", "--mcp-http", url, "--list"], timeout=60)
         check(rc == 1 and expect in err and secs < 10, "HTTP server %s: clear error (%s)" % (mode, err.strip()))
+    BadHttp.mode = "die_on_call"
+    rc, out, err, secs = run(["mcp-call", "--timeout", "5000", "--mcp-http", url, "echo", "{}"], timeout=60)
+    check(rc == 1 and "closed the connection" in err and "tools/call" in err and secs < 10,
+          "HTTP server dying mid-call: clear error (%s)" % err.strip())
     srv.shutdown()
 
 
