@@ -99,7 +99,6 @@ class Sequence {
     ChunkEval(Sequence& sequence, const int32_t* tokens, int64_t n);
     int64_t n_tokens() const { return static_cast<int64_t>(tokens_.size()); }
     int64_t steps() const { return pass_.steps(); }
-    int64_t steps_done() const { return pass_.steps_done(); }
     bool done() const { return pass_.done(); }
     // The next layer (the last step: the output head; then the tokens are
     // in the sequence and its logits() are the last token's row).

@@ -133,7 +133,7 @@ class GrammarMatcher : public TokenConstraint {
   template <class Nodes>
   void walk_vocab(Nodes& nodes, size_t begin, size_t end, std::vector<StackSet>& levels,
                   std::vector<int32_t>& allowed) const;
-  size_t live_trie_nodes();
+  size_t reachable_trie_nodes() const;
   void walk_vocab_parallel(std::vector<int32_t>& allowed);
   // The tokens allowed in the current state: a bitset over the vocabulary,
   // and the ids themselves when they are few (compact, so that hundreds of

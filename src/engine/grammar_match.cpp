@@ -185,10 +185,10 @@ bool GrammarMatcher::allows(int32_t id) {
   return advance_text(scratch_a_, piece);
 }
 
-// Walks trie nodes [begin, end) in preorder, setting mask[id] for the allowed
+// Walks trie nodes [begin, end) in preorder, appending the ids of the allowed
 // tokens; levels[d] holds the state after the first d bytes of the current
-// path (levels[0]: the current state, set by the caller). A byte that fails
-// skips its whole subtree.
+// path (levels[0]: the current state). A byte that fails skips its whole
+// subtree.
 template <class Nodes>
 void GrammarMatcher::walk_vocab(Nodes& nodes, size_t begin, size_t end, std::vector<StackSet>& levels,
                                 std::vector<int32_t>& allowed) const {
@@ -196,6 +196,7 @@ void GrammarMatcher::walk_vocab(Nodes& nodes, size_t begin, size_t end, std::vec
   const auto& sorted = vocab_->sorted_;
   if (begin >= end) return;
   if (levels.size() < vocab_->max_piece_ + 1) levels.resize(vocab_->max_piece_ + 1);
+  levels[0] = stacks_;
   // A slice may start inside a subtree: rebuild the states along its path,
   // and skip what hangs below a byte of it that already fails.
   size_t k = begin;
@@ -224,17 +225,19 @@ void GrammarMatcher::walk_vocab(Nodes& nodes, size_t begin, size_t end, std::vec
   }
 }
 
-// How many trie nodes lie below the first bytes the current state accepts:
-// an upper bound on the walk, read off the root level in ~256 steps.
-size_t GrammarMatcher::live_trie_nodes() {
-  const auto& trie = vocab_->trie_;
-  OwnNodes own{*this};
-  size_t live = 0;
-  for (size_t k = 0; k < trie.size(); k = trie[k].end) {
-    advance(own, stacks_, trie[k].byte, scratch_b_);
-    if (!scratch_b_.empty()) live += trie[k].end - k;
+// How many trie nodes lie below the bytes the current state accepts next (the
+// union of its stacks' next byte sets): an upper bound on what a walk visits.
+size_t GrammarMatcher::reachable_trie_nodes() const {
+  Grammar::ByteSet next{};
+  for (int32_t s : stacks_) {
+    if (s == kComplete) continue;
+    const Grammar::ByteSet& b = grammar_->byte_set(grammar_->elements()[nodes_[size_t(s)].pos].value);
+    for (int w = 0; w < 4; ++w) next.bits[w] |= b.bits[w];
   }
-  return live;
+  size_t nodes = 0;
+  for (int byte = 0; byte < 256; ++byte)
+    if (next.has(uint8_t(byte))) nodes += vocab_->first_byte_nodes_[byte];
+  return nodes;
 }
 
 // Equal slices of the trie, several per thread because failed prefixes make
@@ -249,11 +252,8 @@ void GrammarMatcher::walk_vocab_parallel(std::vector<int32_t>& allowed) {
   if (chunk_levels_.size() < n_chunks) chunk_levels_.resize(n_chunks);
   pool_->parallel_for(int64_t(n_chunks), [&](int64_t first, int64_t last) {
     for (int64_t c = first; c < last; ++c) {
-      std::vector<StackSet>& levels = chunk_levels_[size_t(c)];
-      if (levels.empty()) levels.resize(1);
-      levels[0] = stacks_;
-      walk_vocab(chunk_nodes[size_t(c)], n * size_t(c) / n_chunks, n * size_t(c + 1) / n_chunks, levels,
-                 chunk_allowed[size_t(c)]);
+      walk_vocab(chunk_nodes[size_t(c)], n * size_t(c) / n_chunks, n * size_t(c + 1) / n_chunks,
+                 chunk_levels_[size_t(c)], chunk_allowed[size_t(c)]);
     }
   });
   for (const WalkNodes& added : chunk_nodes) added.merge_into(*this);
@@ -266,11 +266,9 @@ const GrammarMatcher::AllowedSet& GrammarMatcher::allowed_set() {
   // Walks much smaller than this take less than waking the pool's threads.
   constexpr size_t kMinParallelWalk = 32768;
   walk_ids_.clear();
-  if (pool_ && pool_->size() > 1 && live_trie_nodes() >= kMinParallelWalk) {
+  if (pool_ && pool_->size() > 1 && reachable_trie_nodes() >= kMinParallelWalk) {
     walk_vocab_parallel(walk_ids_);
   } else {
-    if (levels_.empty()) levels_.resize(1);
-    levels_[0] = stacks_;
     OwnNodes own{*this};
     walk_vocab(own, 0, vocab_->trie_.size(), levels_, walk_ids_);
   }
@@ -294,17 +292,8 @@ bool GrammarMatcher::mask_is_cheap() {
   if (mask_cache_.count(stacks_)) return true;
   // Measured on a 2k-token vocabulary: a walk of this many nodes takes about
   // as long as the ~100 single-token checks a failing best-first search makes.
-  constexpr uint64_t kCheapWalkNodes = 4096;
-  Grammar::ByteSet next{};
-  for (int32_t s : stacks_) {
-    if (s == kComplete) continue;
-    const Grammar::ByteSet& b = grammar_->byte_set(grammar_->elements()[nodes_[size_t(s)].pos].value);
-    for (int w = 0; w < 4; ++w) next.bits[w] |= b.bits[w];
-  }
-  uint64_t nodes = 0;
-  for (int byte = 0; byte < 256; ++byte)
-    if (next.has(uint8_t(byte))) nodes += vocab_->first_byte_nodes_[byte];
-  return nodes <= kCheapWalkNodes;
+  constexpr size_t kCheapWalkNodes = 4096;
+  return reachable_trie_nodes() <= kCheapWalkNodes;
 }
 
 const std::vector<int32_t>* GrammarMatcher::few_allowed() {

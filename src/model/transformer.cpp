@@ -217,13 +217,14 @@ void Model::Pass::State::attention(int64_t l) {
   const int64_t QD = c.q_dim(), HD = c.head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
   const int64_t group = c.n_head / c.n_head_kv;
+  // Whether row r's attention is recorded: its cache tracks, and fewer than
+  // kTrackedRows rows of its segment come after it.
+  auto records = [&](int64_t r) {
+    const size_t s = static_cast<size_t>(seg_of[static_cast<size_t>(r)]);
+    return segments[s].cache->tracking_attention() && row0[s] + segments[s].n - 1 - r < kTrackedRows;
+  };
   std::vector<int64_t> slow_rows, fast_rows;
-  for (int64_t r = 0; r < n; ++r) {
-    const ForwardSegment& g = segments[static_cast<size_t>(seg_of[static_cast<size_t>(r)])];
-    const int64_t after = row0[static_cast<size_t>(seg_of[static_cast<size_t>(r)])] + g.n - 1 - r;  // rows after r
-    const bool record = g.cache->tracking_attention() && after < kTrackedRows;
-    (exact || record ? slow_rows : fast_rows).push_back(r);
-  }
+  for (int64_t r = 0; r < n; ++r) (exact || records(r) ? slow_rows : fast_rows).push_back(r);
   auto attend_items = [&](int64_t begin, int64_t end) {
     std::vector<float> probs;
     std::vector<double> received, queries;
@@ -237,7 +238,7 @@ void Model::Pass::State::attention(int64_t l) {
       const int64_t r = slow_rows[static_cast<size_t>(item / c.n_head)], h = item % c.n_head, kvh = h / group;
       const int64_t s = seg_of[static_cast<size_t>(r)];
       KvCache& cache = *segments[s].cache;
-      const bool track = cache.tracking_attention() && row0[static_cast<size_t>(s)] + segments[s].n - 1 - r < kTrackedRows;
+      const bool track = records(r);
       const int64_t n_keys = pos_of[static_cast<size_t>(r)] + 1;
       if (track && tracked != s) {
         merge();

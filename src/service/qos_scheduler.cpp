@@ -19,6 +19,25 @@ constexpr double kChunkShareOfTtft = 0.25;
 // position), and the slice should not overrun the objective.
 constexpr double kLayerShareOfSlice = 0.8;
 
+// Prompt tokens for a new chunk of a request of class `priority`: up to
+// max(prefill_chunk, 512), fewer when one of its `steps` (a layer) would take
+// longer than a more urgent arrival may wait or than fits between a higher
+// class's decode steps: a share of the tightest first-token objective above
+// this class, and of what the tightest per-token objective above it (or the
+// slice the streams decoding now leave, < 1e17 when they exist) leaves beside
+// a decode step.
+int64_t prompt_chunk_tokens(const ServiceConfig& cfg, int priority, int64_t steps, double prefill_cost,
+                            double decode_cost, double slice_budget) {
+  const int64_t most = std::max<int64_t>(cfg.prefill_chunk, 512);
+  if (prefill_cost <= 0) return most;  // nothing measured yet
+  double step_budget = kLayerShareOfSlice * slice_budget;
+  for (const QosClass& q : cfg.qos)
+    if (q.priority > priority)
+      step_budget = std::min({step_budget, kChunkShareOfTtft * q.ttft_ms, kLayerShareOfSlice * (q.tpot_ms - decode_cost)});
+  if (step_budget >= 1e17) return most;
+  return std::clamp<int64_t>(static_cast<int64_t>(step_budget * static_cast<double>(steps) / prefill_cost), 8, most);
+}
+
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -286,23 +305,8 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
     const double slice_budget = n_decoded > 0 ? tightest_tpot - decode_pass_ms : 1e18;
     try {
       if (!j->chunk) {
-        int64_t chunk = std::max<int64_t>(cfg->prefill_chunk, 512);
-        if (prefill_cost > 0) {
-          // One layer of the chunk is what a more urgent arrival may wait,
-          // and what fits between a higher class's decode steps: keep it to
-          // a share of the tightest first-token objective above this class,
-          // and of what the tightest per-token objective above it (or of
-          // the streams decoding now) leaves beside a decode step.
-          double layer_budget = 1e18;
-          for (const QosClass& q : cfg->qos)
-            if (q.priority > j->priority())
-              layer_budget = std::min({layer_budget, kChunkShareOfTtft * q.ttft_ms,
-                                       kLayerShareOfSlice * (q.tpot_ms - decode_cost)});
-          if (n_decoded > 0) layer_budget = std::min(layer_budget, kLayerShareOfSlice * slice_budget);
-          const double layers = static_cast<double>(j->req.sequence->model().config().n_layer + 1);
-          if (layer_budget < 1e17)
-            chunk = std::clamp<int64_t>(static_cast<int64_t>(layer_budget * layers / prefill_cost), 8, chunk);
-        }
+        const int64_t steps = j->req.sequence->model().config().n_layer + 1;
+        const int64_t chunk = prompt_chunk_tokens(*cfg, j->priority(), steps, prefill_cost, decode_cost, slice_budget);
         const int32_t* tokens = nullptr;
         const int64_t n = j->gen->next_prompt_tokens(chunk, &tokens);
         j->chunk = std::make_unique<Sequence::ChunkEval>(j->gen->sequence(), tokens, n);
@@ -344,7 +348,7 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
   // Measured costs steer chunk sizes and admission (moving averages): a
   // decode pass gives the per-stream step cost, a finished chunk the prompt
   // cost per token.
-  if (n_decoded > 0 && batch_size > 0) {
+  if (batch_size > 0) {
     const double per = decode_pass_ms / static_cast<double>(batch_size);
     stats_.decode_ms_per_step = stats_.decode_ms_per_step == 0 ? per : 0.8 * stats_.decode_ms_per_step + 0.2 * per;
   }
