@@ -123,21 +123,29 @@ int bench_matmul(int argc, char** argv) {
   std::vector<float> x(static_cast<size_t>(n_tok * cols)), y(static_cast<size_t>(n_tok * rows));
   for (float& v : x) v = normal(rng);
   const MatrixView w{type, wq.data(), rows, cols};
-  ThreadPool pool(n_threads);
-  for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
-    if (!cpu_level_supported(level)) continue;
-    if (level == CpuLevel::kScalar && n_tok > 16) continue;
-    double best = 1e30;
-    for (int r = 0; r < 20; ++r) {
-      const double t0 = now_seconds();
-      matmul_fast_at(level, w, x.data(), n_tok, y.data(), &pool);
-      best = std::min(best, now_seconds() - t0);
-    }
-    std::printf("%-5s %6lld x %-6lld tokens %-4lld %-7s %8.1f us  %7.1f GFLOP/s  %6.1f GB/s weights\n",
-                tensor_type_name(uint32_t(type)).c_str(), (long long)rows, (long long)cols, (long long)n_tok,
-                cpu_level_name(level), best * 1e6, 2.0 * rows * cols * n_tok / best * 1e-9,
-                wq.size() / best * 1e-9);
+  // The same weights in the packed layout (rows "packed"), where the type has one.
+  MatrixView w_packed = w;
+  AnonymousMemory packed(packed_matrix_bytes(type, rows, cols));
+  if (packed.size() > 0) {
+    pack_matrix(w, packed.data());
+    w_packed.packed = packed.data();
   }
+  ThreadPool pool(n_threads);
+  for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512})
+    for (bool use_packed : {false, true}) {
+      if (!cpu_level_supported(level) || (use_packed && packed.size() == 0)) continue;
+      if (level == CpuLevel::kScalar && (n_tok > 16 || use_packed)) continue;
+      double best = 1e30;
+      for (int r = 0; r < 20; ++r) {
+        const double t0 = now_seconds();
+        matmul_fast_at(level, use_packed ? w_packed : w, x.data(), n_tok, y.data(), &pool);
+        best = std::min(best, now_seconds() - t0);
+      }
+      std::printf("%-5s %6lld x %-6lld tokens %-4lld %-7s %-6s %8.1f us  %7.1f GFLOP/s  %6.1f GB/s weights\n",
+                  tensor_type_name(uint32_t(type)).c_str(), (long long)rows, (long long)cols, (long long)n_tok,
+                  cpu_level_name(level), use_packed ? "packed" : "gguf", best * 1e6,
+                  2.0 * rows * cols * n_tok / best * 1e-9, wq.size() / best * 1e-9);
+    }
   return 0;
 }
 

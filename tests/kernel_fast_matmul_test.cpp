@@ -35,6 +35,8 @@ struct Problem {
   MatrixView w;
   const float* x;
   std::vector<float> w_deq;  // dequantized weights (for the error bound)
+  std::vector<uint8_t> packed_storage;  // the packed layout, if the type has one (64-byte aligned inside)
+  MatrixView w_packed;                  // w with .packed set, or rows == 0
 
   Problem(TensorType t, int64_t r, int64_t c, int64_t n, uint32_t seed) : type(t), rows(r), cols(c), n_tokens(n) {
     std::mt19937 rng(seed);
@@ -50,6 +52,13 @@ struct Problem {
       dequantize_row(t, dst, w_deq.data() + i * c, c);
     }
     w = MatrixView{t, weight_storage.data() + 1, r, c};
+    if (const size_t n_packed = packed_matrix_bytes(t, r, c); n_packed > 0) {
+      packed_storage.assign(n_packed + 64, 0xAB);
+      auto* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(packed_storage.data()) + 63) / 64 * 64);
+      pack_matrix(w, aligned);
+      w_packed = w;
+      w_packed.packed = aligned;
+    }
     x_storage.resize(static_cast<size_t>(1 + n * c));
     for (size_t i = 1; i < x_storage.size(); ++i) x_storage[i] = normal(rng) * (i % 7 == 0 ? 4.0f : 1.0f);
     x = x_storage.data() + 1;
@@ -77,20 +86,21 @@ void check_problem(const Problem& p, ThreadPool* pool) {
     }
   }
 
-  for (CpuLevel level : runnable_levels()) {
-    if (level == CpuLevel::kScalar) continue;
-    std::fill(fast.begin(), fast.end(), NAN);
-    matmul_fast_at(level, p.w, p.x, N, fast.data(), pool);
-    for (int64_t t = 0; t < N; ++t)
-      for (int64_t r = 0; r < R; ++r) {
-        double magnitude = 0;
-        for (int64_t c = 0; c < C; ++c) magnitude += std::fabs(double(p.w_deq[r * C + c]) * p.x[t * C + c]);
-        const size_t i = static_cast<size_t>(t * R + r);
-        ASSERT_NEAR(fast[i], scalar[i], 1e-5 * magnitude + 1e-6)
-            << tensor_type_name(uint32_t(p.type)) << " level " << cpu_level_name(level) << ", row " << r
-            << " token " << t << " of " << N << ", cols " << C;
-      }
-  }
+  for (CpuLevel level : runnable_levels())
+    for (bool packed : {false, true}) {
+      if (packed && p.w_packed.rows == 0) continue;
+      std::fill(fast.begin(), fast.end(), NAN);
+      matmul_fast_at(level, packed ? p.w_packed : p.w, p.x, N, fast.data(), pool);
+      for (int64_t t = 0; t < N; ++t)
+        for (int64_t r = 0; r < R; ++r) {
+          double magnitude = 0;
+          for (int64_t c = 0; c < C; ++c) magnitude += std::fabs(double(p.w_deq[r * C + c]) * p.x[t * C + c]);
+          const size_t i = static_cast<size_t>(t * R + r);
+          ASSERT_NEAR(fast[i], scalar[i], 1e-5 * magnitude + 1e-6)
+              << tensor_type_name(uint32_t(p.type)) << " level " << cpu_level_name(level)
+              << (packed ? " packed" : "") << ", row " << r << " token " << t << " of " << N << ", cols " << C;
+        }
+    }
 }
 
 class FastMatmul : public ::testing::TestWithParam<TensorType> {};
@@ -141,6 +151,57 @@ TEST(FastMatmul, PanelKernelsForPrefill) {
       check_problem(p, n_tokens == 16 ? &pool : nullptr);
       if (HasFatalFailure()) return;
     }
+}
+
+TEST(PackedWeights, LayoutSizesAndErrors) {
+  // Same bytes as GGUF per 16 rows (Q4_0, rounded to 64), +3 % for Q4_K.
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q4_0, 896), 16 * tensor_row_bytes(TensorType::Q4_0, 896));
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q4_0, 32), 320u);
+  EXPECT_EQ(packed_matrix_bytes(TensorType::Q4_0, 17, 64), 2 * packed_panel_bytes(TensorType::Q4_0, 64));
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q4_K, 512), 2u * 2368);
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q8_0, 512), 0u);
+  EXPECT_EQ(packed_matrix_bytes(TensorType::F16, 16, 512), 0u);
+  std::vector<uint8_t> row(tensor_row_bytes(TensorType::Q6_K, 256)), out(4096);
+  try {
+    pack_matrix(MatrixView{TensorType::Q6_K, row.data(), 1, 256}, out.data());
+    FAIL() << "packing Q6_K should throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Q6_K"), std::string::npos) << e.what();
+  }
+}
+
+TEST(PackedWeights, RowsUnpackToTheirGgufBytes) {
+  // Embedding lookups of a tied, packed matrix read rows back from the panels.
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_K}) {
+    Problem p(type, 37, 512, 1, 400);
+    std::vector<uint8_t> row(p.w.row_bytes());
+    for (int64_t r = 0; r < p.rows; ++r) {
+      unpack_matrix_row(p.w_packed, r, row.data());
+      ASSERT_EQ(0, std::memcmp(row.data(), static_cast<const uint8_t*>(p.w.data) + r * row.size(), row.size()))
+          << tensor_type_name(uint32_t(type)) << " row " << r;
+      std::vector<float> a(static_cast<size_t>(p.cols)), b(a.size());
+      matrix_row(p.w_packed, r, a.data());
+      matrix_row(p.w, r, b.data());
+      ASSERT_EQ(a, b);
+    }
+    EXPECT_THROW(unpack_matrix_row(p.w_packed, p.rows, row.data()), Error);
+    EXPECT_THROW(unpack_matrix_row(p.w, 0, row.data()), Error);  // not packed
+  }
+}
+
+TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
+  // Decode (1..4 tokens) runs the packed kernels, batches of 5..15 their
+  // 4/2/1 remainders, prefill (16+) the expanded panels; 1, 15, 16, 33 rows
+  // make partial and whole panels.
+  ThreadPool pool(2);
+  uint32_t seed = 300;
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_K})
+    for (int64_t rows : {1, 15, 16, 33})
+      for (int64_t n_tokens : {1, 2, 3, 7, 15, 16, 21}) {
+        Problem p(type, rows, type == TensorType::Q4_0 ? 160 : 512, n_tokens, seed++);
+        check_problem(p, n_tokens % 2 ? &pool : nullptr);
+        if (HasFatalFailure()) return;
+      }
 }
 
 TEST(FastActivations, QuantizedBitsAreIdenticalAtEveryLevel) {

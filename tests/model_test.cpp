@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 
@@ -48,6 +49,43 @@ TEST(Model, EveryArchitectureAndTypeLoadsAndRuns) {
       for (float v : logits) ASSERT_TRUE(std::isfinite(v));
       EXPECT_EQ(cache.size(), 4);
     }
+  }
+}
+
+// Q4_0 / Q4_K weights are re-laid at load where the CPU has kernels for it
+// (kernels.h, packed weights): the logits of a prompt (prefill kernels) and
+// of decode steps must match a load with ONELLM_PACK=0, tied embedding
+// lookups included.
+TEST(Model, PackedWeightsGiveTheLogitsOfTheFileLayout) {
+  TempDir dir;
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_K}) {
+    SCOPED_TRACE(tensor_type_name(static_cast<uint32_t>(type)));
+    TinyModelSpec spec;
+    spec.arch = "qwen2";
+    spec.type = type;
+    spec.tied_output = true;
+    spec.n_vocab = 1000;  // not a multiple of the 16-row panels
+    write_tiny_model(spec, dir.file("m.gguf"));
+    ::setenv("ONELLM_PACK", "0", 1);
+    auto plain = Model::load(dir.file("m.gguf"));
+    ::unsetenv("ONELLM_PACK");
+    auto packed = Model::load(dir.file("m.gguf"));
+    EXPECT_EQ(plain->packed_bytes(), 0u);
+    if (!packed_kernels_available(type)) continue;  // this CPU level reads the file layout
+    EXPECT_GT(packed->packed_bytes(), 0u);
+    const int64_t V = plain->config().n_vocab;
+    std::vector<int32_t> tokens(24);
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 37 + 5) % V);
+    ThreadPool pool(2);
+    KvCache c0(plain->config(), 32), c1(packed->config(), 32);
+    std::vector<float> a(tokens.size() * V), b(a.size());
+    plain->forward(tokens.data(), 20, c0, a.data(), true, &pool);
+    packed->forward(tokens.data(), 20, c1, b.data(), true, &pool);
+    for (int i = 20; i < 24; ++i) {  // decode steps
+      plain->forward(&tokens[i], 1, c0, a.data() + i * V, false, &pool);
+      packed->forward(&tokens[i], 1, c1, b.data() + i * V, false, &pool);
+    }
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-3 * (1 + std::fabs(a[i]))) << "logit " << i;
   }
 }
 

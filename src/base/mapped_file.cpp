@@ -56,14 +56,60 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 
 void MappedFile::prefetch(const std::function<void(double)>& progress) const {
   constexpr size_t kChunk = size_t{32} << 20;
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  volatile uint8_t sink = 0;
   for (size_t off = 0; off < size_; off += kChunk) {
     size_t len = std::min(kChunk, size_ - off);
-    ::madvise(const_cast<uint8_t*>(data_) + off, len, MADV_WILLNEED);
-    for (size_t p = off; p < off + len; p += page) sink = sink + data_[p];
+    prefetch_range(data_ + off, len);
     if (progress) progress(static_cast<double>(off + len) / static_cast<double>(size_));
   }
+}
+
+void MappedFile::prefetch_range(const void* p, size_t n) const {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto lo = reinterpret_cast<uintptr_t>(data_), hi = lo + size_;
+  const uintptr_t begin = std::max(lo, reinterpret_cast<uintptr_t>(p) / page * page);
+  const uintptr_t end = std::min(hi, reinterpret_cast<uintptr_t>(p) + n);
+  if (begin >= end) return;
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_WILLNEED);
+  volatile uint8_t sink = 0;
+  for (uintptr_t a = begin; a < end; a += page) sink = sink + *reinterpret_cast<const uint8_t*>(a);
+}
+
+void MappedFile::release(const void* p, size_t n) const {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(p), end = begin + n;
+  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+  const auto lo = reinterpret_cast<uintptr_t>(data_), hi = lo + size_;
+  if (first < last && first >= lo && last <= hi)
+    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
+AnonymousMemory::AnonymousMemory(size_t size) : size_(size) {
+  if (size == 0) return;
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    const int e = errno;
+    size_ = 0;
+    throw Error("cannot allocate " + std::to_string(size >> 20) + " MiB: " + std::strerror(e));
+  }
+#ifdef MADV_HUGEPAGE
+  ::madvise(p, size, MADV_HUGEPAGE);  // advice only: no error if refused
+#endif
+  data_ = static_cast<uint8_t*>(p);
+}
+
+AnonymousMemory::~AnonymousMemory() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+}
+
+AnonymousMemory::AnonymousMemory(AnonymousMemory&& other) noexcept { *this = std::move(other); }
+
+AnonymousMemory& AnonymousMemory::operator=(AnonymousMemory&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) ::munmap(data_, size_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
 }
 
 void MappedFile::reset() {

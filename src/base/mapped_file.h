@@ -24,6 +24,13 @@ class MappedFile {
   // after each chunk, so the first forward pass does not stall on disk reads
   // and a loading bar can show how far it got.
   void prefetch(const std::function<void(double)>& progress) const;
+  // The same for [p, p + n) only (clipped to the mapping).
+  void prefetch_range(const void* p, size_t n) const;
+
+  // Drops the whole pages inside [p, p + n) from this process's memory
+  // (the data stays readable: a later read faults it back in from the
+  // file). For data that has been copied elsewhere, e.g. re-laid weights.
+  void release(const void* p, size_t n) const;
 
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
@@ -33,6 +40,26 @@ class MappedFile {
   void reset();
   std::string path_;
   const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Zeroed anonymous memory from mmap, page aligned, with transparent huge
+// pages requested (weights streamed every token: fewer TLB misses).
+class AnonymousMemory {
+ public:
+  AnonymousMemory() = default;
+  explicit AnonymousMemory(size_t size);  // throws Error if it cannot be mapped
+  ~AnonymousMemory();
+  AnonymousMemory(AnonymousMemory&& other) noexcept;
+  AnonymousMemory& operator=(AnonymousMemory&& other) noexcept;
+  AnonymousMemory(const AnonymousMemory&) = delete;
+  AnonymousMemory& operator=(const AnonymousMemory&) = delete;
+
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };
 

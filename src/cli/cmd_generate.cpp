@@ -67,7 +67,7 @@ LoadedModel load_model(const std::string& path, int n_threads) {
   const GgufFile& file = m.model->gguf();
   if (file.file_size() >= (size_t{64} << 20)) {
     const bool tty = ::isatty(STDERR_FILENO) != 0;
-    file.prefetch([&](double f) {
+    m.model->prefetch([&](double f) {
       if (!tty) return;
       int filled = static_cast<int>(f * 40);
       std::fprintf(stderr, "\rloading %s [%.*s%*s] %3d%%", path.c_str(), filled,

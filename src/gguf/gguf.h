@@ -88,6 +88,9 @@ class GgufFile {
 
   // Reads the mapped file into memory ahead of use (see MappedFile::prefetch).
   void prefetch(const std::function<void(double)>& progress) const { mapping_.prefetch(progress); }
+  void prefetch_range(const void* p, size_t n) const { mapping_.prefetch_range(p, n); }
+  // Drops the pages of [p, p + n) from memory (see MappedFile::release).
+  void release(const void* p, size_t n) const { mapping_.release(p, n); }
 
   const std::vector<GgufTensor>& tensors() const { return tensors_; }
   const GgufTensor* find_tensor(const std::string& name) const;

@@ -25,6 +25,7 @@ namespace {
 #define ONELLM_X86_LEVEL_NAME "avx512"
 #include "kernels/fast_x86_kernels.inc"
 #include "kernels/fast_avx512_panel.inc"
+#include "kernels/fast_avx512_packed.inc"
 #undef ONELLM_X86_VNNI
 #undef ONELLM_X86_LEVEL_NAME
 }  // namespace
@@ -38,10 +39,12 @@ namespace {
 namespace onellm::fast {
 const Kernels* kernels_avx512() { return &kTable; }
 const PanelKernels* panel_kernels_avx512() { return &kPanelTable; }
+const PackedKernels* packed_kernels_avx512() { return &kPackedTable; }
 }  // namespace onellm::fast
 #else
 namespace onellm::fast {
 const Kernels* kernels_avx512() { return nullptr; }
 const PanelKernels* panel_kernels_avx512() { return nullptr; }
+const PackedKernels* packed_kernels_avx512() { return nullptr; }
 }  // namespace onellm::fast
 #endif

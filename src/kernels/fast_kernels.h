@@ -80,6 +80,17 @@ struct PanelKernels {
   PanelTileFn tile[kSlotCount];
 };
 
+// Kernels over weights in the packed layout (kernels.h, packed_weights.cpp).
+// tile: y[t * y_stride + r] for r < n_rows, t < n_tok, from one packed
+// panel of n_blocks blocks. expand: one packed panel -> the PanelKernels
+// layout of the same slot (prefill, where those kernels are faster); null:
+// prefill runs `tile` as well.
+using PackedExpandFn = void (*)(const uint8_t* packed, int64_t n_blocks, uint8_t* panel);
+struct PackedKernels {
+  PanelTileFn tile[kSlotCount];
+  PackedExpandFn expand[kSlotCount];
+};
+
 // Null when the level is not compiled in for this architecture.
 const Kernels* kernels_scalar();
 const Kernels* kernels_avx2();
@@ -92,5 +103,7 @@ const Kernels* kernels_neon_dotprod();
 const Kernels& kernels_for(CpuLevel level);  // throws Error if not built here
 const PanelKernels* panel_kernels_avx512();     // null unless built for x86-64
 const PanelKernels* panel_kernels_for(CpuLevel level);  // null: the level has none
+const PackedKernels* packed_kernels_avx512();                // null unless built for x86-64
+const PackedKernels* packed_kernels_for(CpuLevel level);    // null: the level has none
 
 }  // namespace onellm::fast

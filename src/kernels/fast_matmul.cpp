@@ -29,6 +29,10 @@ const PanelKernels* panel_kernels_for(CpuLevel level) {
   return level == CpuLevel::kAvx512 ? panel_kernels_avx512() : nullptr;
 }
 
+const PackedKernels* packed_kernels_for(CpuLevel level) {
+  return level == CpuLevel::kAvx512 ? packed_kernels_avx512() : nullptr;
+}
+
 }  // namespace fast
 
 namespace {
@@ -120,6 +124,31 @@ void matmul_panels(const PanelKernels& panels, int slot, const MatrixView& w, co
   });
 }
 
+// Packed weights (kernels.h): decode runs the packed kernel on each panel in
+// place; prefill expands each panel into the thread-local prefill layout
+// when the level has an expander (cheaper than packing from the GGUF rows).
+void matmul_packed(const PackedKernels& packed, const PanelKernels* panels, int slot, const MatrixView& w,
+                   const uint8_t* act, size_t act_stride, int64_t n_blocks, int64_t n_tokens, float* y,
+                   ThreadPool* pool) {
+  const size_t packed_bytes = packed_panel_bytes(w.type, w.cols);
+  const int64_t n_panels = (w.rows + kPanelRows - 1) / kPanelRows;
+  const bool expand = n_tokens >= kPanelMinTokens && panels != nullptr && packed.expand[slot] != nullptr;
+  run_parallel(pool, n_panels, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<uint8_t> panel;
+    if (expand) panel.resize(panels->block_bytes[slot] * static_cast<size_t>(n_blocks));
+    for (int64_t p = begin; p < end; ++p) {
+      const int64_t r0 = p * kPanelRows, nr = std::min(kPanelRows, w.rows - r0);
+      const uint8_t* src = w.packed + static_cast<size_t>(p) * packed_bytes;
+      if (expand) {
+        packed.expand[slot](src, n_blocks, panel.data());
+        panels->tile[slot](panel.data(), nr, act, act_stride, n_tokens, n_blocks, y + r0, w.rows);
+      } else {
+        packed.tile[slot](src, nr, act, act_stride, n_tokens, n_blocks, y + r0, w.rows);
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
@@ -157,6 +186,11 @@ void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t
     act = act_buffer.data();
   }
 
+  if (w.packed != nullptr) {
+    const PackedKernels* packed = packed_kernels_for(level);
+    if (packed != nullptr && packed->tile[slot] != nullptr)
+      return matmul_packed(*packed, panel_kernels_for(level), slot, w, act, act_stride, n_blocks, n_tokens, y, pool);
+  }
   const PanelKernels* panels = n_tokens >= kPanelMinTokens ? panel_kernels_for(level) : nullptr;
   if (panels != nullptr && panels->block_bytes[slot] != 0)
     return matmul_panels(*panels, slot, w, act, act_stride, n_blocks, n_tokens, y, pool);

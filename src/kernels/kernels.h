@@ -72,8 +72,33 @@ struct MatrixView {
   const void* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
+  // Optional: the same weights re-laid by pack_matrix (below). matmul_fast
+  // reads them where the level has kernels for the layout; everything else
+  // (the reference path, embedding lookups, other levels) reads `data`.
+  const uint8_t* packed = nullptr;
   size_t row_bytes() const { return tensor_row_bytes(type, cols); }
 };
+
+// ---- packed weights
+// Decode streams every weight once per token, so the GGUF block layout (one
+// fp16 scale per 32 weights of one row) costs as many instructions per block
+// as the integer dot itself. Packed, 16 rows are interleaved so one 512-bit
+// vector holds the same 4 weights of all 16 rows and their 16 scales are
+// contiguous (layout in packed_weights.cpp). It has the same size as the
+// GGUF data (+3 % for Q4_K, + panel padding), so a loader that packs and
+// releases the file pages keeps resident memory at about the file size.
+// 0 if the type has no packed layout.
+size_t packed_matrix_bytes(TensorType type, int64_t rows, int64_t cols);
+// Bytes of one panel of 16 rows (a multiple of 64); 0 as above.
+size_t packed_panel_bytes(TensorType type, int64_t cols);
+// Writes w's weights in the packed layout to out (packed_matrix_bytes,
+// 64-byte aligned). Throws Error if the type has none.
+void pack_matrix(const MatrixView& w, uint8_t* out);
+// Row `row` of w.packed back in its GGUF bytes (row_bytes() of them).
+void unpack_matrix_row(const MatrixView& w, int64_t row, uint8_t* out);
+// Whether the active CPU level has kernels for packed weights of this type
+// (a loader packs only then).
+bool packed_kernels_available(TensorType type);
 
 // y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tokens; x is n_tokens x cols,
 // y is n_tokens x rows, both row-major F32. Exact F32 math on the

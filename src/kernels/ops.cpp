@@ -86,6 +86,13 @@ void matrix_row(const MatrixView& w, int64_t row, float* dst) {
   if (row < 0 || row >= w.rows)
     throw Error("matrix_row: row " + std::to_string(row) + " is outside a matrix of " + std::to_string(w.rows) +
                 " rows");
+  if (w.packed != nullptr) {  // read the copy in memory, not the released file pages
+    thread_local std::vector<uint8_t> gguf_row;
+    gguf_row.resize(w.row_bytes());
+    unpack_matrix_row(w, row, gguf_row.data());
+    dequantize_row(w.type, gguf_row.data(), dst, w.cols);
+    return;
+  }
   dequantize_row(w.type, static_cast<const uint8_t*>(w.data) + static_cast<size_t>(row) * w.row_bytes(), dst,
                  w.cols);
 }

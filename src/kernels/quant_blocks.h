@@ -89,6 +89,15 @@ inline void k4_scale_min(const uint8_t* packed, int j, uint8_t* scale, uint8_t* 
   }
 }
 
+// The inverse: eight 6-bit scales ls and mins lm into the 12 bytes.
+inline void pack_k4_scales(const uint8_t* ls, const uint8_t* lm, uint8_t* packed) {
+  for (int j = 0; j < 4; ++j) {
+    packed[j] = static_cast<uint8_t>((ls[j] & 63) | ((ls[j + 4] >> 4) << 6));
+    packed[j + 4] = static_cast<uint8_t>((lm[j] & 63) | ((lm[j + 4] >> 4) << 6));
+    packed[j + 8] = static_cast<uint8_t>((ls[j + 4] & 0xF) | ((lm[j + 4] & 0xF) << 4));
+  }
+}
+
 // ggml's nearest_int: round half to even (the default FP rounding mode).
 int nearest_int(float x);
 

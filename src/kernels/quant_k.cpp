@@ -32,20 +32,6 @@ int q3k_scale(const uint8_t* packed, int j) {
   return (low | (high << 4)) - 32;
 }
 
-// Q4_K/Q5_K: pack eight 6-bit scales and mins into 12 bytes (see k4_scale_min).
-void pack_k4_scales(const uint8_t* ls, const uint8_t* lm, uint8_t* packed) {
-  for (int j = 0; j < 8; ++j) {
-    if (j < 4) {
-      packed[j] = ls[j];
-      packed[j + 4] = lm[j];
-    } else {
-      packed[j + 4] = static_cast<uint8_t>((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
-      packed[j - 4] |= static_cast<uint8_t>((ls[j] >> 4) << 6);
-      packed[j] |= static_cast<uint8_t>((lm[j] >> 4) << 6);
-    }
-  }
-}
-
 // Shared by Q4_K and Q5_K: per 32-element sub-block scale/min search, then
 // the 6-bit quantization of scales and mins, then the final levels in L.
 void quantize_k4_levels(const float* x, int nmax, float rmin, float rdelta, int nstep, Half& d_out,

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "base/mapped_file.h"
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
 
@@ -112,8 +114,20 @@ class Model {
  public:
   // Opens and validates a GGUF model. Throws Error naming the file and the
   // tensor/key at fault (unsupported architecture or tensor type, wrong shape).
+  // Weight matrices the CPU's kernels can read faster re-laid (kernels.h,
+  // "packed weights") are copied into anonymous memory and their file pages
+  // released, so resident memory stays about the file size. ONELLM_PACK=0
+  // in the environment turns this off (comparisons, diagnosis).
   static std::unique_ptr<Model> load(const std::string& path);
   static std::unique_ptr<Model> from_gguf(std::unique_ptr<GgufFile> file);
+
+  // Reads the weights still used from the file into memory ahead of the
+  // first token (packed ones are in memory already; a tied embedding that
+  // was packed as the output matrix is read a row per token, so only the
+  // rows used are faulted in). progress(fraction) after each tensor.
+  void prefetch(const std::function<void(double)>& progress) const;
+  // Bytes of re-laid weights held in memory (0: none packed).
+  uint64_t packed_bytes() const { return packed_.size(); }
 
   const ModelConfig& config() const { return config_; }
   const GgufFile& gguf() const { return *file_; }
@@ -177,7 +191,9 @@ class Model {
 
  private:
   Model() = default;
+  void pack_weights();
   std::unique_ptr<GgufFile> file_;
+  AnonymousMemory packed_;
   ModelConfig config_;
   MatrixView token_embd_, output_;
   std::vector<float> output_norm_;

@@ -2,6 +2,7 @@
 // every shape and type checked up front so forward() never meets a surprise.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "base/error.h"
 #include "model/model.h"
@@ -159,7 +160,57 @@ std::unique_ptr<Model> Model::from_gguf(std::unique_ptr<GgufFile> file) {
     m->layers_.push_back(std::move(L));
   }
   m->file_ = std::move(file);
+  const char* pack = std::getenv("ONELLM_PACK");
+  if (pack == nullptr || std::string(pack) != "0") m->pack_weights();
   return m;
+}
+
+// One anonymous region for every packed matrix (each 4 KiB aligned); each
+// matrix's file pages are released as soon as it is copied, so the peak is
+// the file plus one matrix, not twice the file.
+void Model::pack_weights() {
+  std::vector<MatrixView*> views;
+  auto consider = [&](MatrixView& v) {
+    if (packed_matrix_bytes(v.type, v.rows, v.cols) > 0 && packed_kernels_available(v.type)) views.push_back(&v);
+  };
+  consider(output_);
+  for (LayerWeights& L : layers_)
+    for (MatrixView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) consider(*v);
+  if (views.empty()) return;
+  constexpr size_t kAlign = 4096;
+  size_t total = 0;
+  for (const MatrixView* v : views) total += (packed_matrix_bytes(v->type, v->rows, v->cols) + kAlign - 1) / kAlign * kAlign;
+  packed_ = AnonymousMemory(total);
+  size_t offset = 0;
+  for (MatrixView* v : views) {
+    uint8_t* dst = packed_.data() + offset;
+    pack_matrix(*v, dst);
+    v->packed = dst;
+    file_->release(v->data, v->row_bytes() * static_cast<size_t>(v->rows));
+    offset += (packed_matrix_bytes(v->type, v->rows, v->cols) + kAlign - 1) / kAlign * kAlign;
+  }
+  // A tied embedding is the output matrix: its lookups read the packed copy
+  // (file pages would come back 64 KiB of fault-around at a time).
+  if (config_.tied_output) token_embd_.packed = output_.packed;
+}
+
+void Model::prefetch(const std::function<void(double)>& progress) const {
+  std::vector<const void*> packed;
+  if (output_.packed != nullptr) packed.push_back(output_.data);
+  for (const LayerWeights& L : layers_)
+    for (const MatrixView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      if (v->packed != nullptr) packed.push_back(v->data);
+  uint64_t total = 0, done = 0;
+  auto wanted = [&](const GgufTensor& t) { return std::find(packed.begin(), packed.end(), t.data) == packed.end(); };
+  for (const GgufTensor& t : file_->tensors())
+    if (wanted(t)) total += t.n_bytes;
+  for (const GgufTensor& t : file_->tensors()) {
+    if (!wanted(t)) continue;
+    file_->prefetch_range(t.data, t.n_bytes);
+    done += t.n_bytes;
+    if (progress) progress(total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total));
+  }
+  if (progress && total == 0) progress(1.0);
 }
 
 uint64_t Model::weight_bytes() const {
