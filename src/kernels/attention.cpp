@@ -105,13 +105,13 @@ void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k
   }
   // The score product's columns: 8 or 16 (the accumulate kernels' widths).
   const int64_t query_pad = n_queries <= 8 ? 8 : kMaxQueries;
-  const fast::AccumulateFn accumulate = fast::kernels_for(level).accumulate_f32;
-  thread_local std::vector<float> q_t, scores, probs, k_rows, v_rows;
+  const fast::Kernels& kernels = fast::kernels_for(level);
+  const fast::AccumulateFn accumulate = kernels.accumulate_f32;
+  thread_local std::vector<float> q_t, scores, k_rows, v_rows;
   q_t.assign(static_cast<size_t>(head_dim * query_pad), 0.0f);
   for (int64_t i = 0; i < n_queries; ++i)
     for (int64_t d = 0; d < head_dim; ++d) q_t[static_cast<size_t>(d * query_pad + i)] = q[i * head_dim + d] * scale;
   scores.resize(static_cast<size_t>(kKeyBlock * query_pad));
-  probs.resize(static_cast<size_t>(n_queries * kKeyBlock));
   // F32 rows at a whole-float stride are read in place; others are
   // converted a block at a time.
   auto rows_f32 = [&](const KvRows& rows, int64_t j0, int64_t nb, std::vector<float>& buf, int64_t* ld) {
@@ -145,14 +145,19 @@ void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k
         total[i] *= rescale;
         running_max[i] = block_max;
       }
-      float* p = probs.data() + i * kKeyBlock;
-      for (int64_t j = 0; j < nb; ++j) {
-        p[j] = std::exp(scores[static_cast<size_t>(j * query_pad + i)] - running_max[i]);
-        total[i] += p[j];
-      }
     }
+    // Probabilities in place, one vector exp over the block (padding
+    // columns -> exp(-inf) = 0), read by the value product column-wise.
+    for (int64_t j = 0; j < nb; ++j) {
+      float* row = scores.data() + j * query_pad;
+      for (int64_t i = 0; i < n_queries; ++i) row[i] -= running_max[i];
+      std::fill(row + n_queries, row + query_pad, -std::numeric_limits<float>::infinity());
+    }
+    kernels.exp_f32(scores.data(), nb * query_pad);
+    for (int64_t j = 0; j < nb; ++j)
+      for (int64_t i = 0; i < n_queries; ++i) total[i] += scores[static_cast<size_t>(j * query_pad + i)];
     const float* vb = rows_f32(v, j0, nb, v_rows, &ldv);
-    accumulate(n_queries, head_dim, nb, probs.data(), kKeyBlock, 1, vb, ldv, out, head_dim);
+    accumulate(n_queries, head_dim, nb, scores.data(), 1, query_pad, vb, ldv, out, head_dim);
   }
   for (int64_t i = 0; i < n_queries; ++i) {
     const float inv = total[i] > 0.0f ? 1.0f / total[i] : 0.0f;

@@ -62,7 +62,15 @@ struct Kernels {
   void (*axpy_f16)(float s, const uint8_t* row, float* y, int64_t n);
   float (*dot_q8_0)(const float* a, const uint8_t* row, int64_t n);
   void (*axpy_q8_0)(float s, const uint8_t* row, float* y, int64_t n);
+  // x[i] = exp(x[i]) (exp(-inf) = 0), and out[i] = silu(gate[i]) * up[i]:
+  // softmax and SwiGLU of the fast path (the x86 levels use a polynomial
+  // within 2 ulp of libm's expf; the reference path keeps std::exp).
+  void (*exp_f32)(float* x, int64_t n);
+  void (*swiglu_f32)(const float* gate, const float* up, float* out, int64_t n);
 };
+// The std::exp versions (scalar level; levels without their own).
+void exp_f32_scalar(float* x, int64_t n);
+void swiglu_f32_scalar(const float* gate, const float* up, float* out, int64_t n);
 
 // Prefill over weights re-laid in panels of 16 rows (fast_avx512_panel.inc):
 // pack writes rows [0, n_rows) of w (n_rows <= 16, n_blocks blocks of the

@@ -243,6 +243,15 @@ void matmul_accumulate(int64_t m, int64_t n, int64_t k, const float* a, int64_t 
   matmul_accumulate_at(cpu_level(), m, n, k, a, a_si, a_sk, b, ldb, c, ldc, pool);
 }
 
+void swiglu_fast(const float* gate, const float* up, float* out, int64_t n, ThreadPool* pool) {
+  const auto kernel = kernels_for(cpu_level()).swiglu_f32;
+  constexpr int64_t kChunk = 16384;  // elements per work item
+  run_parallel(n > kChunk ? pool : nullptr, (n + kChunk - 1) / kChunk, [&](int64_t begin, int64_t end) {
+    const int64_t i0 = begin * kChunk, i1 = std::min(n, end * kChunk);
+    kernel(gate + i0, up + i0, out + i0, i1 - i0);
+  });
+}
+
 float dot_f32(const float* a, const float* b, int64_t n) { return kernels_for(cpu_level()).dot_f32(a, b, n); }
 
 void axpy_f32(float a, const float* x, float* y, int64_t n) { kernels_for(cpu_level()).axpy_f32(a, x, y, n); }

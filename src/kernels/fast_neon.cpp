@@ -260,6 +260,8 @@ Kernels make_table(const char* name, bool dotprod) {
   k.axpy_f16 = axpy_f16_neon;
   k.dot_q8_0 = dot_q8_0_neon;
   k.axpy_q8_0 = axpy_q8_0_neon;
+  k.exp_f32 = exp_f32_scalar;
+  k.swiglu_f32 = swiglu_f32_scalar;
   return k;
 }
 

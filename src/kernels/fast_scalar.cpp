@@ -263,9 +263,19 @@ const Kernels kScalar = {
     axpy_f16_scalar,
     dot_q8_0_scalar,
     axpy_q8_0_scalar,
+    exp_f32_scalar,
+    swiglu_f32_scalar,
 };
 
 }  // namespace
+
+void exp_f32_scalar(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = std::exp(x[i]);
+}
+
+void swiglu_f32_scalar(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
 
 const Kernels* kernels_scalar() { return &kScalar; }
 

@@ -211,5 +211,7 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
 void softmax_inplace(float* x, int64_t n);
 // out[i] = silu(gate[i]) * up[i]
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
+// The same with the CPU level's vector exp, split over the pool (fast path).
+void swiglu_fast(const float* gate, const float* up, float* out, int64_t n, ThreadPool* pool);
 
 }  // namespace onellm
