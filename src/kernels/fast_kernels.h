@@ -111,6 +111,7 @@ const Kernels* kernels_neon_dotprod();
 const Kernels& kernels_for(CpuLevel level);  // throws Error if not built here
 const PanelKernels* panel_kernels_avx512();     // null unless built for x86-64
 const PanelKernels* panel_kernels_for(CpuLevel level);  // null: the level has none
+const PackedKernels* packed_kernels_avx2();                  // null unless built for x86-64
 const PackedKernels* packed_kernels_avx512();                // null unless built for x86-64
 const PackedKernels* packed_kernels_for(CpuLevel level);    // null: the level has none
 

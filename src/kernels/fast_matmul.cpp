@@ -30,7 +30,8 @@ const PanelKernels* panel_kernels_for(CpuLevel level) {
 }
 
 const PackedKernels* packed_kernels_for(CpuLevel level) {
-  return level == CpuLevel::kAvx512 ? packed_kernels_avx512() : nullptr;
+  if (level == CpuLevel::kAvx512) return packed_kernels_avx512();
+  return level == CpuLevel::kAvx2 ? packed_kernels_avx2() : nullptr;
 }
 
 }  // namespace fast
