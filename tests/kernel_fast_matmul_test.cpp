@@ -159,21 +159,23 @@ TEST(PackedWeights, LayoutSizesAndErrors) {
   EXPECT_EQ(packed_panel_bytes(TensorType::Q4_0, 32), 320u);
   EXPECT_EQ(packed_matrix_bytes(TensorType::Q4_0, 17, 64), 2 * packed_panel_bytes(TensorType::Q4_0, 64));
   EXPECT_EQ(packed_panel_bytes(TensorType::Q4_K, 512), 2u * 2368);
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q6_K, 512), 2u * 3360);  // 16 x 210 bytes per super-block
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q6_K, 256), 3392u);      // rounded up to 64
   EXPECT_EQ(packed_panel_bytes(TensorType::Q8_0, 512), 0u);
   EXPECT_EQ(packed_matrix_bytes(TensorType::F16, 16, 512), 0u);
-  std::vector<uint8_t> row(tensor_row_bytes(TensorType::Q6_K, 256)), out(4096);
+  std::vector<uint8_t> row(tensor_row_bytes(TensorType::Q5_K, 256)), out(4096);
   try {
-    pack_matrix(MatrixView{TensorType::Q6_K, row.data(), 1, 256}, out.data());
-    FAIL() << "packing Q6_K should throw";
+    pack_matrix(MatrixView{TensorType::Q5_K, row.data(), 1, 256}, out.data());
+    FAIL() << "packing Q5_K should throw";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("Q6_K"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Q5_K"), std::string::npos) << e.what();
   }
 }
 
 TEST(PackedWeights, RowsUnpackToTheirGgufBytes) {
   // Embedding lookups of a tied, packed matrix read rows back from the panels.
-  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_K}) {
-    Problem p(type, 37, 512, 1, 400);
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K}) {
+    Problem p(type, 1000, 256, 1, 400);
     std::vector<uint8_t> row(p.w.row_bytes());
     for (int64_t r = 0; r < p.rows; ++r) {
       unpack_matrix_row(p.w_packed, r, row.data());
@@ -195,10 +197,12 @@ TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
   // make partial and whole panels.
   ThreadPool pool(2);
   uint32_t seed = 300;
-  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_K})
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K})
     for (int64_t rows : {1, 15, 16, 33})
       for (int64_t n_tokens : {1, 2, 3, 7, 15, 16, 21}) {
-        Problem p(type, rows, type == TensorType::Q4_0 ? 160 : 512, n_tokens, seed++);
+        // One block (a padded panel) or several.
+        const int64_t cols = (type == TensorType::Q4_0 ? 32 : 256) * (n_tokens % 2 ? 1 : 5);
+        Problem p(type, rows, cols, n_tokens, seed++);
         check_problem(p, n_tokens % 2 ? &pool : nullptr);
         if (HasFatalFailure()) return;
       }

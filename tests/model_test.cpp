@@ -52,13 +52,17 @@ TEST(Model, EveryArchitectureAndTypeLoadsAndRuns) {
   }
 }
 
-// Q4_0 / Q4_K weights are re-laid at load where the CPU has kernels for it
-// (kernels.h, packed weights): the logits of a prompt (prefill kernels) and
-// of decode steps must match a load with ONELLM_PACK=0, tied embedding
-// lookups included.
-TEST(Model, PackedWeightsGiveTheLogitsOfTheFileLayout) {
+// Q4_0 / Q4_K / Q6_K weights are re-laid at load where the CPU has kernels
+// for it (kernels.h, packed weights). Each packed matmul equals the file
+// layout's to float rounding (kernel tests), but through a model a rounding
+// difference can flip an 8-bit activation, and on these random-weight models
+// the fast path is itself ~4 % (RMS) from the exact math. So: the packed
+// model's logits (a prompt through the prefill kernels, then decode steps,
+// tied embedding lookups included) must be as close to the exact logits as
+// the file layout's are.
+TEST(Model, PackedWeightsAreAsAccurateAsTheFileLayout) {
   TempDir dir;
-  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_K}) {
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K}) {
     SCOPED_TRACE(tensor_type_name(static_cast<uint32_t>(type)));
     TinyModelSpec spec;
     spec.arch = "qwen2";
@@ -77,15 +81,26 @@ TEST(Model, PackedWeightsGiveTheLogitsOfTheFileLayout) {
     std::vector<int32_t> tokens(24);
     for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 37 + 5) % V);
     ThreadPool pool(2);
-    KvCache c0(plain->config(), 32), c1(packed->config(), 32);
-    std::vector<float> a(tokens.size() * V), b(a.size());
-    plain->forward(tokens.data(), 20, c0, a.data(), true, &pool);
-    packed->forward(tokens.data(), 20, c1, b.data(), true, &pool);
-    for (int i = 20; i < 24; ++i) {  // decode steps
-      plain->forward(&tokens[i], 1, c0, a.data() + i * V, false, &pool);
-      packed->forward(&tokens[i], 1, c1, b.data() + i * V, false, &pool);
-    }
-    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-3 * (1 + std::fabs(a[i]))) << "logit " << i;
+    auto run = [&](const Model& m, MathMode mode) {
+      KvCache cache(m.config(), 32);
+      std::vector<float> logits(tokens.size() * V);
+      m.forward(tokens.data(), 20, cache, logits.data(), true, &pool, mode);
+      for (int i = 20; i < 24; ++i) m.forward(&tokens[i], 1, cache, logits.data() + i * V, false, &pool, mode);
+      return logits;
+    };
+    const std::vector<float> exact = run(*plain, MathMode::kExact), file = run(*plain, MathMode::kFast),
+                             repacked = run(*packed, MathMode::kFast);
+    auto rms_error = [&](const std::vector<float>& got, size_t t) {
+      double err = 0, norm = 0;
+      for (int64_t j = 0; j < V; ++j) {
+        const double x = exact[t * V + j], y = got[t * V + j];
+        err += (x - y) * (x - y);
+        norm += x * x;
+      }
+      return std::sqrt(err / norm);
+    };
+    for (size_t t = 0; t < tokens.size(); ++t)
+      ASSERT_LE(rms_error(repacked, t), 1.25 * rms_error(file, t) + 0.01) << "position " << t;
   }
 }
 

@@ -18,6 +18,12 @@
 //   [2048 nb, 2368 nb) super-block s, 320 bytes: the 6-bit scales sc[j] of
 //                      the 16 rows (j < 8, 16 bytes each), then mins mn[j]
 //                      (same), then 16 fp16 d, then 16 fp16 dmin
+// Q6_K, panel of nb super-blocks:
+//   [0, 3072 nb)       super-block s: 32 groups of ql (group c, lane r at
+//                      3072 s + 64 c + 4 r: ql[4c, +4) of row r), then 16
+//                      groups of qh (at 3072 s + 2048 + 64 c: qh[4c, +4))
+//   [3072 nb, 3360 nb) super-block s, 288 bytes: scales[j] of the 16 rows
+//                      (j < 16, 16 bytes each), then 16 fp16 d
 #include <algorithm>
 #include <cstring>
 
@@ -59,6 +65,21 @@ void pack_q4_k_panel(const uint8_t* rows, size_t row_bytes, int64_t n_rows, int6
   }
 }
 
+void pack_q6_k_panel(const uint8_t* rows, size_t row_bytes, int64_t n_rows, int64_t nb, uint8_t* panel) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const auto* row = reinterpret_cast<const quant::BlockQ6_K*>(rows + r * row_bytes);
+    for (int64_t s = 0; s < nb; ++s) {
+      const quant::BlockQ6_K& blk = row[s];
+      uint8_t* levels = panel + 3072 * s;
+      for (int c = 0; c < 32; ++c) std::memcpy(levels + 64 * c + 4 * r, blk.ql + 4 * c, 4);
+      for (int c = 0; c < 16; ++c) std::memcpy(levels + 2048 + 64 * c + 4 * r, blk.qh + 4 * c, 4);
+      uint8_t* meta = panel + 3072 * nb + 288 * s;
+      for (int j = 0; j < 16; ++j) std::memcpy(&meta[16 * j + r], &blk.scales[j], 1);
+      std::memcpy(meta + 256 + 2 * r, blk.d, 2);
+    }
+  }
+}
+
 }  // namespace
 
 size_t packed_panel_bytes(TensorType type, int64_t cols) {
@@ -66,6 +87,7 @@ size_t packed_panel_bytes(TensorType type, int64_t cols) {
   switch (type) {
     case TensorType::Q4_0: return cols % 32 ? 0 : round_up_64(static_cast<size_t>(cols / 32) * 288);
     case TensorType::Q4_K: return cols % 256 ? 0 : static_cast<size_t>(cols / 256) * 2368;
+    case TensorType::Q6_K: return cols % 256 ? 0 : round_up_64(static_cast<size_t>(cols / 256) * 3360);
     default: return 0;
   }
 }
@@ -89,8 +111,10 @@ void pack_matrix(const MatrixView& w, uint8_t* out) {
     std::memset(panel, 0, panel_bytes);
     if (w.type == TensorType::Q4_0)
       pack_q4_0_panel(data + r0 * row_bytes, row_bytes, n, nb, panel);
-    else
+    else if (w.type == TensorType::Q4_K)
       pack_q4_k_panel(data + r0 * row_bytes, row_bytes, n, nb, panel);
+    else
+      pack_q6_k_panel(data + r0 * row_bytes, row_bytes, n, nb, panel);
   }
 }
 
@@ -106,6 +130,18 @@ void unpack_matrix_row(const MatrixView& w, int64_t row, uint8_t* out) {
     for (int64_t b = 0; b < nb; ++b) {
       for (int m = 0; m < 4; ++m) std::memcpy(blocks[b].qs + 4 * m, panel + 256 * b + 64 * m + 4 * r, 4);
       std::memcpy(blocks[b].d, panel + 256 * nb + 32 * b + 2 * r, 2);
+    }
+    return;
+  }
+  if (w.type == TensorType::Q6_K) {
+    auto* blocks = reinterpret_cast<quant::BlockQ6_K*>(out);
+    for (int64_t s = 0; s < nb; ++s) {
+      const uint8_t* levels = panel + 3072 * s;
+      for (int c = 0; c < 32; ++c) std::memcpy(blocks[s].ql + 4 * c, levels + 64 * c + 4 * r, 4);
+      for (int c = 0; c < 16; ++c) std::memcpy(blocks[s].qh + 4 * c, levels + 2048 + 64 * c + 4 * r, 4);
+      const uint8_t* meta = panel + 3072 * nb + 288 * s;
+      for (int j = 0; j < 16; ++j) std::memcpy(&blocks[s].scales[j], &meta[16 * j + r], 1);
+      std::memcpy(blocks[s].d, meta + 256 + 2 * r, 2);
     }
     return;
   }
@@ -132,6 +168,7 @@ bool packed_kernels_available(TensorType type) {
   switch (type) {
     case TensorType::Q4_0: return k->tile[fast::kSlotQ4_0] != nullptr;
     case TensorType::Q4_K: return k->tile[fast::kSlotQ4_K] != nullptr;
+    case TensorType::Q6_K: return k->tile[fast::kSlotQ6_K] != nullptr;
     default: return false;
   }
 }
