@@ -130,6 +130,12 @@ TEST(Gguf, ReadsRealModelFiles) {
   EXPECT_EQ(f->tensors().size(), 48u);
   EXPECT_EQ(f->tensor("token_embd.weight").dims, (std::vector<int64_t>{64, 512}));
   EXPECT_EQ(f->get_array("tokenizer.ggml.tokens").items.size(), 512u);
+  // Large arrays can be released once copied; reading them later is an error.
+  f->release_large_arrays(500);
+  EXPECT_THROW(f->get_array("tokenizer.ggml.tokens"), Error);
+  EXPECT_THROW(f->find("tokenizer.ggml.scores"), Error);
+  EXPECT_EQ(f->get_string("general.architecture"), "llama");
+  EXPECT_EQ(f->find("no.such.key"), nullptr);
 
   auto q = GgufFile::open(test::shared_dir() + "/models/tiny-qwen2-Q4_0.gguf");
   EXPECT_EQ(q->tensor("blk.0.attn_q.weight").type, TensorType::Q4_0);

@@ -62,6 +62,10 @@ int default_threads() {
 LoadedModel load_model(const std::string& path, int n_threads) {
   LoadedModel m;
   m.model = Model::load(path);
+  // The tokenizer first: the metadata arrays it copies are freed before the
+  // weights are read in, so the two never add up in the peak.
+  m.tokenizer = Tokenizer::from_gguf(m.model->gguf());
+  m.model->release_tokenizer_metadata();
   // Large files: read them in now, with a bar on a terminal, rather than
   // stalling the first token on page faults.
   const GgufFile& file = m.model->gguf();
@@ -75,7 +79,6 @@ LoadedModel load_model(const std::string& path, int n_threads) {
       if (f >= 1.0) std::fputc('\n', stderr);
     });
   }
-  m.tokenizer = Tokenizer::from_gguf(m.model->gguf());
   m.pool = std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : default_threads());
   return m;
 }

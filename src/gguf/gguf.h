@@ -73,7 +73,13 @@ class GgufFile {
   size_t file_size() const { return size_; }
 
   const std::vector<std::string>& keys() const { return key_order_; }
+  // Null if absent. Throws Error for a key whose array was released.
   const GgufValue* find(const std::string& key) const;
+  // Frees metadata arrays of at least min_items items (a parsed value costs
+  // ~100 bytes per item: a 150k vocabulary and its merges take ~45 MB) once
+  // their users have copied what they need, e.g. the tokenizer. Later reads
+  // of those keys throw Error saying so.
+  void release_large_arrays(size_t min_items);
   // Typed getters: the *_or forms return the fallback when the key is absent;
   // the others throw Error naming the key. A present key of the wrong type
   // always throws.
@@ -106,6 +112,7 @@ class GgufFile {
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   std::vector<std::string> key_order_;
+  std::vector<std::string> released_keys_;
   std::map<std::string, GgufValue> kv_;
   std::vector<GgufTensor> tensors_;
   std::map<std::string, size_t> tensor_index_;

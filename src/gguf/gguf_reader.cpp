@@ -1,6 +1,7 @@
 // GGUF reader. Every read goes through Cursor, which checks bounds first, so a
 // truncated or hostile file yields an Error naming the file and what was being
 // read, never an out-of-bounds access.
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -202,7 +203,18 @@ void GgufFile::parse_all() {
 
 const GgufValue* GgufFile::find(const std::string& key) const {
   auto it = kv_.find(key);
-  return it == kv_.end() ? nullptr : &it->second;
+  if (it == kv_.end()) return nullptr;
+  if (!released_keys_.empty() && std::find(released_keys_.begin(), released_keys_.end(), key) != released_keys_.end())
+    throw Error(name_ + ": metadata '" + key + "' was released from memory after loading");
+  return &it->second;
+}
+
+void GgufFile::release_large_arrays(size_t min_items) {
+  for (auto& [key, value] : kv_)
+    if (value.type == GgufType::ARRAY && value.items.size() >= min_items) {
+      std::vector<GgufValue>().swap(value.items);
+      released_keys_.push_back(key);
+    }
 }
 
 namespace {

@@ -128,6 +128,9 @@ class Model {
   void prefetch(const std::function<void(double)>& progress) const;
   // Bytes of re-laid weights held in memory (0: none packed).
   uint64_t packed_bytes() const { return packed_.size(); }
+  // Frees the file's large metadata arrays (vocabulary, merges; ~45 MB for
+  // a 150k vocabulary) once the tokenizer has been built from them.
+  void release_tokenizer_metadata() { file_->release_large_arrays(4096); }
 
   const ModelConfig& config() const { return config_; }
   const GgufFile& gguf() const { return *file_; }

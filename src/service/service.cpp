@@ -66,6 +66,7 @@ Service::LoadedModel& Service::model() {
     auto m = std::make_unique<LoadedModel>();
     m->model = Model::load(options_.model_path);
     m->tokenizer = Tokenizer::from_gguf(m->model->gguf());
+    m->model->release_tokenizer_metadata();
     m->pool = std::make_unique<ThreadPool>(options_.threads > 0 ? options_.threads : 2);
     std::string source = m->model->gguf().get_string_or("tokenizer.chat_template", "");
     m->chat_template = std::make_unique<ChatTemplate>(source.empty() ? builtin_chat_template("chatml") : source);
