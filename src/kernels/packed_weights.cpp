@@ -105,10 +105,15 @@ void pack_matrix(const MatrixView& w, uint8_t* out) {
   const size_t row_bytes = w.row_bytes();
   const int64_t nb = w.cols / tensor_type_info(w.type).block_elems;
   const auto* data = static_cast<const uint8_t*>(w.data);
+  const size_t per_block = w.type == TensorType::Q4_0 ? 288 : w.type == TensorType::Q4_K ? 2368 : 3360;
+  const size_t used = static_cast<size_t>(nb) * per_block;
   for (int64_t r0 = 0; r0 < w.rows; r0 += kLanes) {
     uint8_t* panel = out + static_cast<size_t>(r0 / kLanes) * panel_bytes;
     const int64_t n = std::min(kLanes, w.rows - r0);
-    std::memset(panel, 0, panel_bytes);
+    // Zero what the rows do not write: a partial panel's missing lanes, and
+    // the rounding to 64 bytes (the rest is overwritten; zeroing it all
+    // again was a second pass over fresh, kernel-zeroed pages at load).
+    std::memset(panel + (n < kLanes ? 0 : used), 0, n < kLanes ? panel_bytes : panel_bytes - used);
     if (w.type == TensorType::Q4_0)
       pack_q4_0_panel(data + r0 * row_bytes, row_bytes, n, nb, panel);
     else if (w.type == TensorType::Q4_K)
