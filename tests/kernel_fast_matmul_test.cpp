@@ -208,6 +208,39 @@ TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
       }
 }
 
+TEST(FastMatmul, GroupsEqualSeparateCallsBitForBit) {
+  // Q/K/V-like groups: mixed types of one activation format, packed and
+  // file-layout matrices, row counts off the 16-row unit; decode-sized
+  // inputs run fused, 20 tokens fall back to one call per matrix; a group
+  // whose formats differ (Q4_0 with Q4_K) also falls back.
+  ThreadPool pool(2);
+  Problem a(TensorType::Q4_K, 37, 512, 1, 500), b(TensorType::Q6_K, 16, 512, 1, 501), c(TensorType::Q4_K, 9, 512, 1, 502),
+      d(TensorType::Q4_0, 20, 512, 1, 503);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (CpuLevel level : runnable_levels())
+    for (int64_t n_tokens : {1, 3, 20}) {
+      std::vector<float> x(static_cast<size_t>(n_tokens * 512));
+      for (float& v : x) v = normal(rng);
+      const std::vector<MatrixView> groups[2] = {
+          {a.w_packed, b.w_packed, c.w, b.w}, {d.w_packed, a.w_packed}};
+      for (const std::vector<MatrixView>& ws : groups) {
+        std::vector<std::vector<float>> fused(ws.size()), single(ws.size());
+        std::vector<float*> ys;
+        for (size_t i = 0; i < ws.size(); ++i) {
+          fused[i].assign(static_cast<size_t>(n_tokens * ws[i].rows), NAN);
+          single[i].assign(fused[i].size(), NAN);
+          ys.push_back(fused[i].data());
+          matmul_fast_at(level, ws[i], x.data(), n_tokens, single[i].data(), &pool);
+        }
+        matmul_fast_group_at(level, ws.data(), ys.data(), static_cast<int>(ws.size()), x.data(), n_tokens, &pool);
+        for (size_t i = 0; i < ws.size(); ++i)
+          ASSERT_EQ(0, std::memcmp(fused[i].data(), single[i].data(), fused[i].size() * sizeof(float)))
+              << cpu_level_name(level) << " matrix " << i << ", " << n_tokens << " tokens";
+      }
+    }
+}
+
 TEST(FastActivations, QuantizedBitsAreIdenticalAtEveryLevel) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 3.0f);

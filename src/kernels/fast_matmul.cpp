@@ -125,6 +125,34 @@ void matmul_panels(const PanelKernels& panels, int slot, const MatrixView& w, co
   });
 }
 
+int64_t blocks_per_row(const MatrixView& w, ActFormat format) {
+  return format == ActFormat::kF32 ? w.cols : w.cols / tensor_type_info(w.type).block_elems;
+}
+
+// x (n_tokens x cols) in `format`, in a thread-local buffer (or x itself
+// for F32); *stride receives the bytes per token.
+const uint8_t* activations_for(const Kernels& k, ActFormat format, const float* x, int64_t cols, int64_t n_tokens,
+                               ThreadPool* pool, size_t* stride) {
+  *stride = static_cast<size_t>(cols) * sizeof(float);
+  if (format == ActFormat::kF32) return reinterpret_cast<const uint8_t*>(x);
+  thread_local std::vector<uint8_t> buffer;
+  const int64_t act_blocks = format == ActFormat::kQ8 ? cols / 32 : cols / 256;
+  const size_t act_stride =
+      static_cast<size_t>(act_blocks) * (format == ActFormat::kQ8 ? sizeof(ActQ8) : sizeof(ActQ8K));
+  buffer.resize(act_stride * static_cast<size_t>(n_tokens));
+  uint8_t* out = buffer.data();
+  run_parallel(n_tokens >= 8 ? pool : nullptr, n_tokens, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      if (format == ActFormat::kQ8)
+        k.quantize_q8(x + t * cols, reinterpret_cast<ActQ8*>(out + t * act_stride), act_blocks);
+      else
+        k.quantize_q8k(x + t * cols, reinterpret_cast<ActQ8K*>(out + t * act_stride), act_blocks);
+    }
+  });
+  *stride = act_stride;
+  return buffer.data();
+}
+
 // Packed weights (kernels.h): decode runs the packed kernel on each panel in
 // place; prefill expands each panel into the thread-local prefill layout
 // when the level has an expander (cheaper than packing from the GGUF rows).
@@ -166,26 +194,9 @@ void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t
 
   // Activations in the format the weight type's kernel reads.
   const ActFormat format = act_format(slot);
-  const int64_t n_blocks = format == ActFormat::kF32 ? w.cols : w.cols / tensor_type_info(w.type).block_elems;
-  const uint8_t* act = reinterpret_cast<const uint8_t*>(x);
-  size_t act_stride = static_cast<size_t>(w.cols) * sizeof(float);
-  thread_local std::vector<uint8_t> act_buffer;
-  if (format != ActFormat::kF32) {
-    const int64_t act_blocks = format == ActFormat::kQ8 ? w.cols / 32 : w.cols / 256;
-    act_stride = static_cast<size_t>(act_blocks) * (format == ActFormat::kQ8 ? sizeof(ActQ8) : sizeof(ActQ8K));
-    act_buffer.resize(act_stride * static_cast<size_t>(n_tokens));
-    uint8_t* out = act_buffer.data();
-    auto quantize = [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        if (format == ActFormat::kQ8)
-          k.quantize_q8(x + t * w.cols, reinterpret_cast<ActQ8*>(out + t * act_stride), act_blocks);
-        else
-          k.quantize_q8k(x + t * w.cols, reinterpret_cast<ActQ8K*>(out + t * act_stride), act_blocks);
-      }
-    };
-    run_parallel(n_tokens >= 8 ? pool : nullptr, n_tokens, quantize);
-    act = act_buffer.data();
-  }
+  const int64_t n_blocks = blocks_per_row(w, format);
+  size_t act_stride;
+  const uint8_t* act = activations_for(k, format, x, w.cols, n_tokens, pool, &act_stride);
 
   if (w.packed != nullptr) {
     const PackedKernels* packed = packed_kernels_for(level);
@@ -215,6 +226,53 @@ void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t
 
 void matmul_fast(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
   matmul_fast_at(cpu_level(), w, x, n_tokens, y, pool);
+}
+
+// Decode-sized inputs: every matrix's 16-row units (packed panels or row
+// tiles, the same kernels as matmul_fast_at) in one parallel loop.
+void matmul_fast_group_at(CpuLevel level, const MatrixView* ws, float* const* ys, int n, const float* x,
+                          int64_t n_tokens, ThreadPool* pool) {
+  if (n <= 0) return;
+  const int slot0 = slot_of(ws[0].type);
+  bool fuse = n > 1 && n_tokens > 0 && n_tokens < kPanelMinTokens && slot0 >= 0;
+  for (int i = 0; fuse && i < n; ++i) {
+    check_matrix(ws[i], n_tokens);
+    const int slot = slot_of(ws[i].type);
+    fuse = slot >= 0 && ws[i].cols == ws[0].cols && ws[i].cols > 0 && act_format(slot) == act_format(slot0);
+  }
+  if (!fuse) {
+    for (int i = 0; i < n; ++i) matmul_fast_at(level, ws[i], x, n_tokens, ys[i], pool);
+    return;
+  }
+  const Kernels& k = kernels_for(level);
+  const PackedKernels* packed = packed_kernels_for(level);
+  const ActFormat format = act_format(slot0);
+  size_t act_stride;
+  const uint8_t* act = activations_for(k, format, x, ws[0].cols, n_tokens, pool, &act_stride);
+  std::vector<int64_t> first_unit(static_cast<size_t>(n) + 1, 0);
+  for (int i = 0; i < n; ++i) first_unit[i + 1] = first_unit[i] + (ws[i].rows + kRowBlock - 1) / kRowBlock;
+  static_assert(kRowBlock == kPanelRows, "a unit is one packed panel or one row tile");
+  run_parallel(pool, first_unit[n], [&](int64_t begin, int64_t end) {
+    int i = 0;
+    for (int64_t u = begin; u < end; ++u) {
+      while (u >= first_unit[i + 1]) ++i;
+      const MatrixView& w = ws[i];
+      const int slot = slot_of(w.type);
+      const int64_t p = u - first_unit[i], r0 = p * kRowBlock, nr = std::min(kRowBlock, w.rows - r0);
+      const int64_t n_blocks = blocks_per_row(w, format);
+      if (w.packed != nullptr && packed != nullptr && packed->tile[slot] != nullptr)
+        packed->tile[slot](w.packed + static_cast<size_t>(p) * packed_panel_bytes(w.type, w.cols), nr, act,
+                           act_stride, n_tokens, n_blocks, ys[i] + r0, w.rows);
+      else
+        k.tile[slot](static_cast<const uint8_t*>(w.data) + r0 * w.row_bytes(), w.row_bytes(), nr, act, act_stride,
+                     n_tokens, n_blocks, ys[i] + r0, w.rows);
+    }
+  });
+}
+
+void matmul_fast_group(const MatrixView* ws, float* const* ys, int n, const float* x, int64_t n_tokens,
+                       ThreadPool* pool) {
+  matmul_fast_group_at(cpu_level(), ws, ys, n, x, n_tokens, pool);
 }
 
 void matmul_accumulate_at(CpuLevel level, int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si,

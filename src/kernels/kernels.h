@@ -154,6 +154,14 @@ void matmul_fast(const MatrixView& w, const float* x, int64_t n_tokens, float* y
 // As matmul_fast, at a given level (tests compare levels).
 void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
                     ThreadPool* pool);
+// ys[i] = matmul_fast(ws[i], x) for n matrices with the same input (Q/K/V,
+// gate/up), bit for bit. Decode-sized inputs (< 16 tokens) with one
+// activation format are quantized once and all matrices' rows run in one
+// parallel loop: one synchronization instead of n, and longer streams.
+void matmul_fast_group(const MatrixView* ws, float* const* ys, int n, const float* x, int64_t n_tokens,
+                       ThreadPool* pool);
+void matmul_fast_group_at(CpuLevel level, const MatrixView* ws, float* const* ys, int n, const float* x,
+                          int64_t n_tokens, ThreadPool* pool);
 inline void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool,
                    MathMode mode) {
   if (mode == MathMode::kExact)

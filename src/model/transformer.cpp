@@ -129,6 +129,11 @@ struct Model::Pass::State {
   int64_t next_step = 0;
 
   State(const Model& m, const ForwardSegment* segs, int64_t n_segs, ThreadPool* p, MathMode md);
+  // Matrices that read the same rows (Q/K/V, gate/up): one call in fast mode.
+  void matmul_group(const MatrixView* ws, float* const* ys, int count, const float* in) {
+    if (mode == MathMode::kFast) return matmul_fast_group(ws, ys, count, in, n, pool);
+    for (int i = 0; i < count; ++i) matmul(ws[i], in, n, ys[i], pool, mode);
+  }
   ~State() { recycler().give(buffers); }
   void layer(int64_t l);
   void attention(int64_t l);
@@ -216,9 +221,9 @@ void Model::Pass::State::layer(int64_t l) {
   const LayerWeights& L = model.layers_[static_cast<size_t>(l)];
   const int64_t D = c.n_embd, QD = c.q_dim(), KVD = c.kv_dim(), HD = c.head_dim;
   for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.attn_norm.data(), &xn[t * D], D, c.rms_eps);
-  matmul(L.wq, xn.data(), n, q.data(), pool, mode);
-  matmul(L.wk, xn.data(), n, k.data(), pool, mode);
-  matmul(L.wv, xn.data(), n, v.data(), pool, mode);
+  const MatrixView qkv[3] = {L.wq, L.wk, L.wv};
+  float* const qkv_out[3] = {q.data(), k.data(), v.data()};
+  matmul_group(qkv, qkv_out, 3, xn.data());
   add_bias(q.data(), L.bq, n);
   add_bias(k.data(), L.bk, n);
   add_bias(v.data(), L.bv, n);
@@ -243,8 +248,9 @@ void Model::Pass::State::layer(int64_t l) {
   for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 
   for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.ffn_norm.data(), &xn[t * D], D, c.rms_eps);
-  matmul(L.w_gate, xn.data(), n, gate.data(), pool, mode);
-  matmul(L.w_up, xn.data(), n, up.data(), pool, mode);
+  const MatrixView gate_up[2] = {L.w_gate, L.w_up};
+  float* const gate_up_out[2] = {gate.data(), up.data()};
+  matmul_group(gate_up, gate_up_out, 2, xn.data());
   if (mode == MathMode::kExact) swiglu(gate.data(), up.data(), gate.data(), n * c.n_ff);
   else swiglu_fast(gate.data(), up.data(), gate.data(), n * c.n_ff, pool);
   matmul(L.w_down, gate.data(), n, proj.data(), pool, mode);
