@@ -180,7 +180,11 @@ int main(int argc, char** argv) {
       s.n_vocab = std::atoll(arg(argc, argv, "--n-vocab", "151936"));
       s.n_ctx = 4096;
       s.tied_output = flag(argc, argv, "--tied");
-      write_tiny_model(s, arg(argc, argv, "-o", "model.gguf"));
+      // No default path: a stray ./model.gguf of several hundred MB once
+      // ended up committed.
+      const std::string out = arg(argc, argv, "-o", "");
+      if (out.empty()) throw Error("make-model needs -o FILE (where to write the model)");
+      write_tiny_model(s, out);
       return 0;
     }
     std::fprintf(stderr, "usage: onellm_bench model|matmul|pool|make-model ...\n");
