@@ -182,15 +182,13 @@ void Model::pack_weights() {
     for (MatrixView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) consider(*v);
   if (views.empty()) return;
   constexpr size_t kAlign = 4096;
+  std::vector<size_t> offsets;
   size_t total = 0;
-  for (const MatrixView* v : views) total += (packed_matrix_bytes(v->type, v->rows, v->cols) + kAlign - 1) / kAlign * kAlign;
-  packed_ = AnonymousMemory(total);
-  std::vector<uint8_t*> dst;
-  size_t offset = 0;
   for (const MatrixView* v : views) {
-    dst.push_back(packed_.data() + offset);
-    offset += (packed_matrix_bytes(v->type, v->rows, v->cols) + kAlign - 1) / kAlign * kAlign;
+    offsets.push_back(total);
+    total += (packed_matrix_bytes(v->type, v->rows, v->cols) + kAlign - 1) / kAlign * kAlign;
   }
+  packed_ = AnonymousMemory(total);
   // Matrices are packed by a few threads (page faults of the new memory and
   // of the file dominate; ~1 s for 0.8 GB on one thread).
   std::atomic<size_t> next{0};
@@ -199,8 +197,8 @@ void Model::pack_weights() {
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < views.size();) {
       try {
-        pack_matrix(*views[i], dst[i]);
-        views[i]->packed = dst[i];
+        pack_matrix(*views[i], packed_.data() + offsets[i]);
+        views[i]->packed = packed_.data() + offsets[i];
         file_->release(views[i]->data, views[i]->row_bytes() * static_cast<size_t>(views[i]->rows));
       } catch (...) {
         std::lock_guard<std::mutex> lock(failure_mu);
