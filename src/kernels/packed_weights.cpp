@@ -25,6 +25,7 @@
 //   [3072 nb, 3360 nb) super-block s, 288 bytes: scales[j] of the 16 rows
 //                      (j < 16, 16 bytes each), then 16 fp16 d
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "base/error.h"
@@ -38,58 +39,74 @@ constexpr int64_t kLanes = fast::kPanelRows;
 
 size_t round_up_64(size_t n) { return (n + 63) / 64 * 64; }
 
-void pack_q4_0_panel(const uint8_t* rows, size_t row_bytes, int64_t n_rows, int64_t nb, uint8_t* panel) {
-  uint8_t* scales = panel + 256 * nb;
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const auto* row = reinterpret_cast<const quant::BlockQ4_0*>(rows + r * row_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      for (int m = 0; m < 4; ++m) std::memcpy(panel + 256 * b + 64 * m + 4 * r, row[b].qs + 4 * m, 4);
-      std::memcpy(scales + 32 * b + 2 * r, row[b].d, 2);
-    }
+// Panel bytes per block (Q4_0) or super-block (K-quants) of 16 rows, before
+// rounding the panel to 64 bytes; 0: no packed layout.
+size_t packed_block_bytes(TensorType type) {
+  switch (type) {
+    case TensorType::Q4_0: return 288;
+    case TensorType::Q4_K: return 2368;
+    case TensorType::Q6_K: return 3360;
+    default: return 0;
   }
 }
 
-void pack_q4_k_panel(const uint8_t* rows, size_t row_bytes, int64_t n_rows, int64_t nb, uint8_t* panel) {
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const auto* row = reinterpret_cast<const quant::BlockQ4_K*>(rows + r * row_bytes);
-    for (int64_t s = 0; s < nb; ++s) {
-      const quant::BlockQ4_K& blk = row[s];
-      uint8_t* levels = panel + 2048 * s;
-      for (int g = 0; g < 4; ++g)
-        for (int k = 0; k < 8; ++k) std::memcpy(levels + 512 * g + 64 * k + 4 * r, blk.qs + 32 * g + 4 * k, 4);
-      uint8_t* meta = panel + 2048 * nb + 320 * s;
-      for (int j = 0; j < 8; ++j) quant::k4_scale_min(blk.scales, j, &meta[16 * j + r], &meta[128 + 16 * j + r]);
-      std::memcpy(meta + 256 + 2 * r, blk.d, 2);
-      std::memcpy(meta + 288 + 2 * r, blk.dmin, 2);
-    }
+// Each layout once, as the byte runs of lane r: copy(panel offset, row
+// offset, length) for every run of a row of nb blocks. pack_matrix and
+// unpack_matrix_row walk the same runs in opposite directions. (Q4_K's
+// 6-bit scales are re-coded, not copied: see pack_matrix / unpack.)
+template <class Copy>
+void walk_q4_0(int64_t nb, int64_t r, Copy copy) {
+  using B = quant::BlockQ4_0;
+  for (int64_t b = 0; b < nb; ++b) {
+    const size_t row = sizeof(B) * static_cast<size_t>(b);
+    for (int m = 0; m < 4; ++m) copy(256 * b + 64 * m + 4 * r, row + offsetof(B, qs) + 4 * m, 4);
+    copy(256 * nb + 32 * b + 2 * r, row + offsetof(B, d), 2);
   }
 }
 
-void pack_q6_k_panel(const uint8_t* rows, size_t row_bytes, int64_t n_rows, int64_t nb, uint8_t* panel) {
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const auto* row = reinterpret_cast<const quant::BlockQ6_K*>(rows + r * row_bytes);
-    for (int64_t s = 0; s < nb; ++s) {
-      const quant::BlockQ6_K& blk = row[s];
-      uint8_t* levels = panel + 3072 * s;
-      for (int c = 0; c < 32; ++c) std::memcpy(levels + 64 * c + 4 * r, blk.ql + 4 * c, 4);
-      for (int c = 0; c < 16; ++c) std::memcpy(levels + 2048 + 64 * c + 4 * r, blk.qh + 4 * c, 4);
-      uint8_t* meta = panel + 3072 * nb + 288 * s;
-      for (int j = 0; j < 16; ++j) std::memcpy(&meta[16 * j + r], &blk.scales[j], 1);
-      std::memcpy(meta + 256 + 2 * r, blk.d, 2);
-    }
+template <class Copy>
+void walk_q4_k(int64_t nb, int64_t r, Copy copy) {
+  using B = quant::BlockQ4_K;
+  for (int64_t s = 0; s < nb; ++s) {
+    const size_t row = sizeof(B) * static_cast<size_t>(s);
+    for (int g = 0; g < 4; ++g)
+      for (int k = 0; k < 8; ++k) copy(2048 * s + 512 * g + 64 * k + 4 * r, row + offsetof(B, qs) + 32 * g + 4 * k, 4);
+    copy(2048 * nb + 320 * s + 256 + 2 * r, row + offsetof(B, d), 2);
+    copy(2048 * nb + 320 * s + 288 + 2 * r, row + offsetof(B, dmin), 2);
   }
+}
+
+template <class Copy>
+void walk_q6_k(int64_t nb, int64_t r, Copy copy) {
+  using B = quant::BlockQ6_K;
+  for (int64_t s = 0; s < nb; ++s) {
+    const size_t row = sizeof(B) * static_cast<size_t>(s);
+    for (int c = 0; c < 32; ++c) copy(3072 * s + 64 * c + 4 * r, row + offsetof(B, ql) + 4 * c, 4);
+    for (int c = 0; c < 16; ++c) copy(3072 * s + 2048 + 64 * c + 4 * r, row + offsetof(B, qh) + 4 * c, 4);
+    for (int j = 0; j < 16; ++j) copy(3072 * nb + 288 * s + 16 * j + r, row + offsetof(B, scales) + j, 1);
+    copy(3072 * nb + 288 * s + 256 + 2 * r, row + offsetof(B, d), 2);
+  }
+}
+
+template <class Copy>
+void walk(TensorType type, int64_t nb, int64_t r, Copy copy) {
+  if (type == TensorType::Q4_0) return walk_q4_0(nb, r, copy);
+  if (type == TensorType::Q4_K) return walk_q4_k(nb, r, copy);
+  walk_q6_k(nb, r, copy);
+}
+
+// Q4_K super-block s: lane r's scale (j < 8) or min (j - 8) byte in the panel.
+template <class Byte>
+Byte* q4_k_scale_byte(Byte* panel, int64_t nb, int64_t s, int j, int64_t r) {
+  return panel + 2048 * nb + 320 * s + 16 * j + r;
 }
 
 }  // namespace
 
 size_t packed_panel_bytes(TensorType type, int64_t cols) {
-  if (cols <= 0) return 0;
-  switch (type) {
-    case TensorType::Q4_0: return cols % 32 ? 0 : round_up_64(static_cast<size_t>(cols / 32) * 288);
-    case TensorType::Q4_K: return cols % 256 ? 0 : static_cast<size_t>(cols / 256) * 2368;
-    case TensorType::Q6_K: return cols % 256 ? 0 : round_up_64(static_cast<size_t>(cols / 256) * 3360);
-    default: return 0;
-  }
+  const size_t block_bytes = packed_block_bytes(type);
+  if (cols <= 0 || block_bytes == 0 || cols % tensor_type_info(type).block_elems != 0) return 0;
+  return round_up_64(static_cast<size_t>(cols / tensor_type_info(type).block_elems) * block_bytes);
 }
 
 size_t packed_matrix_bytes(TensorType type, int64_t rows, int64_t cols) {
@@ -104,9 +121,7 @@ void pack_matrix(const MatrixView& w, uint8_t* out) {
                 std::to_string(w.rows) + " x " + std::to_string(w.cols));
   const size_t row_bytes = w.row_bytes();
   const int64_t nb = w.cols / tensor_type_info(w.type).block_elems;
-  const auto* data = static_cast<const uint8_t*>(w.data);
-  const size_t per_block = w.type == TensorType::Q4_0 ? 288 : w.type == TensorType::Q4_K ? 2368 : 3360;
-  const size_t used = static_cast<size_t>(nb) * per_block;
+  const size_t used = static_cast<size_t>(nb) * packed_block_bytes(w.type);
   for (int64_t r0 = 0; r0 < w.rows; r0 += kLanes) {
     uint8_t* panel = out + static_cast<size_t>(r0 / kLanes) * panel_bytes;
     const int64_t n = std::min(kLanes, w.rows - r0);
@@ -114,12 +129,16 @@ void pack_matrix(const MatrixView& w, uint8_t* out) {
     // the rounding to 64 bytes (the rest is overwritten; zeroing it all
     // again was a second pass over fresh, kernel-zeroed pages at load).
     std::memset(panel + (n < kLanes ? 0 : used), 0, n < kLanes ? panel_bytes : panel_bytes - used);
-    if (w.type == TensorType::Q4_0)
-      pack_q4_0_panel(data + r0 * row_bytes, row_bytes, n, nb, panel);
-    else if (w.type == TensorType::Q4_K)
-      pack_q4_k_panel(data + r0 * row_bytes, row_bytes, n, nb, panel);
-    else
-      pack_q6_k_panel(data + r0 * row_bytes, row_bytes, n, nb, panel);
+    for (int64_t r = 0; r < n; ++r) {
+      const uint8_t* row = static_cast<const uint8_t*>(w.data) + (r0 + r) * row_bytes;
+      walk(w.type, nb, r, [&](int64_t at, size_t from, size_t len) { std::memcpy(panel + at, row + from, len); });
+      if (w.type != TensorType::Q4_K) continue;
+      const auto* blocks = reinterpret_cast<const quant::BlockQ4_K*>(row);
+      for (int64_t s = 0; s < nb; ++s)
+        for (int j = 0; j < 8; ++j)
+          quant::k4_scale_min(blocks[s].scales, j, q4_k_scale_byte(panel, nb, s, j, r),
+                              q4_k_scale_byte(panel, nb, s, 8 + j, r));
+    }
   }
 }
 
@@ -130,40 +149,16 @@ void unpack_matrix_row(const MatrixView& w, int64_t row, uint8_t* out) {
                 " matrix that is not packed or has " + std::to_string(w.rows) + " rows");
   const int64_t nb = w.cols / tensor_type_info(w.type).block_elems, r = row % kLanes;
   const uint8_t* panel = w.packed + static_cast<size_t>(row / kLanes) * panel_bytes;
-  if (w.type == TensorType::Q4_0) {
-    auto* blocks = reinterpret_cast<quant::BlockQ4_0*>(out);
-    for (int64_t b = 0; b < nb; ++b) {
-      for (int m = 0; m < 4; ++m) std::memcpy(blocks[b].qs + 4 * m, panel + 256 * b + 64 * m + 4 * r, 4);
-      std::memcpy(blocks[b].d, panel + 256 * nb + 32 * b + 2 * r, 2);
-    }
-    return;
-  }
-  if (w.type == TensorType::Q6_K) {
-    auto* blocks = reinterpret_cast<quant::BlockQ6_K*>(out);
-    for (int64_t s = 0; s < nb; ++s) {
-      const uint8_t* levels = panel + 3072 * s;
-      for (int c = 0; c < 32; ++c) std::memcpy(blocks[s].ql + 4 * c, levels + 64 * c + 4 * r, 4);
-      for (int c = 0; c < 16; ++c) std::memcpy(blocks[s].qh + 4 * c, levels + 2048 + 64 * c + 4 * r, 4);
-      const uint8_t* meta = panel + 3072 * nb + 288 * s;
-      for (int j = 0; j < 16; ++j) std::memcpy(&blocks[s].scales[j], &meta[16 * j + r], 1);
-      std::memcpy(blocks[s].d, meta + 256 + 2 * r, 2);
-    }
-    return;
-  }
+  walk(w.type, nb, r, [&](int64_t at, size_t to, size_t len) { std::memcpy(out + to, panel + at, len); });
+  if (w.type != TensorType::Q4_K) return;
   auto* blocks = reinterpret_cast<quant::BlockQ4_K*>(out);
   for (int64_t s = 0; s < nb; ++s) {
-    quant::BlockQ4_K& blk = blocks[s];
-    for (int g = 0; g < 4; ++g)
-      for (int k = 0; k < 8; ++k) std::memcpy(blk.qs + 32 * g + 4 * k, panel + 2048 * s + 512 * g + 64 * k + 4 * r, 4);
-    const uint8_t* meta = panel + 2048 * nb + 320 * s;
     uint8_t sc[8], mn[8];
     for (int j = 0; j < 8; ++j) {
-      sc[j] = meta[16 * j + r];
-      mn[j] = meta[128 + 16 * j + r];
+      sc[j] = *q4_k_scale_byte(panel, nb, s, j, r);
+      mn[j] = *q4_k_scale_byte(panel, nb, s, 8 + j, r);
     }
-    quant::pack_k4_scales(sc, mn, blk.scales);
-    std::memcpy(blk.d, meta + 256 + 2 * r, 2);
-    std::memcpy(blk.dmin, meta + 288 + 2 * r, 2);
+    quant::pack_k4_scales(sc, mn, blocks[s].scales);
   }
 }
 

@@ -1,6 +1,7 @@
 // Loading: metadata -> ModelConfig, tensors -> views into the mapping, with
 // every shape and type checked up front so forward() never meets a surprise.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -169,6 +170,14 @@ std::unique_ptr<Model> Model::from_gguf(std::unique_ptr<GgufFile> file) {
   return m;
 }
 
+namespace {
+// A layer's weight matrices (const or not, as the layer).
+template <class Layer>
+auto layer_matrices(Layer& L) {
+  return std::array{&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
+}
+}  // namespace
+
 // One anonymous region for every packed matrix (each 4 KiB aligned); each
 // matrix's file pages are released as soon as it is copied, so the peak is
 // the file plus one matrix, not twice the file.
@@ -179,7 +188,7 @@ void Model::pack_weights() {
   };
   consider(output_);
   for (LayerWeights& L : layers_)
-    for (MatrixView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) consider(*v);
+    for (MatrixView* v : layer_matrices(L)) consider(*v);
   if (views.empty()) return;
   constexpr size_t kAlign = 4096;
   std::vector<size_t> offsets;
@@ -221,7 +230,7 @@ void Model::prefetch(const std::function<void(double)>& progress) const {
   std::vector<const void*> packed;
   if (output_.packed != nullptr) packed.push_back(output_.data);
   for (const LayerWeights& L : layers_)
-    for (const MatrixView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+    for (const MatrixView* v : layer_matrices(L))
       if (v->packed != nullptr) packed.push_back(v->data);
   uint64_t total = 0, done = 0;
   auto wanted = [&](const GgufTensor& t) { return std::find(packed.begin(), packed.end(), t.data) == packed.end(); };
