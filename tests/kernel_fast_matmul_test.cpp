@@ -141,16 +141,19 @@ TEST(FastMatmul, PrefillSizedTokenBlocks) {
 }
 
 TEST(FastMatmul, PanelKernelsForPrefill) {
-  // From 16 tokens the AVX-512 level packs 16-row panels: 37 rows leave a
-  // partial panel; 29 tokens run the 8-, 4- and 1-token kernels.
+  // From 16 tokens the AVX-512 level (and AVX2 for Q8_0) packs 16-row
+  // panels: 37 and 45 rows leave a partial panel (5 rows: half of the
+  // first 8-row half; 13: a whole half and part of the second); 29 tokens
+  // run the 8-, 4- and 1-token kernels.
   ThreadPool pool(2);
   uint32_t seed = 200;
   for (TensorType type : {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K})
-    for (int64_t n_tokens : {16, 29}) {
-      Problem p(type, 37, 768, n_tokens, seed++);
-      check_problem(p, n_tokens == 16 ? &pool : nullptr);
-      if (HasFatalFailure()) return;
-    }
+    for (int64_t rows : {37, 45})
+      for (int64_t n_tokens : {16, 29}) {
+        Problem p(type, rows, 768, n_tokens, seed++);
+        check_problem(p, n_tokens == 16 ? &pool : nullptr);
+        if (HasFatalFailure()) return;
+      }
 }
 
 TEST(PackedWeights, LayoutSizesAndErrors) {

@@ -26,6 +26,7 @@ namespace {
 #define ONELLM_X86_LEVEL_NAME "avx2"
 #include "kernels/fast_x86_kernels.inc"
 #include "kernels/fast_avx2_packed.inc"
+#include "kernels/fast_avx2_panel.inc"
 #undef ONELLM_X86_VNNI
 #undef ONELLM_X86_LEVEL_NAME
 }  // namespace
@@ -38,11 +39,13 @@ namespace {
 
 namespace onellm::fast {
 const Kernels* kernels_avx2() { return &kTable; }
+const PanelKernels* panel_kernels_avx2() { return &kPanelTable; }
 const PackedKernels* packed_kernels_avx2() { return &kPackedTable; }
 }  // namespace onellm::fast
 #else
 namespace onellm::fast {
 const Kernels* kernels_avx2() { return nullptr; }
+const PanelKernels* panel_kernels_avx2() { return nullptr; }
 const PackedKernels* packed_kernels_avx2() { return nullptr; }
 }  // namespace onellm::fast
 #endif

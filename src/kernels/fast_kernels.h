@@ -72,7 +72,8 @@ struct Kernels {
 void exp_f32_scalar(float* x, int64_t n);
 void swiglu_f32_scalar(const float* gate, const float* up, float* out, int64_t n);
 
-// Prefill over weights re-laid in panels of 16 rows (fast_avx512_panel.inc):
+// Prefill over weights re-laid in panels of 16 rows (fast_avx512_panel.inc,
+// fast_avx2_panel.inc; each level its own layout):
 // pack writes rows [0, n_rows) of w (n_rows <= 16, n_blocks blocks of the
 // weight type) into a zeroed panel of block_bytes[slot] * n_blocks bytes;
 // tile computes y[t * y_stride + r] for r < n_rows, t < n_tok, from the
@@ -109,6 +110,7 @@ const Kernels* kernels_neon();  // the dotprod table if the CPU has it, else the
 const Kernels* kernels_neon_plain();
 const Kernels* kernels_neon_dotprod();
 const Kernels& kernels_for(CpuLevel level);  // throws Error if not built here
+const PanelKernels* panel_kernels_avx2();       // null unless built for x86-64
 const PanelKernels* panel_kernels_avx512();     // null unless built for x86-64
 const PanelKernels* panel_kernels_for(CpuLevel level);  // null: the level has none
 const PackedKernels* packed_kernels_avx2();                  // null unless built for x86-64

@@ -26,7 +26,8 @@ const Kernels& kernels_for(CpuLevel level) {
 }
 
 const PanelKernels* panel_kernels_for(CpuLevel level) {
-  return level == CpuLevel::kAvx512 ? panel_kernels_avx512() : nullptr;
+  if (level == CpuLevel::kAvx512) return panel_kernels_avx512();
+  return level == CpuLevel::kAvx2 ? panel_kernels_avx2() : nullptr;
 }
 
 const PackedKernels* packed_kernels_for(CpuLevel level) {
