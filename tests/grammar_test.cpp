@@ -122,6 +122,27 @@ TEST_F(GrammarTest, VocabularyMaskEqualsTokenByTokenCheck) {
   for (int32_t id = 0; id < tok_->n_vocab(); ++id) EXPECT_EQ(m.allows(id), tok_->is_eog(id)) << id;
 }
 
+// The vocabulary cache is keyed by tokenizer instance, not address: a
+// tokenizer created after another was destroyed (often at the same address)
+// gets its own vocabulary. Keyed by address, the second model here got the
+// first one's pieces and grammar decoding produced invalid output.
+TEST(GrammarVocabCache, ANewTokenizerAtAFreedAddressGetsItsOwnVocabulary) {
+  test::TempDir dir;
+  std::vector<uint64_t> ids;
+  for (int32_t n_vocab : {400, 520, 400, 610}) {
+    TinyModelSpec spec;
+    spec.n_embd = 32, spec.n_ff = 64, spec.n_layer = 1, spec.n_vocab = n_vocab;
+    const std::string path = dir.file("v" + std::to_string(n_vocab) + ".gguf");
+    write_tiny_model(spec, path);
+    auto model = Model::load(path);
+    auto tok = Tokenizer::from_gguf(model->gguf());
+    EXPECT_EQ(GrammarVocab::of(*tok)->n_vocab(), tok->n_vocab());
+    EXPECT_EQ(GrammarVocab::of(*tok), GrammarVocab::of(*tok));  // built once
+    ids.push_back(tok->instance_id());
+  }
+  for (size_t i = 1; i < ids.size(); ++i) EXPECT_NE(ids[i], ids[i - 1]);
+}
+
 // A real 50k vocabulary (GPT-2's): big walks are split over a thread pool
 // (slices with their own node tables), small allowed sets come as id lists.
 // Every state must give the same set on every path.

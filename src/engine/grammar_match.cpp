@@ -54,14 +54,19 @@ GrammarVocab::GrammarVocab(const Tokenizer& tok) {
 }
 
 std::shared_ptr<const GrammarVocab> GrammarVocab::of(const Tokenizer& tokenizer) {
-  // One per tokenizer for the life of the process (a daemon has one model).
+  // Kept for the last few tokenizers (a daemon has one model; a process
+  // that loads models one after another should not keep them all). Keyed by
+  // instance id: a new tokenizer at a freed one's address must not get the
+  // old vocabulary.
+  constexpr size_t kKept = 4;
   static std::mutex mutex;
-  static std::vector<std::pair<const Tokenizer*, std::shared_ptr<const GrammarVocab>>> built;
+  static std::vector<std::pair<uint64_t, std::shared_ptr<const GrammarVocab>>> built;  // oldest first
   std::lock_guard lock(mutex);
-  for (auto& [t, v] : built)
-    if (t == &tokenizer) return v;
+  for (auto& [id, v] : built)
+    if (id == tokenizer.instance_id()) return v;
   auto vocab = std::make_shared<const GrammarVocab>(tokenizer);
-  built.emplace_back(&tokenizer, vocab);
+  if (built.size() == kKept) built.erase(built.begin());
+  built.emplace_back(tokenizer.instance_id(), vocab);
   return vocab;
 }
 

@@ -67,9 +67,14 @@ class Tokenizer {
   TokenKind token_kind(int32_t id) const;
   bool is_bpe() const { return bpe_; }
   const std::string& pre_tokenizer_name() const { return pre_name_; }
+  // Distinct for every tokenizer the process creates. Caches keyed by
+  // tokenizer use it, not the address: a destroyed tokenizer's address is
+  // reused by the next one.
+  uint64_t instance_id() const { return instance_id_; }
 
  private:
   Tokenizer() = default;
+  static uint64_t next_instance_id();
   void encode_spm(std::string_view text, bool space_prefix, std::vector<int32_t>& out) const;
   void encode_bpe(std::string_view text, std::vector<int32_t>& out) const;
   void bpe_word(const std::string& word, std::vector<int32_t>& out) const;
@@ -97,6 +102,7 @@ class Tokenizer {
   bool clean_spaces_ = false, ignore_merges_ = false;
   std::string pre_name_;
   std::unique_ptr<PreTokenizer> pre_;
+  uint64_t instance_id_ = next_instance_id();
 };
 
 // Turns a stream of token ids into text that is always valid UTF-8 and never

@@ -2,6 +2,7 @@
 // keys a file leaves out (llama-vocab.cpp, load()), and validation of
 // everything it puts in.
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 
 #include "base/error.h"
@@ -53,6 +54,11 @@ const char* const kEogTexts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of
 }  // namespace
 
 Tokenizer::~Tokenizer() = default;
+
+uint64_t Tokenizer::next_instance_id() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
   std::unique_ptr<Tokenizer> t(new Tokenizer());
