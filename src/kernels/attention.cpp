@@ -120,8 +120,13 @@ void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k
       return reinterpret_cast<const float*>(rows.data + j0 * rows.stride);
     }
     buf.resize(static_cast<size_t>(kKeyBlock * head_dim));
-    for (int64_t i = 0; i < nb; ++i)
-      dequantize_row(rows.type, rows.data + (j0 + i) * rows.stride, buf.data() + i * head_dim, head_dim);
+    for (int64_t i = 0; i < nb; ++i) {
+      const uint8_t* row = rows.data + (j0 + i) * rows.stride;
+      if (rows.type == TensorType::F16)
+        kernels.f16_to_f32(row, buf.data() + i * head_dim, head_dim);
+      else
+        dequantize_row(rows.type, row, buf.data() + i * head_dim, head_dim);
+    }
     *ld = head_dim;
     return static_cast<const float*>(buf.data());
   };

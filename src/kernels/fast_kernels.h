@@ -62,6 +62,9 @@ struct Kernels {
   void (*axpy_f16)(float s, const uint8_t* row, float* y, int64_t n);
   float (*dot_q8_0)(const float* a, const uint8_t* row, int64_t n);
   void (*axpy_q8_0)(float s, const uint8_t* row, float* y, int64_t n);
+  // out[i] = row[i] for an F16 row (prefill attention converts key and
+  // value blocks once per block of queries).
+  void (*f16_to_f32)(const uint8_t* row, float* out, int64_t n);
   // x[i] = exp(x[i]) (exp(-inf) = 0), and out[i] = silu(gate[i]) * up[i]:
   // softmax and SwiGLU of the fast path (the x86 levels use a polynomial
   // within 2 ulp of libm's expf; the reference path keeps std::exp).

@@ -156,6 +156,12 @@ void axpy_f32_neon(float s, const float* x, float* y, int64_t n) {
 }
 void axpy_f16_neon(float s, const uint8_t* row, float* y, int64_t n) { axpy_row<F16Elements>(s, row, y, n); }
 
+void f16_to_f32_neon(const uint8_t* row, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(out + i, F16Elements::load4(row + 2 * i));
+  for (; i < n; ++i) out[i] = F16Elements::at(row + 2 * i);
+}
+
 // ---- Q8_0 attention rows (n a multiple of 32)
 
 float dot_q8_0_neon(const float* a, const uint8_t* row, int64_t n) {
@@ -260,6 +266,7 @@ Kernels make_table(const char* name, bool dotprod) {
   k.axpy_f16 = axpy_f16_neon;
   k.dot_q8_0 = dot_q8_0_neon;
   k.axpy_q8_0 = axpy_q8_0_neon;
+  k.f16_to_f32 = f16_to_f32_neon;
   k.exp_f32 = exp_f32_scalar;
   k.swiglu_f32 = swiglu_f32_scalar;
   return k;

@@ -192,6 +192,10 @@ void axpy_f16_scalar(float s, const uint8_t* row, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += s * half_bits_to_float(static_cast<uint16_t>(row[2 * i] | (row[2 * i + 1] << 8)));
 }
 
+void f16_to_f32_scalar(const uint8_t* row, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = half_bits_to_float(static_cast<uint16_t>(row[2 * i] | (row[2 * i + 1] << 8)));
+}
+
 float dot_q8_0_scalar(const float* a, const uint8_t* row, int64_t n) {
   const auto* blocks = reinterpret_cast<const BlockQ8_0*>(row);
   float sum = 0;
@@ -263,6 +267,7 @@ const Kernels kScalar = {
     axpy_f16_scalar,
     dot_q8_0_scalar,
     axpy_q8_0_scalar,
+    f16_to_f32_scalar,
     exp_f32_scalar,
     swiglu_f32_scalar,
 };
