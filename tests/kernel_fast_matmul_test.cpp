@@ -156,6 +156,21 @@ TEST(FastMatmul, PanelKernelsForPrefill) {
       }
 }
 
+TEST(FastMatmul, FloatWeightsGemmForPrefill) {
+  // From 16 tokens F32/F16/BF16 weights run a blocked GEMM: 70 rows leave a
+  // partial 64-row block and a partial 32-row panel, 300 columns a partial
+  // 256-column chunk, 53 tokens a partial 48-token group.
+  ThreadPool pool(2);
+  uint32_t seed = 300;
+  for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16})
+    for (int64_t rows : {37, 70})
+      for (int64_t n_tokens : {16, 53}) {
+        Problem p(type, rows, 300, n_tokens, seed++);
+        check_problem(p, n_tokens == 16 ? &pool : nullptr);
+        if (HasFatalFailure()) return;
+      }
+}
+
 TEST(PackedWeights, LayoutSizesAndErrors) {
   // Same bytes as GGUF per 16 rows (Q4_0, rounded to 64), +3 % for Q4_K.
   EXPECT_EQ(packed_panel_bytes(TensorType::Q4_0, 896), 16 * tensor_row_bytes(TensorType::Q4_0, 896));

@@ -23,11 +23,14 @@ namespace onellm::fast {
 namespace {
 #define ONELLM_X86_VNNI 1
 #define ONELLM_X86_LEVEL_NAME "avx512"
+#define ONELLM_X86_ACCUMULATE accumulate_f32_avx512
+#include "kernels/fast_avx512_accumulate.inc"
 #include "kernels/fast_x86_kernels.inc"
 #include "kernels/fast_avx512_panel.inc"
 #include "kernels/fast_avx512_packed.inc"
 #undef ONELLM_X86_VNNI
 #undef ONELLM_X86_LEVEL_NAME
+#undef ONELLM_X86_ACCUMULATE
 }  // namespace
 }  // namespace onellm::fast
 #if defined(__clang__)

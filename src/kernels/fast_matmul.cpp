@@ -5,6 +5,7 @@
 // in half of L2, and each block of rows is run against a whole token block
 // while the rows are in L1 (prefill: weights are reused across tokens).
 #include <algorithm>
+#include <bit>
 #include <vector>
 
 #include "base/error.h"
@@ -126,6 +127,52 @@ void matmul_panels(const PanelKernels& panels, int slot, const MatrixView& w, co
   });
 }
 
+// Prefill with F32/F16/BF16 weights: a cache-blocked GEMM on the level's
+// accumulate kernel (register tiles of tokens x 16/32 weight rows). Each
+// thread takes blocks of kGemmRows weight rows; per chunk of kGemmCols
+// columns those rows are converted to F32 panels ([column][16 rows], 64 KiB
+// in L2), and the tokens go kGemmTokens at a time so their slice of the
+// activations stays in L1 for every panel of the block.
+constexpr int64_t kGemmRows = 64, kGemmCols = 256, kGemmTokens = 48, kGemmPanel = 32;
+
+void matmul_float_gemm(const Kernels& k, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
+                       ThreadPool* pool) {
+  const size_t row_bytes = w.row_bytes();
+  const auto* wbase = static_cast<const uint8_t*>(w.data);
+  const int64_t n_blocks = (w.rows + kGemmRows - 1) / kGemmRows;
+  run_parallel(pool, n_blocks, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> panels, row;
+    panels.resize(static_cast<size_t>(kGemmRows * kGemmCols));
+    row.resize(static_cast<size_t>(kGemmCols));
+    for (int64_t blk = begin; blk < end; ++blk) {
+      const int64_t r0 = blk * kGemmRows, nr = std::min(kGemmRows, w.rows - r0);
+      for (int64_t t = 0; t < n_tokens; ++t) std::fill_n(y + t * w.rows + r0, nr, 0.0f);
+      for (int64_t c0 = 0; c0 < w.cols; c0 += kGemmCols) {
+        const int64_t nc = std::min(kGemmCols, w.cols - c0);
+        for (int64_t r = 0; r < nr; ++r) {
+          const uint8_t* src = wbase + (r0 + r) * row_bytes;
+          const float* v = row.data();
+          switch (w.type) {
+            case TensorType::F32: v = reinterpret_cast<const float*>(src) + c0; break;
+            case TensorType::F16: k.f16_to_f32(src + 2 * c0, row.data(), nc); break;
+            default:  // BF16: the high half of an F32
+              for (int64_t c = 0; c < nc; ++c)
+                row[c] = std::bit_cast<float>(static_cast<uint32_t>(src[2 * (c0 + c)] | src[2 * (c0 + c) + 1] << 8) << 16);
+          }
+          float* panel = panels.data() + r / kGemmPanel * kGemmPanel * kGemmCols + r % kGemmPanel;
+          for (int64_t c = 0; c < nc; ++c) panel[c * kGemmPanel] = v[c];
+        }
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += kGemmTokens) {
+          const int64_t nt = std::min(kGemmTokens, n_tokens - t0);
+          for (int64_t p0 = 0; p0 < nr; p0 += kGemmPanel)
+            k.accumulate_f32(nt, std::min(kGemmPanel, nr - p0), nc, x + t0 * w.cols + c0, w.cols, 1,
+                             panels.data() + p0 * kGemmCols, kGemmPanel, y + t0 * w.rows + r0 + p0, w.rows);
+        }
+      }
+    }
+  });
+}
+
 int64_t blocks_per_row(const MatrixView& w, ActFormat format) {
   return format == ActFormat::kF32 ? w.cols : w.cols / tensor_type_info(w.type).block_elems;
 }
@@ -192,6 +239,7 @@ void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t
   }
   const int slot = slot_of(w.type);
   if (slot < 0) return matmul_dequantized(k, w, x, n_tokens, y, pool);
+  if (slot <= kSlotBF16 && n_tokens >= kPanelMinTokens) return matmul_float_gemm(k, w, x, n_tokens, y, pool);
 
   // Activations in the format the weight type's kernel reads.
   const ActFormat format = act_format(slot);

@@ -146,12 +146,14 @@ struct AccumulateProblem {
     return sum;
   }
 };
-// Shapes that take every column path of the kernels (16-, 8-, 4-wide and
-// single columns) and the 6-row blocks and their remainders.
+// Shapes that take every column path of the kernels (32-, 16-, 8-, 4-wide,
+// masked and single columns) and the 6-, 12- and 24-row blocks and their
+// remainders (23, 47: 8 + 8 + 4 + 2 + 1 after the 24-row blocks).
 struct AccumulateShape {
   int64_t m, n, k;
 };
 inline constexpr AccumulateShape kAccumulateShapes[] = {{1, 1, 1},    {5, 7, 3},     {6, 16, 9},    {7, 21, 5},
-                                                        {13, 29, 40}, {50, 100, 33}, {97, 130, 257}};
+                                                        {13, 29, 40}, {50, 100, 33}, {97, 130, 257},
+                                                        {23, 48, 17}, {47, 31, 9},   {40, 17, 3}};
 
 }  // namespace onellm::test
