@@ -360,6 +360,11 @@ void swiglu_fast(const float* gate, const float* up, float* out, int64_t n, Thre
   });
 }
 
+void dequantize_row_fast(TensorType type, const void* src, float* dst, int64_t n) {
+  if (type == TensorType::F16) return kernels_for(cpu_level()).f16_to_f32(static_cast<const uint8_t*>(src), dst, n);
+  dequantize_row(type, src, dst, n);
+}
+
 float dot_f32(const float* a, const float* b, int64_t n) { return kernels_for(cpu_level()).dot_f32(a, b, n); }
 
 void axpy_f32(float a, const float* x, float* y, int64_t n) { kernels_for(cpu_level()).axpy_f32(a, x, y, n); }

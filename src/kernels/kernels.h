@@ -44,6 +44,8 @@ uint16_t f32_to_bf16(float f);
 
 // ---- rows of any computable type <-> F32. n is a multiple of the block size.
 void dequantize_row(TensorType type, const void* src, float* dst, int64_t n);
+// The same values; F16 with the active CPU level's converter (F16C, NEON).
+void dequantize_row_fast(TensorType type, const void* src, float* dst, int64_t n);
 void quantize_row(TensorType type, const float* src, void* dst, int64_t n);
 
 // ---- threads

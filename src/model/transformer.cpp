@@ -321,13 +321,52 @@ void Model::Pass::State::attention(int64_t l) {
     }
     merge();
   };
+  // Prefill over an F16/Q8_0 cache: attend_group converts the rows it reads
+  // to F32 on every call, i.e. once per row of the chunk (quadratic; ~12 %
+  // of an F16 model's pp512). A segment with several fast rows has its
+  // keys and values up to its last position converted once per layer.
+  const int64_t KVD = c.kv_dim();
+  std::vector<const float*> f32_k(segments.size(), nullptr), f32_v(segments.size(), nullptr);
+  thread_local std::vector<std::vector<float>> f32_rows;  // capacity kept between layers and passes
+  f32_rows.resize(std::max(f32_rows.size(), 2 * segments.size()));
+  for (size_t s = 0; s < segments.size(); ++s) {
+    const KvCache& cache = *segments[s].cache;
+    if (cache.type() == TensorType::F32 || segments[s].n < 2) continue;
+    int64_t n_keys = 0, n_rows = 0;
+    for (int64_t r : fast_rows)
+      if (seg_of[static_cast<size_t>(r)] == static_cast<int64_t>(s)) {
+        n_keys = std::max(n_keys, pos_of[static_cast<size_t>(r)] + 1);
+        ++n_rows;
+      }
+    if (n_rows < 2) continue;
+    std::vector<float>& kb = f32_rows[2 * s];
+    std::vector<float>& vb = f32_rows[2 * s + 1];
+    kb.resize(static_cast<size_t>(n_keys * KVD));
+    vb.resize(static_cast<size_t>(n_keys * KVD));
+    auto convert = [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        dequantize_row_fast(cache.type(), cache.k_row(l, j), &kb[static_cast<size_t>(j * KVD)], KVD);
+        dequantize_row_fast(cache.type(), cache.v_row(l, j), &vb[static_cast<size_t>(j * KVD)], KVD);
+      }
+    };
+    if (pool != nullptr && n_keys * KVD > (int64_t{1} << 16)) pool->parallel_for(n_keys, convert);
+    else convert(0, n_keys);
+    f32_k[s] = kb.data();
+    f32_v[s] = vb.data();
+  }
   auto attend_groups = [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t r = fast_rows[static_cast<size_t>(item / c.n_head_kv)], kvh = item % c.n_head_kv, h0 = kvh * group;
-      const KvCache& cache = *segments[seg_of[static_cast<size_t>(r)]].cache;
+      const size_t s = static_cast<size_t>(seg_of[static_cast<size_t>(r)]);
+      const KvCache& cache = *segments[s].cache;
       const size_t head_offset = tensor_row_bytes(cache.type(), kvh * HD);
-      const KvRows keys{cache.type(), cache.k_row(l, 0) + head_offset, cache.row_bytes()};
-      const KvRows values{cache.type(), cache.v_row(l, 0) + head_offset, cache.row_bytes()};
+      KvRows keys{cache.type(), cache.k_row(l, 0) + head_offset, cache.row_bytes()};
+      KvRows values{cache.type(), cache.v_row(l, 0) + head_offset, cache.row_bytes()};
+      if (f32_k[s] != nullptr) {
+        const size_t f32_stride = static_cast<size_t>(KVD) * sizeof(float);
+        keys = {TensorType::F32, reinterpret_cast<const uint8_t*>(f32_k[s] + kvh * HD), f32_stride};
+        values = {TensorType::F32, reinterpret_cast<const uint8_t*>(f32_v[s] + kvh * HD), f32_stride};
+      }
       attend_group(&q[r * QD + h0 * HD], group, keys, values, pos_of[static_cast<size_t>(r)] + 1, HD, scale,
                    &att_out[r * QD + h0 * HD]);
     }
