@@ -15,4 +15,4 @@ cmake --preset asan >/dev/null
 cmake --build --preset asan
 [ "${1:-}" = "--build-only" ] && exit 0
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --preset asan -R "${1:-Gguf|Model|PackedWeights|FastMatmul.Groups|Tokeniz|ChatTemplate|Kernel|Quant|Sampler|StopString|Engine|Grammar|Context|Http|ServiceConfig|SessionStore}"
+  ctest --preset asan -R "${1:-Gguf|Model|PackedWeights|FastMatmul.Groups|FastMatmul.FloatWeights|FastAccumulate|Attention|Tokeniz|ChatTemplate|Kernel|Quant|Sampler|StopString|Engine|Grammar|Context|Http|ServiceConfig|SessionStore}"
