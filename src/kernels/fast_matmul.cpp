@@ -130,9 +130,9 @@ void matmul_panels(const PanelKernels& panels, int slot, const MatrixView& w, co
 // Prefill with F32/F16/BF16 weights: a cache-blocked GEMM on the level's
 // accumulate kernel (register tiles of tokens x 16/32 weight rows). Each
 // thread takes blocks of kGemmRows weight rows; per chunk of kGemmCols
-// columns those rows are converted to F32 panels ([column][16 rows], 64 KiB
-// in L2), and the tokens go kGemmTokens at a time so their slice of the
-// activations stays in L1 for every panel of the block.
+// columns those rows are converted to F32 panels of kGemmPanel rows
+// ([column][row], 64 KiB in all, in L2), and the tokens go kGemmTokens at a
+// time so their slice of the activations stays in L1 for every panel.
 constexpr int64_t kGemmRows = 64, kGemmCols = 256, kGemmTokens = 48, kGemmPanel = 32;
 
 void matmul_float_gemm(const Kernels& k, const MatrixView& w, const float* x, int64_t n_tokens, float* y,

@@ -324,7 +324,10 @@ void Model::Pass::State::attention(int64_t l) {
   // Prefill over an F16/Q8_0 cache: attend_group converts the rows it reads
   // to F32 on every call, i.e. once per row of the chunk (quadratic; ~12 %
   // of an F16 model's pp512). A segment with several fast rows has its
-  // keys and values up to its last position converted once per layer.
+  // keys and values up to its last position converted once per layer, up
+  // to kMaxF32KvBytes (the buffers stay allocated for the next pass; longer
+  // contexts convert per row as before).
+  constexpr int64_t kMaxF32KvBytes = int64_t{16} << 20;
   const int64_t KVD = c.kv_dim();
   std::vector<const float*> f32_k(segments.size(), nullptr), f32_v(segments.size(), nullptr);
   thread_local std::vector<std::vector<float>> f32_rows;  // capacity kept between layers and passes
@@ -338,7 +341,7 @@ void Model::Pass::State::attention(int64_t l) {
         n_keys = std::max(n_keys, pos_of[static_cast<size_t>(r)] + 1);
         ++n_rows;
       }
-    if (n_rows < 2) continue;
+    if (n_rows < 2 || 2 * n_keys * KVD * static_cast<int64_t>(sizeof(float)) > kMaxF32KvBytes) continue;
     std::vector<float>& kb = f32_rows[2 * s];
     std::vector<float>& vb = f32_rows[2 * s + 1];
     kb.resize(static_cast<size_t>(n_keys * KVD));
