@@ -4,6 +4,8 @@
 // every K and V row is read once and no score matrix is materialized.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -66,12 +68,21 @@ void attend_at(CpuLevel level, const float* q, KvRows k, KvRows v, int64_t n_key
   check_rows(k, head_dim, "key");
   check_rows(v, head_dim, "value");
   const fast::Kernels& kt = fast::kernels_for(level);
+  // F32 rows are read in place when aligned; a misaligned row is copied
+  // (the kernels take float pointers).
+  std::vector<float> copy;
+  auto f32_row = [&](const uint8_t* row) {
+    if (reinterpret_cast<uintptr_t>(row) % alignof(float) == 0) return reinterpret_cast<const float*>(row);
+    copy.resize(static_cast<size_t>(head_dim));
+    std::memcpy(copy.data(), row, static_cast<size_t>(head_dim) * sizeof(float));
+    return static_cast<const float*>(copy.data());
+  };
   auto dot = [&](int64_t j) {
     const uint8_t* row = k.data + j * k.stride;
     switch (k.type) {
       case TensorType::F16: return kt.dot_f16(q, row, head_dim);
       case TensorType::Q8_0: return kt.dot_q8_0(q, row, head_dim);
-      default: return kt.dot_f32(q, reinterpret_cast<const float*>(row), head_dim);
+      default: return kt.dot_f32(q, f32_row(row), head_dim);
     }
   };
   auto axpy = [&](float p, int64_t j, float* y) {
@@ -79,7 +90,7 @@ void attend_at(CpuLevel level, const float* q, KvRows k, KvRows v, int64_t n_key
     switch (v.type) {
       case TensorType::F16: kt.axpy_f16(p, row, y, head_dim); break;
       case TensorType::Q8_0: kt.axpy_q8_0(p, row, y, head_dim); break;
-      default: kt.axpy_f32(p, reinterpret_cast<const float*>(row), y, head_dim);
+      default: kt.axpy_f32(p, f32_row(row), y, head_dim);
     }
   };
   attend_online(dot, axpy, n_keys, head_dim, scale, out, probs);
@@ -115,7 +126,8 @@ void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k
   // F32 rows at a whole-float stride are read in place; others are
   // converted a block at a time.
   auto rows_f32 = [&](const KvRows& rows, int64_t j0, int64_t nb, std::vector<float>& buf, int64_t* ld) {
-    if (rows.type == TensorType::F32 && rows.stride % sizeof(float) == 0) {
+    if (rows.type == TensorType::F32 && rows.stride % sizeof(float) == 0 &&
+        reinterpret_cast<uintptr_t>(rows.data) % alignof(float) == 0) {
       *ld = static_cast<int64_t>(rows.stride / sizeof(float));
       return reinterpret_cast<const float*>(rows.data + j0 * rows.stride);
     }

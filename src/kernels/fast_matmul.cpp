@@ -6,6 +6,7 @@
 // while the rows are in L1 (prefill: weights are reused across tokens).
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <vector>
 
 #include "base/error.h"
@@ -151,16 +152,15 @@ void matmul_float_gemm(const Kernels& k, const MatrixView& w, const float* x, in
         const int64_t nc = std::min(kGemmCols, w.cols - c0);
         for (int64_t r = 0; r < nr; ++r) {
           const uint8_t* src = wbase + (r0 + r) * row_bytes;
-          const float* v = row.data();
           switch (w.type) {
-            case TensorType::F32: v = reinterpret_cast<const float*>(src) + c0; break;
+            case TensorType::F32: std::memcpy(row.data(), src + 4 * c0, static_cast<size_t>(nc) * 4); break;  // any alignment
             case TensorType::F16: k.f16_to_f32(src + 2 * c0, row.data(), nc); break;
             default:  // BF16: the high half of an F32
               for (int64_t c = 0; c < nc; ++c)
                 row[c] = std::bit_cast<float>(static_cast<uint32_t>(src[2 * (c0 + c)] | src[2 * (c0 + c) + 1] << 8) << 16);
           }
           float* panel = panels.data() + r / kGemmPanel * kGemmPanel * kGemmCols + r % kGemmPanel;
-          for (int64_t c = 0; c < nc; ++c) panel[c * kGemmPanel] = v[c];
+          for (int64_t c = 0; c < nc; ++c) panel[c * kGemmPanel] = row[c];
         }
         for (int64_t t0 = 0; t0 < n_tokens; t0 += kGemmTokens) {
           const int64_t nt = std::min(kGemmTokens, n_tokens - t0);
