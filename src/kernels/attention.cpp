@@ -194,8 +194,9 @@ void attend_exact(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t he
   std::vector<float> scores(static_cast<size_t>(n_keys)), row(static_cast<size_t>(head_dim));
   auto load = [&](const KvRows& rows, int64_t j) -> const float* {
     const uint8_t* p = rows.data + j * rows.stride;
-    if (rows.type == TensorType::F32) return reinterpret_cast<const float*>(p);
-    dequantize_row(rows.type, p, row.data(), head_dim);
+    if (rows.type == TensorType::F32 && reinterpret_cast<uintptr_t>(p) % alignof(float) == 0)
+      return reinterpret_cast<const float*>(p);
+    dequantize_row(rows.type, p, row.data(), head_dim);  // F32: a copy of a misaligned row
     return row.data();
   };
   for (int64_t j = 0; j < n_keys; ++j) {
