@@ -3,8 +3,11 @@
 //     pp: one forward pass of p tokens on an empty cache (logits of the last
 //     token only); tg: n single-token passes from an empty cache. One warm-up
 //     run each, then r timed runs; prints tokens/s mean +- stddev, peak RSS.
-//   onellm_bench matmul -type Q4_0 -rows R -cols C [-tokens 1,512] [-t 2]
-//     one matmul at every CPU level, GFLOP/s and GB/s of weights.
+//   onellm_bench matmul -type Q4_0 -rows R -cols C [-tokens 1,512] [-t 2] [-stream-mib M]
+//     one matmul at every CPU level, GFLOP/s and GB/s of weights; best of
+//     20 calls on one matrix, so a matrix that fits the caches reports cache
+//     rates. -stream-mib M: each timed pass runs one call on each of enough
+//     distinct copies to make M MiB, so every call reads from memory (decode).
 //   onellm_bench pool [-t 2]: cost of an empty parallel_for.
 // ONELLM_CPU=scalar|avx2|avx512 forces the level.
 #include <sys/resource.h>
@@ -113,6 +116,7 @@ int bench_matmul(int argc, char** argv) {
   const int64_t cols = std::atoll(arg(argc, argv, "-cols", "896"));
   const int n_threads = std::atoi(arg(argc, argv, "-t", "2"));
   const int64_t n_tok = std::atoll(arg(argc, argv, "-tokens", "1"));
+  const size_t stream_bytes = static_cast<size_t>(std::atoll(arg(argc, argv, "-stream-mib", "0"))) << 20;
   std::vector<float> wf(static_cast<size_t>(rows * cols));
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0, 1);
@@ -122,24 +126,32 @@ int bench_matmul(int argc, char** argv) {
   for (int64_t r = 0; r < rows; ++r) quantize_row(type, wf.data() + r * cols, wq.data() + r * row_bytes, cols);
   std::vector<float> x(static_cast<size_t>(n_tok * cols)), y(static_cast<size_t>(n_tok * rows));
   for (float& v : x) v = normal(rng);
-  const MatrixView w{type, wq.data(), rows, cols};
-  // The same weights in the packed layout (rows "packed"), where the type has one.
-  MatrixView w_packed = w;
-  AnonymousMemory packed(packed_matrix_bytes(type, rows, cols));
-  if (packed.size() > 0) {
-    pack_matrix(w, packed.data());
-    w_packed.packed = packed.data();
+  // n_copies distinct copies of the weights (one unless -stream-mib), in the
+  // file layout and, where the type has one, the packed layout.
+  const size_t packed_bytes = packed_matrix_bytes(type, rows, cols);
+  const size_t n_copies = stream_bytes == 0 ? 1 : stream_bytes / wq.size() + 1;
+  std::vector<uint8_t> copies(wq.size() * n_copies);
+  AnonymousMemory packed(packed_bytes * n_copies);
+  std::vector<MatrixView> ws, ws_packed;
+  for (size_t i = 0; i < n_copies; ++i) {
+    std::memcpy(copies.data() + i * wq.size(), wq.data(), wq.size());
+    ws.push_back(MatrixView{type, copies.data() + i * wq.size(), rows, cols});
+    ws_packed.push_back(ws.back());
+    if (packed_bytes > 0) {
+      pack_matrix(ws.back(), packed.data() + i * packed_bytes);
+      ws_packed.back().packed = packed.data() + i * packed_bytes;
+    }
   }
   ThreadPool pool(n_threads);
   for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512})
     for (bool use_packed : {false, true}) {
-      if (!cpu_level_supported(level) || (use_packed && packed.size() == 0)) continue;
+      if (!cpu_level_supported(level) || (use_packed && packed_bytes == 0)) continue;
       if (level == CpuLevel::kScalar && (n_tok > 16 || use_packed)) continue;
       double best = 1e30;
       for (int r = 0; r < 20; ++r) {
         const double t0 = now_seconds();
-        matmul_fast_at(level, use_packed ? w_packed : w, x.data(), n_tok, y.data(), &pool);
-        best = std::min(best, now_seconds() - t0);
+        for (const MatrixView& w : use_packed ? ws_packed : ws) matmul_fast_at(level, w, x.data(), n_tok, y.data(), &pool);
+        best = std::min(best, (now_seconds() - t0) / static_cast<double>(n_copies));
       }
       std::printf("%-5s %6lld x %-6lld tokens %-4lld %-7s %-6s %8.1f us  %7.1f GFLOP/s  %6.1f GB/s weights\n",
                   tensor_type_name(uint32_t(type)).c_str(), (long long)rows, (long long)cols, (long long)n_tok,
