@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <random>
 #include <vector>
 
@@ -140,35 +141,34 @@ TEST(FastMatmul, PrefillSizedTokenBlocks) {
   }
 }
 
+// Every type x row count x token count at one column count; the smaller
+// token count runs on a pool, the larger on the calling thread.
+void check_prefill_grid(std::initializer_list<TensorType> types, std::initializer_list<int64_t> row_counts,
+                        int64_t cols, std::initializer_list<int64_t> token_counts, uint32_t seed) {
+  ThreadPool pool(2);
+  for (TensorType type : types)
+    for (int64_t rows : row_counts)
+      for (int64_t n_tokens : token_counts) {
+        Problem p(type, rows, cols, n_tokens, seed++);
+        check_problem(p, n_tokens == *token_counts.begin() ? &pool : nullptr);
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+}
+
 TEST(FastMatmul, PanelKernelsForPrefill) {
   // From 16 tokens the AVX-512 level (and AVX2 for Q8_0) packs 16-row
   // panels: 37 and 45 rows leave a partial panel (5 rows: half of the
   // first 8-row half; 13: a whole half and part of the second); 29 tokens
   // run the 8-, 4- and 1-token kernels.
-  ThreadPool pool(2);
-  uint32_t seed = 200;
-  for (TensorType type : {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K})
-    for (int64_t rows : {37, 45})
-      for (int64_t n_tokens : {16, 29}) {
-        Problem p(type, rows, 768, n_tokens, seed++);
-        check_problem(p, n_tokens == 16 ? &pool : nullptr);
-        if (HasFatalFailure()) return;
-      }
+  check_prefill_grid({TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K},
+                     {37, 45}, 768, {16, 29}, 200);
 }
 
 TEST(FastMatmul, FloatWeightsGemmForPrefill) {
   // From 16 tokens F32/F16/BF16 weights run a blocked GEMM: 70 rows leave a
   // partial 64-row block and a partial 32-row panel, 300 columns a partial
   // 256-column chunk, 53 tokens a partial 48-token group.
-  ThreadPool pool(2);
-  uint32_t seed = 300;
-  for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16})
-    for (int64_t rows : {37, 70})
-      for (int64_t n_tokens : {16, 53}) {
-        Problem p(type, rows, 300, n_tokens, seed++);
-        check_problem(p, n_tokens == 16 ? &pool : nullptr);
-        if (HasFatalFailure()) return;
-      }
+  check_prefill_grid({TensorType::F32, TensorType::F16, TensorType::BF16}, {37, 70}, 300, {16, 53}, 300);
 }
 
 TEST(PackedWeights, LayoutSizesAndErrors) {

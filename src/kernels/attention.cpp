@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -61,6 +60,16 @@ void attend_online(const Dot& dot, const Axpy& axpy, int64_t n_keys, int64_t hea
     for (int64_t j = 0; j < n_keys; ++j) probs[j] = std::exp(probs[j] - running_max) * inv;
 }
 
+// One KV row as floats: an aligned F32 row in place, any other row (a
+// misaligned F32 one too: the kernels take float pointers) converted into buf.
+const float* row_as_f32(TensorType type, const uint8_t* row, int64_t head_dim, std::vector<float>& buf) {
+  if (type == TensorType::F32 && reinterpret_cast<uintptr_t>(row) % alignof(float) == 0)
+    return reinterpret_cast<const float*>(row);
+  buf.resize(static_cast<size_t>(head_dim));
+  dequantize_row(type, row, buf.data(), head_dim);
+  return buf.data();
+}
+
 }  // namespace
 
 void attend_at(CpuLevel level, const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale,
@@ -68,21 +77,13 @@ void attend_at(CpuLevel level, const float* q, KvRows k, KvRows v, int64_t n_key
   check_rows(k, head_dim, "key");
   check_rows(v, head_dim, "value");
   const fast::Kernels& kt = fast::kernels_for(level);
-  // F32 rows are read in place when aligned; a misaligned row is copied
-  // (the kernels take float pointers).
-  std::vector<float> copy;
-  auto f32_row = [&](const uint8_t* row) {
-    if (reinterpret_cast<uintptr_t>(row) % alignof(float) == 0) return reinterpret_cast<const float*>(row);
-    copy.resize(static_cast<size_t>(head_dim));
-    std::memcpy(copy.data(), row, static_cast<size_t>(head_dim) * sizeof(float));
-    return static_cast<const float*>(copy.data());
-  };
+  std::vector<float> copy;  // a misaligned F32 row
   auto dot = [&](int64_t j) {
     const uint8_t* row = k.data + j * k.stride;
     switch (k.type) {
       case TensorType::F16: return kt.dot_f16(q, row, head_dim);
       case TensorType::Q8_0: return kt.dot_q8_0(q, row, head_dim);
-      default: return kt.dot_f32(q, f32_row(row), head_dim);
+      default: return kt.dot_f32(q, row_as_f32(k.type, row, head_dim, copy), head_dim);
     }
   };
   auto axpy = [&](float p, int64_t j, float* y) {
@@ -90,7 +91,7 @@ void attend_at(CpuLevel level, const float* q, KvRows k, KvRows v, int64_t n_key
     switch (v.type) {
       case TensorType::F16: kt.axpy_f16(p, row, y, head_dim); break;
       case TensorType::Q8_0: kt.axpy_q8_0(p, row, y, head_dim); break;
-      default: kt.axpy_f32(p, f32_row(row), y, head_dim);
+      default: kt.axpy_f32(p, row_as_f32(v.type, row, head_dim, copy), y, head_dim);
     }
   };
   attend_online(dot, axpy, n_keys, head_dim, scale, out, probs);
@@ -132,13 +133,9 @@ void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k
       return reinterpret_cast<const float*>(rows.data + j0 * rows.stride);
     }
     buf.resize(static_cast<size_t>(kKeyBlock * head_dim));
-    for (int64_t i = 0; i < nb; ++i) {
-      const uint8_t* row = rows.data + (j0 + i) * rows.stride;
-      if (rows.type == TensorType::F16)
-        kernels.f16_to_f32(row, buf.data() + i * head_dim, head_dim);
-      else
-        dequantize_row(rows.type, row, buf.data() + i * head_dim, head_dim);
-    }
+    for (int64_t i = 0; i < nb; ++i)
+      fast::dequantize_row_with(kernels, rows.type, rows.data + (j0 + i) * rows.stride, buf.data() + i * head_dim,
+                                head_dim);
     *ld = head_dim;
     return static_cast<const float*>(buf.data());
   };
@@ -191,14 +188,8 @@ void attend_exact(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t he
                   float* probs) {
   check_rows(k, head_dim, "key");
   check_rows(v, head_dim, "value");
-  std::vector<float> scores(static_cast<size_t>(n_keys)), row(static_cast<size_t>(head_dim));
-  auto load = [&](const KvRows& rows, int64_t j) -> const float* {
-    const uint8_t* p = rows.data + j * rows.stride;
-    if (rows.type == TensorType::F32 && reinterpret_cast<uintptr_t>(p) % alignof(float) == 0)
-      return reinterpret_cast<const float*>(p);
-    dequantize_row(rows.type, p, row.data(), head_dim);  // F32: a copy of a misaligned row
-    return row.data();
-  };
+  std::vector<float> scores(static_cast<size_t>(n_keys)), row;
+  auto load = [&](const KvRows& rows, int64_t j) { return row_as_f32(rows.type, rows.data + j * rows.stride, head_dim, row); };
   for (int64_t j = 0; j < n_keys; ++j) {
     const float* kj = load(k, j);
     float s = 0.0f;

@@ -24,7 +24,6 @@ namespace onellm::fast {
 namespace {
 #define ONELLM_X86_VNNI 0
 #define ONELLM_X86_LEVEL_NAME "avx2"
-#define ONELLM_X86_ACCUMULATE accumulate_f32_x86
 #include "kernels/fast_x86_kernels.inc"
 #include "kernels/fast_avx2_packed.inc"
 #include "kernels/fast_avx2_panel.inc"

@@ -71,6 +71,8 @@ struct Kernels {
   void (*exp_f32)(float* x, int64_t n);
   void (*swiglu_f32)(const float* gate, const float* up, float* out, int64_t n);
 };
+// dequantize_row with the table's vector F16 converter (the same values).
+void dequantize_row_with(const Kernels& k, TensorType type, const void* src, float* dst, int64_t n);
 // The std::exp versions (scalar level; levels without their own).
 void exp_f32_scalar(float* x, int64_t n);
 void swiglu_f32_scalar(const float* gate, const float* up, float* out, int64_t n);

@@ -5,8 +5,6 @@
 // in half of L2, and each block of rows is run against a whole token block
 // while the rows are in L1 (prefill: weights are reused across tokens).
 #include <algorithm>
-#include <bit>
-#include <cstring>
 #include <vector>
 
 #include "base/error.h"
@@ -25,6 +23,11 @@ const Kernels& kernels_for(CpuLevel level) {
   }
   if (k == nullptr) throw Error(std::string("CPU level ") + cpu_level_name(level) + " is not built for this architecture");
   return *k;
+}
+
+void dequantize_row_with(const Kernels& k, TensorType type, const void* src, float* dst, int64_t n) {
+  if (type == TensorType::F16) return k.f16_to_f32(static_cast<const uint8_t*>(src), dst, n);
+  dequantize_row(type, src, dst, n);
 }
 
 const PanelKernels* panel_kernels_for(CpuLevel level) {
@@ -151,14 +154,8 @@ void matmul_float_gemm(const Kernels& k, const MatrixView& w, const float* x, in
       for (int64_t c0 = 0; c0 < w.cols; c0 += kGemmCols) {
         const int64_t nc = std::min(kGemmCols, w.cols - c0);
         for (int64_t r = 0; r < nr; ++r) {
-          const uint8_t* src = wbase + (r0 + r) * row_bytes;
-          switch (w.type) {
-            case TensorType::F32: std::memcpy(row.data(), src + 4 * c0, static_cast<size_t>(nc) * 4); break;  // any alignment
-            case TensorType::F16: k.f16_to_f32(src + 2 * c0, row.data(), nc); break;
-            default:  // BF16: the high half of an F32
-              for (int64_t c = 0; c < nc; ++c)
-                row[c] = std::bit_cast<float>(static_cast<uint32_t>(src[2 * (c0 + c)] | src[2 * (c0 + c) + 1] << 8) << 16);
-          }
+          // Copied, not read in place: F32 rows may be misaligned.
+          dequantize_row_with(k, w.type, wbase + (r0 + r) * row_bytes + tensor_row_bytes(w.type, c0), row.data(), nc);
           float* panel = panels.data() + r / kGemmPanel * kGemmPanel * kGemmCols + r % kGemmPanel;
           for (int64_t c = 0; c < nc; ++c) panel[c * kGemmPanel] = row[c];
         }
@@ -361,8 +358,7 @@ void swiglu_fast(const float* gate, const float* up, float* out, int64_t n, Thre
 }
 
 void dequantize_row_fast(TensorType type, const void* src, float* dst, int64_t n) {
-  if (type == TensorType::F16) return kernels_for(cpu_level()).f16_to_f32(static_cast<const uint8_t*>(src), dst, n);
-  dequantize_row(type, src, dst, n);
+  fast::dequantize_row_with(kernels_for(cpu_level()), type, src, dst, n);
 }
 
 float dot_f32(const float* a, const float* b, int64_t n) { return kernels_for(cpu_level()).dot_f32(a, b, n); }
