@@ -1,8 +1,10 @@
 // Kernel math against naive double-precision loops, and the thread pool.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -157,16 +159,27 @@ TEST(ThreadPool, CoversTheRangeExactlyOnce) {
   for (int threads : {1, 2, 4}) {
     ThreadPool pool(threads);
     EXPECT_EQ(pool.size(), threads);
-    for (int64_t n : {0, 1, 2, 3, 5, 1000}) {
+    for (int64_t n : {0, 1, 2, 3, 5, 31, 32, 33, 64, 96, 1000, 8960}) {
       std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
       std::atomic<int> calls{0};
+      std::mutex mu;
+      std::vector<int64_t> sizes;
       pool.parallel_for(n, [&](int64_t begin, int64_t end) {
         EXPECT_LT(begin, end);
         ++calls;
         for (int64_t i = begin; i < end; ++i) ++hits[static_cast<size_t>(i)];
+        std::lock_guard<std::mutex> lock(mu);
+        sizes.push_back(end - begin);
       });
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)], 1) << n << " " << i;
-      EXPECT_LE(calls, std::max(1, threads * 4));  // a few chunks per thread
+      EXPECT_LE(calls, std::max(1, threads * 5));  // a few chunks per thread
+      if (threads > 1 && n >= threads * 16) {
+        // Shrinking chunks: half the range in the first round, the last
+        // ones 1/16 of a thread's share, so threads end close together.
+        const auto [smallest, largest] = std::minmax_element(sizes.begin(), sizes.end());
+        EXPECT_LE(*largest, n / (2 * threads) + 1) << n;
+        EXPECT_LE(*smallest, n / (16 * threads) + 1) << n;
+      }
     }
   }
 }

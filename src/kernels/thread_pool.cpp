@@ -38,11 +38,33 @@ namespace {
 thread_local bool t_inside_parallel_for = false;
 
 constexpr int64_t kSpinNs = 100'000;
-constexpr int kChunksPerThread = 4;
+constexpr int kChunksPerThread = 5;
 
-void chunk_bounds(int64_t n, int n_chunks, int chunk, int64_t* begin, int64_t* end) {
-  *begin = n * chunk / n_chunks;
-  *end = n * (chunk + 1) / n_chunks;
+// Units of work before chunk c when a job of n_threads * kChunksPerThread
+// chunks is split in rounds that halve: one chunk per thread in each round,
+// the rounds taking 1/2, 1/4, ... of the work and the last two the same
+// (1/16, 1/16 for five). Whoever finishes first takes the small chunks at
+// the end, so a decode matmul's threads finish within 1/32 of it of each
+// other instead of the 1/8 equal chunks left; the split stays a function of
+// (n, threads) only.
+int64_t shrinking_units_before(int chunk, int n_threads) {
+  int64_t units = 0;
+  for (int c = 0; c < chunk; ++c) {
+    const int round = c / n_threads;
+    units += int64_t{1} << std::max(0, kChunksPerThread - 2 - round);
+  }
+  return units;
+}
+
+void chunk_bounds(int64_t n, int n_chunks, int n_threads, int chunk, int64_t* begin, int64_t* end) {
+  const int64_t total = int64_t{n_threads} << (kChunksPerThread - 1);
+  if (n_chunks != n_threads * kChunksPerThread || n < total) {  // too few items for every chunk to get one
+    *begin = n * chunk / n_chunks;
+    *end = n * (chunk + 1) / n_chunks;
+    return;
+  }
+  *begin = n * shrinking_units_before(chunk, n_threads) / total;
+  *end = n * shrinking_units_before(chunk + 1, n_threads) / total;
 }
 
 int64_t now_ns() {
@@ -75,6 +97,7 @@ struct ThreadPool::State {
   // job cannot end (and be replaced) while one of its chunks is unfinished.
   const std::function<void(int64_t, int64_t)>* fn = nullptr;
   int64_t n = 0;
+  int n_threads = 1;
   alignas(64) std::atomic<uint32_t> generation{0};  // bumped per job: wakes the workers
   // generation << 32 | next unclaimed chunk << 16 | chunk count. Threads take
   // chunks with a compare-and-swap, so a chunk goes to whichever thread is
@@ -121,7 +144,7 @@ struct ThreadPool::State {
                                        std::memory_order_acquire))
         continue;
       int64_t begin, end;
-      chunk_bounds(n, count, next, &begin, &end);
+      chunk_bounds(n, count, n_threads, next, &begin, &end);
       try {
         (*fn)(begin, end);
       } catch (...) {
@@ -151,6 +174,7 @@ struct ThreadPool::State {
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads), state_(nullptr) {
   if (n_threads < 1) throw Error("ThreadPool: thread count must be at least 1, got " + std::to_string(n_threads));
   state_ = new State;
+  state_->n_threads = n_threads;
   const unsigned cores = std::thread::hardware_concurrency();
   if (cores != 0 && static_cast<unsigned>(n_threads) > cores) state_->spin_ns = 0;
   try {
@@ -170,7 +194,8 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   // A few chunks per thread: a thread that is descheduled mid-job holds up
-  // at most one small chunk. Callers get the same results for any split.
+  // at most one chunk, and the last ones are small (chunk_bounds). Callers
+  // get the same results for any split.
   const int n_chunks = static_cast<int>(std::min<int64_t>({n, int64_t{n_threads_} * kChunksPerThread, 0xffff}));
   if (n_chunks == 1 || t_inside_parallel_for) {
     fn(0, n);
