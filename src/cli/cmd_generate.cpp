@@ -20,7 +20,8 @@ const std::set<std::string> kGenerateValueOptions = {
     "-m", "--model", "-p", "--prompt", "-f", "--file", "-n", "--n-predict", "--max-tokens", "-t", "--threads",
     "-c", "--ctx-size", "-b", "--batch-size", "--temp", "--temperature", "--top-k", "--top-p", "--min-p",
     "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
-    "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema", "--kv-type", "-ctk"};
+    "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema", "--kv-type", "-ctk",
+    "--lora"};
 const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "-h", "--help"};
 
@@ -59,9 +60,10 @@ int default_threads() {
   return n == 0 ? 1 : static_cast<int>(std::min(n, 8u));
 }
 
-LoadedModel load_model(const std::string& path, int n_threads) {
+LoadedModel load_model(const std::string& path, int n_threads, const std::string& lora_path) {
   LoadedModel m;
   m.model = Model::load(path);
+  if (!lora_path.empty()) m.model->set_lora(LoraWeights::load(lora_path, *m.model));
   // The tokenizer first: the metadata arrays it copies are freed before the
   // weights are read in, so the two never add up in the peak.
   m.tokenizer = Tokenizer::from_gguf(m.model->gguf());
@@ -145,7 +147,7 @@ int run_command(int argc, char** argv) {
   else if (auto f = a.get({"-f", "--file"})) prompt = read_text_file(*f);
   if (!a.flag({"--no-escape"})) prompt = process_escapes(prompt);
 
-  LoadedModel m = load_model(model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
+  LoadedModel m = load_model(model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)), a.get_or({"--lora"}, ""));
   GenerationRequest req;
   if (a.flag({"--chat"})) {
     // One user turn (after --system) through the model's chat template.
@@ -200,7 +202,7 @@ int run_command(int argc, char** argv) {
 int chat_command(int argc, char** argv) {
   Args a(argc, argv, 2, kGenerateValueOptions, kGenerateFlags);
   const std::string model_path = model_path_or_default(a);
-  LoadedModel m = load_model(model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
+  LoadedModel m = load_model(model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)), a.get_or({"--lora"}, ""));
 
   ChatTemplate tmpl(chat_template_source(a, m));
   ChatTemplateOptions topts;

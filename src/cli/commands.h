@@ -40,7 +40,8 @@ struct LoadedModel {
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<ThreadPool> pool;
 };
-LoadedModel load_model(const std::string& path, int n_threads);
+// lora_path: a LoRA adapter GGUF applied at run time ("" for none).
+LoadedModel load_model(const std::string& path, int n_threads, const std::string& lora_path = "");
 int default_threads();
 // The whole file; Error naming the path if it cannot be read.
 std::string read_text_file(const std::string& path);

@@ -15,6 +15,7 @@ constexpr const char* kUsage =
     "commands:\n"
     "  run       -m MODEL -p PROMPT [-n N] [--temp T] [--json]   generate text\n"
     "  chat      -m MODEL                                         interactive chat with the model's template\n"
+    "            (run, chat: --lora ADAPTER.gguf applies a LoRA adapter at run time)\n"
     "  tokenize  -m MODEL [--file F]                              one JSON array of ids per input line\n"
     "  logits    -m MODEL (-p PROMPT | --tokens 1,2,3) [--top K]  per-position top-K logits as JSON\n"
     "  info      MODEL                                            architecture, sizes, tensor types\n"

@@ -4,6 +4,7 @@
 // tensors (norms, biases), which are converted to F32 once.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -37,11 +38,48 @@ struct ModelConfig {
 // Reads hyper-parameters from metadata; throws Error naming the key.
 ModelConfig read_model_config(const GgufFile& file);
 
+// A layer's matrices by GGUF kind (blk.N.<kind>.weight), in the order of
+// LayerWeights::matrix.
+inline constexpr std::array<const char*, 7> kLayerMatrixKinds = {"attn_q",   "attn_k", "attn_v", "attn_output",
+                                                                 "ffn_gate", "ffn_up", "ffn_down"};
+
 struct LayerWeights {
   std::vector<float> attn_norm, ffn_norm;
   std::vector<float> bq, bk, bv;          // qwen2 (empty otherwise)
   std::vector<float> q_norm, k_norm;      // qwen3 (empty otherwise)
   MatrixView wq, wk, wv, wo, w_gate, w_up, w_down;
+  const MatrixView& matrix(size_t kind) const {
+    const MatrixView* all[] = {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down};
+    return *all[kind];
+  }
+};
+
+class Model;
+
+// A LoRA adapter applied at run time: for each adapted matrix W (rows x
+// cols), A (rank x cols) and B (rows x rank) in F32, and the forward pass
+// adds scale * B (A x) to W x. The base weights stay as loaded (and shared:
+// one model can serve with and without the adapter); the adapter costs
+// rank * (rows + cols) floats per matrix. File format: docs/training.md.
+class LoraWeights {
+ public:
+  // Throws Error naming the file and the tensor at fault: not an adapter,
+  // another architecture, a matrix with only one of its pair, shapes that do
+  // not fit the model, tensors for no matrix of the model.
+  static std::shared_ptr<const LoraWeights> load(const std::string& path, const Model& model);
+  struct Pair {
+    MatrixView a, b;  // F32 views of the adapter's tensors
+  };
+  // The adapter of layer l's matrix kind (kLayerMatrixKinds), nullptr if none.
+  const Pair* find(int64_t layer, size_t kind) const;
+  float scale() const { return scale_; }
+  int64_t rank() const { return rank_; }
+
+ private:
+  float scale_ = 0;
+  int64_t rank_ = 0;
+  std::vector<std::array<Pair, kLayerMatrixKinds.size()>> layers_;  // a.data == nullptr: not adapted
+  std::vector<std::vector<float>> storage_;
 };
 
 // Key/value cache of one sequence, [layer][position][kv_dim] in F32, F16 or
@@ -192,6 +230,11 @@ class Model {
   uint64_t kv_cache_bytes(int64_t n_ctx) const;
   uint64_t parameter_count() const;
 
+  // Applies a LoRA adapter in every later pass (nullptr: none). Set it before
+  // passes run; it must have been loaded for this model.
+  void set_lora(std::shared_ptr<const LoraWeights> lora) { lora_ = std::move(lora); }
+  const LayerWeights& layer(int64_t l) const { return layers_[static_cast<size_t>(l)]; }
+
  private:
   Model() = default;
   void pack_weights();
@@ -202,6 +245,7 @@ class Model {
   std::vector<float> output_norm_;
   std::vector<float> rope_freqs_;
   std::vector<LayerWeights> layers_;
+  std::shared_ptr<const LoraWeights> lora_;
 };
 
 // Writes a random-weight model of the given architecture and weight type with

@@ -135,6 +135,18 @@ struct Model::Pass::State {
     for (int i = 0; i < count; ++i) matmul(ws[i], in, n, ys[i], pool, mode);
   }
   ~State() { recycler().give(buffers); }
+  // out (n x rows) += scale * B (A in) when layer l's matrix `kind` has a
+  // LoRA adapter.
+  void add_lora(int64_t l, size_t kind, const float* in, float* out) {
+    const LoraWeights* lora = model.lora_.get();
+    const LoraWeights::Pair* p = lora != nullptr ? lora->find(l, kind) : nullptr;
+    if (p == nullptr) return;
+    std::vector<float> mid(static_cast<size_t>(n * p->a.rows)), delta(static_cast<size_t>(n * p->b.rows));
+    matmul(p->a, in, n, mid.data(), pool, mode);
+    matmul(p->b, mid.data(), n, delta.data(), pool, mode);
+    const float scale = lora->scale();
+    for (size_t i = 0; i < delta.size(); ++i) out[i] += scale * delta[i];
+  }
   void layer(int64_t l);
   void attention(int64_t l);
   void output_head();
@@ -224,6 +236,7 @@ void Model::Pass::State::layer(int64_t l) {
   const MatrixView qkv[3] = {L.wq, L.wk, L.wv};
   float* const qkv_out[3] = {q.data(), k.data(), v.data()};
   matmul_group(qkv, qkv_out, 3, xn.data());
+  for (size_t kind = 0; kind < 3; ++kind) add_lora(l, kind, xn.data(), qkv_out[kind]);
   add_bias(q.data(), L.bq, n);
   add_bias(k.data(), L.bk, n);
   add_bias(v.data(), L.bv, n);
@@ -245,15 +258,18 @@ void Model::Pass::State::layer(int64_t l) {
   attention(l);
 
   matmul(L.wo, att_out.data(), n, proj.data(), pool, mode);
+  add_lora(l, 3, att_out.data(), proj.data());
   for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 
   for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.ffn_norm.data(), &xn[t * D], D, c.rms_eps);
   const MatrixView gate_up[2] = {L.w_gate, L.w_up};
   float* const gate_up_out[2] = {gate.data(), up.data()};
   matmul_group(gate_up, gate_up_out, 2, xn.data());
+  for (size_t kind = 4; kind < 6; ++kind) add_lora(l, kind, xn.data(), gate_up_out[kind - 4]);
   if (mode == MathMode::kExact) swiglu(gate.data(), up.data(), gate.data(), n * c.n_ff);
   else swiglu_fast(gate.data(), up.data(), gate.data(), n * c.n_ff, pool);
   matmul(L.w_down, gate.data(), n, proj.data(), pool, mode);
+  add_lora(l, 6, gate.data(), proj.data());
   for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 }
 

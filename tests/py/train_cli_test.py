@@ -7,6 +7,7 @@ uninterrupted one; finetune --lora must lower the held-out loss of its frozen ba
 its merged model must run. Bad input fails with exit code 1 and a message naming it.
 Exit 77 = skipped (no binary).
 """
+import json
 import math
 import os
 import re
@@ -88,8 +89,16 @@ def main():
         evals = losses(err, r"^eval step \d+ loss ([0-9.]+)")
         check(len(evals) == 2 and evals[1] < evals[0] - 0.02, "LoRA lowers held-out loss: %s" % evals)
         check(os.path.getsize(p("adapter.gguf")) > 0, "adapter written")
-        rc, _, err = onellm("run", "-m", p("merged.gguf"), "-p", prompt, "-n", "4", "--temp", "0")
+        rc, merged_out, err = onellm("run", "-m", p("merged.gguf"), "-p", prompt, "-n", "12", "--temp", "0",
+                                     "--exact", "--ignore-eos", "--json")
         check(rc == 0, "merged model runs: " + err[-300:])
+        # The adapter applied at run time on the frozen base says the same.
+        rc, lora_out, err = onellm("run", "-m", p("model.gguf"), "--lora", p("adapter.gguf"), "-p", prompt, "-n",
+                                   "12", "--temp", "0", "--exact", "--ignore-eos", "--json")
+        check(rc == 0 and json.loads(lora_out)["text"] == json.loads(merged_out)["text"],
+              "run --lora generates what the merged model does: %r vs %r" % (lora_out[:200], merged_out[:200]))
+        rc, _, err = onellm("run", "-m", p("model.gguf"), "--lora", p("model.gguf"), "-p", prompt, "-n", "2")
+        check(rc == 1 and "not a LoRA adapter" in err, "a model given as adapter refused: " + err[-300:])
 
         # Bad input: exit 1 and the offending name in the message.
         rc, _, err = onellm("train", "--corpus", p("missing.txt"), "--tokenizer", p("tok.gguf"), "--out", p("x.gguf"))

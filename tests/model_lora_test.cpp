@@ -1,0 +1,140 @@
+// LoRA at run time (LoraWeights + Model::set_lora): a quantized base with an
+// adapter gives the logits of the merged model (W + scale B A, merged by the
+// training layer and exported as a plain GGUF), in exact and fast math; the
+// base is unchanged without the adapter; bad adapters are refused by name.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "base/error.h"
+#include "model/model.h"
+#include "support/test_paths.h"
+#include "train/train.h"
+
+namespace onellm {
+namespace {
+
+using test::TempDir;
+
+std::vector<float> logits_of(const Model& model, const std::vector<int32_t>& tokens, MathMode mode, ThreadPool* pool) {
+  KvCache cache(model.config(), 16);
+  std::vector<float> out(tokens.size() * static_cast<size_t>(model.config().n_vocab));
+  model.forward(tokens.data(), static_cast<int64_t>(tokens.size()), cache, out.data(), true, pool, mode);
+  return out;
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(a[i] - b[i])));
+  return worst;
+}
+
+double rms_diff_relative(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0, n = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    d += (a[i] - b[i]) * static_cast<double>(a[i] - b[i]);
+    n += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(d / n);
+}
+
+// A quantized 2-layer base of width n_embd.
+void write_base(int64_t n_embd, const std::string& path) {
+  TinyModelSpec spec;
+  spec.type = TensorType::Q8_0;
+  spec.n_embd = n_embd;
+  spec.n_layer = 2;
+  spec.n_head = 4;
+  spec.n_head_kv = 2;
+  spec.n_ff = 96;
+  spec.n_ctx = 64;
+  write_tiny_model(spec, path);
+}
+
+struct AdaptedModel {
+  TempDir dir;
+  std::unique_ptr<GgufFile> base_file;
+
+  AdaptedModel() {
+    write_base(64, dir.file("base.gguf"));
+    base_file = GgufFile::open(dir.file("base.gguf"));
+    const TrainModel base = TrainModel::from_gguf(*base_file);
+    LoraOptions lo;
+    lo.rank = 4;
+    lo.alpha = 8.0f;  // every kind, so each add_lora site is exercised
+    LoraAdapter a = LoraAdapter::init(base, lo, 3);
+    std::mt19937_64 gen(11);
+    std::uniform_real_distribution<float> u(-0.15f, 0.15f);
+    for (float& p : a.params()) p = u(gen);
+    a.save(dir.file("adapter.gguf"));
+    TrainModel merged = base;
+    a.merge(base, merged);
+    export_gguf(merged, tokenizer_metadata_from_gguf(*base_file), dir.file("merged.gguf"));
+  }
+};
+
+TEST(ModelLora, RunTimeAdapterEqualsTheMergedModel) {
+  AdaptedModel m;
+  auto model = Model::load(m.dir.file("base.gguf"));
+  auto merged = Model::load(m.dir.file("merged.gguf"));
+  const std::vector<int32_t> tokens = {1, 50, 7, 300, 9, 42, 3};
+  const std::vector<float> base_exact = logits_of(*model, tokens, MathMode::kExact, nullptr);
+
+  auto lora = LoraWeights::load(m.dir.file("adapter.gguf"), *model);
+  EXPECT_EQ(lora->rank(), 4);
+  EXPECT_FLOAT_EQ(lora->scale(), 2.0f);
+  model->set_lora(lora);
+  ThreadPool pool(2);
+  const std::vector<float> want = logits_of(*merged, tokens, MathMode::kExact, nullptr);
+  const std::vector<float> got = logits_of(*model, tokens, MathMode::kExact, &pool);
+  EXPECT_LT(max_abs_diff(got, want), 1e-4);
+  ASSERT_GT(max_abs_diff(base_exact, want), 1e-2) << "the adapter must change the logits for the test to mean anything";
+  // Fast math (int8 activations) stays as close to the exact adapted model
+  // as the fast path is to the exact one without an adapter.
+  const std::vector<float> fast = logits_of(*model, tokens, MathMode::kFast, &pool);
+  EXPECT_LT(rms_diff_relative(fast, want), 0.08);
+  // Without it again, the base's own logits: the weights were never touched.
+  model->set_lora(nullptr);
+  EXPECT_EQ(logits_of(*model, tokens, MathMode::kExact, nullptr), base_exact);
+}
+
+TEST(ModelLora, BadAdaptersAreRefusedByName) {
+  AdaptedModel m;
+  auto expect_error = [](const std::function<void()>& f, const std::string& needle) {
+    try {
+      f();
+      ADD_FAILURE() << "accepted; expected an error naming " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  // An adapter for another shape.
+  write_base(32, m.dir.file("other.gguf"));
+  auto other_model = Model::load(m.dir.file("other.gguf"));
+  expect_error([&] { LoraWeights::load(m.dir.file("adapter.gguf"), *other_model); }, "blk.0.attn_q.weight.lora_a");
+  // A model is not an adapter.
+  auto model = Model::load(m.dir.file("base.gguf"));
+  expect_error([&] { LoraWeights::load(m.dir.file("base.gguf"), *model); }, "not a LoRA adapter");
+  // A tensor for a layer the model does not have, and a lone half of a pair.
+  auto write_adapter = [&](const std::string& name, const std::vector<std::pair<std::string, std::vector<int64_t>>>& ts) {
+    GgufWriter w;
+    w.set("general.architecture", GgufValue::of_string("llama"));
+    w.set("general.type", GgufValue::of_string("adapter"));
+    w.set("adapter.type", GgufValue::of_string("lora"));
+    w.set("adapter.lora.alpha", GgufValue::of_f32(4.0f));
+    std::vector<float> zeros(64 * 96);
+    for (const auto& [tensor, dims] : ts) w.add_tensor_f32(tensor, TensorType::F32, dims, zeros.data());
+    w.write(m.dir.file(name));
+    return m.dir.file(name);
+  };
+  const std::string stray = write_adapter("stray.gguf", {{"blk.7.attn_q.weight.lora_a", {64, 2}}});
+  expect_error([&] { LoraWeights::load(stray, *model); }, "blk.7.attn_q.weight.lora_a");
+  const std::string lone = write_adapter("lone.gguf", {{"blk.1.ffn_up.weight.lora_a", {64, 2}}});
+  expect_error([&] { LoraWeights::load(lone, *model); }, "blk.1.ffn_up.weight");
+  const std::string empty = write_adapter("empty.gguf", {});
+  expect_error([&] { LoraWeights::load(empty, *model); }, "adapts no tensor");
+}
+
+}  // namespace
+}  // namespace onellm
