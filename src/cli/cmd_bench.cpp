@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/mapped_file.h"
 #include "cli/commands.h"
 #include "engine/json_schema.h"
 
@@ -43,10 +44,14 @@ uint64_t peak_rss_bytes() {
 }
 
 // Read bandwidth with the same threads the model uses: sums a buffer much
-// larger than the last-level cache. Best of a few passes.
+// larger than the last-level cache. Best of a few passes. The buffer is
+// mapped like packed weights (AnonymousMemory: 2 MiB pages where the kernel
+// allows), so the probe and the model see the same TLB costs.
 double measure_read_bandwidth(ThreadPool& pool) {
   const size_t n = (size_t{512} << 20) / sizeof(uint64_t);
-  std::vector<uint64_t> buf(n, 1);
+  AnonymousMemory memory(n * sizeof(uint64_t));
+  uint64_t* buf = reinterpret_cast<uint64_t*>(memory.data());
+  std::fill_n(buf, n, uint64_t{1});
   double best = 0;
   for (int pass = 0; pass < 4; ++pass) {
     std::atomic<uint64_t> total{0};
