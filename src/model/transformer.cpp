@@ -141,12 +141,14 @@ struct Model::Pass::State {
     const LoraWeights* lora = model.lora_.get();
     const LoraWeights::Pair* p = lora != nullptr ? lora->find(l, kind) : nullptr;
     if (p == nullptr) return;
-    std::vector<float> mid(static_cast<size_t>(n * p->a.rows)), delta(static_cast<size_t>(n * p->b.rows));
-    matmul(p->a, in, n, mid.data(), pool, mode);
-    matmul(p->b, mid.data(), n, delta.data(), pool, mode);
+    lora_mid.resize(static_cast<size_t>(n * p->a.rows));
+    lora_delta.resize(static_cast<size_t>(n * p->b.rows));
+    matmul(p->a, in, n, lora_mid.data(), pool, mode);
+    matmul(p->b, lora_mid.data(), n, lora_delta.data(), pool, mode);
     const float scale = lora->scale();
-    for (size_t i = 0; i < delta.size(); ++i) out[i] += scale * delta[i];
+    for (size_t i = 0; i < lora_delta.size(); ++i) out[i] += scale * lora_delta[i];
   }
+  std::vector<float> lora_mid, lora_delta;  // A x and B (A x), kept for the pass's 7 x n_layer calls
   void layer(int64_t l);
   void attention(int64_t l);
   void output_head();
