@@ -218,8 +218,10 @@ TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
   for (TensorType type : {TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K})
     for (int64_t rows : {1, 15, 16, 33})
       for (int64_t n_tokens : {1, 2, 3, 7, 15, 16, 21}) {
-        // One block (a padded panel) or several.
-        const int64_t cols = (type == TensorType::Q4_0 ? 32 : 256) * (n_tokens % 2 ? 1 : 5);
+        // One block (a padded panel), an odd count (Q4_0/Q6_K pair blocks:
+        // a lone last one) or an even count.
+        const int64_t blocks = n_tokens % 3 == 0 ? 6 : n_tokens % 3 == 1 ? 1 : 5;
+        const int64_t cols = (type == TensorType::Q4_0 ? 32 : 256) * blocks;
         Problem p(type, rows, cols, n_tokens, seed++);
         check_problem(p, n_tokens % 2 ? &pool : nullptr);
         if (HasFatalFailure()) return;

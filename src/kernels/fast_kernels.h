@@ -94,6 +94,22 @@ struct PanelKernels {
   PanelTileFn tile[kSlotCount];
 };
 
+// Packed Q4_0 panel (packed_weights.cpp): blocks go in pairs, [quants of
+// block 2p][quants of 2p+1][scales of 2p][scales of 2p+1] (576 bytes, nine
+// cache lines), an odd last block as [quants][scales], so a panel is read
+// as one forward stream. Byte offsets of block b's quants and scales:
+inline int64_t q4_0_quants_at(int64_t b) { return 576 * (b >> 1) + 256 * (b & 1); }
+inline int64_t q4_0_scales_at(int64_t nb, int64_t b) {
+  return 576 * (b >> 1) + 32 * (b & 1) + ((b | 1) < nb ? 512 : 256);
+}
+
+// Packed Q6_K panel: the same pairing of super-blocks, [levels of 2p (3072
+// bytes)][levels of 2p+1][scales and d of 2p (288)][of 2p+1] (6720 bytes).
+inline int64_t q6_k_levels_at(int64_t s) { return 6720 * (s >> 1) + 3072 * (s & 1); }
+inline int64_t q6_k_meta_at(int64_t nb, int64_t s) {
+  return 6720 * (s >> 1) + 288 * (s & 1) + ((s | 1) < nb ? 6144 : 3072);
+}
+
 // Kernels over weights in the packed layout (kernels.h, packed_weights.cpp).
 // tile: y[t * y_stride + r] for r < n_rows, t < n_tok, from one packed
 // panel of n_blocks blocks. expand: one packed panel -> the PanelKernels

@@ -6,23 +6,30 @@
 // 4 bytes of all 16 rows, which one vpdpbusd (or 4 sdot on NEON) multiplies
 // by one broadcast dword of activations.
 //
-// Q4_0, panel of nb blocks (size rounded up to 64 bytes):
-//   [0, 256 nb)        block b, group m < 4, lane r at 256 b + 64 m + 4 r:
+// Q4_0, panel of nb blocks (size rounded up to 64 bytes), blocks in pairs
+// so that the panel is one stream (fast::q4_0_quants_at / q4_0_scales_at):
+//   quants of block b: group m < 4, lane r at q4_0_quants_at(b) + 64 m + 4 r:
 //                      qs[4m, 4m+4) of row r (low nibbles: elements 4m..4m+3,
 //                      high nibbles: elements 16+4m..16+4m+3)
-//   [256 nb, 288 nb)   block b: the 16 rows' fp16 scales d, lane r at 32 b + 2 r
-// Q4_K, panel of nb super-blocks:
-//   [0, 2048 nb)       super-block s, pair g < 4, group k < 8, lane r at
-//                      2048 s + 512 g + 64 k + 4 r: qs[32g + 4k, +4) of row r
+//   scales of block b: the 16 rows' fp16 d, lane r at q4_0_scales_at(nb, b) + 2 r
+//   (pair p: 576 p + [0, 256) block 2p, [256, 512) block 2p+1, [512, 576)
+//   their scales; an odd last block: quants, then scales at +256.) With the
+//   scales after all of a panel's quants, decode read two streams, and the
+//   scales of a long panel (1536 x 8960 down projections: 80 KiB) came
+//   from memory one line per two blocks without prefetch.
+// Q4_K, panel of nb super-blocks, each 2368 bytes at 2368 s (one stream):
+//   [0, 2048)          pair g < 4, group k < 8, lane r at
+//                      512 g + 64 k + 4 r: qs[32g + 4k, +4) of row r
 //                      (low nibbles: sub-block 2g, high: sub-block 2g+1)
-//   [2048 nb, 2368 nb) super-block s, 320 bytes: the 6-bit scales sc[j] of
+//   [2048, 2368)       320 bytes: the 6-bit scales sc[j] of
 //                      the 16 rows (j < 8, 16 bytes each), then mins mn[j]
 //                      (same), then 16 fp16 d, then 16 fp16 dmin
-// Q6_K, panel of nb super-blocks:
-//   [0, 3072 nb)       super-block s: 32 groups of ql (group c, lane r at
-//                      3072 s + 64 c + 4 r: ql[4c, +4) of row r), then 16
-//                      groups of qh (at 3072 s + 2048 + 64 c: qh[4c, +4))
-//   [3072 nb, 3360 nb) super-block s, 288 bytes: scales[j] of the 16 rows
+// Q6_K, panel of nb super-blocks paired like Q4_0's blocks
+// (fast::q6_k_levels_at / q6_k_meta_at):
+//   levels of s:       32 groups of ql (group c, lane r at
+//                      64 c + 4 r: ql[4c, +4) of row r), then 16
+//                      groups of qh (at 2048 + 64 c: qh[4c, +4))
+//   meta of s:         288 bytes: scales[j] of the 16 rows
 //                      (j < 16, 16 bytes each), then 16 fp16 d
 #include <algorithm>
 #include <cstddef>
@@ -59,8 +66,8 @@ void walk_q4_0(int64_t nb, int64_t r, Copy copy) {
   using B = quant::BlockQ4_0;
   for (int64_t b = 0; b < nb; ++b) {
     const size_t row = sizeof(B) * static_cast<size_t>(b);
-    for (int m = 0; m < 4; ++m) copy(256 * b + 64 * m + 4 * r, row + offsetof(B, qs) + 4 * m, 4);
-    copy(256 * nb + 32 * b + 2 * r, row + offsetof(B, d), 2);
+    for (int m = 0; m < 4; ++m) copy(fast::q4_0_quants_at(b) + 64 * m + 4 * r, row + offsetof(B, qs) + 4 * m, 4);
+    copy(fast::q4_0_scales_at(nb, b) + 2 * r, row + offsetof(B, d), 2);
   }
 }
 
@@ -70,9 +77,9 @@ void walk_q4_k(int64_t nb, int64_t r, Copy copy) {
   for (int64_t s = 0; s < nb; ++s) {
     const size_t row = sizeof(B) * static_cast<size_t>(s);
     for (int g = 0; g < 4; ++g)
-      for (int k = 0; k < 8; ++k) copy(2048 * s + 512 * g + 64 * k + 4 * r, row + offsetof(B, qs) + 32 * g + 4 * k, 4);
-    copy(2048 * nb + 320 * s + 256 + 2 * r, row + offsetof(B, d), 2);
-    copy(2048 * nb + 320 * s + 288 + 2 * r, row + offsetof(B, dmin), 2);
+      for (int k = 0; k < 8; ++k) copy(2368 * s + 512 * g + 64 * k + 4 * r, row + offsetof(B, qs) + 32 * g + 4 * k, 4);
+    copy(2368 * s + 2048 + 256 + 2 * r, row + offsetof(B, d), 2);
+    copy(2368 * s + 2048 + 288 + 2 * r, row + offsetof(B, dmin), 2);
   }
 }
 
@@ -81,10 +88,11 @@ void walk_q6_k(int64_t nb, int64_t r, Copy copy) {
   using B = quant::BlockQ6_K;
   for (int64_t s = 0; s < nb; ++s) {
     const size_t row = sizeof(B) * static_cast<size_t>(s);
-    for (int c = 0; c < 32; ++c) copy(3072 * s + 64 * c + 4 * r, row + offsetof(B, ql) + 4 * c, 4);
-    for (int c = 0; c < 16; ++c) copy(3072 * s + 2048 + 64 * c + 4 * r, row + offsetof(B, qh) + 4 * c, 4);
-    for (int j = 0; j < 16; ++j) copy(3072 * nb + 288 * s + 16 * j + r, row + offsetof(B, scales) + j, 1);
-    copy(3072 * nb + 288 * s + 256 + 2 * r, row + offsetof(B, d), 2);
+    const int64_t levels = fast::q6_k_levels_at(s), meta = fast::q6_k_meta_at(nb, s);
+    for (int c = 0; c < 32; ++c) copy(levels + 64 * c + 4 * r, row + offsetof(B, ql) + 4 * c, 4);
+    for (int c = 0; c < 16; ++c) copy(levels + 2048 + 64 * c + 4 * r, row + offsetof(B, qh) + 4 * c, 4);
+    for (int j = 0; j < 16; ++j) copy(meta + 16 * j + r, row + offsetof(B, scales) + j, 1);
+    copy(meta + 256 + 2 * r, row + offsetof(B, d), 2);
   }
 }
 
@@ -97,8 +105,8 @@ void walk(TensorType type, int64_t nb, int64_t r, Copy copy) {
 
 // Q4_K super-block s: lane r's scale (j < 8) or min (j - 8) byte in the panel.
 template <class Byte>
-Byte* q4_k_scale_byte(Byte* panel, int64_t nb, int64_t s, int j, int64_t r) {
-  return panel + 2048 * nb + 320 * s + 16 * j + r;
+Byte* q4_k_scale_byte(Byte* panel, int64_t s, int j, int64_t r) {
+  return panel + 2368 * s + 2048 + 16 * j + r;
 }
 
 }  // namespace
@@ -136,8 +144,8 @@ void pack_matrix(const MatrixView& w, uint8_t* out) {
       const auto* blocks = reinterpret_cast<const quant::BlockQ4_K*>(row);
       for (int64_t s = 0; s < nb; ++s)
         for (int j = 0; j < 8; ++j)
-          quant::k4_scale_min(blocks[s].scales, j, q4_k_scale_byte(panel, nb, s, j, r),
-                              q4_k_scale_byte(panel, nb, s, 8 + j, r));
+          quant::k4_scale_min(blocks[s].scales, j, q4_k_scale_byte(panel, s, j, r),
+                              q4_k_scale_byte(panel, s, 8 + j, r));
     }
   }
 }
@@ -155,8 +163,8 @@ void unpack_matrix_row(const MatrixView& w, int64_t row, uint8_t* out) {
   for (int64_t s = 0; s < nb; ++s) {
     uint8_t sc[8], mn[8];
     for (int j = 0; j < 8; ++j) {
-      sc[j] = *q4_k_scale_byte(panel, nb, s, j, r);
-      mn[j] = *q4_k_scale_byte(panel, nb, s, 8 + j, r);
+      sc[j] = *q4_k_scale_byte(panel, s, j, r);
+      mn[j] = *q4_k_scale_byte(panel, s, 8 + j, r);
     }
     quant::pack_k4_scales(sc, mn, blocks[s].scales);
   }
