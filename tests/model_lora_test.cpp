@@ -134,6 +134,15 @@ TEST(ModelLora, BadAdaptersAreRefusedByName) {
   expect_error([&] { LoraWeights::load(lone, *model); }, "blk.1.ffn_up.weight");
   const std::string empty = write_adapter("empty.gguf", {});
   expect_error([&] { LoraWeights::load(empty, *model); }, "adapts no tensor");
+  // A type onellm does not compute with: the error names the tensor and the type.
+  GgufWriter w;
+  w.set("general.architecture", GgufValue::of_string("llama"));
+  w.set("general.type", GgufValue::of_string("adapter"));
+  w.set("adapter.type", GgufValue::of_string("lora"));
+  w.set("adapter.lora.alpha", GgufValue::of_f32(4.0f));
+  w.add_tensor("blk.0.attn_q.weight.lora_a", TensorType::IQ4_NL, {64, 2}, std::vector<uint8_t>(2 * 2 * 18));
+  w.write(m.dir.file("iq4.gguf"));
+  expect_error([&] { LoraWeights::load(m.dir.file("iq4.gguf"), *model); }, "'blk.0.attn_q.weight.lora_a' has type IQ4_NL");
 }
 
 }  // namespace

@@ -61,16 +61,11 @@ std::shared_ptr<const LoraWeights> LoraWeights::load(const std::string& path, co
       throw Error(path + ": tensor '" + t.name + "' is " + std::to_string(t.dims[1]) + " x " +
                   std::to_string(t.dims[0]) + ", the model's matrix needs " + std::to_string(want_rows) + " x " +
                   std::to_string(want_cols) + " (rank " + std::to_string(lora->rank_) + ")");
-    const TensorTypeInfo* info = tensor_type_info(static_cast<uint32_t>(t.type));
-    if (info == nullptr || !info->computable || t.dims[0] % info->block_elems != 0)
-      throw Error(path + ": tensor '" + t.name + "' has a type onellm cannot read");
     MatrixView& view = is_a ? lora->layers_[static_cast<size_t>(layer)][kind].a
                             : lora->layers_[static_cast<size_t>(layer)][kind].b;
     if (view.data != nullptr) throw Error(path + ": tensor '" + t.name + "' appears twice");
     std::vector<float>& values = lora->storage_.emplace_back(static_cast<size_t>(t.dims[0] * t.dims[1]));
-    const size_t row_bytes = tensor_row_bytes(t.type, t.dims[0]);
-    for (int64_t r = 0; r < t.dims[1]; ++r)
-      dequantize_row(t.type, t.data + static_cast<size_t>(r) * row_bytes, values.data() + r * t.dims[0], t.dims[0]);
+    dequantize_tensor(*f, t, values.data());
     view = MatrixView{TensorType::F32, values.data(), t.dims[1], t.dims[0]};
   }
   bool any = false;

@@ -38,6 +38,13 @@ struct ModelConfig {
 // Reads hyper-parameters from metadata; throws Error naming the key.
 ModelConfig read_model_config(const GgufFile& file);
 
+// Throws Error naming the file, tensor and type unless onellm computes with
+// the tensor's type.
+void check_computable(const GgufFile& file, const GgufTensor& t);
+// Every element of `t` as F32 into `out` (n_elements floats), rows in order;
+// checks the type first. Shape and size were checked by the GGUF parser.
+void dequantize_tensor(const GgufFile& file, const GgufTensor& t, float* out);
+
 // A layer's matrices by GGUF kind (blk.N.<kind>.weight), in the order of
 // LayerWeights::matrix.
 inline constexpr std::array<const char*, 7> kLayerMatrixKinds = {"attn_q",   "attn_k", "attn_v", "attn_output",

@@ -32,16 +32,15 @@ class TensorBinder {
   MatrixView matrix(const std::string& name, int64_t cols, int64_t rows) const {
     const GgufTensor& t = f_.tensor(name);
     check_shape(t, {cols, rows});
-    check_computable(t);
+    check_computable(f_, t);
     return MatrixView{t.type, t.data, rows, cols};
   }
 
   std::vector<float> vector(const std::string& name, int64_t n) const {
     const GgufTensor& t = f_.tensor(name);
     check_shape(t, {n});
-    check_computable(t);
     std::vector<float> out(static_cast<size_t>(n));
-    dequantize_row(t.type, t.data, out.data(), n);
+    dequantize_tensor(f_, t, out.data());
     return out;
   }
 
@@ -57,17 +56,25 @@ class TensorBinder {
       throw Error(f_.path() + ": tensor '" + t.name + "' has shape " + shape_string(t.dims) + ", expected " +
                   shape_string(expected));
   }
-  void check_computable(const GgufTensor& t) const {
-    const TensorTypeInfo* info = tensor_type_info(static_cast<uint32_t>(t.type));
-    if (info == nullptr || !info->computable)
-      throw Error(f_.path() + ": tensor '" + t.name + "' has type " + tensor_type_name(static_cast<uint32_t>(t.type)) +
-                  ", which onellm does not support (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, "
-                  "Q4_K, Q5_K, Q6_K)");
-  }
   const GgufFile& f_;
 };
 
 }  // namespace
+
+void check_computable(const GgufFile& file, const GgufTensor& t) {
+  const TensorTypeInfo* info = tensor_type_info(static_cast<uint32_t>(t.type));
+  if (info == nullptr || !info->computable)
+    throw Error(file.path() + ": tensor '" + t.name + "' has type " + tensor_type_name(static_cast<uint32_t>(t.type)) +
+                ", which onellm does not support (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, "
+                "Q4_K, Q5_K, Q6_K)");
+}
+
+void dequantize_tensor(const GgufFile& file, const GgufTensor& t, float* out) {
+  check_computable(file, t);
+  const int64_t cols = t.dims.empty() ? 1 : t.dims[0], rows = t.n_elements() / std::max<int64_t>(cols, 1);
+  const size_t row_bytes = tensor_row_bytes(t.type, cols);
+  for (int64_t r = 0; r < rows; ++r) dequantize_row(t.type, t.data + static_cast<size_t>(r) * row_bytes, out + r * cols, cols);
+}
 
 ModelConfig read_model_config(const GgufFile& f) {
   ModelConfig c;

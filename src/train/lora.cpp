@@ -89,15 +89,8 @@ LoraAdapter LoraAdapter::load(const std::string& path, const TrainModel& base) {
       throw Error(path + ": tensors of '" + w.name + "' do not fit its shape at rank " + std::to_string(a.rank_));
     a.add_target(w);
     const Target& t = a.targets_.back();
-    for (auto [g, offset] : {std::pair{ta, t.a_offset}, std::pair{tb, t.b_offset}}) {
-      const TensorTypeInfo* info = tensor_type_info(static_cast<uint32_t>(g->type));
-      if (info == nullptr || !info->computable || g->dims[0] % info->block_elems != 0)
-        throw Error(path + ": tensor '" + g->name + "' has a type onellm cannot read");
-      const size_t row_bytes = tensor_row_bytes(g->type, g->dims[0]);
-      for (int64_t r = 0; r < g->dims[1]; ++r)
-        dequantize_row(g->type, g->data + static_cast<size_t>(r) * row_bytes,
-                       a.params_.data() + offset + static_cast<size_t>(r * g->dims[0]), g->dims[0]);
-    }
+    for (auto [g, offset] : {std::pair{ta, t.a_offset}, std::pair{tb, t.b_offset}})
+      dequantize_tensor(*f, *g, a.params_.data() + offset);
     used += 2;
   }
   if (a.targets_.empty()) throw Error(path + ": the adapter adapts no tensor of this model");

@@ -99,21 +99,13 @@ TrainModel TrainModel::from_gguf(const GgufFile& file) {
     std::vector<int64_t> dims = g.dims;
     while (dims.size() > t.dims.size() && dims.back() == 1) dims.pop_back();
     if (dims != t.dims) throw Error(file.path() + ": tensor '" + t.name + "' does not have the shape the config implies");
-    const TensorTypeInfo* info = tensor_type_info(static_cast<uint32_t>(g.type));
-    if (info == nullptr || !info->computable)
-      throw Error(file.path() + ": tensor '" + t.name + "' has type " + tensor_type_name(static_cast<uint32_t>(g.type)) +
-                  ", which onellm cannot dequantize");
-    const int64_t cols = t.dims[0], rows = static_cast<int64_t>(t.size) / cols;
-    const size_t row_bytes = tensor_row_bytes(g.type, cols);
-    if (g.n_bytes < row_bytes * static_cast<size_t>(rows)) throw Error(file.path() + ": tensor '" + t.name + "' is truncated");
-    for (int64_t r = 0; r < rows; ++r)
-      dequantize_row(g.type, g.data + static_cast<size_t>(r) * row_bytes, m.params_.data() + t.offset + r * cols, cols);
+    dequantize_tensor(file, g, m.params_.data() + t.offset);
   }
   if (c.has_rope_freqs) {
     const GgufTensor& g = file.tensor("rope_freqs.weight");
     if (g.n_elements() != c.n_rot / 2) throw Error(file.path() + ": tensor 'rope_freqs.weight' has the wrong size");
     std::vector<float> f(static_cast<size_t>(c.n_rot / 2));
-    dequantize_row(g.type, g.data, f.data(), c.n_rot / 2);
+    dequantize_tensor(file, g, f.data());
     m.rope_freqs_ = std::move(f);
   }
   return m;
