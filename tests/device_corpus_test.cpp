@@ -5,9 +5,11 @@
 // the seed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <regex>
 #include <set>
 
+#include "agent/device.h"
 #include "train/train.h"
 
 namespace onellm {
@@ -76,6 +78,94 @@ TEST(DeviceCorpus, CallsMatchToolSchemasAndCoverEveryTool) {
     EXPECT_LT(with_calls, 2900) << "some chit-chat";
   }
   EXPECT_EQ(used.size(), device_tools().size()) << "every tool is used";
+}
+
+// What a value looks like, without its contents: objects by their keys,
+// arrays and scalars by type.
+std::string shape_of(const nlohmann::json& v) {
+  if (v.is_object()) {
+    std::string s = "{";
+    for (const auto& [k, x] : v.items()) s += k + ":" + shape_of(x) + ",";
+    return s + "}";
+  }
+  if (v.is_array()) return "[" + (v.empty() ? std::string() : shape_of(v[0])) + "]";
+  return v.is_number() ? "number" : v.type_name();
+}
+
+// The setup a call needs to succeed on the simulated device (the contact,
+// document, alarm, timer or event it refers to).
+void prepare(agent::Device& d, const std::string& name, const nlohmann::json& a) {
+  auto need = [&](const char* tool, nlohmann::json args) {
+    const agent::ToolResult r = d.call(tool, args);
+    ASSERT_FALSE(r.is_error) << tool << " " << args.dump() << " " << r.content.dump();
+  };
+  const std::string who = a.value("name", a.value("contact", a.value("to", std::string())));
+  const bool number = std::regex_match(who, std::regex(R"([0-9+() .-]*)")) &&
+                      std::count_if(who.begin(), who.end(), [](char c) { return c >= '0' && c <= '9'; }) >= 3;
+  if (name == "delete_contact" || ((name == "call" || name == "send_message") && !number) ||
+      (name == "send_email" && who.find('@') == std::string::npos))
+    need("add_contact", {{"name", who}, {"phone", "555 100 2000"}, {"email", "x@example.com"}});
+  if (name == "open_document" || name == "delete_document") {
+    d.call("delete_document", {{"name", a["name"]}});  // the default device may hold it already
+    need("create_document", {{"name", a["name"]}, {"type", "pdf"}});
+  }
+  if (name == "create_document") d.call("delete_document", {{"name", a["name"]}});
+  if (name == "delete_alarm") need("set_alarm", {{"hour", a["hour"]}, {"minute", a["minute"]}});
+  if (name == "delete_event") need("create_event", {{"title", a["title"]}, {"date", "friday"}});
+  if (name == "cancel_timer")
+    need("set_timer", a.contains("label") ? nlohmann::json{{"duration", "5 minutes"}, {"label", a["label"]}}
+                                          : nlohmann::json{{"duration", "5 minutes"}});
+}
+
+// Tool results in the corpus are what the simulated device answers (same keys,
+// nested the same way, compact JSON), failures are the device's own messages,
+// and the assistant replies to every result.
+TEST(DeviceCorpus, ToolResultsHaveTheDevicesShape) {
+  std::set<std::string> matched;
+  int results = 0, failures = 0;
+  for (const DeviceExample& ex : make_device_examples(DeviceCorpusOptions{}, false, 6000)) {
+    size_t at = 0;
+    while (at < ex.messages.size() && ex.messages[at].role != "tool") ++at;
+    if (at == ex.messages.size()) continue;
+    ASSERT_EQ(ex.messages.back().role, "assistant");
+    ASSERT_FALSE(ex.messages.back().content.empty());
+    for (size_t k = 0; k < ex.expected_calls.size(); ++k) {
+      const ChatMessage& tool = ex.messages.at(at + k);
+      ASSERT_EQ(tool.role, "tool");
+      const nlohmann::json got = nlohmann::json::parse(tool.content);
+      EXPECT_EQ(got.dump(), tool.content) << "compact, sorted keys";
+      const nlohmann::json call = nlohmann::json::parse(ex.expected_calls[k].dump());
+      const std::string name = call["name"];
+      ++results;
+      if (got.contains("error")) {
+        ++failures;
+        EXPECT_EQ(got["error"].get<std::string>().rfind(name + ": ", 0), 0u) << tool.content;
+        EXPECT_NE(ex.messages.back().content.find(got["error"].get<std::string>().substr(name.size() + 2)),
+                  std::string::npos) << "the reply names the failure";
+        continue;
+      }
+      // get_contact answers with the asked field's name as a key; the device
+      // holds no addresses or birthdays to answer with.
+      if (name == "get_contact") {
+        EXPECT_TRUE(got.contains(call["arguments"]["field"].get<std::string>())) << tool.content;
+        continue;
+      }
+      agent::Device device;
+      prepare(device, name, call["arguments"]);
+      const agent::ToolResult real = device.call(name, call["arguments"]);
+      ASSERT_FALSE(real.is_error) << name << " " << real.content.dump();
+      if (name == "show_alarms" || name == "list_events") {
+        EXPECT_EQ(got.begin().key(), real.content.begin().key());
+        if (!got.begin()->empty() && !real.content.begin()->empty()) EXPECT_EQ(shape_of(got), shape_of(real.content));
+      } else {
+        EXPECT_EQ(shape_of(got), shape_of(real.content)) << name << "\n" << tool.content << "\n" << real.content.dump();
+      }
+      matched.insert(name);
+    }
+  }
+  EXPECT_EQ(matched.size(), device_tools().size() - 1) << "every tool but get_contact checked";
+  EXPECT_GT(failures, results / 50) << failures << " of " << results;
+  EXPECT_LT(failures, results / 8) << failures << " of " << results;
 }
 
 // Free-text argument values (not enums, not numbers, not generated phone

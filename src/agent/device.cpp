@@ -237,7 +237,11 @@ class ToolRunner {
   Json delete_alarm(const Json& a) {
     Json& list = s_["alarms"];
     auto it = std::find_if(list.begin(), list.end(), [&](const Json& e) { return e["hour"] == a["hour"] && e["minute"] == a["minute"]; });
-    if (it == list.end()) throw Failure{"no alarm at " + a["hour"].dump() + ":" + a["minute"].dump()};
+    if (it == list.end()) {
+      char when[16];
+      std::snprintf(when, sizeof when, "%d:%02d", a["hour"].get<int>(), a["minute"].get<int>());
+      throw Failure{std::string("no alarm at ") + when};
+    }
     Json gone = *it;
     list.erase(it);
     return {{"deleted", gone}};

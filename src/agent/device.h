@@ -12,8 +12,7 @@ namespace onellm::agent {
 using Json = nlohmann::json;
 
 // OpenAI function definitions of every device tool: the set the bundled model
-// was trained on (train/device_tools.json.inc, unchanged) plus the extras of
-// the agent layer (deleting, brightness, volume, listing events).
+// was trained on (train/device_tools.json.inc, read as is).
 const Json& device_tool_definitions();
 // MCP annotations: destructive tools delete state (the agent asks first).
 bool device_tool_is_destructive(const std::string& name);

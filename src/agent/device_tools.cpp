@@ -6,13 +6,11 @@
 namespace onellm::agent {
 namespace {
 
-// The trained set stays in train/ (the corpus renders it); the agent layer
-// reads the same text rather than a copy, so names and arguments never drift.
-constexpr const char* kTrainedTools =
+// The definitions live in train/ (the corpus renders them for the default
+// model); the agent layer reads the same text rather than a copy, so the
+// device and what the model was trained on never drift apart.
+constexpr const char* kDeviceTools =
 #include "train/device_tools.json.inc"
-    ;
-constexpr const char* kExtraTools =
-#include "agent/device_tools_extra.json.inc"
     ;
 
 const std::set<std::string> kDestructive = {"delete_alarm", "cancel_timer", "delete_event", "delete_contact",
@@ -95,11 +93,7 @@ std::string violation(const Json& schema, const Json& v, const std::string& wher
 }  // namespace
 
 const Json& device_tool_definitions() {
-  static const Json tools = [] {
-    Json all = Json::parse(kTrainedTools);
-    for (Json& t : Json::parse(kExtraTools)) all.push_back(std::move(t));
-    return all;
-  }();
+  static const Json tools = Json::parse(kDeviceTools);
   return tools;
 }
 

@@ -140,6 +140,7 @@ class Draw {
     return w;
   }
   bool heldout() const { return heldout_; }
+  uint64_t raw() { return rng_(); }
 
  private:
   std::mt19937_64 rng_;
@@ -425,6 +426,72 @@ Reply show_alarms(Draw& d) {
   return {d.from(kShowAlarmsPhrasings), ChatJson::array({call("show_alarms", ChatJson::object())}), "", ""};
 }
 
+Reply remove_alarm(Draw& d) {
+  int h, m;
+  draw_time(d, h, m);
+  return {fill(d.from(kDeleteAlarmPhrasings), {{"time", spoken_time(h, m, d)}}),
+          ChatJson::array({call("delete_alarm", {{"hour", h}, {"minute", m}})}), "",
+          "Deleted the " + std::to_string(h) + ":" + two_digits(m) + " alarm."};
+}
+
+Reply stop_timer(Draw& d) {
+  if (d.chance(0.5))
+    return {d.from(kCancelTimerPhrasings), ChatJson::array({call("cancel_timer", ChatJson::object())}), "",
+            "Timer cancelled."};
+  const std::string& label = d.value(kTimerLabels);
+  return {fill(d.from(kCancelLabelledTimerPhrasings), {{"label", label}}),
+          ChatJson::array({call("cancel_timer", {{"label", label}})}), "", "Timer cancelled."};
+}
+
+Reply calendar(Draw& d) {
+  if (d.chance(0.5))
+    return {d.from(kListEventsPhrasings), ChatJson::array({call("list_events", ChatJson::object())}), "", ""};
+  const std::string& date = d.from(kDates);
+  return {fill(d.from(kListEventsOnDatePhrasings), {{"date", date}}),
+          ChatJson::array({call("list_events", {{"date", date}})}), "", ""};
+}
+
+Reply remove_event(Draw& d) {
+  const std::string& title = d.value(kEventTitles);
+  return {fill(d.from(kDeleteEventPhrasings), {{"title", title}}),
+          ChatJson::array({call("delete_event", {{"title", title}})}), "", "Deleted " + title + "."};
+}
+
+Reply remove_contact(Draw& d) {
+  const std::string& name = d.value(kContactNames);
+  return {fill(d.from(kDeleteContactPhrasings), {{"name", name}}),
+          ChatJson::array({call("delete_contact", {{"name", name}})}), "", "Deleted " + name + " from your contacts."};
+}
+
+Reply remove_document(Draw& d) {
+  const std::string& name = d.value(kDocumentNames);
+  return {fill(d.from(kDeleteDocumentPhrasings), {{"name", name}}),
+          ChatJson::array({call("delete_document", {{"name", name}})}), "", "Deleted " + name + "."};
+}
+
+int percent(Draw& d) { return d.chance(0.5) ? 10 * d.range(0, 10) : d.range(0, 100); }
+
+Reply brightness(Draw& d) {
+  const int level = percent(d);
+  return {fill(d.from(kBrightnessPhrasings), {{"level", std::to_string(level)}}),
+          ChatJson::array({call("set_brightness", {{"level", level}})}), "",
+          "Brightness set to " + std::to_string(level) + "%."};
+}
+
+Reply volume(Draw& d) {
+  const int level = percent(d);
+  if (d.chance(0.6))
+    return {fill(d.from(kVolumePhrasings), {{"level", std::to_string(level)}}),
+            ChatJson::array({call("set_volume", {{"level", level}})}), "",
+            "Volume set to " + std::to_string(level) + "%."};
+  static const std::vector<std::pair<std::string, std::vector<std::string>>> kStreams = {
+      {"media", {"media", "music"}}, {"ring", {"ringer", "ring", "ringtone"}}, {"alarm", {"alarm"}}};
+  const auto& [stream, names] = d.any(kStreams);
+  return {fill(d.from(kStreamVolumePhrasings), {{"stream", d.any(names)}, {"level", std::to_string(level)}}),
+          ChatJson::array({call("set_volume", {{"level", level}, {"stream", stream}})}), "",
+          "Volume set to " + std::to_string(level) + "%."};
+}
+
 // "Repeat after me": the reply is a span of the request, word for word. The
 // dense copying signal teaches what every tool argument needs: taking a value
 // from the request rather than from memory.
@@ -444,11 +511,9 @@ Reply chit_chat(Draw& d) {
 const std::vector<std::pair<Reply (*)(Draw&), int>> kIntents = {
     {alarm, 10}, {timer, 8},  {event, 10},   {contact, 8}, {phone_call, 8}, {message, 10},
     {email, 7},  {search, 8}, {place, 6},    {navigate, 7}, {setting, 10},  {settings_page, 4},
-    {camera, 5}, {document, 6}, {show_alarms, 2}, {chit_chat, 10}, {repeat, 10}};
-
-ChatJson tool_result(const ChatJson& c) {
-  return ChatJson{{"name", c["name"]}, {"result", "ok"}};
-}
+    {camera, 5}, {document, 6}, {show_alarms, 2}, {chit_chat, 10}, {repeat, 14}, {remove_alarm, 3},
+    {stop_timer, 3}, {calendar, 3}, {remove_event, 3}, {remove_contact, 3}, {remove_document, 3},
+    {brightness, 4}, {volume, 4}};
 
 }  // namespace
 
@@ -479,9 +544,17 @@ std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& o, bo
       for (const ChatJson& c : r.calls) tool_calls.push_back({{"type", "function"}, {"function", c}});
       ex.messages.push_back({"assistant", "", ChatJson{{"tool_calls", tool_calls}}});
       ex.expected_calls = r.calls;
-      if (!r.confirmation.empty() && d.chance(o.p_tool_result)) {
-        for (const ChatJson& c : r.calls) ex.messages.push_back({"tool", tool_result(c).dump()});
-        ex.messages.push_back({"assistant", r.confirmation});
+      if (d.chance(o.p_tool_result)) {
+        // One call may fail as the device's do; parallel calls keep the
+        // example's own confirmation.
+        const bool one_call = r.calls.size() == 1;
+        std::string reply = r.confirmation;
+        for (const ChatJson& c : r.calls) {
+          const ToolOutcome result = device_outcome(c, r.confirmation, one_call, d.raw());
+          ex.messages.push_back({"tool", result.content});
+          if (one_call) reply = result.confirmation;
+        }
+        ex.messages.push_back({"assistant", reply});
       }
     }
     out.push_back(std::move(ex));

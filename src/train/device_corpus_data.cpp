@@ -249,6 +249,84 @@ const Pool kRepeatPhrasings = {
     "type exactly: {text}", "write out {text}", "please repeat {text}", "repeat {text}", "just say {text}",
     "copy this: {text}", "say the words {text}"};
 
+const Pool kDeleteAlarmPhrasings = {
+    "delete my {time} alarm", "remove the alarm at {time}", "cancel the {time} alarm", "turn off my alarm for {time}",
+    "get rid of the {time} alarm", "delete the alarm for {time}", "I don't need the {time} alarm anymore",
+    "clear the alarm at {time}", "remove my {time} alarm", "no more alarm at {time}", "cancel my alarm at {time}",
+    "delete alarm {time}", "drop the {time} alarm", "take away my alarm at {time}", "erase the {time} alarm",
+    "kill the alarm for {time}"};
+
+const Pool kCancelTimerPhrasings = {
+    "cancel the timer", "stop the timer", "stop my timer", "cancel my timers", "kill the timer",
+    "turn off the timer", "stop all timers", "cancel all my timers", "end the timer", "never mind the timer",
+    "clear the timers", "remove the timer", "stop the countdown", "cancel the countdown", "timer off",
+    "delete my timers"};
+
+const Pool kCancelLabelledTimerPhrasings = {
+    "cancel the {label} timer", "stop the {label} timer", "cancel my timer for {label}", "stop the timer for {label}",
+    "turn off the {label} timer", "end the {label} timer", "kill the {label} timer",
+    "remove the timer called {label}", "cancel timer {label}", "stop timing {label}", "clear the {label} timer",
+    "never mind the {label} timer", "delete the {label} timer", "cancel the timer named {label}",
+    "stop my {label} countdown", "end my timer for {label}"};
+
+const Pool kListEventsPhrasings = {
+    "what's on my calendar", "show my calendar", "list my events", "what events do I have", "open my calendar",
+    "show me my schedule", "what's on my schedule", "do I have any meetings", "check my calendar",
+    "what have I got planned", "list my appointments", "show upcoming events", "what's coming up",
+    "read me my calendar", "any events coming up", "what's in my agenda"};
+
+const Pool kListEventsOnDatePhrasings = {
+    "what's on my calendar {date}", "show my events for {date}", "what do I have on {date}",
+    "list my events on {date}", "am I busy {date}", "what's my schedule for {date}", "check my calendar for {date}",
+    "any meetings on {date}", "what's planned for {date}", "show me {date} on the calendar",
+    "do I have anything {date}", "open the calendar for {date}", "events on {date}", "what's happening {date}",
+    "read me my schedule for {date}", "list appointments for {date}"};
+
+const Pool kDeleteEventPhrasings = {
+    "delete {title} from my calendar", "cancel {title}", "remove the event {title}", "delete the {title} event",
+    "take {title} off my calendar", "cancel my {title}", "drop {title} from the calendar",
+    "remove {title} from my schedule", "clear {title} from my calendar", "delete event {title}", "call off {title}",
+    "erase {title} from the calendar", "I'm skipping {title}, delete it", "scrap the {title} event",
+    "get {title} off my schedule", "unschedule {title}"};
+
+const Pool kDeleteContactPhrasings = {
+    "delete {name} from my contacts", "remove the contact {name}", "delete contact {name}",
+    "remove {name} from my phone", "erase {name} from contacts", "forget the contact {name}",
+    "delete {name}'s contact", "take {name} out of my contacts", "remove {name} from my address book",
+    "get rid of the contact {name}", "delete the contact named {name}", "drop {name} from my contacts",
+    "I don't need {name} in my contacts anymore", "wipe {name} from my contacts", "delete {name} from the phone book",
+    "remove contact {name}"};
+
+const Pool kDeleteDocumentPhrasings = {
+    "delete the document {name}", "delete my {name} file", "remove the {name} document", "trash {name}",
+    "delete the file called {name}", "get rid of the {name} file", "erase the document {name}",
+    "throw away the {name} file", "remove the file {name}", "delete document {name}", "bin the {name} document",
+    "delete my document {name}", "send {name} to the trash", "remove my {name} file", "discard the document {name}",
+    "wipe the {name} file"};
+
+const Pool kBrightnessPhrasings = {
+    "set brightness to {level}%", "brightness {level} percent", "make the screen {level}% bright",
+    "turn the brightness to {level}", "screen brightness at {level} percent", "change brightness to {level}%",
+    "dim the screen to {level}%", "set the display brightness to {level}", "brightness to {level}",
+    "put the brightness at {level} percent", "adjust brightness to {level}%", "I want {level}% brightness",
+    "screen at {level} percent brightness", "brightness level {level}", "make it {level}% brightness",
+    "set the screen to {level} percent"};
+
+const Pool kVolumePhrasings = {
+    "set the volume to {level}%", "volume {level}", "turn the volume to {level} percent", "volume at {level}%",
+    "change the volume to {level}", "make it {level}% loud", "put the volume on {level}", "volume {level} percent",
+    "adjust the volume to {level}%", "I want the volume at {level}", "set volume {level}",
+    "turn it to {level} percent volume", "sound at {level}%", "make the volume {level}", "volume level {level}",
+    "set the sound to {level} percent"};
+
+const Pool kStreamVolumePhrasings = {
+    "set the {stream} volume to {level}%", "{stream} volume {level} percent", "turn the {stream} volume to {level}",
+    "change the {stream} volume to {level}%", "make the {stream} volume {level}", "put {stream} volume at {level}",
+    "{stream} volume to {level}", "adjust the {stream} volume to {level} percent", "set {stream} volume {level}%",
+    "I want the {stream} volume at {level}", "{stream} at {level} percent", "turn {stream} volume to {level}%",
+    "set my {stream} volume to {level}", "{stream} volume level {level}", "make {stream} volume {level}%",
+    "the {stream} volume should be {level}"};
+
 const std::vector<ChitChat> kChitChat = {
     {{"hi", "hello", "hey there", "good morning", "hey", "hi there", "good evening", "hello assistant"},
      {"Hello! How can I help?", "Hi! What can I do for you?", "Hey! What do you need?"}},
@@ -257,8 +335,9 @@ const std::vector<ChitChat> kChitChat = {
      {"You're welcome!", "Happy to help.", "Anytime."}},
     {{"what can you do", "help", "what are you able to do", "how can you help me", "what can I ask you",
       "what do you do", "show me what you can do", "what are your features"},
-     {"I can set alarms and timers, add calendar events, call or message your contacts, send email, search "
-      "the web and maps, change settings, use the camera and open documents."}},
+     {"I can set and delete alarms and timers, manage your calendar and contacts, call or message people, send "
+      "email, search the web and maps, change settings, brightness and volume, use the camera and manage "
+      "documents."}},
     {{"who are you", "what's your name", "what are you", "are you a robot", "introduce yourself",
       "tell me about yourself", "who am I talking to", "are you human"},
      {"I'm onellm, the assistant on this device. I run entirely on the phone.",

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "tokenizer/chat_template.h"
+
 namespace onellm::device_corpus {
 
 using Pool = std::vector<std::string>;
@@ -19,7 +21,10 @@ extern const Pool kAlarmPhrasings, kTimerPhrasings, kShowAlarmsPhrasings, kEvent
     kAddContactPhrasings, kGetContactPhrasings, kCallPhrasings, kMessagePhrasings, kEmailPhrasings,
     kSearchPhrasings, kFindPlacePhrasings, kNavigatePhrasings, kSettingOnPhrasings, kSettingOffPhrasings,
     kTwoSettingsPhrasings, kOpenSettingsPhrasings, kPhotoPhrasings, kSelfiePhrasings, kVideoPhrasings,
-    kCreateDocumentPhrasings, kOpenDocumentPhrasings, kRepeatPhrasings;
+    kCreateDocumentPhrasings, kOpenDocumentPhrasings, kRepeatPhrasings, kDeleteAlarmPhrasings,
+    kCancelTimerPhrasings, kCancelLabelledTimerPhrasings, kListEventsPhrasings, kListEventsOnDatePhrasings,
+    kDeleteEventPhrasings, kDeleteContactPhrasings, kDeleteDocumentPhrasings, kBrightnessPhrasings,
+    kVolumePhrasings, kStreamVolumePhrasings;
 
 // Requests without a tool: (phrasings, answers).
 struct ChitChat {
@@ -29,5 +34,16 @@ struct ChitChat {
 extern const std::vector<ChitChat> kChitChat;
 
 extern const Pool kSystemPrompts;
+
+// A tool's result as the simulated device gives it (compact JSON) and the
+// assistant's reply to it: `confirmation`, or one built from the result
+// (lists, files), or an apology naming the failure. `may_fail` lets the
+// device fail now and then (unknown contact, missing document...) as it does;
+// `seed` picks ids, numbers and failures.
+struct ToolOutcome {
+  std::string content;
+  std::string confirmation;
+};
+ToolOutcome device_outcome(const ChatJson& call, const std::string& confirmation, bool may_fail, uint64_t seed);
 
 }  // namespace onellm::device_corpus
