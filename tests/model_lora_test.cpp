@@ -8,7 +8,9 @@
 #include <random>
 
 #include "base/error.h"
+#include "engine/engine.h"
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
 #include "support/test_paths.h"
 #include "train/train.h"
 
@@ -97,6 +99,81 @@ TEST(ModelLora, RunTimeAdapterEqualsTheMergedModel) {
   // Without it again, the base's own logits: the weights were never touched.
   model->set_lora(nullptr);
   EXPECT_EQ(logits_of(*model, tokens, MathMode::kExact, nullptr), base_exact);
+}
+
+// Per-sequence adapters (what the service gives each session): segments with
+// adapter A, none, adapter B and A again in one pass get exactly the logits
+// each gets alone (exact math), and close to them in fast math.
+TEST(ModelLora, SequencesWithDifferentAdaptersShareAPass) {
+  AdaptedModel m;
+  {
+    const TrainModel base = TrainModel::from_gguf(*m.base_file);
+    LoraOptions lo;
+    lo.rank = 2;
+    lo.alpha = 4.0f;
+    lo.targets = {"attn_v", "ffn_down"};
+    LoraAdapter b = LoraAdapter::init(base, lo, 5);
+    std::mt19937_64 gen(12);
+    std::uniform_real_distribution<float> u(-0.2f, 0.2f);
+    for (float& p : b.params()) p = u(gen);
+    b.save(m.dir.file("adapter_b.gguf"));
+  }
+  auto model = Model::load(m.dir.file("base.gguf"));
+  auto a = LoraWeights::load(m.dir.file("adapter.gguf"), *model);
+  auto b = LoraWeights::load(m.dir.file("adapter_b.gguf"), *model);
+  const std::vector<std::vector<int32_t>> prompts = {{1, 50, 7}, {300, 9}, {42, 3, 17, 8}, {5}};
+  const std::vector<const LoraWeights*> adapters = {a.get(), nullptr, b.get(), a.get()};
+  const int64_t V = model->config().n_vocab;
+  ThreadPool pool(2);
+  for (MathMode mode : {MathMode::kExact, MathMode::kFast}) {
+    std::vector<std::vector<float>> alone(prompts.size()), together(prompts.size());
+    std::vector<KvCache> caches;
+    for (size_t i = 0; i < prompts.size(); ++i) caches.emplace_back(model->config(), 16);
+    std::vector<Model::ForwardSegment> segments;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      KvCache cache(model->config(), 16);
+      alone[i].resize(static_cast<size_t>(V));
+      const Model::ForwardSegment one{prompts[i].data(), static_cast<int64_t>(prompts[i].size()), &cache,
+                                      alone[i].data(), false, adapters[i]};
+      model->forward_batch(&one, 1, &pool, mode);
+      together[i].resize(static_cast<size_t>(V));
+      segments.push_back({prompts[i].data(), static_cast<int64_t>(prompts[i].size()), &caches[i], together[i].data(),
+                          false, adapters[i]});
+    }
+    model->forward_batch(segments.data(), static_cast<int64_t>(segments.size()), &pool, mode);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      if (mode == MathMode::kExact) EXPECT_EQ(together[i], alone[i]) << "sequence " << i;
+      else EXPECT_LT(rms_diff_relative(together[i], alone[i]), 1e-3) << "sequence " << i;
+    }
+    // The adapters matter, so the comparison above could fail.
+    EXPECT_GT(max_abs_diff(alone[0], logits_of(*model, prompts[0], mode, &pool)), 1e-2);
+    EXPECT_GT(max_abs_diff(alone[2], logits_of(*model, prompts[2], mode, &pool)), 1e-3);
+  }
+  // Through the engine: Sequences carry their adapter for life.
+  auto tokenizer = Tokenizer::from_gguf(model->gguf());
+  SequenceOptions with_a;
+  with_a.math = MathMode::kExact;
+  with_a.lora = a;
+  SequenceOptions plain;
+  plain.math = MathMode::kExact;
+  Sequence s1(*model, *tokenizer, &pool, with_a), s2(*model, *tokenizer, &pool, plain);
+  Sequence r1(*model, *tokenizer, &pool, with_a), r2(*model, *tokenizer, &pool, plain);
+  r1.eval(prompts[0].data(), 3);
+  r2.eval(prompts[0].data(), 3);
+  Sequence* both[] = {&s1, &s2};
+  const int32_t* toks[] = {prompts[0].data(), prompts[0].data()};
+  const int64_t counts[] = {3, 3};
+  Sequence::eval_batch(both, toks, counts, 2);
+  EXPECT_EQ(s1.logits(), r1.logits());
+  EXPECT_EQ(s2.logits(), r2.logits());
+  EXPECT_NE(s1.logits(), s2.logits());
+  // An adapter loaded for another model (even of the same file) is refused.
+  auto other = Model::load(m.dir.file("base.gguf"));
+  auto foreign = LoraWeights::load(m.dir.file("adapter.gguf"), *other);
+  KvCache cache(model->config(), 16);
+  std::vector<float> out(static_cast<size_t>(V));
+  const Model::ForwardSegment bad{prompts[0].data(), 3, &cache, out.data(), false, foreign.get()};
+  EXPECT_THROW(model->forward_batch(&bad, 1, &pool, MathMode::kFast), Error);
 }
 
 TEST(ModelLora, BadAdaptersAreRefusedByName) {

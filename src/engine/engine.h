@@ -28,6 +28,11 @@ struct SequenceOptions {
   // KV cache element type: F16 (llama.cpp's default), Q8_0 or F32. kExact
   // always uses F32: it is the reference.
   TensorType kv_type = TensorType::F16;
+  // This sequence's LoRA adapter (LoraWeights::load for the same model), for
+  // its whole life: its cache holds keys and values computed with it. Null:
+  // the model's own (Model::set_lora), usually none. Batched decode mixes
+  // sequences with different adapters in one pass.
+  std::shared_ptr<const LoraWeights> lora;
 };
 
 struct GenerationRequest {
@@ -77,6 +82,7 @@ class Sequence {
   const std::vector<int32_t>& tokens() const { return tokens_; }
   const std::vector<float>& logits() const { return logits_; }  // after the last evaluated token
   size_t kv_bytes() const { return cache_.bytes(); }
+  const LoraWeights* lora() const { return options_.lora.get(); }
 
   // Checks the prompt fits, drops what is cached beyond its common prefix
   // with the prompt, and returns how many prompt tokens are already cached

@@ -34,7 +34,8 @@ void Sequence::eval(const int32_t* tokens, int64_t n) {
   logits_.resize(static_cast<size_t>(model_.config().n_vocab));
   for (int64_t done = 0; done < n;) {
     int64_t chunk = std::min(options_.n_batch, n - done);
-    model_.forward(tokens + done, chunk, cache_, logits_.data(), false, pool_, options_.math);
+    const Model::ForwardSegment segment{tokens + done, chunk, &cache_, logits_.data(), false, options_.lora.get()};
+    model_.forward_batch(&segment, 1, pool_, options_.math);
     tokens_.insert(tokens_.end(), tokens + done, tokens + done + chunk);
     done += chunk;
   }
@@ -51,7 +52,7 @@ void Sequence::eval_batch(Sequence* const* sequences, const int32_t* const* toke
     if (&s.model_ != &first.model_) throw Error("batched decode: the sequences use different models");
     if (s.options_.math != first.options_.math) throw Error("batched decode: the sequences use different math modes");
     s.logits_.resize(static_cast<size_t>(s.model_.config().n_vocab));
-    segments[static_cast<size_t>(i)] = {tokens[i], counts[i], &s.cache_, s.logits_.data(), false};
+    segments[static_cast<size_t>(i)] = {tokens[i], counts[i], &s.cache_, s.logits_.data(), false, s.options_.lora.get()};
   }
   first.model_.forward_batch(segments.data(), n, first.pool_, first.options_.math);
   for (int64_t i = 0; i < n; ++i) sequences[i]->tokens_.insert(sequences[i]->tokens_.end(), tokens[i], tokens[i] + counts[i]);
@@ -61,7 +62,7 @@ namespace {
 Model::Pass begin_chunk_pass(Sequence& seq, KvCache& cache, std::vector<float>& logits, const int32_t* tokens,
                              int64_t n, MathMode math) {
   logits.resize(static_cast<size_t>(seq.model().config().n_vocab));
-  const Model::ForwardSegment segment{tokens, n, &cache, logits.data(), false};
+  const Model::ForwardSegment segment{tokens, n, &cache, logits.data(), false, seq.lora()};
   return seq.model().begin_pass(&segment, 1, seq.pool(), math);
 }
 }  // namespace

@@ -42,6 +42,7 @@ std::shared_ptr<const LoraWeights> LoraWeights::load(const std::string& path, co
     throw Error(path + ": adapter for architecture '" + f->get_string("general.architecture") + "', the model is '" +
                 arch + "'");
   auto lora = std::make_shared<LoraWeights>();
+  lora->base_ = &model;
   const float alpha = static_cast<float>(f->get_float("adapter.lora.alpha"));
   lora->layers_.resize(static_cast<size_t>(model.config().n_layer));
 

@@ -81,8 +81,10 @@ class LoraWeights {
   const Pair* find(int64_t layer, size_t kind) const;
   float scale() const { return scale_; }
   int64_t rank() const { return rank_; }
+  const Model* base() const { return base_; }  // the model it was loaded for
 
  private:
+  const Model* base_ = nullptr;
   float scale_ = 0;
   int64_t rank_ = 0;
   std::vector<std::array<Pair, kLayerMatrixKinds.size()>> layers_;  // a.data == nullptr: not adapted
@@ -201,6 +203,11 @@ class Model {
     KvCache* cache;
     float* logits;
     bool all_logits;
+    // This sequence's LoRA adapter (loaded for this model); nullptr: the
+    // model's own (set_lora), if any. Sequences with different adapters
+    // share one pass: the base matmuls run once over all rows, each adapter
+    // on its own rows.
+    const LoraWeights* lora = nullptr;
   };
   void forward_batch(const ForwardSegment* segments, int64_t n_segments, ThreadPool* pool,
                      MathMode mode = MathMode::kFast) const;

@@ -135,18 +135,27 @@ struct Model::Pass::State {
     for (int i = 0; i < count; ++i) matmul(ws[i], in, n, ys[i], pool, mode);
   }
   ~State() { recycler().give(buffers); }
-  // out (n x rows) += scale * B (A in) when layer l's matrix `kind` has a
-  // LoRA adapter.
+  const LoraWeights* lora_of(size_t s) const {
+    return segments[s].lora != nullptr ? segments[s].lora : model.lora_.get();
+  }
+  // out (n x rows) += scale * B (A in) on the rows of every segment whose
+  // adapter adapts layer l's matrix `kind`; neighbouring segments with the
+  // same adapter take one product.
   void add_lora(int64_t l, size_t kind, const float* in, float* out) {
-    const LoraWeights* lora = model.lora_.get();
-    const LoraWeights::Pair* p = lora != nullptr ? lora->find(l, kind) : nullptr;
-    if (p == nullptr) return;
-    lora_mid.resize(static_cast<size_t>(n * p->a.rows));
-    lora_delta.resize(static_cast<size_t>(n * p->b.rows));
-    matmul(p->a, in, n, lora_mid.data(), pool, mode);
-    matmul(p->b, lora_mid.data(), n, lora_delta.data(), pool, mode);
-    const float scale = lora->scale();
-    for (size_t i = 0; i < lora_delta.size(); ++i) out[i] += scale * lora_delta[i];
+    for (size_t s0 = 0, s1; s0 < segments.size(); s0 = s1) {
+      const LoraWeights* lora = lora_of(s0);
+      for (s1 = s0 + 1; s1 < segments.size() && lora_of(s1) == lora;) ++s1;
+      const LoraWeights::Pair* p = lora != nullptr ? lora->find(l, kind) : nullptr;
+      if (p == nullptr) continue;
+      const int64_t r0 = row0[s0], rows = row0[s1] - r0;
+      lora_mid.resize(static_cast<size_t>(rows * p->a.rows));
+      lora_delta.resize(static_cast<size_t>(rows * p->b.rows));
+      matmul(p->a, in + r0 * p->a.cols, rows, lora_mid.data(), pool, mode);
+      matmul(p->b, lora_mid.data(), rows, lora_delta.data(), pool, mode);
+      const float scale = lora->scale();
+      float* o = out + r0 * p->b.rows;
+      for (size_t i = 0; i < lora_delta.size(); ++i) o[i] += scale * lora_delta[i];
+    }
   }
   std::vector<float> lora_mid, lora_delta;  // A x and B (A x), kept for the pass's 7 x n_layer calls
   void layer(int64_t l);
@@ -186,6 +195,8 @@ Model::Pass::State::State(const Model& m, const ForwardSegment* segs, int64_t n_
     const ForwardSegment& g = segments[static_cast<size_t>(s)];
     KvCache& cache = *g.cache;
     if (g.n <= 0) throw Error("forward: no tokens to evaluate");
+    if (g.lora != nullptr && g.lora->base() != &m)
+      throw Error("forward: a sequence's LoRA adapter was loaded for another model");
     for (int64_t o = 0; o < s; ++o)
       if (segments[static_cast<size_t>(o)].cache == g.cache) throw Error("forward: a KV cache appears twice in one batch");
     const int64_t p0 = cache.size();
