@@ -20,8 +20,6 @@ const char* const kToolsJson =
 #include "train/device_tools.json.inc"
     ;
 
-bool is_heldout_index(size_t i) { return i % 4 == 3; }
-
 std::vector<std::string> split_words(const std::string& text) {
   std::vector<std::string> words;
   size_t at = 0;

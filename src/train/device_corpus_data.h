@@ -13,6 +13,9 @@ namespace onellm::device_corpus {
 
 using Pool = std::vector<std::string>;
 
+// Whether entry i of a pool or phrasing list belongs to the held-out split.
+inline bool is_heldout_index(size_t i) { return i % 4 == 3; }
+
 extern const Pool kContactNames, kMessageBodies, kEmailSubjects, kEmailBodies, kSearchQueries, kPlaces,
     kDestinations, kEventTitles, kEventLocations, kAlarmLabels, kTimerLabels, kDocumentNames, kDates, kEmailAddresses;
 

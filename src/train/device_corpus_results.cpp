@@ -24,7 +24,7 @@ class Rng {
   const std::string& training_entry(const Pool& pool) {
     for (;;) {
       const size_t i = rng_() % pool.size();
-      if (i % 4 != 3) return pool[i];
+      if (!is_heldout_index(i)) return pool[i];
     }
   }
 
