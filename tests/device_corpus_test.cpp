@@ -110,6 +110,7 @@ void prepare(agent::Device& d, const std::string& name, const nlohmann::json& a)
     need("create_document", {{"name", a["name"]}, {"type", "pdf"}});
   }
   if (name == "create_document") d.call("delete_document", {{"name", a["name"]}});
+  if (name == "add_contact") d.call("delete_contact", {{"name", a["name"]}});  // new to the device: "added"
   if (name == "delete_alarm") need("set_alarm", {{"hour", a["hour"]}, {"minute", a["minute"]}});
   if (name == "delete_event") need("create_event", {{"title", a["title"]}, {"date", "friday"}});
   if (name == "cancel_timer")

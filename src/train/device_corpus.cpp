@@ -4,11 +4,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
-#include <random>
 #include <set>
 
 #include "base/error.h"
 #include "train/device_corpus_data.h"
+#include "train/device_corpus_draw.h"
 #include "train/train.h"
 
 namespace onellm {
@@ -79,71 +79,51 @@ void capitalize(std::string& s) {
   if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
 }
 
-// Draws from the training or held-out part of pools. Uses only raw
-// mt19937_64 output (not <random> distributions) so that the corpus is the
-// same with every standard library.
-class Draw {
- public:
-  Draw(uint64_t seed, bool heldout) : rng_(seed), heldout_(heldout) {}
-  size_t below(size_t n) { return static_cast<size_t>(rng_() % n); }
-  bool chance(double p) { return static_cast<double>(rng_() >> 11) * 0x1.0p-53 < p; }
-  int range(int lo, int hi) { return lo + static_cast<int>(below(static_cast<size_t>(hi - lo + 1))); }
-  // An entry of the split this generator draws from.
-  const std::string& from(const Pool& pool) {
-    for (;;) {
-      size_t i = below(pool.size());
-      if (is_heldout_index(i) == heldout_) return pool[i];
-    }
-  }
-  template <typename T>
-  const T& any(const std::vector<T>& v) { return v[below(v.size())]; }
-  // An argument value. Held-out examples take a held-out entry. Training
-  // ones take, a third of the time each, an entry, a new value made of the
-  // pool's training words, or a new value of as many words drawn from every
-  // pool's training words and made-up words (pseudo_word). A small model
-  // otherwise learns each pool's values by heart instead of copying them from
-  // the request, and fails on every value it has not seen; made-up words are
-  // the ones it can only get right by copying.
-  std::string value(const Pool& pool) {
-    if (heldout_) return from(pool);
-    for (;;) {
-      const size_t kind = below(3);
-      if (kind == 0) return from(pool);
-      const std::vector<std::string> shape = split_words(from(pool));
-      std::string out;
-      for (size_t w = 0; w < shape.size(); ++w) {
-        std::string word;
-        if (kind == 1) {
-          const std::vector<std::string> words = split_words(from(pool));
-          word = words[below(words.size())];
-        } else {
-          word = chance(0.5) ? pseudo_word() : any(training_words());
-          if (shape[w][0] >= 'A' && shape[w][0] <= 'Z') capitalize(word);  // as the entry it imitates
-        }
-        out += (w == 0 ? "" : " ") + word;
-      }
-      if (!heldout_values().count(out)) return out;
-    }
-  }
-  // A pronounceable made-up word of 1-3 syllables ("dravel", "kimo").
-  std::string pseudo_word() {
-    static const std::vector<std::string> kOnsets = {"b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p",
-                                                     "r", "s", "t", "v", "w", "z", "br", "ch", "dr", "gr", "kl",
-                                                     "pl", "sh", "st", "tr", "th"};
-    static const std::vector<std::string> kVowels = {"a", "e", "i", "o", "u", "a", "e", "o", "ai", "ea", "ou", "y"};
-    static const std::vector<std::string> kCodas = {"", "", "", "n", "r", "s", "l", "m", "t", "x", "nd", "ck"};
-    std::string w;
-    const int syllables = range(1, 3);
-    for (int i = 0; i < syllables; ++i) w += any(kOnsets) + any(kVowels) + (i + 1 == syllables ? any(kCodas) : "");
-    return w;
-  }
-  bool heldout() const { return heldout_; }
-  uint64_t raw() { return rng_(); }
+}  // namespace
 
- private:
-  std::mt19937_64 rng_;
-  bool heldout_;
-};
+namespace device_corpus {
+
+std::string Draw::value(const Pool& pool) {
+  if (heldout_) return from(pool);
+  for (;;) {
+    const size_t kind = below(3);
+    if (kind == 0) return from(pool);
+    const std::vector<std::string> shape = split_words(from(pool));
+    std::string out;
+    for (size_t w = 0; w < shape.size(); ++w) {
+      std::string word;
+      if (kind == 1) {
+        const std::vector<std::string> words = split_words(from(pool));
+        word = words[below(words.size())];
+      } else {
+        word = chance(0.5) ? pseudo_word() : any(training_words());
+        if (shape[w][0] >= 'A' && shape[w][0] <= 'Z') capitalize(word);  // as the entry it imitates
+      }
+      out += (w == 0 ? "" : " ") + word;
+    }
+    if (!heldout_values().count(out)) return out;
+  }
+}
+
+std::string Draw::pseudo_word() {
+  static const std::vector<std::string> kOnsets = {"b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p",
+                                                   "r", "s", "t", "v", "w", "z", "br", "ch", "dr", "gr", "kl",
+                                                   "pl", "sh", "st", "tr", "th"};
+  static const std::vector<std::string> kVowels = {"a", "e", "i", "o", "u", "a", "e", "o", "ai", "ea", "ou", "y"};
+  static const std::vector<std::string> kCodas = {"", "", "", "n", "r", "s", "l", "m", "t", "x", "nd", "ck"};
+  std::string w;
+  const int syllables = range(1, 3);
+  for (int i = 0; i < syllables; ++i) w += any(kOnsets) + any(kVowels) + (i + 1 == syllables ? any(kCodas) : "");
+  return w;
+}
+
+std::string phone_number(Draw& d) {
+  return "555 " + std::to_string(d.range(100, 999)) + " " + std::to_string(d.range(1000, 9999));
+}
+
+}  // namespace device_corpus
+
+namespace {
 
 using Slots = std::vector<std::pair<std::string, std::string>>;
 
@@ -261,11 +241,6 @@ Reply event(Draw& d) {
   }
   return {fill(d.from(at_place ? kEventAtPlacePhrasings : kEventPhrasings), slots),
           ChatJson::array({call("create_event", args)}), "", "Added " + title + " on " + date + "."};
-}
-
-std::string phone_number(Draw& d) {
-  std::string n = "555 " + std::to_string(d.range(100, 999)) + " " + std::to_string(d.range(1000, 9999));
-  return n;
 }
 
 // An email address: a pool entry, or (in training, half the time) a made-up
@@ -548,7 +523,7 @@ std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& o, bo
         const bool one_call = r.calls.size() == 1;
         std::string reply = r.confirmation;
         for (const ChatJson& c : r.calls) {
-          const ToolOutcome result = device_outcome(c, r.confirmation, one_call, d.raw());
+          const ToolOutcome result = device_outcome(c, r.confirmation, one_call, d);
           ex.messages.push_back({"tool", result.content});
           if (one_call) reply = result.confirmation;
         }

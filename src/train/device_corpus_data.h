@@ -42,11 +42,12 @@ extern const Pool kSystemPrompts;
 // assistant's reply to it: `confirmation`, or one built from the result
 // (lists, files), or an apology naming the failure. `may_fail` lets the
 // device fail now and then (unknown contact, missing document...) as it does;
-// `seed` picks ids, numbers and failures.
+// `draw` (the example's own) picks ids, numbers and failures.
 struct ToolOutcome {
   std::string content;
   std::string confirmation;
 };
-ToolOutcome device_outcome(const ChatJson& call, const std::string& confirmation, bool may_fail, uint64_t seed);
+class Draw;
+ToolOutcome device_outcome(const ChatJson& call, const std::string& confirmation, bool may_fail, Draw& draw);
 
 }  // namespace onellm::device_corpus

@@ -4,42 +4,20 @@
 // short reply to it. A model trained on "{"result": "ok"}" answered a real
 // device's result by calling the tool again; this teaches it to read one.
 #include <cstdio>
-#include <random>
 
 #include <nlohmann/json.hpp>
 
-#include "train/device_corpus_data.h"
+#include "train/device_corpus_draw.h"
 
 namespace onellm::device_corpus {
 namespace {
 
 using DeviceJson = nlohmann::json;  // sorted keys, like the device's replies
 
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : rng_(seed) {}
-  int range(int lo, int hi) { return lo + static_cast<int>(rng_() % static_cast<uint64_t>(hi - lo + 1)); }
-  bool chance(int percent) { return static_cast<int>(rng_() % 100) < percent; }
-  // A training entry of a pool (results must not leak held-out values).
-  const std::string& training_entry(const Pool& pool) {
-    for (;;) {
-      const size_t i = rng_() % pool.size();
-      if (!is_heldout_index(i)) return pool[i];
-    }
-  }
-
- private:
-  std::mt19937_64 rng_;
-};
-
 std::string clock(int hour, int minute) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%d:%02d", hour, minute);
   return buf;
-}
-
-std::string phone(Rng& r) {
-  return "555 " + std::to_string(r.range(100, 999)) + " " + std::to_string(r.range(1000, 9999));
 }
 
 // The device's rule: a phone number is dialled as is, anything else is a contact.
@@ -74,15 +52,14 @@ std::string str(const ChatJson& args, const char* key) { return args.value(key, 
 
 }  // namespace
 
-ToolOutcome device_outcome(const ChatJson& call, const std::string& confirmation, bool may_fail, uint64_t seed) {
-  Rng r(seed);
+ToolOutcome device_outcome(const ChatJson& call, const std::string& confirmation, bool may_fail, Draw& r) {
   const std::string name = call["name"];
   const ChatJson& a = call["arguments"];
   const int id = r.range(1, 40);
   // The failures the device reports for this call, if any.
   std::string failure;
   auto fail_sometimes = [&](const std::string& message) {
-    if (may_fail && failure.empty() && r.chance(12)) failure = message;
+    if (may_fail && failure.empty() && r.chance(0.12)) failure = message;
   };
   DeviceJson out;
   std::string reply = confirmation;
@@ -110,20 +87,20 @@ ToolOutcome device_outcome(const ChatJson& call, const std::string& confirmation
   } else if (name == "get_contact") {
     const std::string who = str(a, "name"), field = str(a, "field");
     fail_sometimes("no contact named '" + who + "'");
-    std::string value = field == "phone"     ? phone(r)
+    std::string value = field == "phone"     ? phone_number(r)
                         : field == "email"   ? "someone" + std::to_string(id) + "@example.com"
                         : field == "address" ? std::to_string(r.range(1, 99)) + " Park Lane"
-                                             : r.training_entry(kDates);
+                                             : r.from(kDates);
     out = {{"name", who}, {field, value}};
     reply = who + "'s " + field + " is " + value + ".";
   } else if (name == "call") {
     const std::string who = str(a, "contact");
     if (!looks_like_number(who)) fail_sometimes("no contact named '" + who + "'");
-    out = {{"calling", {{"contact", who}, {"number", looks_like_number(who) ? who : phone(r)}}}};
+    out = {{"calling", {{"contact", who}, {"number", looks_like_number(who) ? who : phone_number(r)}}}};
   } else if (name == "send_message") {
     const std::string to = str(a, "to");
     if (!looks_like_number(to)) fail_sometimes("no contact named '" + to + "'");
-    out = {{"sent", {{"to", to}, {"number", looks_like_number(to) ? to : phone(r)}, {"body", a["body"]}}}};
+    out = {{"sent", {{"to", to}, {"number", looks_like_number(to) ? to : phone_number(r)}, {"body", a["body"]}}}};
   } else if (name == "send_email") {
     const std::string to = str(a, "to");
     const bool address = to.find('@') != std::string::npos;
@@ -175,12 +152,12 @@ ToolOutcome device_outcome(const ChatJson& call, const std::string& confirmation
     DeviceJson list = DeviceJson::array();
     std::string said;
     for (int i = r.range(0, 3); i > 0; --i) {
-      const std::string title = r.training_entry(kEventTitles);
+      const std::string title = r.from(kEventTitles);
       const int h = r.range(7, 20), m = 15 * r.range(0, 3);
       char time[8];
       std::snprintf(time, sizeof time, "%02d:%02d", h, m);
       list.push_back({{"id", id + i}, {"title", title}, {"date", a.contains("date") ? str(a, "date")
-                                                                                     : r.training_entry(kDates)},
+                                                                                     : r.from(kDates)},
                       {"time", time}, {"location", ""}});
       said += (said.empty() ? "" : ", ") + title + " at " + clock(h, m);
     }
@@ -188,11 +165,11 @@ ToolOutcome device_outcome(const ChatJson& call, const std::string& confirmation
     reply = list.empty() ? "Nothing on your calendar." : "You have " + plural(list.size(), "event") + ": " + said + ".";
   } else if (name == "delete_event") {
     fail_sometimes("no event named '" + str(a, "title") + "'");
-    out = {{"deleted", {{"id", id}, {"title", a["title"]}, {"date", r.training_entry(kDates)},
+    out = {{"deleted", {{"id", id}, {"title", a["title"]}, {"date", r.from(kDates)},
                         {"time", clock(r.range(10, 20), 0)}, {"location", ""}}}};
   } else if (name == "delete_contact") {
     fail_sometimes("no contact named '" + str(a, "name") + "'");
-    out = {{"deleted", {{"name", a["name"]}, {"phone", phone(r)}, {"email", ""}, {"address", ""},
+    out = {{"deleted", {{"name", a["name"]}, {"phone", phone_number(r)}, {"email", ""}, {"address", ""},
                         {"birthday", ""}}}};
   } else if (name == "set_brightness") {
     out = {{"brightness", a["level"]}};

@@ -1,0 +1,52 @@
+// The random draws of the device-assistant corpus (private to src/train):
+// one stream per split builds requests, calls and the device's results.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "train/device_corpus_data.h"
+
+namespace onellm::device_corpus {
+
+// Draws from the training or held-out part of pools. Uses only raw
+// mt19937_64 output (not <random> distributions) so that the corpus is the
+// same with every standard library.
+class Draw {
+ public:
+  Draw(uint64_t seed, bool heldout) : rng_(seed), heldout_(heldout) {}
+  size_t below(size_t n) { return static_cast<size_t>(rng_() % n); }
+  bool chance(double p) { return static_cast<double>(rng_() >> 11) * 0x1.0p-53 < p; }
+  int range(int lo, int hi) { return lo + static_cast<int>(below(static_cast<size_t>(hi - lo + 1))); }
+  // An entry of the split this generator draws from.
+  const std::string& from(const Pool& pool) {
+    for (;;) {
+      size_t i = below(pool.size());
+      if (is_heldout_index(i) == heldout_) return pool[i];
+    }
+  }
+  template <typename T>
+  const T& any(const std::vector<T>& v) { return v[below(v.size())]; }
+  // An argument value. Held-out examples take a held-out entry. Training
+  // ones take, a third of the time each, an entry, a new value made of the
+  // pool's training words, or a new value of as many words drawn from every
+  // pool's training words and made-up words (pseudo_word). A small model
+  // otherwise learns each pool's values by heart instead of copying them from
+  // the request, and fails on every value it has not seen; made-up words are
+  // the ones it can only get right by copying.
+  std::string value(const Pool& pool);
+  // A pronounceable made-up word of 1-3 syllables ("dravel", "kimo").
+  std::string pseudo_word();
+  bool heldout() const { return heldout_; }
+
+ private:
+  std::mt19937_64 rng_;
+  bool heldout_;
+};
+
+// "555 123 4567".
+std::string phone_number(Draw& d);
+
+}  // namespace onellm::device_corpus
