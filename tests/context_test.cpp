@@ -280,6 +280,95 @@ TEST_F(ContextTest, RestartRestoresFromDiskWithTheSameReply) {
   restarted.checkin("launcher", "s1");
 }
 
+// A random LoRA adapter for the tiny model on attn_k, attn_v and ffn_down:
+// it changes every layer's keys and values.
+std::string write_random_adapter(const ModelConfig& c, const std::string& path, uint32_t seed) {
+  GgufWriter w;
+  w.set("general.architecture", GgufValue::of_string(c.arch));
+  w.set("general.type", GgufValue::of_string("adapter"));
+  w.set("adapter.type", GgufValue::of_string("lora"));
+  w.set("adapter.lora.alpha", GgufValue::of_f32(8.0f));
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-0.3f, 0.3f);
+  const int64_t rank = 4;
+  auto pair = [&](const std::string& name, int64_t cols, int64_t rows) {
+    std::vector<float> a(static_cast<size_t>(rank * cols)), b(static_cast<size_t>(rows * rank));
+    for (float& x : a) x = u(rng);
+    for (float& x : b) x = u(rng);
+    w.add_tensor_f32(name + ".lora_a", TensorType::F32, {cols, rank}, a.data());
+    w.add_tensor_f32(name + ".lora_b", TensorType::F32, {rank, rows}, b.data());
+  };
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const std::string blk = "blk." + std::to_string(l) + ".";
+    pair(blk + "attn_k.weight", c.n_embd, c.kv_dim());
+    pair(blk + "attn_v.weight", c.n_embd, c.kv_dim());
+    pair(blk + "ffn_down.weight", c.n_ff, c.n_embd);
+  }
+  w.write(path);
+  return path;
+}
+
+// A session's adapter is part of its KV's identity: its chunks are restored
+// for it (after a restart too) and never for the base model, even in the
+// same app with the same tokens; replies equal a plain sequence's with the
+// same adapter.
+TEST_F(ContextTest, AdapterSessionsKeepTheirOwnChunks) {
+  const SessionAdapter lora{"style@1", LoraWeights::load(write_random_adapter(model_->config(), dir_.file("a.gguf"), 5),
+                                                         *model_)};
+  const std::vector<int32_t> prompt = long_prompt(8);
+  auto reference = [&](const SessionAdapter& a, const std::vector<int32_t>& p) {
+    SequenceOptions so;
+    so.n_ctx = 512;
+    so.lora = a.weights;
+    Sequence seq(*model_, *tok_, &pool_, so);
+    return seq.generate(greedy(p, 8)).tokens;
+  };
+  const std::vector<int32_t> with_adapter = reference(lora, prompt), base = reference({}, prompt);
+  ASSERT_NE(with_adapter, base) << "the adapter must change the reply for this test to mean anything";
+  ContextOptions o;
+  o.always_load = true;
+  o.dir = dir_.file("kv");
+  std::vector<int32_t> turn2;
+  {
+    ContextStore store(*model_, *tok_, &pool_, dir_.file("m.gguf"), o);
+    Sequence& seq = store.checkout("mail", "s1", 10, 512, prompt, 600, nullptr, 0, false, lora);
+    EXPECT_EQ(seq.generate(greedy(prompt, 8)).tokens, with_adapter);
+    turn2 = seq.tokens();
+    store.checkin("mail", "s1");
+    store.flush();
+    RestoreReport r;
+    Sequence& plain = store.checkout("mail", "s2", 10, 512, prompt, 600, &r);
+    EXPECT_EQ(r.tokens_restored, 0) << "the adapter's chunks are not the base model's";
+    EXPECT_EQ(plain.generate(greedy(prompt, 8)).tokens, base);
+    store.checkin("mail", "s2");
+    store.flush();
+    RestoreReport shared;
+    Sequence& same = store.checkout("mail", "s3", 10, 512, prompt, 600, &shared, 0, false, lora);
+    EXPECT_GE(shared.tokens_restored, 64);
+    EXPECT_EQ(same.generate(greedy(prompt, 8)).tokens, with_adapter);
+    store.checkin("mail", "s3");
+    // A live session asked for with another adapter is parked under its own;
+    // what it restores now are the base model's chunks (written by s2).
+    RestoreReport switched_report;
+    Sequence& switched = store.checkout("mail", "s3", 10, 512, prompt, 600, &switched_report);
+    EXPECT_EQ(switched_report.chunks_corrupt, 0);
+    EXPECT_EQ(switched.generate(greedy(prompt, 8)).tokens, base);
+    store.checkin("mail", "s3");
+    RestoreReport back;
+    Sequence& back_again = store.checkout("mail", "s3", 10, 512, prompt, 600, &back, 0, false, lora);
+    EXPECT_GE(back.chunks_from_memory + back.chunks_from_disk, 2);
+    EXPECT_EQ(back_again.generate(greedy(prompt, 8)).tokens, with_adapter);
+    store.checkin("mail", "s3");
+  }
+  for (int32_t t : tok_->encode(" and then", false, false)) turn2.push_back(t);
+  ContextStore restarted(*model_, *tok_, &pool_, dir_.file("m.gguf"), o);
+  RestoreReport report;
+  Sequence& seq = restarted.checkout("mail", "s1", 10, 512, turn2, 600, &report, 0, false, lora);
+  EXPECT_EQ(report.chunks_from_disk, static_cast<int64_t>((turn2.size() - 1) / 32));
+  EXPECT_EQ(seq.generate(greedy(turn2, 8)).tokens, reference(lora, turn2));
+  restarted.checkin("mail", "s1");
+}
+
 TEST_F(ContextTest, CorruptChunkIsRecomputedAndTheReplyIsUnchanged) {
   const std::vector<int32_t> prompt = long_prompt(10);
   ContextOptions o;

@@ -118,5 +118,30 @@ TEST(SessionStore, AppsAreIsolatedAndDataPersists) {
   EXPECT_THROW(SessionStore(dir.file("no/such/dir/s.db")), Error);
 }
 
+// A session keeps the adapter it was created with; a database written before
+// sessions had adapters opens with its sessions on the base model.
+TEST(SessionStore, AdapterColumnIsKeptAndAddedToOldDatabases) {
+  test::TempDir dir;
+  {
+    SqliteDb old(dir.file("old.db"), "old session database");
+    old.exec("CREATE TABLE sessions(id TEXT PRIMARY KEY, app TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',"
+             " instructions TEXT NOT NULL DEFAULT '', qos TEXT NOT NULL, created REAL, updated REAL,"
+             " messages TEXT NOT NULL DEFAULT '[]')");
+    old.exec("INSERT INTO sessions VALUES('sess_1', 'mail', 'inbox', '', 'chat', 1, 1, '[]')");
+  }
+  std::string id;
+  {
+    SessionStore s(dir.file("old.db"));
+    auto r = s.get("mail", "sess_1");
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->adapter, "");
+    EXPECT_EQ(r->name, "inbox");
+    id = s.create("mail", "styled", "", "chat", "formal").id;
+  }
+  SessionStore again(dir.file("old.db"));
+  EXPECT_EQ(again.get("mail", id)->adapter, "formal");
+  EXPECT_EQ(again.list("mail").size(), 2u);
+}
+
 }  // namespace
 }  // namespace onellm

@@ -54,7 +54,7 @@ void notify_ready(const std::string& ready_file, const std::string& socket_path,
 int serve_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"-m", "--model", "--socket", "--http", "--config", "--state-dir", "-t", "--threads", "--ready-file",
-          "--kv-budget", "--kv-chunk", "--kv-compress", "--kv-type"},
+          "--kv-budget", "--kv-chunk", "--kv-compress", "--kv-type", "--lora"},
          {"--log-content", "--no-socket", "-h", "--help"});
   if (a.flag({"-h", "--help"})) {
     std::puts("onellm serve -m MODEL [--socket PATH | --no-socket] [--http 127.0.0.1:PORT] [--config FILE]\n"
@@ -62,7 +62,9 @@ int serve_command(int argc, char** argv) {
               "             [--kv-budget BYTES (K/M/G suffix, default 256M)] [--kv-chunk TOKENS (default 32)]\n"
               "             [--kv-compress int8|int4|int2 (deepest in-memory format of rarely attended\n"
               "              KV chunks, default int4; well-attended chunks stop at int8)]\n"
-              "             [--kv-type f16|q8_0|f32 (live KV caches, default f16)]");
+              "             [--kv-type f16|q8_0|f32 (live KV caches, default f16)]\n"
+              "             [--lora NAME=ADAPTER.gguf ... (LoRA adapters that sessions and requests name:\n"
+              "              POST /v1/sessions {\"adapter\": NAME}, or \"model\": NAME in OpenAI requests)]");
     return 0;
   }
   ServeOptions o;
@@ -76,6 +78,12 @@ int serve_command(int argc, char** argv) {
   o.kv_compress = a.get_or({"--kv-compress"}, "int4");
   o.kv_type = kv_type_from_args(a);
   parse_kv_format(o.kv_compress);  // a bad name fails here, before the model loads
+  for (const std::string& spec : a.get_all("--lora")) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      throw Error("--lora takes NAME=ADAPTER.gguf, got '" + spec + "'");
+    o.adapters.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
+  }
 
   // Signals are taken synchronously by this thread; every other thread
   // inherits the blocked mask.

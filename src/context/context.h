@@ -50,6 +50,10 @@ uint64_t hash_file(const std::string& path);  // the model file, once at load; t
 uint32_t crc32(const void* data, size_t n, uint32_t crc = 0);
 // Chain hash of a chunk: its tokens and the chain hash of everything before it.
 uint64_t chunk_chain_hash(uint64_t previous, const int32_t* tokens, int64_t n);
+// Where a session's chain starts: 0 for the base model, else a hash of the
+// adapter's id, so that KV computed with an adapter is never found for the
+// base model or another adapter (it is a different function of the tokens).
+uint64_t chunk_chain_seed(const std::string& adapter_id);
 std::string hex64(uint64_t v);
 
 // What a chunk must match to be used: written by this model file (and
@@ -125,6 +129,15 @@ struct RestoreCosts {
   double recompute_ms_per_token = 0;
 };
 
+// The LoRA adapter a session runs with, for its whole life. `id` is written
+// in its chunks' headers and seeds their chain hashes (chunk_chain_seed); the
+// service makes it from the adapter's name and file hash, so chunks of an
+// adapter file that has since changed are never used.
+struct SessionAdapter {
+  std::string id;                              // "" = the base model
+  std::shared_ptr<const LoraWeights> weights;  // for the store's model
+};
+
 struct ContextOptions {
   std::string dir;                 // chunk files and chunks.db (the service uses <state-dir>/kv)
   uint64_t budget_bytes = 256ull << 20;
@@ -137,7 +150,6 @@ struct ContextOptions {
   // Parked chunks are int8; under memory pressure a chunk goes deeper only as
   // far as kv_format_for_attention allows for it, and never past this.
   KvFormat deepest_memory_format = KvFormat::kInt4;
-  std::string adapter;
   bool write_back = true;
   // Recomputes chunks during restore on the caller's thread; the service
   // leaves this null because its pool belongs to the scheduler's thread.
@@ -182,10 +194,12 @@ class ContextStore {
   // tokens (a prefix the service declares public) are shared by all apps.
   // An ephemeral session (the service's scratch sequences for stateless
   // requests) is budgeted and parked like any other but never written to
-  // disk: its text is not meant to outlive the request.
+  // disk: its text is not meant to outlive the request. The sequence runs
+  // with `adapter`; a live KV of another adapter is parked first (its chunks
+  // stay theirs) and this adapter's chunks are restored.
   Sequence& checkout(const std::string& app, const std::string& session, int priority, int64_t n_ctx,
                      const std::vector<int32_t>& prompt, int64_t reserve_tokens, RestoreReport* report = nullptr,
-                     int64_t public_tokens = 0, bool ephemeral = false);
+                     int64_t public_tokens = 0, bool ephemeral = false, const SessionAdapter& adapter = {});
   // Unpins; queues the new full chunks for write-back (written from the
   // session's cache by a writer thread); enforces the budget.
   void checkin(const std::string& app, const std::string& session);
@@ -212,8 +226,8 @@ class ContextStore {
   void note_peak();
   int64_t restore(SessionKv& s, const std::vector<int32_t>& prompt, RestoreReport& report,
                   std::unique_lock<std::mutex>& lock);
-  ChunkIdentity identity(const std::string& app, uint64_t chain, int64_t pos0, const int32_t* tokens,
-                         int64_t n) const;
+  ChunkIdentity identity(const std::string& app, const std::string& adapter, uint64_t chain, int64_t pos0,
+                         const int32_t* tokens, int64_t n) const;
   void writer_loop();
 
   const Model& model_;
@@ -239,10 +253,10 @@ class SessionLease {
  public:
   SessionLease(ContextStore& store, std::string app, std::string session, int priority, int64_t n_ctx,
                const std::vector<int32_t>& prompt, int64_t reserve_tokens, RestoreReport* report = nullptr,
-               int64_t public_tokens = 0, bool ephemeral = false)
+               int64_t public_tokens = 0, bool ephemeral = false, const SessionAdapter& adapter = {})
       : store_(store), app_(std::move(app)), session_(std::move(session)),
         sequence_(store.checkout(app_, session_, priority, n_ctx, prompt, reserve_tokens, report, public_tokens,
-                                 ephemeral)) {}
+                                 ephemeral, adapter)) {}
   ~SessionLease() { release(); }
   SessionLease(const SessionLease&) = delete;
   SessionLease& operator=(const SessionLease&) = delete;

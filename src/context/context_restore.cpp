@@ -30,7 +30,7 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
   const bool disk_is_cheaper = options_.always_load ||
       costs_.load_ms_per_mb * bytes_per_chunk / 1048576.0 < costs_.recompute_ms_per_token * static_cast<double>(C);
   std::vector<Step> steps;
-  uint64_t chain = 0;
+  uint64_t chain = chunk_chain_seed(s.adapter.id);
   for (int64_t i = 0; i < n_chunks; ++i) {
     Step step;
     chain = step.chain = chunk_chain_hash(chain, prompt.data() + i * C, C);
@@ -76,7 +76,7 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
         try {
           std::string image = disk_->read(s.owner(i, C), h);  // dropped from the cache above if cold
           bytes_read += image.size();
-          decode_kv_chunk(image, identity(s.owner(i, C), h, i * C, prompt.data() + i * C, C), cache);
+          decode_kv_chunk(image, identity(s.owner(i, C), s.adapter.id, h, i * C, prompt.data() + i * C, C), cache);
           loaded[static_cast<size_t>(i)] = 1;
         } catch (const Error& e) {
           loaded[static_cast<size_t>(i)] = -1;
@@ -106,7 +106,7 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
       bool recompute = step.source == Source::kRecompute;
       if (step.source == Source::kMemory) {
         try {
-          decode_kv_chunk(*step.image, identity(s.owner(i, C), step.chain, i * C, prompt.data() + i * C, C), cache);
+          decode_kv_chunk(*step.image, identity(s.owner(i, C), s.adapter.id, step.chain, i * C, prompt.data() + i * C, C), cache);
           r.chunks_from_memory++;
         } catch (const Error&) {
           recompute = true;

@@ -58,11 +58,11 @@ ContextStore::~ContextStore() {
   if (writer_.joinable()) writer_.join();
 }
 
-ChunkIdentity ContextStore::identity(const std::string& app, uint64_t chain, int64_t pos0, const int32_t* tokens,
-                                     int64_t n) const {
+ChunkIdentity ContextStore::identity(const std::string& app, const std::string& adapter, uint64_t chain, int64_t pos0,
+                                     const int32_t* tokens, int64_t n) const {
   ChunkIdentity id;
   id.model_hash = model_hash_;
-  id.adapter = options_.adapter;
+  id.adapter = adapter;
   id.app = app;
   id.chain_hash = chain;
   id.pos0 = pos0;
@@ -87,7 +87,7 @@ void ContextStore::measure_costs() {
   costs_.load_ms_per_mb = 1e9;  // no disk: never load
   if (!disk_) return;
   const std::string probe_app = std::string("\x01probe");
-  ChunkIdentity id = identity(probe_app, 1, 0, tokens.data(), n);
+  ChunkIdentity id = identity(probe_app, "", 1, 0, tokens.data(), n);
   try {
     std::string image = encode_kv_chunk(id, cache, options_.disk_format);
     disk_->write(probe_app, 1, n, options_.disk_format, image);
@@ -128,7 +128,7 @@ void ContextStore::park(SessionKv& s) {
       static_cast<double>(n_full * C * 2 * cache.n_layer() * cache.kv_dim()) * kv_format_bytes_per_value(format)) +
       static_cast<uint64_t>(n_full) * 256;
   const bool keep_in_memory = used_bytes_locked() + parked_bytes <= options_.budget_bytes;
-  uint64_t chain = 0;
+  uint64_t chain = chunk_chain_seed(s.adapter.id);
   for (int64_t i = 0; i < n_full && keep_in_memory; ++i) {
     chain = chunk_chain_hash(chain, tokens.data() + i * C, C);
     const std::string& owner = s.owner(i, C);
@@ -140,7 +140,7 @@ void ContextStore::park(SessionKv& s) {
       slot->format = format;
       slot->deepest = std::min(options_.deepest_memory_format, kv_format_for_attention(cache.attention_score(i * C, C)));
       slot->image = std::make_shared<const std::string>(
-          encode_kv_chunk(identity(owner, chain, i * C, tokens.data() + i * C, C), cache, format));
+          encode_kv_chunk(identity(owner, s.adapter.id, chain, i * C, tokens.data() + i * C, C), cache, format));
       slot->on_disk = static_cast<size_t>(i) < s.saved_chains.size() && s.saved_chains[static_cast<size_t>(i)] == chain;
     }
     slot->priority = std::max(slot->priority, s.priority);
@@ -217,7 +217,7 @@ void ContextStore::enforce_budget(uint64_t extra, std::unique_lock<std::mutex>& 
 
 Sequence& ContextStore::checkout(const std::string& app, const std::string& session, int priority, int64_t n_ctx,
                                  const std::vector<int32_t>& prompt, int64_t reserve_tokens, RestoreReport* report,
-                                 int64_t public_tokens, bool ephemeral) {
+                                 int64_t public_tokens, bool ephemeral, const SessionAdapter& adapter) {
   RestoreReport local;
   RestoreReport& r = report ? *report : local;
   const auto t0 = Clock::now();
@@ -230,6 +230,8 @@ Sequence& ContextStore::checkout(const std::string& app, const std::string& sess
   SessionKv& s = *entry;
   writes_done_cv_.wait(lock, [&] { return s.writes_pending == 0; });  // its cache is being written back
   if (s.pinned) throw Error("session '" + session + "' is already in use");
+  if (s.live && s.adapter.id != adapter.id) park(s);  // computed with another adapter: its chunks stay its own
+  s.adapter = adapter;
   s.pinned = true;
   s.priority = priority;
   s.public_tokens = public_tokens;
@@ -241,6 +243,7 @@ Sequence& ContextStore::checkout(const std::string& app, const std::string& sess
       SequenceOptions o;
       o.n_ctx = n_ctx;
       o.kv_type = options_.kv_type;
+      o.lora = adapter.weights;
       auto seq = std::make_unique<Sequence>(model_, tokenizer_, pool_, o);
       seq->kv_cache().track_attention(true);
       const uint64_t per_token = seq->kv_cache().bytes_per_token();
@@ -283,7 +286,7 @@ void ContextStore::checkin(const std::string& app, const std::string& session) {
     const int64_t C = options_.chunk_tokens;
     const std::vector<int32_t>& tokens = s.live->tokens();
     const int64_t n_full = std::min<int64_t>(cache.size(), static_cast<int64_t>(tokens.size())) / C;
-    uint64_t chain = 0;
+    uint64_t chain = chunk_chain_seed(s.adapter.id);
     std::vector<uint64_t> chains;
     for (int64_t i = 0; i < n_full; ++i) {
       chain = chunk_chain_hash(chain, tokens.data() + i * C, C);
@@ -337,7 +340,7 @@ void ContextStore::writer_loop() {
     if (session != sessions_.end() && session->second->live &&
         static_cast<int64_t>(session->second->live->tokens().size()) >= w->pos0 + w->n_tokens) {
       seq = session->second->live.get();
-      id = identity(w->owner, w->chain, w->pos0, seq->tokens().data() + w->pos0, w->n_tokens);
+      id = identity(w->owner, session->second->adapter.id, w->chain, w->pos0, seq->tokens().data() + w->pos0, w->n_tokens);
     }
     lock.unlock();
     std::string error;

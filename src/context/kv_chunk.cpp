@@ -292,6 +292,10 @@ uint64_t chunk_chain_hash(uint64_t previous, const int32_t* tokens, int64_t n) {
   return hash_bytes(tokens, static_cast<size_t>(n) * sizeof(int32_t), previous ^ 0x6a09e667f3bcc909ull);
 }
 
+uint64_t chunk_chain_seed(const std::string& adapter_id) {
+  return adapter_id.empty() ? 0 : hash_bytes(adapter_id.data(), adapter_id.size(), 0x4c6f5241ull);
+}
+
 std::string hex64(uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));

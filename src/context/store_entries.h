@@ -33,6 +33,7 @@ struct ContextStore::SessionKv {
     return (chunk + 1) * chunk_tokens <= public_tokens ? kPublicOwner : app;
   }
   int priority = 0;
+  SessionAdapter adapter;  // what `live` was computed with
   std::unique_ptr<Sequence> live;
   bool pinned = false;
   bool ephemeral = false;  // never written back

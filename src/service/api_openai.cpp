@@ -90,17 +90,28 @@ void Service::completions(const Caller& c, const HttpRequest& rq, HttpResponse& 
 }
 
 // The part chat and text completions share: sampling and streaming fields,
-// class, quota, a scratch sequence of the app, and the run itself.
+// class, quota, adapter, a scratch sequence of the app, and the run itself.
+// The adapter is "adapter", or "model" when it names one (as vLLM serves
+// LoRA modules); any other model name means the base model, so clients that
+// send a fixed model name keep working.
 void Service::submit_completion(const Caller& c, const api::Json& body, CompletionJob& job, HttpResponse& rs) {
-  api::read_sampling(body, job.request, model().tokenizer->n_vocab());
+  LoadedModel& m = model();
+  api::read_sampling(body, job.request, m.tokenizer->n_vocab());
+  std::string adapter_name = api::string_field(body, "adapter", "");
+  if (!body.contains("adapter")) {
+    const std::string requested_model = api::string_field(body, "model", "");
+    if (m.adapters.count(requested_model)) adapter_name = requested_model;
+  }
+  const SessionAdapter adapter = adapter_named(m, adapter_name, "adapter");
   job.stream = api::bool_field(body, "stream", false);
   if (auto so = body.find("stream_options"); so != body.end() && so->is_object())
     job.include_usage = api::bool_field(*so, "include_usage", false);
   const QosClass q = qos_for(c, api::string_field(body, "qos", ""));
   check_tokens(c, job.prompt.size(), job.request.max_tokens);
   std::unique_lock<std::mutex> hold;
-  std::unique_ptr<SessionLease> lease = scratch_lease(c, job.prompt, q.priority, job.request.max_tokens, hold);
-  run_completion(*scheduler_, *c.app, q, lease->sequence(), job, rs, model_name(), *store_);
+  std::unique_ptr<SessionLease> lease = scratch_lease(c, job.prompt, q.priority, job.request.max_tokens, adapter, hold);
+  run_completion(*scheduler_, *c.app, q, lease->sequence(), job, rs, adapter_name.empty() ? model_name() : adapter_name,
+                 *store_);
 }
 
 void check_context(size_t prompt_tokens, const Sequence& seq, const char* param) {

@@ -1,5 +1,5 @@
 // Native sessions: app-owned persistent conversations.
-//   POST /v1/sessions {"instructions","qos","name"}      -> the session
+//   POST /v1/sessions {"instructions","qos","name","adapter"} -> the session
 //   GET /v1/sessions, GET|DELETE /v1/sessions/{id}
 //   POST /v1/sessions/{id}/messages {"role":"user","content",...} -> {"content","usage"} or SSE
 // A session id of another app is answered exactly like an unknown one.
@@ -16,7 +16,7 @@ using api::Json;
 
 Json describe(const SessionRecord& r, bool with_messages) {
   Json j = {{"id", r.id}, {"object", "session"}, {"name", r.name}, {"instructions", r.instructions},
-            {"qos", r.qos}, {"created", r.created}, {"updated", r.updated}};
+            {"qos", r.qos}, {"adapter", r.adapter}, {"created", r.created}, {"updated", r.updated}};
   if (with_messages) j["messages"] = r.messages;
   else j["n_messages"] = r.messages.size();
   return j;
@@ -38,11 +38,14 @@ void Service::sessions_api(const Caller& c, const HttpRequest& rq, HttpResponse&
     if (!name.empty())
       if (auto existing = store_->get(c.app->id, name)) return api::send_json(rs, 200, describe(*existing, false));
     const QosClass q = qos_for(c, api::string_field(body, "qos", ""));
+    // The adapter is the session's for life: its KV is computed with it.
+    const std::string adapter = api::string_field(body, "adapter", "");
+    adapter_named(model(), adapter, "adapter");
     const int64_t limit = c.app->quota.max_sessions;
     if (limit > 0 && store_->count(c.app->id) >= limit)
       throw ServiceError("QUOTA_EXCEEDED", "app '" + c.app->id + "' already has its " + std::to_string(limit) +
                                                " sessions; delete one first", 429);
-    SessionRecord r = store_->create(c.app->id, name, api::string_field(body, "instructions", ""), q.name);
+    SessionRecord r = store_->create(c.app->id, name, api::string_field(body, "instructions", ""), q.name, adapter);
     return api::send_json(rs, 200, describe(r, false));
   }
   if (rq.path == "/v1/sessions" && rq.method == "GET") {
@@ -85,6 +88,12 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   if (role == "tool") new_message["tool_call_id"] = api::string_field(body, "tool_call_id", "");
 
   LoadedModel& m = model();
+  auto served = m.adapters.find(record->adapter);
+  if (!record->adapter.empty() && served == m.adapters.end())
+    throw ServiceError("ADAPTER_UNAVAILABLE", "session '" + record->id + "' runs with adapter '" + record->adapter +
+                                                  "', which this daemon does not serve (serve --lora " +
+                                                  record->adapter + "=FILE)", 409, 0, "adapter");
+  const SessionAdapter adapter = record->adapter.empty() ? SessionAdapter{} : served->second;
   std::vector<ChatMessage> messages;
   if (!record->instructions.empty()) messages.push_back({"system", record->instructions, ChatJson::object()});
   Json history = record->messages;
@@ -117,7 +126,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   RestoreReport restored;
   SessionLease lease(*m.context, c.app->id, record->id, q.priority, n_ctx, job.prompt,
                      static_cast<int64_t>(job.prompt.size()) + job.request.max_tokens, &restored,
-                     public_prefix_tokens(m, job.prompt));
+                     public_prefix_tokens(m, job.prompt), false, adapter);
   check_context(job.prompt.size(), lease.sequence(), "content");
   job.request.prompt = job.prompt;
 

@@ -52,8 +52,11 @@ void Service::status(HttpResponse& rs) {
                  {"load_ms_per_mb", c.costs.load_ms_per_mb}, {"recompute_ms_per_token", c.costs.recompute_ms_per_token}};
     }
   }
+  Json adapters = Json::array();
+  for (const auto& [name, path] : options_.adapters) adapters.push_back({{"name", name}, {"path", path}});
   api::send_json(rs, 200,
                  {{"model", model_name()},
+                  {"adapters", adapters},
                   {"model_path", options_.model_path},
                   {"load_state", loaded ? "loaded" : "unloaded"},
                   {"uptime_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()},

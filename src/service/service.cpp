@@ -22,6 +22,15 @@ Service::Service(ServeOptions options) : options_(std::move(options)), started_(
     config_ = std::make_shared<ServiceConfig>(ServiceConfig::load(options_.config_path));
   }
   if (options_.state_dir.empty()) throw Error("no state directory");
+  for (size_t i = 0; i < options_.adapters.size(); ++i) {
+    const std::string& name = options_.adapters[i].first;
+    const bool plain = !name.empty() && name.size() <= 64 &&
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == std::string::npos;
+    if (!plain) throw Error("adapter name '" + name + "' must be 1-64 letters, digits, '.', '_' or '-'");
+    if (name == model_name()) throw Error("adapter name '" + name + "' is the base model's name");
+    for (size_t j = 0; j < i; ++j)
+      if (options_.adapters[j].first == name) throw Error("adapter name '" + name + "' is given twice");
+  }
   std::filesystem::create_directories(options_.state_dir);
   ::chmod(options_.state_dir.c_str(), 0700);
   store_ = std::make_unique<SessionStore>(options_.state_dir + "/sessions.db");
@@ -67,6 +76,10 @@ Service::LoadedModel& Service::model() {
     m->model = Model::load(options_.model_path);
     m->tokenizer = Tokenizer::from_gguf(m->model->gguf());
     m->model->release_tokenizer_metadata();
+    // The adapter's id (name and file hash) tags its KV chunks: a changed
+    // file never meets chunks computed with the old one.
+    for (const auto& [name, path] : options_.adapters)
+      m->adapters[name] = {name + "@" + hex64(hash_file(path)), LoraWeights::load(path, *m->model)};
     m->pool = std::make_unique<ThreadPool>(options_.threads > 0 ? options_.threads : 2);
     std::string source = m->model->gguf().get_string_or("tokenizer.chat_template", "");
     m->chat_template = std::make_unique<ChatTemplate>(source.empty() ? builtin_chat_template("chatml") : source);
@@ -197,9 +210,13 @@ void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
     app_id = caller.app->id;
     if (p == "/v1/status" && rq.method == "GET") return status(rs);
     if (p == "/v1/models" && rq.method == "GET") {
-      api::Json m = {{"id", model_name()}, {"object", "model"}, {"created", static_cast<int64_t>(api::unix_now())},
-                     {"owned_by", "onellm"}};
-      api::send_json(rs, 200, {{"object", "list"}, {"data", api::Json::array({m})}});
+      const int64_t created = static_cast<int64_t>(api::unix_now());
+      api::Json data = api::Json::array({{{"id", model_name()}, {"object", "model"}, {"created", created},
+                                          {"owned_by", "onellm"}}});
+      for (const auto& [name, path] : options_.adapters)  // as vLLM lists LoRA modules
+        data.push_back({{"id", name}, {"object", "model"}, {"created", created}, {"owned_by", "onellm"},
+                        {"parent", model_name()}, {"root", path}});
+      api::send_json(rs, 200, {{"object", "list"}, {"data", data}});
       return;
     }
     if (p == "/v1/chat/completions" && rq.method == "POST") return chat_completions(caller, rq, rs);
@@ -254,13 +271,25 @@ int64_t Service::public_prefix_tokens(LoadedModel& m, const std::vector<int32_t>
   return best;
 }
 
+SessionAdapter Service::adapter_named(LoadedModel& m, const std::string& name, const char* param) const {
+  if (name.empty()) return {};
+  auto found = m.adapters.find(name);
+  if (found != m.adapters.end()) return found->second;
+  std::string served;
+  for (const auto& [served_name, adapter] : m.adapters) served += (served.empty() ? "" : ", ") + served_name;
+  throw api::bad_request("unknown adapter '" + name + "'; this daemon serves " +
+                             (served.empty() ? std::string("none (serve --lora NAME=FILE)") : served),
+                         param);
+}
+
 // A scratch session of this app for a stateless request: the free one whose
 // last prompt shares the longest prefix with this one (system prompts,
-// earlier turns), leased from the context store so its KV counts against
+// earlier turns) and was computed with the same adapter, leased from the context store so its KV counts against
 // the budget like any session's and is parked under pressure, but never
 // written to disk. Locked for the caller; never shared across apps.
 std::unique_ptr<SessionLease> Service::scratch_lease(const Caller& caller, const std::vector<int32_t>& prompt,
                                                      int priority, int64_t max_tokens,
+                                                     const SessionAdapter& adapter,
                                                      std::unique_lock<std::mutex>& hold) {
   LoadedModel& m = model();
   // Up to max_running scratch sessions per app, made when needed.
@@ -279,7 +308,8 @@ std::unique_ptr<SessionLease> Service::scratch_lease(const Caller& caller, const
       if (!try_hold.owns_lock()) continue;
       size_t common = 0;
       const auto& t = slot->last_prompt;
-      while (common < t.size() && common < prompt.size() && t[common] == prompt[common]) ++common;
+      while (slot->adapter == adapter.id && common < t.size() && common < prompt.size() && t[common] == prompt[common])
+        ++common;
       if (!best || common > best_common) {
         best = slot;
         best_name = name;
@@ -291,13 +321,14 @@ std::unique_ptr<SessionLease> Service::scratch_lease(const Caller& caller, const
       throw ServiceError("BUSY", "app '" + caller.app->id + "' already has requests running on all its slots", 429, 1);
     hold = std::unique_lock<std::mutex>(best->busy);
     best->last_prompt = prompt;
+    best->adapter = adapter.id;
     best->last_used = Clock::now();
   }
   const int64_t n_ctx = caller.app->quota.max_context > 0 ? caller.app->quota.max_context : caller.config->default_context;
   return std::make_unique<SessionLease>(*m.context, caller.app->id, best_name, priority, n_ctx, prompt,
                                         // no max_tokens: room up to the whole context
                                         max_tokens < 0 ? n_ctx : static_cast<int64_t>(prompt.size()) + max_tokens,
-                                        nullptr, public_prefix_tokens(m, prompt), true);
+                                        nullptr, public_prefix_tokens(m, prompt), true, adapter);
 }
 
 }  // namespace onellm

@@ -31,6 +31,9 @@ struct ServeOptions {
   int64_t kv_chunk_tokens = 32;
   std::string kv_compress = "int4";  // deepest in-memory KV format (rarely attended chunks) before disk
   TensorType kv_type = TensorType::F16;  // live KV caches
+  // LoRA adapters served beside the base model (serve --lora NAME=FILE):
+  // sessions and requests name one; the base weights stay shared.
+  std::vector<std::pair<std::string, std::string>> adapters;  // name, file
 };
 
 struct CompletionJob;
@@ -61,12 +64,14 @@ class Service {
     std::unique_ptr<ThreadPool> pool;
     std::unique_ptr<ChatTemplate> chat_template;
     std::unique_ptr<ContextStore> context;  // sessions' KV; destroyed before the model it uses
+    std::map<std::string, SessionAdapter> adapters;  // by name
   };
   // A sequence (KV cache) owned by one app: a session's, or a scratch one
   // for stateless requests. `busy` is held while a request runs on it.
   struct SessionSlot {
     std::mutex busy;
     std::vector<int32_t> last_prompt;  // scratch slots: picks the one sharing the longest prefix
+    std::string adapter;               // ... computed with the same adapter
     std::chrono::steady_clock::time_point last_used;
   };
 
@@ -79,9 +84,12 @@ class Service {
   std::shared_ptr<SessionSlot> session_slot(const Caller& caller, const std::string& session_id);
   void forget_session(const Caller& caller, const std::string& session_id);
   int64_t public_prefix_tokens(LoadedModel& m, const std::vector<int32_t>& prompt) const;
+  // The adapter named `name` ("" = none); unknown names are a bad request
+  // that lists the served ones.
+  SessionAdapter adapter_named(LoadedModel& m, const std::string& name, const char* param) const;
   std::unique_ptr<SessionLease> scratch_lease(const Caller& caller, const std::vector<int32_t>& prompt,
-                                              int priority, int64_t max_tokens,
-                             std::unique_lock<std::mutex>& hold);
+                                              int priority, int64_t max_tokens, const SessionAdapter& adapter,
+                                              std::unique_lock<std::mutex>& hold);
 
   void submit_completion(const Caller& c, const nlohmann::ordered_json& body, CompletionJob& job,
                          HttpResponse& rs);

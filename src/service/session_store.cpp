@@ -42,7 +42,7 @@ std::string random_id() {
 
 using Statement = SqliteStatement;
 
-constexpr const char* kColumns = "id, app, name, instructions, qos, created, updated, messages";
+constexpr const char* kColumns = "id, app, name, instructions, qos, created, updated, messages, adapter";
 
 SessionRecord read_record(const Statement& s) {
   SessionRecord r;
@@ -55,6 +55,7 @@ SessionRecord read_record(const Statement& s) {
   r.updated = s.real(6);
   r.messages = nlohmann::ordered_json::parse(s.text(7), nullptr, false);
   if (r.messages.is_discarded() || !r.messages.is_array()) r.messages = nlohmann::ordered_json::array();
+  r.adapter = s.text(8);
   return r;
 }
 
@@ -63,7 +64,12 @@ SessionRecord read_record(const Statement& s) {
 SessionStore::SessionStore(const std::string& path) : db_(path, "session database") {
   db_.exec("CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, app TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',"
        " instructions TEXT NOT NULL DEFAULT '', qos TEXT NOT NULL, created REAL, updated REAL,"
-       " messages TEXT NOT NULL DEFAULT '[]')");
+       " messages TEXT NOT NULL DEFAULT '[]', adapter TEXT NOT NULL DEFAULT '')");
+  // Databases of earlier versions lack the adapter column: their sessions
+  // ran on the base model.
+  bool has_adapter = false;
+  for (Statement columns(db_, "PRAGMA table_info(sessions)"); columns.step();) has_adapter |= columns.text(1) == "adapter";
+  if (!has_adapter) db_.exec("ALTER TABLE sessions ADD COLUMN adapter TEXT NOT NULL DEFAULT ''");
   db_.exec("CREATE INDEX IF NOT EXISTS sessions_by_app ON sessions(app, name)");
   db_.exec("CREATE TABLE IF NOT EXISTS usage(app TEXT NOT NULL, day TEXT NOT NULL, tokens INTEGER NOT NULL,"
        " PRIMARY KEY(app, day))");
@@ -72,7 +78,7 @@ SessionStore::SessionStore(const std::string& path) : db_(path, "session databas
 SessionStore::~SessionStore() = default;
 
 SessionRecord SessionStore::create(const std::string& app, const std::string& name, const std::string& instructions,
-                                   const std::string& qos) {
+                                   const std::string& qos, const std::string& adapter) {
   std::lock_guard<std::mutex> lock(mu_);
   SessionRecord r;
   r.id = random_id();
@@ -80,10 +86,12 @@ SessionRecord SessionStore::create(const std::string& app, const std::string& na
   r.name = name;
   r.instructions = instructions;
   r.qos = qos;
+  r.adapter = adapter;
   r.created = r.updated = now_seconds();
-  Statement s(db_, "INSERT INTO sessions(id, app, name, instructions, qos, created, updated, messages)"
-                   " VALUES(?, ?, ?, ?, ?, ?, ?, '[]')");
-  s.bind(1, r.id).bind(2, app).bind(3, name).bind(4, instructions).bind(5, qos).bind(6, r.created).bind(7, r.updated);
+  Statement s(db_, "INSERT INTO sessions(id, app, name, instructions, qos, created, updated, messages, adapter)"
+                   " VALUES(?, ?, ?, ?, ?, ?, ?, '[]', ?)");
+  s.bind(1, r.id).bind(2, app).bind(3, name).bind(4, instructions).bind(5, qos).bind(6, r.created).bind(7, r.updated)
+      .bind(8, adapter);
   s.step();
   return r;
 }

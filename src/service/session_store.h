@@ -1,5 +1,5 @@
 // Persistent sessions: each app's named conversations (instructions, QoS
-// class, message history) in SQLite with WAL, so they survive app kills and
+// class, adapter, message history) in SQLite with WAL, so they survive app kills and
 // daemon restarts. Every call takes the owning app: one app can never see,
 // change or delete another app's session.
 #pragma once
@@ -18,6 +18,7 @@ namespace onellm {
 
 struct SessionRecord {
   std::string id, app, name, instructions, qos;
+  std::string adapter;  // the LoRA adapter it runs with ("" = the base model), for its whole life
   double created = 0, updated = 0;  // unix seconds
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // [{"role","content"}...]
 };
@@ -31,7 +32,7 @@ class SessionStore {
   SessionStore& operator=(const SessionStore&) = delete;
 
   SessionRecord create(const std::string& app, const std::string& name, const std::string& instructions,
-                       const std::string& qos);
+                       const std::string& qos, const std::string& adapter = "");
   std::optional<SessionRecord> get(const std::string& app, const std::string& id_or_name) const;
   std::vector<SessionRecord> list(const std::string& app) const;
   int64_t count(const std::string& app) const;

@@ -375,13 +375,18 @@ def run_main(body):
     return 1 if failed else 0
 
 
-def main():
+def run_on_tiny_model(run_fn):
+    """run_main with run_fn(tmp, model) on a fresh 2-layer random-weight qwen2 model."""
     def body(tmp):
         model = os.path.join(tmp, "tiny.gguf")
         subprocess.run([BIN, "make-tiny-model", "--arch", "qwen2", "--n-layer", "2", "-o", model], check=True,
                        capture_output=True)
-        run(tmp, model)
+        run_fn(tmp, model)
     return run_main(body)
+
+
+def main():
+    return run_on_tiny_model(run)
 
 
 if __name__ == "__main__":
