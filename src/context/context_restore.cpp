@@ -106,7 +106,8 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
       bool recompute = step.source == Source::kRecompute;
       if (step.source == Source::kMemory) {
         try {
-          decode_kv_chunk(*step.image, identity(s.owner(i, C), s.adapter.id, step.chain, i * C, prompt.data() + i * C, C), cache);
+          decode_kv_chunk(*step.image,
+                          identity(s.owner(i, C), s.adapter.id, step.chain, i * C, prompt.data() + i * C, C), cache);
           r.chunks_from_memory++;
         } catch (const Error&) {
           recompute = true;

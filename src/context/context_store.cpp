@@ -340,7 +340,8 @@ void ContextStore::writer_loop() {
     if (session != sessions_.end() && session->second->live &&
         static_cast<int64_t>(session->second->live->tokens().size()) >= w->pos0 + w->n_tokens) {
       seq = session->second->live.get();
-      id = identity(w->owner, session->second->adapter.id, w->chain, w->pos0, seq->tokens().data() + w->pos0, w->n_tokens);
+      id = identity(w->owner, session->second->adapter.id, w->chain, w->pos0, seq->tokens().data() + w->pos0,
+                    w->n_tokens);
     }
     lock.unlock();
     std::string error;

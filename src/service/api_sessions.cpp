@@ -40,7 +40,7 @@ void Service::sessions_api(const Caller& c, const HttpRequest& rq, HttpResponse&
     const QosClass q = qos_for(c, api::string_field(body, "qos", ""));
     // The adapter is the session's for life: its KV is computed with it.
     const std::string adapter = api::string_field(body, "adapter", "");
-    adapter_named(model(), adapter, "adapter");
+    if (!adapter.empty()) adapter_named(model(), adapter, "adapter");
     const int64_t limit = c.app->quota.max_sessions;
     if (limit > 0 && store_->count(c.app->id) >= limit)
       throw ServiceError("QUOTA_EXCEEDED", "app '" + c.app->id + "' already has its " + std::to_string(limit) +

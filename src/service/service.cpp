@@ -284,9 +284,10 @@ SessionAdapter Service::adapter_named(LoadedModel& m, const std::string& name, c
 
 // A scratch session of this app for a stateless request: the free one whose
 // last prompt shares the longest prefix with this one (system prompts,
-// earlier turns) and was computed with the same adapter, leased from the context store so its KV counts against
-// the budget like any session's and is parked under pressure, but never
-// written to disk. Locked for the caller; never shared across apps.
+// earlier turns) under the same adapter, leased from the context store so
+// its KV counts against the budget like any session's and is parked under
+// pressure, but never written to disk. Locked for the caller; never shared
+// across apps.
 std::unique_ptr<SessionLease> Service::scratch_lease(const Caller& caller, const std::vector<int32_t>& prompt,
                                                      int priority, int64_t max_tokens,
                                                      const SessionAdapter& adapter,
