@@ -11,11 +11,11 @@ namespace onellm::cli {
 
 int ask_command(int argc, char** argv) {
   Args a(argc, argv, 2, {"--session", "--socket", "--url", "--token", "-n", "--max-tokens", "--temp", "--seed", "--qos",
-                         "--instructions"},
+                         "--instructions", "--adapter"},
          {"-h", "--help"});
   if (a.flag({"-h", "--help"}) || a.positional().empty()) {
     std::puts("onellm ask [--session NAME] [--instructions TEXT] [--socket PATH | --url http://127.0.0.1:PORT]\n"
-              "           [--token T] [-n N] [--temp T] [--seed S] [--qos CLASS] \"message\"");
+              "           [--token T] [-n N] [--temp T] [--seed S] [--qos CLASS] [--adapter NAME] \"message\"");
     return a.positional().empty() && !a.flag({"-h", "--help"}) ? 2 : 0;
   }
   std::string message;
@@ -33,6 +33,8 @@ int ask_command(int argc, char** argv) {
   o.seed = a.get_int({"--seed"}, -1);
   std::string qos = a.get_or({"--qos"}, "");
   if (!qos.empty()) o.qos = qos.c_str();
+  std::string adapter = a.get_or({"--adapter"}, "");  // a LoRA adapter the service serves
+  if (!adapter.empty()) o.adapter = adapter.c_str();
   auto print = [](const char* text, size_t n, void*) {
     std::fwrite(text, 1, n, stdout);
     std::fflush(stdout);
@@ -42,8 +44,8 @@ int ask_command(int argc, char** argv) {
   if (auto name = a.get({"--session"})) {
     char id[128];
     std::string instructions = a.get_or({"--instructions"}, "");
-    rc = onellm_session_open(client, name->c_str(), instructions.empty() ? nullptr : instructions.c_str(),
-                             o.qos, id, sizeof id);
+    rc = onellm_session_open_with_adapter(client, name->c_str(), instructions.empty() ? nullptr : instructions.c_str(),
+                                          o.qos, o.adapter, id, sizeof id);
     if (rc == ONELLM_OK) rc = onellm_session_send(client, id, message.c_str(), &o, print, nullptr, nullptr);
   } else {
     rc = onellm_chat(client, message.c_str(), &o, print, nullptr, nullptr);

@@ -269,6 +269,7 @@ void onellm_options_init(onellm_options* o) {
   o->qos = nullptr;
   o->ignore_eos = 0;
   o->json_schema = nullptr;
+  o->adapter = nullptr;
 }
 
 const char* onellm_last_error(const onellm_client* c) { return c != nullptr ? c->error.c_str() : "no client"; }
@@ -281,11 +282,17 @@ extern "C" {
 
 int onellm_session_open(onellm_client* c, const char* name, const char* instructions, const char* qos, char* id_out,
                         size_t id_capacity) {
+  return onellm_session_open_with_adapter(c, name, instructions, qos, nullptr, id_out, id_capacity);
+}
+
+int onellm_session_open_with_adapter(onellm_client* c, const char* name, const char* instructions, const char* qos,
+                                     const char* adapter, char* id_out, size_t id_capacity) {
   return guarded(c, [&] {
     Json body = Json::object();
     if (name != nullptr) body["name"] = name;
     if (instructions != nullptr) body["instructions"] = instructions;
     if (qos != nullptr) body["qos"] = qos;
+    if (adapter != nullptr) body["adapter"] = adapter;
     auto [status, reply] = http(*c, "POST", "/v1/sessions", body.dump(), nullptr);
     std::string id = checked_json(status, reply).value("id", "");
     if (id_out == nullptr || id.size() + 1 > id_capacity) throw Failure{ONELLM_ERR_ARGUMENT, "ARGUMENT", "id buffer too small"};
@@ -319,6 +326,7 @@ int onellm_chat(onellm_client* c, const char* user_message, const onellm_options
     if (user_message == nullptr) throw Failure{ONELLM_ERR_ARGUMENT, "ARGUMENT", "missing message"};
     Json body = {{"messages", Json::array({{{"role", "user"}, {"content", user_message}}})}};
     add_options(body, o);
+    if (o != nullptr && o->adapter != nullptr) body["adapter"] = o->adapter;
     std::string text = generate(
         *c, "/v1/chat/completions", body, on_text, user,
         [](const Json& e) {

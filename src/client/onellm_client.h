@@ -37,6 +37,8 @@ typedef struct onellm_options {
   const char* qos;    /* NULL: the app's default class */
   int ignore_eos;     /* non-zero: generate max_tokens even past end-of-text (benchmarks) */
   const char* json_schema; /* NULL: free text; else a JSON Schema the reply must match (response_format) */
+  const char* adapter;     /* onellm_chat: NULL for the base model, else a LoRA adapter the service serves
+                              (serve --lora NAME=FILE). Sessions fix theirs when opened. */
 } onellm_options;
 void onellm_options_init(onellm_options* options);
 
@@ -48,6 +50,10 @@ typedef int (*onellm_text_fn)(const char* text, size_t length, void* user);
  * into id_out. */
 int onellm_session_open(onellm_client* client, const char* name, const char* instructions, const char* qos,
                         char* id_out, size_t id_capacity);
+/* The same for a session that runs with a LoRA adapter the service serves
+ * (NULL: the base model), for the session's whole life. */
+int onellm_session_open_with_adapter(onellm_client* client, const char* name, const char* instructions,
+                                     const char* qos, const char* adapter, char* id_out, size_t id_capacity);
 /* Sends a user message to a session and waits for the reply. on_text may be
  * NULL (no streaming). *reply_out (may be NULL) receives the whole reply,
  * to be released with onellm_string_free. */

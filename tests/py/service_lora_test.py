@@ -113,6 +113,17 @@ def run(tmp, model):
         st, ref = d.request("POST", "/v1/chat/completions", {"model": "style", "messages": messages, "max_tokens": 10,
                                                              "temperature": 0, "ignore_eos": True})
         want_second = ref["choices"][0]["message"]["content"]
+        # The C client library through `onellm ask --adapter`.
+        st, ref = d.request("POST", "/v1/chat/completions", {"model": "terse", "max_tokens": 8, "temperature": 0,
+                                                             "messages": [{"role": "user", "content": "hi"}]})
+        r = subprocess.run([BIN, "ask", "--url", f"http://127.0.0.1:{d.port}", "--adapter", "terse", "-n", "8",
+                            "--temp", "0", "hi"], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0 and r.stdout[:-1] == ref["choices"][0]["message"]["content"],
+              f"ask --adapter answers as the adapter: {r.stdout!r} {r.stderr[-300:]} vs {ref}")
+        r = subprocess.run([BIN, "ask", "--url", f"http://127.0.0.1:{d.port}", "--adapter", "terse", "--session",
+                            "from-ask", "-n", "3", "hi"], capture_output=True, text=True, timeout=60)
+        st, got = d.request("GET", "/v1/sessions/from-ask")
+        check(r.returncode == 0 and got.get("adapter") == "terse", f"ask --session --adapter opens it so: {got}")
         st, status = d.request("GET", "/v1/status")
         check([a["name"] for a in status["adapters"]] == ["style", "terse"], f"status lists adapters: {status}")
     finally:
