@@ -35,11 +35,16 @@ void Service::sessions_api(const Caller& c, const HttpRequest& rq, HttpResponse&
     Json body = rq.body.empty() ? Json::object() : api::parse_body(rq);
     const std::string name = api::string_field(body, "name", "");
     if (name.size() > 256) throw api::bad_request("'name' is longer than 256 bytes", "name");
-    if (!name.empty())
-      if (auto existing = store_->get(c.app->id, name)) return api::send_json(rs, 200, describe(*existing, false));
-    const QosClass q = qos_for(c, api::string_field(body, "qos", ""));
     // The adapter is the session's for life: its KV is computed with it.
     const std::string adapter = api::string_field(body, "adapter", "");
+    if (!name.empty())
+      if (auto existing = store_->get(c.app->id, name)) {
+        if (body.contains("adapter") && existing->adapter != adapter)
+          throw ServiceError("BAD_REQUEST", "session '" + name + "' exists with adapter '" + existing->adapter +
+                                                "'; a session's adapter is fixed when it is created", 409, 0, "adapter");
+        return api::send_json(rs, 200, describe(*existing, false));
+      }
+    const QosClass q = qos_for(c, api::string_field(body, "qos", ""));
     if (!adapter.empty()) adapter_named(model(), adapter, "adapter");
     const int64_t limit = c.app->quota.max_sessions;
     if (limit > 0 && store_->count(c.app->id) >= limit)

@@ -124,6 +124,11 @@ def run(tmp, model):
                             "from-ask", "-n", "3", "hi"], capture_output=True, text=True, timeout=60)
         st, got = d.request("GET", "/v1/sessions/from-ask")
         check(r.returncode == 0 and got.get("adapter") == "terse", f"ask --session --adapter opens it so: {got}")
+        st, again = d.request("POST", "/v1/sessions", {"name": "from-ask", "adapter": "terse"})
+        check(st == 200 and again["id"] == got["id"], "opening a named session again finds it")
+        st, other = d.request("POST", "/v1/sessions", {"name": "from-ask", "adapter": "style"})
+        check(st == 409 and other["error"]["param"] == "adapter" and "terse" in other["error"]["message"],
+              f"but not with another adapter: {st} {other}")
         st, status = d.request("GET", "/v1/status")
         check([a["name"] for a in status["adapters"]] == ["style", "terse"], f"status lists adapters: {status}")
     finally:
