@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/kernels.h"
 
@@ -120,6 +121,17 @@ struct PackedKernels {
   PanelTileFn tile[kSlotCount];
   PackedExpandFn expand[kSlotCount];
 };
+
+// Shadow outliers (activation_outliers.cpp): activations far above the rest
+// of their token, taken out of the int8 product and multiplied on their own.
+struct ActivationOutliers {
+  std::vector<float> inliers;  // n_tokens x cols: the activations with the outliers zeroed
+  std::vector<int64_t> tokens;  // the tokens that had outliers
+  std::vector<float> spikes;    // tokens.size() x cols: only their outliers
+};
+// True if x (n_tokens x cols) has outliers; then the int8 kernels read
+// out->inliers, and y gains the product of out->spikes for out->tokens.
+bool find_activation_outliers(const float* x, int64_t n_tokens, int64_t cols, ActivationOutliers* out);
 
 // Null when the level is not compiled in for this architecture.
 const Kernels* kernels_scalar();

@@ -223,22 +223,10 @@ void matmul_packed(const PackedKernels& packed, const PanelKernels* panels, int 
   });
 }
 
-}  // namespace
 
-void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
-                    ThreadPool* pool) {
-  check_matrix(w, n_tokens);
-  if (n_tokens == 0 || w.rows == 0) return;
-  const Kernels& k = kernels_for(level);
-  if (w.cols == 0) {
-    std::fill_n(y, n_tokens * w.rows, 0.0f);
-    return;
-  }
-  const int slot = slot_of(w.type);
-  if (slot < 0) return matmul_dequantized(k, w, x, n_tokens, y, pool);
-  if (slot <= kSlotBF16 && n_tokens >= kPanelMinTokens) return matmul_float_gemm(k, w, x, n_tokens, y, pool);
-
-  // Activations in the format the weight type's kernel reads.
+// The integer kernels: activations quantized to the slot's format.
+void matmul_int8(CpuLevel level, const Kernels& k, int slot, const MatrixView& w, const float* x, int64_t n_tokens,
+                 float* y, ThreadPool* pool) {
   const ActFormat format = act_format(slot);
   const int64_t n_blocks = blocks_per_row(w, format);
   size_t act_stride;
@@ -268,6 +256,44 @@ void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t
       }
     }
   });
+}
+
+}  // namespace
+
+void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
+                    ThreadPool* pool) {
+  check_matrix(w, n_tokens);
+  if (n_tokens == 0 || w.rows == 0) return;
+  const Kernels& k = kernels_for(level);
+  if (w.cols == 0) {
+    std::fill_n(y, n_tokens * w.rows, 0.0f);
+    return;
+  }
+  const int slot = slot_of(w.type);
+  if (slot < 0) return matmul_dequantized(k, w, x, n_tokens, y, pool);
+  if (slot <= kSlotBF16) {
+    if (n_tokens >= kPanelMinTokens) return matmul_float_gemm(k, w, x, n_tokens, y, pool);
+    return matmul_int8(level, k, slot, w, x, n_tokens, y, pool);  // F32 activations, row tiles
+  }
+  // Prefill, if enabled: outliers in a second product (activation_outliers.cpp).
+  // Decode keeps them in int8: there the second product would stream the
+  // weights a second time.
+  if (n_tokens >= kPanelMinTokens && shadow_outliers_enabled()) {
+    thread_local ActivationOutliers outliers;  // recycled: n_tokens x cols floats
+    if (find_activation_outliers(x, n_tokens, w.cols, &outliers)) {
+      matmul_int8(level, k, slot, w, outliers.inliers.data(), n_tokens, y, pool);
+      const auto n_spiked = static_cast<int64_t>(outliers.tokens.size());
+      std::vector<float> spiked_y(static_cast<size_t>(n_spiked * w.rows));
+      matmul_int8(level, k, slot, w, outliers.spikes.data(), n_spiked, spiked_y.data(), pool);
+      for (int64_t i = 0; i < n_spiked; ++i) {
+        float* dst = y + outliers.tokens[static_cast<size_t>(i)] * w.rows;
+        const float* src = spiked_y.data() + i * w.rows;
+        for (int64_t r = 0; r < w.rows; ++r) dst[r] += src[r];
+      }
+      return;
+    }
+  }
+  matmul_int8(level, k, slot, w, x, n_tokens, y, pool);
 }
 
 void matmul_fast(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {

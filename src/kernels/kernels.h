@@ -152,6 +152,13 @@ enum class MathMode { kFast, kExact };
 // (Q2_K, Q3_K) are dequantized a few rows at a time and use the F32 kernel.
 // Decode (few tokens) streams each weight row once, rows split across
 // threads; prefill tiles tokens x rows so weight rows are reused from cache.
+// Shadow outliers (activation_outliers.cpp): prefill multiplies activations
+// far above the rest of their token (64x its RMS) beside the int8 product
+// instead of inside it. Off unless ONELLM_SHADOW_OUTLIERS=1 or set here: it
+// costs ~4 % of prefill speed and helped little on the models at hand
+// (docs/benchmarks.md, "Shadow outliers").
+bool shadow_outliers_enabled();
+void set_shadow_outliers(bool on);
 void matmul_fast(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
 // As matmul_fast, at a given level (tests compare levels).
 void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
