@@ -99,12 +99,13 @@ TEST(ShadowOutliers, FindsOnlyFarOutliersAndCapsTheTokens) {
   std::vector<float> x(static_cast<size_t>(n * cols));
   for (float& v : x) v = normal(rng) * 6.0f;
   fast::ActivationOutliers o;
-  EXPECT_FALSE(fast::find_activation_outliers(x.data(), n, cols, &o)) << "Gaussian activations have none";
+  const auto every = [](int64_t) { return true; };
+  EXPECT_FALSE(fast::find_activation_outliers(x.data(), n, cols, every, &o)) << "Gaussian activations have none";
   std::fill(x.begin(), x.begin() + cols, 0.0f);  // an all-zero token
   x[cols + 3] = std::nanf("");                  // a token with a NaN: left to the int8 path
   x[2 * cols + 3] = 1e4f;                       // one spike: 16x the plain RMS of its token, 1600x the rest
   x[2 * cols + 200] = -2e3f;
-  ASSERT_TRUE(fast::find_activation_outliers(x.data(), n, cols, &o));
+  ASSERT_TRUE(fast::find_activation_outliers(x.data(), n, cols, every, &o));
   ASSERT_EQ(o.tokens, std::vector<int64_t>{2});
   ASSERT_EQ(o.spikes.size(), static_cast<size_t>(cols));
   for (int64_t j = 0; j < cols; ++j) {
@@ -114,7 +115,7 @@ TEST(ShadowOutliers, FindsOnlyFarOutliersAndCapsTheTokens) {
   }
   EXPECT_EQ(o.inliers[5 * cols + 4], x[5 * cols + 4]);
   for (int64_t t = 10; t < 50; ++t) x[t * cols + t] = 1e4f * (t % 2 ? 1.0f : -1.0f);  // 40 more tokens
-  ASSERT_TRUE(fast::find_activation_outliers(x.data(), n, cols, &o));
+  ASSERT_TRUE(fast::find_activation_outliers(x.data(), n, cols, every, &o));
   EXPECT_EQ(o.tokens.size(), 8u) << "at most max(8, n / 8) tokens; the rest keep their outliers in int8";
   EXPECT_EQ(o.inliers[49 * cols + 49], 1e4f);
   EXPECT_EQ(o.inliers[10 * cols + 10], 0.0f);

@@ -94,7 +94,8 @@ std::atomic<bool>& shadow_flag() {
 }
 }  // namespace
 
-bool find_activation_outliers(const float* x, int64_t n_tokens, int64_t cols, ActivationOutliers* out) {
+bool find_activation_outliers(const float* x, int64_t n_tokens, int64_t cols,
+                              const std::function<bool(int64_t token)>& candidate, ActivationOutliers* out) {
   out->tokens.clear();
   out->spikes.clear();
   // The second product costs tokens / n_tokens of the first (or one weight
@@ -102,6 +103,7 @@ bool find_activation_outliers(const float* x, int64_t n_tokens, int64_t cols, Ac
   // their outliers in int8.
   const int64_t max_tokens = std::max<int64_t>(8, n_tokens / 8);
   for (int64_t t = 0; t < n_tokens && static_cast<int64_t>(out->tokens.size()) < max_tokens; ++t) {
+    if (!candidate(t)) continue;
     const float* row = x + t * cols;
     const float limit = outlier_limit(row, cols);
     if (!(limit > 0.0f)) continue;

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -131,7 +132,9 @@ struct ActivationOutliers {
 };
 // True if x (n_tokens x cols) has outliers; then the int8 kernels read
 // out->inliers, and y gains the product of out->spikes for out->tokens.
-bool find_activation_outliers(const float* x, int64_t n_tokens, int64_t cols, ActivationOutliers* out);
+// Only tokens for which candidate(t) holds are examined (a cheap screen).
+bool find_activation_outliers(const float* x, int64_t n_tokens, int64_t cols,
+                              const std::function<bool(int64_t token)>& candidate, ActivationOutliers* out);
 
 // Null when the level is not compiled in for this architecture.
 const Kernels* kernels_scalar();

@@ -5,6 +5,8 @@
 // in half of L2, and each block of rows is run against a whole token block
 // while the rows are in L1 (prefill: weights are reused across tokens).
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "base/error.h"
@@ -174,6 +176,14 @@ int64_t blocks_per_row(const MatrixView& w, ActFormat format) {
   return format == ActFormat::kF32 ? w.cols : w.cols / tensor_type_info(w.type).block_elems;
 }
 
+// One token's activations in `format` (kQ8 or kQ8K).
+void quantize_token(const Kernels& k, ActFormat format, const float* x, int64_t cols, uint8_t* out) {
+  if (format == ActFormat::kQ8)
+    k.quantize_q8(x, reinterpret_cast<ActQ8*>(out), cols / 32);
+  else
+    k.quantize_q8k(x, reinterpret_cast<ActQ8K*>(out), cols / 256);
+}
+
 // x (n_tokens x cols) in `format`, in a thread-local buffer (or x itself
 // for F32); *stride receives the bytes per token.
 const uint8_t* activations_for(const Kernels& k, ActFormat format, const float* x, int64_t cols, int64_t n_tokens,
@@ -187,12 +197,7 @@ const uint8_t* activations_for(const Kernels& k, ActFormat format, const float* 
   buffer.resize(act_stride * static_cast<size_t>(n_tokens));
   uint8_t* out = buffer.data();
   run_parallel(n_tokens >= 8 ? pool : nullptr, n_tokens, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      if (format == ActFormat::kQ8)
-        k.quantize_q8(x + t * cols, reinterpret_cast<ActQ8*>(out + t * act_stride), act_blocks);
-      else
-        k.quantize_q8k(x + t * cols, reinterpret_cast<ActQ8K*>(out + t * act_stride), act_blocks);
-    }
+    for (int64_t t = t0; t < t1; ++t) quantize_token(k, format, x + t * cols, cols, out + t * act_stride);
   });
   *stride = act_stride;
   return buffer.data();
@@ -224,13 +229,10 @@ void matmul_packed(const PackedKernels& packed, const PanelKernels* panels, int 
 }
 
 
-// The integer kernels: activations quantized to the slot's format.
-void matmul_int8(CpuLevel level, const Kernels& k, int slot, const MatrixView& w, const float* x, int64_t n_tokens,
-                 float* y, ThreadPool* pool) {
-  const ActFormat format = act_format(slot);
-  const int64_t n_blocks = blocks_per_row(w, format);
-  size_t act_stride;
-  const uint8_t* act = activations_for(k, format, x, w.cols, n_tokens, pool, &act_stride);
+// The integer kernels on activations in the slot's format (activations_for).
+void matmul_int8(CpuLevel level, const Kernels& k, int slot, const MatrixView& w, const uint8_t* act,
+                 size_t act_stride, int64_t n_tokens, float* y, ThreadPool* pool) {
+  const int64_t n_blocks = blocks_per_row(w, act_format(slot));
 
   if (w.packed != nullptr) {
     const PackedKernels* packed = packed_kernels_for(level);
@@ -271,20 +273,41 @@ void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t
   }
   const int slot = slot_of(w.type);
   if (slot < 0) return matmul_dequantized(k, w, x, n_tokens, y, pool);
-  if (slot <= kSlotBF16) {
-    if (n_tokens >= kPanelMinTokens) return matmul_float_gemm(k, w, x, n_tokens, y, pool);
-    return matmul_int8(level, k, slot, w, x, n_tokens, y, pool);  // F32 activations, row tiles
-  }
-  // Prefill, if enabled: outliers in a second product (activation_outliers.cpp).
-  // Decode keeps them in int8: there the second product would stream the
-  // weights a second time.
-  if (n_tokens >= kPanelMinTokens && shadow_outliers_enabled()) {
+  if (slot <= kSlotBF16 && n_tokens >= kPanelMinTokens) return matmul_float_gemm(k, w, x, n_tokens, y, pool);
+  const ActFormat format = act_format(slot);
+  size_t act_stride;
+  const uint8_t* act = activations_for(k, format, x, w.cols, n_tokens, pool, &act_stride);
+  // Prefill: outliers in a second product (activation_outliers.cpp). Decode
+  // keeps them in int8: there the second product would stream the weights a
+  // second time.
+  if (n_tokens >= kPanelMinTokens && format != ActFormat::kF32 && shadow_outliers_enabled()) {
+    // Screened by the block maxima the quantizer found (|d| * 127): a row
+    // whose largest block stands far above its average block may have one.
+    const size_t block_bytes = format == ActFormat::kQ8 ? sizeof(ActQ8) : sizeof(ActQ8K);
+    const int64_t n_act_blocks = static_cast<int64_t>(act_stride / block_bytes);
+    auto candidate = [&](int64_t t) {
+      if (n_act_blocks < 8) return true;  // too few blocks to compare: the float screen decides
+      float peak = 0.0f, sum = 0.0f;
+      for (int64_t b = 0; b < n_act_blocks; ++b) {
+        float d;
+        std::memcpy(&d, act + t * act_stride + b * block_bytes, sizeof d);
+        peak = std::max(peak, std::fabs(d));
+        sum += std::fabs(d);
+      }
+      return peak > 4.0f * sum / static_cast<float>(n_act_blocks);
+    };
     thread_local ActivationOutliers outliers;  // recycled: n_tokens x cols floats
-    if (find_activation_outliers(x, n_tokens, w.cols, &outliers)) {
-      matmul_int8(level, k, slot, w, outliers.inliers.data(), n_tokens, y, pool);
+    if (find_activation_outliers(x, n_tokens, w.cols, candidate, &outliers)) {
+      auto* mutable_act = const_cast<uint8_t*>(act);  // activations_for's buffer: re-quantize those rows
+      for (int64_t t : outliers.tokens)
+        quantize_token(k, format, outliers.inliers.data() + t * w.cols, w.cols, mutable_act + t * act_stride);
+      matmul_int8(level, k, slot, w, act, act_stride, n_tokens, y, pool);
       const auto n_spiked = static_cast<int64_t>(outliers.tokens.size());
+      size_t spiked_stride;
+      const uint8_t* spiked_act =  // the same buffer: the first product is done with it
+          activations_for(k, format, outliers.spikes.data(), w.cols, n_spiked, pool, &spiked_stride);
       std::vector<float> spiked_y(static_cast<size_t>(n_spiked * w.rows));
-      matmul_int8(level, k, slot, w, outliers.spikes.data(), n_spiked, spiked_y.data(), pool);
+      matmul_int8(level, k, slot, w, spiked_act, spiked_stride, n_spiked, spiked_y.data(), pool);
       for (int64_t i = 0; i < n_spiked; ++i) {
         float* dst = y + outliers.tokens[static_cast<size_t>(i)] * w.rows;
         const float* src = spiked_y.data() + i * w.rows;
@@ -293,7 +316,7 @@ void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t
       return;
     }
   }
-  matmul_int8(level, k, slot, w, x, n_tokens, y, pool);
+  matmul_int8(level, k, slot, w, act, act_stride, n_tokens, y, pool);
 }
 
 void matmul_fast(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
