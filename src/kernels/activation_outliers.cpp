@@ -88,7 +88,7 @@ namespace {
 std::atomic<bool>& shadow_flag() {
   static std::atomic<bool> flag{[] {
     const char* e = std::getenv("ONELLM_SHADOW_OUTLIERS");
-    return e != nullptr && std::strcmp(e, "0") != 0;
+    return e == nullptr || std::strcmp(e, "0") != 0;
   }()};
   return flag;
 }

@@ -154,9 +154,9 @@ enum class MathMode { kFast, kExact };
 // threads; prefill tiles tokens x rows so weight rows are reused from cache.
 // Shadow outliers (activation_outliers.cpp): prefill multiplies activations
 // far above the rest of their token (64x its RMS) beside the int8 product
-// instead of inside it. Off unless ONELLM_SHADOW_OUTLIERS=1 or set here: it
-// costs ~4 % of prefill speed and helped little on the models at hand
-// (docs/benchmarks.md, "Shadow outliers").
+// instead of inside it. On unless ONELLM_SHADOW_OUTLIERS=0 or set here; rows
+// are screened by the block maxima the quantizer finds anyway, so it costs
+// nothing measurable (docs/benchmarks.md, session 12).
 bool shadow_outliers_enabled();
 void set_shadow_outliers(bool on);
 void matmul_fast(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
