@@ -1,8 +1,7 @@
 // Shadow outliers (llm.npu's "shadow outlier execution"), for prefill. The
 // integer kernels quantize activations with one scale per block of 32 (or
 // 256) values, so a single value far above the rest of its block (LLMs have
-// a few such "massive activation" channels; onellm's own model has them at
-// the input of every down projection) leaves the other values of that block
+// a few such "massive activation" channels) leaves the other values of that block
 // one or two int8 levels: their products are mostly lost. Such values are
 // taken out before quantizing and multiplied in a second, small product over
 // only the tokens that have them, where each sits alone (or among other
@@ -22,10 +21,10 @@ namespace {
 // values: at 64x it costs the other values of its int8 block ~25x their
 // error. Gaussian-like activations never get there, massive activations
 // (hundreds to thousands of times the RMS) always do. The heavy tails of a
-// SwiGLU output stay below: in onellm's own model 12 % of the down
-// projection's input rows reach 20x but 0.6 % reach 50x (max ~60x), and
-// handling all of the former cost 25 % of its prefill speed for ~10 % less
-// KL divergence from the exact path.
+// SwiGLU output mostly stay below: in onellm's own model 12 % of the down
+// projection's input rows reach 20x, 0.6 % reach 50x (max ~60x); handling
+// everything above 20x bought ~10 % less KL divergence from the exact path
+// and cost (with the first, unscreened scan) 25 % of its prefill speed.
 constexpr float kOutlierRatio = 64.0f;
 
 // max |x| of a row through the float bits: with the sign cleared, finite
@@ -82,9 +81,6 @@ float outlier_limit(const float* row, int64_t cols) {
   return peak > kOutlierRatio * rms ? kOutlierRatio * static_cast<float>(rms) : 0.0f;
 }
 
-}  // namespace
-
-namespace {
 std::atomic<bool>& shadow_flag() {
   static std::atomic<bool> flag{[] {
     const char* e = std::getenv("ONELLM_SHADOW_OUTLIERS");
@@ -92,6 +88,7 @@ std::atomic<bool>& shadow_flag() {
   }()};
   return flag;
 }
+
 }  // namespace
 
 bool find_activation_outliers(const float* x, int64_t n_tokens, int64_t cols,

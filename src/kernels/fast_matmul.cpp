@@ -228,7 +228,6 @@ void matmul_packed(const PackedKernels& packed, const PanelKernels* panels, int 
   });
 }
 
-
 // The integer kernels on activations in the slot's format (activations_for).
 void matmul_int8(CpuLevel level, const Kernels& k, int slot, const MatrixView& w, const uint8_t* act,
                  size_t act_stride, int64_t n_tokens, float* y, ThreadPool* pool) {
