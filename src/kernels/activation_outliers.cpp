@@ -94,6 +94,7 @@ std::atomic<bool>& shadow_flag() {
 bool find_activation_outliers(const float* x, int64_t n_tokens, int64_t cols,
                               const std::function<bool(int64_t token)>& candidate, ActivationOutliers* out) {
   out->tokens.clear();
+  out->inliers.clear();
   out->spikes.clear();
   // The second product costs tokens / n_tokens of the first (or one weight
   // stream for a few tokens); past an eighth of the tokens the rest keep
@@ -108,13 +109,14 @@ bool find_activation_outliers(const float* x, int64_t n_tokens, int64_t cols,
     for (int64_t j = 0; j < cols; ++j) {
       if (!(std::fabs(row[j]) > limit)) continue;
       if (!found) {
-        if (out->tokens.empty()) out->inliers.assign(x, x + n_tokens * cols);
         out->tokens.push_back(t);
-        out->spikes.resize(out->tokens.size() * static_cast<size_t>(cols), 0.0f);
+        out->inliers.insert(out->inliers.end(), row, row + cols);
+        out->spikes.resize(out->inliers.size(), 0.0f);
         found = true;
       }
-      out->spikes[(out->tokens.size() - 1) * static_cast<size_t>(cols) + static_cast<size_t>(j)] = row[j];
-      out->inliers[static_cast<size_t>(t * cols + j)] = 0.0f;
+      const size_t at = (out->tokens.size() - 1) * static_cast<size_t>(cols) + static_cast<size_t>(j);
+      out->spikes[at] = row[j];
+      out->inliers[at] = 0.0f;
     }
   }
   return !out->tokens.empty();

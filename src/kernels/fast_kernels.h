@@ -126,12 +126,12 @@ struct PackedKernels {
 // Shadow outliers (activation_outliers.cpp): activations far above the rest
 // of their token, taken out of the int8 product and multiplied on their own.
 struct ActivationOutliers {
-  std::vector<float> inliers;  // n_tokens x cols: the activations with the outliers zeroed
   std::vector<int64_t> tokens;  // the tokens that had outliers
+  std::vector<float> inliers;   // tokens.size() x cols: their rows with the outliers zeroed
   std::vector<float> spikes;    // tokens.size() x cols: only their outliers
 };
-// True if x (n_tokens x cols) has outliers; then the int8 kernels read
-// out->inliers, and y gains the product of out->spikes for out->tokens.
+// True if x (n_tokens x cols) has outliers; then those tokens' rows are
+// quantized from out->inliers, and y gains the product of out->spikes.
 // Only tokens for which candidate(t) holds are examined (a cheap screen).
 bool find_activation_outliers(const float* x, int64_t n_tokens, int64_t cols,
                               const std::function<bool(int64_t token)>& candidate, ActivationOutliers* out);

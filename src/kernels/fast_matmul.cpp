@@ -295,13 +295,14 @@ void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t
       }
       return peak > 4.0f * sum / static_cast<float>(n_act_blocks);
     };
-    thread_local ActivationOutliers outliers;  // recycled: n_tokens x cols floats
+    thread_local ActivationOutliers outliers;  // recycled
     if (find_activation_outliers(x, n_tokens, w.cols, candidate, &outliers)) {
       auto* mutable_act = const_cast<uint8_t*>(act);  // activations_for's buffer: re-quantize those rows
-      for (int64_t t : outliers.tokens)
-        quantize_token(k, format, outliers.inliers.data() + t * w.cols, w.cols, mutable_act + t * act_stride);
-      matmul_int8(level, k, slot, w, act, act_stride, n_tokens, y, pool);
       const auto n_spiked = static_cast<int64_t>(outliers.tokens.size());
+      for (int64_t i = 0; i < n_spiked; ++i)
+        quantize_token(k, format, outliers.inliers.data() + i * w.cols, w.cols,
+                       mutable_act + outliers.tokens[static_cast<size_t>(i)] * act_stride);
+      matmul_int8(level, k, slot, w, act, act_stride, n_tokens, y, pool);
       size_t spiked_stride;
       const uint8_t* spiked_act =  // the same buffer: the first product is done with it
           activations_for(k, format, outliers.spikes.data(), w.cols, n_spiked, pool, &spiked_stride);
