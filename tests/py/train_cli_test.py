@@ -72,6 +72,14 @@ def main():
         rc, out, err = onellm("run", "-m", p("model.gguf"), "-p", prompt, "-n", "12", "--temp", "0")
         check(rc == 0, "onellm run loads the trained model: " + err[-300:])
 
+        # The teacher-forced loss split of scripts/tool-call-token-loss on the trained model.
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "tool-call-token-loss")
+        r = subprocess.run([script, p("model.gguf"), p("corpus/heldout.jsonl"), "--limit", "6", "--bin", BIN],
+                           capture_output=True, text=True, timeout=300)
+        rows = re.findall(r"^(.+?)\s+tokens\s+(\d+)\s+mean nll\s+([0-9.]+)", r.stdout, re.M)
+        check(r.returncode == 0 and rows and all(0 < float(nll) < 3 * math.log(vocab) for _, _, nll in rows),
+              "tool-call-token-loss: %s %s" % (r.stdout[-400:], r.stderr[-400:]))
+
         # Stopped at step 30 and resumed == uninterrupted, byte for byte.
         base = ["--corpus", train_txt, *shape, "--steps", "40"]
         must("train", "--tokenizer", p("tok.gguf"), *base, "--out", p("full.gguf"))
