@@ -1,5 +1,6 @@
 // make-corpus: writes the device-assistant corpus rendered with onellm's
-// chat template, as training text, held-out text and held-out prompts.
+// chat template, as training text, held-out text and held-out prompts, and
+// (--induction N) the copy-task documents of the first training phase.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -70,7 +71,7 @@ std::string render_eval_lines(const ChatTemplate& tpl, const std::vector<DeviceE
 }  // namespace
 
 int make_corpus_command(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--seed", "--out", "-o", "--train", "--heldout", "--p-tools", "--p-result"}, {});
+  Args a(argc, argv, 2, {"--seed", "--out", "-o", "--train", "--heldout", "--p-tools", "--p-result", "--induction"}, {});
   auto out = a.get({"--out", "-o"});
   if (!out) throw Error("no output directory given (--out DIR)");
   DeviceCorpusOptions o;
@@ -78,7 +79,9 @@ int make_corpus_command(int argc, char** argv) {
   o.p_tools_listed = a.get_double({"--p-tools"}, o.p_tools_listed);
   o.p_tool_result = a.get_double({"--p-result"}, o.p_tool_result);
   const int64_t n_train = a.get_int({"--train"}, 20000), n_heldout = a.get_int({"--heldout"}, 1000);
-  if (n_train < 0 || n_heldout < 0) throw Error("--train and --heldout must not be negative");
+  const int64_t n_induction = a.get_int({"--induction"}, 0);
+  if (n_train < 0 || n_heldout < 0 || n_induction < 0)
+    throw Error("--train, --heldout and --induction must not be negative");
 
   std::filesystem::path dir(*out);
   std::error_code ec;
@@ -91,6 +94,14 @@ int make_corpus_command(int argc, char** argv) {
   write_file(dir / "heldout.txt", render_corpus(tpl, heldout));
   write_file(dir / "heldout.jsonl", render_eval_lines(tpl, heldout));
   write_file(dir / "tools.json", device_tools().dump(1) + "\n");
+  if (n_induction > 0) {
+    InductionCorpusOptions io;
+    io.seed = o.seed;
+    io.n_documents = n_induction;
+    write_file(dir / "induction.txt", make_induction_corpus(train, io));
+    std::fprintf(stderr, "wrote %s: induction.txt (%lld copy documents from the training requests)\n",
+                 dir.string().c_str(), static_cast<long long>(n_induction));
+  }
   std::fprintf(stderr, "wrote %s: train.txt (%lld examples), heldout.txt and heldout.jsonl (%lld), tools.json\n",
                dir.string().c_str(), static_cast<long long>(n_train), static_cast<long long>(n_heldout));
   return 0;

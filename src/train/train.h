@@ -357,4 +357,17 @@ const ChatJson& device_tools();
 // (numbers and enum values are shared), training ones only the rest.
 std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& options, bool heldout, int64_t n);
 
+// Copy-task documents "A ; A ." (joined by <|endoftext|>) for the first
+// training phase, which forms the induction heads that copy argument values
+// from a request. A is min-max words: half the time a span of the examples'
+// user requests, else words drawn from them (by frequency) in no order, with
+// numbers among them. A pure function of (examples, options).
+struct InductionCorpusOptions {
+  uint64_t seed = 1;
+  int64_t n_documents = 60000;
+  int min_words = 6, max_words = 24;
+  double p_number = 0.15;  // share of the drawn words that are numbers
+};
+std::string make_induction_corpus(const std::vector<DeviceExample>& examples, const InductionCorpusOptions& options);
+
 }  // namespace onellm

@@ -1,0 +1,81 @@
+// Copy-task documents for the first phase of training the own model. A small
+// model trained only on the device corpus never forms induction heads (it
+// learns argument values by heart and cannot copy a new one from the request);
+// trained first on "A ; A ." it forms them within ~1 000 steps, and they stay
+// when the device corpus follows (docs/training.md, "Session 13").
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "train/device_corpus_draw.h"
+#include "train/train.h"
+
+namespace onellm {
+namespace {
+
+using device_corpus::Draw;
+
+void append_words(const std::string& text, std::vector<std::string>& words) {
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find_first_of(" \n", at);
+    if (end == std::string::npos) end = text.size();
+    if (end > at) words.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+}
+
+// A number as requests write them: a count, a year, a clock time or digits.
+std::string number_word(Draw& d) {
+  switch (d.below(4)) {
+    case 0: return std::to_string(d.range(0, 99));
+    case 1: return std::to_string(d.range(1000, 2099));
+    case 2: return std::to_string(d.range(1, 12)) + ":" + (d.chance(0.5) ? "00" : std::to_string(d.range(10, 59)));
+    default: {
+      std::string s;
+      for (int i = d.range(3, 7); i > 0; --i) s += static_cast<char>('0' + d.below(10));
+      return s;
+    }
+  }
+}
+
+}  // namespace
+
+std::string make_induction_corpus(const std::vector<DeviceExample>& examples, const InductionCorpusOptions& options) {
+  if (options.min_words < 1 || options.max_words < options.min_words)
+    throw Error("induction corpus: need 1 <= min_words <= max_words");
+  // The requests in order, as one stream of words: spans of it are text the
+  // model will read, words drawn from it cover the vocabulary by frequency.
+  std::vector<std::string> stream;
+  for (const DeviceExample& ex : examples)
+    for (const ChatMessage& m : ex.messages)
+      if (m.role == "user") append_words(m.content, stream);
+  if (stream.size() < static_cast<size_t>(options.max_words))
+    throw Error("induction corpus: the requests hold " + std::to_string(stream.size()) + " words, fewer than " +
+                std::to_string(options.max_words));
+
+  // Its own stream, so that adding documents never changes the device corpus.
+  Draw d(options.seed ^ 0x1d0c7105eedULL, false);
+  std::string text;
+  std::vector<std::string> a;
+  for (int64_t doc = 0; doc < options.n_documents; ++doc) {
+    const size_t n = static_cast<size_t>(d.range(options.min_words, options.max_words));
+    a.clear();
+    if (d.chance(0.5)) {
+      // A span of real requests: the copy must work on text as it comes.
+      const size_t start = d.below(stream.size() - n + 1);
+      a.assign(stream.begin() + static_cast<std::ptrdiff_t>(start),
+               stream.begin() + static_cast<std::ptrdiff_t>(start + n));
+    } else {
+      // Words in no order: only copying predicts them, not the language.
+      for (size_t i = 0; i < n; ++i) a.push_back(d.chance(options.p_number) ? number_word(d) : d.any(stream));
+    }
+    std::string line;
+    for (size_t i = 0; i < a.size(); ++i) line += (i ? " " : "") + a[i];
+    text += line + " ; " + line + " .<|endoftext|>";
+  }
+  return text;
+}
+
+}  // namespace onellm

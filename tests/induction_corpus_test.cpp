@@ -1,0 +1,93 @@
+// The copy-task documents of the first training phase: every document is
+// "A ; A ." with A of the requested length, made only of the training
+// requests' words and numbers (never a held-out request's word that training
+// lacks), half of them spans of real requests, and a function of the seed.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "train/train.h"
+
+namespace onellm {
+namespace {
+
+std::vector<std::string> split(const std::string& text, const std::string& sep) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  for (;;) {
+    const size_t end = text.find(sep, at);
+    out.push_back(text.substr(at, end == std::string::npos ? std::string::npos : end - at));
+    if (end == std::string::npos) return out;
+    at = end + sep.size();
+  }
+}
+
+bool is_number(const std::string& w) {
+  return !w.empty() && w.find_first_not_of("0123456789:") == std::string::npos;
+}
+
+TEST(InductionCorpus, DocumentsRepeatRequestWordsAndSpans) {
+  const std::vector<DeviceExample> train = make_device_examples(DeviceCorpusOptions{}, false, 2000);
+  std::set<std::string> words;
+  std::string requests;
+  for (const DeviceExample& ex : train)
+    for (const ChatMessage& m : ex.messages)
+      if (m.role == "user") {
+        for (const std::string& w : split(m.content, " ")) words.insert(w);
+        requests += m.content + " ";
+      }
+  InductionCorpusOptions o;
+  o.n_documents = 400;
+  o.min_words = 3;
+  o.max_words = 9;
+  const std::string text = make_induction_corpus(train, o);
+  std::vector<std::string> docs = split(text, "<|endoftext|>");
+  ASSERT_EQ(docs.back(), "");  // every document ends with the separator
+  docs.pop_back();
+  ASSERT_EQ(docs.size(), 400u);
+  int spans = 0, numbers = 0, n_words = 0;
+  std::set<size_t> lengths;
+  for (const std::string& doc : docs) {
+    ASSERT_GE(doc.size(), 2u);
+    ASSERT_EQ(doc.substr(doc.size() - 2), " .") << doc;
+    const std::vector<std::string> halves = split(doc.substr(0, doc.size() - 2), " ; ");
+    ASSERT_EQ(halves.size(), 2u) << doc;
+    EXPECT_EQ(halves[0], halves[1]) << doc;
+    const std::vector<std::string> a = split(halves[0], " ");
+    lengths.insert(a.size());
+    EXPECT_GE(a.size(), 3u);
+    EXPECT_LE(a.size(), 9u);
+    for (const std::string& w : a) {
+      ++n_words;
+      if (words.count(w)) continue;
+      EXPECT_TRUE(is_number(w)) << "'" << w << "' is no request word: " << doc;
+      ++numbers;
+    }
+    spans += requests.find(halves[0]) != std::string::npos;
+  }
+  EXPECT_EQ(lengths.size(), 7u);  // every length from 3 to 9
+  EXPECT_GT(spans, 150);          // about half, plus a few drawn ones that read like text
+  EXPECT_LT(spans, 300);
+  EXPECT_GT(numbers, n_words / 30);  // ~7 % of all words (15 % of the drawn half)
+
+  EXPECT_EQ(make_induction_corpus(train, o), text);
+  InductionCorpusOptions other = o;
+  other.seed = 2;
+  EXPECT_NE(make_induction_corpus(train, other), text);
+}
+
+TEST(InductionCorpus, RejectsLengthsTheRequestsCannotFill) {
+  const std::vector<DeviceExample> train = make_device_examples(DeviceCorpusOptions{}, false, 1);
+  InductionCorpusOptions o;
+  o.max_words = 100000;
+  EXPECT_THROW(make_induction_corpus(train, o), Error);
+  o.max_words = 2;
+  o.min_words = 3;
+  EXPECT_THROW(make_induction_corpus(train, o), Error);
+}
+
+}  // namespace
+}  // namespace onellm
