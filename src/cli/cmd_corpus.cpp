@@ -71,17 +71,19 @@ std::string render_eval_lines(const ChatTemplate& tpl, const std::vector<DeviceE
 }  // namespace
 
 int make_corpus_command(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--seed", "--out", "-o", "--train", "--heldout", "--p-tools", "--p-result", "--induction"}, {});
+  Args a(argc, argv, 2, {"--seed", "--out", "-o", "--train", "--heldout", "--p-tools", "--p-result", "--p-vary", "--induction"}, {});
   auto out = a.get({"--out", "-o"});
   if (!out) throw Error("no output directory given (--out DIR)");
   DeviceCorpusOptions o;
   o.seed = static_cast<uint64_t>(a.get_int({"--seed"}, 1));
   o.p_tools_listed = a.get_double({"--p-tools"}, o.p_tools_listed);
   o.p_tool_result = a.get_double({"--p-result"}, o.p_tool_result);
+  o.p_vary_phrasing = a.get_double({"--p-vary"}, o.p_vary_phrasing);
   const int64_t n_train = a.get_int({"--train"}, 20000), n_heldout = a.get_int({"--heldout"}, 1000);
   const int64_t n_induction = a.get_int({"--induction"}, 0);
   if (n_train < 0 || n_heldout < 0 || n_induction < 0)
     throw Error("--train, --heldout and --induction must not be negative");
+  if (!(o.p_vary_phrasing >= 0 && o.p_vary_phrasing <= 1)) throw Error("--p-vary must be in [0, 1]");
 
   std::filesystem::path dir(*out);
   std::error_code ec;

@@ -186,7 +186,7 @@ ChatJson call(const std::string& name, ChatJson arguments) {
 Reply alarm(Draw& d) {
   int h, m;
   draw_time(d, h, m);
-  const std::string& phrasing = d.from(kAlarmPhrasings);
+  const std::string phrasing = d.phrasing(kAlarmPhrasings);
   ChatJson args{{"hour", h}, {"minute", m}};
   Slots slots{{"time", spoken_time(h, m, d)}};
   if (phrasing.find("{label}") != std::string::npos) {
@@ -216,7 +216,7 @@ Reply timer(Draw& d) {
     value = d.chance(0.5) ? "30 minutes" : "1 hour";
     spoken = value == "1 hour" ? "an hour" : "half an hour";
   }
-  const std::string& phrasing = d.from(kTimerPhrasings);
+  const std::string phrasing = d.phrasing(kTimerPhrasings);
   ChatJson args{{"duration", value}};
   Slots slots{{"duration", spoken}};
   if (phrasing.find("{label}") != std::string::npos) {
@@ -239,7 +239,7 @@ Reply event(Draw& d) {
     args["location"] = location;
     slots.emplace_back("location", location);
   }
-  return {fill(d.from(at_place ? kEventAtPlacePhrasings : kEventPhrasings), slots),
+  return {fill(d.phrasing(at_place ? kEventAtPlacePhrasings : kEventPhrasings), slots),
           ChatJson::array({call("create_event", args)}), "", "Added " + title + " on " + date + "."};
 }
 
@@ -259,10 +259,10 @@ Reply contact(Draw& d) {
     const std::string spoken = field == "phone" ? d.any(std::vector<std::string>{"phone", "number", "phone number"})
                              : field == "email" ? d.any(std::vector<std::string>{"email", "email address"})
                                                 : field;
-    return {fill(d.from(kGetContactPhrasings), {{"name", name}, {"field", spoken}}),
+    return {fill(d.phrasing(kGetContactPhrasings), {{"name", name}, {"field", spoken}}),
             ChatJson::array({call("get_contact", {{"name", name}, {"field", field}})}), "", ""};
   }
-  const std::string& phrasing = d.from(kAddContactPhrasings);
+  const std::string phrasing = d.phrasing(kAddContactPhrasings);
   ChatJson args{{"name", name}};
   Slots slots{{"name", name}};
   if (phrasing.find("{phone}") != std::string::npos) {
@@ -282,40 +282,40 @@ std::string person_or_number(Draw& d) { return d.chance(0.8) ? d.value(kContactN
 
 Reply phone_call(Draw& d) {
   std::string who = person_or_number(d);
-  return {fill(d.from(kCallPhrasings), {{"contact", who}}), ChatJson::array({call("call", {{"contact", who}})}), "",
+  return {fill(d.phrasing(kCallPhrasings), {{"contact", who}}), ChatJson::array({call("call", {{"contact", who}})}), "",
           "Calling " + who + "."};
 }
 
 Reply message(Draw& d) {
   std::string to = person_or_number(d);
   const std::string& body = d.value(kMessageBodies);
-  return {fill(d.from(kMessagePhrasings), {{"to", to}, {"body", body}}),
+  return {fill(d.phrasing(kMessagePhrasings), {{"to", to}, {"body", body}}),
           ChatJson::array({call("send_message", {{"to", to}, {"body", body}})}), "", "Message sent to " + to + "."};
 }
 
 Reply email(Draw& d) {
   std::string to = d.chance(0.6) ? d.value(kContactNames) : email_address(d);
   const std::string &subject = d.value(kEmailSubjects), &body = d.value(kEmailBodies);
-  return {fill(d.from(kEmailPhrasings), {{"to", to}, {"subject", subject}, {"body", body}}),
+  return {fill(d.phrasing(kEmailPhrasings), {{"to", to}, {"subject", subject}, {"body", body}}),
           ChatJson::array({call("send_email", {{"to", to}, {"subject", subject}, {"body", body}})}), "",
           "Email sent to " + to + "."};
 }
 
 Reply search(Draw& d) {
   const std::string& q = d.value(kSearchQueries);
-  return {fill(d.from(kSearchPhrasings), {{"query", q}}), ChatJson::array({call("web_search", {{"query", q}})}), "",
+  return {fill(d.phrasing(kSearchPhrasings), {{"query", q}}), ChatJson::array({call("web_search", {{"query", q}})}), "",
           "Here is what I found."};
 }
 
 Reply place(Draw& d) {
   const std::string& q = d.value(kPlaces);
-  return {fill(d.from(kFindPlacePhrasings), {{"query", q}}), ChatJson::array({call("find_place", {{"query", q}})}),
+  return {fill(d.phrasing(kFindPlacePhrasings), {{"query", q}}), ChatJson::array({call("find_place", {{"query", q}})}),
           "", "Here it is on the map."};
 }
 
 Reply navigate(Draw& d) {
   const std::string& dest = d.value(kDestinations);
-  const std::string& phrasing = d.from(kNavigatePhrasings);
+  const std::string phrasing = d.phrasing(kNavigatePhrasings);
   ChatJson args{{"destination", dest}};
   Slots slots{{"destination", dest}};
   if (phrasing.find("{mode") != std::string::npos) {
@@ -326,7 +326,7 @@ Reply navigate(Draw& d) {
     args["mode"] = kModes[k].first;
     slots.emplace_back("mode_verb", kVerbs[k]);
     slots.emplace_back("mode", kModes[k].second);
-  } else if (phrasing.rfind("drive", 0) == 0) {
+  } else if (phrasing.find("drive to") != std::string::npos) {
     args["mode"] = "driving";
   }
   return {fill(phrasing, slots), ChatJson::array({call("navigate", args)}), "", "Starting directions to " + dest + "."};
@@ -352,12 +352,12 @@ Reply setting(Draw& d) {
     if (second.first != value) {
       ChatJson calls = ChatJson::array({call("toggle_setting", {{"setting", value}, {"on", on}}),
                                         call("toggle_setting", {{"setting", second.first}, {"on", on}})});
-      return {fill(d.from(kTwoSettingsPhrasings),
+      return {fill(d.phrasing(kTwoSettingsPhrasings),
                    {{"setting", d.any(names)}, {"setting2", d.any(second.second)}, {"state", on ? "on" : "off"}}),
               calls, "", "Done."};
     }
   }
-  return {fill(d.from(on ? kSettingOnPhrasings : kSettingOffPhrasings), {{"setting", d.any(names)}}),
+  return {fill(d.phrasing(on ? kSettingOnPhrasings : kSettingOffPhrasings), {{"setting", d.any(names)}}),
           ChatJson::array({call("toggle_setting", {{"setting", value}, {"on", on}})}), "",
           "Turned " + std::string(on ? "on " : "off ") + names[0] + "."};
 }
@@ -368,16 +368,16 @@ Reply settings_page(Draw& d) {
       {"battery", "battery"}, {"storage", "storage"}, {"apps", "app"}, {"notifications", "notification"},
       {"privacy", "privacy"}, {"date_time", "date and time"}, {"accessibility", "accessibility"}};
   const auto& [value, spoken] = d.any(kPages);
-  return {fill(d.from(kOpenSettingsPhrasings), {{"page", spoken}}),
+  return {fill(d.phrasing(kOpenSettingsPhrasings), {{"page", spoken}}),
           ChatJson::array({call("open_settings", {{"page", value}})}), "", "Opened " + spoken + " settings."};
 }
 
 Reply camera(Draw& d) {
   const size_t kind = d.below(3);
-  if (kind == 0) return {d.from(kPhotoPhrasings), ChatJson::array({call("take_photo", ChatJson::object())}), "", ""};
+  if (kind == 0) return {d.phrasing(kPhotoPhrasings), ChatJson::array({call("take_photo", ChatJson::object())}), "", ""};
   if (kind == 1)
-    return {d.from(kSelfiePhrasings), ChatJson::array({call("take_photo", {{"camera", "front"}})}), "", ""};
-  const std::string& p = d.from(kVideoPhrasings);
+    return {d.phrasing(kSelfiePhrasings), ChatJson::array({call("take_photo", {{"camera", "front"}})}), "", ""};
+  const std::string p = d.phrasing(kVideoPhrasings);
   const bool front = p.find("selfie") != std::string::npos || p.find("front") != std::string::npos;
   return {p, ChatJson::array({call("record_video", front ? ChatJson{{"camera", "front"}} : ChatJson::object())}), "",
           ""};
@@ -386,59 +386,59 @@ Reply camera(Draw& d) {
 Reply document(Draw& d) {
   const std::string& name = d.value(kDocumentNames);
   if (d.chance(0.5))
-    return {fill(d.from(kOpenDocumentPhrasings), {{"name", name}}),
+    return {fill(d.phrasing(kOpenDocumentPhrasings), {{"name", name}}),
             ChatJson::array({call("open_document", {{"name", name}})}), "", "Opened " + name + "."};
   static const std::vector<std::pair<std::string, std::string>> kTypes = {
       {"text", "text document"}, {"pdf", "pdf"}, {"spreadsheet", "spreadsheet"}, {"presentation", "presentation"}};
   const auto& [type, spoken] = d.any(kTypes);
-  return {fill(d.from(kCreateDocumentPhrasings), {{"name", name}, {"type", spoken}}),
+  return {fill(d.phrasing(kCreateDocumentPhrasings), {{"name", name}, {"type", spoken}}),
           ChatJson::array({call("create_document", {{"name", name}, {"type", type}})}), "", "Created " + name + "."};
 }
 
 Reply show_alarms(Draw& d) {
-  return {d.from(kShowAlarmsPhrasings), ChatJson::array({call("show_alarms", ChatJson::object())}), "", ""};
+  return {d.phrasing(kShowAlarmsPhrasings), ChatJson::array({call("show_alarms", ChatJson::object())}), "", ""};
 }
 
 Reply remove_alarm(Draw& d) {
   int h, m;
   draw_time(d, h, m);
-  return {fill(d.from(kDeleteAlarmPhrasings), {{"time", spoken_time(h, m, d)}}),
+  return {fill(d.phrasing(kDeleteAlarmPhrasings), {{"time", spoken_time(h, m, d)}}),
           ChatJson::array({call("delete_alarm", {{"hour", h}, {"minute", m}})}), "",
           "Deleted the " + std::to_string(h) + ":" + two_digits(m) + " alarm."};
 }
 
 Reply stop_timer(Draw& d) {
   if (d.chance(0.5))
-    return {d.from(kCancelTimerPhrasings), ChatJson::array({call("cancel_timer", ChatJson::object())}), "",
+    return {d.phrasing(kCancelTimerPhrasings), ChatJson::array({call("cancel_timer", ChatJson::object())}), "",
             "Timer cancelled."};
   const std::string& label = d.value(kTimerLabels);
-  return {fill(d.from(kCancelLabelledTimerPhrasings), {{"label", label}}),
+  return {fill(d.phrasing(kCancelLabelledTimerPhrasings), {{"label", label}}),
           ChatJson::array({call("cancel_timer", {{"label", label}})}), "", "Timer cancelled."};
 }
 
 Reply calendar(Draw& d) {
   if (d.chance(0.5))
-    return {d.from(kListEventsPhrasings), ChatJson::array({call("list_events", ChatJson::object())}), "", ""};
+    return {d.phrasing(kListEventsPhrasings), ChatJson::array({call("list_events", ChatJson::object())}), "", ""};
   const std::string& date = d.from(kDates);
-  return {fill(d.from(kListEventsOnDatePhrasings), {{"date", date}}),
+  return {fill(d.phrasing(kListEventsOnDatePhrasings), {{"date", date}}),
           ChatJson::array({call("list_events", {{"date", date}})}), "", ""};
 }
 
 Reply remove_event(Draw& d) {
   const std::string& title = d.value(kEventTitles);
-  return {fill(d.from(kDeleteEventPhrasings), {{"title", title}}),
+  return {fill(d.phrasing(kDeleteEventPhrasings), {{"title", title}}),
           ChatJson::array({call("delete_event", {{"title", title}})}), "", "Deleted " + title + "."};
 }
 
 Reply remove_contact(Draw& d) {
   const std::string& name = d.value(kContactNames);
-  return {fill(d.from(kDeleteContactPhrasings), {{"name", name}}),
+  return {fill(d.phrasing(kDeleteContactPhrasings), {{"name", name}}),
           ChatJson::array({call("delete_contact", {{"name", name}})}), "", "Deleted " + name + " from your contacts."};
 }
 
 Reply remove_document(Draw& d) {
   const std::string& name = d.value(kDocumentNames);
-  return {fill(d.from(kDeleteDocumentPhrasings), {{"name", name}}),
+  return {fill(d.phrasing(kDeleteDocumentPhrasings), {{"name", name}}),
           ChatJson::array({call("delete_document", {{"name", name}})}), "", "Deleted " + name + "."};
 }
 
@@ -446,7 +446,7 @@ int percent(Draw& d) { return d.chance(0.5) ? 10 * d.range(0, 10) : d.range(0, 1
 
 Reply brightness(Draw& d) {
   const int level = percent(d);
-  return {fill(d.from(kBrightnessPhrasings), {{"level", std::to_string(level)}}),
+  return {fill(d.phrasing(kBrightnessPhrasings), {{"level", std::to_string(level)}}),
           ChatJson::array({call("set_brightness", {{"level", level}})}), "",
           "Brightness set to " + std::to_string(level) + "%."};
 }
@@ -454,13 +454,13 @@ Reply brightness(Draw& d) {
 Reply volume(Draw& d) {
   const int level = percent(d);
   if (d.chance(0.6))
-    return {fill(d.from(kVolumePhrasings), {{"level", std::to_string(level)}}),
+    return {fill(d.phrasing(kVolumePhrasings), {{"level", std::to_string(level)}}),
             ChatJson::array({call("set_volume", {{"level", level}})}), "",
             "Volume set to " + std::to_string(level) + "%."};
   static const std::vector<std::pair<std::string, std::vector<std::string>>> kStreams = {
       {"media", {"media", "music"}}, {"ring", {"ringer", "ring", "ringtone"}}, {"alarm", {"alarm"}}};
   const auto& [stream, names] = d.any(kStreams);
-  return {fill(d.from(kStreamVolumePhrasings), {{"stream", d.any(names)}, {"level", std::to_string(level)}}),
+  return {fill(d.phrasing(kStreamVolumePhrasings), {{"stream", d.any(names)}, {"level", std::to_string(level)}}),
           ChatJson::array({call("set_volume", {{"level", level}, {"stream", stream}})}), "",
           "Volume set to " + std::to_string(level) + "%."};
 }
@@ -497,6 +497,7 @@ const ChatJson& device_tools() {
 
 std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& o, bool heldout, int64_t n) {
   Draw d(o.seed * 2 + (heldout ? 1 : 0), heldout);
+  d.vary_phrasings(heldout ? 0 : o.p_vary_phrasing);
   int total_weight = 0;
   for (const auto& intent : kIntents) total_weight += intent.second;
   std::vector<DeviceExample> out;

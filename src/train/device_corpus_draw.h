@@ -29,6 +29,11 @@ class Draw {
   }
   template <typename T>
   const T& any(const std::vector<T>& v) { return v[below(v.size())]; }
+  // A phrasing of the split; training ones varied with probability
+  // vary_phrasings() (a synonym, a filler, a dropped small word), never into
+  // a held-out phrasing. Held-out phrasings are returned as written.
+  std::string phrasing(const Pool& pool);
+  void vary_phrasings(double p) { p_vary_ = p; }
   // An argument value. Held-out examples take a held-out entry. Training
   // ones take, a third of the time each, an entry, a new value made of the
   // pool's training words, or a new value of as many words drawn from every
@@ -44,6 +49,7 @@ class Draw {
  private:
   std::mt19937_64 rng_;
   bool heldout_;
+  double p_vary_ = 0;
 };
 
 // "555 123 4567".

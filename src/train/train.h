@@ -349,6 +349,7 @@ struct DeviceCorpusOptions {
   double p_tools_listed = 0.2;  // prompt lists the tools (as the API would)
   double p_system = 0.5;        // a system prompt
   double p_tool_result = 0.25;  // the call's result and a short confirmation follow
+  double p_vary_phrasing = 0;   // a training phrasing gets a synonym, a filler or loses a small word
 };
 // The simulated device's tools (OpenAI function definitions, onellm's own).
 const ChatJson& device_tools();

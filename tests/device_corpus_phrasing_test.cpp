@@ -1,0 +1,111 @@
+// Varied training phrasings (src/train/device_corpus_phrasing.cpp): one word
+// changed, slots kept, never a held-out phrasing, held-out ones untouched.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "train/device_corpus_draw.h"
+#include "train/train.h"
+
+namespace onellm {
+namespace {
+
+using device_corpus::Draw;
+using device_corpus::Pool;
+
+std::vector<std::string> words(const std::string& s) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at < s.size()) {
+    size_t end = s.find(' ', at);
+    if (end == std::string::npos) end = s.size();
+    if (end > at) out.push_back(s.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+// Whether b is a with one word replaced, one word dropped, or up to three
+// words added at one end.
+bool one_edit(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  if (a.size() == b.size()) {
+    int diff = 0;
+    for (size_t i = 0; i < a.size(); ++i) diff += a[i] != b[i];
+    return diff == 1;
+  }
+  if (b.size() + 1 == a.size()) {
+    for (size_t skip = 0; skip < a.size(); ++skip) {
+      std::vector<std::string> c = a;
+      c.erase(c.begin() + static_cast<std::ptrdiff_t>(skip));
+      if (c == b) return true;
+    }
+    return false;
+  }
+  if (b.size() > a.size() && b.size() <= a.size() + 3) {
+    const size_t extra = b.size() - a.size();
+    return std::vector<std::string>(b.begin() + static_cast<std::ptrdiff_t>(extra), b.end()) == a ||
+           std::vector<std::string>(b.begin(), b.end() - static_cast<std::ptrdiff_t>(extra)) == a;
+  }
+  return false;
+}
+
+// Index 3 and 7 are held out; "set alarm for {time}" is one dropped word
+// away from entry 0 and "take a pic" one synonym away from entry 4.
+const Pool kPool = {"set the alarm for {time}", "wake me up at {time}", "show my alarms", "set alarm for {time}",
+                    "take a photo", "turn on {setting}", "delete the {name} file", "take a pic"};
+
+TEST(DevicePhrasing, TrainingPhrasingsChangeOneWordAndKeepTheirSlots) {
+  Draw d(7, false);
+  d.vary_phrasings(1.0);
+  int varied = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string p = d.phrasing(kPool);
+    ASSERT_NE(p, kPool[3]);
+    ASSERT_NE(p, kPool[7]);
+    bool entry = false, edited = false;
+    for (size_t e = 0; e < kPool.size(); ++e) {
+      if (e % 4 == 3) continue;
+      entry |= p == kPool[e];
+      const bool edit = one_edit(words(kPool[e]), words(p));
+      if (edit) {
+        // The slots of the entry it came from are all still there.
+        for (const std::string& w : words(kPool[e]))
+          if (w.front() == '{') EXPECT_NE(p.find(w), std::string::npos) << p << " from " << kPool[e];
+      }
+      edited |= edit;
+    }
+    EXPECT_TRUE(entry || edited) << p;
+    varied += !entry;
+  }
+  EXPECT_GT(varied, 2000);
+}
+
+TEST(DevicePhrasing, HeldOutPhrasingsAndZeroProbabilityAreUntouched) {
+  Draw held(7, true);
+  held.vary_phrasings(1.0);
+  for (int i = 0; i < 200; ++i) {
+    const std::string p = held.phrasing(kPool);
+    EXPECT_TRUE(p == kPool[3] || p == kPool[7]) << p;
+  }
+  // Without variation the draws are those of from(): the corpus stays the
+  // same bytes as before variation existed.
+  Draw a(11, false), b(11, false);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(a.from(kPool), b.phrasing(kPool));
+}
+
+TEST(DevicePhrasing, VariedCorpusKeepsHeldOutRequestsUnseen) {
+  DeviceCorpusOptions o;
+  o.p_vary_phrasing = 0.5;
+  std::set<std::string> train;
+  for (const DeviceExample& ex : make_device_examples(o, false, 4000))
+    for (const ChatMessage& m : ex.messages)
+      if (m.role == "user") train.insert(m.content);
+  for (const DeviceExample& ex : make_device_examples(o, true, 2000))
+    for (const ChatMessage& m : ex.messages)
+      if (m.role == "user") EXPECT_FALSE(train.count(m.content)) << m.content;
+}
+
+}  // namespace
+}  // namespace onellm
