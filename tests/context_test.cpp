@@ -369,6 +369,29 @@ TEST_F(ContextTest, AdapterSessionsKeepTheirOwnChunks) {
   restarted.checkin("mail", "s1");
 }
 
+// The write-back is asynchronous; a session asking for chunks another one
+// has only just queued waits for those writes instead of recomputing them.
+TEST_F(ContextTest, ChunksQueuedForWriteBackAreRestoredNotRecomputed) {
+  const std::vector<int32_t> prompt = long_prompt(16);
+  ContextOptions o;
+  o.always_load = true;
+  o.dir = dir_.file("kv");
+  ContextStore store(*model_, *tok_, &pool_, dir_.file("m.gguf"), o);
+  for (int round = 0; round < 5; ++round) {
+    const std::string first = "a" + std::to_string(round), second = "b" + std::to_string(round);
+    std::vector<int32_t> p = prompt;
+    p.push_back(static_cast<int32_t>(10 + round));  // each round's chunks are new (the chain starts here)
+    std::rotate(p.begin(), p.end() - 1, p.end());
+    store.checkout("mail", first, 10, 1024, p, 1024).generate(greedy(p, 1));
+    store.checkin("mail", first);  // queues the chunks; no flush
+    RestoreReport r;
+    store.checkout("mail", second, 10, 1024, p, 1024, &r);
+    EXPECT_EQ(r.chunks_from_disk, static_cast<int64_t>((p.size() - 1) / 32)) << "round " << round;
+    store.checkin("mail", second);
+  }
+  store.flush();
+}
+
 TEST_F(ContextTest, CorruptChunkIsRecomputedAndTheReplyIsUnchanged) {
   const std::vector<int32_t> prompt = long_prompt(10);
   ContextOptions o;

@@ -54,7 +54,7 @@ void notify_ready(const std::string& ready_file, const std::string& socket_path,
 int serve_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"-m", "--model", "--socket", "--http", "--config", "--state-dir", "-t", "--threads", "--ready-file",
-          "--kv-budget", "--kv-chunk", "--kv-compress", "--kv-type", "--lora"},
+          "--kv-budget", "--kv-chunk", "--kv-compress", "--kv-type", "--kv-restore", "--lora"},
          {"--log-content", "--no-socket", "-h", "--help"});
   if (a.flag({"-h", "--help"})) {
     std::puts("onellm serve -m MODEL [--socket PATH | --no-socket] [--http 127.0.0.1:PORT] [--config FILE]\n"
@@ -63,6 +63,8 @@ int serve_command(int argc, char** argv) {
               "             [--kv-compress int8|int4|int2 (deepest in-memory format of rarely attended\n"
               "              KV chunks, default int4; well-attended chunks stop at int8)]\n"
               "             [--kv-type f16|q8_0|f32 (live KV caches, default f16)]\n"
+              "             [--kv-restore auto|load (a session's chunks on disk: loaded when cheaper than\n"
+              "              recomputing, as measured at start-up, or always; default auto)]\n"
               "             [--lora NAME=ADAPTER.gguf ... (LoRA adapters that sessions and requests name:\n"
               "              POST /v1/sessions {\"adapter\": NAME}, or \"model\": NAME in OpenAI requests)]");
     return 0;
@@ -78,6 +80,9 @@ int serve_command(int argc, char** argv) {
   o.kv_compress = a.get_or({"--kv-compress"}, "int4");
   o.kv_type = kv_type_from_args(a);
   parse_kv_format(o.kv_compress);  // a bad name fails here, before the model loads
+  o.kv_restore = a.get_or({"--kv-restore"}, "auto");
+  if (o.kv_restore != "auto" && o.kv_restore != "load")
+    throw Error("--kv-restore takes auto or load, got '" + o.kv_restore + "'");
   for (const std::string& spec : a.get_all("--lora")) {
     const size_t eq = spec.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())

@@ -29,17 +29,28 @@ int64_t ContextStore::restore(SessionKv& s, const std::vector<int32_t>& prompt, 
                                  kv_format_bytes_per_value(options_.disk_format);
   const bool disk_is_cheaper = options_.always_load ||
       costs_.load_ms_per_mb * bytes_per_chunk / 1048576.0 < costs_.recompute_ms_per_token * static_cast<double>(C);
-  std::vector<Step> steps;
+  std::vector<uint64_t> chains;
   uint64_t chain = chunk_chain_seed(s.adapter.id);
+  for (int64_t i = 0; i < n_chunks; ++i) chains.push_back(chain = chunk_chain_hash(chain, prompt.data() + i * C, C));
+  // A chunk another session has just computed may still be queued for its
+  // write-back: waiting for that write (milliseconds) beats recomputing it.
+  if (disk_ && disk_is_cheaper)
+    writes_done_cv_.wait(lock, [&] {
+      for (const auto& w : writes_)
+        for (int64_t i = 0; i < n_chunks; ++i)
+          if (w->chain == chains[static_cast<size_t>(i)] && w->owner == s.owner(i, C)) return false;
+      return true;
+    });
+  std::vector<Step> steps;
   for (int64_t i = 0; i < n_chunks; ++i) {
     Step step;
-    chain = step.chain = chunk_chain_hash(chain, prompt.data() + i * C, C);
-    if (auto it = chunks_.find(s.owner(i, C) + '\0' + hex64(chain)); it != chunks_.end()) {
+    step.chain = chains[static_cast<size_t>(i)];
+    if (auto it = chunks_.find(s.owner(i, C) + '\0' + hex64(step.chain)); it != chunks_.end()) {
       step.source = Source::kMemory;
       step.image = it->second->image;
       step.on_disk = it->second->on_disk;
       it->second->last_used = s.last_used;
-    } else if (disk_ && disk_is_cheaper && disk_->contains(s.owner(i, C), chain)) {
+    } else if (disk_ && disk_is_cheaper && disk_->contains(s.owner(i, C), step.chain)) {
       step.source = Source::kDisk;
       step.on_disk = true;
     }

@@ -90,6 +90,7 @@ Service::LoadedModel& Service::model() {
     co.deepest_memory_format = parse_kv_format(options_.kv_compress);
     co.kv_type = options_.kv_type;
     co.disk_format = kv_format_for_cache(options_.kv_type);
+    co.always_load = options_.kv_restore == "load";
     m->context = std::make_unique<ContextStore>(*m->model, *m->tokenizer, m->pool.get(), options_.model_path, co);
     model_ = std::move(m);
     std::fprintf(stderr, "onellm serve: model loaded: %s\n", options_.model_path.c_str());

@@ -31,6 +31,9 @@ struct ServeOptions {
   int64_t kv_chunk_tokens = 32;
   std::string kv_compress = "int4";  // deepest in-memory KV format (rarely attended chunks) before disk
   TensorType kv_type = TensorType::F16;  // live KV caches
+  // Restoring a chunk that is on disk: "auto" loads it when loading is
+  // cheaper than recomputing (measured at start-up), "load" always does.
+  std::string kv_restore = "auto";
   // LoRA adapters served beside the base model (serve --lora NAME=FILE):
   // sessions and requests name one; the base weights stay shared.
   std::vector<std::pair<std::string, std::string>> adapters;  // name, file

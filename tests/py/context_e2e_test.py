@@ -16,6 +16,7 @@ import service_e2e_test as base  # noqa: E402
 
 BIN = os.environ.get("ONELLM_BIN", "")
 
+LOAD = ["--kv-restore", "load"]  # chunks on disk are always loaded, never recomputed
 PUBLIC = " ".join(f"Tool {i}: the shared device tool list that every app may reuse." for i in range(5))
 
 CONFIG = """
@@ -97,7 +98,8 @@ def run(tmp, model_a, model_b):
         code = d.stop()
     check(code == 0, "daemon stopped cleanly")
 
-    d = Daemon(tmp, model_a, cfg, state)
+    # Loading is forced: on a tiny model "auto" may rightly find recomputing cheaper.
+    d = Daemon(tmp, model_a, cfg, state, extra=LOAD)
     c = Client(d)
     try:
         second = c.say("tok-mail", s1, "and then?")
@@ -129,7 +131,7 @@ def run(tmp, model_a, model_b):
     finally:
         if d.proc.poll() is None:
             d.proc.kill()
-    d = Daemon(tmp, model_a, cfg, state)
+    d = Daemon(tmp, model_a, cfg, state, extra=LOAD)
     c = Client(d)
     try:
         after_kill = c.say("tok-mail", s2, "and then?")
