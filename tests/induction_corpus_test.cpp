@@ -4,6 +4,7 @@
 // lacks), half of them spans of real requests, and a function of the seed.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <set>
 #include <string>
 #include <vector>
@@ -77,6 +78,58 @@ TEST(InductionCorpus, DocumentsRepeatRequestWordsAndSpans) {
   InductionCorpusOptions other = o;
   other.seed = 2;
   EXPECT_NE(make_induction_corpus(train, other), text);
+}
+
+// Made-up words stand for the values a held-out request brings; none may be
+// a word of a held-out request that training lacks.
+TEST(InductionCorpus, MadeUpWordsReplaceTheRequestedShareAndNeverHeldOutWords) {
+  const std::vector<DeviceExample> train = make_device_examples(DeviceCorpusOptions{}, false, 2000);
+  const std::vector<DeviceExample> heldout = make_device_examples(DeviceCorpusOptions{}, true, 3000);
+  std::set<std::string> training_words, heldout_only;
+  for (const DeviceExample& ex : train)
+    for (const ChatMessage& m : ex.messages)
+      if (m.role == "user")
+        for (const std::string& line : split(m.content, "\n"))
+          for (const std::string& w : split(line, " ")) training_words.insert(w);
+  auto lower = [](std::string w) {
+    for (char& c : w) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return w;
+  };
+  for (const DeviceExample& ex : heldout)
+    for (const ChatMessage& m : ex.messages)
+      if (m.role == "user")
+        for (std::string w : split(m.content, " ")) {
+          if (w.find('\n') != std::string::npos) continue;  // not a word of the stream
+          while (!w.empty() && std::string(".,!?:'").find(w.back()) != std::string::npos) w.pop_back();
+          if (!training_words.count(w)) heldout_only.insert(lower(w));
+        }
+  ASSERT_GT(heldout_only.size(), 20u) << "the held-out split brings its own words";
+  InductionCorpusOptions o;
+  o.n_documents = 3000;
+  o.p_made_up = 0.3;
+  const std::string text = make_induction_corpus(train, o);
+  int n_words = 0, made_up = 0, capitalized = 0;
+  for (const std::string& doc : split(text, "<|endoftext|>")) {
+    if (doc.empty()) continue;
+    const std::vector<std::string> halves = split(doc.substr(0, doc.size() - 2), " ; ");
+    ASSERT_EQ(halves.size(), 2u) << doc;
+    EXPECT_EQ(halves[0], halves[1]) << doc;
+    for (const std::string& w : split(halves[0], " ")) {
+      ++n_words;
+      if (training_words.count(w) || is_number(w)) continue;
+      ++made_up;
+      capitalized += w[0] >= 'A' && w[0] <= 'Z';
+      EXPECT_EQ(w.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"), std::string::npos) << w;
+      EXPECT_FALSE(heldout_only.count(lower(w))) << "'" << w << "' is a held-out word: " << doc;
+    }
+  }
+  // ~30 % are replaced (a few made-up words happen to be request words).
+  EXPECT_GT(made_up, n_words / 4);
+  EXPECT_LT(made_up, n_words * 35 / 100);
+  EXPECT_GT(capitalized, made_up / 4);
+  EXPECT_LT(capitalized, made_up * 4 / 10);
+  o.p_made_up = 1.5;
+  EXPECT_THROW(make_induction_corpus(train, o), Error);
 }
 
 TEST(InductionCorpus, RejectsLengthsTheRequestsCannotFill) {

@@ -71,7 +71,10 @@ std::string render_eval_lines(const ChatTemplate& tpl, const std::vector<DeviceE
 }  // namespace
 
 int make_corpus_command(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--seed", "--out", "-o", "--train", "--heldout", "--p-tools", "--p-result", "--p-vary", "--induction"}, {});
+  Args a(argc, argv, 2,
+         {"--seed", "--out", "-o", "--train", "--heldout", "--p-tools", "--p-result", "--p-vary", "--induction",
+          "--induction-made-up"},
+         {});
   auto out = a.get({"--out", "-o"});
   if (!out) throw Error("no output directory given (--out DIR)");
   DeviceCorpusOptions o;
@@ -84,6 +87,8 @@ int make_corpus_command(int argc, char** argv) {
   if (n_train < 0 || n_heldout < 0 || n_induction < 0)
     throw Error("--train, --heldout and --induction must not be negative");
   if (!(o.p_vary_phrasing >= 0 && o.p_vary_phrasing <= 1)) throw Error("--p-vary must be in [0, 1]");
+  const double p_made_up = a.get_double({"--induction-made-up"}, 0);
+  if (!(p_made_up >= 0 && p_made_up <= 1)) throw Error("--induction-made-up must be in [0, 1]");
 
   std::filesystem::path dir(*out);
   std::error_code ec;
@@ -100,6 +105,7 @@ int make_corpus_command(int argc, char** argv) {
     InductionCorpusOptions io;
     io.seed = o.seed;
     io.n_documents = n_induction;
+    io.p_made_up = p_made_up;
     write_file(dir / "induction.txt", make_induction_corpus(train, io));
     std::fprintf(stderr, "wrote %s: induction.txt (%lld copy documents from the training requests)\n",
                  dir.string().c_str(), static_cast<long long>(n_induction));

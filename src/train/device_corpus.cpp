@@ -74,6 +74,12 @@ const std::set<std::string>& heldout_values() {
   return values;
 }
 
+std::string lower(std::string s) {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
 // Upper-cases an ASCII first letter.
 void capitalize(std::string& s) {
   if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
@@ -115,6 +121,34 @@ std::string Draw::pseudo_word() {
   const int syllables = range(1, 3);
   for (int i = 0; i < syllables; ++i) w += any(kOnsets) + any(kVowels) + (i + 1 == syllables ? any(kCodas) : "");
   return w;
+}
+
+bool is_heldout_word(const std::string& word) {
+  static const std::set<std::string> words = [] {
+    // Every pool a request is made from (a new one belongs here too).
+    std::vector<const Pool*> pools = value_pools();
+    for (const Pool* p :
+         {&kDates, &kAlarmPhrasings, &kTimerPhrasings, &kShowAlarmsPhrasings, &kEventPhrasings,
+          &kEventAtPlacePhrasings, &kAddContactPhrasings, &kGetContactPhrasings, &kCallPhrasings, &kMessagePhrasings,
+          &kEmailPhrasings, &kSearchPhrasings, &kFindPlacePhrasings, &kNavigatePhrasings, &kSettingOnPhrasings,
+          &kSettingOffPhrasings, &kTwoSettingsPhrasings, &kOpenSettingsPhrasings, &kPhotoPhrasings, &kSelfiePhrasings,
+          &kVideoPhrasings, &kCreateDocumentPhrasings, &kOpenDocumentPhrasings, &kRepeatPhrasings,
+          &kDeleteAlarmPhrasings, &kCancelTimerPhrasings, &kCancelLabelledTimerPhrasings, &kListEventsPhrasings,
+          &kListEventsOnDatePhrasings, &kDeleteEventPhrasings, &kDeleteContactPhrasings, &kDeleteDocumentPhrasings,
+          &kBrightnessPhrasings, &kVolumePhrasings, &kStreamVolumePhrasings})
+      pools.push_back(p);
+    for (const ChitChat& c : kChitChat) pools.push_back(&c.requests);
+    std::set<std::string> out;
+    for (const Pool* pool : pools)
+      for (size_t i = 0; i < pool->size(); ++i)
+        if (is_heldout_index(i))
+          for (std::string w : split_words((*pool)[i])) {
+            while (!w.empty() && std::string(".,!?:;'\"").find(w.back()) != std::string::npos) w.pop_back();
+            out.insert(lower(w));
+          }
+    return out;
+  }();
+  return words.count(lower(word)) > 0;
 }
 
 std::string phone_number(Draw& d) {

@@ -55,4 +55,9 @@ class Draw {
 // "555 123 4567".
 std::string phone_number(Draw& d);
 
+// Whether `word` (any case) occurs in a held-out entry of any pool (values,
+// dates, phrasings, chit-chat): made-up words outside the corpus proper must
+// not be one.
+bool is_heldout_word(const std::string& word);
+
 }  // namespace onellm::device_corpus

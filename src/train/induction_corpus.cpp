@@ -40,11 +40,22 @@ std::string number_word(Draw& d) {
   }
 }
 
+// A pronounceable made-up word, a third of them capitalized like a name; never
+// a word of a held-out request.
+std::string made_up_word(Draw& d) {
+  for (;;) {
+    std::string w = d.pseudo_word();
+    if (d.chance(1.0 / 3)) w[0] = static_cast<char>(w[0] - 'a' + 'A');
+    if (!device_corpus::is_heldout_word(w)) return w;
+  }
+}
+
 }  // namespace
 
 std::string make_induction_corpus(const std::vector<DeviceExample>& examples, const InductionCorpusOptions& options) {
   if (options.min_words < 1 || options.max_words < options.min_words)
     throw Error("induction corpus: need 1 <= min_words <= max_words");
+  if (!(options.p_made_up >= 0 && options.p_made_up <= 1)) throw Error("induction corpus: p_made_up must be in [0, 1]");
   // The requests in order, as one stream of words: spans of it are text the
   // model will read, words drawn from it cover the vocabulary by frequency.
   std::vector<std::string> stream;
@@ -71,6 +82,9 @@ std::string make_induction_corpus(const std::vector<DeviceExample>& examples, co
       // Words in no order: only copying predicts them, not the language.
       for (size_t i = 0; i < n; ++i) a.push_back(d.chance(options.p_number) ? number_word(d) : d.any(stream));
     }
+    if (options.p_made_up > 0)
+      for (std::string& w : a)
+        if (d.chance(options.p_made_up)) w = made_up_word(d);
     std::string line;
     for (size_t i = 0; i < a.size(); ++i) line += (i ? " " : "") + a[i];
     text += line + " ; " + line + " .<|endoftext|>";

@@ -368,6 +368,10 @@ struct InductionCorpusOptions {
   int64_t n_documents = 60000;
   int min_words = 6, max_words = 24;
   double p_number = 0.15;  // share of the drawn words that are numbers
+  // Share of all words then replaced by made-up ones ("dravel", "Kimo"): the
+  // values a held-out request brings are words training never showed, which
+  // a copy learned on known words alone reproduces badly. 0 draws nothing.
+  double p_made_up = 0;
 };
 std::string make_induction_corpus(const std::vector<DeviceExample>& examples, const InductionCorpusOptions& options);
 
