@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
 
 #include "base/error.h"
@@ -116,6 +117,42 @@ TEST(TrainLoop, ResumeFromCheckpointEqualsUninterruptedRun) {
   ASSERT_EQ(second.model().size(), full.model().size());
   EXPECT_EQ(std::memcmp(second.model().data(), full.model().data(), full.model().size() * sizeof(float)), 0)
       << "parameters differ after resume";
+}
+
+// Windows in parallel: the same model on every thread count (and after a
+// resume on another), and the same training as one window after another up
+// to float rounding.
+TEST(TrainLoop, BatchParallelIsThreadCountFreeAndMatchesSerialTraining) {
+  TempDir dir;
+  const std::vector<int32_t> corpus = markov_corpus(6000, 4);
+  const TrainModel init = TrainModel::init(small_config(), 9);
+  auto run = [&](bool parallel, int threads, int64_t steps) {
+    TrainOptions o = small_options(12);
+    o.batch_size = 5;  // uneven over the threads
+    o.batch_parallel = parallel;
+    o.n_threads = threads;
+    auto t = std::make_unique<Trainer>(init, corpus, o);
+    for (int64_t i = 0; i < steps; ++i) t->step();
+    return t;
+  };
+  auto serial = run(false, 1, 12), one = run(true, 1, 12), three = run(true, 3, 12);
+  const size_t n = serial->model().size();
+  EXPECT_EQ(std::memcmp(one->model().data(), three->model().data(), n * sizeof(float)), 0)
+      << "batch-parallel results depend on the thread count";
+  double max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < n; ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(one->model().data()[i] - serial->model().data()[i])));
+    max_abs = std::max(max_abs, static_cast<double>(std::fabs(serial->model().data()[i])));
+  }
+  EXPECT_LT(max_diff, 1e-4 * max_abs) << "batch-parallel training is not the same training";
+  EXPECT_GT(max_diff, 0.0) << "expected other rounding (else the test does not see the mode)";
+
+  auto first = run(true, 2, 5);
+  first->save_checkpoint(dir.file("ckpt.gguf"));
+  Trainer resumed = Trainer::resume(dir.file("ckpt.gguf"), corpus, 1);
+  EXPECT_TRUE(resumed.options().batch_parallel) << "the checkpoint keeps the mode";
+  while (resumed.next_step() < 12) resumed.step();
+  EXPECT_EQ(std::memcmp(resumed.model().data(), three->model().data(), n * sizeof(float)), 0);
 }
 
 TEST(TrainLoop, CheckpointIsARunnableModel) {

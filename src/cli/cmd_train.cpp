@@ -134,7 +134,7 @@ int train_command(int argc, char** argv) {
   for (const char* o : {"--tokenizer", "--init", "--resume", "--checkpoint", "--checkpoint-every", "--stop-at", "--attention", "--n-embd",
                         "--n-layer", "--n-head", "--n-head-kv", "--n-ff", "--n-ctx", "--rope-base", "--name"})
     values.insert(o);
-  Args a(argc, argv, 2, values, {"--untied"});
+  Args a(argc, argv, 2, values, {"--untied", "--batch-parallel"});
   auto corpus_path = a.get({"--corpus"});
   if (!corpus_path) throw Error("no corpus given (--corpus TEXT)");
   auto out = a.get({"--out", "-o"});
@@ -153,6 +153,7 @@ int train_command(int argc, char** argv) {
                eval_tokens.empty() ? "" : (", held-out: " + std::to_string(eval_tokens.size()) + " tokens").c_str());
 
   TrainOptions options = train_options_from_args(a, 1000);
+  options.batch_parallel = a.flag({"--batch-parallel"});  // a resumed run keeps its checkpoint's mode
   // Documents (split at the end-of-text token) attend only within themselves
   // unless --attention window: each then trains as the separate prompt it is
   // at inference, and no reply learns to copy from the example before it.

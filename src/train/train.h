@@ -138,6 +138,14 @@ struct TrainOptions {
   // >= 0: documents end with this token and attend only within themselves
   // (see forward_backward); -1: a window is one sequence.
   int32_t document_end = -1;
+  // The batch's windows run at the same time, one per thread, each into its
+  // own gradient buffer, summed in window order (a window's ops run on one
+  // thread; memory: batch_size - 1 more gradient buffers). The sum order
+  // differs from the default (windows one after another, each op over all
+  // threads), so results differ in the last bits between the two modes but
+  // never with the thread count. Faster for small models, whose per-op work
+  // is too small to split well (docs/training.md, "Speed").
+  bool batch_parallel = false;
 };
 
 // How replies are marked in a chat corpus, as token ids: documents end with
@@ -202,6 +210,7 @@ class Trainer {
   TrainOptions options_;
   GgufMetadata tokenizer_;
   std::vector<float> grads_, m_, v_;
+  std::vector<std::vector<float>> window_grads_;  // batch_parallel: windows 1..B-1
   int64_t step_ = 0;
   std::unique_ptr<ThreadPool> pool_;
 };

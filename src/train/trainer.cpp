@@ -157,10 +157,41 @@ StepStats Trainer::step() {
   // Gradient of the mean loss over every target of the batch.
   const float scale = 1.0f / static_cast<float>(std::max<int64_t>(targets, 1));
   double loss = 0.0;
-  for (size_t b = 0; b < starts.size(); ++b)
-    if (window_targets[b] > 0)
-      loss += forward_backward(model_, corpus_.data() + starts[b], T, grads_.data(), scale, pool_.get(),
-                               replies ? masks[b].data() : nullptr, options_.document_end);
+  if (!options_.batch_parallel) {
+    for (size_t b = 0; b < starts.size(); ++b)
+      if (window_targets[b] > 0)
+        loss += forward_backward(model_, corpus_.data() + starts[b], T, grads_.data(), scale, pool_.get(),
+                                 replies ? masks[b].data() : nullptr, options_.document_end);
+  } else {
+    // Window 0 writes straight into grads_ (0 + g = g exactly), the others
+    // into their own buffers, added below in window order.
+    const auto B = static_cast<int64_t>(starts.size());
+    window_grads_.resize(static_cast<size_t>(B - 1));
+    std::vector<double> losses(static_cast<size_t>(B), 0.0);
+    auto run_windows = [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        std::vector<float>* own = b == 0 ? &grads_ : &window_grads_[static_cast<size_t>(b - 1)];
+        own->assign(grads_.size(), 0.0f);
+        if (window_targets[static_cast<size_t>(b)] > 0)
+          losses[static_cast<size_t>(b)] =
+              forward_backward(model_, corpus_.data() + starts[static_cast<size_t>(b)], T, own->data(), scale, nullptr,
+                               replies ? masks[static_cast<size_t>(b)].data() : nullptr, options_.document_end);
+      }
+    };
+    auto add_windows = [&](int64_t begin, int64_t end) {
+      for (const std::vector<float>& g : window_grads_)
+        for (int64_t i = begin; i < end; ++i) grads_[static_cast<size_t>(i)] += g[static_cast<size_t>(i)];
+    };
+    const auto n_params = static_cast<int64_t>(grads_.size());
+    if (pool_) {
+      pool_->parallel_for(B, run_windows);
+      pool_->parallel_for(n_params, add_windows);
+    } else {
+      run_windows(0, B);
+      add_windows(0, n_params);
+    }
+    for (double l : losses) loss += l;
+  }
   StepStats s;
   s.step = step_;
   s.loss = loss / static_cast<double>(std::max<int64_t>(targets, 1));
@@ -231,6 +262,7 @@ void Trainer::save_checkpoint(const std::string& path) const {
       {"train.loss_targets", GgufValue::of_string(options_.targets == LossTargets::kReplies ? "replies" : "all")},
       {"train.corpus_hash", GgufValue::of_u64(corpus_hash(corpus_))},
       {"train.document_end", GgufValue::of_i32(options_.document_end)},
+      {"train.batch_parallel", GgufValue::of_u64(options_.batch_parallel ? 1 : 0)},
       {"train.adam.lr", GgufValue::of_f32(a.lr)},
       {"train.adam.min_lr", GgufValue::of_f32(a.min_lr)},
       {"train.adam.warmup_steps", GgufValue::of_u64(static_cast<uint64_t>(a.warmup_steps))},
@@ -261,6 +293,7 @@ Trainer Trainer::resume(const std::string& checkpoint, std::vector<int32_t> corp
   if (f->find("train.loss_targets") != nullptr && f->get_string("train.loss_targets") == "replies")
     o.targets = LossTargets::kReplies;
   if (f->find("train.document_end") != nullptr) o.document_end = static_cast<int32_t>(f->get_int("train.document_end"));
+  if (f->find("train.batch_parallel") != nullptr) o.batch_parallel = f->get_int("train.batch_parallel") != 0;
   AdamWOptions& a = o.adam;
   a.lr = static_cast<float>(f->get_float("train.adam.lr"));
   a.min_lr = static_cast<float>(f->get_float("train.adam.min_lr"));
