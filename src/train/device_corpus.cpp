@@ -20,18 +20,6 @@ const char* const kToolsJson =
 #include "train/device_tools.json.inc"
     ;
 
-std::vector<std::string> split_words(const std::string& text) {
-  std::vector<std::string> words;
-  size_t at = 0;
-  while (at < text.size()) {
-    const size_t end = std::min(text.find(' ', at), text.size());
-    if (end > at) words.push_back(text.substr(at, end - at));
-    at = end + 1;
-  }
-  if (words.empty()) words.push_back(text);
-  return words;
-}
-
 // The free-text value pools (names, messages, queries, titles...).
 const std::vector<const Pool*>& value_pools() {
   static const std::vector<const Pool*> pools = {&kContactNames,  &kMessageBodies, &kEmailSubjects, &kEmailBodies,

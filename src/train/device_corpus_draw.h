@@ -52,6 +52,9 @@ class Draw {
   double p_vary_ = 0;
 };
 
+// The words of `text` between spaces (the text itself if it has none).
+std::vector<std::string> split_words(const std::string& text);
+
 // "555 123 4567".
 std::string phone_number(Draw& d);
 

@@ -3,7 +3,7 @@
 // ones: docs/training.md); changing a word of a phrasing the way people do —
 // a synonym, a filler, a dropped small word — asks it to read the content
 // words instead of recognizing the whole sentence.
-#include <array>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -29,17 +29,6 @@ const std::vector<std::string> kTrailingFillers = {"now", "for me", "quickly", "
 // Words whose absence leaves the request as clear (terse typing).
 const std::vector<std::string> kDroppable = {"the", "my", "a", "an", "please", "me", "to", "for", "up"};
 
-std::vector<std::string> words_of(const std::string& s) {
-  std::vector<std::string> out;
-  size_t at = 0;
-  while (at <= s.size()) {
-    const size_t end = std::min(s.find(' ', at), s.size());
-    if (end > at) out.push_back(s.substr(at, end - at));
-    at = end + 1;
-  }
-  return out;
-}
-
 const std::vector<std::string>* synonyms_of(const std::string& word) {
   for (const auto& group : kSynonyms)
     for (const std::string& w : group)
@@ -55,10 +44,22 @@ bool droppable(const std::string& word) {
 
 }  // namespace
 
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> words;
+  size_t at = 0;
+  while (at < text.size()) {
+    const size_t end = std::min(text.find(' ', at), text.size());
+    if (end > at) words.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  if (words.empty()) words.push_back(text);
+  return words;
+}
+
 std::string Draw::phrasing(const Pool& pool) {
   const std::string& base = from(pool);
   if (heldout_ || p_vary_ <= 0 || !chance(p_vary_)) return base;
-  std::vector<std::string> words = words_of(base);
+  std::vector<std::string> words = split_words(base);
   std::vector<size_t> swappable, drops;
   for (size_t i = 0; i < words.size(); ++i) {
     if (synonyms_of(words[i])) swappable.push_back(i);
