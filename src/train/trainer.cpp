@@ -171,7 +171,7 @@ StepStats Trainer::step() {
     auto run_windows = [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
         std::vector<float>* own = b == 0 ? &grads_ : &window_grads_[static_cast<size_t>(b - 1)];
-        own->assign(grads_.size(), 0.0f);
+        if (b > 0) own->assign(grads_.size(), 0.0f);  // grads_ was zeroed above
         if (window_targets[static_cast<size_t>(b)] > 0)
           losses[static_cast<size_t>(b)] =
               forward_backward(model_, corpus_.data() + starts[static_cast<size_t>(b)], T, own->data(), scale, nullptr,
