@@ -216,6 +216,38 @@ TEST(DeviceCorpus, RepeatRepliesCopyTheRequest) {
   EXPECT_GT(copies, total / 25) << copies << " of " << total;
 }
 
+// The tokenizer's text (make-corpus tokenizer.txt) leaves out every free-text
+// argument value, so its merges never make a value one token.
+TEST(DeviceCorpus, ExamplesRecordTheirValuesForTheTokenizerText) {
+  const std::regex phone(R"(555 \d{3} \d{4})");
+  int checked = 0;
+  for (bool heldout : {false, true})
+    for (const DeviceExample& ex : make_device_examples(DeviceCorpusOptions{}, heldout, 1500)) {
+      std::string text;
+      for (const ChatMessage& m : ex.messages) text += m.content + "\n" + m.extra.dump() + "\n";
+      std::string folded = without_values(text, ex.values);
+      for (char& c : folded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (const ChatJson& c : ex.expected_calls)
+        for (const auto& [k, v] : c["arguments"].items()) {
+          const ChatJson& p = (*find_tool(c["name"]))["parameters"]["properties"][k];
+          if (!v.is_string() || p.contains("enum") || std::regex_match(v.get<std::string>(), phone) || k == "time" ||
+              k == "duration")
+            continue;
+          std::string value = v;
+          for (char& ch : value) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          ++checked;
+          EXPECT_EQ(folded.find("\"" + value + "\""), std::string::npos) << c.dump() << " left in\n" << folded;
+        }
+    }
+  EXPECT_GT(checked, 1000);
+}
+
+TEST(DeviceCorpus, WithoutValuesRemovesLongestFirstInAnyCase) {
+  EXPECT_EQ(without_values("Mail uncle Tom: hi Tom, UNCLE TOM.", {"Tom", "Uncle Tom"}), "Mail : hi , .");
+  EXPECT_EQ(without_values("no values here", {}), "no values here");
+  EXPECT_EQ(without_values("aaa", {"a", ""}), "");
+}
+
 TEST(DeviceCorpus, DeterministicPerSeed) {
   DeviceCorpusOptions a, b;
   b.seed = 2;

@@ -1,5 +1,6 @@
 // make-corpus: writes the device-assistant corpus rendered with onellm's
-// chat template, as training text, held-out text and held-out prompts, and
+// chat template, as training text, the tokenizer's text (training text
+// without argument values), held-out text and held-out prompts, and
 // (--induction N) the copy-task documents of the first training phase.
 #include <cstdio>
 #include <filesystem>
@@ -29,14 +30,17 @@ ChatJson messages_json(const std::vector<ChatMessage>& messages) {
   return out;
 }
 
-// Documents joined by EOS, which the corpus reader turns into its token.
-std::string render_corpus(const ChatTemplate& tpl, const std::vector<DeviceExample>& examples) {
+// Documents joined by EOS, which the corpus reader turns into its token;
+// `drop_values`: each without its argument values (the tokenizer's text).
+std::string render_corpus(const ChatTemplate& tpl, const std::vector<DeviceExample>& examples,
+                          bool drop_values = false) {
   std::string text;
   for (const DeviceExample& ex : examples) {
     ChatTemplateOptions o;
     o.add_generation_prompt = false;
     o.tools = ex.tools;
-    text += tpl.render(ex.messages, o);
+    std::string doc = tpl.render(ex.messages, o);
+    text += drop_values ? without_values(std::move(doc), ex.values) : doc;
     text += "<|endoftext|>";
   }
   return text;
@@ -98,6 +102,7 @@ int make_corpus_command(int argc, char** argv) {
   auto train = make_device_examples(o, false, n_train);
   auto heldout = make_device_examples(o, true, n_heldout);
   write_file(dir / "train.txt", render_corpus(tpl, train));
+  write_file(dir / "tokenizer.txt", render_corpus(tpl, train, true));
   write_file(dir / "heldout.txt", render_corpus(tpl, heldout));
   write_file(dir / "heldout.jsonl", render_eval_lines(tpl, heldout));
   write_file(dir / "tools.json", device_tools().dump(1) + "\n");
@@ -110,7 +115,7 @@ int make_corpus_command(int argc, char** argv) {
     std::fprintf(stderr, "wrote %s: induction.txt (%lld copy documents from the training requests)\n",
                  dir.string().c_str(), static_cast<long long>(n_induction));
   }
-  std::fprintf(stderr, "wrote %s: train.txt (%lld examples), heldout.txt and heldout.jsonl (%lld), tools.json\n",
+  std::fprintf(stderr, "wrote %s: train.txt (%lld examples), tokenizer.txt (the same without argument values), heldout.txt and heldout.jsonl (%lld), tools.json\n",
                dir.string().c_str(), static_cast<long long>(n_train), static_cast<long long>(n_heldout));
   return 0;
 }

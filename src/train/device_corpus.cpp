@@ -78,10 +78,10 @@ void capitalize(std::string& s) {
 namespace device_corpus {
 
 std::string Draw::value(const Pool& pool) {
-  if (heldout_) return from(pool);
+  if (heldout_) return record(from(pool));
   for (;;) {
     const size_t kind = below(3);
-    if (kind == 0) return from(pool);
+    if (kind == 0) return record(from(pool));
     const std::vector<std::string> shape = split_words(from(pool));
     std::string out;
     for (size_t w = 0; w < shape.size(); ++w) {
@@ -95,7 +95,7 @@ std::string Draw::value(const Pool& pool) {
       }
       out += (w == 0 ? "" : " ") + word;
     }
-    if (!heldout_values().count(out)) return out;
+    if (!heldout_values().count(out)) return record(out);
   }
 }
 
@@ -252,7 +252,7 @@ Reply timer(Draw& d) {
 Reply event(Draw& d) {
   int h, m;
   draw_time(d, h, m);
-  const std::string &title = d.value(kEventTitles), &date = d.from(kDates);
+  const std::string &title = d.value(kEventTitles), &date = d.record(d.from(kDates));
   const bool at_place = d.chance(0.3);
   ChatJson args{{"title", title}, {"date", date}, {"time", two_digits(h) + ":" + two_digits(m)}};
   Slots slots{{"title", title}, {"date", date}, {"time", spoken_time(h, m, d)}};
@@ -268,10 +268,10 @@ Reply event(Draw& d) {
 // An email address: a pool entry, or (in training, half the time) a made-up
 // one, so that addresses are copied rather than remembered.
 std::string email_address(Draw& d) {
-  if (d.heldout() || d.chance(0.5)) return d.from(kEmailAddresses);
+  if (d.heldout() || d.chance(0.5)) return d.record(d.from(kEmailAddresses));
   static const std::vector<std::string> kDomains = {"example.com", "mail.com", "work.org", "example.net", "uni.edu"};
   std::string address = d.pseudo_word() + (d.chance(0.4) ? "." + d.pseudo_word() : "") + "@" + d.any(kDomains);
-  return heldout_values().count(address) ? d.from(kEmailAddresses) : address;
+  return d.record(heldout_values().count(address) ? d.from(kEmailAddresses) : address);
 }
 
 Reply contact(Draw& d) {
@@ -441,7 +441,7 @@ Reply stop_timer(Draw& d) {
 Reply calendar(Draw& d) {
   if (d.chance(0.5))
     return {d.phrasing(kListEventsPhrasings), ChatJson::array({call("list_events", ChatJson::object())}), "", ""};
-  const std::string& date = d.from(kDates);
+  const std::string& date = d.record(d.from(kDates));
   return {fill(d.phrasing(kListEventsOnDatePhrasings), {{"date", date}}),
           ChatJson::array({call("list_events", {{"date", date}})}), "", ""};
 }
@@ -553,9 +553,25 @@ std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& o, bo
         ex.messages.push_back({"assistant", reply});
       }
     }
+    ex.values = d.take_recorded();
     out.push_back(std::move(ex));
   }
   return out;
+}
+
+std::string without_values(std::string text, std::vector<std::string> values) {
+  std::stable_sort(values.begin(), values.end(),
+                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  std::string folded = lower(text);
+  for (const std::string& v : values) {
+    if (v.empty()) continue;
+    const std::string key = lower(v);
+    for (size_t at = folded.find(key); at != std::string::npos; at = folded.find(key, at)) {
+      text.erase(at, key.size());
+      folded.erase(at, key.size());
+    }
+  }
+  return text;
 }
 
 }  // namespace onellm

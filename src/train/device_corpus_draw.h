@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "train/device_corpus_data.h"
@@ -45,11 +46,19 @@ class Draw {
   // A pronounceable made-up word of 1-3 syllables ("dravel", "kimo").
   std::string pseudo_word();
   bool heldout() const { return heldout_; }
+  // The values drawn for the current example (value(), dates, addresses),
+  // which the tokenizer text leaves out; recording draws no random numbers.
+  std::string record(const std::string& v) {
+    recorded_.push_back(v);
+    return v;
+  }
+  std::vector<std::string> take_recorded() { return std::exchange(recorded_, {}); }
 
  private:
   std::mt19937_64 rng_;
   bool heldout_;
   double p_vary_ = 0;
+  std::vector<std::string> recorded_;
 };
 
 // The words of `text` between spaces (the text itself if it has none).

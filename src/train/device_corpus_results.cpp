@@ -90,7 +90,7 @@ ToolOutcome device_outcome(const ChatJson& call, const std::string& confirmation
     std::string value = field == "phone"     ? phone_number(r)
                         : field == "email"   ? "someone" + std::to_string(id) + "@example.com"
                         : field == "address" ? std::to_string(r.range(1, 99)) + " Park Lane"
-                                             : r.from(kDates);
+                                             : r.record(r.from(kDates));
     out = {{"name", who}, {field, value}};
     reply = who + "'s " + field + " is " + value + ".";
   } else if (name == "call") {
@@ -152,12 +152,12 @@ ToolOutcome device_outcome(const ChatJson& call, const std::string& confirmation
     DeviceJson list = DeviceJson::array();
     std::string said;
     for (int i = r.range(0, 3); i > 0; --i) {
-      const std::string title = r.from(kEventTitles);
+      const std::string title = r.record(r.from(kEventTitles));
       const int h = r.range(7, 20), m = 15 * r.range(0, 3);
       char time[8];
       std::snprintf(time, sizeof time, "%02d:%02d", h, m);
       list.push_back({{"id", id + i}, {"title", title}, {"date", a.contains("date") ? str(a, "date")
-                                                                                     : r.from(kDates)},
+                                                                                     : r.record(r.from(kDates))},
                       {"time", time}, {"location", ""}});
       said += (said.empty() ? "" : ", ") + title + " at " + clock(h, m);
     }
@@ -165,7 +165,7 @@ ToolOutcome device_outcome(const ChatJson& call, const std::string& confirmation
     reply = list.empty() ? "Nothing on your calendar." : "You have " + plural(list.size(), "event") + ": " + said + ".";
   } else if (name == "delete_event") {
     fail_sometimes("no event named '" + str(a, "title") + "'");
-    out = {{"deleted", {{"id", id}, {"title", a["title"]}, {"date", r.from(kDates)},
+    out = {{"deleted", {{"id", id}, {"title", a["title"]}, {"date", r.record(r.from(kDates))},
                         {"time", clock(r.range(10, 20), 0)}, {"location", ""}}}};
   } else if (name == "delete_contact") {
     fail_sometimes("no contact named '" + str(a, "name") + "'");

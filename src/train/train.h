@@ -352,6 +352,7 @@ struct DeviceExample {
   std::vector<ChatMessage> messages;  // [system], user, assistant, [tool result, assistant]
   ChatJson tools;                     // null, or the tools listed in the prompt
   ChatJson expected_calls = ChatJson::array();  // {"name", "arguments"} of the first reply
+  std::vector<std::string> values;  // argument values drawn from the pools (names, titles, dates, ...)
 };
 struct DeviceCorpusOptions {
   uint64_t seed = 1;
@@ -366,6 +367,12 @@ const ChatJson& device_tools();
 // only the held-out quarter of every phrasing list and string-value pool
 // (numbers and enum values are shared), training ones only the rest.
 std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& options, bool heldout, int64_t n);
+// `text` with every occurrence of the values (any case; longest first)
+// removed: the text a tokenizer is trained on when its merges should come
+// from the phrasings, not from the values. Values then split into the same
+// short pieces in training as the unseen ones do at inference, so what the
+// model learns to copy is what it will have to copy.
+std::string without_values(std::string text, std::vector<std::string> values);
 
 // Copy-task documents "A ; A ." (joined by <|endoftext|>) for the first
 // training phase, which forms the induction heads that copy argument values
