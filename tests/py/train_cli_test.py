@@ -80,6 +80,24 @@ def main():
         check(r.returncode == 0 and rows and all(0 < float(nll) < 3 * math.log(vocab) for _, _, nll in rows),
               "tool-call-token-loss: %s %s" % (r.stdout[-400:], r.stderr[-400:]))
 
+        # scripts/eval-tool-calls on the bundled model: per-prompt `onellm run` and the real service
+        # (--served: the service renders the row's messages and tools itself) agree within a row,
+        # so the service's prompt is the corpus's.
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "eval-tool-calls")
+        bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models", "onellm-device.gguf")
+        exact = {}
+        for mode in ([], ["--served", p("corpus/tools.json")]):
+            r = subprocess.run([script, bundled, p("corpus/heldout.jsonl"), "--limit", "12", "--bin", BIN, *mode],
+                               capture_output=True, text=True, timeout=300)
+            m = re.search(r"^all\s+n=\s*12\s+exact calls\s+([0-9.]+)%", r.stdout, re.M)
+            check(r.returncode == 0 and m, "eval-tool-calls %s: %s %s" % (mode, r.stdout[-300:], r.stderr[-300:]))
+            exact[bool(mode)] = float(m.group(1)) if m else -100
+        print("eval-tool-calls exact:", exact)
+        check(abs(exact[True] - exact[False]) <= 100 / 12 + 0.1, "served and per-prompt evaluation agree: %s" % exact)
+        tok_txt = p("corpus/tokenizer.txt")
+        check(os.path.exists(tok_txt) and 0 < os.path.getsize(tok_txt) < os.path.getsize(train_txt),
+              "make-corpus writes tokenizer.txt, shorter than train.txt (values cut out)")
+
         # Stopped at step 30 and resumed == uninterrupted, byte for byte.
         base = ["--corpus", train_txt, *shape, "--steps", "40"]
         must("train", "--tokenizer", p("tok.gguf"), *base, "--out", p("full.gguf"))
