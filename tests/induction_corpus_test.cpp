@@ -4,6 +4,7 @@
 // lacks), half of them spans of real requests, and a function of the seed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <set>
 #include <string>
@@ -129,6 +130,57 @@ TEST(InductionCorpus, MadeUpWordsReplaceTheRequestedShareAndNeverHeldOutWords) {
   EXPECT_GT(capitalized, made_up / 4);
   EXPECT_LT(capitalized, made_up * 4 / 10);
   o.p_made_up = 1.5;
+  EXPECT_THROW(make_induction_corpus(train, o), Error);
+}
+
+// Quoted documents copy one or two spans of the line, in order, inside
+// quotes: the step from " word" in a request to "word" in a tool call.
+TEST(InductionCorpus, QuotedDocumentsCopySpansOfTheLineInOrder) {
+  const std::vector<DeviceExample> train = make_device_examples(DeviceCorpusOptions{}, false, 2000);
+  InductionCorpusOptions o;
+  o.n_documents = 2000;
+  o.p_quoted = 0.4;
+  const std::string text = make_induction_corpus(train, o);
+  int n_docs = 0, quoted = 0, two_spans = 0;
+  for (const std::string& doc : split(text, "<|endoftext|>")) {
+    if (doc.empty()) continue;
+    ++n_docs;
+    const std::vector<std::string> halves = split(doc.substr(0, doc.size() - 2), " ; ");
+    ASSERT_EQ(halves.size(), 2u) << doc;
+    if (halves[1].empty() || halves[1][0] != '"') {
+      EXPECT_EQ(halves[0], halves[1]) << doc;
+      continue;
+    }
+    ++quoted;
+    const std::vector<std::string> spans = split(halves[1], "\", \"");
+    ASSERT_LE(spans.size(), 2u) << doc;
+    two_spans += spans.size() == 2;
+    const std::vector<std::string> words = split(halves[0], " ");
+    size_t next = 0;  // the word a later span may start at
+    for (size_t s = 0; s < spans.size(); ++s) {
+      std::string span = spans[s];
+      if (s == 0) span.erase(0, 1);
+      if (s + 1 == spans.size()) {
+        ASSERT_FALSE(span.empty()) << doc;
+        ASSERT_EQ(span.back(), '"') << doc;
+        span.pop_back();
+      }
+      const std::vector<std::string> sw = split(span, " ");
+      EXPECT_LE(sw.size(), 6u) << doc;
+      bool found = false;
+      for (size_t at = next; !found && at + sw.size() <= words.size(); ++at)
+        if (std::equal(sw.begin(), sw.end(), words.begin() + static_cast<std::ptrdiff_t>(at))) {
+          found = true;
+          next = at + sw.size();
+        }
+      EXPECT_TRUE(found) << "span '" << span << "' is not a span of the line after the previous one: " << doc;
+    }
+  }
+  EXPECT_GT(quoted, n_docs * 35 / 100);
+  EXPECT_LT(quoted, n_docs * 45 / 100);
+  EXPECT_GT(two_spans, quoted / 5);
+  EXPECT_LT(two_spans, quoted / 2);
+  o.p_quoted = -0.1;
   EXPECT_THROW(make_induction_corpus(train, o), Error);
 }
 

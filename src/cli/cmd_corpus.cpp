@@ -77,7 +77,7 @@ std::string render_eval_lines(const ChatTemplate& tpl, const std::vector<DeviceE
 int make_corpus_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"--seed", "--out", "-o", "--train", "--heldout", "--p-tools", "--p-result", "--p-vary", "--induction",
-          "--induction-made-up"},
+          "--induction-made-up", "--induction-quoted"},
          {});
   auto out = a.get({"--out", "-o"});
   if (!out) throw Error("no output directory given (--out DIR)");
@@ -93,6 +93,8 @@ int make_corpus_command(int argc, char** argv) {
   if (!(o.p_vary_phrasing >= 0 && o.p_vary_phrasing <= 1)) throw Error("--p-vary must be in [0, 1]");
   const double p_made_up = a.get_double({"--induction-made-up"}, 0);
   if (!(p_made_up >= 0 && p_made_up <= 1)) throw Error("--induction-made-up must be in [0, 1]");
+  const double p_quoted = a.get_double({"--induction-quoted"}, 0);
+  if (!(p_quoted >= 0 && p_quoted <= 1)) throw Error("--induction-quoted must be in [0, 1]");
 
   std::filesystem::path dir(*out);
   std::error_code ec;
@@ -111,6 +113,7 @@ int make_corpus_command(int argc, char** argv) {
     io.seed = o.seed;
     io.n_documents = n_induction;
     io.p_made_up = p_made_up;
+    io.p_quoted = p_quoted;
     write_file(dir / "induction.txt", make_induction_corpus(train, io));
     std::fprintf(stderr, "wrote %s: induction.txt (%lld copy documents from the training requests)\n",
                  dir.string().c_str(), static_cast<long long>(n_induction));

@@ -50,12 +50,31 @@ std::string made_up_word(Draw& d) {
   }
 }
 
+// One or two quoted spans of `words`, in order, each 1..6 words long.
+std::string quoted_spans(const std::vector<std::string>& words, Draw& d) {
+  auto span = [&](size_t from, size_t to) {  // words[from, to) as "w w w"
+    std::string out = "\"";
+    for (size_t i = from; i < to; ++i) out += (i > from ? " " : "") + words[i];
+    return out + "\"";
+  };
+  const size_t n = words.size();
+  const size_t start = d.below(n), len = 1 + d.below(std::min<size_t>(6, n - start));
+  std::string out = span(start, start + len);
+  const size_t rest = n - (start + len);
+  if (rest > 0 && d.chance(0.5)) {
+    const size_t start2 = start + len + d.below(rest), len2 = 1 + d.below(std::min<size_t>(6, n - start2));
+    out += ", " + span(start2, start2 + len2);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string make_induction_corpus(const std::vector<DeviceExample>& examples, const InductionCorpusOptions& options) {
   if (options.min_words < 1 || options.max_words < options.min_words)
     throw Error("induction corpus: need 1 <= min_words <= max_words");
   if (!(options.p_made_up >= 0 && options.p_made_up <= 1)) throw Error("induction corpus: p_made_up must be in [0, 1]");
+  if (!(options.p_quoted >= 0 && options.p_quoted <= 1)) throw Error("induction corpus: p_quoted must be in [0, 1]");
   // The requests in order, as one stream of words: spans of it are text the
   // model will read, words drawn from it cover the vocabulary by frequency.
   std::vector<std::string> stream;
@@ -87,7 +106,8 @@ std::string make_induction_corpus(const std::vector<DeviceExample>& examples, co
         if (d.chance(options.p_made_up)) w = made_up_word(d);
     std::string line;
     for (size_t i = 0; i < a.size(); ++i) line += (i ? " " : "") + a[i];
-    text += line + " ; " + line + " .<|endoftext|>";
+    const bool quoted = options.p_quoted > 0 && d.chance(options.p_quoted);
+    text += line + " ; " + (quoted ? quoted_spans(a, d) : line) + " .<|endoftext|>";
   }
   return text;
 }

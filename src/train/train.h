@@ -388,6 +388,12 @@ struct InductionCorpusOptions {
   // values a held-out request brings are words training never showed, which
   // a copy learned on known words alone reproduces badly. 0 draws nothing.
   double p_made_up = 0;
+  // Share of documents whose copy is one or two quoted spans of the line
+  // ("A ; \"span\", \"span\" ."), the way a tool call's argument values quote
+  // part of the request. A word that opens a quote has no space before it, so
+  // its first token differs from the request's (" Uncle" vs "Uncle"): the
+  // plain copy never practises that step. 0 draws nothing.
+  double p_quoted = 0;
 };
 std::string make_induction_corpus(const std::vector<DeviceExample>& examples, const InductionCorpusOptions& options);
 
