@@ -8,6 +8,9 @@
 //     20 calls on one matrix, so a matrix that fits the caches reports cache
 //     rates. -stream-mib M: each timed pass runs one call on each of enough
 //     distinct copies to make M MiB, so every call reads from memory (decode).
+//   onellm_bench accumulate -m M -n N -k K [-transposed] [-t 2]
+//     training's C += A B (matmul_accumulate) at every CPU level, GFLOP/s,
+//     best of 10; -transposed reads A as a transpose (the weight gradient).
 //   onellm_bench pool [-t 2]: cost of an empty parallel_for.
 // ONELLM_CPU=scalar|avx2|avx512 forces the level.
 #include <sys/resource.h>
@@ -161,6 +164,35 @@ int bench_matmul(int argc, char** argv) {
   return 0;
 }
 
+int bench_accumulate(int argc, char** argv) {
+  const int64_t m = std::atoll(arg(argc, argv, "-m", "1920")), n = std::atoll(arg(argc, argv, "-n", "256")),
+                k = std::atoll(arg(argc, argv, "-k", "768"));
+  const bool transposed = flag(argc, argv, "-transposed");
+  const int n_threads = std::atoi(arg(argc, argv, "-t", "2"));
+  if (m <= 0 || n <= 0 || k <= 0) throw Error("accumulate: -m, -n and -k must be positive");
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n)), c(static_cast<size_t>(m * n));
+  for (float& v : a) v = u(rng);
+  for (float& v : b) v = u(rng);
+  // A is m x k row-major, or (transposed) stored k x m and read as its transpose.
+  const int64_t a_si = transposed ? 1 : k, a_sk = transposed ? m : 1;
+  ThreadPool pool(n_threads);
+  for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
+    if (!cpu_level_supported(level)) continue;
+    double best = 1e30;
+    for (int r = 0; r < 10; ++r) {
+      const double t0 = now_seconds();
+      matmul_accumulate_at(level, m, n, k, a.data(), a_si, a_sk, b.data(), n, c.data(), n, &pool);
+      best = std::min(best, now_seconds() - t0);
+    }
+    std::printf("accumulate m %-5lld n %-5lld k %-5lld %-10s %-7s %8.1f us  %7.1f GFLOP/s\n", (long long)m,
+                (long long)n, (long long)k, transposed ? "transposed" : "plain", cpu_level_name(level), best * 1e6,
+                2.0 * m * n * k / best * 1e-9);
+  }
+  return 0;
+}
+
 int bench_pool(int argc, char** argv) {
   const int n_threads = std::atoi(arg(argc, argv, "-t", "2"));
   ThreadPool pool(n_threads);
@@ -180,6 +212,7 @@ int main(int argc, char** argv) {
     if (cmd == "model") return bench_model(argc, argv);
     if (cmd == "matmul") return bench_matmul(argc, argv);
     if (cmd == "pool") return bench_pool(argc, argv);
+    if (cmd == "accumulate") return bench_accumulate(argc, argv);
     if (cmd == "make-model") {  // random weights of a real shape
       TinyModelSpec s;
       s.arch = arg(argc, argv, "--arch", "qwen2");
@@ -199,7 +232,7 @@ int main(int argc, char** argv) {
       write_tiny_model(s, out);
       return 0;
     }
-    std::fprintf(stderr, "usage: onellm_bench model|matmul|pool|make-model ...\n");
+    std::fprintf(stderr, "usage: onellm_bench model|matmul|accumulate|pool|make-model ...\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "onellm_bench: %s\n", e.what());
