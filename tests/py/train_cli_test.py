@@ -92,6 +92,11 @@ def main():
             m = re.search(r"^all\s+n=\s*12\s+exact calls\s+([0-9.]+)%", r.stdout, re.M)
             check(r.returncode == 0 and m, "eval-tool-calls %s: %s %s" % (mode, r.stdout[-300:], r.stderr[-300:]))
             exact[bool(mode)] = float(m.group(1)) if m else -100
+            # The misses, by kind, account for every row that is not exact.
+            missed = re.search(r"^misses\s+n=\s*(\d+)$", r.stdout, re.M)
+            by_kind = [int(c) for c in re.findall(r"^  \S.*?\s(\d+)\s+[0-9.]+%$", r.stdout, re.M)]
+            check(missed and m and int(missed.group(1)) == round(12 * (1 - exact[bool(mode)] / 100))
+                  and sum(by_kind) == int(missed.group(1)), "eval-tool-calls counts its misses: " + r.stdout[-500:])
         print("eval-tool-calls exact:", exact)
         check(abs(exact[True] - exact[False]) <= 100 / 12 + 0.1, "served and per-prompt evaluation agree: %s" % exact)
         tok_txt = p("corpus/tokenizer.txt")
