@@ -1,7 +1,8 @@
 // The copy-task documents of the first training phase: every document is
 // "A ; A ." with A of the requested length, made only of the training
 // requests' words and numbers (never a held-out request's word that training
-// lacks), half of them spans of real requests, and a function of the seed.
+// lacks), half of them spans of real requests, and a function of the seed;
+// with p_quoted, that share copies quoted spans of A instead ("A ; \"s\" .").
 #include <gtest/gtest.h>
 
 #include <algorithm>
