@@ -9,6 +9,7 @@
 #include <cctype>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -26,6 +27,25 @@ std::vector<std::string> split(const std::string& text, const std::string& sep) 
     if (end == std::string::npos) return out;
     at = end + sep.size();
   }
+}
+
+// The documents of an induction corpus as (line, copy): each one is
+// "line ; copy ." and ends with the separator.
+std::vector<std::pair<std::string, std::string>> documents(const std::string& text) {
+  std::vector<std::string> docs = split(text, "<|endoftext|>");
+  EXPECT_EQ(docs.back(), "") << "every document ends with the separator";
+  docs.pop_back();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& doc : docs) {
+    const std::vector<std::string> halves =
+        doc.size() >= 2 && doc.substr(doc.size() - 2) == " ." ? split(doc.substr(0, doc.size() - 2), " ; ")
+                                                               : std::vector<std::string>{};
+    if (halves.size() == 2)
+      out.emplace_back(halves[0], halves[1]);
+    else
+      ADD_FAILURE() << "not a 'line ; copy .' document: " << doc;
+  }
+  return out;
 }
 
 bool is_number(const std::string& w) {
@@ -47,29 +67,23 @@ TEST(InductionCorpus, DocumentsRepeatRequestWordsAndSpans) {
   o.min_words = 3;
   o.max_words = 9;
   const std::string text = make_induction_corpus(train, o);
-  std::vector<std::string> docs = split(text, "<|endoftext|>");
-  ASSERT_EQ(docs.back(), "");  // every document ends with the separator
-  docs.pop_back();
+  const auto docs = documents(text);
   ASSERT_EQ(docs.size(), 400u);
   int spans = 0, numbers = 0, n_words = 0;
   std::set<size_t> lengths;
-  for (const std::string& doc : docs) {
-    ASSERT_GE(doc.size(), 2u);
-    ASSERT_EQ(doc.substr(doc.size() - 2), " .") << doc;
-    const std::vector<std::string> halves = split(doc.substr(0, doc.size() - 2), " ; ");
-    ASSERT_EQ(halves.size(), 2u) << doc;
-    EXPECT_EQ(halves[0], halves[1]) << doc;
-    const std::vector<std::string> a = split(halves[0], " ");
+  for (const auto& [line, copy] : docs) {
+    EXPECT_EQ(line, copy);
+    const std::vector<std::string> a = split(line, " ");
     lengths.insert(a.size());
     EXPECT_GE(a.size(), 3u);
     EXPECT_LE(a.size(), 9u);
     for (const std::string& w : a) {
       ++n_words;
       if (words.count(w)) continue;
-      EXPECT_TRUE(is_number(w)) << "'" << w << "' is no request word: " << doc;
+      EXPECT_TRUE(is_number(w)) << "'" << w << "' is no request word: " << line;
       ++numbers;
     }
-    spans += requests.find(halves[0]) != std::string::npos;
+    spans += requests.find(line) != std::string::npos;
   }
   EXPECT_EQ(lengths.size(), 7u);  // every length from 3 to 9
   EXPECT_GT(spans, 150);          // about half, plus a few drawn ones that read like text
@@ -111,18 +125,15 @@ TEST(InductionCorpus, MadeUpWordsReplaceTheRequestedShareAndNeverHeldOutWords) {
   o.p_made_up = 0.3;
   const std::string text = make_induction_corpus(train, o);
   int n_words = 0, made_up = 0, capitalized = 0;
-  for (const std::string& doc : split(text, "<|endoftext|>")) {
-    if (doc.empty()) continue;
-    const std::vector<std::string> halves = split(doc.substr(0, doc.size() - 2), " ; ");
-    ASSERT_EQ(halves.size(), 2u) << doc;
-    EXPECT_EQ(halves[0], halves[1]) << doc;
-    for (const std::string& w : split(halves[0], " ")) {
+  for (const auto& [line, copy] : documents(text)) {
+    EXPECT_EQ(line, copy);
+    for (const std::string& w : split(line, " ")) {
       ++n_words;
       if (training_words.count(w) || is_number(w)) continue;
       ++made_up;
       capitalized += w[0] >= 'A' && w[0] <= 'Z';
       EXPECT_EQ(w.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"), std::string::npos) << w;
-      EXPECT_FALSE(heldout_only.count(lower(w))) << "'" << w << "' is a held-out word: " << doc;
+      EXPECT_FALSE(heldout_only.count(lower(w))) << "'" << w << "' is a held-out word: " << line;
     }
   }
   // ~30 % are replaced (a few made-up words happen to be request words).
@@ -143,20 +154,18 @@ TEST(InductionCorpus, QuotedDocumentsCopySpansOfTheLineInOrder) {
   o.p_quoted = 0.4;
   const std::string text = make_induction_corpus(train, o);
   int n_docs = 0, quoted = 0, two_spans = 0;
-  for (const std::string& doc : split(text, "<|endoftext|>")) {
-    if (doc.empty()) continue;
+  for (const auto& [line, copy] : documents(text)) {
+    const std::string doc = line + " ; " + copy;  // for messages
     ++n_docs;
-    const std::vector<std::string> halves = split(doc.substr(0, doc.size() - 2), " ; ");
-    ASSERT_EQ(halves.size(), 2u) << doc;
-    if (halves[1].empty() || halves[1][0] != '"') {
-      EXPECT_EQ(halves[0], halves[1]) << doc;
+    if (copy.empty() || copy[0] != '"') {
+      EXPECT_EQ(line, copy);
       continue;
     }
     ++quoted;
-    const std::vector<std::string> spans = split(halves[1], "\", \"");
+    const std::vector<std::string> spans = split(copy, "\", \"");
     ASSERT_LE(spans.size(), 2u) << doc;
     two_spans += spans.size() == 2;
-    const std::vector<std::string> words = split(halves[0], " ");
+    const std::vector<std::string> words = split(line, " ");
     size_t next = 0;  // the word a later span may start at
     for (size_t s = 0; s < spans.size(); ++s) {
       std::string span = spans[s];
