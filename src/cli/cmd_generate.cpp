@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "cli/commands.h"
 #include "engine/json_schema.h"
+#include "engine/tool_calls.h"
 #include "tokenizer/chat_template.h"
 
 namespace onellm::cli {
@@ -21,7 +22,7 @@ const std::set<std::string> kGenerateValueOptions = {
     "-c", "--ctx-size", "-b", "--batch-size", "--temp", "--temperature", "--top-k", "--top-p", "--min-p",
     "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
     "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema", "--kv-type", "-ctk",
-    "--lora"};
+    "--lora", "--copy-bias"};
 const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "-h", "--help"};
 
@@ -107,6 +108,18 @@ SamplingParams sampling_from_args(const Args& a) {
   return p;
 }
 
+// --copy-bias B: copy-aware decoding of tool-call arguments from the chat's
+// last user message (engine/copy_bias.h); default: the model's own.
+CopyBiasOptions copy_bias_from_args(const Args& a, const LoadedModel& m, const std::string& template_source,
+                                    const std::vector<ChatMessage>& messages) {
+  CopyBiasOptions copy;
+  copy.bias = static_cast<float>(a.get_double({"--copy-bias"}, recommended_copy_bias(m.model->gguf())));
+  if (!(copy.bias >= 0 && copy.bias <= 100)) throw Error("--copy-bias must be in [0, 100]");
+  copy.source = tool_call_copy_source(messages);
+  copy.triggers = tool_call_triggers(tool_call_style(template_source));
+  return copy;
+}
+
 // --chat-template NAME|FILE, else the model's own template, else ChatML.
 std::string chat_template_source(const Args& a, const LoadedModel& m) {
   if (auto name = a.get({"--chat-template"}))
@@ -132,6 +145,9 @@ int run_command(int argc, char** argv) {
         "  --kv-type T      KV cache element type: f16 (default), q8_0, f32\n"
         "  --chat           the prompt is one user message, formatted by the model's chat template\n"
         "                   (--system TEXT adds a system message, --chat-template NAME|FILE overrides)\n"
+        "  --copy-bias B    with --chat: add B to the logits of tokens that continue a span of the\n"
+        "                   request inside a tool call's argument string (copy-aware decoding;\n"
+        "                   default: the model's onellm.copy_bias, else 0)\n"
         "  --json           print {\"prompt_tokens\",\"tokens\",\"text\"} instead of streaming text\n"
         "  --ignore-eos     keep generating after an end-of-generation token\n"
         "  --exact          F32 math on dequantized weights (reference) instead of the fast kernels\n"
@@ -156,7 +172,9 @@ int run_command(int argc, char** argv) {
     messages.push_back({"user", prompt, {}});
     ChatTemplateOptions topts;
     topts.add_generation_prompt = true;
-    req.prompt = chat_prompt_tokens(*m.tokenizer, ChatTemplate(chat_template_source(a, m)), messages, topts);
+    const std::string template_source = chat_template_source(a, m);
+    req.prompt = chat_prompt_tokens(*m.tokenizer, ChatTemplate(template_source), messages, topts);
+    req.copy = copy_bias_from_args(a, m, template_source, messages);
   } else {
     req.prompt = m.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/true);
   }
@@ -231,6 +249,7 @@ int chat_command(int argc, char** argv) {
     req.max_tokens = a.get_int({"-n", "--n-predict", "--max-tokens"}, -1);
     req.sampling = sampling_from_args(a);
     req.stop = a.get_all("--stop");
+    req.copy = copy_bias_from_args(a, m, tmpl.source(), messages);
     GenerationResult r = seq.generate(req, [](std::string_view text) {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);

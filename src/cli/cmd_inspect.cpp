@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "engine/copy_bias.h"
 
 namespace onellm::cli {
 namespace {
@@ -134,6 +135,9 @@ int info_command(int argc, char** argv) {
   std::printf("\nmemory:          weights %.2f MiB (mapped) + KV cache %.2f MiB at context %lld\n",
               model->weight_bytes() / 1048576.0, model->kv_cache_bytes(n_ctx) / 1048576.0,
               static_cast<long long>(n_ctx));
+  if (f.find(kCopyBiasKey))
+    std::printf("copy bias:       %g (%s: run/chat/serve's default, engine/copy_bias.h)\n",
+                recommended_copy_bias(f), kCopyBiasKey);
   return 0;
 }
 

@@ -54,7 +54,7 @@ void notify_ready(const std::string& ready_file, const std::string& socket_path,
 int serve_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"-m", "--model", "--socket", "--http", "--config", "--state-dir", "-t", "--threads", "--ready-file",
-          "--kv-budget", "--kv-chunk", "--kv-compress", "--kv-type", "--kv-restore", "--lora"},
+          "--kv-budget", "--kv-chunk", "--kv-compress", "--kv-type", "--kv-restore", "--lora", "--copy-bias"},
          {"--log-content", "--no-socket", "-h", "--help"});
   if (a.flag({"-h", "--help"})) {
     std::puts("onellm serve -m MODEL [--socket PATH | --no-socket] [--http 127.0.0.1:PORT] [--config FILE]\n"
@@ -66,7 +66,9 @@ int serve_command(int argc, char** argv) {
               "             [--kv-restore auto|load (a session's chunks on disk: loaded when cheaper than\n"
               "              recomputing, as measured at start-up, or always; default auto)]\n"
               "             [--lora NAME=ADAPTER.gguf ... (LoRA adapters that sessions and requests name:\n"
-              "              POST /v1/sessions {\"adapter\": NAME}, or \"model\": NAME in OpenAI requests)]");
+              "              POST /v1/sessions {\"adapter\": NAME}, or \"model\": NAME in OpenAI requests)]\n"
+              "             [--copy-bias B (default copy_bias of chat requests: copy-aware decoding of\n"
+              "              tool-call arguments; default: the model's onellm.copy_bias, else 0)]");
     return 0;
   }
   ServeOptions o;
@@ -83,6 +85,10 @@ int serve_command(int argc, char** argv) {
   o.kv_restore = a.get_or({"--kv-restore"}, "auto");
   if (o.kv_restore != "auto" && o.kv_restore != "load")
     throw Error("--kv-restore takes auto or load, got '" + o.kv_restore + "'");
+  if (a.get({"--copy-bias"})) {
+    o.copy_bias = static_cast<float>(a.get_double({"--copy-bias"}, 0.0));
+    if (!(o.copy_bias >= 0 && o.copy_bias <= 100)) throw Error("--copy-bias must be in [0, 100]");
+  }
   for (const std::string& spec : a.get_all("--lora")) {
     const size_t eq = spec.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())

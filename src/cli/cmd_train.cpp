@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "engine/copy_bias.h"
 #include "train/train.h"
 
 namespace onellm::cli {
@@ -122,8 +123,8 @@ ModelConfig shape_from_args(const Args& a, int64_t n_vocab, int64_t seq_len) {
 }
 
 void write_model(const TrainModel& model, const GgufMetadata& tokenizer, const std::string& path,
-                 const std::string& type_name) {
-  export_gguf(model, tokenizer, path, tensor_type_from_name(type_name));
+                 const std::string& type_name, const GgufMetadata& extra = {}) {
+  export_gguf(model, tokenizer, path, tensor_type_from_name(type_name), extra);
   std::fprintf(stderr, "wrote %s (%s)\n", path.c_str(), type_name.c_str());
 }
 
@@ -132,7 +133,7 @@ void write_model(const TrainModel& model, const GgufMetadata& tokenizer, const s
 int train_command(int argc, char** argv) {
   std::set<std::string> values = kTrainValueOptions;
   for (const char* o : {"--tokenizer", "--init", "--resume", "--checkpoint", "--checkpoint-every", "--stop-at", "--attention", "--n-embd",
-                        "--n-layer", "--n-head", "--n-head-kv", "--n-ff", "--n-ctx", "--rope-base", "--name"})
+                        "--n-layer", "--n-head", "--n-head-kv", "--n-ff", "--n-ctx", "--rope-base", "--name", "--copy-bias"})
     values.insert(o);
   Args a(argc, argv, 2, values, {"--untied", "--batch-parallel"});
   auto corpus_path = a.get({"--corpus"});
@@ -149,6 +150,13 @@ int train_command(int argc, char** argv) {
   std::vector<int32_t> corpus = corpus_tokens(*corpus_path, *tok);
   std::vector<int32_t> eval_tokens;
   if (auto e = a.get({"--eval"})) eval_tokens = corpus_tokens(*e, *tok);
+  // The decoding setting the model is meant to be used with, stored beside it.
+  GgufMetadata copy_bias;
+  if (a.get({"--copy-bias"})) {
+    const double b = a.get_double({"--copy-bias"}, 0.0);
+    if (!(b >= 0 && b <= 100)) throw Error("--copy-bias must be in [0, 100]");
+    copy_bias.emplace_back(kCopyBiasKey, GgufValue::of_f32(static_cast<float>(b)));
+  }
   std::fprintf(stderr, "corpus: %zu tokens%s\n", corpus.size(),
                eval_tokens.empty() ? "" : (", held-out: " + std::to_string(eval_tokens.size()) + " tokens").c_str());
 
@@ -216,7 +224,7 @@ int train_command(int argc, char** argv) {
     trainer->save_checkpoint(*checkpoint);
     std::fprintf(stderr, "wrote checkpoint %s\n", checkpoint->c_str());
   }
-  if (out) write_model(trainer->model(), trainer->tokenizer(), *out, a.get_or({"--out-type"}, "F32"));
+  if (out) write_model(trainer->model(), trainer->tokenizer(), *out, a.get_or({"--out-type"}, "F32"), copy_bias);
   return 0;
 }
 

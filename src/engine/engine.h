@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/copy_bias.h"
 #include "engine/grammar.h"
 #include "engine/sampler.h"
 #include "engine/stop_strings.h"
@@ -48,6 +49,9 @@ struct GenerationRequest {
   // of these strings is generated; from its first byte on, the rest of the
   // output must match the grammar, which therefore starts with the trigger.
   std::vector<std::string> grammar_triggers;
+  // Copy-aware decoding of tool-call argument values (copy_bias.h); off
+  // unless copy.bias != 0.
+  CopyBiasOptions copy;
 };
 
 enum class FinishReason { kEndOfGeneration, kStopString, kMaxTokens, kContextFull, kCancelled };
@@ -192,6 +196,7 @@ class Generation {
   std::vector<int32_t> history_;
   std::unique_ptr<GrammarMatcher> grammar_;
   std::unique_ptr<TokenConstraint> trigger_guard_;  // lazy grammar before its trigger
+  std::unique_ptr<ArgumentCopyBias> copy_;          // null when request.copy is off
   bool grammar_active_ = false;
   std::string untriggered_text_;  // lazy grammar: recent raw output, searched for triggers
   size_t prompt_done_ = 0;

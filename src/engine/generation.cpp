@@ -54,6 +54,8 @@ Generation::Generation(Sequence& seq, GenerationRequest request)
       trigger_guard_ = std::make_unique<TriggerGuard>(untriggered_text_, request_.grammar_triggers, *grammar_,
                                                       *GrammarVocab::of(seq.tokenizer()));
   }
+  if (request_.copy.bias != 0 && !request_.copy.source.empty())
+    copy_ = std::make_unique<ArgumentCopyBias>(request_.copy, GrammarVocab::of(seq.tokenizer()));
   if (request_.max_tokens == 0) finish(FinishReason::kMaxTokens);
 }
 
@@ -121,6 +123,7 @@ std::string Generation::decide() {
   if (grammar_active_ && grammar_->must_end()) return finish(FinishReason::kEndOfGeneration);
   sampler_.set_constraint(grammar_active_ ? grammar_.get() : trigger_guard_.get());
   std::vector<float> logits = seq_.logits();
+  if (copy_) copy_->apply(logits.data(), logits.size());
   const int32_t tok = sampler_.sample(logits.data(), history_);
   // The sampler only draws allowed tokens, so this cannot fail unless the
   // model's vocabulary is larger than the tokenizer's.
@@ -128,6 +131,7 @@ std::string Generation::decide() {
   if (!request_.ignore_eos && seq_.tokenizer().is_eog(tok)) return finish(FinishReason::kEndOfGeneration);
   result_.tokens.push_back(tok);
   history_.push_back(tok);
+  if (copy_) copy_->feed(seq_.tokenizer().token_to_piece(tok, /*special=*/true));
   std::string text = stops_.feed(decoder_.push(tok));
   result_.text += text;
   if (stops_.stopped()) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -67,6 +68,12 @@ class GrammarVocab {
   int32_t n_vocab() const { return static_cast<int32_t>(pieces_.size()); }
   const std::string& piece(int32_t id) const { return pieces_[id]; }
   bool is_eog(int32_t id) const { return eog_[id]; }
+  // The ids whose piece is a non-empty prefix of `text` (shortest first),
+  // found by one walk down the trie.
+  std::vector<int32_t> prefix_pieces(std::string_view text) const;
+  // The ids whose piece starts with `prefix` (contiguous in piece order).
+  std::span<const int32_t> pieces_starting_with(std::string_view prefix) const;
+  size_t max_piece() const { return max_piece_; }
 
  private:
   friend class GrammarMatcher;

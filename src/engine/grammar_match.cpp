@@ -53,6 +53,30 @@ GrammarVocab::GrammarVocab(const Tokenizer& tok) {
   for (size_t k = 0; k < trie_.size(); k = trie_[k].end) first_byte_nodes_[trie_[k].byte] = trie_[k].end - uint32_t(k);
 }
 
+std::vector<int32_t> GrammarVocab::prefix_pieces(std::string_view text) const {
+  std::vector<int32_t> ids;
+  size_t k = 0, end = trie_.size();  // the siblings at the current depth: [k, end)
+  for (size_t d = 0; d < text.size() && k < end; ++d) {
+    while (k < end && trie_[k].byte != uint8_t(text[d])) k = trie_[k].end;
+    if (k >= end) break;
+    if (trie_[k].ends_here)
+      for (size_t i = trie_[k].first; i < sorted_.size() && pieces_[sorted_[i]] == text.substr(0, d + 1); ++i)
+        ids.push_back(sorted_[i]);
+    end = trie_[k].end;
+    ++k;
+  }
+  return ids;
+}
+
+std::span<const int32_t> GrammarVocab::pieces_starting_with(std::string_view prefix) const {
+  auto first = std::lower_bound(sorted_.begin(), sorted_.end(), prefix,
+                                [&](int32_t id, std::string_view p) { return std::string_view(pieces_[id]) < p; });
+  auto last = std::upper_bound(first, sorted_.end(), prefix, [&](std::string_view p, int32_t id) {
+    return p < std::string_view(pieces_[id]).substr(0, p.size());
+  });
+  return {first, last};
+}
+
 std::shared_ptr<const GrammarVocab> GrammarVocab::of(const Tokenizer& tokenizer) {
   // Kept for the last few tokenizers (a daemon has one model; a process
   // that loads models one after another should not keep them all). Keyed by

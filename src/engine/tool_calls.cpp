@@ -220,3 +220,23 @@ void normalize_tool_call_arguments(nlohmann::ordered_json& extra) {
 }
 
 }  // namespace onellm
+
+namespace onellm {
+
+std::string tool_call_copy_source(const std::vector<ChatMessage>& messages) {
+  size_t last_user = messages.size();
+  for (size_t i = messages.size(); i-- > 0;)
+    if (messages[i].role == "user") {
+      last_user = i;
+      break;
+    }
+  std::string source;
+  for (size_t i = last_user; i < messages.size(); ++i) {
+    if (messages[i].role != "user" && messages[i].role != "tool") continue;
+    if (!source.empty()) source += '\n';
+    source += messages[i].content;
+  }
+  return source;
+}
+
+}  // namespace onellm

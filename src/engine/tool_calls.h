@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/grammar.h"
+#include "tokenizer/chat_template.h"
 
 namespace onellm {
 
@@ -63,6 +64,10 @@ struct AssistantReply {
   bool cut_call = false;
 };
 AssistantReply parse_assistant_reply(ToolCallStyle style, std::string_view text);
+
+// The text a call's argument values are copied from (CopyBiasOptions::source):
+// the last user message and the tool results after it, one per line.
+std::string tool_call_copy_source(const std::vector<ChatMessage>& messages);
 
 // Prepares OpenAI messages for a chat template: an assistant message's
 // tool_calls[].function.arguments given as a JSON string becomes an object

@@ -65,8 +65,9 @@ void Service::chat_completions(const Caller& c, const HttpRequest& rq, HttpRespo
   std::vector<ChatMessage> messages = read_messages(body);
   LoadedModel& m = model();
   CompletionJob job;
-  job.output = read_output_constraint(body, *m.chat_template);
+  job.output = read_output_constraint(body, *m.chat_template, m.copy_bias);
   ChatTemplateOptions options;
+  job.output.set_copy_source(messages);
   add_tools_to_prompt(job.output, messages, options);
   job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages, options);
   job.request.max_tokens = api::int_field(body, "max_completion_tokens", api::int_field(body, "max_tokens", -1, 1, 1 << 20), 1, 1 << 20);

@@ -111,8 +111,9 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
     messages.push_back(std::move(cm));
   }
   CompletionJob job;
-  job.output = read_output_constraint(body, *m.chat_template);
+  job.output = read_output_constraint(body, *m.chat_template, m.copy_bias);
   ChatTemplateOptions options;
+  job.output.set_copy_source(messages);
   add_tools_to_prompt(job.output, messages, options);
   job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages, options);
   job.request.max_tokens = api::int_field(body, "max_tokens", 512, 1, 1 << 20);

@@ -23,16 +23,26 @@ struct OutputConstraint {
   bool template_has_tools = false;
   std::shared_ptr<const Grammar> grammar;
   std::vector<std::string> triggers;  // non-empty: the grammar is lazy (auto tool choice)
+  // Copy-aware decoding of call arguments (engine/copy_bias.h): "copy_bias"
+  // of the request, else the default given to read_output_constraint; off
+  // when tool_choice is none. The source is set by set_copy_source.
+  CopyBiasOptions copy;
 
   void apply(GenerationRequest& request) const {
     request.grammar = grammar;
     request.grammar_triggers = triggers;
+    request.copy = copy;
+  }
+  // The request's text the arguments are copied from (tool_call_copy_source).
+  void set_copy_source(const std::vector<ChatMessage>& messages) {
+    if (copy.bias != 0) copy.source = tool_call_copy_source(messages);
   }
 };
 
 // Reads the fields; BAD_REQUEST naming the field for anything malformed or
 // unsupported (e.g. a schema keyword that cannot be enforced).
-OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplate& chat_template);
+OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplate& chat_template,
+                                        float default_copy_bias = 0);
 
 // Makes the tools visible to the model: through the template's `tools`
 // variable, or as a system message when the template has none.

@@ -83,6 +83,9 @@ Service::LoadedModel& Service::model() {
     m->pool = std::make_unique<ThreadPool>(options_.threads > 0 ? options_.threads : 2);
     std::string source = m->model->gguf().get_string_or("tokenizer.chat_template", "");
     m->chat_template = std::make_unique<ChatTemplate>(source.empty() ? builtin_chat_template("chatml") : source);
+    m->copy_bias = options_.copy_bias >= 0
+                       ? options_.copy_bias
+                       : recommended_copy_bias(m->model->gguf());
     ContextOptions co;
     co.dir = options_.state_dir + "/kv";
     co.budget_bytes = options_.kv_budget;

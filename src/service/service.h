@@ -37,6 +37,9 @@ struct ServeOptions {
   // LoRA adapters served beside the base model (serve --lora NAME=FILE):
   // sessions and requests name one; the base weights stay shared.
   std::vector<std::pair<std::string, std::string>> adapters;  // name, file
+  // Default "copy_bias" of chat requests (engine/copy_bias.h); < 0: the
+  // model's own (onellm.copy_bias), else none.
+  float copy_bias = -1;
 };
 
 struct CompletionJob;
@@ -68,6 +71,7 @@ class Service {
     std::unique_ptr<ChatTemplate> chat_template;
     std::unique_ptr<ContextStore> context;  // sessions' KV; destroyed before the model it uses
     std::map<std::string, SessionAdapter> adapters;  // by name
+    float copy_bias = 0;  // default of chat requests
   };
   // A sequence (KV cache) owned by one app: a session's, or a scratch one
   // for stateless requests. `busy` is held while a request runs on it.

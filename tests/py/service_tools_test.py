@@ -161,12 +161,27 @@ def run_checks(d):
         ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "integer",
           "multipleOf": 3}}}}, "response_format.json_schema.schema"),
         ({"tool_choice": "required"}, "tool_choice"),
+        ({"tools": TOOLS, "copy_bias": -1}, "copy_bias"),
+        ({"tools": TOOLS, "copy_bias": "strong"}, "copy_bias"),
     ]
     for fields, param in bad:
         st, r = chat(d, **fields)
         err = r.get("error", {}) if isinstance(r, dict) else {}
         check(st == 400 and err.get("code") == "BAD_REQUEST" and err.get("param") == param,
               "bad %s: %s %s" % (fields, st, r))
+
+    # copy_bias: a string argument copied from the request (random weights alone do not copy).
+    note = [{"type": "function", "function": {"name": "note", "description": "Keep a note.", "parameters": {
+        "type": "object", "properties": {"text": {"type": "string", "pattern": "^[a-z ]{1,40}$"}},
+        "required": ["text"]}}}]
+    request = "please remember the purple elephant"
+    for seed in (1, 2, 3):
+        st, r = chat(d, messages=[{"role": "user", "content": request}], tools=note, tool_choice="required",
+                     copy_bias=100, seed=seed)
+        calls = r["choices"][0]["message"].get("tool_calls") if st == 200 else None
+        text = json.loads(calls[0]["function"]["arguments"]).get("text", "") if calls else ""
+        at = request.find(text) if text else -1
+        check(at == 0 or (at > 0 and request[at - 1] == " "), "copy_bias 100 copies a span: %r (%s)" % (text, st))
 
     # Native session: a call, then the tool's result as the next message; the history keeps both.
     st, s = d.request("POST", "/v1/sessions", {"instructions": "You control the phone.", "name": "tools"}, unix=True)

@@ -58,7 +58,7 @@ def main():
                  "--batch", "4", "--lr", "3e-3", "--warmup", "5", "--seed", "7", "-t", "2"]
         _, err = must("train", "--corpus", train_txt, "--tokenizer", p("tok.gguf"), *shape, "--steps", "80",
                       "--eval", heldout_txt, "--eval-every", "80", "--log-every", "1", "--out", p("model.gguf"),
-                      "--out-type", "Q8_0")
+                      "--out-type", "Q8_0", "--copy-bias", "7.5")
         steps = losses(err)
         check(len(steps) == 80, "one progress line per step (got %d)" % len(steps))
         check("tokens/s" in err, "progress reports tokens/s")
@@ -71,6 +71,9 @@ def main():
         prompt = "<|im_start|>user\nset an alarm for 7 am<|im_end|>\n<|im_start|>assistant\n"
         rc, out, err = onellm("run", "-m", p("model.gguf"), "-p", prompt, "-n", "12", "--temp", "0")
         check(rc == 0, "onellm run loads the trained model: " + err[-300:])
+        # --copy-bias is stored with the model as the default of run/chat/serve.
+        out, _ = must("info", p("model.gguf"))
+        check(re.search(r"^copy bias:\s+7\.5 ", out, re.M), "info shows the stored copy bias: " + out[-300:])
 
         # The teacher-forced loss split of scripts/tool-call-token-loss on the trained model.
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "tool-call-token-loss")
@@ -82,11 +85,12 @@ def main():
 
         # scripts/eval-tool-calls on the bundled model: per-prompt `onellm run` and the real service
         # (--served: the service renders the row's messages and tools itself) agree within a row,
-        # so the service's prompt is the corpus's.
+        # so the service's prompt is the corpus's. Without copy-aware decoding in both: raw-prompt
+        # `onellm run` has no request to copy from.
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "eval-tool-calls")
         bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models", "onellm-device.gguf")
         exact = {}
-        for mode in ([], ["--served", p("corpus/tools.json")]):
+        for mode in ([], ["--served", p("corpus/tools.json"), "--copy-bias", "0"]):
             r = subprocess.run([script, bundled, p("corpus/heldout.jsonl"), "--limit", "12", "--bin", BIN, *mode],
                                capture_output=True, text=True, timeout=300)
             m = re.search(r"^all\s+n=\s*12\s+exact calls\s+([0-9.]+)%", r.stdout, re.M)
@@ -141,6 +145,11 @@ def main():
         rc, _, err = onellm("train", "--corpus", train_txt, "--tokenizer", p("tok.gguf"), "--n-embd", "60",
                             "--n-head", "8", "--out", p("x.gguf"))
         check(rc == 1 and "--n-head" in err, "bad shape refused: " + err)
+        rc, _, err = onellm("train", "--corpus", train_txt, "--tokenizer", p("tok.gguf"), "--copy-bias", "-1",
+                            "--out", p("x.gguf"))
+        check(rc == 1 and "--copy-bias" in err, "negative copy bias refused: " + err)
+        rc, _, err = onellm("run", "-m", p("model.gguf"), "--chat", "-p", "hi", "--copy-bias", "nan")
+        check(rc == 1 and "--copy-bias" in err, "run refuses a bad copy bias: " + err)
     print("train_cli_test:", "FAILED" if failed else "ok")
     return 1 if failed else 0
 

@@ -1,0 +1,197 @@
+#include "engine/copy_bias.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "engine/grammar.h"
+#include "gguf/gguf.h"
+
+namespace onellm {
+namespace {
+
+// A suffix shorter than this only counts when it is the whole value so far:
+// two bytes like "e " occur everywhere and would pull any value anywhere.
+constexpr size_t kMinSuffix = 3;
+// Longest suffix tried; longer ones add nothing to where the copy goes on.
+constexpr size_t kMaxSuffix = 256;
+
+// Letters, digits and any byte of a multi-byte UTF-8 character.
+bool word_byte(char c) {
+  const unsigned char u = static_cast<unsigned char>(c);
+  return u >= 0x80 || std::isalnum(u);
+}
+
+std::string json_escaped(std::string_view text) {
+  const std::string quoted =
+      nlohmann::json(std::string(text)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return quoted.substr(1, quoted.size() - 2);
+}
+
+}  // namespace
+
+float recommended_copy_bias(const GgufFile& file) {
+  const double b = file.get_float_or(kCopyBiasKey, 0.0);
+  if (!(b >= 0 && b <= 100)) throw Error(std::string(kCopyBiasKey) + " is " + std::to_string(b) + ", not in [0, 100]");
+  return static_cast<float>(b);
+}
+
+ArgumentCopyBias::ArgumentCopyBias(const CopyBiasOptions& options, std::shared_ptr<const GrammarVocab> vocab)
+    : bias_(options.bias),
+      source_(json_escaped(std::string_view(options.source).substr(0, CopyBiasOptions::kMaxSource))),
+      triggers_(options.triggers), vocab_(std::move(vocab)) {
+  std::erase_if(triggers_, [](const std::string& t) { return t.empty(); });
+}
+
+void ArgumentCopyBias::feed(std::string_view piece) {
+  for (char c : piece) {
+    if (mode_ == Mode::kJson) {
+      feed_json(c);
+      continue;
+    }
+    if (mode_ == Mode::kBeforeObject) {
+      feed_before_object(c);
+      continue;
+    }
+    recent_ += c;
+    for (const std::string& t : triggers_) {
+      if (recent_.size() < t.size() || recent_.compare(recent_.size() - t.size(), t.size(), t) != 0) continue;
+      // The call's JSON may begin inside the trigger ({"name" of Llama 3).
+      recent_.clear();
+      mode_ = Mode::kBeforeObject;
+      for (char tc : t) mode_ == Mode::kJson ? feed_json(tc) : feed_before_object(tc);
+      break;
+    }
+    size_t keep = 0;
+    for (const std::string& t : triggers_) keep = std::max(keep, t.size());
+    if (recent_.size() > keep) recent_.erase(0, recent_.size() - keep);
+  }
+}
+
+void ArgumentCopyBias::feed_before_object(char c) {
+  if (c != '{') return;
+  mode_ = Mode::kJson;
+  containers_ = "{";
+  expect_key_ = true;
+  in_string_ = escape_ = false;
+}
+
+void ArgumentCopyBias::feed_json(char c) {
+  if (in_string_) {
+    if (escape_) {
+      escape_ = false;
+    } else if (c == '\\') {
+      escape_ = true;
+    } else if (c == '"') {
+      in_string_ = false;
+      return;
+    }
+    if (string_is_value_) value_ += c;
+    return;
+  }
+  switch (c) {
+    case '"':
+      in_string_ = true;
+      string_is_value_ = !(containers_.back() == '{' && expect_key_);
+      value_.clear();
+      break;
+    case '{':
+      containers_ += '{';
+      expect_key_ = true;
+      break;
+    case '[':
+      containers_ += '[';
+      break;
+    case '}':
+    case ']':
+      containers_.pop_back();
+      if (containers_.empty()) mode_ = Mode::kText;  // the call is complete
+      else expect_key_ = false;
+      break;
+    case ':':
+      expect_key_ = false;
+      break;
+    case ',':
+      if (containers_.back() == '{') expect_key_ = true;
+      break;
+    default:
+      break;  // numbers, literals, white space
+  }
+}
+
+bool ArgumentCopyBias::in_argument_value() const {
+  // Depth 2 and more: the arguments object of {"name": ..., "arguments": {...}}
+  // (or "parameters"), not the tool's name at the top.
+  return mode_ == Mode::kJson && in_string_ && string_is_value_ && containers_.size() >= 2;
+}
+
+void ArgumentCopyBias::add_value_start(std::vector<std::pair<int32_t, float>>& out) const {
+  const std::string_view source(source_);
+  for (size_t at = 0; at < source.size(); ++at)
+    if (word_byte(source[at]) && (at == 0 || !word_byte(source[at - 1])))
+      for (int32_t id : vocab_->prefix_pieces(source.substr(at, vocab_->max_piece()))) out.emplace_back(id, bias_ / 4);
+}
+
+CopyAdjustment ArgumentCopyBias::adjustment() const {
+  CopyAdjustment adj;
+  if (!enabled() || !in_argument_value() || escape_) return adj;
+  std::vector<std::pair<int32_t, float>> found;
+  const std::string_view v(value_), source(source_);
+  if (v.empty()) {
+    add_value_start(found);
+  } else {
+    // The longest suffix of the value that occurs in the source: occurrence
+    // is monotone in the length (a shorter suffix of an occurring one
+    // occurs), so a binary search finds it.
+    size_t lo = 0, hi = std::min(v.size(), kMaxSuffix);
+    while (lo < hi) {
+      const size_t mid = (lo + hi + 1) / 2;
+      if (source.find(v.substr(v.size() - mid)) != std::string_view::npos) lo = mid;
+      else hi = mid - 1;
+    }
+    if (lo == 0 || (lo < kMinSuffix && lo < v.size())) return adj;
+    const std::string_view suffix = v.substr(v.size() - lo);
+    // A whole value is a span that starts at a word: "p" of "population"
+    // continues with "o", not with the "u" of its second "p".
+    auto starts_word = [&](size_t at) { return at == 0 || !word_byte(source[at - 1]) || !word_byte(source[at]); };
+    bool word_aligned = false;
+    if (lo == v.size())
+      for (size_t at = source.find(suffix); at != std::string_view::npos && !word_aligned;
+           at = source.find(suffix, at + 1))
+        word_aligned = starts_word(at);
+    for (size_t at = source.find(suffix); at != std::string_view::npos; at = source.find(suffix, at + 1)) {
+      if (word_aligned && !starts_word(at)) continue;
+      const std::string_view next = source.substr(at + suffix.size(), vocab_->max_piece());
+      const float b = !next.empty() && word_byte(v.back()) && word_byte(next[0]) ? bias_ : bias_ / 4;
+      for (int32_t id : vocab_->prefix_pieces(next)) found.emplace_back(id, b);
+      // Copy the next k bytes and close the string: not a deviation.
+      std::string closing;
+      for (size_t k = 0; k <= next.size(); ++k) {
+        closing.assign(next.substr(0, k)).push_back('"');
+        for (int32_t id : vocab_->pieces_starting_with(closing)) found.emplace_back(id, 0.0f);
+      }
+    }
+    adj.others = -bias_ / 3;
+  }
+  // One entry per token, the largest amount.
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second > b.second;
+  });
+  for (const auto& f : found)
+    if (adj.tokens.empty() || adj.tokens.back().first != f.first) adj.tokens.push_back(f);
+  if (adj.tokens.empty()) adj.others = 0;  // no span found: nothing to keep to
+  return adj;
+}
+
+void ArgumentCopyBias::apply(float* logits, size_t n_logits) const {
+  const CopyAdjustment adj = adjustment();
+  if (adj.empty()) return;
+  if (adj.others != 0)
+    for (size_t i = 0; i < n_logits; ++i) logits[i] += adj.others;
+  for (const auto& [id, amount] : adj.tokens)
+    if (size_t(id) < n_logits) logits[id] += amount - adj.others;
+}
+
+}  // namespace onellm
