@@ -12,6 +12,10 @@
 //     training's C += A B (matmul_accumulate) at every CPU level, GFLOP/s,
 //     best of 10; -transposed reads A as a transpose (the weight gradient).
 //   onellm_bench pool [-t 2]: cost of an empty parallel_for.
+//   onellm_bench copy-bias -m FILE [-source-bytes 100]
+//     cost per token of copy-aware decoding (engine/copy_bias.h) on the
+//     model's vocabulary: a value's first token (every word of the request
+//     looked up), a token in mid-copy, and one in a value that is no copy.
 // ONELLM_CPU=scalar|avx2|avx512 forces the level.
 #include <sys/resource.h>
 
@@ -24,6 +28,9 @@
 #include <vector>
 
 #include "base/error.h"
+#include "engine/copy_bias.h"
+#include "engine/grammar.h"
+#include "tokenizer/tokenizer.h"
 #include "model/model.h"
 
 using namespace onellm;
@@ -206,6 +213,37 @@ int bench_pool(int argc, char** argv) {
 
 }  // namespace
 
+int bench_copy_bias(int argc, char** argv) {
+  const std::string path = arg(argc, argv, "-m", "");
+  if (path.empty()) throw Error("copy-bias needs -m MODEL");
+  const size_t source_bytes = static_cast<size_t>(std::atoll(arg(argc, argv, "-source-bytes", "100")));
+  auto model = Model::load(path);
+  auto tokenizer = Tokenizer::from_gguf(model->gguf());
+  auto vocab = GrammarVocab::of(*tokenizer);
+  const std::string request = "Mail Uncle Tom subject Job application body Please confirm by tonight. ";
+  CopyBiasOptions o;
+  o.bias = 10;
+  while (o.source.size() < source_bytes) o.source += request;
+  o.source.resize(std::max<size_t>(source_bytes, 1));
+  o.triggers = {"<tool_call>"};
+  std::vector<float> logits(size_t(vocab->n_vocab()), 0.0f);
+  const std::string call = "<tool_call>{\"name\": \"send_email\", \"arguments\": {\"body\": \"";
+  for (const char* value : {"", "Please confi", "qqq"}) {
+    ArgumentCopyBias c(o, vocab);
+    c.feed(call + value);
+    const int reps = 200;
+    double best = 1e30;
+    for (int r = 0; r < 5; ++r) {
+      const double t0 = now_seconds();
+      for (int i = 0; i < reps; ++i) c.apply(logits.data(), logits.size());
+      best = std::min(best, (now_seconds() - t0) / reps);
+    }
+    std::printf("copy-bias vocab %-7d source %-7zu value %-14s %9.1f us/token\n", vocab->n_vocab(), o.source.size(),
+                (std::string("'") + value + "'").c_str(), best * 1e6);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   try {
     const std::string cmd = argc > 1 ? argv[1] : "";
@@ -213,6 +251,7 @@ int main(int argc, char** argv) {
     if (cmd == "matmul") return bench_matmul(argc, argv);
     if (cmd == "pool") return bench_pool(argc, argv);
     if (cmd == "accumulate") return bench_accumulate(argc, argv);
+    if (cmd == "copy-bias") return bench_copy_bias(argc, argv);
     if (cmd == "make-model") {  // random weights of a real shape
       TinyModelSpec s;
       s.arch = arg(argc, argv, "--arch", "qwen2");
@@ -232,7 +271,7 @@ int main(int argc, char** argv) {
       write_tiny_model(s, out);
       return 0;
     }
-    std::fprintf(stderr, "usage: onellm_bench model|matmul|accumulate|pool|make-model ...\n");
+    std::fprintf(stderr, "usage: onellm_bench model|matmul|accumulate|pool|copy-bias|make-model ...\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "onellm_bench: %s\n", e.what());

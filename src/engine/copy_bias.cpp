@@ -1,7 +1,7 @@
 #include "engine/copy_bias.h"
 
 #include <algorithm>
-#include <cctype>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -17,11 +17,15 @@ namespace {
 constexpr size_t kMinSuffix = 3;
 // Longest suffix tried; longer ones add nothing to where the copy goes on.
 constexpr size_t kMaxSuffix = 256;
+// Distinct places a copy may go on from (or, for a value's first token,
+// words it may start with) that are looked at.
+constexpr size_t kMaxSpans = 64;
+constexpr size_t kMaxLooked = 1024;
 
 // Letters, digits and any byte of a multi-byte UTF-8 character.
 bool word_byte(char c) {
   const unsigned char u = static_cast<unsigned char>(c);
-  return u >= 0x80 || std::isalnum(u);
+  return u >= 0x80 || (u >= '0' && u <= '9') || ((u | 0x20) >= 'a' && (u | 0x20) <= 'z');
 }
 
 std::string json_escaped(std::string_view text) {
@@ -43,6 +47,8 @@ ArgumentCopyBias::ArgumentCopyBias(const CopyBiasOptions& options, std::shared_p
       source_(json_escaped(std::string_view(options.source).substr(0, CopyBiasOptions::kMaxSource))),
       triggers_(options.triggers), vocab_(std::move(vocab)) {
   std::erase_if(triggers_, [](const std::string& t) { return t.empty(); });
+  for (size_t at = 0; at < source_.size() && word_starts_.size() < kMaxLooked; ++at)
+    if (word_byte(source_[at]) && (at == 0 || !word_byte(source_[at - 1]))) word_starts_.push_back(at);
 }
 
 void ArgumentCopyBias::feed(std::string_view piece) {
@@ -127,11 +133,23 @@ bool ArgumentCopyBias::in_argument_value() const {
   return mode_ == Mode::kJson && in_string_ && string_is_value_ && containers_.size() >= 2;
 }
 
+// Where the source goes on after each of `ends` (positions in it): the next
+// max_piece bytes, each distinct text once; at most kMaxSpans of them, from
+// the first kMaxLooked ends, so that a long source costs little more than a
+// short one.
+std::vector<std::string_view> ArgumentCopyBias::continuations(const std::vector<size_t>& ends) const {
+  std::vector<std::string_view> out;
+  std::unordered_set<std::string_view> seen;
+  for (size_t i = 0; i < ends.size() && i < kMaxLooked && out.size() < kMaxSpans; ++i) {
+    const std::string_view next = std::string_view(source_).substr(ends[i], vocab_->max_piece());
+    if (seen.insert(next).second) out.push_back(next);
+  }
+  return out;
+}
+
 void ArgumentCopyBias::add_value_start(std::vector<std::pair<int32_t, float>>& out) const {
-  const std::string_view source(source_);
-  for (size_t at = 0; at < source.size(); ++at)
-    if (word_byte(source[at]) && (at == 0 || !word_byte(source[at - 1])))
-      for (int32_t id : vocab_->prefix_pieces(source.substr(at, vocab_->max_piece()))) out.emplace_back(id, bias_ / 4);
+  for (std::string_view word : continuations(word_starts_))
+    for (int32_t id : vocab_->prefix_pieces(word)) out.emplace_back(id, bias_ / 4);
 }
 
 CopyAdjustment ArgumentCopyBias::adjustment() const {
@@ -156,19 +174,19 @@ CopyAdjustment ArgumentCopyBias::adjustment() const {
     // A whole value is a span that starts at a word: "p" of "population"
     // continues with "o", not with the "u" of its second "p".
     auto starts_word = [&](size_t at) { return at == 0 || !word_byte(source[at - 1]) || !word_byte(source[at]); };
-    bool word_aligned = false;
-    if (lo == v.size())
-      for (size_t at = source.find(suffix); at != std::string_view::npos && !word_aligned;
-           at = source.find(suffix, at + 1))
-        word_aligned = starts_word(at);
+    std::vector<size_t> ends, word_ends;
     for (size_t at = source.find(suffix); at != std::string_view::npos; at = source.find(suffix, at + 1)) {
-      if (word_aligned && !starts_word(at)) continue;
-      const std::string_view next = source.substr(at + suffix.size(), vocab_->max_piece());
+      ends.push_back(at + suffix.size());
+      if (lo == v.size() && starts_word(at)) word_ends.push_back(at + suffix.size());
+    }
+    for (std::string_view next : continuations(word_ends.empty() ? ends : word_ends)) {
       const float b = !next.empty() && word_byte(v.back()) && word_byte(next[0]) ? bias_ : bias_ / 4;
       for (int32_t id : vocab_->prefix_pieces(next)) found.emplace_back(id, b);
-      // Copy the next k bytes and close the string: not a deviation.
+      // Copy the next k bytes and close the string: not a deviation. No
+      // piece starts with next[0, k) once none starts with a shorter prefix.
       std::string closing;
       for (size_t k = 0; k <= next.size(); ++k) {
+        if (k > 0 && vocab_->pieces_starting_with(next.substr(0, k)).empty()) break;
         closing.assign(next.substr(0, k)).push_back('"');
         for (int32_t id : vocab_->pieces_starting_with(closing)) found.emplace_back(id, 0.0f);
       }

@@ -75,10 +75,12 @@ class ArgumentCopyBias {
   enum class Mode { kText, kBeforeObject, kJson };
   void feed_before_object(char c);
   void feed_json(char c);
+  std::vector<std::string_view> continuations(const std::vector<size_t>& ends) const;
   void add_value_start(std::vector<std::pair<int32_t, float>>& out) const;
 
   float bias_;
   std::string source_;  // JSON-escaped (as a value string would spell it), without quotes
+  std::vector<size_t> word_starts_;  // where the source's words begin (the first ones)
   std::vector<std::string> triggers_;
   std::shared_ptr<const GrammarVocab> vocab_;
   Mode mode_ = Mode::kText;
