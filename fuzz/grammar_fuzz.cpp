@@ -9,25 +9,14 @@
 #include "base/error.h"
 #include "engine/grammar.h"
 #include "engine/json_schema.h"
+#include "fuzz_tokenizer.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
 
-// The byte-level matcher needs a vocabulary; a real tiny one is written once.
-const onellm::Tokenizer& tokenizer() {
-  static std::unique_ptr<onellm::Model> model;
-  static std::unique_ptr<onellm::Tokenizer> tok = [] {
-    onellm::TinyModelSpec spec;
-    spec.arch = "qwen2";
-    spec.n_embd = 32, spec.n_ff = 64, spec.n_layer = 1, spec.n_head = 2, spec.n_head_kv = 1;
-    const std::string path = "/tmp/onellm-grammar-fuzz.gguf";
-    onellm::write_tiny_model(spec, path);
-    model = onellm::Model::load(path);
-    return onellm::Tokenizer::from_gguf(model->gguf());
-  }();
-  return *tok;
-}
+// The byte-level matcher needs a vocabulary.
+const onellm::Tokenizer& tokenizer() { return fuzz_tokenizer("/tmp/onellm-grammar-fuzz.gguf"); }
 
 void drive(const std::shared_ptr<const onellm::Grammar>& g, std::string_view text) {
   onellm::GrammarMatcher m(g, onellm::GrammarVocab::of(tokenizer()));

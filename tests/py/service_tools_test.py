@@ -76,8 +76,47 @@ def main():
         finally:
             code = d.stop()
             check(code == 0, "daemon exit code %s" % code)
+        os.makedirs(os.path.join(tmp, "biased"))
+        model_copy_bias_is_the_default(tmp, model, config)
     print("%d passed, %d failed" % (e2e.passed, e2e.failed))
     return 1 if e2e.failed else 0
+
+
+NOTE = [{"type": "function", "function": {"name": "note", "description": "Keep a note.", "parameters": {
+    "type": "object", "properties": {"text": {"type": "string", "pattern": "^[a-z ]{1,40}$"}},
+    "required": ["text"]}}}]
+NOTE_REQUEST = "please remember the purple elephant"
+
+
+def copied_spans(d, **fields):
+    """Of 3 sampled note calls, how many have a text that is a span of the request starting at a word."""
+    spans = 0
+    for seed in (1, 2, 3):
+        st, r = chat(d, messages=[{"role": "user", "content": NOTE_REQUEST}], tools=NOTE, tool_choice="required",
+                     seed=seed, **fields)
+        calls = r["choices"][0]["message"].get("tool_calls") if st == 200 else None
+        text = json.loads(calls[0]["function"]["arguments"]).get("text", "") if calls else ""
+        at = NOTE_REQUEST.find(text) if text else -1
+        spans += at == 0 or (at > 0 and NOTE_REQUEST[at - 1] == " ")
+        print("copy %s seed %d: %r" % (fields, seed, text))
+    return spans
+
+
+def model_copy_bias_is_the_default(tmp, model, config):
+    """A model file with onellm.copy_bias is decoded with it unless the request says otherwise."""
+    import gguf_ref
+    biased = os.path.join(tmp, "biased.gguf")
+    gguf_ref.rewrite_gguf(model, biased, [("onellm.copy_bias", gguf_ref.FLOAT32, 100.0)])
+    d = Daemon(os.path.join(tmp, "biased"), biased, config)
+    try:
+        check(copied_spans(d) == 3, "the model's copy bias is the default")
+        check(copied_spans(d, copy_bias=0) < 3, "copy_bias 0 in the request turns it off")
+    finally:
+        check(d.stop() == 0, "daemon of the biased model exits cleanly")
+    bad = os.path.join(tmp, "bad.gguf")
+    gguf_ref.rewrite_gguf(model, bad, [("onellm.copy_bias", gguf_ref.FLOAT32, -5.0)])
+    r = subprocess.run([BIN, "run", "-m", bad, "--chat", "-p", "hi", "-n", "2"], capture_output=True, text=True)
+    check(r.returncode == 1 and "onellm.copy_bias" in r.stderr, "a bad onellm.copy_bias is named: " + r.stderr[-300:])
 
 
 def run_checks(d):
@@ -171,17 +210,7 @@ def run_checks(d):
               "bad %s: %s %s" % (fields, st, r))
 
     # copy_bias: a string argument copied from the request (random weights alone do not copy).
-    note = [{"type": "function", "function": {"name": "note", "description": "Keep a note.", "parameters": {
-        "type": "object", "properties": {"text": {"type": "string", "pattern": "^[a-z ]{1,40}$"}},
-        "required": ["text"]}}}]
-    request = "please remember the purple elephant"
-    for seed in (1, 2, 3):
-        st, r = chat(d, messages=[{"role": "user", "content": request}], tools=note, tool_choice="required",
-                     copy_bias=100, seed=seed)
-        calls = r["choices"][0]["message"].get("tool_calls") if st == 200 else None
-        text = json.loads(calls[0]["function"]["arguments"]).get("text", "") if calls else ""
-        at = request.find(text) if text else -1
-        check(at == 0 or (at > 0 and request[at - 1] == " "), "copy_bias 100 copies a span: %r (%s)" % (text, st))
+    check(copied_spans(d, copy_bias=100) == 3, "copy_bias 100 copies spans of the request")
 
     # Native session: a call, then the tool's result as the next message; the history keeps both.
     st, s = d.request("POST", "/v1/sessions", {"instructions": "You control the phone.", "name": "tools"}, unix=True)
