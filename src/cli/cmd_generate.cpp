@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "cli/commands.h"
 #include "engine/json_schema.h"
+#include "engine/copy_bias.h"
 #include "engine/tool_calls.h"
 #include "tokenizer/chat_template.h"
 
@@ -113,8 +114,8 @@ SamplingParams sampling_from_args(const Args& a) {
 CopyBiasOptions copy_bias_from_args(const Args& a, const LoadedModel& m, const std::string& template_source,
                                     const std::vector<ChatMessage>& messages) {
   CopyBiasOptions copy;
-  copy.bias = static_cast<float>(a.get_double({"--copy-bias"}, recommended_copy_bias(m.model->gguf())));
-  if (!(copy.bias >= 0 && copy.bias <= 100)) throw Error("--copy-bias must be in [0, 100]");
+  copy.bias = a.get({"--copy-bias"}) ? checked_copy_bias(a.get_double({"--copy-bias"}, 0.0), "--copy-bias")
+                                     : recommended_copy_bias(m.model->gguf());
   copy.source = tool_call_copy_source(messages);
   copy.triggers = tool_call_triggers(tool_call_style(template_source));
   return copy;

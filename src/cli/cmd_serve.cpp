@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "cli/commands.h"
 #include "context/context.h"
+#include "engine/copy_bias.h"
 #include "service/service.h"
 
 namespace onellm::cli {
@@ -85,10 +86,7 @@ int serve_command(int argc, char** argv) {
   o.kv_restore = a.get_or({"--kv-restore"}, "auto");
   if (o.kv_restore != "auto" && o.kv_restore != "load")
     throw Error("--kv-restore takes auto or load, got '" + o.kv_restore + "'");
-  if (a.get({"--copy-bias"})) {
-    o.copy_bias = static_cast<float>(a.get_double({"--copy-bias"}, 0.0));
-    if (!(o.copy_bias >= 0 && o.copy_bias <= 100)) throw Error("--copy-bias must be in [0, 100]");
-  }
+  if (a.get({"--copy-bias"})) o.copy_bias = checked_copy_bias(a.get_double({"--copy-bias"}, 0.0), "--copy-bias");
   for (const std::string& spec : a.get_all("--lora")) {
     const size_t eq = spec.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())

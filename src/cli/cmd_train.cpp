@@ -152,11 +152,9 @@ int train_command(int argc, char** argv) {
   if (auto e = a.get({"--eval"})) eval_tokens = corpus_tokens(*e, *tok);
   // The decoding setting the model is meant to be used with, stored beside it.
   GgufMetadata copy_bias;
-  if (a.get({"--copy-bias"})) {
-    const double b = a.get_double({"--copy-bias"}, 0.0);
-    if (!(b >= 0 && b <= 100)) throw Error("--copy-bias must be in [0, 100]");
-    copy_bias.emplace_back(kCopyBiasKey, GgufValue::of_f32(static_cast<float>(b)));
-  }
+  if (a.get({"--copy-bias"}))
+    copy_bias.emplace_back(kCopyBiasKey,
+                           GgufValue::of_f32(checked_copy_bias(a.get_double({"--copy-bias"}, 0.0), "--copy-bias")));
   std::fprintf(stderr, "corpus: %zu tokens%s\n", corpus.size(),
                eval_tokens.empty() ? "" : (", held-out: " + std::to_string(eval_tokens.size()) + " tokens").c_str());
 

@@ -36,10 +36,13 @@ std::string json_escaped(std::string_view text) {
 
 }  // namespace
 
+float checked_copy_bias(double bias, const std::string& what) {
+  if (!(bias >= 0 && bias <= 100)) throw Error(what + " is " + std::to_string(bias) + ", not in [0, 100]");
+  return static_cast<float>(bias);
+}
+
 float recommended_copy_bias(const GgufFile& file) {
-  const double b = file.get_float_or(kCopyBiasKey, 0.0);
-  if (!(b >= 0 && b <= 100)) throw Error(std::string(kCopyBiasKey) + " is " + std::to_string(b) + ", not in [0, 100]");
-  return static_cast<float>(b);
+  return checked_copy_bias(file.get_float_or(kCopyBiasKey, 0.0), kCopyBiasKey);
 }
 
 ArgumentCopyBias::ArgumentCopyBias(const CopyBiasOptions& options, std::shared_ptr<const GrammarVocab> vocab)
@@ -47,6 +50,7 @@ ArgumentCopyBias::ArgumentCopyBias(const CopyBiasOptions& options, std::shared_p
       source_(json_escaped(std::string_view(options.source).substr(0, CopyBiasOptions::kMaxSource))),
       triggers_(options.triggers), vocab_(std::move(vocab)) {
   std::erase_if(triggers_, [](const std::string& t) { return t.empty(); });
+  for (const std::string& t : triggers_) longest_trigger_ = std::max(longest_trigger_, t.size());
   for (size_t at = 0; at < source_.size() && word_starts_.size() < kMaxLooked; ++at)
     if (word_byte(source_[at]) && (at == 0 || !word_byte(source_[at - 1]))) word_starts_.push_back(at);
 }
@@ -70,9 +74,7 @@ void ArgumentCopyBias::feed(std::string_view piece) {
       for (char tc : t) mode_ == Mode::kJson ? feed_json(tc) : feed_before_object(tc);
       break;
     }
-    size_t keep = 0;
-    for (const std::string& t : triggers_) keep = std::max(keep, t.size());
-    if (recent_.size() > keep) recent_.erase(0, recent_.size() - keep);
+    if (recent_.size() > longest_trigger_) recent_.erase(0, recent_.size() - longest_trigger_);
   }
 }
 

@@ -44,6 +44,9 @@ struct CopyBiasOptions {
 // told otherwise. Throws Error naming the key for a value outside [0, 100].
 inline constexpr const char* kCopyBiasKey = "onellm.copy_bias";
 float recommended_copy_bias(const GgufFile& file);
+// `bias` if it is in [0, 100] (NaN is not); else Error naming `what` (the
+// flag or key it came from).
+float checked_copy_bias(double bias, const std::string& what);
 
 // What the bias adds to the next token's logits: `tokens` (ascending ids)
 // get their own amount, every other token gets `others`.
@@ -82,6 +85,7 @@ class ArgumentCopyBias {
   std::string source_;  // JSON-escaped (as a value string would spell it), without quotes
   std::vector<size_t> word_starts_;  // where the source's words begin (the first ones)
   std::vector<std::string> triggers_;
+  size_t longest_trigger_ = 0;  // recent_ keeps this many bytes
   std::shared_ptr<const GrammarVocab> vocab_;
   Mode mode_ = Mode::kText;
   std::string recent_;      // kText: the last bytes, searched for a trigger

@@ -219,10 +219,6 @@ void normalize_tool_call_arguments(nlohmann::ordered_json& extra) {
   }
 }
 
-}  // namespace onellm
-
-namespace onellm {
-
 std::string tool_call_copy_source(const std::vector<ChatMessage>& messages) {
   size_t last_user = messages.size();
   for (size_t i = messages.size(); i-- > 0;)
