@@ -169,5 +169,38 @@ TEST(TrainGradient, DocumentsInAWindowTrainLikeSeparateSequences) {
   EXPECT_NEAR(sequence_loss(m, tokens.data(), n, nullptr, nullptr, kEnd), loss, 1e-6 * std::abs(loss));
 }
 
+// Trainer::step leaves out a window's rows after its last target (a
+// conversation cut off by the window's end): rows without loss that no
+// earlier row attends to add exact zeros, so the shorter window gives the
+// same loss and gradients bit for bit, with a document boundary inside the
+// dropped rows or not, on one thread or several.
+TEST(TrainGradient, RowsAfterTheLastTargetChangeNothing) {
+  TrainModel m(tiny_config(4, 2, 8, 8, true));
+  randomize(m, 13);
+  const int32_t kEnd = 10;
+  std::vector<int32_t> tokens(41);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 7 + i / 5) % 10);
+  tokens[12] = kEnd;
+  tokens[31] = kEnd;
+  const int64_t n = static_cast<int64_t>(tokens.size()) - 1;
+  ThreadPool pool(2);
+  for (int64_t last : {int64_t{20}, int64_t{33}}) {  // boundary at 31 dropped, then kept
+    std::vector<uint8_t> mask(static_cast<size_t>(n), 0);
+    for (int64_t t = 3; t < last; t += 2) mask[static_cast<size_t>(t)] = 1;
+    mask[static_cast<size_t>(last - 1)] = 1;
+    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      std::vector<float> whole(m.size(), 0.0f), trimmed(m.size(), 0.0f);
+      const double a = forward_backward(m, tokens.data(), n, whole.data(), 0.25f, p, mask.data(), kEnd);
+      const double b = forward_backward(m, tokens.data(), last, trimmed.data(), 0.25f, p, mask.data(), kEnd);
+      EXPECT_EQ(a, b) << last;
+      EXPECT_EQ(whole, trimmed) << last;
+      // One target row fewer is a different gradient: the comparison can fail.
+      std::vector<float> shorter(m.size(), 0.0f);
+      forward_backward(m, tokens.data(), last - 1, shorter.data(), 0.25f, p, mask.data(), kEnd);
+      EXPECT_NE(whole, shorter) << last;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace onellm

@@ -150,8 +150,16 @@ StepStats Trainer::step() {
   // Targets of each window: all, or the replies whose document starts in it.
   std::vector<std::vector<uint8_t>> masks(starts.size());
   std::vector<int64_t> window_targets(starts.size(), T);
-  for (size_t b = 0; b < starts.size() && replies; ++b)
+  // Rows after a window's last target carry no loss and nothing before them
+  // attends to them, so they are left out: their products would only add
+  // exact zeros to every sum (~8% of phase 2's rows, a conversation cut off
+  // by the window's end). The kept rows' arithmetic is unchanged, so the
+  // result is the same bit for bit.
+  std::vector<int64_t> window_rows(starts.size(), T);
+  for (size_t b = 0; b < starts.size() && replies; ++b) {
     window_targets[b] = reply_mask(reply_document_, starts[b], T, masks[b]);
+    while (window_rows[b] > 0 && masks[b][static_cast<size_t>(window_rows[b] - 1)] == 0) --window_rows[b];
+  }
   int64_t targets = 0;
   for (int64_t n : window_targets) targets += n;
   // Gradient of the mean loss over every target of the batch.
@@ -160,7 +168,7 @@ StepStats Trainer::step() {
   if (!options_.batch_parallel) {
     for (size_t b = 0; b < starts.size(); ++b)
       if (window_targets[b] > 0)
-        loss += forward_backward(model_, corpus_.data() + starts[b], T, grads_.data(), scale, pool_.get(),
+        loss += forward_backward(model_, corpus_.data() + starts[b], window_rows[b], grads_.data(), scale, pool_.get(),
                                  replies ? masks[b].data() : nullptr, options_.document_end);
   } else {
     // Window 0 writes straight into grads_ (0 + g = g exactly), the others
@@ -170,12 +178,12 @@ StepStats Trainer::step() {
     std::vector<double> losses(static_cast<size_t>(B), 0.0);
     auto run_windows = [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
-        std::vector<float>* own = b == 0 ? &grads_ : &window_grads_[static_cast<size_t>(b - 1)];
+        const auto i = static_cast<size_t>(b);
+        std::vector<float>* own = b == 0 ? &grads_ : &window_grads_[i - 1];
         if (b > 0) own->assign(grads_.size(), 0.0f);  // grads_ was zeroed above
-        if (window_targets[static_cast<size_t>(b)] > 0)
-          losses[static_cast<size_t>(b)] =
-              forward_backward(model_, corpus_.data() + starts[static_cast<size_t>(b)], T, own->data(), scale, nullptr,
-                               replies ? masks[static_cast<size_t>(b)].data() : nullptr, options_.document_end);
+        if (window_targets[i] > 0)
+          losses[i] = forward_backward(model_, corpus_.data() + starts[i], window_rows[i], own->data(), scale, nullptr,
+                                       replies ? masks[i].data() : nullptr, options_.document_end);
       }
     };
     auto add_windows = [&](int64_t begin, int64_t end) {
