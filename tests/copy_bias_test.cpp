@@ -253,7 +253,9 @@ TEST_F(CopyBiasTest, GenerationCopiesASpanOfTheRequest) {
     const size_t at = source.find(value);
     EXPECT_FALSE(value.empty());
     EXPECT_NE(at, std::string::npos) << "'" << value << "' is no span of the request";
-    if (at != std::string::npos) EXPECT_TRUE(at == 0 || source[at - 1] == ' ') << value;
+    if (at != std::string::npos) {
+      EXPECT_TRUE(at == 0 || source[at - 1] == ' ') << value;
+    }
     const std::string free = run(0, seed);
     spans_without += !free.empty() && source.find(free) != std::string::npos;
   }

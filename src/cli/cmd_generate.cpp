@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -23,7 +24,7 @@ const std::set<std::string> kGenerateValueOptions = {
     "-c", "--ctx-size", "-b", "--batch-size", "--temp", "--temperature", "--top-k", "--top-p", "--min-p",
     "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
     "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema", "--kv-type", "-ctk",
-    "--lora", "--copy-bias"};
+    "--lora", "--copy-bias", "--tools"};
 const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "-h", "--help"};
 
@@ -53,6 +54,54 @@ std::shared_ptr<const Grammar> grammar_from_args(const Args& a) {
   } catch (const Error& e) {
     throw Error((inline_json ? std::string("--json-schema") : *schema) + ": " + e.what());
   }
+}
+
+// --tools FILE|JSON: OpenAI tool definitions (an array) for a chat. The model
+// is shown them as `serve` shows them, and a call it starts is held to their
+// names and parameter schemas by a lazy grammar, as serve does for
+// tool_choice "auto": plain answers stay free.
+struct ChatTools {
+  std::vector<ToolSpec> specs;
+  nlohmann::ordered_json json;
+  ToolCallStyle style = ToolCallStyle::kHermes;
+  bool template_renders = false;
+  std::shared_ptr<const Grammar> grammar;
+  std::vector<std::string> triggers;
+
+  void show(std::vector<ChatMessage>& messages, ChatTemplateOptions& options) const {
+    add_tools_to_messages(specs, json, style, template_renders, messages, options);
+  }
+  void constrain(GenerationRequest& req) const {
+    req.grammar = grammar;
+    req.grammar_triggers = triggers;
+  }
+};
+
+std::optional<ChatTools> tools_from_args(const Args& a, const std::string& template_source) {
+  auto arg = a.get({"--tools"});
+  if (!arg) return std::nullopt;
+  if (a.get({"--grammar", "--grammar-file"}) || a.get({"--json-schema"}))
+    throw Error("--tools cannot be combined with --grammar or --json-schema");
+  const bool inline_json = !arg->empty() && (*arg)[0] == '[' && !std::ifstream(*arg);
+  const std::string where = inline_json ? std::string("--tools") : *arg;
+  const std::string text = inline_json ? *arg : read_text_file(*arg);
+  ChatTools t;
+  try {
+    t.json = nlohmann::ordered_json::parse(text);
+    t.specs = parse_tool_specs(t.json);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(where + ": not JSON: " + e.what());
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
+  if (t.specs.empty()) throw Error(where + ": no tools in the array");
+  t.style = tool_call_style(template_source);
+  t.template_renders = template_renders_tools(template_source);
+  const std::string gbnf = tool_calls_gbnf(t.style, t.specs, ToolChoice{}, /*parallel=*/true, "calls",
+                                           /*with_primitives=*/false);
+  t.grammar = Grammar::parse(gbnf + "root ::= calls\n" + json_primitives_gbnf());
+  t.triggers = tool_call_triggers(t.style);
+  return t;
 }
 
 }  // namespace
@@ -149,6 +198,8 @@ int run_command(int argc, char** argv) {
         "  --copy-bias B    with --chat: add B to the logits of tokens that continue a span of the\n"
         "                   request inside a tool call's argument string (copy-aware decoding;\n"
         "                   default: the model's onellm.copy_bias, else 0)\n"
+        "  --tools FILE     with --chat: OpenAI tool definitions (a JSON array, or the array inline);\n"
+        "                   the model sees them and a call it writes keeps to their names and schemas\n"
         "  --json           print {\"prompt_tokens\",\"tokens\",\"text\"} instead of streaming text\n"
         "  --ignore-eos     keep generating after an end-of-generation token\n"
         "  --exact          F32 math on dequantized weights (reference) instead of the fast kernels\n"
@@ -174,9 +225,13 @@ int run_command(int argc, char** argv) {
     ChatTemplateOptions topts;
     topts.add_generation_prompt = true;
     const std::string template_source = chat_template_source(a, m);
+    const std::optional<ChatTools> tools = tools_from_args(a, template_source);
+    if (tools) tools->show(messages, topts);
     req.prompt = chat_prompt_tokens(*m.tokenizer, ChatTemplate(template_source), messages, topts);
     req.copy = copy_bias_from_args(a, m, template_source, messages);
+    if (tools) tools->constrain(req);
   } else {
+    if (a.get({"--tools"})) throw Error("--tools needs --chat (the tools go into the chat template)");
     req.prompt = m.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/true);
   }
   if (req.prompt.empty())
@@ -185,7 +240,7 @@ int run_command(int argc, char** argv) {
   req.sampling = sampling_from_args(a);
   req.stop = a.get_all("--stop");
   req.ignore_eos = a.flag({"--ignore-eos"});
-  req.grammar = grammar_from_args(a);
+  if (!req.grammar) req.grammar = grammar_from_args(a);
 
   SequenceOptions so;
   so.n_ctx = a.get_int({"-c", "--ctx-size"}, 0);
@@ -210,7 +265,10 @@ int run_command(int argc, char** argv) {
                 out["tokens"].dump().c_str(), json_string(r.text).c_str());
   }
   print_timings(r);
-  if (req.grammar && r.finish != FinishReason::kEndOfGeneration && r.finish != FinishReason::kStopString) {
+  // A lazy grammar (--tools) binds only once a call starts; the parser of
+  // the reply reports a cut call, so only a whole-output grammar is checked.
+  if (req.grammar && req.grammar_triggers.empty() && r.finish != FinishReason::kEndOfGeneration &&
+      r.finish != FinishReason::kStopString) {
     std::fprintf(stderr, "error: generation ended (%s) before the grammar was complete; raise -n\n",
                  finish_reason_name(r.finish));
     return 1;
@@ -233,6 +291,8 @@ int chat_command(int argc, char** argv) {
   Sequence seq(*m.model, *m.tokenizer, m.pool.get(), so);
   std::vector<ChatMessage> messages;
   if (auto sys = a.get({"--system", "-sys"})) messages.push_back({"system", *sys, {}});
+  const std::optional<ChatTools> tools = tools_from_args(a, tmpl.source());
+  if (tools) tools->show(messages, topts);  // once: a system message /reset keeps
   const bool tty = ::isatty(STDIN_FILENO) != 0;
   std::string line;
   while (true) {
@@ -251,6 +311,7 @@ int chat_command(int argc, char** argv) {
     req.sampling = sampling_from_args(a);
     req.stop = a.get_all("--stop");
     req.copy = copy_bias_from_args(a, m, tmpl.source(), messages);
+    if (tools) tools->constrain(req);
     GenerationResult r = seq.generate(req, [](std::string_view text) {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);

@@ -64,6 +64,17 @@ std::string tool_system_prompt(const std::vector<ToolSpec>& tools, ToolCallStyle
   return out;
 }
 
+void add_tools_to_messages(const std::vector<ToolSpec>& tools, const Json& tools_json, ToolCallStyle style,
+                           bool template_renders, std::vector<ChatMessage>& messages, ChatTemplateOptions& options) {
+  if (template_renders) {
+    options.tools = tools_json;
+    return;
+  }
+  const std::string described = tool_system_prompt(tools, style);
+  if (!messages.empty() && messages[0].role == "system") messages[0].content += "\n\n" + described;
+  else messages.insert(messages.begin(), ChatMessage{"system", described, ChatJson::object()});
+}
+
 std::vector<ToolSpec> parse_tool_specs(const Json& tools) {
   if (!tools.is_array()) throw Error("tools: must be an array");
   std::vector<ToolSpec> out;

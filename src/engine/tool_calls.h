@@ -56,6 +56,13 @@ std::string tool_calls_gbnf(ToolCallStyle style, const std::vector<ToolSpec>& to
 // Strings that start a call in `style`: a lazy grammar's triggers (auto mode).
 std::vector<std::string> tool_call_triggers(ToolCallStyle style);
 
+// Makes the tools visible to the model: through the template's `tools`
+// variable when it renders them (template_renders_tools; `tools_json` as the
+// client gave them), else described in the system message (added if none).
+void add_tools_to_messages(const std::vector<ToolSpec>& tools, const nlohmann::ordered_json& tools_json,
+                           ToolCallStyle style, bool template_renders, std::vector<ChatMessage>& messages,
+                           ChatTemplateOptions& options);
+
 struct AssistantReply {
   std::string content;          // the text outside the calls, trimmed
   std::vector<ToolCall> calls;  // ids left empty for the caller to assign

@@ -99,14 +99,8 @@ OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplat
 
 void add_tools_to_prompt(const OutputConstraint& oc, std::vector<ChatMessage>& messages, ChatTemplateOptions& options) {
   for (ChatMessage& m : messages) normalize_tool_call_arguments(m.extra);
-  if (!oc.tools_active) return;
-  if (oc.template_has_tools) {
-    options.tools = oc.tools_json;
-    return;
-  }
-  const std::string described = tool_system_prompt(oc.tools, oc.style);
-  if (!messages.empty() && messages[0].role == "system") messages[0].content += "\n\n" + described;
-  else messages.insert(messages.begin(), ChatMessage{"system", described, ChatJson::object()});
+  if (oc.tools_active)
+    add_tools_to_messages(oc.tools, oc.tools_json, oc.style, oc.template_has_tools, messages, options);
 }
 
 api::Json assistant_message(const OutputConstraint& oc, const std::string& text, bool& has_calls) {

@@ -78,6 +78,7 @@ def main():
             check(code == 0, "daemon exit code %s" % code)
         os.makedirs(os.path.join(tmp, "biased"))
         model_copy_bias_is_the_default(tmp, model, config)
+        cli_tools_hold_calls_to_the_given_tools(tmp)
     print("%d passed, %d failed" % (e2e.passed, e2e.failed))
     return 1 if e2e.failed else 0
 
@@ -117,6 +118,65 @@ def model_copy_bias_is_the_default(tmp, model, config):
     gguf_ref.rewrite_gguf(model, bad, [("onellm.copy_bias", gguf_ref.FLOAT32, -5.0)])
     r = subprocess.run([BIN, "run", "-m", bad, "--chat", "-p", "hi", "-n", "2"], capture_output=True, text=True)
     check(r.returncode == 1 and "onellm.copy_bias" in r.stderr, "a bad onellm.copy_bias is named: " + r.stderr[-300:])
+
+
+WEATHER = [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}},
+                           "required": ["city"], "additionalProperties": False}}}]
+
+
+def cli_calls(text):
+    """The JSON of each <tool_call>...</tool_call> in run/chat output (None where one does not parse)."""
+    out = []
+    for part in text.split("<tool_call>")[1:]:
+        try:
+            out.append(json.loads(part.split("</tool_call>")[0]))
+        except ValueError:
+            out.append(None)
+    return out
+
+
+def cli_tools_hold_calls_to_the_given_tools(tmp):
+    """run --chat / chat --tools: the bundled model answers "set an alarm" with set_alarm on its own;
+    given only get_weather, every call it writes names get_weather with valid arguments, and a
+    request for a joke still gets a plain answer (the grammar is lazy)."""
+    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models", "onellm-device.gguf")
+    if not os.path.exists(bundled):
+        check(False, "the bundled model is missing: " + bundled)
+        return
+    run = [BIN, "run", "-m", bundled, "--chat", "-n", "80", "-t", "2", "--temp", "0", "-p"]
+    free = subprocess.run(run + ["set an alarm for 7:30"], capture_output=True, text=True)
+    names = [c and c.get("name") for c in cli_calls(free.stdout)]
+    check(free.returncode == 0 and names == ["set_alarm"], "without --tools the model calls set_alarm: " + free.stdout)
+    tools_file = os.path.join(tmp, "weather.json")
+    with open(tools_file, "w") as f:
+        json.dump(WEATHER, f)
+    for prompt in ("set an alarm for 7:30", "what is the weather in Paris", "call mom"):
+        r = subprocess.run(run + [prompt, "--tools", tools_file], capture_output=True, text=True)
+        calls = cli_calls(r.stdout)
+        ok = r.returncode == 0 and bool(calls) and all(c and c.get("name") == "get_weather" for c in calls)
+        for c in calls if ok else []:
+            try:
+                jsonschema.validate(c["arguments"], WEATHER[0]["function"]["parameters"])
+            except jsonschema.ValidationError:
+                ok = False
+        check(ok, "--tools %r: only get_weather, valid arguments: %s" % (prompt, r.stdout + r.stderr[-300:]))
+    joke = subprocess.run(run + ["tell me a joke", "--tools", json.dumps(WEATHER)], capture_output=True, text=True)
+    check(joke.returncode == 0 and joke.stdout.strip() and "<tool_call>" not in joke.stdout,
+          "--tools inline, plain answer stays free: " + joke.stdout)
+    # chat: two turns on stdin, both held to the tools.
+    r = subprocess.run([BIN, "chat", "-m", bundled, "-n", "80", "-t", "2", "--temp", "0", "--tools", tools_file],
+                       input="set an alarm for 7:30\nturn on wifi\n", capture_output=True, text=True)
+    calls = cli_calls(r.stdout)
+    check(r.returncode == 0 and len(calls) >= 2 and all(c and c.get("name") == "get_weather" for c in calls),
+          "chat --tools: every turn's call is get_weather: " + r.stdout)
+    for args, needle in ((["--tools", "[1"], "--tools: not JSON"),
+                         (["--tools", '[{"type": "function"}]'], "tools[0].function.name"),
+                         (["--tools", tools_file, "--json-schema", "{}"], "cannot be combined")):
+        r = subprocess.run(run + ["hi"] + args, capture_output=True, text=True)
+        check(r.returncode == 1 and needle in r.stderr, "bad --tools named (%s): %s" % (needle, r.stderr[-300:]))
+    r = subprocess.run([BIN, "run", "-m", bundled, "-p", "hi", "--tools", tools_file], capture_output=True, text=True)
+    check(r.returncode == 1 and "--tools needs --chat" in r.stderr, "--tools without --chat: " + r.stderr[-300:])
 
 
 def run_checks(d):
