@@ -265,8 +265,8 @@ int run_command(int argc, char** argv) {
                 out["tokens"].dump().c_str(), json_string(r.text).c_str());
   }
   print_timings(r);
-  // A lazy grammar (--tools) binds only once a call starts; the parser of
-  // the reply reports a cut call, so only a whole-output grammar is checked.
+  // A lazy grammar (--tools) binds only once a call starts, and a plain
+  // answer cut by -n is no error; only a whole-output grammar is checked.
   if (req.grammar && req.grammar_triggers.empty() && r.finish != FinishReason::kEndOfGeneration &&
       r.finish != FinishReason::kStopString) {
     std::fprintf(stderr, "error: generation ended (%s) before the grammar was complete; raise -n\n",
