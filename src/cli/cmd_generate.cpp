@@ -40,6 +40,16 @@ void print_timings(const GenerationResult& r) {
                r.generate_seconds, tg, finish_reason_name(r.finish));
 }
 
+// A JSON option given inline (it starts with `opener` and names no file) or
+// as a file; `where` names it in errors (the flag, or the file's path).
+struct OptionText {
+  std::string text, where;
+};
+OptionText option_text(const std::string& value, char opener, const std::string& flag) {
+  if (!value.empty() && value[0] == opener && !std::ifstream(value)) return {value, flag};
+  return {read_text_file(value), value};
+}
+
 // --grammar FILE (GBNF) or --json-schema FILE|JSON: the output must match.
 std::shared_ptr<const Grammar> grammar_from_args(const Args& a) {
   auto grammar = a.get({"--grammar", "--grammar-file"});
@@ -47,12 +57,11 @@ std::shared_ptr<const Grammar> grammar_from_args(const Args& a) {
   if (grammar && schema) throw Error("--grammar and --json-schema cannot be combined");
   if (grammar) return Grammar::parse(read_text_file(*grammar));
   if (!schema) return nullptr;
-  const bool inline_json = !schema->empty() && (*schema)[0] == '{' && !std::ifstream(*schema);
-  const std::string text = inline_json ? *schema : read_text_file(*schema);
+  const OptionText given = option_text(*schema, '{', "--json-schema");
   try {
-    return Grammar::parse(json_schema_text_to_gbnf(text));
+    return Grammar::parse(json_schema_text_to_gbnf(given.text));
   } catch (const Error& e) {
-    throw Error((inline_json ? std::string("--json-schema") : *schema) + ": " + e.what());
+    throw Error(given.where + ": " + e.what());
   }
 }
 
@@ -82,12 +91,11 @@ std::optional<ChatTools> tools_from_args(const Args& a, const std::string& templ
   if (!arg) return std::nullopt;
   if (a.get({"--grammar", "--grammar-file"}) || a.get({"--json-schema"}))
     throw Error("--tools cannot be combined with --grammar or --json-schema");
-  const bool inline_json = !arg->empty() && (*arg)[0] == '[' && !std::ifstream(*arg);
-  const std::string where = inline_json ? std::string("--tools") : *arg;
-  const std::string text = inline_json ? *arg : read_text_file(*arg);
+  const OptionText given = option_text(*arg, '[', "--tools");
+  const std::string& where = given.where;
   ChatTools t;
   try {
-    t.json = nlohmann::ordered_json::parse(text);
+    t.json = nlohmann::ordered_json::parse(given.text);
     t.specs = parse_tool_specs(t.json);
   } catch (const nlohmann::json::exception& e) {
     throw Error(where + ": not JSON: " + e.what());
