@@ -286,6 +286,19 @@ int run_command(int argc, char** argv) {
 
 int chat_command(int argc, char** argv) {
   Args a(argc, argv, 2, kGenerateValueOptions, kGenerateFlags);
+  if (a.flag({"-h", "--help"})) {
+    std::puts(
+        "onellm chat [-m MODEL] [options]   (default model: the bundled one)\n"
+        "  Reads one user message per line from stdin and answers it through the model's chat template,\n"
+        "  keeping the conversation. /reset forgets it (a --system message stays), /exit or /quit ends.\n"
+        "  --system TEXT    a system message first     --chat-template NAME|FILE  override the template\n"
+        "  --tools FILE     OpenAI tool definitions (a JSON array, or inline): shown to the model, and a\n"
+        "                   call it writes keeps to their names and schemas\n"
+        "  --copy-bias B    copy-aware decoding of tool-call arguments (default: the model's)\n"
+        "  -n N --temp T --top-k K --top-p P --min-p P --repeat-penalty R -s SEED --stop STR\n"
+        "  -c N -t N --kv-type T --lora FILE   as for onellm run (onellm run --help)");
+    return 0;
+  }
   const std::string model_path = model_path_or_default(a);
   LoadedModel m = load_model(model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)), a.get_or({"--lora"}, ""));
 

@@ -177,6 +177,9 @@ def cli_tools_hold_calls_to_the_given_tools(tmp):
         check(r.returncode == 1 and needle in r.stderr, "bad --tools named (%s): %s" % (needle, r.stderr[-300:]))
     r = subprocess.run([BIN, "run", "-m", bundled, "-p", "hi", "--tools", tools_file], capture_output=True, text=True)
     check(r.returncode == 1 and "--tools needs --chat" in r.stderr, "--tools without --chat: " + r.stderr[-300:])
+    # chat --help answers without loading a model (a bad -m is not read).
+    r = subprocess.run([BIN, "chat", "-m", os.path.join(tmp, "absent.gguf"), "--help"], capture_output=True, text=True)
+    check(r.returncode == 0 and "/reset" in r.stdout and "--tools" in r.stdout, "chat --help: " + r.stdout + r.stderr)
 
 
 def run_checks(d):
