@@ -29,7 +29,10 @@ class ToolCallsTest : public ::testing::Test {
   }
   // Whether the whole text is a sentence of the grammar.
   static bool accepts(const std::string& gbnf, const std::string& text) {
-    GrammarMatcher m(Grammar::parse(gbnf), GrammarVocab::of(*tiny_->tokenizer));
+    return accepts(Grammar::parse(gbnf), text);
+  }
+  static bool accepts(std::shared_ptr<const Grammar> grammar, const std::string& text) {
+    GrammarMatcher m(std::move(grammar), GrammarVocab::of(*tiny_->tokenizer));
     return m.would_accept_text(text) && (m.accept_text(text), m.can_end());
   }
 
@@ -88,6 +91,31 @@ TEST_F(ToolCallsTest, HermesGrammarAcceptsValidCallsOnly) {
   EXPECT_TRUE(accepts(named, time));
   EXPECT_FALSE(accepts(named, alarm));
   EXPECT_THROW(tool_calls_gbnf(ToolCallStyle::kHermes, tools(), {ToolChoice::kNone, ""}, false), Error);
+}
+
+// The one constraint run, chat and serve build from tools and tool_choice.
+TEST_F(ToolCallsTest, ConstraintIsLazyOnlyForAutoWithoutAFormattedAnswer) {
+  const std::string alarm = R"(<tool_call>{"name": "set_alarm", "arguments": {"hour": 7}}</tool_call>)";
+  const ToolCallConstraint lazy = tool_call_constraint(ToolCallStyle::kHermes, tools(), {}, true);
+  EXPECT_EQ(lazy.triggers, std::vector<std::string>{"<tool_call>"});
+  EXPECT_TRUE(accepts(lazy.grammar, alarm + "\n" + alarm));
+  EXPECT_FALSE(accepts(lazy.grammar, R"(<tool_call>{"name": "reboot", "arguments": {}}</tool_call>)"));
+
+  const ToolCallConstraint required =
+      tool_call_constraint(ToolCallStyle::kHermes, tools(), {ToolChoice::kRequired, ""}, false);
+  EXPECT_TRUE(required.triggers.empty());
+  EXPECT_TRUE(accepts(required.grammar, alarm));
+  EXPECT_FALSE(accepts(required.grammar, alarm + "\n" + alarm));
+
+  // auto with a response_format: a call or the formatted answer, not free text.
+  const ToolCallConstraint answer = tool_call_constraint(ToolCallStyle::kLlama3, tools(), {}, true, "answer",
+                                                         R"(answer ::= "{" ws "\"ok\"" ws ":" ws json-boolean ws "}")" "\n");
+  EXPECT_TRUE(answer.triggers.empty());
+  EXPECT_TRUE(accepts(answer.grammar, R"({"ok": true})"));
+  EXPECT_TRUE(accepts(answer.grammar, R"({"name": "get-time", "parameters": {}})"));
+  EXPECT_FALSE(accepts(answer.grammar, "just text"));
+  EXPECT_THROW(tool_call_constraint(ToolCallStyle::kHermes, tools(), {}, true, "answer", "answer ::= undefined-rule\n"),
+               Error);
 }
 
 TEST_F(ToolCallsTest, Llama3GrammarUsesParametersAndTheOptionalTag) {

@@ -105,10 +105,9 @@ std::optional<ChatTools> tools_from_args(const Args& a, const std::string& templ
   if (t.specs.empty()) throw Error(where + ": no tools in the array");
   t.style = tool_call_style(template_source);
   t.template_renders = template_renders_tools(template_source);
-  const std::string gbnf = tool_calls_gbnf(t.style, t.specs, ToolChoice{}, /*parallel=*/true, "calls",
-                                           /*with_primitives=*/false);
-  t.grammar = Grammar::parse(gbnf + "root ::= calls\n" + json_primitives_gbnf());
-  t.triggers = tool_call_triggers(t.style);
+  ToolCallConstraint constraint = tool_call_constraint(t.style, t.specs, ToolChoice{}, /*parallel=*/true);
+  t.grammar = std::move(constraint.grammar);
+  t.triggers = std::move(constraint.triggers);
   return t;
 }
 

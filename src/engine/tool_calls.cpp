@@ -165,6 +165,23 @@ std::vector<std::string> tool_call_triggers(ToolCallStyle style) {
   return {"<|python_tag|>", "{\"name\""};
 }
 
+ToolCallConstraint tool_call_constraint(ToolCallStyle style, const std::vector<ToolSpec>& tools,
+                                        const ToolChoice& choice, bool parallel, const std::string& answer_root,
+                                        const std::string& answer_rules) {
+  ToolCallConstraint c;
+  std::string gbnf = tool_calls_gbnf(style, tools, choice, parallel, "calls", /*with_primitives=*/false);
+  if (choice.mode == ToolChoice::kAuto && answer_root.empty()) {
+    gbnf += "root ::= calls\n";
+    c.triggers = tool_call_triggers(style);
+  } else if (choice.mode == ToolChoice::kAuto) {
+    gbnf += "root ::= calls | " + answer_root + "\n" + answer_rules;
+  } else {
+    gbnf += "root ::= calls\n";
+  }
+  c.grammar = Grammar::parse(gbnf + json_primitives_gbnf());
+  return c;
+}
+
 AssistantReply parse_assistant_reply(ToolCallStyle style, std::string_view text) {
   AssistantReply reply;
   if (style == ToolCallStyle::kHermes) {

@@ -56,6 +56,21 @@ std::string tool_calls_gbnf(ToolCallStyle style, const std::vector<ToolSpec>& to
 // Strings that start a call in `style`: a lazy grammar's triggers (auto mode).
 std::vector<std::string> tool_call_triggers(ToolCallStyle style);
 
+// What a chat's output is held to when tools are given (choice not kNone).
+// kAuto without a formatted answer: a lazy grammar, free text until one of
+// `triggers` starts a call, which is then held to the tools' schemas. kAuto
+// with an answer rule (`answer_root`, defined by `answer_rules`, e.g. a
+// response_format schema): a call or that answer, from the first token.
+// kRequired / kFunction: calls only. Throws Error for a grammar that does not
+// compile (e.g. a schema keyword that cannot be enforced).
+struct ToolCallConstraint {
+  std::shared_ptr<const Grammar> grammar;
+  std::vector<std::string> triggers;  // non-empty: the grammar is lazy
+};
+ToolCallConstraint tool_call_constraint(ToolCallStyle style, const std::vector<ToolSpec>& tools,
+                                        const ToolChoice& choice, bool parallel, const std::string& answer_root = "",
+                                        const std::string& answer_rules = "");
+
 // Makes the tools visible to the model: through the template's `tools`
 // variable when it renders them (template_renders_tools; `tools_json` as the
 // client gave them), else described in the system message (added if none).

@@ -73,26 +73,16 @@ OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplat
     throw api::bad_request("'tool_choice' needs 'tools'", "tool_choice");
   }
   const bool parallel = api::bool_field(body, "parallel_tool_calls", true);
-  std::string gbnf;
-  if (oc.tools_active) {
-    gbnf = tool_calls_gbnf(oc.style, oc.tools, oc.choice, parallel, "calls", /*with_primitives=*/false);
-    if (oc.choice.mode == ToolChoice::kAuto && response_root.empty()) {
-      gbnf += "root ::= calls\n";
-      oc.triggers = tool_call_triggers(oc.style);
-    } else if (oc.choice.mode == ToolChoice::kAuto) {
-      gbnf += "root ::= calls | " + response_root + "\n" + response_rules;  // a call or the formatted answer
-    } else {
-      gbnf += "root ::= calls\n";
+  try {
+    if (oc.tools_active) {
+      ToolCallConstraint tc = tool_call_constraint(oc.style, oc.tools, oc.choice, parallel, response_root, response_rules);
+      oc.grammar = std::move(tc.grammar);
+      oc.triggers = std::move(tc.triggers);
+    } else if (!response_root.empty()) {
+      oc.grammar = Grammar::parse("root ::= " + response_root + "\n" + response_rules + json_primitives_gbnf());
     }
-  } else if (!response_root.empty()) {
-    gbnf = "root ::= " + response_root + "\n" + response_rules;
-  }
-  if (!gbnf.empty()) {
-    try {
-      oc.grammar = Grammar::parse(gbnf + json_primitives_gbnf());
-    } catch (const Error& e) {
-      throw api::bad_request(e.what(), oc.tools_active ? "tools" : "response_format");
-    }
+  } catch (const Error& e) {
+    throw api::bad_request(e.what(), oc.tools_active ? "tools" : "response_format");
   }
   return oc;
 }
