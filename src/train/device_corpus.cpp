@@ -546,7 +546,7 @@ std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& o, bo
     while (pick >= kIntents[k].second) pick -= kIntents[k++].second;
     Reply r = kIntents[k].first(d);
     DeviceExample ex;
-    if (d.chance(o.p_system)) ex.messages.push_back({"system", d.any(kSystemPrompts)});
+    if (d.chance(o.p_system)) ex.messages.push_back({"system", d.from(kSystemPrompts)});  // held-out ones unseen
     if (d.chance(o.p_tools_listed)) ex.tools = device_tools();
     ex.messages.push_back({"user", vary(r.user, d)});
     if (r.calls.empty()) {
