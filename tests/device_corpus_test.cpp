@@ -10,6 +10,7 @@
 #include <set>
 
 #include "agent/device.h"
+#include "train/device_corpus_data.h"
 #include "train/train.h"
 
 namespace onellm {
@@ -198,6 +199,56 @@ TEST(DeviceCorpus, HeldOutPhrasingsAndValuesAreUnseen) {
     for (const std::string& t : train_args) EXPECT_NE(t.substr(t.find('=') + 1), value) << a << " vs " << t;
   }
   for (const std::string& r : held_requests) EXPECT_FALSE(train_requests.count(r)) << r;
+}
+
+// Two requests in one sentence: both calls, in the order asked, joined by a
+// word of the split's own part of kJoinWords.
+TEST(DeviceCorpus, TwoRequestsInOneSentenceCallBothInOrder) {
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  auto first_string_value = [](const ChatJson& call) {
+    for (const auto& [k, v] : call["arguments"].items())
+      if (v.is_string() && k != "setting" && k != "page" && k != "type" && k != "camera" && k != "mode" &&
+          k != "stream")
+        return v.get<std::string>();
+    return std::string();
+  };
+  for (bool heldout : {false, true}) {
+    int compound = 0, ordered = 0;
+    for (const DeviceExample& ex : make_device_examples(DeviceCorpusOptions{}, heldout, 4000)) {
+      if (ex.expected_calls.size() < 2) continue;
+      const ChatJson& a = ex.expected_calls.front();
+      const ChatJson& b = ex.expected_calls.back();
+      if (a["name"] == "toggle_setting" && b["name"] == "toggle_setting" && ex.expected_calls.size() == 2 &&
+          a["arguments"]["on"] == b["arguments"]["on"])
+        continue;  // "turn on wifi and bluetooth" is one request with two calls
+      ++compound;
+      std::string user;
+      for (const ChatMessage& m : ex.messages)
+        if (m.role == "user") user = lower(m.content);
+      // The longest join word found is the one used (" and " is inside ", and also ").
+      size_t join = std::string::npos, used = 0;
+      for (size_t i = 0; i < device_corpus::kJoinWords.size(); ++i) {
+        const std::string& w = device_corpus::kJoinWords[i];
+        const size_t at = user.find(w);
+        if (at == std::string::npos || (join != std::string::npos && w.size() <= device_corpus::kJoinWords[used].size()))
+          continue;
+        join = at;
+        used = i;
+      }
+      ASSERT_NE(join, std::string::npos) << "no join word in " << user;
+      EXPECT_EQ(device_corpus::is_heldout_index(used), heldout) << user;
+      const std::string va = lower(first_string_value(a)), vb = lower(first_string_value(b));
+      if (va.empty() || vb.empty() || user.find(va) == std::string::npos || user.rfind(vb) == std::string::npos)
+        continue;
+      ++ordered;
+      EXPECT_LT(user.find(va), user.rfind(vb)) << user << "\n" << a.dump() << " before " << b.dump();
+    }
+    EXPECT_GT(compound, 4000 / 40) << "a few percent of the examples";
+    EXPECT_GT(ordered, 30);
+  }
 }
 
 // Copy examples ("repeat after me: ..."): the reply is a span of the request,

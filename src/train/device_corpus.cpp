@@ -123,7 +123,7 @@ bool is_heldout_word(const std::string& word) {
           &kVideoPhrasings, &kCreateDocumentPhrasings, &kOpenDocumentPhrasings, &kRepeatPhrasings,
           &kDeleteAlarmPhrasings, &kCancelTimerPhrasings, &kCancelLabelledTimerPhrasings, &kListEventsPhrasings,
           &kListEventsOnDatePhrasings, &kDeleteEventPhrasings, &kDeleteContactPhrasings, &kDeleteDocumentPhrasings,
-          &kBrightnessPhrasings, &kVolumePhrasings, &kStreamVolumePhrasings})
+          &kBrightnessPhrasings, &kVolumePhrasings, &kStreamVolumePhrasings, &kJoinWords})
       pools.push_back(p);
     for (const ChitChat& c : kChitChat) pools.push_back(&c.requests);
     std::set<std::string> out;
@@ -502,13 +502,29 @@ Reply chit_chat(Draw& d) {
   return {d.from(c.requests), ChatJson::array(), d.any(c.answers), ""};
 }
 
+// Two requests in one sentence ("turn on wifi and set a timer for 5 minutes"):
+// every call of both, in the order asked. Users chain requests; a model that
+// has only seen one per turn answers the first and drops the second.
+Reply two_requests(Draw& d) {
+  static const std::vector<Reply (*)(Draw&)> kParts = {alarm,    timer,   event,      phone_call,   message,
+                                                       search,   place,   navigate,   setting,      camera,
+                                                       document, brightness, volume, remove_alarm, stop_timer};
+  Reply first = d.any(kParts)(d);
+  Reply second = d.any(kParts)(d);
+  Reply both{first.user + d.from(kJoinWords) + second.user, first.calls, "", ""};
+  for (const ChatJson& c : second.calls) both.calls.push_back(c);
+  const bool confirmed = !first.confirmation.empty() && !second.confirmation.empty();
+  both.confirmation = confirmed ? first.confirmation + " " + second.confirmation : "Done.";
+  return both;
+}
+
 // Intents and their weights (how often each appears).
 const std::vector<std::pair<Reply (*)(Draw&), int>> kIntents = {
     {alarm, 10}, {timer, 8},  {event, 10},   {contact, 8}, {phone_call, 8}, {message, 10},
     {email, 7},  {search, 8}, {place, 6},    {navigate, 7}, {setting, 10},  {settings_page, 4},
     {camera, 5}, {document, 6}, {show_alarms, 2}, {chit_chat, 10}, {repeat, 14}, {remove_alarm, 3},
     {stop_timer, 3}, {calendar, 3}, {remove_event, 3}, {remove_contact, 3}, {remove_document, 3},
-    {brightness, 4}, {volume, 4}};
+    {brightness, 4}, {volume, 4}, {two_requests, 8}};
 
 }  // namespace
 
@@ -530,7 +546,7 @@ std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& o, bo
     while (pick >= kIntents[k].second) pick -= kIntents[k++].second;
     Reply r = kIntents[k].first(d);
     DeviceExample ex;
-    if (d.chance(o.p_system)) ex.messages.push_back({"system", d.any(kSystemPrompts)});
+    if (d.chance(o.p_system)) ex.messages.push_back({"system", d.from(kSystemPrompts)});  // held-out ones unseen
     if (d.chance(o.p_tools_listed)) ex.tools = device_tools();
     ex.messages.push_back({"user", vary(r.user, d)});
     if (r.calls.empty()) {

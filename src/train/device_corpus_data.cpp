@@ -102,7 +102,9 @@ const Pool kAlarmPhrasings = {
     "set a {label} alarm for {time}", "create an alarm for {time} called {label}", "alarm {time}",
     "I want to get up at {time}", "remind me at {time} with an alarm", "put an alarm on {time}",
     "new alarm {time} labeled {label}", "make an alarm for {time}", "get me up at {time}",
-    "alarm for {time} please", "wake me at {time} for {label}", "I have to be up by {time}", "could you set my alarm to {time}", "set my alarm for {time}", "an alarm at {time} to {label}", "need to wake up at {time}", "schedule an alarm at {time}"};
+    "alarm for {time} please", "wake me at {time} for {label}", "I have to be up by {time}", "could you set my alarm to {time}", "set my alarm for {time}", "an alarm at {time} to {label}", "need to wake up at {time}", "schedule an alarm at {time}",
+    // Session 21: the verbs people use; each 4th is held out.
+    "alarm me at {time}", "I'd like an alarm at {time}", "add an alarm at {time} labeled {label}", "please set an alarm at {time}"};
 
 const Pool kTimerPhrasings = {
     "set a timer for {duration}", "start a {duration} timer", "timer for {duration}", "count down {duration}",
@@ -110,7 +112,9 @@ const Pool kTimerPhrasings = {
     "start a timer: {duration}", "can you time {duration} for me", "{duration} timer please",
     "start counting down {duration} for {label}", "give me a {duration} timer", "put a timer on for {duration}",
     "time my {label}, {duration}", "begin a {duration} countdown", "set the timer to {duration}",
-    "{duration} on the clock", "time {duration} for {label}", "a timer of {duration}", "let me know in {duration}", "countdown {duration}", "make a timer for {duration}", "{label} timer, {duration}", "remind me in {duration}"};
+    "{duration} on the clock", "time {duration} for {label}", "a timer of {duration}", "let me know in {duration}", "countdown {duration}", "make a timer for {duration}", "{label} timer, {duration}", "remind me in {duration}",
+    // Session 21: the verbs people use; each 4th is held out.
+    "ping me in {duration}", "alert me in {duration}", "let me know when {duration} is up", "buzz me in {duration}", "notify me in {duration}", "tell me in {duration}", "a {label} timer for {duration}", "wake me in {duration}"};
 
 const Pool kShowAlarmsPhrasings = {
     "show my alarms", "what alarms do I have", "list my alarms", "which alarms are set",
@@ -124,7 +128,9 @@ const Pool kEventPhrasings = {
     "new event {title} on {date} at {time}", "remind me of {title} {date} at {time} in my calendar",
     "add an event called {title} for {date} at {time}", "can you schedule {title} {date} {time}",
     "make a calendar entry for {title} on {date} at {time}",
-    "put {title} in the calendar for {date} at {time}", "{title} on {date} at {time}, add it", "save {title} {date} at {time}", "I need {title} in my calendar {date} {time}", "add {title} {date} {time}", "block {date} at {time} for {title}", "log {title} on {date} at {time}", "set up {title} for {date} at {time}"};
+    "put {title} in the calendar for {date} at {time}", "{title} on {date} at {time}, add it", "save {title} {date} at {time}", "I need {title} in my calendar {date} {time}", "add {title} {date} {time}", "block {date} at {time} for {title}", "log {title} on {date} at {time}", "set up {title} for {date} at {time}",
+    // Session 21: the verbs people use; each 4th is held out.
+    "set up {title} on {date} at {time}", "create an event called {title} on {date} at {time}", "make an event {title} for {date} at {time}", "arrange {title} on {date} at {time}", "add {title} to the calendar {date} at {time}", "put {title} in my calendar {date} at {time}", "schedule {title} on {date} {time}", "pencil in {title} for {date} at {time}"};
 
 const Pool kEventAtPlacePhrasings = {
     "add {title} at {location} on {date} at {time}", "schedule {title} at {location} for {date} at {time}",
@@ -140,19 +146,25 @@ const Pool kAddContactPhrasings = {
     "add a contact named {name} with the number {phone}", "save {name}, {phone}", "put {name} in my contacts, {phone}",
     "add {name} with email {email}", "save {name}'s email {email}", "new contact {name}, email {email}",
     "create contact {name} email {email}",
-    "add contact {name} number {phone}", "save the number {phone} for {name}", "make a new contact {name} with {phone}", "{name}'s number is {phone}, save it", "add {name}'s email {email}", "save contact {name} with email {email}", "{name}'s email is {email}, add it", "store the email {email} for {name}"};
+    "add contact {name} number {phone}", "save the number {phone} for {name}", "make a new contact {name} with {phone}", "{name}'s number is {phone}, save it", "add {name}'s email {email}", "save contact {name} with email {email}", "{name}'s email is {email}, add it", "store the email {email} for {name}",
+    // Session 21: the verbs people use; each 4th is held out.
+    "add {name} to my contacts, {phone}", "put {phone} in my contacts as {name}", "save {name} to my contacts with email {email}", "add {name}'s number {phone} to my contacts", "remember {name}'s number: {phone}", "add {name} to contacts with email {email}", "keep {name}'s email {email}", "note {name}'s number {phone}"};
 
 const Pool kGetContactPhrasings = {
     "what's {name}'s {field}", "look up {name}'s {field}", "find the {field} of {name}", "get {name}'s {field}",
     "tell me {name}'s {field}", "what is the {field} for {name}", "show me {name}'s {field}",
     "do I have {name}'s {field}",
-    "I need {name}'s {field}", "give me the {field} of {name}", "what {field} does {name} have", "check {name}'s {field}", "pull up {name}'s {field}", "read me {name}'s {field}", "search contacts for {name}'s {field}", "which {field} is {name}'s"};
+    "I need {name}'s {field}", "give me the {field} of {name}", "what {field} does {name} have", "check {name}'s {field}", "pull up {name}'s {field}", "read me {name}'s {field}", "search contacts for {name}'s {field}", "which {field} is {name}'s",
+    // Session 21: the verbs people use; each 4th is held out.
+    "what's the {field} of {name}", "can you get {name}'s {field}", "tell me the {field} for {name}", "find {name}'s {field}"};
 
 const Pool kCallPhrasings = {
     "call {contact}", "phone {contact}", "ring {contact}", "give {contact} a call", "dial {contact}",
     "can you call {contact}", "please call {contact}", "start a call with {contact}", "call {contact} now",
     "I want to call {contact}", "get {contact} on the phone", "make a call to {contact}",
-    "call up {contact}", "I need to call {contact}", "place a call to {contact}", "phone call to {contact}", "could you ring {contact}", "connect me with {contact}", "call {contact} please", "ring up {contact}"};
+    "call up {contact}", "I need to call {contact}", "place a call to {contact}", "phone call to {contact}", "could you ring {contact}", "connect me with {contact}", "call {contact} please", "ring up {contact}",
+    // Session 21: the verbs people use; each 4th is held out.
+    "call {contact} for me", "can you phone {contact}", "give {contact} a ring", "buzz {contact}"};
 
 const Pool kMessagePhrasings = {
     "text {to} {body}", "send {to} a message saying {body}", "message {to}: {body}", "tell {to} {body}",
@@ -160,27 +172,35 @@ const Pool kMessagePhrasings = {
     "let {to} know {body}", "send {to} a text: {body}", "text {to} saying {body}",
     "can you text {to} {body}", "drop {to} a message: {body}", "message {to} that {body}",
     "shoot {to} a text, {body}", "send a message to {to}: {body}", "reply to {to} with {body}",
-    "send {to} the message {body}", "text to {to}: {body}", "a message for {to}: {body}", "tell {to} that {body}", "please text {to} {body}", "send a text to {to} saying {body}", "notify {to}: {body}", "write {to} a message saying {body}"};
+    "send {to} the message {body}", "text to {to}: {body}", "a message for {to}: {body}", "tell {to} that {body}", "please text {to} {body}", "send a text to {to} saying {body}", "notify {to}: {body}", "write {to} a message saying {body}",
+    // Session 21: the verbs people use; each 4th is held out.
+    "tell {to} I said {body}", "could you tell {to} {body}", "let {to} know that {body}", "ping {to}: {body}", "reply to {to}: {body}", "drop a message to {to}: {body}", "tell {to} by text: {body}", "text a message to {to}: {body}"};
 
 const Pool kEmailPhrasings = {
     "email {to} about {subject}: {body}", "send an email to {to} with subject {subject} saying {body}",
     "write an email to {to}, subject {subject}, {body}", "mail {to} subject {subject} body {body}",
     "compose an email to {to} titled {subject}: {body}", "send {to} an email, {subject}, {body}",
     "email {to} with the subject {subject} and say {body}", "new email to {to} re {subject}: {body}",
-    "send an email to {to}, subject {subject}: {body}", "email {to}, subject {subject}, body {body}", "write {to} an email about {subject} saying {body}", "new email for {to} about {subject}: {body}", "mail {to} about {subject}: {body}", "email to {to} subject {subject} text {body}", "send {to} an email titled {subject}: {body}", "compose mail to {to} about {subject}, {body}"};
+    "send an email to {to}, subject {subject}: {body}", "email {to}, subject {subject}, body {body}", "write {to} an email about {subject} saying {body}", "new email for {to} about {subject}: {body}", "mail {to} about {subject}: {body}", "email to {to} subject {subject} text {body}", "send {to} an email titled {subject}: {body}", "compose mail to {to} about {subject}, {body}",
+    // Session 21: the verbs people use; each 4th is held out.
+    "send an email to {to} about {subject}: {body}", "email {to}: subject {subject}, {body}", "drop {to} an email about {subject}: {body}", "shoot {to} an email re {subject}: {body}"};
 
 const Pool kSearchPhrasings = {
     "search for {query}", "look up {query}", "google {query}", "search the web for {query}", "find {query} online",
     "can you search {query}", "I want to know {query}", "web search {query}", "what does the internet say about {query}",
     "please look up {query}", "search {query}", "find out {query}", "browse for {query}", "check online {query}",
     "do a search on {query}", "look online for {query}",
-    "search online for {query}", "look up on the web {query}", "can you look up {query}", "search the internet for {query}", "find information on {query}", "I'd like to know {query}", "google search {query}", "run a search for {query}"};
+    "search online for {query}", "look up on the web {query}", "can you look up {query}", "search the internet for {query}", "find information on {query}", "I'd like to know {query}", "google search {query}", "run a search for {query}",
+    // Session 21: the verbs people use; each 4th is held out.
+    "find out about {query}", "look into {query}", "research {query}", "I wonder {query}", "can you find out {query}", "check the web for {query}", "what does google say about {query}", "get me results for {query}"};
 
 const Pool kFindPlacePhrasings = {
     "find {query}", "where is {query}", "show {query} on the map", "search the map for {query}",
     "are there {query} around here", "locate {query}", "map {query}", "look for {query} on the map",
     "find me {query}", "where can I find {query}", "show me {query}", "any {query} close by",
-    "find {query} on the map", "show me {query} nearby", "search nearby for {query}", "map search {query}", "look up {query} on maps", "search maps for {query}", "I need {query}", "is there {query} near me"};
+    "find {query} on the map", "show me {query} nearby", "search nearby for {query}", "map search {query}", "look up {query} on maps", "search maps for {query}", "I need {query}", "is there {query} near me",
+    // Session 21: the verbs people use; each 4th is held out.
+    "where's {query}", "show me {query} on the map", "is there {query} around", "I'm looking for {query}"};
 
 const Pool kNavigatePhrasings = {
     "navigate to {destination}", "take me to {destination}", "directions to {destination}",
@@ -189,19 +209,25 @@ const Pool kNavigatePhrasings = {
     "directions to {destination} by {mode}", "show me the way to {destination}",
     "navigate {destination} by {mode}", "guide me to {destination}", "let's go to {destination}",
     "how do I get to {destination} by {mode}", "plan a route to {destination}",
-    "navigation to {destination}", "bring me to {destination}", "go to {destination}", "route me to {destination} by {mode}", "directions to {destination} please", "get directions to {destination}", "head to {destination}", "I want to {mode_verb} to {destination}"};
+    "navigation to {destination}", "bring me to {destination}", "go to {destination}", "route me to {destination} by {mode}", "directions to {destination} please", "get directions to {destination}", "head to {destination}", "I want to {mode_verb} to {destination}",
+    // Session 21: the verbs people use; each 4th is held out.
+    "get me directions to {destination}", "I need to get to {destination}", "show me how to get to {destination}", "lead me to {destination}"};
 
 const Pool kSettingOnPhrasings = {
     "turn on {setting}", "enable {setting}", "switch on {setting}", "{setting} on", "activate {setting}",
     "please turn {setting} on", "can you enable {setting}", "put {setting} on", "I need {setting} on",
     "switch {setting} on", "start {setting}", "get {setting} going",
-    "turn {setting} on please", "enable {setting} now", "{setting} on please", "could you turn on {setting}", "I want {setting} on", "flip {setting} on", "activate {setting} please", "switch {setting} on now"};
+    "turn {setting} on please", "enable {setting} now", "{setting} on please", "could you turn on {setting}", "I want {setting} on", "flip {setting} on", "activate {setting} please", "switch {setting} on now",
+    // Session 21: the verbs people use; each 4th is held out.
+    "turn {setting} on for me", "fire up {setting}", "power on {setting}", "let's have {setting} on"};
 
 const Pool kSettingOffPhrasings = {
     "turn off {setting}", "disable {setting}", "switch off {setting}", "{setting} off", "deactivate {setting}",
     "please turn {setting} off", "can you disable {setting}", "kill {setting}", "I don't need {setting}",
     "switch {setting} off", "stop {setting}", "shut off {setting}",
-    "turn {setting} off please", "disable {setting} now", "{setting} off please", "could you turn off {setting}", "I want {setting} off", "flip {setting} off", "deactivate {setting} please", "switch {setting} off now"};
+    "turn {setting} off please", "disable {setting} now", "{setting} off please", "could you turn off {setting}", "I want {setting} off", "flip {setting} off", "deactivate {setting} please", "switch {setting} off now",
+    // Session 21: the verbs people use; each 4th is held out.
+    "shut {setting} off", "kill {setting} please", "power off {setting}", "get rid of {setting}"};
 
 const Pool kTwoSettingsPhrasings = {
     "turn {state} {setting} and {setting2}", "switch {state} {setting} and {setting2}",
@@ -214,24 +240,32 @@ const Pool kOpenSettingsPhrasings = {
     "open {page} settings", "go to the {page} settings", "show {page} settings", "settings for {page}",
     "take me to {page} in settings", "open the {page} page in settings", "I want to change {page} settings",
     "open settings, {page}",
-    "show me the {page} settings", "open settings for {page}", "{page} settings please", "go to {page} settings"};
+    "show me the {page} settings", "open settings for {page}", "{page} settings please", "go to {page} settings",
+    // Session 21: the verbs people use; each 4th is held out.
+    "open the {page} settings", "settings {page}", "bring up {page} settings", "I need the {page} settings"};
 
 const Pool kPhotoPhrasings = {
     "take a photo", "take a picture", "open the camera", "snap a picture", "I want to take a photo",
     "camera please", "take a pic", "capture a photo", "photo time", "let me take a picture", "shoot a photo",
     "grab a picture of this",
-    "take a photo now", "snap a photo", "picture please", "capture a picture"};
+    "take a photo now", "snap a photo", "picture please", "capture a picture",
+    // Session 21: the verbs people use; each 4th is held out.
+    "capture this", "grab a photo", "take a shot", "get a picture of this"};
 
 const Pool kSelfiePhrasings = {
     "take a selfie", "open the front camera", "selfie time", "I want a selfie", "front camera photo",
     "snap a selfie", "take a picture of me", "selfie please",
-    "front camera selfie", "take a selfie please", "selfie with the front camera", "switch to the front camera"};
+    "front camera selfie", "take a selfie please", "selfie with the front camera", "switch to the front camera",
+    // Session 21: the verbs people use; each 4th is held out.
+    "take a selfie now", "capture a selfie", "selfie mode", "photo of me with the front camera"};
 
 const Pool kVideoPhrasings = {
     "record a video", "start recording video", "take a video", "film this", "open the video camera",
     "I want to record a video", "start a video", "capture a video", "record a selfie video",
     "video with the front camera", "shoot a video", "start filming",
-    "record video", "video please", "film a video", "start the video camera"};
+    "record video", "video please", "film a video", "start the video camera",
+    // Session 21: the verbs people use; each 4th is held out.
+    "film a clip", "capture video", "start shooting a video", "make a video"};
 
 const Pool kCreateDocumentPhrasings = {
     "create a {type} called {name}", "new {type} named {name}", "make a {type} document {name}",
@@ -242,7 +276,9 @@ const Pool kCreateDocumentPhrasings = {
 const Pool kOpenDocumentPhrasings = {
     "open {name}", "open my {name}", "find the document {name}", "show me the {name} file",
     "open the {name} document", "where is my {name}", "pull up {name}", "open the file called {name}",
-    "open the {name} file", "show {name}", "open document {name}", "bring up {name}", "show me my {name}", "open up {name}", "load {name}", "display the document {name}"};
+    "open the {name} file", "show {name}", "open document {name}", "bring up {name}", "show me my {name}", "open up {name}", "load {name}", "display the document {name}",
+    // Session 21: the verbs people use; each 4th is held out.
+    "bring up my {name}", "pull up the {name} file", "bring up the document {name}", "get me the {name} document"};
 
 const Pool kRepeatPhrasings = {
     "repeat after me: {text}", "say {text}", "echo {text}", "can you repeat this: {text}", "say this back: {text}",
@@ -254,7 +290,9 @@ const Pool kDeleteAlarmPhrasings = {
     "get rid of the {time} alarm", "delete the alarm for {time}", "I don't need the {time} alarm anymore",
     "clear the alarm at {time}", "remove my {time} alarm", "no more alarm at {time}", "cancel my alarm at {time}",
     "delete alarm {time}", "drop the {time} alarm", "take away my alarm at {time}", "erase the {time} alarm",
-    "kill the alarm for {time}"};
+    "kill the alarm for {time}",
+    // Session 21: the verbs people use; each 4th is held out.
+    "kill my {time} alarm", "switch off the {time} alarm", "shut off the alarm at {time}", "I don't want the {time} alarm"};
 
 const Pool kCancelTimerPhrasings = {
     "cancel the timer", "stop the timer", "stop my timer", "cancel my timers", "kill the timer",
@@ -327,31 +365,43 @@ const Pool kStreamVolumePhrasings = {
     "set my {stream} volume to {level}", "{stream} volume level {level}", "make {stream} volume {level}%",
     "the {stream} volume should be {level}"};
 
+// What joins two requests in one sentence (two_requests in device_corpus.cpp).
+const Pool kJoinWords = {" and ", ", then ", " and then ", ", and also ", ", also ", " then ", " and after that ",
+                         ", plus "};
+
 const std::vector<ChitChat> kChitChat = {
-    {{"hi", "hello", "hey there", "good morning", "hey", "hi there", "good evening", "hello assistant"},
+    {{"hi", "hello", "hey there", "good morning", "hey", "hi there", "good evening", "hello assistant",
+      "hiya", "yo", "good afternoon", "morning"},
      {"Hello! How can I help?", "Hi! What can I do for you?", "Hey! What do you need?"}},
     {{"thanks", "thank you", "thanks a lot", "great, thanks", "cheers", "much appreciated", "thank you so much",
-      "perfect, thanks"},
+      "perfect, thanks",
+      "thanks so much", "awesome, thank you", "ok thanks", "thx"},
      {"You're welcome!", "Happy to help.", "Anytime."}},
     {{"what can you do", "help", "what are you able to do", "how can you help me", "what can I ask you",
-      "what do you do", "show me what you can do", "what are your features"},
+      "what do you do", "show me what you can do", "what are your features",
+      "what can you help with", "what are you good for", "list your features", "what do you know how to do"},
      {"I can set and delete alarms and timers, manage your calendar and contacts, call or message people, send "
       "email, search the web and maps, change settings, brightness and volume, use the camera and manage "
       "documents."}},
     {{"who are you", "what's your name", "what are you", "are you a robot", "introduce yourself",
-      "tell me about yourself", "who am I talking to", "are you human"},
+      "tell me about yourself", "who am I talking to", "are you human",
+      "are you a person", "what should I call you", "is this a bot", "what kind of assistant are you"},
      {"I'm onellm, the assistant on this device. I run entirely on the phone.",
       "I'm onellm, a small assistant that runs on this device."}},
-    {{"bye", "goodbye", "see you", "good night", "that's all", "bye bye", "see you later", "nothing else"},
+    {{"bye", "goodbye", "see you", "good night", "that's all", "bye bye", "see you later", "nothing else",
+      "goodbye for now", "talk later", "I'm done", "that's it for now"},
      {"Goodbye!", "See you later!", "Bye! Have a good one."}},
     {{"order a pizza", "book me a flight", "transfer money to Ben", "buy me shoes", "pay my rent",
-      "order groceries", "book a hotel", "call an uber"},
+      "order groceries", "book a hotel", "call an uber",
+      "order me a taxi", "buy concert tickets", "pay the electricity bill", "order me a coffee"},
      {"Sorry, I can't do that on this device yet.", "I can't do that yet, but I can search the web for it."}},
     {{"how are you", "how's it going", "are you ok", "how are you doing", "how do you feel", "what's up",
-      "how is your day", "you good?"},
+      "how is your day", "you good?",
+      "how have you been", "everything ok?", "how are things", "how's your day going"},
      {"I'm doing well, thanks! How can I help?", "All good here. What do you need?"}},
     {{"tell me a joke", "say something funny", "make me laugh", "know any jokes", "joke please",
-      "got a joke for me", "cheer me up", "tell me something funny"},
+      "got a joke for me", "cheer me up", "tell me something funny",
+      "tell me a funny story", "tell me another joke", "do you know a good joke", "say something to make me smile"},
      {"Why did the phone wear glasses? It lost its contacts.",
       "I would tell you a UDP joke, but you might not get it."}},
 };
@@ -360,6 +410,18 @@ const Pool kSystemPrompts = {
     "You are onellm, the assistant on this phone. Use the tools to act on the device; keep answers short.",
     "You are a helpful on-device assistant.",
     "You control this phone through tools. Answer briefly.",
-    "You are the phone's assistant."};
+    "You are the phone's assistant.",
+    // Session 21: a model that saw only the 3 above took an unseen system prompt for part of the request
+    // (docs/training.md, "Session 21"); many, each 4th held out, teach it to read past them.
+    "You are an assistant running on this device. Call a tool when the user asks for an action.",
+    "Help the user with their phone. Be brief.", "You are a voice assistant in a smartphone.",
+    "You are a friendly assistant on a mobile phone. Use tools to carry out requests.",
+    "Act for the user on this phone using the available functions. Keep replies to one sentence.",
+    "You are onellm. You can use the device's tools.", "You are a concise assistant for a phone user.",
+    "You run on the user's phone and can control alarms, messages, calendar, settings and more.",
+    "Assist the user. When a request needs the device, call the matching function.",
+    "You are a helpful, brief assistant built into this handset.",
+    "You are the device assistant. Do what the user asks with the tools, then confirm in a few words.",
+    "Be a helpful phone assistant."};
 
 }  // namespace onellm::device_corpus

@@ -29,6 +29,9 @@ extern const Pool kAlarmPhrasings, kTimerPhrasings, kShowAlarmsPhrasings, kEvent
     kDeleteEventPhrasings, kDeleteContactPhrasings, kDeleteDocumentPhrasings, kBrightnessPhrasings,
     kVolumePhrasings, kStreamVolumePhrasings;
 
+// What joins two requests in one sentence.
+extern const Pool kJoinWords;
+
 // Requests without a tool: (phrasings, answers).
 struct ChitChat {
   Pool requests;
