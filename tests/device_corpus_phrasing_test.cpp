@@ -71,9 +71,10 @@ TEST(DevicePhrasing, TrainingPhrasingsChangeOneWordAndKeepTheirSlots) {
       const bool edit = one_edit(words(kPool[e]), words(p));
       if (edit) {
         // The slots of the entry it came from are all still there.
-        for (const std::string& w : words(kPool[e])) {
-          if (w.front() == '{') EXPECT_NE(p.find(w), std::string::npos) << p << " from " << kPool[e];
-        }
+        for (const std::string& w : words(kPool[e]))
+          if (w.front() == '{') {
+            EXPECT_NE(p.find(w), std::string::npos) << p << " from " << kPool[e];
+          }
       }
       edited |= edit;
     }
@@ -104,9 +105,10 @@ TEST(DevicePhrasing, VariedCorpusKeepsHeldOutRequestsUnseen) {
     for (const ChatMessage& m : ex.messages)
       if (m.role == "user") train.insert(m.content);
   for (const DeviceExample& ex : make_device_examples(o, true, 2000))
-    for (const ChatMessage& m : ex.messages) {
-      if (m.role == "user") EXPECT_FALSE(train.count(m.content)) << m.content;
-    }
+    for (const ChatMessage& m : ex.messages)
+      if (m.role == "user") {
+        EXPECT_FALSE(train.count(m.content)) << m.content;
+      }
 }
 
 }  // namespace
