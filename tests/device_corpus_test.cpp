@@ -201,6 +201,31 @@ TEST(DeviceCorpus, HeldOutPhrasingsAndValuesAreUnseen) {
   for (const std::string& r : held_requests) EXPECT_FALSE(train_requests.count(r)) << r;
 }
 
+// Apps write their own system prompts: training sees many, composed from
+// fragments, and held-out examples only prompts made of held-out fragments.
+TEST(DeviceCorpus, HeldOutSystemPromptsAreMadeOfUnseenFragments) {
+  auto prompts = [](bool heldout) {
+    std::set<std::string> out;
+    for (const DeviceExample& ex : make_device_examples(DeviceCorpusOptions{}, heldout, 4000))
+      if (ex.messages.front().role == "system") out.insert(ex.messages.front().content);
+    return out;
+  };
+  const std::set<std::string> train = prompts(false), held = prompts(true);
+  EXPECT_GT(train.size(), 800u);
+  EXPECT_GT(held.size(), 200u);
+  using namespace device_corpus;
+  for (const std::string& h : held) {
+    EXPECT_FALSE(train.count(h)) << h;
+    for (const Pool* pool : {&kSystemPrompts, &kPromptRoles, &kPromptTasks, &kPromptStyles})
+      for (size_t i = 0; i < pool->size(); ++i) {
+        const std::string& fragment = (*pool)[i];
+        if (!is_heldout_index(i) && fragment.find("{name}") == std::string::npos) {
+          EXPECT_EQ(h.find(fragment), std::string::npos) << h << " has the training fragment " << fragment;
+        }
+      }
+  }
+}
+
 // Two requests in one sentence: both calls, in the order asked, joined by a
 // word of the split's own part of kJoinWords.
 TEST(DeviceCorpus, TwoRequestsInOneSentenceCallBothInOrder) {

@@ -123,7 +123,8 @@ bool is_heldout_word(const std::string& word) {
           &kVideoPhrasings, &kCreateDocumentPhrasings, &kOpenDocumentPhrasings, &kRepeatPhrasings,
           &kDeleteAlarmPhrasings, &kCancelTimerPhrasings, &kCancelLabelledTimerPhrasings, &kListEventsPhrasings,
           &kListEventsOnDatePhrasings, &kDeleteEventPhrasings, &kDeleteContactPhrasings, &kDeleteDocumentPhrasings,
-          &kBrightnessPhrasings, &kVolumePhrasings, &kStreamVolumePhrasings, &kJoinWords})
+          &kBrightnessPhrasings, &kVolumePhrasings, &kStreamVolumePhrasings, &kJoinWords, &kSystemPrompts,
+          &kAssistantNames, &kPromptRoles, &kPromptTasks, &kPromptStyles})
       pools.push_back(p);
     for (const ChitChat& c : kChitChat) pools.push_back(&c.requests);
     std::set<std::string> out;
@@ -546,7 +547,7 @@ std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& o, bo
     while (pick >= kIntents[k].second) pick -= kIntents[k++].second;
     Reply r = kIntents[k].first(d);
     DeviceExample ex;
-    if (d.chance(o.p_system)) ex.messages.push_back({"system", d.from(kSystemPrompts)});  // held-out ones unseen
+    if (d.chance(o.p_system)) ex.messages.push_back({"system", system_prompt(d)});  // held-out ones unseen
     if (d.chance(o.p_tools_listed)) ex.tools = device_tools();
     ex.messages.push_back({"user", vary(r.user, d)});
     if (r.calls.empty()) {

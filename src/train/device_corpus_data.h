@@ -40,6 +40,8 @@ struct ChitChat {
 extern const std::vector<ChitChat> kChitChat;
 
 extern const Pool kSystemPrompts;
+// Fragments composed into system prompts (device_corpus_system.cpp).
+extern const Pool kAssistantNames, kPromptRoles, kPromptTasks, kPromptStyles;
 
 // A tool's result as the simulated device gives it (compact JSON) and the
 // assistant's reply to it: `confirmation`, or one built from the result

@@ -61,6 +61,10 @@ class Draw {
   std::vector<std::string> recorded_;
 };
 
+// A system prompt of the split: one of kSystemPrompts, or composed of a role,
+// a task, a style and a fact about the moment (device_corpus_system.cpp).
+std::string system_prompt(Draw& d);
+
 // The words of `text` between spaces (the text itself if it has none).
 std::vector<std::string> split_words(const std::string& text);
 
