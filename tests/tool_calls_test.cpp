@@ -159,6 +159,16 @@ TEST_F(ToolCallsTest, RepliesParseBackIntoCallsAndContent) {
     EXPECT_EQ(r.cut_call, c.cut) << c.text;
   }
 
+  // A closing tag inside a string argument is part of the value: the call
+  // ends with its JSON.
+  r = parse_assistant_reply(ToolCallStyle::kHermes,
+                            "<tool_call>{\"name\": \"note\", \"arguments\": {\"text\": \"a}</tool_call>\\\"{b\"}}</tool_call>"
+                            " done <tool_call>{\"name\": \"get-time\"}</tool_call>");
+  ASSERT_EQ(r.calls.size(), 2u);
+  EXPECT_EQ(Json::parse(r.calls[0].arguments)["text"], "a}</tool_call>\"{b");
+  EXPECT_EQ(r.calls[1].name, "get-time");
+  EXPECT_EQ(r.content, "done");
+
   r = parse_assistant_reply(ToolCallStyle::kLlama3, "<|python_tag|>{\"name\": \"set_alarm\", \"parameters\": {\"hour\": 5}}");
   ASSERT_EQ(r.calls.size(), 1u);
   EXPECT_EQ(Json::parse(r.calls[0].arguments), Json::parse(R"({"hour": 5})"));

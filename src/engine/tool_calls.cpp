@@ -40,6 +40,30 @@ bool call_from_json(std::string_view text, ToolCall& call) {
   return true;
 }
 
+// The end (one past the closing brace) of the JSON object that starts at
+// `open`, skipping braces inside strings; npos when it is not closed. A call's
+// string argument may contain "</tool_call>" (the grammar allows any string),
+// so the call ends where its JSON does, not at the first closing tag.
+size_t json_object_end(std::string_view text, size_t open) {
+  int depth = 0;
+  bool in_string = false, escape = false;
+  for (size_t i = open; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escape) escape = false;
+      else if (c == '\\') escape = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if ((c == '}' || c == ']') && --depth == 0) {
+      return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
 
 ToolCallStyle tool_call_style(std::string_view source) {
@@ -191,7 +215,10 @@ AssistantReply parse_assistant_reply(ToolCallStyle style, std::string_view text)
       size_t open = text.find("<tool_call>", pos);
       if (open == std::string_view::npos) break;
       size_t body = open + 11;
-      size_t close = text.find("</tool_call>", body);
+      const size_t json = text.find_first_not_of(" \t\r\n", body);
+      const size_t json_end = json != std::string_view::npos && text[json] == '{' ? json_object_end(text, json)
+                                                                                   : std::string_view::npos;
+      size_t close = text.find("</tool_call>", json_end == std::string_view::npos ? body : json_end);
       ToolCall call;
       std::string_view inner = text.substr(body, close == std::string_view::npos ? std::string_view::npos : close - body);
       if (!call_from_json(trim(inner), call)) {
