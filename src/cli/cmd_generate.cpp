@@ -24,7 +24,7 @@ const std::set<std::string> kGenerateValueOptions = {
     "-c", "--ctx-size", "-b", "--batch-size", "--temp", "--temperature", "--top-k", "--top-p", "--min-p",
     "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
     "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema", "--kv-type", "-ctk",
-    "--lora", "--copy-bias", "--tools"};
+    "--lora", "--copy-bias", "--tools", "--tool-choice"};
 const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "-h", "--help"};
 
@@ -68,7 +68,8 @@ std::shared_ptr<const Grammar> grammar_from_args(const Args& a) {
 // --tools FILE|JSON: OpenAI tool definitions (an array) for a chat. The model
 // is shown them as `serve` shows them, and a call it starts is held to their
 // names and parameter schemas by a lazy grammar, as serve does for
-// tool_choice "auto": plain answers stay free.
+// tool_choice "auto": plain answers stay free. --tool-choice required or a
+// tool's name makes the whole reply a call.
 struct ChatTools {
   std::vector<ToolSpec> specs;
   nlohmann::ordered_json json;
@@ -88,7 +89,11 @@ struct ChatTools {
 
 std::optional<ChatTools> tools_from_args(const Args& a, const std::string& template_source) {
   auto arg = a.get({"--tools"});
-  if (!arg) return std::nullopt;
+  const auto choice_arg = a.get({"--tool-choice"});
+  if (!arg) {
+    if (choice_arg) throw Error("--tool-choice needs --tools");
+    return std::nullopt;
+  }
   if (a.get({"--grammar", "--grammar-file"}) || a.get({"--json-schema"}))
     throw Error("--tools cannot be combined with --grammar or --json-schema");
   const OptionText given = option_text(*arg, '[', "--tools");
@@ -103,9 +108,23 @@ std::optional<ChatTools> tools_from_args(const Args& a, const std::string& templ
     throw Error(where + ": " + e.what());
   }
   if (t.specs.empty()) throw Error(where + ": no tools in the array");
+  // --tool-choice: OpenAI's tool_choice, a function given by its name.
+  ToolChoice choice;
+  if (choice_arg) {
+    const std::string& c = *choice_arg;
+    const nlohmann::ordered_json j = c == "auto" || c == "required" || c == "none"
+                                         ? nlohmann::ordered_json(c)
+                                         : nlohmann::ordered_json{{"type", "function"}, {"function", {{"name", c}}}};
+    try {
+      choice = parse_tool_choice(j, t.specs);
+    } catch (const Error& e) {
+      throw Error("--tool-choice " + c + ": " + e.what());
+    }
+  }
+  if (choice.mode == ToolChoice::kNone) return std::nullopt;  // as serve: tools neither shown nor called
   t.style = tool_call_style(template_source);
   t.template_renders = template_renders_tools(template_source);
-  ToolCallConstraint constraint = tool_call_constraint(t.style, t.specs, ToolChoice{}, /*parallel=*/true);
+  ToolCallConstraint constraint = tool_call_constraint(t.style, t.specs, choice, /*parallel=*/true);
   t.grammar = std::move(constraint.grammar);
   t.triggers = std::move(constraint.triggers);
   return t;
@@ -207,6 +226,8 @@ int run_command(int argc, char** argv) {
         "                   default: the model's onellm.copy_bias, else 0)\n"
         "  --tools FILE     with --chat: OpenAI tool definitions (a JSON array, or the array inline);\n"
         "                   the model sees them and a call it writes keeps to their names and schemas\n"
+        "  --tool-choice C  with --tools: auto (default: a call or a plain answer), required (a call),\n"
+        "                   none (no tools), or a tool's name (a call of that tool)\n"
         "  --json           print {\"prompt_tokens\",\"tokens\",\"text\"} instead of streaming text\n"
         "  --ignore-eos     keep generating after an end-of-generation token\n"
         "  --exact          F32 math on dequantized weights (reference) instead of the fast kernels\n"
@@ -293,6 +314,7 @@ int chat_command(int argc, char** argv) {
         "  --system TEXT    a system message first     --chat-template NAME|FILE  override the template\n"
         "  --tools FILE     OpenAI tool definitions (a JSON array, or inline): shown to the model, and a\n"
         "                   call it writes keeps to their names and schemas\n"
+        "  --tool-choice C  auto (default), required, none, or a tool's name: as OpenAI's tool_choice\n"
         "  --copy-bias B    copy-aware decoding of tool-call arguments (default: the model's)\n"
         "  -n N --temp T --top-k K --top-p P --min-p P --repeat-penalty R -s SEED --stop STR\n"
         "  -c N -t N --kv-type T --lora FILE   as for onellm run (onellm run --help)");

@@ -129,8 +129,9 @@ def cli_calls(text):
     """The JSON of each <tool_call>...</tool_call> in run/chat output (None where one does not parse)."""
     out = []
     for part in text.split("<tool_call>")[1:]:
-        try:
-            out.append(json.loads(part.split("</tool_call>")[0]))
+        try:  # the call ends with its JSON: a string argument may hold "</tool_call>"
+            call, end = json.JSONDecoder().raw_decode(part.lstrip())
+            out.append(call if part.lstrip()[end:].lstrip().startswith("</tool_call>") else None)
         except ValueError:
             out.append(None)
     return out
@@ -164,16 +165,29 @@ def cli_tools_hold_calls_to_the_given_tools(tmp):
     joke = subprocess.run(run + ["tell me a joke", "--tools", json.dumps(WEATHER)], capture_output=True, text=True)
     check(joke.returncode == 0 and joke.stdout.strip() and "<tool_call>" not in joke.stdout,
           "--tools inline, plain answer stays free: " + joke.stdout)
-    # chat: two turns on stdin, both held to the tools. (chat runs no tools, so the second turn
-    # follows a call without a result; "turn on wifi" there got a plain answer from the session-22 model.)
-    r = subprocess.run([BIN, "chat", "-m", bundled, "-n", "80", "-t", "2", "--temp", "0", "--tools", tools_file],
+    # --tool-choice: a tool's name or required makes the reply a call even to a joke; none is no tools.
+    for choice in ("get_weather", "required"):
+        r = subprocess.run(run + ["tell me a joke", "--tools", tools_file, "--tool-choice", choice],
+                           capture_output=True, text=True)
+        calls = cli_calls(r.stdout)
+        check(r.returncode == 0 and len(calls) >= 1 and all(c and c.get("name") == "get_weather" for c in calls),
+              "--tool-choice %s: the reply is a get_weather call: %s" % (choice, r.stdout + r.stderr[-300:]))
+    r = subprocess.run(run + ["set an alarm for 7:30", "--tools", tools_file, "--tool-choice", "none"],
+                       capture_output=True, text=True)
+    check(r.returncode == 0 and r.stdout == free.stdout, "--tool-choice none is no tools: " + r.stdout)
+    # chat: two turns on stdin, both held to the tools (required, so that the second turn, which
+    # follows a call without a result since chat runs no tools, is a call whatever the model prefers).
+    r = subprocess.run([BIN, "chat", "-m", bundled, "-n", "80", "-t", "2", "--temp", "0", "--tools", tools_file,
+                        "--tool-choice", "required"],
                        input="set an alarm for 7:30\nset a timer for 5 minutes\n", capture_output=True, text=True)
     calls = cli_calls(r.stdout)
     check(r.returncode == 0 and len(calls) >= 2 and all(c and c.get("name") == "get_weather" for c in calls),
-          "chat --tools: every turn's call is get_weather: " + r.stdout)
+          "chat --tools --tool-choice required: every turn is a get_weather call: " + r.stdout)
     for args, needle in ((["--tools", "[1"], "--tools: not JSON"),
                          (["--tools", '[{"type": "function"}]'], "tools[0].function.name"),
-                         (["--tools", tools_file, "--json-schema", "{}"], "cannot be combined")):
+                         (["--tools", tools_file, "--json-schema", "{}"], "cannot be combined"),
+                         (["--tools", tools_file, "--tool-choice", "nope"], "no tool is named 'nope'"),
+                         (["--tool-choice", "required"], "--tool-choice needs --tools")):
         r = subprocess.run(run + ["hi"] + args, capture_output=True, text=True)
         check(r.returncode == 1 and needle in r.stderr, "bad --tools named (%s): %s" % (needle, r.stderr[-300:]))
     r = subprocess.run([BIN, "run", "-m", bundled, "-p", "hi", "--tools", tools_file], capture_output=True, text=True)
