@@ -2,11 +2,13 @@
 // "A ; A ." with A of the requested length, made only of the training
 // requests' words and numbers (never a held-out request's word that training
 // lacks), half of them spans of real requests, and a function of the seed;
-// with p_quoted, that share copies quoted spans of A instead ("A ; \"s\" .").
+// with p_quoted, that share copies quoted spans of A instead ("A ; \"s\" .");
+// with p_clock, that share holds a clock time copied in 24-hour form.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <set>
 #include <string>
 #include <utility>
@@ -192,6 +194,82 @@ TEST(InductionCorpus, QuotedDocumentsCopySpansOfTheLineInOrder) {
   EXPECT_LT(two_spans, quoted / 2);
   o.p_quoted = -0.1;
   EXPECT_THROW(make_induction_corpus(train, o), Error);
+}
+
+// "6:30 pm" -> "18:30", "12 AM" -> "00:00", "9:05" -> "09:05"; "" when `text`
+// is no clock time. Written apart from the generator's spoken_time.
+std::string clock_24(const std::string& text) {
+  size_t i = 0, hour = 0, minute = 0;
+  const size_t digits = std::min<size_t>(2, std::min(text.size(), text.find_first_not_of("0123456789")));
+  if (digits == 0) return "";
+  hour = std::stoul(text.substr(0, digits));
+  i = digits;
+  if (i < text.size() && text[i] == ':') {
+    if (i + 3 > text.size() || !isdigit(text[i + 1]) || !isdigit(text[i + 2])) return "";
+    minute = std::stoul(text.substr(i + 1, 2));
+    i += 3;
+  }
+  std::string suffix = text.substr(i);
+  if (!suffix.empty() && suffix[0] == ' ') suffix.erase(0, 1);
+  for (char& c : suffix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (suffix == "pm" || suffix == "p.m.") hour = hour % 12 + 12;
+  else if (suffix == "am" || suffix == "a.m.") hour = hour % 12;
+  else if (!suffix.empty() || i == digits) return "";  // a bare number is no time
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%02zu:%02zu", hour, minute);
+  return buf;
+}
+
+// The hour of "6:30 pm" as written, in two digits ("06").
+std::string two_digit_hour(const std::string& spoken) {
+  const std::string digits = spoken.substr(0, spoken.find_first_not_of("0123456789"));
+  return digits.size() == 1 ? "0" + digits : digits;
+}
+
+// With p_clock, that share of documents holds a clock time as people write it
+// and copies it in 24-hour form: the hour of a p.m. time is not a copy.
+TEST(InductionCorpus, ClockDocumentsCopyTheTimeIn24HourForm) {
+  EXPECT_EQ(clock_24("6:30 pm"), "18:30");
+  EXPECT_EQ(clock_24("12AM"), "00:00");
+  EXPECT_EQ(clock_24("12:15 p.m."), "12:15");
+  EXPECT_EQ(clock_24("9:05"), "09:05");
+  EXPECT_EQ(clock_24("42"), "");
+  const std::vector<DeviceExample> train = make_device_examples(DeviceCorpusOptions{}, false, 2000);
+  InductionCorpusOptions o;
+  o.n_documents = 3000;
+  o.p_clock = 0.3;
+  const std::string text = make_induction_corpus(train, o);
+  int n_docs = 0, converted = 0, pm = 0;
+  for (const auto& [line, copy] : documents(text)) {
+    ++n_docs;
+    if (line == copy) continue;  // no time, or one already "HH:MM"
+    ++converted;
+    const std::vector<std::string> l = split(line, " "), c = split(copy, " ");
+    const size_t time_words = l.size() - c.size() + 1;  // "6:30 pm" is two words
+    ASSERT_TRUE(time_words == 1 || time_words == 2) << line << " ; " << copy;
+    // Some place where the line's time is the copy's word in 24-hour form and
+    // the other words are the same.
+    bool found = false;
+    for (size_t at = 0; at < c.size() && !found; ++at) {
+      std::string spoken = l[at];
+      if (time_words == 2) spoken += " " + l[at + 1];
+      found = clock_24(spoken) == c[at] &&
+              std::equal(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(at), l.begin()) &&
+              std::equal(c.begin() + static_cast<std::ptrdiff_t>(at) + 1, c.end(),
+                         l.begin() + static_cast<std::ptrdiff_t>(at + time_words));
+      if (found) pm += c[at].substr(0, 2) != two_digit_hour(spoken);
+    }
+    EXPECT_TRUE(found) << line << " ; " << copy;
+  }
+  EXPECT_GT(converted, n_docs * 20 / 100);  // 0.3 less the "HH:MM" times copied as they are
+  EXPECT_LT(converted, n_docs * 32 / 100);
+  EXPECT_GT(pm, converted / 4);  // hours that are not the written digits
+  o.p_clock = 1.5;
+  EXPECT_THROW(make_induction_corpus(train, o), Error);
+  o.p_clock = 0;
+  InductionCorpusOptions plain;
+  plain.n_documents = 3000;
+  EXPECT_EQ(make_induction_corpus(train, o), make_induction_corpus(train, plain));  // 0 draws nothing
 }
 
 TEST(InductionCorpus, RejectsLengthsTheRequestsCannotFill) {

@@ -77,7 +77,7 @@ std::string render_eval_lines(const ChatTemplate& tpl, const std::vector<DeviceE
 int make_corpus_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"--seed", "--out", "-o", "--train", "--heldout", "--p-tools", "--p-result", "--p-vary", "--induction",
-          "--induction-made-up", "--induction-quoted"},
+          "--induction-made-up", "--induction-quoted", "--induction-clock"},
          {});
   auto out = a.get({"--out", "-o"});
   if (!out) throw Error("no output directory given (--out DIR)");
@@ -95,6 +95,8 @@ int make_corpus_command(int argc, char** argv) {
   if (!(p_made_up >= 0 && p_made_up <= 1)) throw Error("--induction-made-up must be in [0, 1]");
   const double p_quoted = a.get_double({"--induction-quoted"}, 0);
   if (!(p_quoted >= 0 && p_quoted <= 1)) throw Error("--induction-quoted must be in [0, 1]");
+  const double p_clock = a.get_double({"--induction-clock"}, 0);
+  if (!(p_clock >= 0 && p_clock <= 1)) throw Error("--induction-clock must be in [0, 1]");
 
   std::filesystem::path dir(*out);
   std::error_code ec;
@@ -114,6 +116,7 @@ int make_corpus_command(int argc, char** argv) {
     io.n_documents = n_induction;
     io.p_made_up = p_made_up;
     io.p_quoted = p_quoted;
+    io.p_clock = p_clock;
     write_file(dir / "induction.txt", make_induction_corpus(train, io));
     std::fprintf(stderr, "wrote %s: induction.txt (%lld copy documents from the training requests)\n",
                  dir.string().c_str(), static_cast<long long>(n_induction));

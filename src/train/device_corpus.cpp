@@ -144,6 +144,28 @@ std::string phone_number(Draw& d) {
   return "555 " + std::to_string(d.range(100, 999)) + " " + std::to_string(d.range(1000, 9999));
 }
 
+std::string two_digits(int v) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%02d", v);
+  return buf;
+}
+
+// A time as people type it: 24-hour a quarter of the time, else 12-hour with
+// a suffix ("6:30 pm", "7AM", "11:05 a.m.").
+std::string spoken_time(int hour, int minute, Draw& d) {
+  if (d.chance(0.25)) return std::to_string(hour) + ":" + two_digits(minute);
+  const int h12 = hour % 12 == 0 ? 12 : hour % 12;
+  const char* suffix = hour < 12 ? d.any(std::vector<const char*>{"am", "AM", "a.m."})
+                                 : d.any(std::vector<const char*>{"pm", "PM", "p.m."});
+  std::string t = std::to_string(h12) + (minute == 0 && d.chance(0.7) ? "" : ":" + two_digits(minute));
+  return t + (d.chance(0.7) ? " " : "") + suffix;
+}
+
+void draw_time(Draw& d, int& hour, int& minute) {
+  hour = d.range(0, 23);
+  minute = d.chance(0.6) ? 15 * d.range(0, 3) : d.range(0, 59);
+}
+
 }  // namespace device_corpus
 
 namespace {
@@ -172,27 +194,6 @@ std::string vary(std::string s, Draw& d) {
   else if (p == 3) s += "!";
   else if (p == 4 && s.back() != '?') s += "?";
   return s;
-}
-
-std::string two_digits(int v) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%02d", v);
-  return buf;
-}
-
-// A time as people type it, and its 24-hour value.
-std::string spoken_time(int hour, int minute, Draw& d) {
-  if (d.chance(0.25)) return std::to_string(hour) + ":" + two_digits(minute);
-  const int h12 = hour % 12 == 0 ? 12 : hour % 12;
-  const char* suffix = hour < 12 ? d.any(std::vector<const char*>{"am", "AM", "a.m."})
-                                 : d.any(std::vector<const char*>{"pm", "PM", "p.m."});
-  std::string t = std::to_string(h12) + (minute == 0 && d.chance(0.7) ? "" : ":" + two_digits(minute));
-  return t + (d.chance(0.7) ? " " : "") + suffix;
-}
-
-void draw_time(Draw& d, int& hour, int& minute) {
-  hour = d.range(0, 23);
-  minute = d.chance(0.6) ? 15 * d.range(0, 3) : d.range(0, 59);
 }
 
 struct Reply {

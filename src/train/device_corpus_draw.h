@@ -71,6 +71,15 @@ std::vector<std::string> split_words(const std::string& text);
 // "555 123 4567".
 std::string phone_number(Draw& d);
 
+// "07", "42".
+std::string two_digits(int v);
+
+// A time as people type it ("6:30 pm", "7AM", "18:05"), of hour 0-23.
+std::string spoken_time(int hour, int minute, Draw& d);
+
+// An hour and a minute (a quarter hour 60 % of the time).
+void draw_time(Draw& d, int& hour, int& minute);
+
 // Whether `word` (any case) occurs in a held-out entry of any pool (values,
 // dates, phrasings, chit-chat): made-up words outside the corpus proper must
 // not be one.

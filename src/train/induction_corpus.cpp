@@ -75,6 +75,7 @@ std::string make_induction_corpus(const std::vector<DeviceExample>& examples, co
     throw Error("induction corpus: need 1 <= min_words <= max_words");
   if (!(options.p_made_up >= 0 && options.p_made_up <= 1)) throw Error("induction corpus: p_made_up must be in [0, 1]");
   if (!(options.p_quoted >= 0 && options.p_quoted <= 1)) throw Error("induction corpus: p_quoted must be in [0, 1]");
+  if (!(options.p_clock >= 0 && options.p_clock <= 1)) throw Error("induction corpus: p_clock must be in [0, 1]");
   // The requests in order, as one stream of words: spans of it are text the
   // model will read, words drawn from it cover the vocabulary by frequency.
   std::vector<std::string> stream;
@@ -107,7 +108,25 @@ std::string make_induction_corpus(const std::vector<DeviceExample>& examples, co
     std::string line;
     for (size_t i = 0; i < a.size(); ++i) line += (i ? " " : "") + a[i];
     const bool quoted = options.p_quoted > 0 && d.chance(options.p_quoted);
-    text += line + " ; " + (quoted ? quoted_spans(a, d) : line) + " .<|endoftext|>";
+    std::string copy = quoted ? quoted_spans(a, d) : line;
+    if (!quoted && options.p_clock > 0 && d.chance(options.p_clock)) {
+      // The line gets a clock time among its words; the copy the same
+      // words with the time in 24-hour form.
+      int hour, minute;
+      device_corpus::draw_time(d, hour, minute);
+      const size_t at = d.below(a.size() + 1);
+      auto with = [&](const std::string& time) {
+        std::string out;
+        for (size_t i = 0; i <= a.size(); ++i) {
+          if (i == at) out += (out.empty() ? "" : " ") + time;
+          if (i < a.size()) out += (out.empty() ? "" : " ") + a[i];
+        }
+        return out;
+      };
+      line = with(device_corpus::spoken_time(hour, minute, d));
+      copy = with(device_corpus::two_digits(hour) + ":" + device_corpus::two_digits(minute));
+    }
+    text += line + " ; " + copy + " .<|endoftext|>";
   }
   return text;
 }
