@@ -5,6 +5,7 @@
 // when the device corpus follows (docs/training.md, "Session 13").
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
@@ -68,6 +69,60 @@ std::string quoted_spans(const std::vector<std::string>& words, Draw& d) {
   return out;
 }
 
+// "6:30", "7" (hour 1-12, minutes 00-59) of a 12-hour time; false otherwise.
+bool clock_digits(std::string_view w, int& hour, int& minute) {
+  const size_t colon = w.find(':');
+  const std::string_view h = w.substr(0, colon);
+  if (h.empty() || h.size() > 2 || h.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  hour = std::stoi(std::string(h));
+  minute = 0;
+  if (colon != std::string_view::npos) {
+    const std::string_view m = w.substr(colon + 1);
+    if (m.size() != 2 || m.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    minute = std::stoi(std::string(m));
+  }
+  return hour >= 1 && hour <= 12 && minute <= 59;
+}
+
+// The length of the am/pm suffix that `w` starts with (0 if none); `pm` says which.
+size_t suffix_length(std::string_view w, bool& pm) {
+  for (std::string_view s : {"a.m.", "p.m.", "am", "AM", "pm", "PM"})
+    if (w.substr(0, s.size()) == s) {
+      pm = s[0] == 'p' || s[0] == 'P';
+      return s.size();
+    }
+  return 0;
+}
+
+// `line` with each 12-hour time ("6:30 pm", "7AM", "11 p.m.,") as "HH:MM"
+// (punctuation after the suffix kept).
+std::string with_24_hour_times(const std::string& line) {
+  std::vector<std::string> words;
+  append_words(line, words);
+  std::string out;
+  for (size_t i = 0; i < words.size(); ++i) {
+    std::string word = words[i];
+    const std::string& w = words[i];
+    const size_t digits_end = std::min(w.size(), w.find_first_not_of("0123456789:"));
+    int hour, minute;
+    bool pm = false;
+    if (clock_digits(std::string_view(w).substr(0, digits_end), hour, minute)) {
+      // The suffix in the same word, or the next word's.
+      const bool joined = digits_end < w.size();
+      const std::string_view rest = joined ? std::string_view(w).substr(digits_end)
+                                   : i + 1 < words.size() ? std::string_view(words[i + 1]) : std::string_view();
+      const size_t n = suffix_length(rest, pm);
+      if (n > 0 && rest.substr(n).find_first_not_of(".,!?") == std::string_view::npos) {
+        word = device_corpus::two_digits(hour % 12 + (pm ? 12 : 0)) + ":" + device_corpus::two_digits(minute) +
+               std::string(rest.substr(n));
+        if (!joined) ++i;
+      }
+    }
+    out += (out.empty() ? "" : " ") + word;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string make_induction_corpus(const std::vector<DeviceExample>& examples, const InductionCorpusOptions& options) {
@@ -109,24 +164,22 @@ std::string make_induction_corpus(const std::vector<DeviceExample>& examples, co
     for (size_t i = 0; i < a.size(); ++i) line += (i ? " " : "") + a[i];
     const bool quoted = options.p_quoted > 0 && d.chance(options.p_quoted);
     std::string copy = quoted ? quoted_spans(a, d) : line;
+    std::string separator = " ; ";
     if (!quoted && options.p_clock > 0 && d.chance(options.p_clock)) {
-      // The line gets a clock time among its words; the copy the same
-      // words with the time in 24-hour form.
+      // A clock time among the words; the copy, after its own separator,
+      // writes every 12-hour time of the line in 24-hour form.
       int hour, minute;
       device_corpus::draw_time(d, hour, minute);
       const size_t at = d.below(a.size() + 1);
-      auto with = [&](const std::string& time) {
-        std::string out;
-        for (size_t i = 0; i <= a.size(); ++i) {
-          if (i == at) out += (out.empty() ? "" : " ") + time;
-          if (i < a.size()) out += (out.empty() ? "" : " ") + a[i];
-        }
-        return out;
-      };
-      line = with(device_corpus::spoken_time(hour, minute, d));
-      copy = with(device_corpus::two_digits(hour) + ":" + device_corpus::two_digits(minute));
+      line.clear();
+      for (size_t i = 0; i <= a.size(); ++i) {
+        if (i == at) line += (line.empty() ? "" : " ") + device_corpus::spoken_time(hour, minute, d);
+        if (i < a.size()) line += (line.empty() ? "" : " ") + a[i];
+      }
+      copy = with_24_hour_times(line);
+      separator = " => ";
     }
-    text += line + " ; " + copy + " .<|endoftext|>";
+    text += line + separator + copy + " .<|endoftext|>";
   }
   return text;
 }

@@ -395,11 +395,12 @@ struct InductionCorpusOptions {
   // plain copy never practises that step. 0 draws nothing. (Measured at 0.5:
   // no fewer copy misses; docs/training.md, "Session 18".)
   double p_quoted = 0;
-  // Share of documents with a clock time among the words ("6:30 pm", "7AM",
-  // "18:05") whose copy writes it as 24-hour "HH:MM" ("18:30", "07:00"). A
-  // tool call's hour is a copy of the request's only for a.m. and 24-hour
-  // times; for p.m. ones it is the copy plus 12, and the copy learned here
-  // alone wins (docs/training.md, "Session 23"). 0 draws nothing.
+  // Share of documents "A => A' ." with a clock time among A's words ("6:30
+  // pm", "7AM", "18:05") and A' = A with every 12-hour time of it written as
+  // 24-hour "HH:MM" ("18:30", "07:00"). A tool call's hour is a copy of the
+  // request's only for a.m. and 24-hour times; for p.m. ones it is the copy
+  // plus 12, and the copy learned here alone wins (docs/training.md, "Session
+  // 23"). Their own separator keeps the plain copy a copy. 0 draws nothing.
   double p_clock = 0;
 };
 std::string make_induction_corpus(const std::vector<DeviceExample>& examples, const InductionCorpusOptions& options);
