@@ -164,8 +164,7 @@ AgentRun run_agent(ChatBackend& model, const std::vector<AgentTool>& initial_too
     req["messages"] = run.messages;
     if (!definitions.empty() && options.tool_choice != "none") {
       req["tools"] = definitions;
-      const std::string& c = options.tool_choice;
-      req["tool_choice"] = c == "auto" || c == "required" ? Json(c) : Json{{"type", "function"}, {"function", {{"name", c}}}};
+      req["tool_choice"] = Json(tool_choice_json(options.tool_choice));
     }
     Json reply;
     try {

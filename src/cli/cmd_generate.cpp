@@ -111,14 +111,10 @@ std::optional<ChatTools> tools_from_args(const Args& a, const std::string& templ
   // --tool-choice: OpenAI's tool_choice, a function given by its name.
   ToolChoice choice;
   if (choice_arg) {
-    const std::string& c = *choice_arg;
-    const nlohmann::ordered_json j = c == "auto" || c == "required" || c == "none"
-                                         ? nlohmann::ordered_json(c)
-                                         : nlohmann::ordered_json{{"type", "function"}, {"function", {{"name", c}}}};
     try {
-      choice = parse_tool_choice(j, t.specs);
+      choice = parse_tool_choice(tool_choice_json(*choice_arg), t.specs);
     } catch (const Error& e) {
-      throw Error("--tool-choice " + c + ": " + e.what());
+      throw Error("--tool-choice " + *choice_arg + ": " + e.what());
     }
   }
   if (choice.mode == ToolChoice::kNone) return std::nullopt;  // as serve: tools neither shown nor called

@@ -133,6 +133,11 @@ std::vector<ToolSpec> parse_tool_specs(const Json& tools) {
   return out;
 }
 
+Json tool_choice_json(const std::string& name) {
+  if (name == "auto" || name == "required" || name == "none") return Json(name);
+  return Json{{"type", "function"}, {"function", {{"name", name}}}};
+}
+
 ToolChoice parse_tool_choice(const Json& choice, const std::vector<ToolSpec>& tools) {
   ToolChoice c;
   if (choice.is_null()) return c;

@@ -47,6 +47,9 @@ struct ToolChoice {
 // message starts with the offending field ("tools[1].function.name: ...").
 std::vector<ToolSpec> parse_tool_specs(const nlohmann::ordered_json& tools);
 ToolChoice parse_tool_choice(const nlohmann::ordered_json& choice, const std::vector<ToolSpec>& tools);
+// The "tool_choice" a command line names: "auto", "required" and "none" as
+// they are, any other word as the tool of that name.
+nlohmann::ordered_json tool_choice_json(const std::string& name);
 
 // The GBNF text of the calls the model may write under `choice` (one call,
 // or several when `parallel`), with root rule `root_name`; includes JSON
