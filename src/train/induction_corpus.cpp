@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -69,6 +70,12 @@ std::string quoted_spans(const std::vector<std::string>& words, Draw& d) {
   return out;
 }
 
+std::string join_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (size_t i = 0; i < words.size(); ++i) out += (i ? " " : "") + words[i];
+  return out;
+}
+
 // "6:30", "7" (hour 1-12, minutes 00-59) of a 12-hour time; false otherwise.
 bool clock_digits(std::string_view w, int& hour, int& minute) {
   const size_t colon = w.find(':');
@@ -99,7 +106,7 @@ size_t suffix_length(std::string_view w, bool& pm) {
 std::string with_24_hour_times(const std::string& line) {
   std::vector<std::string> words;
   append_words(line, words);
-  std::string out;
+  std::vector<std::string> out;
   for (size_t i = 0; i < words.size(); ++i) {
     std::string word = words[i];
     const std::string& w = words[i];
@@ -118,9 +125,9 @@ std::string with_24_hour_times(const std::string& line) {
         if (!joined) ++i;
       }
     }
-    out += (out.empty() ? "" : " ") + word;
+    out.push_back(std::move(word));
   }
-  return out;
+  return join_words(out);
 }
 
 }  // namespace
@@ -160,8 +167,7 @@ std::string make_induction_corpus(const std::vector<DeviceExample>& examples, co
     if (options.p_made_up > 0)
       for (std::string& w : a)
         if (d.chance(options.p_made_up)) w = made_up_word(d);
-    std::string line;
-    for (size_t i = 0; i < a.size(); ++i) line += (i ? " " : "") + a[i];
+    std::string line = join_words(a);
     const bool quoted = options.p_quoted > 0 && d.chance(options.p_quoted);
     std::string copy = quoted ? quoted_spans(a, d) : line;
     std::string separator = " ; ";
@@ -171,11 +177,8 @@ std::string make_induction_corpus(const std::vector<DeviceExample>& examples, co
       int hour, minute;
       device_corpus::draw_time(d, hour, minute);
       const size_t at = d.below(a.size() + 1);
-      line.clear();
-      for (size_t i = 0; i <= a.size(); ++i) {
-        if (i == at) line += (line.empty() ? "" : " ") + device_corpus::spoken_time(hour, minute, d);
-        if (i < a.size()) line += (line.empty() ? "" : " ") + a[i];
-      }
+      a.insert(a.begin() + static_cast<std::ptrdiff_t>(at), device_corpus::spoken_time(hour, minute, d));
+      line = join_words(a);
       copy = with_24_hour_times(line);
       separator = " => ";
     }
