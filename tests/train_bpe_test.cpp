@@ -5,6 +5,8 @@
 // tools and calls as written out by hand below.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <set>
@@ -190,6 +192,59 @@ TEST(BpeTrainer, RefusesTooSmallVocabularyAndStopsOnRarePairs) {
   // Words "ab", " ab" x2, " cd": a+b (3 times), then Ġ+ab (twice); the rest occur once.
   EXPECT_EQ(v.merges, (std::vector<std::string>{"a b", "Ġ ab"}));
   EXPECT_EQ(v.tokens.size(), 256u + 2 + 5);
+}
+
+// How many of the held-out argument values that follow a space in their
+// request are not spelled there by the tokens the value has on its own (as
+// after the quote that opens it in a call), and how many were checked.
+std::pair<int, int> values_spelled_differently(const Tokenizer& tok) {
+  DeviceCorpusOptions o;
+  o.seed = 3;
+  int differ = 0, checked = 0;
+  for (const DeviceExample& ex : make_device_examples(o, true, 400)) {
+    const std::string& request = ex.messages[ex.messages[0].role == "system" ? 1 : 0].content;
+    const std::vector<int32_t> in_request = tok.encode(request, false, false);
+    for (const std::string& v : ex.values) {
+      // Only values that end a word: "late reply.?" splits differently for
+      // reasons that are not about the space.
+      const size_t at = request.find(" " + v);
+      if (v.empty() || at == std::string::npos || !std::isalnum(static_cast<unsigned char>(v.back()))) continue;
+      const size_t end = at + 1 + v.size();
+      if (end < request.size() && std::isalnum(static_cast<unsigned char>(request[end]))) continue;
+      const std::vector<int32_t> alone = tok.encode(v, false, false);
+      ++checked;
+      differ += std::search(in_request.begin(), in_request.end(), alone.begin(), alone.end()) == in_request.end();
+    }
+  }
+  return {differ, checked};
+}
+
+TEST(BpeTrainer, SpaceApartGivesAWordTheSameTokensAfterASpaceAsAlone) {
+  const std::string text = device_text(false, 2000);
+  BpeTrainOptions o;
+  o.vocab_size = 1024;
+  o.space_apart = true;
+  BpeVocabulary apart = train_bpe(text, o);
+  for (const std::string& t : apart.tokens) {
+    const bool space_then_letter = t.rfind("Ġ", 0) == 0 && t.size() > 2 && std::isalpha(static_cast<unsigned char>(t[2]));
+    EXPECT_FALSE(space_then_letter) << t;
+  }
+  test::TempDir dir;
+  std::unique_ptr<GgufFile> file;
+  auto tok = load(apart, dir, file);
+  const std::string heldout = device_text(true, 300);
+  EXPECT_EQ(tok->decode(tok->encode(heldout, false, true), false, true), heldout);
+  auto [differ, checked] = values_spelled_differently(*tok);
+  EXPECT_GT(checked, 200);
+  EXPECT_EQ(differ, 0) << "of " << checked << " values";
+
+  // The usual vocabulary spells most values' first word differently.
+  o.space_apart = false;
+  BpeVocabulary joined = train_bpe(text, o);
+  test::TempDir dir2;
+  std::unique_ptr<GgufFile> file2;
+  auto [joined_differ, joined_checked] = values_spelled_differently(*load(joined, dir2, file2));
+  EXPECT_GT(joined_differ, joined_checked / 2) << joined_differ << " of " << joined_checked;
 }
 
 TEST(OnellmChatTemplate, RendersToolsCallsAndResults) {

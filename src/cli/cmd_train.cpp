@@ -272,7 +272,7 @@ int finetune_command(int argc, char** argv) {
 }
 
 int train_tokenizer_command(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--corpus", "--vocab-size", "-o", "--out", "--pre", "--min-count"}, {});
+  Args a(argc, argv, 2, {"--corpus", "--vocab-size", "-o", "--out", "--pre", "--min-count"}, {"--space-apart"});
   auto corpus_path = a.get({"--corpus"});
   if (!corpus_path) throw Error("no corpus given (--corpus TEXT)");
   auto out = a.get({"-o", "--out"});
@@ -281,6 +281,7 @@ int train_tokenizer_command(int argc, char** argv) {
   o.vocab_size = static_cast<int32_t>(a.get_int({"--vocab-size"}, o.vocab_size));
   o.pre = a.get_or({"--pre"}, o.pre);
   o.min_pair_count = a.get_int({"--min-count"}, o.min_pair_count);
+  o.space_apart = a.flag({"--space-apart"});
   const std::string text = read_text_file(*corpus_path);
   BpeVocabulary v = train_bpe(text, o);
   write_tokenizer_gguf(bpe_tokenizer_metadata(v, onellm_chat_template()), *out);

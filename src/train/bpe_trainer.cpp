@@ -158,6 +158,15 @@ class BpeLearner {
   std::priority_queue<Candidate, std::vector<Candidate>, Order> heap_{Order{this}};
 };
 
+// A space or tab followed by a letter (ASCII, or any multi-byte character:
+// the pre-tokenizers attach one leading character only to letter runs and
+// punctuation, and splitting punctuation off costs nothing in correctness).
+bool space_before_word(std::string_view piece) {
+  if (piece.size() < 2 || (piece[0] != ' ' && piece[0] != '\t')) return false;
+  const unsigned char c = static_cast<unsigned char>(piece[1]);
+  return c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
 }  // namespace
 
 BpeVocabulary train_bpe(std::string_view text, const BpeTrainOptions& options) {
@@ -175,15 +184,25 @@ BpeVocabulary train_bpe(std::string_view text, const BpeTrainOptions& options) {
   std::vector<Word> words;
   std::vector<std::string> tokens;
   for (int b = 0; b < 256; ++b) tokens.push_back(byte_to_unicode(static_cast<uint8_t>(b)));
+  auto count = [&](std::string piece) {
+    auto [it, fresh] = word_ids.emplace(std::move(piece), static_cast<int32_t>(words.size()));
+    if (fresh) {
+      Word w;
+      for (unsigned char c : it->first) w.symbols.push_back(c);
+      words.push_back(std::move(w));
+    }
+    ++words[static_cast<size_t>(it->second)].count;
+  };
   for (std::string_view segment : split_out_specials(text, specials)) {
     for (std::string& piece : pre.split(segment)) {
-      auto [it, fresh] = word_ids.emplace(std::move(piece), static_cast<int32_t>(words.size()));
-      if (fresh) {
-        Word w;
-        for (unsigned char c : it->first) w.symbols.push_back(c);
-        words.push_back(std::move(w));
+      // Counting the space and the word apart is the same as never merging
+      // across them: no pair of the two is ever seen.
+      if (options.space_apart && space_before_word(piece)) {
+        count(piece.substr(0, 1));
+        count(piece.substr(1));
+      } else {
+        count(std::move(piece));
       }
-      ++words[static_cast<size_t>(it->second)].count;
     }
   }
 

@@ -318,6 +318,12 @@ struct BpeTrainOptions {
   int32_t vocab_size = 2048;  // bytes + merges + special tokens
   std::string pre = "qwen2";  // tokenizer.ggml.pre: the runtime pre-tokenizer that splits words
   int64_t min_pair_count = 2;  // stop merging when the best pair is rarer
+  // No merge joins a space (or tab) to the word after it, so " Uncle" is
+  // "Ġ" + the tokens of "Uncle". A word then has the same tokens after a
+  // space as after a quote: a tool-call argument ("to": "Uncle Tom") copies
+  // the request's tokens instead of spelling a different token sequence.
+  // The file stays a plain `pre` vocabulary; only the merges differ.
+  bool space_apart = false;
   // Control tokens (never produced by merges); the first is EOS and BOS.
   std::vector<std::string> control_tokens = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
   // User-defined tokens: matched in text like control tokens, but their text
