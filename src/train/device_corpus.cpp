@@ -526,7 +526,7 @@ const std::vector<std::pair<Reply (*)(Draw&), int>> kIntents = {
     {email, 7},  {search, 8}, {place, 6},    {navigate, 7}, {setting, 10},  {settings_page, 4},
     {camera, 5}, {document, 6}, {show_alarms, 2}, {chit_chat, 10}, {repeat, 14}, {remove_alarm, 3},
     {stop_timer, 3}, {calendar, 3}, {remove_event, 3}, {remove_contact, 3}, {remove_document, 3},
-    {brightness, 4}, {volume, 4}, {two_requests, 8}};
+    {brightness, 4}, {volume, 4}, {two_requests, 16}};
 
 }  // namespace
 
