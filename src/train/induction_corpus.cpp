@@ -178,7 +178,8 @@ std::string make_induction_corpus(const std::vector<DeviceExample>& examples, co
       device_corpus::draw_time(d, hour, minute);
       // Half of them with a two-digit 12-hour form (10-12 am/pm): "11 pm"
       // -> "23" is two digits to map, which uniform hours rarely show.
-      if (d.chance(0.5)) hour = d.any(std::vector<int>{0, 10, 11, 12, 22, 23});
+      static const std::vector<int> kTwoDigitHours = {0, 10, 11, 12, 22, 23};
+      if (d.chance(0.5)) hour = d.any(kTwoDigitHours);
       const size_t at = d.below(a.size() + 1);
       a.insert(a.begin() + static_cast<std::ptrdiff_t>(at), device_corpus::spoken_time(hour, minute, d));
       line = join_words(a);
