@@ -97,9 +97,68 @@ TEST(DevicePhrasing, HeldOutPhrasingsAndZeroProbabilityAreUntouched) {
   for (int i = 0; i < 200; ++i) EXPECT_EQ(a.from(kPool), b.phrasing(kPool));
 }
 
+// Texts around the slots: "a {x} b {y}" -> texts {"a ", " b ", ""}, slots {"x", "y"}.
+void cut(const std::string& p, std::vector<std::string>& texts, std::vector<std::string>& slots) {
+  texts.assign(1, "");
+  slots.clear();
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] != '{') {
+      texts.back() += p[i];
+      continue;
+    }
+    const size_t close = p.find('}', i);
+    slots.push_back(p.substr(i + 1, close - i - 1));
+    texts.emplace_back();
+    i = close;
+  }
+}
+
+// Index 3 and 7 are held out and share the slots {to} {body} of entries 0, 1,
+// 4 and 8; their texts (" that ", "tell ") must never appear.
+const Pool kMixPool = {"text {to} saying {body}", "send a message to {to}: {body}", "ring {to}",
+                       "tell {to} that {body}", "write to {to}: {body}", "call {to} now", "{body} for {to}",
+                       "tell {to} {body}", "shoot {to} a note, {body} thanks"};
+
+TEST(DevicePhrasing, RecombinedPhrasingsJoinTrainingTextsAroundTheSameSlots) {
+  Draw d(5, false);
+  d.mix_phrasings(1.0);
+  std::set<std::string> seen;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string p = d.phrasing(kMixPool);
+    ASSERT_NE(p, kMixPool[3]);
+    ASSERT_NE(p, kMixPool[7]);
+    std::vector<std::string> texts, slots;
+    cut(p, texts, slots);
+    // Each text is the text at that place of a training entry with the same slots.
+    for (size_t t = 0; t < texts.size(); ++t) {
+      bool found = false;
+      for (size_t e = 0; e < kMixPool.size(); ++e) {
+        if (e % 4 == 3) continue;
+        std::vector<std::string> et, es;
+        cut(kMixPool[e], et, es);
+        found |= es == slots && et[t] == texts[t];
+      }
+      EXPECT_TRUE(found) << "text '" << texts[t] << "' of " << p;
+    }
+    seen.insert(p);
+  }
+  // Every frame is drawn: {to} {body}: 4 distinct texts before, 3 between,
+  // 2 after; {to}: 2 x 2; {body} {to}: 1.
+  EXPECT_EQ(seen.size(), 4u * 3 * 2 + 2 * 2 + 1);
+  EXPECT_TRUE(seen.count("shoot {to}: {body}")) << "a frame made of two entries";
+  EXPECT_TRUE(seen.count("ring {to} now"));
+  Draw held(5, true);
+  held.mix_phrasings(1.0);
+  for (int i = 0; i < 200; ++i) {
+    const std::string p = held.phrasing(kMixPool);
+    EXPECT_TRUE(p == kMixPool[3] || p == kMixPool[7]) << p;
+  }
+}
+
 TEST(DevicePhrasing, VariedCorpusKeepsHeldOutRequestsUnseen) {
   DeviceCorpusOptions o;
   o.p_vary_phrasing = 0.5;
+  o.p_mix_phrasing = 0.5;
   std::set<std::string> train;
   for (const DeviceExample& ex : make_device_examples(o, false, 4000))
     for (const ChatMessage& m : ex.messages)

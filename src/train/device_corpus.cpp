@@ -538,6 +538,7 @@ const ChatJson& device_tools() {
 std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& o, bool heldout, int64_t n) {
   Draw d(o.seed * 2 + (heldout ? 1 : 0), heldout);
   d.vary_phrasings(heldout ? 0 : o.p_vary_phrasing);
+  d.mix_phrasings(heldout ? 0 : o.p_mix_phrasing);
   int total_weight = 0;
   for (const auto& intent : kIntents) total_weight += intent.second;
   std::vector<DeviceExample> out;

@@ -35,6 +35,15 @@ class Draw {
   // a held-out phrasing. Held-out phrasings are returned as written.
   std::string phrasing(const Pool& pool);
   void vary_phrasings(double p) { p_vary_ = p; }
+  // With probability p (before any variation) a training phrasing is
+  // recombined: the text before, between and after its slots each comes from
+  // a training phrasing of the pool with the same slots in the same order
+  // ("text {to} saying {body}" + "send a message to {to}: {body}" ->
+  // "text {to}: {body}"). Many more sentence frames, made only of training
+  // words, so that where a value starts and ends is learnt from the words
+  // around it rather than from whole memorized sentences.
+  void mix_phrasings(double p) { p_mix_ = p; }
+  std::string recombined(const Pool& pool, const std::string& base);
   // An argument value. Held-out examples take a held-out entry. Training
   // ones take, a third of the time each, an entry, a new value made of the
   // pool's training words, or a new value of as many words drawn from every
@@ -58,6 +67,7 @@ class Draw {
   std::mt19937_64 rng_;
   bool heldout_;
   double p_vary_ = 0;
+  double p_mix_ = 0;
   std::vector<std::string> recorded_;
 };
 

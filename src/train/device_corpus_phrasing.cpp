@@ -42,7 +42,45 @@ bool droppable(const std::string& word) {
   return false;
 }
 
+// A phrasing cut at its slots: texts[0] {slots[0]} texts[1] ... {slots[k-1]} texts[k].
+struct SlotCut {
+  std::vector<std::string> texts, slots;
+};
+
+SlotCut cut_at_slots(const std::string& phrasing) {
+  SlotCut cut;
+  size_t at = 0;
+  for (;;) {
+    const size_t open = phrasing.find('{', at), close = phrasing.find('}', open);
+    if (open == std::string::npos || close == std::string::npos) break;
+    cut.texts.push_back(phrasing.substr(at, open - at));
+    cut.slots.push_back(phrasing.substr(open + 1, close - open - 1));
+    at = close + 1;
+  }
+  cut.texts.push_back(phrasing.substr(at));
+  return cut;
+}
+
 }  // namespace
+
+std::string Draw::recombined(const Pool& pool, const std::string& base) {
+  const SlotCut cut = cut_at_slots(base);
+  if (cut.slots.empty()) return base;
+  std::vector<SlotCut> same_slots;
+  for (size_t i = 0; i < pool.size(); ++i)
+    if (!is_heldout_index(i)) {
+      SlotCut other = cut_at_slots(pool[i]);
+      if (other.slots == cut.slots) same_slots.push_back(std::move(other));
+    }
+  std::string out;
+  for (size_t t = 0; t < cut.texts.size(); ++t) {
+    out += any(same_slots).texts[t];
+    if (t < cut.slots.size()) out += "{" + cut.slots[t] + "}";
+  }
+  for (size_t i = 0; i < pool.size(); ++i)
+    if (is_heldout_index(i) && pool[i] == out) return base;
+  return out;
+}
 
 std::vector<std::string> split_words(const std::string& text) {
   std::vector<std::string> words;
@@ -57,7 +95,8 @@ std::vector<std::string> split_words(const std::string& text) {
 }
 
 std::string Draw::phrasing(const Pool& pool) {
-  const std::string& base = from(pool);
+  std::string base = from(pool);
+  if (!heldout_ && p_mix_ > 0 && chance(p_mix_)) base = recombined(pool, base);
   if (heldout_ || p_vary_ <= 0 || !chance(p_vary_)) return base;
   std::vector<std::string> words = split_words(base);
   std::vector<size_t> swappable, drops;

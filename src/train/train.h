@@ -366,6 +366,7 @@ struct DeviceCorpusOptions {
   double p_system = 0.5;        // a system prompt
   double p_tool_result = 0.25;  // the call's result and a short confirmation follow
   double p_vary_phrasing = 0;   // a training phrasing gets a synonym, a filler or loses a small word
+  double p_mix_phrasing = 0;    // a training phrasing is recombined from others with the same slots
 };
 // The simulated device's tools (OpenAI function definitions, onellm's own).
 const ChatJson& device_tools();
