@@ -24,7 +24,7 @@ const std::set<std::string> kGenerateValueOptions = {
     "-c", "--ctx-size", "-b", "--batch-size", "--temp", "--temperature", "--top-k", "--top-p", "--min-p",
     "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
     "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema", "--kv-type", "-ctk",
-    "--lora", "--copy-bias", "--tools", "--tool-choice"};
+    "--lora", "--copy-bias", "--min-call-prob", "--tools", "--tool-choice"};
 const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "-h", "--help"};
 
@@ -192,6 +192,17 @@ CopyBiasOptions copy_bias_from_args(const Args& a, const LoadedModel& m, const s
   return copy;
 }
 
+// --min-call-prob P: a tool call starts only where the model gives it at
+// least P (engine/call_gate.h); default: the model's own.
+CallGateOptions call_gate_from_args(const Args& a, const LoadedModel& m, const std::string& template_source) {
+  CallGateOptions gate;
+  gate.min_probability = a.get({"--min-call-prob"})
+                             ? checked_min_call_probability(a.get_double({"--min-call-prob"}, 0.0), "--min-call-prob")
+                             : recommended_min_call_probability(m.model->gguf());
+  gate.triggers = tool_call_triggers(tool_call_style(template_source));
+  return gate;
+}
+
 // --chat-template NAME|FILE, else the model's own template, else ChatML.
 std::string chat_template_source(const Args& a, const LoadedModel& m) {
   if (auto name = a.get({"--chat-template"}))
@@ -220,6 +231,9 @@ int run_command(int argc, char** argv) {
         "  --copy-bias B    with --chat: add B to the logits of tokens that continue a span of the\n"
         "                   request inside a tool call's argument string (copy-aware decoding;\n"
         "                   default: the model's onellm.copy_bias, else 0)\n"
+        "  --min-call-prob P  with --chat: a tool call starts only where the model gives the tokens\n"
+        "                   that begin one at least probability P, else it answers in words\n"
+        "                   (default: the model's onellm.min_call_probability, else 0: off)\n"
         "  --tools FILE     with --chat: OpenAI tool definitions (a JSON array, or the array inline);\n"
         "                   the model sees them and a call it writes keeps to their names and schemas\n"
         "  --tool-choice C  with --tools: auto (default: a call or a plain answer), required (a call),\n"
@@ -253,6 +267,7 @@ int run_command(int argc, char** argv) {
     if (tools) tools->show(messages, topts);
     req.prompt = chat_prompt_tokens(*m.tokenizer, ChatTemplate(template_source), messages, topts);
     req.copy = copy_bias_from_args(a, m, template_source, messages);
+    req.call_gate = call_gate_from_args(a, m, template_source);
     if (tools) tools->constrain(req);
   } else {
     if (a.get({"--tools"})) throw Error("--tools needs --chat (the tools go into the chat template)");
@@ -312,6 +327,7 @@ int chat_command(int argc, char** argv) {
         "                   call it writes keeps to their names and schemas\n"
         "  --tool-choice C  auto (default), required, none, or a tool's name: as OpenAI's tool_choice\n"
         "  --copy-bias B    copy-aware decoding of tool-call arguments (default: the model's)\n"
+        "  --min-call-prob P  a tool call only where the model is this sure of one (default: the model's)\n"
         "  -n N --temp T --top-k K --top-p P --min-p P --repeat-penalty R -s SEED --stop STR\n"
         "  -c N -t N --kv-type T --lora FILE   as for onellm run (onellm run --help)");
     return 0;
@@ -349,6 +365,7 @@ int chat_command(int argc, char** argv) {
     req.sampling = sampling_from_args(a);
     req.stop = a.get_all("--stop");
     req.copy = copy_bias_from_args(a, m, tmpl.source(), messages);
+    req.call_gate = call_gate_from_args(a, m, tmpl.source());
     if (tools) tools->constrain(req);
     GenerationResult r = seq.generate(req, [](std::string_view text) {
       std::fwrite(text.data(), 1, text.size(), stdout);

@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "engine/call_gate.h"
 #include "engine/copy_bias.h"
 
 namespace onellm::cli {
@@ -138,6 +139,9 @@ int info_command(int argc, char** argv) {
   if (f.find(kCopyBiasKey))
     std::printf("copy bias:       %g (%s: run/chat/serve's default, engine/copy_bias.h)\n",
                 recommended_copy_bias(f), kCopyBiasKey);
+  if (f.find(kMinCallProbabilityKey))
+    std::printf("min call prob:   %g (%s: run/chat/serve's default, engine/call_gate.h)\n",
+                recommended_min_call_probability(f), kMinCallProbabilityKey);
   return 0;
 }
 

@@ -55,7 +55,7 @@ void notify_ready(const std::string& ready_file, const std::string& socket_path,
 int serve_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"-m", "--model", "--socket", "--http", "--config", "--state-dir", "-t", "--threads", "--ready-file",
-          "--kv-budget", "--kv-chunk", "--kv-compress", "--kv-type", "--kv-restore", "--lora", "--copy-bias"},
+          "--kv-budget", "--kv-chunk", "--kv-compress", "--kv-type", "--kv-restore", "--lora", "--copy-bias", "--min-call-prob"},
          {"--log-content", "--no-socket", "-h", "--help"});
   if (a.flag({"-h", "--help"})) {
     std::puts("onellm serve -m MODEL [--socket PATH | --no-socket] [--http 127.0.0.1:PORT] [--config FILE]\n"
@@ -69,7 +69,10 @@ int serve_command(int argc, char** argv) {
               "             [--lora NAME=ADAPTER.gguf ... (LoRA adapters that sessions and requests name:\n"
               "              POST /v1/sessions {\"adapter\": NAME}, or \"model\": NAME in OpenAI requests)]\n"
               "             [--copy-bias B (default copy_bias of chat requests: copy-aware decoding of\n"
-              "              tool-call arguments; default: the model's onellm.copy_bias, else 0)]");
+              "              tool-call arguments; default: the model's onellm.copy_bias, else 0)]\n"
+              "             [--min-call-prob P (default min_call_probability of chat requests: a tool call\n"
+              "              starts only where the model is this sure of one; default: the model's\n"
+              "              onellm.min_call_probability, else 0)]");
     return 0;
   }
   ServeOptions o;
@@ -87,6 +90,8 @@ int serve_command(int argc, char** argv) {
   if (o.kv_restore != "auto" && o.kv_restore != "load")
     throw Error("--kv-restore takes auto or load, got '" + o.kv_restore + "'");
   if (a.get({"--copy-bias"})) o.copy_bias = checked_copy_bias(a.get_double({"--copy-bias"}, 0.0), "--copy-bias");
+  if (a.get({"--min-call-prob"}))
+    o.min_call_probability = checked_min_call_probability(a.get_double({"--min-call-prob"}, 0.0), "--min-call-prob");
   for (const std::string& spec : a.get_all("--lora")) {
     const size_t eq = spec.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())

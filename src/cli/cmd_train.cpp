@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "engine/call_gate.h"
 #include "engine/copy_bias.h"
 #include "train/train.h"
 
@@ -133,7 +134,7 @@ void write_model(const TrainModel& model, const GgufMetadata& tokenizer, const s
 int train_command(int argc, char** argv) {
   std::set<std::string> values = kTrainValueOptions;
   for (const char* o : {"--tokenizer", "--init", "--resume", "--checkpoint", "--checkpoint-every", "--stop-at", "--attention", "--n-embd",
-                        "--n-layer", "--n-head", "--n-head-kv", "--n-ff", "--n-ctx", "--rope-base", "--name", "--copy-bias"})
+                        "--n-layer", "--n-head", "--n-head-kv", "--n-ff", "--n-ctx", "--rope-base", "--name", "--copy-bias", "--min-call-prob"})
     values.insert(o);
   Args a(argc, argv, 2, values, {"--untied", "--batch-parallel"});
   auto corpus_path = a.get({"--corpus"});
@@ -150,11 +151,14 @@ int train_command(int argc, char** argv) {
   std::vector<int32_t> corpus = corpus_tokens(*corpus_path, *tok);
   std::vector<int32_t> eval_tokens;
   if (auto e = a.get({"--eval"})) eval_tokens = corpus_tokens(*e, *tok);
-  // The decoding setting the model is meant to be used with, stored beside it.
-  GgufMetadata copy_bias;
+  // The decoding settings the model is meant to be used with, stored beside it.
+  GgufMetadata decoding;
   if (a.get({"--copy-bias"}))
-    copy_bias.emplace_back(kCopyBiasKey,
-                           GgufValue::of_f32(checked_copy_bias(a.get_double({"--copy-bias"}, 0.0), "--copy-bias")));
+    decoding.emplace_back(kCopyBiasKey,
+                          GgufValue::of_f32(checked_copy_bias(a.get_double({"--copy-bias"}, 0.0), "--copy-bias")));
+  if (a.get({"--min-call-prob"}))
+    decoding.emplace_back(kMinCallProbabilityKey, GgufValue::of_f32(checked_min_call_probability(
+                                                      a.get_double({"--min-call-prob"}, 0.0), "--min-call-prob")));
   std::fprintf(stderr, "corpus: %zu tokens%s\n", corpus.size(),
                eval_tokens.empty() ? "" : (", held-out: " + std::to_string(eval_tokens.size()) + " tokens").c_str());
 
@@ -222,7 +226,7 @@ int train_command(int argc, char** argv) {
     trainer->save_checkpoint(*checkpoint);
     std::fprintf(stderr, "wrote checkpoint %s\n", checkpoint->c_str());
   }
-  if (out) write_model(trainer->model(), trainer->tokenizer(), *out, a.get_or({"--out-type"}, "F32"), copy_bias);
+  if (out) write_model(trainer->model(), trainer->tokenizer(), *out, a.get_or({"--out-type"}, "F32"), decoding);
   return 0;
 }
 

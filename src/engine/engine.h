@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/call_gate.h"
 #include "engine/copy_bias.h"
 #include "engine/grammar.h"
 #include "engine/sampler.h"
@@ -52,6 +53,9 @@ struct GenerationRequest {
   // Copy-aware decoding of tool-call argument values (copy_bias.h); off
   // unless copy.bias != 0.
   CopyBiasOptions copy;
+  // A call starts only where the model is this sure of it (call_gate.h); off
+  // unless call_gate.min_probability > 0.
+  CallGateOptions call_gate;
 };
 
 enum class FinishReason { kEndOfGeneration, kStopString, kMaxTokens, kContextFull, kCancelled };
@@ -197,6 +201,7 @@ class Generation {
   std::unique_ptr<GrammarMatcher> grammar_;
   std::unique_ptr<TokenConstraint> trigger_guard_;  // lazy grammar before its trigger
   std::unique_ptr<ArgumentCopyBias> copy_;          // null when request.copy is off
+  std::unique_ptr<CallGate> gate_;                  // null when request.call_gate is off
   bool grammar_active_ = false;
   std::string untriggered_text_;  // lazy grammar: recent raw output, searched for triggers
   size_t prompt_done_ = 0;

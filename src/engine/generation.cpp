@@ -56,6 +56,10 @@ Generation::Generation(Sequence& seq, GenerationRequest request)
   }
   if (request_.copy.bias != 0 && !request_.copy.source.empty())
     copy_ = std::make_unique<ArgumentCopyBias>(request_.copy, GrammarVocab::of(seq.tokenizer()));
+  if (request_.call_gate.min_probability > 0 && !request_.call_gate.triggers.empty()) {
+    gate_ = std::make_unique<CallGate>(request_.call_gate, seq.tokenizer());
+    if (!gate_->enabled()) gate_.reset();
+  }
   if (request_.max_tokens == 0) finish(FinishReason::kMaxTokens);
 }
 
@@ -124,6 +128,7 @@ std::string Generation::decide() {
   sampler_.set_constraint(grammar_active_ ? grammar_.get() : trigger_guard_.get());
   std::vector<float> logits = seq_.logits();
   if (copy_) copy_->apply(logits.data(), logits.size());
+  if (gate_ && !grammar_active_) gate_->apply(logits.data(), logits.size(), result_.tokens.empty());
   const int32_t tok = sampler_.sample(logits.data(), history_);
   // The sampler only draws allowed tokens, so this cannot fail unless the
   // model's vocabulary is larger than the tokenizer's.
@@ -131,7 +136,11 @@ std::string Generation::decide() {
   if (!request_.ignore_eos && seq_.tokenizer().is_eog(tok)) return finish(FinishReason::kEndOfGeneration);
   result_.tokens.push_back(tok);
   history_.push_back(tok);
-  if (copy_) copy_->feed(seq_.tokenizer().token_to_piece(tok, /*special=*/true));
+  if (copy_ || gate_) {
+    const std::string piece = seq_.tokenizer().token_to_piece(tok, /*special=*/true);
+    if (copy_) copy_->feed(piece);
+    if (gate_) gate_->feed(piece);
+  }
   std::string text = stops_.feed(decoder_.push(tok));
   result_.text += text;
   if (stops_.stopped()) {

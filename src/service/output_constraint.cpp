@@ -45,11 +45,14 @@ std::string response_format_gbnf(const api::Json& body, std::string& root_rule) 
 }  // namespace
 
 OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplate& chat_template,
-                                        float default_copy_bias) {
+                                        float default_copy_bias, float default_min_call_probability) {
   OutputConstraint oc;
   oc.style = tool_call_style(chat_template.source());
   oc.copy.bias = static_cast<float>(api::number_field(body, "copy_bias", default_copy_bias, 0.0, 100.0));
   oc.copy.triggers = tool_call_triggers(oc.style);
+  oc.call_gate.min_probability =
+      static_cast<float>(api::number_field(body, "min_call_probability", default_min_call_probability, 0.0, 0.999999));
+  oc.call_gate.triggers = oc.copy.triggers;
   oc.template_has_tools = template_renders_tools(chat_template.source());
   std::string response_root;
   std::string response_rules = response_format_gbnf(body, response_root);
@@ -67,7 +70,10 @@ OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplat
       throw api::bad_request(e.what(), "tool_choice");
     }
     oc.tools_active = oc.choice.mode != ToolChoice::kNone;
-    if (!oc.tools_active) oc.copy.bias = 0;  // no calls wanted, nothing to copy into
+    if (!oc.tools_active) {  // no calls wanted: nothing to copy into, nothing to gate
+      oc.copy.bias = 0;
+      oc.call_gate.min_probability = 0;
+    }
   } else if (body.contains("tool_choice") && !body["tool_choice"].is_null() && body["tool_choice"] != "none" &&
              body["tool_choice"] != "auto") {
     throw api::bad_request("'tool_choice' needs 'tools'", "tool_choice");

@@ -27,11 +27,16 @@ struct OutputConstraint {
   // of the request, else the default given to read_output_constraint; off
   // when tool_choice is none. The source is set by set_copy_source.
   CopyBiasOptions copy;
+  // The confidence a call must have to start (engine/call_gate.h):
+  // "min_call_probability" of the request, else the default given to
+  // read_output_constraint; off when tool_choice is none.
+  CallGateOptions call_gate;
 
   void apply(GenerationRequest& request) const {
     request.grammar = grammar;
     request.grammar_triggers = triggers;
     request.copy = copy;
+    request.call_gate = call_gate;
   }
   // The request's text the arguments are copied from (tool_call_copy_source).
   void set_copy_source(const std::vector<ChatMessage>& messages) {
@@ -42,7 +47,7 @@ struct OutputConstraint {
 // Reads the fields; BAD_REQUEST naming the field for anything malformed or
 // unsupported (e.g. a schema keyword that cannot be enforced).
 OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplate& chat_template,
-                                        float default_copy_bias = 0);
+                                        float default_copy_bias = 0, float default_min_call_probability = 0);
 
 // Makes the tools visible to the model: through the template's `tools`
 // variable, or as a system message when the template has none.

@@ -86,6 +86,9 @@ Service::LoadedModel& Service::model() {
     m->copy_bias = options_.copy_bias >= 0
                        ? options_.copy_bias
                        : recommended_copy_bias(m->model->gguf());
+    m->min_call_probability = options_.min_call_probability >= 0
+                                  ? options_.min_call_probability
+                                  : recommended_min_call_probability(m->model->gguf());
     ContextOptions co;
     co.dir = options_.state_dir + "/kv";
     co.budget_bytes = options_.kv_budget;

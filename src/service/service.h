@@ -40,6 +40,9 @@ struct ServeOptions {
   // Default "copy_bias" of chat requests (engine/copy_bias.h); < 0: the
   // model's own (onellm.copy_bias), else none.
   float copy_bias = -1;
+  // Default "min_call_probability" of chat requests (engine/call_gate.h);
+  // < 0: the model's own (onellm.min_call_probability), else none.
+  float min_call_probability = -1;
 };
 
 struct CompletionJob;
@@ -71,7 +74,8 @@ class Service {
     std::unique_ptr<ChatTemplate> chat_template;
     std::unique_ptr<ContextStore> context;  // sessions' KV; destroyed before the model it uses
     std::map<std::string, SessionAdapter> adapters;  // by name
-    float copy_bias = 0;  // default of chat requests
+    float copy_bias = 0;             // default of chat requests
+    float min_call_probability = 0;  // default of chat requests
   };
   // A sequence (KV cache) owned by one app: a session's, or a scratch one
   // for stateless requests. `busy` is held while a request runs on it.

@@ -118,6 +118,31 @@ def model_copy_bias_is_the_default(tmp, model, config):
     gguf_ref.rewrite_gguf(model, bad, [("onellm.copy_bias", gguf_ref.FLOAT32, -5.0)])
     r = subprocess.run([BIN, "run", "-m", bad, "--chat", "-p", "hi", "-n", "2"], capture_output=True, text=True)
     check(r.returncode == 1 and "onellm.copy_bias" in r.stderr, "a bad onellm.copy_bias is named: " + r.stderr[-300:])
+    model_call_gate_is_read_and_checked(tmp, model, config)
+
+
+def model_call_gate_is_read_and_checked(tmp, model, config):
+    """onellm.min_call_probability: read by serve and run, a bad value named, the request field range-checked."""
+    import gguf_ref
+    gated = os.path.join(tmp, "gated.gguf")
+    gguf_ref.rewrite_gguf(model, gated, [("onellm.min_call_probability", gguf_ref.FLOAT32, 0.99)])
+    os.makedirs(os.path.join(tmp, "gated"))
+    d = Daemon(os.path.join(tmp, "gated"), gated, config)
+    try:
+        for seed in (1, 2):
+            st, r = chat(d, messages=[{"role": "user", "content": "hello there"}], tools=WEATHER, seed=seed,
+                         max_tokens=8)
+            check(st == 200 and not r["choices"][0]["message"].get("tool_calls"),
+                  "a random model below the model's call gate answers in words: %s" % st)
+        st, r = chat(d, messages=[{"role": "user", "content": "hi"}], min_call_probability=1.5, max_tokens=2)
+        check(st == 400 and "min_call_probability" in json.dumps(r), "min_call_probability 1.5 is refused: %s" % st)
+    finally:
+        check(d.stop() == 0, "daemon of the gated model exits cleanly")
+    bad = os.path.join(tmp, "badgate.gguf")
+    gguf_ref.rewrite_gguf(model, bad, [("onellm.min_call_probability", gguf_ref.FLOAT32, 1.0)])
+    r = subprocess.run([BIN, "run", "-m", bad, "--chat", "-p", "hi", "-n", "2"], capture_output=True, text=True)
+    check(r.returncode == 1 and "onellm.min_call_probability" in r.stderr,
+          "a bad onellm.min_call_probability is named: " + r.stderr[-300:])
 
 
 WEATHER = [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city.",

@@ -1,0 +1,73 @@
+#include "engine/call_gate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "base/error.h"
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
+
+namespace onellm {
+
+float checked_min_call_probability(double p, const std::string& what) {
+  if (!(p >= 0 && p < 1)) throw Error(what + " is " + std::to_string(p) + ", not in [0, 1)");
+  return static_cast<float>(p);
+}
+
+float recommended_min_call_probability(const GgufFile& file) {
+  return checked_min_call_probability(file.get_float_or(kMinCallProbabilityKey, 0.0), kMinCallProbabilityKey);
+}
+
+CallGate::CallGate(const CallGateOptions& options, const Tokenizer& tokenizer)
+    : min_probability_(options.min_probability), triggers_(options.triggers) {
+  if (min_probability_ <= 0) return;
+  for (int32_t id = 0; id < tokenizer.n_vocab(); ++id) {
+    if (tokenizer.is_eog(id)) {
+      eog_.push_back(id);
+      continue;
+    }
+    const std::string piece = tokenizer.token_to_piece(id, /*special=*/true);
+    if (piece.empty()) continue;
+    for (const std::string& t : triggers_)
+      if (t.starts_with(piece) || piece.starts_with(t)) {
+        call_starts_.push_back(id);
+        break;
+      }
+  }
+}
+
+bool CallGate::apply(float* logits, size_t n_logits, bool first_token) const {
+  if (!enabled() || call_written_) return false;
+  float top = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < n_logits; ++i) top = std::max(top, logits[i]);
+  if (!std::isfinite(top)) return false;
+  double all = 0, call = 0;
+  for (size_t i = 0; i < n_logits; ++i) all += std::exp(double(logits[i]) - top);
+  for (int32_t id : call_starts_)
+    if (size_t(id) < n_logits) call += std::exp(double(logits[id]) - top);
+  if (call >= min_probability_ * all) return false;
+  const float masked = -std::numeric_limits<float>::infinity();
+  for (int32_t id : call_starts_)
+    if (size_t(id) < n_logits) logits[id] = masked;
+  if (first_token)
+    for (int32_t id : eog_)
+      if (size_t(id) < n_logits) logits[id] = masked;
+  return true;
+}
+
+void CallGate::feed(std::string_view piece) {
+  if (call_written_ || !enabled()) return;
+  recent_ += piece;
+  size_t keep = 0;
+  for (const std::string& t : triggers_) {
+    if (recent_.find(t) != std::string::npos) {
+      call_written_ = true;
+      return;
+    }
+    keep = std::max(keep, t.size());
+  }
+  if (recent_.size() > keep) recent_.erase(0, recent_.size() - keep);
+}
+
+}  // namespace onellm

@@ -1,0 +1,61 @@
+// A confidence gate on starting a tool call.
+//
+// A small model trained to call tools calls one for nearly everything: "Good
+// morning!" comes back as navigate {"destination": "Morning"}. Its first
+// token says how sure it is: for the requests it should answer in words the
+// probability of the call's first token is often well below that of a real
+// request (0.3-0.9 against ~1.0 for run 13 of docs/training.md). With the
+// gate, a call may only start where the model gives the tokens that begin
+// one (a piece that begins a trigger, e.g. "<tool_call>") at least
+// `min_probability` together; below it they are masked and the model answers
+// in words. At the reply's first token an end of generation is masked too,
+// so a gated call is never an empty reply. Once a trigger has been written
+// the gate does nothing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace onellm {
+
+class GgufFile;
+class Tokenizer;
+
+struct CallGateOptions {
+  float min_probability = 0;          // 0: off
+  std::vector<std::string> triggers;  // strings that start a call (tool_call_triggers)
+};
+
+// The gate a model recommends for itself: GGUF key
+// onellm.min_call_probability (written by `onellm train --min-call-prob`),
+// else 0. Run, chat and serve use it unless told otherwise.
+inline constexpr const char* kMinCallProbabilityKey = "onellm.min_call_probability";
+float recommended_min_call_probability(const GgufFile& file);
+// `p` if it is in [0, 1) (NaN is not); else Error naming `what`.
+float checked_min_call_probability(double p, const std::string& what);
+
+class CallGate {
+ public:
+  CallGate(const CallGateOptions& options, const Tokenizer& tokenizer);
+
+  bool enabled() const { return min_probability_ > 0 && !call_starts_.empty(); }
+  // Masks the call-starting tokens of a row of logits (and, with
+  // `first_token`, the end-of-generation ones) when together they are less
+  // likely than the threshold; returns whether it did.
+  bool apply(float* logits, size_t n_logits, bool first_token) const;
+  // The bytes of the next generated token.
+  void feed(std::string_view piece);
+  // The ids counted as starting a call (ascending).
+  const std::vector<int32_t>& call_starts() const { return call_starts_; }
+
+ private:
+  float min_probability_;
+  std::vector<std::string> triggers_;
+  std::vector<int32_t> call_starts_, eog_;
+  std::string recent_;  // the last bytes, searched for a trigger
+  bool call_written_ = false;
+};
+
+}  // namespace onellm
