@@ -4,11 +4,12 @@
 // morning!" comes back as navigate {"destination": "Morning"}. Its first
 // token says how sure it is: for the requests it should answer in words the
 // probability of the call's first token is often well below that of a real
-// request (0.3-0.9 against ~1.0 for run 13 of docs/training.md). With the
-// gate, a call may only start where the model gives the tokens that begin
-// one (a piece that begins a trigger, e.g. "<tool_call>") at least
-// `min_probability` together; below it they are masked and the model answers
-// in words. At the reply's first token an end of generation is masked too,
+// request (run 13 of docs/training.md: 0.3 and up, median 0.96, for its
+// wrongly called chit-chat; 0.99 or more for 465 of the 467 calls it gets
+// right). With the gate, a call may only start where the model gives the
+// tokens that begin one (a piece that begins a trigger, e.g. "<tool_call>")
+// at least `min_probability` together; below it they are masked and the model
+// answers in words. At the reply's first token an end of generation is masked too,
 // so a gated call is never an empty reply. Once a trigger has been written
 // the gate does nothing.
 #pragma once
