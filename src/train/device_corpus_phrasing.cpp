@@ -61,6 +61,14 @@ SlotCut cut_at_slots(const std::string& phrasing) {
   return cut;
 }
 
+// Whether `text` is a held-out entry of `pool`: a changed training phrasing
+// must not become one.
+bool is_heldout_entry(const Pool& pool, const std::string& text) {
+  for (size_t i = 0; i < pool.size(); ++i)
+    if (is_heldout_index(i) && pool[i] == text) return true;
+  return false;
+}
+
 }  // namespace
 
 std::string Draw::recombined(const Pool& pool, const std::string& base) {
@@ -77,9 +85,7 @@ std::string Draw::recombined(const Pool& pool, const std::string& base) {
     out += any(same_slots).texts[t];
     if (t < cut.slots.size()) out += "{" + cut.slots[t] + "}";
   }
-  for (size_t i = 0; i < pool.size(); ++i)
-    if (is_heldout_index(i) && pool[i] == out) return base;
-  return out;
+  return is_heldout_entry(pool, out) ? base : out;
 }
 
 std::vector<std::string> split_words(const std::string& text) {
@@ -121,10 +127,7 @@ std::string Draw::phrasing(const Pool& pool) {
   }
   std::string out;
   for (size_t i = 0; i < words.size(); ++i) out += (i ? " " : "") + words[i];
-  // A varied phrasing must not become one the held-out split keeps for itself.
-  for (size_t i = 0; i < pool.size(); ++i)
-    if (is_heldout_index(i) && pool[i] == out) return base;
-  return out;
+  return is_heldout_entry(pool, out) ? base : out;
 }
 
 }  // namespace onellm::device_corpus
