@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "engine/engine.h"
 #include "engine/tool_calls.h"
+#include "gguf/gguf.h"
 #include "support/tiny_qwen.h"
 
 namespace onellm {
@@ -116,6 +117,48 @@ TEST_F(ToolCallsTest, ConstraintIsLazyOnlyForAutoWithoutAFormattedAnswer) {
   EXPECT_FALSE(accepts(answer.grammar, "just text"));
   EXPECT_THROW(tool_call_constraint(ToolCallStyle::kHermes, tools(), {}, true, "answer", "answer ::= undefined-rule\n"),
                Error);
+}
+
+// onellm.builtin_tools: the tools a model calls without being shown them.
+TEST_F(ToolCallsTest, BuiltinToolsComeFromTheModelFileAndHoldCallsLazily) {
+  auto file_with = [](const std::string* tools) {
+    GgufWriter w;
+    w.set("general.architecture", GgufValue::of_string("llama"));
+    if (tools) w.set(kBuiltinToolsKey, GgufValue::of_string(*tools));
+    std::vector<uint8_t> bytes = w.to_bytes();
+    return GgufFile::parse(bytes.data(), bytes.size(), "mem.gguf");
+  };
+  auto error_of = [&](const std::string& tools) {
+    try {
+      builtin_tool_constraint(*file_with(&tools), ToolCallStyle::kHermes);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_TRUE(builtin_tools(*file_with(nullptr)).empty());
+  const ToolCallConstraint none = builtin_tool_constraint(*file_with(nullptr), ToolCallStyle::kHermes);
+  EXPECT_EQ(none.grammar, nullptr);
+  EXPECT_TRUE(none.triggers.empty());
+
+  const std::string json = Json::parse(R"([
+      {"type": "function", "function": {"name": "set_alarm", "parameters": {"type": "object",
+        "properties": {"hour": {"type": "integer", "minimum": 0, "maximum": 23}}, "required": ["hour"]}}},
+      {"type": "function", "function": {"name": "get-time"}}])").dump();
+  auto file = file_with(&json);
+  ASSERT_EQ(builtin_tools(*file).size(), 2u);
+  EXPECT_EQ(builtin_tools(*file)[1].name, "get-time");
+  const ToolCallConstraint c = builtin_tool_constraint(*file, ToolCallStyle::kHermes);
+  EXPECT_EQ(c.triggers, std::vector<std::string>{"<tool_call>"});  // lazy: plain answers stay free
+  const std::string alarm = R"(<tool_call>{"name": "set_alarm", "arguments": {"hour": 7}}</tool_call>)";
+  EXPECT_TRUE(accepts(c.grammar, alarm + "\n" + alarm));
+  EXPECT_FALSE(accepts(c.grammar, R"(<tool_call>{"name": "set_alarm", "arguments": {"hour": 24}}</tool_call>)"));
+  EXPECT_FALSE(accepts(c.grammar, R"(<tool_call>{"name": "reboot", "arguments": {}}</tool_call>)"));
+
+  for (const std::string bad : {"not json", "[]", R"({"name": "x"})", R"([{"function": {"name": "a b"}}])"}) {
+    const std::string error = error_of(bad);
+    EXPECT_EQ(error.rfind(kBuiltinToolsKey, 0), 0u) << bad << " -> " << error;
+  }
 }
 
 TEST_F(ToolCallsTest, Llama3GrammarUsesParametersAndTheOptionalTag) {

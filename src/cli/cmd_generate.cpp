@@ -26,7 +26,7 @@ const std::set<std::string> kGenerateValueOptions = {
     "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema", "--kv-type", "-ctk",
     "--lora", "--copy-bias", "--min-call-prob", "--tools", "--tool-choice"};
 const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
-                                               "--verbose-prompt", "--no-display-prompt", "-h", "--help"};
+                                               "--verbose-prompt", "--no-display-prompt", "--no-builtin-tools", "-h", "--help"};
 
 std::string json_string(const std::string& s) {
   return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -86,6 +86,17 @@ struct ChatTools {
     req.grammar_triggers = triggers;
   }
 };
+
+// Without --tools, a call the model starts keeps to its built-in tools
+// (onellm.builtin_tools; not shown to it), as serve does; --no-builtin-tools
+// leaves it free.
+void constrain_to_builtin_tools(const Args& a, const LoadedModel& m, const std::string& template_source,
+                                GenerationRequest& req) {
+  if (a.flag({"--no-builtin-tools"})) return;
+  ToolCallConstraint c = builtin_tool_constraint(m.model->gguf(), tool_call_style(template_source));
+  req.grammar = std::move(c.grammar);
+  req.grammar_triggers = std::move(c.triggers);
+}
 
 std::optional<ChatTools> tools_from_args(const Args& a, const std::string& template_source) {
   auto arg = a.get({"--tools"});
@@ -238,6 +249,8 @@ int run_command(int argc, char** argv) {
         "                   the model sees them and a call it writes keeps to their names and schemas\n"
         "  --tool-choice C  with --tools: auto (default: a call or a plain answer), required (a call),\n"
         "                   none (no tools), or a tool's name (a call of that tool)\n"
+        "  --no-builtin-tools  with --chat and no --tools: a call the model writes is not held to its\n"
+        "                   built-in tools (onellm.builtin_tools, not shown to it)\n"
         "  --json           print {\"prompt_tokens\",\"tokens\",\"text\"} instead of streaming text\n"
         "  --ignore-eos     keep generating after an end-of-generation token\n"
         "  --exact          F32 math on dequantized weights (reference) instead of the fast kernels\n"
@@ -269,6 +282,8 @@ int run_command(int argc, char** argv) {
     req.copy = copy_bias_from_args(a, m, template_source, messages);
     req.call_gate = call_gate_from_args(a, m, template_source);
     if (tools) tools->constrain(req);
+    else if (!a.get({"--tools"}) && !a.get({"--grammar", "--grammar-file"}) && !a.get({"--json-schema"}))
+      constrain_to_builtin_tools(a, m, template_source, req);
   } else {
     if (a.get({"--tools"})) throw Error("--tools needs --chat (the tools go into the chat template)");
     req.prompt = m.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/true);
@@ -328,6 +343,7 @@ int chat_command(int argc, char** argv) {
         "  --tool-choice C  auto (default), required, none, or a tool's name: as OpenAI's tool_choice\n"
         "  --copy-bias B    copy-aware decoding of tool-call arguments (default: the model's)\n"
         "  --min-call-prob P  a tool call only where the model is this sure of one (default: the model's)\n"
+        "  --no-builtin-tools  without --tools, calls are not held to the model's built-in tools\n"
         "  -n N --temp T --top-k K --top-p P --min-p P --repeat-penalty R -s SEED --stop STR\n"
         "  -c N -t N --kv-type T --lora FILE   as for onellm run (onellm run --help)");
     return 0;
@@ -347,6 +363,8 @@ int chat_command(int argc, char** argv) {
   if (auto sys = a.get({"--system", "-sys"})) messages.push_back({"system", *sys, {}});
   const std::optional<ChatTools> tools = tools_from_args(a, tmpl.source());
   if (tools) tools->show(messages, topts);  // once: a system message /reset keeps
+  GenerationRequest builtin;  // the grammar of the model's built-in tools, compiled once
+  if (!a.get({"--tools"})) constrain_to_builtin_tools(a, m, tmpl.source(), builtin);
   const bool tty = ::isatty(STDIN_FILENO) != 0;
   std::string line;
   while (true) {
@@ -367,6 +385,10 @@ int chat_command(int argc, char** argv) {
     req.copy = copy_bias_from_args(a, m, tmpl.source(), messages);
     req.call_gate = call_gate_from_args(a, m, tmpl.source());
     if (tools) tools->constrain(req);
+    else {
+      req.grammar = builtin.grammar;
+      req.grammar_triggers = builtin.grammar_triggers;
+    }
     GenerationResult r = seq.generate(req, [](std::string_view text) {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);

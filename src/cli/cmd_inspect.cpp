@@ -7,11 +7,13 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
+#include <utility>
 
 #include "base/error.h"
 #include "cli/commands.h"
 #include "engine/call_gate.h"
 #include "engine/copy_bias.h"
+#include "engine/tool_calls.h"
 
 namespace onellm::cli {
 namespace {
@@ -142,6 +144,12 @@ int info_command(int argc, char** argv) {
   if (f.find(kMinCallProbabilityKey))
     std::printf("min call prob:   %g (%s: run/chat/serve's default, engine/call_gate.h)\n",
                 recommended_min_call_probability(f), kMinCallProbabilityKey);
+  if (f.find(kBuiltinToolsKey)) {
+    std::printf("built-in tools: ");
+    const char* sep = "";
+    for (const ToolSpec& t : builtin_tools(f)) std::printf("%s%s", std::exchange(sep, ", "), t.name.c_str());
+    std::printf(" (%s: calls of chats without tools keep to them, engine/tool_calls.h)\n", kBuiltinToolsKey);
+  }
   return 0;
 }
 

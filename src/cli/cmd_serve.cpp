@@ -56,7 +56,7 @@ int serve_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"-m", "--model", "--socket", "--http", "--config", "--state-dir", "-t", "--threads", "--ready-file",
           "--kv-budget", "--kv-chunk", "--kv-compress", "--kv-type", "--kv-restore", "--lora", "--copy-bias", "--min-call-prob"},
-         {"--log-content", "--no-socket", "-h", "--help"});
+         {"--log-content", "--no-socket", "--no-builtin-tools", "-h", "--help"});
   if (a.flag({"-h", "--help"})) {
     std::puts("onellm serve -m MODEL [--socket PATH | --no-socket] [--http 127.0.0.1:PORT] [--config FILE]\n"
               "             [--state-dir DIR] [-t THREADS] [--ready-file FILE] [--log-content]\n"
@@ -72,7 +72,9 @@ int serve_command(int argc, char** argv) {
               "              tool-call arguments; default: the model's onellm.copy_bias, else 0)]\n"
               "             [--min-call-prob P (default min_call_probability of chat requests: a tool call\n"
               "              starts only where the model is this sure of one; default: the model's\n"
-              "              onellm.min_call_probability, else 0)]");
+              "              onellm.min_call_probability, else 0)]\n"
+              "             [--no-builtin-tools (requests without tools: calls are not held to the model's\n"
+              "              built-in tools, onellm.builtin_tools)]");
     return 0;
   }
   ServeOptions o;
@@ -92,6 +94,7 @@ int serve_command(int argc, char** argv) {
   if (a.get({"--copy-bias"})) o.copy_bias = checked_copy_bias(a.get_double({"--copy-bias"}, 0.0), "--copy-bias");
   if (a.get({"--min-call-prob"}))
     o.min_call_probability = checked_min_call_probability(a.get_double({"--min-call-prob"}, 0.0), "--min-call-prob");
+  o.builtin_tools = !a.flag({"--no-builtin-tools"});
   for (const std::string& spec : a.get_all("--lora")) {
     const size_t eq = spec.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "engine/call_gate.h"
 #include "engine/copy_bias.h"
+#include "engine/tool_calls.h"
 #include "train/train.h"
 
 namespace onellm::cli {
@@ -129,12 +130,27 @@ void write_model(const TrainModel& model, const GgufMetadata& tokenizer, const s
   std::fprintf(stderr, "wrote %s (%s)\n", path.c_str(), type_name.c_str());
 }
 
+// --builtin-tools FILE: the OpenAI tools array the model learns to call
+// without being shown it (engine/tool_calls.h), checked and stored compact.
+GgufValue builtin_tools_value(const std::string& path) {
+  try {
+    const nlohmann::ordered_json tools = nlohmann::ordered_json::parse(read_text_file(path));
+    if (parse_tool_specs(tools).empty()) throw Error("no tools in the array");
+    return GgufValue::of_string(tools.dump());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("--builtin-tools " + path + ": not JSON: " + e.what());
+  } catch (const Error& e) {
+    throw Error("--builtin-tools " + path + ": " + e.what());
+  }
+}
+
 }  // namespace
 
 int train_command(int argc, char** argv) {
   std::set<std::string> values = kTrainValueOptions;
   for (const char* o : {"--tokenizer", "--init", "--resume", "--checkpoint", "--checkpoint-every", "--stop-at", "--attention", "--n-embd",
-                        "--n-layer", "--n-head", "--n-head-kv", "--n-ff", "--n-ctx", "--rope-base", "--name", "--copy-bias", "--min-call-prob"})
+                        "--n-layer", "--n-head", "--n-head-kv", "--n-ff", "--n-ctx", "--rope-base", "--name", "--copy-bias", "--min-call-prob",
+                        "--builtin-tools"})
     values.insert(o);
   Args a(argc, argv, 2, values, {"--untied", "--batch-parallel"});
   auto corpus_path = a.get({"--corpus"});
@@ -159,6 +175,7 @@ int train_command(int argc, char** argv) {
   if (a.get({"--min-call-prob"}))
     decoding.emplace_back(kMinCallProbabilityKey, GgufValue::of_f32(checked_min_call_probability(
                                                       a.get_double({"--min-call-prob"}, 0.0), "--min-call-prob")));
+  if (auto tools = a.get({"--builtin-tools"})) decoding.emplace_back(kBuiltinToolsKey, builtin_tools_value(*tools));
   std::fprintf(stderr, "corpus: %zu tokens%s\n", corpus.size(),
                eval_tokens.empty() ? "" : (", held-out: " + std::to_string(eval_tokens.size()) + " tokens").c_str());
 

@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "engine/json_schema.h"
+#include "gguf/gguf.h"
 
 namespace onellm {
 namespace {
@@ -209,6 +210,30 @@ ToolCallConstraint tool_call_constraint(ToolCallStyle style, const std::vector<T
   }
   c.grammar = Grammar::parse(gbnf + json_primitives_gbnf());
   return c;
+}
+
+std::vector<ToolSpec> builtin_tools(const GgufFile& file) {
+  const std::string text = file.get_string_or(kBuiltinToolsKey, "");
+  if (text.empty()) return {};
+  try {
+    std::vector<ToolSpec> tools = parse_tool_specs(nlohmann::ordered_json::parse(text));
+    if (tools.empty()) throw Error("no tools in the array");
+    return tools;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string(kBuiltinToolsKey) + ": not JSON: " + e.what());
+  } catch (const Error& e) {
+    throw Error(std::string(kBuiltinToolsKey) + ": " + e.what());
+  }
+}
+
+ToolCallConstraint builtin_tool_constraint(const GgufFile& file, ToolCallStyle style) {
+  const std::vector<ToolSpec> tools = builtin_tools(file);
+  if (tools.empty()) return {};
+  try {
+    return tool_call_constraint(style, tools, ToolChoice{}, /*parallel=*/true);
+  } catch (const Error& e) {
+    throw Error(std::string(kBuiltinToolsKey) + ": " + e.what());
+  }
 }
 
 AssistantReply parse_assistant_reply(ToolCallStyle style, std::string_view text) {

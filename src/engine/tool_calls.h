@@ -15,6 +15,8 @@
 
 namespace onellm {
 
+class GgufFile;
+
 struct ToolSpec {
   std::string name;  // [A-Za-z0-9_-]{1,64}, as OpenAI requires
   std::string description;
@@ -73,6 +75,19 @@ struct ToolCallConstraint {
 ToolCallConstraint tool_call_constraint(ToolCallStyle style, const std::vector<ToolSpec>& tools,
                                         const ToolChoice& choice, bool parallel, const std::string& answer_root = "",
                                         const std::string& answer_rules = "");
+
+// The tools a model was trained to call without being shown them, as the
+// device model calls the phone's tools: GGUF key onellm.builtin_tools, an
+// OpenAI "tools" array as JSON text (written by `onellm train
+// --builtin-tools`). None without the key; Error naming the key for text that
+// is not a valid, non-empty tools array.
+inline constexpr const char* kBuiltinToolsKey = "onellm.builtin_tools";
+std::vector<ToolSpec> builtin_tools(const GgufFile& file);
+// What a chat that gives no tools of its own is held to: a call the model
+// starts keeps to its built-in tools' names and schemas (lazy, several calls
+// allowed), and the tools are not shown to it, as in training. Without
+// built-in tools: no grammar.
+ToolCallConstraint builtin_tool_constraint(const GgufFile& file, ToolCallStyle style);
 
 // Makes the tools visible to the model: through the template's `tools`
 // variable when it renders them (template_renders_tools; `tools_json` as the

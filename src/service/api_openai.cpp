@@ -65,7 +65,7 @@ void Service::chat_completions(const Caller& c, const HttpRequest& rq, HttpRespo
   std::vector<ChatMessage> messages = read_messages(body);
   LoadedModel& m = model();
   CompletionJob job;
-  job.output = read_output_constraint(body, *m.chat_template, m.copy_bias, m.min_call_probability);
+  job.output = read_output_constraint(body, *m.chat_template, m.chat_defaults);
   ChatTemplateOptions options;
   job.output.set_copy_source(messages);
   add_tools_to_prompt(job.output, messages, options);

@@ -111,7 +111,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
     messages.push_back(std::move(cm));
   }
   CompletionJob job;
-  job.output = read_output_constraint(body, *m.chat_template, m.copy_bias, m.min_call_probability);
+  job.output = read_output_constraint(body, *m.chat_template, m.chat_defaults);
   ChatTemplateOptions options;
   job.output.set_copy_source(messages);
   add_tools_to_prompt(job.output, messages, options);

@@ -45,13 +45,13 @@ std::string response_format_gbnf(const api::Json& body, std::string& root_rule) 
 }  // namespace
 
 OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplate& chat_template,
-                                        float default_copy_bias, float default_min_call_probability) {
+                                        const ChatDefaults& defaults) {
   OutputConstraint oc;
   oc.style = tool_call_style(chat_template.source());
-  oc.copy.bias = static_cast<float>(api::number_field(body, "copy_bias", default_copy_bias, 0.0, 100.0));
+  oc.copy.bias = static_cast<float>(api::number_field(body, "copy_bias", defaults.copy_bias, 0.0, 100.0));
   oc.copy.triggers = tool_call_triggers(oc.style);
   oc.call_gate.min_probability =
-      static_cast<float>(api::number_field(body, "min_call_probability", default_min_call_probability, 0.0, 0.999999));
+      static_cast<float>(api::number_field(body, "min_call_probability", defaults.min_call_probability, 0.0, 0.999999));
   oc.call_gate.triggers = oc.copy.triggers;
   oc.template_has_tools = template_renders_tools(chat_template.source());
   std::string response_root;
@@ -86,6 +86,9 @@ OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplat
       oc.triggers = std::move(tc.triggers);
     } else if (!response_root.empty()) {
       oc.grammar = Grammar::parse("root ::= " + response_root + "\n" + response_rules + json_primitives_gbnf());
+    } else if (oc.tools.empty() && body.value("tool_choice", api::Json()) != "none") {
+      oc.grammar = defaults.builtin_tools.grammar;  // the model's own tools, not shown (tool_calls.h)
+      oc.triggers = defaults.builtin_tools.triggers;
     }
   } catch (const Error& e) {
     throw api::bad_request(e.what(), oc.tools_active ? "tools" : "response_format");

@@ -24,12 +24,12 @@ struct OutputConstraint {
   std::shared_ptr<const Grammar> grammar;
   std::vector<std::string> triggers;  // non-empty: the grammar is lazy (auto tool choice)
   // Copy-aware decoding of call arguments (engine/copy_bias.h): "copy_bias"
-  // of the request, else the default given to read_output_constraint; off
+  // of the request, else ChatDefaults::copy_bias; off
   // when tool_choice is none. The source is set by set_copy_source.
   CopyBiasOptions copy;
   // The confidence a call must have to start (engine/call_gate.h):
-  // "min_call_probability" of the request, else the default given to
-  // read_output_constraint; off when tool_choice is none.
+  // "min_call_probability" of the request, else
+  // ChatDefaults::min_call_probability; off when tool_choice is none.
   CallGateOptions call_gate;
 
   void apply(GenerationRequest& request) const {
@@ -44,10 +44,21 @@ struct OutputConstraint {
   }
 };
 
+// What a chat request gets unless it says otherwise: the model's decoding
+// settings (or serve's overrides of them) and, for a request without tools,
+// the lazy constraint of the model's built-in tools (builtin_tool_constraint).
+struct ChatDefaults {
+  float copy_bias = 0;
+  float min_call_probability = 0;
+  ToolCallConstraint builtin_tools;  // no grammar: none (or serve --no-builtin-tools)
+};
+
 // Reads the fields; BAD_REQUEST naming the field for anything malformed or
-// unsupported (e.g. a schema keyword that cannot be enforced).
+// unsupported (e.g. a schema keyword that cannot be enforced). A request
+// without tools, response_format or tool_choice "none" is held to the
+// built-in tools of `defaults`; its reply stays text, as without them.
 OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplate& chat_template,
-                                        float default_copy_bias = 0, float default_min_call_probability = 0);
+                                        const ChatDefaults& defaults = {});
 
 // Makes the tools visible to the model: through the template's `tools`
 // variable, or as a system message when the template has none.

@@ -83,12 +83,13 @@ Service::LoadedModel& Service::model() {
     m->pool = std::make_unique<ThreadPool>(options_.threads > 0 ? options_.threads : 2);
     std::string source = m->model->gguf().get_string_or("tokenizer.chat_template", "");
     m->chat_template = std::make_unique<ChatTemplate>(source.empty() ? builtin_chat_template("chatml") : source);
-    m->copy_bias = options_.copy_bias >= 0
-                       ? options_.copy_bias
-                       : recommended_copy_bias(m->model->gguf());
-    m->min_call_probability = options_.min_call_probability >= 0
-                                  ? options_.min_call_probability
-                                  : recommended_min_call_probability(m->model->gguf());
+    ChatDefaults& d = m->chat_defaults;
+    d.copy_bias = options_.copy_bias >= 0 ? options_.copy_bias : recommended_copy_bias(m->model->gguf());
+    d.min_call_probability = options_.min_call_probability >= 0
+                                 ? options_.min_call_probability
+                                 : recommended_min_call_probability(m->model->gguf());
+    if (options_.builtin_tools)
+      d.builtin_tools = builtin_tool_constraint(m->model->gguf(), tool_call_style(m->chat_template->source()));
     ContextOptions co;
     co.dir = options_.state_dir + "/kv";
     co.budget_bytes = options_.kv_budget;

@@ -15,6 +15,7 @@
 #include "context/context.h"
 #include "engine/engine.h"
 #include "service/http_server.h"
+#include "service/output_constraint.h"
 #include "service/qos_scheduler.h"
 #include "service/service_config.h"
 #include "service/session_store.h"
@@ -43,6 +44,9 @@ struct ServeOptions {
   // Default "min_call_probability" of chat requests (engine/call_gate.h);
   // < 0: the model's own (onellm.min_call_probability), else none.
   float min_call_probability = -1;
+  // Hold calls of requests without tools to the model's built-in tools
+  // (onellm.builtin_tools, engine/tool_calls.h); serve --no-builtin-tools.
+  bool builtin_tools = true;
 };
 
 struct CompletionJob;
@@ -74,8 +78,7 @@ class Service {
     std::unique_ptr<ChatTemplate> chat_template;
     std::unique_ptr<ContextStore> context;  // sessions' KV; destroyed before the model it uses
     std::map<std::string, SessionAdapter> adapters;  // by name
-    float copy_bias = 0;             // default of chat requests
-    float min_call_probability = 0;  // default of chat requests
+    ChatDefaults chat_defaults;  // the model's decoding settings and built-in tools
   };
   // A sequence (KV cache) owned by one app: a session's, or a scratch one
   // for stateless requests. `busy` is held while a request runs on it.

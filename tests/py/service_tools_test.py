@@ -79,6 +79,7 @@ def main():
         os.makedirs(os.path.join(tmp, "biased"))
         model_copy_bias_is_the_default(tmp, model, config)
         cli_tools_hold_calls_to_the_given_tools(tmp)
+        builtin_tools_hold_calls_of_chats_without_tools(tmp, config)
     print("%d passed, %d failed" % (e2e.passed, e2e.failed))
     return 1 if e2e.failed else 0
 
@@ -220,6 +221,65 @@ def cli_tools_hold_calls_to_the_given_tools(tmp):
     # chat --help answers without loading a model (a bad -m is not read).
     r = subprocess.run([BIN, "chat", "-m", os.path.join(tmp, "absent.gguf"), "--help"], capture_output=True, text=True)
     check(r.returncode == 0 and "/reset" in r.stdout and "--tools" in r.stdout, "chat --help: " + r.stdout + r.stderr)
+
+
+def builtin_tools_hold_calls_of_chats_without_tools(tmp, config):
+    """onellm.builtin_tools: the bundled model rewritten to know only get_weather. A chat without tools
+    (run --chat, serve) may still call, but only get_weather with valid arguments; --no-builtin-tools,
+    and tool_choice none in a request, leave the model free (it calls set_alarm); a bad key is named."""
+    import gguf_ref
+    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models", "onellm-device.gguf")
+    weather = os.path.join(tmp, "weather-builtin.gguf")
+    gguf_ref.rewrite_gguf(bundled, weather, [("onellm.builtin_tools", gguf_ref.STRING, json.dumps(WEATHER))])
+
+    def names(text):
+        return [c and c.get("name") for c in cli_calls(text)]
+
+    def weather_calls_only(calls):
+        ok = bool(calls) and all(c and c.get("name") == "get_weather" for c in calls)
+        for c in calls if ok else []:
+            try:
+                jsonschema.validate(c["arguments"], WEATHER[0]["function"]["parameters"])
+            except jsonschema.ValidationError:
+                ok = False
+        return ok
+
+    run = [BIN, "run", "-m", weather, "--chat", "-n", "80", "-t", "2", "--temp", "0", "-p", "set an alarm for 7:30"]
+    r = subprocess.run(run, capture_output=True, text=True)
+    check(r.returncode == 0 and weather_calls_only(cli_calls(r.stdout)),
+          "run --chat: calls keep to the built-in get_weather: " + r.stdout + r.stderr[-300:])
+    r = subprocess.run(run + ["--no-builtin-tools"], capture_output=True, text=True)
+    check(r.returncode == 0 and names(r.stdout) == ["set_alarm"], "--no-builtin-tools: set_alarm: " + r.stdout)
+    info = subprocess.run([BIN, "info", weather], capture_output=True, text=True)
+    check("built-in tools: get_weather" in info.stdout, "info lists the built-in tools: " + info.stdout[-400:])
+
+    state = os.path.join(tmp, "builtin")
+    os.makedirs(state)
+    alarm = [{"role": "user", "content": "set an alarm for 7:30"}]
+    d = Daemon(state, weather, config)
+    try:
+        st, r = chat(d, messages=alarm, temperature=0, max_tokens=80)
+        msg = r["choices"][0]["message"] if st == 200 else {}
+        check(st == 200 and not msg.get("tool_calls") and weather_calls_only(cli_calls(msg.get("content") or "")),
+              "serve, no tools: the reply's calls keep to get_weather and stay text: %s" % r)
+        st, r = chat(d, messages=alarm, temperature=0, max_tokens=80, tool_choice="none")
+        msg = r["choices"][0]["message"] if st == 200 else {}
+        check(st == 200 and names(msg.get("content") or "") == ["set_alarm"],
+              "serve, tool_choice none: the built-in tools do not apply: %s" % r)
+    finally:
+        check(d.stop() == 0, "daemon of the built-in-tools model exits cleanly")
+    d = Daemon(state, weather, config, extra=["--no-builtin-tools"])
+    try:
+        st, r = chat(d, messages=alarm, temperature=0, max_tokens=80)
+        msg = r["choices"][0]["message"] if st == 200 else {}
+        check(st == 200 and names(msg.get("content") or "") == ["set_alarm"], "serve --no-builtin-tools: %s" % r)
+    finally:
+        check(d.stop() == 0, "daemon with --no-builtin-tools exits cleanly")
+
+    bad = os.path.join(tmp, "bad-builtin.gguf")
+    gguf_ref.rewrite_gguf(bundled, bad, [("onellm.builtin_tools", gguf_ref.STRING, "[{\"type\": \"function\"}]")])
+    r = subprocess.run([BIN, "run", "-m", bad, "--chat", "-p", "hi", "-n", "2"], capture_output=True, text=True)
+    check(r.returncode == 1 and "onellm.builtin_tools" in r.stderr, "a bad onellm.builtin_tools is named: " + r.stderr[-300:])
 
 
 def run_checks(d):
