@@ -155,10 +155,48 @@ TEST(DevicePhrasing, RecombinedPhrasingsJoinTrainingTextsAroundTheSameSlots) {
   }
 }
 
+TEST(DevicePhrasing, UnknownWordsReplaceOneWordOutsideTheSlots) {
+  Draw d(9, false);
+  d.unknown_words(1.0);
+  int changed = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string p = d.phrasing(kPool);
+    ASSERT_NE(p, kPool[3]);
+    ASSERT_NE(p, kPool[7]);
+    int from = 0;  // training entries it is one word away from, that word being a 3+ letter non-slot one
+    for (size_t e = 0; e < kPool.size(); ++e) {
+      if (e % 4 == 3) continue;
+      const std::vector<std::string> a = words(kPool[e]), b = words(p);
+      if (a == b) {
+        ++from;
+        continue;
+      }
+      if (a.size() != b.size()) continue;
+      int diff = 0;
+      size_t at = 0;
+      for (size_t w = 0; w < a.size(); ++w)
+        if (a[w] != b[w]) ++diff, at = w;
+      if (diff != 1 || a[at].size() < 3 || a[at].find('{') != std::string::npos) continue;
+      EXPECT_FALSE(device_corpus::is_heldout_word(b[at])) << p;
+      ++from;
+    }
+    EXPECT_GE(from, 1) << p;
+    changed += p != kPool[0] && p != kPool[1] && p != kPool[2] && p != kPool[4] && p != kPool[5] && p != kPool[6];
+  }
+  EXPECT_GT(changed, 1900);  // every training entry has a word to change
+  Draw held(9, true);
+  held.unknown_words(1.0);
+  for (int i = 0; i < 200; ++i) {
+    const std::string p = held.phrasing(kPool);
+    EXPECT_TRUE(p == kPool[3] || p == kPool[7]) << p;
+  }
+}
+
 TEST(DevicePhrasing, VariedCorpusKeepsHeldOutRequestsUnseen) {
   DeviceCorpusOptions o;
   o.p_vary_phrasing = 0.5;
   o.p_mix_phrasing = 0.5;
+  o.p_unknown_word = 0.5;
   std::set<std::string> train;
   for (const DeviceExample& ex : make_device_examples(o, false, 4000))
     for (const ChatMessage& m : ex.messages)

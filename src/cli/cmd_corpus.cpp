@@ -76,7 +76,7 @@ std::string render_eval_lines(const ChatTemplate& tpl, const std::vector<DeviceE
 
 int make_corpus_command(int argc, char** argv) {
   Args a(argc, argv, 2,
-         {"--seed", "--out", "-o", "--train", "--heldout", "--p-tools", "--p-result", "--p-vary", "--p-mix", "--induction",
+         {"--seed", "--out", "-o", "--train", "--heldout", "--p-tools", "--p-result", "--p-vary", "--p-mix", "--p-unknown", "--induction",
           "--induction-made-up", "--induction-quoted", "--induction-clock"},
          {});
   auto out = a.get({"--out", "-o"});
@@ -87,12 +87,14 @@ int make_corpus_command(int argc, char** argv) {
   o.p_tool_result = a.get_double({"--p-result"}, o.p_tool_result);
   o.p_vary_phrasing = a.get_double({"--p-vary"}, o.p_vary_phrasing);
   o.p_mix_phrasing = a.get_double({"--p-mix"}, o.p_mix_phrasing);
+  o.p_unknown_word = a.get_double({"--p-unknown"}, o.p_unknown_word);
   const int64_t n_train = a.get_int({"--train"}, 20000), n_heldout = a.get_int({"--heldout"}, 1000);
   const int64_t n_induction = a.get_int({"--induction"}, 0);
   if (n_train < 0 || n_heldout < 0 || n_induction < 0)
     throw Error("--train, --heldout and --induction must not be negative");
   if (!(o.p_vary_phrasing >= 0 && o.p_vary_phrasing <= 1)) throw Error("--p-vary must be in [0, 1]");
   if (!(o.p_mix_phrasing >= 0 && o.p_mix_phrasing <= 1)) throw Error("--p-mix must be in [0, 1]");
+  if (!(o.p_unknown_word >= 0 && o.p_unknown_word <= 1)) throw Error("--p-unknown must be in [0, 1]");
   const double p_made_up = a.get_double({"--induction-made-up"}, 0);
   if (!(p_made_up >= 0 && p_made_up <= 1)) throw Error("--induction-made-up must be in [0, 1]");
   const double p_quoted = a.get_double({"--induction-quoted"}, 0);

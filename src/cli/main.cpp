@@ -28,7 +28,7 @@ constexpr const char* kUsage =
     "  train     --corpus TEXT (--tokenizer GGUF | --init GGUF | --resume CKPT) --out GGUF  train a llama model\n"
     "  finetune  --lora --base GGUF --corpus TEXT --out ADAPTER.gguf  train a LoRA adapter on a frozen model\n"
     "  train-tokenizer --corpus TEXT --vocab-size N -o GGUF       train a byte-level BPE tokenizer\n"
-    "  make-corpus --seed S --out DIR [--induction N] [--induction-made-up P] [--induction-quoted P] [--induction-clock P] [--p-vary P] [--p-mix P]\n"
+    "  make-corpus --seed S --out DIR [--induction N] [--induction-made-up P] [--induction-quoted P] [--induction-clock P] [--p-vary P] [--p-mix P] [--p-unknown P]\n"
     "                                                             generate the device-assistant corpus\n"
     "  agent     --mcp \"CMD ARGS\" [--url U | -m MODEL] \"request\"   the agent loop on MCP tools\n"
     "  eval-agent TASKS.jsonl [--url U | -m MODEL] [--json]       agent tasks judged on the simulated device\n"

@@ -539,6 +539,7 @@ std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& o, bo
   Draw d(o.seed * 2 + (heldout ? 1 : 0), heldout);
   d.vary_phrasings(heldout ? 0 : o.p_vary_phrasing);
   d.mix_phrasings(heldout ? 0 : o.p_mix_phrasing);
+  d.unknown_words(heldout ? 0 : o.p_unknown_word);
   int total_weight = 0;
   for (const auto& intent : kIntents) total_weight += intent.second;
   std::vector<DeviceExample> out;

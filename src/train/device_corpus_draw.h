@@ -44,6 +44,13 @@ class Draw {
   // around it rather than from whole memorized sentences.
   void mix_phrasings(double p) { p_mix_ = p; }
   std::string recombined(const Pool& pool, const std::string& base);
+  // With probability p (after any variation) one word of a training phrasing
+  // outside its slots, of 3+ letters, becomes a made-up word ("set an alarm
+  // for {time}" -> "set an drask for {time}"). Held-out phrasings are mostly
+  // sentences with a word training never shows ("buzz {contact}"); this
+  // teaches the model that such a word is no value to copy and that the
+  // rest of the sentence still says what is wanted.
+  void unknown_words(double p) { p_unknown_ = p; }
   // An argument value. Held-out examples take a held-out entry. Training
   // ones take, a third of the time each, an entry, a new value made of the
   // pool's training words, or a new value of as many words drawn from every
@@ -68,6 +75,9 @@ class Draw {
   bool heldout_;
   double p_vary_ = 0;
   double p_mix_ = 0;
+  double p_unknown_ = 0;
+  std::string varied(const Pool& pool);  // phrasing() before unknown_words()
+  std::string with_unknown_word(const Pool& pool, const std::string& base);
   std::vector<std::string> recorded_;
 };
 

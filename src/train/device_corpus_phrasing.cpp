@@ -4,6 +4,7 @@
 // a synonym, a filler, a dropped small word — asks it to read the content
 // words instead of recognizing the whole sentence.
 #include <algorithm>
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -100,7 +101,35 @@ std::vector<std::string> split_words(const std::string& text) {
   return words;
 }
 
+std::string Draw::with_unknown_word(const Pool& pool, const std::string& base) {
+  std::vector<std::string> words = split_words(base);
+  std::vector<size_t> plain;
+  for (size_t i = 0; i < words.size(); ++i) {
+    size_t letters = 0;
+    for (char c : words[i]) letters += std::isalpha(static_cast<unsigned char>(c)) != 0;
+    if (words[i].find('{') == std::string::npos && letters >= 3) plain.push_back(i);
+  }
+  if (plain.empty()) return base;
+  std::string& word = words[any(plain)];
+  std::string made_up;
+  do made_up = pseudo_word();
+  while (is_heldout_word(made_up));
+  // Keep what follows the letters ("alarm," -> "drask,").
+  size_t end = word.size();
+  while (end > 0 && !std::isalpha(static_cast<unsigned char>(word[end - 1]))) --end;
+  word = made_up + word.substr(end);
+  std::string out;
+  for (size_t i = 0; i < words.size(); ++i) out += (i ? " " : "") + words[i];
+  return is_heldout_entry(pool, out) ? base : out;
+}
+
 std::string Draw::phrasing(const Pool& pool) {
+  std::string base = varied(pool);
+  if (!heldout_ && p_unknown_ > 0 && chance(p_unknown_)) base = with_unknown_word(pool, base);
+  return base;
+}
+
+std::string Draw::varied(const Pool& pool) {
   std::string base = from(pool);
   if (!heldout_ && p_mix_ > 0 && chance(p_mix_)) base = recombined(pool, base);
   if (heldout_ || p_vary_ <= 0 || !chance(p_vary_)) return base;

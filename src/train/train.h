@@ -367,6 +367,7 @@ struct DeviceCorpusOptions {
   double p_tool_result = 0.25;  // the call's result and a short confirmation follow
   double p_vary_phrasing = 0;   // a training phrasing gets a synonym, a filler or loses a small word
   double p_mix_phrasing = 0;    // a training phrasing is recombined from others with the same slots
+  double p_unknown_word = 0;    // a word of a training phrasing outside its slots becomes a made-up word
 };
 // The simulated device's tools (OpenAI function definitions, onellm's own).
 const ChatJson& device_tools();
