@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "base/error.h"
 #include "engine/copy_bias.h"
 #include "engine/engine.h"
 #include "engine/tool_calls.h"
@@ -156,6 +157,75 @@ TEST_F(CopyBiasTest, KeepsACopyToTheWordAndLetsItStopAtWordEnds) {
     feed(c, call + k.value);
     expect_amounts(c, expected_amounts(vocab(), k.value, k.next, 12), k.what);
   }
+}
+
+// copy_arguments: the rule above, but every other token gets -kHeldToSpan
+// and the string closes only where a word of the source ends.
+std::map<int32_t, float> expected_held_amounts(const GrammarVocab& v, const std::string& value,
+                                               const std::string& next, float b) {
+  std::map<int32_t, float> out = expected_amounts(v, value, next, b);
+  for (auto& [id, amount] : out) {
+    const std::string& p = v.piece(id);
+    const size_t quote = p.find('"');
+    const bool closes = amount == 0 && quote != std::string::npos;
+    const char before = quote == 0 ? value.back() : closes ? p[quote - 1] : 'x';
+    bool word_end = before != ' ';
+    if (word_end && quote < next.size()) {
+      const char c = next[quote];
+      if (is_word_byte(c)) word_end = !is_word_byte(before);
+      else if (c != ' ' && c != '\'') word_end = quote + 1 >= next.size() || !is_word_byte(next[quote + 1]);
+    }
+    if (amount < 0 || (closes && !word_end)) amount = -CopyBiasOptions::kHeldToSpan;
+  }
+  return out;
+}
+
+TEST_F(CopyBiasTest, CopyArgumentsAreHeldToASpanOfTheSource) {
+  const std::string source = "tell Ben that traffic is terrible";
+  auto held = [&](const std::string& text, const std::string& from = "") {
+    CopyBiasOptions o;
+    o.bias = 12;
+    o.source = from.empty() ? source : from;
+    o.triggers = {"<tool_call>"};
+    o.copy_arguments = {"send_message.body", "call.contact"};
+    ArgumentCopyBias c(o, *vocab_);
+    feed(c, text);
+    return c;
+  };
+  const std::string call = "<tool_call>{\"name\": \"send_message\", \"arguments\": {";
+  expect_amounts(held(call + "\"body\": \"traffic is terri"),
+                 expected_held_amounts(vocab(), "traffic is terri", "ble", 12), "mid-word: no closing");
+  expect_amounts(held(call + "\"body\": \"traffic is"), expected_held_amounts(vocab(), "traffic is", " terrible", 12),
+                 "word end: may close");
+  expect_amounts(held(call + "\"body\": \"traffic is "), expected_held_amounts(vocab(), "traffic is ", "terrible", 12),
+                 "not after a space");
+  const std::string mail = "text Rosa's friend at hiro@studio.jp: done.";
+  expect_amounts(held(call + "\"body\": \"Rosa", mail), expected_held_amounts(vocab(), "Rosa", "'s friend at hiro@studio.jp: done.", 12),
+                 "before a possessive");
+  expect_amounts(held(call + "\"body\": \"hiro@studio", mail), expected_held_amounts(vocab(), "hiro@studio", ".jp: done.", 12),
+                 "not inside an address");
+  expect_amounts(held(call + "\"body\": \"done", mail), expected_held_amounts(vocab(), "done", ".", 12),
+                 "before the last full stop");
+  // The first token: where a word of the source starts, nothing else.
+  const CopyAdjustment start = held(call + "\"to\": \"Ben\", \"body\": \"").adjustment();
+  EXPECT_EQ(start.others, -CopyBiasOptions::kHeldToSpan);
+  std::set<int32_t> want, got;
+  for (size_t at = 0; at != std::string::npos; at = source.find(' ', at), at += at != std::string::npos)
+    for (int32_t id : vocab().prefix_pieces(source.substr(at))) want.insert(id);
+  for (const auto& [id, amount] : start.tokens) got.insert(id);
+  EXPECT_EQ(got, want);
+  // Not held: another argument, the same name under another tool, a nested value.
+  expect_amounts(held(call + "\"to\": \"traffic is terri"), expected_amounts(vocab(), "traffic is terri", "ble", 12),
+                 "send_message.to");
+  expect_amounts(held("<tool_call>{\"name\": \"note\", \"arguments\": {\"body\": \"traffic is terri"),
+                 expected_amounts(vocab(), "traffic is terri", "ble", 12), "note.body");
+  expect_amounts(held(call + "\"body\": {\"x\": \"traffic is terri"),
+                 expected_amounts(vocab(), "traffic is terri", "ble", 12), "nested");
+  // A value that has left the source is no longer held (nothing to hold it to).
+  EXPECT_TRUE(held(call + "\"body\": \"qqq").adjustment().empty());
+  EXPECT_THROW(checked_copy_arguments({"send_message"}, "--copy-arguments"), Error);
+  EXPECT_THROW(checked_copy_arguments({".to"}, "--copy-arguments"), Error);
+  EXPECT_NO_THROW(checked_copy_arguments({"send_message.to"}, "--copy-arguments"));
 }
 
 TEST_F(CopyBiasTest, AWholeValueContinuesWhereAWordStarts) {

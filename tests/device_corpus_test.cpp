@@ -326,6 +326,36 @@ TEST(DeviceCorpus, WithoutValuesRemovesLongestFirstInAnyCase) {
   EXPECT_EQ(without_values("aaa", {"a", ""}), "");
 }
 
+// onellm.copy_arguments comes from here: the arguments training fills with a
+// span of the request, and not those it converts ("half an hour" -> "30
+// minutes", "4:30 pm" -> "16:30") or names from a list ("selfie" -> "front").
+TEST(DeviceCorpus, VerbatimArgumentsAreTheOnesTrainingCopies) {
+  const std::vector<std::string> names = verbatim_arguments(make_device_examples({}, false, 6000));
+  for (const char* copied : {"send_message.to", "send_message.body", "send_email.subject", "web_search.query",
+                             "create_event.title", "navigate.destination", "call.contact"})
+    EXPECT_TRUE(std::count(names.begin(), names.end(), copied)) << copied;
+  for (const char* converted : {"set_timer.duration", "create_event.time", "take_photo.camera", "navigate.mode",
+                                "toggle_setting.setting"})
+    EXPECT_FALSE(std::count(names.begin(), names.end(), converted)) << converted;
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+
+  // The share and the count, on examples made by hand: a span must start and
+  // end at word boundaries ("Ben" is no span of "Benjamin").
+  auto example = [](const std::string& request, const std::string& to) {
+    DeviceExample ex;
+    ex.messages = {{"user", request, {}}, {"assistant", "", {}}};
+    ex.expected_calls = ChatJson::array({{{"name", "send_message"}, {"arguments", {{"to", to}, {"body", "hi"}}}}});
+    return ex;
+  };
+  std::vector<DeviceExample> made(19, example("tell Ben hi", "Ben"));
+  EXPECT_TRUE(verbatim_arguments(made).empty()) << "19 values are fewer than 20";
+  made.push_back(example("tell Ben hi", "Ben"));
+  EXPECT_EQ(verbatim_arguments(made), (std::vector<std::string>{"send_message.body", "send_message.to"}));
+  made.push_back(example("tell Benjamin hi", "Ben"));
+  EXPECT_EQ(verbatim_arguments(made), std::vector<std::string>{"send_message.body"}) << "20 of 21 is below 99 %";
+  EXPECT_EQ(verbatim_arguments(made, 0.95).size(), 2u);
+}
+
 TEST(DeviceCorpus, DeterministicPerSeed) {
   DeviceCorpusOptions a, b;
   b.seed = 2;

@@ -114,6 +114,7 @@ int make_corpus_command(int argc, char** argv) {
   write_file(dir / "heldout.txt", render_corpus(tpl, heldout));
   write_file(dir / "heldout.jsonl", render_eval_lines(tpl, heldout));
   write_file(dir / "tools.json", device_tools().dump(1) + "\n");
+  write_file(dir / "copy_arguments.json", ChatJson(verbatim_arguments(train)).dump(1) + "\n");
   if (n_induction > 0) {
     InductionCorpusOptions io;
     io.seed = o.seed;
@@ -125,7 +126,7 @@ int make_corpus_command(int argc, char** argv) {
     std::fprintf(stderr, "wrote %s: induction.txt (%lld copy documents from the training requests)\n",
                  dir.string().c_str(), static_cast<long long>(n_induction));
   }
-  std::fprintf(stderr, "wrote %s: train.txt (%lld examples), tokenizer.txt (the same without argument values), heldout.txt and heldout.jsonl (%lld), tools.json\n",
+  std::fprintf(stderr, "wrote %s: train.txt (%lld examples), tokenizer.txt (the same without argument values), heldout.txt and heldout.jsonl (%lld), tools.json, copy_arguments.json\n",
                dir.string().c_str(), static_cast<long long>(n_train), static_cast<long long>(n_heldout));
   return 0;
 }

@@ -200,6 +200,7 @@ CopyBiasOptions copy_bias_from_args(const Args& a, const LoadedModel& m, const s
                                      : recommended_copy_bias(m.model->gguf());
   copy.source = tool_call_copy_source(messages);
   copy.triggers = tool_call_triggers(tool_call_style(template_source));
+  copy.copy_arguments = recommended_copy_arguments(m.model->gguf());
   return copy;
 }
 

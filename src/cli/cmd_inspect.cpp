@@ -141,6 +141,12 @@ int info_command(int argc, char** argv) {
   if (f.find(kCopyBiasKey))
     std::printf("copy bias:       %g (%s: run/chat/serve's default, engine/copy_bias.h)\n",
                 recommended_copy_bias(f), kCopyBiasKey);
+  if (f.find(kCopyArgumentsKey)) {
+    std::printf("copied verbatim: ");
+    const char* sep = "";
+    for (const std::string& n : recommended_copy_arguments(f)) std::printf("%s%s", std::exchange(sep, ", "), n.c_str());
+    std::printf(" (%s: values held to a span of the request, engine/copy_bias.h)\n", kCopyArgumentsKey);
+  }
   if (f.find(kMinCallProbabilityKey))
     std::printf("min call prob:   %g (%s: run/chat/serve's default, engine/call_gate.h)\n",
                 recommended_min_call_probability(f), kMinCallProbabilityKey);

@@ -144,13 +144,34 @@ GgufValue builtin_tools_value(const std::string& path) {
   }
 }
 
+// --copy-arguments FILE: a JSON array of the "tool.argument" names whose
+// values the model copies verbatim (engine/copy_bias.h; make-corpus writes
+// copy_arguments.json).
+GgufValue copy_arguments_value(const std::string& path) {
+  const std::string what = "--copy-arguments " + path;
+  std::vector<std::string> names;
+  try {
+    const nlohmann::json list = nlohmann::json::parse(read_text_file(path));
+    if (!list.is_array()) throw Error("not a JSON array");
+    for (const auto& n : list) {
+      if (!n.is_string()) throw Error("not an array of strings");
+      names.push_back(n.get<std::string>());
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(what + ": not JSON: " + e.what());
+  } catch (const Error& e) {
+    throw Error(what + ": " + e.what());
+  }
+  return GgufValue::of_strings(checked_copy_arguments(std::move(names), what));
+}
+
 }  // namespace
 
 int train_command(int argc, char** argv) {
   std::set<std::string> values = kTrainValueOptions;
   for (const char* o : {"--tokenizer", "--init", "--resume", "--checkpoint", "--checkpoint-every", "--stop-at", "--attention", "--n-embd",
                         "--n-layer", "--n-head", "--n-head-kv", "--n-ff", "--n-ctx", "--rope-base", "--name", "--copy-bias", "--min-call-prob",
-                        "--builtin-tools"})
+                        "--builtin-tools", "--copy-arguments"})
     values.insert(o);
   Args a(argc, argv, 2, values, {"--untied", "--batch-parallel"});
   auto corpus_path = a.get({"--corpus"});
@@ -176,6 +197,7 @@ int train_command(int argc, char** argv) {
     decoding.emplace_back(kMinCallProbabilityKey, GgufValue::of_f32(checked_min_call_probability(
                                                       a.get_double({"--min-call-prob"}, 0.0), "--min-call-prob")));
   if (auto tools = a.get({"--builtin-tools"})) decoding.emplace_back(kBuiltinToolsKey, builtin_tools_value(*tools));
+  if (auto names = a.get({"--copy-arguments"})) decoding.emplace_back(kCopyArgumentsKey, copy_arguments_value(*names));
   std::fprintf(stderr, "corpus: %zu tokens%s\n", corpus.size(),
                eval_tokens.empty() ? "" : (", held-out: " + std::to_string(eval_tokens.size()) + " tokens").c_str());
 

@@ -22,10 +22,19 @@ constexpr size_t kMaxSuffix = 256;
 constexpr size_t kMaxSpans = 64;
 constexpr size_t kMaxLooked = 1024;
 
-// Letters, digits and any byte of a multi-byte UTF-8 character.
-bool word_byte(char c) {
-  const unsigned char u = static_cast<unsigned char>(c);
-  return u >= 0x80 || (u >= '0' && u <= '9') || ((u | 0x20) >= 'a' && (u | 0x20) <= 'z');
+// Whether a value held to a span may end after `before`, k bytes into
+// `next` (where the source goes on): not after white space, and before white
+// space, the end, an apostrophe (possessive: "Rosa's" -> "Rosa") or
+// punctuation that ends the word ("reply." ends, "hiro@studio.jp" does not
+// end at "studio").
+bool may_end_value(std::string_view next, size_t k, char before) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  if (space(before)) return false;
+  if (k >= next.size()) return true;
+  const char c = next[k];
+  if (space(c) || c == '\'') return true;
+  if (copy_word_byte(c)) return !copy_word_byte(before);
+  return k + 1 >= next.size() || !copy_word_byte(next[k + 1]);
 }
 
 std::string json_escaped(std::string_view text) {
@@ -41,6 +50,31 @@ float checked_copy_bias(double bias, const std::string& what) {
   return static_cast<float>(bias);
 }
 
+bool copy_word_byte(char c) {
+  const unsigned char u = static_cast<unsigned char>(c);
+  return u >= 0x80 || (u >= '0' && u <= '9') || ((u | 0x20) >= 'a' && (u | 0x20) <= 'z');
+}
+
+std::vector<std::string> checked_copy_arguments(std::vector<std::string> names, const std::string& what) {
+  for (const std::string& n : names) {
+    const size_t dot = n.find('.');
+    if (dot == 0 || dot == std::string::npos || dot + 1 == n.size())
+      throw Error(what + ": '" + n + "' is not tool.argument");
+  }
+  return names;
+}
+
+std::vector<std::string> recommended_copy_arguments(const GgufFile& file) {
+  if (!file.find(kCopyArgumentsKey)) return {};
+  std::vector<std::string> names;
+  try {
+    for (const GgufValue& v : file.get_array(kCopyArgumentsKey).items) names.push_back(v.str);
+  } catch (const Error& e) {
+    throw Error(std::string(kCopyArgumentsKey) + ": " + e.what());
+  }
+  return checked_copy_arguments(std::move(names), kCopyArgumentsKey);
+}
+
 float recommended_copy_bias(const GgufFile& file) {
   return checked_copy_bias(file.get_float_or(kCopyBiasKey, 0.0), kCopyBiasKey);
 }
@@ -48,11 +82,12 @@ float recommended_copy_bias(const GgufFile& file) {
 ArgumentCopyBias::ArgumentCopyBias(const CopyBiasOptions& options, std::shared_ptr<const GrammarVocab> vocab)
     : bias_(options.bias),
       source_(json_escaped(std::string_view(options.source).substr(0, CopyBiasOptions::kMaxSource))),
-      triggers_(options.triggers), vocab_(std::move(vocab)) {
+      triggers_(options.triggers), vocab_(std::move(vocab)), copy_arguments_(options.copy_arguments) {
+  std::sort(copy_arguments_.begin(), copy_arguments_.end());
   std::erase_if(triggers_, [](const std::string& t) { return t.empty(); });
   for (const std::string& t : triggers_) longest_trigger_ = std::max(longest_trigger_, t.size());
   for (size_t at = 0; at < source_.size() && word_starts_.size() < kMaxLooked; ++at)
-    if (word_byte(source_[at]) && (at == 0 || !word_byte(source_[at - 1]))) word_starts_.push_back(at);
+    if (copy_word_byte(source_[at]) && (at == 0 || !copy_word_byte(source_[at - 1]))) word_starts_.push_back(at);
 }
 
 void ArgumentCopyBias::feed(std::string_view piece) {
@@ -82,6 +117,8 @@ void ArgumentCopyBias::feed_before_object(char c) {
   if (c != '{') return;
   mode_ = Mode::kJson;
   containers_ = "{";
+  tool_.clear();
+  key_.clear();
   expect_key_ = true;
   in_string_ = escape_ = false;
 }
@@ -94,9 +131,11 @@ void ArgumentCopyBias::feed_json(char c) {
       escape_ = true;
     } else if (c == '"') {
       in_string_ = false;
+      if (!string_is_value_) key_ = value_;
+      else if (containers_.size() == 1 && key_ == "name") tool_ = value_;
       return;
     }
-    if (string_is_value_) value_ += c;
+    value_ += c;
     return;
   }
   switch (c) {
@@ -149,6 +188,11 @@ std::vector<std::string_view> ArgumentCopyBias::continuations(const std::vector<
   return out;
 }
 
+bool ArgumentCopyBias::held_to_span() const {
+  return containers_.size() == 2 && !tool_.empty() &&
+         std::binary_search(copy_arguments_.begin(), copy_arguments_.end(), tool_ + "." + key_);
+}
+
 void ArgumentCopyBias::add_value_start(std::vector<std::pair<int32_t, float>>& out) const {
   for (std::string_view word : continuations(word_starts_))
     for (int32_t id : vocab_->prefix_pieces(word)) out.emplace_back(id, bias_ / 4);
@@ -159,8 +203,10 @@ CopyAdjustment ArgumentCopyBias::adjustment() const {
   if (!enabled() || !in_argument_value() || escape_) return adj;
   std::vector<std::pair<int32_t, float>> found;
   const std::string_view v(value_), source(source_);
+  const bool held = held_to_span();
   if (v.empty()) {
     add_value_start(found);
+    if (held) adj.others = -CopyBiasOptions::kHeldToSpan;
   } else {
     // The longest suffix of the value that occurs in the source: occurrence
     // is monotone in the length (a shorter suffix of an occurring one
@@ -175,25 +221,31 @@ CopyAdjustment ArgumentCopyBias::adjustment() const {
     const std::string_view suffix = v.substr(v.size() - lo);
     // A whole value is a span that starts at a word: "p" of "population"
     // continues with "o", not with the "u" of its second "p".
-    auto starts_word = [&](size_t at) { return at == 0 || !word_byte(source[at - 1]) || !word_byte(source[at]); };
+    auto starts_word = [&](size_t at) {
+      return at == 0 || !copy_word_byte(source[at - 1]) || !copy_word_byte(source[at]);
+    };
     std::vector<size_t> ends, word_ends;
     for (size_t at = source.find(suffix); at != std::string_view::npos; at = source.find(suffix, at + 1)) {
       ends.push_back(at + suffix.size());
       if (lo == v.size() && starts_word(at)) word_ends.push_back(at + suffix.size());
     }
+    // A value held to a span stays one that starts at a word of the source.
+    const bool spanned = held && lo == v.size() && !word_ends.empty();
     for (std::string_view next : continuations(word_ends.empty() ? ends : word_ends)) {
-      const float b = !next.empty() && word_byte(v.back()) && word_byte(next[0]) ? bias_ : bias_ / 4;
+      const float b = !next.empty() && copy_word_byte(v.back()) && copy_word_byte(next[0]) ? bias_ : bias_ / 4;
       for (int32_t id : vocab_->prefix_pieces(next)) found.emplace_back(id, b);
-      // Copy the next k bytes and close the string: not a deviation. No
-      // piece starts with next[0, k) once none starts with a shorter prefix.
+      // Copy the next k bytes and close the string: not a deviation (held to
+      // a span: only where a word ends). No piece starts with next[0, k)
+      // once none starts with a shorter prefix.
       std::string closing;
       for (size_t k = 0; k <= next.size(); ++k) {
         if (k > 0 && vocab_->pieces_starting_with(next.substr(0, k)).empty()) break;
+        if (spanned && !may_end_value(next, k, k == 0 ? v.back() : next[k - 1])) continue;
         closing.assign(next.substr(0, k)).push_back('"');
         for (int32_t id : vocab_->pieces_starting_with(closing)) found.emplace_back(id, 0.0f);
       }
     }
-    adj.others = -bias_ / 3;
+    adj.others = spanned ? -CopyBiasOptions::kHeldToSpan : -bias_ / 3;
   }
   // One entry per token, the largest amount.
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {

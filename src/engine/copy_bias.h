@@ -36,7 +36,16 @@ struct CopyBiasOptions {
   // searched, so a huge prompt costs bounded time per token.
   std::string source;
   std::vector<std::string> triggers;  // strings that start a call (tool_call_triggers)
+  // Arguments ("tool.argument") whose values are always spans of the source
+  // (send_message.to, not set_timer.duration: "half an hour" is "30
+  // minutes"). Their values are held to one: a value starts where a word of
+  // the source starts, goes on only as the source does, and ends only where
+  // a word ends; any other token gets -kHeldToSpan instead of -B/3 (so the
+  // model's order among the others stays, should a grammar allow nothing
+  // else).
+  std::vector<std::string> copy_arguments;
   static constexpr size_t kMaxSource = 64 * 1024;
+  static constexpr float kHeldToSpan = 1000;
 };
 
 // The bias a model recommends for itself: GGUF key onellm.copy_bias (written
@@ -47,6 +56,17 @@ float recommended_copy_bias(const GgufFile& file);
 // `bias` if it is in [0, 100] (NaN is not); else Error naming `what` (the
 // flag or key it came from).
 float checked_copy_bias(double bias, const std::string& what);
+// The arguments a model copies verbatim (CopyBiasOptions::copy_arguments):
+// GGUF key onellm.copy_arguments, an array of "tool.argument" strings
+// (written by `onellm train --copy-arguments`, found in the corpus by
+// `make-corpus`), else none. Error naming the key for a malformed entry.
+inline constexpr const char* kCopyArgumentsKey = "onellm.copy_arguments";
+// What the words of a copied value are made of: letters, digits and any byte
+// of a multi-byte UTF-8 character.
+bool copy_word_byte(char c);
+std::vector<std::string> recommended_copy_arguments(const GgufFile& file);
+// `names` if each is "tool.argument" (both non-empty); else Error naming `what`.
+std::vector<std::string> checked_copy_arguments(std::vector<std::string> names, const std::string& what);
 
 // What the bias adds to the next token's logits: `tokens` (ascending ids)
 // get their own amount, every other token gets `others`.
@@ -91,7 +111,12 @@ class ArgumentCopyBias {
   std::string recent_;      // kText: the last bytes, searched for a trigger
   std::string containers_;  // open '{' and '[' of the call
   bool expect_key_ = false, in_string_ = false, string_is_value_ = false, escape_ = false;
-  std::string value_;
+  std::string value_;  // the current string's bytes (a key's too)
+  // The call's tool name, the argument whose value is being written, and
+  // whether it is one of copy_arguments.
+  std::string tool_, key_;
+  std::vector<std::string> copy_arguments_;  // sorted
+  bool held_to_span() const;
 };
 
 }  // namespace onellm

@@ -50,6 +50,7 @@ OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplat
   oc.style = tool_call_style(chat_template.source());
   oc.copy.bias = static_cast<float>(api::number_field(body, "copy_bias", defaults.copy_bias, 0.0, 100.0));
   oc.copy.triggers = tool_call_triggers(oc.style);
+  oc.copy.copy_arguments = defaults.copy_arguments;
   oc.call_gate.min_probability =
       static_cast<float>(api::number_field(body, "min_call_probability", defaults.min_call_probability, 0.0, 0.999999));
   oc.call_gate.triggers = oc.copy.triggers;

@@ -49,6 +49,7 @@ struct OutputConstraint {
 // the lazy constraint of the model's built-in tools (builtin_tool_constraint).
 struct ChatDefaults {
   float copy_bias = 0;
+  std::vector<std::string> copy_arguments;  // CopyBiasOptions::copy_arguments: the model's
   float min_call_probability = 0;
   ToolCallConstraint builtin_tools;  // no grammar: none (or serve --no-builtin-tools)
 };

@@ -85,6 +85,7 @@ Service::LoadedModel& Service::model() {
     m->chat_template = std::make_unique<ChatTemplate>(source.empty() ? builtin_chat_template("chatml") : source);
     ChatDefaults& d = m->chat_defaults;
     d.copy_bias = options_.copy_bias >= 0 ? options_.copy_bias : recommended_copy_bias(m->model->gguf());
+    d.copy_arguments = recommended_copy_arguments(m->model->gguf());
     d.min_call_probability = options_.min_call_probability >= 0
                                  ? options_.min_call_probability
                                  : recommended_min_call_probability(m->model->gguf());

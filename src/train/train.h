@@ -375,6 +375,12 @@ const ChatJson& device_tools();
 // only the held-out quarter of every phrasing list and string-value pool
 // (numbers and enum values are shared), training ones only the rest.
 std::vector<DeviceExample> make_device_examples(const DeviceCorpusOptions& options, bool heldout, int64_t n);
+// The arguments ("tool.argument") that the examples' first calls fill with a
+// span of the request, starting and ending at word boundaries, in at least
+// `min_share` of at least `min_count` string values: the ones a model trained
+// on them copies verbatim (onellm.copy_arguments, engine/copy_bias.h). Sorted.
+std::vector<std::string> verbatim_arguments(const std::vector<DeviceExample>& examples, double min_share = 0.99,
+                                            int64_t min_count = 20);
 // `text` with every occurrence of the values (any case; longest first)
 // removed: the text a tokenizer is trained on when its merges should come
 // from the phrasings, not from the values. Values then split into the same
