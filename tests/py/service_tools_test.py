@@ -120,6 +120,42 @@ def model_copy_bias_is_the_default(tmp, model, config):
     r = subprocess.run([BIN, "run", "-m", bad, "--chat", "-p", "hi", "-n", "2"], capture_output=True, text=True)
     check(r.returncode == 1 and "onellm.copy_bias" in r.stderr, "a bad onellm.copy_bias is named: " + r.stderr[-300:])
     model_call_gate_is_read_and_checked(tmp, model, config)
+    model_copy_arguments_hold_values_to_spans(tmp, model, config)
+
+
+def whole_word_spans(d, **fields):
+    """Of 3 sampled note calls, how many have a text that is a span of the request from a word start to a word end."""
+    spans = 0
+    for seed in (1, 2, 3):
+        st, r = chat(d, messages=[{"role": "user", "content": NOTE_REQUEST}], tools=NOTE, tool_choice="required",
+                     seed=seed, **fields)
+        calls = r["choices"][0]["message"].get("tool_calls") if st == 200 else None
+        text = json.loads(calls[0]["function"]["arguments"]).get("text", "") if calls else ""
+        spans += bool(text) and (" " + text + " ") in (" " + NOTE_REQUEST + " ")
+        print("held %s seed %d: %r" % (fields, seed, text))
+    return spans
+
+
+def model_copy_arguments_hold_values_to_spans(tmp, model, config):
+    """onellm.copy_arguments: with a copy bias too weak to keep a copy (1), the arguments it names are still
+    whole-word spans of the request; a malformed entry is named."""
+    import gguf_ref
+    weak = os.path.join(tmp, "weak.gguf")
+    gguf_ref.rewrite_gguf(model, weak, [("onellm.copy_bias", gguf_ref.FLOAT32, 1.0)])
+    held = os.path.join(tmp, "held.gguf")
+    gguf_ref.rewrite_gguf(weak, held, [("onellm.copy_arguments", gguf_ref.ARRAY, (gguf_ref.STRING, ["note.text"]))])
+    for path, want in ((held, True), (weak, False)):
+        os.makedirs(os.path.join(tmp, os.path.basename(path) + ".d"))
+        d = Daemon(os.path.join(tmp, os.path.basename(path) + ".d"), path, config)
+        try:
+            n = whole_word_spans(d)
+            check((n == 3) == want, "%s: %d of 3 note texts are whole-word spans" % (os.path.basename(path), n))
+        finally:
+            check(d.stop() == 0, "daemon of %s exits cleanly" % path)
+    bad = os.path.join(tmp, "bad-copy-arguments.gguf")
+    gguf_ref.rewrite_gguf(model, bad, [("onellm.copy_arguments", gguf_ref.ARRAY, (gguf_ref.STRING, ["note"]))])
+    r = subprocess.run([BIN, "run", "-m", bad, "--chat", "-p", "hi", "-n", "2"], capture_output=True, text=True)
+    check(r.returncode == 1 and "onellm.copy_arguments" in r.stderr, "a bad onellm.copy_arguments is named: " + r.stderr[-300:])
 
 
 def model_call_gate_is_read_and_checked(tmp, model, config):
