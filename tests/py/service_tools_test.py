@@ -90,17 +90,24 @@ NOTE = [{"type": "function", "function": {"name": "note", "description": "Keep a
 NOTE_REQUEST = "please remember the purple elephant"
 
 
-def copied_spans(d, **fields):
-    """Of 3 sampled note calls, how many have a text that is a span of the request starting at a word."""
-    spans = 0
+def note_texts(d, **fields):
+    """The text argument of 3 sampled note calls (seeds 1-3; "" where there is no call)."""
+    texts = []
     for seed in (1, 2, 3):
         st, r = chat(d, messages=[{"role": "user", "content": NOTE_REQUEST}], tools=NOTE, tool_choice="required",
                      seed=seed, **fields)
         calls = r["choices"][0]["message"].get("tool_calls") if st == 200 else None
-        text = json.loads(calls[0]["function"]["arguments"]).get("text", "") if calls else ""
+        texts.append(json.loads(calls[0]["function"]["arguments"]).get("text", "") if calls else "")
+        print("note %s seed %d: %r" % (fields, seed, texts[-1]))
+    return texts
+
+
+def copied_spans(d, **fields):
+    """Of 3 sampled note calls, how many have a text that is a span of the request starting at a word."""
+    spans = 0
+    for text in note_texts(d, **fields):
         at = NOTE_REQUEST.find(text) if text else -1
         spans += at == 0 or (at > 0 and NOTE_REQUEST[at - 1] == " ")
-        print("copy %s seed %d: %r" % (fields, seed, text))
     return spans
 
 
@@ -125,15 +132,7 @@ def model_copy_bias_is_the_default(tmp, model, config):
 
 def whole_word_spans(d, **fields):
     """Of 3 sampled note calls, how many have a text that is a span of the request from a word start to a word end."""
-    spans = 0
-    for seed in (1, 2, 3):
-        st, r = chat(d, messages=[{"role": "user", "content": NOTE_REQUEST}], tools=NOTE, tool_choice="required",
-                     seed=seed, **fields)
-        calls = r["choices"][0]["message"].get("tool_calls") if st == 200 else None
-        text = json.loads(calls[0]["function"]["arguments"]).get("text", "") if calls else ""
-        spans += bool(text) and (" " + text + " ") in (" " + NOTE_REQUEST + " ")
-        print("held %s seed %d: %r" % (fields, seed, text))
-    return spans
+    return sum(bool(t) and (" " + t + " ") in (" " + NOTE_REQUEST + " ") for t in note_texts(d, **fields))
 
 
 def model_copy_arguments_hold_values_to_spans(tmp, model, config):
