@@ -87,6 +87,8 @@ std::string system_prompt(Draw& d);
 
 // The words of `text` between spaces (the text itself if it has none).
 std::vector<std::string> split_words(const std::string& text);
+// The words joined by single spaces.
+std::string join_words(const std::vector<std::string>& words);
 
 // "555 123 4567".
 std::string phone_number(Draw& d);

@@ -118,9 +118,14 @@ std::string Draw::with_unknown_word(const Pool& pool, const std::string& base) {
   size_t end = word.size();
   while (end > 0 && !std::isalpha(static_cast<unsigned char>(word[end - 1]))) --end;
   word = made_up + word.substr(end);
+  const std::string out = join_words(words);
+  return is_heldout_entry(pool, out) ? base : out;
+}
+
+std::string join_words(const std::vector<std::string>& words) {
   std::string out;
   for (size_t i = 0; i < words.size(); ++i) out += (i ? " " : "") + words[i];
-  return is_heldout_entry(pool, out) ? base : out;
+  return out;
 }
 
 std::string Draw::phrasing(const Pool& pool) {
@@ -154,8 +159,7 @@ std::string Draw::varied(const Pool& pool) {
   } else {
     words.push_back(any(kTrailingFillers));
   }
-  std::string out;
-  for (size_t i = 0; i < words.size(); ++i) out += (i ? " " : "") + words[i];
+  const std::string out = join_words(words);
   return is_heldout_entry(pool, out) ? base : out;
 }
 

@@ -70,12 +70,6 @@ std::string quoted_spans(const std::vector<std::string>& words, Draw& d) {
   return out;
 }
 
-std::string join_words(const std::vector<std::string>& words) {
-  std::string out;
-  for (size_t i = 0; i < words.size(); ++i) out += (i ? " " : "") + words[i];
-  return out;
-}
-
 // "6:30", "7" (hour 1-12, minutes 00-59) of a 12-hour time; false otherwise.
 bool clock_digits(std::string_view w, int& hour, int& minute) {
   const size_t colon = w.find(':');
@@ -127,7 +121,7 @@ std::string with_24_hour_times(const std::string& line) {
     }
     out.push_back(std::move(word));
   }
-  return join_words(out);
+  return device_corpus::join_words(out);
 }
 
 }  // namespace
@@ -167,7 +161,7 @@ std::string make_induction_corpus(const std::vector<DeviceExample>& examples, co
     if (options.p_made_up > 0)
       for (std::string& w : a)
         if (d.chance(options.p_made_up)) w = made_up_word(d);
-    std::string line = join_words(a);
+    std::string line = device_corpus::join_words(a);
     const bool quoted = options.p_quoted > 0 && d.chance(options.p_quoted);
     std::string copy = quoted ? quoted_spans(a, d) : line;
     std::string separator = " ; ";
@@ -182,7 +176,7 @@ std::string make_induction_corpus(const std::vector<DeviceExample>& examples, co
       if (d.chance(0.5)) hour = d.any(kTwoDigitHours);
       const size_t at = d.below(a.size() + 1);
       a.insert(a.begin() + static_cast<std::ptrdiff_t>(at), device_corpus::spoken_time(hour, minute, d));
-      line = join_words(a);
+      line = device_corpus::join_words(a);
       copy = with_24_hour_times(line);
       separator = " => ";
     }
