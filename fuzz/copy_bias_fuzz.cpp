@@ -2,7 +2,8 @@
 // which lexes it as tool-call JSON: the first byte splits the input into the
 // request (the copy source) and the output, fed in pieces of 1-4 bytes; after
 // each piece the adjustment must name each token once, in order, inside the
-// vocabulary, with one of the rule's amounts.
+// vocabulary, with one of the rule's amounts. The second bit of the first
+// byte makes the argument one that is held to a span of the request.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -28,7 +29,8 @@ void check(const onellm::ArgumentCopyBias& c, float bias) {
     if (amount != bias && amount != bias / 4 && amount != 0.0f) std::abort();
     last = id;
   }
-  if (adj.others != 0.0f && adj.others != -bias / 3) std::abort();
+  if (adj.others != 0.0f && adj.others != -bias / 3 && adj.others != -onellm::CopyBiasOptions::kHeldToSpan)
+    std::abort();
 }
 
 }  // namespace
@@ -41,6 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.bias = 10;
   o.source = body.substr(0, split);
   o.triggers = {"<tool_call>", "{\"name\""};
+  if (data[0] & 2) o.copy_arguments = {"f.a"};
   onellm::ArgumentCopyBias c(o, vocab());
   // Half the inputs start inside an argument value, where the search runs.
   std::string output = data[0] & 1 ? "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": \"" : "";

@@ -50,6 +50,19 @@ TEST_F(CallGateTest, CallStartsAreThePiecesThatCanBeginATrigger) {
   EXPECT_FALSE(gate(0.0f).enabled()) << "0 is off";
 }
 
+TEST_F(CallGateTest, TheVocabularyIsScannedOncePerTokenizerAndTriggers) {
+  // A daemon builds a gate per request; the scan of every token's bytes is shared.
+  const CallGate a = gate(0.5f), b = gate(0.7f);
+  EXPECT_EQ(&a.call_starts(), &b.call_starts());
+  const CallGate other = gate(0.5f, {"{\"name\""});
+  EXPECT_NE(&a.call_starts(), &other.call_starts());
+  EXPECT_NE(a.call_starts(), other.call_starts());
+  test::TinyQwen second;  // same vocabulary, another tokenizer instance
+  const CallGate c(CallGateOptions{0.5f, {"<tool_call>"}}, *second.tokenizer);
+  EXPECT_NE(&a.call_starts(), &c.call_starts());
+  EXPECT_EQ(a.call_starts(), c.call_starts());
+}
+
 TEST_F(CallGateTest, MasksCallStartsOnlyBelowTheThreshold) {
   const CallGate g = gate(0.6f);
   const size_t n = static_cast<size_t>(tok().n_vocab());

@@ -75,27 +75,25 @@ struct ChatTools {
   nlohmann::ordered_json json;
   ToolCallStyle style = ToolCallStyle::kHermes;
   bool template_renders = false;
-  std::shared_ptr<const Grammar> grammar;
-  std::vector<std::string> triggers;
+  ToolCallConstraint constraint;
 
   void show(std::vector<ChatMessage>& messages, ChatTemplateOptions& options) const {
     add_tools_to_messages(specs, json, style, template_renders, messages, options);
   }
-  void constrain(GenerationRequest& req) const {
-    req.grammar = grammar;
-    req.grammar_triggers = triggers;
-  }
 };
+
+// A request held to `c` (no grammar when c has none).
+void hold_to(const ToolCallConstraint& c, GenerationRequest& req) {
+  req.grammar = c.grammar;
+  req.grammar_triggers = c.triggers;
+}
 
 // Without --tools, a call the model starts keeps to its built-in tools
 // (onellm.builtin_tools; not shown to it), as serve does; --no-builtin-tools
-// leaves it free.
-void constrain_to_builtin_tools(const Args& a, const LoadedModel& m, const std::string& template_source,
-                                GenerationRequest& req) {
-  if (a.flag({"--no-builtin-tools"})) return;
-  ToolCallConstraint c = builtin_tool_constraint(m.model->gguf(), tool_call_style(template_source));
-  req.grammar = std::move(c.grammar);
-  req.grammar_triggers = std::move(c.triggers);
+// leaves it free (an empty constraint).
+ToolCallConstraint builtin_tools_from_args(const Args& a, const LoadedModel& m, const std::string& template_source) {
+  if (a.flag({"--no-builtin-tools"})) return {};
+  return builtin_tool_constraint(m.model->gguf(), tool_call_style(template_source));
 }
 
 std::optional<ChatTools> tools_from_args(const Args& a, const std::string& template_source) {
@@ -131,9 +129,7 @@ std::optional<ChatTools> tools_from_args(const Args& a, const std::string& templ
   if (choice.mode == ToolChoice::kNone) return std::nullopt;  // as serve: tools neither shown nor called
   t.style = tool_call_style(template_source);
   t.template_renders = template_renders_tools(template_source);
-  ToolCallConstraint constraint = tool_call_constraint(t.style, t.specs, choice, /*parallel=*/true);
-  t.grammar = std::move(constraint.grammar);
-  t.triggers = std::move(constraint.triggers);
+  t.constraint = tool_call_constraint(t.style, t.specs, choice, /*parallel=*/true);
   return t;
 }
 
@@ -282,9 +278,9 @@ int run_command(int argc, char** argv) {
     req.prompt = chat_prompt_tokens(*m.tokenizer, ChatTemplate(template_source), messages, topts);
     req.copy = copy_bias_from_args(a, m, template_source, messages);
     req.call_gate = call_gate_from_args(a, m, template_source);
-    if (tools) tools->constrain(req);
+    if (tools) hold_to(tools->constraint, req);
     else if (!a.get({"--tools"}) && !a.get({"--grammar", "--grammar-file"}) && !a.get({"--json-schema"}))
-      constrain_to_builtin_tools(a, m, template_source, req);
+      hold_to(builtin_tools_from_args(a, m, template_source), req);
   } else {
     if (a.get({"--tools"})) throw Error("--tools needs --chat (the tools go into the chat template)");
     req.prompt = m.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/true);
@@ -364,8 +360,8 @@ int chat_command(int argc, char** argv) {
   if (auto sys = a.get({"--system", "-sys"})) messages.push_back({"system", *sys, {}});
   const std::optional<ChatTools> tools = tools_from_args(a, tmpl.source());
   if (tools) tools->show(messages, topts);  // once: a system message /reset keeps
-  GenerationRequest builtin;  // the grammar of the model's built-in tools, compiled once
-  if (!a.get({"--tools"})) constrain_to_builtin_tools(a, m, tmpl.source(), builtin);
+  // Compiled once; used when no --tools is given.
+  const ToolCallConstraint builtin = tools ? ToolCallConstraint{} : builtin_tools_from_args(a, m, tmpl.source());
   const bool tty = ::isatty(STDIN_FILENO) != 0;
   std::string line;
   while (true) {
@@ -385,11 +381,8 @@ int chat_command(int argc, char** argv) {
     req.stop = a.get_all("--stop");
     req.copy = copy_bias_from_args(a, m, tmpl.source(), messages);
     req.call_gate = call_gate_from_args(a, m, tmpl.source());
-    if (tools) tools->constrain(req);
-    else {
-      req.grammar = builtin.grammar;
-      req.grammar_triggers = builtin.grammar_triggers;
-    }
+    if (tools) hold_to(tools->constraint, req);
+    else hold_to(builtin, req);
     GenerationResult r = seq.generate(req, [](std::string_view text) {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);

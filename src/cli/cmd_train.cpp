@@ -133,15 +133,9 @@ void write_model(const TrainModel& model, const GgufMetadata& tokenizer, const s
 // --builtin-tools FILE: the OpenAI tools array the model learns to call
 // without being shown it (engine/tool_calls.h), checked and stored compact.
 GgufValue builtin_tools_value(const std::string& path) {
-  try {
-    const nlohmann::ordered_json tools = nlohmann::ordered_json::parse(read_text_file(path));
-    if (parse_tool_specs(tools).empty()) throw Error("no tools in the array");
-    return GgufValue::of_string(tools.dump());
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("--builtin-tools " + path + ": not JSON: " + e.what());
-  } catch (const Error& e) {
-    throw Error("--builtin-tools " + path + ": " + e.what());
-  }
+  const std::string text = read_text_file(path);
+  parse_builtin_tools(text, "--builtin-tools " + path);
+  return GgufValue::of_string(nlohmann::ordered_json::parse(text).dump());  // stored compact
 }
 
 // --copy-arguments FILE: a JSON array of the "tool.argument" names whose

@@ -15,9 +15,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "engine/trigger_watch.h"
 
 namespace onellm {
 
@@ -41,7 +44,7 @@ class CallGate {
  public:
   CallGate(const CallGateOptions& options, const Tokenizer& tokenizer);
 
-  bool enabled() const { return min_probability_ > 0 && !call_starts_.empty(); }
+  bool enabled() const { return min_probability_ > 0 && !tokens_->call_starts.empty(); }
   // Masks the call-starting tokens of a row of logits (and, with
   // `first_token`, the end-of-generation ones) when together they are less
   // likely than the threshold; returns whether it did.
@@ -49,13 +52,18 @@ class CallGate {
   // The bytes of the next generated token.
   void feed(std::string_view piece);
   // The ids counted as starting a call (ascending).
-  const std::vector<int32_t>& call_starts() const { return call_starts_; }
+  const std::vector<int32_t>& call_starts() const { return tokens_->call_starts; }
+
+  // What the gate needs of a vocabulary, found once per tokenizer and
+  // triggers (a scan of every token's bytes), not once per request.
+  struct Tokens {
+    std::vector<int32_t> call_starts, eog;
+  };
 
  private:
   float min_probability_;
-  std::vector<std::string> triggers_;
-  std::vector<int32_t> call_starts_, eog_;
-  std::string recent_;  // the last bytes, searched for a trigger
+  TriggerWatch watch_;
+  std::shared_ptr<const Tokens> tokens_;
   bool call_written_ = false;
 };
 

@@ -1,6 +1,7 @@
 #include "engine/copy_bias.h"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
@@ -82,34 +83,23 @@ float recommended_copy_bias(const GgufFile& file) {
 ArgumentCopyBias::ArgumentCopyBias(const CopyBiasOptions& options, std::shared_ptr<const GrammarVocab> vocab)
     : bias_(options.bias),
       source_(json_escaped(std::string_view(options.source).substr(0, CopyBiasOptions::kMaxSource))),
-      triggers_(options.triggers), vocab_(std::move(vocab)), copy_arguments_(options.copy_arguments) {
+      watch_(options.triggers), vocab_(std::move(vocab)), copy_arguments_(options.copy_arguments) {
   std::sort(copy_arguments_.begin(), copy_arguments_.end());
-  std::erase_if(triggers_, [](const std::string& t) { return t.empty(); });
-  for (const std::string& t : triggers_) longest_trigger_ = std::max(longest_trigger_, t.size());
   for (size_t at = 0; at < source_.size() && word_starts_.size() < kMaxLooked; ++at)
     if (copy_word_byte(source_[at]) && (at == 0 || !copy_word_byte(source_[at - 1]))) word_starts_.push_back(at);
 }
 
 void ArgumentCopyBias::feed(std::string_view piece) {
-  for (char c : piece) {
-    if (mode_ == Mode::kJson) {
-      feed_json(c);
-      continue;
-    }
-    if (mode_ == Mode::kBeforeObject) {
-      feed_before_object(c);
-      continue;
-    }
-    recent_ += c;
-    for (const std::string& t : triggers_) {
-      if (recent_.size() < t.size() || recent_.compare(recent_.size() - t.size(), t.size(), t) != 0) continue;
-      // The call's JSON may begin inside the trigger ({"name" of Llama 3).
-      recent_.clear();
+  for (size_t i = 0; i < piece.size(); ++i) {
+    if (mode_ == Mode::kText) {
+      const std::optional<std::string> from_trigger = watch_.feed(piece.substr(i));
+      if (!from_trigger) return;
+      // The call's JSON may begin inside the trigger ({"name" of Llama 3),
+      // and another call may follow this one in the same piece.
       mode_ = Mode::kBeforeObject;
-      for (char tc : t) mode_ == Mode::kJson ? feed_json(tc) : feed_before_object(tc);
-      break;
+      return feed(*from_trigger);
     }
-    if (recent_.size() > longest_trigger_) recent_.erase(0, recent_.size() - longest_trigger_);
+    mode_ == Mode::kJson ? feed_json(piece[i]) : feed_before_object(piece[i]);
   }
 }
 

@@ -24,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "engine/trigger_watch.h"
+
 namespace onellm {
 
 class GgufFile;
@@ -104,11 +106,9 @@ class ArgumentCopyBias {
   float bias_;
   std::string source_;  // JSON-escaped (as a value string would spell it), without quotes
   std::vector<size_t> word_starts_;  // where the source's words begin (the first ones)
-  std::vector<std::string> triggers_;
-  size_t longest_trigger_ = 0;  // recent_ keeps this many bytes
+  TriggerWatch watch_;  // kText: looks for the call's start
   std::shared_ptr<const GrammarVocab> vocab_;
   Mode mode_ = Mode::kText;
-  std::string recent_;      // kText: the last bytes, searched for a trigger
   std::string containers_;  // open '{' and '[' of the call
   bool expect_key_ = false, in_string_ = false, string_is_value_ = false, escape_ = false;
   std::string value_;  // the current string's bytes (a key's too)

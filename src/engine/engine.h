@@ -15,6 +15,7 @@
 #include "engine/grammar.h"
 #include "engine/sampler.h"
 #include "engine/stop_strings.h"
+#include "engine/trigger_watch.h"
 #include "kernels/kernels.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -203,7 +204,7 @@ class Generation {
   std::unique_ptr<ArgumentCopyBias> copy_;          // null when request.copy is off
   std::unique_ptr<CallGate> gate_;                  // null when request.call_gate is off
   bool grammar_active_ = false;
-  std::string untriggered_text_;  // lazy grammar: recent raw output, searched for triggers
+  TriggerWatch grammar_watch_;  // lazy grammar: looks for its trigger in the output
   size_t prompt_done_ = 0;
   bool done_ = false;
   bool pending_ = false;  // pending_token_ is sampled but not evaluated yet

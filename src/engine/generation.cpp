@@ -12,15 +12,13 @@ double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::ste
 // a trigger and continue with text the grammar does not accept.
 class TriggerGuard : public TokenConstraint {
  public:
-  TriggerGuard(const std::string& recent, const std::vector<std::string>& triggers, GrammarMatcher& grammar,
-               const GrammarVocab& vocab)
-      : recent_(recent), triggers_(triggers), grammar_(grammar), vocab_(vocab) {}
+  TriggerGuard(const TriggerWatch& watch, GrammarMatcher& grammar, const GrammarVocab& vocab)
+      : watch_(watch), grammar_(grammar), vocab_(vocab) {}
   bool allows(int32_t id) override {
     if (id < 0 || id >= vocab_.n_vocab()) return false;
     if (vocab_.is_eog(id)) return true;
-    std::string text = recent_ + vocab_.piece(id);
-    size_t at = std::string::npos;
-    for (const std::string& t : triggers_) at = std::min(at, text.find(t));
+    const std::string text = watch_.recent() + vocab_.piece(id);
+    const size_t at = watch_.find_in(text);
     return at == std::string::npos || grammar_.would_accept_text(std::string_view(text).substr(at));
   }
   void fill_allowed(std::vector<uint8_t>& allowed) override {
@@ -28,8 +26,7 @@ class TriggerGuard : public TokenConstraint {
   }
 
  private:
-  const std::string& recent_;
-  const std::vector<std::string>& triggers_;
+  const TriggerWatch& watch_;
   GrammarMatcher& grammar_;
   const GrammarVocab& vocab_;
 };
@@ -50,9 +47,10 @@ Generation::Generation(Sequence& seq, GenerationRequest request)
     grammar_ = std::make_unique<GrammarMatcher>(request_.grammar, GrammarVocab::of(seq.tokenizer()));
     grammar_->set_thread_pool(seq.pool());
     grammar_active_ = request_.grammar_triggers.empty();
-    if (!grammar_active_)
-      trigger_guard_ = std::make_unique<TriggerGuard>(untriggered_text_, request_.grammar_triggers, *grammar_,
-                                                      *GrammarVocab::of(seq.tokenizer()));
+    if (!grammar_active_) {
+      grammar_watch_ = TriggerWatch(request_.grammar_triggers);
+      trigger_guard_ = std::make_unique<TriggerGuard>(grammar_watch_, *grammar_, *GrammarVocab::of(seq.tokenizer()));
+    }
   }
   if (request_.copy.bias != 0 && !request_.copy.source.empty())
     copy_ = std::make_unique<ArgumentCopyBias>(request_.copy, GrammarVocab::of(seq.tokenizer()));
@@ -73,18 +71,12 @@ bool Generation::advance_grammar(int32_t tok) {
     return true;
   }
   if (seq_.tokenizer().is_eog(tok)) return true;
-  untriggered_text_ += seq_.tokenizer().token_to_piece(tok, /*special=*/true);
-  size_t at = std::string::npos;
-  for (const std::string& trigger : request_.grammar_triggers) at = std::min(at, untriggered_text_.find(trigger));
-  if (at == std::string::npos) {
-    size_t keep = 0;
-    for (const std::string& trigger : request_.grammar_triggers) keep = std::max(keep, trigger.size());
-    if (untriggered_text_.size() > keep) untriggered_text_.erase(0, untriggered_text_.size() - keep);
-    return true;
-  }
+  const std::optional<std::string> from_trigger =
+      grammar_watch_.feed(seq_.tokenizer().token_to_piece(tok, /*special=*/true));
+  if (!from_trigger) return true;
   grammar_active_ = true;
   try {
-    grammar_->accept_text(std::string_view(untriggered_text_).substr(at));
+    grammar_->accept_text(*from_trigger);
   } catch (const Error&) {
     return false;
   }

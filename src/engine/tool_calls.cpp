@@ -212,18 +212,21 @@ ToolCallConstraint tool_call_constraint(ToolCallStyle style, const std::vector<T
   return c;
 }
 
-std::vector<ToolSpec> builtin_tools(const GgufFile& file) {
-  const std::string text = file.get_string_or(kBuiltinToolsKey, "");
-  if (text.empty()) return {};
+std::vector<ToolSpec> parse_builtin_tools(const std::string& text, const std::string& what) {
   try {
     std::vector<ToolSpec> tools = parse_tool_specs(nlohmann::ordered_json::parse(text));
     if (tools.empty()) throw Error("no tools in the array");
     return tools;
   } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string(kBuiltinToolsKey) + ": not JSON: " + e.what());
+    throw Error(what + ": not JSON: " + e.what());
   } catch (const Error& e) {
-    throw Error(std::string(kBuiltinToolsKey) + ": " + e.what());
+    throw Error(what + ": " + e.what());
   }
+}
+
+std::vector<ToolSpec> builtin_tools(const GgufFile& file) {
+  const std::string text = file.get_string_or(kBuiltinToolsKey, "");
+  return text.empty() ? std::vector<ToolSpec>{} : parse_builtin_tools(text, kBuiltinToolsKey);
 }
 
 ToolCallConstraint builtin_tool_constraint(const GgufFile& file, ToolCallStyle style) {

@@ -83,6 +83,9 @@ ToolCallConstraint tool_call_constraint(ToolCallStyle style, const std::vector<T
 // is not a valid, non-empty tools array.
 inline constexpr const char* kBuiltinToolsKey = "onellm.builtin_tools";
 std::vector<ToolSpec> builtin_tools(const GgufFile& file);
+// `text` read as such a tools array; Error naming `what` for text that is not
+// JSON or not a non-empty tools array (the key above, or train's option).
+std::vector<ToolSpec> parse_builtin_tools(const std::string& text, const std::string& what);
 // What a chat that gives no tools of its own is held to: a call the model
 // starts keeps to its built-in tools' names and schemas (lazy, several calls
 // allowed), and the tools are not shown to it, as in training. Without
