@@ -104,9 +104,7 @@ const Pool kAlarmPhrasings = {
     "new alarm {time} labeled {label}", "make an alarm for {time}", "get me up at {time}",
     "alarm for {time} please", "wake me at {time} for {label}", "I have to be up by {time}", "could you set my alarm to {time}", "set my alarm for {time}", "an alarm at {time} to {label}", "need to wake up at {time}", "schedule an alarm at {time}",
     // Session 21: the verbs people use; each 4th is held out.
-    "alarm me at {time}", "I'd like an alarm at {time}", "add an alarm at {time} labeled {label}", "please set an alarm at {time}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "set my phone to wake me at {time}", "I'd like to wake up at {time}", "alarm for {time} labeled {label}", "please have an alarm go off at {time}", "wake me up at {time} for {label}", "{time} alarm please", "I must get up at {time}", "could you wake me at {time}", "an alarm for {time}, call it {label}", "set one alarm for {time}", "add a {label} alarm at {time}", "make sure I wake up at {time}"};
+    "alarm me at {time}", "I'd like an alarm at {time}", "add an alarm at {time} labeled {label}", "please set an alarm at {time}"};
 
 const Pool kTimerPhrasings = {
     "set a timer for {duration}", "start a {duration} timer", "timer for {duration}", "count down {duration}",
@@ -116,16 +114,12 @@ const Pool kTimerPhrasings = {
     "time my {label}, {duration}", "begin a {duration} countdown", "set the timer to {duration}",
     "{duration} on the clock", "time {duration} for {label}", "a timer of {duration}", "let me know in {duration}", "countdown {duration}", "make a timer for {duration}", "{label} timer, {duration}", "remind me in {duration}",
     // Session 21: the verbs people use; each 4th is held out.
-    "ping me in {duration}", "alert me in {duration}", "let me know when {duration} is up", "buzz me in {duration}", "notify me in {duration}", "tell me in {duration}", "a {label} timer for {duration}", "wake me in {duration}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "start a timer for {duration}", "I need {duration} on a timer", "set a countdown of {duration}", "time {duration} please", "timer for {duration} for the {label}", "give me {duration} for {label}", "a {duration} countdown for {label}", "start a {label} timer of {duration}", "could you start a {duration} timer", "set {duration} on the timer", "tell me when {duration} have passed", "{duration} for the {label}, start the timer"};
+    "ping me in {duration}", "alert me in {duration}", "let me know when {duration} is up", "buzz me in {duration}", "notify me in {duration}", "tell me in {duration}", "a {label} timer for {duration}", "wake me in {duration}"};
 
 const Pool kShowAlarmsPhrasings = {
     "show my alarms", "what alarms do I have", "list my alarms", "which alarms are set",
     "open my alarms", "do I have any alarms set", "show me the alarm list", "check my alarms",
-    "what alarms are on", "are there alarms tomorrow", "display my alarms", "when is my next alarm",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "show all my alarms", "what time are my alarms", "list all alarms", "are any alarms on", "read me my alarms", "see my alarms", "how many alarms do I have", "what are my alarms"};
+    "what alarms are on", "are there alarms tomorrow", "display my alarms", "when is my next alarm"};
 
 const Pool kEventPhrasings = {
     "add {title} to my calendar on {date} at {time}", "schedule {title} for {date} at {time}",
@@ -136,9 +130,7 @@ const Pool kEventPhrasings = {
     "make a calendar entry for {title} on {date} at {time}",
     "put {title} in the calendar for {date} at {time}", "{title} on {date} at {time}, add it", "save {title} {date} at {time}", "I need {title} in my calendar {date} {time}", "add {title} {date} {time}", "block {date} at {time} for {title}", "log {title} on {date} at {time}", "set up {title} for {date} at {time}",
     // Session 21: the verbs people use; each 4th is held out.
-    "set up {title} on {date} at {time}", "create an event called {title} on {date} at {time}", "make an event {title} for {date} at {time}", "arrange {title} on {date} at {time}", "add {title} to the calendar {date} at {time}", "put {title} in my calendar {date} at {time}", "schedule {title} on {date} {time}", "pencil in {title} for {date} at {time}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "put {title} on my calendar for {date} at {time}", "add an event: {title}, {date}, {time}", "{title}, {date} at {time}, put it in my calendar", "schedule {title} {date} at {time}", "create {title} on {date} at {time}", "add {title} for {date} {time}", "I've got {title} on {date} at {time}, add it", "calendar event {title} {date} {time}", "book {title} {date} at {time}", "{date} at {time}: {title}", "on {date} at {time} I have {title}", "make an event called {title} {date} at {time}", "save the event {title} for {date} at {time}", "add to my calendar {title} {date} at {time}", "new calendar event {title}, {date} at {time}", "at {time} on {date} add {title}"};
+    "set up {title} on {date} at {time}", "create an event called {title} on {date} at {time}", "make an event {title} for {date} at {time}", "arrange {title} on {date} at {time}", "add {title} to the calendar {date} at {time}", "put {title} in my calendar {date} at {time}", "schedule {title} on {date} {time}", "pencil in {title} for {date} at {time}"};
 
 const Pool kEventAtPlacePhrasings = {
     "add {title} at {location} on {date} at {time}", "schedule {title} at {location} for {date} at {time}",
@@ -146,9 +138,7 @@ const Pool kEventAtPlacePhrasings = {
     "create an event {title} at {location} {date} {time}",
     "I have {title} at {location} {date} at {time}", "new event: {title}, {location}, {date} at {time}",
     "book {title} at {location} on {date} at {time}", "calendar {title} {date} {time} location {location}",
-    "add {title} on {date} at {time} at {location}", "put {title} at {location} on my calendar, {date} {time}", "schedule {title} {date} {time} at {location}", "{title} at {location}, {date} at {time}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "add {title} at {location} {date} at {time}", "{title} at {location} on {date} at {time}", "put {title} at {location} in my calendar {date} {time}", "schedule {title} on {date} at {time} at {location}", "create an event {title} on {date} at {time} at {location}", "book {title}, {location}, {date} {time}", "I have {title} on {date} at {time} at {location}", "new event {title} at {location} {date} at {time}"};
+    "add {title} on {date} at {time} at {location}", "put {title} at {location} on my calendar, {date} {time}", "schedule {title} {date} {time} at {location}", "{title} at {location}, {date} at {time}"};
 
 const Pool kAddContactPhrasings = {
     "add {name} to my contacts with number {phone}", "save {phone} as {name}", "new contact {name} {phone}",
@@ -158,9 +148,7 @@ const Pool kAddContactPhrasings = {
     "create contact {name} email {email}",
     "add contact {name} number {phone}", "save the number {phone} for {name}", "make a new contact {name} with {phone}", "{name}'s number is {phone}, save it", "add {name}'s email {email}", "save contact {name} with email {email}", "{name}'s email is {email}, add it", "store the email {email} for {name}",
     // Session 21: the verbs people use; each 4th is held out.
-    "add {name} to my contacts, {phone}", "put {phone} in my contacts as {name}", "save {name} to my contacts with email {email}", "add {name}'s number {phone} to my contacts", "remember {name}'s number: {phone}", "add {name} to contacts with email {email}", "keep {name}'s email {email}", "note {name}'s number {phone}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "add {name} as a contact, number {phone}", "save {name} with the number {phone}", "create a contact: {name}, {phone}", "store {phone} for {name}", "add a new contact {name} with email {email}", "save {email} as {name}'s email", "{name}, {phone}, add to contacts", "put {name}'s email {email} in my contacts", "make a contact for {name} with the number {phone}", "the number for {name} is {phone}, save it", "create contact {name} with phone {phone}", "save {name}'s email address {email}"};
+    "add {name} to my contacts, {phone}", "put {phone} in my contacts as {name}", "save {name} to my contacts with email {email}", "add {name}'s number {phone} to my contacts", "remember {name}'s number: {phone}", "add {name} to contacts with email {email}", "keep {name}'s email {email}", "note {name}'s number {phone}"};
 
 const Pool kGetContactPhrasings = {
     "what's {name}'s {field}", "look up {name}'s {field}", "find the {field} of {name}", "get {name}'s {field}",
@@ -168,9 +156,7 @@ const Pool kGetContactPhrasings = {
     "do I have {name}'s {field}",
     "I need {name}'s {field}", "give me the {field} of {name}", "what {field} does {name} have", "check {name}'s {field}", "pull up {name}'s {field}", "read me {name}'s {field}", "search contacts for {name}'s {field}", "which {field} is {name}'s",
     // Session 21: the verbs people use; each 4th is held out.
-    "what's the {field} of {name}", "can you get {name}'s {field}", "tell me the {field} for {name}", "find {name}'s {field}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "what's the {field} for {name}", "give me {name}'s {field}", "show the {field} of {name}", "look up the {field} of {name}", "do you have {name}'s {field}", "find me {name}'s {field}", "what is {name}'s {field}", "can I get the {field} of {name}"};
+    "what's the {field} of {name}", "can you get {name}'s {field}", "tell me the {field} for {name}", "find {name}'s {field}"};
 
 const Pool kCallPhrasings = {
     "call {contact}", "phone {contact}", "ring {contact}", "give {contact} a call", "dial {contact}",
@@ -178,9 +164,7 @@ const Pool kCallPhrasings = {
     "I want to call {contact}", "get {contact} on the phone", "make a call to {contact}",
     "call up {contact}", "I need to call {contact}", "place a call to {contact}", "phone call to {contact}", "could you ring {contact}", "connect me with {contact}", "call {contact} please", "ring up {contact}",
     // Session 21: the verbs people use; each 4th is held out.
-    "call {contact} for me", "can you phone {contact}", "give {contact} a ring", "buzz {contact}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "call {contact} right now", "ring {contact} please", "can you ring {contact}", "phone {contact} now", "start a phone call with {contact}", "I'd like to call {contact}", "get me {contact} on the line", "dial {contact} for me", "please phone {contact}", "call {contact} on the phone", "make a phone call to {contact}", "could you call {contact}"};
+    "call {contact} for me", "can you phone {contact}", "give {contact} a ring", "buzz {contact}"};
 
 const Pool kMessagePhrasings = {
     "text {to} {body}", "send {to} a message saying {body}", "message {to}: {body}", "tell {to} {body}",
@@ -190,9 +174,7 @@ const Pool kMessagePhrasings = {
     "shoot {to} a text, {body}", "send a message to {to}: {body}", "reply to {to} with {body}",
     "send {to} the message {body}", "text to {to}: {body}", "a message for {to}: {body}", "tell {to} that {body}", "please text {to} {body}", "send a text to {to} saying {body}", "notify {to}: {body}", "write {to} a message saying {body}",
     // Session 21: the verbs people use; each 4th is held out.
-    "tell {to} I said {body}", "could you tell {to} {body}", "let {to} know that {body}", "ping {to}: {body}", "reply to {to}: {body}", "drop a message to {to}: {body}", "tell {to} by text: {body}", "text a message to {to}: {body}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "text {to}: {body}", "send a message to {to} saying {body}", "message to {to}: {body}", "send {to} this: {body}", "text {to} that {body}", "tell {to} this: {body}", "write {to}: {body}", "send {to} a text saying {body}", "can you message {to} {body}", "message {to} saying {body}", "a text to {to}: {body}", "please tell {to} {body}", "send this to {to}: {body}", "let {to} know: {body}", "could you text {to} that {body}", "send a quick text to {to}: {body}"};
+    "tell {to} I said {body}", "could you tell {to} {body}", "let {to} know that {body}", "ping {to}: {body}", "reply to {to}: {body}", "drop a message to {to}: {body}", "tell {to} by text: {body}", "text a message to {to}: {body}"};
 
 const Pool kEmailPhrasings = {
     "email {to} about {subject}: {body}", "send an email to {to} with subject {subject} saying {body}",
@@ -201,9 +183,7 @@ const Pool kEmailPhrasings = {
     "email {to} with the subject {subject} and say {body}", "new email to {to} re {subject}: {body}",
     "send an email to {to}, subject {subject}: {body}", "email {to}, subject {subject}, body {body}", "write {to} an email about {subject} saying {body}", "new email for {to} about {subject}: {body}", "mail {to} about {subject}: {body}", "email to {to} subject {subject} text {body}", "send {to} an email titled {subject}: {body}", "compose mail to {to} about {subject}, {body}",
     // Session 21: the verbs people use; each 4th is held out.
-    "send an email to {to} about {subject}: {body}", "email {to}: subject {subject}, {body}", "drop {to} an email about {subject}: {body}", "shoot {to} an email re {subject}: {body}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "email {to} subject {subject}: {body}", "send {to} an email about {subject} saying {body}", "write an email to {to} about {subject}: {body}", "email {to}, {subject}, {body}", "send an email to {to} titled {subject} saying {body}", "compose an email for {to}, subject {subject}, body {body}", "mail {to} with subject {subject}: {body}", "email {to} titled {subject}: {body}", "an email to {to} about {subject}: {body}", "write to {to} by email, subject {subject}: {body}", "send mail to {to} subject {subject} body {body}", "email {to} the subject {subject} and the text {body}"};
+    "send an email to {to} about {subject}: {body}", "email {to}: subject {subject}, {body}", "drop {to} an email about {subject}: {body}", "shoot {to} an email re {subject}: {body}"};
 
 const Pool kSearchPhrasings = {
     "search for {query}", "look up {query}", "google {query}", "search the web for {query}", "find {query} online",
@@ -212,9 +192,7 @@ const Pool kSearchPhrasings = {
     "do a search on {query}", "look online for {query}",
     "search online for {query}", "look up on the web {query}", "can you look up {query}", "search the internet for {query}", "find information on {query}", "I'd like to know {query}", "google search {query}", "run a search for {query}",
     // Session 21: the verbs people use; each 4th is held out.
-    "find out about {query}", "look into {query}", "research {query}", "I wonder {query}", "can you find out {query}", "check the web for {query}", "what does google say about {query}", "get me results for {query}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "search the web: {query}", "look up online {query}", "can you google {query}", "web search for {query}", "search for {query} online", "please search {query}", "I'd like to find out {query}", "do a web search for {query}", "look {query} up", "find online {query}", "what can you find on {query}", "search about {query}"};
+    "find out about {query}", "look into {query}", "research {query}", "I wonder {query}", "can you find out {query}", "check the web for {query}", "what does google say about {query}", "get me results for {query}"};
 
 const Pool kFindPlacePhrasings = {
     "find {query}", "where is {query}", "show {query} on the map", "search the map for {query}",
@@ -222,9 +200,7 @@ const Pool kFindPlacePhrasings = {
     "find me {query}", "where can I find {query}", "show me {query}", "any {query} close by",
     "find {query} on the map", "show me {query} nearby", "search nearby for {query}", "map search {query}", "look up {query} on maps", "search maps for {query}", "I need {query}", "is there {query} near me",
     // Session 21: the verbs people use; each 4th is held out.
-    "where's {query}", "show me {query} on the map", "is there {query} around", "I'm looking for {query}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "find {query} around here", "where is there {query}", "show me where {query} is", "map me {query}", "search the area for {query}", "find {query} for me", "can you find {query} on the map", "locate {query} nearby", "show {query} around me", "are there {query} nearby", "help me find {query}", "point me to {query} on the map"};
+    "where's {query}", "show me {query} on the map", "is there {query} around", "I'm looking for {query}"};
 
 const Pool kNavigatePhrasings = {
     "navigate to {destination}", "take me to {destination}", "directions to {destination}",
@@ -235,9 +211,7 @@ const Pool kNavigatePhrasings = {
     "how do I get to {destination} by {mode}", "plan a route to {destination}",
     "navigation to {destination}", "bring me to {destination}", "go to {destination}", "route me to {destination} by {mode}", "directions to {destination} please", "get directions to {destination}", "head to {destination}", "I want to {mode_verb} to {destination}",
     // Session 21: the verbs people use; each 4th is held out.
-    "get me directions to {destination}", "I need to get to {destination}", "show me how to get to {destination}", "lead me to {destination}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "navigate me to {destination}", "take me to {destination} by {mode}", "start directions to {destination}", "get me to {destination} by {mode}", "I want to go to {destination}", "find a route to {destination}", "navigate to {destination} by {mode}", "show me the route to {destination}", "let's {mode_verb} to {destination}", "what's the way to {destination}", "I'd like to {mode_verb} to {destination}", "give me directions to {destination}", "the way to {destination} by {mode}", "directions for {destination}", "please navigate to {destination}", "route to {destination} by {mode}"};
+    "get me directions to {destination}", "I need to get to {destination}", "show me how to get to {destination}", "lead me to {destination}"};
 
 const Pool kSettingOnPhrasings = {
     "turn on {setting}", "enable {setting}", "switch on {setting}", "{setting} on", "activate {setting}",
@@ -245,9 +219,7 @@ const Pool kSettingOnPhrasings = {
     "switch {setting} on", "start {setting}", "get {setting} going",
     "turn {setting} on please", "enable {setting} now", "{setting} on please", "could you turn on {setting}", "I want {setting} on", "flip {setting} on", "activate {setting} please", "switch {setting} on now",
     // Session 21: the verbs people use; each 4th is held out.
-    "turn {setting} on for me", "fire up {setting}", "power on {setting}", "let's have {setting} on",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "turn {setting} on now", "please enable {setting}", "I'd like {setting} on", "can you turn on {setting}", "switch on {setting} please", "set {setting} on", "turn on {setting} for me", "enable {setting} please"};
+    "turn {setting} on for me", "fire up {setting}", "power on {setting}", "let's have {setting} on"};
 
 const Pool kSettingOffPhrasings = {
     "turn off {setting}", "disable {setting}", "switch off {setting}", "{setting} off", "deactivate {setting}",
@@ -255,18 +227,14 @@ const Pool kSettingOffPhrasings = {
     "switch {setting} off", "stop {setting}", "shut off {setting}",
     "turn {setting} off please", "disable {setting} now", "{setting} off please", "could you turn off {setting}", "I want {setting} off", "flip {setting} off", "deactivate {setting} please", "switch {setting} off now",
     // Session 21: the verbs people use; each 4th is held out.
-    "shut {setting} off", "kill {setting} please", "power off {setting}", "get rid of {setting}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "turn {setting} off now", "please disable {setting}", "I'd like {setting} off", "can you turn off {setting}", "switch off {setting} please", "set {setting} off", "turn off {setting} for me", "disable {setting} please"};
+    "shut {setting} off", "kill {setting} please", "power off {setting}", "get rid of {setting}"};
 
 const Pool kTwoSettingsPhrasings = {
     "turn {state} {setting} and {setting2}", "switch {state} {setting} and {setting2}",
     "{setting} and {setting2} {state}", "please turn {state} both {setting} and {setting2}",
     "put {setting} and {setting2} {state}", "I want {setting} and {setting2} {state}",
     "set {setting} and {setting2} to {state}", "turn {setting} and {setting2} {state}",
-    "{state} with {setting} and {setting2}", "both {setting} and {setting2} {state}", "could you turn {state} {setting} and {setting2}", "switch {setting} and {setting2} {state}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "turn both {setting} and {setting2} {state}", "can you switch {state} {setting} and {setting2}", "I'd like {setting} and {setting2} {state}", "set both {setting} and {setting2} {state}"};
+    "{state} with {setting} and {setting2}", "both {setting} and {setting2} {state}", "could you turn {state} {setting} and {setting2}", "switch {setting} and {setting2} {state}"};
 
 const Pool kOpenSettingsPhrasings = {
     "open {page} settings", "go to the {page} settings", "show {page} settings", "settings for {page}",
@@ -274,9 +242,7 @@ const Pool kOpenSettingsPhrasings = {
     "open settings, {page}",
     "show me the {page} settings", "open settings for {page}", "{page} settings please", "go to {page} settings",
     // Session 21: the verbs people use; each 4th is held out.
-    "open the {page} settings", "settings {page}", "bring up {page} settings", "I need the {page} settings",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "open the settings for {page}", "take me to the {page} settings", "show the {page} page of settings", "I want the {page} settings"};
+    "open the {page} settings", "settings {page}", "bring up {page} settings", "I need the {page} settings"};
 
 const Pool kPhotoPhrasings = {
     "take a photo", "take a picture", "open the camera", "snap a picture", "I want to take a photo",
@@ -284,18 +250,14 @@ const Pool kPhotoPhrasings = {
     "grab a picture of this",
     "take a photo now", "snap a photo", "picture please", "capture a picture",
     // Session 21: the verbs people use; each 4th is held out.
-    "capture this", "grab a photo", "take a shot", "get a picture of this",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "take a photo please", "snap a pic", "photo please", "can you take a picture"};
+    "capture this", "grab a photo", "take a shot", "get a picture of this"};
 
 const Pool kSelfiePhrasings = {
     "take a selfie", "open the front camera", "selfie time", "I want a selfie", "front camera photo",
     "snap a selfie", "take a picture of me", "selfie please",
     "front camera selfie", "take a selfie please", "selfie with the front camera", "switch to the front camera",
     // Session 21: the verbs people use; each 4th is held out.
-    "take a selfie now", "capture a selfie", "selfie mode", "photo of me with the front camera",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "take a selfie for me", "snap a picture of me", "front camera please", "use the front camera for a photo"};
+    "take a selfie now", "capture a selfie", "selfie mode", "photo of me with the front camera"};
 
 const Pool kVideoPhrasings = {
     "record a video", "start recording video", "take a video", "film this", "open the video camera",
@@ -303,26 +265,20 @@ const Pool kVideoPhrasings = {
     "video with the front camera", "shoot a video", "start filming",
     "record video", "video please", "film a video", "start the video camera",
     // Session 21: the verbs people use; each 4th is held out.
-    "film a clip", "capture video", "start shooting a video", "make a video",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "record a clip", "start a video recording", "take a video please", "begin recording video"};
+    "film a clip", "capture video", "start shooting a video", "make a video"};
 
 const Pool kCreateDocumentPhrasings = {
     "create a {type} called {name}", "new {type} named {name}", "make a {type} document {name}",
     "start a new {type}: {name}", "create a document {name} as {type}", "open a blank {type} called {name}",
     "I need a new {type} named {name}", "make a new {type} for {name}",
-    "create a new {type} named {name}", "new {type}: {name}", "make {name} as a {type}", "start a {type} called {name}", "I want a {type} called {name}", "set up a {type} named {name}", "write a new {type}, {name}", "create {name}, a {type}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "create a new {type} called {name}", "make a {type} named {name}", "I'd like a new {type} called {name}", "open a new {type} named {name}"};
+    "create a new {type} named {name}", "new {type}: {name}", "make {name} as a {type}", "start a {type} called {name}", "I want a {type} called {name}", "set up a {type} named {name}", "write a new {type}, {name}", "create {name}, a {type}"};
 
 const Pool kOpenDocumentPhrasings = {
     "open {name}", "open my {name}", "find the document {name}", "show me the {name} file",
     "open the {name} document", "where is my {name}", "pull up {name}", "open the file called {name}",
     "open the {name} file", "show {name}", "open document {name}", "bring up {name}", "show me my {name}", "open up {name}", "load {name}", "display the document {name}",
     // Session 21: the verbs people use; each 4th is held out.
-    "bring up my {name}", "pull up the {name} file", "bring up the document {name}", "get me the {name} document",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "open the document {name}", "show me the document {name}", "open my {name} file", "can you open {name}"};
+    "bring up my {name}", "pull up the {name} file", "bring up the document {name}", "get me the {name} document"};
 
 const Pool kRepeatPhrasings = {
     "repeat after me: {text}", "say {text}", "echo {text}", "can you repeat this: {text}", "say this back: {text}",
@@ -336,52 +292,40 @@ const Pool kDeleteAlarmPhrasings = {
     "delete alarm {time}", "drop the {time} alarm", "take away my alarm at {time}", "erase the {time} alarm",
     "kill the alarm for {time}",
     // Session 21: the verbs people use; each 4th is held out.
-    "kill my {time} alarm", "switch off the {time} alarm", "shut off the alarm at {time}", "I don't want the {time} alarm",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "delete the {time} alarm", "remove my alarm at {time}", "cancel the alarm for {time}", "get rid of my {time} alarm"};
+    "kill my {time} alarm", "switch off the {time} alarm", "shut off the alarm at {time}", "I don't want the {time} alarm"};
 
 const Pool kCancelTimerPhrasings = {
     "cancel the timer", "stop the timer", "stop my timer", "cancel my timers", "kill the timer",
     "turn off the timer", "stop all timers", "cancel all my timers", "end the timer", "never mind the timer",
     "clear the timers", "remove the timer", "stop the countdown", "cancel the countdown", "timer off",
-    "delete my timers",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "stop the timers", "cancel every timer", "end my timer", "kill my timers"};
+    "delete my timers"};
 
 const Pool kCancelLabelledTimerPhrasings = {
     "cancel the {label} timer", "stop the {label} timer", "cancel my timer for {label}", "stop the timer for {label}",
     "turn off the {label} timer", "end the {label} timer", "kill the {label} timer",
     "remove the timer called {label}", "cancel timer {label}", "stop timing {label}", "clear the {label} timer",
     "never mind the {label} timer", "delete the {label} timer", "cancel the timer named {label}",
-    "stop my {label} countdown", "end my timer for {label}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "cancel the timer for {label}", "stop my {label} timer", "end the timer for {label}", "kill my {label} timer"};
+    "stop my {label} countdown", "end my timer for {label}"};
 
 const Pool kListEventsPhrasings = {
     "what's on my calendar", "show my calendar", "list my events", "what events do I have", "open my calendar",
     "show me my schedule", "what's on my schedule", "do I have any meetings", "check my calendar",
     "what have I got planned", "list my appointments", "show upcoming events", "what's coming up",
-    "read me my calendar", "any events coming up", "what's in my agenda",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "show my events", "what's on the calendar", "what do I have planned", "list my calendar"};
+    "read me my calendar", "any events coming up", "what's in my agenda"};
 
 const Pool kListEventsOnDatePhrasings = {
     "what's on my calendar {date}", "show my events for {date}", "what do I have on {date}",
     "list my events on {date}", "am I busy {date}", "what's my schedule for {date}", "check my calendar for {date}",
     "any meetings on {date}", "what's planned for {date}", "show me {date} on the calendar",
     "do I have anything {date}", "open the calendar for {date}", "events on {date}", "what's happening {date}",
-    "read me my schedule for {date}", "list appointments for {date}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "what's on {date}", "show me my calendar for {date}", "do I have events on {date}", "what's my calendar {date}"};
+    "read me my schedule for {date}", "list appointments for {date}"};
 
 const Pool kDeleteEventPhrasings = {
     "delete {title} from my calendar", "cancel {title}", "remove the event {title}", "delete the {title} event",
     "take {title} off my calendar", "cancel my {title}", "drop {title} from the calendar",
     "remove {title} from my schedule", "clear {title} from my calendar", "delete event {title}", "call off {title}",
     "erase {title} from the calendar", "I'm skipping {title}, delete it", "scrap the {title} event",
-    "get {title} off my schedule", "unschedule {title}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "remove {title} from my calendar", "delete the event {title}", "cancel the {title} event", "take {title} off the calendar"};
+    "get {title} off my schedule", "unschedule {title}"};
 
 const Pool kDeleteContactPhrasings = {
     "delete {name} from my contacts", "remove the contact {name}", "delete contact {name}",
@@ -389,18 +333,14 @@ const Pool kDeleteContactPhrasings = {
     "delete {name}'s contact", "take {name} out of my contacts", "remove {name} from my address book",
     "get rid of the contact {name}", "delete the contact named {name}", "drop {name} from my contacts",
     "I don't need {name} in my contacts anymore", "wipe {name} from my contacts", "delete {name} from the phone book",
-    "remove contact {name}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "delete the contact {name}", "remove {name} from contacts", "erase the contact {name}", "delete {name} from my phone"};
+    "remove contact {name}"};
 
 const Pool kDeleteDocumentPhrasings = {
     "delete the document {name}", "delete my {name} file", "remove the {name} document", "trash {name}",
     "delete the file called {name}", "get rid of the {name} file", "erase the document {name}",
     "throw away the {name} file", "remove the file {name}", "delete document {name}", "bin the {name} document",
     "delete my document {name}", "send {name} to the trash", "remove my {name} file", "discard the document {name}",
-    "wipe the {name} file",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "delete the {name} file", "remove the document {name}", "erase my {name} file", "get rid of the document {name}"};
+    "wipe the {name} file"};
 
 const Pool kBrightnessPhrasings = {
     "set brightness to {level}%", "brightness {level} percent", "make the screen {level}% bright",
@@ -408,18 +348,14 @@ const Pool kBrightnessPhrasings = {
     "dim the screen to {level}%", "set the display brightness to {level}", "brightness to {level}",
     "put the brightness at {level} percent", "adjust brightness to {level}%", "I want {level}% brightness",
     "screen at {level} percent brightness", "brightness level {level}", "make it {level}% brightness",
-    "set the screen to {level} percent",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "brightness at {level}%", "set the brightness to {level} percent", "screen brightness {level}%", "make the brightness {level}"};
+    "set the screen to {level} percent"};
 
 const Pool kVolumePhrasings = {
     "set the volume to {level}%", "volume {level}", "turn the volume to {level} percent", "volume at {level}%",
     "change the volume to {level}", "make it {level}% loud", "put the volume on {level}", "volume {level} percent",
     "adjust the volume to {level}%", "I want the volume at {level}", "set volume {level}",
     "turn it to {level} percent volume", "sound at {level}%", "make the volume {level}", "volume level {level}",
-    "set the sound to {level} percent",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "volume to {level}%", "set the volume at {level} percent", "turn the sound to {level}%", "make the sound {level} percent"};
+    "set the sound to {level} percent"};
 
 const Pool kStreamVolumePhrasings = {
     "set the {stream} volume to {level}%", "{stream} volume {level} percent", "turn the {stream} volume to {level}",
@@ -427,9 +363,7 @@ const Pool kStreamVolumePhrasings = {
     "{stream} volume to {level}", "adjust the {stream} volume to {level} percent", "set {stream} volume {level}%",
     "I want the {stream} volume at {level}", "{stream} at {level} percent", "turn {stream} volume to {level}%",
     "set my {stream} volume to {level}", "{stream} volume level {level}", "make {stream} volume {level}%",
-    "the {stream} volume should be {level}",
-    // Session 27: more phrasings of the same intents (none uses a word found only in held-out ones).
-    "set the {stream} volume at {level} percent", "{stream} volume at {level}%", "change {stream} volume to {level}", "put the {stream} volume on {level}"};
+    "the {stream} volume should be {level}"};
 
 // What joins two requests in one sentence (two_requests in device_corpus.cpp).
 const Pool kJoinWords = {" and ", ", then ", " and then ", ", and also ", ", also ", " then ", " and after that ",
