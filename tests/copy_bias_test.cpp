@@ -96,6 +96,22 @@ TEST_F(CopyBiasTest, FindsArgumentValuesInHermesCalls) {
   EXPECT_EQ(c.value(), "again");
 }
 
+TEST_F(CopyBiasTest, FollowsCallsThatEndAndStartInsideOnePiece) {
+  // A tokenizer with long pieces, or a replayed reply, can hand over several
+  // calls at once: the text after each trigger is lexed, and after each
+  // call's end the watch looks for the next trigger.
+  ArgumentCopyBias c = follower("x");
+  c.feed("ok <tool_call>{\"name\": \"f\", \"arguments\": {\"a\": \"one\"}}</tool_call>"
+         "<tool_call>{\"name\": \"g\", \"arguments\": {\"b\": \"tw");
+  EXPECT_TRUE(c.in_argument_value());
+  EXPECT_EQ(c.value(), "tw");
+  c.feed("o\"}}</tool_call> done <tool_");
+  EXPECT_FALSE(c.in_argument_value());
+  c.feed("call>{\"name\": \"h\", \"arguments\": {\"c\": \"3");
+  EXPECT_TRUE(c.in_argument_value()) << "a trigger split across pieces after two calls";
+  EXPECT_EQ(c.value(), "3");
+}
+
 TEST_F(CopyBiasTest, FindsArgumentValuesInLlama3CallsThatStartInsideTheTrigger) {
   ArgumentCopyBias c = follower("x", 12, tool_call_triggers(ToolCallStyle::kLlama3));
   feed(c, "{\"name\": \"f\", \"parameters\": {\"q\": \"ab");
