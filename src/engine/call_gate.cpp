@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <mutex>
 #include <utility>
 
 #include "base/error.h"
+#include "base/recent_cache.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
 
@@ -31,23 +31,12 @@ CallGate::Tokens scan_vocabulary(const Tokenizer& tokenizer, const std::vector<s
   return out;
 }
 
-// Kept for the last few (tokenizer, triggers) pairs, keyed by the
-// tokenizer's instance id as GrammarVocab::of is: a daemon's requests share
-// one model and one chat template.
+// Keyed by the tokenizer's instance id, as GrammarVocab::of is: a daemon's
+// requests share one model and one chat template.
 std::shared_ptr<const CallGate::Tokens> tokens_of(const Tokenizer& tokenizer,
                                                   const std::vector<std::string>& triggers) {
-  constexpr size_t kKept = 4;
-  using Key = std::pair<uint64_t, std::vector<std::string>>;
-  static std::mutex mutex;
-  static std::vector<std::pair<Key, std::shared_ptr<const CallGate::Tokens>>> found;  // oldest first
-  Key key{tokenizer.instance_id(), triggers};
-  std::lock_guard lock(mutex);
-  for (const auto& [k, tokens] : found)
-    if (k == key) return tokens;
-  auto tokens = std::make_shared<const CallGate::Tokens>(scan_vocabulary(tokenizer, triggers));
-  if (found.size() == kKept) found.erase(found.begin());
-  found.emplace_back(std::move(key), tokens);
-  return tokens;
+  static RecentCache<std::pair<uint64_t, std::vector<std::string>>, CallGate::Tokens> found;
+  return found.get({tokenizer.instance_id(), triggers}, [&] { return scan_vocabulary(tokenizer, triggers); });
 }
 
 }  // namespace

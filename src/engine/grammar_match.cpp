@@ -6,9 +6,9 @@
 // tail position reuse their parent (no frame), so `x*` and JSON strings keep
 // a constant stack depth.
 #include <algorithm>
-#include <mutex>
 
 #include "base/error.h"
+#include "base/recent_cache.h"
 #include "engine/grammar.h"
 #include "kernels/kernels.h"
 #include "tokenizer/tokenizer.h"
@@ -78,20 +78,10 @@ std::span<const int32_t> GrammarVocab::pieces_starting_with(std::string_view pre
 }
 
 std::shared_ptr<const GrammarVocab> GrammarVocab::of(const Tokenizer& tokenizer) {
-  // Kept for the last few tokenizers (a daemon has one model; a process
-  // that loads models one after another should not keep them all). Keyed by
-  // instance id: a new tokenizer at a freed one's address must not get the
-  // old vocabulary.
-  constexpr size_t kKept = 4;
-  static std::mutex mutex;
-  static std::vector<std::pair<uint64_t, std::shared_ptr<const GrammarVocab>>> built;  // oldest first
-  std::lock_guard lock(mutex);
-  for (auto& [id, v] : built)
-    if (id == tokenizer.instance_id()) return v;
-  auto vocab = std::make_shared<const GrammarVocab>(tokenizer);
-  if (built.size() == kKept) built.erase(built.begin());
-  built.emplace_back(tokenizer.instance_id(), vocab);
-  return vocab;
+  // Keyed by instance id: a new tokenizer at a freed one's address must not
+  // get the old vocabulary.
+  static RecentCache<uint64_t, GrammarVocab> built;
+  return built.get(tokenizer.instance_id(), [&] { return GrammarVocab(tokenizer); });
 }
 
 // The matcher's own node table, which the walk on the calling thread grows.
