@@ -172,14 +172,17 @@ TEST(FastMatmul, FloatWeightsGemmForPrefill) {
 }
 
 TEST(PackedWeights, LayoutSizesAndErrors) {
-  // Same bytes as GGUF per 16 rows (Q4_0, rounded to 64), +3 % for Q4_K.
+  // Same bytes as GGUF per 16 rows (Q4_0, Q5_0, Q8_0, rounded to 64), +3 % for Q4_K.
   EXPECT_EQ(packed_panel_bytes(TensorType::Q4_0, 896), 16 * tensor_row_bytes(TensorType::Q4_0, 896));
   EXPECT_EQ(packed_panel_bytes(TensorType::Q4_0, 32), 320u);
   EXPECT_EQ(packed_matrix_bytes(TensorType::Q4_0, 17, 64), 2 * packed_panel_bytes(TensorType::Q4_0, 64));
   EXPECT_EQ(packed_panel_bytes(TensorType::Q4_K, 512), 2u * 2368);
   EXPECT_EQ(packed_panel_bytes(TensorType::Q6_K, 512), 2u * 3360);  // 16 x 210 bytes per super-block
   EXPECT_EQ(packed_panel_bytes(TensorType::Q6_K, 256), 3392u);      // rounded up to 64
-  EXPECT_EQ(packed_panel_bytes(TensorType::Q8_0, 512), 0u);
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q8_0, 512), 16 * tensor_row_bytes(TensorType::Q8_0, 512));
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q8_0, 32), 576u);  // 544, rounded up to 64
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q5_0, 512), 16 * tensor_row_bytes(TensorType::Q5_0, 512));
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q5_1, 512), 0u);
   EXPECT_EQ(packed_matrix_bytes(TensorType::F16, 16, 512), 0u);
   std::vector<uint8_t> row(tensor_row_bytes(TensorType::Q5_K, 256)), out(4096);
   try {
@@ -192,7 +195,7 @@ TEST(PackedWeights, LayoutSizesAndErrors) {
 
 TEST(PackedWeights, RowsUnpackToTheirGgufBytes) {
   // Embedding lookups of a tied, packed matrix read rows back from the panels.
-  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K}) {
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}) {
     Problem p(type, 1000, 256, 1, 400);
     std::vector<uint8_t> row(p.w.row_bytes());
     for (int64_t r = 0; r < p.rows; ++r) {
@@ -215,13 +218,13 @@ TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
   // make partial and whole panels.
   ThreadPool pool(2);
   uint32_t seed = 300;
-  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K})
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K})
     for (int64_t rows : {1, 15, 16, 33})
       for (int64_t n_tokens : {1, 2, 3, 7, 15, 16, 21}) {
-        // One block (a padded panel), an odd count (Q4_0/Q6_K pair blocks:
-        // a lone last one) or an even count.
+        // One block (a padded panel), an odd count (Q4_0/Q5_0/Q8_0/Q6_K
+        // pair blocks: a lone last one) or an even count.
         const int64_t blocks = n_tokens % 3 == 0 ? 6 : n_tokens % 3 == 1 ? 1 : 5;
-        const int64_t cols = (type == TensorType::Q4_0 ? 32 : 256) * blocks;
+        const int64_t cols = tensor_type_info(type).block_elems * blocks;
         Problem p(type, rows, cols, n_tokens, seed++);
         check_problem(p, n_tokens % 2 ? &pool : nullptr);
         if (HasFatalFailure()) return;

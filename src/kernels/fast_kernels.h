@@ -96,14 +96,27 @@ struct PanelKernels {
   PanelTileFn tile[kSlotCount];
 };
 
-// Packed Q4_0 panel (packed_weights.cpp): blocks go in pairs, [quants of
-// block 2p][quants of 2p+1][scales of 2p][scales of 2p+1] (576 bytes, nine
-// cache lines), an odd last block as [quants][scales], so a panel is read
-// as one forward stream. Byte offsets of block b's quants and scales:
-inline int64_t q4_0_quants_at(int64_t b) { return 576 * (b >> 1) + 256 * (b & 1); }
-inline int64_t q4_0_scales_at(int64_t nb, int64_t b) {
-  return 576 * (b >> 1) + 32 * (b & 1) + ((b | 1) < nb ? 512 : 256);
+// Packed Q4_0, Q5_0 and Q8_0 panels (packed_weights.cpp): blocks go in pairs,
+// [quants of block 2p][quants of 2p+1][scales of 2p][scales of 2p+1], an
+// odd last block as [quants][scales], so a panel is read as one forward
+// stream. kQuants: the 16 rows' quant bytes of one block (Q4_0 256: 576
+// bytes, nine cache lines per pair; Q5_0 320: eleven; Q8_0 512: seventeen);
+// scales: the 16 rows' fp16 d. Byte offsets of block b's quants and scales:
+template <int64_t kQuants>
+inline int64_t paired_quants_at(int64_t b) {
+  return 2 * (kQuants + 32) * (b >> 1) + kQuants * (b & 1);
 }
+template <int64_t kQuants>
+inline int64_t paired_scales_at(int64_t nb, int64_t b) {
+  return 2 * (kQuants + 32) * (b >> 1) + 32 * (b & 1) + ((b | 1) < nb ? 2 * kQuants : kQuants);
+}
+inline int64_t q4_0_quants_at(int64_t b) { return paired_quants_at<256>(b); }
+inline int64_t q4_0_scales_at(int64_t nb, int64_t b) { return paired_scales_at<256>(nb, b); }
+inline int64_t q8_0_quants_at(int64_t b) { return paired_quants_at<512>(b); }
+inline int64_t q8_0_scales_at(int64_t nb, int64_t b) { return paired_scales_at<512>(nb, b); }
+// Q5_0: Q4_0's 256 bytes of nibbles, then 64 bytes of fifth bits.
+inline int64_t q5_0_quants_at(int64_t b) { return paired_quants_at<320>(b); }
+inline int64_t q5_0_scales_at(int64_t nb, int64_t b) { return paired_scales_at<320>(nb, b); }
 
 // Packed Q6_K panel: the same pairing of super-blocks, [levels of 2p (3072
 // bytes)][levels of 2p+1][scales and d of 2p (288)][of 2p+1] (6720 bytes).

@@ -17,6 +17,16 @@
 //   scales after all of a panel's quants, decode read two streams, and the
 //   scales of a long panel (1536 x 8960 down projections: 80 KiB) came
 //   from memory one line per two blocks without prefetch.
+// Q5_0, the same pairing (fast::q5_0_quants_at / q5_0_scales_at): Q4_0's
+//   256 bytes of nibbles, then the fifth bits as 8 masks of 64 bits (mask j
+//   at q5_0_quants_at(b) + 256 + 8 j: bit 4 r + k is the fifth bit of the
+//   element in byte lane 4 r + k of nibble group j, low nibbles for j < 4,
+//   high for j >= 4), so a kernel adds 16 to the bytes a mask selects (one
+//   masked add on AVX-512). 352 bytes per 16 rows, as in the file.
+// Q8_0, the same pairing (fast::q8_0_quants_at / q8_0_scales_at) with 8
+//   groups: group m < 8, lane r at q8_0_quants_at(b) + 64 m + 4 r:
+//   qs[4m, 4m+4) of row r (signed, as in the file; pair p: 1088 p + [0, 512)
+//   block 2p, [512, 1024) block 2p+1, [1024, 1088) their scales).
 // Q4_K, panel of nb super-blocks, each 2368 bytes at 2368 s (one stream):
 //   [0, 2048)          pair g < 4, group k < 8, lane r at
 //                      512 g + 64 k + 4 r: qs[32g + 4k, +4) of row r
@@ -51,6 +61,8 @@ size_t round_up_64(size_t n) { return (n + 63) / 64 * 64; }
 size_t packed_block_bytes(TensorType type) {
   switch (type) {
     case TensorType::Q4_0: return 288;
+    case TensorType::Q5_0: return 352;
+    case TensorType::Q8_0: return 544;
     case TensorType::Q4_K: return 2368;
     case TensorType::Q6_K: return 3360;
     default: return 0;
@@ -61,14 +73,41 @@ size_t packed_block_bytes(TensorType type) {
 // offset, length) for every run of a row of nb blocks. pack_matrix and
 // unpack_matrix_row walk the same runs in opposite directions. (Q4_K's
 // 6-bit scales are re-coded, not copied: see pack_matrix / unpack.)
-template <class Copy>
-void walk_q4_0(int64_t nb, int64_t r, Copy copy) {
-  using B = quant::BlockQ4_0;
+//
+// Q4_0, Q5_0, Q8_0: kGroups 4-byte groups of qs per row and block, then d
+// (Q5_0's qh is re-coded, not copied: pack_q5_0_high_bits below).
+template <class B, int64_t kQuants, int kGroups, class Copy>
+void walk_paired(int64_t nb, int64_t r, Copy copy) {
   for (int64_t b = 0; b < nb; ++b) {
     const size_t row = sizeof(B) * static_cast<size_t>(b);
-    for (int m = 0; m < 4; ++m) copy(fast::q4_0_quants_at(b) + 64 * m + 4 * r, row + offsetof(B, qs) + 4 * m, 4);
-    copy(fast::q4_0_scales_at(nb, b) + 2 * r, row + offsetof(B, d), 2);
+    for (int m = 0; m < kGroups; ++m)
+      copy(fast::paired_quants_at<kQuants>(b) + 64 * m + 4 * r, row + offsetof(B, qs) + 4 * m, 4);
+    copy(fast::paired_scales_at<kQuants>(nb, b) + 2 * r, row + offsetof(B, d), 2);
   }
+}
+
+// The fifth bits of lane r's block b: the row's qh (32 bits, bit e for
+// element e) <-> 4 bits of lane r in each of the 8 masks; mask j holds
+// elements 16 (j / 4) + 4 (j % 4) + k, k < 4.
+int q5_0_mask_at(int j) { return 16 * (j / 4) + 4 * (j % 4); }
+int64_t q5_0_mask_byte(int64_t b, int j, int64_t r) { return fast::q5_0_quants_at(b) + 256 + 8 * j + r / 2; }
+
+void pack_q5_0_high_bits(const uint8_t* qh, int64_t b, int64_t r, uint8_t* panel) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  const int shift = 4 * static_cast<int>(r % 2);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t& byte = panel[q5_0_mask_byte(b, j, r)];
+    byte = static_cast<uint8_t>((byte & ~(0xF << shift)) | (((bits >> q5_0_mask_at(j)) & 0xF) << shift));
+  }
+}
+
+void unpack_q5_0_high_bits(const uint8_t* panel, int64_t b, int64_t r, uint8_t* qh) {
+  uint32_t bits = 0;
+  const int shift = 4 * static_cast<int>(r % 2);
+  for (int j = 0; j < 8; ++j)
+    bits |= static_cast<uint32_t>((panel[q5_0_mask_byte(b, j, r)] >> shift) & 0xF) << q5_0_mask_at(j);
+  std::memcpy(qh, &bits, 4);
 }
 
 template <class Copy>
@@ -98,7 +137,9 @@ void walk_q6_k(int64_t nb, int64_t r, Copy copy) {
 
 template <class Copy>
 void walk(TensorType type, int64_t nb, int64_t r, Copy copy) {
-  if (type == TensorType::Q4_0) return walk_q4_0(nb, r, copy);
+  if (type == TensorType::Q4_0) return walk_paired<quant::BlockQ4_0, 256, 4>(nb, r, copy);
+  if (type == TensorType::Q5_0) return walk_paired<quant::BlockQ5_0, 320, 4>(nb, r, copy);
+  if (type == TensorType::Q8_0) return walk_paired<quant::BlockQ8_0, 512, 8>(nb, r, copy);
   if (type == TensorType::Q4_K) return walk_q4_k(nb, r, copy);
   walk_q6_k(nb, r, copy);
 }
@@ -140,6 +181,9 @@ void pack_matrix(const MatrixView& w, uint8_t* out) {
     for (int64_t r = 0; r < n; ++r) {
       const uint8_t* row = static_cast<const uint8_t*>(w.data) + (r0 + r) * row_bytes;
       walk(w.type, nb, r, [&](int64_t at, size_t from, size_t len) { std::memcpy(panel + at, row + from, len); });
+      if (w.type == TensorType::Q5_0)
+        for (int64_t b = 0; b < nb; ++b)
+          pack_q5_0_high_bits(row + sizeof(quant::BlockQ5_0) * b + offsetof(quant::BlockQ5_0, qh), b, r, panel);
       if (w.type != TensorType::Q4_K) continue;
       const auto* blocks = reinterpret_cast<const quant::BlockQ4_K*>(row);
       for (int64_t s = 0; s < nb; ++s)
@@ -158,6 +202,9 @@ void unpack_matrix_row(const MatrixView& w, int64_t row, uint8_t* out) {
   const int64_t nb = w.cols / tensor_type_info(w.type).block_elems, r = row % kLanes;
   const uint8_t* panel = w.packed + static_cast<size_t>(row / kLanes) * panel_bytes;
   walk(w.type, nb, r, [&](int64_t at, size_t to, size_t len) { std::memcpy(out + to, panel + at, len); });
+  if (w.type == TensorType::Q5_0)
+    for (int64_t b = 0; b < nb; ++b)
+      unpack_q5_0_high_bits(panel, b, r, out + sizeof(quant::BlockQ5_0) * b + offsetof(quant::BlockQ5_0, qh));
   if (w.type != TensorType::Q4_K) return;
   auto* blocks = reinterpret_cast<quant::BlockQ4_K*>(out);
   for (int64_t s = 0; s < nb; ++s) {
@@ -175,6 +222,8 @@ bool packed_kernels_available(TensorType type) {
   if (k == nullptr) return false;
   switch (type) {
     case TensorType::Q4_0: return k->tile[fast::kSlotQ4_0] != nullptr;
+    case TensorType::Q5_0: return k->tile[fast::kSlotQ5_0] != nullptr;
+    case TensorType::Q8_0: return k->tile[fast::kSlotQ8_0] != nullptr;
     case TensorType::Q4_K: return k->tile[fast::kSlotQ4_K] != nullptr;
     case TensorType::Q6_K: return k->tile[fast::kSlotQ6_K] != nullptr;
     default: return false;
