@@ -251,6 +251,9 @@ int eval_agent_command(int argc, char** argv) {
   Json per_task = Json::array();
   for (const agent::AgentTask& t : tasks) {
     agent::TaskOutcome r = agent::evaluate_task(*model.backend, t, o);
+    // An unreachable service would fail every task alike: say so once.
+    if (const std::string& stop = r.run.stop_reason; stop.rfind("error: cannot connect", 0) == 0)
+      throw Error(stop.substr(7) + " (start `onellm serve`, or pass -m MODEL.gguf, --url or --socket)");
     std::fprintf(out, "%s %s: %s%s%s\n", r.success ? "PASS" : "FAIL", t.id.c_str(), t.request.c_str(),
                  r.success ? "" : "\n    ", r.why.c_str());
     if (!quiet)

@@ -113,6 +113,12 @@ def run_checks(d, tmp, model):
         check(0 <= s["success_rate"] <= 1 and s["valid_tool_calls"] <= s["tool_calls"], "eval-agent rates")
         check("success rate:" in p.stderr and ("PASS t001" in p.stderr or "FAIL t001" in p.stderr), "per-task report")
 
+    # No service on the socket: one clear error, not a failure per task.
+    p = subprocess.run([BIN, "eval-agent", os.path.join(SRC, "data/agent-tasks/device-tasks.jsonl"), "--socket",
+                        d.sock + ".absent", "--quiet"], capture_output=True, text=True, timeout=60)
+    check(p.returncode != 0 and "cannot connect" in p.stderr and "onellm serve" in p.stderr
+          and "FAIL t002" not in p.stdout, "eval-agent without a service: rc %s, %s" % (p.returncode, p.stderr[-300:]))
+
     # -m MODEL: the agent starts its own daemon.
     rc, out, err = agent(["-m", model, "--mcp", "%s device-mcp" % BIN, "--tools", tools_file, "--tool-choice", "required",
                           "--max-steps", "1", "--max-tokens", "300", "--yes", "--json", "lights"])
