@@ -3,7 +3,8 @@
 # kernel layer (src/kernels, which needs only header-only parts of src/base)
 # and tests/arm/kernels_check.cpp with aarch64-linux-gnu-g++, and runs the
 # check under qemu-user twice: on a Cortex-A53 model (ARMv8.0, no dotprod:
-# the plain NEON table) and on qemu's "max" model (dotprod: both tables).
+# the plain NEON table) and on qemu's "max" model (dotprod and i8mm: all
+# three tables).
 # No arm64 libraries are needed, so no GoogleTest: the check is standalone.
 # Usage: scripts/arm-check.sh [-j N]   (build parallelism, default 2)
 set -euo pipefail
@@ -34,5 +35,5 @@ run() {
   qemu-aarch64 -cpu "$cpu" -L /usr/aarch64-linux-gnu "$OUT/kernels_check" "$expect"
   echo "arm-check: -cpu $cpu passed in $(($(date +%s) - t0)) s"
 }
-run cortex-a53 --expect-no-dotprod
-run max --expect-dotprod
+run cortex-a53 --expect-no-dotprod --expect-no-i8mm
+run max --expect-dotprod --expect-i8mm

@@ -153,11 +153,13 @@ bool find_activation_outliers(const float* x, int64_t n_tokens, int64_t cols,
 const Kernels* kernels_scalar();
 const Kernels* kernels_avx2();
 const Kernels* kernels_avx512();
-const Kernels* kernels_neon();  // the dotprod table if the CPU has it, else the plain one
-// The two AArch64 tables, for tests: plain ASIMD (any ARMv8.0 core), and
-// SDOT (null unless the CPU reports dotprod).
+const Kernels* kernels_neon();  // the best of the three tables below that the CPU runs
+// The AArch64 tables, for tests: plain ASIMD (any ARMv8.0 core), SDOT (null
+// unless the CPU reports dotprod), and SDOT + SMMLA (null unless it reports
+// dotprod and i8mm).
 const Kernels* kernels_neon_plain();
 const Kernels* kernels_neon_dotprod();
+const Kernels* kernels_neon_i8mm();
 const Kernels& kernels_for(CpuLevel level);  // throws Error if not built here
 const PanelKernels* panel_kernels_avx2();       // null unless built for x86-64
 const PanelKernels* panel_kernels_avx512();     // null unless built for x86-64

@@ -1,9 +1,9 @@
 // The AArch64 level: 128-bit ASIMD, which every AArch64 core has. Float
 // kernels (F32/F16/BF16 weights, attention rows, the training product) and
 // the activation quantizers live here; the int8 kernels are in
-// fast_neon_int8.cpp, built with and without dotprod. Two tables result,
-// "neon" and "neon-dotprod"; kernels_neon() returns the best one the CPU
-// runs. Every float sum uses FMA (vfmaq), so results differ from the scalar
+// fast_neon_int8.cpp, built plain, with dotprod and with dotprod + i8mm.
+// Three tables result, "neon", "neon-dotprod" and "neon-i8mm";
+// kernels_neon() returns the best one the CPU runs. Every float sum uses FMA (vfmaq), so results differ from the scalar
 // level only in rounding and summation order.
 #include <cmath>
 #include <cstdint>
@@ -250,7 +250,7 @@ void accumulate_f32_neon(int64_t m, int64_t n, int64_t k, const float* a, int64_
     }
 }
 
-Kernels make_table(const char* name, bool dotprod) {
+Kernels make_table(const char* name, Int8Level int8) {
   Kernels k{};
   k.name = name;
   k.quantize_q8 = quantize_q8_neon;
@@ -258,7 +258,7 @@ Kernels make_table(const char* name, bool dotprod) {
   k.tile[kSlotF32] = tile<FloatKernel<F32Elements>>;
   k.tile[kSlotF16] = tile<FloatKernel<F16Elements>>;
   k.tile[kSlotBF16] = tile<FloatKernel<BF16Elements>>;
-  fill_int8_tiles(dotprod, k.tile);
+  fill_int8_tiles(int8, k.tile);
   k.dot_f32 = dot_f32_neon;
   k.axpy_f32 = axpy_f32_neon;
   k.accumulate_f32 = accumulate_f32_neon;
@@ -276,15 +276,21 @@ Kernels make_table(const char* name, bool dotprod) {
 }  // namespace neon
 
 const Kernels* kernels_neon_plain() {
-  static const Kernels table = neon::make_table("neon", false);
+  static const Kernels table = neon::make_table("neon", neon::Int8Level::kPlain);
   return &table;
 }
 const Kernels* kernels_neon_dotprod() {
   if (!cpu_features().dotprod) return nullptr;
-  static const Kernels table = neon::make_table("neon-dotprod", true);
+  static const Kernels table = neon::make_table("neon-dotprod", neon::Int8Level::kDotprod);
+  return &table;
+}
+const Kernels* kernels_neon_i8mm() {
+  if (!cpu_features().dotprod || !cpu_features().i8mm) return nullptr;
+  static const Kernels table = neon::make_table("neon-i8mm", neon::Int8Level::kI8mm);
   return &table;
 }
 const Kernels* kernels_neon() {
+  if (const Kernels* best = kernels_neon_i8mm()) return best;
   const Kernels* best = kernels_neon_dotprod();
   return best != nullptr ? best : kernels_neon_plain();
 }
@@ -294,5 +300,6 @@ namespace onellm::fast {
 const Kernels* kernels_neon() { return nullptr; }
 const Kernels* kernels_neon_plain() { return nullptr; }
 const Kernels* kernels_neon_dotprod() { return nullptr; }
+const Kernels* kernels_neon_i8mm() { return nullptr; }
 }  // namespace onellm::fast
 #endif

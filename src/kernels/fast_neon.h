@@ -20,9 +20,12 @@
 
 namespace onellm::fast::neon {
 
-// Fills tile[kSlotQ4_0 .. kSlotQ6_K] with the int8 kernels: vdotq_s32 when
-// `dotprod`, else vmull_s8 + vpadalq_s16 (fast_neon_int8.cpp).
-void fill_int8_tiles(bool dotprod, TileFn* tile);
+// Fills tile[kSlotQ4_0 .. kSlotQ6_K] with the int8 kernels
+// (fast_neon_int8.cpp): vmull_s8 + vpadalq_s16 on any ARMv8.0 core,
+// vdotq_s32 with dotprod, and with i8mm also vmmlaq_s32 (2 rows x 2 tokens
+// per instruction) for the legacy blocks' token pairs.
+enum class Int8Level { kPlain, kDotprod, kI8mm };
+void fill_int8_tiles(Int8Level level, TileFn* tile);
 
 // AArch64 converts halves in one instruction (fcvt), exactly.
 inline float half_to_float(const uint8_t* p) {

@@ -2,13 +2,14 @@
 // arm64 gtest is installable on the build machine): built with the cross
 // compiler by scripts/arm-check.sh and run under qemu-user. It covers the
 // ground of kernel_fast_matmul_test.cpp and kernel_attention_test.cpp for
-// both NEON tables ("neon", and "neon-dotprod" when the CPU reports dotprod):
+// every NEON table ("neon"; "neon-dotprod" when the CPU reports dotprod;
+// "neon-i8mm" when it reports i8mm too):
 // every tile slot at odd row / block / token counts with unaligned weights
 // and activations, bit-identical activation quantization, the attention and
 // training vector kernels, attend_at and matmul_fast_at against the exact
 // reference. Prints each failed comparison (the first 40) and exits 1.
 //
-// Usage: kernels_check [--expect-dotprod | --expect-no-dotprod]
+// Usage: kernels_check [--expect-dotprod | --expect-no-dotprod] [--expect-i8mm | --expect-no-i8mm]
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
@@ -52,6 +53,7 @@ using fast::Kernels;
 std::vector<const Kernels*> neon_tables() {
   std::vector<const Kernels*> tables = {fast::kernels_neon_plain()};
   if (fast::kernels_neon_dotprod() != nullptr) tables.push_back(fast::kernels_neon_dotprod());
+  if (fast::kernels_neon_i8mm() != nullptr) tables.push_back(fast::kernels_neon_i8mm());
   return tables;
 }
 
@@ -399,6 +401,9 @@ int main(int argc, char** argv) {
     if (arg == "--expect-dotprod" || arg == "--expect-no-dotprod")
       check(dotprod == (arg == "--expect-dotprod"),
             "dotprod detection: " + arg + " but cpu_features().dotprod = " + (dotprod ? "true" : "false"));
+    else if (arg == "--expect-i8mm" || arg == "--expect-no-i8mm")
+      check((fast::kernels_neon_i8mm() != nullptr) == (arg == "--expect-i8mm"),
+            "i8mm table: " + arg + " but cpu_features().i8mm = " + (cpu_features().i8mm ? "true" : "false"));
     else
       check(false, "unknown argument " + arg);
   }
