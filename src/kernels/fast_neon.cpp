@@ -3,8 +3,9 @@
 // the activation quantizers live here; the int8 kernels are in
 // fast_neon_int8.cpp, built plain, with dotprod and with dotprod + i8mm.
 // Three tables result, "neon", "neon-dotprod" and "neon-i8mm";
-// kernels_neon() returns the best one the CPU runs. Every float sum uses FMA (vfmaq), so results differ from the scalar
-// level only in rounding and summation order.
+// kernels_neon() returns the best one the CPU runs. Every float sum uses
+// FMA (vfmaq), so results differ from the scalar level only in rounding and
+// summation order.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -291,8 +292,8 @@ const Kernels* kernels_neon_i8mm() {
 }
 const Kernels* kernels_neon() {
   if (const Kernels* best = kernels_neon_i8mm()) return best;
-  const Kernels* best = kernels_neon_dotprod();
-  return best != nullptr ? best : kernels_neon_plain();
+  if (const Kernels* best = kernels_neon_dotprod()) return best;
+  return kernels_neon_plain();
 }
 }  // namespace onellm::fast
 #else
