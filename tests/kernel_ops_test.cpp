@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <mutex>
 #include <random>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "base/error.h"
@@ -159,7 +161,7 @@ TEST(ThreadPool, CoversTheRangeExactlyOnce) {
   for (int threads : {1, 2, 4}) {
     ThreadPool pool(threads);
     EXPECT_EQ(pool.size(), threads);
-    for (int64_t n : {0, 1, 2, 3, 5, 31, 32, 33, 64, 96, 1000, 8960}) {
+    for (int64_t n : {0, 1, 2, 3, 5, 31, 32, 33, 64, 96, 1000, 8960, 200003}) {
       std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
       std::atomic<int> calls{0};
       std::mutex mu;
@@ -172,16 +174,41 @@ TEST(ThreadPool, CoversTheRangeExactlyOnce) {
         sizes.push_back(end - begin);
       });
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)], 1) << n << " " << i;
-      EXPECT_LE(calls, std::max(1, threads * 5));  // a few chunks per thread
+      // Pieces of at least 1/16 of a share, plus the remainders steals leave.
+      EXPECT_LE(calls, std::max(1, threads * 32));
       if (threads > 1 && n >= threads * 16) {
-        // Shrinking chunks: half the range in the first round, the last
-        // ones 1/16 of a thread's share, so threads end close together.
+        // Pieces halve what is left of a share, down to 1/16 of it, so the
+        // first is at most half a share and the threads end close together.
+        // (Beyond 65535 items a range is cut in units of n / 65535 items.)
+        const int64_t unit = n / 65535 + 1;
         const auto [smallest, largest] = std::minmax_element(sizes.begin(), sizes.end());
-        EXPECT_LE(*largest, n / (2 * threads) + 1) << n;
-        EXPECT_LE(*smallest, n / (16 * threads) + 1) << n;
+        EXPECT_LE(*largest, n / (2 * threads) + unit) << n;
+        EXPECT_LE(*smallest, n / (16 * threads) + unit) << n;
       }
     }
   }
+}
+
+// A worker held up in its first piece (descheduled, say) does not hold up
+// the job: the caller steals the rest of that worker's share.
+TEST(ThreadPool, CallerStealsTheShareOfAStalledWorker) {
+  ThreadPool pool(2);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int64_t> caller_units{0}, worker_units{0};
+  std::atomic<bool> stalled{false};
+  pool.parallel_for(64, [&](int64_t b, int64_t e) {
+    if (std::this_thread::get_id() == caller) {
+      caller_units += e - b;
+      return;
+    }
+    if (!stalled.exchange(true)) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    worker_units += e - b;
+  });
+  EXPECT_EQ(caller_units + worker_units, 64);
+  // The worker's first piece is half its share (16 units); the caller runs
+  // its own 32 and steals the other 16 while the worker sleeps. (A worker
+  // that never started at all leaves the caller all 64.)
+  EXPECT_GE(caller_units, 48);
 }
 
 TEST(ThreadPool, ManyCallsAndNesting) {
