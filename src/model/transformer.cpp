@@ -13,13 +13,11 @@
 namespace onellm {
 namespace {
 
-// Rotates the first n_rot dims of each head of x (n_heads x head_dim) at
-// position pos. Angles are built the way ggml builds them (a running product
-// of theta_scale in float) so results agree with llama.cpp to float precision.
-void apply_rope(const ModelConfig& c, const std::vector<float>& freq_factors, float* x, int64_t n_heads,
-                int64_t pos, std::vector<float>& cos_sin) {
+// cos and sin of every rotated pair's angle at position pos (n_rot floats).
+// Angles are built the way ggml builds them (a running product of
+// theta_scale in float) so results agree with llama.cpp to float precision.
+void rope_angles(const ModelConfig& c, const std::vector<float>& freq_factors, int64_t pos, float* cos_sin) {
   const int64_t half = c.n_rot / 2;
-  cos_sin.resize(static_cast<size_t>(c.n_rot));
   const float theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.n_rot));
   float theta = static_cast<float>(pos);
   for (int64_t i = 0; i < half; ++i) {
@@ -29,6 +27,12 @@ void apply_rope(const ModelConfig& c, const std::vector<float>& freq_factors, fl
     cos_sin[2 * i + 1] = std::sin(angle);
     theta *= theta_scale;
   }
+}
+
+// Rotates the first n_rot dims of each head of x (n_heads x head_dim) by
+// the angles of rope_angles.
+void apply_rope(const ModelConfig& c, const float* cos_sin, float* x, int64_t n_heads) {
+  const int64_t half = c.n_rot / 2;
   for (int64_t h = 0; h < n_heads; ++h) {
     float* v = x + h * c.head_dim;
     for (int64_t i = 0; i < half; ++i) {
@@ -124,7 +128,10 @@ struct Model::Pass::State {
   ActivationBuffers buffers;  // recycled between passes
   std::vector<float>&x = buffers.x, &xn = buffers.xn, &q = buffers.q, &k = buffers.k, &v = buffers.v,
                      &att_out = buffers.att_out, &proj = buffers.proj, &gate = buffers.gate, &up = buffers.up;
-  std::vector<float> cos_sin;
+  // Per row, the RoPE cos/sin at its position (n_rot floats): the same for
+  // every layer and for Q and K, so computed once per pass (their cos/sin
+  // calls were ~1 % of a decode step).
+  std::vector<float> rope_cos_sin;
   std::mutex attention_mu;  // merges the attention-tracking partial sums
   int64_t next_step = 0;
 
@@ -239,6 +246,9 @@ Model::Pass::State::State(const Model& m, const ForwardSegment* segs, int64_t n_
     for (int64_t t = 0; t < segments[static_cast<size_t>(s)].n; ++t)
       matrix_row(m.token_embd_, segments[static_cast<size_t>(s)].tokens[t], x.data() + (row0[static_cast<size_t>(s)] + t) * D);
   for (const ForwardSegment& g : segments) g.cache->age_attention(g.n);
+  rope_cos_sin.resize(static_cast<size_t>(n * c.n_rot));
+  for (int64_t r = 0; r < n; ++r)
+    rope_angles(c, m.rope_freqs_, pos_of[static_cast<size_t>(r)], &rope_cos_sin[static_cast<size_t>(r * c.n_rot)]);
 }
 
 void Model::Pass::State::layer(int64_t l) {
@@ -260,8 +270,9 @@ void Model::Pass::State::layer(int64_t l) {
       for (int64_t h = 0; h < c.n_head_kv; ++h)
         rms_norm(&k[t * KVD + h * HD], L.k_norm.data(), &k[t * KVD + h * HD], HD, c.rms_eps);
     }
-    apply_rope(c, model.rope_freqs_, &q[t * QD], c.n_head, pos_of[static_cast<size_t>(t)], cos_sin);
-    apply_rope(c, model.rope_freqs_, &k[t * KVD], c.n_head_kv, pos_of[static_cast<size_t>(t)], cos_sin);
+    const float* cos_sin = &rope_cos_sin[static_cast<size_t>(t * c.n_rot)];
+    apply_rope(c, cos_sin, &q[t * QD], c.n_head);
+    apply_rope(c, cos_sin, &k[t * KVD], c.n_head_kv);
   }
   for (size_t s = 0; s < segments.size(); ++s) {
     const int64_t r0 = row0[s];
