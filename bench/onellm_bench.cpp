@@ -7,7 +7,9 @@
 //     one matmul at every CPU level, GFLOP/s and GB/s of weights; best of
 //     20 calls on one matrix, so a matrix that fits the caches reports cache
 //     rates. -stream-mib M: each timed pass runs one call on each of enough
-//     distinct copies to make M MiB, so every call reads from memory (decode).
+//     distinct copies to make M MiB, so every call reads from memory (decode),
+//     and a plain read loop over the same packed bytes with the same jobs
+//     (one per copy) prints the rate the kernel is measured against.
 //   onellm_bench accumulate -m M -n N -k K [-transposed] [-t 2]
 //     training's C += A B (matmul_accumulate) at every CPU level, GFLOP/s,
 //     best of 10; -transposed reads A as a transpose (the weight gradient).
@@ -19,6 +21,7 @@
 // ONELLM_CPU=scalar|avx2|avx512 forces the level.
 #include <sys/resource.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -168,6 +171,42 @@ int bench_matmul(int argc, char** argv) {
                   cpu_level_name(level), use_packed ? "packed" : "gguf", best * 1e6,
                   2.0 * rows * cols * n_tok / best * 1e-9, wq.size() / best * 1e-9);
     }
+  if (stream_bytes > 0 && packed_bytes > 0) {
+    // The memory's rate for this access pattern: each copy's packed bytes
+    // summed by one parallel_for over its 16-row panels (the kernel's jobs
+    // and split), then all copies in one job (no job boundaries).
+    const size_t panel_bytes = packed_panel_bytes(type, cols);
+    const int64_t n_panels = static_cast<int64_t>(packed_bytes / panel_bytes);
+    std::atomic<uint64_t> sum{0};
+    auto sum_panels = [&](const uint8_t* base, int64_t p0, int64_t p1) {
+      const auto* w = reinterpret_cast<const uint64_t*>(base + static_cast<size_t>(p0) * panel_bytes);
+      const size_t n_words = static_cast<size_t>(p1 - p0) * panel_bytes / 8;
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (size_t i = 0; i + 4 <= n_words; i += 4) s0 += w[i], s1 += w[i + 1], s2 += w[i + 2], s3 += w[i + 3];
+      sum.fetch_add(s0 + s1 + s2 + s3, std::memory_order_relaxed);
+    };
+    for (bool one_job : {false, true}) {
+      double best = 1e30;
+      for (int r = 0; r < 20; ++r) {
+        const double t0 = now_seconds();
+        if (one_job)
+          pool.parallel_for(n_panels * static_cast<int64_t>(n_copies), [&](int64_t b, int64_t e) {
+            for (int64_t u = b; u < e;) {  // runs of panels within one copy
+              const int64_t c = u / n_panels, stop = std::min(e, (c + 1) * n_panels);
+              sum_panels(packed.data() + c * packed_bytes, u - c * n_panels, stop - c * n_panels);
+              u = stop;
+            }
+          });
+        else
+          for (size_t c = 0; c < n_copies; ++c)
+            pool.parallel_for(n_panels, [&](int64_t b, int64_t e) { sum_panels(packed.data() + c * packed_bytes, b, e); });
+        best = std::min(best, (now_seconds() - t0) / static_cast<double>(n_copies));
+      }
+      std::printf("read loop over the packed copies, %-15s %8.1f us  %6.1f GB/s\n",
+                  one_job ? "all in one job:" : "a job per copy:", best * 1e6, wq.size() / best * 1e-9);
+    }
+    if (sum.load() == 42) std::puts("");  // keeps the sums alive
+  }
   return 0;
 }
 
