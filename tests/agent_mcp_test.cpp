@@ -2,6 +2,7 @@
 // predicate language, the shipped task set (replayed on a real Device), and
 // the agent loop's handling of a model's mistakes.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <deque>
 #include <fstream>
@@ -239,6 +240,24 @@ TEST(AgentLoop, StopsAtTheStepLimitAndOnServiceErrors) {
   ScriptedModel empty(std::deque<Json>{});
   run = run_agent(empty, tools, "x", AgentOptions{});
   EXPECT_NE(run.stop_reason.find("script exhausted"), std::string::npos);
+}
+
+TEST(AgentLoop, AnUnreachableModelIsThrownNotAStopReason) {
+  // A real HTTP backend on a socket path nobody listens at: no run
+  // happened, so the caller gets the error instead of a failed run.
+  Device device;
+  std::vector<AgentTool> tools = device_agent_tools(device);
+  const std::string path = ::testing::TempDir() + "onellm-nobody-" + std::to_string(::getpid()) + ".sock";
+  std::unique_ptr<ChatBackend> model = make_http_chat_backend(parse_endpoint("unix:" + path), 2000);
+  try {
+    run_agent(*model, tools, "x", AgentOptions{});
+    FAIL() << "expected UnreachableError";
+  } catch (const UnreachableError& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  // A model that answers with an error is still a stop reason.
+  ScriptedModel broken(std::deque<Json>{Json{{"choices", Json::array()}}});
+  EXPECT_EQ(run_agent(broken, tools, "x", AgentOptions{}).stop_reason.rfind("error", 0), 0u);
 }
 
 // An MCP server in memory: answers initialize, one page of tools/list and

@@ -73,6 +73,9 @@ struct AgentRun {
   int steps = 0;
 };
 
+// A model error ends the run with stop_reason "error: ..."; a model that
+// cannot be reached at all (UnreachableError) is thrown to the caller: no
+// run happened, and an evaluation must not count it as a failed task.
 AgentRun run_agent(ChatBackend& model, const std::vector<AgentTool>& tools, const std::string& request,
                    const AgentOptions& options);
 std::string default_system_prompt();

@@ -169,6 +169,8 @@ AgentRun run_agent(ChatBackend& model, const std::vector<AgentTool>& initial_too
     Json reply;
     try {
       reply = model.complete(req);
+    } catch (const UnreachableError&) {
+      throw;  // nothing answered: no run happened (agent.h)
     } catch (const Error& e) {
       run.stop_reason = std::string("error: ") + e.what();
       log({{"type", "stop"}, {"reason", run.stop_reason}});

@@ -36,13 +36,13 @@ class Socket {
       std::memcpy(a.sun_path, to.unix_path.c_str(), to.unix_path.size() + 1);
       fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-        throw Error("cannot connect to " + to.describe() + ": " + std::strerror(errno));
+        throw UnreachableError("cannot connect to " + to.describe() + ": " + std::strerror(errno));
       return;
     }
     addrinfo hints{}, *res = nullptr;
     hints.ai_socktype = SOCK_STREAM;
     int rc = ::getaddrinfo(to.host.c_str(), std::to_string(to.port).c_str(), &hints, &res);
-    if (rc != 0) throw Error("cannot resolve " + to.host + ": " + ::gai_strerror(rc));
+    if (rc != 0) throw UnreachableError("cannot resolve " + to.host + ": " + ::gai_strerror(rc));
     int err = 0;
     for (addrinfo* ai = res; ai != nullptr && fd_ < 0; ai = ai->ai_next) {
       int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
@@ -53,7 +53,7 @@ class Socket {
       }
     }
     ::freeaddrinfo(res);
-    if (fd_ < 0) throw Error("cannot connect to " + to.describe() + ": " + std::strerror(err));
+    if (fd_ < 0) throw UnreachableError("cannot connect to " + to.describe() + ": " + std::strerror(err));
   }
   ~Socket() {
     if (fd_ >= 0) ::close(fd_);

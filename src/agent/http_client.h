@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/error.h"
+
 namespace onellm::agent {
 
 struct HttpEndpoint {
@@ -17,6 +19,14 @@ struct HttpEndpoint {
   int port = 80;
   std::string path = "/";  // from the URL; requests may use their own
   std::string describe() const;
+};
+
+// Nothing answers at the endpoint (no such socket, connection refused,
+// unknown host): the service is down, not a request that failed. Callers
+// that retry or report per request tell the two apart by this type.
+class UnreachableError : public Error {
+ public:
+  using Error::Error;
 };
 
 // "http://host:port/path" or "unix:/path/to.sock". Throws Error otherwise.
@@ -31,7 +41,8 @@ struct HttpReply {
 
 // Sends one request and reads the reply. With on_data, body bytes are handed
 // over as they arrive (SSE) until it returns false or the body ends. Throws
-// Error on connection failure, malformed replies or after timeout_ms.
+// UnreachableError when it cannot connect, Error on malformed replies or
+// after timeout_ms.
 HttpReply http_request(const HttpEndpoint& to, const std::string& method, const std::string& path,
                        const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
                        int timeout_ms, const std::function<bool(const HttpReply& head, std::string_view data)>& on_data = {});

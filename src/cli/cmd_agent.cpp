@@ -116,6 +116,11 @@ ModelConnection connect_model(const Args& a) {
   return c;
 }
 
+// No model service at the address: one error that says how to get one.
+[[noreturn]] void throw_with_hint(const agent::UnreachableError& e) {
+  throw Error(std::string(e.what()) + " (start `onellm serve`, or pass -m MODEL.gguf, --url or --socket)");
+}
+
 agent::AgentOptions agent_options(const Args& a) {
   agent::AgentOptions o;
   o.max_steps = static_cast<int>(a.get_int({"--max-steps"}, 8));
@@ -215,7 +220,12 @@ int agent_command(int argc, char** argv) {
       return answer == "y" || answer == "Y" || answer == "yes";
     };
   }
-  agent::AgentRun run = agent::run_agent(*model.backend, tools, request, o);
+  agent::AgentRun run;
+  try {
+    run = agent::run_agent(*model.backend, tools, request, o);
+  } catch (const agent::UnreachableError& e) {
+    throw_with_hint(e);
+  }
   Json record = {{"request", request},          {"steps", run.steps},       {"stop_reason", run.stop_reason},
                  {"final_answer", run.final_answer}, {"calls", run.calls}, {"transcript", run.transcript},
                  {"messages", run.messages}};
@@ -250,10 +260,12 @@ int eval_agent_command(int argc, char** argv) {
   std::vector<agent::TaskOutcome> outcomes;
   Json per_task = Json::array();
   for (const agent::AgentTask& t : tasks) {
-    agent::TaskOutcome r = agent::evaluate_task(*model.backend, t, o);
-    // An unreachable service would fail every task alike: say so once.
-    if (const std::string& stop = r.run.stop_reason; stop.rfind("error: cannot connect", 0) == 0)
-      throw Error(stop.substr(7) + " (start `onellm serve`, or pass -m MODEL.gguf, --url or --socket)");
+    agent::TaskOutcome r;
+    try {
+      r = agent::evaluate_task(*model.backend, t, o);
+    } catch (const agent::UnreachableError& e) {  // would fail every task alike: say so once
+      throw_with_hint(e);
+    }
     std::fprintf(out, "%s %s: %s%s%s\n", r.success ? "PASS" : "FAIL", t.id.c_str(), t.request.c_str(),
                  r.success ? "" : "\n    ", r.why.c_str());
     if (!quiet)
