@@ -7,6 +7,7 @@
 // and activations at unaligned addresses.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
@@ -342,6 +343,34 @@ TEST(FastVectorOps, ExpAndSwigluMatchLibmAtEveryLevel) {
       }
     }
   }
+}
+
+TEST(FastVectorOps, F16ConversionHasTheScalarBitsAtEveryLevel) {
+  // Every level's f32 -> f16 row converter against f32_to_fp16: halfway
+  // cases both ways, the subnormal range and its underflow, the largest
+  // half and the first value that rounds to infinity, infinities, NaNs with
+  // payloads, signed zeros, random values; odd lengths (vector tails).
+  std::vector<float> x = {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 65519.99f, 65520.0f, -1e9f, INFINITY, -INFINITY,
+                          std::bit_cast<float>(0x7FC00000u), std::bit_cast<float>(0xFFA12345u),
+                          std::bit_cast<float>(0x7F800001u), 5.9604645e-8f, 2.9802322e-8f, 2.98023259e-8f,
+                          1e-10f, -6.097555e-5f, 6.1035156e-5f, 1.00048828125f, 1.00146484375f, 2049.0f, 2051.0f};
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> u(-70000.0f, 70000.0f), small(-1e-4f, 1e-4f);
+  while (x.size() < 203) x.push_back(x.size() % 2 ? u(rng) : small(rng));
+  std::vector<uint8_t> want(2 * x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const uint16_t h = f32_to_fp16(x[i]);
+    std::memcpy(&want[2 * i], &h, 2);
+  }
+  for (CpuLevel level : runnable_levels())
+    for (int64_t n : {1, 7, 8, 9, 203}) {
+      std::vector<uint8_t> got(want.size() + 2, 0xEE);
+      fast::kernels_for(level).f32_to_f16(x.data(), got.data(), n);
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(0, std::memcmp(&got[2 * i], &want[2 * i], 2))
+            << cpu_level_name(level) << " x[" << i << "] = " << x[static_cast<size_t>(i)];
+      EXPECT_EQ(got[2 * n], 0xEE) << cpu_level_name(level) << ": wrote past n";
+    }
 }
 
 TEST(FastAccumulate, MatchesDoublePrecisionAndIsThreadIndependent) {

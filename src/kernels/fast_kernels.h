@@ -67,6 +67,9 @@ struct Kernels {
   // out[i] = row[i] for an F16 row (prefill attention converts key and
   // value blocks once per block of queries).
   void (*f16_to_f32)(const uint8_t* row, float* out, int64_t n);
+  // row[i] = x[i] as F16, rounded to nearest even: the bits of f32_to_fp16
+  // at every level (KV cache writes).
+  void (*f32_to_f16)(const float* x, uint8_t* row, int64_t n);
   // x[i] = exp(x[i]) (exp(-inf) = 0), and out[i] = silu(gate[i]) * up[i]:
   // softmax and SwiGLU of the fast path (the x86 levels use a polynomial
   // within 2 ulp of libm's expf; the reference path keeps std::exp).

@@ -433,6 +433,11 @@ void dequantize_row_fast(TensorType type, const void* src, float* dst, int64_t n
   fast::dequantize_row_with(kernels_for(cpu_level()), type, src, dst, n);
 }
 
+void quantize_row_fast(TensorType type, const float* src, void* dst, int64_t n) {
+  if (type == TensorType::F16) return kernels_for(cpu_level()).f32_to_f16(src, static_cast<uint8_t*>(dst), n);
+  quantize_row(type, src, dst, n);
+}
+
 float dot_f32(const float* a, const float* b, int64_t n) { return kernels_for(cpu_level()).dot_f32(a, b, n); }
 
 void axpy_f32(float a, const float* x, float* y, int64_t n) { kernels_for(cpu_level()).axpy_f32(a, x, y, n); }

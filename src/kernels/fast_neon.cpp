@@ -163,6 +163,18 @@ void f16_to_f32_neon(const uint8_t* row, float* out, int64_t n) {
   for (; i < n; ++i) out[i] = F16Elements::at(row + 2 * i);
 }
 
+// FCVTN rounds to nearest even (FPCR's default) and quiets a NaN keeping its
+// top payload bits: the same bits as f32_to_fp16.
+void f32_to_f16_neon(const float* x, uint8_t* row, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    vst1_u16(reinterpret_cast<uint16_t*>(row + 2 * i), vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));
+  for (; i < n; ++i) {
+    const uint16_t h = f32_to_fp16(x[i]);
+    std::memcpy(row + 2 * i, &h, 2);
+  }
+}
+
 // ---- Q8_0 attention rows (n a multiple of 32)
 
 float dot_q8_0_neon(const float* a, const uint8_t* row, int64_t n) {
@@ -268,6 +280,7 @@ Kernels make_table(const char* name, Int8Level int8) {
   k.dot_q8_0 = dot_q8_0_neon;
   k.axpy_q8_0 = axpy_q8_0_neon;
   k.f16_to_f32 = f16_to_f32_neon;
+  k.f32_to_f16 = f32_to_f16_neon;
   k.exp_f32 = exp_f32_scalar;
   k.swiglu_f32 = swiglu_f32_scalar;
   return k;

@@ -196,6 +196,14 @@ void f16_to_f32_scalar(const uint8_t* row, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = half_bits_to_float(static_cast<uint16_t>(row[2 * i] | (row[2 * i + 1] << 8)));
 }
 
+void f32_to_f16_scalar(const float* x, uint8_t* row, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t h = f32_to_fp16(x[i]);
+    row[2 * i] = static_cast<uint8_t>(h & 0xFF);
+    row[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+  }
+}
+
 float dot_q8_0_scalar(const float* a, const uint8_t* row, int64_t n) {
   const auto* blocks = reinterpret_cast<const BlockQ8_0*>(row);
   float sum = 0;
@@ -268,6 +276,7 @@ const Kernels kScalar = {
     dot_q8_0_scalar,
     axpy_q8_0_scalar,
     f16_to_f32_scalar,
+    f32_to_f16_scalar,
     exp_f32_scalar,
     swiglu_f32_scalar,
 };

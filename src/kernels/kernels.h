@@ -47,6 +47,8 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n);
 // The same values; F16 with the active CPU level's converter (F16C, NEON).
 void dequantize_row_fast(TensorType type, const void* src, float* dst, int64_t n);
 void quantize_row(TensorType type, const float* src, void* dst, int64_t n);
+// The same bits; F16 with the active CPU level's converter.
+void quantize_row_fast(TensorType type, const float* src, void* dst, int64_t n);
 
 // ---- threads
 // A persistent pool; parallel_for splits [0, n) into contiguous ranges, runs

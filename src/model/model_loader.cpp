@@ -311,10 +311,10 @@ void KvCache::read_v(int64_t layer, int64_t pos, int64_t n, float* out) const {
   dequantize_row(type_, v_row(layer, pos), out, n * kv_dim_);
 }
 void KvCache::write_k(int64_t layer, int64_t pos, int64_t n, const float* in) {
-  quantize_row(type_, in, k_row(layer, pos), n * kv_dim_);
+  quantize_row_fast(type_, in, k_row(layer, pos), n * kv_dim_);
 }
 void KvCache::write_v(int64_t layer, int64_t pos, int64_t n, const float* in) {
-  quantize_row(type_, in, v_row(layer, pos), n * kv_dim_);
+  quantize_row_fast(type_, in, v_row(layer, pos), n * kv_dim_);
 }
 
 void KvCache::track_attention(bool on) {

@@ -243,6 +243,22 @@ void check_vector_ops(const Kernels& k) {
                  format("%s axpy_f16 n=%lld i=%lld", k.name, (long long)n, (long long)i));
     }
   }
+  // f32 -> f16 rows: the bits of f32_to_fp16 (halfway cases, subnormals,
+  // overflow to infinity, NaN payloads, then random values).
+  std::vector<float> wide = {0.0f, -0.0f, 65504.0f, 65520.0f, INFINITY, -INFINITY, 2.9802322e-8f, 1e-10f,
+                             1.00048828125f, 1.00146484375f, -6.097555e-5f, 2049.0f, 2051.0f};
+  uint32_t nan_bits = 0xFFA12345u;
+  float nan;
+  std::memcpy(&nan, &nan_bits, 4);
+  wide.push_back(nan);
+  for (float v : b) wide.push_back(v * 1000.0f);
+  std::vector<uint8_t> halves(2 * wide.size());
+  k.f32_to_f16(wide.data(), halves.data(), static_cast<int64_t>(wide.size()));
+  for (size_t i = 0; i < wide.size(); ++i) {
+    const uint16_t h = f32_to_fp16(wide[i]);
+    check(halves[2 * i] == (h & 0xFF) && halves[2 * i + 1] == (h >> 8),
+          format("%s f32_to_f16 x[%zu] = %g", k.name, i, static_cast<double>(wide[i])));
+  }
   for (int64_t n : {0, 32, 64, 96, 224}) {
     std::vector<uint8_t> row(1 + tensor_row_bytes(TensorType::Q8_0, 224));
     std::vector<float> values(224);
