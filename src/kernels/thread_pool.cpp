@@ -6,8 +6,8 @@
 // share is done steals the back half of the fullest other share. Shared
 // counters cost ~0.2 us per touch between cores here, and the earlier
 // design (every chunk claimed from one counter) lost ~5 us per job: a
-// 256 x 1536 Q4_0 matmul streamed at 25 GB/s instead of the 60 of a plain
-// read loop (bench: /tmp harness, docs/benchmarks.md session 29).
+// 256 x 1536 Q4_0 matmul streamed at 25 GB/s where a plain read loop over
+// the same bytes in one job reached 60 (docs/benchmarks.md, session 29).
 // A decode step issues a few hundred jobs of tens of microseconds each, so
 // waking sleeping threads (a futex round trip, ~50 us per job measured)
 // would cost more than the work: workers and the caller spin on the atomics
