@@ -232,6 +232,20 @@ TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
       }
 }
 
+TEST(PackedWeights, LongRowsDecodeFourPanelsAtATime) {
+  // One token on rows longer than 24 KiB a panel runs 4 panels per call
+  // where the level has such a kernel: 149 rows are two groups of 4, one
+  // lone whole panel and a partial one; on a pool a thread's pieces also
+  // end off the groups of 4.
+  ThreadPool pool(2);
+  for (int64_t cols : {4096, 4864 + 32})
+    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      Problem problem(TensorType::Q4_0, 149, cols, 1, static_cast<uint32_t>(cols));
+      check_problem(problem, p);
+      if (HasFatalFailure()) return;
+    }
+}
+
 TEST(FastMatmul, GroupsEqualSeparateCallsBitForBit) {
   // Q/K/V-like groups: mixed types of one activation format, packed and
   // file-layout matrices, row counts off the 16-row unit; decode-sized

@@ -134,9 +134,17 @@ inline int64_t q6_k_meta_at(int64_t nb, int64_t s) {
 // layout of the same slot (prefill, where those kernels are faster); null:
 // prefill runs `tile` as well.
 using PackedExpandFn = void (*)(const uint8_t* packed, int64_t n_blocks, uint8_t* panel);
+// One token against 4 whole panels (64 rows) that start panel_bytes apart:
+// y[0, 64). Each block's activations are loaded once for the 4 panels. On
+// long rows (4864 or 8960 columns) every panel re-read the whole activation
+// row as a second stream beside the weights, and one panel at a time ran
+// at 75 % of a plain read loop; 4 at a time reads it once per 64 rows.
+using PackedDecode4Fn = void (*)(const uint8_t* panel, size_t panel_bytes, const uint8_t* act, int64_t n_blocks,
+                                 float* y);
 struct PackedKernels {
   PanelTileFn tile[kSlotCount];
   PackedExpandFn expand[kSlotCount];
+  PackedDecode4Fn decode4[kSlotCount];  // null: `tile` panel by panel
 };
 
 // Shadow outliers (activation_outliers.cpp): activations far above the rest
