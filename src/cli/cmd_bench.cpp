@@ -112,12 +112,14 @@ Stats stats(const std::vector<double>& xs) {
 
 int bench_command(int argc, char** argv) {
   Args a(argc, argv, 2,
-         {"-m", "--model", "-p", "--n-prompt", "-n", "--n-gen", "-t", "--threads", "-r", "--repetitions", "-b",
-          "--batch-size", "--json-schema", "--grammar", "--kv-type", "-ctk", "--parallel", "-np"},
+         {"-m", "--model", "-p", "--n-prompt", "-n", "--n-gen", "-d", "--n-depth", "-t", "--threads", "-r",
+          "--repetitions", "-b", "--batch-size", "--json-schema", "--grammar", "--kv-type", "-ctk", "--parallel", "-np"},
          {"--json", "-h", "--help"});
   if (a.flag({"-h", "--help"})) {
     std::puts(
-        "onellm bench -m MODEL [-p 128,512] [-n 64] [-t THREADS] [-r 3] [-b 512] [--kv-type f16|q8_0|f32] [--json]\n"
+        "onellm bench -m MODEL [-p 128,512] [-n 64] [-d 0,4096] [-t THREADS] [-r 3] [-b 512] [--kv-type f16|q8_0|f32]\n"
+        "             [--json]\n"
+        "             -d: every test also with the context already holding that many tokens (untimed)\n"
         "             [--parallel 1,4,8]   also decode n tokens for B sequences at once (batched passes)\n"
         "             [--json-schema FILE | --grammar FILE]   also time decoding with sampling, without and\n"
         "                                                    with the grammar (its cost in tokens/s)");
@@ -126,6 +128,7 @@ int bench_command(int argc, char** argv) {
   const std::string model_path = model_path_or_default(a);
   const std::vector<int64_t> prompts = parse_list(a.get_or({"-p", "--n-prompt"}, "512"), "-p");
   const std::vector<int64_t> gens = parse_list(a.get_or({"-n", "--n-gen"}, "128"), "-n");
+  const std::vector<int64_t> depths = parse_list(a.get_or({"-d", "--n-depth"}, "0"), "-d");
   const std::vector<int64_t> parallel = parse_list(a.get_or({"--parallel", "-np"}, "1"), "--parallel");
   const int reps = static_cast<int>(std::max<long long>(1, a.get_int({"-r", "--repetitions"}, 5)));
   const int64_t n_batch = a.get_int({"-b", "--batch-size"}, 512);
@@ -137,11 +140,15 @@ int bench_command(int argc, char** argv) {
   LoadedModel m = load_model(model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)));
   const Model& model = *m.model;
   const ModelConfig& c = model.config();
-  int64_t max_tokens = 1;
+  int64_t max_tokens = 1, max_depth = 0;
   for (int64_t p : prompts) max_tokens = std::max(max_tokens, p);
   for (int64_t g : gens) max_tokens = std::max(max_tokens, g + 1);
+  for (int64_t d : depths) max_depth = std::max(max_depth, d);
+  max_tokens += max_depth;
   const TensorType kv_type = kv_type_from_args(a);
   KvCache cache(c, max_tokens, kv_type);
+  // Allocated once: growing the cache mid-test would re-lay it inside the timing.
+  cache.reserve(max_tokens);
   std::mt19937 rng(42);
   std::vector<int32_t> tokens(static_cast<size_t>(max_tokens));
   for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.n_vocab));
@@ -161,21 +168,30 @@ int bench_command(int argc, char** argv) {
   }
 
   struct Row {
-    int64_t n_prompt, n_gen;
+    int64_t n_prompt, n_gen, n_depth;
     std::vector<double> ns, ts;
     std::string label;  // "": plain forward passes
     int64_t n_seq = 1;  // sequences decoded together
   };
   std::vector<Row> rows;
-  auto run_test = [&](int64_t n_prompt, int64_t n_gen) {
-    Row row{n_prompt, n_gen, {}, {}, ""};
+  // Fills kc with the first `depth` tokens (untimed, in batches of n_batch):
+  // llama-bench's -d. Each repetition then truncates back to it.
+  auto fill_to_depth = [&](KvCache& kc, int64_t depth, const int32_t* toks) {
+    kc.clear();
+    for (int64_t done = 0; done < depth; done += n_batch)
+      model.forward(toks + done, std::min(n_batch, depth - done), kc, logits.data(), false, m.pool.get());
+  };
+  auto run_test = [&](int64_t n_prompt, int64_t n_gen, int64_t depth) {
+    Row row{n_prompt, n_gen, depth, {}, {}, ""};
+    fill_to_depth(cache, depth, tokens.data());
+    const int32_t* test_tokens = tokens.data() + depth;
     for (int r = -1; r < reps; ++r) {  // r == -1: warm-up, not recorded
-      cache.clear();
+      cache.truncate(depth);
       auto t0 = Clock::now();
       for (int64_t done = 0; done < n_prompt; done += n_batch)
-        model.forward(tokens.data() + done, std::min(n_batch, n_prompt - done), cache, logits.data(), false,
+        model.forward(test_tokens + done, std::min(n_batch, n_prompt - done), cache, logits.data(), false,
                       m.pool.get());
-      for (int64_t i = 0; i < n_gen; ++i) model.forward(&tokens[static_cast<size_t>(i)], 1, cache, logits.data(), false, m.pool.get());
+      for (int64_t i = 0; i < n_gen; ++i) model.forward(&test_tokens[i], 1, cache, logits.data(), false, m.pool.get());
       double s = std::chrono::duration<double>(Clock::now() - t0).count();
       if (r < 0) continue;
       row.ns.push_back(s * 1e9);
@@ -183,20 +199,23 @@ int bench_command(int argc, char** argv) {
     }
     rows.push_back(row);
   };
-  for (int64_t p : prompts)
-    if (p > 0) run_test(p, 0);
-  for (int64_t g : gens)
-    if (g > 0) run_test(0, g);
+  for (int64_t d : depths) {
+    for (int64_t p : prompts)
+      if (p > 0) run_test(p, 0, d);
+    for (int64_t g : gens)
+      if (g > 0) run_test(0, g, d);
+  }
   // Decoding with the sampler in the loop, without and with the grammar: the
   // difference is what constrained decoding costs. A finished sentence starts
   // a new one, so every run generates n_gen tokens.
-  auto run_sampled = [&](int64_t n_gen, bool constrained) {
-    Row row{0, n_gen, {}, {}, constrained ? "constrained" : "sampled"};
+  auto run_sampled = [&](int64_t n_gen, int64_t depth, bool constrained) {
+    Row row{0, n_gen, depth, {}, {}, constrained ? "constrained" : "sampled"};
     SamplingParams sp;
     sp.seed = 7;
     std::shared_ptr<const GrammarVocab> vocab = GrammarVocab::of(*m.tokenizer);
+    fill_to_depth(cache, depth, tokens.data());
     for (int r = -1; r < reps; ++r) {
-      cache.clear();
+      cache.truncate(depth);
       Sampler sampler(sp, static_cast<int32_t>(c.n_vocab));
       std::unique_ptr<GrammarMatcher> matcher;
       std::vector<int32_t> history;
@@ -227,14 +246,19 @@ int bench_command(int argc, char** argv) {
   // Batched decode: B sequences, each generating n_gen tokens, one forward
   // pass per step for all of them (what the service's scheduler does with
   // concurrent streams). t/s counts the tokens of all sequences.
-  auto run_parallel = [&](int64_t n_gen, int64_t n_seq) {
-    Row row{0, n_gen, {}, {}, "x" + std::to_string(n_seq) + " sequences", n_seq};
+  auto run_parallel = [&](int64_t n_gen, int64_t depth, int64_t n_seq) {
+    Row row{0, n_gen, depth, {}, {}, "", n_seq};
+    row.label.append("x").append(std::to_string(n_seq)).append(" sequences");  // (GCC 12 warned falsely on "x" + ...)
     std::vector<KvCache> caches;
-    for (int64_t s = 0; s < n_seq; ++s) caches.emplace_back(c, n_gen + 1, kv_type);
+    for (int64_t s = 0; s < n_seq; ++s) {
+      caches.emplace_back(c, depth + n_gen + 1, kv_type);
+      caches.back().reserve(depth + n_gen + 1);
+      fill_to_depth(caches.back(), depth, tokens.data());
+    }
     std::vector<float> batch_logits(static_cast<size_t>(n_seq * c.n_vocab));
     std::vector<Model::ForwardSegment> segments(static_cast<size_t>(n_seq));
     for (int r = -1; r < reps; ++r) {
-      for (KvCache& kc : caches) kc.clear();
+      for (KvCache& kc : caches) kc.truncate(depth);
       auto t0 = Clock::now();
       for (int64_t i = 0; i < n_gen; ++i) {
         for (int64_t s = 0; s < n_seq; ++s)
@@ -250,20 +274,28 @@ int bench_command(int argc, char** argv) {
     }
     rows.push_back(row);
   };
-  for (int64_t b : parallel)
-    for (int64_t g : gens)
-      if (b > 1 && g > 0) run_parallel(g, b);
+  for (int64_t d : depths)
+    for (int64_t b : parallel)
+      for (int64_t g : gens)
+        if (b > 1 && g > 0) run_parallel(g, d, b);
   if (grammar) {
-    for (int64_t g : gens) {
-      if (g <= 0) continue;
-      run_sampled(g, false);
-      run_sampled(g, true);
-    }
+    for (int64_t d : depths)
+      for (int64_t g : gens) {
+        if (g <= 0) continue;
+        run_sampled(g, d, false);
+        run_sampled(g, d, true);
+      }
   }
 
   const uint64_t rss = peak_rss_bytes();
   bandwidth = std::max(bandwidth, measure_read_bandwidth_in_child(m.pool->size()));
-  const double bound_ts = bandwidth / static_cast<double>(step_bytes);
+  // A decode step reads the weights and the KV cache up to its position: on
+  // average depth + (n_gen + 1) / 2 positions of K and V in every layer.
+  const double kv_bytes_per_position = 2.0 * static_cast<double>(c.n_layer * cache.row_bytes());
+  auto bound_ts = [&](const Row& r) {
+    const double positions = static_cast<double>(r.n_depth) + static_cast<double>(r.n_gen + 1) / 2.0;
+    return bandwidth / (static_cast<double>(step_bytes) + kv_bytes_per_position * positions);
+  };
   std::string model_type = c.arch + " " + tensor_type_name(static_cast<uint32_t>(model.gguf().tensor("blk.0.ffn_up.weight").type));
   if (json) {
     nlohmann::json out = nlohmann::json::array();
@@ -272,10 +304,10 @@ int bench_command(int argc, char** argv) {
       out.push_back({{"model_filename", model_path}, {"model_type", model_type},
                      {"model_size", model.weight_bytes()}, {"model_n_params", model.parameter_count()},
                      {"n_batch", n_batch}, {"n_threads", m.pool->size()}, {"n_prompt", r.n_prompt},
-                     {"n_gen", r.n_gen}, {"sampling", r.n_seq > 1 ? "" : r.label}, {"n_parallel", r.n_seq}, {"avg_ns", static_cast<uint64_t>(ns.mean)},
+                     {"n_gen", r.n_gen}, {"n_depth", r.n_depth}, {"sampling", r.n_seq > 1 ? "" : r.label}, {"n_parallel", r.n_seq}, {"avg_ns", static_cast<uint64_t>(ns.mean)},
                      {"stddev_ns", static_cast<uint64_t>(ns.stddev)}, {"avg_ts", ts.mean}, {"stddev_ts", ts.stddev},
                      {"samples_ns", r.ns}, {"samples_ts", r.ts}, {"peak_rss_bytes", rss},
-                     {"mem_bandwidth_bytes_per_s", bandwidth}, {"decode_bound_ts", bound_ts}});
+                     {"mem_bandwidth_bytes_per_s", bandwidth}, {"decode_bound_ts", bound_ts(r)}});
     }
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
@@ -285,16 +317,19 @@ int bench_command(int argc, char** argv) {
   for (const Row& r : rows) {
     Stats ts = stats(r.ts);
     std::string test = r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
+    if (r.n_depth > 0) test += " @ d" + std::to_string(r.n_depth);
     if (!r.label.empty()) test += " " + r.label;
-    std::string bound = r.n_gen > 0 && r.n_seq == 1 ? std::to_string(static_cast<int>(bound_ts * 10) / 10.0).substr(0, 7) + " (" +
-                                          std::to_string(static_cast<int>(100 * ts.mean / bound_ts)) + "%)"
-                                    : "";
+    char bound[64] = "";
+    if (r.n_gen > 0 && r.n_seq == 1)
+      std::snprintf(bound, sizeof bound, "%.1f (%d%%)", bound_ts(r), static_cast<int>(100 * ts.mean / bound_ts(r)));
     std::printf("| %s | %.2f MiB | %.2f M | %d | %s | %.2f ± %.2f | %s |\n", model_type.c_str(),
                 model.weight_bytes() / 1048576.0, model.parameter_count() / 1e6, m.pool->size(), test.c_str(),
-                ts.mean, ts.stddev, bound.c_str());
+                ts.mean, ts.stddev, bound);
   }
-  std::printf("\npeak RSS %.1f MiB (file %.1f MiB); read bandwidth %.2f GB/s; %.2f MiB read per decode step\n",
-              rss / 1048576.0, model.gguf().file_size() / 1048576.0, bandwidth / 1e9, step_bytes / 1048576.0);
+  std::printf("\npeak RSS %.1f MiB (file %.1f MiB); read bandwidth %.2f GB/s; %.2f MiB of weights read per decode step,\n"
+              "plus %.3f MiB of KV cache per position it attends to\n",
+              rss / 1048576.0, model.gguf().file_size() / 1048576.0, bandwidth / 1e9, step_bytes / 1048576.0,
+              kv_bytes_per_position / 1048576.0);
   return 0;
 }
 
