@@ -48,29 +48,40 @@ TEST(Attention, OnlineSoftmaxMatchesTwoPassAtEveryLevelAndType) {
 }
 
 TEST(Attention, GroupedQueriesMatchOneAtATime) {
-  // attend_group (GQA heads sharing a KV head, prefill) against attend per
-  // query; 18 queries also run the split beyond 16; head size 36 leaves a
-  // tail after the 8-wide F16 row conversion (Q8_0 rows need whole blocks).
+  // attend_group (GQA heads sharing a KV head: decode, and prefill row by
+  // row) against attend per query and the double-precision softmax: every
+  // group size of the levels' kernels (1-16, one per template instance)
+  // and 18 (the split beyond 16); head sizes 36 and 80 leave tails after
+  // the 8- and 16-wide row chunks (Q8_0 rows need whole blocks).
   for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::Q8_0})
-    for (int64_t dim : {64, 36})
+    for (int64_t dim : {64, 36, 80, 128})
       for (int64_t n : test::kAttentionKeyCounts)
-        for (int64_t n_queries : {1, 7, 18}) {
+        for (int64_t n_queries : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18}) {
           if (type == TensorType::Q8_0 && dim % 32 != 0) continue;
           const test::KvTestRows k(type, n, dim, 3 + static_cast<uint32_t>(n), 3.0f);
           const test::KvTestRows v(type, n, dim, 7 + static_cast<uint32_t>(n), 1.0f);
           std::vector<float> q(static_cast<size_t>(n_queries * dim));
-          std::mt19937 rng(9);
+          std::mt19937 rng(9 + static_cast<uint32_t>(n_queries));
           std::normal_distribution<float> dist;
           for (float& x : q) x = dist(rng);
           const float scale = 0.125f;
+          std::vector<double> reference(q.size()), one, probs;
+          for (int64_t i = 0; i < n_queries; ++i) {
+            test::attention_reference(q.data() + i * dim, k.values.data(), v.values.data(), n, dim, scale, one, probs);
+            std::copy(one.begin(), one.end(), reference.begin() + i * dim);
+          }
           for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon}) {
             if (!cpu_level_supported(level)) continue;
             std::vector<float> got(q.size()), want(q.size());
             attend_group_at(level, q.data(), n_queries, k.view, v.view, n, dim, scale, got.data());
             for (int64_t i = 0; i < n_queries; ++i)
               attend_at(level, q.data() + i * dim, k.view, v.view, n, dim, scale, want.data() + i * dim, nullptr);
-            for (size_t i = 0; i < q.size(); ++i)
-              ASSERT_NEAR(got[i], want[i], 2e-5) << cpu_level_name(level) << " n=" << n << " i=" << i;
+            for (size_t i = 0; i < q.size(); ++i) {
+              ASSERT_NEAR(got[i], want[i], 2e-5) << cpu_level_name(level) << " " << tensor_type_info(type).name
+                                                 << " dim=" << dim << " n=" << n << " queries=" << n_queries
+                                                 << " i=" << i;
+              ASSERT_NEAR(got[i], reference[i], 2e-5) << cpu_level_name(level) << " against the reference";
+            }
           }
         }
 }

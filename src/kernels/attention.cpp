@@ -115,9 +115,11 @@ void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k
     return attend_group_at(level, q + kMaxQueries * head_dim, n_queries - kMaxQueries, k, v, n_keys, head_dim, scale,
                            out + kMaxQueries * head_dim);
   }
+  const fast::Kernels& kernels = fast::kernels_for(level);
+  if (kernels.attend_heads != nullptr && k.type == v.type)
+    return kernels.attend_heads(q, n_queries, k, v, n_keys, head_dim, scale, out);
   // The score product's columns: 8 or 16 (the accumulate kernels' widths).
   const int64_t query_pad = n_queries <= 8 ? 8 : kMaxQueries;
-  const fast::Kernels& kernels = fast::kernels_for(level);
   const fast::AccumulateFn accumulate = kernels.accumulate_f32;
   thread_local std::vector<float> q_t, scores, k_rows, v_rows;
   q_t.assign(static_cast<size_t>(head_dim * query_pad), 0.0f);

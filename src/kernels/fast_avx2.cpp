@@ -3,8 +3,11 @@
 // if each function carried __attribute__((target("avx2,fma,f16c"))); the
 // build needs no -march flag and fast_matmul.cpp calls in only after
 // cpu_features() has confirmed the instructions exist.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <vector>
 
 #include "kernels/fast_kernels.h"
 #include "kernels/quant_blocks.h"

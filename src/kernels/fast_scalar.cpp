@@ -279,6 +279,7 @@ const Kernels kScalar = {
     f32_to_f16_scalar,
     exp_f32_scalar,
     swiglu_f32_scalar,
+    nullptr,  // attend_heads: the generic path
 };
 
 }  // namespace
