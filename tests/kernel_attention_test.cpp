@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -84,6 +85,44 @@ TEST(Attention, GroupedQueriesMatchOneAtATime) {
             }
           }
         }
+}
+
+TEST(Attention, PartsOverKeyRangesMergeToTheWhole) {
+  // attend_group_partial over ranges of the keys (unequal, one empty),
+  // combined by merge_attention, against attend_group over all of them.
+  const int64_t n = 100, dim = 64;
+  for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::Q8_0})
+    for (int64_t n_queries : {1, 6, 7, 16, 18}) {
+      const test::KvTestRows k(type, n, dim, 21, 3.0f), v(type, n, dim, 22, 1.0f);
+      std::vector<float> q(static_cast<size_t>(n_queries * dim));
+      std::mt19937 rng(4);
+      std::normal_distribution<float> dist;
+      for (float& x : q) x = dist(rng);
+      const int64_t bounds[] = {0, 37, 37, 80, 100};  // parts of 37, 0, 43 and 20 keys
+      const int64_t n_parts = 4;
+      for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon}) {
+        if (!cpu_level_supported(level)) continue;
+        std::vector<float> parts(static_cast<size_t>(n_parts * n_queries * dim)), maxes(n_parts * n_queries),
+            sums(maxes.size()), merged(q.size()), whole(q.size());
+        for (int64_t p = 0; p < n_parts; ++p) {
+          const int64_t j0 = bounds[p], count = bounds[p + 1] - j0;
+          KvRows kp = k.view, vp = v.view;
+          kp.data += j0 * kp.stride;
+          vp.data += j0 * vp.stride;
+          attend_group_partial_at(level, q.data(), n_queries, kp, vp, count, dim, 0.125f,
+                                  parts.data() + p * n_queries * dim, maxes.data() + p * n_queries,
+                                  sums.data() + p * n_queries);
+        }
+        for (int64_t i = 0; i < n_queries; ++i)
+          EXPECT_EQ(maxes[static_cast<size_t>(n_queries + i)], -std::numeric_limits<float>::infinity())
+              << "the empty part's max";
+        merge_attention(parts.data(), maxes.data(), sums.data(), n_parts, n_queries, dim, merged.data());
+        attend_group_at(level, q.data(), n_queries, k.view, v.view, n, dim, 0.125f, whole.data());
+        for (size_t i = 0; i < q.size(); ++i)
+          ASSERT_NEAR(merged[i], whole[i], 2e-5) << cpu_level_name(level) << " " << tensor_type_info(type).name
+                                                 << " queries=" << n_queries << " i=" << i;
+      }
+    }
 }
 
 TEST(Attention, UnsupportedRowsAreErrors) {

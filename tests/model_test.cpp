@@ -122,6 +122,35 @@ TEST(Model, IncrementalDecodeEqualsBatchedPrefill) {
   }
 }
 
+// A long context: decode splits each KV head's keys into chunks and merges
+// them (flash-decoding); its logits must equal the batched prefill's row at
+// the same position. 3 KV heads, so the heads do not divide among 2 threads.
+TEST(Model, DecodeOverALongContextEqualsBatchedPrefill) {
+  TempDir dir;
+  TinyModelSpec spec;
+  spec.n_head = 6;
+  spec.n_head_kv = 3;
+  spec.n_ctx = 2048;
+  write_tiny_model(spec, dir.file("m.gguf"));
+  auto model = Model::load(dir.file("m.gguf"));
+  const int64_t V = model->config().n_vocab, n = 1300;
+  std::vector<int32_t> tokens(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) tokens[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7 + 3) % V);
+  ThreadPool pool(2);
+  for (TensorType kv : {TensorType::F32, TensorType::F16}) {
+    KvCache batch_cache(model->config(), n, kv), step_cache(model->config(), n, kv);
+    std::vector<float> batch(static_cast<size_t>(n * V)), step(static_cast<size_t>(V));
+    model->forward(tokens.data(), n, batch_cache, batch.data(), true, &pool);
+    model->forward(tokens.data(), n - 2, step_cache, step.data(), false, &pool);
+    for (int64_t t = n - 2; t < n; ++t) {  // keys 1299 and 1300: 3 chunks of 512, the last partial
+      model->forward(&tokens[static_cast<size_t>(t)], 1, step_cache, step.data(), false, &pool);
+      for (int64_t j = 0; j < V; ++j)
+        ASSERT_NEAR(step[static_cast<size_t>(j)], batch[static_cast<size_t>(t * V + j)], 2e-4)
+            << tensor_type_info(kv).name << " pos " << t << " logit " << j;
+    }
+  }
+}
+
 // F16 and Q8_0 caches (head size 64 here) give logits close to the F32
 // cache's; attention tracking sees every query's probabilities sum to one,
 // so the count-weighted mean score over all positions is exactly 1.

@@ -105,19 +105,24 @@ void attend(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim
 // Per key block: S^T (keys x queries) = K . Q^T, an online softmax per
 // query column, then O += P . V. The queries are stored transposed and
 // padded to query_pad (8 or 16) columns so the score product runs full vectors.
-void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys,
-                     int64_t head_dim, float scale, float* out) {
+namespace {
+
+// attend_group_at, or with max_out / sum_out its unnormalized part.
+void attend_group_impl(CpuLevel level, const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys,
+                       int64_t head_dim, float scale, float* out, float* max_out, float* sum_out) {
   check_rows(k, head_dim, "key");
   check_rows(v, head_dim, "value");
   constexpr int64_t kMaxQueries = 16;
   if (n_queries > kMaxQueries) {
-    attend_group_at(level, q, kMaxQueries, k, v, n_keys, head_dim, scale, out);
-    return attend_group_at(level, q + kMaxQueries * head_dim, n_queries - kMaxQueries, k, v, n_keys, head_dim, scale,
-                           out + kMaxQueries * head_dim);
+    attend_group_impl(level, q, kMaxQueries, k, v, n_keys, head_dim, scale, out, max_out, sum_out);
+    const bool partial = max_out != nullptr;
+    return attend_group_impl(level, q + kMaxQueries * head_dim, n_queries - kMaxQueries, k, v, n_keys, head_dim,
+                             scale, out + kMaxQueries * head_dim, partial ? max_out + kMaxQueries : nullptr,
+                             partial ? sum_out + kMaxQueries : nullptr);
   }
   const fast::Kernels& kernels = fast::kernels_for(level);
   if (kernels.attend_heads != nullptr && k.type == v.type)
-    return kernels.attend_heads(q, n_queries, k, v, n_keys, head_dim, scale, out);
+    return kernels.attend_heads(q, n_queries, k, v, n_keys, head_dim, scale, out, max_out, sum_out);
   // The score product's columns: 8 or 16 (the accumulate kernels' widths).
   const int64_t query_pad = n_queries <= 8 ? 8 : kMaxQueries;
   const fast::AccumulateFn accumulate = kernels.accumulate_f32;
@@ -176,14 +181,57 @@ void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k
     accumulate(n_queries, head_dim, nb, scores.data(), 1, query_pad, vb, ldv, out, head_dim);
   }
   for (int64_t i = 0; i < n_queries; ++i) {
+    if (max_out != nullptr) {
+      max_out[i] = running_max[i], sum_out[i] = total[i];
+      continue;
+    }
     const float inv = total[i] > 0.0f ? 1.0f / total[i] : 0.0f;
     for (int64_t d = 0; d < head_dim; ++d) out[i * head_dim + d] *= inv;
   }
 }
 
+}  // namespace
+
+void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys,
+                     int64_t head_dim, float scale, float* out) {
+  attend_group_impl(level, q, n_queries, k, v, n_keys, head_dim, scale, out, nullptr, nullptr);
+}
+
 void attend_group(const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim,
                   float scale, float* out) {
   attend_group_at(cpu_level(), q, n_queries, k, v, n_keys, head_dim, scale, out);
+}
+
+void attend_group_partial_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys,
+                             int64_t head_dim, float scale, float* out, float* max_out, float* sum_out) {
+  attend_group_impl(level, q, n_queries, k, v, n_keys, head_dim, scale, out, max_out, sum_out);
+}
+
+void attend_group_partial(const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim,
+                          float scale, float* out, float* max_out, float* sum_out) {
+  attend_group_partial_at(cpu_level(), q, n_queries, k, v, n_keys, head_dim, scale, out, max_out, sum_out);
+}
+
+void merge_attention(const float* parts, const float* maxes, const float* sums, int64_t n_parts, int64_t n_queries,
+                     int64_t head_dim, float* out) {
+  for (int64_t i = 0; i < n_queries; ++i) {
+    float top = -std::numeric_limits<float>::infinity();
+    for (int64_t p = 0; p < n_parts; ++p) top = std::max(top, maxes[p * n_queries + i]);
+    float total = 0.0f;
+    float* o = out + i * head_dim;
+    std::fill_n(o, head_dim, 0.0f);
+    if (top == -std::numeric_limits<float>::infinity()) continue;  // no keys at all
+    for (int64_t p = 0; p < n_parts; ++p) {
+      const float m = maxes[p * n_queries + i];
+      if (m == -std::numeric_limits<float>::infinity()) continue;  // an empty part
+      const float w = std::exp(m - top);
+      total += w * sums[p * n_queries + i];
+      const float* part = parts + (p * n_queries + i) * head_dim;
+      for (int64_t d = 0; d < head_dim; ++d) o[d] += w * part[d];
+    }
+    const float inv = total > 0.0f ? 1.0f / total : 0.0f;
+    for (int64_t d = 0; d < head_dim; ++d) o[d] *= inv;
+  }
 }
 
 void attend_exact(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale, float* out,

@@ -35,7 +35,7 @@ namespace {
 #define ONELLM_X86_ACCUMULATE accumulate_f32_avx512
 #define ONELLM_X86_ATTEND_HEADS attend_heads_avx512
 void attend_heads_avx512(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n_keys, int64_t dim, float scale,
-                         float* out);
+                         float* out, float* max_out, float* sum_out);
 #include "kernels/fast_avx512_accumulate.inc"
 #include "kernels/fast_x86_kernels.inc"
 #include "kernels/fast_avx512_attention.inc"

@@ -221,6 +221,21 @@ void attend_group(const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t
                   float scale, float* out);
 void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys,
                      int64_t head_dim, float scale, float* out);
+// attend_group over part of the keys, left unnormalized so that parts can be
+// combined (flash-decoding: one sequence's keys split between threads):
+// out (n_queries x head_dim) = sum_j e^(s_j - max) v_j, max_out[i] = the
+// largest score s_j of query i, sum_out[i] = sum_j e^(s_j - max). n_keys 0
+// gives zeros and max -inf. merge_attention combines the parts.
+void attend_group_partial_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys,
+                             int64_t head_dim, float scale, float* out, float* max_out, float* sum_out);
+void attend_group_partial(const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim,
+                          float scale, float* out, float* max_out, float* sum_out);
+// out (n_queries x head_dim) = the attention over all keys, from n_parts
+// results of attend_group_partial laid out one after another: part p's
+// output at parts + p * n_queries * head_dim, its max and sum at
+// maxes / sums + p * n_queries.
+void merge_attention(const float* parts, const float* maxes, const float* sums, int64_t n_parts, int64_t n_queries,
+                     int64_t head_dim, float* out);
 // The reference: rows dequantized to F32, scores summed in index order, a
 // two-pass softmax, values accumulated in index order (golden comparisons).
 void attend_exact(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale, float* out,

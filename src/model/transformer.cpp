@@ -414,9 +414,38 @@ void Model::Pass::State::attention(int64_t l) {
     f32_k[s] = kb.data();
     f32_v[s] = vb.data();
   }
+  // Few (row, KV head) pairs over a long context (decode): each pair's keys
+  // go in chunks of kKeyChunk, ordered so that a thread's run of items holds
+  // every head of its rows, and the unnormalized parts are merged after.
+  // With one item per KV head, each thread read its head's half of every
+  // row (a stream the prefetchers follow poorly), and a model whose KV
+  // heads do not divide among the threads left one idle. The split does not
+  // depend on the thread count, so neither do the results.
+  constexpr int64_t kSplitBelowItems = 16, kKeyChunk = 512;
+  const bool split = static_cast<int64_t>(fast_rows.size()) * c.n_head_kv < kSplitBelowItems;
+  const size_t n_rows_fast = fast_rows.size();
+  std::vector<int64_t> first_item(n_rows_fast + 1, 0), chunks(n_rows_fast, 1), first_part(n_rows_fast + 1, 0);
+  for (size_t i = 0; i < n_rows_fast; ++i) {
+    const int64_t n_keys = pos_of[static_cast<size_t>(fast_rows[i])] + 1;
+    if (split && n_keys > kKeyChunk) chunks[i] = (n_keys + kKeyChunk - 1) / kKeyChunk;
+    first_item[i + 1] = first_item[i] + chunks[i] * c.n_head_kv;
+    first_part[i + 1] = first_part[i] + (chunks[i] > 1 ? chunks[i] * c.n_head_kv : 0);
+  }
+  // Parts of row i, KV head kvh, chunk k at first_part[i] + kvh * chunks[i] + k.
+  const int64_t part_floats = group * HD;
+  // Kept between layers and passes (the caller's thread; the workers get
+  // the pointers: a thread_local named in the lambda would be their own).
+  thread_local std::vector<float> part_buffer;
+  part_buffer.resize(static_cast<size_t>(first_part.back() * (part_floats + 2 * group)));
+  float* const parts = part_buffer.data();
+  float* const part_max = parts + first_part.back() * part_floats;
+  float* const part_sum = part_max + first_part.back() * group;
   auto attend_groups = [&](int64_t begin, int64_t end) {
+    size_t i = static_cast<size_t>(std::upper_bound(first_item.begin(), first_item.end(), begin) - first_item.begin()) - 1;
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t r = fast_rows[static_cast<size_t>(item / c.n_head_kv)], kvh = item % c.n_head_kv, h0 = kvh * group;
+      while (item >= first_item[i + 1]) ++i;
+      const int64_t r = fast_rows[i], local = item - first_item[i];
+      const int64_t chunk = local / c.n_head_kv, kvh = local % c.n_head_kv, h0 = kvh * group;
       const size_t s = static_cast<size_t>(seg_of[static_cast<size_t>(r)]);
       const KvCache& cache = *segments[s].cache;
       const size_t head_offset = tensor_row_bytes(cache.type(), kvh * HD);
@@ -427,15 +456,32 @@ void Model::Pass::State::attention(int64_t l) {
         keys = {TensorType::F32, reinterpret_cast<const uint8_t*>(f32_k[s] + kvh * HD), f32_stride};
         values = {TensorType::F32, reinterpret_cast<const uint8_t*>(f32_v[s] + kvh * HD), f32_stride};
       }
-      attend_group(&q[r * QD + h0 * HD], group, keys, values, pos_of[static_cast<size_t>(r)] + 1, HD, scale,
-                   &att_out[r * QD + h0 * HD]);
+      const int64_t n_keys = pos_of[static_cast<size_t>(r)] + 1;
+      if (chunks[i] == 1) {
+        attend_group(&q[r * QD + h0 * HD], group, keys, values, n_keys, HD, scale, &att_out[r * QD + h0 * HD]);
+        continue;
+      }
+      const int64_t j0 = chunk * kKeyChunk, part = first_part[i] + kvh * chunks[i] + chunk;
+      keys.data += static_cast<size_t>(j0) * keys.stride;
+      values.data += static_cast<size_t>(j0) * values.stride;
+      attend_group_partial(&q[r * QD + h0 * HD], group, keys, values, std::min(kKeyChunk, n_keys - j0), HD, scale,
+                           parts + part * part_floats, part_max + part * group, part_sum + part * group);
     }
   };
-  const int64_t n_fast = static_cast<int64_t>(fast_rows.size()) * c.n_head_kv;
+  const int64_t n_fast = first_item.back();
   const int64_t n_slow = static_cast<int64_t>(slow_rows.size()) * c.n_head;
   if (n_fast > 0) {
     if (pool != nullptr) pool->parallel_for(n_fast, attend_groups);
     else attend_groups(0, n_fast);
+  }
+  for (size_t i = 0; i < n_rows_fast; ++i) {
+    if (chunks[i] == 1) continue;
+    const int64_t r = fast_rows[i];
+    for (int64_t kvh = 0; kvh < c.n_head_kv; ++kvh) {
+      const int64_t part = first_part[i] + kvh * chunks[i];
+      merge_attention(parts + part * part_floats, part_max + part * group, part_sum + part * group, chunks[i], group,
+                      HD, &att_out[r * QD + kvh * group * HD]);
+    }
   }
   if (n_slow > 0) {
     if (pool != nullptr) pool->parallel_for(n_slow, attend_items);

@@ -351,6 +351,42 @@ void check_attention() {
   });
 }
 
+// ---- grouped queries (attend_group) at the NEON level: against the reference
+// per query, and as parts over key ranges merged (decode's split of the keys)
+
+void check_attention_groups() {
+  test::for_each_attention_case([](const test::AttentionCase& c) {
+    const int64_t dim = c.dim, n = c.n;
+    for (int64_t n_q : {1, 7, 18}) {
+      const std::vector<float> q = normal_values(static_cast<size_t>(n_q * dim), 6);
+      std::vector<float> whole(q.size()), merged(q.size());
+      attend_group_at(CpuLevel::kNeon, q.data(), n_q, c.k.view, c.v.view, n, dim, c.scale, whole.data());
+      const int64_t half = n / 2;
+      std::vector<float> parts(2 * q.size()), maxes(static_cast<size_t>(2 * n_q)), sums(maxes.size());
+      KvRows k2 = c.k.view, v2 = c.v.view;
+      k2.data += half * k2.stride;
+      v2.data += half * v2.stride;
+      attend_group_partial_at(CpuLevel::kNeon, q.data(), n_q, c.k.view, c.v.view, half, dim, c.scale, parts.data(),
+                              maxes.data(), sums.data());
+      attend_group_partial_at(CpuLevel::kNeon, q.data(), n_q, k2, v2, n - half, dim, c.scale,
+                              parts.data() + q.size(), maxes.data() + n_q, sums.data() + n_q);
+      merge_attention(parts.data(), maxes.data(), sums.data(), 2, n_q, dim, merged.data());
+      const std::string what = format("attend_group_at(neon) %s dim %lld keys %lld queries %lld",
+                                      tensor_type_info(c.type).name, (long long)dim, (long long)n, (long long)n_q);
+      int bad = 0;
+      for (int64_t i = 0; i < n_q && bad == 0; ++i) {
+        std::vector<double> want, want_p;
+        test::attention_reference(q.data() + i * dim, c.k.values.data(), c.v.values.data(), n, dim, c.scale, want,
+                                  want_p);
+        for (int64_t d = 0; d < dim && bad == 0; ++d) {
+          bad += !check_near(whole[i * dim + d], want[d], 2e-5, what + format(" out[%lld]", (long long)(i * dim + d)));
+          bad += !check_near(merged[i * dim + d], want[d], 2e-5, what + " merged halves");
+        }
+      }
+    }
+  });
+}
+
 // ---- matmul_fast_at(kNeon) vs the exact matmul and the scalar level
 
 void check_matmul(TensorType type, int64_t rows, int64_t cols, int64_t n_tokens, uint32_t seed, ThreadPool* pool) {
@@ -434,6 +470,7 @@ int main(int argc, char** argv) {
   }
   check_accumulate_threads();
   check_attention();
+  check_attention_groups();
   check_matmuls();
   std::printf("%d checks, %d failed\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
