@@ -414,20 +414,23 @@ void Model::Pass::State::attention(int64_t l) {
     f32_k[s] = kb.data();
     f32_v[s] = vb.data();
   }
-  // Few (row, KV head) pairs over a long context (decode): each pair's keys
-  // go in chunks of kKeyChunk, ordered so that a thread's run of items holds
+  // The rows of a sequence that decodes (fewer than kSplitRowsBelow rows in
+  // this pass) over a long context: each (row, KV head) pair's keys go in
+  // chunks of kKeyChunk, ordered so that a thread's run of items holds
   // every head of its rows, and the unnormalized parts are merged after.
   // With one item per KV head, each thread read its head's half of every
   // row (a stream the prefetchers follow poorly), and a model whose KV
-  // heads do not divide among the threads left one idle. The split does not
-  // depend on the thread count, so neither do the results.
-  constexpr int64_t kSplitBelowItems = 16, kKeyChunk = 512;
-  const bool split = static_cast<int64_t>(fast_rows.size()) * c.n_head_kv < kSplitBelowItems;
+  // heads do not divide among the threads left one idle. Whether a row is
+  // split depends only on its own sequence, not on the thread count or on
+  // the other sequences of a batch, so neither do its results.
+  constexpr int64_t kSplitRowsBelow = 4, kKeyChunk = 512;
   const size_t n_rows_fast = fast_rows.size();
   std::vector<int64_t> first_item(n_rows_fast + 1, 0), chunks(n_rows_fast, 1), first_part(n_rows_fast + 1, 0);
   for (size_t i = 0; i < n_rows_fast; ++i) {
-    const int64_t n_keys = pos_of[static_cast<size_t>(fast_rows[i])] + 1;
-    if (split && n_keys > kKeyChunk) chunks[i] = (n_keys + kKeyChunk - 1) / kKeyChunk;
+    const size_t r = static_cast<size_t>(fast_rows[i]);
+    const int64_t n_keys = pos_of[r] + 1;
+    if (segments[static_cast<size_t>(seg_of[r])].n < kSplitRowsBelow && n_keys > kKeyChunk)
+      chunks[i] = (n_keys + kKeyChunk - 1) / kKeyChunk;
     first_item[i + 1] = first_item[i] + chunks[i] * c.n_head_kv;
     first_part[i + 1] = first_part[i] + (chunks[i] > 1 ? chunks[i] * c.n_head_kv : 0);
   }
