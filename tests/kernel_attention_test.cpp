@@ -125,6 +125,54 @@ TEST(Attention, PartsOverKeyRangesMergeToTheWhole) {
     }
 }
 
+TEST(Attention, CausalGroupsMaskEachQueryAtItsOwnKeyCount) {
+  // attend_group_causal (prefill: rows of one sequence in one call) against
+  // the double-precision softmax over each query's own keys: consecutive
+  // positions as prefill gives them, and scattered counts down to one key,
+  // so that later key blocks are masked whole for some queries; every group
+  // size of the kernels and 20 (the split beyond 16).
+  const int64_t n = 100;
+  for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::Q8_0})
+    for (int64_t dim : {64, 36, 128})
+      for (int64_t n_queries = 1; n_queries <= 20; n_queries += n_queries < 16 ? 1 : 4) {
+        if (type == TensorType::Q8_0 && dim % 32 != 0) continue;
+        const test::KvTestRows k(type, n, dim, 31 + static_cast<uint32_t>(dim), 3.0f);
+        const test::KvTestRows v(type, n, dim, 37 + static_cast<uint32_t>(dim), 1.0f);
+        std::mt19937 rng(11 + static_cast<uint32_t>(n_queries));
+        std::normal_distribution<float> dist;
+        std::vector<float> q(static_cast<size_t>(n_queries * dim));
+        for (float& x : q) x = dist(rng);
+        std::vector<int64_t> consecutive(static_cast<size_t>(n_queries)), scattered(consecutive.size());
+        for (int64_t i = 0; i < n_queries; ++i) {
+          consecutive[static_cast<size_t>(i)] = n - n_queries / 3 + i / 3;  // rows of 3 heads, the last at n
+          scattered[static_cast<size_t>(i)] = i == 0 ? 1 : 1 + static_cast<int64_t>(rng() % n);
+        }
+        for (const std::vector<int64_t>* limits : {&consecutive, &scattered}) {
+          std::vector<double> reference(q.size()), one, probs;
+          for (int64_t i = 0; i < n_queries; ++i) {
+            test::attention_reference(q.data() + i * dim, k.values.data(), v.values.data(), (*limits)[i], dim, 0.125f,
+                                      one, probs);
+            std::copy(one.begin(), one.end(), reference.begin() + i * dim);
+          }
+          for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon}) {
+            if (!cpu_level_supported(level)) continue;
+            std::vector<float> got(q.size());
+            attend_group_causal_at(level, q.data(), n_queries, limits->data(), k.view, v.view, dim, 0.125f, got.data());
+            for (size_t i = 0; i < q.size(); ++i)
+              ASSERT_NEAR(got[i], reference[i], 2e-5)
+                  << cpu_level_name(level) << " " << tensor_type_info(type).name << " dim=" << dim
+                  << " queries=" << n_queries << (limits == &consecutive ? " consecutive" : " scattered")
+                  << " query " << i / static_cast<size_t>(dim) << " of "
+                  << (*limits)[i / static_cast<size_t>(dim)] << " keys";
+          }
+        }
+      }
+  std::vector<float> q(64), out(64), rows(64);
+  const KvRows f32{TensorType::F32, reinterpret_cast<const uint8_t*>(rows.data()), 64 * sizeof(float)};
+  const int64_t none = 0;
+  EXPECT_THROW(attend_group_causal(q.data(), 1, &none, f32, f32, 64, 1.0f, out.data()), Error);
+}
+
 TEST(Attention, UnsupportedRowsAreErrors) {
   std::vector<float> q(20), out(20);
   std::vector<uint8_t> bytes(1024);

@@ -108,21 +108,34 @@ void attend(const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim
 namespace {
 
 // attend_group_at, or with max_out / sum_out its unnormalized part.
+// key_limits (may be null): query i reads keys j < key_limits[i] only.
 void attend_group_impl(CpuLevel level, const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys,
-                       int64_t head_dim, float scale, float* out, float* max_out, float* sum_out) {
+                       const int64_t* key_limits, int64_t head_dim, float scale, float* out, float* max_out,
+                       float* sum_out) {
   check_rows(k, head_dim, "key");
   check_rows(v, head_dim, "value");
   constexpr int64_t kMaxQueries = 16;
   if (n_queries > kMaxQueries) {
-    attend_group_impl(level, q, kMaxQueries, k, v, n_keys, head_dim, scale, out, max_out, sum_out);
+    attend_group_impl(level, q, kMaxQueries, k, v, n_keys, key_limits, head_dim, scale, out, max_out, sum_out);
     const bool partial = max_out != nullptr;
-    return attend_group_impl(level, q + kMaxQueries * head_dim, n_queries - kMaxQueries, k, v, n_keys, head_dim,
-                             scale, out + kMaxQueries * head_dim, partial ? max_out + kMaxQueries : nullptr,
+    return attend_group_impl(level, q + kMaxQueries * head_dim, n_queries - kMaxQueries, k, v, n_keys,
+                             key_limits != nullptr ? key_limits + kMaxQueries : nullptr, head_dim, scale,
+                             out + kMaxQueries * head_dim, partial ? max_out + kMaxQueries : nullptr,
                              partial ? sum_out + kMaxQueries : nullptr);
   }
   const fast::Kernels& kernels = fast::kernels_for(level);
   if (kernels.attend_heads != nullptr && k.type == v.type)
-    return kernels.attend_heads(q, n_queries, k, v, n_keys, head_dim, scale, out, max_out, sum_out);
+    return kernels.attend_heads(q, n_queries, k, v, n_keys, key_limits, head_dim, scale, out, max_out, sum_out);
+  if (key_limits != nullptr) {  // the generic path: each run of equal limits alone
+    for (int64_t i = 0, run = 1; i < n_queries; i += run) {
+      for (run = 1; i + run < n_queries && key_limits[i + run] == key_limits[i]; ++run) {
+      }
+      const bool partial = max_out != nullptr;
+      attend_group_impl(level, q + i * head_dim, run, k, v, std::min(key_limits[i], n_keys), nullptr, head_dim, scale,
+                        out + i * head_dim, partial ? max_out + i : nullptr, partial ? sum_out + i : nullptr);
+    }
+    return;
+  }
   // The score product's columns: 8 or 16 (the accumulate kernels' widths).
   const int64_t query_pad = n_queries <= 8 ? 8 : kMaxQueries;
   const fast::AccumulateFn accumulate = kernels.accumulate_f32;
@@ -194,7 +207,22 @@ void attend_group_impl(CpuLevel level, const float* q, int64_t n_queries, KvRows
 
 void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys,
                      int64_t head_dim, float scale, float* out) {
-  attend_group_impl(level, q, n_queries, k, v, n_keys, head_dim, scale, out, nullptr, nullptr);
+  attend_group_impl(level, q, n_queries, k, v, n_keys, nullptr, head_dim, scale, out, nullptr, nullptr);
+}
+
+void attend_group_causal_at(CpuLevel level, const float* q, int64_t n_queries, const int64_t* n_keys_of, KvRows k,
+                            KvRows v, int64_t head_dim, float scale, float* out) {
+  int64_t n_keys = 0;
+  for (int64_t i = 0; i < n_queries; ++i) {
+    if (n_keys_of[i] < 1) throw Error("attention: query " + std::to_string(i) + " of a causal group has no key");
+    n_keys = std::max(n_keys, n_keys_of[i]);
+  }
+  attend_group_impl(level, q, n_queries, k, v, n_keys, n_keys_of, head_dim, scale, out, nullptr, nullptr);
+}
+
+void attend_group_causal(const float* q, int64_t n_queries, const int64_t* n_keys_of, KvRows k, KvRows v,
+                         int64_t head_dim, float scale, float* out) {
+  attend_group_causal_at(cpu_level(), q, n_queries, n_keys_of, k, v, head_dim, scale, out);
 }
 
 void attend_group(const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim,
@@ -204,7 +232,7 @@ void attend_group(const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t
 
 void attend_group_partial_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys,
                              int64_t head_dim, float scale, float* out, float* max_out, float* sum_out) {
-  attend_group_impl(level, q, n_queries, k, v, n_keys, head_dim, scale, out, max_out, sum_out);
+  attend_group_impl(level, q, n_queries, k, v, n_keys, nullptr, head_dim, scale, out, max_out, sum_out);
 }
 
 void attend_group_partial(const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim,

@@ -34,8 +34,8 @@ namespace {
 #define ONELLM_X86_LEVEL_NAME "avx512"
 #define ONELLM_X86_ACCUMULATE accumulate_f32_avx512
 #define ONELLM_X86_ATTEND_HEADS attend_heads_avx512
-void attend_heads_avx512(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n_keys, int64_t dim, float scale,
-                         float* out, float* max_out, float* sum_out);
+void attend_heads_avx512(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n_keys, const int64_t* key_limits,
+                         int64_t dim, float scale, float* out, float* max_out, float* sum_out);
 #include "kernels/fast_avx512_accumulate.inc"
 #include "kernels/fast_x86_kernels.inc"
 #include "kernels/fast_avx512_attention.inc"

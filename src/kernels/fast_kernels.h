@@ -77,9 +77,12 @@ struct Kernels {
   void (*swiglu_f32)(const float* gate, const float* up, float* out, int64_t n);
   // attend_group for n_q <= 16 queries sharing one KV head, K and V rows of
   // one type (F32, F16 or Q8_0); with max_out and sum_out, the unnormalized
-  // part of attend_group_partial. null: attend_group's generic blocked path.
-  void (*attend_heads)(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n_keys, int64_t dim, float scale,
-                       float* out, float* max_out, float* sum_out);
+  // part of attend_group_partial. key_limits (may be null): query i reads
+  // keys j < key_limits[i] only, 1 <= key_limits[i] <= n_keys (prefill's
+  // rows of one sequence in one call, each masked at its own position).
+  // null: attend_group's generic blocked path.
+  void (*attend_heads)(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n_keys, const int64_t* key_limits,
+                       int64_t dim, float scale, float* out, float* max_out, float* sum_out);
 };
 // dequantize_row with the table's vector F16 converter (the same values).
 void dequantize_row_with(const Kernels& k, TensorType type, const void* src, float* dst, int64_t n);

@@ -221,6 +221,14 @@ void attend_group(const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t
                   float scale, float* out);
 void attend_group_at(CpuLevel level, const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys,
                      int64_t head_dim, float scale, float* out);
+// attend_group with a key count per query: query i attends to keys
+// j < n_keys_of[i] (each at least 1). Prefill puts consecutive rows of one
+// sequence in one call, each masked at its own position, so a KV head's key
+// blocks are read (and, on AVX-512, transposed) once for up to 16 queries.
+void attend_group_causal(const float* q, int64_t n_queries, const int64_t* n_keys_of, KvRows k, KvRows v,
+                         int64_t head_dim, float scale, float* out);
+void attend_group_causal_at(CpuLevel level, const float* q, int64_t n_queries, const int64_t* n_keys_of, KvRows k,
+                            KvRows v, int64_t head_dim, float scale, float* out);
 // attend_group over part of the keys, left unnormalized so that parts can be
 // combined (flash-decoding: one sequence's keys split between threads):
 // out (n_queries x head_dim) = sum_j e^(s_j - max) v_j, max_out[i] = the

@@ -414,27 +414,61 @@ void Model::Pass::State::attention(int64_t l) {
     f32_k[s] = kb.data();
     f32_v[s] = vb.data();
   }
-  // The rows of a sequence that decodes (fewer than kSplitRowsBelow rows in
-  // this pass) over a long context: each (row, KV head) pair's keys go in
-  // chunks of kKeyChunk, ordered so that a thread's run of items holds
-  // every head of its rows, and the unnormalized parts are merged after.
-  // With one item per KV head, each thread read its head's half of every
-  // row (a stream the prefetchers follow poorly), and a model whose KV
-  // heads do not divide among the threads left one idle. Whether a row is
-  // split depends only on its own sequence, not on the thread count or on
-  // the other sequences of a batch, so neither do its results.
+  // The fast rows go in tiles; a work item is a tile's KV head (or a chunk
+  // of its keys). A sequence that decodes (fewer than kSplitRowsBelow rows
+  // in this pass) over a long context has one row per tile, its keys in
+  // chunks of kKeyChunk, ordered so that a thread's run of items holds every
+  // head of its rows, and the unnormalized parts are merged after. With one
+  // item per KV head, each thread read its head's half of every row (a
+  // stream the prefetchers follow poorly), and a model whose KV heads do not
+  // divide among the threads left one idle. Whether a row is split depends
+  // only on its own sequence, not on the thread count or on the other
+  // sequences of a batch, so neither do its results.
+  // A prefill's tile holds up to 16 / group consecutive rows of its
+  // sequence, whose queries of one KV head go in one call, each masked at
+  // its row's position: the key blocks are read (and on AVX-512 transposed)
+  // once per tile, not once per row (SmolLM2's 3 heads per KV head spent
+  // most of the call on the transpose).
   constexpr int64_t kSplitRowsBelow = 4, kKeyChunk = 512;
-  const size_t n_rows_fast = fast_rows.size();
-  std::vector<int64_t> first_item(n_rows_fast + 1, 0), chunks(n_rows_fast, 1), first_part(n_rows_fast + 1, 0);
-  for (size_t i = 0; i < n_rows_fast; ++i) {
-    const size_t r = static_cast<size_t>(fast_rows[i]);
-    const int64_t n_keys = pos_of[r] + 1;
-    if (segments[static_cast<size_t>(seg_of[r])].n < kSplitRowsBelow && n_keys > kKeyChunk)
-      chunks[i] = (n_keys + kKeyChunk - 1) / kKeyChunk;
-    first_item[i + 1] = first_item[i] + chunks[i] * c.n_head_kv;
-    first_part[i + 1] = first_part[i] + (chunks[i] > 1 ? chunks[i] * c.n_head_kv : 0);
+  const int64_t rows_per_tile = std::max<int64_t>(1, 16 / group);
+  struct Tile {
+    size_t first;  // index into fast_rows
+    int64_t n_rows, chunks;
+  };
+  std::vector<Tile> tiles;
+  for (size_t i = 0; i < fast_rows.size();) {
+    const int64_t s = seg_of[static_cast<size_t>(fast_rows[i])];
+    const int64_t n_keys = pos_of[static_cast<size_t>(fast_rows[i])] + 1;
+    if (segments[static_cast<size_t>(s)].n < kSplitRowsBelow) {
+      tiles.push_back({i, 1, n_keys > kKeyChunk ? (n_keys + kKeyChunk - 1) / kKeyChunk : 1});
+      ++i;
+      continue;
+    }
+    size_t end = i + 1;
+    while (end < fast_rows.size() && static_cast<int64_t>(end - i) < rows_per_tile &&
+           seg_of[static_cast<size_t>(fast_rows[end])] == s)
+      ++end;
+    tiles.push_back({i, static_cast<int64_t>(end - i), 1});
+    i = end;
   }
-  // Parts of row i, KV head kvh, chunk k at first_part[i] + kvh * chunks[i] + k.
+  // A causal prefill's tiles grow in cost with their position, and
+  // parallel_for hands each thread a contiguous range of items: taken
+  // first, last, second, second to last, ..., every range costs about the
+  // same (one thread had three quarters of a pp512's attention).
+  std::vector<Tile> ordered;
+  ordered.reserve(tiles.size());
+  for (size_t a = 0, b = tiles.size(); a < b;) {
+    ordered.push_back(tiles[a++]);
+    if (a < b) ordered.push_back(tiles[--b]);
+  }
+  tiles.swap(ordered);
+  const size_t n_tiles = tiles.size();
+  std::vector<int64_t> first_item(n_tiles + 1, 0), first_part(n_tiles + 1, 0);
+  for (size_t i = 0; i < n_tiles; ++i) {
+    first_item[i + 1] = first_item[i] + tiles[i].chunks * c.n_head_kv;
+    first_part[i + 1] = first_part[i] + (tiles[i].chunks > 1 ? tiles[i].chunks * c.n_head_kv : 0);
+  }
+  // Parts of tile i, KV head kvh, chunk k at first_part[i] + kvh * chunks + k.
   const int64_t part_floats = group * HD;
   // Kept between layers and passes (the caller's thread; the workers get
   // the pointers: a thread_local named in the lambda would be their own).
@@ -444,10 +478,13 @@ void Model::Pass::State::attention(int64_t l) {
   float* const part_max = parts + first_part.back() * part_floats;
   float* const part_sum = part_max + first_part.back() * group;
   auto attend_groups = [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> tile_q, tile_out;  // this thread's own
+    thread_local std::vector<int64_t> tile_keys;
     size_t i = static_cast<size_t>(std::upper_bound(first_item.begin(), first_item.end(), begin) - first_item.begin()) - 1;
     for (int64_t item = begin; item < end; ++item) {
       while (item >= first_item[i + 1]) ++i;
-      const int64_t r = fast_rows[i], local = item - first_item[i];
+      const Tile& tile = tiles[i];
+      const int64_t r = fast_rows[tile.first], local = item - first_item[i];
       const int64_t chunk = local / c.n_head_kv, kvh = local % c.n_head_kv, h0 = kvh * group;
       const size_t s = static_cast<size_t>(seg_of[static_cast<size_t>(r)]);
       const KvCache& cache = *segments[s].cache;
@@ -460,11 +497,28 @@ void Model::Pass::State::attention(int64_t l) {
         values = {TensorType::F32, reinterpret_cast<const uint8_t*>(f32_v[s] + kvh * HD), f32_stride};
       }
       const int64_t n_keys = pos_of[static_cast<size_t>(r)] + 1;
-      if (chunks[i] == 1) {
+      if (tile.n_rows > 1) {
+        const int64_t n_q = tile.n_rows * group, head_floats = group * HD;
+        tile_q.resize(static_cast<size_t>(n_q * HD));
+        tile_out.resize(tile_q.size());
+        tile_keys.resize(static_cast<size_t>(n_q));
+        for (int64_t t = 0; t < tile.n_rows; ++t) {
+          const int64_t row = fast_rows[tile.first + static_cast<size_t>(t)];
+          std::copy_n(&q[row * QD + h0 * HD], head_floats, &tile_q[static_cast<size_t>(t * head_floats)]);
+          std::fill_n(&tile_keys[static_cast<size_t>(t * group)], group, pos_of[static_cast<size_t>(row)] + 1);
+        }
+        attend_group_causal(tile_q.data(), n_q, tile_keys.data(), keys, values, HD, scale, tile_out.data());
+        for (int64_t t = 0; t < tile.n_rows; ++t) {
+          const int64_t row = fast_rows[tile.first + static_cast<size_t>(t)];
+          std::copy_n(&tile_out[static_cast<size_t>(t * head_floats)], head_floats, &att_out[row * QD + h0 * HD]);
+        }
+        continue;
+      }
+      if (tile.chunks == 1) {
         attend_group(&q[r * QD + h0 * HD], group, keys, values, n_keys, HD, scale, &att_out[r * QD + h0 * HD]);
         continue;
       }
-      const int64_t j0 = chunk * kKeyChunk, part = first_part[i] + kvh * chunks[i] + chunk;
+      const int64_t j0 = chunk * kKeyChunk, part = first_part[i] + kvh * tile.chunks + chunk;
       keys.data += static_cast<size_t>(j0) * keys.stride;
       values.data += static_cast<size_t>(j0) * values.stride;
       attend_group_partial(&q[r * QD + h0 * HD], group, keys, values, std::min(kKeyChunk, n_keys - j0), HD, scale,
@@ -477,13 +531,13 @@ void Model::Pass::State::attention(int64_t l) {
     if (pool != nullptr) pool->parallel_for(n_fast, attend_groups);
     else attend_groups(0, n_fast);
   }
-  for (size_t i = 0; i < n_rows_fast; ++i) {
-    if (chunks[i] == 1) continue;
-    const int64_t r = fast_rows[i];
+  for (size_t i = 0; i < n_tiles; ++i) {
+    if (tiles[i].chunks == 1) continue;
+    const int64_t r = fast_rows[tiles[i].first];
     for (int64_t kvh = 0; kvh < c.n_head_kv; ++kvh) {
-      const int64_t part = first_part[i] + kvh * chunks[i];
-      merge_attention(parts + part * part_floats, part_max + part * group, part_sum + part * group, chunks[i], group,
-                      HD, &att_out[r * QD + kvh * group * HD]);
+      const int64_t part = first_part[i] + kvh * tiles[i].chunks;
+      merge_attention(parts + part * part_floats, part_max + part * group, part_sum + part * group, tiles[i].chunks,
+                      group, HD, &att_out[r * QD + kvh * group * HD]);
     }
   }
   if (n_slow > 0) {

@@ -352,7 +352,8 @@ void check_attention() {
 }
 
 // ---- grouped queries (attend_group) at the NEON level: against the reference
-// per query, and as parts over key ranges merged (decode's split of the keys)
+// per query, as parts over key ranges merged (decode's split of the keys),
+// and with a key count per query (attend_group_causal: prefill's rows)
 
 void check_attention_groups() {
   test::for_each_attention_case([](const test::AttentionCase& c) {
@@ -371,6 +372,12 @@ void check_attention_groups() {
       attend_group_partial_at(CpuLevel::kNeon, q.data(), n_q, k2, v2, n - half, dim, c.scale,
                               parts.data() + q.size(), maxes.data() + n_q, sums.data() + n_q);
       merge_attention(parts.data(), maxes.data(), sums.data(), 2, n_q, dim, merged.data());
+      // Prefill's rows in one call (3 heads per row, the last row at n keys).
+      std::vector<int64_t> limits(static_cast<size_t>(n_q));
+      for (int64_t i = 0; i < n_q; ++i) limits[i] = std::max<int64_t>(1, n - (n_q - 1 - i) / 3);
+      std::vector<float> causal(q.size());
+      attend_group_causal_at(CpuLevel::kNeon, q.data(), n_q, limits.data(), c.k.view, c.v.view, dim, c.scale,
+                             causal.data());
       const std::string what = format("attend_group_at(neon) %s dim %lld keys %lld queries %lld",
                                       tensor_type_info(c.type).name, (long long)dim, (long long)n, (long long)n_q);
       int bad = 0;
@@ -382,6 +389,11 @@ void check_attention_groups() {
           bad += !check_near(whole[i * dim + d], want[d], 2e-5, what + format(" out[%lld]", (long long)(i * dim + d)));
           bad += !check_near(merged[i * dim + d], want[d], 2e-5, what + " merged halves");
         }
+        test::attention_reference(q.data() + i * dim, c.k.values.data(), c.v.values.data(), limits[i], dim, c.scale,
+                                  want, want_p);
+        for (int64_t d = 0; d < dim && bad == 0; ++d)
+          bad += !check_near(causal[i * dim + d], want[d], 2e-5,
+                             what + format(" causal, query %lld of %lld keys", (long long)i, (long long)limits[i]));
       }
     }
   });
