@@ -333,27 +333,18 @@ TEST(FastVectorOps, DotAndAxpyMatchDoublePrecision) {
 // that exercise every column path and the 6-row blocks and their
 // remainders; and bit-identical with and without threads.
 TEST(FastVectorOps, ExpAndSwigluMatchLibmAtEveryLevel) {
-  // Odd lengths (vector tails), softmax-like inputs down to -inf and SiLU
-  // inputs of both signs.
   std::mt19937 rng(11);
-  std::uniform_real_distribution<float> wide(-90.0f, 20.0f), gate(-30.0f, 30.0f);
   for (CpuLevel level : runnable_levels()) {
     const fast::Kernels& k = fast::kernels_for(level);
-    for (int64_t n : {1, 7, 8, 9, 23, 100}) {
-      std::vector<float> x(static_cast<size_t>(n) + 1), g(x.size()), u(x.size()), out(x.size());
-      for (size_t i = 0; i < x.size(); ++i) {
-        x[i] = i % 11 == 3 ? -INFINITY : wide(rng);
-        g[i] = gate(rng);
-        u[i] = gate(rng);
-      }
-      std::vector<float> e(x);
+    for (int64_t n : test::kExpLengths) {
+      const test::ExpSwigluCase c(n, rng);
+      std::vector<float> e(c.x), out(c.x.size());
       k.exp_f32(e.data() + 1, n);  // unaligned
-      k.swiglu_f32(g.data() + 1, u.data() + 1, out.data() + 1, n);
-      for (int64_t i = 1; i <= n; ++i) {
-        const double want = std::exp(double(x[i]));
-        ASSERT_NEAR(e[i], want, 2e-7 * want + 1e-37) << cpu_level_name(level) << " exp(" << x[i] << ")";
-        const double silu = g[i] / (1.0 + std::exp(-double(g[i]))) * u[i];
-        ASSERT_NEAR(out[i], silu, 1e-6 * std::fabs(silu) + 1e-30) << cpu_level_name(level) << " swiglu(" << g[i] << ")";
+      k.swiglu_f32(c.gate.data() + 1, c.up.data() + 1, out.data() + 1, n);
+      for (size_t i = 1; i <= static_cast<size_t>(n); ++i) {
+        ASSERT_NEAR(e[i], c.exp_x[i], c.exp_tolerance(i)) << cpu_level_name(level) << " exp(" << c.x[i] << ")";
+        ASSERT_NEAR(out[i], c.swiglu[i], c.swiglu_tolerance(i))
+            << cpu_level_name(level) << " swiglu(" << c.gate[i] << ")";
       }
     }
   }

@@ -281,8 +281,9 @@ Kernels make_table(const char* name, Int8Level int8) {
   k.axpy_q8_0 = axpy_q8_0_neon;
   k.f16_to_f32 = f16_to_f32_neon;
   k.f32_to_f16 = f32_to_f16_neon;
-  k.exp_f32 = exp_f32_scalar;
-  k.swiglu_f32 = swiglu_f32_scalar;
+  k.exp_f32 = exp_f32_neon;
+  k.swiglu_f32 = swiglu_f32_neon;
+  k.attend_heads = attend_heads_neon;
   return k;
 }
 

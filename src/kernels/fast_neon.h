@@ -27,6 +27,13 @@ namespace onellm::fast::neon {
 enum class Int8Level { kPlain, kDotprod, kI8mm };
 void fill_int8_tiles(Int8Level level, TileFn* tile);
 
+// fast_neon_math.cpp: the vector exp (the x86 levels' polynomial) and what
+// is built on it, and Kernels::attend_heads.
+void exp_f32_neon(float* x, int64_t n);
+void swiglu_f32_neon(const float* gate, const float* up, float* out, int64_t n);
+void attend_heads_neon(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n_keys, const int64_t* key_limits,
+                       int64_t dim, float scale, float* out, float* max_out, float* sum_out);
+
 // AArch64 converts halves in one instruction (fcvt), exactly.
 inline float half_to_float(const uint8_t* p) {
   __fp16 h;

@@ -281,6 +281,21 @@ void check_vector_ops(const Kernels& k) {
   }
 }
 
+// The vector exp and SwiGLU against libm in double (test::ExpSwigluCase).
+void check_exp_swiglu(const Kernels& k) {
+  std::mt19937 rng(11);
+  for (int64_t n : test::kExpLengths) {
+    const test::ExpSwigluCase c(n, rng);
+    std::vector<float> e(c.x), out(c.x.size());
+    k.exp_f32(e.data() + 1, n);
+    k.swiglu_f32(c.gate.data() + 1, c.up.data() + 1, out.data() + 1, n);
+    for (size_t i = 1; i <= static_cast<size_t>(n); ++i) {
+      check_near(e[i], c.exp_x[i], c.exp_tolerance(i), format("%s exp(%g)", k.name, double(c.x[i])));
+      check_near(out[i], c.swiglu[i], c.swiglu_tolerance(i), format("%s swiglu(%g)", k.name, double(c.gate[i])));
+    }
+  }
+}
+
 // C += A B, A read as itself or transposed; against double precision.
 void check_accumulate(const Kernels& k) {
   std::mt19937 rng(11);
@@ -358,7 +373,7 @@ void check_attention() {
 void check_attention_groups() {
   test::for_each_attention_case([](const test::AttentionCase& c) {
     const int64_t dim = c.dim, n = c.n;
-    for (int64_t n_q : {1, 7, 18}) {
+    for (int64_t n_q : {1, 7, 11, 18}) {  // 1-4 vectors of queries, and the split past 16
       const std::vector<float> q = normal_values(static_cast<size_t>(n_q * dim), 6);
       std::vector<float> whole(q.size()), merged(q.size());
       attend_group_at(CpuLevel::kNeon, q.data(), n_q, c.k.view, c.v.view, n, dim, c.scale, whole.data());
@@ -478,6 +493,7 @@ int main(int argc, char** argv) {
     check_quantize(*k);
     check_tiles(*k);
     check_vector_ops(*k);
+    check_exp_swiglu(*k);
     check_accumulate(*k);
   }
   check_accumulate_threads();

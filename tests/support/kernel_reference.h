@@ -123,6 +123,31 @@ void for_each_attention_case(const Fn& fn) {
     }
 }
 
+// Inputs of the vector exp and SwiGLU (Kernels::exp_f32, swiglu_f32), each
+// from index 1 (unaligned), with libm's values in double: softmax-like
+// inputs down to -inf and SiLU inputs of both signs. Lengths off the
+// vector widths leave tails.
+inline constexpr int64_t kExpLengths[] = {1, 3, 4, 5, 7, 8, 9, 23, 100};
+struct ExpSwigluCase {
+  std::vector<float> x, gate, up;     // n + 1 values; index 0 unused
+  std::vector<double> exp_x, swiglu;  // the wanted values at the same indices
+  ExpSwigluCase(int64_t n, std::mt19937& rng) {
+    std::uniform_real_distribution<float> wide(-90.0f, 20.0f), g(-30.0f, 30.0f);
+    const size_t size = static_cast<size_t>(n) + 1;
+    x.resize(size), gate.resize(size), up.resize(size), exp_x.resize(size), swiglu.resize(size);
+    for (size_t i = 0; i < size; ++i) {
+      x[i] = i % 11 == 3 ? -INFINITY : wide(rng);
+      gate[i] = g(rng);
+      up[i] = g(rng);
+      exp_x[i] = std::exp(double(x[i]));
+      swiglu[i] = gate[i] / (1.0 + std::exp(-double(gate[i]))) * up[i];
+    }
+  }
+  // The tolerances: 2e-7 relative for exp (within 2 ulp of expf), 1e-6 for SwiGLU.
+  double exp_tolerance(size_t i) const { return 2e-7 * exp_x[i] + 1e-37; }
+  double swiglu_tolerance(size_t i) const { return 1e-6 * std::fabs(swiglu[i]) + 1e-30; }
+};
+
 // C (m x n, stride ldc) += A B (training's backward products), A(i, p) =
 // a[i * a_si + p * a_sk]: row-major m x k, or stored as k x m when
 // transposed. B and C rows are padded; values uniform in [-1, 1].
