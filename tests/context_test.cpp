@@ -130,7 +130,7 @@ TEST_F(ContextTest, ChunkRoundTripIsExactInF32AndBoundedWhenQuantized) {
   decode_kv_chunk(half_image, id, half_dst);
   EXPECT_EQ(max_error(half, half_dst, 32, 32, &amax), 0.0);
   EXPECT_LT(half_image.size(), encode_kv_chunk(id, half, KvFormat::kF32).size() * 0.52);
-  half.k_row(1, 40)[7] = 0x7E;  // an F16 NaN in the cache is copied raw, and refused on the way back
+  half.k_at(1, 0, 40)[7] = 0x7E;  // an F16 NaN in the cache is copied raw, and refused on the way back
   EXPECT_THROW(decode_kv_chunk(encode_kv_chunk(id, half, KvFormat::kF16), id, half_dst), Error);
   KvFormat f;
   ChunkIdentity peeked = peek_kv_chunk(encode_kv_chunk(id, src, KvFormat::kInt4), &f);

@@ -2,6 +2,7 @@
 // run; malformed models are rejected with errors naming what is wrong.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -148,6 +149,57 @@ TEST(Model, DecodeOverALongContextEqualsBatchedPrefill) {
         ASSERT_NEAR(step[static_cast<size_t>(j)], batch[static_cast<size_t>(t * V + j)], 2e-4)
             << tensor_type_info(kv).name << " pos " << t << " logit " << j;
     }
+  }
+}
+
+// The cache keeps each KV head's positions contiguous; the position-major
+// views (read/write as F32, the raw bytes saved chunks carry) and the
+// attention rows must all name the same values, also after the cache grows.
+TEST(Model, KvCacheHeadsKeepTheirRowsAcrossGrowthAndCopies) {
+  ModelConfig config;
+  config.n_layer = 2, config.n_head = 6, config.n_head_kv = 3, config.head_dim = 64;
+  for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::Q8_0}) {
+    KvCache cache(config, 64, type);
+    cache.reserve(5);
+    const int64_t n = 5, kvd = cache.kv_dim();
+    std::vector<float> k(static_cast<size_t>(n * kvd)), v(k.size());
+    for (size_t i = 0; i < k.size(); ++i) {
+      k[i] = static_cast<float>(static_cast<int>(i % 255) - 127) / 16.0f;
+      v[i] = static_cast<float>(static_cast<int>((i * 7) % 255) - 127) / 16.0f;
+    }
+    // What the cache can hold: the values through its type (head slices are
+    // whole Q8_0 blocks, so position-major rows encode the same).
+    std::vector<uint8_t> encoded(tensor_row_bytes(type, n * kvd));
+    for (std::vector<float>* x : {&k, &v}) {
+      quantize_row(type, x->data(), encoded.data(), n * kvd);
+      dequantize_row(type, encoded.data(), x->data(), n * kvd);
+    }
+    cache.write_k(1, 0, n, k.data());
+    cache.write_v(1, 0, n, v.data());
+    cache.reserve(40);  // grows: every head's rows move
+    std::vector<float> back(k.size()), row(64);
+    cache.read_k(1, 0, n, back.data());
+    EXPECT_EQ(back, k) << tensor_type_info(type).name;
+    cache.read_v(1, 0, n, back.data());
+    EXPECT_EQ(back, v) << tensor_type_info(type).name;
+    for (int64_t h = 0; h < 3; ++h)
+      for (int64_t t = 0; t < n; ++t) {
+        const KvRows rows = cache.k_rows(1, h);
+        dequantize_row(type, rows.data + t * rows.stride, row.data(), 64);
+        for (int64_t d = 0; d < 64; ++d)
+          ASSERT_EQ(row[static_cast<size_t>(d)], k[static_cast<size_t>(t * kvd + h * 64 + d)])
+              << tensor_type_info(type).name << " head " << h << " position " << t;
+      }
+    // Raw rows out of positions 1-3 and into positions 20-22 of another layer.
+    std::vector<uint8_t> bytes(3 * cache.row_bytes());
+    cache.copy_rows_out(0 + 1, 1, 1, 3, bytes.data());  // V
+    cache.copy_rows_in(0, 0, 20, 3, bytes.data());      // as K of layer 0
+    std::vector<float> moved(static_cast<size_t>(3 * kvd));
+    cache.read_k(0, 20, 3, moved.data());
+    EXPECT_TRUE(std::equal(moved.begin(), moved.end(), v.begin() + kvd)) << tensor_type_info(type).name;
+    std::vector<uint8_t> q8(tensor_row_bytes(type, kvd));  // the bytes are the rows' own encoding
+    quantize_row(type, v.data() + kvd, q8.data(), kvd);
+    EXPECT_TRUE(std::equal(q8.begin(), q8.end(), bytes.begin())) << tensor_type_info(type).name;
   }
 }
 

@@ -337,10 +337,12 @@ uint64_t encode_kv_chunk(const ChunkIdentity& id, const KvCache& cache, KvFormat
   std::string tensor;  // one K or V tensor at a time
   std::vector<float> x(static_cast<size_t>(values));
   const bool raw = format == kv_format_for_cache(cache.type()) && format != KvFormat::kInt8;
+  std::vector<uint8_t> bytes(raw ? static_cast<size_t>(n) * cache.row_bytes() : 0);
   for (int64_t l = 0; l < id.n_layer; ++l)
     for (int kv = 0; kv < 2; ++kv) {
       if (raw) {  // the cache's own bytes
-        emit(kv == 0 ? cache.k_row(l, id.pos0) : cache.v_row(l, id.pos0), static_cast<size_t>(n) * cache.row_bytes());
+        cache.copy_rows_out(kv, l, id.pos0, n, bytes.data());
+        emit(bytes.data(), bytes.size());
         continue;
       }
       if (kv == 0) cache.read_k(l, id.pos0, n, x.data());
@@ -405,7 +407,7 @@ void decode_kv_chunk(const std::string& image, const ChunkIdentity& expected, Kv
     for (int kv = 0; kv < 2; ++kv, at += tensor_bytes) {
       if (raw) {
         check_finite(at, values, p.format, what);
-        std::memcpy(kv == 0 ? cache.k_row(l, p.id.pos0) : cache.v_row(l, p.id.pos0), at, tensor_bytes);
+        cache.copy_rows_in(kv, l, p.id.pos0, n, at);
         continue;
       }
       read_values(at, values, p.format, x.data(), what);

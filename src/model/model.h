@@ -91,8 +91,11 @@ class LoraWeights {
   std::vector<std::vector<float>> storage_;
 };
 
-// Key/value cache of one sequence, [layer][position][kv_dim] in F32, F16 or
-// Q8_0 (llama.cpp's --cache-type-k/v). Memory grows with use (reserve), up
+// Key/value cache of one sequence, [layer][kv head][position][head_dim] in
+// F32, F16 or Q8_0 (llama.cpp's --cache-type-k/v). A KV head's positions
+// are contiguous, so decode's attention reads each head's keys as one
+// stream (with positions outermost, a head's rows were 1 / n_head_kv of
+// every row, at ~2/3 of the speed, docs/benchmarks.md, session 31). Memory grows with use (reserve), up
 // to the capacity, so an idle or short session does not hold a whole context
 // (the context layer budgets the real bytes). With attention tracking on,
 // the forward pass adds up, per position, how much attention it receives
@@ -115,16 +118,25 @@ class KvCache {
   void shrink_to_fit() { if (n_alloc_ > n_past_) relayout(n_past_); }  // frees positions >= size()
   int64_t reserved() const { return n_alloc_; }
   size_t row_bytes() const { return row_bytes_; }  // one position of one layer, K or V
-  // Rows of consecutive positions are contiguous within a layer.
-  uint8_t* k_row(int64_t layer, int64_t pos) { return k_.data() + (layer * n_alloc_ + pos) * row_bytes_; }
-  uint8_t* v_row(int64_t layer, int64_t pos) { return v_.data() + (layer * n_alloc_ + pos) * row_bytes_; }
-  const uint8_t* k_row(int64_t layer, int64_t pos) const { return k_.data() + (layer * n_alloc_ + pos) * row_bytes_; }
-  const uint8_t* v_row(int64_t layer, int64_t pos) const { return v_.data() + (layer * n_alloc_ + pos) * row_bytes_; }
-  // Rows [pos, pos + n) as F32 (n * kv_dim values), converted from / to the cache type.
+  size_t head_bytes() const { return head_bytes_; }  // one position of one KV head
+  // Position pos of KV head `head` in `layer`: head_bytes() bytes.
+  uint8_t* k_at(int64_t layer, int64_t head, int64_t pos) { return k_.data() + offset(layer, head, pos); }
+  uint8_t* v_at(int64_t layer, int64_t head, int64_t pos) { return v_.data() + offset(layer, head, pos); }
+  const uint8_t* k_at(int64_t layer, int64_t head, int64_t pos) const { return k_.data() + offset(layer, head, pos); }
+  const uint8_t* v_at(int64_t layer, int64_t head, int64_t pos) const { return v_.data() + offset(layer, head, pos); }
+  // A KV head's keys / values from position 0 on, as attention reads them.
+  KvRows k_rows(int64_t layer, int64_t head) const { return {type_, k_at(layer, head, 0), head_bytes_}; }
+  KvRows v_rows(int64_t layer, int64_t head) const { return {type_, v_at(layer, head, 0), head_bytes_}; }
+  // Rows [pos, pos + n) as F32 (n * kv_dim values, position by position),
+  // converted from / to the cache type.
   void read_k(int64_t layer, int64_t pos, int64_t n, float* out) const;
   void read_v(int64_t layer, int64_t pos, int64_t n, float* out) const;
   void write_k(int64_t layer, int64_t pos, int64_t n, const float* in);
   void write_v(int64_t layer, int64_t pos, int64_t n, const float* in);
+  // The cache's own bytes of rows [pos, pos + n), position by position
+  // (n * row_bytes()): K (kv 0) or V (kv 1). Saved chunks keep this order.
+  void copy_rows_out(int kv, int64_t layer, int64_t pos, int64_t n, uint8_t* out) const;
+  void copy_rows_in(int kv, int64_t layer, int64_t pos, int64_t n, const uint8_t* in);
   void set_size(int64_t n) { n_past_ = n; }
   size_t bytes() const { return k_.size() + v_.size(); }  // allocated
   size_t bytes_per_token() const { return 2 * static_cast<size_t>(n_layer_) * row_bytes_; }
@@ -148,9 +160,12 @@ class KvCache {
 
  private:
   void relayout(int64_t n);
-  int64_t n_ctx_, n_layer_, kv_dim_, n_past_ = 0, n_alloc_ = 0;
+  size_t offset(int64_t layer, int64_t head, int64_t pos) const {
+    return static_cast<size_t>((layer * n_head_kv_ + head) * n_alloc_ + pos) * head_bytes_;
+  }
+  int64_t n_ctx_, n_layer_, kv_dim_, n_head_kv_, head_dim_, n_past_ = 0, n_alloc_ = 0;
   TensorType type_;
-  size_t row_bytes_;
+  size_t row_bytes_, head_bytes_;
   std::vector<uint8_t> k_, v_;
   bool track_ = false;
   std::vector<double> received_;  // per position: weighted sum of p * (number of keys the query saw)

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -269,7 +270,12 @@ uint64_t Model::kv_cache_bytes(int64_t n_ctx) const {
 }
 
 KvCache::KvCache(const ModelConfig& config, int64_t n_ctx, TensorType type)
-    : n_ctx_(n_ctx), n_layer_(config.n_layer), kv_dim_(config.kv_dim()), type_(type) {
+    : n_ctx_(n_ctx),
+      n_layer_(config.n_layer),
+      kv_dim_(config.kv_dim()),
+      n_head_kv_(config.n_head_kv),
+      head_dim_(config.head_dim),
+      type_(type) {
   if (n_ctx <= 0) throw Error("KV cache size must be positive, got " + std::to_string(n_ctx));
   if (type != TensorType::F32 && type != TensorType::F16 && type != TensorType::Q8_0)
     throw Error(std::string("KV cache type ") + tensor_type_info(type).name + " is not supported (f32, f16, q8_0)");
@@ -277,6 +283,7 @@ KvCache::KvCache(const ModelConfig& config, int64_t n_ctx, TensorType type)
     throw Error("KV cache type q8_0 needs a head size that is a multiple of 32; this model's is " +
                 std::to_string(config.head_dim) + " (use f16)");
   row_bytes_ = tensor_row_bytes(type, kv_dim_);
+  head_bytes_ = tensor_row_bytes(type, head_dim_);
 }
 
 void KvCache::reserve(int64_t n) {
@@ -286,14 +293,16 @@ void KvCache::reserve(int64_t n) {
   relayout(n);
 }
 
-// Re-lays [layer][position] with stride n; positions below min(n, old) keep their values.
+// Re-lays [layer][head][position] with stride n; positions below min(n,
+// old) keep their values.
 void KvCache::relayout(int64_t n) {
-  const size_t per_layer = static_cast<size_t>(n) * row_bytes_, old_per_layer = static_cast<size_t>(n_alloc_) * row_bytes_;
-  const size_t keep = std::min(per_layer, old_per_layer);
-  std::vector<uint8_t> k(static_cast<size_t>(n_layer_) * per_layer), v(k.size());
-  for (int64_t l = 0; l < n_layer_; ++l) {
-    std::copy_n(k_.data() + l * old_per_layer, keep, k.data() + l * per_layer);
-    std::copy_n(v_.data() + l * old_per_layer, keep, v.data() + l * per_layer);
+  const size_t per_head = static_cast<size_t>(n) * head_bytes_, old_per_head = static_cast<size_t>(n_alloc_) * head_bytes_;
+  const size_t keep = std::min(per_head, old_per_head);
+  const int64_t n_heads = n_layer_ * n_head_kv_;
+  std::vector<uint8_t> k(static_cast<size_t>(n_heads) * per_head), v(k.size());
+  for (int64_t h = 0; h < n_heads; ++h) {
+    std::copy_n(k_.data() + h * old_per_head, keep, k.data() + h * per_head);
+    std::copy_n(v_.data() + h * old_per_head, keep, v.data() + h * per_head);
   }
   k_.swap(k);
   v_.swap(v);
@@ -304,17 +313,40 @@ void KvCache::relayout(int64_t n) {
   }
 }
 
+// Position-major rows to and from the per-head layout, a head slice at a
+// time (whole Q8_0 blocks: the head size is a multiple of 32).
 void KvCache::read_k(int64_t layer, int64_t pos, int64_t n, float* out) const {
-  dequantize_row(type_, k_row(layer, pos), out, n * kv_dim_);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < n_head_kv_; ++h)
+      dequantize_row(type_, k_at(layer, h, pos + t), out + t * kv_dim_ + h * head_dim_, head_dim_);
 }
 void KvCache::read_v(int64_t layer, int64_t pos, int64_t n, float* out) const {
-  dequantize_row(type_, v_row(layer, pos), out, n * kv_dim_);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < n_head_kv_; ++h)
+      dequantize_row(type_, v_at(layer, h, pos + t), out + t * kv_dim_ + h * head_dim_, head_dim_);
 }
 void KvCache::write_k(int64_t layer, int64_t pos, int64_t n, const float* in) {
-  quantize_row_fast(type_, in, k_row(layer, pos), n * kv_dim_);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < n_head_kv_; ++h)
+      quantize_row_fast(type_, in + t * kv_dim_ + h * head_dim_, k_at(layer, h, pos + t), head_dim_);
 }
 void KvCache::write_v(int64_t layer, int64_t pos, int64_t n, const float* in) {
-  quantize_row_fast(type_, in, v_row(layer, pos), n * kv_dim_);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < n_head_kv_; ++h)
+      quantize_row_fast(type_, in + t * kv_dim_ + h * head_dim_, v_at(layer, h, pos + t), head_dim_);
+}
+
+void KvCache::copy_rows_out(int kv, int64_t layer, int64_t pos, int64_t n, uint8_t* out) const {
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < n_head_kv_; ++h)
+      std::memcpy(out + t * row_bytes_ + h * head_bytes_, kv == 0 ? k_at(layer, h, pos + t) : v_at(layer, h, pos + t),
+                  head_bytes_);
+}
+void KvCache::copy_rows_in(int kv, int64_t layer, int64_t pos, int64_t n, const uint8_t* in) {
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < n_head_kv_; ++h)
+      std::memcpy(kv == 0 ? k_at(layer, h, pos + t) : v_at(layer, h, pos + t), in + t * row_bytes_ + h * head_bytes_,
+                  head_bytes_);
 }
 
 void KvCache::track_attention(bool on) {

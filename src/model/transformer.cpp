@@ -360,9 +360,7 @@ void Model::Pass::State::attention(int64_t l) {
         received.assign(span, 0.0);
         queries.assign(span, 0.0);
       }
-      const size_t head_offset = tensor_row_bytes(cache.type(), kvh * HD);
-      const KvRows keys{cache.type(), cache.k_row(l, 0) + head_offset, cache.row_bytes()};
-      const KvRows values{cache.type(), cache.v_row(l, 0) + head_offset, cache.row_bytes()};
+      const KvRows keys = cache.k_rows(l, kvh), values = cache.v_rows(l, kvh);
       float* out = &att_out[r * QD + h * HD];
       float* p = track ? probs.data() : nullptr;
       if (exact) attend_exact(&q[r * QD + h * HD], keys, values, n_keys, HD, scale, out, p);
@@ -404,10 +402,12 @@ void Model::Pass::State::attention(int64_t l) {
     kb.resize(static_cast<size_t>(n_keys * KVD));
     vb.resize(static_cast<size_t>(n_keys * KVD));
     auto convert = [&](int64_t j0, int64_t j1) {
-      for (int64_t j = j0; j < j1; ++j) {
-        dequantize_row_fast(cache.type(), cache.k_row(l, j), &kb[static_cast<size_t>(j * KVD)], KVD);
-        dequantize_row_fast(cache.type(), cache.v_row(l, j), &vb[static_cast<size_t>(j * KVD)], KVD);
-      }
+      for (int64_t j = j0; j < j1; ++j)
+        for (int64_t h = 0; h < c.n_head_kv; ++h) {
+          const size_t at = static_cast<size_t>(j * KVD + h * HD);
+          dequantize_row_fast(cache.type(), cache.k_at(l, h, j), &kb[at], HD);
+          dequantize_row_fast(cache.type(), cache.v_at(l, h, j), &vb[at], HD);
+        }
     };
     if (pool != nullptr && n_keys * KVD > (int64_t{1} << 16)) pool->parallel_for(n_keys, convert);
     else convert(0, n_keys);
@@ -488,9 +488,7 @@ void Model::Pass::State::attention(int64_t l) {
       const int64_t chunk = local / c.n_head_kv, kvh = local % c.n_head_kv, h0 = kvh * group;
       const size_t s = static_cast<size_t>(seg_of[static_cast<size_t>(r)]);
       const KvCache& cache = *segments[s].cache;
-      const size_t head_offset = tensor_row_bytes(cache.type(), kvh * HD);
-      KvRows keys{cache.type(), cache.k_row(l, 0) + head_offset, cache.row_bytes()};
-      KvRows values{cache.type(), cache.v_row(l, 0) + head_offset, cache.row_bytes()};
+      KvRows keys = cache.k_rows(l, kvh), values = cache.v_rows(l, kvh);
       if (f32_k[s] != nullptr) {
         const size_t f32_stride = static_cast<size_t>(KVD) * sizeof(float);
         keys = {TensorType::F32, reinterpret_cast<const uint8_t*>(f32_k[s] + kvh * HD), f32_stride};
