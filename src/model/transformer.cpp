@@ -385,6 +385,7 @@ void Model::Pass::State::attention(int64_t l) {
   constexpr int64_t kMaxF32KvBytes = int64_t{16} << 20;
   const int64_t KVD = c.kv_dim();
   std::vector<const float*> f32_k(segments.size(), nullptr), f32_v(segments.size(), nullptr);
+  std::vector<int64_t> f32_keys(segments.size(), 0);  // positions per head in f32_k / f32_v
   thread_local std::vector<std::vector<float>> f32_rows;  // capacity kept between layers and passes
   f32_rows.resize(std::max(f32_rows.size(), 2 * segments.size()));
   for (size_t s = 0; s < segments.size(); ++s) {
@@ -401,27 +402,27 @@ void Model::Pass::State::attention(int64_t l) {
     std::vector<float>& vb = f32_rows[2 * s + 1];
     kb.resize(static_cast<size_t>(n_keys * KVD));
     vb.resize(static_cast<size_t>(n_keys * KVD));
+    // [head][position][head_dim], as the cache: a head's positions convert
+    // as one run.
     auto convert = [&](int64_t j0, int64_t j1) {
-      for (int64_t j = j0; j < j1; ++j)
-        for (int64_t h = 0; h < c.n_head_kv; ++h) {
-          const size_t at = static_cast<size_t>(j * KVD + h * HD);
-          dequantize_row_fast(cache.type(), cache.k_at(l, h, j), &kb[at], HD);
-          dequantize_row_fast(cache.type(), cache.v_at(l, h, j), &vb[at], HD);
-        }
+      for (int64_t h = 0; h < c.n_head_kv; ++h) {
+        const size_t at = static_cast<size_t>((h * n_keys + j0) * HD);
+        dequantize_row_fast(cache.type(), cache.k_at(l, h, j0), &kb[at], (j1 - j0) * HD);
+        dequantize_row_fast(cache.type(), cache.v_at(l, h, j0), &vb[at], (j1 - j0) * HD);
+      }
     };
     if (pool != nullptr && n_keys * KVD > (int64_t{1} << 16)) pool->parallel_for(n_keys, convert);
     else convert(0, n_keys);
     f32_k[s] = kb.data();
     f32_v[s] = vb.data();
+    f32_keys[s] = n_keys;
   }
   // The fast rows go in tiles; a work item is a tile's KV head (or a chunk
   // of its keys). A sequence that decodes (fewer than kSplitRowsBelow rows
   // in this pass) over a long context has one row per tile, its keys in
-  // chunks of kKeyChunk, ordered so that a thread's run of items holds every
-  // head of its rows, and the unnormalized parts are merged after. With one
-  // item per KV head, each thread read its head's half of every row (a
-  // stream the prefetchers follow poorly), and a model whose KV heads do not
-  // divide among the threads left one idle. Whether a row is split depends
+  // chunks of kKeyChunk, and the unnormalized parts are merged after: with
+  // one item per KV head, a model whose KV heads do not divide among the
+  // threads left one idle. Whether a row is split depends
   // only on its own sequence, not on the thread count or on the other
   // sequences of a batch, so neither do its results.
   // A prefill's tile holds up to 16 / group consecutive rows of its
@@ -463,11 +464,17 @@ void Model::Pass::State::attention(int64_t l) {
   }
   tiles.swap(ordered);
   const size_t n_tiles = tiles.size();
-  std::vector<int64_t> first_item(n_tiles + 1, 0), first_part(n_tiles + 1, 0);
+  // Items go KV head by KV head (item = kvh * n_chunks + the tile's first
+  // chunk + chunk): a thread's run reads one head's keys, contiguous in the
+  // cache, and for prefill reused from the CPU cache by every tile of the
+  // run (tile by tile, every head's rows passed through it: +3-7 % pp512 @
+  // d4096). The F32 copies of prefill are laid out per head as well.
+  std::vector<int64_t> first_chunk(n_tiles + 1, 0), first_part(n_tiles + 1, 0);
   for (size_t i = 0; i < n_tiles; ++i) {
-    first_item[i + 1] = first_item[i] + tiles[i].chunks * c.n_head_kv;
+    first_chunk[i + 1] = first_chunk[i] + tiles[i].chunks;
     first_part[i + 1] = first_part[i] + (tiles[i].chunks > 1 ? tiles[i].chunks * c.n_head_kv : 0);
   }
+  const int64_t n_chunks = first_chunk.back();
   // Parts of tile i, KV head kvh, chunk k at first_part[i] + kvh * chunks + k.
   const int64_t part_floats = group * HD;
   // Kept between layers and passes (the caller's thread; the workers get
@@ -480,19 +487,19 @@ void Model::Pass::State::attention(int64_t l) {
   auto attend_groups = [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> tile_q, tile_out;  // this thread's own
     thread_local std::vector<int64_t> tile_keys;
-    size_t i = static_cast<size_t>(std::upper_bound(first_item.begin(), first_item.end(), begin) - first_item.begin()) - 1;
     for (int64_t item = begin; item < end; ++item) {
-      while (item >= first_item[i + 1]) ++i;
+      const int64_t kvh = item / n_chunks, h0 = kvh * group, at = item % n_chunks;
+      const size_t i =
+          static_cast<size_t>(std::upper_bound(first_chunk.begin(), first_chunk.end(), at) - first_chunk.begin()) - 1;
       const Tile& tile = tiles[i];
-      const int64_t r = fast_rows[tile.first], local = item - first_item[i];
-      const int64_t chunk = local / c.n_head_kv, kvh = local % c.n_head_kv, h0 = kvh * group;
+      const int64_t r = fast_rows[tile.first], chunk = at - first_chunk[i];
       const size_t s = static_cast<size_t>(seg_of[static_cast<size_t>(r)]);
       const KvCache& cache = *segments[s].cache;
       KvRows keys = cache.k_rows(l, kvh), values = cache.v_rows(l, kvh);
-      if (f32_k[s] != nullptr) {
-        const size_t f32_stride = static_cast<size_t>(KVD) * sizeof(float);
-        keys = {TensorType::F32, reinterpret_cast<const uint8_t*>(f32_k[s] + kvh * HD), f32_stride};
-        values = {TensorType::F32, reinterpret_cast<const uint8_t*>(f32_v[s] + kvh * HD), f32_stride};
+      if (f32_k[s] != nullptr) {  // [head][position][head_dim], as the cache
+        const size_t f32_stride = static_cast<size_t>(HD) * sizeof(float), head_floats = f32_keys[s] * HD;
+        keys = {TensorType::F32, reinterpret_cast<const uint8_t*>(f32_k[s] + kvh * head_floats), f32_stride};
+        values = {TensorType::F32, reinterpret_cast<const uint8_t*>(f32_v[s] + kvh * head_floats), f32_stride};
       }
       const int64_t n_keys = pos_of[static_cast<size_t>(r)] + 1;
       if (tile.n_rows > 1) {
@@ -523,7 +530,7 @@ void Model::Pass::State::attention(int64_t l) {
                            parts + part * part_floats, part_max + part * group, part_sum + part * group);
     }
   };
-  const int64_t n_fast = first_item.back();
+  const int64_t n_fast = n_chunks * c.n_head_kv;
   const int64_t n_slow = static_cast<int64_t>(slow_rows.size()) * c.n_head;
   if (n_fast > 0) {
     if (pool != nullptr) pool->parallel_for(n_fast, attend_groups);
