@@ -422,9 +422,9 @@ void Model::Pass::State::attention(int64_t l) {
   // in this pass) over a long context has one row per tile, its keys in
   // chunks of kKeyChunk, and the unnormalized parts are merged after: with
   // one item per KV head, a model whose KV heads do not divide among the
-  // threads left one idle. Whether a row is split depends
-  // only on its own sequence, not on the thread count or on the other
-  // sequences of a batch, so neither do its results.
+  // threads left one idle. Whether a row is split depends only on its own
+  // sequence, not on the thread count or on the other sequences of a batch,
+  // so neither do its results.
   // A prefill's tile holds up to 16 / group consecutive rows of its
   // sequence, whose queries of one KV head go in one call, each masked at
   // its row's position: the key blocks are read (and on AVX-512 transposed)
