@@ -131,10 +131,10 @@ TEST(Model, DecodeOverALongContextEqualsBatchedPrefill) {
   TinyModelSpec spec;
   spec.n_head = 6;
   spec.n_head_kv = 3;
-  spec.n_ctx = 2048;
+  spec.n_ctx = 4096;
   write_tiny_model(spec, dir.file("m.gguf"));
   auto model = Model::load(dir.file("m.gguf"));
-  const int64_t V = model->config().n_vocab, n = 1300;
+  const int64_t V = model->config().n_vocab, n = 2200;
   std::vector<int32_t> tokens(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) tokens[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7 + 3) % V);
   ThreadPool pool(2);
@@ -143,7 +143,7 @@ TEST(Model, DecodeOverALongContextEqualsBatchedPrefill) {
     std::vector<float> batch(static_cast<size_t>(n * V)), step(static_cast<size_t>(V));
     model->forward(tokens.data(), n, batch_cache, batch.data(), true, &pool);
     model->forward(tokens.data(), n - 2, step_cache, step.data(), false, &pool);
-    for (int64_t t = n - 2; t < n; ++t) {  // keys 1299 and 1300: 3 chunks of 512, the last partial
+    for (int64_t t = n - 2; t < n; ++t) {  // keys 2199 and 2200: 3 chunks of 1024, the last partial
       model->forward(&tokens[static_cast<size_t>(t)], 1, step_cache, step.data(), false, &pool);
       for (int64_t j = 0; j < V; ++j)
         ASSERT_NEAR(step[static_cast<size_t>(j)], batch[static_cast<size_t>(t * V + j)], 2e-4)
