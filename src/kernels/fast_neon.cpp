@@ -157,11 +157,16 @@ void axpy_f32_neon(float s, const float* x, float* y, int64_t n) {
 }
 void axpy_f16_neon(float s, const uint8_t* row, float* y, int64_t n) { axpy_row<F16Elements>(s, row, y, n); }
 
+}  // namespace
+
+// Also fast_neon_math.cpp's conversion of F16 cache rows.
 void f16_to_f32_neon(const uint8_t* row, float* out, int64_t n) {
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) vst1q_f32(out + i, F16Elements::load4(row + 2 * i));
   for (; i < n; ++i) out[i] = F16Elements::at(row + 2 * i);
 }
+
+namespace {
 
 // FCVTN rounds to nearest even (FPCR's default) and quiets a NaN keeping its
 // top payload bits: the same bits as f32_to_fp16.

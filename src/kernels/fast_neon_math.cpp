@@ -65,12 +65,7 @@ constexpr int64_t kKeyBlock = 16;
 
 // Key row j of a KV head (F32, F16 or Q8_0) as dim floats.
 void key_row_f32(TensorType type, const uint8_t* row, int64_t dim, float* out) {
-  if (type == TensorType::F16) {
-    int64_t i = 0;
-    for (; i + 4 <= dim; i += 4) vst1q_f32(out + i, load4_f16(row + 2 * i));
-    for (; i < dim; ++i) out[i] = half_to_float(row + 2 * i);
-    return;
-  }
+  if (type == TensorType::F16) return f16_to_f32_neon(row, out, dim);
   if (type == TensorType::Q8_0) {  // dim is a multiple of 32
     const auto* blocks = reinterpret_cast<const quant::BlockQ8_0*>(row);
     for (int64_t b = 0; b < dim / 32; ++b) {
