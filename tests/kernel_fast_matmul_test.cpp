@@ -214,9 +214,10 @@ TEST(PackedWeights, RowsUnpackToTheirGgufBytes) {
 }
 
 TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
-  // Decode (1..4 tokens) runs the packed kernels, batches of 5..15 their
-  // 4/2/1 remainders, prefill (16+) the expanded panels; 1, 15, 16, 33 rows
-  // make partial and whole panels.
+  // Every token count runs the packed kernels: 8 (Q4_0, Q8_0 at AVX-512) or
+  // 4 tokens per call, then the half-width and one-token remainders (15 and
+  // 21 use all three widths; 16 and more is prefill); 1, 15, 16, 33 rows make
+  // partial and whole panels.
   ThreadPool pool(2);
   uint32_t seed = 300;
   for (TensorType type : {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K})

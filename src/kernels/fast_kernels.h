@@ -138,10 +138,7 @@ inline int64_t q6_k_meta_at(int64_t nb, int64_t s) {
 
 // Kernels over weights in the packed layout (kernels.h, packed_weights.cpp).
 // tile: y[t * y_stride + r] for r < n_rows, t < n_tok, from one packed
-// panel of n_blocks blocks. expand: one packed panel -> the PanelKernels
-// layout of the same slot (prefill, where those kernels are faster); null:
-// prefill runs `tile` as well.
-using PackedExpandFn = void (*)(const uint8_t* packed, int64_t n_blocks, uint8_t* panel);
+// panel of n_blocks blocks, at every token count (prefill too).
 // One token against 4 whole panels (64 rows) that start panel_bytes apart:
 // y[0, 64). Each block's activations are loaded once for the 4 panels. On
 // long rows (4864 or 8960 columns) every panel re-read the whole activation
@@ -151,7 +148,6 @@ using PackedDecode4Fn = void (*)(const uint8_t* panel, size_t panel_bytes, const
                                  float* y);
 struct PackedKernels {
   PanelTileFn tile[kSlotCount];
-  PackedExpandFn expand[kSlotCount];
   PackedDecode4Fn decode4[kSlotCount];  // null: `tile` panel by panel
 };
 

@@ -203,15 +203,12 @@ const uint8_t* activations_for(const Kernels& k, ActFormat format, const float* 
   return buffer.data();
 }
 
-// Packed weights (kernels.h): decode runs the packed kernel on each panel in
-// place; prefill expands each panel into the thread-local prefill layout
-// when the level has an expander (cheaper than packing from the GGUF rows).
-void matmul_packed(const PackedKernels& packed, const PanelKernels* panels, int slot, const MatrixView& w,
-                   const uint8_t* act, size_t act_stride, int64_t n_blocks, int64_t n_tokens, float* y,
-                   ThreadPool* pool) {
+// Packed weights (kernels.h): the packed kernels run on each panel in place,
+// for decode and prefill alike.
+void matmul_packed(const PackedKernels& packed, int slot, const MatrixView& w, const uint8_t* act,
+                   size_t act_stride, int64_t n_blocks, int64_t n_tokens, float* y, ThreadPool* pool) {
   const size_t packed_bytes = packed_panel_bytes(w.type, w.cols);
   const int64_t n_panels = (w.rows + kPanelRows - 1) / kPanelRows;
-  const bool expand = n_tokens >= kPanelMinTokens && panels != nullptr && packed.expand[slot] != nullptr;
   // Long rows, one token: 4 panels per call (PackedDecode4Fn). Panels of
   // 1536-wide Q4_0 rows (13.5 KiB) streamed as fast alone, and 4 streams at
   // once ran 25 % slower there.
@@ -219,8 +216,6 @@ void matmul_packed(const PackedKernels& packed, const PanelKernels* panels, int 
   const PackedDecode4Fn decode4 =
       n_tokens == 1 && packed_bytes >= kDecode4PanelBytes ? packed.decode4[slot] : nullptr;
   run_parallel(pool, n_panels, [&](int64_t begin, int64_t end) {
-    thread_local std::vector<uint8_t> panel;
-    if (expand) panel.resize(panels->block_bytes[slot] * static_cast<size_t>(n_blocks));
     for (int64_t p = begin; p < end; ++p) {
       const int64_t r0 = p * kPanelRows, nr = std::min(kPanelRows, w.rows - r0);
       const uint8_t* src = w.packed + static_cast<size_t>(p) * packed_bytes;
@@ -229,12 +224,7 @@ void matmul_packed(const PackedKernels& packed, const PanelKernels* panels, int 
         p += 3;
         continue;
       }
-      if (expand) {
-        packed.expand[slot](src, n_blocks, panel.data());
-        panels->tile[slot](panel.data(), nr, act, act_stride, n_tokens, n_blocks, y + r0, w.rows);
-      } else {
-        packed.tile[slot](src, nr, act, act_stride, n_tokens, n_blocks, y + r0, w.rows);
-      }
+      packed.tile[slot](src, nr, act, act_stride, n_tokens, n_blocks, y + r0, w.rows);
     }
   });
 }
@@ -247,7 +237,7 @@ void matmul_int8(CpuLevel level, const Kernels& k, int slot, const MatrixView& w
   if (w.packed != nullptr) {
     const PackedKernels* packed = packed_kernels_for(level);
     if (packed != nullptr && packed->tile[slot] != nullptr)
-      return matmul_packed(*packed, panel_kernels_for(level), slot, w, act, act_stride, n_blocks, n_tokens, y, pool);
+      return matmul_packed(*packed, slot, w, act, act_stride, n_blocks, n_tokens, y, pool);
   }
   const PanelKernels* panels = n_tokens >= kPanelMinTokens ? panel_kernels_for(level) : nullptr;
   if (panels != nullptr && panels->block_bytes[slot] != 0)
