@@ -183,20 +183,23 @@ TEST(PackedWeights, LayoutSizesAndErrors) {
   EXPECT_EQ(packed_panel_bytes(TensorType::Q8_0, 512), 16 * tensor_row_bytes(TensorType::Q8_0, 512));
   EXPECT_EQ(packed_panel_bytes(TensorType::Q8_0, 32), 576u);  // 544, rounded up to 64
   EXPECT_EQ(packed_panel_bytes(TensorType::Q5_0, 512), 16 * tensor_row_bytes(TensorType::Q5_0, 512));
+  // Q5_K: Q4_K's panel plus 512 bytes of fifth bits (16 x 176 = 2816 in the file).
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q5_K, 512), 2u * 2880);
   EXPECT_EQ(packed_panel_bytes(TensorType::Q5_1, 512), 0u);
   EXPECT_EQ(packed_matrix_bytes(TensorType::F16, 16, 512), 0u);
-  std::vector<uint8_t> row(tensor_row_bytes(TensorType::Q5_K, 256)), out(4096);
+  std::vector<uint8_t> row(tensor_row_bytes(TensorType::Q5_1, 256)), out(4096);
   try {
-    pack_matrix(MatrixView{TensorType::Q5_K, row.data(), 1, 256}, out.data());
-    FAIL() << "packing Q5_K should throw";
+    pack_matrix(MatrixView{TensorType::Q5_1, row.data(), 1, 256}, out.data());
+    FAIL() << "packing Q5_1 should throw";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("Q5_K"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Q5_1"), std::string::npos) << e.what();
   }
 }
 
 TEST(PackedWeights, RowsUnpackToTheirGgufBytes) {
   // Embedding lookups of a tied, packed matrix read rows back from the panels.
-  for (TensorType type : {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}) {
+  for (TensorType type :
+       {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
     Problem p(type, 1000, 256, 1, 400);
     std::vector<uint8_t> row(p.w.row_bytes());
     for (int64_t r = 0; r < p.rows; ++r) {
@@ -220,7 +223,8 @@ TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
   // partial and whole panels.
   ThreadPool pool(2);
   uint32_t seed = 300;
-  for (TensorType type : {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K})
+  for (TensorType type :
+       {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K})
     for (int64_t rows : {1, 15, 16, 33})
       for (int64_t n_tokens : {1, 2, 3, 7, 15, 16, 21}) {
         // One block (a padded panel), an odd count (Q4_0/Q5_0/Q8_0/Q6_K

@@ -129,6 +129,17 @@ inline int64_t q8_0_scales_at(int64_t nb, int64_t b) { return paired_scales_at<5
 inline int64_t q5_0_quants_at(int64_t b) { return paired_quants_at<320>(b); }
 inline int64_t q5_0_scales_at(int64_t nb, int64_t b) { return paired_scales_at<320>(nb, b); }
 
+// Packed Q4_K / Q5_K panel: one super-block after another, each [levels
+// (2048 bytes)][Q5_K only: fifth bits (512)][scales, mins, d, dmin (320)].
+template <bool kFifth>
+struct K4Panel {
+  static constexpr int64_t kMasks = 2048;                   // fifth-bit masks (Q5_K)
+  static constexpr int64_t kMeta = kFifth ? 2560 : 2048;    // scales, mins, d, dmin
+  static constexpr int64_t kBytes = kMeta + 320;            // one super-block of 16 rows
+  // The 64-bit mask of levels group k (< 8) of pair g, nibble n (0: low).
+  static constexpr int64_t mask_at(int g, int n, int k) { return kMasks + 128 * g + 64 * n + 8 * k; }
+};
+
 // Packed Q6_K panel: the same pairing of super-blocks, [levels of 2p (3072
 // bytes)][levels of 2p+1][scales and d of 2p (288)][of 2p+1] (6720 bytes).
 inline int64_t q6_k_levels_at(int64_t s) { return 6720 * (s >> 1) + 3072 * (s & 1); }

@@ -34,6 +34,11 @@
 //   [2048, 2368)       320 bytes: the 6-bit scales sc[j] of
 //                      the 16 rows (j < 8, 16 bytes each), then mins mn[j]
 //                      (same), then 16 fp16 d, then 16 fp16 dmin
+// Q5_K, each super-block 2880 bytes (fast::K4Panel<true>): Q4_K's 2048
+//   bytes of nibbles, then the fifth bits as 64 masks of 64 bits (the mask
+//   of group k of pair g, nibble n at 2048 + 128 g + 64 n + 8 k; bit 4 r + i
+//   is the fifth bit of byte lane 4 r + i's level, as in Q5_0), then Q4_K's
+//   320 bytes of scales, mins, d and dmin.
 // Q6_K, panel of nb super-blocks paired like Q4_0's blocks
 // (fast::q6_k_levels_at / q6_k_meta_at):
 //   levels of s:       32 groups of ql (group c, lane r at
@@ -44,6 +49,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "base/error.h"
 #include "kernels/fast_kernels.h"
@@ -63,7 +69,8 @@ size_t packed_block_bytes(TensorType type) {
     case TensorType::Q4_0: return 288;
     case TensorType::Q5_0: return 352;
     case TensorType::Q8_0: return 544;
-    case TensorType::Q4_K: return 2368;
+    case TensorType::Q4_K: return fast::K4Panel<false>::kBytes;
+    case TensorType::Q5_K: return fast::K4Panel<true>::kBytes;
     case TensorType::Q6_K: return 3360;
     default: return 0;
   }
@@ -110,16 +117,50 @@ void unpack_q5_0_high_bits(const uint8_t* panel, int64_t b, int64_t r, uint8_t* 
   std::memcpy(qh, &bits, 4);
 }
 
-template <class Copy>
-void walk_q4_k(int64_t nb, int64_t r, Copy copy) {
-  using B = quant::BlockQ4_K;
+// Q4_K and Q5_K: qs, d and dmin (the 6-bit scales and Q5_K's qh are
+// re-coded, not copied: see pack_matrix / unpack_matrix_row).
+template <class B, class Copy>
+void walk_k4(int64_t nb, int64_t r, Copy copy) {
+  using P = fast::K4Panel<std::is_same_v<B, quant::BlockQ5_K>>;
   for (int64_t s = 0; s < nb; ++s) {
     const size_t row = sizeof(B) * static_cast<size_t>(s);
+    const int64_t at = P::kBytes * s;
     for (int g = 0; g < 4; ++g)
-      for (int k = 0; k < 8; ++k) copy(2368 * s + 512 * g + 64 * k + 4 * r, row + offsetof(B, qs) + 32 * g + 4 * k, 4);
-    copy(2368 * s + 2048 + 256 + 2 * r, row + offsetof(B, d), 2);
-    copy(2368 * s + 2048 + 288 + 2 * r, row + offsetof(B, dmin), 2);
+      for (int k = 0; k < 8; ++k) copy(at + 512 * g + 64 * k + 4 * r, row + offsetof(B, qs) + 32 * g + 4 * k, 4);
+    copy(at + P::kMeta + 256 + 2 * r, row + offsetof(B, d), 2);
+    copy(at + P::kMeta + 288 + 2 * r, row + offsetof(B, dmin), 2);
   }
+}
+
+// Q5_K super-block s of lane r: qh (32 bytes; bit 2g + n of qh[l] is the
+// fifth bit of element 64 g + 32 n + l) <-> lane r's 4 bits in each of the
+// 64 masks (bit 4 r + i of the mask of (g, n, k) is element 64 g + 32 n + 4 k + i).
+int64_t q5_k_mask_byte(int64_t s, int g, int n, int k, int64_t r) {
+  using P = fast::K4Panel<true>;
+  return P::kBytes * s + P::mask_at(g, n, k) + r / 2;
+}
+
+void pack_q5_k_high_bits(const uint8_t* qh, int64_t s, int64_t r, uint8_t* panel) {
+  const int shift = 4 * static_cast<int>(r % 2);
+  for (int g = 0; g < 4; ++g)
+    for (int n = 0; n < 2; ++n)
+      for (int k = 0; k < 8; ++k) {
+        int bits = 0;
+        for (int i = 0; i < 4; ++i) bits |= ((qh[4 * k + i] >> (2 * g + n)) & 1) << i;
+        uint8_t& byte = panel[q5_k_mask_byte(s, g, n, k, r)];
+        byte = static_cast<uint8_t>((byte & ~(0xF << shift)) | (bits << shift));
+      }
+}
+
+void unpack_q5_k_high_bits(const uint8_t* panel, int64_t s, int64_t r, uint8_t* qh) {
+  const int shift = 4 * static_cast<int>(r % 2);
+  std::memset(qh, 0, 32);
+  for (int g = 0; g < 4; ++g)
+    for (int n = 0; n < 2; ++n)
+      for (int k = 0; k < 8; ++k) {
+        const int bits = (panel[q5_k_mask_byte(s, g, n, k, r)] >> shift) & 0xF;
+        for (int i = 0; i < 4; ++i) qh[4 * k + i] = static_cast<uint8_t>(qh[4 * k + i] | (((bits >> i) & 1) << (2 * g + n)));
+      }
 }
 
 template <class Copy>
@@ -140,14 +181,26 @@ void walk(TensorType type, int64_t nb, int64_t r, Copy copy) {
   if (type == TensorType::Q4_0) return walk_paired<quant::BlockQ4_0, 256, 4>(nb, r, copy);
   if (type == TensorType::Q5_0) return walk_paired<quant::BlockQ5_0, 320, 4>(nb, r, copy);
   if (type == TensorType::Q8_0) return walk_paired<quant::BlockQ8_0, 512, 8>(nb, r, copy);
-  if (type == TensorType::Q4_K) return walk_q4_k(nb, r, copy);
+  if (type == TensorType::Q4_K) return walk_k4<quant::BlockQ4_K>(nb, r, copy);
+  if (type == TensorType::Q5_K) return walk_k4<quant::BlockQ5_K>(nb, r, copy);
   walk_q6_k(nb, r, copy);
 }
 
-// Q4_K super-block s: lane r's scale (j < 8) or min (j - 8) byte in the panel.
+// Q4_K / Q5_K super-block s: lane r's scale (j < 8) or min (j - 8) byte in the panel.
 template <class Byte>
-Byte* q4_k_scale_byte(Byte* panel, int64_t s, int j, int64_t r) {
-  return panel + 2368 * s + 2048 + 16 * j + r;
+Byte* k4_scale_byte(TensorType type, Byte* panel, int64_t s, int j, int64_t r) {
+  if (type == TensorType::Q5_K) return panel + fast::K4Panel<true>::kBytes * s + fast::K4Panel<true>::kMeta + 16 * j + r;
+  return panel + fast::K4Panel<false>::kBytes * s + fast::K4Panel<false>::kMeta + 16 * j + r;
+}
+
+// The 12 bytes of packed 6-bit scales and mins of Q4_K and Q5_K (the same
+// field in both blocks).
+template <class Block>
+auto* k4_scales(Block* row, TensorType type, int64_t s) {
+  using Byte = std::conditional_t<std::is_const_v<Block>, const uint8_t, uint8_t>;
+  if (type == TensorType::Q5_K)
+    return reinterpret_cast<Byte*>(row) + sizeof(quant::BlockQ5_K) * s + offsetof(quant::BlockQ5_K, scales);
+  return reinterpret_cast<Byte*>(row) + sizeof(quant::BlockQ4_K) * s + offsetof(quant::BlockQ4_K, scales);
 }
 
 }  // namespace
@@ -184,12 +237,14 @@ void pack_matrix(const MatrixView& w, uint8_t* out) {
       if (w.type == TensorType::Q5_0)
         for (int64_t b = 0; b < nb; ++b)
           pack_q5_0_high_bits(row + sizeof(quant::BlockQ5_0) * b + offsetof(quant::BlockQ5_0, qh), b, r, panel);
-      if (w.type != TensorType::Q4_K) continue;
-      const auto* blocks = reinterpret_cast<const quant::BlockQ4_K*>(row);
+      if (w.type == TensorType::Q5_K)
+        for (int64_t s = 0; s < nb; ++s)
+          pack_q5_k_high_bits(row + sizeof(quant::BlockQ5_K) * s + offsetof(quant::BlockQ5_K, qh), s, r, panel);
+      if (w.type != TensorType::Q4_K && w.type != TensorType::Q5_K) continue;
       for (int64_t s = 0; s < nb; ++s)
         for (int j = 0; j < 8; ++j)
-          quant::k4_scale_min(blocks[s].scales, j, q4_k_scale_byte(panel, s, j, r),
-                              q4_k_scale_byte(panel, s, 8 + j, r));
+          quant::k4_scale_min(k4_scales(row, w.type, s), j, k4_scale_byte(w.type, panel, s, j, r),
+                              k4_scale_byte(w.type, panel, s, 8 + j, r));
     }
   }
 }
@@ -205,15 +260,17 @@ void unpack_matrix_row(const MatrixView& w, int64_t row, uint8_t* out) {
   if (w.type == TensorType::Q5_0)
     for (int64_t b = 0; b < nb; ++b)
       unpack_q5_0_high_bits(panel, b, r, out + sizeof(quant::BlockQ5_0) * b + offsetof(quant::BlockQ5_0, qh));
-  if (w.type != TensorType::Q4_K) return;
-  auto* blocks = reinterpret_cast<quant::BlockQ4_K*>(out);
+  if (w.type == TensorType::Q5_K)
+    for (int64_t s = 0; s < nb; ++s)
+      unpack_q5_k_high_bits(panel, s, r, out + sizeof(quant::BlockQ5_K) * s + offsetof(quant::BlockQ5_K, qh));
+  if (w.type != TensorType::Q4_K && w.type != TensorType::Q5_K) return;
   for (int64_t s = 0; s < nb; ++s) {
     uint8_t sc[8], mn[8];
     for (int j = 0; j < 8; ++j) {
-      sc[j] = *q4_k_scale_byte(panel, s, j, r);
-      mn[j] = *q4_k_scale_byte(panel, s, 8 + j, r);
+      sc[j] = *k4_scale_byte(w.type, panel, s, j, r);
+      mn[j] = *k4_scale_byte(w.type, panel, s, 8 + j, r);
     }
-    quant::pack_k4_scales(sc, mn, blocks[s].scales);
+    quant::pack_k4_scales(sc, mn, k4_scales(out, w.type, s));
   }
 }
 
@@ -225,6 +282,7 @@ bool packed_kernels_available(TensorType type) {
     case TensorType::Q5_0: return k->tile[fast::kSlotQ5_0] != nullptr;
     case TensorType::Q8_0: return k->tile[fast::kSlotQ8_0] != nullptr;
     case TensorType::Q4_K: return k->tile[fast::kSlotQ4_K] != nullptr;
+    case TensorType::Q5_K: return k->tile[fast::kSlotQ5_K] != nullptr;
     case TensorType::Q6_K: return k->tile[fast::kSlotQ6_K] != nullptr;
     default: return false;
   }
