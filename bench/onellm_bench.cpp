@@ -9,7 +9,9 @@
 //     rates. -stream-mib M: each timed pass runs one call on each of enough
 //     distinct copies to make M MiB, so every call reads from memory (decode),
 //     and a plain read loop over the same packed bytes with the same jobs
-//     (one per copy) prints the rate the kernel is measured against.
+//     (one per copy) prints the rate the kernel is measured against; then
+//     20 back-to-back pairs (kernel pass, read-loop pass) give the median
+//     ratio of the two, which a change in memory phase moves much less.
 //   onellm_bench accumulate -m M -n N -k K [-transposed] [-t 2]
 //     training's C += A B (matmul_accumulate) at every CPU level, GFLOP/s,
 //     best of 10; -transposed reads A as a transpose (the weight gradient).
@@ -21,6 +23,7 @@
 // ONELLM_CPU=scalar|avx2|avx512 forces the level.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -185,26 +188,46 @@ int bench_matmul(int argc, char** argv) {
       for (size_t i = 0; i + 4 <= n_words; i += 4) s0 += w[i], s1 += w[i + 1], s2 += w[i + 2], s3 += w[i + 3];
       sum.fetch_add(s0 + s1 + s2 + s3, std::memory_order_relaxed);
     };
+    auto read_all = [&](bool one_job) {
+      if (one_job)
+        pool.parallel_for(n_panels * static_cast<int64_t>(n_copies), [&](int64_t b, int64_t e) {
+          for (int64_t u = b; u < e;) {  // runs of panels within one copy
+            const int64_t c = u / n_panels, stop = std::min(e, (c + 1) * n_panels);
+            sum_panels(packed.data() + c * packed_bytes, u - c * n_panels, stop - c * n_panels);
+            u = stop;
+          }
+        });
+      else
+        for (size_t c = 0; c < n_copies; ++c)
+          pool.parallel_for(n_panels, [&](int64_t b, int64_t e) { sum_panels(packed.data() + c * packed_bytes, b, e); });
+    };
     for (bool one_job : {false, true}) {
       double best = 1e30;
       for (int r = 0; r < 20; ++r) {
         const double t0 = now_seconds();
-        if (one_job)
-          pool.parallel_for(n_panels * static_cast<int64_t>(n_copies), [&](int64_t b, int64_t e) {
-            for (int64_t u = b; u < e;) {  // runs of panels within one copy
-              const int64_t c = u / n_panels, stop = std::min(e, (c + 1) * n_panels);
-              sum_panels(packed.data() + c * packed_bytes, u - c * n_panels, stop - c * n_panels);
-              u = stop;
-            }
-          });
-        else
-          for (size_t c = 0; c < n_copies; ++c)
-            pool.parallel_for(n_panels, [&](int64_t b, int64_t e) { sum_panels(packed.data() + c * packed_bytes, b, e); });
+        read_all(one_job);
         best = std::min(best, (now_seconds() - t0) / static_cast<double>(n_copies));
       }
       std::printf("read loop over the packed copies, %-15s %8.1f us  %6.1f GB/s\n",
                   one_job ? "all in one job:" : "a job per copy:", best * 1e6, wq.size() / best * 1e-9);
     }
+    // This machine's memory rate moves by 2x within minutes, so best-of-20
+    // rates taken a few seconds apart can compare different phases. Each
+    // pair here times the kernel (best level) and the read loop (one job)
+    // back to back, and the ratio of the two is what a change should move.
+    const CpuLevel level = best_cpu_level();
+    std::vector<double> ratios;
+    for (int r = 0; r < 20; ++r) {
+      double t0 = now_seconds();
+      for (const MatrixView& w : ws_packed) matmul_fast_at(level, w, x.data(), n_tok, y.data(), &pool);
+      const double kernel = now_seconds() - t0;
+      t0 = now_seconds();
+      read_all(true);
+      ratios.push_back((now_seconds() - t0) / kernel);
+    }
+    std::sort(ratios.begin(), ratios.end());
+    std::printf("kernel (%s) against the read loop, 20 back-to-back pairs: median %.0f %%, quartiles %.0f-%.0f %%\n",
+                cpu_level_name(level), 100 * ratios[10], 100 * ratios[5], 100 * ratios[15]);
     if (sum.load() == 42) std::puts("");  // keeps the sums alive
   }
   return 0;
