@@ -213,9 +213,10 @@ int bench_matmul(int argc, char** argv) {
     }
     // This machine's memory rate moves by 2x within minutes, so best-of-20
     // rates taken a few seconds apart can compare different phases. Each
-    // pair here times the kernel (best level) and the read loop (one job)
-    // back to back, and the ratio of the two is what a change should move.
-    const CpuLevel level = best_cpu_level();
+    // pair here times the kernel (at cpu_level(): ONELLM_CPU applies) and
+    // the read loop (one job) back to back; their ratio is what a change
+    // should move.
+    const CpuLevel level = cpu_level();
     std::vector<double> ratios;
     for (int r = 0; r < 20; ++r) {
       double t0 = now_seconds();
