@@ -127,7 +127,7 @@ INSTANTIATE_TEST_SUITE_P(Types, FastMatmul,
                          ::testing::Values(TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q4_0,
                                            TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
                                            TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q2_K,
-                                           TensorType::Q3_K),
+                                           TensorType::Q3_K, TensorType::IQ4_NL, TensorType::IQ4_XS),
                          [](const ::testing::TestParamInfo<TensorType>& info) {
                            return tensor_type_name(uint32_t(info.param));
                          });

@@ -288,7 +288,8 @@ TEST(Quantize, Q4_0RoundsToNearestLevel) {
 TEST(Quantize, ZeroRowsStayZero) {
   const std::vector<float> zero(512, 0.0f);
   for (TensorType t : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
-                       TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K})
+                       TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+                       TensorType::IQ4_NL, TensorType::IQ4_XS})
     EXPECT_EQ(round_trip(t, zero), zero) << tensor_type_info(t).name;
 }
 
@@ -304,6 +305,7 @@ TEST(Quantize, GaussianErrorWithinBounds) {
       {TensorType::Q6_K, 0.022},  {TensorType::Q5_1, 0.048},  {TensorType::Q5_0, 0.054},
       {TensorType::Q5_K, 0.045},  {TensorType::Q4_1, 0.097},  {TensorType::Q4_0, 0.11},
       {TensorType::Q4_K, 0.089},  {TensorType::Q3_K, 0.19},   {TensorType::Q2_K, 0.37},
+      {TensorType::IQ4_NL, 0.095}, {TensorType::IQ4_XS, 0.095},
   };
   const std::vector<float> x = gaussian(256 * 24, 42);
   for (const ErrorBound& b : bounds) {
@@ -319,7 +321,8 @@ TEST(Quantize, ScaleInvarianceAndOutliers) {
   // relative precision (half-precision scales have range enough for both).
   std::vector<float> base = gaussian(256 * 4, 9);
   for (size_t i = 0; i < base.size(); i += 61) base[i] *= 8;
-  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}) {
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::IQ4_NL,
+                       TensorType::IQ4_XS}) {
     double rel[2];
     for (int k = 0; k < 2; ++k) {
       std::vector<float> x = base;

@@ -217,9 +217,9 @@ TEST(ModelLora, BadAdaptersAreRefusedByName) {
   w.set("general.type", GgufValue::of_string("adapter"));
   w.set("adapter.type", GgufValue::of_string("lora"));
   w.set("adapter.lora.alpha", GgufValue::of_f32(4.0f));
-  w.add_tensor("blk.0.attn_q.weight.lora_a", TensorType::IQ4_NL, {64, 2}, std::vector<uint8_t>(2 * 2 * 18));
-  w.write(m.dir.file("iq4.gguf"));
-  expect_error([&] { LoraWeights::load(m.dir.file("iq4.gguf"), *model); }, "'blk.0.attn_q.weight.lora_a' has type IQ4_NL");
+  w.add_tensor("blk.0.attn_q.weight.lora_a", TensorType::I8, {64, 2}, std::vector<uint8_t>(64 * 2));
+  w.write(m.dir.file("i8.gguf"));
+  expect_error([&] { LoraWeights::load(m.dir.file("i8.gguf"), *model); }, "'blk.0.attn_q.weight.lora_a' has type I8");
 }
 
 }  // namespace

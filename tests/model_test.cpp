@@ -31,7 +31,7 @@ TEST(Model, EveryArchitectureAndTypeLoadsAndRuns) {
   for (const char* arch : {"llama", "qwen2", "qwen3"}) {
     for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
                             TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q4_K, TensorType::Q5_K,
-                            TensorType::Q6_K}) {
+                            TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS}) {
       SCOPED_TRACE(std::string(arch) + " " + tensor_type_name(static_cast<uint32_t>(type)));
       TinyModelSpec spec;
       spec.arch = arch;
@@ -401,9 +401,9 @@ TEST(Model, BadModelsNameWhatIsWrong) {
   p = variant(dir, [](GgufWriter& w, const GgufFile& f) {
     for (const GgufTensor& t : f.tensors()) {
       if (t.name == "blk.0.attn_q.weight") {
-        // Same bytes per row as Q8_0... use a type onellm cannot compute: IQ4_NL (32 elems / 18 bytes).
+        // A type ggml defines but onellm does not compute with: I8 (one byte per element).
         size_t rows = static_cast<size_t>(t.dims[1]);
-        w.add_tensor(t.name, TensorType::IQ4_NL, t.dims, std::vector<uint8_t>(rows * t.dims[0] / 32 * 18));
+        w.add_tensor(t.name, TensorType::I8, t.dims, std::vector<uint8_t>(rows * t.dims[0]));
       } else {
         w.add_tensor(t.name, t.type, t.dims, std::vector<uint8_t>(t.data, t.data + t.n_bytes));
       }
@@ -411,7 +411,8 @@ TEST(Model, BadModelsNameWhatIsWrong) {
   });
   e = error_of([&] { Model::load(p); });
   EXPECT_NE(e.find("blk.0.attn_q.weight"), std::string::npos) << e;
-  EXPECT_NE(e.find("IQ4_NL"), std::string::npos) << e;
+  EXPECT_NE(e.find("has type I8"), std::string::npos) << e;
+  EXPECT_NE(e.find("IQ4_XS"), std::string::npos) << e;  // the list of supported types
 }
 
 TEST(Model, TruncatedModelFileIsAnError) {

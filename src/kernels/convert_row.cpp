@@ -61,6 +61,8 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
     ONELLM_DEQUANTIZE(Q4_K)
     ONELLM_DEQUANTIZE(Q5_K)
     ONELLM_DEQUANTIZE(Q6_K)
+    ONELLM_DEQUANTIZE(IQ4_NL)
+    ONELLM_DEQUANTIZE(IQ4_XS)
 #undef ONELLM_DEQUANTIZE
     default:
       break;
@@ -99,6 +101,8 @@ void quantize_row(TensorType type, const float* src, void* dst, int64_t n) {
     ONELLM_QUANTIZE(Q4_K)
     ONELLM_QUANTIZE(Q5_K)
     ONELLM_QUANTIZE(Q6_K)
+    ONELLM_QUANTIZE(IQ4_NL)
+    ONELLM_QUANTIZE(IQ4_XS)
 #undef ONELLM_QUANTIZE
     default:
       break;

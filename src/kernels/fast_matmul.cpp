@@ -67,13 +67,15 @@ int slot_of(TensorType type) {
     case TensorType::Q4_K: return kSlotQ4_K;
     case TensorType::Q5_K: return kSlotQ5_K;
     case TensorType::Q6_K: return kSlotQ6_K;
+    case TensorType::IQ4_NL: return kSlotIQ4_NL;
+    case TensorType::IQ4_XS: return kSlotIQ4_XS;
     default: return -1;
   }
 }
 
 ActFormat act_format(int slot) {
   if (slot <= kSlotBF16) return ActFormat::kF32;
-  return slot <= kSlotQ8_0 ? ActFormat::kQ8 : ActFormat::kQ8K;
+  return slot <= kSlotQ8_0 || slot == kSlotIQ4_NL ? ActFormat::kQ8 : ActFormat::kQ8K;
 }
 
 void check_matrix(const MatrixView& w, int64_t n_tokens) {

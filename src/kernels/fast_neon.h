@@ -20,7 +20,7 @@
 
 namespace onellm::fast::neon {
 
-// Fills tile[kSlotQ4_0 .. kSlotQ6_K] with the int8 kernels
+// Fills tile[kSlotQ4_0 .. kSlotIQ4_XS] with the int8 kernels
 // (fast_neon_int8.cpp): vmull_s8 + vpadalq_s16 on any ARMv8.0 core,
 // vdotq_s32 with dotprod, and with i8mm also vmmlaq_s32 (2 rows x 2 tokens
 // per instruction) for the legacy blocks' token pairs.
@@ -112,6 +112,20 @@ struct LevelsQ8_0 {
   static void levels(const Block& b, int8x16_t* q) {
     q[0] = vld1q_s8(b.qs);
     q[1] = vld1q_s8(b.qs + 16);
+  }
+  static float min(const Block&) { return 0.0f; }
+};
+
+// IQ4_NL: the nibbles index kIq4Values (signed, no offset, no min).
+inline int8x16_t iq4_values(uint8x16_t nibbles) { return vqtbl1q_s8(vld1q_s8(quant::kIq4Values), nibbles); }
+struct LevelsIQ4_NL {
+  using Block = quant::BlockIQ4_NL;
+  static constexpr bool kHasMin = false;
+  static void levels(const Block& b, int8x16_t* q) {
+    uint8x16_t lo, hi;
+    nibbles(b.qs, &lo, &hi);
+    q[0] = iq4_values(lo);
+    q[1] = iq4_values(hi);
   }
   static float min(const Block&) { return 0.0f; }
 };

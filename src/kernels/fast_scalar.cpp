@@ -132,6 +132,21 @@ float block_q6_k(const BlockQ6_K& w, const ActQ8K& a) {
   return load_half(w.d) * a.d * static_cast<float>(isum - 32 * offset);
 }
 
+// IQ4_NL / IQ4_XS: levels are values of kIq4Values, signed, no offset.
+int dot_iq4(const uint8_t* qs, const int8_t* a) {
+  int sum = 0;
+  for (int l = 0; l < 16; ++l) sum += kIq4Values[qs[l] & 0xF] * a[l] + kIq4Values[qs[l] >> 4] * a[l + 16];
+  return sum;
+}
+float block_iq4_nl(const BlockIQ4_NL& w, const ActQ8& a) {
+  return load_half(w.d) * (a.d * static_cast<float>(dot_iq4(w.qs, a.qs)));
+}
+float block_iq4_xs(const BlockIQ4_XS& w, const ActQ8K& a) {
+  int isum = 0;
+  for (int j = 0; j < 8; ++j) isum += iq4_xs_scale(w, j) * dot_iq4(w.qs + 16 * j, a.qs + 32 * j);
+  return load_half(w.d) * a.d * static_cast<float>(isum);
+}
+
 template <typename Block, typename Act, float (*kBlockDot)(const Block&, const Act&)>
 void tile_blocks(const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a, size_t a_stride,
                  int64_t n_tok, int64_t n_blocks, float* y, int64_t y_stride) {
@@ -267,6 +282,8 @@ const Kernels kScalar = {
         tile_blocks<BlockQ4_K, ActQ8K, block_k4<BlockQ4_K, false>>,
         tile_blocks<BlockQ5_K, ActQ8K, block_k4<BlockQ5_K, true>>,
         tile_blocks<BlockQ6_K, ActQ8K, block_q6_k>,
+        tile_blocks<BlockIQ4_NL, ActQ8, block_iq4_nl>,
+        tile_blocks<BlockIQ4_XS, ActQ8K, block_iq4_xs>,
     },
     dot_f32_scalar,
     axpy_f32_scalar,

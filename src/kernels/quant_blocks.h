@@ -75,6 +75,24 @@ struct BlockQ6_K { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; Half d; }
 
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
               sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34);
+// The non-linear 4-bit types: a level is an index into kIq4Values (16 signed
+// values, denser near zero, as ggml defines them). IQ4_NL: value = d *
+// kIq4Values[q], qs laid out as Q4_0's. IQ4_XS: 8 sub-blocks of 32, value =
+// d * (ls_j - 32) * kIq4Values[q], ls_j 6-bit (low 4 bits in nibble j%2 of
+// scales_l[j/2], high 2 bits at bit 2j of the LE u16 scales_h); sub-block j's
+// nibbles are qs[16j..16j+16) (low: element l, high: element l+16).
+inline constexpr int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+struct BlockIQ4_NL { Half d; uint8_t qs[16]; };
+struct BlockIQ4_XS { Half d; uint8_t scales_h[2]; uint8_t scales_l[4]; uint8_t qs[128]; };
+static_assert(sizeof(BlockIQ4_NL) == 18 && sizeof(BlockIQ4_XS) == 136);
+
+// IQ4_XS: sub-block j's scale ls_j - 32, in [-32, 31].
+inline int iq4_xs_scale(const BlockIQ4_XS& b, int j) {
+  const int low = (b.scales_l[j / 2] >> (4 * (j % 2))) & 0xF;
+  const int high = ((b.scales_h[j / 4] >> (2 * (j % 4))) & 3) << 4;
+  return (low | high) - 32;
+}
+
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
               sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210);
 
@@ -116,6 +134,8 @@ ONELLM_DECLARE_ROW_CONVERTERS(Q3_K)
 ONELLM_DECLARE_ROW_CONVERTERS(Q4_K)
 ONELLM_DECLARE_ROW_CONVERTERS(Q5_K)
 ONELLM_DECLARE_ROW_CONVERTERS(Q6_K)
+ONELLM_DECLARE_ROW_CONVERTERS(IQ4_NL)
+ONELLM_DECLARE_ROW_CONVERTERS(IQ4_XS)
 #undef ONELLM_DECLARE_ROW_CONVERTERS
 
 // Scale searches shared by the K-quant quantizers (quant_k_search.cpp).

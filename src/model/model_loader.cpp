@@ -64,10 +64,14 @@ class TensorBinder {
 
 void check_computable(const GgufFile& file, const GgufTensor& t) {
   const TensorTypeInfo* info = tensor_type_info(static_cast<uint32_t>(t.type));
-  if (info == nullptr || !info->computable)
+  if (info == nullptr || !info->computable) {
+    std::string supported;  // from the type table, so the message cannot fall behind it
+    for (uint32_t id = 0; id < 64; ++id)
+      if (const TensorTypeInfo* s = tensor_type_info(id); s != nullptr && s->computable)
+        supported += (supported.empty() ? "" : ", ") + std::string(s->name);
     throw Error(file.path() + ": tensor '" + t.name + "' has type " + tensor_type_name(static_cast<uint32_t>(t.type)) +
-                ", which onellm does not support (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, "
-                "Q4_K, Q5_K, Q6_K)");
+                ", which onellm does not support (supported: " + supported + ")");
+  }
 }
 
 void dequantize_tensor(const GgufFile& file, const GgufTensor& t, float* out) {

@@ -98,7 +98,8 @@ constexpr SlotInfo kSlots[] = {
     {fast::kSlotF32, TensorType::F32},   {fast::kSlotF16, TensorType::F16},   {fast::kSlotBF16, TensorType::BF16},
     {fast::kSlotQ4_0, TensorType::Q4_0}, {fast::kSlotQ4_1, TensorType::Q4_1}, {fast::kSlotQ5_0, TensorType::Q5_0},
     {fast::kSlotQ5_1, TensorType::Q5_1}, {fast::kSlotQ8_0, TensorType::Q8_0}, {fast::kSlotQ4_K, TensorType::Q4_K},
-    {fast::kSlotQ5_K, TensorType::Q5_K}, {fast::kSlotQ6_K, TensorType::Q6_K},
+    {fast::kSlotQ5_K, TensorType::Q5_K}, {fast::kSlotQ6_K, TensorType::Q6_K}, {fast::kSlotIQ4_NL, TensorType::IQ4_NL},
+    {fast::kSlotIQ4_XS, TensorType::IQ4_XS},
 };
 
 // One tile call's inputs: weights at odd addresses with a padded row
@@ -454,7 +455,8 @@ void check_matmuls() {
   uint32_t seed = 1;
   for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q4_0, TensorType::Q4_1,
                           TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K,
-                          TensorType::Q6_K, TensorType::Q2_K, TensorType::Q3_K}) {
+                          TensorType::Q6_K, TensorType::Q2_K, TensorType::Q3_K, TensorType::IQ4_NL,
+                          TensorType::IQ4_XS}) {
     const int64_t block = tensor_type_info(type).block_elems;
     const std::vector<int64_t> col_counts = test::matmul_test_col_counts(block);
     for (int64_t cols : col_counts)

@@ -29,7 +29,7 @@ TENSOR_TYPES = {
     0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 3: ("Q4_1", 32, 20),
     6: ("Q5_0", 32, 22), 7: ("Q5_1", 32, 24), 8: ("Q8_0", 32, 34),
     12: ("Q4_K", 256, 144), 13: ("Q5_K", 256, 176), 14: ("Q6_K", 256, 210),
-    30: ("BF16", 1, 2),
+    20: ("IQ4_NL", 32, 18), 23: ("IQ4_XS", 256, 136), 30: ("BF16", 1, 2),
 }
 TYPE_IDS = {name: tid for tid, (name, _, _) in TENSOR_TYPES.items()}
 
@@ -338,9 +338,32 @@ def _dq_q6_k(b):
     return (scale * q.reshape(n, 2, 4, 2, 16)).reshape(n, 256)
 
 
+# IQ4_NL / IQ4_XS: a 4-bit index into these 16 values (ggml's kvalues_iq4nl).
+IQ4_VALUES = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], np.float32)
+
+
+def _dq_iq4_nl(b):
+    d = _f16(b, 0)
+    qs = b[:, 2:18]
+    return IQ4_VALUES[np.concatenate([qs & 0x0F, qs >> 4], axis=1)] * d
+
+
+def _dq_iq4_xs(b):
+    n = b.shape[0]
+    d = _f16(b, 0)
+    scales_h = b[:, 2:4].copy().view("<u2").astype(np.int32)  # (n, 1)
+    j = np.arange(8)
+    low = (b[:, 4 + j // 2] >> (4 * (j % 2))) & 0x0F            # (n, 8)
+    high = (scales_h >> (2 * j)) & 3
+    dl = d * ((low.astype(np.int32) | (high << 4)) - 32).astype(np.float32)  # d * (ls - 32) first, as ggml
+    qs = b[:, 8:136].reshape(n, 8, 16)
+    levels = np.concatenate([qs & 0x0F, qs >> 4], axis=2)     # (n, 8, 32): element l, then l + 16
+    return (IQ4_VALUES[levels] * dl[:, :, None]).reshape(n, 256)
+
+
 _DEQUANT = {
     "Q4_0": _dq_q4_0, "Q4_1": _dq_q4_1, "Q5_0": _dq_q5_0, "Q5_1": _dq_q5_1, "Q8_0": _dq_q8_0,
-    "Q4_K": _dq_q4_k, "Q5_K": _dq_q5_k, "Q6_K": _dq_q6_k,
+    "Q4_K": _dq_q4_k, "Q5_K": _dq_q5_k, "Q6_K": _dq_q6_k, "IQ4_NL": _dq_iq4_nl, "IQ4_XS": _dq_iq4_xs,
 }
 
 

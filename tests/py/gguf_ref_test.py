@@ -86,7 +86,19 @@ def scalar_block(name, b):
             lo = byte & 15 if g < 2 else byte >> 4
             hi = (qh[half * 32 + l] >> (2 * g)) & 3
             out.append(d * sc[half * 8 + r // 16] * ((lo | (hi << 4)) - 32))
+    elif name == "IQ4_NL":
+        out = [IQ4[legacy_nibble(b[2:], e)] * f16(b, 0) for e in range(32)]
+    elif name == "IQ4_XS":
+        d, scales_h = f16(b, 0), b[2] | (b[3] << 8)
+        for e in range(256):
+            sub, l = e // 32, e % 32
+            ls = ((b[4 + sub // 2] >> (4 * (sub % 2))) & 15) | (((scales_h >> (2 * sub)) & 3) << 4)
+            out.append(d * (ls - 32) * IQ4[legacy_nibble(b[8 + 16 * sub:], l)])
     return out
+
+
+# ggml's kvalues_iq4nl, written out again so the test does not trust gguf_ref's copy.
+IQ4 = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
 
 
 def random_blocks(name, n, rng):
@@ -101,7 +113,7 @@ def random_blocks(name, n, rng):
 
 def test_dequantize():
     rng = np.random.default_rng(7)
-    for name in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K"):
+    for name in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"):
         tid = gguf_ref.TYPE_IDS[name]
         _, block, _ = gguf_ref.TENSOR_TYPES[tid]
         raw = random_blocks(name, 6, rng)
@@ -122,6 +134,17 @@ def test_dequantize():
     q5[2:6] = np.array([1 << 20], "<u4").view(np.uint8)  # high bit of element 20 only
     v = gguf_ref.dequantize(gguf_ref.TYPE_IDS["Q5_0"], q5, 32)
     check(v[20] == 0.0 and v[0] == -16.0 and v[4] == -16.0, f"Q5_0 known block: {v[0]}, {v[4]}, {v[20]}")
+    iq = np.zeros(136, np.uint8)
+    iq[0:2] = np.array([0.5], "<f2").view(np.uint8)
+    iq[2:4] = np.array([0b11 << 14], "<u2").view(np.uint8)  # sub-block 7: ls high bits 3
+    iq[4] = 0x2F     # sub-block 0: ls 15 -> -17; sub-block 1: ls 2 -> -30
+    iq[7] = 0x10     # sub-block 7: ls 0x31 = 49 -> 17
+    iq[8] = 0xF0     # element 0: value -127, element 16: 113
+    iq[8 + 16 * 7 + 15] = 0x08  # sub-block 7, element 15: value 1, element 31: -127
+    v = gguf_ref.dequantize(gguf_ref.TYPE_IDS["IQ4_XS"], iq, 256)
+    check((v[0], v[16], v[32], v[224 + 15], v[224 + 31]) == (-17 * 0.5 * -127, -17 * 0.5 * 113, -30 * 0.5 * -127,
+                                                             17 * 0.5, 17 * 0.5 * -127),
+          f"IQ4_XS known block: {v[0]}, {v[16]}, {v[32]}, {v[239]}, {v[255]}")
     bf = np.array([0x3F80, 0xC040, 0x0000], "<u2").view(np.uint8)
     check(list(gguf_ref.dequantize(30, bf, 3)) == [1.0, -3.0, 0.0], "BF16 1, -3, 0")
     f16s = np.array([1.5, -2.25, 65504.0], "<f2").view(np.uint8)
