@@ -185,6 +185,9 @@ TEST(PackedWeights, LayoutSizesAndErrors) {
   EXPECT_EQ(packed_panel_bytes(TensorType::Q5_0, 512), 16 * tensor_row_bytes(TensorType::Q5_0, 512));
   // Q5_K: Q4_K's panel plus 512 bytes of fifth bits (16 x 176 = 2816 in the file).
   EXPECT_EQ(packed_panel_bytes(TensorType::Q5_K, 512), 2u * 2880);
+  // IQ4_NL: Q4_0's layout; IQ4_XS: the file's 16 x 136 bytes per super-block.
+  EXPECT_EQ(packed_panel_bytes(TensorType::IQ4_NL, 896), 16 * tensor_row_bytes(TensorType::IQ4_NL, 896));
+  EXPECT_EQ(packed_panel_bytes(TensorType::IQ4_XS, 768), 16 * tensor_row_bytes(TensorType::IQ4_XS, 768));
   EXPECT_EQ(packed_panel_bytes(TensorType::Q5_1, 512), 0u);
   EXPECT_EQ(packed_matrix_bytes(TensorType::F16, 16, 512), 0u);
   std::vector<uint8_t> row(tensor_row_bytes(TensorType::Q5_1, 256)), out(4096);
@@ -199,7 +202,8 @@ TEST(PackedWeights, LayoutSizesAndErrors) {
 TEST(PackedWeights, RowsUnpackToTheirGgufBytes) {
   // Embedding lookups of a tied, packed matrix read rows back from the panels.
   for (TensorType type :
-       {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+       {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+        TensorType::IQ4_NL, TensorType::IQ4_XS}) {
     Problem p(type, 1000, 256, 1, 400);
     std::vector<uint8_t> row(p.w.row_bytes());
     for (int64_t r = 0; r < p.rows; ++r) {
@@ -224,7 +228,8 @@ TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
   ThreadPool pool(2);
   uint32_t seed = 300;
   for (TensorType type :
-       {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K})
+       {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+        TensorType::IQ4_NL, TensorType::IQ4_XS})
     for (int64_t rows : {1, 15, 16, 33})
       for (int64_t n_tokens : {1, 2, 3, 7, 15, 16, 21}) {
         // One block (a padded panel), an odd count (Q4_0/Q5_0/Q8_0/Q6_K
@@ -243,12 +248,13 @@ TEST(PackedWeights, LongRowsDecodeFourPanelsAtATime) {
   // lone whole panel and a partial one; on a pool a thread's pieces also
   // end off the groups of 4.
   ThreadPool pool(2);
-  for (int64_t cols : {4096, 4864 + 32})
-    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-      Problem problem(TensorType::Q4_0, 149, cols, 1, static_cast<uint32_t>(cols));
-      check_problem(problem, p);
-      if (HasFatalFailure()) return;
-    }
+  for (TensorType type : {TensorType::Q4_0, TensorType::IQ4_NL})
+    for (int64_t cols : {4096, 4864 + 32})
+      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+        Problem problem(type, 149, cols, 1, static_cast<uint32_t>(cols));
+        check_problem(problem, p);
+        if (HasFatalFailure()) return;
+      }
 }
 
 TEST(FastMatmul, GroupsEqualSeparateCallsBitForBit) {

@@ -33,8 +33,9 @@ static_assert(sizeof(ActQ8) == 40 && sizeof(ActQ8K) == 292);
 enum class ActFormat { kF32, kQ8, kQ8K };
 
 // Weight types with a fast kernel; anything else is dequantized to F32 rows.
-// IQ4_NL and IQ4_XS come last so the panel and packed tables, which have
-// no kernel for them, end with their zero entries.
+// IQ4_NL and IQ4_XS come last so the panel tables, which have no kernel for
+// them, end with their zero entries. Both take 32-element activation blocks
+// (IQ4_XS has a scale per 32 elements: 8 activation blocks per super-block).
 enum WeightSlot { kSlotF32, kSlotF16, kSlotBF16, kSlotQ4_0, kSlotQ4_1, kSlotQ5_0, kSlotQ5_1, kSlotQ8_0,
                   kSlotQ4_K, kSlotQ5_K, kSlotQ6_K, kSlotIQ4_NL, kSlotIQ4_XS, kSlotCount };
 
@@ -130,6 +131,10 @@ inline int64_t q8_0_scales_at(int64_t nb, int64_t b) { return paired_scales_at<5
 // Q5_0: Q4_0's 256 bytes of nibbles, then 64 bytes of fifth bits.
 inline int64_t q5_0_quants_at(int64_t b) { return paired_quants_at<320>(b); }
 inline int64_t q5_0_scales_at(int64_t nb, int64_t b) { return paired_scales_at<320>(nb, b); }
+
+// Packed IQ4_XS super-block of 16 rows (packed_weights.cpp): 8 Q4_0-like
+// groups of nibbles (256 bytes each), then scales_l, scales_h and d.
+constexpr int64_t kIq4XsPanelBytes = 2176;
 
 // Packed Q4_K / Q5_K panel: one super-block after another, each [levels
 // (2048 bytes)][Q5_K only: fifth bits (512)][scales, mins, d, dmin (320)].

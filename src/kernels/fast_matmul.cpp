@@ -75,7 +75,7 @@ int slot_of(TensorType type) {
 
 ActFormat act_format(int slot) {
   if (slot <= kSlotBF16) return ActFormat::kF32;
-  return slot <= kSlotQ8_0 || slot == kSlotIQ4_NL ? ActFormat::kQ8 : ActFormat::kQ8K;
+  return slot <= kSlotQ8_0 || slot >= kSlotIQ4_NL ? ActFormat::kQ8 : ActFormat::kQ8K;
 }
 
 void check_matrix(const MatrixView& w, int64_t n_tokens) {

@@ -141,10 +141,13 @@ int dot_iq4(const uint8_t* qs, const int8_t* a) {
 float block_iq4_nl(const BlockIQ4_NL& w, const ActQ8& a) {
   return load_half(w.d) * (a.d * static_cast<float>(dot_iq4(w.qs, a.qs)));
 }
-float block_iq4_xs(const BlockIQ4_XS& w, const ActQ8K& a) {
-  int isum = 0;
-  for (int j = 0; j < 8; ++j) isum += iq4_xs_scale(w, j) * dot_iq4(w.qs + 16 * j, a.qs + 32 * j);
-  return load_half(w.d) * a.d * static_cast<float>(isum);
+// IQ4_XS against the 8 activation blocks of its 256 elements.
+float block_iq4_xs(const BlockIQ4_XS& w, const ActQ8* a) {
+  const float d = load_half(w.d);
+  float sum = 0;
+  for (int j = 0; j < 8; ++j)
+    sum += d * static_cast<float>(iq4_xs_scale(w, j)) * (a[j].d * static_cast<float>(dot_iq4(w.qs + 16 * j, a[j].qs)));
+  return sum;
 }
 
 template <typename Block, typename Act, float (*kBlockDot)(const Block&, const Act&)>
@@ -156,6 +159,19 @@ void tile_blocks(const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_
       const auto* at = reinterpret_cast<const Act*>(a + t * a_stride);
       float sum = 0;
       for (int64_t b = 0; b < n_blocks; ++b) sum += kBlockDot(wr[b], at[b]);
+      y[t * y_stride + r] = sum;
+    }
+  }
+}
+
+void tile_iq4_xs(const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a, size_t a_stride, int64_t n_tok,
+                 int64_t n_blocks, float* y, int64_t y_stride) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const auto* wr = reinterpret_cast<const BlockIQ4_XS*>(w + r * w_stride);
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const auto* at = reinterpret_cast<const ActQ8*>(a + t * a_stride);
+      float sum = 0;
+      for (int64_t b = 0; b < n_blocks; ++b) sum += block_iq4_xs(wr[b], at + 8 * b);
       y[t * y_stride + r] = sum;
     }
   }
@@ -283,7 +299,7 @@ const Kernels kScalar = {
         tile_blocks<BlockQ5_K, ActQ8K, block_k4<BlockQ5_K, true>>,
         tile_blocks<BlockQ6_K, ActQ8K, block_q6_k>,
         tile_blocks<BlockIQ4_NL, ActQ8, block_iq4_nl>,
-        tile_blocks<BlockIQ4_XS, ActQ8K, block_iq4_xs>,
+        tile_iq4_xs,
     },
     dot_f32_scalar,
     axpy_f32_scalar,

@@ -39,6 +39,13 @@
 //   of group k of pair g, nibble n at 2048 + 128 g + 64 n + 8 k; bit 4 r + i
 //   is the fifth bit of byte lane 4 r + i's level, as in Q5_0), then Q4_K's
 //   320 bytes of scales, mins, d and dmin.
+// IQ4_NL: Q4_0's layout (the same block bytes: d, then 16 bytes of nibbles).
+// IQ4_XS, panel of nb super-blocks, each 2176 bytes at 2176 s (one stream,
+//   the file's size):
+//   [0, 2048)          sub-block j < 8, group m < 4, lane r at 256 j + 64 m
+//                      + 4 r: qs[16j + 4m, +4) of row r (as Q4_0's block)
+//   [2048, 2176)       the 16 rows' scales_l (4 bytes each), scales_h (2
+//                      bytes each), then fp16 d (fast::kIq4XsPanelBytes)
 // Q6_K, panel of nb super-blocks paired like Q4_0's blocks
 // (fast::q6_k_levels_at / q6_k_meta_at):
 //   levels of s:       32 groups of ql (group c, lane r at
@@ -72,6 +79,8 @@ size_t packed_block_bytes(TensorType type) {
     case TensorType::Q4_K: return fast::K4Panel<false>::kBytes;
     case TensorType::Q5_K: return fast::K4Panel<true>::kBytes;
     case TensorType::Q6_K: return 3360;
+    case TensorType::IQ4_NL: return 288;
+    case TensorType::IQ4_XS: return fast::kIq4XsPanelBytes;
     default: return 0;
   }
 }
@@ -177,8 +186,24 @@ void walk_q6_k(int64_t nb, int64_t r, Copy copy) {
 }
 
 template <class Copy>
+void walk_iq4_xs(int64_t nb, int64_t r, Copy copy) {
+  using B = quant::BlockIQ4_XS;
+  for (int64_t s = 0; s < nb; ++s) {
+    const size_t row = sizeof(B) * static_cast<size_t>(s);
+    const int64_t at = fast::kIq4XsPanelBytes * s;
+    for (int j = 0; j < 8; ++j)
+      for (int m = 0; m < 4; ++m) copy(at + 256 * j + 64 * m + 4 * r, row + offsetof(B, qs) + 16 * j + 4 * m, 4);
+    copy(at + 2048 + 4 * r, row + offsetof(B, scales_l), 4);
+    copy(at + 2112 + 2 * r, row + offsetof(B, scales_h), 2);
+    copy(at + 2144 + 2 * r, row + offsetof(B, d), 2);
+  }
+}
+
+template <class Copy>
 void walk(TensorType type, int64_t nb, int64_t r, Copy copy) {
   if (type == TensorType::Q4_0) return walk_paired<quant::BlockQ4_0, 256, 4>(nb, r, copy);
+  if (type == TensorType::IQ4_NL) return walk_paired<quant::BlockIQ4_NL, 256, 4>(nb, r, copy);
+  if (type == TensorType::IQ4_XS) return walk_iq4_xs(nb, r, copy);
   if (type == TensorType::Q5_0) return walk_paired<quant::BlockQ5_0, 320, 4>(nb, r, copy);
   if (type == TensorType::Q8_0) return walk_paired<quant::BlockQ8_0, 512, 8>(nb, r, copy);
   if (type == TensorType::Q4_K) return walk_k4<quant::BlockQ4_K>(nb, r, copy);
@@ -284,6 +309,8 @@ bool packed_kernels_available(TensorType type) {
     case TensorType::Q4_K: return k->tile[fast::kSlotQ4_K] != nullptr;
     case TensorType::Q5_K: return k->tile[fast::kSlotQ5_K] != nullptr;
     case TensorType::Q6_K: return k->tile[fast::kSlotQ6_K] != nullptr;
+    case TensorType::IQ4_NL: return k->tile[fast::kSlotIQ4_NL] != nullptr;
+    case TensorType::IQ4_XS: return k->tile[fast::kSlotIQ4_XS] != nullptr;
     default: return false;
   }
 }

@@ -137,7 +137,7 @@ struct TileProblem {
       return;
     }
     const Kernels& ref = *fast::kernels_scalar();
-    const bool k_quant = block == 256;
+    const bool k_quant = test::activation_block(s.type) == 256;
     const int64_t act_blocks = elems / (k_quant ? 256 : 32);
     const size_t act_size = k_quant ? sizeof(fast::ActQ8K) : sizeof(fast::ActQ8);
     a_stride = static_cast<size_t>(act_blocks + 1) * act_size;  // one spare block per row

@@ -19,7 +19,9 @@ inline bool quantized_activations(TensorType t) {
   return t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16 && t != TensorType::Q2_K &&
          t != TensorType::Q3_K;
 }
-inline int64_t activation_block(TensorType t) { return tensor_type_info(t).block_elems == 256 ? 256 : 32; }
+inline int64_t activation_block(TensorType t) {
+  return tensor_type_info(t).block_elems == 256 && t != TensorType::IQ4_XS ? 256 : 32;
+}
 
 // Matmul test shapes, per weight block size: 1 block, odd block counts and
 // a long row (F32/F16/BF16: element counts off the vector width).
