@@ -33,11 +33,13 @@ static_assert(sizeof(ActQ8) == 40 && sizeof(ActQ8K) == 292);
 enum class ActFormat { kF32, kQ8, kQ8K };
 
 // Weight types with a fast kernel; anything else is dequantized to F32 rows.
-// IQ4_NL and IQ4_XS come last so the panel tables, which have no kernel for
-// them, end with their zero entries. Both take 32-element activation blocks
-// (IQ4_XS has a scale per 32 elements: 8 activation blocks per super-block).
+// Slots after Q6_K were added later, at the end, so the panel and packed
+// tables that have no kernel for them end with their zero entries. IQ4_NL
+// and IQ4_XS take 32-element activation blocks (IQ4_XS has a scale per 32
+// elements: 8 activation blocks per super-block), Q2_K and Q3_K 256-element
+// ones with 16-sums, like the other K-quants.
 enum WeightSlot { kSlotF32, kSlotF16, kSlotBF16, kSlotQ4_0, kSlotQ4_1, kSlotQ5_0, kSlotQ5_1, kSlotQ8_0,
-                  kSlotQ4_K, kSlotQ5_K, kSlotQ6_K, kSlotIQ4_NL, kSlotIQ4_XS, kSlotCount };
+                  kSlotQ4_K, kSlotQ5_K, kSlotQ6_K, kSlotIQ4_NL, kSlotIQ4_XS, kSlotQ2_K, kSlotQ3_K, kSlotCount };
 
 // y[t * y_stride + r] = dot(weight row r, activation row t) for r < n_rows,
 // t < n_tok. Weight row r starts at w + r * w_stride, activation row t at

@@ -69,13 +69,18 @@ int slot_of(TensorType type) {
     case TensorType::Q6_K: return kSlotQ6_K;
     case TensorType::IQ4_NL: return kSlotIQ4_NL;
     case TensorType::IQ4_XS: return kSlotIQ4_XS;
+    case TensorType::Q2_K: return kSlotQ2_K;
+    case TensorType::Q3_K: return kSlotQ3_K;
     default: return -1;
   }
 }
 
 ActFormat act_format(int slot) {
-  if (slot <= kSlotBF16) return ActFormat::kF32;
-  return slot <= kSlotQ8_0 || slot >= kSlotIQ4_NL ? ActFormat::kQ8 : ActFormat::kQ8K;
+  switch (slot) {
+    case kSlotF32: case kSlotF16: case kSlotBF16: return ActFormat::kF32;
+    case kSlotQ2_K: case kSlotQ3_K: case kSlotQ4_K: case kSlotQ5_K: case kSlotQ6_K: return ActFormat::kQ8K;
+    default: return ActFormat::kQ8;
+  }
 }
 
 void check_matrix(const MatrixView& w, int64_t n_tokens) {

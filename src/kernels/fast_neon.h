@@ -20,7 +20,7 @@
 
 namespace onellm::fast::neon {
 
-// Fills tile[kSlotQ4_0 .. kSlotIQ4_XS] with the int8 kernels
+// Fills tile[kSlotQ4_0 .. kSlotQ3_K] with the int8 kernels
 // (fast_neon_int8.cpp): vmull_s8 + vpadalq_s16 on any ARMv8.0 core,
 // vdotq_s32 with dotprod, and with i8mm also vmmlaq_s32 (2 rows x 2 tokens
 // per instruction) for the legacy blocks' token pairs.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/fast_kernels.h"
 #include "kernels/quant_blocks.h"
@@ -130,6 +131,26 @@ float block_q6_k(const BlockQ6_K& w, const ActQ8K& a) {
   }
   for (int g = 0; g < 16; ++g) offset += w.scales[g] * a.bsums[g];
   return load_half(w.d) * a.d * static_cast<float>(isum - 32 * offset);
+}
+
+// Q2_K: sum_j d*(sc_j&15)*dot_j - dmin*(sc_j>>4)*sum_j(a), 16-element
+// sub-blocks; Q3_K: sum_j d*(sc_j-32)*dot_j(q - 4), q 3-bit.
+template <bool kQ3>
+float block_low_bit_k(const std::conditional_t<kQ3, BlockQ3_K, BlockQ2_K>& w, const ActQ8K& a) {
+  int isum = 0;
+  for (int e = 0; e < 256; ++e) {
+    const int g = e / 32, l = e % 32, j = e / 16;
+    int q = (w.qs[32 * (g / 4) + l] >> (2 * (g % 4))) & 3;
+    if constexpr (kQ3) q -= (w.hmask[l] >> g) & 1 ? 0 : 4;
+    isum += (kQ3 ? q3_k_scale(w.scales, j) : w.scales[j] & 0xF) * q * a.qs[e];
+  }
+  if constexpr (kQ3) {
+    return load_half(w.d) * a.d * static_cast<float>(isum);
+  } else {
+    int msum = 0;
+    for (int j = 0; j < 16; ++j) msum += (w.scales[j] >> 4) * a.bsums[j];
+    return load_half(w.d) * a.d * static_cast<float>(isum) - load_half(w.dmin) * a.d * static_cast<float>(msum);
+  }
 }
 
 // IQ4_NL / IQ4_XS: levels are values of kIq4Values, signed, no offset.
@@ -300,6 +321,8 @@ const Kernels kScalar = {
         tile_blocks<BlockQ6_K, ActQ8K, block_q6_k>,
         tile_blocks<BlockIQ4_NL, ActQ8, block_iq4_nl>,
         tile_iq4_xs,
+        tile_blocks<BlockQ2_K, ActQ8K, block_low_bit_k<false>>,
+        tile_blocks<BlockQ3_K, ActQ8K, block_low_bit_k<true>>,
     },
     dot_f32_scalar,
     axpy_f32_scalar,

@@ -150,8 +150,7 @@ enum class MathMode { kFast, kExact };
 // quantized weights the activations are quantized once per call to 8-bit
 // blocks (32-element blocks for Q4_0..Q8_0, 256-element blocks with 16-sums
 // for K-quants) and dotted with integer instructions; F16/BF16/F32 weights
-// use F32 FMA on the F32 activations. Types without an integer kernel
-// (Q2_K, Q3_K) are dequantized a few rows at a time and use the F32 kernel.
+// use F32 FMA on the F32 activations.
 // Decode (few tokens) streams each weight row once, rows split across
 // threads; prefill tiles tokens x rows so weight rows are reused from cache.
 // Shadow outliers (activation_outliers.cpp): prefill multiplies activations

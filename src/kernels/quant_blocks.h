@@ -96,6 +96,18 @@ inline int iq4_xs_scale(const BlockIQ4_XS& b, int j) {
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
               sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210);
 
+// Q3_K's sixteen 6-bit signed scales (stored +32): low nibbles in bytes 0..7
+// (sub-blocks 0-7 low half, 8-15 high half), top 2 bits in bytes 8..11.
+inline int q3_k_scale(const uint8_t* packed, int j) {
+  const int low = j < 8 ? packed[j] & 0xF : packed[j - 8] >> 4;
+  const int high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
+  return (low | (high << 4)) - 32;
+}
+
+// Q2_K / Q3_K element 32 g + l (g < 8, l < 32; sub-block 2 g + l / 16) has
+// its 2 low bits at bit 2 (g % 4) of qs[32 (g / 4) + l]; Q3_K's third bit is
+// bit g of hmask[l].
+
 // Q4_K / Q5_K: sub-block j's 6-bit scale and min from the 12 packed bytes.
 inline void k4_scale_min(const uint8_t* packed, int j, uint8_t* scale, uint8_t* min) {
   if (j < 4) {

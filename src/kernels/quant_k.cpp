@@ -24,14 +24,6 @@ void pack_2bit(const uint8_t* L, uint8_t* qs) {
       qs[l] = static_cast<uint8_t>(L[h + l] | (L[h + l + 32] << 2) | (L[h + l + 64] << 4) | (L[h + l + 96] << 6));
 }
 
-// Q3_K's sixteen 6-bit signed scales (stored +32): low nibbles in bytes 0..7
-// (sub-blocks 0-7 low half, 8-15 high half), top 2 bits in bytes 8..11.
-int q3k_scale(const uint8_t* packed, int j) {
-  const int low = j < 8 ? packed[j] & 0xF : packed[j - 8] >> 4;
-  const int high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
-  return (low | (high << 4)) - 32;
-}
-
 // Shared by Q4_K and Q5_K: per 32-element sub-block scale/min search, then
 // the 6-bit quantization of scales and mins, then the final levels in L.
 void quantize_k4_levels(const float* x, int nmax, float rmin, float rdelta, int nstep, Half& d_out,
@@ -91,7 +83,7 @@ void dequantize_Q3_K(const BlockQ3_K* src, float* dst, int64_t n_blocks) {
     const BlockQ3_K& blk = src[b];
     const float d_all = load_half(blk.d);
     for (int j = 0; j < 16; ++j) {
-      const float dl = d_all * static_cast<float>(q3k_scale(blk.scales, j));
+      const float dl = d_all * static_cast<float>(q3_k_scale(blk.scales, j));
       const int offset = 32 * (j / 8) + 16 * (j % 2);  // into qs, and into hmask
       const int shift = 2 * ((j % 8) / 2);
       const uint8_t high_bit = static_cast<uint8_t>(1u << (j / 2));  // bit e/32 of hmask[e%32]
@@ -234,7 +226,7 @@ void quantize_Q3_K(const float* src, BlockQ3_K* dst, int64_t n_blocks) {
     }
     const float d_all = load_half(blk.d);
     for (int j = 0; j < 16; ++j) {
-      const float d = d_all * static_cast<float>(q3k_scale(blk.scales, j));
+      const float d = d_all * static_cast<float>(q3_k_scale(blk.scales, j));
       if (d == 0) continue;
       for (int l = 0; l < 16; ++l)
         L[16 * j + l] = static_cast<int8_t>(clamp(nearest_int(src[16 * j + l] / d), -4, 3) + 4);

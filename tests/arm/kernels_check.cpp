@@ -99,7 +99,7 @@ constexpr SlotInfo kSlots[] = {
     {fast::kSlotQ4_0, TensorType::Q4_0}, {fast::kSlotQ4_1, TensorType::Q4_1}, {fast::kSlotQ5_0, TensorType::Q5_0},
     {fast::kSlotQ5_1, TensorType::Q5_1}, {fast::kSlotQ8_0, TensorType::Q8_0}, {fast::kSlotQ4_K, TensorType::Q4_K},
     {fast::kSlotQ5_K, TensorType::Q5_K}, {fast::kSlotQ6_K, TensorType::Q6_K}, {fast::kSlotIQ4_NL, TensorType::IQ4_NL},
-    {fast::kSlotIQ4_XS, TensorType::IQ4_XS},
+    {fast::kSlotIQ4_XS, TensorType::IQ4_XS}, {fast::kSlotQ2_K, TensorType::Q2_K},  {fast::kSlotQ3_K, TensorType::Q3_K},
 };
 
 // One tile call's inputs: weights at odd addresses with a padded row

@@ -26,7 +26,7 @@ import gguf_ref  # noqa: E402
 
 REL_TOL = 1e-4
 ARCHS = ("llama", "qwen2", "qwen3")
-TYPES = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS")
+TYPES = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS")
 # (arch, type, extra make-tiny-model options): shapes the plain models do not cover.
 EXTRA_VARIANTS = [
     ("llama", "F32", ["--rope-freqs"]),
@@ -58,6 +58,7 @@ TIMEOUT = 60
 QUANT_RMS_BOUND = {
     "F16": 0.001, "BF16": 0.005, "Q8_0": 0.012, "Q6_K": 0.04, "Q5_0": 0.09, "Q5_1": 0.08,
     "Q5_K": 0.08, "Q4_0": 0.17, "Q4_1": 0.16, "Q4_K": 0.15, "IQ4_NL": 0.15, "IQ4_XS": 0.15,
+    "Q3_K": 0.35, "Q2_K": 0.7,
 }
 
 

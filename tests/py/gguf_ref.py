@@ -28,7 +28,7 @@ _SCALAR_DTYPES = {
 TENSOR_TYPES = {
     0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 3: ("Q4_1", 32, 20),
     6: ("Q5_0", 32, 22), 7: ("Q5_1", 32, 24), 8: ("Q8_0", 32, 34),
-    12: ("Q4_K", 256, 144), 13: ("Q5_K", 256, 176), 14: ("Q6_K", 256, 210),
+    10: ("Q2_K", 256, 84), 11: ("Q3_K", 256, 110), 12: ("Q4_K", 256, 144), 13: ("Q5_K", 256, 176), 14: ("Q6_K", 256, 210),
     20: ("IQ4_NL", 32, 18), 23: ("IQ4_XS", 256, 136), 30: ("BF16", 1, 2),
 }
 TYPE_IDS = {name: tid for tid, (name, _, _) in TENSOR_TYPES.items()}
@@ -301,6 +301,37 @@ def _k_nibbles(qs):
     return np.stack([chunks & 0x0F, chunks >> 4], axis=2).reshape(n, 8, 32)
 
 
+def _low_bits(qs):
+    """Q2_K/Q3_K: (n, 16, 16) two-bit values, sub-block j = 2 g + l // 16 at bits 2 (g % 4) of
+    qs[32 (g // 4) + l], g < 8, l < 32."""
+    n = qs.shape[0]
+    halves = qs.reshape(n, 2, 1, 32)
+    shifts = (2 * np.arange(4, dtype=np.uint8)).reshape(1, 1, 4, 1)
+    return ((halves >> shifts) & 3).reshape(n, 16, 16)
+
+
+def _dq_q2_k(b):
+    sc = b[:, 0:16]
+    d, dmin = _f16(b, 80), _f16(b, 82)
+    q = _low_bits(b[:, 16:80]).astype(np.float32)
+    dl = (d * (sc & 0x0F).astype(np.float32))[:, :, None]
+    ml = (dmin * (sc >> 4).astype(np.float32))[:, :, None]
+    return (dl * q - ml).reshape(-1, 256)
+
+
+def _dq_q3_k(b):
+    n = b.shape[0]
+    hmask, qs, s, d = b[:, 0:32], b[:, 32:96], b[:, 96:108], _f16(b, 108)
+    j = np.arange(16)
+    low = np.where(j < 8, s[:, j % 8] & 0x0F, s[:, j % 8] >> 4)
+    high = (s[:, 8 + j % 4] >> (2 * (j // 4))) & 3
+    scale = (low.astype(np.int32) | (high.astype(np.int32) << 4)) - 32          # (n, 16)
+    g = np.arange(8, dtype=np.uint8).reshape(1, 8, 1)
+    hbit = ((hmask[:, None, :] >> g) & 1).reshape(n, 16, 16)                      # element 32 g + l: bit g of hmask[l]
+    q = _low_bits(qs).astype(np.int32) - 4 * (1 - hbit.astype(np.int32))
+    return ((d * scale.astype(np.float32))[:, :, None] * q.astype(np.float32)).reshape(n, 256)
+
+
 def _dq_q4_k(b):
     d, dmin = _f16(b, 0), _f16(b, 2)
     sc, mn = _k_scales_mins(b[:, 4:16])
@@ -363,7 +394,7 @@ def _dq_iq4_xs(b):
 
 _DEQUANT = {
     "Q4_0": _dq_q4_0, "Q4_1": _dq_q4_1, "Q5_0": _dq_q5_0, "Q5_1": _dq_q5_1, "Q8_0": _dq_q8_0,
-    "Q4_K": _dq_q4_k, "Q5_K": _dq_q5_k, "Q6_K": _dq_q6_k, "IQ4_NL": _dq_iq4_nl, "IQ4_XS": _dq_iq4_xs,
+    "Q2_K": _dq_q2_k, "Q3_K": _dq_q3_k, "Q4_K": _dq_q4_k, "Q5_K": _dq_q5_k, "Q6_K": _dq_q6_k, "IQ4_NL": _dq_iq4_nl, "IQ4_XS": _dq_iq4_xs,
 }
 
 

@@ -86,6 +86,22 @@ def scalar_block(name, b):
             lo = byte & 15 if g < 2 else byte >> 4
             hi = (qh[half * 32 + l] >> (2 * g)) & 3
             out.append(d * sc[half * 8 + r // 16] * ((lo | (hi << 4)) - 32))
+    elif name in ("Q2_K", "Q3_K"):
+        # Element e = 16 j + l2 of sub-block j; its 2 low bits at bit 2 ((j % 8) // 2) of
+        # qs[32 (j // 8) + 16 (j % 2) + l2]; Q3_K's third bit at bit j // 2 of hmask[16 (j % 2) + l2].
+        q2 = name == "Q2_K"
+        qs = b[16:80] if q2 else b[32:96]
+        for e in range(256):
+            j, l2 = e // 16, e % 16
+            q = (qs[32 * (j // 8) + 16 * (j % 2) + l2] >> (2 * ((j % 8) // 2))) & 3
+            if q2:
+                out.append(f16(b, 80) * (b[j] & 15) * q - f16(b, 82) * (b[j] >> 4))
+            else:
+                s = b[96:108]
+                sc = ((s[j] & 15) if j < 8 else (s[j - 8] >> 4)) | (((s[8 + j % 4] >> (2 * (j // 4))) & 3) << 4)
+                if not (b[16 * (j % 2) + l2] >> (j // 2)) & 1:
+                    q -= 4
+                out.append(f16(b, 108) * (sc - 32) * q)
     elif name == "IQ4_NL":
         out = [IQ4[legacy_nibble(b[2:], e)] * f16(b, 0) for e in range(32)]
     elif name == "IQ4_XS":
@@ -105,7 +121,7 @@ def random_blocks(name, n, rng):
     _, _, block_bytes = gguf_ref.TENSOR_TYPES[gguf_ref.TYPE_IDS[name]]
     raw = rng.integers(0, 256, size=(n, block_bytes), dtype=np.uint8)
     # fp16 fields: small finite values (random bytes could be inf/NaN).
-    fields = {"Q6_K": [208], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q4_1": [0, 2], "Q5_1": [0, 2]}.get(name, [0])
+    fields = {"Q6_K": [208], "Q2_K": [80, 82], "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q4_1": [0, 2], "Q5_1": [0, 2]}.get(name, [0])
     for off in fields:
         raw[:, off:off + 2] = rng.uniform(-0.05, 0.05, n).astype("<f2").view(np.uint8).reshape(n, 2)
     return raw
@@ -113,7 +129,7 @@ def random_blocks(name, n, rng):
 
 def test_dequantize():
     rng = np.random.default_rng(7)
-    for name in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"):
+    for name in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"):
         tid = gguf_ref.TYPE_IDS[name]
         _, block, _ = gguf_ref.TENSOR_TYPES[tid]
         raw = random_blocks(name, 6, rng)

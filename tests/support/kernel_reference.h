@@ -16,8 +16,7 @@ namespace onellm::test {
 // Whether matmul_fast quantizes the activations for weights of type t (the
 // int8 kernels), and the block size it quantizes them in.
 inline bool quantized_activations(TensorType t) {
-  return t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16 && t != TensorType::Q2_K &&
-         t != TensorType::Q3_K;
+  return t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16;
 }
 inline int64_t activation_block(TensorType t) {
   return tensor_type_info(t).block_elems == 256 && t != TensorType::IQ4_XS ? 256 : 32;
