@@ -32,7 +32,7 @@ static_assert(sizeof(ActQ8) == 40 && sizeof(ActQ8K) == 292);
 
 enum class ActFormat { kF32, kQ8, kQ8K };
 
-// Weight types with a fast kernel; anything else is dequantized to F32 rows.
+// A slot per computable weight type (every level fills every tile).
 // Slots after Q6_K were added later, at the end, so the panel and packed
 // tables that have no kernel for them end with their zero entries. IQ4_NL
 // and IQ4_XS take 32-element activation blocks (IQ4_XS has a scale per 32
@@ -137,6 +137,10 @@ inline int64_t q5_0_scales_at(int64_t nb, int64_t b) { return paired_scales_at<3
 // Packed IQ4_XS super-block of 16 rows (packed_weights.cpp): 8 Q4_0-like
 // groups of nibbles (256 bytes each), then scales_l, scales_h and d.
 constexpr int64_t kIq4XsPanelBytes = 2176;
+
+// Packed Q3_K super-block of 16 rows (packed_weights.cpp): 16 groups of qs
+// dwords, 8 of hmask dwords, 3 of the packed scales, the 16 fp16 d, padding.
+constexpr int64_t kQ3KPanelBytes = 1792;
 
 // Packed Q4_K / Q5_K panel: one super-block after another, each [levels
 // (2048 bytes)][Q5_K only: fifth bits (512)][scales, mins, d, dmin (320)].

@@ -101,25 +101,6 @@ void run_parallel(ThreadPool* pool, int64_t n, const Fn& fn) {
     fn(0, n);
 }
 
-// Types without a kernel: dequantize kRowBlock rows at a time, F32 kernel.
-void matmul_dequantized(const Kernels& k, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
-                        ThreadPool* pool) {
-  const int64_t n_row_blocks = (w.rows + kRowBlock - 1) / kRowBlock;
-  const size_t row_bytes = w.row_bytes(), x_stride = static_cast<size_t>(w.cols) * sizeof(float);
-  run_parallel(pool, n_row_blocks, [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> rows;
-    rows.resize(static_cast<size_t>(kRowBlock * w.cols));
-    for (int64_t b = begin; b < end; ++b) {
-      const int64_t r0 = b * kRowBlock, n = std::min(kRowBlock, w.rows - r0);
-      for (int64_t r = 0; r < n; ++r)
-        dequantize_row(w.type, static_cast<const uint8_t*>(w.data) + (r0 + r) * row_bytes, rows.data() + r * w.cols,
-                       w.cols);
-      k.tile[kSlotF32](reinterpret_cast<const uint8_t*>(rows.data()), x_stride, n,
-                       reinterpret_cast<const uint8_t*>(x), x_stride, n_tokens, w.cols, y + r0, w.rows);
-    }
-  });
-}
-
 // Prefill with a panel kernel: each thread packs 16 rows at a time into a
 // thread-local panel and runs every token against it.
 void matmul_panels(const PanelKernels& panels, int slot, const MatrixView& w, const uint8_t* act, size_t act_stride,
@@ -279,7 +260,8 @@ void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t
     return;
   }
   const int slot = slot_of(w.type);
-  if (slot < 0) return matmul_dequantized(k, w, x, n_tokens, y, pool);
+  if (slot < 0)  // check_matrix passed, so the type table and slot_of disagree
+    throw Error(std::string("matmul_fast: no kernel for computable type ") + tensor_type_info(w.type).name);
   if (slot <= kSlotBF16 && n_tokens >= kPanelMinTokens) return matmul_float_gemm(k, w, x, n_tokens, y, pool);
   const ActFormat format = act_format(slot);
   size_t act_stride;

@@ -46,6 +46,12 @@
 //                      + 4 r: qs[16j + 4m, +4) of row r (as Q4_0's block)
 //   [2048, 2176)       the 16 rows' scales_l (4 bytes each), scales_h (2
 //                      bytes each), then fp16 d (fast::kIq4XsPanelBytes)
+// Q3_K, panel of nb super-blocks, each 1792 bytes at 1792 s (one stream;
+//   the file's 1760 bytes per 16 rows, padded to whole lines):
+//   [0, 1024)          group c < 16, lane r at 64 c + 4 r: qs[4c, +4) of row r
+//   [1024, 1536)       group k < 8, lane r at 1024 + 64 k + 4 r: hmask[4k, +4)
+//   [1536, 1728)       group i < 3, lane r at 1536 + 64 i + 4 r: scales[4i, +4)
+//   [1728, 1760)       the 16 rows' fp16 d (then 32 bytes of zeros)
 // Q6_K, panel of nb super-blocks paired like Q4_0's blocks
 // (fast::q6_k_levels_at / q6_k_meta_at):
 //   levels of s:       32 groups of ql (group c, lane r at
@@ -81,6 +87,7 @@ size_t packed_block_bytes(TensorType type) {
     case TensorType::Q6_K: return 3360;
     case TensorType::IQ4_NL: return 288;
     case TensorType::IQ4_XS: return fast::kIq4XsPanelBytes;
+    case TensorType::Q3_K: return fast::kQ3KPanelBytes;
     default: return 0;
   }
 }
@@ -200,7 +207,21 @@ void walk_iq4_xs(int64_t nb, int64_t r, Copy copy) {
 }
 
 template <class Copy>
+void walk_q3_k(int64_t nb, int64_t r, Copy copy) {
+  using B = quant::BlockQ3_K;
+  for (int64_t s = 0; s < nb; ++s) {
+    const size_t row = sizeof(B) * static_cast<size_t>(s);
+    const int64_t at = fast::kQ3KPanelBytes * s;
+    for (int c = 0; c < 16; ++c) copy(at + 64 * c + 4 * r, row + offsetof(B, qs) + 4 * c, 4);
+    for (int k = 0; k < 8; ++k) copy(at + 1024 + 64 * k + 4 * r, row + offsetof(B, hmask) + 4 * k, 4);
+    for (int i = 0; i < 3; ++i) copy(at + 1536 + 64 * i + 4 * r, row + offsetof(B, scales) + 4 * i, 4);
+    copy(at + 1728 + 2 * r, row + offsetof(B, d), 2);
+  }
+}
+
+template <class Copy>
 void walk(TensorType type, int64_t nb, int64_t r, Copy copy) {
+  if (type == TensorType::Q3_K) return walk_q3_k(nb, r, copy);
   if (type == TensorType::Q4_0) return walk_paired<quant::BlockQ4_0, 256, 4>(nb, r, copy);
   if (type == TensorType::IQ4_NL) return walk_paired<quant::BlockIQ4_NL, 256, 4>(nb, r, copy);
   if (type == TensorType::IQ4_XS) return walk_iq4_xs(nb, r, copy);
@@ -311,6 +332,7 @@ bool packed_kernels_available(TensorType type) {
     case TensorType::Q6_K: return k->tile[fast::kSlotQ6_K] != nullptr;
     case TensorType::IQ4_NL: return k->tile[fast::kSlotIQ4_NL] != nullptr;
     case TensorType::IQ4_XS: return k->tile[fast::kSlotIQ4_XS] != nullptr;
+    case TensorType::Q3_K: return k->tile[fast::kSlotQ3_K] != nullptr;
     default: return false;
   }
 }
