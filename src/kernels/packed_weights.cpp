@@ -99,12 +99,18 @@ size_t packed_block_bytes(TensorType type) {
 //
 // Q4_0, Q5_0, Q8_0: kGroups 4-byte groups of qs per row and block, then d
 // (Q5_0's qh is re-coded, not copied: pack_q5_0_high_bits below).
+// n 4-byte groups of a row, from row byte `from`, to the panel at `at`:
+// group c of lane r at at + 64 c + 4 r (one 64-byte load: 16 rows' group c).
+template <class Copy>
+void copy_groups(Copy& copy, int64_t at, int64_t r, size_t from, int n) {
+  for (int c = 0; c < n; ++c) copy(at + 64 * c + 4 * r, from + 4 * c, 4);
+}
+
 template <class B, int64_t kQuants, int kGroups, class Copy>
 void walk_paired(int64_t nb, int64_t r, Copy copy) {
   for (int64_t b = 0; b < nb; ++b) {
     const size_t row = sizeof(B) * static_cast<size_t>(b);
-    for (int m = 0; m < kGroups; ++m)
-      copy(fast::paired_quants_at<kQuants>(b) + 64 * m + 4 * r, row + offsetof(B, qs) + 4 * m, 4);
+    copy_groups(copy, fast::paired_quants_at<kQuants>(b), r, row + offsetof(B, qs), kGroups);
     copy(fast::paired_scales_at<kQuants>(nb, b) + 2 * r, row + offsetof(B, d), 2);
   }
 }
@@ -141,8 +147,7 @@ void walk_k4(int64_t nb, int64_t r, Copy copy) {
   for (int64_t s = 0; s < nb; ++s) {
     const size_t row = sizeof(B) * static_cast<size_t>(s);
     const int64_t at = P::kBytes * s;
-    for (int g = 0; g < 4; ++g)
-      for (int k = 0; k < 8; ++k) copy(at + 512 * g + 64 * k + 4 * r, row + offsetof(B, qs) + 32 * g + 4 * k, 4);
+    copy_groups(copy, at, r, row + offsetof(B, qs), 32);  // pair g, group k: group 8 g + k
     copy(at + P::kMeta + 256 + 2 * r, row + offsetof(B, d), 2);
     copy(at + P::kMeta + 288 + 2 * r, row + offsetof(B, dmin), 2);
   }
@@ -185,8 +190,8 @@ void walk_q6_k(int64_t nb, int64_t r, Copy copy) {
   for (int64_t s = 0; s < nb; ++s) {
     const size_t row = sizeof(B) * static_cast<size_t>(s);
     const int64_t levels = fast::q6_k_levels_at(s), meta = fast::q6_k_meta_at(nb, s);
-    for (int c = 0; c < 32; ++c) copy(levels + 64 * c + 4 * r, row + offsetof(B, ql) + 4 * c, 4);
-    for (int c = 0; c < 16; ++c) copy(levels + 2048 + 64 * c + 4 * r, row + offsetof(B, qh) + 4 * c, 4);
+    copy_groups(copy, levels, r, row + offsetof(B, ql), 32);
+    copy_groups(copy, levels + 2048, r, row + offsetof(B, qh), 16);
     for (int j = 0; j < 16; ++j) copy(meta + 16 * j + r, row + offsetof(B, scales) + j, 1);
     copy(meta + 256 + 2 * r, row + offsetof(B, d), 2);
   }
@@ -198,9 +203,8 @@ void walk_iq4_xs(int64_t nb, int64_t r, Copy copy) {
   for (int64_t s = 0; s < nb; ++s) {
     const size_t row = sizeof(B) * static_cast<size_t>(s);
     const int64_t at = fast::kIq4XsPanelBytes * s;
-    for (int j = 0; j < 8; ++j)
-      for (int m = 0; m < 4; ++m) copy(at + 256 * j + 64 * m + 4 * r, row + offsetof(B, qs) + 16 * j + 4 * m, 4);
-    copy(at + 2048 + 4 * r, row + offsetof(B, scales_l), 4);
+    copy_groups(copy, at, r, row + offsetof(B, qs), 32);  // sub-block j, group m: group 4 j + m
+    copy_groups(copy, at + 2048, r, row + offsetof(B, scales_l), 1);
     copy(at + 2112 + 2 * r, row + offsetof(B, scales_h), 2);
     copy(at + 2144 + 2 * r, row + offsetof(B, d), 2);
   }
@@ -212,9 +216,9 @@ void walk_q3_k(int64_t nb, int64_t r, Copy copy) {
   for (int64_t s = 0; s < nb; ++s) {
     const size_t row = sizeof(B) * static_cast<size_t>(s);
     const int64_t at = fast::kQ3KPanelBytes * s;
-    for (int c = 0; c < 16; ++c) copy(at + 64 * c + 4 * r, row + offsetof(B, qs) + 4 * c, 4);
-    for (int k = 0; k < 8; ++k) copy(at + 1024 + 64 * k + 4 * r, row + offsetof(B, hmask) + 4 * k, 4);
-    for (int i = 0; i < 3; ++i) copy(at + 1536 + 64 * i + 4 * r, row + offsetof(B, scales) + 4 * i, 4);
+    copy_groups(copy, at, r, row + offsetof(B, qs), 16);
+    copy_groups(copy, at + 1024, r, row + offsetof(B, hmask), 8);
+    copy_groups(copy, at + 1536, r, row + offsetof(B, scales), 3);
     copy(at + 1728 + 2 * r, row + offsetof(B, d), 2);
   }
 }
