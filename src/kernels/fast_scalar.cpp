@@ -138,11 +138,13 @@ float block_q6_k(const BlockQ6_K& w, const ActQ8K& a) {
 template <bool kQ3>
 float block_low_bit_k(const std::conditional_t<kQ3, BlockQ3_K, BlockQ2_K>& w, const ActQ8K& a) {
   int isum = 0;
-  for (int e = 0; e < 256; ++e) {
-    const int g = e / 32, l = e % 32, j = e / 16;
-    int q = (w.qs[32 * (g / 4) + l] >> (2 * (g % 4))) & 3;
-    if constexpr (kQ3) q -= (w.hmask[l] >> g) & 1 ? 0 : 4;
-    isum += (kQ3 ? q3_k_scale(w.scales, j) : w.scales[j] & 0xF) * q * a.qs[e];
+  for (int j = 0; j < 16; ++j) {  // sub-block j: elements 16 j .. 16 j + 15
+    const int g = j / 2, scale = kQ3 ? q3_k_scale(w.scales, j) : w.scales[j] & 0xF;
+    for (int l = 16 * (j % 2); l < 16 * (j % 2) + 16; ++l) {
+      int q = (w.qs[32 * (g / 4) + l] >> (2 * (g % 4))) & 3;
+      if constexpr (kQ3) q -= (w.hmask[l] >> g) & 1 ? 0 : 4;
+      isum += scale * q * a.qs[32 * g + l];
+    }
   }
   if constexpr (kQ3) {
     return load_half(w.d) * a.d * static_cast<float>(isum);
