@@ -161,7 +161,8 @@ TEST(FastMatmul, PanelKernelsForPrefill) {
   // panels: 37 and 45 rows leave a partial panel (5 rows: half of the
   // first 8-row half; 13: a whole half and part of the second); 29 tokens
   // run the 8-, 4- and 1-token kernels.
-  check_prefill_grid({TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K},
+  check_prefill_grid({TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
+                      TensorType::Q4_K, TensorType::Q5_K},
                      {37, 45}, 768, {16, 29}, 200);
 }
 
@@ -189,22 +190,26 @@ TEST(PackedWeights, LayoutSizesAndErrors) {
   EXPECT_EQ(packed_panel_bytes(TensorType::IQ4_NL, 896), 16 * tensor_row_bytes(TensorType::IQ4_NL, 896));
   EXPECT_EQ(packed_panel_bytes(TensorType::IQ4_XS, 768), 16 * tensor_row_bytes(TensorType::IQ4_XS, 768));
   EXPECT_EQ(packed_panel_bytes(TensorType::Q3_K, 512), 2u * 1792);  // 16 x 110 = 1760, padded to whole lines
-  EXPECT_EQ(packed_panel_bytes(TensorType::Q5_1, 512), 0u);
+  // Q4_1 / Q5_1: the file's bytes (d and m beside the quants); an odd block count pads to 64.
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q4_1, 512), 16 * tensor_row_bytes(TensorType::Q4_1, 512));
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q5_1, 512), 16 * tensor_row_bytes(TensorType::Q5_1, 512));
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q5_1, 96), 1152u);
+  EXPECT_EQ(packed_panel_bytes(TensorType::BF16, 512), 0u);
   EXPECT_EQ(packed_matrix_bytes(TensorType::F16, 16, 512), 0u);
-  std::vector<uint8_t> row(tensor_row_bytes(TensorType::Q5_1, 256)), out(4096);
+  std::vector<uint8_t> row(tensor_row_bytes(TensorType::BF16, 256)), out(4096);
   try {
-    pack_matrix(MatrixView{TensorType::Q5_1, row.data(), 1, 256}, out.data());
-    FAIL() << "packing Q5_1 should throw";
+    pack_matrix(MatrixView{TensorType::BF16, row.data(), 1, 256}, out.data());
+    FAIL() << "packing BF16 should throw";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("Q5_1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("BF16"), std::string::npos) << e.what();
   }
 }
 
 TEST(PackedWeights, RowsUnpackToTheirGgufBytes) {
   // Embedding lookups of a tied, packed matrix read rows back from the panels.
   for (TensorType type :
-       {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
-        TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q3_K}) {
+       {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4_K,
+        TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q3_K}) {
     Problem p(type, 1000, 256, 1, 400);
     std::vector<uint8_t> row(p.w.row_bytes());
     for (int64_t r = 0; r < p.rows; ++r) {
@@ -229,8 +234,8 @@ TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
   ThreadPool pool(2);
   uint32_t seed = 300;
   for (TensorType type :
-       {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
-        TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q3_K})
+       {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4_K,
+        TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q3_K})
     for (int64_t rows : {1, 15, 16, 33})
       for (int64_t n_tokens : {1, 2, 3, 7, 15, 16, 21}) {
         // One block (a padded panel), an odd count (Q4_0/Q5_0/Q8_0/Q6_K
@@ -249,7 +254,7 @@ TEST(PackedWeights, LongRowsDecodeFourPanelsAtATime) {
   // lone whole panel and a partial one; on a pool a thread's pieces also
   // end off the groups of 4.
   ThreadPool pool(2);
-  for (TensorType type : {TensorType::Q4_0, TensorType::IQ4_NL})
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::IQ4_NL})
     for (int64_t cols : {4096, 4864 + 32})
       for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
         Problem problem(type, 149, cols, 1, static_cast<uint32_t>(cols));

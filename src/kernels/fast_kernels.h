@@ -102,7 +102,7 @@ void swiglu_f32_scalar(const float* gate, const float* up, float* out, int64_t n
 // tile computes y[t * y_stride + r] for r < n_rows, t < n_tok, from the
 // panel and the activations in the slot's format. block_bytes 0: no panel
 // kernel for that weight type.
-constexpr int64_t kPanelRows = 16;
+constexpr int64_t kPanelRows = kPackedPanelRows;
 using PanelPackFn = void (*)(const uint8_t* w, size_t w_stride, int64_t n_rows, int64_t n_blocks, uint8_t* panel);
 using PanelTileFn = void (*)(const uint8_t* panel, int64_t n_rows, const uint8_t* a, size_t a_stride, int64_t n_tok,
                              int64_t n_blocks, float* y, int64_t y_stride);
@@ -112,19 +112,20 @@ struct PanelKernels {
   PanelTileFn tile[kSlotCount];
 };
 
-// Packed Q4_0, Q5_0 and Q8_0 panels (packed_weights.cpp): blocks go in pairs,
-// [quants of block 2p][quants of 2p+1][scales of 2p][scales of 2p+1], an
-// odd last block as [quants][scales], so a panel is read as one forward
-// stream. kQuants: the 16 rows' quant bytes of one block (Q4_0 256: 576
-// bytes, nine cache lines per pair; Q5_0 320: eleven; Q8_0 512: seventeen);
-// scales: the 16 rows' fp16 d. Byte offsets of block b's quants and scales:
-template <int64_t kQuants>
+// Packed Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 panels (packed_weights.cpp): blocks
+// go in pairs, [quants of block 2p][quants of 2p+1][scales of 2p][scales of
+// 2p+1], an odd last block as [quants][scales], so a panel is read as one
+// forward stream. kQuants: the 16 rows' quant bytes of one block (Q4_0 256:
+// 576 bytes, nine cache lines per pair; Q5_0 320: eleven; Q8_0 512:
+// seventeen); kScales: the 16 rows' fp16 d (32 bytes), for Q4_1 / Q5_1
+// followed by their fp16 m (64). Byte offsets of block b's quants and scales:
+template <int64_t kQuants, int64_t kScales = 32>
 inline int64_t paired_quants_at(int64_t b) {
-  return 2 * (kQuants + 32) * (b >> 1) + kQuants * (b & 1);
+  return 2 * (kQuants + kScales) * (b >> 1) + kQuants * (b & 1);
 }
-template <int64_t kQuants>
+template <int64_t kQuants, int64_t kScales = 32>
 inline int64_t paired_scales_at(int64_t nb, int64_t b) {
-  return 2 * (kQuants + 32) * (b >> 1) + 32 * (b & 1) + ((b | 1) < nb ? 2 * kQuants : kQuants);
+  return 2 * (kQuants + kScales) * (b >> 1) + kScales * (b & 1) + ((b | 1) < nb ? 2 * kQuants : kQuants);
 }
 inline int64_t q4_0_quants_at(int64_t b) { return paired_quants_at<256>(b); }
 inline int64_t q4_0_scales_at(int64_t nb, int64_t b) { return paired_scales_at<256>(nb, b); }
@@ -133,6 +134,12 @@ inline int64_t q8_0_scales_at(int64_t nb, int64_t b) { return paired_scales_at<5
 // Q5_0: Q4_0's 256 bytes of nibbles, then 64 bytes of fifth bits.
 inline int64_t q5_0_quants_at(int64_t b) { return paired_quants_at<320>(b); }
 inline int64_t q5_0_scales_at(int64_t nb, int64_t b) { return paired_scales_at<320>(nb, b); }
+// Q4_1 / Q5_1: Q4_0's / Q5_0's quants; scales d, then m (at scales + 32).
+// kMin selects them in the kernels shared with Q4_0 / Q5_0.
+template <int64_t kQuants, bool kMin>
+inline int64_t legacy_quants_at(int64_t b) { return paired_quants_at<kQuants, kMin ? 64 : 32>(b); }
+template <int64_t kQuants, bool kMin>
+inline int64_t legacy_scales_at(int64_t nb, int64_t b) { return paired_scales_at<kQuants, kMin ? 64 : 32>(nb, b); }
 
 // Packed IQ4_XS super-block of 16 rows (packed_weights.cpp): 8 Q4_0-like
 // groups of nibbles (256 bytes each), then scales_l, scales_h and d.

@@ -93,10 +93,13 @@ struct MatrixView {
 // releases the file pages keeps resident memory at about the file size.
 // 0 if the type has no packed layout.
 size_t packed_matrix_bytes(TensorType type, int64_t rows, int64_t cols);
-// Bytes of one panel of 16 rows (a multiple of 64); 0 as above.
+// Bytes of one panel of kPackedPanelRows rows (a multiple of 64); 0 as above.
+constexpr int64_t kPackedPanelRows = 16;
 size_t packed_panel_bytes(TensorType type, int64_t cols);
 // Writes w's weights in the packed layout to out (packed_matrix_bytes,
-// 64-byte aligned). Throws Error if the type has none.
+// 64-byte aligned). Throws Error if the type has none. Panels are
+// independent: rows [r, r + n) of a matrix, r a multiple of
+// kPackedPanelRows, pack to out + packed_matrix_bytes(type, r, cols).
 void pack_matrix(const MatrixView& w, uint8_t* out);
 // Row `row` of w.packed back in its GGUF bytes (row_bytes() of them).
 void unpack_matrix_row(const MatrixView& w, int64_t row, uint8_t* out);

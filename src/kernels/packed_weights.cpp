@@ -23,6 +23,10 @@
 //   element in byte lane 4 r + k of nibble group j, low nibbles for j < 4,
 //   high for j >= 4), so a kernel adds 16 to the bytes a mask selects (one
 //   masked add on AVX-512). 352 bytes per 16 rows, as in the file.
+// Q4_1 and Q5_1: Q4_0's and Q5_0's quants, paired the same way, with 64
+//   bytes of scales per block: the 16 rows' fp16 d, then their fp16 m
+//   (fast::legacy_quants_at / legacy_scales_at<kQuants, true>). 320 and 384
+//   bytes per 16 rows, as in the file.
 // Q8_0, the same pairing (fast::q8_0_quants_at / q8_0_scales_at) with 8
 //   groups: group m < 8, lane r at q8_0_quants_at(b) + 64 m + 4 r:
 //   qs[4m, 4m+4) of row r (signed, as in the file; pair p: 1088 p + [0, 512)
@@ -80,7 +84,9 @@ size_t round_up_64(size_t n) { return (n + 63) / 64 * 64; }
 size_t packed_block_bytes(TensorType type) {
   switch (type) {
     case TensorType::Q4_0: return 288;
+    case TensorType::Q4_1: return 320;
     case TensorType::Q5_0: return 352;
+    case TensorType::Q5_1: return 384;
     case TensorType::Q8_0: return 544;
     case TensorType::Q4_K: return fast::K4Panel<false>::kBytes;
     case TensorType::Q5_K: return fast::K4Panel<true>::kBytes;
@@ -97,8 +103,9 @@ size_t packed_block_bytes(TensorType type) {
 // unpack_matrix_row walk the same runs in opposite directions. (Q4_K's
 // 6-bit scales are re-coded, not copied: see pack_matrix / unpack.)
 //
-// Q4_0, Q5_0, Q8_0: kGroups 4-byte groups of qs per row and block, then d
-// (Q5_0's qh is re-coded, not copied: pack_q5_0_high_bits below).
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: kGroups 4-byte groups of qs per row and
+// block, then d (and m) (the qh of Q5_0 / Q5_1 is re-coded, not copied:
+// pack_q5_high_bits below).
 // n 4-byte groups of a row, from row byte `from`, to the panel at `at`:
 // group c of lane r at at + 64 c + 4 r (one 64-byte load: 16 rows' group c).
 template <class Copy>
@@ -106,37 +113,51 @@ void copy_groups(Copy& copy, int64_t at, int64_t r, size_t from, int n) {
   for (int c = 0; c < n; ++c) copy(at + 64 * c + 4 * r, from + 4 * c, 4);
 }
 
-template <class B, int64_t kQuants, int kGroups, class Copy>
+template <class B, int64_t kQuants, int kGroups, bool kMin, class Copy>
 void walk_paired(int64_t nb, int64_t r, Copy copy) {
   for (int64_t b = 0; b < nb; ++b) {
     const size_t row = sizeof(B) * static_cast<size_t>(b);
-    copy_groups(copy, fast::paired_quants_at<kQuants>(b), r, row + offsetof(B, qs), kGroups);
-    copy(fast::paired_scales_at<kQuants>(nb, b) + 2 * r, row + offsetof(B, d), 2);
+    copy_groups(copy, fast::legacy_quants_at<kQuants, kMin>(b), r, row + offsetof(B, qs), kGroups);
+    const int64_t scales = fast::legacy_scales_at<kQuants, kMin>(nb, b);
+    copy(scales + 2 * r, row + offsetof(B, d), 2);
+    if constexpr (kMin) copy(scales + 32 + 2 * r, row + offsetof(B, m), 2);
   }
 }
 
-// The fifth bits of lane r's block b: the row's qh (32 bits, bit e for
-// element e) <-> 4 bits of lane r in each of the 8 masks; mask j holds
-// elements 16 (j / 4) + 4 (j % 4) + k, k < 4.
-int q5_0_mask_at(int j) { return 16 * (j / 4) + 4 * (j % 4); }
-int64_t q5_0_mask_byte(int64_t b, int j, int64_t r) { return fast::q5_0_quants_at(b) + 256 + 8 * j + r / 2; }
+// The fifth bits of lane r's Q5_0 / Q5_1 block whose quants are at
+// `quants`: the row's qh (32 bits, bit e for element e) <-> 4 bits of lane r
+// in each of the 8 masks; mask j holds elements 16 (j / 4) + 4 (j % 4) + k, k < 4.
+int q5_mask_at(int j) { return 16 * (j / 4) + 4 * (j % 4); }
+int64_t q5_mask_byte(int64_t quants, int j, int64_t r) { return quants + 256 + 8 * j + r / 2; }
 
-void pack_q5_0_high_bits(const uint8_t* qh, int64_t b, int64_t r, uint8_t* panel) {
+void pack_q5_high_bits(const uint8_t* qh, int64_t quants, int64_t r, uint8_t* panel) {
   uint32_t bits;
   std::memcpy(&bits, qh, 4);
   const int shift = 4 * static_cast<int>(r % 2);
   for (int j = 0; j < 8; ++j) {
-    uint8_t& byte = panel[q5_0_mask_byte(b, j, r)];
-    byte = static_cast<uint8_t>((byte & ~(0xF << shift)) | (((bits >> q5_0_mask_at(j)) & 0xF) << shift));
+    uint8_t& byte = panel[q5_mask_byte(quants, j, r)];
+    byte = static_cast<uint8_t>((byte & ~(0xF << shift)) | (((bits >> q5_mask_at(j)) & 0xF) << shift));
   }
 }
 
-void unpack_q5_0_high_bits(const uint8_t* panel, int64_t b, int64_t r, uint8_t* qh) {
+void unpack_q5_high_bits(const uint8_t* panel, int64_t quants, int64_t r, uint8_t* qh) {
   uint32_t bits = 0;
   const int shift = 4 * static_cast<int>(r % 2);
   for (int j = 0; j < 8; ++j)
-    bits |= static_cast<uint32_t>((panel[q5_0_mask_byte(b, j, r)] >> shift) & 0xF) << q5_0_mask_at(j);
+    bits |= static_cast<uint32_t>((panel[q5_mask_byte(quants, j, r)] >> shift) & 0xF) << q5_mask_at(j);
   std::memcpy(qh, &bits, 4);
+}
+
+// Q5_0 / Q5_1 block b of a row: where its qh is in the row and where its
+// quants are in the panel; f(qh offset, quants offset) for every block.
+template <class F>
+void for_q5_blocks(TensorType type, int64_t nb, F f) {
+  for (int64_t b = 0; b < nb; ++b) {
+    if (type == TensorType::Q5_0)
+      f(sizeof(quant::BlockQ5_0) * b + offsetof(quant::BlockQ5_0, qh), fast::q5_0_quants_at(b));
+    else
+      f(sizeof(quant::BlockQ5_1) * b + offsetof(quant::BlockQ5_1, qh), fast::legacy_quants_at<320, true>(b));
+  }
 }
 
 // Q4_K and Q5_K: qs, d and dmin (the 6-bit scales and Q5_K's qh are
@@ -226,11 +247,13 @@ void walk_q3_k(int64_t nb, int64_t r, Copy copy) {
 template <class Copy>
 void walk(TensorType type, int64_t nb, int64_t r, Copy copy) {
   if (type == TensorType::Q3_K) return walk_q3_k(nb, r, copy);
-  if (type == TensorType::Q4_0) return walk_paired<quant::BlockQ4_0, 256, 4>(nb, r, copy);
-  if (type == TensorType::IQ4_NL) return walk_paired<quant::BlockIQ4_NL, 256, 4>(nb, r, copy);
+  if (type == TensorType::Q4_0) return walk_paired<quant::BlockQ4_0, 256, 4, false>(nb, r, copy);
+  if (type == TensorType::Q4_1) return walk_paired<quant::BlockQ4_1, 256, 4, true>(nb, r, copy);
+  if (type == TensorType::IQ4_NL) return walk_paired<quant::BlockIQ4_NL, 256, 4, false>(nb, r, copy);
   if (type == TensorType::IQ4_XS) return walk_iq4_xs(nb, r, copy);
-  if (type == TensorType::Q5_0) return walk_paired<quant::BlockQ5_0, 320, 4>(nb, r, copy);
-  if (type == TensorType::Q8_0) return walk_paired<quant::BlockQ8_0, 512, 8>(nb, r, copy);
+  if (type == TensorType::Q5_0) return walk_paired<quant::BlockQ5_0, 320, 4, false>(nb, r, copy);
+  if (type == TensorType::Q5_1) return walk_paired<quant::BlockQ5_1, 320, 4, true>(nb, r, copy);
+  if (type == TensorType::Q8_0) return walk_paired<quant::BlockQ8_0, 512, 8, false>(nb, r, copy);
   if (type == TensorType::Q4_K) return walk_k4<quant::BlockQ4_K>(nb, r, copy);
   if (type == TensorType::Q5_K) return walk_k4<quant::BlockQ5_K>(nb, r, copy);
   walk_q6_k(nb, r, copy);
@@ -284,9 +307,8 @@ void pack_matrix(const MatrixView& w, uint8_t* out) {
     for (int64_t r = 0; r < n; ++r) {
       const uint8_t* row = static_cast<const uint8_t*>(w.data) + (r0 + r) * row_bytes;
       walk(w.type, nb, r, [&](int64_t at, size_t from, size_t len) { std::memcpy(panel + at, row + from, len); });
-      if (w.type == TensorType::Q5_0)
-        for (int64_t b = 0; b < nb; ++b)
-          pack_q5_0_high_bits(row + sizeof(quant::BlockQ5_0) * b + offsetof(quant::BlockQ5_0, qh), b, r, panel);
+      if (w.type == TensorType::Q5_0 || w.type == TensorType::Q5_1)
+        for_q5_blocks(w.type, nb, [&](size_t qh, int64_t quants) { pack_q5_high_bits(row + qh, quants, r, panel); });
       if (w.type == TensorType::Q5_K)
         for (int64_t s = 0; s < nb; ++s)
           pack_q5_k_high_bits(row + sizeof(quant::BlockQ5_K) * s + offsetof(quant::BlockQ5_K, qh), s, r, panel);
@@ -307,9 +329,8 @@ void unpack_matrix_row(const MatrixView& w, int64_t row, uint8_t* out) {
   const int64_t nb = w.cols / tensor_type_info(w.type).block_elems, r = row % kLanes;
   const uint8_t* panel = w.packed + static_cast<size_t>(row / kLanes) * panel_bytes;
   walk(w.type, nb, r, [&](int64_t at, size_t to, size_t len) { std::memcpy(out + to, panel + at, len); });
-  if (w.type == TensorType::Q5_0)
-    for (int64_t b = 0; b < nb; ++b)
-      unpack_q5_0_high_bits(panel, b, r, out + sizeof(quant::BlockQ5_0) * b + offsetof(quant::BlockQ5_0, qh));
+  if (w.type == TensorType::Q5_0 || w.type == TensorType::Q5_1)
+    for_q5_blocks(w.type, nb, [&](size_t qh, int64_t quants) { unpack_q5_high_bits(panel, quants, r, out + qh); });
   if (w.type == TensorType::Q5_K)
     for (int64_t s = 0; s < nb; ++s)
       unpack_q5_k_high_bits(panel, s, r, out + sizeof(quant::BlockQ5_K) * s + offsetof(quant::BlockQ5_K, qh));
@@ -329,7 +350,9 @@ bool packed_kernels_available(TensorType type) {
   if (k == nullptr) return false;
   switch (type) {
     case TensorType::Q4_0: return k->tile[fast::kSlotQ4_0] != nullptr;
+    case TensorType::Q4_1: return k->tile[fast::kSlotQ4_1] != nullptr;
     case TensorType::Q5_0: return k->tile[fast::kSlotQ5_0] != nullptr;
+    case TensorType::Q5_1: return k->tile[fast::kSlotQ5_1] != nullptr;
     case TensorType::Q8_0: return k->tile[fast::kSlotQ8_0] != nullptr;
     case TensorType::Q4_K: return k->tile[fast::kSlotQ4_K] != nullptr;
     case TensorType::Q5_K: return k->tile[fast::kSlotQ5_K] != nullptr;
