@@ -189,7 +189,8 @@ TEST(PackedWeights, LayoutSizesAndErrors) {
   // IQ4_NL: Q4_0's layout; IQ4_XS: the file's 16 x 136 bytes per super-block.
   EXPECT_EQ(packed_panel_bytes(TensorType::IQ4_NL, 896), 16 * tensor_row_bytes(TensorType::IQ4_NL, 896));
   EXPECT_EQ(packed_panel_bytes(TensorType::IQ4_XS, 768), 16 * tensor_row_bytes(TensorType::IQ4_XS, 768));
-  EXPECT_EQ(packed_panel_bytes(TensorType::Q3_K, 512), 2u * 1792);  // 16 x 110 = 1760, padded to whole lines
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q3_K, 512), 2u * 1792);
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q2_K, 512), 16 * tensor_row_bytes(TensorType::Q2_K, 512));  // 16 x 110 = 1760, padded to whole lines
   // Q4_1 / Q5_1: the file's bytes (d and m beside the quants); an odd block count pads to 64.
   EXPECT_EQ(packed_panel_bytes(TensorType::Q4_1, 512), 16 * tensor_row_bytes(TensorType::Q4_1, 512));
   EXPECT_EQ(packed_panel_bytes(TensorType::Q5_1, 512), 16 * tensor_row_bytes(TensorType::Q5_1, 512));
@@ -209,7 +210,7 @@ TEST(PackedWeights, RowsUnpackToTheirGgufBytes) {
   // Embedding lookups of a tied, packed matrix read rows back from the panels.
   for (TensorType type :
        {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4_K,
-        TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q3_K}) {
+        TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q2_K, TensorType::Q3_K}) {
     Problem p(type, 1000, 256, 1, 400);
     std::vector<uint8_t> row(p.w.row_bytes());
     for (int64_t r = 0; r < p.rows; ++r) {
@@ -235,7 +236,7 @@ TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
   uint32_t seed = 300;
   for (TensorType type :
        {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4_K,
-        TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q3_K})
+        TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q2_K, TensorType::Q3_K})
     for (int64_t rows : {1, 15, 16, 33})
       for (int64_t n_tokens : {1, 2, 3, 7, 15, 16, 21}) {
         // One block (a padded panel), an odd count (Q4_0/Q5_0/Q8_0/Q6_K

@@ -145,6 +145,10 @@ inline int64_t legacy_scales_at(int64_t nb, int64_t b) { return paired_scales_at
 // groups of nibbles (256 bytes each), then scales_l, scales_h and d.
 constexpr int64_t kIq4XsPanelBytes = 2176;
 
+// Packed Q2_K super-block of 16 rows (packed_weights.cpp): 16 groups of qs
+// dwords, 4 of scale dwords, the 16 fp16 d, then dmin (the file's size).
+constexpr int64_t kQ2KPanelBytes = 1344;
+
 // Packed Q3_K super-block of 16 rows (packed_weights.cpp): 16 groups of qs
 // dwords, 8 of hmask dwords, 3 of the packed scales, the 16 fp16 d, padding.
 constexpr int64_t kQ3KPanelBytes = 1792;

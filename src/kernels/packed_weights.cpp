@@ -50,6 +50,11 @@
 //                      + 4 r: qs[16j + 4m, +4) of row r (as Q4_0's block)
 //   [2048, 2176)       the 16 rows' scales_l (4 bytes each), scales_h (2
 //                      bytes each), then fp16 d (fast::kIq4XsPanelBytes)
+// Q2_K, panel of nb super-blocks, each 1344 bytes at 1344 s (one stream, the
+//   file's 84 bytes per row):
+//   [0, 1024)          group c < 16, lane r at 64 c + 4 r: qs[4c, +4) of row r
+//   [1024, 1280)       group i < 4, lane r at 1024 + 64 i + 4 r: scales[4i, +4)
+//   [1280, 1344)       the 16 rows' fp16 d, then their fp16 dmin
 // Q3_K, panel of nb super-blocks, each 1792 bytes at 1792 s (one stream;
 //   the file's 1760 bytes per 16 rows, padded to whole lines):
 //   [0, 1024)          group c < 16, lane r at 64 c + 4 r: qs[4c, +4) of row r
@@ -66,6 +71,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <initializer_list>
 #include <type_traits>
 
 #include "base/error.h"
@@ -93,6 +99,7 @@ size_t packed_block_bytes(TensorType type) {
     case TensorType::Q6_K: return 3360;
     case TensorType::IQ4_NL: return 288;
     case TensorType::IQ4_XS: return fast::kIq4XsPanelBytes;
+    case TensorType::Q2_K: return fast::kQ2KPanelBytes;
     case TensorType::Q3_K: return fast::kQ3KPanelBytes;
     default: return 0;
   }
@@ -218,34 +225,52 @@ void walk_q6_k(int64_t nb, int64_t r, Copy copy) {
   }
 }
 
-template <class Copy>
-void walk_iq4_xs(int64_t nb, int64_t r, Copy copy) {
-  using B = quant::BlockIQ4_XS;
+// IQ4_XS, Q2_K, Q3_K: one super-block after another (kBytes each), each a
+// few runs of 4-byte groups (copy_groups) and the 16 rows' 2-byte fields.
+struct GroupRun {
+  int64_t at;   // in the panel's super-block
+  size_t from;  // in the row's block
+  int n;        // 4-byte groups
+};
+struct WordField {
+  int64_t at;  // lane r at at + 2 r
+  size_t from;
+};
+template <class B, int64_t kBytes, class Copy>
+void walk_super_blocks(int64_t nb, int64_t r, Copy copy, std::initializer_list<GroupRun> groups,
+                       std::initializer_list<WordField> words) {
   for (int64_t s = 0; s < nb; ++s) {
     const size_t row = sizeof(B) * static_cast<size_t>(s);
-    const int64_t at = fast::kIq4XsPanelBytes * s;
-    copy_groups(copy, at, r, row + offsetof(B, qs), 32);  // sub-block j, group m: group 4 j + m
-    copy_groups(copy, at + 2048, r, row + offsetof(B, scales_l), 1);
-    copy(at + 2112 + 2 * r, row + offsetof(B, scales_h), 2);
-    copy(at + 2144 + 2 * r, row + offsetof(B, d), 2);
+    for (const GroupRun& g : groups) copy_groups(copy, kBytes * s + g.at, r, row + g.from, g.n);
+    for (const WordField& w : words) copy(kBytes * s + w.at + 2 * r, row + w.from, 2);
   }
+}
+
+template <class Copy>
+void walk_iq4_xs(int64_t nb, int64_t r, Copy copy) {
+  using B = quant::BlockIQ4_XS;  // sub-block j, group m: group 4 j + m
+  walk_super_blocks<B, fast::kIq4XsPanelBytes>(nb, r, copy, {{0, offsetof(B, qs), 32}, {2048, offsetof(B, scales_l), 1}},
+                                               {{2112, offsetof(B, scales_h)}, {2144, offsetof(B, d)}});
+}
+
+template <class Copy>
+void walk_q2_k(int64_t nb, int64_t r, Copy copy) {
+  using B = quant::BlockQ2_K;
+  walk_super_blocks<B, fast::kQ2KPanelBytes>(nb, r, copy, {{0, offsetof(B, qs), 16}, {1024, offsetof(B, scales), 4}},
+                                             {{1280, offsetof(B, d)}, {1312, offsetof(B, dmin)}});
 }
 
 template <class Copy>
 void walk_q3_k(int64_t nb, int64_t r, Copy copy) {
   using B = quant::BlockQ3_K;
-  for (int64_t s = 0; s < nb; ++s) {
-    const size_t row = sizeof(B) * static_cast<size_t>(s);
-    const int64_t at = fast::kQ3KPanelBytes * s;
-    copy_groups(copy, at, r, row + offsetof(B, qs), 16);
-    copy_groups(copy, at + 1024, r, row + offsetof(B, hmask), 8);
-    copy_groups(copy, at + 1536, r, row + offsetof(B, scales), 3);
-    copy(at + 1728 + 2 * r, row + offsetof(B, d), 2);
-  }
+  walk_super_blocks<B, fast::kQ3KPanelBytes>(
+      nb, r, copy, {{0, offsetof(B, qs), 16}, {1024, offsetof(B, hmask), 8}, {1536, offsetof(B, scales), 3}},
+      {{1728, offsetof(B, d)}});
 }
 
 template <class Copy>
 void walk(TensorType type, int64_t nb, int64_t r, Copy copy) {
+  if (type == TensorType::Q2_K) return walk_q2_k(nb, r, copy);
   if (type == TensorType::Q3_K) return walk_q3_k(nb, r, copy);
   if (type == TensorType::Q4_0) return walk_paired<quant::BlockQ4_0, 256, 4, false>(nb, r, copy);
   if (type == TensorType::Q4_1) return walk_paired<quant::BlockQ4_1, 256, 4, true>(nb, r, copy);
@@ -359,6 +384,7 @@ bool packed_kernels_available(TensorType type) {
     case TensorType::Q6_K: return k->tile[fast::kSlotQ6_K] != nullptr;
     case TensorType::IQ4_NL: return k->tile[fast::kSlotIQ4_NL] != nullptr;
     case TensorType::IQ4_XS: return k->tile[fast::kSlotIQ4_XS] != nullptr;
+    case TensorType::Q2_K: return k->tile[fast::kSlotQ2_K] != nullptr;
     case TensorType::Q3_K: return k->tile[fast::kSlotQ3_K] != nullptr;
     default: return false;
   }
