@@ -190,7 +190,7 @@ TEST(PackedWeights, LayoutSizesAndErrors) {
   EXPECT_EQ(packed_panel_bytes(TensorType::IQ4_NL, 896), 16 * tensor_row_bytes(TensorType::IQ4_NL, 896));
   EXPECT_EQ(packed_panel_bytes(TensorType::IQ4_XS, 768), 16 * tensor_row_bytes(TensorType::IQ4_XS, 768));
   EXPECT_EQ(packed_panel_bytes(TensorType::Q3_K, 512), 2u * 1792);
-  EXPECT_EQ(packed_panel_bytes(TensorType::Q2_K, 512), 16 * tensor_row_bytes(TensorType::Q2_K, 512));  // 16 x 110 = 1760, padded to whole lines
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q2_K, 512), 2u * 1344);  // 16 x 84: the file's bytes  // 16 x 110 = 1760, padded to whole lines
   // Q4_1 / Q5_1: the file's bytes (d and m beside the quants); an odd block count pads to 64.
   EXPECT_EQ(packed_panel_bytes(TensorType::Q4_1, 512), 16 * tensor_row_bytes(TensorType::Q4_1, 512));
   EXPECT_EQ(packed_panel_bytes(TensorType::Q5_1, 512), 16 * tensor_row_bytes(TensorType::Q5_1, 512));

@@ -93,8 +93,9 @@ struct MatrixView {
 // releases the file pages keeps resident memory at about the file size.
 // 0 if the type has no packed layout.
 size_t packed_matrix_bytes(TensorType type, int64_t rows, int64_t cols);
-// Bytes of one panel of kPackedPanelRows rows (a multiple of 64); 0 as above.
+// Rows interleaved in one panel of the packed layout.
 constexpr int64_t kPackedPanelRows = 16;
+// Bytes of one panel of kPackedPanelRows rows (a multiple of 64); 0 as above.
 size_t packed_panel_bytes(TensorType type, int64_t cols);
 // Writes w's weights in the packed layout to out (packed_matrix_bytes,
 // 64-byte aligned). Throws Error if the type has none. Panels are
