@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 #include "base/error.h"
 #include "gguf/gguf.h"
@@ -73,6 +74,24 @@ TEST(Gguf, MissingAndMistypedKeysNameTheKey) {
   EXPECT_THROW(f->get_string("answer"), Error);
   EXPECT_EQ(f->get_int_or("nope", 7), 7);
   EXPECT_THROW(f->tensor("c.weight"), Error);
+}
+
+TEST(Gguf, FileTypeNamesTheQuantizationRecipe) {
+  // general.file_type as llama-bench names it; a removed value (4), one
+  // past the table, a string (-1 here) and no key at all give "".
+  const std::pair<int64_t, const char*> cases[] = {
+      {0, "all F32"}, {2, "Q4_0"}, {4, ""}, {7, "Q8_0"}, {9, "Q5_1"}, {10, "Q2_K - Medium"}, {15, "Q4_K - Medium"},
+      {17, "Q5_K - Medium"}, {18, "Q6_K"}, {25, "IQ4_NL - 4.5 bpw"}, {30, "IQ4_XS - 4.25 bpw"}, {32, "BF16"},
+      {1000, ""}, {-1, ""}};
+  for (const auto& [value, name] : cases) {
+    GgufWriter w = small_writer();
+    w.set("general.file_type", value < 0 ? GgufValue::of_string("Q4_K_M") : GgufValue::of_u32(uint32_t(value)));
+    std::vector<uint8_t> bytes = w.to_bytes();
+    auto f = GgufFile::parse(bytes.data(), bytes.size(), "mem.gguf");
+    EXPECT_EQ(f->file_type_name(), name) << value;
+  }
+  std::vector<uint8_t> bytes = small_writer().to_bytes();
+  EXPECT_EQ(GgufFile::parse(bytes.data(), bytes.size(), "mem.gguf")->file_type_name(), "");
 }
 
 TEST(Gguf, EveryTruncationIsACleanError) {

@@ -296,7 +296,10 @@ int bench_command(int argc, char** argv) {
     const double positions = static_cast<double>(r.n_depth) + static_cast<double>(r.n_gen + 1) / 2.0;
     return bandwidth / (static_cast<double>(step_bytes) + kv_bytes_per_position * positions);
   };
-  std::string model_type = c.arch + " " + tensor_type_name(static_cast<uint32_t>(model.gguf().tensor("blk.0.ffn_up.weight").type));
+  // As llama-bench: the file's quantization recipe, else the first FFN matrix's type.
+  std::string recipe = model.gguf().file_type_name();
+  if (recipe.empty()) recipe = tensor_type_name(static_cast<uint32_t>(model.gguf().tensor("blk.0.ffn_up.weight").type));
+  const std::string model_type = c.arch + " " + recipe;
   if (json) {
     nlohmann::json out = nlohmann::json::array();
     for (const Row& r : rows) {

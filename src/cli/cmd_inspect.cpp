@@ -133,6 +133,7 @@ int info_command(int argc, char** argv) {
   std::printf("output:          %s\n", c.tied_output ? "tied to token embedding" : "separate");
   std::printf("parameters:      %llu (%.2f M)\n", static_cast<unsigned long long>(model->parameter_count()),
               model->parameter_count() / 1e6);
+  if (const std::string recipe = f.file_type_name(); !recipe.empty()) std::printf("file type:       %s\n", recipe.c_str());
   std::printf("tensors:         %zu:", f.tensors().size());
   for (const auto& [name, count] : type_counts) std::printf(" %s x%d", name.c_str(), count);
   std::printf("\nmemory:          weights %.2f MiB (mapped) + KV cache %.2f MiB at context %lld\n",

@@ -91,6 +91,9 @@ class GgufFile {
   double get_float_or(const std::string& key, double fallback) const;
   bool get_bool_or(const std::string& key, bool fallback) const;
   const GgufValue& get_array(const std::string& key) const;  // throws if absent
+  // The quantization recipe named by general.file_type as llama-bench prints
+  // it ("Q4_K - Medium", "IQ4_XS - 4.25 bpw"); "" if absent or unknown.
+  std::string file_type_name() const;
 
   // Reads the mapped file into memory ahead of use (see MappedFile::prefetch).
   void prefetch(const std::function<void(double)>& progress) const { mapping_.prefetch(progress); }

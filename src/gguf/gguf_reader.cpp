@@ -3,6 +3,7 @@
 // read, never an out-of-bounds access.
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <limits>
 
 #include "base/error.h"
@@ -232,6 +233,21 @@ std::string GgufFile::get_string(const std::string& key) const {
 
 std::string GgufFile::get_string_or(const std::string& key, const std::string& fallback) const {
   return find(key) == nullptr ? fallback : get_string(key);
+}
+
+std::string GgufFile::file_type_name() const {
+  // general.file_type values (llama.cpp's llama_ftype); gaps were removed types.
+  static const char* const kNames[] = {
+      "all F32", "F16", "Q4_0", "Q4_1", nullptr, nullptr, nullptr, "Q8_0", "Q5_0", "Q5_1",
+      "Q2_K - Medium", "Q3_K - Small", "Q3_K - Medium", "Q3_K - Large", "Q4_K - Small", "Q4_K - Medium",
+      "Q5_K - Small", "Q5_K - Medium", "Q6_K", "IQ2_XXS - 2.0625 bpw", "IQ2_XS - 2.3125 bpw", "Q2_K - Small",
+      "IQ3_XS - 3.3 bpw", "IQ3_XXS - 3.0625 bpw", "IQ1_S - 1.5625 bpw", "IQ4_NL - 4.5 bpw", "IQ3_S - 3.4375 bpw",
+      "IQ3_S mix - 3.66 bpw", "IQ2_S - 2.5 bpw", "IQ2_M - 2.7 bpw", "IQ4_XS - 4.25 bpw", "IQ1_M - 1.75 bpw", "BF16"};
+  const GgufValue* v = find("general.file_type");
+  if (v == nullptr || !v->is_integer()) return "";
+  const int64_t t = v->as_int();
+  if (t < 0 || t >= static_cast<int64_t>(std::size(kNames)) || kNames[t] == nullptr) return "";
+  return kNames[t];
 }
 
 int64_t GgufFile::get_int(const std::string& key) const {
