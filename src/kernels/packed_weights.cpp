@@ -167,18 +167,35 @@ void for_q5_blocks(TensorType type, int64_t nb, F f) {
   }
 }
 
+// Q4_K, Q5_K, IQ4_XS, Q2_K, Q3_K: one super-block after another (kBytes
+// each), each a few runs of 4-byte groups (copy_groups) and the 16 rows'
+// 2-byte fields.
+struct GroupRun {
+  int64_t at;   // in the panel's super-block
+  size_t from;  // in the row's block
+  int n;        // 4-byte groups
+};
+struct WordField {
+  int64_t at;  // lane r at at + 2 r
+  size_t from;
+};
+template <class B, int64_t kBytes, class Copy>
+void walk_super_blocks(int64_t nb, int64_t r, Copy copy, std::initializer_list<GroupRun> groups,
+                       std::initializer_list<WordField> words) {
+  for (int64_t s = 0; s < nb; ++s) {
+    const size_t row = sizeof(B) * static_cast<size_t>(s);
+    for (const GroupRun& g : groups) copy_groups(copy, kBytes * s + g.at, r, row + g.from, g.n);
+    for (const WordField& w : words) copy(kBytes * s + w.at + 2 * r, row + w.from, 2);
+  }
+}
+
 // Q4_K and Q5_K: qs, d and dmin (the 6-bit scales and Q5_K's qh are
 // re-coded, not copied: see pack_matrix / unpack_matrix_row).
 template <class B, class Copy>
 void walk_k4(int64_t nb, int64_t r, Copy copy) {
-  using P = fast::K4Panel<std::is_same_v<B, quant::BlockQ5_K>>;
-  for (int64_t s = 0; s < nb; ++s) {
-    const size_t row = sizeof(B) * static_cast<size_t>(s);
-    const int64_t at = P::kBytes * s;
-    copy_groups(copy, at, r, row + offsetof(B, qs), 32);  // pair g, group k: group 8 g + k
-    copy(at + P::kMeta + 256 + 2 * r, row + offsetof(B, d), 2);
-    copy(at + P::kMeta + 288 + 2 * r, row + offsetof(B, dmin), 2);
-  }
+  using P = fast::K4Panel<std::is_same_v<B, quant::BlockQ5_K>>;  // pair g, group k: group 8 g + k
+  walk_super_blocks<B, P::kBytes>(nb, r, copy, {{0, offsetof(B, qs), 32}},
+                                  {{P::kMeta + 256, offsetof(B, d)}, {P::kMeta + 288, offsetof(B, dmin)}});
 }
 
 // Q5_K super-block s of lane r: qh (32 bytes; bit 2g + n of qh[l] is the
@@ -222,27 +239,6 @@ void walk_q6_k(int64_t nb, int64_t r, Copy copy) {
     copy_groups(copy, levels + 2048, r, row + offsetof(B, qh), 16);
     for (int j = 0; j < 16; ++j) copy(meta + 16 * j + r, row + offsetof(B, scales) + j, 1);
     copy(meta + 256 + 2 * r, row + offsetof(B, d), 2);
-  }
-}
-
-// IQ4_XS, Q2_K, Q3_K: one super-block after another (kBytes each), each a
-// few runs of 4-byte groups (copy_groups) and the 16 rows' 2-byte fields.
-struct GroupRun {
-  int64_t at;   // in the panel's super-block
-  size_t from;  // in the row's block
-  int n;        // 4-byte groups
-};
-struct WordField {
-  int64_t at;  // lane r at at + 2 r
-  size_t from;
-};
-template <class B, int64_t kBytes, class Copy>
-void walk_super_blocks(int64_t nb, int64_t r, Copy copy, std::initializer_list<GroupRun> groups,
-                       std::initializer_list<WordField> words) {
-  for (int64_t s = 0; s < nb; ++s) {
-    const size_t row = sizeof(B) * static_cast<size_t>(s);
-    for (const GroupRun& g : groups) copy_groups(copy, kBytes * s + g.at, r, row + g.from, g.n);
-    for (const WordField& w : words) copy(kBytes * s + w.at + 2 * r, row + w.from, 2);
   }
 }
 
