@@ -157,11 +157,12 @@ constexpr int64_t kQ3KPanelBytes = 1792;
 // (2048 bytes)][Q5_K only: fifth bits (512)][scales, mins, d, dmin (320)].
 template <bool kFifth>
 struct K4Panel {
-  static constexpr int64_t kMasks = 2048;                   // fifth-bit masks (Q5_K)
+  static constexpr int64_t kPlanes = 2048;                  // fifth-bit planes (Q5_K)
   static constexpr int64_t kMeta = kFifth ? 2560 : 2048;    // scales, mins, d, dmin
   static constexpr int64_t kBytes = kMeta + 320;            // one super-block of 16 rows
-  // The 64-bit mask of levels group k (< 8) of pair g, nibble n (0: low).
-  static constexpr int64_t mask_at(int g, int n, int k) { return kMasks + 128 * g + 64 * n + 8 * k; }
+  // The 64-byte bit plane of pair g, nibble n (0: low): bit k of byte lane
+  // 4 r + i is the fifth bit of that lane's level in group k (< 8).
+  static constexpr int64_t plane_at(int g, int n) { return kPlanes + 128 * g + 64 * n; }
 };
 
 // Packed Q6_K panel: the same pairing of super-blocks, [levels of 2p (3072

@@ -18,11 +18,12 @@
 //   scales of a long panel (1536 x 8960 down projections: 80 KiB) came
 //   from memory one line per two blocks without prefetch.
 // Q5_0, the same pairing (fast::q5_0_quants_at / q5_0_scales_at): Q4_0's
-//   256 bytes of nibbles, then the fifth bits as 8 masks of 64 bits (mask j
-//   at q5_0_quants_at(b) + 256 + 8 j: bit 4 r + k is the fifth bit of the
-//   element in byte lane 4 r + k of nibble group j, low nibbles for j < 4,
-//   high for j >= 4), so a kernel adds 16 to the bytes a mask selects (one
-//   masked add on AVX-512). 352 bytes per 16 rows, as in the file.
+//   256 bytes of nibbles, then the fifth bits as one 64-byte bit plane at
+//   q5_0_quants_at(b) + 256: bit j of byte 4 r + k is the fifth bit of the
+//   level in byte lane 4 r + k of nibble group j (low nibbles for j < 4,
+//   high for j >= 4). A kernel moves bit j to bit 4 with one shift and
+//   masks it in: 3 instructions per 32 levels on AVX2, where expanding a
+//   32-bit mask to bytes took 6. 352 bytes per 16 rows, as in the file.
 // Q4_1 and Q5_1: Q4_0's and Q5_0's quants, paired the same way, with 64
 //   bytes of scales per block: the 16 rows' fp16 d, then their fp16 m
 //   (fast::legacy_quants_at / legacy_scales_at<kQuants, true>). 320 and 384
@@ -39,10 +40,10 @@
 //                      the 16 rows (j < 8, 16 bytes each), then mins mn[j]
 //                      (same), then 16 fp16 d, then 16 fp16 dmin
 // Q5_K, each super-block 2880 bytes (fast::K4Panel<true>): Q4_K's 2048
-//   bytes of nibbles, then the fifth bits as 64 masks of 64 bits (the mask
-//   of group k of pair g, nibble n at 2048 + 128 g + 64 n + 8 k; bit 4 r + i
-//   is the fifth bit of byte lane 4 r + i's level, as in Q5_0), then Q4_K's
-//   320 bytes of scales, mins, d and dmin.
+//   bytes of nibbles, then the fifth bits as 8 bit planes of 64 bytes (the
+//   plane of pair g, nibble n at 2048 + 128 g + 64 n; bit k of byte 4 r + i
+//   is the fifth bit of that lane's level in group k, as in Q5_0), then
+//   Q4_K's 320 bytes of scales, mins, d and dmin.
 // IQ4_NL: Q4_0's layout (the same block bytes: d, then 16 bytes of nibbles).
 // IQ4_XS, panel of nb super-blocks, each 2176 bytes at 2176 s (one stream,
 //   the file's size):
@@ -132,26 +133,26 @@ void walk_paired(int64_t nb, int64_t r, Copy copy) {
 }
 
 // The fifth bits of lane r's Q5_0 / Q5_1 block whose quants are at
-// `quants`: the row's qh (32 bits, bit e for element e) <-> 4 bits of lane r
-// in each of the 8 masks; mask j holds elements 16 (j / 4) + 4 (j % 4) + k, k < 4.
-int q5_mask_at(int j) { return 16 * (j / 4) + 4 * (j % 4); }
-int64_t q5_mask_byte(int64_t quants, int j, int64_t r) { return quants + 256 + 8 * j + r / 2; }
+// `quants`: the row's qh (32 bits, bit e for element e) <-> bytes 4 r + k
+// (k < 4) of the bit plane; bit j of byte 4 r + k is element
+// 16 (j / 4) + 4 (j % 4) + k.
+int q5_element(int j, int k) { return 16 * (j / 4) + 4 * (j % 4) + k; }
 
 void pack_q5_high_bits(const uint8_t* qh, int64_t quants, int64_t r, uint8_t* panel) {
   uint32_t bits;
   std::memcpy(&bits, qh, 4);
-  const int shift = 4 * static_cast<int>(r % 2);
-  for (int j = 0; j < 8; ++j) {
-    uint8_t& byte = panel[q5_mask_byte(quants, j, r)];
-    byte = static_cast<uint8_t>((byte & ~(0xF << shift)) | (((bits >> q5_mask_at(j)) & 0xF) << shift));
+  for (int k = 0; k < 4; ++k) {
+    int byte = 0;
+    for (int j = 0; j < 8; ++j) byte |= static_cast<int>((bits >> q5_element(j, k)) & 1) << j;
+    panel[quants + 256 + 4 * r + k] = static_cast<uint8_t>(byte);
   }
 }
 
 void unpack_q5_high_bits(const uint8_t* panel, int64_t quants, int64_t r, uint8_t* qh) {
   uint32_t bits = 0;
-  const int shift = 4 * static_cast<int>(r % 2);
-  for (int j = 0; j < 8; ++j)
-    bits |= static_cast<uint32_t>((panel[q5_mask_byte(quants, j, r)] >> shift) & 0xF) << q5_mask_at(j);
+  for (int k = 0; k < 4; ++k)
+    for (int j = 0; j < 8; ++j)
+      bits |= static_cast<uint32_t>((panel[quants + 256 + 4 * r + k] >> j) & 1) << q5_element(j, k);
   std::memcpy(qh, &bits, 4);
 }
 
@@ -199,33 +200,32 @@ void walk_k4(int64_t nb, int64_t r, Copy copy) {
 }
 
 // Q5_K super-block s of lane r: qh (32 bytes; bit 2g + n of qh[l] is the
-// fifth bit of element 64 g + 32 n + l) <-> lane r's 4 bits in each of the
-// 64 masks (bit 4 r + i of the mask of (g, n, k) is element 64 g + 32 n + 4 k + i).
-int64_t q5_k_mask_byte(int64_t s, int g, int n, int k, int64_t r) {
+// fifth bit of element 64 g + 32 n + l) <-> bytes 4 r + i (i < 4) of the 8
+// bit planes (bit k of byte 4 r + i of the plane of (g, n) is element
+// 64 g + 32 n + 4 k + i).
+int64_t q5_k_plane_byte(int64_t s, int g, int n, int64_t r, int i) {
   using P = fast::K4Panel<true>;
-  return P::kBytes * s + P::mask_at(g, n, k) + r / 2;
+  return P::kBytes * s + P::plane_at(g, n) + 4 * r + i;
 }
 
 void pack_q5_k_high_bits(const uint8_t* qh, int64_t s, int64_t r, uint8_t* panel) {
-  const int shift = 4 * static_cast<int>(r % 2);
   for (int g = 0; g < 4; ++g)
     for (int n = 0; n < 2; ++n)
-      for (int k = 0; k < 8; ++k) {
-        int bits = 0;
-        for (int i = 0; i < 4; ++i) bits |= ((qh[4 * k + i] >> (2 * g + n)) & 1) << i;
-        uint8_t& byte = panel[q5_k_mask_byte(s, g, n, k, r)];
-        byte = static_cast<uint8_t>((byte & ~(0xF << shift)) | (bits << shift));
+      for (int i = 0; i < 4; ++i) {
+        int byte = 0;
+        for (int k = 0; k < 8; ++k) byte |= ((qh[4 * k + i] >> (2 * g + n)) & 1) << k;
+        panel[q5_k_plane_byte(s, g, n, r, i)] = static_cast<uint8_t>(byte);
       }
 }
 
 void unpack_q5_k_high_bits(const uint8_t* panel, int64_t s, int64_t r, uint8_t* qh) {
-  const int shift = 4 * static_cast<int>(r % 2);
   std::memset(qh, 0, 32);
   for (int g = 0; g < 4; ++g)
     for (int n = 0; n < 2; ++n)
-      for (int k = 0; k < 8; ++k) {
-        const int bits = (panel[q5_k_mask_byte(s, g, n, k, r)] >> shift) & 0xF;
-        for (int i = 0; i < 4; ++i) qh[4 * k + i] = static_cast<uint8_t>(qh[4 * k + i] | (((bits >> i) & 1) << (2 * g + n)));
+      for (int i = 0; i < 4; ++i) {
+        const int byte = panel[q5_k_plane_byte(s, g, n, r, i)];
+        for (int k = 0; k < 8; ++k)
+          qh[4 * k + i] = static_cast<uint8_t>(qh[4 * k + i] | (((byte >> k) & 1) << (2 * g + n)));
       }
 }
 
