@@ -81,7 +81,7 @@ class GoldenFastPath : public ::testing::TestWithParam<Case> {};
 TEST_P(GoldenFastPath, WithinDefaultPathTolerances) {
   ONELLM_REQUIRE_SHARED();
   const CpuLevel saved = cpu_level();
-  for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon}) {
+  for (CpuLevel level : kCpuLevels) {
     if (!cpu_level_supported(level)) continue;
     set_cpu_level(level);
     check_case(GetParam(), level);

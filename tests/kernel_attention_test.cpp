@@ -37,7 +37,7 @@ TEST(Attention, OnlineSoftmaxMatchesTwoPassAtEveryLevelAndType) {
       }
       EXPECT_NEAR(sum, 1.0, 1e-5) << what;
     };
-    for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon}) {
+    for (CpuLevel level : kCpuLevels) {
       if (!cpu_level_supported(level)) continue;
       attend_at(level, q.data(), c.k.view, c.v.view, n, dim, c.scale, out.data(), probs.data());
       check(cpu_level_name(level));
@@ -71,7 +71,7 @@ TEST(Attention, GroupedQueriesMatchOneAtATime) {
             test::attention_reference(q.data() + i * dim, k.values.data(), v.values.data(), n, dim, scale, one, probs);
             std::copy(one.begin(), one.end(), reference.begin() + i * dim);
           }
-          for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon}) {
+          for (CpuLevel level : kCpuLevels) {
             if (!cpu_level_supported(level)) continue;
             std::vector<float> got(q.size()), want(q.size());
             attend_group_at(level, q.data(), n_queries, k.view, v.view, n, dim, scale, got.data());
@@ -100,7 +100,7 @@ TEST(Attention, PartsOverKeyRangesMergeToTheWhole) {
       for (float& x : q) x = dist(rng);
       const int64_t bounds[] = {0, 37, 37, 80, 100};  // parts of 37, 0, 43 and 20 keys
       const int64_t n_parts = 4;
-      for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon}) {
+      for (CpuLevel level : kCpuLevels) {
         if (!cpu_level_supported(level)) continue;
         std::vector<float> parts(static_cast<size_t>(n_parts * n_queries * dim)), maxes(n_parts * n_queries),
             sums(maxes.size()), merged(q.size()), whole(q.size());
@@ -154,7 +154,7 @@ TEST(Attention, CausalGroupsMaskEachQueryAtItsOwnKeyCount) {
                                       one, probs);
             std::copy(one.begin(), one.end(), reference.begin() + i * dim);
           }
-          for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon}) {
+          for (CpuLevel level : kCpuLevels) {
             if (!cpu_level_supported(level)) continue;
             std::vector<float> got(q.size());
             attend_group_causal_at(level, q.data(), n_queries, limits->data(), k.view, v.view, dim, 0.125f, got.data());

@@ -24,7 +24,7 @@ namespace {
 
 std::vector<CpuLevel> runnable_levels() {
   std::vector<CpuLevel> levels;
-  for (CpuLevel l : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon})
+  for (CpuLevel l : kCpuLevels)
     if (cpu_level_supported(l)) levels.push_back(l);
   return levels;
 }
@@ -428,11 +428,15 @@ TEST(FastAccumulate, MatchesDoublePrecisionAndIsThreadIndependent) {
 }
 
 TEST(CpuLevels, NamesAndUnsupportedLevelsAreErrors) {
-  EXPECT_EQ(cpu_level_from_name("avx2"), CpuLevel::kAvx2);
+  for (CpuLevel l : kCpuLevels) EXPECT_EQ(cpu_level_from_name(cpu_level_name(l)), l);
+  EXPECT_EQ(cpu_level_from_name("avx2-vnni"), CpuLevel::kAvx2Vnni);
   EXPECT_THROW(cpu_level_from_name("sse9"), Error);
   EXPECT_TRUE(cpu_level_supported(CpuLevel::kScalar));
   EXPECT_TRUE(cpu_level_supported(best_cpu_level()));
-  for (CpuLevel l : {CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon})
+  // AVX-VNNI is a separate feature bit: a level of its own, never implied.
+  EXPECT_EQ(cpu_level_supported(CpuLevel::kAvx2Vnni),
+            cpu_level_supported(CpuLevel::kAvx2) && cpu_features().avx_vnni);
+  for (CpuLevel l : kCpuLevels)
     if (!cpu_level_supported(l)) {
       EXPECT_THROW(set_cpu_level(l), Error) << cpu_level_name(l);
     }

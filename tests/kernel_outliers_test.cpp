@@ -77,7 +77,7 @@ TEST(ShadowOutliers, KeepThePrefillErrorOfActivationsWithoutOutliers) {
   spiked[19 * cols + 511] = 450.0f;  // the last column
   for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}) {
     const Weights w = make_weights(type, rows, cols, 11);
-    for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon}) {
+    for (CpuLevel level : kCpuLevels) {
       if (!cpu_level_supported(level)) continue;
       for (const MatrixView* m : {&w.plain, &w.packed}) {
         const float base = max_error(level, *m, w.deq, clean, n_tokens, &pool);

@@ -138,6 +138,7 @@ const char* cpu_level_name(CpuLevel level) {
   switch (level) {
     case CpuLevel::kScalar: return "scalar";
     case CpuLevel::kAvx2: return "avx2";
+    case CpuLevel::kAvx2Vnni: return "avx2-vnni";
     case CpuLevel::kAvx512: return "avx512";
     case CpuLevel::kNeon: return "neon";
   }
@@ -145,9 +146,9 @@ const char* cpu_level_name(CpuLevel level) {
 }
 
 CpuLevel cpu_level_from_name(const std::string& name) {
-  for (CpuLevel l : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon})
+  for (CpuLevel l : kCpuLevels)
     if (name == cpu_level_name(l)) return l;
-  throw Error("unknown CPU level '" + name + "' (expected scalar, avx2, avx512 or neon)");
+  throw Error("unknown CPU level '" + name + "' (expected scalar, avx2, avx2-vnni, avx512 or neon)");
 }
 
 bool cpu_level_supported(CpuLevel level) {
@@ -155,6 +156,7 @@ bool cpu_level_supported(CpuLevel level) {
   switch (level) {
     case CpuLevel::kScalar: return true;
     case CpuLevel::kAvx2: return f.avx2 && f.fma && f.f16c;
+    case CpuLevel::kAvx2Vnni: return cpu_level_supported(CpuLevel::kAvx2) && f.avx_vnni;
     case CpuLevel::kAvx512:
       return cpu_level_supported(CpuLevel::kAvx2) && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni;
     case CpuLevel::kNeon: return f.neon;
@@ -163,7 +165,7 @@ bool cpu_level_supported(CpuLevel level) {
 }
 
 CpuLevel best_cpu_level() {
-  for (CpuLevel l : {CpuLevel::kAvx512, CpuLevel::kAvx2, CpuLevel::kNeon})
+  for (CpuLevel l : {CpuLevel::kAvx512, CpuLevel::kAvx2Vnni, CpuLevel::kAvx2, CpuLevel::kNeon})
     if (cpu_level_supported(l)) return l;
   return CpuLevel::kScalar;
 }

@@ -203,6 +203,7 @@ bool find_activation_outliers(const float* x, int64_t n_tokens, int64_t cols,
 // Null when the level is not compiled in for this architecture.
 const Kernels* kernels_scalar();
 const Kernels* kernels_avx2();
+const Kernels* kernels_avx2_vnni();
 const Kernels* kernels_avx512();
 const Kernels* kernels_neon();  // the best of the three tables below that the CPU runs
 // The AArch64 tables, for tests: plain ASIMD (any ARMv8.0 core), SDOT (null
@@ -213,9 +214,11 @@ const Kernels* kernels_neon_dotprod();
 const Kernels* kernels_neon_i8mm();
 const Kernels& kernels_for(CpuLevel level);  // throws Error if not built here
 const PanelKernels* panel_kernels_avx2();       // null unless built for x86-64
+const PanelKernels* panel_kernels_avx2_vnni();  // null unless built for x86-64
 const PanelKernels* panel_kernels_avx512();     // null unless built for x86-64
 const PanelKernels* panel_kernels_for(CpuLevel level);  // null: the level has none
 const PackedKernels* packed_kernels_avx2();                  // null unless built for x86-64
+const PackedKernels* packed_kernels_avx2_vnni();             // null unless built for x86-64
 const PackedKernels* packed_kernels_avx512();                // null unless built for x86-64
 const PackedKernels* packed_kernels_for(CpuLevel level);    // null: the level has none
 

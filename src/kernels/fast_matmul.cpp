@@ -20,6 +20,7 @@ const Kernels& kernels_for(CpuLevel level) {
   switch (level) {
     case CpuLevel::kScalar: k = kernels_scalar(); break;
     case CpuLevel::kAvx2: k = kernels_avx2(); break;
+    case CpuLevel::kAvx2Vnni: k = kernels_avx2_vnni(); break;
     case CpuLevel::kAvx512: k = kernels_avx512(); break;
     case CpuLevel::kNeon: k = kernels_neon(); break;
   }
@@ -33,13 +34,21 @@ void dequantize_row_with(const Kernels& k, TensorType type, const void* src, flo
 }
 
 const PanelKernels* panel_kernels_for(CpuLevel level) {
-  if (level == CpuLevel::kAvx512) return panel_kernels_avx512();
-  return level == CpuLevel::kAvx2 ? panel_kernels_avx2() : nullptr;
+  switch (level) {
+    case CpuLevel::kAvx2: return panel_kernels_avx2();
+    case CpuLevel::kAvx2Vnni: return panel_kernels_avx2_vnni();
+    case CpuLevel::kAvx512: return panel_kernels_avx512();
+    default: return nullptr;
+  }
 }
 
 const PackedKernels* packed_kernels_for(CpuLevel level) {
-  if (level == CpuLevel::kAvx512) return packed_kernels_avx512();
-  return level == CpuLevel::kAvx2 ? packed_kernels_avx2() : nullptr;
+  switch (level) {
+    case CpuLevel::kAvx2: return packed_kernels_avx2();
+    case CpuLevel::kAvx2Vnni: return packed_kernels_avx2_vnni();
+    case CpuLevel::kAvx512: return packed_kernels_avx512();
+    default: return nullptr;
+  }
 }
 
 }  // namespace fast

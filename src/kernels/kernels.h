@@ -118,10 +118,16 @@ void matrix_row(const MatrixView& w, int64_t row, float* dst);
 // ---- CPU features and the fast path
 // Instruction-set levels the fast kernels are built for. Each level needs all
 // the features of the one below it on its architecture:
-//   kAvx2:   AVX2 + FMA + F16C
-//   kAvx512: kAvx2 + AVX-512 F/BW/VL/VNNI (512-bit registers, vpdpbusd)
-//   kNeon:   AArch64 ASIMD (dotprod used when present)
-enum class CpuLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3 };
+//   kAvx2:     AVX2 + FMA + F16C
+//   kAvx2Vnni: kAvx2 + AVX-VNNI (256-bit vpdpbusd without AVX-512: Intel
+//              Alder Lake and later client and Atom cores)
+//   kAvx512:   kAvx2 + AVX-512 F/BW/VL/VNNI (512-bit registers, vpdpbusd)
+//   kNeon:     AArch64 ASIMD (dotprod used when present)
+enum class CpuLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3, kAvx2Vnni = 4 };
+// Every level, lowest first within an architecture (tests run each one the
+// machine supports).
+inline constexpr CpuLevel kCpuLevels[] = {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx2Vnni, CpuLevel::kAvx512,
+                                          CpuLevel::kNeon};
 
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;  // and the OS saves YMM state
