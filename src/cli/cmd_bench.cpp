@@ -310,7 +310,8 @@ int bench_command(int argc, char** argv) {
                      {"n_gen", r.n_gen}, {"n_depth", r.n_depth}, {"sampling", r.n_seq > 1 ? "" : r.label}, {"n_parallel", r.n_seq}, {"avg_ns", static_cast<uint64_t>(ns.mean)},
                      {"stddev_ns", static_cast<uint64_t>(ns.stddev)}, {"avg_ts", ts.mean}, {"stddev_ts", ts.stddev},
                      {"samples_ns", r.ns}, {"samples_ts", r.ts}, {"peak_rss_bytes", rss},
-                     {"mem_bandwidth_bytes_per_s", bandwidth}, {"decode_bound_ts", bound_ts(r)}});
+                     {"mem_bandwidth_bytes_per_s", bandwidth}, {"decode_bound_ts", bound_ts(r)},
+                     {"cpu_level", cpu_level_name(cpu_level())}});
     }
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
@@ -330,9 +331,9 @@ int bench_command(int argc, char** argv) {
                 ts.mean, ts.stddev, bound);
   }
   std::printf("\npeak RSS %.1f MiB (file %.1f MiB); read bandwidth %.2f GB/s; %.2f MiB of weights read per decode step,\n"
-              "plus %.3f MiB of KV cache per position it attends to\n",
+              "plus %.3f MiB of KV cache per position it attends to; kernels: CPU level %s\n",
               rss / 1048576.0, model.gguf().file_size() / 1048576.0, bandwidth / 1e9, step_bytes / 1048576.0,
-              kv_bytes_per_position / 1048576.0);
+              kv_bytes_per_position / 1048576.0, cpu_level_name(cpu_level()));
   return 0;
 }
 
