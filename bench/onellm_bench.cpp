@@ -159,7 +159,7 @@ int bench_matmul(int argc, char** argv) {
     }
   }
   ThreadPool pool(n_threads);
-  for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx2Vnni, CpuLevel::kAvx512})
+  for (CpuLevel level : kCpuLevels)
     for (bool use_packed : {false, true}) {
       if (!cpu_level_supported(level) || (use_packed && packed_bytes == 0)) continue;
       if (level == CpuLevel::kScalar && (n_tok > 16 || use_packed)) continue;
@@ -248,7 +248,7 @@ int bench_accumulate(int argc, char** argv) {
   // A is m x k row-major, or (transposed) stored k x m and read as its transpose.
   const int64_t a_si = transposed ? 1 : k, a_sk = transposed ? m : 1;
   ThreadPool pool(n_threads);
-  for (CpuLevel level : {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx2Vnni, CpuLevel::kAvx512}) {
+  for (CpuLevel level : kCpuLevels) {
     if (!cpu_level_supported(level)) continue;
     double best = 1e30;
     for (int r = 0; r < 10; ++r) {

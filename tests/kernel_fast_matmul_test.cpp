@@ -93,6 +93,17 @@ void check_problem(const Problem& p, ThreadPool* pool) {
       if (packed && p.w_packed.rows == 0) continue;
       std::fill(fast.begin(), fast.end(), NAN);
       matmul_fast_at(level, packed ? p.w_packed : p.w, p.x, N, fast.data(), pool);
+      if (level == CpuLevel::kAmx && N >= fast::kAmxMinTokens && quantized) {
+        // BF16 tiles instead of int8 activations: against the exact product.
+        for (int64_t t = 0; t < N; ++t)
+          for (int64_t r = 0; r < R; ++r) {
+            const size_t i = static_cast<size_t>(t * R + r);
+            ASSERT_NEAR(fast[i], exact[i], test::bf16_product_bound(p.w_deq.data() + r * C, p.x + t * C, C))
+                << tensor_type_name(uint32_t(p.type)) << (packed ? " packed" : "") << " AMX prefill, row " << r
+                << " token " << t << " of " << N << ", cols " << C;
+          }
+        continue;
+      }
       for (int64_t t = 0; t < N; ++t)
         for (int64_t r = 0; r < R; ++r) {
           double magnitude = 0;
@@ -171,6 +182,32 @@ TEST(FastMatmul, FloatWeightsGemmForPrefill) {
   // partial 64-row block and a partial 32-row panel, 300 columns a partial
   // 256-column chunk, 53 tokens a partial 48-token group.
   check_prefill_grid({TensorType::F32, TensorType::F16, TensorType::BF16}, {37, 70}, 300, {16, 53}, 300);
+}
+
+TEST(FastMatmul, AmxPrefillOfEveryQuantizedType) {
+  // From kAmxMinTokens the AMX level multiplies quantized weights on BF16
+  // tiles (check_problem holds it to BF16 rounding of the exact product).
+  // 37 rows: a unit of two panels and one of a partial panel; 64: two whole
+  // units; 47 and 100 tokens: a partial token tile, alone and in a pair.
+  if (!cpu_level_supported(CpuLevel::kAmx)) GTEST_SKIP() << "no AMX level here: " << cpu_features_string();
+  for (int64_t cols : {256, 768})
+    check_prefill_grid({TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
+                        TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q2_K,
+                        TensorType::Q3_K, TensorType::IQ4_XS},
+                       {37, 64}, cols, {fast::kAmxMinTokens, 47, 100}, 400 + static_cast<uint32_t>(cols));
+}
+
+TEST(FastMatmul, AmxPrefillDoesNotDependOnThreadsOrLayout) {
+  if (!cpu_level_supported(CpuLevel::kAmx)) GTEST_SKIP() << "no AMX level here: " << cpu_features_string();
+  ThreadPool pool(3);
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q6_K}) {
+    Problem p(type, 150, 512, 70, 9);
+    std::vector<float> alone(static_cast<size_t>(70 * 150)), pooled(alone.size());
+    matmul_fast_at(CpuLevel::kAmx, p.w_packed, p.x, 70, alone.data(), nullptr);
+    matmul_fast_at(CpuLevel::kAmx, p.w_packed, p.x, 70, pooled.data(), &pool);
+    EXPECT_EQ(0, std::memcmp(alone.data(), pooled.data(), alone.size() * sizeof(float)))
+        << tensor_type_name(uint32_t(type)) << ": the thread count changed the result";
+  }
 }
 
 TEST(PackedWeights, LayoutSizesAndErrors) {

@@ -140,6 +140,7 @@ const char* cpu_level_name(CpuLevel level) {
     case CpuLevel::kAvx2: return "avx2";
     case CpuLevel::kAvx2Vnni: return "avx2-vnni";
     case CpuLevel::kAvx512: return "avx512";
+    case CpuLevel::kAmx: return "amx";
     case CpuLevel::kNeon: return "neon";
   }
   return "unknown";
@@ -148,7 +149,7 @@ const char* cpu_level_name(CpuLevel level) {
 CpuLevel cpu_level_from_name(const std::string& name) {
   for (CpuLevel l : kCpuLevels)
     if (name == cpu_level_name(l)) return l;
-  throw Error("unknown CPU level '" + name + "' (expected scalar, avx2, avx2-vnni, avx512 or neon)");
+  throw Error("unknown CPU level '" + name + "' (expected scalar, avx2, avx2-vnni, avx512, amx or neon)");
 }
 
 bool cpu_level_supported(CpuLevel level) {
@@ -159,13 +160,15 @@ bool cpu_level_supported(CpuLevel level) {
     case CpuLevel::kAvx2Vnni: return cpu_level_supported(CpuLevel::kAvx2) && f.avx_vnni;
     case CpuLevel::kAvx512:
       return cpu_level_supported(CpuLevel::kAvx2) && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni;
+    case CpuLevel::kAmx:
+      return cpu_level_supported(CpuLevel::kAvx512) && f.avx512bf16 && f.amx_tile && f.amx_bf16 && f.amx_permitted;
     case CpuLevel::kNeon: return f.neon;
   }
   return false;
 }
 
 CpuLevel best_cpu_level() {
-  for (CpuLevel l : {CpuLevel::kAvx512, CpuLevel::kAvx2Vnni, CpuLevel::kAvx2, CpuLevel::kNeon})
+  for (CpuLevel l : {CpuLevel::kAmx, CpuLevel::kAvx512, CpuLevel::kAvx2Vnni, CpuLevel::kAvx2, CpuLevel::kNeon})
     if (cpu_level_supported(l)) return l;
   return CpuLevel::kScalar;
 }

@@ -205,6 +205,7 @@ const Kernels* kernels_scalar();
 const Kernels* kernels_avx2();
 const Kernels* kernels_avx2_vnni();
 const Kernels* kernels_avx512();
+const Kernels* kernels_amx();  // kernels_avx512's, under the level's name
 const Kernels* kernels_neon();  // the best of the three tables below that the CPU runs
 // The AArch64 tables, for tests: plain ASIMD (any ARMv8.0 core), SDOT (null
 // unless the CPU reports dotprod), and SDOT + SMMLA (null unless it reports
@@ -221,5 +222,12 @@ const PackedKernels* packed_kernels_avx2();                  // null unless buil
 const PackedKernels* packed_kernels_avx2_vnni();             // null unless built for x86-64
 const PackedKernels* packed_kernels_avx512();                // null unless built for x86-64
 const PackedKernels* packed_kernels_for(CpuLevel level);    // null: the level has none
+
+// The AMX level's prefill (fast_amx.cpp): y = W x for quantized weights
+// (file or packed layout) on the BF16 tiles; matmul_fast's contract. Only
+// where cpu_level_supported(CpuLevel::kAmx); a no-op elsewhere.
+void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
+// From this many tokens the AMX level runs matmul_amx.
+constexpr int64_t kAmxMinTokens = 32;
 
 }  // namespace onellm::fast

@@ -22,6 +22,7 @@ const Kernels& kernels_for(CpuLevel level) {
     case CpuLevel::kAvx2: k = kernels_avx2(); break;
     case CpuLevel::kAvx2Vnni: k = kernels_avx2_vnni(); break;
     case CpuLevel::kAvx512: k = kernels_avx512(); break;
+    case CpuLevel::kAmx: k = kernels_amx(); break;
     case CpuLevel::kNeon: k = kernels_neon(); break;
   }
   if (k == nullptr) throw Error(std::string("CPU level ") + cpu_level_name(level) + " is not built for this architecture");
@@ -37,7 +38,7 @@ const PanelKernels* panel_kernels_for(CpuLevel level) {
   switch (level) {
     case CpuLevel::kAvx2: return panel_kernels_avx2();
     case CpuLevel::kAvx2Vnni: return panel_kernels_avx2_vnni();
-    case CpuLevel::kAvx512: return panel_kernels_avx512();
+    case CpuLevel::kAvx512: case CpuLevel::kAmx: return panel_kernels_avx512();
     default: return nullptr;
   }
 }
@@ -46,7 +47,7 @@ const PackedKernels* packed_kernels_for(CpuLevel level) {
   switch (level) {
     case CpuLevel::kAvx2: return packed_kernels_avx2();
     case CpuLevel::kAvx2Vnni: return packed_kernels_avx2_vnni();
-    case CpuLevel::kAvx512: return packed_kernels_avx512();
+    case CpuLevel::kAvx512: case CpuLevel::kAmx: return packed_kernels_avx512();
     default: return nullptr;
   }
 }
@@ -272,6 +273,9 @@ void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t
   if (slot < 0)  // check_matrix passed, so the type table and slot_of disagree
     throw Error(std::string("matmul_fast: no kernel for computable type ") + tensor_type_info(w.type).name);
   if (slot <= kSlotBF16 && n_tokens >= kPanelMinTokens) return matmul_float_gemm(k, w, x, n_tokens, y, pool);
+  // Prefill of quantized weights on the AMX tiles (fast_amx.cpp). Float
+  // weights stay on the F32 GEMM: BF16 would round F32 and F16 weights.
+  if (level == CpuLevel::kAmx && n_tokens >= kAmxMinTokens) return matmul_amx(w, x, n_tokens, y, pool);
   const ActFormat format = act_format(slot);
   size_t act_stride;
   const uint8_t* act = activations_for(k, format, x, w.cols, n_tokens, pool, &act_stride);

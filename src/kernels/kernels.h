@@ -122,12 +122,15 @@ void matrix_row(const MatrixView& w, int64_t row, float* dst);
 //   kAvx2Vnni: kAvx2 + AVX-VNNI (256-bit vpdpbusd without AVX-512: Intel
 //              Alder Lake and later client and Atom cores)
 //   kAvx512:   kAvx2 + AVX-512 F/BW/VL/VNNI (512-bit registers, vpdpbusd)
+//   kAmx:      kAvx512 + AVX512-BF16 + AMX-TILE/AMX-BF16, the tile data
+//              granted by the OS (Intel Sapphire Rapids and later): prefill
+//              of quantized weights on the tiles in BF16, the rest kAvx512's
 //   kNeon:     AArch64 ASIMD (dotprod used when present)
-enum class CpuLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3, kAvx2Vnni = 4 };
+enum class CpuLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3, kAvx2Vnni = 4, kAmx = 5 };
 // Every level, lowest first within an architecture (tests run each one the
 // machine supports).
 inline constexpr CpuLevel kCpuLevels[] = {CpuLevel::kScalar, CpuLevel::kAvx2, CpuLevel::kAvx2Vnni, CpuLevel::kAvx512,
-                                          CpuLevel::kNeon};
+                                          CpuLevel::kAmx,    CpuLevel::kNeon};
 
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;  // and the OS saves YMM state
@@ -140,12 +143,12 @@ struct CpuFeatures {
 // Detected once (cpuid + xgetbv / getauxval); AMX permission is requested then.
 const CpuFeatures& cpu_features();
 std::string cpu_features_string();  // "avx2 fma f16c avx512f ..."
-const char* cpu_level_name(CpuLevel level);  // "scalar", "avx2", "avx512", "neon"
+const char* cpu_level_name(CpuLevel level);  // "scalar", "avx2", "avx2-vnni", "avx512", "amx", "neon"
 // Parses a level name; throws Error for an unknown one.
 CpuLevel cpu_level_from_name(const std::string& name);
 bool cpu_level_supported(CpuLevel level);  // by this machine
 CpuLevel best_cpu_level();
-// The level the fast kernels use: ONELLM_CPU (scalar|avx2|avx512|neon) if
+// The level the fast kernels use: ONELLM_CPU (a level's name) if
 // set, else the best one. Throws Error if ONELLM_CPU names an unknown level
 // or one this machine cannot run.
 CpuLevel cpu_level();

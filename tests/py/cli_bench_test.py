@@ -59,7 +59,7 @@ def test_json_rows_with_depth():
                       "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "samples_ns", "samples_ts", "peak_rss_bytes"):
             check(field in row, f"field {field} in {sorted(row)}")
         check(row["n_threads"] == 2, f"n_threads {row['n_threads']}")
-        check(row.get("cpu_level") in ("scalar", "avx2", "avx2-vnni", "avx512", "neon"),
+        check(row.get("cpu_level") in ("scalar", "avx2", "avx2-vnni", "avx512", "amx", "neon"),
               f"the kernels' CPU level: {row.get('cpu_level')}")
         check(len(row["samples_ts"]) == 2 and len(row["samples_ns"]) == 2, f"two samples per row: {row}")
         check(row["avg_ts"] > 0 and all(t > 0 for t in row["samples_ts"]), f"positive speeds: {row}")

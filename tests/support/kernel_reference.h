@@ -56,6 +56,25 @@ inline double activation_quantization_bound(const float* w, const float* x, int6
   return bound;
 }
 
+// For the dot of w and x (cols elements) computed with both rounded to BF16
+// (the AMX level's prefill) and summed in F32. BF16 keeps 8 significant
+// bits: each factor is off by at most 2^-8 of itself, and such errors have
+// a standard deviation of at most 2^-8 / sqrt(3). They are independent
+// across c, so the sum's error has a deviation of at most 2^-8 sqrt(2/3)
+// sqrt(sum (w_c x_c)^2); the bound is six of those (a simulation of Q4_1
+// rows: largest of 3000 at 3.4 deviations), plus the F32 summation's share
+// of sum |w_c x_c|. The worst case, 2^-7 sum |w_c x_c|, would let a wrong
+// element through on long rows; this one does not.
+inline double bf16_product_bound(const float* w, const float* x, int64_t cols) {
+  double squares = 0, magnitude = 0;
+  for (int64_t c = 0; c < cols; ++c) {
+    const double p = double(w[c]) * x[c];
+    squares += p * p;
+    magnitude += std::fabs(p);
+  }
+  return 6.0 * 0.8165 * std::ldexp(std::sqrt(squares), -8) + 2e-5 * magnitude + 1e-6;
+}
+
 // Attention of query q over n keys / values (dequantized rows of dim
 // values): a two-pass softmax of scale * q . k_j in double precision.
 inline void attention_reference(const float* q, const float* k_values, const float* v_values, int64_t n, int64_t dim,

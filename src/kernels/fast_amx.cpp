@@ -1,0 +1,403 @@
+// The AMX level: the AVX-512 kernels, and prefill of quantized weights on the
+// AMX tile unit (Intel Sapphire Rapids and later) in BF16.
+//
+// Why BF16 tiles and not INT8 ones: a TDPBSSD sums 64 products along k, but
+// every weight type here has its own scale per 32 (or 16) elements, so an
+// INT8 tile product would have to be stored and rescaled after every block,
+// and that rescaling (AVX-512, per 16 x 16 tile and block) costs more than
+// the tile product itself. In BF16 the weights are dequantized once per call
+// (scale applied), the C tiles accumulate in F32 over the whole row, and the
+// result is stored straight into y. BF16 keeps each activation's own
+// exponent, so an outlier costs its neighbours nothing (the reason the int8
+// paths multiply outliers apart); its 8-bit mantissa is as fine as the
+// int8 activations of the other levels.
+//
+// Per call: the activations are converted to BF16 once (tokens padded to 16,
+// columns to 32, with zeros). Threads take units of 2 panels (32 weight
+// rows); a unit's panels are dequantized into BF16 "VNNI pairs" (row p of a
+// panel = k pair p, lane n = the 2 values of row n: the B-tile layout), then
+// every pair of 16-token tiles runs through the whole row with 4 C tiles
+// (2 tokens x 2 rows: tmm0-3), A tiles tmm4-5 and B tiles tmm6-7.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/fast_kernels.h"
+#include "kernels/quant_blocks.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16"))), \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16")
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC bug 105593, as in fast_avx512.cpp
+#endif
+
+namespace onellm::fast {
+namespace {
+
+// The tile instructions as inline assembly (the assembler knows them; the
+// intrinsics need the amx target and omit the memory clobber a load of a
+// buffer written just before needs).
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+#define ONELLM_TILE_LOAD(t, base, stride) \
+  asm volatile("tileloadd (%0,%1,1), %%tmm" #t ::"r"(base), "r"(static_cast<long>(stride)) : "memory")
+#define ONELLM_TILE_STORE(t, base, stride) \
+  asm volatile("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"(base), "r"(static_cast<long>(stride)) : "memory")
+#define ONELLM_TILE_ZERO(t) asm volatile("tilezero %%tmm" #t ::)
+#define ONELLM_TILE_DP(c, a, b) asm volatile("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
+
+void load_tile_config() {
+  TileConfig c;
+  for (int t = 0; t < 8; ++t) {
+    c.colsb[t] = 64;  // 16 F32 (C), 32 BF16 (A), 16 pairs of BF16 (B)
+    c.rows[t] = 16;
+  }
+  asm volatile("ldtilecfg %0" ::"m"(c));
+}
+void release_tiles() { asm volatile("tilerelease" ::); }
+
+constexpr int64_t kTile = 16;  // tokens per A tile, weight rows per B tile
+constexpr int64_t kK = 32;     // columns per tile product
+
+inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// bytes in v from a 64-byte boundary: a tile row that straddles two cache
+// lines loads at less than half speed (17 against 7 ns per product).
+uint8_t* aligned_bytes(std::vector<uint8_t>& v, size_t bytes) {
+  v.resize(bytes + 64);
+  return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(v.data()) + 63) / 64 * 64);
+}
+
+// ---- B tiles: a panel of 16 weight rows as BF16 k pairs
+
+// Lane n of the result: (bf16(lo[n]), bf16(hi[n])), lo in the low half.
+inline __m512i bf16_pairs(__m512 lo, __m512 hi) {
+  const __m512i words = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));  // lo's 16, then hi's
+  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
+                                              6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  return _mm512_permutexvar_epi16(interleave, words);
+}
+
+// Byte i (< 4) of each dword lane, as F32.
+inline __m512 signed_byte(__m512i v, int i) {
+  switch (i) {
+    case 0: return _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 24), 24));
+    case 1: return _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 16), 24));
+    case 2: return _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 8), 24));
+    default: return _mm512_cvtepi32_ps(_mm512_srai_epi32(v, 24));
+  }
+}
+inline __m512 unsigned_byte(__m512i v, int i) {
+  const __m512i b = i == 3 ? _mm512_srli_epi32(v, 24) : _mm512_and_si512(_mm512_srli_epi32(v, 8 * i), _mm512_set1_epi32(0xFF));
+  return _mm512_cvtepi32_ps(b);
+}
+
+// A packed group (lane n: 4 consecutive levels of row n) as two B-tile rows:
+// levels * scale - offset (per lane), k pairs (0, 1) at out, (2, 3) at out + 64.
+template <bool kSigned>
+inline void group_to_pairs(__m512i levels, __m512 scale, __m512 offset, uint8_t* out) {
+  __m512 f[4];
+  for (int i = 0; i < 4; ++i)
+    f[i] = _mm512_fmsub_ps(kSigned ? signed_byte(levels, i) : unsigned_byte(levels, i), scale, offset);
+  _mm512_storeu_si512(out, bf16_pairs(f[0], f[1]));
+  _mm512_storeu_si512(out + 64, bf16_pairs(f[2], f[3]));
+}
+
+inline __m512 fp16x16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Packed Q8_0 (packed_weights.cpp): block b's group m holds k = 32 b + 4 m .. + 3.
+void q8_0_pairs(const uint8_t* panel, int64_t nb, uint8_t* out) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* q = panel + q8_0_quants_at(b);
+    const __m512 d = fp16x16(panel + q8_0_scales_at(nb, b));
+    for (int m = 0; m < 8; ++m)
+      group_to_pairs<true>(_mm512_loadu_si512(q + 64 * m), d, zero, out + (16 * b + 2 * m) * 64);
+  }
+}
+
+// Packed Q4_0 / Q4_1 (kMin): group m's low nibbles are k = 32 b + 4 m .. + 3,
+// its high nibbles k + 16. Q4_0 levels are q - 8: q d - 8 d; Q4_1's q d + m.
+template <bool kMin>
+void q4_pairs(const uint8_t* panel, int64_t nb, uint8_t* out) {
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* q = panel + legacy_quants_at<256, kMin>(b);
+    const uint8_t* s = panel + legacy_scales_at<256, kMin>(nb, b);
+    const __m512 d = fp16x16(s);
+    const __m512 offset = kMin ? _mm512_sub_ps(_mm512_setzero_ps(), fp16x16(s + 32)) : _mm512_mul_ps(d, _mm512_set1_ps(8));
+    for (int m = 0; m < 4; ++m) {
+      const __m512i v = _mm512_loadu_si512(q + 64 * m);
+      group_to_pairs<false>(_mm512_and_si512(v, low), d, offset, out + (16 * b + 2 * m) * 64);
+      group_to_pairs<false>(_mm512_and_si512(_mm512_srli_epi32(v, 4), low), d, offset, out + (16 * b + 8 + 2 * m) * 64);
+    }
+  }
+}
+
+// Packed Q4_K (fast::K4Panel<false>): pair g, group k holds the low nibbles of
+// sub-block 2 g (k = 64 g + 4 k .. + 3) and the high ones of 2 g + 1 (+ 32);
+// a level is d sc q - dmin mn with its sub-block's 6-bit scale and min.
+void q4_k_pairs(const uint8_t* panel, int64_t nb, uint8_t* out) {
+  using P = K4Panel<false>;
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  for (int64_t s = 0; s < nb; ++s) {
+    const uint8_t* sb = panel + P::kBytes * s;
+    const uint8_t* meta = sb + P::kMeta;
+    const __m512 d = fp16x16(meta + 256), dmin = fp16x16(meta + 288);
+    __m512 scale[8], offset[8];
+    for (int j = 0; j < 8; ++j) {
+      const auto bytes = [&](int at) {
+        return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(meta + at))));
+      };
+      scale[j] = _mm512_mul_ps(d, bytes(16 * j));
+      offset[j] = _mm512_mul_ps(dmin, bytes(128 + 16 * j));
+    }
+    for (int g = 0; g < 4; ++g)
+      for (int k = 0; k < 8; ++k) {
+        const __m512i v = _mm512_loadu_si512(sb + 512 * g + 64 * k);
+        uint8_t* row = out + (128 * s + 32 * g + 2 * k) * 64;
+        group_to_pairs<false>(_mm512_and_si512(v, low), scale[2 * g], offset[2 * g], row);
+        group_to_pairs<false>(_mm512_and_si512(_mm512_srli_epi32(v, 4), low), scale[2 * g + 1], offset[2 * g + 1],
+                              row + 16 * 64);
+      }
+  }
+}
+
+// Any type: rows dequantized to F32 (from the file layout, or unpacked from
+// the packed one), then 16 x 16 dword transposes of their BF16 pairs.
+// r[n] = dword lane c of row n  ->  r[c] = lane n of column c.
+void transpose16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {  // per 128-bit lane L: rows i, i + 1 interleaved
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int j = 0; j < 16; j += 4) {  // u[j + c], lane L: rows j .. j + 3 of column 4 L + c
+    u[j] = _mm512_unpacklo_epi64(t[j], t[j + 2]);
+    u[j + 1] = _mm512_unpackhi_epi64(t[j], t[j + 2]);
+    u[j + 2] = _mm512_unpacklo_epi64(t[j + 1], t[j + 3]);
+    u[j + 3] = _mm512_unpackhi_epi64(t[j + 1], t[j + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {  // column 4 L + c takes lane L of u[c], u[4 + c], u[8 + c], u[12 + c]
+    const __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44), v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xEE);
+    const __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44);
+    const __m512i v3 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xEE);
+    r[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+    r[4 + c] = _mm512_shuffle_i32x4(v0, v2, 0xDD);
+    r[8 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+    r[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xDD);
+  }
+}
+
+void float_rows_to_pairs(const float* rows, int64_t stride, int64_t kp, uint8_t* out) {
+  for (int64_t k = 0; k < kp; k += kK) {
+    __m512i r[16];
+    for (int n = 0; n < 16; ++n) {
+      const float* src = rows + n * stride + k;
+      r[n] = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + 16), _mm512_loadu_ps(src)));
+    }
+    transpose16(r);
+    for (int p = 0; p < 16; ++p) _mm512_storeu_si512(out + (k / 2 + p) * 64, r[p]);
+  }
+}
+
+void generic_pairs(const MatrixView& w, int64_t r0, int64_t nr, int64_t kp, uint8_t* out) {
+  thread_local std::vector<float> rows;
+  thread_local std::vector<uint8_t> bytes;
+  rows.assign(static_cast<size_t>(16 * kp), 0.0f);
+  bytes.resize(w.row_bytes());
+  for (int64_t n = 0; n < nr; ++n) {
+    const void* src = static_cast<const uint8_t*>(w.data) + (r0 + n) * w.row_bytes();
+    if (w.packed != nullptr) {
+      unpack_matrix_row(w, r0 + n, bytes.data());
+      src = bytes.data();
+    }
+    dequantize_row(w.type, src, rows.data() + n * kp, w.cols);
+  }
+  float_rows_to_pairs(rows.data(), kp, kp, out);
+}
+
+// Panel p of w (rows 16 p ..) as B tiles: kp / 2 rows of 64 bytes.
+void panel_pairs(const MatrixView& w, int64_t p, int64_t kp, uint8_t* out) {
+  const int64_t r0 = p * kTile, nr = std::min(kTile, w.rows - r0);
+  if (w.packed != nullptr && kp == w.cols) {
+    const uint8_t* panel = w.packed + static_cast<size_t>(p) * packed_panel_bytes(w.type, w.cols);
+    switch (w.type) {  // packed panels are whole: rows past the matrix are zero
+      case TensorType::Q8_0: return q8_0_pairs(panel, w.cols / 32, out);
+      case TensorType::Q4_0: return q4_pairs<false>(panel, w.cols / 32, out);
+      case TensorType::Q4_1: return q4_pairs<true>(panel, w.cols / 32, out);
+      case TensorType::Q4_K: return q4_k_pairs(panel, w.cols / 256, out);
+      default: break;
+    }
+  }
+  generic_pairs(w, r0, nr, kp, out);
+}
+
+// ---- the tile products
+
+// C tiles of nt (1, 2) token tiles x np (1, 2) weight tiles over kp columns:
+// a = the first token tile's A tiles (the second's 32 kp bytes on), b = the
+// first panel's B tiles (the second's b_panel bytes on); both 1 KiB per k
+// step of 32 columns. Results to y (rows tokens,
+// ldy floats apart) for n_tok x n_rows of each 16 x 16 tile's lanes.
+template <int kNt, int kNp>
+void tile_product(const uint8_t* a, const uint8_t* b, int64_t b_panel, int64_t kp, float* y,
+                  int64_t ldy, int64_t n_tok, int64_t n_rows) {
+  ONELLM_TILE_ZERO(0);
+  if (kNp == 2) ONELLM_TILE_ZERO(1);
+  if (kNt == 2) ONELLM_TILE_ZERO(2);
+  if (kNt == 2 && kNp == 2) ONELLM_TILE_ZERO(3);
+  const uint8_t* a1 = a + 32 * kp;
+  const uint8_t* b1 = b + b_panel;
+  // The C rows' lines of y, asked for writing now: they arrive while the
+  // products run (12-15 % of a 4864 x 896 x 512 product otherwise).
+  {
+    for (int64_t t = 0; t < std::min<int64_t>(n_tok, kNt * kTile); ++t) {
+      _mm_prefetch(reinterpret_cast<const char*>(y + t * ldy), _MM_HINT_ET0);
+      if (kNp == 2) _mm_prefetch(reinterpret_cast<const char*>(y + t * ldy + kTile), _MM_HINT_ET0);
+    }
+  }
+  for (int64_t k = 0; k < kp; k += kK) {
+    ONELLM_TILE_LOAD(4, a + 32 * k, 64);
+    ONELLM_TILE_LOAD(6, b + 32 * k, 64);
+    if (kNp == 2) ONELLM_TILE_LOAD(7, b1 + 32 * k, 64);
+    ONELLM_TILE_DP(0, 4, 6);
+    if (kNp == 2) ONELLM_TILE_DP(1, 4, 7);
+    if (kNt == 2) {
+      ONELLM_TILE_LOAD(5, a1 + 32 * k, 64);
+      ONELLM_TILE_DP(2, 5, 6);
+      if (kNp == 2) ONELLM_TILE_DP(3, 5, 7);
+    }
+  }
+  // A whole tile goes straight to y; a partial one through a buffer.
+  alignas(64) float part[kTile * kTile];
+  auto store = [&](int tile, float* dst, int64_t tokens, int64_t rows) {
+    const bool whole = tokens == kTile && rows == kTile;
+    float* to = whole ? dst : part;
+    const int64_t stride = whole ? ldy * 4 : 64;
+    switch (tile) {
+      case 0: ONELLM_TILE_STORE(0, to, stride); break;
+      case 1: ONELLM_TILE_STORE(1, to, stride); break;
+      case 2: ONELLM_TILE_STORE(2, to, stride); break;
+      default: ONELLM_TILE_STORE(3, to, stride); break;
+    }
+    if (!whole)
+      for (int64_t t = 0; t < tokens; ++t) std::memcpy(dst + t * ldy, part + t * kTile, rows * sizeof(float));
+  };
+  const int64_t tok0 = std::min(kTile, n_tok), tok1 = n_tok - tok0;
+  const int64_t rows0 = std::min(kTile, n_rows), rows1 = n_rows - rows0;
+  store(0, y, tok0, rows0);
+  if (kNp == 2 && rows1 > 0) store(1, y + kTile, tok0, rows1);
+  if (kNt == 2 && tok1 > 0) store(2, y + kTile * ldy, tok1, rows0);
+  if (kNt == 2 && kNp == 2 && tok1 > 0 && rows1 > 0) store(3, y + kTile * ldy + kTile, tok1, rows1);
+}
+
+}  // namespace
+
+void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  const int64_t kp = round_up(w.cols, kK);
+  const int64_t padded_tokens = round_up(n_tokens, kTile);
+  // A tiles: token tile i's k step j (16 tokens x 32 columns, 1 KiB) at
+  // 1024 (i kp / 32 + j): each tile load reads 1 KiB in a row.
+  thread_local std::vector<uint8_t> act;  // the caller's: pool threads get its pointer
+  auto* const act_data = reinterpret_cast<uint16_t*>(aligned_bytes(act, static_cast<size_t>(2 * padded_tokens * kp)));
+  const uint8_t* a = reinterpret_cast<const uint8_t*>(act_data);
+  auto convert = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      uint16_t* dst = act_data + t / kTile * kTile * kp + t % kTile * kK;
+      const float* src = x + t * w.cols;
+      for (int64_t c = 0; c < kp; c += kK) {
+        const int64_t n = t < n_tokens ? std::min<int64_t>(kK, w.cols - c) : 0;
+        const __mmask16 m0 = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
+        const __mmask16 m1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : static_cast<__mmask16>((1u << (n - 16)) - 1);
+        const __m512 lo = _mm512_maskz_loadu_ps(m0, src + c), hi = _mm512_maskz_loadu_ps(m1, src + c + 16);
+        _mm512_storeu_si512(dst + c * kTile, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+      }
+    }
+  };
+  if (pool != nullptr && padded_tokens >= 8)
+    pool->parallel_for(padded_tokens, convert);
+  else
+    convert(0, padded_tokens);
+
+  // Work items are groups of up to kGroupUnits units (32 rows each): the
+  // group's panels are dequantized once, then each token pair runs across
+  // all of them, so y's rows of those tokens are written in runs of up to
+  // 1 KiB rather than 128 bytes.
+  const int64_t n_panels = (w.rows + kTile - 1) / kTile, n_units = (n_panels + 1) / 2;
+  const int64_t n_threads = pool != nullptr ? pool->size() : 1;
+  constexpr int64_t kGroupUnits = 8;
+  const int64_t group = std::clamp<int64_t>(n_units / (4 * n_threads), 1, kGroupUnits);
+  const int64_t n_groups = (n_units + group - 1) / group;
+  const int64_t b_panel = 32 * kp;  // bytes of one panel's B tiles
+  auto work = [&](int64_t begin, int64_t end) {
+    thread_local std::vector<uint8_t> weight_storage;
+    uint8_t* const weights = aligned_bytes(weight_storage, static_cast<size_t>(2 * group * b_panel));
+    load_tile_config();
+    for (int64_t g = begin; g < end; ++g) {
+      const int64_t u0 = g * group, u1 = std::min(n_units, u0 + group);
+      for (int64_t p = 2 * u0; p < std::min(2 * u1, n_panels); ++p) panel_pairs(w, p, kp, weights + (p - 2 * u0) * b_panel);
+      for (int64_t t0 = 0; t0 < n_tokens; t0 += 2 * kTile) {
+        const int64_t n_tok = std::min(2 * kTile, n_tokens - t0);
+        const uint8_t* at = a + 2 * t0 * kp;
+        for (int64_t u = u0; u < u1; ++u) {
+          const int64_t p0 = 2 * u, np = std::min<int64_t>(2, n_panels - p0);
+          const int64_t r0 = p0 * kTile, n_rows = std::min(np * kTile, w.rows - r0);
+          const uint8_t* b = weights + (p0 - 2 * u0) * b_panel;
+          float* yt = y + t0 * w.rows + r0;
+          if (n_tok > kTile) {
+            if (np == 2)
+              tile_product<2, 2>(at, b, b_panel, kp, yt, w.rows, n_tok, n_rows);
+            else
+              tile_product<2, 1>(at, b, b_panel, kp, yt, w.rows, n_tok, n_rows);
+          } else if (np == 2) {
+            tile_product<1, 2>(at, b, b_panel, kp, yt, w.rows, n_tok, n_rows);
+          } else {
+            tile_product<1, 1>(at, b, b_panel, kp, yt, w.rows, n_tok, n_rows);
+          }
+        }
+      }
+    }
+    release_tiles();
+  };
+  if (pool != nullptr && n_groups > 1)
+    pool->parallel_for(n_groups, work);
+  else
+    work(0, n_groups);
+}
+
+const Kernels* kernels_amx() {
+  static const Kernels table = [] {
+    Kernels k = *kernels_avx512();
+    k.name = "amx";
+    return k;
+  }();
+  return &table;
+}
+
+}  // namespace onellm::fast
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#else
+namespace onellm::fast {
+void matmul_amx(const MatrixView&, const float*, int64_t, float*, ThreadPool*) {}
+const Kernels* kernels_amx() { return nullptr; }
+}  // namespace onellm::fast
+#endif
