@@ -128,29 +128,64 @@ void q8_0_pairs(const uint8_t* panel, int64_t nb, uint8_t* out) {
   }
 }
 
-// Packed Q4_0 / Q4_1 (kMin): group m's low nibbles are k = 32 b + 4 m .. + 3,
-// its high nibbles k + 16. Q4_0 levels are q - 8: q d - 8 d; Q4_1's q d + m.
-template <bool kMin>
-void q4_pairs(const uint8_t* panel, int64_t nb, uint8_t* out) {
+// Bit j of each byte of plane, moved to bit 4 (a fifth level bit).
+inline __m512i plane_bit(__m512i plane, int j) {
+  return _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(plane, j), _mm512_set1_epi8(1)), 4);
+}
+
+// Packed Q4_0 / Q4_1 (kMin) and Q5_0 / Q5_1 (kFifth): group m's low nibbles
+// are k = 32 b + 4 m .. + 3, its high nibbles k + 16; Q5's fifth bits are
+// bit m (low) and 4 + m (high) of the block's plane. Q4_0's values are
+// (q - 8) d = q d - 8 d, Q5_0's q d - 16 d, Q4_1's and Q5_1's q d + m.
+template <bool kMin, bool kFifth>
+void legacy_pairs(const uint8_t* panel, int64_t nb, uint8_t* out) {
+  constexpr int64_t kQuants = kFifth ? 320 : 256;
   const __m512i low = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* q = panel + legacy_quants_at<256, kMin>(b);
-    const uint8_t* s = panel + legacy_scales_at<256, kMin>(nb, b);
+    const uint8_t* q = panel + legacy_quants_at<kQuants, kMin>(b);
+    const uint8_t* s = panel + legacy_scales_at<kQuants, kMin>(nb, b);
     const __m512 d = fp16x16(s);
-    const __m512 offset = kMin ? _mm512_sub_ps(_mm512_setzero_ps(), fp16x16(s + 32)) : _mm512_mul_ps(d, _mm512_set1_ps(8));
+    const __m512 offset = kMin ? _mm512_sub_ps(_mm512_setzero_ps(), fp16x16(s + 32))
+                               : _mm512_mul_ps(d, _mm512_set1_ps(kFifth ? 16.0f : 8.0f));
+    const __m512i plane = kFifth ? _mm512_loadu_si512(q + 256) : _mm512_setzero_si512();
     for (int m = 0; m < 4; ++m) {
       const __m512i v = _mm512_loadu_si512(q + 64 * m);
-      group_to_pairs<false>(_mm512_and_si512(v, low), d, offset, out + (16 * b + 2 * m) * 64);
-      group_to_pairs<false>(_mm512_and_si512(_mm512_srli_epi32(v, 4), low), d, offset, out + (16 * b + 8 + 2 * m) * 64);
+      __m512i lo = _mm512_and_si512(v, low), hi = _mm512_and_si512(_mm512_srli_epi32(v, 4), low);
+      if (kFifth) {
+        lo = _mm512_or_si512(lo, plane_bit(plane, m));
+        hi = _mm512_or_si512(hi, plane_bit(plane, 4 + m));
+      }
+      group_to_pairs<false>(lo, d, offset, out + (16 * b + 2 * m) * 64);
+      group_to_pairs<false>(hi, d, offset, out + (16 * b + 8 + 2 * m) * 64);
     }
   }
 }
 
-// Packed Q4_K (fast::K4Panel<false>): pair g, group k holds the low nibbles of
-// sub-block 2 g (k = 64 g + 4 k .. + 3) and the high ones of 2 g + 1 (+ 32);
-// a level is d sc q - dmin mn with its sub-block's 6-bit scale and min.
-void q4_k_pairs(const uint8_t* panel, int64_t nb, uint8_t* out) {
-  using P = K4Panel<false>;
+// Packed IQ4_NL (Q4_0's layout): a nibble indexes kIq4Values.
+void iq4_nl_pairs(const uint8_t* panel, int64_t nb, uint8_t* out) {
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(quant::kIq4Values)));
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* q = panel + q4_0_quants_at(b);
+    const __m512 d = fp16x16(panel + q4_0_scales_at(nb, b));
+    for (int m = 0; m < 4; ++m) {
+      const __m512i v = _mm512_loadu_si512(q + 64 * m);
+      const __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(v, low));
+      const __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi32(v, 4), low));
+      group_to_pairs<true>(lo, d, zero, out + (16 * b + 2 * m) * 64);
+      group_to_pairs<true>(hi, d, zero, out + (16 * b + 8 + 2 * m) * 64);
+    }
+  }
+}
+
+// Packed Q4_K / Q5_K (fast::K4Panel): pair g, group k holds the low nibbles
+// of sub-block 2 g (k = 64 g + 4 k .. + 3) and the high ones of 2 g + 1
+// (+ 32); Q5_K's fifth bits are bit k of the planes of (g, 0) and (g, 1). A
+// value is d sc q - dmin mn with its sub-block's 6-bit scale and min.
+template <bool kFifth>
+void k4_pairs(const uint8_t* panel, int64_t nb, uint8_t* out) {
+  using P = K4Panel<kFifth>;
   const __m512i low = _mm512_set1_epi8(0x0F);
   for (int64_t s = 0; s < nb; ++s) {
     const uint8_t* sb = panel + P::kBytes * s;
@@ -164,13 +199,51 @@ void q4_k_pairs(const uint8_t* panel, int64_t nb, uint8_t* out) {
       scale[j] = _mm512_mul_ps(d, bytes(16 * j));
       offset[j] = _mm512_mul_ps(dmin, bytes(128 + 16 * j));
     }
-    for (int g = 0; g < 4; ++g)
+    for (int g = 0; g < 4; ++g) {
+      const __m512i plane0 = kFifth ? _mm512_loadu_si512(sb + P::plane_at(g, 0)) : _mm512_setzero_si512();
+      const __m512i plane1 = kFifth ? _mm512_loadu_si512(sb + P::plane_at(g, 1)) : _mm512_setzero_si512();
       for (int k = 0; k < 8; ++k) {
         const __m512i v = _mm512_loadu_si512(sb + 512 * g + 64 * k);
+        __m512i lo = _mm512_and_si512(v, low), hi = _mm512_and_si512(_mm512_srli_epi32(v, 4), low);
+        if (kFifth) {
+          lo = _mm512_or_si512(lo, plane_bit(plane0, k));
+          hi = _mm512_or_si512(hi, plane_bit(plane1, k));
+        }
         uint8_t* row = out + (128 * s + 32 * g + 2 * k) * 64;
-        group_to_pairs<false>(_mm512_and_si512(v, low), scale[2 * g], offset[2 * g], row);
-        group_to_pairs<false>(_mm512_and_si512(_mm512_srli_epi32(v, 4), low), scale[2 * g + 1], offset[2 * g + 1],
-                              row + 16 * 64);
+        group_to_pairs<false>(lo, scale[2 * g], offset[2 * g], row);
+        group_to_pairs<false>(hi, scale[2 * g + 1], offset[2 * g + 1], row + 16 * 64);
+      }
+    }
+  }
+}
+
+// Packed Q6_K (fast::q6_k_levels_at): half h, l-group g takes ql groups
+// 16 h + g and 16 h + 8 + g and qh group 8 h + g; their four 6-bit levels
+// are elements 128 h + 4 g + 32 i (i < 4) .. + 3, each d sc (q - 32) with
+// the signed scale of its 16 elements.
+void q6_k_pairs(const uint8_t* panel, int64_t nb, uint8_t* out) {
+  const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8(0x30);
+  for (int64_t s = 0; s < nb; ++s) {
+    const uint8_t* lv = panel + q6_k_levels_at(s);
+    const uint8_t* meta = panel + q6_k_meta_at(nb, s);
+    const __m512 d = fp16x16(meta + 256);
+    for (int h = 0; h < 2; ++h)
+      for (int g = 0; g < 8; ++g) {
+        const __m512i v1 = _mm512_loadu_si512(lv + 64 * (16 * h + g));
+        const __m512i v2 = _mm512_loadu_si512(lv + 64 * (16 * h + 8 + g));
+        const __m512i vh = _mm512_loadu_si512(lv + 2048 + 64 * (8 * h + g));
+        const __m512i q[4] = {
+            _mm512_or_si512(_mm512_and_si512(v1, low), _mm512_and_si512(_mm512_slli_epi32(vh, 4), high)),
+            _mm512_or_si512(_mm512_and_si512(v2, low), _mm512_and_si512(_mm512_slli_epi32(vh, 2), high)),
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(v1, 4), low), _mm512_and_si512(vh, high)),
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(v2, 4), low),
+                            _mm512_and_si512(_mm512_srli_epi32(vh, 2), high))};
+        for (int i = 0; i < 4; ++i) {
+          const int e = 128 * h + 32 * i + 4 * g;  // first element of the four
+          const __m512 sc = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(meta + 16 * (e / 16))))));
+          group_to_pairs<false>(q[i], sc, _mm512_mul_ps(sc, _mm512_set1_ps(32.0f)), out + (128 * s + e / 2) * 64);
+        }
       }
   }
 }
@@ -236,9 +309,14 @@ void panel_pairs(const MatrixView& w, int64_t p, int64_t kp, uint8_t* out) {
     const uint8_t* panel = w.packed + static_cast<size_t>(p) * packed_panel_bytes(w.type, w.cols);
     switch (w.type) {  // packed panels are whole: rows past the matrix are zero
       case TensorType::Q8_0: return q8_0_pairs(panel, w.cols / 32, out);
-      case TensorType::Q4_0: return q4_pairs<false>(panel, w.cols / 32, out);
-      case TensorType::Q4_1: return q4_pairs<true>(panel, w.cols / 32, out);
-      case TensorType::Q4_K: return q4_k_pairs(panel, w.cols / 256, out);
+      case TensorType::Q4_0: return legacy_pairs<false, false>(panel, w.cols / 32, out);
+      case TensorType::Q4_1: return legacy_pairs<true, false>(panel, w.cols / 32, out);
+      case TensorType::Q5_0: return legacy_pairs<false, true>(panel, w.cols / 32, out);
+      case TensorType::Q5_1: return legacy_pairs<true, true>(panel, w.cols / 32, out);
+      case TensorType::IQ4_NL: return iq4_nl_pairs(panel, w.cols / 32, out);
+      case TensorType::Q4_K: return k4_pairs<false>(panel, w.cols / 256, out);
+      case TensorType::Q5_K: return k4_pairs<true>(panel, w.cols / 256, out);
+      case TensorType::Q6_K: return q6_k_pairs(panel, w.cols / 256, out);
       default: break;
     }
   }
