@@ -195,6 +195,9 @@ TEST(FastMatmul, AmxPrefillOfEveryQuantizedType) {
                         TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q2_K,
                         TensorType::Q3_K, TensorType::IQ4_XS},
                        {37, 64}, cols, {fast::kAmxMinTokens, 47, 100}, 400 + static_cast<uint32_t>(cols));
+  // 600 tokens take columns in blocks of 768 (their A tiles in 1 MiB): C
+  // goes back to y between blocks, partial tiles through a buffer.
+  check_prefill_grid({TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}, {45}, 2048, {600}, 500);
 }
 
 TEST(FastMatmul, AmxPrefillDoesNotDependOnThreadsOrLayout) {
