@@ -476,6 +476,11 @@ TEST(CpuLevels, NamesAndUnsupportedLevelsAreErrors) {
   // AVX-VNNI is a separate feature bit: a level of its own, never implied.
   EXPECT_EQ(cpu_level_supported(CpuLevel::kAvx2Vnni),
             cpu_level_supported(CpuLevel::kAvx2) && cpu_features().avx_vnni);
+  // AMX needs the tile data the OS grants on request, not only the bits.
+  EXPECT_EQ(cpu_level_from_name("amx"), CpuLevel::kAmx);
+  const CpuFeatures& f = cpu_features();
+  EXPECT_EQ(cpu_level_supported(CpuLevel::kAmx), cpu_level_supported(CpuLevel::kAvx512) && f.avx512bf16 &&
+                                                     f.amx_tile && f.amx_bf16 && f.amx_permitted);
   for (CpuLevel l : kCpuLevels)
     if (!cpu_level_supported(l)) {
       EXPECT_THROW(set_cpu_level(l), Error) << cpu_level_name(l);
