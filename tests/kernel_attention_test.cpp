@@ -11,11 +11,29 @@
 #include <vector>
 
 #include "base/error.h"
+#include "kernels/fast_kernels.h"
 #include "kernels/kernels.h"
 #include "support/kernel_reference.h"
 
 namespace onellm {
 namespace {
+
+// Whether query i of a group of n_queries runs on the AMX level's BF16
+// tiles (fast_amx_attention.cpp): groups go to the kernels 16 queries at a
+// time, and the tiles take F32 rows of enough queries and keys.
+bool on_amx_tiles(CpuLevel level, TensorType type, int64_t i, int64_t n_queries, int64_t n_keys, int64_t dim) {
+  const int64_t in_call = std::min<int64_t>(16, n_queries - i / 16 * 16);
+  return level == CpuLevel::kAmx && type == TensorType::F32 && in_call >= fast::kAmxMinQueries &&
+         n_keys >= fast::kAmxMinKeys && dim % 32 == 0 && dim <= fast::kAmxMaxHeadDim;
+}
+
+// The tiles' result against attention_reference_bf16: F32 summation, and
+// room for one probability on the other side of a BF16 rounding.
+double amx_tolerance(const std::vector<float>& v_values) {
+  double vmax = 0;
+  for (float x : v_values) vmax = std::max(vmax, std::fabs(double(x)));
+  return std::ldexp(vmax, -8) + 2e-5;
+}
 
 TEST(Attention, OnlineSoftmaxMatchesTwoPassAtEveryLevelAndType) {
   const CpuLevel saved = cpu_level();
@@ -78,6 +96,15 @@ TEST(Attention, GroupedQueriesMatchOneAtATime) {
             for (int64_t i = 0; i < n_queries; ++i)
               attend_at(level, q.data() + i * dim, k.view, v.view, n, dim, scale, want.data() + i * dim, nullptr);
             for (size_t i = 0; i < q.size(); ++i) {
+              const int64_t query = static_cast<int64_t>(i) / dim;
+              if (on_amx_tiles(level, type, query, n_queries, n, dim)) {
+                if (i % static_cast<size_t>(dim) == 0)
+                  test::attention_reference_bf16(q.data() + query * dim, k.values.data(), v.values.data(), n, dim,
+                                                 scale, one);
+                ASSERT_NEAR(got[i], one[i % static_cast<size_t>(dim)], amx_tolerance(v.values))
+                    << "amx tiles dim=" << dim << " n=" << n << " queries=" << n_queries << " i=" << i;
+                continue;
+              }
               ASSERT_NEAR(got[i], want[i], 2e-5) << cpu_level_name(level) << " " << tensor_type_info(type).name
                                                  << " dim=" << dim << " n=" << n << " queries=" << n_queries
                                                  << " i=" << i;
@@ -118,9 +145,12 @@ TEST(Attention, PartsOverKeyRangesMergeToTheWhole) {
               << "the empty part's max";
         merge_attention(parts.data(), maxes.data(), sums.data(), n_parts, n_queries, dim, merged.data());
         attend_group_at(level, q.data(), n_queries, k.view, v.view, n, dim, 0.125f, whole.data());
+        // The parts (under 64 keys each) run in F32 at every level; the
+        // whole, on the AMX tiles, in BF16.
         for (size_t i = 0; i < q.size(); ++i)
-          ASSERT_NEAR(merged[i], whole[i], 2e-5) << cpu_level_name(level) << " " << tensor_type_info(type).name
-                                                 << " queries=" << n_queries << " i=" << i;
+          ASSERT_NEAR(merged[i], whole[i],
+                      on_amx_tiles(level, type, static_cast<int64_t>(i) / dim, n_queries, n, dim) ? 4 * amx_tolerance(v.values) : 2e-5)
+              << cpu_level_name(level) << " " << tensor_type_info(type).name << " queries=" << n_queries << " i=" << i;
       }
     }
 }
@@ -158,12 +188,25 @@ TEST(Attention, CausalGroupsMaskEachQueryAtItsOwnKeyCount) {
             if (!cpu_level_supported(level)) continue;
             std::vector<float> got(q.size());
             attend_group_causal_at(level, q.data(), n_queries, limits->data(), k.view, v.view, dim, 0.125f, got.data());
-            for (size_t i = 0; i < q.size(); ++i)
+            const int64_t most = *std::max_element(limits->begin(), limits->end());
+            std::vector<double> one_bf16;
+            for (size_t i = 0; i < q.size(); ++i) {
+              const int64_t query = static_cast<int64_t>(i) / dim;
+              if (on_amx_tiles(level, type, query, n_queries, most, dim)) {
+                if (i % static_cast<size_t>(dim) == 0)
+                  test::attention_reference_bf16(q.data() + query * dim, k.values.data(), v.values.data(),
+                                                 (*limits)[static_cast<size_t>(query)], dim, 0.125f, one_bf16);
+                ASSERT_NEAR(got[i], one_bf16[i % static_cast<size_t>(dim)], amx_tolerance(v.values))
+                    << "amx tiles dim=" << dim << " queries=" << n_queries
+                    << (limits == &consecutive ? " consecutive" : " scattered") << " query " << query;
+                continue;
+              }
               ASSERT_NEAR(got[i], reference[i], 2e-5)
                   << cpu_level_name(level) << " " << tensor_type_info(type).name << " dim=" << dim
                   << " queries=" << n_queries << (limits == &consecutive ? " consecutive" : " scattered")
                   << " query " << i / static_cast<size_t>(dim) << " of "
                   << (*limits)[i / static_cast<size_t>(dim)] << " keys";
+            }
           }
         }
       }

@@ -41,52 +41,9 @@
 namespace onellm::fast {
 namespace {
 
-// The tile instructions as inline assembly (the assembler knows them; the
-// intrinsics need the amx target and omit the memory clobber a load of a
-// buffer written just before needs).
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0, reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-#define ONELLM_TILE_LOAD(t, base, stride) \
-  asm volatile("tileloadd (%0,%1,1), %%tmm" #t ::"r"(base), "r"(static_cast<long>(stride)) : "memory")
-#define ONELLM_TILE_STORE(t, base, stride) \
-  asm volatile("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"(base), "r"(static_cast<long>(stride)) : "memory")
-#define ONELLM_TILE_ZERO(t) asm volatile("tilezero %%tmm" #t ::)
-#define ONELLM_TILE_DP(c, a, b) asm volatile("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
-
-void load_tile_config() {
-  TileConfig c;
-  for (int t = 0; t < 8; ++t) {
-    c.colsb[t] = 64;  // 16 F32 (C), 32 BF16 (A), 16 pairs of BF16 (B)
-    c.rows[t] = 16;
-  }
-  asm volatile("ldtilecfg %0" ::"m"(c));
-}
-void release_tiles() { asm volatile("tilerelease" ::); }
-
-constexpr int64_t kTile = 16;  // tokens per A tile, weight rows per B tile
-constexpr int64_t kK = 32;     // columns per tile product
-
-inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
-
-// bytes in v from a 64-byte boundary: a tile row that straddles two cache
-// lines loads at less than half speed (17 against 7 ns per product).
-uint8_t* aligned_bytes(std::vector<uint8_t>& v, size_t bytes) {
-  v.resize(bytes + 64);
-  return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(v.data()) + 63) / 64 * 64);
-}
+#include "kernels/fast_amx_tiles.inc"
 
 // ---- B tiles: a panel of 16 weight rows as BF16 k pairs
-
-// Lane n of the result: (bf16(lo[n]), bf16(hi[n])), lo in the low half.
-inline __m512i bf16_pairs(__m512 lo, __m512 hi) {
-  const __m512i words = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));  // lo's 16, then hi's
-  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
-                                              6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  return _mm512_permutexvar_epi16(interleave, words);
-}
 
 // Byte i (< 4) of each dword lane, as F32.
 inline __m512 signed_byte(__m512i v, int i) {
@@ -250,42 +207,6 @@ void q6_k_pairs(const uint8_t* panel, int64_t nb, int64_t first, int64_t last, u
 
 // Any type: rows dequantized to F32 (from the file layout, or unpacked from
 // the packed one), then 16 x 16 dword transposes of their BF16 pairs.
-// r[n] = dword lane c of row n  ->  r[c] = lane n of column c.
-void transpose16(__m512i r[16]) {
-  __m512i t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {  // per 128-bit lane L: rows i, i + 1 interleaved
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  for (int j = 0; j < 16; j += 4) {  // u[j + c], lane L: rows j .. j + 3 of column 4 L + c
-    u[j] = _mm512_unpacklo_epi64(t[j], t[j + 2]);
-    u[j + 1] = _mm512_unpackhi_epi64(t[j], t[j + 2]);
-    u[j + 2] = _mm512_unpacklo_epi64(t[j + 1], t[j + 3]);
-    u[j + 3] = _mm512_unpackhi_epi64(t[j + 1], t[j + 3]);
-  }
-  for (int c = 0; c < 4; ++c) {  // column 4 L + c takes lane L of u[c], u[4 + c], u[8 + c], u[12 + c]
-    const __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44), v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xEE);
-    const __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44);
-    const __m512i v3 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xEE);
-    r[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
-    r[4 + c] = _mm512_shuffle_i32x4(v0, v2, 0xDD);
-    r[8 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);
-    r[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xDD);
-  }
-}
-
-void float_rows_to_pairs(const float* rows, int64_t stride, int64_t kp, uint8_t* out) {
-  for (int64_t k = 0; k < kp; k += kK) {
-    __m512i r[16];
-    for (int n = 0; n < 16; ++n) {
-      const float* src = rows + n * stride + k;
-      r[n] = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + 16), _mm512_loadu_ps(src)));
-    }
-    transpose16(r);
-    for (int p = 0; p < 16; ++p) _mm512_storeu_si512(out + (k / 2 + p) * 64, r[p]);
-  }
-}
-
 void generic_pairs(const MatrixView& w, int64_t r0, int64_t nr, int64_t k0, int64_t kn, uint8_t* out) {
   thread_local std::vector<float> rows;
   thread_local std::vector<uint8_t> bytes;
@@ -487,8 +408,10 @@ void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y,
 
 const Kernels* kernels_amx() {
   static const Kernels table = [] {
+    cpu_features();  // asks Linux for the tile data, without which a tile instruction faults
     Kernels k = *kernels_avx512();
     k.name = "amx";
+    k.attend_heads = attend_heads_amx;
     return k;
   }();
   return &table;
