@@ -49,14 +49,14 @@ struct Scratch {
   uint8_t* v;    // the block's values as B tiles: dim / 16 tiles of 16 key pairs x 16 dimensions
   uint8_t* p;    // one A tile: 16 queries x 32 probabilities
   float* s;      // 16 x 32 scores
-  float* part;   // one C tile of P V
+  float* part;   // four C tiles of P V
   float* rows;   // 32 x dim: a partial block's keys or values, zero-padded
   float* o;      // 16 x dim running outputs
 };
 
 Scratch scratch_for(int64_t dim) {
   thread_local std::vector<uint8_t> storage;
-  const size_t q = 32 * dim, k = 64 * dim, v = 64 * dim, p = 1024, s = 2048, part = 1024, rows = 128 * dim;
+  const size_t q = 32 * dim, k = 64 * dim, v = 64 * dim, p = 1024, s = 2048, part = 4096, rows = 128 * dim;
   uint8_t* base = aligned_bytes(storage, q + k + v + p + s + part + rows + 64 * dim);
   Scratch x;
   x.q = base;
@@ -65,7 +65,7 @@ Scratch scratch_for(int64_t dim) {
   x.p = x.v + v;
   x.s = reinterpret_cast<float*>(x.p + p);
   x.part = x.s + 512;
-  x.rows = x.part + 256;
+  x.rows = x.part + 1024;
   x.o = x.rows + 32 * dim;
   return x;
 }
@@ -133,16 +133,16 @@ void attend_heads_tiles(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t
       ONELLM_TILE_DP(0, 4, 6);
       ONELLM_TILE_DP(1, 4, 7);
     }
-    ONELLM_TILE_STORE(0, x.s, 128);
-    ONELLM_TILE_STORE(1, x.s + 16, 128);
-    // The values as B tiles while the scores finish: row j of tile c holds
-    // keys 2 j and 2 j + 1 of dimensions 16 c .. + 15.
+    // The values as B tiles while the score products run: row j of tile c
+    // holds keys 2 j and 2 j + 1 of dimensions 16 c .. + 15.
     const float* values = block_rows(v, j0, nb, dim, x.rows, &stride);
     for (int64_t c = 0; c < dim / kTile; ++c)
       for (int64_t j = 0; j < kTile; ++j)
         _mm512_store_si512(x.v + 1024 * c + 64 * j,
                            bf16_pairs(_mm512_loadu_ps(values + 2 * j * stride + kTile * c),
                                       _mm512_loadu_ps(values + (2 * j + 1) * stride + kTile * c)));
+    ONELLM_TILE_STORE(0, x.s, 128);
+    ONELLM_TILE_STORE(1, x.s + 16, 128);
     // The online softmax, one query per row; P as an A tile.
     float rescale[kTile];
     for (int64_t i = 0; i < kTile; ++i) {
@@ -175,18 +175,41 @@ void attend_heads_tiles(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t
           _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(pb, 1)), 16));
       total[i] = _mm512_add_ps(total[i], _mm512_add_ps(q0, q1));
     }
-    // O = O rescale + P V, 16 dimensions at a time.
+    // O = O rescale + P V, 16 dimensions per C tile, four tiles in flight
+    // (a tile stored right after its product waited out the product's
+    // latency: 18 % of the kernel).
     ONELLM_TILE_LOAD(5, x.p, 64);
-    for (int64_t c = 0; c < dim / kTile; ++c) {
-      ONELLM_TILE_ZERO(2);
-      ONELLM_TILE_LOAD(7, x.v + 1024 * c, 64);
-      ONELLM_TILE_DP(2, 5, 7);
-      ONELLM_TILE_STORE(2, x.part, 64);
-      for (int64_t i = 0; i < n_q; ++i) {
-        float* o = x.o + i * dim + kTile * c;
-        _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_loadu_ps(o), _mm512_set1_ps(rescale[i]),
-                                            _mm512_load_ps(x.part + kTile * i)));
+    for (int64_t c0 = 0; c0 < dim / kTile; c0 += 4) {
+      const int64_t n_c = std::min<int64_t>(4, dim / kTile - c0);
+      const uint8_t* vt = x.v + 1024 * c0;
+      ONELLM_TILE_ZERO(0);
+      ONELLM_TILE_LOAD(6, vt, 64);
+      ONELLM_TILE_DP(0, 5, 6);
+      if (n_c > 1) {
+        ONELLM_TILE_ZERO(1);
+        ONELLM_TILE_LOAD(7, vt + 1024, 64);
+        ONELLM_TILE_DP(1, 5, 7);
       }
+      if (n_c > 2) {
+        ONELLM_TILE_ZERO(2);
+        ONELLM_TILE_LOAD(4, vt + 2048, 64);
+        ONELLM_TILE_DP(2, 5, 4);
+      }
+      if (n_c > 3) {
+        ONELLM_TILE_ZERO(3);
+        ONELLM_TILE_LOAD(6, vt + 3072, 64);
+        ONELLM_TILE_DP(3, 5, 6);
+      }
+      ONELLM_TILE_STORE(0, x.part, 64);
+      if (n_c > 1) ONELLM_TILE_STORE(1, x.part + 256, 64);
+      if (n_c > 2) ONELLM_TILE_STORE(2, x.part + 512, 64);
+      if (n_c > 3) ONELLM_TILE_STORE(3, x.part + 768, 64);
+      for (int64_t c = 0; c < n_c; ++c)
+        for (int64_t i = 0; i < n_q; ++i) {
+          float* o = x.o + i * dim + kTile * (c0 + c);
+          _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_loadu_ps(o), _mm512_set1_ps(rescale[i]),
+                                              _mm512_load_ps(x.part + 256 * c + kTile * i)));
+        }
     }
   }
   release_tiles();
