@@ -18,6 +18,9 @@ namespace {
 constexpr int64_t kKeyBlock = 32;
 
 void check_rows(const KvRows& rows, int64_t head_dim, const char* what) {
+  if (rows.bf16_tiles)
+    throw Error(std::string("attention: ") + what + " rows in the AMX tile layout are read by the grouped " +
+                "attention at the amx level only");
   if (rows.type != TensorType::F32 && rows.type != TensorType::F16 && rows.type != TensorType::Q8_0)
     throw Error(std::string("attention: ") + what + " rows of type " + tensor_type_info(rows.type).name +
                 " are not supported (F32, F16, Q8_0)");
@@ -72,6 +75,14 @@ const float* row_as_f32(TensorType type, const uint8_t* row, int64_t head_dim, s
 
 }  // namespace
 
+bool kv_tiles_supported(int64_t head_dim) {
+  return cpu_level() == CpuLevel::kAmx && head_dim > 0 && head_dim % 32 == 0 && head_dim <= fast::kAmxMaxHeadDim;
+}
+
+size_t kv_tile_bytes(int64_t n_keys, int64_t head_dim) {
+  return static_cast<size_t>((n_keys + 31) / 32 * 128 * head_dim);
+}
+
 void attend_at(CpuLevel level, const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale,
                float* out, float* probs) {
   check_rows(k, head_dim, "key");
@@ -112,8 +123,14 @@ namespace {
 void attend_group_impl(CpuLevel level, const float* q, int64_t n_queries, KvRows k, KvRows v, int64_t n_keys,
                        const int64_t* key_limits, int64_t head_dim, float scale, float* out, float* max_out,
                        float* sum_out) {
-  check_rows(k, head_dim, "key");
-  check_rows(v, head_dim, "value");
+  if (k.bf16_tiles || v.bf16_tiles) {
+    if (!k.bf16_tiles || !v.bf16_tiles || level != CpuLevel::kAmx)
+      throw Error(std::string("attention: keys and values in the AMX tile layout need the amx level, not ") +
+                  cpu_level_name(level));
+  } else {
+    check_rows(k, head_dim, "key");
+    check_rows(v, head_dim, "value");
+  }
   constexpr int64_t kMaxQueries = 16;
   if (n_queries > kMaxQueries) {
     attend_group_impl(level, q, kMaxQueries, k, v, n_keys, key_limits, head_dim, scale, out, max_out, sum_out);

@@ -18,8 +18,10 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "kernels/fast_kernels.h"
 
 #if defined(__x86_64__)
@@ -43,21 +45,38 @@ constexpr int64_t kKeyBlock = 32;  // keys per block: one A tile row of P
 
 #include "kernels/fast_avx512_exp.inc"
 
+// Every product is split in BF16 parts, x = hi + lo with hi = bf16(x) and
+// lo = bf16(x - hi) (16 significant bits in all), and a b = hi hi' + hi lo'
+// + lo hi': three tile products instead of one. With one BF16 product the
+// scores were off by 2^-9 of their size and the softmax turned that into
+// per-cent errors of the weights (logits of an F16 cache went from 2e-3 to
+// 2e-2 of their scale off the F32 cache's: Q8_0's distance); split, the
+// attention is as close to F32 as the F16 cache itself.
+constexpr int64_t kHalfBytes = 32;  // x dim: one half block's keys, hi or lo
+
+// x rounded to BF16, back as F32.
+inline __m512 bf16_value(__m512 x) {
+  const __m256i h = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(x));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
 struct Scratch {
-  uint8_t* q;    // dim / 32 A tiles: 16 queries x 32 dimensions of scale * q
-  uint8_t* k;    // the block's keys as B tiles: 2 halves x dim / 32 tiles
-  uint8_t* v;    // the block's values as B tiles: dim / 16 tiles of 16 key pairs x 16 dimensions
-  uint8_t* p;    // one A tile: 16 queries x 32 probabilities
-  float* s;      // 16 x 32 scores
-  float* part;   // four C tiles of P V
-  float* rows;   // 32 x dim: a partial block's keys or values, zero-padded
-  float* o;      // 16 x dim running outputs
+  uint8_t* q;     // dim / 32 A tiles of scale * q, hi; then lo (32 dim bytes each)
+  uint8_t* k;     // a block's keys as B tiles (block_tiles: 128 dim bytes)
+  uint8_t* v;     // a block's values as B tiles (128 dim bytes)
+  uint8_t* p;     // two A tiles: 16 queries x 32 probabilities, hi and lo
+  float* s;       // 16 x 32 scores
+  float* part;    // four C tiles of P V
+  float* keys;    // 32 x dim: a partial block's keys, zero-padded
+  float* values;  // 32 x dim: its values
+  float* lo;      // 32 x dim: key residuals x - bf16(x)
+  float* o;       // 16 x dim running outputs
 };
 
 Scratch scratch_for(int64_t dim) {
   thread_local std::vector<uint8_t> storage;
-  const size_t q = 32 * dim, k = 64 * dim, v = 64 * dim, p = 1024, s = 2048, part = 4096, rows = 128 * dim;
-  uint8_t* base = aligned_bytes(storage, q + k + v + p + s + part + rows + 64 * dim);
+  const size_t q = 64 * dim, k = 128 * dim, v = 128 * dim, p = 2048, s = 2048, part = 4096, rows = 128 * dim;
+  uint8_t* base = aligned_bytes(storage, q + k + v + p + s + part + 3 * rows + 64 * dim);
   Scratch x;
   x.q = base;
   x.k = x.q + q;
@@ -65,8 +84,10 @@ Scratch scratch_for(int64_t dim) {
   x.p = x.v + v;
   x.s = reinterpret_cast<float*>(x.p + p);
   x.part = x.s + 512;
-  x.rows = x.part + 1024;
-  x.o = x.rows + 32 * dim;
+  x.keys = x.part + 1024;
+  x.values = x.keys + 32 * dim;
+  x.lo = x.values + 32 * dim;
+  x.o = x.lo + 32 * dim;
   return x;
 }
 
@@ -89,21 +110,55 @@ const float* block_rows(KvRows r, int64_t j0, int64_t nb, int64_t dim, float* bu
   return buffer;
 }
 
+// One block of 32 keys and values as B tiles. Keys: hi of keys 0-15, hi of
+// 16-31, lo of 0-15, lo of 16-31, each dim / 32 tiles (32 dim bytes).
+// Values: dim / 16 tiles hi, then as many lo (64 dim bytes each); row j of
+// value tile c holds keys 2 j and 2 j + 1 of dimensions 16 c .. + 15. Key
+// and value rows stride and v_stride floats apart; lo: 32 x dim floats of
+// scratch.
+void block_tiles(const float* keys, int64_t stride, const float* values, int64_t v_stride, int64_t dim, float* lo,
+                 uint8_t* k_out, uint8_t* v_out) {
+  for (int64_t j = 0; j < kKeyBlock; ++j)
+    for (int64_t d = 0; d < dim; d += 16) {
+      const __m512 x = _mm512_loadu_ps(keys + j * stride + d);
+      _mm512_storeu_ps(lo + j * dim + d, _mm512_sub_ps(x, bf16_value(x)));
+    }
+  float_rows_to_pairs(keys, stride, dim, k_out);
+  float_rows_to_pairs(keys + 16 * stride, stride, dim, k_out + kHalfBytes * dim);
+  float_rows_to_pairs(lo, dim, dim, k_out + 2 * kHalfBytes * dim);
+  float_rows_to_pairs(lo + 16 * dim, dim, dim, k_out + 3 * kHalfBytes * dim);
+  for (int64_t c = 0; c < dim / kTile; ++c)
+    for (int64_t j = 0; j < kTile; ++j) {
+      const __m512 v0 = _mm512_loadu_ps(values + 2 * j * v_stride + kTile * c);
+      const __m512 v1 = _mm512_loadu_ps(values + (2 * j + 1) * v_stride + kTile * c);
+      _mm512_storeu_si512(v_out + 1024 * c + 64 * j, bf16_pairs(v0, v1));
+      _mm512_storeu_si512(v_out + 64 * dim + 1024 * c + 64 * j,
+                          bf16_pairs(_mm512_sub_ps(v0, bf16_value(v0)), _mm512_sub_ps(v1, bf16_value(v1))));
+    }
+}
+
+// An A-tile row of 32 values as hi (at hi) and lo (at lo).
+inline void split_row(__m512 x0, __m512 x1, uint8_t* hi, uint8_t* lo) {
+  _mm512_store_si512(hi, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(x1, x0)));
+  _mm512_store_si512(lo, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_sub_ps(x1, bf16_value(x1)),
+                                                                       _mm512_sub_ps(x0, bf16_value(x0)))));
+}
+
 void attend_heads_tiles(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n_keys, const int64_t* key_limits,
                         int64_t dim, float scale, float* out, float* max_out, float* sum_out) {
   const Scratch x = scratch_for(dim);
   const int64_t n_dt = dim / kK;  // 32-dimension tiles of Q and K
-  // Q as A tiles (queries past n_q are zero rows).
+  uint8_t* const q_lo = x.q + kHalfBytes * dim;
+  // scale * q as A tiles (queries past n_q are zero rows).
   for (int64_t t = 0; t < n_dt; ++t)
     for (int64_t i = 0; i < kTile; ++i) {
-      __m512i row = _mm512_setzero_si512();
+      __m512 x0 = _mm512_setzero_ps(), x1 = x0;
       if (i < n_q) {
         const float* src = q + i * dim + kK * t;
-        const __m512 s = _mm512_set1_ps(scale);
-        row = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_mul_ps(s, _mm512_loadu_ps(src + 16)),
-                                                            _mm512_mul_ps(s, _mm512_loadu_ps(src))));
+        x0 = _mm512_mul_ps(_mm512_set1_ps(scale), _mm512_loadu_ps(src));
+        x1 = _mm512_mul_ps(_mm512_set1_ps(scale), _mm512_loadu_ps(src + 16));
       }
-      _mm512_store_si512(x.q + 1024 * t + 64 * i, row);
+      split_row(x0, x1, x.q + 1024 * t + 64 * i, q_lo + 1024 * t + 64 * i);
     }
   std::fill_n(x.o, kTile * dim, 0.0f);
   float running_max[kTile];
@@ -116,40 +171,50 @@ void attend_heads_tiles(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t
     limit[i] = i < n_q ? (key_limits != nullptr ? key_limits[i] : n_keys) : 0;
     last_key = std::max(last_key, limit[i]);
   }
+  const size_t block_bytes = static_cast<size_t>(128 * dim);
   load_tile_config();
   for (int64_t j0 = 0; j0 < last_key; j0 += kKeyBlock) {
     const int64_t nb = std::min(kKeyBlock, n_keys - j0);
-    int64_t stride;
-    const float* keys = block_rows(k, j0, nb, dim, x.rows, &stride);
-    float_rows_to_pairs(keys, stride, dim, x.k);
-    float_rows_to_pairs(keys + 16 * stride, stride, dim, x.k + 32 * dim);
-    // S: keys 0-15 in tmm0, 16-31 in tmm1.
+    // The block's keys and values as B tiles: prepared (bf16_tiles), or
+    // converted now.
+    const uint8_t* kt = x.k;
+    const uint8_t* vt = x.v;
+    if (k.bf16_tiles) {
+      kt = k.data + (j0 / kKeyBlock) * block_bytes;
+      vt = v.data + (j0 / kKeyBlock) * block_bytes;
+    } else {
+      int64_t k_stride, v_stride;
+      const float* keys = block_rows(k, j0, nb, dim, x.keys, &k_stride);
+      const float* values = block_rows(v, j0, nb, dim, x.values, &v_stride);
+      block_tiles(keys, k_stride, values, v_stride, dim, x.lo, x.k, x.v);
+    }
+    // S = Qh Kh + Ql Kh + Qh Kl: keys 0-15 in tmm0, 16-31 in tmm1.
     ONELLM_TILE_ZERO(0);
     ONELLM_TILE_ZERO(1);
     for (int64_t t = 0; t < n_dt; ++t) {
       ONELLM_TILE_LOAD(4, x.q + 1024 * t, 64);
-      ONELLM_TILE_LOAD(6, x.k + 1024 * t, 64);
-      ONELLM_TILE_LOAD(7, x.k + 32 * dim + 1024 * t, 64);
+      ONELLM_TILE_LOAD(6, kt + 1024 * t, 64);
+      ONELLM_TILE_LOAD(7, kt + kHalfBytes * dim + 1024 * t, 64);
+      ONELLM_TILE_DP(0, 4, 6);
+      ONELLM_TILE_DP(1, 4, 7);
+      ONELLM_TILE_LOAD(5, q_lo + 1024 * t, 64);
+      ONELLM_TILE_DP(0, 5, 6);
+      ONELLM_TILE_DP(1, 5, 7);
+      ONELLM_TILE_LOAD(6, kt + 2 * kHalfBytes * dim + 1024 * t, 64);
+      ONELLM_TILE_LOAD(7, kt + 3 * kHalfBytes * dim + 1024 * t, 64);
       ONELLM_TILE_DP(0, 4, 6);
       ONELLM_TILE_DP(1, 4, 7);
     }
-    // The values as B tiles while the score products run: row j of tile c
-    // holds keys 2 j and 2 j + 1 of dimensions 16 c .. + 15.
-    const float* values = block_rows(v, j0, nb, dim, x.rows, &stride);
-    for (int64_t c = 0; c < dim / kTile; ++c)
-      for (int64_t j = 0; j < kTile; ++j)
-        _mm512_store_si512(x.v + 1024 * c + 64 * j,
-                           bf16_pairs(_mm512_loadu_ps(values + 2 * j * stride + kTile * c),
-                                      _mm512_loadu_ps(values + (2 * j + 1) * stride + kTile * c)));
     ONELLM_TILE_STORE(0, x.s, 128);
     ONELLM_TILE_STORE(1, x.s + 16, 128);
-    // The online softmax, one query per row; P as an A tile.
+    // The online softmax, one query per row; P as A tiles, hi and lo.
     float rescale[kTile];
     for (int64_t i = 0; i < kTile; ++i) {
       rescale[i] = 1.0f;
       const int64_t left = std::min(limit[i], n_keys) - j0;
       if (left <= 0) {  // past its own position (or a padding row): nothing to add
         _mm512_store_si512(x.p + 64 * i, _mm512_setzero_si512());
+        _mm512_store_si512(x.p + 1024 + 64 * i, _mm512_setzero_si512());
         continue;
       }
       const __mmask16 m0 = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
@@ -167,39 +232,29 @@ void attend_heads_tiles(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t
       }
       const __m512 mx = _mm512_set1_ps(running_max[i]);
       const __m512 p0 = exp16(_mm512_sub_ps(s0, mx)), p1 = exp16(_mm512_sub_ps(s1, mx));
-      // The sum takes the probabilities as P V will see them (BF16).
-      const __m512i pb = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(p1, p0));
-      _mm512_store_si512(x.p + 64 * i, pb);
-      const __m512 q0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(pb)), 16));
-      const __m512 q1 =
-          _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(pb, 1)), 16));
-      total[i] = _mm512_add_ps(total[i], _mm512_add_ps(q0, q1));
+      split_row(p0, p1, x.p + 64 * i, x.p + 1024 + 64 * i);
+      total[i] = _mm512_add_ps(total[i], _mm512_add_ps(p0, p1));
     }
-    // O = O rescale + P V, 16 dimensions per C tile, four tiles in flight
-    // (a tile stored right after its product waited out the product's
-    // latency: 18 % of the kernel).
-    ONELLM_TILE_LOAD(5, x.p, 64);
+    // O = O rescale + Ph Vh + Pl Vh + Ph Vl, 16 dimensions per C tile, four
+    // tiles in flight (a tile stored right after its products waited out
+    // their latency: 18 % of the kernel).
+    ONELLM_TILE_LOAD(4, x.p, 64);
+    ONELLM_TILE_LOAD(5, x.p + 1024, 64);
+    const uint8_t* v_lo = vt + 64 * dim;
     for (int64_t c0 = 0; c0 < dim / kTile; c0 += 4) {
       const int64_t n_c = std::min<int64_t>(4, dim / kTile - c0);
-      const uint8_t* vt = x.v + 1024 * c0;
-      ONELLM_TILE_ZERO(0);
-      ONELLM_TILE_LOAD(6, vt, 64);
-      ONELLM_TILE_DP(0, 5, 6);
-      if (n_c > 1) {
-        ONELLM_TILE_ZERO(1);
-        ONELLM_TILE_LOAD(7, vt + 1024, 64);
-        ONELLM_TILE_DP(1, 5, 7);
-      }
-      if (n_c > 2) {
-        ONELLM_TILE_ZERO(2);
-        ONELLM_TILE_LOAD(4, vt + 2048, 64);
-        ONELLM_TILE_DP(2, 5, 4);
-      }
-      if (n_c > 3) {
-        ONELLM_TILE_ZERO(3);
-        ONELLM_TILE_LOAD(6, vt + 3072, 64);
-        ONELLM_TILE_DP(3, 5, 6);
-      }
+#define ONELLM_PV(ct, c)                                 \
+  ONELLM_TILE_ZERO(ct);                                  \
+  ONELLM_TILE_LOAD(6, vt + 1024 * (c), 64);              \
+  ONELLM_TILE_DP(ct, 4, 6);                              \
+  ONELLM_TILE_DP(ct, 5, 6);                              \
+  ONELLM_TILE_LOAD(7, v_lo + 1024 * (c), 64);            \
+  ONELLM_TILE_DP(ct, 4, 7);
+      ONELLM_PV(0, c0);
+      if (n_c > 1) { ONELLM_PV(1, c0 + 1); }
+      if (n_c > 2) { ONELLM_PV(2, c0 + 2); }
+      if (n_c > 3) { ONELLM_PV(3, c0 + 3); }
+#undef ONELLM_PV
       ONELLM_TILE_STORE(0, x.part, 64);
       if (n_c > 1) ONELLM_TILE_STORE(1, x.part + 256, 64);
       if (n_c > 2) ONELLM_TILE_STORE(2, x.part + 512, 64);
@@ -225,6 +280,11 @@ void attend_heads_tiles(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t
 
 void attend_heads_amx(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n_keys, const int64_t* key_limits,
                       int64_t dim, float scale, float* out, float* max_out, float* sum_out) {
+  if (k.bf16_tiles) {  // attend_group_impl let only a pair of prepared rows through
+    if (dim % kK != 0 || dim > kAmxMaxHeadDim)
+      throw Error("attention: no AMX tile layout for a head size of " + std::to_string(dim));
+    return attend_heads_tiles(q, n_q, k, v, n_keys, key_limits, dim, scale, out, max_out, sum_out);
+  }
   if (k.type == TensorType::F32 && n_q >= kAmxMinQueries && n_keys >= kAmxMinKeys && dim % kK == 0 &&
       dim <= kAmxMaxHeadDim)
     return attend_heads_tiles(q, n_q, k, v, n_keys, key_limits, dim, scale, out, max_out, sum_out);
@@ -233,6 +293,40 @@ void attend_heads_amx(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n
 
 }  // namespace onellm::fast
 
+namespace onellm {
+
+void prepare_kv_tiles(KvRows k, KvRows v, int64_t j0, int64_t j1, int64_t head_dim, uint8_t* k_out, uint8_t* v_out) {
+  using namespace fast;
+  if (!kv_tiles_supported(head_dim))
+    throw Error("prepare_kv_tiles: the CPU level " + std::string(cpu_level_name(cpu_level())) +
+                " has no tile layout for a head size of " + std::to_string(head_dim));
+  if (j1 < j0 || (j1 > j0 && j0 % kKeyBlock != 0))
+    throw Error("prepare_kv_tiles: keys [" + std::to_string(j0) + ", " + std::to_string(j1) +
+                ") do not start a block of " + std::to_string(kKeyBlock));
+  thread_local std::vector<float> rows;
+  rows.resize(static_cast<size_t>(3 * kKeyBlock * head_dim));
+  float* keys = rows.data();
+  float* values = keys + kKeyBlock * head_dim;
+  float* lo = values + kKeyBlock * head_dim;
+  const size_t block_bytes = static_cast<size_t>(128 * head_dim);
+  for (int64_t b0 = j0; b0 < j1; b0 += kKeyBlock) {
+    const int64_t nb = std::min(kKeyBlock, j1 - b0);
+    for (int64_t j = 0; j < kKeyBlock; ++j) {
+      if (j < nb) {
+        dequantize_row_fast(k.type, k.data + (b0 + j) * k.stride, keys + j * head_dim, head_dim);
+        dequantize_row_fast(v.type, v.data + (b0 + j) * v.stride, values + j * head_dim, head_dim);
+      } else {
+        std::fill_n(keys + j * head_dim, head_dim, 0.0f);
+        std::fill_n(values + j * head_dim, head_dim, 0.0f);
+      }
+    }
+    const size_t at = static_cast<size_t>(b0 / kKeyBlock) * block_bytes;
+    block_tiles(keys, head_dim, values, head_dim, head_dim, lo, k_out + at, v_out + at);
+  }
+}
+
+}  // namespace onellm
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -240,6 +334,11 @@ void attend_heads_amx(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n
 #endif
 
 #else
+namespace onellm {
+void prepare_kv_tiles(KvRows, KvRows, int64_t, int64_t, int64_t, uint8_t*, uint8_t*) {
+  throw Error("prepare_kv_tiles: no AMX tile layout on this architecture");
+}
+}  // namespace onellm
 namespace onellm::fast {
 void attend_heads_amx(const float*, int64_t, KvRows, KvRows, int64_t, const int64_t*, int64_t, float, float*, float*,
                       float*) {}

@@ -215,7 +215,25 @@ struct KvRows {
   TensorType type = TensorType::F32;
   const uint8_t* data = nullptr;
   size_t stride = 0;
+  // Set: data is not rows but a KV head's keys or values in the AMX level's
+  // BF16 tile layout, written by prepare_kv_tiles (type and stride unused).
+  // Only the amx level reads them; the others throw Error.
+  bool bf16_tiles = false;
 };
+// Prefill at the amx level converts a KV head's keys and values once per
+// layer into its tile layout instead of once per group of queries (each
+// call converted every key it read). Whether the active level takes such
+// rows for this head size:
+bool kv_tiles_supported(int64_t head_dim);
+// Bytes of the tile layout of n_keys keys (or values) of head_dim: blocks
+// of 32 keys, 128 head_dim bytes each (each value as two BF16 parts).
+size_t kv_tile_bytes(int64_t n_keys, int64_t head_dim);
+// Keys and values [j0, j1) of k and v (F32, F16 or Q8_0 rows; j0 a multiple
+// of 32, j1 one too or the last key) into k_out and v_out, which hold the
+// head's blocks from key 0 (kv_tile_bytes(n_keys, head_dim) each); a last
+// partial block is padded with zero keys. Throws Error unless
+// kv_tiles_supported(head_dim).
+void prepare_kv_tiles(KvRows k, KvRows v, int64_t j0, int64_t j1, int64_t head_dim, uint8_t* k_out, uint8_t* v_out);
 // out (head_dim) = sum_j softmax_j(scale * q . k_j) v_j over j < n_keys, in
 // one pass over the rows with an online softmax (blocks of 32 keys: the
 // running maximum rescales the partial sum), so K and V are each read once

@@ -385,14 +385,25 @@ void Model::Pass::State::attention(int64_t l) {
   // to kMaxF32KvBytes (the buffers stay allocated for the next pass; longer
   // contexts convert per row as before).
   constexpr int64_t kMaxF32KvBytes = int64_t{16} << 20;
+  // A sequence that decodes (fewer than kSplitRowsBelow rows in this pass)
+  // over a long context splits its keys in chunks (below).
+  constexpr int64_t kSplitRowsBelow = 4, kKeyChunk = 1024;
+  // At the amx level a prefilling segment's keys and values go into the
+  // tiles' BF16 layout instead (prepare_kv_tiles: half the bytes of F32),
+  // once per layer rather than once per call of every tile of rows.
+  const bool kv_tiles = kv_tiles_supported(HD);
   const int64_t KVD = c.kv_dim();
   std::vector<const float*> f32_k(segments.size(), nullptr), f32_v(segments.size(), nullptr);
   std::vector<int64_t> f32_keys(segments.size(), 0);  // positions per head in f32_k / f32_v
+  std::vector<const uint8_t*> tiles_k(segments.size(), nullptr), tiles_v(segments.size(), nullptr);
   thread_local std::vector<std::vector<float>> f32_rows;  // capacity kept between layers and passes
+  thread_local std::vector<std::vector<uint8_t>> tile_rows;
   f32_rows.resize(std::max(f32_rows.size(), 2 * segments.size()));
+  tile_rows.resize(std::max(tile_rows.size(), 2 * segments.size()));
   for (size_t s = 0; s < segments.size(); ++s) {
     const KvCache& cache = *segments[s].cache;
-    if (cache.type() == TensorType::F32 || segments[s].n < 2) continue;
+    const bool as_tiles = kv_tiles && segments[s].n >= kSplitRowsBelow;
+    if ((cache.type() == TensorType::F32 && !as_tiles) || segments[s].n < 2) continue;
     int64_t n_keys = 0, n_rows = 0;
     for (int64_t r : fast_rows)
       if (seg_of[static_cast<size_t>(r)] == static_cast<int64_t>(s)) {
@@ -400,6 +411,25 @@ void Model::Pass::State::attention(int64_t l) {
         ++n_rows;
       }
     if (n_rows < 2 || 2 * n_keys * KVD * static_cast<int64_t>(sizeof(float)) > kMaxF32KvBytes) continue;
+    f32_keys[s] = n_keys;
+    if (as_tiles) {
+      const size_t head_bytes = kv_tile_bytes(n_keys, HD);
+      std::vector<uint8_t>& kb = tile_rows[2 * s];
+      std::vector<uint8_t>& vb = tile_rows[2 * s + 1];
+      kb.resize(head_bytes * static_cast<size_t>(c.n_head_kv));
+      vb.resize(kb.size());
+      const int64_t n_blocks = (n_keys + 31) / 32;
+      auto prepare = [&](int64_t b0, int64_t b1) {
+        for (int64_t h = 0; h < c.n_head_kv; ++h)
+          prepare_kv_tiles(cache.k_rows(l, h), cache.v_rows(l, h), 32 * b0, std::min(32 * b1, n_keys), HD,
+                           kb.data() + h * head_bytes, vb.data() + h * head_bytes);
+      };
+      if (pool != nullptr && n_blocks > 1) pool->parallel_for(n_blocks, prepare);
+      else prepare(0, n_blocks);
+      tiles_k[s] = kb.data();
+      tiles_v[s] = vb.data();
+      continue;
+    }
     std::vector<float>& kb = f32_rows[2 * s];
     std::vector<float>& vb = f32_rows[2 * s + 1];
     kb.resize(static_cast<size_t>(n_keys * KVD));
@@ -417,7 +447,6 @@ void Model::Pass::State::attention(int64_t l) {
     else convert(0, n_keys);
     f32_k[s] = kb.data();
     f32_v[s] = vb.data();
-    f32_keys[s] = n_keys;
   }
   // The fast rows go in tiles; a work item is a tile's KV head (or a chunk
   // of its keys). A sequence that decodes (fewer than kSplitRowsBelow rows
@@ -434,7 +463,6 @@ void Model::Pass::State::attention(int64_t l) {
   // most of the call on the transpose).
   // Chunks of 1024 keys: with each head's keys contiguous, SmolLM2's decode
   // @ d2048-4096 ran 8-12 % faster than with 512 (session 31).
-  constexpr int64_t kSplitRowsBelow = 4, kKeyChunk = 1024;
   const int64_t rows_per_tile = std::max<int64_t>(1, 16 / group);
   struct Tile {
     size_t first;  // index into fast_rows
@@ -504,6 +532,10 @@ void Model::Pass::State::attention(int64_t l) {
         const size_t f32_stride = static_cast<size_t>(HD) * sizeof(float), head_floats = f32_keys[s] * HD;
         keys = {TensorType::F32, reinterpret_cast<const uint8_t*>(f32_k[s] + kvh * head_floats), f32_stride};
         values = {TensorType::F32, reinterpret_cast<const uint8_t*>(f32_v[s] + kvh * head_floats), f32_stride};
+      } else if (tiles_k[s] != nullptr) {  // [head][block of 32 keys], the tiles' layout
+        const size_t head_bytes = kv_tile_bytes(f32_keys[s], HD);
+        keys = KvRows{TensorType::BF16, tiles_k[s] + kvh * head_bytes, 0, true};
+        values = KvRows{TensorType::BF16, tiles_v[s] + kvh * head_bytes, 0, true};
       }
       const int64_t n_keys = pos_of[static_cast<size_t>(r)] + 1;
       if (tile.n_rows > 1) {

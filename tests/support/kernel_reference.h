@@ -96,54 +96,6 @@ inline void attention_reference(const float* q, const float* k_values, const flo
     for (int64_t d = 0; d < dim; ++d) out[d] += probs[j] * v_values[j * dim + d];
 }
 
-// x rounded to BF16 (nearest, ties to even), as the AMX level rounds.
-inline float bf16_round(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
-  float r;
-  std::memcpy(&r, &u, sizeof r);
-  return r;
-}
-
-// The AMX level's attention (fast_amx_attention.cpp) in double precision:
-// scale * q, the keys and the values rounded to BF16; per block of 32 keys
-// the running maximum, each probability rounded to BF16 as P V and the sum
-// see it, the earlier sum and output rescaled. What remains between it and
-// the kernel is F32 summation and the rare probability that its F32 exp
-// rounds to the other neighbouring BF16 value (one such: 2^-8 of that key's
-// weight in the output).
-inline void attention_reference_bf16(const float* q, const float* k_values, const float* v_values, int64_t n,
-                                     int64_t dim, float scale, std::vector<double>& out) {
-  out.assign(static_cast<size_t>(dim), 0.0);
-  double running_max = -INFINITY, total = 0;
-  for (int64_t j0 = 0; j0 < n; j0 += 32) {
-    const int64_t nb = std::min<int64_t>(32, n - j0);
-    std::vector<double> s(static_cast<size_t>(nb));
-    double block_max = -INFINITY;
-    for (int64_t j = 0; j < nb; ++j) {
-      double dot = 0;
-      for (int64_t d = 0; d < dim; ++d) dot += double(bf16_round(scale * q[d])) * bf16_round(k_values[(j0 + j) * dim + d]);
-      s[static_cast<size_t>(j)] = float(dot);
-      block_max = std::max(block_max, s[static_cast<size_t>(j)]);
-    }
-    if (block_max > running_max) {
-      if (running_max > -INFINITY) {
-        const double r = std::exp(running_max - block_max);
-        total *= r;
-        for (double& o : out) o *= r;
-      }
-      running_max = block_max;
-    }
-    for (int64_t j = 0; j < nb; ++j) {
-      const double p = bf16_round(float(std::exp(s[static_cast<size_t>(j)] - running_max)));
-      total += p;
-      for (int64_t d = 0; d < dim; ++d) out[static_cast<size_t>(d)] += p * bf16_round(v_values[(j0 + j) * dim + d]);
-    }
-  }
-  for (double& o : out) o /= total;
-}
-
 // n KV rows of `dim` values, normal with the given spread, at a stride of a
 // whole row plus 6 bytes from an odd offset (unaligned), and their values
 // dequantized (what attention must use).
