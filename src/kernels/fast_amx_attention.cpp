@@ -1,18 +1,19 @@
-// The AMX level's Kernels::attend_heads: prefill's attention (F32 key and
-// value rows, converted from the cache once per layer) on the BF16 tiles,
-// flash-style: per block of 32 keys, S = Q K^T on the tiles (two 16 x 16 C
-// tiles), the online softmax on the vector unit (one query's 16 scores per
-// register), then P V on the tiles (a 16 x 16 C tile per 16 dimensions of
-// the head), added into the F32 running output after its rescale.
+// The AMX level's Kernels::attend_heads: prefill's attention on the BF16
+// tiles, flash-style: per block of 32 keys, S = Q K^T on the tiles (two
+// 16 x 16 C tiles), the online softmax on the vector unit (one query's 16
+// scores per register), then P V on the tiles (a 16 x 16 C tile per 16
+// dimensions of the head, four in flight), added into the F32 running
+// output after its rescale. Each product is three tile products of BF16
+// parts (below), so the result is within 1e-4 of the double reference.
 //
 // The AVX-512 kernel spends group x dim / 16 FMAs per key on the scores and
-// as many on the values; here a 32-key block of up to 16 queries is dim / 16
-// tile products for each, plus converting the block's keys (a 16 x 16 dword
-// transpose per 32 dimensions) and values (pairs of keys interleaved) to
-// BF16. Rounding Q, K, P and V to BF16 costs about what a Q8_0 cache costs
-// (8 significant bits); the scores and sums stay F32.
-// Decode (F16 / Q8_0 rows), few queries, short rows and head sizes that
-// are not a multiple of 32 go to the AVX-512 kernel.
+// as many on the values; here a 32-key block of up to 16 queries is 3 dim /
+// 16 tile products for each. The keys and values come either prepared once
+// per layer (prepare_kv_tiles, KvRows::bf16_tiles: what prefill does) or as
+// F32 rows converted per call (a 16 x 16 dword transpose per 32 dimensions
+// of 16 keys, key pairs interleaved for the values). Decode (F16 / Q8_0
+// rows), few queries or keys of F32 rows and head sizes that are not a
+// multiple of 32 go to the AVX-512 kernel.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

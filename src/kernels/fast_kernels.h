@@ -229,10 +229,10 @@ const PackedKernels* packed_kernels_for(CpuLevel level);    // null: the level h
 void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
 // From this many tokens the AMX level runs matmul_amx.
 constexpr int64_t kAmxMinTokens = 32;
-// The AMX level's Kernels::attend_heads (fast_amx_attention.cpp): F32 rows
-// (prefill) of at least kAmxMinQueries queries over kAmxMinKeys keys, head
-// sizes a multiple of 32 up to kAmxMaxHeadDim, on the BF16 tiles; the rest
-// as at the AVX-512 level.
+// The AMX level's Kernels::attend_heads (fast_amx_attention.cpp), on the
+// BF16 tiles: rows prepared by prepare_kv_tiles, and F32 rows of at least
+// kAmxMinQueries queries over kAmxMinKeys keys, head sizes a multiple of 32
+// up to kAmxMaxHeadDim; the rest as at the AVX-512 level.
 void attend_heads_amx(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n_keys, const int64_t* key_limits,
                       int64_t dim, float scale, float* out, float* max_out, float* sum_out);
 constexpr int64_t kAmxMinQueries = 4, kAmxMinKeys = 64, kAmxMaxHeadDim = 256;
