@@ -182,6 +182,9 @@ TEST(FastMatmul, FloatWeightsGemmForPrefill) {
   // partial 64-row block and a partial 32-row panel, 300 columns a partial
   // 256-column chunk, 53 tokens a partial 48-token group.
   check_prefill_grid({TensorType::F32, TensorType::F16, TensorType::BF16}, {37, 70}, 300, {16, 53}, 300);
+  // The AMX level splits float products in BF16 parts: 600 tokens take 900
+  // columns in blocks of 256 and a last one of 160 (padded from 132).
+  check_prefill_grid({TensorType::F32, TensorType::F16, TensorType::BF16}, {37}, 900, {600}, 310);
 }
 
 TEST(FastMatmul, AmxPrefillOfEveryQuantizedType) {

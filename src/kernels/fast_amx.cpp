@@ -224,6 +224,30 @@ void generic_pairs(const MatrixView& w, int64_t r0, int64_t nr, int64_t k0, int6
   float_rows_to_pairs(rows.data(), kn_padded, kn_padded, out);
 }
 
+// F32 / F16 / BF16 weights (the float types): columns [k0, k0 + kn) of
+// panel p as B tiles of their BF16 parts, hi at out and lo (x - bf16(x);
+// none for BF16, which has no rest) at out_lo.
+void float_panel_pairs(const MatrixView& w, int64_t p, int64_t k0, int64_t kn, uint8_t* out, uint8_t* out_lo) {
+  thread_local std::vector<float> rows;
+  const int64_t r0 = p * kTile, nr = std::min(kTile, w.rows - r0), kn_padded = round_up(kn, kK);
+  rows.assign(static_cast<size_t>(16 * kn_padded), 0.0f);
+  for (int64_t n = 0; n < nr; ++n)
+    dequantize_row_fast(w.type, static_cast<const uint8_t*>(w.data) + (r0 + n) * w.row_bytes() +
+                                    tensor_row_bytes(w.type, k0),
+                        rows.data() + n * kn_padded, std::min(kn, w.cols - k0));
+  float_rows_to_pairs(rows.data(), kn_padded, kn_padded, out);
+  if (w.type == TensorType::BF16) return;
+  for (float& v : rows) {
+    uint32_t u;
+    std::memcpy(&u, &v, sizeof u);
+    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;  // bf16(v), as vcvtne2ps2bf16 rounds
+    float hi;
+    std::memcpy(&hi, &u, sizeof hi);
+    v -= hi;
+  }
+  float_rows_to_pairs(rows.data(), kn_padded, kn_padded, out_lo);
+}
+
 // Columns [k0, k0 + kn) of panel p of w (k0 and kn multiples of 256, or kn
 // the rest of the row) as B tiles: kn / 2 rows of 64 bytes.
 void panel_pairs(const MatrixView& w, int64_t p, int64_t k0, int64_t kn, uint8_t* out) {
@@ -254,9 +278,14 @@ void panel_pairs(const MatrixView& w, int64_t p, int64_t k0, int64_t kn, uint8_t
 // B tiles, 1 KiB per k step of 32 columns. C starts at zero, or with
 // `accumulate` at y's values. Results to y (rows tokens, ldy floats apart)
 // for n_tok x n_rows of each 16 x 16 tile's lanes.
-template <int kNt, int kNp>
+// kSplit (float weights; kNt 1): a1 is the token tile's lo part, and the
+// products are a b + a1 b + a b_lo (b_lo, b1_lo: the panels' lo parts, null
+// for BF16 weights).
+template <int kNt, int kNp, bool kSplit = false>
 void tile_product(const uint8_t* a, const uint8_t* a1, const uint8_t* b, const uint8_t* b1, int64_t kn,
-                  bool accumulate, float* y, int64_t ldy, int64_t n_tok, int64_t n_rows) {
+                  bool accumulate, float* y, int64_t ldy, int64_t n_tok, int64_t n_rows,
+                  const uint8_t* b_lo = nullptr, const uint8_t* b1_lo = nullptr) {
+  static_assert(!kSplit || kNt == 1, "a split product has one token tile");
   const int64_t tok0 = std::min(kTile, n_tok), tok1 = n_tok - tok0;
   const int64_t rows0 = std::min(kTile, n_rows), rows1 = n_rows - rows0;
   // A whole tile moves straight between y and C; a partial one through a
@@ -296,7 +325,23 @@ void tile_product(const uint8_t* a, const uint8_t* a1, const uint8_t* b, const u
       if (kNp == 2) _mm_prefetch(reinterpret_cast<const char*>(y + t * ldy + kTile), _MM_HINT_ET0);
     }
   }
-  for (int64_t k = 0; k < kn; k += kK) {
+  for (int64_t k = 0; k < kn && kSplit; k += kK) {
+    ONELLM_TILE_LOAD(4, a + 32 * k, 64);
+    ONELLM_TILE_LOAD(6, b + 32 * k, 64);
+    if (kNp == 2) ONELLM_TILE_LOAD(7, b1 + 32 * k, 64);
+    ONELLM_TILE_DP(0, 4, 6);
+    if (kNp == 2) ONELLM_TILE_DP(1, 4, 7);
+    ONELLM_TILE_LOAD(5, a1 + 32 * k, 64);
+    ONELLM_TILE_DP(0, 5, 6);
+    if (kNp == 2) ONELLM_TILE_DP(1, 5, 7);
+    if (b_lo != nullptr) {
+      ONELLM_TILE_LOAD(6, b_lo + 32 * k, 64);
+      if (kNp == 2) ONELLM_TILE_LOAD(7, b1_lo + 32 * k, 64);
+      ONELLM_TILE_DP(0, 4, 6);
+      if (kNp == 2) ONELLM_TILE_DP(1, 4, 7);
+    }
+  }
+  for (int64_t k = 0; k < kn && !kSplit; k += kK) {
     ONELLM_TILE_LOAD(4, a + 32 * k, 64);
     ONELLM_TILE_LOAD(6, b + 32 * k, 64);
     if (kNp == 2) ONELLM_TILE_LOAD(7, b1 + 32 * k, 64);
@@ -330,12 +375,20 @@ void tile_product(const uint8_t* a, const uint8_t* a1, const uint8_t* b, const u
 }  // namespace
 
 void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  // Float weights (F32, F16, BF16) keep their precision: activations and
+  // weights are split in BF16 parts, x = hi + lo, and each product is hi hi'
+  // + lo hi' + hi lo' (16 significant bits; BF16 weights have no lo).
+  const bool split =
+      w.type == TensorType::F32 || w.type == TensorType::F16 || w.type == TensorType::BF16;
+  const bool weight_lo = split && w.type != TensorType::BF16;
   const int64_t kp = round_up(w.cols, kK);
   const int64_t padded_tokens = round_up(n_tokens, kTile);
+  const size_t act_bytes = static_cast<size_t>(2 * padded_tokens * kp);
   // A tiles: token tile i's k step j (16 tokens x 32 columns, 1 KiB) at
-  // 1024 (i kp / 32 + j): each tile load reads 1 KiB in a row.
+  // 1024 (i kp / 32 + j): each tile load reads 1 KiB in a row. Split: the lo
+  // parts act_bytes on.
   thread_local std::vector<uint8_t> act;  // the caller's: pool threads get its pointer
-  auto* const act_data = reinterpret_cast<uint16_t*>(aligned_bytes(act, static_cast<size_t>(2 * padded_tokens * kp)));
+  auto* const act_data = reinterpret_cast<uint16_t*>(aligned_bytes(act, split ? 2 * act_bytes : act_bytes));
   const uint8_t* a = reinterpret_cast<const uint8_t*>(act_data);
   auto convert = [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
@@ -346,7 +399,15 @@ void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y,
         const __mmask16 m0 = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
         const __mmask16 m1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : static_cast<__mmask16>((1u << (n - 16)) - 1);
         const __m512 lo = _mm512_maskz_loadu_ps(m0, src + c), hi = _mm512_maskz_loadu_ps(m1, src + c + 16);
-        _mm512_storeu_si512(dst + c * kTile, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+        const __m512i parts = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+        _mm512_storeu_si512(dst + c * kTile, parts);
+        if (split) {  // the rests: x minus its BF16 value
+          const __m512 lo_hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(parts)), 16));
+          const __m512 hi_hi =
+              _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(parts, 1)), 16));
+          _mm512_storeu_si512(dst + act_bytes / 2 + c * kTile,
+                              reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_sub_ps(hi, hi_hi), _mm512_sub_ps(lo, lo_hi))));
+        }
       }
     }
   };
@@ -365,24 +426,47 @@ void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y,
   // pair runs across the group, so y's rows of those tokens are written in
   // runs of up to 1 KiB rather than 128 bytes.
   constexpr int64_t kABytes = 1 << 20, kBBytes = 512 << 10, kGroupUnits = 8;
-  const int64_t kc = std::min(kp, std::max<int64_t>(256, kABytes / (2 * padded_tokens) / 256 * 256));
+  const int64_t parts = split ? 2 : 1;  // BF16 parts of the activations and of each weight
+  const int64_t kc = std::min(kp, std::max<int64_t>(256, kABytes / (2 * parts * padded_tokens) / 256 * 256));
   const int64_t n_panels = (w.rows + kTile - 1) / kTile, n_units = (n_panels + 1) / 2;
   const int64_t n_threads = pool != nullptr ? pool->size() : 1;
-  const int64_t max_group = std::clamp<int64_t>(kBBytes / (64 * kc), 1, kGroupUnits);
+  const int64_t max_group = std::clamp<int64_t>(kBBytes / (64 * parts * kc), 1, kGroupUnits);
   const int64_t group = std::clamp<int64_t>(n_units / (4 * n_threads), 1, max_group);
   const int64_t n_groups = (n_units + group - 1) / group;
   const int64_t a_tile_bytes = 32 * kp;  // one token tile's A tiles
   auto work = [&](int64_t begin, int64_t end) {
     thread_local std::vector<uint8_t> weight_storage;
-    const int64_t b_panel = 32 * kc;  // bytes of one panel's B tiles of a column block
+    const int64_t b_part = 32 * kc;          // bytes of one panel's B tiles of a column block
+    const int64_t b_panel = parts * b_part;  // with the lo part after the hi one (split)
     uint8_t* const weights = aligned_bytes(weight_storage, static_cast<size_t>(2 * group * b_panel));
     load_tile_config();
     for (int64_t k0 = 0; k0 < kp; k0 += kc) {
       const int64_t kn = std::min(kc, kp - k0);
       for (int64_t g = begin; g < end; ++g) {
         const int64_t u0 = g * group, u1 = std::min(n_units, u0 + group);
-        for (int64_t p = 2 * u0; p < std::min(2 * u1, n_panels); ++p)
-          panel_pairs(w, p, k0, kn, weights + (p - 2 * u0) * b_panel);
+        for (int64_t p = 2 * u0; p < std::min(2 * u1, n_panels); ++p) {
+          uint8_t* out = weights + (p - 2 * u0) * b_panel;
+          if (split)
+            float_panel_pairs(w, p, k0, kn, out, out + b_part);
+          else
+            panel_pairs(w, p, k0, kn, out);
+        }
+        if (split) {
+          for (int64_t t0 = 0; t0 < n_tokens; t0 += kTile) {
+            const uint8_t* at = a + t0 / kTile * a_tile_bytes + 32 * k0;
+            for (int64_t u = u0; u < u1; ++u) {
+              const int64_t p0 = 2 * u, np = std::min<int64_t>(2, n_panels - p0);
+              const int64_t r0 = p0 * kTile, n_rows = std::min(np * kTile, w.rows - r0);
+              const uint8_t* b = weights + (p0 - 2 * u0) * b_panel;
+              const uint8_t* b_lo = weight_lo ? b + b_part : nullptr;
+              const uint8_t* b1_lo = weight_lo ? b + b_panel + b_part : nullptr;
+              const auto product = np == 2 ? tile_product<1, 2, true> : tile_product<1, 1, true>;
+              product(at, at + act_bytes, b, b + b_panel, kn, k0 > 0, y + t0 * w.rows + r0, w.rows,
+                      std::min(kTile, n_tokens - t0), n_rows, b_lo, b1_lo);
+            }
+          }
+          continue;
+        }
         for (int64_t t0 = 0; t0 < n_tokens; t0 += 2 * kTile) {
           const int64_t n_tok = std::min(2 * kTile, n_tokens - t0);
           const uint8_t* at = a + t0 / kTile * a_tile_bytes + 32 * k0;
@@ -393,7 +477,7 @@ void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y,
             float* yt = y + t0 * w.rows + r0;
             const auto product = n_tok > kTile ? (np == 2 ? tile_product<2, 2> : tile_product<2, 1>)
                                                : (np == 2 ? tile_product<1, 2> : tile_product<1, 1>);
-            product(at, at + a_tile_bytes, b, b + b_panel, kn, k0 > 0, yt, w.rows, n_tok, n_rows);
+            product(at, at + a_tile_bytes, b, b + b_panel, kn, k0 > 0, yt, w.rows, n_tok, n_rows, nullptr, nullptr);
           }
         }
       }
