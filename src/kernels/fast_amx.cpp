@@ -375,7 +375,8 @@ void tile_product(const uint8_t* a, const uint8_t* a1, const uint8_t* b, const u
 }  // namespace
 
 void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
-  // Float weights (F32, F16, BF16) keep their precision: activations and
+  // Float weights (F16, BF16; F32 too, though matmul_fast keeps those on
+  // its level-independent F32 GEMM) keep their precision: activations and
   // weights are split in BF16 parts, x = hi + lo, and each product is hi hi'
   // + lo hi' + hi lo' (16 significant bits; BF16 weights have no lo).
   const bool split =

@@ -223,9 +223,10 @@ const PackedKernels* packed_kernels_avx2_vnni();             // null unless buil
 const PackedKernels* packed_kernels_avx512();                // null unless built for x86-64
 const PackedKernels* packed_kernels_for(CpuLevel level);    // null: the level has none
 
-// The AMX level's prefill (fast_amx.cpp): y = W x for quantized weights
-// (file or packed layout) on the BF16 tiles; matmul_fast's contract. Only
-// where cpu_level_supported(CpuLevel::kAmx); a no-op elsewhere.
+// The AMX level's prefill (fast_amx.cpp): y = W x on the BF16 tiles,
+// quantized weights (file or packed layout) in BF16, float weights in split
+// BF16 parts; matmul_fast's contract. Only where
+// cpu_level_supported(CpuLevel::kAmx); a no-op elsewhere.
 void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
 // From this many tokens the AMX level runs matmul_amx.
 constexpr int64_t kAmxMinTokens = 32;

@@ -272,9 +272,12 @@ void matmul_fast_at(CpuLevel level, const MatrixView& w, const float* x, int64_t
   const int slot = slot_of(w.type);
   if (slot < 0)  // check_matrix passed, so the type table and slot_of disagree
     throw Error(std::string("matmul_fast: no kernel for computable type ") + tensor_type_info(w.type).name);
-  // Prefill on the AMX tiles (fast_amx.cpp): quantized weights in BF16,
-  // float weights in split BF16 parts (as precise as the F32 GEMM).
-  if (level == CpuLevel::kAmx && n_tokens >= kAmxMinTokens) return matmul_amx(w, x, n_tokens, y, pool);
+  // Prefill on the AMX tiles (fast_amx.cpp): quantized weights in BF16, F16
+  // and BF16 weights in split BF16 parts (as precise as the F32 GEMM). F32
+  // weights stay on the F32 GEMM, whose bits are the same at every level:
+  // training (all F32) reproduces the bundled model bit for bit on any CPU.
+  if (level == CpuLevel::kAmx && n_tokens >= kAmxMinTokens && w.type != TensorType::F32)
+    return matmul_amx(w, x, n_tokens, y, pool);
   if (slot <= kSlotBF16 && n_tokens >= kPanelMinTokens) return matmul_float_gemm(k, w, x, n_tokens, y, pool);
   const ActFormat format = act_format(slot);
   size_t act_stride;
