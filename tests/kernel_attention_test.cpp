@@ -135,7 +135,8 @@ TEST(Attention, AmxTileLayoutPreparedOnceGivesTheSameResults) {
           std::vector<float> q(static_cast<size_t>(n_queries * dim));
           for (float& x : q) x = dist(rng);
           std::vector<int64_t> limits(static_cast<size_t>(n_queries));
-          for (int64_t i = 0; i < n_queries; ++i) limits[static_cast<size_t>(i)] = i == 0 ? n : 1 + static_cast<int64_t>(rng() % n);
+          for (int64_t i = 0; i < n_queries; ++i)
+            limits[static_cast<size_t>(i)] = i == 0 ? n : 1 + static_cast<int64_t>(rng() % n);
           std::vector<float> got(q.size()), rows(q.size());
           attend_group_causal_at(CpuLevel::kAmx, q.data(), n_queries, limits.data(), k_tiles, v_tiles, dim, 0.125f,
                                  got.data());

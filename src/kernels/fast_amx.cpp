@@ -55,7 +55,8 @@ inline __m512 signed_byte(__m512i v, int i) {
   }
 }
 inline __m512 unsigned_byte(__m512i v, int i) {
-  const __m512i b = i == 3 ? _mm512_srli_epi32(v, 24) : _mm512_and_si512(_mm512_srli_epi32(v, 8 * i), _mm512_set1_epi32(0xFF));
+  const __m512i b =
+      i == 3 ? _mm512_srli_epi32(v, 24) : _mm512_and_si512(_mm512_srli_epi32(v, 8 * i), _mm512_set1_epi32(0xFF));
   return _mm512_cvtepi32_ps(b);
 }
 
@@ -197,9 +198,10 @@ void q6_k_pairs(const uint8_t* panel, int64_t nb, int64_t first, int64_t last, u
                             _mm512_and_si512(_mm512_srli_epi32(vh, 2), high))};
         for (int i = 0; i < 4; ++i) {
           const int e = 128 * h + 32 * i + 4 * g;  // first element of the four
-          const __m512 sc = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-                                                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(meta + 16 * (e / 16))))));
-          group_to_pairs<false>(q[i], sc, _mm512_mul_ps(sc, _mm512_set1_ps(32.0f)), out + (128 * (s - first) + e / 2) * 64);
+          const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(meta + 16 * (e / 16)));
+          const __m512 sc = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(scales)));
+          group_to_pairs<false>(q[i], sc, _mm512_mul_ps(sc, _mm512_set1_ps(32.0f)),
+                                out + (128 * (s - first) + e / 2) * 64);
         }
       }
   }
@@ -400,14 +402,16 @@ void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y,
         const __mmask16 m0 = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
         const __mmask16 m1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : static_cast<__mmask16>((1u << (n - 16)) - 1);
         const __m512 lo = _mm512_maskz_loadu_ps(m0, src + c), hi = _mm512_maskz_loadu_ps(m1, src + c + 16);
-        const __m512i parts = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
-        _mm512_storeu_si512(dst + c * kTile, parts);
+        const __m512i words = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+        _mm512_storeu_si512(dst + c * kTile, words);
         if (split) {  // the rests: x minus its BF16 value
-          const __m512 lo_hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(parts)), 16));
-          const __m512 hi_hi =
-              _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(parts, 1)), 16));
+          auto value = [](__m256i h) {
+            return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+          };
+          const __m512 lo_rest = _mm512_sub_ps(lo, value(_mm512_castsi512_si256(words)));
+          const __m512 hi_rest = _mm512_sub_ps(hi, value(_mm512_extracti64x4_epi64(words, 1)));
           _mm512_storeu_si512(dst + act_bytes / 2 + c * kTile,
-                              reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_sub_ps(hi, hi_hi), _mm512_sub_ps(lo, lo_hi))));
+                              reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi_rest, lo_rest)));
         }
       }
     }

@@ -219,7 +219,8 @@ void attend_heads_tiles(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t
         continue;
       }
       const __mmask16 m0 = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
-      const __mmask16 m1 = left >= 32 ? __mmask16(0xFFFF) : left <= 16 ? 0 : static_cast<__mmask16>((1u << (left - 16)) - 1);
+      const __mmask16 m1 =
+          left >= 32 ? __mmask16(0xFFFF) : left <= 16 ? 0 : static_cast<__mmask16>((1u << (left - 16)) - 1);
       const __m512 minus_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
       const __m512 s0 = _mm512_mask_blend_ps(m0, minus_inf, _mm512_load_ps(x.s + 32 * i));
       const __m512 s1 = _mm512_mask_blend_ps(m1, minus_inf, _mm512_load_ps(x.s + 32 * i + 16));
