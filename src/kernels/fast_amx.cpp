@@ -405,11 +405,8 @@ void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y,
         const __m512i words = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
         _mm512_storeu_si512(dst + c * kTile, words);
         if (split) {  // the rests: x minus its BF16 value
-          auto value = [](__m256i h) {
-            return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-          };
-          const __m512 lo_rest = _mm512_sub_ps(lo, value(_mm512_castsi512_si256(words)));
-          const __m512 hi_rest = _mm512_sub_ps(hi, value(_mm512_extracti64x4_epi64(words, 1)));
+          const __m512 lo_rest = _mm512_sub_ps(lo, bf16_to_f32(_mm512_castsi512_si256(words)));
+          const __m512 hi_rest = _mm512_sub_ps(hi, bf16_to_f32(_mm512_extracti64x4_epi64(words, 1)));
           _mm512_storeu_si512(dst + act_bytes / 2 + c * kTile,
                               reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi_rest, lo_rest)));
         }

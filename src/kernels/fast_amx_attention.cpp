@@ -56,10 +56,7 @@ constexpr int64_t kKeyBlock = 32;  // keys per block: one A tile row of P
 constexpr int64_t kHalfBytes = 32;  // x dim: one half block's keys, hi or lo
 
 // x rounded to BF16, back as F32.
-inline __m512 bf16_value(__m512 x) {
-  const __m256i h = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(x));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
+inline __m512 bf16_value(__m512 x) { return bf16_to_f32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(x))); }
 
 struct Scratch {
   uint8_t* q;     // dim / 32 A tiles of scale * q, hi; then lo (32 dim bytes each)
