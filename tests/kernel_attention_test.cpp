@@ -151,8 +151,9 @@ TEST(Attention, AmxTileLayoutPreparedOnceGivesTheSameResults) {
             ASSERT_NEAR(got[i], want[i % static_cast<size_t>(dim)], 1e-4)
                 << tensor_type_info(type).name << " dim=" << dim << " n=" << n << " queries=" << n_queries
                 << " query " << query;
-            if (on_amx_tiles(CpuLevel::kAmx, TensorType::F32, query, n_queries, n, dim))
+            if (on_amx_tiles(CpuLevel::kAmx, TensorType::F32, query, n_queries, n, dim)) {
               ASSERT_EQ(got[i], rows[i]) << "prepared and per-call tiles differ: dim=" << dim << " n=" << n;
+            }
           }
         }
         // Only the grouped attention of the amx level reads the layout.

@@ -239,13 +239,9 @@ void float_panel_pairs(const MatrixView& w, int64_t p, int64_t k0, int64_t kn, u
                         rows.data() + n * kn_padded, std::min(kn, w.cols - k0));
   float_rows_to_pairs(rows.data(), kn_padded, kn_padded, out);
   if (w.type == TensorType::BF16) return;
-  for (float& v : rows) {
-    uint32_t u;
-    std::memcpy(&u, &v, sizeof u);
-    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;  // bf16(v), as vcvtne2ps2bf16 rounds
-    float hi;
-    std::memcpy(&hi, &u, sizeof hi);
-    v -= hi;
+  for (size_t i = 0; i < rows.size(); i += 16) {  // kn_padded is a multiple of 32
+    const __m512 v = _mm512_loadu_ps(rows.data() + i);
+    _mm512_storeu_ps(rows.data() + i, _mm512_sub_ps(v, bf16_value(v)));
   }
   float_rows_to_pairs(rows.data(), kn_padded, kn_padded, out_lo);
 }

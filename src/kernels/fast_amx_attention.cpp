@@ -55,8 +55,6 @@ constexpr int64_t kKeyBlock = 32;  // keys per block: one A tile row of P
 // attention is as close to F32 as the F16 cache itself.
 constexpr int64_t kHalfBytes = 32;  // x dim: one half block's keys, hi or lo
 
-// x rounded to BF16, back as F32.
-inline __m512 bf16_value(__m512 x) { return bf16_to_f32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(x))); }
 
 struct Scratch {
   uint8_t* q;     // dim / 32 A tiles of scale * q, hi; then lo (32 dim bytes each)
@@ -169,7 +167,7 @@ void attend_heads_tiles(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t
     limit[i] = i < n_q ? (key_limits != nullptr ? key_limits[i] : n_keys) : 0;
     last_key = std::max(last_key, limit[i]);
   }
-  const size_t block_bytes = static_cast<size_t>(128 * dim);
+  const size_t block_bytes = kv_tile_bytes(kKeyBlock, dim);
   load_tile_config();
   for (int64_t j0 = 0; j0 < last_key; j0 += kKeyBlock) {
     const int64_t nb = std::min(kKeyBlock, n_keys - j0);
@@ -307,7 +305,7 @@ void prepare_kv_tiles(KvRows k, KvRows v, int64_t j0, int64_t j1, int64_t head_d
   float* keys = rows.data();
   float* values = keys + kKeyBlock * head_dim;
   float* lo = values + kKeyBlock * head_dim;
-  const size_t block_bytes = static_cast<size_t>(128 * head_dim);
+  const size_t block_bytes = kv_tile_bytes(kKeyBlock, head_dim);
   for (int64_t b0 = j0; b0 < j1; b0 += kKeyBlock) {
     const int64_t nb = std::min(kKeyBlock, j1 - b0);
     for (int64_t j = 0; j < kKeyBlock; ++j) {

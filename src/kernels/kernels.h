@@ -124,7 +124,8 @@ void matrix_row(const MatrixView& w, int64_t row, float* dst);
 //   kAvx512:   kAvx2 + AVX-512 F/BW/VL/VNNI (512-bit registers, vpdpbusd)
 //   kAmx:      kAvx512 + AVX512-BF16 + AMX-TILE/AMX-BF16, the tile data
 //              granted by the OS (Intel Sapphire Rapids and later): prefill
-//              of quantized weights on the tiles in BF16, the rest kAvx512's
+//              matmuls (all but F32 weights) and prefill attention on the
+//              BF16 tiles, the rest kAvx512's
 //   kNeon:     AArch64 ASIMD (dotprod used when present)
 enum class CpuLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3, kAvx2Vnni = 4, kAmx = 5 };
 // Every level, lowest first within an architecture (tests run each one the

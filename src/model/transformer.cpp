@@ -394,7 +394,7 @@ void Model::Pass::State::attention(int64_t l) {
   const bool kv_tiles = kv_tiles_supported(HD);
   const int64_t KVD = c.kv_dim();
   std::vector<const float*> f32_k(segments.size(), nullptr), f32_v(segments.size(), nullptr);
-  std::vector<int64_t> f32_keys(segments.size(), 0);  // positions per head in f32_k / f32_v
+  std::vector<int64_t> f32_keys(segments.size(), 0);  // positions per head in f32_k / f32_v or tiles_k / tiles_v
   std::vector<const uint8_t*> tiles_k(segments.size(), nullptr), tiles_v(segments.size(), nullptr);
   thread_local std::vector<std::vector<float>> f32_rows;  // capacity kept between layers and passes
   thread_local std::vector<std::vector<uint8_t>> tile_rows;
