@@ -184,9 +184,7 @@ int bench_matmul(int argc, char** argv) {
     auto sum_panels = [&](const uint8_t* base, int64_t p0, int64_t p1) {
       const auto* w = reinterpret_cast<const uint64_t*>(base + static_cast<size_t>(p0) * panel_bytes);
       const size_t n_words = static_cast<size_t>(p1 - p0) * panel_bytes / 8;
-      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (size_t i = 0; i + 4 <= n_words; i += 4) s0 += w[i], s1 += w[i + 1], s2 += w[i + 2], s3 += w[i + 3];
-      sum.fetch_add(s0 + s1 + s2 + s3, std::memory_order_relaxed);
+      sum.fetch_add(sum_words_at(cpu_level(), w, static_cast<int64_t>(n_words)), std::memory_order_relaxed);
     };
     auto read_all = [&](bool one_job) {
       if (one_job)

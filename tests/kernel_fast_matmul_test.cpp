@@ -411,6 +411,20 @@ TEST(FastVectorOps, ExpAndSwigluMatchLibmAtEveryLevel) {
   }
 }
 
+TEST(FastVectorOps, SumWordsIsTheWrappingSumAtEveryLevel) {
+  // The bandwidth probe's read (Kernels::sum_words): full 64-bit words, so
+  // the sum wraps, from an address off the vector alignment, every tail.
+  std::mt19937_64 rng(17);
+  std::vector<uint64_t> w(1 + 4099);
+  for (uint64_t& v : w) v = rng();
+  for (CpuLevel level : runnable_levels())
+    for (int64_t n : {0, 1, 3, 7, 8, 15, 16, 31, 32, 33, 63, 64, 1000, 4099}) {
+      uint64_t want = 0;
+      for (int64_t i = 0; i < n; ++i) want += w[static_cast<size_t>(1 + i)];
+      EXPECT_EQ(sum_words_at(level, w.data() + 1, n), want) << cpu_level_name(level) << " n=" << n;
+    }
+}
+
 TEST(FastVectorOps, F16ConversionHasTheScalarBitsAtEveryLevel) {
   // Every level's f32 -> f16 row converter against f32_to_fp16: halfway
   // cases both ways, the subnormal range and its underflow, the largest

@@ -35,6 +35,7 @@ namespace {
 #define ONELLM_X86_LEVEL_NAME "avx512"
 #define ONELLM_X86_ACCUMULATE accumulate_f32_avx512
 #define ONELLM_X86_ATTEND_HEADS attend_heads_avx512
+#define ONELLM_X86_SUM_WORDS sum_words_avx512
 void attend_heads_avx512(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n_keys, const int64_t* key_limits,
                          int64_t dim, float scale, float* out, float* max_out, float* sum_out);
 #include "kernels/fast_avx512_accumulate.inc"
@@ -46,6 +47,7 @@ void attend_heads_avx512(const float* q, int64_t n_q, KvRows k, KvRows v, int64_
 #undef ONELLM_X86_LEVEL_NAME
 #undef ONELLM_X86_ACCUMULATE
 #undef ONELLM_X86_ATTEND_HEADS
+#undef ONELLM_X86_SUM_WORDS
 }  // namespace
 }  // namespace onellm::fast
 #if defined(__clang__)

@@ -88,6 +88,11 @@ struct Kernels {
   // null: attend_group's generic blocked path.
   void (*attend_heads)(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n_keys, const int64_t* key_limits,
                        int64_t dim, float scale, float* out, float* max_out, float* sum_out);
+  // The wrapping sum of n 64-bit words, read with the level's widest loads:
+  // the memory-bandwidth probe (`onellm bench`'s decode bound), which must
+  // read as fast as the kernels do. A scalar loop reads ~35 % slower from
+  // DRAM on a Xeon with AVX-512 (22 vs 35 GB/s, 2 threads).
+  uint64_t (*sum_words)(const uint64_t* w, int64_t n);
 };
 // dequantize_row with the table's vector F16 converter (the same values).
 void dequantize_row_with(const Kernels& k, TensorType type, const void* src, float* dst, int64_t n);

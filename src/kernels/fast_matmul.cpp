@@ -448,4 +448,6 @@ float dot_f32(const float* a, const float* b, int64_t n) { return kernels_for(cp
 
 void axpy_f32(float a, const float* x, float* y, int64_t n) { kernels_for(cpu_level()).axpy_f32(a, x, y, n); }
 
+uint64_t sum_words_at(CpuLevel level, const uint64_t* w, int64_t n) { return kernels_for(level).sum_words(w, n); }
+
 }  // namespace onellm

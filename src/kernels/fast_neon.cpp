@@ -268,6 +268,20 @@ void accumulate_f32_neon(int64_t m, int64_t n, int64_t k, const float* a, int64_
     }
 }
 
+uint64_t sum_words_neon(const uint64_t* w, int64_t n) {
+  uint64x2_t s0 = vdupq_n_u64(0), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    s0 = vaddq_u64(s0, vld1q_u64(w + i));
+    s1 = vaddq_u64(s1, vld1q_u64(w + i + 2));
+    s2 = vaddq_u64(s2, vld1q_u64(w + i + 4));
+    s3 = vaddq_u64(s3, vld1q_u64(w + i + 6));
+  }
+  uint64_t total = vaddvq_u64(vaddq_u64(vaddq_u64(s0, s1), vaddq_u64(s2, s3)));
+  for (; i < n; ++i) total += w[i];
+  return total;
+}
+
 Kernels make_table(const char* name, Int8Level int8) {
   Kernels k{};
   k.name = name;
@@ -289,6 +303,7 @@ Kernels make_table(const char* name, Int8Level int8) {
   k.exp_f32 = exp_f32_neon;
   k.swiglu_f32 = swiglu_f32_neon;
   k.attend_heads = attend_heads_neon;
+  k.sum_words = sum_words_neon;
   return k;
 }
 

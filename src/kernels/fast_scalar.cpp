@@ -258,6 +258,15 @@ void f32_to_f16_scalar(const float* x, uint8_t* row, int64_t n) {
   }
 }
 
+uint64_t sum_words_scalar(const uint64_t* w, int64_t n) {
+  uint64_t s[4] = {0, 0, 0, 0};  // four chains: not bound by the add latency
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; ++j) s[j] += w[i + j];
+  for (; i < n; ++i) s[0] += w[i];
+  return s[0] + s[1] + s[2] + s[3];
+}
+
 float dot_q8_0_scalar(const float* a, const uint8_t* row, int64_t n) {
   const auto* blocks = reinterpret_cast<const BlockQ8_0*>(row);
   float sum = 0;
@@ -338,6 +347,7 @@ const Kernels kScalar = {
     exp_f32_scalar,
     swiglu_f32_scalar,
     nullptr,  // attend_heads: the generic path
+    sum_words_scalar,
 };
 
 }  // namespace

@@ -208,6 +208,9 @@ void matmul_accumulate_at(CpuLevel level, int64_t m, int64_t n, int64_t k, const
 // order that depends on the level (not bit-exact with the reference).
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy_f32(float a, const float* x, float* y, int64_t n);  // y += a * x
+// The wrapping sum of n 64-bit words read with the widest loads of `level`:
+// a memory-bandwidth probe that reads as fast as the kernels do.
+uint64_t sum_words_at(CpuLevel level, const uint64_t* w, int64_t n);
 
 // ---- attention over a KV cache
 // Rows of one KV head: row j starts at data + j * stride, head_dim elements of
