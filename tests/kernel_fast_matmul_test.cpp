@@ -389,10 +389,6 @@ TEST(FastVectorOps, DotAndAxpyMatchDoublePrecision) {
   set_cpu_level(saved);
 }
 
-// C += A B with A read in place as itself or as a transpose (training's
-// backward products): against double precision at every level, for shapes
-// that exercise every column path and the 6-row blocks and their
-// remainders; and bit-identical with and without threads.
 TEST(FastVectorOps, ExpAndSwigluMatchLibmAtEveryLevel) {
   std::mt19937 rng(11);
   for (CpuLevel level : runnable_levels()) {
@@ -453,6 +449,10 @@ TEST(FastVectorOps, F16ConversionHasTheScalarBitsAtEveryLevel) {
     }
 }
 
+// C += A B with A read in place as itself or as a transpose (training's
+// backward products): against double precision at every level, for shapes
+// that exercise every column path and the 6-row blocks and their
+// remainders; and bit-identical with and without threads.
 TEST(FastAccumulate, MatchesDoublePrecisionAndIsThreadIndependent) {
   std::mt19937 rng(11);
   ThreadPool pool(3);
