@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "engine/engine.h"
+#include "kernels/kernels.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "support/test_paths.h"
@@ -42,7 +43,7 @@ double rms_diff_relative(const std::vector<float>& a, const std::vector<float>& 
 }
 
 // A quantized 2-layer base of width n_embd.
-void write_base(int64_t n_embd, const std::string& path) {
+void write_base(int64_t n_embd, const std::string& path, int64_t n_ctx = 64) {
   TinyModelSpec spec;
   spec.type = TensorType::Q8_0;
   spec.n_embd = n_embd;
@@ -50,7 +51,7 @@ void write_base(int64_t n_embd, const std::string& path) {
   spec.n_head = 4;
   spec.n_head_kv = 2;
   spec.n_ff = 96;
-  spec.n_ctx = 64;
+  spec.n_ctx = n_ctx;
   write_tiny_model(spec, path);
 }
 
@@ -174,6 +175,42 @@ TEST(ModelLora, SequencesWithDifferentAdaptersShareAPass) {
   std::vector<float> out(static_cast<size_t>(V));
   const Model::ForwardSegment bad{prompts[0].data(), 3, &cache, out.data(), false, foreign.get()};
   EXPECT_THROW(model->forward_batch(&bad, 1, &pool, MathMode::kFast), Error);
+}
+
+// A pass longer than the FFN's row chunk (matmul_rows_to_amortize: 128 at
+// the scalar level) runs the FFN in pieces, and segments that straddle a
+// piece keep their own adapter's FFN deltas: each segment's logits equal its
+// logits alone (a pass shorter than one chunk), exact math.
+TEST(ModelLora, SegmentsAcrossTheFfnRowChunksKeepTheirAdapters) {
+  AdaptedModel m;
+  write_base(64, m.dir.file("long.gguf"), 512);  // the same shapes, a longer context
+  auto model = Model::load(m.dir.file("long.gguf"));
+  auto a = LoraWeights::load(m.dir.file("adapter.gguf"), *model);
+  const CpuLevel saved = cpu_level();
+  set_cpu_level(CpuLevel::kScalar);
+  ASSERT_EQ(matmul_rows_to_amortize(), 128);
+  const int64_t V = model->config().n_vocab;
+  const int64_t lengths[] = {100, 90, 80};  // rows 0-99, 100-189, 190-269: chunks end at 128 and 256
+  const LoraWeights* adapters[] = {a.get(), nullptr, a.get()};
+  std::vector<std::vector<int32_t>> prompts(3);
+  for (size_t i = 0; i < 3; ++i)
+    for (int64_t t = 0; t < lengths[i]; ++t) prompts[i].push_back(static_cast<int32_t>((37 * t + 11 * i + 1) % V));
+  ThreadPool pool(2);
+  std::vector<KvCache> caches;
+  std::vector<std::vector<float>> together(3, std::vector<float>(static_cast<size_t>(V)));
+  std::vector<Model::ForwardSegment> segments;
+  for (size_t i = 0; i < 3; ++i) caches.emplace_back(model->config(), 128);
+  for (size_t i = 0; i < 3; ++i)
+    segments.push_back({prompts[i].data(), lengths[i], &caches[i], together[i].data(), false, adapters[i]});
+  model->forward_batch(segments.data(), 3, &pool, MathMode::kExact);
+  for (size_t i = 0; i < 3; ++i) {
+    KvCache cache(model->config(), 128);
+    std::vector<float> alone(static_cast<size_t>(V));
+    const Model::ForwardSegment one{prompts[i].data(), lengths[i], &cache, alone.data(), false, adapters[i]};
+    model->forward_batch(&one, 1, &pool, MathMode::kExact);
+    EXPECT_EQ(together[i], alone) << "sequence " << i;
+  }
+  set_cpu_level(saved);
 }
 
 TEST(ModelLora, BadAdaptersAreRefusedByName) {

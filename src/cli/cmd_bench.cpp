@@ -92,6 +92,23 @@ double measure_read_bandwidth_in_child(int n_threads) {
   return bandwidth;
 }
 
+// The last-level cache in bytes (0 if unknown). Weights that fit there are
+// read from cache, not memory, in a decode step, so the bound does not hold.
+uint64_t last_level_cache_bytes() {
+  uint64_t best = 0;
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+    std::FILE* f = std::fopen((dir + "size").c_str(), "r");
+    if (f == nullptr) break;
+    char unit = 0;
+    unsigned long long size = 0;
+    if (std::fscanf(f, "%llu%c", &size, &unit) >= 1)
+      best = std::max<uint64_t>(best, size << (unit == 'K' ? 10 : unit == 'M' ? 20 : unit == 'G' ? 30 : 0));
+    std::fclose(f);
+  }
+  return best;
+}
+
 struct Stats {
   double mean = 0, stddev = 0;
 };
@@ -330,6 +347,9 @@ int bench_command(int argc, char** argv) {
               "plus %.3f MiB of KV cache per position it attends to; kernels: CPU level %s\n",
               rss / 1048576.0, model.gguf().file_size() / 1048576.0, bandwidth / 1e9, step_bytes / 1048576.0,
               kv_bytes_per_position / 1048576.0, cpu_level_name(cpu_level()));
+  if (const uint64_t llc = last_level_cache_bytes(); llc > 0 && step_bytes <= llc)
+    std::printf("the weights fit in the %.0f MiB last-level cache: decode can read them from there and pass the bound\n",
+                llc / 1048576.0);
   return 0;
 }
 

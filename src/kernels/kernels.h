@@ -194,6 +194,12 @@ inline void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float*
     matmul_fast(w, x, n_tokens, y, pool);
 }
 
+// Rows per matmul call from which prefill at the active level runs at its
+// full rate per row: the vector levels read (packed) weights in place and
+// need ~100; the amx level converts each call's weights into BF16 tiles
+// (~0.13 ns a weight) and needs every row it can get (returns INT64_MAX).
+int64_t matmul_rows_to_amortize();
+
 // C (m x n, row stride ldc) += A (m x k) times B (k x n, row stride ldb),
 // where A's element (i, p) is a[i * a_si + p * a_sk], so A or its transpose
 // is read in place. For training's backward products. Every element sums p in

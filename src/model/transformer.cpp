@@ -139,30 +139,41 @@ struct Model::Pass::State {
 
   State(const Model& m, const ForwardSegment* segs, int64_t n_segs, ThreadPool* p, MathMode md);
   // Matrices that read the same rows (Q/K/V, gate/up): one call in fast mode.
-  void matmul_group(const MatrixView* ws, float* const* ys, int count, const float* in) {
-    if (mode == MathMode::kFast) return matmul_fast_group(ws, ys, count, in, n, pool);
-    for (int i = 0; i < count; ++i) matmul(ws[i], in, n, ys[i], pool, mode);
+  void matmul_group(const MatrixView* ws, float* const* ys, int count, const float* in, int64_t rows) {
+    if (mode == MathMode::kFast) return matmul_fast_group(ws, ys, count, in, rows, pool);
+    for (int i = 0; i < count; ++i) matmul(ws[i], in, rows, ys[i], pool, mode);
   }
+  // The FFN takes the pass's rows in chunks of ffn_rows: its gate and up
+  // activations (2 x n_ff floats a row) are a prefill's largest buffers,
+  // 2 x 17.5 MiB at 512 rows of Qwen2.5-1.5B. The vector levels read packed
+  // weights in place, so 128 rows a call run as fast per row as 512; the
+  // amx level converts each call's weights into BF16 tiles and takes all
+  // rows at once (matmul_rows_to_amortize).
+  int64_t ffn_rows = 0;
+  void ffn(int64_t l, int64_t first, int64_t rows);
   ~State() { recycler().give(buffers); }
   const LoraWeights* lora_of(size_t s) const {
     return segments[s].lora != nullptr ? segments[s].lora : model.lora_.get();
   }
-  // out (n x rows) += scale * B (A in) on the rows of every segment whose
-  // adapter adapts layer l's matrix `kind`; neighbouring segments with the
-  // same adapter take one product.
-  void add_lora(int64_t l, size_t kind, const float* in, float* out) {
+  // out += scale * B (A in) on the rows of every segment whose adapter
+  // adapts layer l's matrix `kind`; neighbouring segments with the same
+  // adapter take one product. in and out hold rows [first, first + count)
+  // of the pass (all of them by default).
+  void add_lora(int64_t l, size_t kind, const float* in, float* out, int64_t first = 0, int64_t count = -1) {
+    if (count < 0) count = n - first;
     for (size_t s0 = 0, s1; s0 < segments.size(); s0 = s1) {
       const LoraWeights* lora = lora_of(s0);
       for (s1 = s0 + 1; s1 < segments.size() && lora_of(s1) == lora;) ++s1;
       const LoraWeights::Pair* p = lora != nullptr ? lora->find(l, kind) : nullptr;
-      if (p == nullptr) continue;
-      const int64_t r0 = row0[s0], rows = row0[s1] - r0;
+      const int64_t r0 = std::max(row0[s0], first), r1 = std::min(row0[s1], first + count);
+      if (p == nullptr || r0 >= r1) continue;
+      const int64_t rows = r1 - r0;
       lora_mid.resize(static_cast<size_t>(rows * p->a.rows));
       lora_delta.resize(static_cast<size_t>(rows * p->b.rows));
-      matmul(p->a, in + r0 * p->a.cols, rows, lora_mid.data(), pool, mode);
+      matmul(p->a, in + (r0 - first) * p->a.cols, rows, lora_mid.data(), pool, mode);
       matmul(p->b, lora_mid.data(), rows, lora_delta.data(), pool, mode);
       const float scale = lora->scale();
-      float* o = out + r0 * p->b.rows;
+      float* o = out + (r0 - first) * p->b.rows;
       for (size_t i = 0; i < lora_delta.size(); ++i) o[i] += scale * lora_delta[i];
     }
   }
@@ -259,7 +270,8 @@ Model::Pass::State::State(const Model& m, const ForwardSegment* segs, int64_t n_
   v.resize(k.size());
   att_out.resize(q.size());
   proj.resize(x.size());
-  gate.resize(static_cast<size_t>(n * c.n_ff));
+  ffn_rows = std::max<int64_t>(1, std::min(n, matmul_rows_to_amortize()));
+  gate.resize(static_cast<size_t>(ffn_rows * c.n_ff));
   up.resize(gate.size());
   for (int64_t s = 0; s < n_segs; ++s)
     for (int64_t t = 0; t < segments[static_cast<size_t>(s)].n; ++t)
@@ -277,7 +289,7 @@ void Model::Pass::State::layer(int64_t l) {
   norm_rows(L.attn_norm);
   const MatrixView qkv[3] = {L.wq, L.wk, L.wv};
   float* const qkv_out[3] = {q.data(), k.data(), v.data()};
-  matmul_group(qkv, qkv_out, 3, xn.data());
+  matmul_group(qkv, qkv_out, 3, xn.data(), n);
   for (size_t kind = 0; kind < 3; ++kind) add_lora(l, kind, xn.data(), qkv_out[kind]);
   add_bias(q.data(), L.bq, n);
   add_bias(k.data(), L.bk, n);
@@ -305,15 +317,24 @@ void Model::Pass::State::layer(int64_t l) {
   for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 
   norm_rows(L.ffn_norm);
+  for (int64_t r0 = 0; r0 < n; r0 += ffn_rows) ffn(l, r0, std::min(ffn_rows, n - r0));
+  for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+}
+
+// proj = the FFN of xn, rows [first, first + rows).
+void Model::Pass::State::ffn(int64_t l, int64_t first, int64_t rows) {
+  const ModelConfig& c = model.config_;
+  const LayerWeights& L = model.layers_[static_cast<size_t>(l)];
+  const float* in = xn.data() + first * c.n_embd;
   const MatrixView gate_up[2] = {L.w_gate, L.w_up};
   float* const gate_up_out[2] = {gate.data(), up.data()};
-  matmul_group(gate_up, gate_up_out, 2, xn.data());
-  for (size_t kind = 4; kind < 6; ++kind) add_lora(l, kind, xn.data(), gate_up_out[kind - 4]);
-  if (mode == MathMode::kExact) swiglu(gate.data(), up.data(), gate.data(), n * c.n_ff);
-  else swiglu_fast(gate.data(), up.data(), gate.data(), n * c.n_ff, pool);
-  matmul(L.w_down, gate.data(), n, proj.data(), pool, mode);
-  add_lora(l, 6, gate.data(), proj.data());
-  for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+  matmul_group(gate_up, gate_up_out, 2, in, rows);
+  for (size_t kind = 4; kind < 6; ++kind) add_lora(l, kind, in, gate_up_out[kind - 4], first, rows);
+  if (mode == MathMode::kExact) swiglu(gate.data(), up.data(), gate.data(), rows * c.n_ff);
+  else swiglu_fast(gate.data(), up.data(), gate.data(), rows * c.n_ff, pool);
+  float* out = proj.data() + first * c.n_embd;
+  matmul(L.w_down, gate.data(), rows, out, pool, mode);
+  add_lora(l, 6, gate.data(), out, first, rows);
 }
 
 // Attention: a row sees positions 0 .. its own of its own cache (causal).
