@@ -45,10 +45,10 @@ uint64_t peak_rss_bytes() {
 
 // Read bandwidth with the same threads the model uses: sums a buffer much
 // larger than the last-level cache with the vector loads of the active CPU
-// level (a scalar loop reads ~35 % slower, so decode could pass its "bound").
-// Best of a few passes. The buffer is
-// mapped like packed weights (AnonymousMemory: 2 MiB pages where the kernel
-// allows), so the probe and the model see the same TLB costs.
+// level (a scalar loop read ~35 % less, and decode passed its "bound").
+// Best of a few passes. The buffer is mapped like packed weights
+// (AnonymousMemory: 2 MiB pages where the kernel allows), so the probe and
+// the model see the same TLB costs.
 double measure_read_bandwidth(ThreadPool& pool) {
   const size_t n = (size_t{512} << 20) / sizeof(uint64_t);
   AnonymousMemory memory(n * sizeof(uint64_t));

@@ -195,9 +195,9 @@ inline void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float*
 }
 
 // Rows per matmul call from which prefill at the active level runs at its
-// full rate per row: the vector levels read (packed) weights in place and
-// need ~100; the amx level converts each call's weights into BF16 tiles
-// (~0.13 ns a weight) and needs every row it can get (returns INT64_MAX).
+// full rate per row: 128 at the vector levels, which read (packed) weights
+// in place; INT64_MAX at amx, which converts each call's weights into BF16
+// tiles (~0.13 ns a weight) and gains from every row it gets.
 int64_t matmul_rows_to_amortize();
 
 // C (m x n, row stride ldc) += A (m x k) times B (k x n, row stride ldb),
