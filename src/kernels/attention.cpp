@@ -80,7 +80,7 @@ bool kv_tiles_supported(int64_t head_dim) {
 }
 
 size_t kv_tile_bytes(int64_t n_keys, int64_t head_dim) {
-  return static_cast<size_t>((n_keys + 31) / 32 * 128 * head_dim);
+  return static_cast<size_t>((n_keys + kKvTileKeys - 1) / kKvTileKeys * 128 * head_dim);
 }
 
 void attend_at(CpuLevel level, const float* q, KvRows k, KvRows v, int64_t n_keys, int64_t head_dim, float scale,

@@ -323,29 +323,23 @@ void tile_product(const uint8_t* a, const uint8_t* a1, const uint8_t* b, const u
       if (kNp == 2) _mm_prefetch(reinterpret_cast<const char*>(y + t * ldy + kTile), _MM_HINT_ET0);
     }
   }
-  for (int64_t k = 0; k < kn && kSplit; k += kK) {
+  for (int64_t k = 0; k < kn; k += kK) {
     ONELLM_TILE_LOAD(4, a + 32 * k, 64);
     ONELLM_TILE_LOAD(6, b + 32 * k, 64);
     if (kNp == 2) ONELLM_TILE_LOAD(7, b1 + 32 * k, 64);
     ONELLM_TILE_DP(0, 4, 6);
     if (kNp == 2) ONELLM_TILE_DP(1, 4, 7);
-    ONELLM_TILE_LOAD(5, a1 + 32 * k, 64);
-    ONELLM_TILE_DP(0, 5, 6);
-    if (kNp == 2) ONELLM_TILE_DP(1, 5, 7);
-    if (b_lo != nullptr) {
-      ONELLM_TILE_LOAD(6, b_lo + 32 * k, 64);
-      if (kNp == 2) ONELLM_TILE_LOAD(7, b1_lo + 32 * k, 64);
-      ONELLM_TILE_DP(0, 4, 6);
-      if (kNp == 2) ONELLM_TILE_DP(1, 4, 7);
-    }
-  }
-  for (int64_t k = 0; k < kn && !kSplit; k += kK) {
-    ONELLM_TILE_LOAD(4, a + 32 * k, 64);
-    ONELLM_TILE_LOAD(6, b + 32 * k, 64);
-    if (kNp == 2) ONELLM_TILE_LOAD(7, b1 + 32 * k, 64);
-    ONELLM_TILE_DP(0, 4, 6);
-    if (kNp == 2) ONELLM_TILE_DP(1, 4, 7);
-    if (kNt == 2) {
+    if constexpr (kSplit) {  // + a_lo b + a b_lo into the same C tiles
+      ONELLM_TILE_LOAD(5, a1 + 32 * k, 64);
+      ONELLM_TILE_DP(0, 5, 6);
+      if (kNp == 2) ONELLM_TILE_DP(1, 5, 7);
+      if (b_lo != nullptr) {
+        ONELLM_TILE_LOAD(6, b_lo + 32 * k, 64);
+        if (kNp == 2) ONELLM_TILE_LOAD(7, b1_lo + 32 * k, 64);
+        ONELLM_TILE_DP(0, 4, 6);
+        if (kNp == 2) ONELLM_TILE_DP(1, 4, 7);
+      }
+    } else if (kNt == 2) {  // the second token tile
       ONELLM_TILE_LOAD(5, a1 + 32 * k, 64);
       ONELLM_TILE_DP(2, 5, 6);
       if (kNp == 2) ONELLM_TILE_DP(3, 5, 7);
@@ -397,15 +391,11 @@ void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y,
         const int64_t n = t < n_tokens ? std::min<int64_t>(kK, w.cols - c) : 0;
         const __mmask16 m0 = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
         const __mmask16 m1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : static_cast<__mmask16>((1u << (n - 16)) - 1);
-        const __m512 lo = _mm512_maskz_loadu_ps(m0, src + c), hi = _mm512_maskz_loadu_ps(m1, src + c + 16);
-        const __m512i words = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
-        _mm512_storeu_si512(dst + c * kTile, words);
-        if (split) {  // the rests: x minus its BF16 value
-          const __m512 lo_rest = _mm512_sub_ps(lo, bf16_to_f32(_mm512_castsi512_si256(words)));
-          const __m512 hi_rest = _mm512_sub_ps(hi, bf16_to_f32(_mm512_extracti64x4_epi64(words, 1)));
-          _mm512_storeu_si512(dst + act_bytes / 2 + c * kTile,
-                              reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi_rest, lo_rest)));
-        }
+        const __m512 x0 = _mm512_maskz_loadu_ps(m0, src + c), x1 = _mm512_maskz_loadu_ps(m1, src + c + 16);
+        if (split)
+          split_row(x0, x1, dst + c * kTile, dst + act_bytes / 2 + c * kTile);
+        else
+          _mm512_storeu_si512(dst + c * kTile, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(x1, x0)));
       }
     }
   };

@@ -42,7 +42,7 @@ namespace {
 
 #include "kernels/fast_amx_tiles.inc"
 
-constexpr int64_t kKeyBlock = 32;  // keys per block: one A tile row of P
+constexpr int64_t kKeyBlock = kKvTileKeys;  // keys per block: one A tile row of P
 
 #include "kernels/fast_avx512_exp.inc"
 
@@ -131,13 +131,6 @@ void block_tiles(const float* keys, int64_t stride, const float* values, int64_t
       _mm512_storeu_si512(v_out + 64 * dim + 1024 * c + 64 * j,
                           bf16_pairs(_mm512_sub_ps(v0, bf16_value(v0)), _mm512_sub_ps(v1, bf16_value(v1))));
     }
-}
-
-// An A-tile row of 32 values as hi (at hi) and lo (at lo).
-inline void split_row(__m512 x0, __m512 x1, uint8_t* hi, uint8_t* lo) {
-  _mm512_store_si512(hi, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(x1, x0)));
-  _mm512_store_si512(lo, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_sub_ps(x1, bf16_value(x1)),
-                                                                       _mm512_sub_ps(x0, bf16_value(x0)))));
 }
 
 void attend_heads_tiles(const float* q, int64_t n_q, KvRows k, KvRows v, int64_t n_keys, const int64_t* key_limits,

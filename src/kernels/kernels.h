@@ -236,10 +236,11 @@ struct KvRows {
 // rows for this head size:
 bool kv_tiles_supported(int64_t head_dim);
 // Bytes of the tile layout of n_keys keys (or values) of head_dim: blocks
-// of 32 keys, 128 head_dim bytes each (each value as two BF16 parts).
+// of kKvTileKeys keys, 128 head_dim bytes each (each value as two BF16 parts).
+constexpr int64_t kKvTileKeys = 32;
 size_t kv_tile_bytes(int64_t n_keys, int64_t head_dim);
 // Keys and values [j0, j1) of k and v (F32, F16 or Q8_0 rows; j0 a multiple
-// of 32, j1 one too or the last key) into k_out and v_out, which hold the
+// of kKvTileKeys, j1 one too or the last key) into k_out and v_out, which hold the
 // head's blocks from key 0 (kv_tile_bytes(n_keys, head_dim) each); a last
 // partial block is padded with zero keys. Throws Error unless
 // kv_tiles_supported(head_dim).

@@ -439,11 +439,12 @@ void Model::Pass::State::attention(int64_t l) {
       std::vector<uint8_t>& vb = tile_rows[2 * s + 1];
       kb.resize(head_bytes * static_cast<size_t>(c.n_head_kv));
       vb.resize(kb.size());
-      const int64_t n_blocks = (n_keys + 31) / 32;
+      const int64_t n_blocks = (n_keys + kKvTileKeys - 1) / kKvTileKeys;
       auto prepare = [&](int64_t b0, int64_t b1) {
         for (int64_t h = 0; h < c.n_head_kv; ++h)
-          prepare_kv_tiles(cache.k_rows(l, h), cache.v_rows(l, h), 32 * b0, std::min(32 * b1, n_keys), HD,
-                           kb.data() + h * head_bytes, vb.data() + h * head_bytes);
+          prepare_kv_tiles(cache.k_rows(l, h), cache.v_rows(l, h), kKvTileKeys * b0,
+                           std::min(kKvTileKeys * b1, n_keys), HD, kb.data() + h * head_bytes,
+                           vb.data() + h * head_bytes);
       };
       if (pool != nullptr && n_blocks > 1) pool->parallel_for(n_blocks, prepare);
       else prepare(0, n_blocks);
