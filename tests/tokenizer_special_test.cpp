@@ -112,6 +112,18 @@ TEST(TokenizerSpecial, LongestFirstAndUserDefinedAlways) {
   EXPECT_EQ(t.decode({'x', 256, 'y'}, false, true), "x<|a|>y");
 }
 
+TEST(TokenizerSpecial, RepeatedTokensAndMergesResolveAsLlamaCpp) {
+  // "ab" is both 256 and 257: its text means the last id. "a b" is merge 0
+  // and merge 4: it keeps rank 0, so "abc" merges a+b before b+c (rank 1).
+  auto v = tiny_bpe("gpt-2", {{"ab", 1}, {"ab", 1}, {"bc", 1}, {"abc", 1}}, {"a b", "b c", "ab c", "x y", "a b"});
+  EXPECT_EQ(v->tok->encode("ab", false, false), (std::vector<int32_t>{257}));
+  EXPECT_EQ(v->tok->encode("abc", false, false), (std::vector<int32_t>{259}));
+  EXPECT_EQ(v->tok->encode("bc", false, false), (std::vector<int32_t>{258}));
+  EXPECT_EQ(v->tok->find_token("ab"), 257);
+  EXPECT_EQ(v->tok->token_text(256), "ab");
+  EXPECT_FALSE(v->tok->find_token("abcd").has_value());
+}
+
 TEST(TokenizerSpecial, Phi3SpecialTokensEatFollowingSpaces) {
   // ▁ is not a token, so each stray space falls back to bytes E2 96 81 = ids 230 154 133.
   const std::vector<int32_t> space = {4 + 0xE2, 4 + 0x96, 4 + 0x81};

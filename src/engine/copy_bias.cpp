@@ -69,7 +69,8 @@ std::vector<std::string> recommended_copy_arguments(const GgufFile& file) {
   if (!file.find(kCopyArgumentsKey)) return {};
   std::vector<std::string> names;
   try {
-    for (const GgufValue& v : file.get_array(kCopyArgumentsKey).items) names.push_back(v.str);
+    const GgufValue& list = file.get_array(kCopyArgumentsKey);
+    for (size_t k = 0; k < list.size(); ++k) names.emplace_back(list.string_at(k));
   } catch (const Error& e) {
     throw Error(std::string(kCopyArgumentsKey) + ": " + e.what());
   }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/mapped_file.h"
@@ -22,8 +23,11 @@ enum class GgufType : uint32_t {
 };
 const char* gguf_type_name(GgufType type);
 
-// One metadata value. Scalars keep their exact type; arrays keep their
-// element type and hold strings, numbers or nested arrays in `items`.
+// One metadata value. Scalars keep their exact type. An array keeps its
+// element type; arrays of scalars or strings hold their elements packed (a
+// 150k vocabulary costs its text plus 8 bytes a token, not a GgufValue a
+// token), arrays of arrays hold GgufValues in `items`. Read elements through
+// size() and the *_at accessors, which check the element type.
 struct GgufValue {
   GgufType type = GgufType::UINT32;
   uint64_t u = 0;       // unsigned integers and bool
@@ -31,14 +35,27 @@ struct GgufValue {
   double f = 0;         // floats
   std::string str;      // STRING
   GgufType elem_type = GgufType::UINT32;  // ARRAY
-  std::vector<GgufValue> items;           // ARRAY
+  std::string elems;                      // ARRAY of scalars: their bytes; of strings: their texts back to back
+  std::vector<uint64_t> string_ends;      // ARRAY of strings: where each text ends in `elems`
+  std::vector<GgufValue> items;           // ARRAY of arrays
 
-  bool is_integer() const;
+  bool is_integer() const { return is_integer_type(type); }
   bool is_float() const { return type == GgufType::FLOAT32 || type == GgufType::FLOAT64; }
   bool is_numeric() const { return is_integer() || is_float() || type == GgufType::BOOL; }
   int64_t as_int() const;    // any integer or bool
   double as_double() const;  // any numeric
 
+  // ARRAY elements; the accessors throw Error for another element type or an
+  // index out of range.
+  size_t size() const;
+  std::string_view string_at(size_t k) const;
+  int64_t int_at(size_t k) const;     // integer or bool elements
+  double number_at(size_t k) const;   // any numeric elements
+  const GgufValue& array_at(size_t k) const;
+  void push_string(std::string_view s);  // appends to an ARRAY of strings
+
+  static bool is_integer_type(GgufType t);
+  static size_t scalar_bytes(GgufType t);  // 0 for STRING and ARRAY
   static GgufValue of_string(std::string s);
   static GgufValue of_u32(uint32_t v);
   static GgufValue of_i32(int32_t v);
@@ -48,6 +65,7 @@ struct GgufValue {
   static GgufValue of_strings(const std::vector<std::string>& v);
   static GgufValue of_f32s(const std::vector<float>& v);
   static GgufValue of_i32s(const std::vector<int32_t>& v);
+  static GgufValue of_arrays(std::vector<GgufValue> v);
 };
 
 struct GgufTensor {
@@ -75,10 +93,9 @@ class GgufFile {
   const std::vector<std::string>& keys() const { return key_order_; }
   // Null if absent. Throws Error for a key whose array was released.
   const GgufValue* find(const std::string& key) const;
-  // Frees metadata arrays of at least min_items items (a parsed value costs
-  // ~100 bytes per item: a 150k vocabulary and its merges take ~45 MB) once
-  // their users have copied what they need, e.g. the tokenizer. Later reads
-  // of those keys throw Error saying so.
+  // Frees metadata arrays of at least min_items items (a 150k vocabulary and
+  // its merges take ~5 MB) once their users have copied what they need, e.g.
+  // the tokenizer. Later reads of those keys throw Error saying so.
   void release_large_arrays(size_t min_items);
   // Typed getters: the *_or forms return the fallback when the key is absent;
   // the others throw Error naming the key. A present key of the wrong type

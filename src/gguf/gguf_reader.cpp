@@ -36,13 +36,22 @@ class Cursor {
     pos_ += sizeof(T);
     return v;
   }
-  std::string read_string(const std::string& what) {
-    uint64_t len = read<uint64_t>(what + " length");
-    need(len, what);
-    std::string s(reinterpret_cast<const char*>(data_ + pos_), static_cast<size_t>(len));
-    pos_ += static_cast<size_t>(len);
+  std::string_view read_bytes(uint64_t n, const std::string& what) {
+    need(n, what);
+    std::string_view s(reinterpret_cast<const char*>(data_ + pos_), static_cast<size_t>(n));
+    pos_ += static_cast<size_t>(n);
     return s;
   }
+  // `what` names the string in a truncation error (built once by callers
+  // reading many strings).
+  std::string_view read_string_view(const std::string& what) {
+    need(sizeof(uint64_t), what);
+    uint64_t len;
+    std::memcpy(&len, data_ + pos_, sizeof len);
+    pos_ += sizeof len;
+    return read_bytes(len, what);
+  }
+  std::string read_string(const std::string& what) { return std::string(read_string_view(what)); }
   [[noreturn]] void fail(const std::string& msg) const { throw Error(file_ + ": " + msg); }
 
  private:
@@ -52,16 +61,11 @@ class Cursor {
   const std::string& file_;
 };
 
-size_t scalar_size(GgufType t) {
-  switch (t) {
-    case GgufType::UINT8: case GgufType::INT8: case GgufType::BOOL: return 1;
-    case GgufType::UINT16: case GgufType::INT16: return 2;
-    case GgufType::UINT32: case GgufType::INT32: case GgufType::FLOAT32: return 4;
-    case GgufType::UINT64: case GgufType::INT64: case GgufType::FLOAT64: return 8;
-    case GgufType::STRING: return 8;  // at least the length field
-    case GgufType::ARRAY: return 12;  // at least type + count
-  }
-  return 0;
+// The fewest bytes an element of type t takes in the file.
+size_t min_elem_bytes(GgufType t) {
+  if (t == GgufType::STRING) return 8;  // the length field
+  if (t == GgufType::ARRAY) return 12;  // type + count
+  return GgufValue::scalar_bytes(t);
 }
 
 GgufValue read_value(Cursor& c, GgufType type, const std::string& key, int depth) {
@@ -92,13 +96,26 @@ GgufValue read_value(Cursor& c, GgufType type, const std::string& key, int depth
         c.fail("key '" + key + "': unknown array element type " + std::to_string(et));
       v.elem_type = static_cast<GgufType>(et);
       uint64_t count = c.read<uint64_t>("key '" + key + "' array length");
-      // Each element takes at least scalar_size bytes, so a count larger than
+      // Each element takes at least min_elem_bytes, so a count larger than
       // the rest of the file is a lie; checking first avoids a huge reserve.
-      if (count > c.remaining() / scalar_size(v.elem_type))
+      if (count > c.remaining() / min_elem_bytes(v.elem_type))
         c.fail("key '" + key + "': array of " + std::to_string(count) + " elements does not fit in the " +
                std::to_string(c.remaining()) + " bytes left");
-      v.items.reserve(static_cast<size_t>(count));
-      for (uint64_t k = 0; k < count; ++k) v.items.push_back(read_value(c, v.elem_type, key, depth + 1));
+      if (v.elem_type == GgufType::ARRAY) {
+        v.items.reserve(static_cast<size_t>(count));
+        for (uint64_t k = 0; k < count; ++k) v.items.push_back(read_value(c, v.elem_type, key, depth + 1));
+      } else if (v.elem_type == GgufType::STRING) {
+        const std::string what = "key '" + key + "' string element";
+        v.string_ends.reserve(static_cast<size_t>(count));
+        for (uint64_t k = 0; k < count; ++k) v.push_string(c.read_string_view(what));
+      } else {
+        const size_t n = static_cast<size_t>(count) * GgufValue::scalar_bytes(v.elem_type);
+        v.elems = c.read_bytes(n, "key '" + key + "' array elements");
+        if (v.elem_type == GgufType::BOOL)
+          for (size_t k = 0; k < n; ++k)
+            if (static_cast<uint8_t>(v.elems[k]) > 1)
+              c.fail("key '" + key + "': bool element " + std::to_string(k) + " is neither 0 nor 1");
+      }
       break;
     }
     default:
@@ -212,8 +229,11 @@ const GgufValue* GgufFile::find(const std::string& key) const {
 
 void GgufFile::release_large_arrays(size_t min_items) {
   for (auto& [key, value] : kv_)
-    if (value.type == GgufType::ARRAY && value.items.size() >= min_items) {
-      std::vector<GgufValue>().swap(value.items);
+    if (value.type == GgufType::ARRAY && value.size() >= min_items) {
+      GgufValue emptied;
+      emptied.type = GgufType::ARRAY;
+      emptied.elem_type = value.elem_type;
+      value = std::move(emptied);
       released_keys_.push_back(key);
     }
 }

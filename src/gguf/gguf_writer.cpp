@@ -22,7 +22,7 @@ class ByteSink {
     bytes.resize(at + sizeof(T));
     std::memcpy(bytes.data() + at, &v, sizeof(T));
   }
-  void put_string(const std::string& s) {
+  void put_string(std::string_view s) {
     put<uint64_t>(s.size());
     bytes.insert(bytes.end(), s.begin(), s.end());
   }
@@ -47,12 +47,19 @@ void put_value(ByteSink& out, const GgufValue& v, const std::string& key) {
     case GgufType::STRING: out.put_string(v.str); break;
     case GgufType::ARRAY:
       out.put<uint32_t>(static_cast<uint32_t>(v.elem_type));
-      out.put<uint64_t>(v.items.size());
-      for (const GgufValue& item : v.items) {
-        if (item.type != v.elem_type)
-          throw Error("GGUF writer: key '" + key + "' array mixes " + gguf_type_name(v.elem_type) + " and " +
-                      gguf_type_name(item.type));
-        put_value(out, item, key);
+      out.put<uint64_t>(v.size());
+      if (v.elem_type == GgufType::STRING) {
+        for (size_t k = 0; k < v.size(); ++k) out.put_string(v.string_at(k));
+      } else if (v.elem_type == GgufType::ARRAY) {
+        for (const GgufValue& item : v.items) {
+          if (item.type != GgufType::ARRAY)
+            throw Error("GGUF writer: key '" + key + "' array of arrays holds a " + gguf_type_name(item.type));
+          put_value(out, item, key);
+        }
+      } else {
+        if (v.elems.size() % GgufValue::scalar_bytes(v.elem_type) != 0)
+          throw Error("GGUF writer: key '" + key + "' holds a partial " + gguf_type_name(v.elem_type) + " element");
+        out.bytes.insert(out.bytes.end(), v.elems.begin(), v.elems.end());
       }
       break;
   }

@@ -450,7 +450,7 @@ float dot_f32(const float* a, const float* b, int64_t n) { return kernels_for(cp
 void axpy_f32(float a, const float* x, float* y, int64_t n) { kernels_for(cpu_level()).axpy_f32(a, x, y, n); }
 
 int64_t matmul_rows_to_amortize() {
-  return cpu_level() == CpuLevel::kAmx ? std::numeric_limits<int64_t>::max() : 128;
+  return cpu_level() == CpuLevel::kAmx ? 256 : 128;
 }
 
 uint64_t sum_words_at(CpuLevel level, const uint64_t* w, int64_t n) { return kernels_for(level).sum_words(w, n); }

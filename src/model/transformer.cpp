@@ -143,12 +143,10 @@ struct Model::Pass::State {
     if (mode == MathMode::kFast) return matmul_fast_group(ws, ys, count, in, rows, pool);
     for (int i = 0; i < count; ++i) matmul(ws[i], in, rows, ys[i], pool, mode);
   }
-  // The FFN takes the pass's rows in chunks of ffn_rows: its gate and up
-  // activations (2 x n_ff floats a row) are a prefill's largest buffers,
-  // 2 x 17.5 MiB at 512 rows of Qwen2.5-1.5B. The vector levels read packed
-  // weights in place, so 128 rows a call run as fast per row as 512; the
-  // amx level converts each call's weights into BF16 tiles and takes all
-  // rows at once (matmul_rows_to_amortize).
+  // The FFN takes the pass's rows in even chunks of at most
+  // matmul_rows_to_amortize(): its gate and up activations (2 x n_ff floats
+  // a row) are a prefill's largest buffers, 2 x 17.5 MiB at 512 rows of
+  // Qwen2.5-1.5B, and more rows a call would not run faster.
   int64_t ffn_rows = 0;
   void ffn(int64_t l, int64_t first, int64_t rows);
   ~State() { recycler().give(buffers); }
@@ -270,7 +268,8 @@ Model::Pass::State::State(const Model& m, const ForwardSegment* segs, int64_t n_
   v.resize(k.size());
   att_out.resize(q.size());
   proj.resize(x.size());
-  ffn_rows = std::max<int64_t>(1, std::min(n, matmul_rows_to_amortize()));
+  const int64_t ffn_chunks = (n + matmul_rows_to_amortize() - 1) / matmul_rows_to_amortize();
+  ffn_rows = (n + ffn_chunks - 1) / ffn_chunks;
   gate.resize(static_cast<size_t>(ffn_rows * c.n_ff));
   up.resize(gate.size());
   for (int64_t s = 0; s < n_segs; ++s)

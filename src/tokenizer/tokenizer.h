@@ -9,11 +9,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "gguf/gguf.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/text_table.h"
 
 namespace onellm {
 
@@ -23,13 +23,6 @@ enum class TokenKind : int32_t { kUndefined = 0, kNormal = 1, kUnknown = 2, kCon
                                  kUnused = 5, kByte = 6 };
 
 class PreTokenizer;
-
-// Hash for maps keyed by std::string that are searched with string_view.
-struct TextHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-using TextMap = std::unordered_map<std::string, int32_t, TextHash, std::equal_to<>>;
 
 class Tokenizer {
  public:
@@ -49,7 +42,7 @@ class Tokenizer {
   // As llama_detokenize, including the space clean-up some BPE vocabularies use.
   std::string decode(const std::vector<int32_t>& ids, bool remove_special = false, bool unparse_special = false) const;
 
-  int32_t n_vocab() const { return static_cast<int32_t>(tokens_.size()); }
+  int32_t n_vocab() const { return tokens_.size(); }
   int32_t bos_id() const { return bos_; }  // -1: none
   int32_t eos_id() const { return eos_; }
   int32_t eot_id() const { return eot_; }
@@ -63,7 +56,7 @@ class Tokenizer {
   bool is_eog(int32_t id) const;
   bool is_control(int32_t id) const;
   std::optional<int32_t> find_token(std::string_view text) const;
-  const std::string& token_text(int32_t id) const;  // throws Error for an id outside the vocabulary
+  std::string_view token_text(int32_t id) const;  // throws Error for an id outside the vocabulary
   TokenKind token_kind(int32_t id) const;
   bool is_bpe() const { return bpe_; }
   const std::string& pre_tokenizer_name() const { return pre_name_; }
@@ -84,13 +77,12 @@ class Tokenizer {
 
   std::string source_;  // file name, for error messages
   bool bpe_ = false;
-  std::vector<std::string> tokens_;
+  TextTable tokens_;  // by id; find() gives the last id of a text, as llama.cpp
   std::vector<float> scores_;
   std::vector<TokenKind> kinds_;
   static constexpr uint8_t kStripLeft = 1, kStripRight = 2;
   std::vector<uint8_t> strip_;  // kStripLeft / kStripRight: spaces a special token swallows
-  TextMap token_ids_;
-  TextMap merge_ranks_;  // "left right" -> rank
+  TextTable merges_;  // "left right" by rank; find() gives the first rank of a text, as llama.cpp
   std::vector<int32_t> special_by_length_;  // control/user-defined/unknown ids, longest text first
   std::vector<bool> eog_;
   std::vector<int32_t> spm_byte_ids_;  // SPM: token of each byte (<0xXX>, else the byte itself), -1 if none

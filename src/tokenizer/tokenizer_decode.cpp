@@ -58,7 +58,7 @@ uint32_t next_code_point(std::string_view s, size_t& i) {
 
 // A byte-level BPE token text back to bytes (llama.cpp's llama_decode_text,
 // including how it marks characters outside the byte alphabet).
-std::string bpe_token_bytes(const std::string& text) {
+std::string bpe_token_bytes(std::string_view text) {
   static const char* hex = "0123456789abcdef";
   const std::string clean = sanitize_utf8_like_llama(text);
   std::string out;
@@ -74,7 +74,8 @@ std::string bpe_token_bytes(const std::string& text) {
       out += hex[static_cast<unsigned char>(clean[k]) >> 4];
       out += hex[static_cast<unsigned char>(clean[k]) & 15];
     }
-    out += text + "]";
+    out += text;
+    out += "]";
   }
   return out;
 }
@@ -109,9 +110,9 @@ void Tokenizer::check_id(int32_t id) const {
                 std::to_string(n_vocab()) + " tokens");
 }
 
-const std::string& Tokenizer::token_text(int32_t id) const {
+std::string_view Tokenizer::token_text(int32_t id) const {
   check_id(id);
-  return tokens_[static_cast<size_t>(id)];
+  return tokens_.at(id);
 }
 
 TokenKind Tokenizer::token_kind(int32_t id) const {
@@ -133,13 +134,13 @@ std::optional<int32_t> Tokenizer::find_token(std::string_view text) const {
 
 std::string Tokenizer::token_to_piece(int32_t id, bool special) const {
   check_id(id);
-  const std::string& text = tokens_[static_cast<size_t>(id)];
+  const std::string_view text = tokens_.at(id);
   switch (kinds_[static_cast<size_t>(id)]) {
     case TokenKind::kControl:
     case TokenKind::kUnknown:
-      return special ? text : std::string();
+      return special ? std::string(text) : std::string();
     case TokenKind::kUserDefined:
-      return text;
+      return std::string(text);
     case TokenKind::kNormal:
       if (bpe_) return bpe_token_bytes(text);
       {
@@ -160,7 +161,7 @@ std::string Tokenizer::token_to_piece(int32_t id, bool special) const {
       // "<0x" as hex whatever the rest says. BPE byte tokens print nothing.
       if (bpe_) return std::string();
       {
-        const std::string hex = text.size() > 3 ? text.substr(3, 2) : std::string();
+        const std::string hex(text.size() > 3 ? text.substr(3, 2) : std::string_view());
         return std::string(1, static_cast<char>(std::strtol(hex.c_str(), nullptr, 16)));
       }
     case TokenKind::kUnused:

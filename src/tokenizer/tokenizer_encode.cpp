@@ -87,8 +87,7 @@ struct Fragment {
 }  // namespace
 
 int32_t Tokenizer::lookup(std::string_view text) const {
-  auto it = token_ids_.find(text);
-  return it == token_ids_.end() ? -1 : it->second;
+  return tokens_.find(text);
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
@@ -101,7 +100,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
   for (int32_t id : special_by_length_) {
     const TokenKind kind = kinds_[static_cast<size_t>(id)];
     if (!parse_special && kind != TokenKind::kUserDefined) continue;
-    const std::string& special = tokens_[static_cast<size_t>(id)];
+    const std::string_view special = tokens_.at(id);
     const uint8_t strip = strip_[static_cast<size_t>(id)];
     bool found = false;
     next.clear();
@@ -232,9 +231,9 @@ void Tokenizer::bpe_word(const std::string& word, std::vector<int32_t>& out) con
     key.assign(word, sym[left].begin, sym[left].len);
     key += ' ';
     key.append(word, sym[right].begin, sym[right].len);
-    auto it = merge_ranks_.find(key);
-    if (it == merge_ranks_.end()) return false;
-    *priority = -static_cast<int64_t>(it->second);  // lower rank merges first
+    const int32_t rank = merges_.find(key);
+    if (rank < 0) return false;
+    *priority = -static_cast<int64_t>(rank);  // lower rank merges first
     return true;
   });
   const std::string_view all = word;

@@ -30,8 +30,9 @@ int32_t read_id(const GgufFile& f, const std::string& key, int32_t fallback, int
 const GgufValue* per_token_array(const GgufFile& f, const std::string& key, size_t n, bool integers) {
   const GgufValue* v = f.find(key);
   if (v == nullptr) return nullptr;
-  bool ok = v->type == GgufType::ARRAY && v->items.size() == n;
-  for (size_t i = 0; ok && i < n; ++i) ok = integers ? v->items[i].is_integer() : v->items[i].is_numeric();
+  const bool ok = v->type == GgufType::ARRAY && v->size() == n &&
+                  (GgufValue::is_integer_type(v->elem_type) || v->elem_type == GgufType::BOOL ||
+                   (!integers && (v->elem_type == GgufType::FLOAT32 || v->elem_type == GgufType::FLOAT64)));
   if (!ok)
     throw Error(f.path() + ": '" + key + "' must be " + std::to_string(n) + (integers ? " integers" : " numbers") +
                 ", one per token (tokenizer.ggml.tokens)");
@@ -71,42 +72,41 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
   const GgufValue& tokens = f.get_array("tokenizer.ggml.tokens");
   if (tokens.elem_type != GgufType::STRING)
     throw Error(f.path() + ": 'tokenizer.ggml.tokens' must be an array of strings");
-  if (tokens.items.empty()) throw Error(f.path() + ": 'tokenizer.ggml.tokens' is empty");
-  if (tokens.items.size() > 0x7FFFFFFF) throw Error(f.path() + ": 'tokenizer.ggml.tokens' is too long");
-  const size_t n = tokens.items.size();
+  if (tokens.size() == 0) throw Error(f.path() + ": 'tokenizer.ggml.tokens' is empty");
+  if (tokens.size() > 0x7FFFFFFF) throw Error(f.path() + ": 'tokenizer.ggml.tokens' is too long");
+  const size_t n = tokens.size();
   const int32_t nv = static_cast<int32_t>(n);
-  t->tokens_.reserve(n);
+  t->tokens_.reserve(n, tokens.elems.size());
   for (size_t i = 0; i < n; ++i) {
-    // As llama.cpp: an empty text could never be matched or printed.
-    const std::string& s = tokens.items[i].str;
-    t->tokens_.push_back(s.empty() ? "[EMPTY_" + std::to_string(i) + "]" : s);
+    // As llama.cpp: an empty text could never be matched or printed; a text
+    // found twice means its last id (llama.cpp's map assignment).
+    const std::string_view s = tokens.string_at(i);
+    t->tokens_.add(s.empty() ? "[EMPTY_" + std::to_string(i) + "]" : s, true);
   }
 
   t->scores_.assign(n, 0.0f);
   if (const GgufValue* scores = per_token_array(f, "tokenizer.ggml.scores", n, false))
-    for (size_t i = 0; i < n; ++i) t->scores_[i] = static_cast<float>(scores->items[i].as_double());
+    for (size_t i = 0; i < n; ++i) t->scores_[i] = static_cast<float>(scores->number_at(i));
   t->kinds_.assign(n, TokenKind::kNormal);
   if (const GgufValue* types = per_token_array(f, "tokenizer.ggml.token_type", n, true)) {
     for (size_t i = 0; i < n; ++i) {
-      const int64_t k = types->items[i].as_int();
+      const int64_t k = types->int_at(i);
       t->kinds_[i] = (k >= 1 && k <= 6) ? static_cast<TokenKind>(k) : TokenKind::kUndefined;
     }
   }
-  t->token_ids_.reserve(n);
-  for (size_t i = 0; i < n; ++i) t->token_ids_[t->tokens_[i]] = static_cast<int32_t>(i);  // last wins, as llama.cpp
 
   const std::string pre_key = f.get_string_or("tokenizer.ggml.pre", "");
   PreTokenizerTraits traits;
   if (t->bpe_) {
     const GgufValue& merges = f.get_array("tokenizer.ggml.merges");
     if (merges.elem_type != GgufType::STRING) throw Error(f.path() + ": 'tokenizer.ggml.merges' must be strings");
-    t->merge_ranks_.reserve(merges.items.size());
-    for (size_t r = 0; r < merges.items.size(); ++r) {
-      const std::string& m = merges.items[r].str;
+    t->merges_.reserve(merges.size(), merges.elems.size());
+    for (size_t r = 0; r < merges.size(); ++r) {
+      const std::string_view m = merges.string_at(r);
       if (m.find(' ', 1) == std::string::npos)
-        throw Error(f.path() + ": tokenizer.ggml.merges #" + std::to_string(r) + " '" + m +
+        throw Error(f.path() + ": tokenizer.ggml.merges #" + std::to_string(r) + " '" + std::string(m) +
                     "' is not two symbols separated by a space");
-      t->merge_ranks_.emplace(m, static_cast<int32_t>(r));  // first wins, as llama.cpp
+      t->merges_.add(m, false);  // a repeated merge keeps its first rank, as llama.cpp
     }
     t->pre_ = std::make_unique<PreTokenizer>(pre_key);
     t->pre_name_ = pre_key.empty() ? "default" : pre_key;
@@ -145,8 +145,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
   auto detect = [&](int32_t& id, const auto& texts) {
     if (id >= 0) return;
     for (const char* text : texts) {
-      if (auto it = t->token_ids_.find(std::string_view(text)); it != t->token_ids_.end()) {
-        id = it->second;
+      if (const int32_t found = t->tokens_.find(text); found >= 0) {
+        id = found;
         make_control(id);
         return;
       }
@@ -165,9 +165,9 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
   for (int32_t id : {fim_pad, fim_rep, fim_sep, t->eos_, t->eot_, eom})
     if (id >= 0) t->eog_[static_cast<size_t>(id)] = true;
   for (const char* text : kEogTexts) {
-    if (auto it = t->token_ids_.find(std::string_view(text)); it != t->token_ids_.end()) {
-      t->eog_[static_cast<size_t>(it->second)] = true;
-      make_control(it->second);
+    if (const int32_t id = t->tokens_.find(text); id >= 0) {
+      t->eog_[static_cast<size_t>(id)] = true;
+      make_control(id);
     }
   }
 
@@ -177,16 +177,16 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
       t->special_by_length_.push_back(static_cast<int32_t>(i));
   }
   std::stable_sort(t->special_by_length_.begin(), t->special_by_length_.end(), [&](int32_t a, int32_t b) {
-    return t->tokens_[static_cast<size_t>(a)].size() > t->tokens_[static_cast<size_t>(b)].size();
+    return t->tokens_.at(a).size() > t->tokens_.at(b).size();
   });
 
   // Per-model whitespace stripping around special tokens, which llama.cpp
   // decides from the model name and pre-tokenizer (GGUF has no field for it).
   t->strip_.assign(n, 0);
   auto set_strip = [&](std::string_view text, uint8_t flag, bool on) {
-    auto it = t->token_ids_.find(text);
-    if (it == t->token_ids_.end()) return;
-    uint8_t& s = t->strip_[static_cast<size_t>(it->second)];
+    const int32_t id = t->tokens_.find(text);
+    if (id < 0) return;
+    uint8_t& s = t->strip_[static_cast<size_t>(id)];
     s = on ? (s | flag) : (s & ~flag);
   };
   std::string name = f.get_string_or("general.name", "");
@@ -203,8 +203,9 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
   if (!t->bpe_) {
     const std::string_view space = "\xE2\x96\x81";
     t->spm_words_independent_ = true;
-    for (const std::string& text : t->tokens_) {
-      for (size_t p = text.find(space, 1); p != std::string::npos; p = text.find(space, p + 1)) {
+    for (int32_t id = 0; id < t->tokens_.size(); ++id) {
+      const std::string_view text = t->tokens_.at(id);
+      for (size_t p = text.find(space, 1); p != std::string_view::npos; p = text.find(space, p + 1)) {
         if (p < 3 || text.compare(p - 3, 3, space) != 0) t->spm_words_independent_ = false;
       }
     }

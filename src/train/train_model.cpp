@@ -146,8 +146,8 @@ GgufWriter model_gguf_writer(const TrainModel& model, const GgufMetadata& tokeni
   const ModelConfig& c = model.config();
   if (!tokenizer.empty()) {
     for (const auto& [key, value] : tokenizer)
-      if (key == "tokenizer.ggml.tokens" && static_cast<int64_t>(value.items.size()) != c.n_vocab)
-        throw Error("export: the tokenizer has " + std::to_string(value.items.size()) + " tokens, the model " +
+      if (key == "tokenizer.ggml.tokens" && static_cast<int64_t>(value.size()) != c.n_vocab)
+        throw Error("export: the tokenizer has " + std::to_string(value.size()) + " tokens, the model " +
                     std::to_string(c.n_vocab));
   }
   GgufWriter w;
