@@ -43,14 +43,13 @@ uint64_t peak_rss_bytes() {
   return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
 }
 
-// Read bandwidth with the same threads the model uses: sums a buffer much
-// larger than the last-level cache with the vector loads of the active CPU
-// level (a scalar loop read ~35 % less, and decode passed its "bound").
-// Best of a few passes. The buffer is mapped like packed weights
-// (AnonymousMemory: 2 MiB pages where the kernel allows), so the probe and
-// the model see the same TLB costs.
-double measure_read_bandwidth(ThreadPool& pool) {
-  const size_t n = (size_t{512} << 20) / sizeof(uint64_t);
+// Read bandwidth with the same threads the model uses: sums a buffer of
+// `bytes` with the vector loads of the active CPU level (a scalar loop read
+// ~35 % less, and decode passed its "bound"). Best of a few passes. The
+// buffer is mapped like packed weights (AnonymousMemory: 2 MiB pages where
+// the kernel allows), so the probe and the model see the same TLB costs.
+double measure_read_bandwidth(ThreadPool& pool, size_t bytes) {
+  const size_t n = bytes / sizeof(uint64_t) / 4096 * 4096;
   AnonymousMemory memory(n * sizeof(uint64_t));
   uint64_t* buf = reinterpret_cast<uint64_t*>(memory.data());
   std::fill_n(buf, n, uint64_t{1});
@@ -69,9 +68,9 @@ double measure_read_bandwidth(ThreadPool& pool) {
   return best;
 }
 
-// In a child process, so that the probe's 512 MiB buffer does not count in
-// this process's peak RSS. 0 when the child cannot be run.
-double measure_read_bandwidth_in_child(int n_threads) {
+// In a child process, so that the probe's buffer does not count in this
+// process's peak RSS. 0 when the child cannot be run.
+double measure_read_bandwidth_in_child(int n_threads, size_t bytes) {
   double bandwidth = 0;
   int fds[2];
   if (::pipe(fds) != 0) return 0;
@@ -79,7 +78,7 @@ double measure_read_bandwidth_in_child(int n_threads) {
   if (pid == 0) {
     ::close(fds[0]);
     ThreadPool pool(n_threads);
-    double bw = measure_read_bandwidth(pool);
+    double bw = measure_read_bandwidth(pool, bytes);
     (void)!::write(fds[1], &bw, sizeof bw);
     ::_exit(0);
   }
@@ -171,7 +170,6 @@ int bench_command(int argc, char** argv) {
   // better of the two: on a shared machine bandwidth drifts by +-15 % over
   // seconds, and one probe taken in a slow moment put decode above 100 % of
   // its "bound").
-  double bandwidth = measure_read_bandwidth_in_child(m.pool->size());
   // Bytes one decode step reads: every weight except the embedding table
   // (one row of it), plus the output head when it is tied.
   uint64_t step_bytes = model.weight_bytes();
@@ -179,6 +177,14 @@ int bench_command(int argc, char** argv) {
     step_bytes -= e->n_bytes;
     if (c.tied_output) step_bytes += e->n_bytes;
   }
+  // The probe streams as many bytes as a decode step (at least 512 MiB, at
+  // most what 4 x the last-level cache needs): a big last-level cache serves
+  // part of a cyclic read a little larger than itself, so on a 300 MiB L3 a
+  // 512 MiB probe read 36-42 GB/s and 1-2 GiB 33-35, and a model of 829 MiB
+  // meets the latter.
+  const size_t probe_bytes = static_cast<size_t>(std::clamp<uint64_t>(
+      step_bytes, uint64_t{512} << 20, std::max<uint64_t>(uint64_t{512} << 20, 4 * last_level_cache_bytes())));
+  double bandwidth = measure_read_bandwidth_in_child(m.pool->size(), probe_bytes);
 
   struct Row {
     int64_t n_prompt, n_gen, n_depth;
@@ -301,7 +307,7 @@ int bench_command(int argc, char** argv) {
   }
 
   const uint64_t rss = peak_rss_bytes();
-  bandwidth = std::max(bandwidth, measure_read_bandwidth_in_child(m.pool->size()));
+  bandwidth = std::max(bandwidth, measure_read_bandwidth_in_child(m.pool->size(), probe_bytes));
   // A decode step reads the weights and the KV cache up to its position: on
   // average depth + (n_gen + 1) / 2 positions of K and V in every layer.
   const double kv_bytes_per_position = 2.0 * static_cast<double>(c.n_layer * cache.row_bytes());
@@ -323,7 +329,8 @@ int bench_command(int argc, char** argv) {
                      {"n_gen", r.n_gen}, {"n_depth", r.n_depth}, {"sampling", r.n_seq > 1 ? "" : r.label}, {"n_parallel", r.n_seq}, {"avg_ns", static_cast<uint64_t>(ns.mean)},
                      {"stddev_ns", static_cast<uint64_t>(ns.stddev)}, {"avg_ts", ts.mean}, {"stddev_ts", ts.stddev},
                      {"samples_ns", r.ns}, {"samples_ts", r.ts}, {"peak_rss_bytes", rss},
-                     {"mem_bandwidth_bytes_per_s", bandwidth}, {"decode_bound_ts", bound_ts(r)},
+                     {"mem_bandwidth_bytes_per_s", bandwidth}, {"mem_probe_bytes", probe_bytes},
+                     {"decode_bound_ts", bound_ts(r)},
                      {"cpu_level", cpu_level_name(cpu_level())}});
     }
     std::printf("%s\n", out.dump(2).c_str());
@@ -343,10 +350,10 @@ int bench_command(int argc, char** argv) {
                 model.weight_bytes() / 1048576.0, model.parameter_count() / 1e6, m.pool->size(), test.c_str(),
                 ts.mean, ts.stddev, bound);
   }
-  std::printf("\npeak RSS %.1f MiB (file %.1f MiB); read bandwidth %.2f GB/s; %.2f MiB of weights read per decode step,\n"
-              "plus %.3f MiB of KV cache per position it attends to; kernels: CPU level %s\n",
-              rss / 1048576.0, model.gguf().file_size() / 1048576.0, bandwidth / 1e9, step_bytes / 1048576.0,
-              kv_bytes_per_position / 1048576.0, cpu_level_name(cpu_level()));
+  std::printf("\npeak RSS %.1f MiB (file %.1f MiB); read bandwidth %.2f GB/s over %.0f MiB; %.2f MiB of weights read\n"
+              "per decode step, plus %.3f MiB of KV cache per position it attends to; kernels: CPU level %s\n",
+              rss / 1048576.0, model.gguf().file_size() / 1048576.0, bandwidth / 1e9, probe_bytes / 1048576.0,
+              step_bytes / 1048576.0, kv_bytes_per_position / 1048576.0, cpu_level_name(cpu_level()));
   if (const uint64_t llc = last_level_cache_bytes(); llc > 0 && step_bytes <= llc)
     std::printf("the weights fit in the %.0f MiB last-level cache: decode can read them from there and pass the bound\n",
                 llc / 1048576.0);

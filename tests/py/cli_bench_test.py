@@ -71,6 +71,8 @@ def test_json_rows_with_depth():
     tg0, tg40 = rows[1], rows[3]
     bw = tg0["mem_bandwidth_bytes_per_s"]
     check(bw > 0, f"bandwidth {bw}")
+    # The probe streams at least 512 MiB (the tiny model's step is smaller), so caches cannot serve it.
+    check(tg0["mem_probe_bytes"] >= 512 << 20, f"probe of {tg0['mem_probe_bytes']} bytes")
     if bw > 0:
         per_step0, per_step40 = bw / tg0["decode_bound_ts"], bw / tg40["decode_bound_ts"]
         kv = kv_bytes_per_position(MODEL)
