@@ -30,9 +30,10 @@ int32_t read_id(const GgufFile& f, const std::string& key, int32_t fallback, int
 const GgufValue* per_token_array(const GgufFile& f, const std::string& key, size_t n, bool integers) {
   const GgufValue* v = f.find(key);
   if (v == nullptr) return nullptr;
+  const GgufType e = v->elem_type;
+  const bool numbers = e == GgufType::FLOAT32 || e == GgufType::FLOAT64 || e == GgufType::BOOL;
   const bool ok = v->type == GgufType::ARRAY && v->size() == n &&
-                  (GgufValue::is_integer_type(v->elem_type) || v->elem_type == GgufType::BOOL ||
-                   (!integers && (v->elem_type == GgufType::FLOAT32 || v->elem_type == GgufType::FLOAT64)));
+                  (GgufValue::is_integer_type(e) || (!integers && numbers));
   if (!ok)
     throw Error(f.path() + ": '" + key + "' must be " + std::to_string(n) + (integers ? " integers" : " numbers") +
                 ", one per token (tokenizer.ggml.tokens)");
