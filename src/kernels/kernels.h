@@ -197,7 +197,8 @@ inline void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float*
 // Rows per matmul call from which prefill at the active level runs at its
 // full rate per row: 128 at the vector levels, which read (packed) weights
 // in place; 256 at amx, which converts each call's weights into tiles
-// (~0.13 ns a weight): 128 rows lost 10-17 % of pp512, 256 ran as 512 did.
+// (~0.13 ns a weight): 128 rows lost 8-17 % of pp512 against all 512 rows at
+// once, 256 was within -6..+10 %.
 int64_t matmul_rows_to_amortize();
 
 // C (m x n, row stride ldc) += A (m x k) times B (k x n, row stride ldb),
