@@ -166,10 +166,6 @@ int bench_command(int argc, char** argv) {
   for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.n_vocab));
   std::vector<float> logits(static_cast<size_t>(c.n_vocab));
 
-  // Bandwidth is measured before and after the timed runs (the bound is the
-  // better of the two: on a shared machine bandwidth drifts by +-15 % over
-  // seconds, and one probe taken in a slow moment put decode above 100 % of
-  // its "bound").
   // Bytes one decode step reads: every weight except the embedding table
   // (one row of it), plus the output head when it is tied.
   uint64_t step_bytes = model.weight_bytes();
@@ -181,9 +177,13 @@ int bench_command(int argc, char** argv) {
   // most what 4 x the last-level cache needs): a big last-level cache serves
   // part of a cyclic read a little larger than itself, so on a 300 MiB L3 a
   // 512 MiB probe read 36-42 GB/s and 1-2 GiB 33-35, and a model of 829 MiB
-  // meets the latter.
-  const size_t probe_bytes = static_cast<size_t>(std::clamp<uint64_t>(
-      step_bytes, uint64_t{512} << 20, std::max<uint64_t>(uint64_t{512} << 20, 4 * last_level_cache_bytes())));
+  // meets the latter. Bandwidth is measured before and after the timed runs
+  // (the bound is the better of the two: on a shared machine bandwidth drifts
+  // by +-15 % over seconds, and one probe taken in a slow moment put decode
+  // above 100 % of its "bound").
+  const uint64_t llc = last_level_cache_bytes();
+  const size_t probe_bytes = static_cast<size_t>(
+      std::clamp<uint64_t>(step_bytes, uint64_t{512} << 20, std::max<uint64_t>(uint64_t{512} << 20, 4 * llc)));
   double bandwidth = measure_read_bandwidth_in_child(m.pool->size(), probe_bytes);
 
   struct Row {
@@ -354,7 +354,7 @@ int bench_command(int argc, char** argv) {
               "per decode step, plus %.3f MiB of KV cache per position it attends to; kernels: CPU level %s\n",
               rss / 1048576.0, model.gguf().file_size() / 1048576.0, bandwidth / 1e9, probe_bytes / 1048576.0,
               step_bytes / 1048576.0, kv_bytes_per_position / 1048576.0, cpu_level_name(cpu_level()));
-  if (const uint64_t llc = last_level_cache_bytes(); llc > 0 && step_bytes <= llc)
+  if (llc > 0 && step_bytes <= llc)
     std::printf("the weights fit in the %.0f MiB last-level cache: decode can read them from there and pass the bound\n",
                 llc / 1048576.0);
   return 0;

@@ -38,24 +38,16 @@ void TextTable::add(std::string_view text, bool later_wins) {
   if (2 * (ends_.size() + 1) > slots_.size()) rehash(slots_.empty() ? 16 : 2 * slots_.size());
   texts_.append(text);
   ends_.push_back(static_cast<uint32_t>(texts_.size()));
-  const int32_t k = size() - 1;
+  int32_t& slot = slots_[slot_of(text)];
+  if (slot < 0 || later_wins) slot = size() - 1;
+}
+
+size_t TextTable::slot_of(std::string_view text) const {
   size_t s = hash_of(text) & (slots_.size() - 1);
   while (slots_[s] >= 0 && at(slots_[s]) != text) s = (s + 1) & (slots_.size() - 1);
-  if (slots_[s] < 0 || later_wins) slots_[s] = k;
+  return s;
 }
 
-int32_t TextTable::find(std::string_view text) const {
-  if (slots_.empty()) return -1;
-  size_t s = hash_of(text) & (slots_.size() - 1);
-  while (slots_[s] >= 0) {
-    if (at(slots_[s]) == text) return slots_[s];
-    s = (s + 1) & (slots_.size() - 1);
-  }
-  return -1;
-}
-
-size_t TextTable::bytes() const {
-  return texts_.capacity() + ends_.capacity() * sizeof(uint32_t) + slots_.capacity() * sizeof(int32_t);
-}
+int32_t TextTable::find(std::string_view text) const { return slots_.empty() ? -1 : slots_[slot_of(text)]; }
 
 }  // namespace onellm

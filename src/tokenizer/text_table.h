@@ -26,11 +26,11 @@ class TextTable {
     return std::string_view(texts_).substr(begin, ends_[static_cast<size_t>(k)] - begin);
   }
   int32_t size() const { return static_cast<int32_t>(ends_.size()); }
-  // Bytes held (texts, ends and index), for the memory notes.
-  size_t bytes() const;
 
  private:
   void rehash(size_t n_slots);  // n_slots: a power of two
+  // The slot holding text's entry, else the empty slot where it would go.
+  size_t slot_of(std::string_view text) const;
   std::string texts_;
   std::vector<uint32_t> ends_;  // where each text ends in texts_
   std::vector<int32_t> slots_;  // open addressing, linear probing; -1 empty
