@@ -183,10 +183,10 @@ class Model {
   static std::unique_ptr<Model> load(const std::string& path);
   static std::unique_ptr<Model> from_gguf(std::unique_ptr<GgufFile> file);
 
-  // Reads the weights still used from the file into memory ahead of the
-  // first token (packed ones are in memory already; a tied embedding that
-  // was packed as the output matrix is read a row per token, so only the
-  // rows used are faulted in). progress(fraction) after each tensor.
+  // Reads the matrices still read from the file into memory ahead of the
+  // first token (packed ones are in memory already, and a tied embedding
+  // packed as the output matrix is looked up in the packed copy).
+  // progress(fraction) after each matrix.
   void prefetch(const std::function<void(double)>& progress) const;
   // Bytes of re-laid weights held in memory (0: none packed).
   uint64_t packed_bytes() const { return packed_.size(); }
