@@ -162,8 +162,8 @@ int64_t mapped_pages(const void* p, size_t n) {
 TEST(Model, PrefetchLeavesThePackedMatricesFilePagesUnmapped) {
   // Packing releases each matrix's file pages; prefetch (run/chat/serve call
   // it after load) must not map them back. It used to touch the norms' and
-  // biases' pages too, and the faults mapped their neighbours back in:
-  // ~90 MiB of a Qwen2.5-0.5B Q8_0 on Linux 6.18 / ext4.
+  // biases' pages too, and with the file in the page cache in 2 MiB folios
+  // each fault mapped a folio: ~90 MiB of a Qwen2.5-0.5B Q8_0 came back.
   TempDir dir;
   TinyModelSpec spec;
   spec.type = TensorType::Q8_0;
