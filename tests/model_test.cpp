@@ -194,7 +194,7 @@ TEST(Model, PrefetchLeavesThePackedMatricesFilePagesUnmapped) {
     const auto& L = model->layer(l);
     for (const MatrixView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
       ASSERT_NE(w->packed, nullptr);
-      const int64_t mapped = mapped_pages(w->data, w->row_bytes() * static_cast<size_t>(w->rows));
+      const int64_t mapped = mapped_pages(w->data, w->bytes());
       if (mapped < 0) GTEST_SKIP() << "no /proc/self/pagemap";
       EXPECT_EQ(mapped, 0) << "layer " << l << ", a matrix of " << w->rows << " rows";
     }

@@ -81,6 +81,7 @@ struct MatrixView {
   // (the reference path, embedding lookups, other levels) reads `data`.
   const uint8_t* packed = nullptr;
   size_t row_bytes() const { return tensor_row_bytes(type, cols); }
+  size_t bytes() const { return row_bytes() * static_cast<size_t>(rows); }  // of `data`
 };
 
 // ---- packed weights

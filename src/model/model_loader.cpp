@@ -237,7 +237,7 @@ void Model::pack_weights() {
         part.data = static_cast<const uint8_t*>(s.view->data) + static_cast<size_t>(s.first_row) * s.view->row_bytes();
         part.rows = s.rows;
         pack_matrix(part, packed_.data() + s.out);
-        file_->release(part.data, part.row_bytes() * static_cast<size_t>(part.rows));
+        file_->release(part.data, part.bytes());
       } catch (...) {
         std::lock_guard<std::mutex> lock(failure_mu);
         if (!failure) failure = std::current_exception();
@@ -253,7 +253,7 @@ void Model::pack_weights() {
   for (size_t i = 0; i < views.size(); ++i) {
     views[i]->packed = packed_.data() + offsets[i];
     // The pages a slice shares with its neighbour were kept by both.
-    file_->release(views[i]->data, views[i]->row_bytes() * static_cast<size_t>(views[i]->rows));
+    file_->release(views[i]->data, views[i]->bytes());
   }
   // A tied embedding is the output matrix: its lookups read the packed copy
   // (file pages would come back 64 KiB of fault-around at a time).
@@ -278,11 +278,10 @@ void Model::prefetch(const std::function<void(double)>& progress) const {
   for (const LayerWeights& L : layers_)
     for (const MatrixView* v : layer_matrices(L)) consider(*v);
   uint64_t total = 0, done = 0;
-  for (const MatrixView* v : read) total += v->row_bytes() * static_cast<uint64_t>(v->rows);
+  for (const MatrixView* v : read) total += v->bytes();
   for (const MatrixView* v : read) {
-    const uint64_t n = v->row_bytes() * static_cast<uint64_t>(v->rows);
-    file_->prefetch_range(v->data, n);
-    done += n;
+    file_->prefetch_range(v->data, v->bytes());
+    done += v->bytes();
     if (progress) progress(total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total));
   }
   if (progress && total == 0) progress(1.0);
