@@ -231,8 +231,8 @@ TEST(PackedWeights, LayoutSizesAndErrors) {
   // IQ4_NL: Q4_0's layout; IQ4_XS: the file's 16 x 136 bytes per super-block.
   EXPECT_EQ(packed_panel_bytes(TensorType::IQ4_NL, 896), 16 * tensor_row_bytes(TensorType::IQ4_NL, 896));
   EXPECT_EQ(packed_panel_bytes(TensorType::IQ4_XS, 768), 16 * tensor_row_bytes(TensorType::IQ4_XS, 768));
-  EXPECT_EQ(packed_panel_bytes(TensorType::Q3_K, 512), 2u * 1792);
-  EXPECT_EQ(packed_panel_bytes(TensorType::Q2_K, 512), 2u * 1344);  // 16 x 84: the file's bytes  // 16 x 110 = 1760, padded to whole lines
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q3_K, 512), 2u * 1792);  // 16 x 110 = 1760, padded to whole lines
+  EXPECT_EQ(packed_panel_bytes(TensorType::Q2_K, 512), 2u * 1344);  // 16 x 84: the file's bytes
   // Q4_1 / Q5_1: the file's bytes (d and m beside the quants); an odd block count pads to 64.
   EXPECT_EQ(packed_panel_bytes(TensorType::Q4_1, 512), 16 * tensor_row_bytes(TensorType::Q4_1, 512));
   EXPECT_EQ(packed_panel_bytes(TensorType::Q5_1, 512), 16 * tensor_row_bytes(TensorType::Q5_1, 512));

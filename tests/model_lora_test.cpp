@@ -43,8 +43,9 @@ double rms_diff_relative(const std::vector<float>& a, const std::vector<float>& 
 }
 
 // A quantized 2-layer base of width n_embd.
-void write_base(int64_t n_embd, const std::string& path, int64_t n_ctx = 64) {
+void write_base(int64_t n_embd, const std::string& path, int64_t n_ctx = 64, const std::string& arch = "llama") {
   TinyModelSpec spec;
+  spec.arch = arch;
   spec.type = TensorType::Q8_0;
   spec.n_embd = n_embd;
   spec.n_layer = 2;
@@ -59,8 +60,8 @@ struct AdaptedModel {
   TempDir dir;
   std::unique_ptr<GgufFile> base_file;
 
-  AdaptedModel() {
-    write_base(64, dir.file("base.gguf"));
+  explicit AdaptedModel(const std::string& arch = "llama") {
+    write_base(64, dir.file("base.gguf"), 64, arch);
     base_file = GgufFile::open(dir.file("base.gguf"));
     const TrainModel base = TrainModel::from_gguf(*base_file);
     LoraOptions lo;
@@ -100,6 +101,23 @@ TEST(ModelLora, RunTimeAdapterEqualsTheMergedModel) {
   // Without it again, the base's own logits: the weights were never touched.
   model->set_lora(nullptr);
   EXPECT_EQ(logits_of(*model, tokens, MathMode::kExact, nullptr), base_exact);
+}
+
+// Adapters trained on qwen2 (q/k/v biases) and qwen3 (per-head q/k norms)
+// bases apply at run time like llama's.
+TEST(ModelLora, QwenAdaptersAtRunTimeEqualTheMergedModel) {
+  for (const char* arch : {"qwen2", "qwen3"}) {
+    SCOPED_TRACE(arch);
+    AdaptedModel m(arch);
+    auto model = Model::load(m.dir.file("base.gguf"));
+    auto merged = Model::load(m.dir.file("merged.gguf"));
+    const std::vector<int32_t> tokens = {1, 50, 7, 300, 9, 42, 3};
+    const std::vector<float> base_exact = logits_of(*model, tokens, MathMode::kExact, nullptr);
+    model->set_lora(LoraWeights::load(m.dir.file("adapter.gguf"), *model));
+    const std::vector<float> want = logits_of(*merged, tokens, MathMode::kExact, nullptr);
+    EXPECT_LT(max_abs_diff(logits_of(*model, tokens, MathMode::kExact, nullptr), want), 1e-4);
+    EXPECT_GT(max_abs_diff(base_exact, want), 1e-2);
+  }
 }
 
 // Per-sequence adapters (what the service gives each session): segments with

@@ -1,7 +1,9 @@
 // Training gradients against central finite differences of an independent
 // double-precision reference forward (written here, llama2.c style), for
 // every parameter tensor of tiny llama models (tied and untied output, GQA,
-// partial rotary dims, Llama 3 rope factors).
+// partial rotary dims, Llama 3 rope factors) and of qwen2 (q/k/v biases) and
+// qwen3 (per-head q/k norms, a head size apart from n_embd / n_head), both
+// with NeoX rotary pairs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -95,6 +97,21 @@ TEST(TrainGradient, RopeFrequencyFactorsAndScalingMatchFiniteDifferences) {
   ModelConfig c = tiny_config(2, 2, 4, 4, false);
   c.rope_freq_scale = 0.5f;
   check_gradients(c, {1.0f, 3.0f}, 1);
+}
+
+TEST(TrainGradient, Qwen2BiasesAndNeoxRopeMatchFiniteDifferences) {
+  ModelConfig c = tiny_config(4, 2, 4, 4, true);
+  c.arch = "qwen2";
+  c.qkv_bias = true;
+  check_gradients(c, {}, 2);
+}
+
+TEST(TrainGradient, Qwen3HeadNormsAndWideHeadsMatchFiniteDifferences) {
+  ModelConfig c = tiny_config(2, 1, 6, 4, false);  // 2 heads of 6 on n_embd 8, 4 rotary dims
+  c.arch = "qwen3";
+  c.qk_norm = true;
+  c.rope_base = 100.0f;
+  check_gradients(c, {}, 1);
 }
 
 TEST(TrainGradient, ThreadCountDoesNotChangeGradients) {

@@ -54,8 +54,8 @@ Vec merged_reference(const TrainModel& base, const LoraAdapter& a, const Vec& ad
   return p;
 }
 
-TEST(TrainLora, AdapterGradientsMatchFiniteDifferences) {
-  TrainModel base(tiny_config());
+void check_adapter_gradients(const ModelConfig& config) {
+  TrainModel base(config);
   fill_uniform(base.data(), base.size(), -0.6, 0.6, 1);
   LoraOptions o;
   o.rank = 2;
@@ -86,6 +86,22 @@ TEST(TrainLora, AdapterGradientsMatchFiniteDifferences) {
     EXPECT_GT(norm2, 1e-8);
     EXPECT_LT(std::sqrt(err2 / norm2), 1e-4);
   }
+}
+
+TEST(TrainLora, AdapterGradientsMatchFiniteDifferences) { check_adapter_gradients(tiny_config()); }
+
+// qwen2's biases and qwen3's head norms lie between the adapted q/k and the
+// attention: their backward must carry the gradient through to the adapter.
+TEST(TrainLora, QwenAdapterGradientsMatchFiniteDifferences) {
+  ModelConfig q2 = tiny_config();
+  q2.arch = "qwen2";
+  q2.qkv_bias = true;
+  check_adapter_gradients(q2);
+  ModelConfig q3 = tiny_config();
+  q3.arch = "qwen3";
+  q3.qk_norm = true;
+  q3.head_dim = 6;
+  check_adapter_gradients(q3);
 }
 
 // Token i of a stream where most steps add `stride` (mod 11) to the token.

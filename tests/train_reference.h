@@ -1,5 +1,6 @@
-// An independent double-precision forward of a llama TrainModel (llama2.c
-// style, one token at a time), for finite-difference gradient checks.
+// An independent double-precision forward of a TrainModel (llama2.c style,
+// one token at a time; llama, and qwen2's q/k/v biases, qwen3's per-head q/k
+// norms, their NeoX rotary pairs), for finite-difference gradient checks.
 #pragma once
 
 #include <algorithm>
@@ -37,15 +38,30 @@ inline Vec rmsnorm(const Vec& x, const double* w, double eps) {
   return y;
 }
 
-// Llama ("normal") rotary layout: pairs (2i, 2i+1) of the first n_rot dims.
+// Rotary pairs of the first n_rot dims: llama's (2i, 2i+1), or the NeoX
+// layout's (i, i + n_rot/2) that qwen2 and qwen3 use.
 inline void rope(const ModelConfig& c, const std::vector<float>& factors, double* head, int64_t pos) {
+  const bool neox = c.arch != "llama";
   for (int64_t i = 0; i < c.n_rot / 2; ++i) {
     double freq = std::pow(static_cast<double>(c.rope_base), -2.0 * static_cast<double>(i) / static_cast<double>(c.n_rot));
     if (!factors.empty()) freq /= factors[static_cast<size_t>(i)];
     const double angle = static_cast<double>(pos) * freq * c.rope_freq_scale;
-    const double x0 = head[2 * i], x1 = head[2 * i + 1];
-    head[2 * i] = x0 * std::cos(angle) - x1 * std::sin(angle);
-    head[2 * i + 1] = x0 * std::sin(angle) + x1 * std::cos(angle);
+    double& x0 = head[neox ? i : 2 * i];
+    double& x1 = head[neox ? i + c.n_rot / 2 : 2 * i + 1];
+    const double a = x0, b = x1;
+    x0 = a * std::cos(angle) - b * std::sin(angle);
+    x1 = a * std::sin(angle) + b * std::cos(angle);
+  }
+}
+
+// qwen2's bias b (n values) added to y, and qwen3's RMSNorm of each head.
+inline void add_to(Vec& y, const double* b) {
+  for (size_t i = 0; i < y.size(); ++i) y[i] += b[i];
+}
+inline void norm_heads(Vec& y, int64_t heads, int64_t hd, const double* w, double eps) {
+  for (int64_t h = 0; h < heads; ++h) {
+    const Vec normed = rmsnorm(Vec(y.begin() + h * hd, y.begin() + (h + 1) * hd), w, eps);
+    std::copy(normed.begin(), normed.end(), y.begin() + h * hd);
   }
 }
 
@@ -64,6 +80,15 @@ inline double reference_loss(const TrainModel& m, const Vec& p, const std::vecto
       q[t] = matvec(P(b + "attn_q.weight"), c.q_dim(), D, xn);
       k[t] = matvec(P(b + "attn_k.weight"), c.kv_dim(), D, xn);
       v[t] = matvec(P(b + "attn_v.weight"), c.kv_dim(), D, xn);
+      if (c.qkv_bias) {
+        add_to(q[t], P(b + "attn_q.bias"));
+        add_to(k[t], P(b + "attn_k.bias"));
+        add_to(v[t], P(b + "attn_v.bias"));
+      }
+      if (c.qk_norm) {
+        norm_heads(q[t], c.n_head, HD, P(b + "attn_q_norm.weight"), c.rms_eps);
+        norm_heads(k[t], c.n_head_kv, HD, P(b + "attn_k_norm.weight"), c.rms_eps);
+      }
       for (int64_t h = 0; h < c.n_head; ++h) rope(c, m.rope_freqs(), q[t].data() + h * HD, t);
       for (int64_t h = 0; h < c.n_head_kv; ++h) rope(c, m.rope_freqs(), k[t].data() + h * HD, t);
     }

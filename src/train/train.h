@@ -40,10 +40,13 @@ class TrainModel {
  public:
   // Random weights from `seed`: matrices N(0, 0.02), the residual output
   // projections (attn_output, ffn_down) scaled by 1/sqrt(2 n_layer), norms 1.
-  // config.arch must be "llama"; head_dim and n_rot default from n_embd/n_head.
+  // config.arch must be "llama", "qwen2" or "qwen3" (with config.qkv_bias /
+  // qk_norm: the biases start at 0, the head norms at 1; the architecture sets
+  // the rotary layout); head_dim and n_rot default from n_embd/n_head.
   static TrainModel init(ModelConfig config, uint64_t seed);
-  // Dequantized copy of a llama GGUF's weights (to fine-tune it).
-  // Throws Error naming the file for other architectures.
+  // Dequantized copy of a llama, qwen2 or qwen3 GGUF's weights (to train it
+  // further or under a LoRA adapter). Throws Error naming the file for other
+  // architectures.
   static TrainModel from_gguf(const GgufFile& file);
 
   const ModelConfig& config() const { return config_; }
@@ -223,9 +226,9 @@ GgufMetadata tokenizer_metadata_from_tokens(const std::vector<std::string>& toke
                                             const std::vector<int32_t>& token_types,
                                             const std::vector<std::string>& merges, int32_t bos_id, int32_t eos_id,
                                             const std::string& pre = "default");
-// Writes the model as a llama GGUF (same keys as write_tiny_model): matrices
-// in `matrix_type` (F32, F16, Q8_0, ...; columns must fit its block size),
-// norms in F32, then the tokenizer entries and `extra` metadata.
+// Writes the model as a GGUF of its architecture (same keys as
+// write_tiny_model): matrices in `matrix_type` (F32, F16, Q8_0, ...; columns
+// must fit its block size), norms and biases in F32, then the tokenizer entries and `extra` metadata.
 void export_gguf(const TrainModel& model, const GgufMetadata& tokenizer, const std::string& path,
                  TensorType matrix_type = TensorType::F32, const GgufMetadata& extra = {});
 // The same file as a writer, for callers that add tensors (checkpoints).

@@ -1,5 +1,6 @@
 // The trainable model's parameter layout, its initialization (random or from
-// a GGUF, dequantized) and its export as a llama GGUF that Model::load runs.
+// a GGUF, dequantized) and its export as a GGUF that Model::load runs: llama,
+// and qwen2 / qwen3 (q/k/v biases, per-head q/k norms, NeoX rotary pairs).
 #include <cmath>
 
 #include "base/error.h"
@@ -10,7 +11,8 @@ namespace onellm {
 namespace {
 
 void check_config(const ModelConfig& c) {
-  if (c.arch != "llama") throw Error("train: architecture '" + c.arch + "' is not supported (llama only)");
+  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3")
+    throw Error("train: architecture '" + c.arch + "' is not supported (llama, qwen2, qwen3)");
   auto positive = [](int64_t v, const char* what) {
     if (v <= 0) throw Error(std::string("train: ") + what + " must be positive, got " + std::to_string(v));
   };
@@ -27,7 +29,6 @@ void check_config(const ModelConfig& c) {
                 std::to_string(c.n_head_kv));
   if (c.n_rot <= 0 || c.n_rot > c.head_dim || c.n_rot % 2 != 0)
     throw Error("train: n_rot " + std::to_string(c.n_rot) + " is invalid for head size " + std::to_string(c.head_dim));
-  if (c.qkv_bias || c.qk_norm) throw Error("train: q/k/v biases and q/k norms are not supported (llama only)");
 }
 
 std::string layer_prefix(int64_t l) { return "blk." + std::to_string(l) + "."; }
@@ -39,6 +40,9 @@ TrainModel::TrainModel(ModelConfig config) : config_(std::move(config)) {
   if (c.head_dim == 0 && c.n_head > 0) c.head_dim = c.n_embd / c.n_head;
   if (c.n_rot == 0) c.n_rot = c.head_dim;
   if (c.n_head_kv == 0) c.n_head_kv = c.n_head;
+  // As read_model_config: llama pairs adjacent rotary dims, the others
+  // (i, i + n_rot / 2).
+  c.rope_style = c.arch == "llama" ? RopeStyle::kNormal : RopeStyle::kNeox;
   check_config(c);
   size_t offset = 0;
   auto add = [&](const std::string& name, std::vector<int64_t> dims) {
@@ -57,6 +61,15 @@ TrainModel::TrainModel(ModelConfig config) : config_(std::move(config)) {
     add(p + "attn_q.weight", {c.n_embd, c.q_dim()});
     add(p + "attn_k.weight", {c.n_embd, c.kv_dim()});
     add(p + "attn_v.weight", {c.n_embd, c.kv_dim()});
+    if (c.qkv_bias) {
+      add(p + "attn_q.bias", {c.q_dim()});
+      add(p + "attn_k.bias", {c.kv_dim()});
+      add(p + "attn_v.bias", {c.kv_dim()});
+    }
+    if (c.qk_norm) {
+      add(p + "attn_q_norm.weight", {c.head_dim});
+      add(p + "attn_k_norm.weight", {c.head_dim});
+    }
     add(p + "attn_output.weight", {c.q_dim(), c.n_embd});
     add(p + "ffn_norm.weight", {c.n_embd});
     add(p + "ffn_gate.weight", {c.n_embd, c.n_ff});
@@ -78,8 +91,8 @@ TrainModel TrainModel::init(ModelConfig config, uint64_t seed) {
   const float residual_scale = 1.0f / std::sqrt(2.0f * static_cast<float>(m.config_.n_layer));
   for (const ParamTensor& t : m.tensors_) {
     float* p = m.params_.data() + t.offset;
-    if (!t.is_matrix()) {
-      std::fill_n(p, t.size, 1.0f);
+    if (!t.is_matrix()) {  // norm weights 1, biases 0
+      std::fill_n(p, t.size, t.name.ends_with(".bias") ? 0.0f : 1.0f);
       continue;
     }
     const bool residual = t.name.ends_with("attn_output.weight") || t.name.ends_with("ffn_down.weight");
@@ -91,8 +104,8 @@ TrainModel TrainModel::init(ModelConfig config, uint64_t seed) {
 
 TrainModel TrainModel::from_gguf(const GgufFile& file) {
   ModelConfig c = read_model_config(file);
-  if (c.arch != "llama")
-    throw Error(file.path() + ": architecture '" + c.arch + "' cannot be trained yet (llama only)");
+  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3")
+    throw Error(file.path() + ": architecture '" + c.arch + "' cannot be trained (llama, qwen2, qwen3)");
   TrainModel m(c);
   for (const ParamTensor& t : m.tensors_) {
     const GgufTensor& g = file.tensor(t.name);

@@ -13,49 +13,6 @@ namespace {
 
 using namespace train_ops;
 
-// One layer's tensors inside a parameter (T = const float) or gradient
-// (T = float) buffer.
-template <typename T>
-struct LayerTensors {
-  T *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w_gate, *w_up, *w_down;
-};
-
-// Offsets of each layer's tensors in the parameter buffer, in the layout
-// TrainModel builds (the same offsets index the gradient buffer).
-struct Layout {
-  size_t embd, out_norm, output;
-  std::vector<std::array<size_t, 9>> layers;  // attn_norm, q, k, v, o, ffn_norm, gate, up, down
-
-  explicit Layout(const TrainModel& m) {
-    embd = m.tensor("token_embd.weight").offset;
-    out_norm = m.tensor("output_norm.weight").offset;
-    output = m.config().tied_output ? embd : m.tensor("output.weight").offset;
-    static const char* kNames[9] = {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output",
-                                    "ffn_norm",  "ffn_gate", "ffn_up", "ffn_down"};
-    for (int64_t l = 0; l < m.config().n_layer; ++l) {
-      std::array<size_t, 9> o{};
-      for (int i = 0; i < 9; ++i)
-        o[static_cast<size_t>(i)] = m.tensor("blk." + std::to_string(l) + "." + kNames[i] + ".weight").offset;
-      layers.push_back(o);
-    }
-  }
-  template <typename T>
-  LayerTensors<T> layer(T* base, int64_t l) const {
-    const auto& o = layers[static_cast<size_t>(l)];
-    return {base + o[0], base + o[1], base + o[2], base + o[3], base + o[4],
-            base + o[5], base + o[6], base + o[7], base + o[8]};
-  }
-};
-
-struct LayerActs {
-  std::vector<float> x_in, xn1, rstd1, q, k, v, probs, att, x_mid, xn2, rstd2, gate, up, h;
-};
-
-struct Activations {
-  std::vector<LayerActs> layers;
-  std::vector<float> x_out, proj, xnf, rstdf;
-};
-
 // Sizes a buffer kept between calls; its contents are whatever the last call
 // left (every user below overwrites or clears what it reads).
 float* sized(std::vector<float>& v, int64_t n) {
@@ -67,12 +24,98 @@ float* zeroed(std::vector<float>& v, int64_t n) {
   return v.data();
 }
 
+// One layer's tensors inside a parameter (T = const float) or gradient
+// (T = float) buffer; the q/k/v biases (qwen2) and the per-head q/k norms
+// (qwen3) are null where the model has none.
+template <typename T>
+struct LayerTensors {
+  T *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w_gate, *w_up, *w_down;
+  T *bq, *bk, *bv, *q_norm, *k_norm;
+};
+
+// Offsets of each layer's tensors in the parameter buffer, in the layout
+// TrainModel builds (the same offsets index the gradient buffer).
+struct Layout {
+  static constexpr int kTensors = 14;
+  static constexpr size_t kAbsent = static_cast<size_t>(-1);
+  size_t embd, out_norm, output;
+  std::vector<std::array<size_t, kTensors>> layers;  // in LayerTensors' order
+
+  explicit Layout(const TrainModel& m) {
+    const ModelConfig& c = m.config();
+    embd = m.tensor("token_embd.weight").offset;
+    out_norm = m.tensor("output_norm.weight").offset;
+    output = c.tied_output ? embd : m.tensor("output.weight").offset;
+    static const char* kNames[kTensors] = {
+        "attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
+        "ffn_norm.weight",  "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight", "attn_q.bias",
+        "attn_k.bias",      "attn_v.bias",   "attn_q_norm.weight", "attn_k_norm.weight"};
+    for (int64_t l = 0; l < c.n_layer; ++l) {
+      std::array<size_t, kTensors> o{};
+      for (int i = 0; i < kTensors; ++i) {
+        const bool present = i < 9 || (i < 12 ? c.qkv_bias : c.qk_norm);
+        o[static_cast<size_t>(i)] =
+            present ? m.tensor("blk." + std::to_string(l) + "." + kNames[i]).offset : kAbsent;
+      }
+      layers.push_back(o);
+    }
+  }
+  template <typename T>
+  LayerTensors<T> layer(T* base, int64_t l) const {
+    const auto& o = layers[static_cast<size_t>(l)];
+    auto at = [&](int i) { return o[static_cast<size_t>(i)] == kAbsent ? nullptr : base + o[static_cast<size_t>(i)]; };
+    return {at(0), at(1), at(2), at(3), at(4), at(5), at(6), at(7), at(8), at(9), at(10), at(11), at(12), at(13)};
+  }
+};
+
+struct LayerActs {
+  std::vector<float> x_in, xn1, rstd1, q, k, v, probs, att, x_mid, xn2, rstd2, gate, up, h;
+  std::vector<float> q_raw, k_raw, q_rstd, k_rstd;  // before the q/k norms (qwen3)
+};
+
+// rows x n of y += bias (n) in each row.
+void add_bias(float* y, const float* bias, int64_t rows, int64_t n) {
+  if (bias == nullptr) return;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < n; ++i) y[r * n + i] += bias[i];
+}
+
+// d(bias) += the column sums of dy (rows x n), rows in order.
+void bias_backward(const float* dy, int64_t rows, int64_t n, float* dbias) {
+  if (dbias == nullptr) return;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < n; ++i) dbias[i] += dy[r * n + i];
+}
+
+// The per-head RMSNorm of qwen3's q and k (x: rows x heads x hd, in place),
+// keeping the input and 1/rms of every head for the backward.
+void head_norm_forward(const float* w, int64_t rows, int64_t heads, int64_t hd, float eps, std::vector<float>& x,
+                       std::vector<float>& x_raw, std::vector<float>& rstd) {
+  x_raw = x;
+  rms_norm_forward(x_raw.data(), w, rows * heads, hd, eps, x.data(), sized(rstd, rows * heads));
+}
+
+// dx holds d(loss)/d(normed heads); on return d(loss)/d(x_raw). dw += the
+// norm weight's gradient.
+void head_norm_backward(const float* w, const std::vector<float>& x_raw, const std::vector<float>& rstd,
+                        int64_t rows, int64_t heads, int64_t hd, std::vector<float>& dx, std::vector<float>& scratch,
+                        float* dw) {
+  zeroed(scratch, rows * heads * hd);
+  rms_norm_backward(x_raw.data(), w, rstd.data(), dx.data(), rows * heads, hd, scratch.data(), dw);
+  dx.swap(scratch);
+}
+
+struct Activations {
+  std::vector<LayerActs> layers;
+  std::vector<float> x_out, proj, xnf, rstdf;
+};
+
 // The buffers of one forward and backward, kept per thread between calls: a
 // fresh allocation per window cost page faults and zeroing that took ~40% of
 // the training time.
 struct Workspace {
   Activations acts;
-  std::vector<float> head_in, logits, dlogits, dhead_in, dxn, dx, dh, dgate, dup, datt, dq, dk, dv;
+  std::vector<float> head_in, logits, dlogits, dhead_in, dxn, dx, dh, dgate, dup, datt, dq, dk, dv, dnorm;
   std::vector<int32_t> head_targets;
   std::vector<double> row_loss;
 };
@@ -126,6 +169,13 @@ void forward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int6
     linear_forward(W.wq, QD, D, A.xn1.data(), n, sized(A.q, n * QD), pool);
     linear_forward(W.wk, KVD, D, A.xn1.data(), n, sized(A.k, n * KVD), pool);
     linear_forward(W.wv, KVD, D, A.xn1.data(), n, sized(A.v, n * KVD), pool);
+    add_bias(A.q.data(), W.bq, n, QD);
+    add_bias(A.k.data(), W.bk, n, KVD);
+    add_bias(A.v.data(), W.bv, n, KVD);
+    if (W.q_norm != nullptr) {
+      head_norm_forward(W.q_norm, n, c.n_head, c.head_dim, c.rms_eps, A.q, A.q_raw, A.q_rstd);
+      head_norm_forward(W.k_norm, n, c.n_head_kv, c.head_dim, c.rms_eps, A.k, A.k_raw, A.k_rstd);
+    }
     rope_apply(c, rope, A.q.data(), n, c.n_head, false, docs.positions.data());
     rope_apply(c, rope, A.k.data(), n, c.n_head_kv, false, docs.positions.data());
     attention_forward(c, A.q.data(), A.k.data(), A.v.data(), n, docs.starts, sized(A.probs, c.n_head * n * n),
@@ -194,6 +244,13 @@ void backward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int
                        dq.data(), dk.data(), dv.data(), pool);
     rope_apply(c, rope, dq.data(), n, c.n_head, true, docs.positions.data());
     rope_apply(c, rope, dk.data(), n, c.n_head_kv, true, docs.positions.data());
+    if (W.q_norm != nullptr) {
+      head_norm_backward(W.q_norm, A.q_raw, A.q_rstd, n, c.n_head, c.head_dim, dq, w.dnorm, G.q_norm);
+      head_norm_backward(W.k_norm, A.k_raw, A.k_rstd, n, c.n_head_kv, c.head_dim, dk, w.dnorm, G.k_norm);
+    }
+    bias_backward(dq.data(), n, QD, G.bq);
+    bias_backward(dk.data(), n, KVD, G.bk);
+    bias_backward(dv.data(), n, KVD, G.bv);
     linear_backward_weight(A.xn1.data(), D, dq.data(), QD, n, G.wq, pool);
     linear_backward_weight(A.xn1.data(), D, dk.data(), KVD, n, G.wk, pool);
     linear_backward_weight(A.xn1.data(), D, dv.data(), KVD, n, G.wv, pool);

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Cross-checks onellm's training against PyTorch.
 
-The C++ side (TrainTorchDump in tests/train_torch_dump_test.cpp) writes a tiny
-llama model's initial weights, the windows of each batch, its losses,
-gradients and the weights after a few AdamW steps. Here the same model is
+The C++ side (TrainTorchDump in tests/train_torch_dump_test.cpp) writes tiny
+llama, qwen2 (q/k/v biases) and qwen3 (per-head q/k norms) models' initial
+weights, the windows of each batch, its losses, gradients and the weights
+after a few AdamW steps. Here the same model is
 written from scratch in PyTorch (float64), trained with torch.optim.AdamW and
 torch.nn.utils.clip_grad_norm_, and everything is compared.
 
@@ -39,18 +40,19 @@ def rms_norm(x, w, eps):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
 
-def rope(x, base):
-    """Llama ("normal") layout: dims (2i, 2i+1) of each head rotate together.
-    x: (n, heads, head_dim)."""
+def rope(x, base, neox):
+    """Llama ("normal") layout: dims (2i, 2i+1) of each head rotate together;
+    NeoX (qwen2, qwen3): dims (i, i + head_dim/2). x: (n, heads, head_dim)."""
     n, _, hd = x.shape
     i = torch.arange(hd // 2, dtype=torch.float64)
     freq = base ** (-2.0 * i / hd)
     angle = torch.arange(n, dtype=torch.float64)[:, None] * freq[None, :]
     cos, sin = torch.cos(angle)[:, None, :], torch.sin(angle)[:, None, :]
-    x0, x1 = x[..., 0::2], x[..., 1::2]
+    first, second = (slice(0, hd // 2), slice(hd // 2, hd)) if neox else (slice(0, None, 2), slice(1, None, 2))
+    x0, x1 = x[..., first], x[..., second]
     out = torch.empty_like(x)
-    out[..., 0::2] = x0 * cos - x1 * sin
-    out[..., 1::2] = x0 * sin + x1 * cos
+    out[..., first] = x0 * cos - x1 * sin
+    out[..., second] = x0 * sin + x1 * cos
     return out
 
 
@@ -62,12 +64,17 @@ def forward_loss(p, cfg, tokens):
     n = len(inp)
     x = p["token_embd.weight"][inp]
     mask = torch.full((n, n), float("-inf")).triu(1)
+    neox = cfg["arch"] != "llama"
     for l in range(cfg["n_layer"]):
         b = f"blk.{l}."
         xn = rms_norm(x, p[b + "attn_norm.weight"], eps)
-        q = rope((xn @ p[b + "attn_q.weight"].T).view(n, H, HD), cfg["rope_base"])
-        k = rope((xn @ p[b + "attn_k.weight"].T).view(n, KV, HD), cfg["rope_base"])
-        v = (xn @ p[b + "attn_v.weight"].T).view(n, KV, HD)
+        q, k, v = (xn @ p[b + f"attn_{w}.weight"].T for w in "qkv")
+        if cfg["qkv_bias"]:
+            q, k, v = q + p[b + "attn_q.bias"], k + p[b + "attn_k.bias"], v + p[b + "attn_v.bias"]
+        q, k, v = q.view(n, H, HD), k.view(n, KV, HD), v.view(n, KV, HD)
+        if cfg["qk_norm"]:
+            q, k = rms_norm(q, p[b + "attn_q_norm.weight"], eps), rms_norm(k, p[b + "attn_k_norm.weight"], eps)
+        q, k = rope(q, cfg["rope_base"], neox), rope(k, cfg["rope_base"], neox)
         k = k.repeat_interleave(H // KV, dim=1)
         v = v.repeat_interleave(H // KV, dim=1)
         scores = torch.einsum("thd,jhd->htj", q, k) / math.sqrt(HD) + mask
@@ -101,7 +108,7 @@ def rel_err(a, b):
 def check_case(case):
     failures = []
     cfg, opt = case["config"], case["options"]
-    label = "tied" if cfg["tied_output"] else "untied"
+    label = cfg["arch"] + (" tied" if cfg["tied_output"] else " untied")
 
     # Loss and gradients of the first batch.
     p = as_params(case["initial"])
