@@ -101,26 +101,34 @@ std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
-// A fresh model's shape from --n-embd ... options; vocabulary from the tokenizer.
+// A fresh model's shape from --arch, --n-embd ... options; vocabulary from the
+// tokenizer. qwen2 has q/k/v biases, qwen3 per-head q/k norms (and may widen
+// its heads with --head-dim).
 ModelConfig shape_from_args(const Args& a, int64_t n_vocab, int64_t seq_len) {
   ModelConfig c;
-  c.arch = "llama";
+  c.arch = a.get_or({"--arch"}, "llama");
+  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3")
+    throw Error("model shape: --arch must be llama, qwen2 or qwen3, not '" + c.arch + "'");
+  c.qkv_bias = c.arch == "qwen2";
+  c.qk_norm = c.arch == "qwen3";
   c.name = a.get_or({"--name"}, "onellm-trained");
   c.n_vocab = n_vocab;
   c.n_embd = a.get_int({"--n-embd"}, 256);
   c.n_layer = a.get_int({"--n-layer"}, 4);
   c.n_head = a.get_int({"--n-head"}, 8);
   c.n_head_kv = a.get_int({"--n-head-kv"}, c.n_head);
+  c.head_dim = a.get_int({"--head-dim"}, 0);  // 0: n_embd / n_head
   // SwiGLU's usual 8/3 d, rounded up to a multiple of 64.
   c.n_ff = a.get_int({"--n-ff"}, (c.n_embd * 8 / 3 + 63) / 64 * 64);
   c.n_ctx_train = a.get_int({"--n-ctx"}, std::max<int64_t>(seq_len, 512));
   c.rope_base = static_cast<float>(a.get_double({"--rope-base"}, 10000.0));
   c.rms_eps = 1e-5f;
   c.tied_output = !a.flag({"--untied"});
-  if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.n_head_kv <= 0 || c.n_ff <= 0)
-    throw Error("model shape: --n-embd, --n-layer, --n-head, --n-head-kv and --n-ff must be positive");
-  if (c.n_embd % c.n_head != 0 || c.n_head % c.n_head_kv != 0)
-    throw Error("model shape: --n-embd must be a multiple of --n-head, and --n-head of --n-head-kv");
+  if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.n_head_kv <= 0 || c.n_ff <= 0 || c.head_dim < 0)
+    throw Error("model shape: --n-embd, --n-layer, --n-head, --n-head-kv, --n-ff and --head-dim must be positive");
+  if ((c.head_dim == 0 && c.n_embd % c.n_head != 0) || c.n_head % c.n_head_kv != 0)
+    throw Error("model shape: --n-embd must be a multiple of --n-head (or give --head-dim), and --n-head of "
+                "--n-head-kv");
   return c;
 }
 
@@ -163,8 +171,9 @@ GgufValue copy_arguments_value(const std::string& path) {
 
 int train_command(int argc, char** argv) {
   std::set<std::string> values = kTrainValueOptions;
-  for (const char* o : {"--tokenizer", "--init", "--resume", "--checkpoint", "--checkpoint-every", "--stop-at", "--attention", "--n-embd",
-                        "--n-layer", "--n-head", "--n-head-kv", "--n-ff", "--n-ctx", "--rope-base", "--name", "--copy-bias", "--min-call-prob",
+  for (const char* o : {"--tokenizer", "--init", "--resume", "--checkpoint", "--checkpoint-every", "--stop-at",
+                        "--attention", "--arch", "--head-dim", "--n-embd", "--n-layer", "--n-head", "--n-head-kv",
+                        "--n-ff", "--n-ctx", "--rope-base", "--name", "--copy-bias", "--min-call-prob",
                         "--builtin-tools", "--copy-arguments"})
     values.insert(o);
   Args a(argc, argv, 2, values, {"--untied", "--batch-parallel"});

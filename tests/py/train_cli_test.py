@@ -4,7 +4,9 @@ make-corpus -> train-tokenizer -> train a tiny model: the loss must fall well be
 uniform ln(vocab), held-out loss too; the exported GGUF must run with `onellm run`; a run
 stopped with --stop-at and resumed from its checkpoint must export the same bytes as an
 uninterrupted one; finetune --lora must lower the held-out loss of its frozen base and
-its merged model must run. Bad input fails with exit code 1 and a message naming it.
+its merged model must run; the same for a qwen3 model (--arch: per-head q/k norms, wide
+heads), whose adapter applied at run time must say what its merged model does. Bad input
+fails with exit code 1 and a message naming it.
 Exit 77 = skipped (no binary).
 """
 import json
@@ -134,6 +136,27 @@ def main():
               "run --lora generates what the merged model does: %r vs %r" % (lora_out[:200], merged_out[:200]))
         rc, _, err = onellm("run", "-m", p("model.gguf"), "--lora", p("model.gguf"), "-p", prompt, "-n", "2")
         check(rc == 1 and "not a LoRA adapter" in err, "a model given as adapter refused: " + err[-300:])
+
+        # qwen3 from scratch (per-head q/k norms, heads of 32 on n_embd 64), then LoRA on it.
+        q3_shape = shape + ["--arch", "qwen3", "--head-dim", "32"]
+        _, err = must("train", "--corpus", train_txt, "--tokenizer", p("tok.gguf"), *q3_shape, "--steps", "60",
+                      "--log-every", "1", "--out", p("q3.gguf"), "--out-type", "Q8_0")
+        steps = losses(err)
+        check(len(steps) == 60 and sum(steps[-5:]) / 5 < 0.7 * steps[0], "qwen3 loss falls: %s" % steps[::10])
+        out, _ = must("info", p("q3.gguf"))
+        check("qwen3" in out, "the trained model is a qwen3 GGUF: " + out[:300])
+        _, err = must("finetune", "--lora", "--base", p("q3.gguf"), "--corpus", heldout_txt, "--rank", "4",
+                      "--steps", "20", "--seq-len", "64", "--batch", "4", "--lr", "1e-2", "--out",
+                      p("q3-adapter.gguf"), "--merged-out", p("q3-merged.gguf"))
+        rc, lora_out, _ = onellm("run", "-m", p("q3.gguf"), "--lora", p("q3-adapter.gguf"), "-p", prompt, "-n",
+                                 "12", "--temp", "0", "--exact", "--ignore-eos", "--json")
+        _, merged_out, _ = onellm("run", "-m", p("q3-merged.gguf"), "-p", prompt, "-n", "12", "--temp", "0",
+                                  "--exact", "--ignore-eos", "--json")
+        check(rc == 0 and json.loads(lora_out)["text"] == json.loads(merged_out)["text"],
+              "qwen3 run --lora generates what the merged model does: %r vs %r" % (lora_out[:200], merged_out[:200]))
+        rc, _, err = onellm("train", "--corpus", train_txt, "--tokenizer", p("tok.gguf"), "--arch", "gemma",
+                            "--out", p("x.gguf"))
+        check(rc == 1 and "gemma" in err, "unknown --arch refused: " + err)
 
         # Bad input: exit 1 and the offending name in the message.
         rc, _, err = onellm("train", "--corpus", p("missing.txt"), "--tokenizer", p("tok.gguf"), "--out", p("x.gguf"))
