@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "support/test_paths.h"
@@ -201,6 +203,37 @@ TEST(TrainExport, TokenListBecomesABpeTokenizerSection) {
   EXPECT_THROW(export_gguf(m, short_tok, dir.file("bad.gguf")), Error) << "vocabulary size mismatch";
   EXPECT_THROW(tokenizer_metadata_from_tokens(tokens, {1, 2}, {}, 1, 2), Error);
   EXPECT_THROW(tokenizer_metadata_from_tokens(tokens, types, {}, 1, 9999), Error);
+}
+
+// The training forward of the shared tiny Qwen2 files against llama.cpp's
+// logits (../shared/golden): F32 weights against its F32 run, Q8_0 against
+// its F32 math on the dequantized weights; the top 20 of every position
+// within the golden README's 1e-3.
+TEST(TrainExport, Qwen2TrainingForwardMatchesTheGoldenLogits) {
+  ONELLM_REQUIRE_SHARED();
+  for (auto [model, golden] : {std::pair{"tiny-qwen2-F32.gguf", "kv_f32/tiny-qwen2-F32.p1.json"},
+                               std::pair{"tiny-qwen2-Q8_0.gguf", "dequant_f32/tiny-qwen2-Q8_0.p2.json"}}) {
+    SCOPED_TRACE(model);
+    std::ifstream in(test::shared_dir() + "/golden/logits/" + golden);
+    ASSERT_TRUE(in.good()) << golden;
+    const nlohmann::json g = nlohmann::json::parse(in);
+    auto file = GgufFile::open(test::shared_dir() + "/models/" + model);
+    const TrainModel m = TrainModel::from_gguf(*file);
+    EXPECT_TRUE(m.config().qkv_bias);
+    const std::vector<int32_t> tokens = g["tokens"].get<std::vector<int32_t>>();
+    const int64_t V = m.config().n_vocab;
+    std::vector<float> logits(tokens.size() * static_cast<size_t>(V));
+    forward_logits(m, tokens.data(), static_cast<int64_t>(tokens.size()), logits.data(), nullptr);
+    double worst = 0;
+    for (const nlohmann::json& top : g["top"]) {
+      const int64_t pos = top["pos"].get<int64_t>();
+      for (size_t i = 0; i < top["ids"].size(); ++i) {
+        const double want = top["logits"][i].get<double>();
+        worst = std::max(worst, std::abs(logits[static_cast<size_t>(pos * V + top["ids"][i].get<int64_t>())] - want));
+      }
+    }
+    EXPECT_LT(worst, 1e-3) << "largest top-20 logit difference against llama.cpp";
+  }
 }
 
 TEST(TrainExport, UnknownArchitecturesAreRefusedByName) {

@@ -144,6 +144,33 @@ TEST(TrainLora, FineTuningLearnsANewTaskWithTheBaseFrozen) {
   EXPECT_EQ(trainer.base().params(), base.params()) << "the base must not change";
 }
 
+// A real Qwen2 GGUF (the shared tiny-qwen2, Q8_0, its 50 304-token
+// vocabulary): an adapter learns a repeated sentence of its golden prompt's
+// tokens while the base stays as loaded.
+TEST(TrainLora, FineTunesTheSharedQwen2Model) {
+  ONELLM_REQUIRE_SHARED();
+  auto file = GgufFile::open(test::shared_dir() + "/models/tiny-qwen2-Q8_0.gguf");
+  const TrainModel base = TrainModel::from_gguf(*file);
+  const std::vector<int32_t> sentence = {464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13};
+  std::vector<int32_t> corpus;
+  for (int i = 0; i < 60; ++i) corpus.insert(corpus.end(), sentence.begin(), sentence.end());
+  TrainOptions o;
+  o.seq_len = 30;
+  o.batch_size = 2;
+  o.adam.lr = 1e-2f;
+  o.adam.warmup_steps = 3;
+  o.adam.total_steps = 25;
+  o.n_threads = 2;
+  LoraOptions lo;
+  lo.rank = 8;
+  lo.alpha = 16.0f;
+  LoraTrainer trainer(base, LoraAdapter::init(base, lo, 4), corpus, o);
+  const double before = trainer.evaluate(corpus);
+  trainer.run({});
+  EXPECT_LT(trainer.evaluate(corpus), 0.25 * before) << "from " << before;
+  EXPECT_EQ(trainer.base().params(), base.params()) << "the base must not change";
+}
+
 TEST(TrainLora, AdapterGgufRoundTripAndMergedExport) {
   TempDir dir;
   TinyModelSpec spec;
