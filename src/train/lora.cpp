@@ -1,14 +1,15 @@
-// LoRA adapters on a frozen base, trained through the full model's backward:
-// the base with B A merged in runs forward and backward, and the gradient of
-// each adapted matrix is projected onto A and B (W' = W + s B A gives
-// dA = s B^T dW, dB = s dW A^T). Exact and reuses the tested backward; the
-// price is a dequantized F32 base and a full-size gradient buffer, which is
-// fine for the small models trained on a device (see docs/training.md).
+// LoRA adapters on a frozen base: the training pass runs each adapted matrix
+// as W x + s B (A x) and computes gradients for A and B only (the base's own
+// are never formed). The price is a dequantized F32 base (see
+// docs/training.md); until session 41 every step merged B A into a copy of
+// the base and projected a full-size weight gradient onto A and B, which on
+// a Qwen2.5-0.5B shape took most of the step and 3x the memory.
 #include <cmath>
 
 #include "base/error.h"
 #include "train/normal_rng.h"
 #include "train/train.h"
+#include "train/train_ops.h"
 
 namespace onellm {
 namespace {
@@ -136,51 +137,34 @@ void LoraAdapter::merge(const TrainModel& base, TrainModel& merged) const {
   }
 }
 
-void LoraAdapter::project_gradients(const float* model_grads, float* adapter_grads) const {
-  const float s = scale();
-  for (const Target& t : targets_) {
-    const float* A = params_.data() + t.a_offset;
-    const float* B = params_.data() + t.b_offset;
-    const float* dW = model_grads + t.w_offset;
-    float* dA = adapter_grads + t.a_offset;
-    float* dB = adapter_grads + t.b_offset;
-    for (int64_t r = 0; r < t.rows; ++r) {
-      const float* gr = dW + r * t.cols;
-      for (int64_t k = 0; k < rank_; ++k) {
-        const float* ak = A + k * t.cols;
-        const float b = s * B[r * rank_ + k];
-        float* dak = dA + k * t.cols;
-        double dot = 0.0;
-        for (int64_t c = 0; c < t.cols; ++c) {
-          dak[c] += b * gr[c];
-          dot += static_cast<double>(gr[c]) * ak[c];
-        }
-        dB[r * rank_ + k] += s * static_cast<float>(dot);
-      }
-    }
-  }
+namespace {
+
+// The adapter's matrices as the training pass's sites, gradients into grads
+// (laid out as the adapter's params()).
+train_ops::AdapterSites adapter_sites(const LoraAdapter& adapter, float* grads) {
+  train_ops::AdapterSites sites;
+  const float* p = adapter.params().data();
+  adapter.for_each_target([&](size_t w, size_t a, size_t b) {
+    sites[w] = {p + a, p + b, grads + a, grads + b, adapter.rank(), adapter.scale()};
+  });
+  return sites;
 }
+
+}  // namespace
 
 double lora_forward_backward(const TrainModel& base, const LoraAdapter& adapter, const int32_t* tokens, int64_t n,
                              float* adapter_grads, float grad_scale, ThreadPool* pool) {
-  TrainModel merged = base;
-  adapter.merge(base, merged);
-  std::vector<float> model_grads(base.size(), 0.0f);
-  const double loss = forward_backward(merged, tokens, n, model_grads.data(), grad_scale, pool);
-  adapter.project_gradients(model_grads.data(), adapter_grads);
-  return loss;
+  return train_ops::adapter_forward_backward(base, adapter_sites(adapter, adapter_grads), tokens, n, grad_scale, pool);
 }
 
 LoraTrainer::LoraTrainer(TrainModel base, LoraAdapter adapter, std::vector<int32_t> corpus, TrainOptions options)
-    : base_(std::move(base)), merged_(base_), adapter_(std::move(adapter)), corpus_(std::move(corpus)),
-      options_(options) {
+    : base_(std::move(base)), adapter_(std::move(adapter)), corpus_(std::move(corpus)), options_(options) {
   if (options_.seq_len <= 0 || options_.batch_size <= 0)
     throw Error("lora: sequence length and batch size must be positive");
   if (options_.seq_len > base_.config().n_ctx_train)
     throw Error("lora: sequence length " + std::to_string(options_.seq_len) + " exceeds the model context of " +
                 std::to_string(base_.config().n_ctx_train));
   batch_windows(corpus_.size(), options_, 0);  // throws if the corpus is too short
-  model_grads_.assign(base_.size(), 0.0f);
   grads_.assign(adapter_.params().size(), 0.0f);
   m_.assign(grads_.size(), 0.0f);
   v_.assign(grads_.size(), 0.0f);
@@ -189,15 +173,13 @@ LoraTrainer::LoraTrainer(TrainModel base, LoraAdapter adapter, std::vector<int32
 
 StepStats LoraTrainer::step() {
   const int64_t T = options_.seq_len;
-  adapter_.merge(base_, merged_);
-  std::fill(model_grads_.begin(), model_grads_.end(), 0.0f);
+  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  const train_ops::AdapterSites sites = adapter_sites(adapter_, grads_.data());
   const std::vector<int64_t> starts = batch_windows(corpus_.size(), options_, step_);
   const float scale = 1.0f / static_cast<float>(T * static_cast<int64_t>(starts.size()));
   double loss = 0.0;
   for (int64_t start : starts)
-    loss += forward_backward(merged_, corpus_.data() + start, T, model_grads_.data(), scale, pool_.get());
-  std::fill(grads_.begin(), grads_.end(), 0.0f);
-  adapter_.project_gradients(model_grads_.data(), grads_.data());
+    loss += train_ops::adapter_forward_backward(base_, sites, corpus_.data() + start, T, scale, pool_.get());
   StepStats s;
   s.step = step_;
   s.loss = loss / static_cast<double>(T * static_cast<int64_t>(starts.size()));

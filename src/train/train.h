@@ -267,9 +267,12 @@ class LoraAdapter {
   // merged = base with W + scale B A for every adapted W (merged is
   // overwritten; it must have base's layout).
   void merge(const TrainModel& base, TrainModel& merged) const;
-  // Adds adapter gradients given d(loss)/d(W) of the merged model's buffer:
-  // dA += scale B^T dW, dB += scale dW A^T.
-  void project_gradients(const float* model_grads, float* adapter_grads) const;
+  // Calls f(W's offset in the base, A's offset, B's offset in params()) for
+  // each adapted matrix (the training pass finds its adapters this way).
+  template <class F>
+  void for_each_target(F f) const {
+    for (const Target& t : targets_) f(t.w_offset, t.a_offset, t.b_offset);
+  }
 
  private:
   struct Target {
@@ -307,11 +310,11 @@ class LoraTrainer {
   TrainModel merged() const;
 
  private:
-  TrainModel base_, merged_;
+  TrainModel base_;
   LoraAdapter adapter_;
   std::vector<int32_t> corpus_;
   TrainOptions options_;
-  std::vector<float> model_grads_, grads_, m_, v_;
+  std::vector<float> grads_, m_, v_;
   int64_t step_ = 0;
   std::unique_ptr<ThreadPool> pool_;
 };

@@ -57,13 +57,37 @@ void rms_norm_backward(const float* x, const float* w, const float* rstd, const 
     const float* gt = dy + t * d;
     const float r = rstd[t];
     double dot = 0.0;  // sum_i dy_i w_i x_i
-    for (int64_t i = 0; i < d; ++i) {
-      dw[i] += gt[i] * xt[i] * r;
-      dot += static_cast<double>(gt[i] * w[i]) * xt[i];
-    }
+    if (dw != nullptr)
+      for (int64_t i = 0; i < d; ++i) dw[i] += gt[i] * xt[i] * r;
+    for (int64_t i = 0; i < d; ++i) dot += static_cast<double>(gt[i] * w[i]) * xt[i];
     const float k = static_cast<float>(dot / static_cast<double>(d)) * r * r * r;
     for (int64_t i = 0; i < d; ++i) dx[t * d + i] += r * gt[i] * w[i] - xt[i] * k;
   }
+}
+
+void lora_forward(const LoraSite& s, int64_t rows, int64_t cols, const float* x, int64_t n, float* y,
+                  std::vector<float>& scratch, ThreadPool* pool) {
+  scratch.resize(static_cast<size_t>(n * (s.rank + rows)));
+  float* u = scratch.data();               // n x rank: scale x A^T
+  float* delta = u + n * s.rank;           // n x rows: u B^T
+  linear_forward(s.a, s.rank, cols, x, n, u, pool);
+  for (int64_t i = 0; i < n * s.rank; ++i) u[i] *= s.scale;
+  linear_forward(s.b, rows, s.rank, u, n, delta, pool);
+  for (int64_t i = 0; i < n * rows; ++i) y[i] += delta[i];
+}
+
+void lora_backward(const LoraSite& s, int64_t rows, int64_t cols, const float* x, const float* dy, int64_t n,
+                   float* dx, std::vector<float>& scratch, ThreadPool* pool) {
+  scratch.assign(static_cast<size_t>(2 * n * s.rank), 0.0f);
+  float* u = scratch.data();      // n x rank: scale x A^T, as in the forward
+  float* v = u + n * s.rank;      // n x rank: scale dy B
+  linear_forward(s.a, s.rank, cols, x, n, u, pool);
+  for (int64_t i = 0; i < n * s.rank; ++i) u[i] *= s.scale;
+  linear_backward_weight(u, s.rank, dy, rows, n, s.db, pool);   // dB += dy^T u
+  linear_backward_input(s.b, rows, s.rank, dy, n, v, pool);     // v = dy B
+  for (int64_t i = 0; i < n * s.rank; ++i) v[i] *= s.scale;
+  linear_backward_weight(x, cols, v, s.rank, n, s.da, pool);    // dA += v^T x
+  linear_backward_input(s.a, s.rank, cols, v, n, dx, pool);     // dx += v A
 }
 
 RopeTable::RopeTable(const ModelConfig& c, const std::vector<float>& freq_factors, int64_t n_pos) : half(c.n_rot / 2) {

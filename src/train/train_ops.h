@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "kernels/kernels.h"
 #include "model/model.h"
+#include "train/train.h"
 
 namespace onellm::train_ops {
 
@@ -23,9 +25,33 @@ void linear_backward_weight(const float* x, int64_t cols, const float* dy, int64
 
 // RMSNorm of n rows of d, as kernels' rms_norm; saves 1/rms per row.
 void rms_norm_forward(const float* x, const float* w, int64_t n, int64_t d, float eps, float* y, float* rstd);
-// dx += d(y)/d(x) dy;  dw += d(y)/d(w) dy.
+// dx += d(y)/d(x) dy;  dw += d(y)/d(w) dy (dw null: a frozen weight).
 void rms_norm_backward(const float* x, const float* w, const float* rstd, const float* dy, int64_t n, int64_t d,
                        float* dx, float* dw);
+
+// A LoRA adapter on one matrix W (rows x cols): y = W x + scale B (A x),
+// A rank x cols, B rows x rank; da / db receive the adapter's gradients.
+struct LoraSite {
+  const float *a, *b;
+  float *da, *db;
+  int64_t rank;
+  float scale;
+};
+// y (n x rows) += scale (x A^T) B^T; scratch is resized as needed.
+void lora_forward(const LoraSite& s, int64_t rows, int64_t cols, const float* x, int64_t n, float* y,
+                  std::vector<float>& scratch, ThreadPool* pool);
+// Given dy (n x rows): da, db += the adapter's gradients, dx += the adapter's
+// part of d(loss)/dx (scale A^T B^T dy). W's own part is the caller's.
+void lora_backward(const LoraSite& s, int64_t rows, int64_t cols, const float* x, const float* dy, int64_t n,
+                   float* dx, std::vector<float>& scratch, ThreadPool* pool);
+
+// The adapters of a training pass, keyed by the adapted matrix's offset in
+// the model's parameter buffer.
+using AdapterSites = std::unordered_map<size_t, LoraSite>;
+// forward_backward (train.h) with the model frozen: gradients go only to the
+// adapters of sites (the base's own are not computed); returns the summed loss.
+double adapter_forward_backward(const TrainModel& base, const AdapterSites& sites, const int32_t* tokens, int64_t n,
+                                float grad_scale, ThreadPool* pool);
 
 // cos/sin per position and rotary pair, built the way Model::forward builds
 // them so the two agree to float precision.

@@ -60,6 +60,17 @@ struct Layout {
       layers.push_back(o);
     }
   }
+  // The adapters on layer l's matrices (LayerTensors' first 9 slots; null
+  // where none), from sites keyed by the adapted matrix's offset.
+  std::array<const LoraSite*, 9> adapters(const AdapterSites* sites, int64_t l) const {
+    std::array<const LoraSite*, 9> out{};
+    if (sites == nullptr) return out;
+    for (size_t i = 0; i < 9; ++i) {
+      auto it = sites->find(layers[static_cast<size_t>(l)][i]);
+      if (it != sites->end()) out[i] = &it->second;
+    }
+    return out;
+  }
   template <typename T>
   LayerTensors<T> layer(T* base, int64_t l) const {
     const auto& o = layers[static_cast<size_t>(l)];
@@ -115,7 +126,7 @@ struct Activations {
 // the training time.
 struct Workspace {
   Activations acts;
-  std::vector<float> head_in, logits, dlogits, dhead_in, dxn, dx, dh, dgate, dup, datt, dq, dk, dv, dnorm;
+  std::vector<float> head_in, logits, dlogits, dhead_in, dxn, dx, dh, dgate, dup, datt, dq, dk, dv, dnorm, lora;
   std::vector<int32_t> head_targets;
   std::vector<double> row_loss;
 };
@@ -147,8 +158,24 @@ struct Documents {
   }
 };
 
+// y = W x (+ its adapter's scale B A x); W rows x cols.
+void project(const float* w, const LoraSite* adapter, int64_t rows, int64_t cols, const float* x, int64_t n, float* y,
+             std::vector<float>& scratch, ThreadPool* pool) {
+  linear_forward(w, rows, cols, x, n, y, pool);
+  if (adapter != nullptr) lora_forward(*adapter, rows, cols, x, n, y, scratch, pool);
+}
+
+// The backward of project: dw += dy^T x unless W is frozen (dw null), the
+// adapter's gradients, and dx += d(loss)/dx.
+void project_backward(const float* w, float* dw, const LoraSite* adapter, int64_t rows, int64_t cols, const float* x,
+                      const float* dy, int64_t n, float* dx, std::vector<float>& scratch, ThreadPool* pool) {
+  if (dw != nullptr) linear_backward_weight(x, cols, dy, rows, n, dw, pool);
+  linear_backward_input(w, rows, cols, dy, n, dx, pool);
+  if (adapter != nullptr) lora_backward(*adapter, rows, cols, x, dy, n, dx, scratch, pool);
+}
+
 void forward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int64_t n, const RopeTable& rope,
-             const Documents& docs, Activations& a, ThreadPool* pool) {
+             const Documents& docs, const AdapterSites* sites, Activations& a, ThreadPool* pool) {
   const ModelConfig& c = m.config();
   if (n <= 0) throw Error("train: a sequence needs at least one input token");
   check_tokens(c, tokens, n);
@@ -161,14 +188,16 @@ void forward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int6
   for (int64_t t = 0; t < n; ++t) std::copy_n(P + lay.embd + tokens[t] * D, D, x.data() + t * D);
 
   a.layers.resize(static_cast<size_t>(c.n_layer));
+  std::vector<float>& scratch = workspace().lora;
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerTensors<const float> W = lay.layer(P, l);
+    const std::array<const LoraSite*, 9> ad = lay.adapters(sites, l);
     LayerActs& A = a.layers[static_cast<size_t>(l)];
     A.x_in = x;
     rms_norm_forward(x.data(), W.attn_norm, n, D, c.rms_eps, sized(A.xn1, n * D), sized(A.rstd1, n));
-    linear_forward(W.wq, QD, D, A.xn1.data(), n, sized(A.q, n * QD), pool);
-    linear_forward(W.wk, KVD, D, A.xn1.data(), n, sized(A.k, n * KVD), pool);
-    linear_forward(W.wv, KVD, D, A.xn1.data(), n, sized(A.v, n * KVD), pool);
+    project(W.wq, ad[1], QD, D, A.xn1.data(), n, sized(A.q, n * QD), scratch, pool);
+    project(W.wk, ad[2], KVD, D, A.xn1.data(), n, sized(A.k, n * KVD), scratch, pool);
+    project(W.wv, ad[3], KVD, D, A.xn1.data(), n, sized(A.v, n * KVD), scratch, pool);
     add_bias(A.q.data(), W.bq, n, QD);
     add_bias(A.k.data(), W.bk, n, KVD);
     add_bias(A.v.data(), W.bv, n, KVD);
@@ -180,24 +209,26 @@ void forward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int6
     rope_apply(c, rope, A.k.data(), n, c.n_head_kv, false, docs.positions.data());
     attention_forward(c, A.q.data(), A.k.data(), A.v.data(), n, docs.starts, sized(A.probs, c.n_head * n * n),
                       sized(A.att, n * QD), pool);
-    linear_forward(W.wo, D, QD, A.att.data(), n, proj.data(), pool);
+    project(W.wo, ad[4], D, QD, A.att.data(), n, proj.data(), scratch, pool);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 
     A.x_mid = x;
     rms_norm_forward(x.data(), W.ffn_norm, n, D, c.rms_eps, sized(A.xn2, n * D), sized(A.rstd2, n));
-    linear_forward(W.w_gate, F, D, A.xn2.data(), n, sized(A.gate, n * F), pool);
-    linear_forward(W.w_up, F, D, A.xn2.data(), n, sized(A.up, n * F), pool);
+    project(W.w_gate, ad[6], F, D, A.xn2.data(), n, sized(A.gate, n * F), scratch, pool);
+    project(W.w_up, ad[7], F, D, A.xn2.data(), n, sized(A.up, n * F), scratch, pool);
     swiglu(A.gate.data(), A.up.data(), sized(A.h, n * F), n * F);
-    linear_forward(W.w_down, D, F, A.h.data(), n, proj.data(), pool);
+    project(W.w_down, ad[8], D, F, A.h.data(), n, proj.data(), scratch, pool);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
   }
   rms_norm_forward(a.x_out.data(), P + lay.out_norm, n, D, c.rms_eps, sized(a.xnf, n * D), sized(a.rstdf, n));
 }
 
 // w.dxn holds d(loss)/d(final norm output), from the output projection in
-// forward_backward. Adds into grads.
+// forward_backward. Adds into grads, or with grads null (a frozen base) only
+// into the adapters of sites.
 void backward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int64_t n, const RopeTable& rope,
-              const Documents& docs, const Activations& a, float* grads, Workspace& w, ThreadPool* pool) {
+              const Documents& docs, const AdapterSites* sites, const Activations& a, float* grads, Workspace& w,
+              ThreadPool* pool) {
   const ModelConfig& c = m.config();
   const int64_t D = c.n_embd, QD = c.q_dim(), KVD = c.kv_dim(), F = c.n_ff;
   const float* P = m.data();
@@ -206,7 +237,7 @@ void backward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int
   &dq = w.dq, &dk = w.dk, &dv = w.dv;
   zeroed(dx, n * D);
   rms_norm_backward(a.x_out.data(), P + lay.out_norm, a.rstdf.data(), dxn.data(), n, D, dx.data(),
-                    grads + lay.out_norm);
+                    grads != nullptr ? grads + lay.out_norm : nullptr);
 
   sized(dh, n * F);
   sized(dgate, n * F);
@@ -217,26 +248,23 @@ void backward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int
   sized(dv, n * KVD);
   for (int64_t l = c.n_layer - 1; l >= 0; --l) {
     const LayerTensors<const float> W = lay.layer(P, l);
-    const LayerTensors<float> G = lay.layer(grads, l);
+    const LayerTensors<float> G = grads != nullptr ? lay.layer(grads, l) : LayerTensors<float>{};
+    const std::array<const LoraSite*, 9> ad = lay.adapters(sites, l);
     const LayerActs& A = a.layers[static_cast<size_t>(l)];
 
     // x += w_down h  (dx is the gradient of the layer output)
-    linear_backward_weight(A.h.data(), F, dx.data(), D, n, G.w_down, pool);
     std::fill(dh.begin(), dh.end(), 0.0f);
-    linear_backward_input(W.w_down, D, F, dx.data(), n, dh.data(), pool);
+    project_backward(W.w_down, G.w_down, ad[8], D, F, A.h.data(), dx.data(), n, dh.data(), w.lora, pool);
     swiglu_backward(A.gate.data(), A.up.data(), dh.data(), n * F, dgate.data(), dup.data());
-    linear_backward_weight(A.xn2.data(), D, dgate.data(), F, n, G.w_gate, pool);
-    linear_backward_weight(A.xn2.data(), D, dup.data(), F, n, G.w_up, pool);
     std::fill(dxn.begin(), dxn.end(), 0.0f);
-    linear_backward_input(W.w_gate, F, D, dgate.data(), n, dxn.data(), pool);
-    linear_backward_input(W.w_up, F, D, dup.data(), n, dxn.data(), pool);
+    project_backward(W.w_gate, G.w_gate, ad[6], F, D, A.xn2.data(), dgate.data(), n, dxn.data(), w.lora, pool);
+    project_backward(W.w_up, G.w_up, ad[7], F, D, A.xn2.data(), dup.data(), n, dxn.data(), w.lora, pool);
     rms_norm_backward(A.x_mid.data(), W.ffn_norm, A.rstd2.data(), dxn.data(), n, D, dx.data(),
                       G.ffn_norm);
 
     // x += wo att
-    linear_backward_weight(A.att.data(), QD, dx.data(), D, n, G.wo, pool);
     std::fill(datt.begin(), datt.end(), 0.0f);
-    linear_backward_input(W.wo, D, QD, dx.data(), n, datt.data(), pool);
+    project_backward(W.wo, G.wo, ad[4], D, QD, A.att.data(), dx.data(), n, datt.data(), w.lora, pool);
     std::fill(dq.begin(), dq.end(), 0.0f);
     std::fill(dk.begin(), dk.end(), 0.0f);
     std::fill(dv.begin(), dv.end(), 0.0f);
@@ -251,16 +279,14 @@ void backward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int
     bias_backward(dq.data(), n, QD, G.bq);
     bias_backward(dk.data(), n, KVD, G.bk);
     bias_backward(dv.data(), n, KVD, G.bv);
-    linear_backward_weight(A.xn1.data(), D, dq.data(), QD, n, G.wq, pool);
-    linear_backward_weight(A.xn1.data(), D, dk.data(), KVD, n, G.wk, pool);
-    linear_backward_weight(A.xn1.data(), D, dv.data(), KVD, n, G.wv, pool);
     std::fill(dxn.begin(), dxn.end(), 0.0f);
-    linear_backward_input(W.wq, QD, D, dq.data(), n, dxn.data(), pool);
-    linear_backward_input(W.wk, KVD, D, dk.data(), n, dxn.data(), pool);
-    linear_backward_input(W.wv, KVD, D, dv.data(), n, dxn.data(), pool);
+    project_backward(W.wq, G.wq, ad[1], QD, D, A.xn1.data(), dq.data(), n, dxn.data(), w.lora, pool);
+    project_backward(W.wk, G.wk, ad[2], KVD, D, A.xn1.data(), dk.data(), n, dxn.data(), w.lora, pool);
+    project_backward(W.wv, G.wv, ad[3], KVD, D, A.xn1.data(), dv.data(), n, dxn.data(), w.lora, pool);
     rms_norm_backward(A.x_in.data(), W.attn_norm, A.rstd1.data(), dxn.data(), n, D, dx.data(),
                       G.attn_norm);
   }
+  if (grads == nullptr) return;
   float* dembd = grads + lay.embd;
   for (int64_t t = 0; t < n; ++t) {
     float* row = dembd + tokens[t] * D;
@@ -274,10 +300,10 @@ double sum_in_order(const std::vector<double>& v) {
   return s;
 }
 
-}  // namespace
-
-double forward_backward(const TrainModel& model, const int32_t* tokens, int64_t n, float* grads, float grad_scale,
-                        ThreadPool* pool, const uint8_t* target_mask, int32_t document_end) {
+// forward_backward, and with sites and grads null its frozen-base form
+// (adapter_forward_backward).
+double pass(const TrainModel& model, const AdapterSites* sites, const int32_t* tokens, int64_t n, float* grads,
+            float grad_scale, ThreadPool* pool, const uint8_t* target_mask, int32_t document_end) {
   const ModelConfig& c = model.config();
   check_tokens(c, tokens, n + 1);
   const Layout lay(model);
@@ -285,7 +311,7 @@ double forward_backward(const TrainModel& model, const int32_t* tokens, int64_t 
   const Documents docs(tokens, n, document_end);
   Workspace& w = workspace();
   Activations& a = w.acts;
-  forward(model, lay, tokens, n, rope, docs, a, pool);
+  forward(model, lay, tokens, n, rope, docs, sites, a, pool);
 
   // The output projection runs only on the rows whose target counts (a third
   // of them with loss on replies): the others have no loss and no gradient.
@@ -306,14 +332,26 @@ double forward_backward(const TrainModel& model, const int32_t* tokens, int64_t 
     linear_forward(model.data() + lay.output, V, D, head_in, k, sized(w.logits, k * V), pool);
     cross_entropy(w.logits.data(), w.head_targets.data(), k, V, grad_scale, w.row_loss.data(),
                   sized(w.dlogits, k * V), pool);
-    linear_backward_weight(head_in, D, w.dlogits.data(), V, k, grads + lay.output, pool);
+    if (grads != nullptr) linear_backward_weight(head_in, D, w.dlogits.data(), V, k, grads + lay.output, pool);
     linear_backward_input(model.data() + lay.output, V, D, w.dlogits.data(), k, dhead_in, pool);
   }
   float* dxn = zeroed(w.dxn, n * D);
   for (int64_t r = 0; r < k; ++r) std::copy_n(dhead_in + r * D, D, dxn + rows[static_cast<size_t>(r)] * D);
 
-  backward(model, lay, tokens, n, rope, docs, a, grads, w, pool);
+  backward(model, lay, tokens, n, rope, docs, sites, a, grads, w, pool);
   return sum_in_order(w.row_loss);
+}
+
+}  // namespace
+
+double forward_backward(const TrainModel& model, const int32_t* tokens, int64_t n, float* grads, float grad_scale,
+                        ThreadPool* pool, const uint8_t* target_mask, int32_t document_end) {
+  return pass(model, nullptr, tokens, n, grads, grad_scale, pool, target_mask, document_end);
+}
+
+double train_ops::adapter_forward_backward(const TrainModel& base, const AdapterSites& sites, const int32_t* tokens,
+                                           int64_t n, float grad_scale, ThreadPool* pool) {
+  return pass(base, &sites, tokens, n, nullptr, grad_scale, pool, nullptr, -1);
 }
 
 void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, float* logits, ThreadPool* pool,
@@ -322,7 +360,7 @@ void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, f
   const RopeTable rope(model.config(), model.rope_freqs(), n);
   const Documents docs(tokens, n, document_end);
   Activations& a = workspace().acts;
-  forward(model, lay, tokens, n, rope, docs, a, pool);
+  forward(model, lay, tokens, n, rope, docs, nullptr, a, pool);
   const ModelConfig& c = model.config();
   linear_forward(model.data() + lay.output, c.n_vocab, c.n_embd, a.xnf.data(), n, logits, pool);
 }
