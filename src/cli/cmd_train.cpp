@@ -107,7 +107,7 @@ std::vector<std::string> split_commas(const std::string& s) {
 ModelConfig shape_from_args(const Args& a, int64_t n_vocab, int64_t seq_len) {
   ModelConfig c;
   c.arch = a.get_or({"--arch"}, "llama");
-  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3")
+  if (!is_trainable_arch(c.arch))
     throw Error("model shape: --arch must be llama, qwen2 or qwen3, not '" + c.arch + "'");
   c.qkv_bias = c.arch == "qwen2";
   c.qk_norm = c.arch == "qwen3";

@@ -35,7 +35,12 @@ struct ParamTensor {
 // GGUF metadata entries in order (a tokenizer section, usually).
 using GgufMetadata = std::vector<std::pair<std::string, GgufValue>>;
 
-// A llama model's weights in F32, in onellm's own buffer (not the mapping).
+// The architectures onellm trains and fine-tunes: those the runtime runs
+// (llama; qwen2 with q/k/v biases, qwen3 with per-head q/k norms).
+bool is_trainable_arch(const std::string& arch);
+
+// A model's weights in F32 (llama, qwen2 or qwen3), in onellm's own buffer
+// (not the mapping).
 class TrainModel {
  public:
   // Random weights from `seed`: matrices N(0, 0.02), the residual output

@@ -11,7 +11,7 @@ namespace onellm {
 namespace {
 
 void check_config(const ModelConfig& c) {
-  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3")
+  if (!is_trainable_arch(c.arch))
     throw Error("train: architecture '" + c.arch + "' is not supported (llama, qwen2, qwen3)");
   auto positive = [](int64_t v, const char* what) {
     if (v <= 0) throw Error(std::string("train: ") + what + " must be positive, got " + std::to_string(v));
@@ -34,6 +34,8 @@ void check_config(const ModelConfig& c) {
 std::string layer_prefix(int64_t l) { return "blk." + std::to_string(l) + "."; }
 
 }  // namespace
+
+bool is_trainable_arch(const std::string& arch) { return arch == "llama" || arch == "qwen2" || arch == "qwen3"; }
 
 TrainModel::TrainModel(ModelConfig config) : config_(std::move(config)) {
   ModelConfig& c = config_;
@@ -104,7 +106,7 @@ TrainModel TrainModel::init(ModelConfig config, uint64_t seed) {
 
 TrainModel TrainModel::from_gguf(const GgufFile& file) {
   ModelConfig c = read_model_config(file);
-  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3")
+  if (!is_trainable_arch(c.arch))
     throw Error(file.path() + ": architecture '" + c.arch + "' cannot be trained (llama, qwen2, qwen3)");
   TrainModel m(c);
   for (const ParamTensor& t : m.tensors_) {

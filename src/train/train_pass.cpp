@@ -36,7 +36,8 @@ struct LayerTensors {
 // Offsets of each layer's tensors in the parameter buffer, in the layout
 // TrainModel builds (the same offsets index the gradient buffer).
 struct Layout {
-  static constexpr int kTensors = 14;
+  static constexpr int kTensors = 14;  // every model has the first kMatrices: its norms and matrices
+  static constexpr size_t kMatrices = 9;
   static constexpr size_t kAbsent = static_cast<size_t>(-1);
   size_t embd, out_norm, output;
   std::vector<std::array<size_t, kTensors>> layers;  // in LayerTensors' order
@@ -53,19 +54,19 @@ struct Layout {
     for (int64_t l = 0; l < c.n_layer; ++l) {
       std::array<size_t, kTensors> o{};
       for (int i = 0; i < kTensors; ++i) {
-        const bool present = i < 9 || (i < 12 ? c.qkv_bias : c.qk_norm);
+        const bool present = i < static_cast<int>(kMatrices) || (i < 12 ? c.qkv_bias : c.qk_norm);
         o[static_cast<size_t>(i)] =
             present ? m.tensor("blk." + std::to_string(l) + "." + kNames[i]).offset : kAbsent;
       }
       layers.push_back(o);
     }
   }
-  // The adapters on layer l's matrices (LayerTensors' first 9 slots; null
-  // where none), from sites keyed by the adapted matrix's offset.
-  std::array<const LoraSite*, 9> adapters(const AdapterSites* sites, int64_t l) const {
-    std::array<const LoraSite*, 9> out{};
+  // The adapters on layer l's matrices (LayerTensors' first kMatrices
+  // slots; null where none), from sites keyed by the adapted matrix's offset.
+  std::array<const LoraSite*, kMatrices> adapters(const AdapterSites* sites, int64_t l) const {
+    std::array<const LoraSite*, kMatrices> out{};
     if (sites == nullptr) return out;
-    for (size_t i = 0; i < 9; ++i) {
+    for (size_t i = 0; i < kMatrices; ++i) {
       auto it = sites->find(layers[static_cast<size_t>(l)][i]);
       if (it != sites->end()) out[i] = &it->second;
     }
@@ -191,7 +192,7 @@ void forward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int6
   std::vector<float>& scratch = workspace().lora;
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerTensors<const float> W = lay.layer(P, l);
-    const std::array<const LoraSite*, 9> ad = lay.adapters(sites, l);
+    const std::array<const LoraSite*, Layout::kMatrices> ad = lay.adapters(sites, l);
     LayerActs& A = a.layers[static_cast<size_t>(l)];
     A.x_in = x;
     rms_norm_forward(x.data(), W.attn_norm, n, D, c.rms_eps, sized(A.xn1, n * D), sized(A.rstd1, n));
@@ -249,7 +250,7 @@ void backward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int
   for (int64_t l = c.n_layer - 1; l >= 0; --l) {
     const LayerTensors<const float> W = lay.layer(P, l);
     const LayerTensors<float> G = grads != nullptr ? lay.layer(grads, l) : LayerTensors<float>{};
-    const std::array<const LoraSite*, 9> ad = lay.adapters(sites, l);
+    const std::array<const LoraSite*, Layout::kMatrices> ad = lay.adapters(sites, l);
     const LayerActs& A = a.layers[static_cast<size_t>(l)];
 
     // x += w_down h  (dx is the gradient of the layer output)
