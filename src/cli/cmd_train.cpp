@@ -132,6 +132,33 @@ ModelConfig shape_from_args(const Args& a, int64_t n_vocab, int64_t seq_len) {
   return c;
 }
 
+// Documents (split at the end-of-text token) attend only within themselves
+// unless --attention window: each then trains as the separate prompt it is at
+// inference, and no reply learns to copy from the example before it. Returns
+// TrainOptions::document_end.
+int32_t document_end_from_args(const Args& a, const Tokenizer& tok) {
+  const std::string attention = a.get_or({"--attention"}, tok.eos_id() >= 0 ? "documents" : "window");
+  if (attention == "documents") {
+    if (tok.eos_id() < 0) throw Error("--attention documents needs a tokenizer with an end-of-text token");
+    return tok.eos_id();
+  }
+  if (attention != "window") throw Error("--attention must be 'documents' or 'window', not '" + attention + "'");
+  return -1;
+}
+
+// ChatML replies, as onellm's chat template (and Qwen's) writes them: what
+// --loss replies trains on.
+ReplyMarkers chatml_reply_markers(const Tokenizer& tok) {
+  ReplyMarkers markers;
+  markers.document_end = tok.eos_id();
+  markers.reply_open = tok.encode("<|im_start|>assistant\n", false, true);
+  const std::vector<int32_t> close = tok.encode("<|im_end|>", false, true);
+  if (close.size() != 1 || markers.document_end < 0)
+    throw Error("--loss replies needs a tokenizer with <|im_end|> and an end-of-text token");
+  markers.reply_close = close[0];
+  return markers;
+}
+
 void write_model(const TrainModel& model, const GgufMetadata& tokenizer, const std::string& path,
                  const std::string& type_name, const GgufMetadata& extra = {}) {
   export_gguf(model, tokenizer, path, tensor_type_from_name(type_name), extra);
@@ -206,16 +233,7 @@ int train_command(int argc, char** argv) {
 
   TrainOptions options = train_options_from_args(a, 1000);
   options.batch_parallel = a.flag({"--batch-parallel"});  // a resumed run keeps its checkpoint's mode
-  // Documents (split at the end-of-text token) attend only within themselves
-  // unless --attention window: each then trains as the separate prompt it is
-  // at inference, and no reply learns to copy from the example before it.
-  const std::string attention = a.get_or({"--attention"}, tok->eos_id() >= 0 ? "documents" : "window");
-  if (attention == "documents") {
-    if (tok->eos_id() < 0) throw Error("--attention documents needs a tokenizer with an end-of-text token");
-    options.document_end = tok->eos_id();
-  } else if (attention != "window") {
-    throw Error("--attention must be 'documents' or 'window', not '" + attention + "'");
-  }
+  options.document_end = document_end_from_args(a, *tok);
   std::unique_ptr<Trainer> trainer;
   if (auto resume = a.get({"--resume"})) {
     trainer = std::make_unique<Trainer>(Trainer::resume(*resume, std::move(corpus), options.n_threads));
@@ -237,15 +255,7 @@ int train_command(int argc, char** argv) {
   }
 
   if (trainer->options().targets == LossTargets::kReplies) {
-    // ChatML replies, as onellm's chat template writes them.
-    ReplyMarkers markers;
-    markers.document_end = tok->eos_id();
-    markers.reply_open = tok->encode("<|im_start|>assistant\n", false, true);
-    const std::vector<int32_t> close = tok->encode("<|im_end|>", false, true);
-    if (close.size() != 1 || markers.document_end < 0)
-      throw Error("--loss replies needs a tokenizer with <|im_end|> and an end-of-text token");
-    markers.reply_close = close[0];
-    const int64_t n = trainer->set_reply_markers(markers);
+    const int64_t n = trainer->set_reply_markers(chatml_reply_markers(*tok));
     std::fprintf(stderr, "loss on assistant replies: %lld target tokens\n", static_cast<long long>(n));
   }
 
@@ -274,7 +284,8 @@ int train_command(int argc, char** argv) {
 
 int finetune_command(int argc, char** argv) {
   std::set<std::string> values = kTrainValueOptions;
-  for (const char* o : {"--base", "-m", "--rank", "--alpha", "--targets", "--merged-out"}) values.insert(o);
+  for (const char* o : {"--base", "-m", "--rank", "--alpha", "--targets", "--merged-out", "--attention"})
+    values.insert(o);
   Args a(argc, argv, 2, values, {"--lora"});
   if (!a.flag({"--lora"})) throw Error("only LoRA fine-tuning is implemented: pass --lora");
   auto base_path = a.get({"--base", "-m"});
@@ -283,7 +294,6 @@ int finetune_command(int argc, char** argv) {
   if (!corpus_path) throw Error("no corpus given (--corpus TEXT)");
   auto out = a.get({"--out", "-o"});
   if (!out) throw Error("no adapter file given (--out ADAPTER.gguf)");
-  if (a.get_or({"--loss"}, "all") != "all") throw Error("finetune trains on every token; --loss is for train");
 
   auto base_file = GgufFile::open(*base_path);
   auto tok = Tokenizer::from_gguf(*base_file);
@@ -304,7 +314,12 @@ int finetune_command(int argc, char** argv) {
   std::fprintf(stderr, "adapter: rank %lld, alpha %g, %zu parameters on %zu tensors\n",
                static_cast<long long>(lo.rank), lo.alpha, adapter.params().size(), adapter.tensors().size());
   TrainOptions options = train_options_from_args(a, 200);
+  options.document_end = document_end_from_args(a, *tok);
   LoraTrainer trainer(std::move(base), std::move(adapter), std::move(corpus), options);
+  if (options.targets == LossTargets::kReplies) {
+    const int64_t n = trainer.set_reply_markers(chatml_reply_markers(*tok));
+    std::fprintf(stderr, "loss on assistant replies: %lld target tokens\n", static_cast<long long>(n));
+  }
   if (!eval_tokens.empty()) ProgressLog(a, options).eval(-1, trainer.evaluate(eval_tokens));
   ProgressLog log(a, options);
   trainer.run([&](const StepStats& s) {

@@ -4,6 +4,7 @@
 // docs/training.md); until session 41 every step merged B A into a copy of
 // the base and projected a full-size weight gradient onto A and B, which on
 // a Qwen2.5-0.5B shape took most of the step and 3x the memory.
+#include <algorithm>
 #include <cmath>
 
 #include "base/error.h"
@@ -154,7 +155,8 @@ train_ops::AdapterSites adapter_sites(const LoraAdapter& adapter, float* grads) 
 
 double lora_forward_backward(const TrainModel& base, const LoraAdapter& adapter, const int32_t* tokens, int64_t n,
                              float* adapter_grads, float grad_scale, ThreadPool* pool) {
-  return train_ops::adapter_forward_backward(base, adapter_sites(adapter, adapter_grads), tokens, n, grad_scale, pool);
+  return train_ops::adapter_forward_backward(base, adapter_sites(adapter, adapter_grads), tokens, n, grad_scale, pool,
+                                             nullptr, -1);
 }
 
 LoraTrainer::LoraTrainer(TrainModel base, LoraAdapter adapter, std::vector<int32_t> corpus, TrainOptions options)
@@ -171,18 +173,27 @@ LoraTrainer::LoraTrainer(TrainModel base, LoraAdapter adapter, std::vector<int32
   if (options_.n_threads > 1) pool_ = std::make_unique<ThreadPool>(options_.n_threads);
 }
 
+int64_t LoraTrainer::set_reply_markers(const ReplyMarkers& markers) {
+  return train_ops::index_replies(corpus_, markers, options_.seq_len, replies_);
+}
+
 StepStats LoraTrainer::step() {
-  const int64_t T = options_.seq_len;
+  const bool replies = options_.targets == LossTargets::kReplies;
+  const train_ops::StepWindows plan = train_ops::step_windows(corpus_.size(), options_, step_, &replies_);
   std::fill(grads_.begin(), grads_.end(), 0.0f);
   const train_ops::AdapterSites sites = adapter_sites(adapter_, grads_.data());
-  const std::vector<int64_t> starts = batch_windows(corpus_.size(), options_, step_);
-  const float scale = 1.0f / static_cast<float>(T * static_cast<int64_t>(starts.size()));
+  // Gradient of the mean loss over every target of the batch, as Trainer.
+  const int64_t targets = std::max<int64_t>(plan.total_targets, 1);
+  const float scale = 1.0f / static_cast<float>(targets);
   double loss = 0.0;
-  for (int64_t start : starts)
-    loss += train_ops::adapter_forward_backward(base_, sites, corpus_.data() + start, T, scale, pool_.get());
+  for (size_t b = 0; b < plan.starts.size(); ++b)
+    if (plan.targets[b] > 0)
+      loss += train_ops::adapter_forward_backward(base_, sites, corpus_.data() + plan.starts[b], plan.rows[b], scale,
+                                                  pool_.get(), replies ? plan.masks[b].data() : nullptr,
+                                                  options_.document_end);
   StepStats s;
   s.step = step_;
-  s.loss = loss / static_cast<double>(T * static_cast<int64_t>(starts.size()));
+  s.loss = loss / static_cast<double>(targets);
   s.grad_norm = clip_grad_norm(grads_.data(), grads_.size(), options_.adam.grad_clip);
   s.lr = learning_rate(options_.adam, step_);
   adamw_update(options_.adam, step_, s.lr, adapter_.params().data(), grads_.data(), m_.data(), v_.data(),
@@ -205,7 +216,7 @@ TrainModel LoraTrainer::merged() const {
 }
 
 double LoraTrainer::evaluate(const std::vector<int32_t>& tokens) const {
-  return mean_loss(merged(), tokens, options_.seq_len, pool_.get());
+  return train_ops::heldout_loss(merged(), tokens, options_, replies_.markers, pool_.get());
 }
 
 }  // namespace onellm

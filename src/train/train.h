@@ -168,6 +168,13 @@ struct ReplyMarkers {
 // token is part of a reply, else -1.
 std::vector<int32_t> reply_token_documents(const std::vector<int32_t>& corpus, const ReplyMarkers& markers);
 
+// A corpus's replies, for loss on replies (Trainer, LoraTrainer).
+struct ReplyIndex {
+  ReplyMarkers markers;
+  std::vector<int32_t> reply_document;   // reply_token_documents(corpus)
+  std::vector<int64_t> document_starts;  // where windows may start
+};
+
 struct StepStats {
   int64_t step = 0;      // the step just taken (0-based)
   double loss = 0;       // mean next-token loss of the batch (nats)
@@ -212,9 +219,7 @@ class Trainer {
  private:
   TrainModel model_;
   std::vector<int32_t> corpus_;
-  std::vector<int32_t> reply_document_;   // kReplies: reply_token_documents(corpus_)
-  std::vector<int64_t> document_starts_;  // kReplies: where windows may start
-  ReplyMarkers markers_;
+  ReplyIndex replies_;  // kReplies: set_reply_markers
   TrainOptions options_;
   GgufMetadata tokenizer_;
   std::vector<float> grads_, m_, v_;
@@ -305,6 +310,9 @@ double lora_forward_backward(const TrainModel& base, const LoraAdapter& adapter,
 class LoraTrainer {
  public:
   LoraTrainer(TrainModel base, LoraAdapter adapter, std::vector<int32_t> corpus, TrainOptions options);
+  // Required before step() when options.targets is kReplies (supervised
+  // fine-tuning on chat data: only the replies count), as Trainer's.
+  int64_t set_reply_markers(const ReplyMarkers& markers);
   StepStats step();
   void run(const std::function<void(const StepStats&)>& on_step);
   double evaluate(const std::vector<int32_t>& tokens) const;  // mean loss of base + adapter
@@ -318,6 +326,7 @@ class LoraTrainer {
   TrainModel base_;
   LoraAdapter adapter_;
   std::vector<int32_t> corpus_;
+  ReplyIndex replies_;  // kReplies: set_reply_markers
   TrainOptions options_;
   std::vector<float> grads_, m_, v_;
   int64_t step_ = 0;

@@ -51,7 +51,26 @@ using AdapterSites = std::unordered_map<size_t, LoraSite>;
 // forward_backward (train.h) with the model frozen: gradients go only to the
 // adapters of sites (the base's own are not computed); returns the summed loss.
 double adapter_forward_backward(const TrainModel& base, const AdapterSites& sites, const int32_t* tokens, int64_t n,
-                                float grad_scale, ThreadPool* pool);
+                                float grad_scale, ThreadPool* pool, const uint8_t* target_mask, int32_t document_end);
+
+// What Trainer and LoraTrainer share about their data: where replies are
+// (ReplyIndex, train.h), which windows a step reads and which of their
+// targets count.
+// Throws if the corpus has no reply (or no document fits a window); returns
+// the number of reply tokens.
+int64_t index_replies(const std::vector<int32_t>& corpus, const ReplyMarkers& markers, int64_t seq_len,
+                      ReplyIndex& out);
+struct StepWindows {
+  std::vector<int64_t> starts;
+  std::vector<std::vector<uint8_t>> masks;  // kReplies: the targets that count
+  std::vector<int64_t> targets, rows;       // per window: targets, rows up to the last one
+  int64_t total_targets = 0;
+};
+// The windows of `step` (replies: null unless options.targets is kReplies).
+StepWindows step_windows(size_t corpus_size, const TrainOptions& options, int64_t step, const ReplyIndex* replies);
+// Held-out loss as training counts it (Trainer::evaluate).
+double heldout_loss(const TrainModel& model, const std::vector<int32_t>& tokens, const TrainOptions& options,
+                    const ReplyMarkers& markers, ThreadPool* pool);
 
 // cos/sin per position and rotary pair, built the way Model::forward builds
 // them so the two agree to float precision.

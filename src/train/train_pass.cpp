@@ -351,8 +351,9 @@ double forward_backward(const TrainModel& model, const int32_t* tokens, int64_t 
 }
 
 double train_ops::adapter_forward_backward(const TrainModel& base, const AdapterSites& sites, const int32_t* tokens,
-                                           int64_t n, float grad_scale, ThreadPool* pool) {
-  return pass(base, &sites, tokens, n, nullptr, grad_scale, pool, nullptr, -1);
+                                           int64_t n, float grad_scale, ThreadPool* pool, const uint8_t* target_mask,
+                                           int32_t document_end) {
+  return pass(base, &sites, tokens, n, nullptr, grad_scale, pool, target_mask, document_end);
 }
 
 void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, float* logits, ThreadPool* pool,

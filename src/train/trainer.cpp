@@ -7,8 +7,11 @@
 
 #include "base/error.h"
 #include "train/train.h"
+#include "train/train_ops.h"
 
 namespace onellm {
+
+using namespace train_ops;
 namespace {
 
 constexpr const char* kMomentM = "train.adam_m";
@@ -123,45 +126,61 @@ std::vector<int64_t> batch_windows(size_t corpus_size, const TrainOptions& optio
 
 std::vector<int64_t> Trainer::batch_windows(int64_t step) const {
   return onellm::batch_windows(corpus_.size(), options_, step,
-                               options_.targets == LossTargets::kReplies ? &document_starts_ : nullptr);
+                               options_.targets == LossTargets::kReplies ? &replies_.document_starts : nullptr);
 }
 
-int64_t Trainer::set_reply_markers(const ReplyMarkers& markers) {
-  markers_ = markers;
-  reply_document_ = reply_token_documents(corpus_, markers);
-  document_starts_.clear();
-  const auto last_start = static_cast<int64_t>(corpus_.size()) - options_.seq_len - 1;
+int64_t train_ops::index_replies(const std::vector<int32_t>& corpus, const ReplyMarkers& markers, int64_t seq_len,
+                                 ReplyIndex& out) {
+  out.markers = markers;
+  out.reply_document = reply_token_documents(corpus, markers);
+  out.document_starts.clear();
+  const auto last_start = static_cast<int64_t>(corpus.size()) - seq_len - 1;
   for (int64_t i = 0; i <= last_start; ++i)
-    if (i == 0 || corpus_[static_cast<size_t>(i - 1)] == markers.document_end) document_starts_.push_back(i);
+    if (i == 0 || corpus[static_cast<size_t>(i - 1)] == markers.document_end) out.document_starts.push_back(i);
   int64_t replies = 0;
-  for (int32_t d : reply_document_) replies += d >= 0;
-  if (replies == 0 || document_starts_.empty())
+  for (int32_t d : out.reply_document) replies += d >= 0;
+  if (replies == 0 || out.document_starts.empty())
     throw Error("train: the corpus has no assistant replies (or no document fits a window) to train on");
   return replies;
 }
 
-StepStats Trainer::step() {
-  const int64_t T = options_.seq_len;
-  const bool replies = options_.targets == LossTargets::kReplies;
-  if (replies && reply_document_.size() != corpus_.size())
-    throw Error("train: loss on replies needs the reply markers (Trainer::set_reply_markers)");
-  std::fill(grads_.begin(), grads_.end(), 0.0f);
-  const std::vector<int64_t> starts = batch_windows(step_);
+int64_t Trainer::set_reply_markers(const ReplyMarkers& markers) {
+  return index_replies(corpus_, markers, options_.seq_len, replies_);
+}
+
+StepWindows train_ops::step_windows(size_t corpus_size, const TrainOptions& options, int64_t step,
+                                    const ReplyIndex* replies) {
+  const int64_t T = options.seq_len;
+  if (options.targets == LossTargets::kReplies && (replies == nullptr || replies->reply_document.size() != corpus_size))
+    throw Error("train: loss on replies needs the reply markers (set_reply_markers)");
+  if (options.targets != LossTargets::kReplies) replies = nullptr;
+  StepWindows w;
+  w.starts = batch_windows(corpus_size, options, step, replies != nullptr ? &replies->document_starts : nullptr);
   // Targets of each window: all, or the replies whose document starts in it.
-  std::vector<std::vector<uint8_t>> masks(starts.size());
-  std::vector<int64_t> window_targets(starts.size(), T);
+  w.masks.resize(w.starts.size());
+  w.targets.assign(w.starts.size(), T);
   // Rows after a window's last target carry no loss and nothing before them
   // attends to them, so they are left out: their products would only add
   // exact zeros to every sum (~8% of phase 2's rows, a conversation cut off
   // by the window's end). The kept rows' arithmetic is unchanged, so the
   // result is the same bit for bit.
-  std::vector<int64_t> window_rows(starts.size(), T);
-  for (size_t b = 0; b < starts.size() && replies; ++b) {
-    window_targets[b] = reply_mask(reply_document_, starts[b], T, masks[b]);
-    while (window_rows[b] > 0 && masks[b][static_cast<size_t>(window_rows[b] - 1)] == 0) --window_rows[b];
+  w.rows.assign(w.starts.size(), T);
+  for (size_t b = 0; b < w.starts.size() && replies != nullptr; ++b) {
+    w.targets[b] = reply_mask(replies->reply_document, w.starts[b], T, w.masks[b]);
+    while (w.rows[b] > 0 && w.masks[b][static_cast<size_t>(w.rows[b] - 1)] == 0) --w.rows[b];
   }
-  int64_t targets = 0;
-  for (int64_t n : window_targets) targets += n;
+  for (int64_t n : w.targets) w.total_targets += n;
+  return w;
+}
+
+StepStats Trainer::step() {
+  const bool replies = options_.targets == LossTargets::kReplies;
+  const StepWindows plan = step_windows(corpus_.size(), options_, step_, &replies_);
+  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  const std::vector<int64_t>& starts = plan.starts;
+  const std::vector<std::vector<uint8_t>>& masks = plan.masks;
+  const std::vector<int64_t>&window_targets = plan.targets, &window_rows = plan.rows;
+  const int64_t targets = plan.total_targets;
   // Gradient of the mean loss over every target of the batch.
   const float scale = 1.0f / static_cast<float>(std::max<int64_t>(targets, 1));
   double loss = 0.0;
@@ -231,25 +250,30 @@ double mean_loss(const TrainModel& model, const std::vector<int32_t>& tokens, in
 }
 
 double Trainer::evaluate(const std::vector<int32_t>& tokens) const {
-  if (options_.targets != LossTargets::kReplies)
-    return mean_loss(model_, tokens, options_.seq_len, pool_.get(), options_.document_end);
-  if (markers_.reply_open.empty()) throw Error("evaluate: loss on replies needs the reply markers");
+  return heldout_loss(model_, tokens, options_, replies_.markers, pool_.get());
+}
+
+double train_ops::heldout_loss(const TrainModel& model, const std::vector<int32_t>& tokens,
+                               const TrainOptions& options, const ReplyMarkers& markers, ThreadPool* pool) {
+  if (options.targets != LossTargets::kReplies)
+    return mean_loss(model, tokens, options.seq_len, pool, options.document_end);
+  if (markers.reply_open.empty()) throw Error("evaluate: loss on replies needs the reply markers");
   // Windows end after their last whole document, so the next one starts at
   // a document; a reply counts if its document starts inside the window.
-  const std::vector<int32_t> docs = reply_token_documents(tokens, markers_);
+  const std::vector<int32_t> docs = reply_token_documents(tokens, markers);
   const auto size = static_cast<int64_t>(tokens.size());
   std::vector<uint8_t> mask;
   double loss = 0.0;
   int64_t count = 0;
   for (int64_t start = 0; start + 1 < size;) {
-    int64_t n = std::min(options_.seq_len, size - 1 - start);
+    int64_t n = std::min(options.seq_len, size - 1 - start);
     for (int64_t k = n; k >= 1; --k)  // end the window after its last whole document
-      if (tokens[static_cast<size_t>(start + k)] == markers_.document_end) {
+      if (tokens[static_cast<size_t>(start + k)] == markers.document_end) {
         n = k;
         break;
       }
     count += reply_mask(docs, start, n, mask);
-    loss += sequence_loss(model_, tokens.data() + start, n, pool_.get(), mask.data(), options_.document_end);
+    loss += sequence_loss(model, tokens.data() + start, n, pool, mask.data(), options.document_end);
     start += n;
   }
   if (count == 0) throw Error("evaluate: the held-out text has no assistant replies");

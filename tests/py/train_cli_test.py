@@ -3,8 +3,8 @@
 make-corpus -> train-tokenizer -> train a tiny model: the loss must fall well below the
 uniform ln(vocab), held-out loss too; the exported GGUF must run with `onellm run`; a run
 stopped with --stop-at and resumed from its checkpoint must export the same bytes as an
-uninterrupted one; finetune --lora must lower the held-out loss of its frozen base and
-its merged model must run; the same for a qwen3 model (--arch: per-head q/k norms, wide
+uninterrupted one; finetune --lora must lower the held-out loss of its frozen base (also
+with --loss replies) and its merged model must run; the same for a qwen3 model (--arch: per-head q/k norms, wide
 heads), whose adapter applied at run time must say what its merged model does. Bad input
 fails with exit code 1 and a message naming it.
 Exit 77 = skipped (no binary).
@@ -136,6 +136,15 @@ def main():
               "run --lora generates what the merged model does: %r vs %r" % (lora_out[:200], merged_out[:200]))
         rc, _, err = onellm("run", "-m", p("model.gguf"), "--lora", p("model.gguf"), "-p", prompt, "-n", "2")
         check(rc == 1 and "not a LoRA adapter" in err, "a model given as adapter refused: " + err[-300:])
+
+        # Supervised LoRA on chat data: only the assistant replies count, in training and in --eval.
+        _, err = must("finetune", "--lora", "--base", p("model.gguf"), "--corpus", heldout_txt, "--rank", "4",
+                      "--loss", "replies", "--attention", "documents", "--steps", "30", "--seq-len", "64",
+                      "--batch", "4", "--lr", "1e-2", "--eval", heldout_txt, "--eval-every", "30",
+                      "--out", p("sft.gguf"))
+        evals = losses(err, r"^eval step \d+ loss ([0-9.]+)")
+        check("loss on assistant replies:" in err and len(evals) == 2 and evals[1] < evals[0] - 0.02,
+              "LoRA on replies lowers the held-out reply loss: %s %s" % (evals, err[-300:]))
 
         # qwen3 from scratch (per-head q/k norms, heads of 32 on n_embd 64), then LoRA on it.
         q3_shape = shape + ["--arch", "qwen3", "--head-dim", "32"]
