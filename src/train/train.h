@@ -35,8 +35,10 @@ struct ParamTensor {
 // GGUF metadata entries in order (a tokenizer section, usually).
 using GgufMetadata = std::vector<std::pair<std::string, GgufValue>>;
 
-// The architectures onellm trains and fine-tunes: those the runtime runs
-// (llama; qwen2 with q/k/v biases, qwen3 with per-head q/k norms).
+// The architectures onellm trains and fine-tunes: today the runtime's three
+// (llama; qwen2 with q/k/v biases, qwen3 with per-head q/k norms). Kept apart
+// from the loader's list on purpose: an architecture the runtime learns to
+// run needs its backward here before it may be trained.
 bool is_trainable_arch(const std::string& arch);
 
 // A model's weights in F32 (llama, qwen2 or qwen3), in onellm's own buffer
