@@ -295,7 +295,7 @@ int finetune_command(int argc, char** argv) {
   auto out = a.get({"--out", "-o"});
   if (!out) throw Error("no adapter file given (--out ADAPTER.gguf)");
 
-  auto base_file = GgufFile::open(*base_path);
+  std::shared_ptr<GgufFile> base_file = GgufFile::open(*base_path);
   auto tok = Tokenizer::from_gguf(*base_file);
   std::vector<int32_t> corpus = corpus_tokens(*corpus_path, *tok);
   std::vector<int32_t> eval_tokens;
@@ -309,7 +309,9 @@ int finetune_command(int argc, char** argv) {
   if (lo.rank <= 0) throw Error("--rank must be positive");
   if (lo.targets.empty()) throw Error("--targets names no matrix kind");
 
-  TrainModel base = TrainModel::from_gguf(*base_file);
+  // The base's matrices stay in the file, in its type: memory is about the
+  // file's size, and the forward is the one `run --lora` computes.
+  TrainModel base = TrainModel::map_gguf(base_file);
   LoraAdapter adapter = LoraAdapter::init(base, lo, static_cast<uint64_t>(a.get_int({"--seed"}, 1)));
   std::fprintf(stderr, "adapter: rank %lld, alpha %g, %zu parameters on %zu tensors\n",
                static_cast<long long>(lo.rank), lo.alpha, adapter.params().size(), adapter.tensors().size());

@@ -1,9 +1,8 @@
 // LoRA adapters on a frozen base: the training pass runs each adapted matrix
 // as W x + s B (A x) and computes gradients for A and B only (the base's own
-// are never formed). The price is a dequantized F32 base (see
-// docs/training.md); until session 41 every step merged B A into a copy of
-// the base and projected a full-size weight gradient onto A and B, which on
-// a Qwen2.5-0.5B shape took most of the step and 3x the memory.
+// are never formed). The base may be mapped (TrainModel::map_gguf): its
+// matrices are then read from the file in their stored type, so a quantized
+// base costs its file size, not 4 bytes a weight (docs/training.md).
 #include <algorithm>
 #include <cmath>
 
@@ -26,10 +25,10 @@ std::string kind_of(const std::string& weight_name) {
 
 }  // namespace
 
-void LoraAdapter::add_target(const ParamTensor& w) {
+void LoraAdapter::add_target(const ParamTensor& w, size_t index) {
   Target t;
   t.weight = w.name;
-  t.w_offset = w.offset;
+  t.w_index = index;
   t.cols = w.dims[0];
   t.rows = w.dims[1];
   const size_t a_size = static_cast<size_t>(rank_ * t.cols), b_size = static_cast<size_t>(t.rows * rank_);
@@ -53,10 +52,11 @@ LoraAdapter LoraAdapter::init(const TrainModel& base, const LoraOptions& options
   a.rank_ = options.rank;
   a.alpha_ = options.alpha;
   a.arch_ = base.config().arch;
-  for (const ParamTensor& t : base.tensors()) {
+  for (size_t i = 0; i < base.tensors().size(); ++i) {
+    const ParamTensor& t = base.tensors()[i];
     const std::string kind = kind_of(t.name);
     for (const std::string& wanted : options.targets)
-      if (t.is_matrix() && kind == wanted) a.add_target(t);
+      if (t.is_matrix() && kind == wanted) a.add_target(t, i);
   }
   NormalRng rng(seed);
   for (const Target& t : a.targets_) {
@@ -78,7 +78,8 @@ LoraAdapter LoraAdapter::load(const std::string& path, const TrainModel& base) {
   a.arch_ = base.config().arch;
   a.rank_ = 0;
   size_t used = 0;
-  for (const ParamTensor& w : base.tensors()) {
+  for (size_t i = 0; i < base.tensors().size(); ++i) {
+    const ParamTensor& w = base.tensors()[i];
     const GgufTensor* ta = f->find_tensor(w.name + ".lora_a");
     const GgufTensor* tb = f->find_tensor(w.name + ".lora_b");
     if (ta == nullptr && tb == nullptr) continue;
@@ -89,7 +90,7 @@ LoraAdapter LoraAdapter::load(const std::string& path, const TrainModel& base) {
     if (a.rank_ == 0) a.rank_ = ta->dims[1];
     if (ta->dims[0] != w.dims[0] || ta->dims[1] != a.rank_ || tb->dims[0] != a.rank_ || tb->dims[1] != w.dims[1])
       throw Error(path + ": tensors of '" + w.name + "' do not fit its shape at rank " + std::to_string(a.rank_));
-    a.add_target(w);
+    a.add_target(w, i);
     const Target& t = a.targets_.back();
     for (auto [g, offset] : {std::pair{ta, t.a_offset}, std::pair{tb, t.b_offset}})
       dequantize_tensor(*f, *g, a.params_.data() + offset);
@@ -120,13 +121,19 @@ void LoraAdapter::save(const std::string& path) const {
 }
 
 void LoraAdapter::merge(const TrainModel& base, TrainModel& merged) const {
-  if (merged.size() != base.size()) throw Error("lora: merged model does not have the base's layout");
+  if (base.has_mapped_matrices() || merged.size() != base.size())
+    throw Error("lora: merged model does not have the base's layout (merge into a dequantized base)");
   merged.params() = base.params();
+  add_to(merged);
+}
+
+void LoraAdapter::add_to(TrainModel& model) const {
+  if (model.has_mapped_matrices()) throw Error("lora: cannot add an adapter to mapped matrices (dequantize first)");
   const float s = scale();
   for (const Target& t : targets_) {
     const float* A = params_.data() + t.a_offset;
     const float* B = params_.data() + t.b_offset;
-    float* W = merged.data() + t.w_offset;
+    float* W = model.data() + model.tensors().at(t.w_index).offset;
     for (int64_t r = 0; r < t.rows; ++r) {
       float* wr = W + r * t.cols;
       for (int64_t k = 0; k < rank_; ++k) {
@@ -141,12 +148,13 @@ void LoraAdapter::merge(const TrainModel& base, TrainModel& merged) const {
 namespace {
 
 // The adapter's matrices as the training pass's sites, gradients into grads
-// (laid out as the adapter's params()).
+// (laid out as the adapter's params(); null for a forward only).
 train_ops::AdapterSites adapter_sites(const LoraAdapter& adapter, float* grads) {
   train_ops::AdapterSites sites;
   const float* p = adapter.params().data();
   adapter.for_each_target([&](size_t w, size_t a, size_t b) {
-    sites[w] = {p + a, p + b, grads + a, grads + b, adapter.rank(), adapter.scale()};
+    sites[w] = {p + a, p + b, grads != nullptr ? grads + a : nullptr, grads != nullptr ? grads + b : nullptr,
+                adapter.rank(), adapter.scale()};
   });
   return sites;
 }
@@ -210,13 +218,14 @@ void LoraTrainer::run(const std::function<void(const StepStats&)>& on_step) {
 }
 
 TrainModel LoraTrainer::merged() const {
-  TrainModel m = base_;
-  adapter_.merge(base_, m);
+  TrainModel m = base_.dequantized();
+  adapter_.add_to(m);
   return m;
 }
 
 double LoraTrainer::evaluate(const std::vector<int32_t>& tokens) const {
-  return train_ops::heldout_loss(merged(), tokens, options_, replies_.markers, pool_.get());
+  const train_ops::AdapterSites sites = adapter_sites(adapter_, nullptr);
+  return train_ops::heldout_loss(base_, tokens, options_, replies_.markers, pool_.get(), &sites);
 }
 
 }  // namespace onellm

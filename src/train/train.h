@@ -28,7 +28,11 @@ struct ParamTensor {
   std::string name;  // GGUF name, "blk.0.attn_q.weight"
   std::vector<int64_t> dims;
   size_t offset = 0;  // in floats
-  size_t size = 0;    // in floats
+  size_t size = 0;    // in floats; 0 for a mapped matrix
+  // Non-null: a matrix of a mapped model (TrainModel::map_gguf), read in
+  // place from the file in its stored type and not in the parameter buffer.
+  const void* mapped = nullptr;
+  TensorType type = TensorType::F32;  // as stored (F32 unless mapped)
   bool is_matrix() const { return dims.size() == 2; }
 };
 
@@ -55,6 +59,17 @@ class TrainModel {
   // further or under a LoRA adapter). Throws Error naming the file for other
   // architectures.
   static TrainModel from_gguf(const GgufFile& file);
+  // The frozen base of a LoRA adapter at about the file's size in memory:
+  // matrices stay in the file (mapped, in their stored type, and the training
+  // forward runs them on the runtime's kernels), norms and biases are
+  // dequantized. Such a model can be run forward and backward (for adapter
+  // gradients) but not trained or exported itself: Trainer and export throw;
+  // dequantized() makes the F32 copy they need.
+  static TrainModel map_gguf(std::shared_ptr<const GgufFile> file);
+  bool has_mapped_matrices() const { return file_ != nullptr; }
+  TrainModel dequantized() const;
+  // A matrix (in the buffer or mapped) as the kernels read it.
+  MatrixView matrix(const ParamTensor& t) const;
 
   const ModelConfig& config() const { return config_; }
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
@@ -72,6 +87,12 @@ class TrainModel {
   void set_rope_freqs(std::vector<float> f) { rope_freqs_ = std::move(f); }
 
  private:
+  // The layout; with matrices_in_buffer false the matrices take no room in
+  // params_ (map_gguf points them into the file).
+  TrainModel(ModelConfig config, bool matrices_in_buffer);
+  static TrainModel read_gguf(std::shared_ptr<const GgufFile> file, const GgufFile& f);
+
+  std::shared_ptr<const GgufFile> file_;  // of mapped matrices
   ModelConfig config_;
   std::vector<ParamTensor> tensors_;
   std::vector<float> params_;
@@ -277,22 +298,25 @@ class LoraAdapter {
   const std::vector<float>& params() const { return params_; }
 
   // merged = base with W + scale B A for every adapted W (merged is
-  // overwritten; it must have base's layout).
+  // overwritten; it must have base's layout, and neither may be mapped).
   void merge(const TrainModel& base, TrainModel& merged) const;
-  // Calls f(W's offset in the base, A's offset, B's offset in params()) for
-  // each adapted matrix (the training pass finds its adapters this way).
+  // W += scale B A for every adapted W of model (base's layout, not mapped).
+  void add_to(TrainModel& model) const;
+  // Calls f(W's index in the base's tensors(), A's offset, B's offset in
+  // params()) for each adapted matrix (the training pass finds its adapters
+  // this way).
   template <class F>
   void for_each_target(F f) const {
-    for (const Target& t : targets_) f(t.w_offset, t.a_offset, t.b_offset);
+    for (const Target& t : targets_) f(t.w_index, t.a_offset, t.b_offset);
   }
 
  private:
   struct Target {
     std::string weight;  // base tensor name
-    size_t w_offset = 0, a_offset = 0, b_offset = 0;
+    size_t w_index = 0, a_offset = 0, b_offset = 0;
     int64_t rows = 0, cols = 0;
   };
-  void add_target(const ParamTensor& w);
+  void add_target(const ParamTensor& w, size_t index);
   int64_t rank_ = 0;
   float alpha_ = 0;
   std::string arch_;
@@ -306,9 +330,10 @@ class LoraAdapter {
 double lora_forward_backward(const TrainModel& base, const LoraAdapter& adapter, const int32_t* tokens, int64_t n,
                              float* adapter_grads, float grad_scale, ThreadPool* pool);
 
-// Trains only the adapter; the base stays as loaded (a quantized GGUF is
-// dequantized once by TrainModel::from_gguf). Same batches, schedule,
-// clipping and AdamW as Trainer (weight decay applies to A and B).
+// Trains only the adapter; the base stays as loaded (dequantized by
+// TrainModel::from_gguf, or mapped by map_gguf: then its matrices run on the
+// kernels `run` uses for their type). Same batches, schedule, clipping and
+// AdamW as Trainer (weight decay applies to A and B).
 class LoraTrainer {
  public:
   LoraTrainer(TrainModel base, LoraAdapter adapter, std::vector<int32_t> corpus, TrainOptions options);

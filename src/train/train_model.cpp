@@ -1,6 +1,7 @@
 // The trainable model's parameter layout, its initialization (random or from
 // a GGUF, dequantized) and its export as a GGUF that Model::load runs: llama,
 // and qwen2 / qwen3 (q/k/v biases, per-head q/k norms, NeoX rotary pairs).
+#include <algorithm>
 #include <cmath>
 
 #include "base/error.h"
@@ -37,7 +38,9 @@ std::string layer_prefix(int64_t l) { return "blk." + std::to_string(l) + "."; }
 
 bool is_trainable_arch(const std::string& arch) { return arch == "llama" || arch == "qwen2" || arch == "qwen3"; }
 
-TrainModel::TrainModel(ModelConfig config) : config_(std::move(config)) {
+TrainModel::TrainModel(ModelConfig config) : TrainModel(std::move(config), true) {}
+
+TrainModel::TrainModel(ModelConfig config, bool matrices_in_buffer) : config_(std::move(config)) {
   ModelConfig& c = config_;
   if (c.head_dim == 0 && c.n_head > 0) c.head_dim = c.n_embd / c.n_head;
   if (c.n_rot == 0) c.n_rot = c.head_dim;
@@ -50,6 +53,7 @@ TrainModel::TrainModel(ModelConfig config) : config_(std::move(config)) {
   auto add = [&](const std::string& name, std::vector<int64_t> dims) {
     size_t n = 1;
     for (int64_t d : dims) n *= static_cast<size_t>(d);
+    if (dims.size() == 2 && !matrices_in_buffer) n = 0;
     tensors_.push_back({name, std::move(dims), offset, n});
     offset += n;
   };
@@ -104,18 +108,36 @@ TrainModel TrainModel::init(ModelConfig config, uint64_t seed) {
   return m;
 }
 
-TrainModel TrainModel::from_gguf(const GgufFile& file) {
+TrainModel TrainModel::from_gguf(const GgufFile& file) { return read_gguf(nullptr, file); }
+
+TrainModel TrainModel::map_gguf(std::shared_ptr<const GgufFile> file) {
+  if (file == nullptr) throw Error("train: no file to map");
+  const GgufFile& f = *file;
+  return read_gguf(std::move(file), f);
+}
+
+// from_gguf (mapped null) or map_gguf (f is *mapped).
+TrainModel TrainModel::read_gguf(std::shared_ptr<const GgufFile> mapped, const GgufFile& file) {
   ModelConfig c = read_model_config(file);
   if (!is_trainable_arch(c.arch))
     throw Error(file.path() + ": architecture '" + c.arch + "' cannot be trained (llama, qwen2, qwen3)");
-  TrainModel m(c);
-  for (const ParamTensor& t : m.tensors_) {
+  TrainModel m(c, mapped == nullptr);
+  for (ParamTensor& t : m.tensors_) {
     const GgufTensor& g = file.tensor(t.name);
     std::vector<int64_t> dims = g.dims;
     while (dims.size() > t.dims.size() && dims.back() == 1) dims.pop_back();
     if (dims != t.dims) throw Error(file.path() + ": tensor '" + t.name + "' does not have the shape the config implies");
-    dequantize_tensor(file, g, m.params_.data() + t.offset);
+    if (mapped == nullptr || !t.is_matrix()) {
+      dequantize_tensor(file, g, m.params_.data() + t.offset);
+      continue;
+    }
+    if (!tensor_type_info(g.type).computable)
+      throw Error(file.path() + ": tensor '" + t.name + "' has type " + tensor_type_name(static_cast<uint32_t>(g.type)) +
+                  ", which onellm cannot compute with");
+    t.mapped = g.data;
+    t.type = g.type;
   }
+  m.file_ = std::move(mapped);
   if (c.has_rope_freqs) {
     const GgufTensor& g = file.tensor("rope_freqs.weight");
     if (g.n_elements() != c.n_rot / 2) throw Error(file.path() + ": tensor 'rope_freqs.weight' has the wrong size");
@@ -124,6 +146,29 @@ TrainModel TrainModel::from_gguf(const GgufFile& file) {
     m.rope_freqs_ = std::move(f);
   }
   return m;
+}
+
+TrainModel TrainModel::dequantized() const {
+  if (file_ == nullptr) return *this;
+  TrainModel m(config_);
+  m.rope_freqs_ = rope_freqs_;
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const ParamTensor& from = tensors_[i];
+    float* to = m.params_.data() + m.tensors_[i].offset;
+    if (from.mapped == nullptr) {
+      std::copy_n(params_.data() + from.offset, from.size, to);
+      continue;
+    }
+    const MatrixView w = matrix(from);
+    for (int64_t r = 0; r < w.rows; ++r) matrix_row(w, r, to + r * w.cols);
+  }
+  return m;
+}
+
+MatrixView TrainModel::matrix(const ParamTensor& t) const {
+  if (!t.is_matrix()) throw Error("train: tensor '" + t.name + "' is not a matrix");
+  const void* data = t.mapped != nullptr ? t.mapped : params_.data() + t.offset;
+  return MatrixView{t.type, data, t.dims[1], t.dims[0]};
 }
 
 GgufMetadata tokenizer_metadata_from_gguf(const GgufFile& file) {
@@ -159,6 +204,8 @@ GgufMetadata tokenizer_metadata_from_tokens(const std::vector<std::string>& toke
 GgufWriter model_gguf_writer(const TrainModel& model, const GgufMetadata& tokenizer, TensorType matrix_type,
                              const GgufMetadata& extra) {
   const ModelConfig& c = model.config();
+  if (model.has_mapped_matrices())
+    throw Error("export: the model's matrices are mapped from its file; export its dequantized() copy");
   if (!tokenizer.empty()) {
     for (const auto& [key, value] : tokenizer)
       if (key == "tokenizer.ggml.tokens" && static_cast<int64_t>(value.size()) != c.n_vocab)

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <numeric>
 #include <vector>
 
 namespace onellm::train_ops {
@@ -30,6 +31,45 @@ void linear_backward_input(const float* w, int64_t rows, int64_t cols, const flo
                            ThreadPool* pool) {
   // dx[t][c] += sum_r dy[t][r] * w[r][c]: A = dy (n x rows), B = w.
   matmul_accumulate(n, cols, rows, dy, rows, 1, w, cols, dx, cols, pool);
+}
+
+void linear_forward(const MatrixView& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
+  matmul_fast(w, x, n, y, pool);
+}
+
+void linear_backward_input(const MatrixView& w, const float* dy, int64_t n, float* dx, ThreadPool* pool) {
+  if (w.type == TensorType::F32) {
+    linear_backward_input(static_cast<const float*>(w.data), w.rows, w.cols, dy, n, dx, pool);
+    return;
+  }
+  // Each thread owns strips of dx's columns and walks W's rows in tiles of
+  // kTileRows, in order, dequantizing only the tile's part of its strip (a
+  // whole block of the stored type at a time). A dx element's sum thus
+  // depends on the tile size, never on the strip width or the thread count.
+  // The strips are narrow enough to give each thread several.
+  const TensorTypeInfo& info = tensor_type_info(w.type);
+  constexpr int64_t kTileRows = 128;
+  const int64_t threads = pool != nullptr ? pool->size() : 1;
+  const int64_t unit = std::lcm<int64_t>(info.block_elems, 32);
+  const int64_t strip = std::clamp<int64_t>(w.cols / (4 * threads) / unit * unit, unit, 16 * unit);
+  const size_t row_bytes = w.row_bytes();
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  run(pool, (w.cols + strip - 1) / strip, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> tile;
+    tile.resize(static_cast<size_t>(kTileRows * strip));
+    for (int64_t s = begin; s < end; ++s) {
+      const int64_t c0 = s * strip, width = std::min(strip, w.cols - c0);
+      const size_t skip = static_cast<size_t>(c0 / info.block_elems) * info.block_bytes;
+      for (int64_t r0 = 0; r0 < w.rows; r0 += kTileRows) {
+        const int64_t tile_rows = std::min(kTileRows, w.rows - r0);
+        for (int64_t r = 0; r < tile_rows; ++r)
+          dequantize_row_fast(w.type, base + static_cast<size_t>(r0 + r) * row_bytes + skip, tile.data() + r * width,
+                              width);
+        // dx[:, c0 : c0 + width] += dy[:, r0 : r0 + tile_rows] times the tile.
+        matmul_accumulate(n, width, tile_rows, dy + r0, w.rows, 1, tile.data(), width, dx + c0, w.cols, nullptr);
+      }
+    }
+  });
 }
 
 void linear_backward_weight(const float* x, int64_t cols, const float* dy, int64_t rows, int64_t n, float* dw,

@@ -19,6 +19,12 @@ void linear_forward(const float* w, int64_t rows, int64_t cols, const float* x, 
 // dx (n x cols) += dy (n x rows) times W.
 void linear_backward_input(const float* w, int64_t rows, int64_t cols, const float* dy, int64_t n, float* dx,
                            ThreadPool* pool);
+// The same two for a matrix in any stored type (a mapped LoRA base): the
+// forward is matmul_fast, as `run` computes it; the backward dequantizes W a
+// tile of rows at a time, never the whole matrix. Neither depends on the
+// thread count.
+void linear_forward(const MatrixView& w, const float* x, int64_t n, float* y, ThreadPool* pool);
+void linear_backward_input(const MatrixView& w, const float* dy, int64_t n, float* dx, ThreadPool* pool);
 // dw (rows x cols) += dy^T (rows x n) times x (n x cols).
 void linear_backward_weight(const float* x, int64_t cols, const float* dy, int64_t rows, int64_t n, float* dw,
                             ThreadPool* pool);
@@ -30,7 +36,8 @@ void rms_norm_backward(const float* x, const float* w, const float* rstd, const 
                        float* dx, float* dw);
 
 // A LoRA adapter on one matrix W (rows x cols): y = W x + scale B (A x),
-// A rank x cols, B rows x rank; da / db receive the adapter's gradients.
+// A rank x cols, B rows x rank; da / db receive the adapter's gradients
+// (null in a forward only).
 struct LoraSite {
   const float *a, *b;
   float *da, *db;
@@ -45,13 +52,17 @@ void lora_forward(const LoraSite& s, int64_t rows, int64_t cols, const float* x,
 void lora_backward(const LoraSite& s, int64_t rows, int64_t cols, const float* x, const float* dy, int64_t n,
                    float* dx, std::vector<float>& scratch, ThreadPool* pool);
 
-// The adapters of a training pass, keyed by the adapted matrix's offset in
-// the model's parameter buffer.
+// The adapters of a training pass, keyed by the adapted matrix's index in
+// the model's tensors().
 using AdapterSites = std::unordered_map<size_t, LoraSite>;
 // forward_backward (train.h) with the model frozen: gradients go only to the
 // adapters of sites (the base's own are not computed); returns the summed loss.
 double adapter_forward_backward(const TrainModel& base, const AdapterSites& sites, const int32_t* tokens, int64_t n,
                                 float grad_scale, ThreadPool* pool, const uint8_t* target_mask, int32_t document_end);
+// sequence_loss (train.h) of the model with the adapters of sites (may be
+// null: none).
+double adapted_sequence_loss(const TrainModel& model, const AdapterSites* sites, const int32_t* tokens, int64_t n,
+                             ThreadPool* pool, const uint8_t* target_mask, int32_t document_end);
 
 // What Trainer and LoraTrainer share about their data: where replies are
 // (ReplyIndex, train.h), which windows a step reads and which of their
@@ -68,9 +79,10 @@ struct StepWindows {
 };
 // The windows of `step` (replies: null unless options.targets is kReplies).
 StepWindows step_windows(size_t corpus_size, const TrainOptions& options, int64_t step, const ReplyIndex* replies);
-// Held-out loss as training counts it (Trainer::evaluate).
+// Held-out loss as training counts it (Trainer::evaluate), of the model with
+// the adapters of sites if not null (LoraTrainer::evaluate).
 double heldout_loss(const TrainModel& model, const std::vector<int32_t>& tokens, const TrainOptions& options,
-                    const ReplyMarkers& markers, ThreadPool* pool);
+                    const ReplyMarkers& markers, ThreadPool* pool, const AdapterSites* sites = nullptr);
 
 // cos/sin per position and rotary pair, built the way Model::forward builds
 // them so the two agree to float precision.

@@ -33,20 +33,24 @@ struct LayerTensors {
   T *bq, *bk, *bv, *q_norm, *k_norm;
 };
 
-// Offsets of each layer's tensors in the parameter buffer, in the layout
-// TrainModel builds (the same offsets index the gradient buffer).
+// Each layer's tensors, as indices into the model's tensors(), in
+// LayerTensors' order; the same offsets index the parameter and gradient
+// buffers. A mapped matrix (TrainModel::map_gguf) is read through its
+// MatrixView and has no place in either buffer.
 struct Layout {
   static constexpr int kTensors = 14;  // every model has the first kMatrices: its norms and matrices
   static constexpr size_t kMatrices = 9;
   static constexpr size_t kAbsent = static_cast<size_t>(-1);
+  const TrainModel& model;
   size_t embd, out_norm, output;
-  std::vector<std::array<size_t, kTensors>> layers;  // in LayerTensors' order
+  std::vector<std::array<size_t, kTensors>> layers;
 
-  explicit Layout(const TrainModel& m) {
+  explicit Layout(const TrainModel& m) : model(m) {
     const ModelConfig& c = m.config();
-    embd = m.tensor("token_embd.weight").offset;
-    out_norm = m.tensor("output_norm.weight").offset;
-    output = c.tied_output ? embd : m.tensor("output.weight").offset;
+    auto index = [&](const std::string& name) { return static_cast<size_t>(&m.tensor(name) - m.tensors().data()); };
+    embd = index("token_embd.weight");
+    out_norm = index("output_norm.weight");
+    output = c.tied_output ? embd : index("output.weight");
     static const char* kNames[kTensors] = {
         "attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
         "ffn_norm.weight",  "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight", "attn_q.bias",
@@ -55,14 +59,27 @@ struct Layout {
       std::array<size_t, kTensors> o{};
       for (int i = 0; i < kTensors; ++i) {
         const bool present = i < static_cast<int>(kMatrices) || (i < 12 ? c.qkv_bias : c.qk_norm);
-        o[static_cast<size_t>(i)] =
-            present ? m.tensor("blk." + std::to_string(l) + "." + kNames[i]).offset : kAbsent;
+        o[static_cast<size_t>(i)] = present ? index("blk." + std::to_string(l) + "." + kNames[i]) : kAbsent;
       }
       layers.push_back(o);
     }
   }
+  // Tensor `index` inside a parameter or gradient buffer (null: mapped).
+  template <typename T>
+  T* in(T* buffer, size_t index) const {
+    const ParamTensor& t = model.tensors()[index];
+    return t.mapped != nullptr ? nullptr : buffer + t.offset;
+  }
+  MatrixView matrix(size_t index) const { return model.matrix(model.tensors()[index]); }
+  // Layer l's matrices in LayerTensors' first kMatrices slots (the norms'
+  // slots stay empty).
+  std::array<MatrixView, kMatrices> matrices(int64_t l) const {
+    std::array<MatrixView, kMatrices> out{};
+    for (size_t i : {1, 2, 3, 4, 6, 7, 8}) out[i] = matrix(layers[static_cast<size_t>(l)][i]);
+    return out;
+  }
   // The adapters on layer l's matrices (LayerTensors' first kMatrices
-  // slots; null where none), from sites keyed by the adapted matrix's offset.
+  // slots; null where none), from sites keyed by the adapted matrix's index.
   std::array<const LoraSite*, kMatrices> adapters(const AdapterSites* sites, int64_t l) const {
     std::array<const LoraSite*, kMatrices> out{};
     if (sites == nullptr) return out;
@@ -72,10 +89,11 @@ struct Layout {
     }
     return out;
   }
+  // Layer l's tensors in buffer (null where absent or mapped).
   template <typename T>
-  LayerTensors<T> layer(T* base, int64_t l) const {
+  LayerTensors<T> layer(T* buffer, int64_t l) const {
     const auto& o = layers[static_cast<size_t>(l)];
-    auto at = [&](int i) { return o[static_cast<size_t>(i)] == kAbsent ? nullptr : base + o[static_cast<size_t>(i)]; };
+    auto at = [&](int i) { return o[static_cast<size_t>(i)] == kAbsent ? nullptr : in(buffer, o[static_cast<size_t>(i)]); };
     return {at(0), at(1), at(2), at(3), at(4), at(5), at(6), at(7), at(8), at(9), at(10), at(11), at(12), at(13)};
   }
 };
@@ -159,20 +177,20 @@ struct Documents {
   }
 };
 
-// y = W x (+ its adapter's scale B A x); W rows x cols.
-void project(const float* w, const LoraSite* adapter, int64_t rows, int64_t cols, const float* x, int64_t n, float* y,
+// y = W x (+ its adapter's scale B A x).
+void project(const MatrixView& w, const LoraSite* adapter, const float* x, int64_t n, float* y,
              std::vector<float>& scratch, ThreadPool* pool) {
-  linear_forward(w, rows, cols, x, n, y, pool);
-  if (adapter != nullptr) lora_forward(*adapter, rows, cols, x, n, y, scratch, pool);
+  linear_forward(w, x, n, y, pool);
+  if (adapter != nullptr) lora_forward(*adapter, w.rows, w.cols, x, n, y, scratch, pool);
 }
 
 // The backward of project: dw += dy^T x unless W is frozen (dw null), the
 // adapter's gradients, and dx += d(loss)/dx.
-void project_backward(const float* w, float* dw, const LoraSite* adapter, int64_t rows, int64_t cols, const float* x,
-                      const float* dy, int64_t n, float* dx, std::vector<float>& scratch, ThreadPool* pool) {
-  if (dw != nullptr) linear_backward_weight(x, cols, dy, rows, n, dw, pool);
-  linear_backward_input(w, rows, cols, dy, n, dx, pool);
-  if (adapter != nullptr) lora_backward(*adapter, rows, cols, x, dy, n, dx, scratch, pool);
+void project_backward(const MatrixView& w, float* dw, const LoraSite* adapter, const float* x, const float* dy,
+                      int64_t n, float* dx, std::vector<float>& scratch, ThreadPool* pool) {
+  if (dw != nullptr) linear_backward_weight(x, w.cols, dy, w.rows, n, dw, pool);
+  linear_backward_input(w, dy, n, dx, pool);
+  if (adapter != nullptr) lora_backward(*adapter, w.rows, w.cols, x, dy, n, dx, scratch, pool);
 }
 
 void forward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int64_t n, const RopeTable& rope,
@@ -186,19 +204,21 @@ void forward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int6
   std::vector<float>& proj = a.proj;
   sized(x, n * D);
   sized(proj, n * D);
-  for (int64_t t = 0; t < n; ++t) std::copy_n(P + lay.embd + tokens[t] * D, D, x.data() + t * D);
+  const MatrixView embd = lay.matrix(lay.embd);
+  for (int64_t t = 0; t < n; ++t) matrix_row(embd, tokens[t], x.data() + t * D);
 
   a.layers.resize(static_cast<size_t>(c.n_layer));
   std::vector<float>& scratch = workspace().lora;
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerTensors<const float> W = lay.layer(P, l);
+    const std::array<MatrixView, Layout::kMatrices> M = lay.matrices(l);
     const std::array<const LoraSite*, Layout::kMatrices> ad = lay.adapters(sites, l);
     LayerActs& A = a.layers[static_cast<size_t>(l)];
     A.x_in = x;
     rms_norm_forward(x.data(), W.attn_norm, n, D, c.rms_eps, sized(A.xn1, n * D), sized(A.rstd1, n));
-    project(W.wq, ad[1], QD, D, A.xn1.data(), n, sized(A.q, n * QD), scratch, pool);
-    project(W.wk, ad[2], KVD, D, A.xn1.data(), n, sized(A.k, n * KVD), scratch, pool);
-    project(W.wv, ad[3], KVD, D, A.xn1.data(), n, sized(A.v, n * KVD), scratch, pool);
+    project(M[1], ad[1], A.xn1.data(), n, sized(A.q, n * QD), scratch, pool);
+    project(M[2], ad[2], A.xn1.data(), n, sized(A.k, n * KVD), scratch, pool);
+    project(M[3], ad[3], A.xn1.data(), n, sized(A.v, n * KVD), scratch, pool);
     add_bias(A.q.data(), W.bq, n, QD);
     add_bias(A.k.data(), W.bk, n, KVD);
     add_bias(A.v.data(), W.bv, n, KVD);
@@ -210,18 +230,19 @@ void forward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int6
     rope_apply(c, rope, A.k.data(), n, c.n_head_kv, false, docs.positions.data());
     attention_forward(c, A.q.data(), A.k.data(), A.v.data(), n, docs.starts, sized(A.probs, c.n_head * n * n),
                       sized(A.att, n * QD), pool);
-    project(W.wo, ad[4], D, QD, A.att.data(), n, proj.data(), scratch, pool);
+    project(M[4], ad[4], A.att.data(), n, proj.data(), scratch, pool);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 
     A.x_mid = x;
     rms_norm_forward(x.data(), W.ffn_norm, n, D, c.rms_eps, sized(A.xn2, n * D), sized(A.rstd2, n));
-    project(W.w_gate, ad[6], F, D, A.xn2.data(), n, sized(A.gate, n * F), scratch, pool);
-    project(W.w_up, ad[7], F, D, A.xn2.data(), n, sized(A.up, n * F), scratch, pool);
+    project(M[6], ad[6], A.xn2.data(), n, sized(A.gate, n * F), scratch, pool);
+    project(M[7], ad[7], A.xn2.data(), n, sized(A.up, n * F), scratch, pool);
     swiglu(A.gate.data(), A.up.data(), sized(A.h, n * F), n * F);
-    project(W.w_down, ad[8], D, F, A.h.data(), n, proj.data(), scratch, pool);
+    project(M[8], ad[8], A.h.data(), n, proj.data(), scratch, pool);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
   }
-  rms_norm_forward(a.x_out.data(), P + lay.out_norm, n, D, c.rms_eps, sized(a.xnf, n * D), sized(a.rstdf, n));
+  rms_norm_forward(a.x_out.data(), lay.in(P, lay.out_norm), n, D, c.rms_eps, sized(a.xnf, n * D),
+                   sized(a.rstdf, n));
 }
 
 // w.dxn holds d(loss)/d(final norm output), from the output projection in
@@ -237,8 +258,8 @@ void backward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int
   std::vector<float>&dxn = w.dxn, &dx = w.dx, &dh = w.dh, &dgate = w.dgate, &dup = w.dup, &datt = w.datt,
   &dq = w.dq, &dk = w.dk, &dv = w.dv;
   zeroed(dx, n * D);
-  rms_norm_backward(a.x_out.data(), P + lay.out_norm, a.rstdf.data(), dxn.data(), n, D, dx.data(),
-                    grads != nullptr ? grads + lay.out_norm : nullptr);
+  rms_norm_backward(a.x_out.data(), lay.in(P, lay.out_norm), a.rstdf.data(), dxn.data(), n, D, dx.data(),
+                    grads != nullptr ? lay.in(grads, lay.out_norm) : nullptr);
 
   sized(dh, n * F);
   sized(dgate, n * F);
@@ -250,22 +271,23 @@ void backward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int
   for (int64_t l = c.n_layer - 1; l >= 0; --l) {
     const LayerTensors<const float> W = lay.layer(P, l);
     const LayerTensors<float> G = grads != nullptr ? lay.layer(grads, l) : LayerTensors<float>{};
+    const std::array<MatrixView, Layout::kMatrices> M = lay.matrices(l);
     const std::array<const LoraSite*, Layout::kMatrices> ad = lay.adapters(sites, l);
     const LayerActs& A = a.layers[static_cast<size_t>(l)];
 
     // x += w_down h  (dx is the gradient of the layer output)
     std::fill(dh.begin(), dh.end(), 0.0f);
-    project_backward(W.w_down, G.w_down, ad[8], D, F, A.h.data(), dx.data(), n, dh.data(), w.lora, pool);
+    project_backward(M[8], G.w_down, ad[8], A.h.data(), dx.data(), n, dh.data(), w.lora, pool);
     swiglu_backward(A.gate.data(), A.up.data(), dh.data(), n * F, dgate.data(), dup.data());
     std::fill(dxn.begin(), dxn.end(), 0.0f);
-    project_backward(W.w_gate, G.w_gate, ad[6], F, D, A.xn2.data(), dgate.data(), n, dxn.data(), w.lora, pool);
-    project_backward(W.w_up, G.w_up, ad[7], F, D, A.xn2.data(), dup.data(), n, dxn.data(), w.lora, pool);
+    project_backward(M[6], G.w_gate, ad[6], A.xn2.data(), dgate.data(), n, dxn.data(), w.lora, pool);
+    project_backward(M[7], G.w_up, ad[7], A.xn2.data(), dup.data(), n, dxn.data(), w.lora, pool);
     rms_norm_backward(A.x_mid.data(), W.ffn_norm, A.rstd2.data(), dxn.data(), n, D, dx.data(),
                       G.ffn_norm);
 
     // x += wo att
     std::fill(datt.begin(), datt.end(), 0.0f);
-    project_backward(W.wo, G.wo, ad[4], D, QD, A.att.data(), dx.data(), n, datt.data(), w.lora, pool);
+    project_backward(M[4], G.wo, ad[4], A.att.data(), dx.data(), n, datt.data(), w.lora, pool);
     std::fill(dq.begin(), dq.end(), 0.0f);
     std::fill(dk.begin(), dk.end(), 0.0f);
     std::fill(dv.begin(), dv.end(), 0.0f);
@@ -281,14 +303,14 @@ void backward(const TrainModel& m, const Layout& lay, const int32_t* tokens, int
     bias_backward(dk.data(), n, KVD, G.bk);
     bias_backward(dv.data(), n, KVD, G.bv);
     std::fill(dxn.begin(), dxn.end(), 0.0f);
-    project_backward(W.wq, G.wq, ad[1], QD, D, A.xn1.data(), dq.data(), n, dxn.data(), w.lora, pool);
-    project_backward(W.wk, G.wk, ad[2], KVD, D, A.xn1.data(), dk.data(), n, dxn.data(), w.lora, pool);
-    project_backward(W.wv, G.wv, ad[3], KVD, D, A.xn1.data(), dv.data(), n, dxn.data(), w.lora, pool);
+    project_backward(M[1], G.wq, ad[1], A.xn1.data(), dq.data(), n, dxn.data(), w.lora, pool);
+    project_backward(M[2], G.wk, ad[2], A.xn1.data(), dk.data(), n, dxn.data(), w.lora, pool);
+    project_backward(M[3], G.wv, ad[3], A.xn1.data(), dv.data(), n, dxn.data(), w.lora, pool);
     rms_norm_backward(A.x_in.data(), W.attn_norm, A.rstd1.data(), dxn.data(), n, D, dx.data(),
                       G.attn_norm);
   }
   if (grads == nullptr) return;
-  float* dembd = grads + lay.embd;
+  float* dembd = lay.in(grads, lay.embd);
   for (int64_t t = 0; t < n; ++t) {
     float* row = dembd + tokens[t] * D;
     for (int64_t i = 0; i < D; ++i) row[i] += dx[t * D + i];
@@ -330,11 +352,12 @@ double pass(const TrainModel& model, const AdapterSites* sites, const int32_t* t
   w.row_loss.resize(rows.size());
   float* dhead_in = zeroed(w.dhead_in, k * D);
   if (k > 0) {
-    linear_forward(model.data() + lay.output, V, D, head_in, k, sized(w.logits, k * V), pool);
+    const MatrixView output = lay.matrix(lay.output);
+    linear_forward(output, head_in, k, sized(w.logits, k * V), pool);
     cross_entropy(w.logits.data(), w.head_targets.data(), k, V, grad_scale, w.row_loss.data(),
                   sized(w.dlogits, k * V), pool);
-    if (grads != nullptr) linear_backward_weight(head_in, D, w.dlogits.data(), V, k, grads + lay.output, pool);
-    linear_backward_input(model.data() + lay.output, V, D, w.dlogits.data(), k, dhead_in, pool);
+    if (grads != nullptr) linear_backward_weight(head_in, D, w.dlogits.data(), V, k, lay.in(grads, lay.output), pool);
+    linear_backward_input(output, w.dlogits.data(), k, dhead_in, pool);
   }
   float* dxn = zeroed(w.dxn, n * D);
   for (int64_t r = 0; r < k; ++r) std::copy_n(dhead_in + r * D, D, dxn + rows[static_cast<size_t>(r)] * D);
@@ -356,26 +379,40 @@ double train_ops::adapter_forward_backward(const TrainModel& base, const Adapter
   return pass(base, &sites, tokens, n, nullptr, grad_scale, pool, target_mask, document_end);
 }
 
-void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, float* logits, ThreadPool* pool,
-                    int32_t document_end) {
+namespace {
+
+void logits_with(const TrainModel& model, const AdapterSites* sites, const int32_t* tokens, int64_t n, float* logits,
+                 ThreadPool* pool, int32_t document_end) {
   const Layout lay(model);
   const RopeTable rope(model.config(), model.rope_freqs(), n);
   const Documents docs(tokens, n, document_end);
   Activations& a = workspace().acts;
-  forward(model, lay, tokens, n, rope, docs, nullptr, a, pool);
+  forward(model, lay, tokens, n, rope, docs, sites, a, pool);
+  linear_forward(lay.matrix(lay.output), a.xnf.data(), n, logits, pool);
+}
+
+}  // namespace
+
+void forward_logits(const TrainModel& model, const int32_t* tokens, int64_t n, float* logits, ThreadPool* pool,
+                    int32_t document_end) {
+  logits_with(model, nullptr, tokens, n, logits, pool, document_end);
+}
+
+double train_ops::adapted_sequence_loss(const TrainModel& model, const AdapterSites* sites, const int32_t* tokens,
+                                        int64_t n, ThreadPool* pool, const uint8_t* target_mask,
+                                        int32_t document_end) {
   const ModelConfig& c = model.config();
-  linear_forward(model.data() + lay.output, c.n_vocab, c.n_embd, a.xnf.data(), n, logits, pool);
+  check_tokens(c, tokens, n + 1);
+  std::vector<float> logits(static_cast<size_t>(n * c.n_vocab));
+  logits_with(model, sites, tokens, n, logits.data(), pool, document_end);
+  std::vector<double> row_loss(static_cast<size_t>(n));
+  cross_entropy(logits.data(), tokens + 1, n, c.n_vocab, 1.0f, row_loss.data(), nullptr, pool, target_mask);
+  return sum_in_order(row_loss);
 }
 
 double sequence_loss(const TrainModel& model, const int32_t* tokens, int64_t n, ThreadPool* pool,
                      const uint8_t* target_mask, int32_t document_end) {
-  const ModelConfig& c = model.config();
-  check_tokens(c, tokens, n + 1);
-  std::vector<float> logits(static_cast<size_t>(n * c.n_vocab));
-  forward_logits(model, tokens, n, logits.data(), pool, document_end);
-  std::vector<double> row_loss(static_cast<size_t>(n));
-  cross_entropy(logits.data(), tokens + 1, n, c.n_vocab, 1.0f, row_loss.data(), nullptr, pool, target_mask);
-  return sum_in_order(row_loss);
+  return train_ops::adapted_sequence_loss(model, nullptr, tokens, n, pool, target_mask, document_end);
 }
 
 }  // namespace onellm

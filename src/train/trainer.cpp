@@ -57,6 +57,8 @@ int64_t window_count(size_t corpus_size, int64_t seq_len) {
 Trainer::Trainer(TrainModel model, std::vector<int32_t> corpus, TrainOptions options, GgufMetadata tokenizer)
     : model_(std::move(model)), corpus_(std::move(corpus)), options_(options), tokenizer_(std::move(tokenizer)) {
   const ModelConfig& c = model_.config();
+  if (model_.has_mapped_matrices())
+    throw Error("train: the model's matrices are mapped from its file (a LoRA base); train its dequantized() copy");
   if (options_.seq_len <= 0 || options_.batch_size <= 0)
     throw Error("train: sequence length and batch size must be positive");
   if (options_.seq_len > c.n_ctx_train)
@@ -236,17 +238,26 @@ void Trainer::run(const std::function<void(const StepStats&)>& on_step) {
   }
 }
 
-double mean_loss(const TrainModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, ThreadPool* pool,
-                 int32_t document_end) {
+namespace {
+
+double mean_loss_with(const TrainModel& model, const train_ops::AdapterSites* sites, const std::vector<int32_t>& tokens,
+                      int64_t seq_len, ThreadPool* pool, int32_t document_end) {
   if (tokens.size() < 2) throw Error("evaluate: need at least two tokens");
   double loss = 0.0;
   int64_t count = 0;
   for (int64_t start = 0; start + 1 < static_cast<int64_t>(tokens.size()); start += seq_len) {
     const int64_t n = std::min<int64_t>(seq_len, static_cast<int64_t>(tokens.size()) - 1 - start);
-    loss += sequence_loss(model, tokens.data() + start, n, pool, nullptr, document_end);
+    loss += train_ops::adapted_sequence_loss(model, sites, tokens.data() + start, n, pool, nullptr, document_end);
     count += n;
   }
   return loss / static_cast<double>(count);
+}
+
+}  // namespace
+
+double mean_loss(const TrainModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, ThreadPool* pool,
+                 int32_t document_end) {
+  return mean_loss_with(model, nullptr, tokens, seq_len, pool, document_end);
 }
 
 double Trainer::evaluate(const std::vector<int32_t>& tokens) const {
@@ -254,9 +265,10 @@ double Trainer::evaluate(const std::vector<int32_t>& tokens) const {
 }
 
 double train_ops::heldout_loss(const TrainModel& model, const std::vector<int32_t>& tokens,
-                               const TrainOptions& options, const ReplyMarkers& markers, ThreadPool* pool) {
+                               const TrainOptions& options, const ReplyMarkers& markers, ThreadPool* pool,
+                               const AdapterSites* sites) {
   if (options.targets != LossTargets::kReplies)
-    return mean_loss(model, tokens, options.seq_len, pool, options.document_end);
+    return mean_loss_with(model, sites, tokens, options.seq_len, pool, options.document_end);
   if (markers.reply_open.empty()) throw Error("evaluate: loss on replies needs the reply markers");
   // Windows end after their last whole document, so the next one starts at
   // a document; a reply counts if its document starts inside the window.
@@ -273,7 +285,7 @@ double train_ops::heldout_loss(const TrainModel& model, const std::vector<int32_
         break;
       }
     count += reply_mask(docs, start, n, mask);
-    loss += sequence_loss(model, tokens.data() + start, n, pool, mask.data(), options.document_end);
+    loss += adapted_sequence_loss(model, sites, tokens.data() + start, n, pool, mask.data(), options.document_end);
     start += n;
   }
   if (count == 0) throw Error("evaluate: the held-out text has no assistant replies");
