@@ -407,6 +407,35 @@ TEST(FastVectorOps, ExpAndSwigluMatchLibmAtEveryLevel) {
   }
 }
 
+TEST(FastVectorOps, DequantizedRowsHaveTheScalarValuesAtEveryLevel) {
+  // Kernels::dequantize (through dequantize_row_with) against dequantize_row,
+  // bit for bit: every computable type, rows of 1 to 7 blocks from an
+  // address off the alignment, values over several magnitudes so the block
+  // scales differ.
+  const TensorType types[] = {TensorType::F16,  TensorType::BF16, TensorType::Q4_0, TensorType::Q4_1,
+                              TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q2_K,
+                              TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+                              TensorType::IQ4_NL, TensorType::IQ4_XS};
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (TensorType type : types)
+    for (int64_t blocks : {1, 2, 7}) {
+      const int64_t n = std::max<int64_t>(tensor_type_info(type).block_elems, 16) * blocks;
+      std::vector<float> x(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = u(rng) * std::ldexp(1.0f, static_cast<int>(i / 64 % 5) - 2);
+      std::vector<uint8_t> stored(1 + tensor_row_bytes(type, n));
+      quantize_row(type, x.data(), stored.data() + 1, n);
+      std::vector<float> want(x.size()), got(x.size());
+      dequantize_row(type, stored.data() + 1, want.data(), n);
+      for (CpuLevel level : runnable_levels()) {
+        std::fill(got.begin(), got.end(), -7.0f);
+        fast::dequantize_row_with(fast::kernels_for(level), type, stored.data() + 1, got.data(), n);
+        ASSERT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0)
+            << cpu_level_name(level) << " " << tensor_type_name(static_cast<uint32_t>(type)) << " n=" << n;
+      }
+    }
+}
+
 TEST(FastVectorOps, SumWordsIsTheWrappingSumAtEveryLevel) {
   // The bandwidth probe's read (Kernels::sum_words): full 64-bit words, so
   // the sum wraps, from an address off the vector alignment, every tail.

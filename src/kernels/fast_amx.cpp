@@ -208,7 +208,9 @@ void q6_k_pairs(const uint8_t* panel, int64_t nb, int64_t first, int64_t last, u
 }
 
 // Any type: rows dequantized to F32 (from the file layout, or unpacked from
-// the packed one), then 16 x 16 dword transposes of their BF16 pairs.
+// the packed one), then 16 x 16 dword transposes of their BF16 pairs. The
+// file layout comes here for unpacked matrices, e.g. the mapped base of a
+// LoRA fine-tuning (TrainModel::map_gguf).
 void generic_pairs(const MatrixView& w, int64_t r0, int64_t nr, int64_t k0, int64_t kn, uint8_t* out) {
   thread_local std::vector<float> rows;
   thread_local std::vector<uint8_t> bytes;
@@ -221,7 +223,8 @@ void generic_pairs(const MatrixView& w, int64_t r0, int64_t nr, int64_t k0, int6
       unpack_matrix_row(w, r0 + n, bytes.data());
       src = bytes.data();
     }
-    dequantize_row(w.type, src + tensor_row_bytes(w.type, k0), rows.data() + n * kn_padded, std::min(kn, w.cols - k0));
+    dequantize_row_fast(w.type, src + tensor_row_bytes(w.type, k0), rows.data() + n * kn_padded,
+                        std::min(kn, w.cols - k0));
   }
   float_rows_to_pairs(rows.data(), kn_padded, kn_padded, out);
 }

@@ -93,8 +93,12 @@ struct Kernels {
   // read as fast as the kernels do. A scalar loop reads ~35 % slower from
   // DRAM on a Xeon with AVX-512 (22 vs 35 GB/s, 2 threads).
   uint64_t (*sum_words)(const uint64_t* w, int64_t n);
+  // dst = row `src` of n elements (a whole number of blocks) as F32, the
+  // values of dequantize_row; false if the level has no routine for the type
+  // (null: none for any).
+  bool (*dequantize)(TensorType type, const void* src, float* dst, int64_t n);
 };
-// dequantize_row with the table's vector F16 converter (the same values).
+// dequantize_row with the table's vector routines (the same values).
 void dequantize_row_with(const Kernels& k, TensorType type, const void* src, float* dst, int64_t n);
 // The std::exp versions (scalar level; levels without their own).
 void exp_f32_scalar(float* x, int64_t n);

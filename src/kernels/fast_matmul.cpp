@@ -31,6 +31,7 @@ const Kernels& kernels_for(CpuLevel level) {
 
 void dequantize_row_with(const Kernels& k, TensorType type, const void* src, float* dst, int64_t n) {
   if (type == TensorType::F16) return k.f16_to_f32(static_cast<const uint8_t*>(src), dst, n);
+  if (k.dequantize != nullptr && n % tensor_type_info(type).block_elems == 0 && k.dequantize(type, src, dst, n)) return;
   dequantize_row(type, src, dst, n);
 }
 

@@ -48,7 +48,7 @@ void linear_backward_input(const MatrixView& w, const float* dy, int64_t n, floa
   // depends on the tile size, never on the strip width or the thread count.
   // The strips are narrow enough to give each thread several.
   const TensorTypeInfo& info = tensor_type_info(w.type);
-  constexpr int64_t kTileRows = 128;
+  constexpr int64_t kTileRows = 128, kPrefetchRows = 8;
   const int64_t threads = pool != nullptr ? pool->size() : 1;
   const int64_t unit = std::lcm<int64_t>(info.block_elems, 32);
   const int64_t strip = std::clamp<int64_t>(w.cols / (4 * threads) / unit * unit, unit, 16 * unit);
@@ -60,11 +60,19 @@ void linear_backward_input(const MatrixView& w, const float* dy, int64_t n, floa
     for (int64_t s = begin; s < end; ++s) {
       const int64_t c0 = s * strip, width = std::min(strip, w.cols - c0);
       const size_t skip = static_cast<size_t>(c0 / info.block_elems) * info.block_bytes;
+      const size_t segment_bytes = static_cast<size_t>(width / info.block_elems) * info.block_bytes;
       for (int64_t r0 = 0; r0 < w.rows; r0 += kTileRows) {
         const int64_t tile_rows = std::min(kTileRows, w.rows - r0);
-        for (int64_t r = 0; r < tile_rows; ++r)
+        for (int64_t r = 0; r < tile_rows; ++r) {
+          // The strip's part of a row is a few cache lines, a row apart: ask
+          // for those of a row ahead, which the hardware would not guess.
+          if (r0 + r + kPrefetchRows < w.rows) {
+            const uint8_t* ahead = base + static_cast<size_t>(r0 + r + kPrefetchRows) * row_bytes + skip;
+            for (size_t b = 0; b < segment_bytes; b += 64) __builtin_prefetch(ahead + b);
+          }
           dequantize_row_fast(w.type, base + static_cast<size_t>(r0 + r) * row_bytes + skip, tile.data() + r * width,
                               width);
+        }
         // dx[:, c0 : c0 + width] += dy[:, r0 : r0 + tile_rows] times the tile.
         matmul_accumulate(n, width, tile_rows, dy + r0, w.rows, 1, tile.data(), width, dx + c0, w.cols, nullptr);
       }
