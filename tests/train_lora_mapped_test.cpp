@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "base/error.h"
@@ -150,8 +152,11 @@ TEST(TrainLoraMapped, AMappedBaseKeepsOnlyItsNormsInMemory) {
   EXPECT_FALSE(m.copy.has_mapped_matrices());
   const ModelConfig& c = m.copy.config();
   EXPECT_EQ(m.mapped.size(), static_cast<size_t>(c.n_embd * (2 * c.n_layer + 1))) << "the norm gains only";
-  for (const ParamTensor& t : m.mapped.tensors())
-    if (t.is_matrix()) EXPECT_EQ(t.type, TensorType::Q8_0) << t.name;
+  for (const ParamTensor& t : m.mapped.tensors()) {
+    if (t.is_matrix()) {
+      EXPECT_EQ(t.type, TensorType::Q8_0) << t.name;
+    }
+  }
   EXPECT_EQ(m.mapped.dequantized().params(), m.copy.params()) << "dequantized() is from_gguf's copy";
 
   TrainOptions o;
@@ -208,6 +213,66 @@ TEST(TrainLoraMapped, LoraTrainerOnAMappedBaseEvaluatesAsTheRuntimeRunsIt) {
   trainer.run({});
   EXPECT_LT(trainer.evaluate(corpus), 0.5 * before) << "from " << before;
   EXPECT_EQ(TrainModel::from_gguf(*m.file).params(), m.copy.params()) << "the file is never written";
+}
+
+// A run stopped after 5 steps and resumed from its checkpoint on another
+// thread count writes the adapter of the uninterrupted run, bit for bit; the
+// checkpoint loads as an adapter (training and run time); the wrong corpus,
+// base or file, and a corrupt checkpoint, are refused by name.
+TEST(TrainLoraMapped, ACheckpointResumesToTheBitsOfAnUninterruptedRun) {
+  MappedBase m(TensorType::Q8_0);
+  std::vector<int32_t> corpus;
+  for (int i = 0; i < 12; ++i) corpus.insert(corpus.end(), kTokens.begin(), kTokens.end());
+  TrainOptions o;
+  o.seq_len = 12;
+  o.batch_size = 2;
+  o.adam.lr = 1e-2f;
+  o.adam.warmup_steps = 2;
+  o.adam.total_steps = 9;
+  o.n_threads = 2;
+  LoraTrainer straight(m.mapped, m.adapter, corpus, o);
+  straight.run({});
+
+  LoraTrainer first(m.mapped, m.adapter, corpus, o);
+  for (int i = 0; i < 5; ++i) first.step();
+  const std::string ck = m.dir.file("ck.gguf");
+  first.save_checkpoint(ck);
+  LoraTrainer resumed = LoraTrainer::resume(ck, m.mapped, corpus, 1);
+  EXPECT_EQ(resumed.next_step(), 5);
+  EXPECT_EQ(resumed.options().adam.total_steps, 9);
+  resumed.run({});
+  EXPECT_EQ(resumed.adapter().params(), straight.adapter().params());
+  EXPECT_NE(straight.adapter().params(), m.adapter.params()) << "training must have changed the adapter";
+
+  EXPECT_EQ(LoraAdapter::load(ck, m.copy).params(), first.adapter().params());
+  auto model = Model::load(m.dir.file("base.gguf"));
+  EXPECT_NO_THROW(LoraWeights::load(ck, *model));
+
+  auto refused = [&](const std::string& path, const TrainModel& base, const std::vector<int32_t>& data,
+                     const std::string& why) {
+    try {
+      LoraTrainer::resume(path, base, data, 1);
+      ADD_FAILURE() << "accepted: " << why;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  };
+  refused(ck, m.mapped, std::vector<int32_t>(corpus.begin(), corpus.end() - 1), "corpus differs");
+  MappedBase other(TensorType::Q8_0, "qwen2");
+  refused(ck, other.mapped, corpus, "another base model");
+  m.adapter.save(m.dir.file("plain.gguf"));
+  refused(m.dir.file("plain.gguf"), m.mapped, corpus, "not a LoRA fine-tuning checkpoint");
+  std::filesystem::copy_file(ck, m.dir.file("torn.gguf"));
+  {  // a flipped bit inside the last tensor, train.adam_v
+    std::fstream f(m.dir.file("torn.gguf"), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-8, std::ios::end);
+    char byte = 0;
+    f.read(&byte, 1);
+    byte ^= 0x40;
+    f.seekp(-8, std::ios::end);
+    f.write(&byte, 1);
+  }
+  refused(m.dir.file("torn.gguf"), m.mapped, corpus, "checksum mismatch");
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <sstream>
 
 #include "base/error.h"
@@ -20,7 +22,7 @@ namespace {
 const std::set<std::string> kTrainValueOptions = {
     "--corpus", "--eval", "--eval-every", "--seq-len", "--batch", "--steps", "--warmup", "--lr", "--min-lr",
     "--weight-decay", "--grad-clip", "--seed", "--data-seed", "-t", "--threads", "--log-every", "--out", "-o",
-    "--out-type", "--loss"};
+    "--out-type", "--loss", "--resume", "--checkpoint", "--checkpoint-every", "--stop-at"};
 
 // The corpus is UTF-8 text tokenized with special tokens parsed, so that
 // "<|endoftext|>" (the EOS of our tokenizers) separates documents and chat
@@ -91,6 +93,32 @@ class ProgressLog {
   int64_t steps_since_ = 0;
   std::chrono::steady_clock::time_point last_;
 };
+
+// Steps a Trainer or LoraTrainer until --stop-at N (default: its last step;
+// a later --resume goes on, so a long run can be cut into sessions), logging,
+// evaluating held-out text and writing --checkpoint every --checkpoint-every
+// steps and at the end.
+template <class T>
+void run_training(T& trainer, const Args& a, const std::vector<int32_t>& eval_tokens,
+                  const std::optional<std::string>& checkpoint) {
+  ProgressLog log(a, trainer.options());
+  const int64_t checkpoint_every = a.get_int({"--checkpoint-every"}, 0);
+  const int64_t total = trainer.options().adam.total_steps;
+  const int64_t stop_at = std::min<int64_t>(a.get_int({"--stop-at"}, total), total);
+  const int64_t first_step = trainer.next_step();
+  while (trainer.next_step() < stop_at) {
+    const StepStats s = trainer.step();
+    if (log.on_step(s) && !eval_tokens.empty()) log.eval(s.step, trainer.evaluate(eval_tokens));
+    if (checkpoint && checkpoint_every > 0 && (s.step + 1) % checkpoint_every == 0) trainer.save_checkpoint(*checkpoint);
+  }
+  // Resuming a finished run with --eval just evaluates it.
+  if (trainer.next_step() == first_step && !eval_tokens.empty())
+    log.eval(first_step - 1, trainer.evaluate(eval_tokens));
+  if (checkpoint) {
+    trainer.save_checkpoint(*checkpoint);
+    std::fprintf(stderr, "wrote checkpoint %s\n", checkpoint->c_str());
+  }
+}
 
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
@@ -198,8 +226,7 @@ GgufValue copy_arguments_value(const std::string& path) {
 
 int train_command(int argc, char** argv) {
   std::set<std::string> values = kTrainValueOptions;
-  for (const char* o : {"--tokenizer", "--init", "--resume", "--checkpoint", "--checkpoint-every", "--stop-at",
-                        "--attention", "--arch", "--head-dim", "--n-embd", "--n-layer", "--n-head", "--n-head-kv",
+  for (const char* o : {"--tokenizer", "--init", "--attention", "--arch", "--head-dim", "--n-embd", "--n-layer", "--n-head", "--n-head-kv",
                         "--n-ff", "--n-ctx", "--rope-base", "--name", "--copy-bias", "--min-call-prob",
                         "--builtin-tools", "--copy-arguments"})
     values.insert(o);
@@ -259,25 +286,7 @@ int train_command(int argc, char** argv) {
     std::fprintf(stderr, "loss on assistant replies: %lld target tokens\n", static_cast<long long>(n));
   }
 
-  ProgressLog log(a, trainer->options());
-  const int64_t checkpoint_every = a.get_int({"--checkpoint-every"}, 0);
-  // --stop-at N ends this invocation after step N (a later --resume goes on),
-  // so a long run can be cut into sessions.
-  const int64_t total = trainer->options().adam.total_steps;
-  const int64_t stop_at = std::min<int64_t>(a.get_int({"--stop-at"}, total), total);
-  const int64_t first_step = trainer->next_step();
-  while (trainer->next_step() < stop_at) {
-    const StepStats s = trainer->step();
-    if (log.on_step(s) && !eval_tokens.empty()) log.eval(s.step, trainer->evaluate(eval_tokens));
-    if (checkpoint && checkpoint_every > 0 && (s.step + 1) % checkpoint_every == 0) trainer->save_checkpoint(*checkpoint);
-  }
-  // Resuming a finished run with --eval just evaluates it.
-  if (trainer->next_step() == first_step && !eval_tokens.empty())
-    log.eval(first_step - 1, trainer->evaluate(eval_tokens));
-  if (checkpoint) {
-    trainer->save_checkpoint(*checkpoint);
-    std::fprintf(stderr, "wrote checkpoint %s\n", checkpoint->c_str());
-  }
+  run_training(*trainer, a, eval_tokens, checkpoint);
   if (out) write_model(trainer->model(), trainer->tokenizer(), *out, a.get_or({"--out-type"}, "F32"), decoding);
   return 0;
 }
@@ -293,7 +302,8 @@ int finetune_command(int argc, char** argv) {
   auto corpus_path = a.get({"--corpus"});
   if (!corpus_path) throw Error("no corpus given (--corpus TEXT)");
   auto out = a.get({"--out", "-o"});
-  if (!out) throw Error("no adapter file given (--out ADAPTER.gguf)");
+  auto checkpoint = a.get({"--checkpoint"});
+  if (!out && !checkpoint) throw Error("nothing would be saved: give --out ADAPTER.gguf and/or --checkpoint FILE");
 
   std::shared_ptr<GgufFile> base_file = GgufFile::open(*base_path);
   auto tok = Tokenizer::from_gguf(*base_file);
@@ -302,35 +312,43 @@ int finetune_command(int argc, char** argv) {
   if (auto e = a.get({"--eval"})) eval_tokens = corpus_tokens(*e, *tok);
   std::fprintf(stderr, "corpus: %zu tokens\n", corpus.size());
 
-  LoraOptions lo;
-  lo.rank = a.get_int({"--rank"}, lo.rank);
-  lo.alpha = static_cast<float>(a.get_double({"--alpha"}, 2.0 * static_cast<double>(lo.rank)));
-  if (auto t = a.get({"--targets"})) lo.targets = split_commas(*t);
-  if (lo.rank <= 0) throw Error("--rank must be positive");
-  if (lo.targets.empty()) throw Error("--targets names no matrix kind");
-
   // The base's matrices stay in the file, in its type: memory is about the
   // file's size, and the forward is the one `run --lora` computes.
   TrainModel base = TrainModel::map_gguf(base_file);
-  LoraAdapter adapter = LoraAdapter::init(base, lo, static_cast<uint64_t>(a.get_int({"--seed"}, 1)));
-  std::fprintf(stderr, "adapter: rank %lld, alpha %g, %zu parameters on %zu tensors\n",
-               static_cast<long long>(lo.rank), lo.alpha, adapter.params().size(), adapter.tensors().size());
   TrainOptions options = train_options_from_args(a, 200);
-  options.document_end = document_end_from_args(a, *tok);
-  LoraTrainer trainer(std::move(base), std::move(adapter), std::move(corpus), options);
-  if (options.targets == LossTargets::kReplies) {
-    const int64_t n = trainer.set_reply_markers(chatml_reply_markers(*tok));
+  std::unique_ptr<LoraTrainer> trainer;
+  if (auto resume = a.get({"--resume"})) {  // rank, targets and options are the checkpoint's
+    trainer = std::make_unique<LoraTrainer>(
+        LoraTrainer::resume(*resume, std::move(base), std::move(corpus), options.n_threads));
+    std::fprintf(stderr, "resumed %s at step %lld of %lld\n", resume->c_str(),
+                 static_cast<long long>(trainer->next_step()),
+                 static_cast<long long>(trainer->options().adam.total_steps));
+  } else {
+    LoraOptions lo;
+    lo.rank = a.get_int({"--rank"}, lo.rank);
+    lo.alpha = static_cast<float>(a.get_double({"--alpha"}, 2.0 * static_cast<double>(lo.rank)));
+    if (auto t = a.get({"--targets"})) lo.targets = split_commas(*t);
+    if (lo.rank <= 0) throw Error("--rank must be positive");
+    if (lo.targets.empty()) throw Error("--targets names no matrix kind");
+    LoraAdapter adapter = LoraAdapter::init(base, lo, static_cast<uint64_t>(a.get_int({"--seed"}, 1)));
+    std::fprintf(stderr, "adapter: rank %lld, alpha %g, %zu parameters on %zu tensors\n",
+                 static_cast<long long>(lo.rank), lo.alpha, adapter.params().size(), adapter.tensors().size());
+    options.document_end = document_end_from_args(a, *tok);
+    trainer = std::make_unique<LoraTrainer>(std::move(base), std::move(adapter), std::move(corpus), options);
+  }
+  if (trainer->options().targets == LossTargets::kReplies) {
+    const int64_t n = trainer->set_reply_markers(chatml_reply_markers(*tok));
     std::fprintf(stderr, "loss on assistant replies: %lld target tokens\n", static_cast<long long>(n));
   }
-  if (!eval_tokens.empty()) ProgressLog(a, options).eval(-1, trainer.evaluate(eval_tokens));
-  ProgressLog log(a, options);
-  trainer.run([&](const StepStats& s) {
-    if (log.on_step(s) && !eval_tokens.empty()) log.eval(s.step, trainer.evaluate(eval_tokens));
-  });
-  trainer.adapter().save(*out);
-  std::fprintf(stderr, "wrote adapter %s\n", out->c_str());
+  if (!eval_tokens.empty() && trainer->next_step() == 0)
+    ProgressLog(a, trainer->options()).eval(-1, trainer->evaluate(eval_tokens));
+  run_training(*trainer, a, eval_tokens, checkpoint);
+  if (out) {
+    trainer->adapter().save(*out);
+    std::fprintf(stderr, "wrote adapter %s\n", out->c_str());
+  }
   if (auto merged = a.get({"--merged-out"}))
-    write_model(trainer.merged(), tokenizer_metadata_from_gguf(*base_file), *merged, a.get_or({"--out-type"}, "F32"));
+    write_model(trainer->merged(), tokenizer_metadata_from_gguf(*base_file), *merged, a.get_or({"--out-type"}, "F32"));
   return 0;
 }
 

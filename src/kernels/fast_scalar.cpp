@@ -348,6 +348,7 @@ const Kernels kScalar = {
     swiglu_f32_scalar,
     nullptr,  // attend_heads: the generic path
     sum_words_scalar,
+    nullptr,  // dequantize: dequantize_row is the scalar routine
 };
 
 }  // namespace

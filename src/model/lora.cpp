@@ -47,6 +47,7 @@ std::shared_ptr<const LoraWeights> LoraWeights::load(const std::string& path, co
   lora->layers_.resize(static_cast<size_t>(model.config().n_layer));
 
   for (const GgufTensor& t : f->tensors()) {
+    if (t.name.starts_with(kTrainingStatePrefix)) continue;
     int64_t layer = -1;
     size_t kind = 0;
     bool is_a = false;

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/mapped_file.h"
@@ -62,6 +63,11 @@ struct LayerWeights {
 };
 
 class Model;
+
+// Tensors named so in an adapter GGUF are a fine-tuning checkpoint's
+// optimizer state (LoraTrainer::save_checkpoint), not adapter matrices:
+// adapter loaders skip them, so a checkpoint runs as the adapter it holds.
+inline constexpr std::string_view kTrainingStatePrefix = "train.";
 
 // A LoRA adapter applied at run time: for each adapted matrix W (rows x
 // cols), A (rank x cols) and B (rows x rank) in F32, and the forward pass

@@ -99,7 +99,7 @@ LoraAdapter LoraAdapter::load(const std::string& path, const TrainModel& base) {
   if (a.targets_.empty()) throw Error(path + ": the adapter adapts no tensor of this model");
   if (used != f->tensors().size()) {
     for (const GgufTensor& g : f->tensors()) {
-      bool known = false;
+      bool known = g.name.starts_with(kTrainingStatePrefix);  // a checkpoint's optimizer state
       for (const ParamTensor& t : a.tensors_) known |= t.name == g.name;
       if (!known) throw Error(path + ": tensor '" + g.name + "' does not belong to any matrix of the model");
     }
@@ -108,7 +108,9 @@ LoraAdapter LoraAdapter::load(const std::string& path, const TrainModel& base) {
   return a;
 }
 
-void LoraAdapter::save(const std::string& path) const {
+void LoraAdapter::save(const std::string& path) const { gguf_writer().write(path); }
+
+GgufWriter LoraAdapter::gguf_writer() const {
   GgufWriter w;
   w.set("general.architecture", GgufValue::of_string(arch_));
   w.set("general.type", GgufValue::of_string("adapter"));
@@ -117,7 +119,7 @@ void LoraAdapter::save(const std::string& path) const {
   w.set("adapter.lora.alpha", GgufValue::of_f32(alpha_));
   w.set("adapter.lora.rank", GgufValue::of_u32(static_cast<uint32_t>(rank_)));
   for (const ParamTensor& t : tensors_) w.add_tensor_f32(t.name, TensorType::F32, t.dims, params_.data() + t.offset);
-  w.write(path);
+  return w;
 }
 
 void LoraAdapter::merge(const TrainModel& base, TrainModel& merged) const {

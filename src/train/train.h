@@ -289,6 +289,7 @@ class LoraAdapter {
   // Throws Error naming the file and tensor if it does not fit the base.
   static LoraAdapter load(const std::string& path, const TrainModel& base);
   void save(const std::string& path) const;  // atomic
+  GgufWriter gguf_writer() const;             // what save writes (checkpoints add to it)
 
   float scale() const { return alpha_ / static_cast<float>(rank_); }
   int64_t rank() const { return rank_; }
@@ -337,15 +338,25 @@ double lora_forward_backward(const TrainModel& base, const LoraAdapter& adapter,
 class LoraTrainer {
  public:
   LoraTrainer(TrainModel base, LoraAdapter adapter, std::vector<int32_t> corpus, TrainOptions options);
+  // Restores adapter, Adam moments, step and options from a checkpoint
+  // (save_checkpoint) for `base`. Throws Error naming the file if it is not
+  // a LoRA checkpoint, is corrupt, or was trained on another corpus or base.
+  static LoraTrainer resume(const std::string& checkpoint, TrainModel base, std::vector<int32_t> corpus,
+                            int n_threads);
   // Required before step() when options.targets is kReplies (supervised
   // fine-tuning on chat data: only the replies count), as Trainer's.
   int64_t set_reply_markers(const ReplyMarkers& markers);
   StepStats step();
+  // The adapter file (atomic), plus the Adam moments (tensors train.adam_m,
+  // train.adam_v), the options, step and the base's fingerprint (train.*
+  // keys): it loads as an adapter wherever one is expected.
+  void save_checkpoint(const std::string& path) const;
   void run(const std::function<void(const StepStats&)>& on_step);
   double evaluate(const std::vector<int32_t>& tokens) const;  // mean loss of base + adapter
   int64_t next_step() const { return step_; }
   const LoraAdapter& adapter() const { return adapter_; }
   const TrainModel& base() const { return base_; }
+  const TrainOptions& options() const { return options_; }
   // The base with the adapter merged in (to export as a plain model).
   TrainModel merged() const;
 

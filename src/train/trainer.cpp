@@ -1,5 +1,5 @@
-// The training loop: deterministic batches, AdamW steps, evaluation, and
-// checkpoints (a GGUF holding the model, the Adam moments and the step).
+// The training loop: deterministic batches, AdamW steps and evaluation
+// (checkpoints: checkpoint.cpp).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -14,26 +14,11 @@ namespace onellm {
 using namespace train_ops;
 namespace {
 
-constexpr const char* kMomentM = "train.adam_m";
-constexpr const char* kMomentV = "train.adam_v";
-
 uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
-}
-
-// FNV-1a over raw bytes: detects a torn or edited checkpoint.
-uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001B3ull;
-  return h;
-}
-constexpr uint64_t kFnvBasis = 0xCBF29CE484222325ull;
-
-uint64_t corpus_hash(const std::vector<int32_t>& corpus) {
-  return fnv1a(kFnvBasis, corpus.data(), corpus.size() * sizeof(int32_t));
 }
 
 // Targets start+1 .. start+n of a window that count under kReplies: reply
@@ -290,83 +275,6 @@ double train_ops::heldout_loss(const TrainModel& model, const std::vector<int32_
   }
   if (count == 0) throw Error("evaluate: the held-out text has no assistant replies");
   return loss / static_cast<double>(count);
-}
-
-void Trainer::save_checkpoint(const std::string& path) const {
-  const AdamWOptions& a = options_.adam;
-  uint64_t sum = fnv1a(kFnvBasis, model_.data(), model_.size() * sizeof(float));
-  sum = fnv1a(sum, m_.data(), m_.size() * sizeof(float));
-  sum = fnv1a(sum, v_.data(), v_.size() * sizeof(float));
-  sum = fnv1a(sum, &step_, sizeof step_);
-  GgufMetadata extra = {
-      {"train.step", GgufValue::of_u64(static_cast<uint64_t>(step_))},
-      {"train.seq_len", GgufValue::of_u64(static_cast<uint64_t>(options_.seq_len))},
-      {"train.batch_size", GgufValue::of_u64(static_cast<uint64_t>(options_.batch_size))},
-      {"train.data_seed", GgufValue::of_u64(options_.data_seed)},
-      {"train.loss_targets", GgufValue::of_string(options_.targets == LossTargets::kReplies ? "replies" : "all")},
-      {"train.corpus_hash", GgufValue::of_u64(corpus_hash(corpus_))},
-      {"train.document_end", GgufValue::of_i32(options_.document_end)},
-      {"train.batch_parallel", GgufValue::of_u64(options_.batch_parallel ? 1 : 0)},
-      {"train.adam.lr", GgufValue::of_f32(a.lr)},
-      {"train.adam.min_lr", GgufValue::of_f32(a.min_lr)},
-      {"train.adam.warmup_steps", GgufValue::of_u64(static_cast<uint64_t>(a.warmup_steps))},
-      {"train.adam.total_steps", GgufValue::of_u64(static_cast<uint64_t>(a.total_steps))},
-      {"train.adam.beta1", GgufValue::of_f32(a.beta1)},
-      {"train.adam.beta2", GgufValue::of_f32(a.beta2)},
-      {"train.adam.eps", GgufValue::of_f32(a.eps)},
-      {"train.adam.weight_decay", GgufValue::of_f32(a.weight_decay)},
-      {"train.adam.grad_clip", GgufValue::of_f32(a.grad_clip)},
-      {"train.checksum", GgufValue::of_u64(sum)},
-  };
-  GgufWriter w = model_gguf_writer(model_, tokenizer_, TensorType::F32, extra);
-  const auto n = static_cast<int64_t>(model_.size());
-  w.add_tensor_f32(kMomentM, TensorType::F32, {n}, m_.data());
-  w.add_tensor_f32(kMomentV, TensorType::F32, {n}, v_.data());
-  w.write(path);
-}
-
-Trainer Trainer::resume(const std::string& checkpoint, std::vector<int32_t> corpus, int n_threads) {
-  std::unique_ptr<GgufFile> f = GgufFile::open(checkpoint);
-  if (f->find("train.step") == nullptr || f->find_tensor(kMomentM) == nullptr || f->find_tensor(kMomentV) == nullptr)
-    throw Error(checkpoint + ": not a training checkpoint (no train.step or Adam moments)");
-  TrainOptions o;
-  o.n_threads = n_threads;
-  o.seq_len = f->get_int("train.seq_len");
-  o.batch_size = f->get_int("train.batch_size");
-  o.data_seed = static_cast<uint64_t>(f->get_int("train.data_seed"));
-  if (f->find("train.loss_targets") != nullptr && f->get_string("train.loss_targets") == "replies")
-    o.targets = LossTargets::kReplies;
-  if (f->find("train.document_end") != nullptr) o.document_end = static_cast<int32_t>(f->get_int("train.document_end"));
-  if (f->find("train.batch_parallel") != nullptr) o.batch_parallel = f->get_int("train.batch_parallel") != 0;
-  AdamWOptions& a = o.adam;
-  a.lr = static_cast<float>(f->get_float("train.adam.lr"));
-  a.min_lr = static_cast<float>(f->get_float("train.adam.min_lr"));
-  a.warmup_steps = f->get_int("train.adam.warmup_steps");
-  a.total_steps = f->get_int("train.adam.total_steps");
-  a.beta1 = static_cast<float>(f->get_float("train.adam.beta1"));
-  a.beta2 = static_cast<float>(f->get_float("train.adam.beta2"));
-  a.eps = static_cast<float>(f->get_float("train.adam.eps"));
-  a.weight_decay = static_cast<float>(f->get_float("train.adam.weight_decay"));
-  a.grad_clip = static_cast<float>(f->get_float("train.adam.grad_clip"));
-  const uint64_t expected_corpus = static_cast<uint64_t>(f->get_int("train.corpus_hash"));
-  if (corpus_hash(corpus) != expected_corpus)
-    throw Error(checkpoint + ": the corpus differs from the one this checkpoint was trained on");
-
-  Trainer t(TrainModel::from_gguf(*f), std::move(corpus), o, tokenizer_metadata_from_gguf(*f));
-  t.step_ = f->get_int("train.step");
-  for (auto [name, dst] : {std::pair{kMomentM, &t.m_}, std::pair{kMomentV, &t.v_}}) {
-    const GgufTensor& g = f->tensor(name);
-    if (g.type != TensorType::F32 || g.n_elements() != static_cast<int64_t>(dst->size()))
-      throw Error(checkpoint + ": tensor '" + std::string(name) + "' does not match the model's parameter count");
-    std::memcpy(dst->data(), g.data, dst->size() * sizeof(float));
-  }
-  uint64_t sum = fnv1a(kFnvBasis, t.model_.data(), t.model_.size() * sizeof(float));
-  sum = fnv1a(sum, t.m_.data(), t.m_.size() * sizeof(float));
-  sum = fnv1a(sum, t.v_.data(), t.v_.size() * sizeof(float));
-  sum = fnv1a(sum, &t.step_, sizeof t.step_);
-  if (sum != static_cast<uint64_t>(f->get_int("train.checksum")))
-    throw Error(checkpoint + ": checksum mismatch (the checkpoint is corrupt)");
-  return t;
 }
 
 }  // namespace onellm

@@ -4,7 +4,7 @@ make-corpus -> train-tokenizer -> train a tiny model: the loss must fall well be
 uniform ln(vocab), held-out loss too; the exported GGUF must run with `onellm run`; a run
 stopped with --stop-at and resumed from its checkpoint must export the same bytes as an
 uninterrupted one; finetune --lora must lower the held-out loss of its frozen base (also
-with --loss replies) and its merged model must run; the same for a qwen3 model (--arch: per-head q/k norms, wide
+with --loss replies), resume from its checkpoint to the same adapter bytes, and its merged model must run; the same for a qwen3 model (--arch: per-head q/k norms, wide
 heads), whose adapter applied at run time must say what its merged model does. Bad input
 fails with exit code 1 and a message naming it.
 Exit 77 = skipped (no binary).
@@ -136,6 +136,23 @@ def main():
               "run --lora generates what the merged model does: %r vs %r" % (lora_out[:200], merged_out[:200]))
         rc, _, err = onellm("run", "-m", p("model.gguf"), "--lora", p("model.gguf"), "-p", prompt, "-n", "2")
         check(rc == 1 and "not a LoRA adapter" in err, "a model given as adapter refused: " + err[-300:])
+
+        # LoRA stopped at step 12 and resumed (on one thread) == uninterrupted, byte for byte; the
+        # checkpoint itself runs as an adapter; another corpus is refused by name.
+        ft = ["finetune", "--lora", "--base", p("model.gguf"), "--corpus", heldout_txt, "--rank", "4",
+              "--steps", "20", "--seq-len", "32", "--batch", "2", "--lr", "1e-2"]
+        must(*ft, "--out", p("ft-full.gguf"))
+        must(*ft, "--stop-at", "12", "--checkpoint", p("ft-ck.gguf"))
+        _, err = must("finetune", "--lora", "--base", p("model.gguf"), "--corpus", heldout_txt, "--resume",
+                      p("ft-ck.gguf"), "-t", "1", "--out", p("ft-resumed.gguf"))
+        check("at step 12 of 20" in err, "finetune resume reports its step: " + err[:300])
+        with open(p("ft-full.gguf"), "rb") as a, open(p("ft-resumed.gguf"), "rb") as b:
+            check(a.read() == b.read(), "resumed fine-tuning writes the adapter of the uninterrupted run")
+        rc, _, err = onellm("run", "-m", p("model.gguf"), "--lora", p("ft-ck.gguf"), "-p", prompt, "-n", "2")
+        check(rc == 0, "a fine-tuning checkpoint runs as an adapter: " + err[-300:])
+        rc, _, err = onellm("finetune", "--lora", "--base", p("model.gguf"), "--corpus", train_txt, "--resume",
+                            p("ft-ck.gguf"), "--out", p("x.gguf"))
+        check(rc == 1 and "corpus differs" in err, "resume on another corpus refused: " + err[-300:])
 
         # Supervised LoRA on chat data: only the assistant replies count, in training and in --eval.
         _, err = must("finetune", "--lora", "--base", p("model.gguf"), "--corpus", heldout_txt, "--rank", "4",
