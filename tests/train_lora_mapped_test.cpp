@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -213,6 +214,58 @@ TEST(TrainLoraMapped, LoraTrainerOnAMappedBaseEvaluatesAsTheRuntimeRunsIt) {
   trainer.run({});
   EXPECT_LT(trainer.evaluate(corpus), 0.5 * before) << "from " << before;
   EXPECT_EQ(TrainModel::from_gguf(*m.file).params(), m.copy.params()) << "the file is never written";
+}
+
+std::vector<uint8_t> file_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
+}
+
+// The merged export streams from the mapped base: in F32 it is the file
+// export_gguf writes for the dequantized base with the adapter added; in the
+// base's types, matrices the adapter leaves alone keep their bytes and the
+// adapted ones are quantized again.
+TEST(TrainLoraMapped, MergedExportKeepsTheBasesTypesAndUntouchedBytes) {
+  MappedBase m(TensorType::Q8_0);
+  LoraOptions lo;
+  lo.rank = 2;
+  lo.targets = {"attn_q", "ffn_down"};
+  LoraAdapter adapter = LoraAdapter::init(m.copy, lo, 5);
+  adapter.params() = uniform(adapter.params().size(), 0.05f, 6);
+  const GgufMetadata tok = tokenizer_metadata_from_gguf(*m.file);
+
+  export_merged_gguf(m.mapped, adapter, tok, m.dir.file("merged-f32.gguf"), TensorType::F32);
+  TrainModel merged = m.copy;
+  adapter.add_to(merged);
+  export_gguf(merged, tok, m.dir.file("want-f32.gguf"));
+  EXPECT_TRUE(file_bytes(m.dir.file("merged-f32.gguf")) == file_bytes(m.dir.file("want-f32.gguf")))
+      << "the F32 merged export is export_gguf's file of the merged copy";
+
+  export_merged_gguf(m.mapped, adapter, tok, m.dir.file("merged.gguf"));
+  auto out = GgufFile::open(m.dir.file("merged.gguf"));
+  int copied = 0, requantized = 0;
+  for (const GgufTensor& t : out->tensors()) {
+    const GgufTensor& b = m.file->tensor(t.name);
+    SCOPED_TRACE(t.name);
+    EXPECT_EQ(t.type, b.type);
+    const bool same = t.n_bytes == b.n_bytes && std::memcmp(t.data, b.data, t.n_bytes) == 0;
+    const bool adapted = t.name.ends_with("attn_q.weight") || t.name.ends_with("ffn_down.weight");
+    EXPECT_EQ(same, !adapted);
+    (adapted ? requantized : copied) += 1;
+  }
+  EXPECT_EQ(requantized, 4);
+  EXPECT_GT(copied, 10);
+  // It runs with the merged model's logits, up to Q8_0's rounding.
+  const std::vector<int32_t> tokens(kTokens.begin(), kTokens.begin() + 6);
+  auto logits = [&](const std::string& path) {
+    auto model = Model::load(path);
+    KvCache cache(model->config(), 8);
+    std::vector<float> out_logits(tokens.size() * static_cast<size_t>(model->config().n_vocab));
+    model->forward(tokens.data(), 6, cache, out_logits.data(), true, nullptr, MathMode::kExact);
+    return out_logits;
+  };
+  const std::vector<float> want = logits(m.dir.file("want-f32.gguf")), got = logits(m.dir.file("merged.gguf"));
+  EXPECT_LT(relative_rms(got.data(), want.data(), want.size()), 0.02);
 }
 
 // A run stopped after 5 steps and resumed from its checkpoint on another

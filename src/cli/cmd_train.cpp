@@ -347,8 +347,12 @@ int finetune_command(int argc, char** argv) {
     trainer->adapter().save(*out);
     std::fprintf(stderr, "wrote adapter %s\n", out->c_str());
   }
-  if (auto merged = a.get({"--merged-out"}))
-    write_model(trainer->merged(), tokenizer_metadata_from_gguf(*base_file), *merged, a.get_or({"--out-type"}, "F32"));
+  if (auto merged = a.get({"--merged-out"})) {  // matrices in the base's types unless --out-type
+    std::optional<TensorType> type;
+    if (auto t = a.get({"--out-type"})) type = tensor_type_from_name(*t);
+    export_merged_gguf(trainer->base(), trainer->adapter(), tokenizer_metadata_from_gguf(*base_file), *merged, type);
+    std::fprintf(stderr, "wrote %s (%s)\n", merged->c_str(), a.get_or({"--out-type"}, "the base's types").c_str());
+  }
   return 0;
 }
 

@@ -131,11 +131,21 @@ void LoraAdapter::merge(const TrainModel& base, TrainModel& merged) const {
 
 void LoraAdapter::add_to(TrainModel& model) const {
   if (model.has_mapped_matrices()) throw Error("lora: cannot add an adapter to mapped matrices (dequantize first)");
+  for (const Target& t : targets_) add_to_matrix(t.w_index, model.data() + model.tensors().at(t.w_index).offset);
+}
+
+bool LoraAdapter::adapts(size_t index) const {
+  for (const Target& t : targets_)
+    if (t.w_index == index) return true;
+  return false;
+}
+
+void LoraAdapter::add_to_matrix(size_t index, float* W) const {
   const float s = scale();
   for (const Target& t : targets_) {
+    if (t.w_index != index) continue;
     const float* A = params_.data() + t.a_offset;
     const float* B = params_.data() + t.b_offset;
-    float* W = model.data() + model.tensors().at(t.w_index).offset;
     for (int64_t r = 0; r < t.rows; ++r) {
       float* wr = W + r * t.cols;
       for (int64_t k = 0; k < rank_; ++k) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -252,6 +253,7 @@ class Trainer {
 };
 
 // ---- GGUF in and out
+class LoraAdapter;
 // Every "tokenizer.*" key of a GGUF file, in file order.
 GgufMetadata tokenizer_metadata_from_gguf(const GgufFile& file);
 // A byte-level BPE ("gpt2") tokenizer section from a token list.
@@ -264,6 +266,14 @@ GgufMetadata tokenizer_metadata_from_tokens(const std::vector<std::string>& toke
 // must fit its block size), norms and biases in F32, then the tokenizer entries and `extra` metadata.
 void export_gguf(const TrainModel& model, const GgufMetadata& tokenizer, const std::string& path,
                  TensorType matrix_type = TensorType::F32, const GgufMetadata& extra = {});
+// Writes base with adapter merged (W + scale B A) as a plain GGUF of its
+// architecture, one matrix at a time: memory is the output plus one matrix
+// in F32, whether base is mapped or not. Matrices keep their stored type
+// unless matrix_type is given; those the adapter leaves alone and that keep
+// their type are copied byte for byte, the adapted ones are quantized again
+// (norms and biases stay F32).
+void export_merged_gguf(const TrainModel& base, const LoraAdapter& adapter, const GgufMetadata& tokenizer,
+                        const std::string& path, std::optional<TensorType> matrix_type = std::nullopt);
 // The same file as a writer, for callers that add tensors (checkpoints).
 GgufWriter model_gguf_writer(const TrainModel& model, const GgufMetadata& tokenizer, TensorType matrix_type,
                              const GgufMetadata& extra);
@@ -303,6 +313,10 @@ class LoraAdapter {
   void merge(const TrainModel& base, TrainModel& merged) const;
   // W += scale B A for every adapted W of model (base's layout, not mapped).
   void add_to(TrainModel& model) const;
+  // Whether tensor `index` of the base is adapted; if so, add_to_matrix adds
+  // scale B A to w (that tensor's rows x cols, F32).
+  bool adapts(size_t index) const;
+  void add_to_matrix(size_t index, float* w) const;
   // Calls f(W's index in the base's tensors(), A's offset, B's offset in
   // params()) for each adapted matrix (the training pass finds its adapters
   // this way).

@@ -201,11 +201,11 @@ GgufMetadata tokenizer_metadata_from_tokens(const std::vector<std::string>& toke
   return out;
 }
 
-GgufWriter model_gguf_writer(const TrainModel& model, const GgufMetadata& tokenizer, TensorType matrix_type,
-                             const GgufMetadata& extra) {
-  const ModelConfig& c = model.config();
-  if (model.has_mapped_matrices())
-    throw Error("export: the model's matrices are mapped from its file; export its dequantized() copy");
+namespace {
+
+// model_gguf_writer's keys: the architecture's, then the tokenizer's and
+// `extra`; no tensors yet.
+GgufWriter metadata_writer(const ModelConfig& c, const GgufMetadata& tokenizer, const GgufMetadata& extra) {
   if (!tokenizer.empty()) {
     for (const auto& [key, value] : tokenizer)
       if (key == "tokenizer.ggml.tokens" && static_cast<int64_t>(value.size()) != c.n_vocab)
@@ -234,18 +234,62 @@ GgufWriter model_gguf_writer(const TrainModel& model, const GgufMetadata& tokeni
   }
   for (const auto& [key, value] : tokenizer) w.set(key, value);
   for (const auto& [key, value] : extra) w.set(key, value);
+  return w;
+}
 
-  for (const ParamTensor& t : model.tensors()) {
-    const TensorType type = t.is_matrix() ? matrix_type : TensorType::F32;
-    if (t.dims[0] % tensor_type_info(type).block_elems != 0)
-      throw Error("export: tensor '" + t.name + "' has " + std::to_string(t.dims[0]) + " columns, not a multiple of " +
-                  tensor_type_name(static_cast<uint32_t>(type)) + "'s block size");
-    w.add_tensor_f32(t.name, type, t.dims, model.data() + t.offset);
-  }
+void check_fits(const ParamTensor& t, TensorType type) {
+  if (t.dims[0] % tensor_type_info(type).block_elems != 0)
+    throw Error("export: tensor '" + t.name + "' has " + std::to_string(t.dims[0]) + " columns, not a multiple of " +
+                tensor_type_name(static_cast<uint32_t>(type)) + "'s block size");
+}
+
+void add_rope_freqs(GgufWriter& w, const TrainModel& model) {
   if (!model.rope_freqs().empty())
     w.add_tensor_f32("rope_freqs.weight", TensorType::F32, {static_cast<int64_t>(model.rope_freqs().size())},
                      model.rope_freqs().data());
+}
+
+}  // namespace
+
+GgufWriter model_gguf_writer(const TrainModel& model, const GgufMetadata& tokenizer, TensorType matrix_type,
+                             const GgufMetadata& extra) {
+  if (model.has_mapped_matrices())
+    throw Error("export: the model's matrices are mapped from its file; export its dequantized() copy");
+  GgufWriter w = metadata_writer(model.config(), tokenizer, extra);
+  for (const ParamTensor& t : model.tensors()) {
+    const TensorType type = t.is_matrix() ? matrix_type : TensorType::F32;
+    check_fits(t, type);
+    w.add_tensor_f32(t.name, type, t.dims, model.data() + t.offset);
+  }
+  add_rope_freqs(w, model);
   return w;
+}
+
+void export_merged_gguf(const TrainModel& base, const LoraAdapter& adapter, const GgufMetadata& tokenizer,
+                        const std::string& path, std::optional<TensorType> matrix_type) {
+  GgufWriter w = metadata_writer(base.config(), tokenizer, {});
+  std::vector<float> values;  // one matrix at a time
+  for (size_t i = 0; i < base.tensors().size(); ++i) {
+    const ParamTensor& t = base.tensors()[i];
+    if (!t.is_matrix()) {
+      w.add_tensor_f32(t.name, TensorType::F32, t.dims, base.data() + t.offset);
+      continue;
+    }
+    const MatrixView m = base.matrix(t);
+    const TensorType type = matrix_type.value_or(m.type);
+    check_fits(t, type);
+    if (type == m.type && !adapter.adapts(i)) {  // as stored: no rounding at all
+      const auto* bytes = static_cast<const uint8_t*>(m.data);
+      w.add_tensor(t.name, type, t.dims, std::vector<uint8_t>(bytes, bytes + m.bytes()));
+      continue;
+    }
+    values.resize(static_cast<size_t>(m.rows * m.cols));
+    for (int64_t r = 0; r < m.rows; ++r) matrix_row(m, r, values.data() + r * m.cols);
+    adapter.add_to_matrix(i, values.data());
+    w.add_tensor_f32(t.name, type, t.dims, values.data());
+  }
+  add_rope_freqs(w, base);
+  w.write(path);
 }
 
 void export_gguf(const TrainModel& model, const GgufMetadata& tokenizer, const std::string& path,

@@ -122,7 +122,7 @@ def main():
         _, err = must("finetune", "--lora", "--base", p("model.gguf"), "--corpus", heldout_txt, "--rank", "4",
                       "--targets", "attn_q,attn_v,ffn_down", "--steps", "40", "--seq-len", "64", "--batch", "4",
                       "--lr", "1e-2", "--eval", heldout_txt, "--eval-every", "40", "--out", p("adapter.gguf"),
-                      "--merged-out", p("merged.gguf"))
+                      "--merged-out", p("merged.gguf"), "--out-type", "F32")
         evals = losses(err, r"^eval step \d+ loss ([0-9.]+)")
         check(len(evals) == 2 and evals[1] < evals[0] - 0.02, "LoRA lowers held-out loss: %s" % evals)
         check(os.path.getsize(p("adapter.gguf")) > 0, "adapter written")
@@ -134,6 +134,14 @@ def main():
                                    "12", "--temp", "0", "--exact", "--ignore-eos", "--json")
         check(rc == 0 and json.loads(lora_out)["text"] == json.loads(merged_out)["text"],
               "run --lora generates what the merged model does: %r vs %r" % (lora_out[:200], merged_out[:200]))
+        # Without --out-type the merged model keeps the base's Q8_0 (about its size) and runs.
+        must("finetune", "--lora", "--base", p("model.gguf"), "--corpus", heldout_txt, "--rank", "4", "--steps",
+             "2", "--seq-len", "32", "--batch", "1", "--out", p("a2.gguf"), "--merged-out", p("merged-q8.gguf"))
+        out, _ = must("info", p("merged-q8.gguf"))
+        size_ratio = os.path.getsize(p("merged-q8.gguf")) / os.path.getsize(p("model.gguf"))
+        check("Q8_0" in out and 0.9 < size_ratio < 1.1, "merged model in the base's type: %.2f %s" % (size_ratio,
+                                                                                           out[:300]))
+        must("run", "-m", p("merged-q8.gguf"), "-p", prompt, "-n", "2")
         rc, _, err = onellm("run", "-m", p("model.gguf"), "--lora", p("model.gguf"), "-p", prompt, "-n", "2")
         check(rc == 1 and "not a LoRA adapter" in err, "a model given as adapter refused: " + err[-300:])
 
@@ -173,7 +181,7 @@ def main():
         check("qwen3" in out, "the trained model is a qwen3 GGUF: " + out[:300])
         _, err = must("finetune", "--lora", "--base", p("q3.gguf"), "--corpus", heldout_txt, "--rank", "4",
                       "--steps", "20", "--seq-len", "64", "--batch", "4", "--lr", "1e-2", "--out",
-                      p("q3-adapter.gguf"), "--merged-out", p("q3-merged.gguf"))
+                      p("q3-adapter.gguf"), "--merged-out", p("q3-merged.gguf"), "--out-type", "F32")
         rc, lora_out, _ = onellm("run", "-m", p("q3.gguf"), "--lora", p("q3-adapter.gguf"), "-p", prompt, "-n",
                                  "12", "--temp", "0", "--exact", "--ignore-eos", "--json")
         _, merged_out, _ = onellm("run", "-m", p("q3-merged.gguf"), "-p", prompt, "-n", "12", "--temp", "0",
