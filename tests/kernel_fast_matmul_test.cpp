@@ -422,7 +422,8 @@ TEST(FastVectorOps, DequantizedRowsHaveTheScalarValuesAtEveryLevel) {
     for (int64_t blocks : {1, 2, 7}) {
       const int64_t n = std::max<int64_t>(tensor_type_info(type).block_elems, 16) * blocks;
       std::vector<float> x(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = u(rng) * std::ldexp(1.0f, static_cast<int>(i / 64 % 5) - 2);
+      for (int64_t i = 0; i < n; ++i)
+        x[static_cast<size_t>(i)] = u(rng) * std::ldexp(1.0f, static_cast<int>(i / 64 % 5) - 2);
       std::vector<uint8_t> stored(1 + tensor_row_bytes(type, n));
       quantize_row(type, x.data(), stored.data() + 1, n);
       std::vector<float> want(x.size()), got(x.size());

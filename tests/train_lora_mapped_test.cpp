@@ -124,7 +124,8 @@ double worst_gradient_difference(const MappedBase& m) {
   const auto n = static_cast<int64_t>(kTokens.size()) - 1;
   std::vector<float> on_mapped(m.adapter.params().size(), 0.0f), on_copy(on_mapped.size(), 0.0f);
   ThreadPool pool(2);
-  const double loss_mapped = lora_forward_backward(m.mapped, m.adapter, kTokens.data(), n, on_mapped.data(), 1.0f, &pool);
+  const double loss_mapped =
+      lora_forward_backward(m.mapped, m.adapter, kTokens.data(), n, on_mapped.data(), 1.0f, &pool);
   const double loss_copy = lora_forward_backward(m.copy, m.adapter, kTokens.data(), n, on_copy.data(), 1.0f, &pool);
   EXPECT_NEAR(loss_mapped, loss_copy, 2e-3 * loss_copy);
   double worst = 0;

@@ -109,7 +109,8 @@ void run_training(T& trainer, const Args& a, const std::vector<int32_t>& eval_to
   while (trainer.next_step() < stop_at) {
     const StepStats s = trainer.step();
     if (log.on_step(s) && !eval_tokens.empty()) log.eval(s.step, trainer.evaluate(eval_tokens));
-    if (checkpoint && checkpoint_every > 0 && (s.step + 1) % checkpoint_every == 0) trainer.save_checkpoint(*checkpoint);
+    if (checkpoint && checkpoint_every > 0 && (s.step + 1) % checkpoint_every == 0)
+      trainer.save_checkpoint(*checkpoint);
   }
   // Resuming a finished run with --eval just evaluates it.
   if (trainer.next_step() == first_step && !eval_tokens.empty())
@@ -226,9 +227,9 @@ GgufValue copy_arguments_value(const std::string& path) {
 
 int train_command(int argc, char** argv) {
   std::set<std::string> values = kTrainValueOptions;
-  for (const char* o : {"--tokenizer", "--init", "--attention", "--arch", "--head-dim", "--n-embd", "--n-layer", "--n-head", "--n-head-kv",
-                        "--n-ff", "--n-ctx", "--rope-base", "--name", "--copy-bias", "--min-call-prob",
-                        "--builtin-tools", "--copy-arguments"})
+  for (const char* o : {"--tokenizer", "--init", "--attention", "--arch", "--head-dim", "--n-embd", "--n-layer",
+                        "--n-head", "--n-head-kv", "--n-ff", "--n-ctx", "--rope-base", "--name", "--copy-bias",
+                        "--min-call-prob", "--builtin-tools", "--copy-arguments"})
     values.insert(o);
   Args a(argc, argv, 2, values, {"--untied", "--batch-parallel"});
   auto corpus_path = a.get({"--corpus"});

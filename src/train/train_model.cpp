@@ -132,8 +132,8 @@ TrainModel TrainModel::read_gguf(std::shared_ptr<const GgufFile> mapped, const G
       continue;
     }
     if (!tensor_type_info(g.type).computable)
-      throw Error(file.path() + ": tensor '" + t.name + "' has type " + tensor_type_name(static_cast<uint32_t>(g.type)) +
-                  ", which onellm cannot compute with");
+      throw Error(file.path() + ": tensor '" + t.name + "' has type " +
+                  tensor_type_name(static_cast<uint32_t>(g.type)) + ", which onellm cannot compute with");
     t.mapped = g.data;
     t.type = g.type;
   }

@@ -93,7 +93,10 @@ struct Layout {
   template <typename T>
   LayerTensors<T> layer(T* buffer, int64_t l) const {
     const auto& o = layers[static_cast<size_t>(l)];
-    auto at = [&](int i) { return o[static_cast<size_t>(i)] == kAbsent ? nullptr : in(buffer, o[static_cast<size_t>(i)]); };
+    auto at = [&](int i) {
+      const size_t index = o[static_cast<size_t>(i)];
+      return index == kAbsent ? nullptr : in(buffer, index);
+    };
     return {at(0), at(1), at(2), at(3), at(4), at(5), at(6), at(7), at(8), at(9), at(10), at(11), at(12), at(13)};
   }
 };

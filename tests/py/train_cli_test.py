@@ -4,9 +4,10 @@ make-corpus -> train-tokenizer -> train a tiny model: the loss must fall well be
 uniform ln(vocab), held-out loss too; the exported GGUF must run with `onellm run`; a run
 stopped with --stop-at and resumed from its checkpoint must export the same bytes as an
 uninterrupted one; finetune --lora must lower the held-out loss of its frozen base (also
-with --loss replies), resume from its checkpoint to the same adapter bytes, and its merged model must run; the same for a qwen3 model (--arch: per-head q/k norms, wide
-heads), whose adapter applied at run time must say what its merged model does. Bad input
-fails with exit code 1 and a message naming it.
+with --loss replies), resume from its checkpoint to the same adapter bytes, and its merged
+model must run (in F32, and by default in the base's type); the same for a qwen3 model (--arch:
+per-head q/k norms, wide heads), whose adapter applied at run time must say what its merged
+model does. Bad input fails with exit code 1 and a message naming it.
 Exit 77 = skipped (no binary).
 """
 import json
