@@ -243,6 +243,9 @@ TEST(TrainLoraMapped, MergedExportKeepsTheBasesTypesAndUntouchedBytes) {
       << "the F32 merged export is export_gguf's file of the merged copy";
 
   export_merged_gguf(m.mapped, adapter, tok, m.dir.file("merged.gguf"));
+  ThreadPool pool(3);
+  export_merged_gguf(m.mapped, adapter, tok, m.dir.file("merged-3.gguf"), std::nullopt, &pool);
+  EXPECT_TRUE(file_bytes(m.dir.file("merged.gguf")) == file_bytes(m.dir.file("merged-3.gguf"))) << "threads";
   auto out = GgufFile::open(m.dir.file("merged.gguf"));
   int copied = 0, requantized = 0;
   for (const GgufTensor& t : out->tensors()) {

@@ -351,7 +351,9 @@ int finetune_command(int argc, char** argv) {
   if (auto merged = a.get({"--merged-out"})) {  // matrices in the base's types unless --out-type
     std::optional<TensorType> type;
     if (auto t = a.get({"--out-type"})) type = tensor_type_from_name(*t);
-    export_merged_gguf(trainer->base(), trainer->adapter(), tokenizer_metadata_from_gguf(*base_file), *merged, type);
+    ThreadPool pool(trainer->options().n_threads);
+    export_merged_gguf(trainer->base(), trainer->adapter(), tokenizer_metadata_from_gguf(*base_file), *merged, type,
+                       &pool);
     std::fprintf(stderr, "wrote %s (%s)\n", merged->c_str(), a.get_or({"--out-type"}, "the base's types").c_str());
   }
   return 0;

@@ -273,7 +273,8 @@ void export_gguf(const TrainModel& model, const GgufMetadata& tokenizer, const s
 // their type are copied byte for byte, the adapted ones are quantized again
 // (norms and biases stay F32).
 void export_merged_gguf(const TrainModel& base, const LoraAdapter& adapter, const GgufMetadata& tokenizer,
-                        const std::string& path, std::optional<TensorType> matrix_type = std::nullopt);
+                        const std::string& path, std::optional<TensorType> matrix_type = std::nullopt,
+                        ThreadPool* pool = nullptr);
 // The same file as a writer, for callers that add tensors (checkpoints).
 GgufWriter model_gguf_writer(const TrainModel& model, const GgufMetadata& tokenizer, TensorType matrix_type,
                              const GgufMetadata& extra);
@@ -314,9 +315,10 @@ class LoraAdapter {
   // W += scale B A for every adapted W of model (base's layout, not mapped).
   void add_to(TrainModel& model) const;
   // Whether tensor `index` of the base is adapted; if so, add_to_matrix adds
-  // scale B A to w (that tensor's rows x cols, F32).
+  // scale B A to rows [row_begin, row_end) (default: all) of w (that
+  // tensor's rows x cols, F32).
   bool adapts(size_t index) const;
-  void add_to_matrix(size_t index, float* w) const;
+  void add_to_matrix(size_t index, float* w, int64_t row_begin = 0, int64_t row_end = -1) const;
   // Calls f(W's index in the base's tensors(), A's offset, B's offset in
   // params()) for each adapted matrix (the training pass finds its adapters
   // this way).

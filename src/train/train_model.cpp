@@ -266,7 +266,13 @@ GgufWriter model_gguf_writer(const TrainModel& model, const GgufMetadata& tokeni
 }
 
 void export_merged_gguf(const TrainModel& base, const LoraAdapter& adapter, const GgufMetadata& tokenizer,
-                        const std::string& path, std::optional<TensorType> matrix_type) {
+                        const std::string& path, std::optional<TensorType> matrix_type, ThreadPool* pool) {
+  // Rows are independent in each step (dequantize, add B A, quantize), so
+  // they are split over the threads; the bytes do not depend on how.
+  auto rows_in_parallel = [&](int64_t rows, const std::function<void(int64_t, int64_t)>& fn) {
+    if (pool != nullptr) pool->parallel_for(rows, fn);
+    else fn(0, rows);
+  };
   GgufWriter w = metadata_writer(base.config(), tokenizer, {});
   std::vector<float> values;  // one matrix at a time
   for (size_t i = 0; i < base.tensors().size(); ++i) {
@@ -284,9 +290,15 @@ void export_merged_gguf(const TrainModel& base, const LoraAdapter& adapter, cons
       continue;
     }
     values.resize(static_cast<size_t>(m.rows * m.cols));
-    for (int64_t r = 0; r < m.rows; ++r) matrix_row(m, r, values.data() + r * m.cols);
-    adapter.add_to_matrix(i, values.data());
-    w.add_tensor_f32(t.name, type, t.dims, values.data());
+    const size_t row_bytes = tensor_row_bytes(type, m.cols);
+    std::vector<uint8_t> bytes(row_bytes * static_cast<size_t>(m.rows));
+    rows_in_parallel(m.rows, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) matrix_row(m, r, values.data() + r * m.cols);
+      adapter.add_to_matrix(i, values.data(), r0, r1);
+      for (int64_t r = r0; r < r1; ++r)
+        quantize_row(type, values.data() + r * m.cols, bytes.data() + static_cast<size_t>(r) * row_bytes, m.cols);
+    });
+    w.add_tensor(t.name, type, t.dims, std::move(bytes));
   }
   add_rope_freqs(w, base);
   w.write(path);
