@@ -304,6 +304,7 @@ Kernels make_table(const char* name, Int8Level int8) {
   k.swiglu_f32 = swiglu_f32_neon;
   k.attend_heads = attend_heads_neon;
   k.sum_words = sum_words_neon;
+  k.dequantize = dequantize_neon;
   return k;
 }
 

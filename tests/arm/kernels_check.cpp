@@ -208,6 +208,33 @@ void check_tiles(const Kernels& k) {
 
 // ---- vector kernels for attention (F32, F16 and Q8_0 rows) and training
 
+// Kernels::dequantize (through dequantize_row_with) has dequantize_row's
+// bits for every computable type: rows of 1 to 7 blocks from an address off
+// the alignment, values over several magnitudes.
+void check_dequantize(const Kernels& k) {
+  check(k.dequantize != nullptr, format("%s has a dequantize routine", k.name));
+  const TensorType types[] = {TensorType::F16,  TensorType::BF16, TensorType::Q4_0, TensorType::Q4_1,
+                              TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q2_K,
+                              TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+                              TensorType::IQ4_NL, TensorType::IQ4_XS};
+  const std::vector<float> x = normal_values(7 * 256, 31);
+  for (TensorType type : types)
+    for (int64_t blocks : {1, 2, 7}) {
+      const int64_t n = std::max<int64_t>(tensor_type_info(type).block_elems, 16) * blocks;
+      std::vector<float> scaled(x.begin(), x.begin() + n);
+      for (int64_t i = 0; i < n; ++i)
+        scaled[static_cast<size_t>(i)] *= std::ldexp(1.0f, static_cast<int>(i / 64 % 5) - 2);
+      std::vector<uint8_t> stored(1 + tensor_row_bytes(type, n));
+      quantize_row(type, scaled.data(), stored.data() + 1, n);
+      std::vector<float> want(static_cast<size_t>(n)), got(static_cast<size_t>(n), -7.0f);
+      dequantize_row(type, stored.data() + 1, want.data(), n);
+      fast::dequantize_row_with(k, type, stored.data() + 1, got.data(), n);
+      check(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0,
+            format("%s dequantize %s n=%lld bits", k.name, tensor_type_name(static_cast<uint32_t>(type)).c_str(),
+                   static_cast<long long>(n)));
+    }
+}
+
 void check_vector_ops(const Kernels& k) {
   const std::vector<float> a = normal_values(1 + 224, 9), b = normal_values(224, 10);
   for (int64_t n : {0, 1, 7, 8, 16, 17, 203}) {
@@ -495,6 +522,7 @@ int main(int argc, char** argv) {
     check_quantize(*k);
     check_tiles(*k);
     check_vector_ops(*k);
+    check_dequantize(*k);
     check_exp_swiglu(*k);
     check_accumulate(*k);
   }
