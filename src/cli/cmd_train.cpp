@@ -294,12 +294,12 @@ int train_command(int argc, char** argv) {
 
 int finetune_command(int argc, char** argv) {
   std::set<std::string> values = kTrainValueOptions;
-  for (const char* o : {"--base", "-m", "--rank", "--alpha", "--targets", "--merged-out", "--attention"})
+  for (const char* o : {"--base", "-m", "--model", "--rank", "--alpha", "--targets", "--merged-out", "--attention"})
     values.insert(o);
   Args a(argc, argv, 2, values, {"--lora"});
   if (!a.flag({"--lora"})) throw Error("only LoRA fine-tuning is implemented: pass --lora");
-  auto base_path = a.get({"--base", "-m"});
-  if (!base_path) throw Error("no base model given (--base GGUF)");
+  // The base: --base, else the model `run` would use (-m, $ONELLM_MODEL, the bundled one).
+  const std::optional<std::string> base_path = a.get({"--base"}) ? a.get({"--base"}) : model_path_or_default(a);
   auto corpus_path = a.get({"--corpus"});
   if (!corpus_path) throw Error("no corpus given (--corpus TEXT)");
   auto out = a.get({"--out", "-o"});

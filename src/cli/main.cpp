@@ -26,7 +26,7 @@ constexpr const char* kUsage =
     "  bench-context -m MODEL [--sessions 4] [--tokens 2048] [--budget B]  KV resume vs re-prefill, compression\n"
     "  make-tiny-model --arch A --type T [--seed S] -o FILE       write a random-weight model\n"
     "  train     --corpus TEXT (--tokenizer GGUF | --init GGUF | --resume CKPT) --out GGUF  train a model\n"
-    "  finetune  --lora --base GGUF --corpus TEXT --out ADAPTER.gguf  train a LoRA adapter on a frozen model\n"
+    "  finetune  --lora [--base GGUF] --corpus TEXT --out ADAPTER.gguf  train a LoRA adapter on a frozen model\n"
     "  train-tokenizer --corpus TEXT --vocab-size N -o GGUF       train a byte-level BPE tokenizer\n"
     "  make-corpus --seed S --out DIR [--induction N] [--induction-made-up P] [--induction-quoted P] [--induction-clock P] [--p-vary P] [--p-mix P] [--p-unknown P]\n"
     "                                                             generate the device-assistant corpus\n"

@@ -163,6 +163,16 @@ def main():
                             p("ft-ck.gguf"), "--out", p("x.gguf"))
         check(rc == 1 and "corpus differs" in err, "resume on another corpus refused: " + err[-300:])
 
+        # Without --base: the bundled model, as run uses it; the adapter then runs on it without -m.
+        env_model = os.environ.pop("ONELLM_MODEL", None)
+        _, err = must("finetune", "--lora", "--corpus", heldout_txt, "--rank", "2", "--steps", "2", "--seq-len",
+                      "32", "--batch", "1", "--out", p("bundled-lora.gguf"))
+        check("adapter: rank 2" in err, "finetune without --base trains on the bundled model: " + err[-300:])
+        rc, _, err = onellm("run", "--lora", p("bundled-lora.gguf"), "-p", "hi", "-n", "2")
+        check(rc == 0, "the bundled model runs with an adapter trained on it: " + err[-300:])
+        if env_model is not None:
+            os.environ["ONELLM_MODEL"] = env_model
+
         # Supervised LoRA on chat data: only the assistant replies count, in training and in --eval.
         _, err = must("finetune", "--lora", "--base", p("model.gguf"), "--corpus", heldout_txt, "--rank", "4",
                       "--loss", "replies", "--attention", "documents", "--steps", "30", "--seq-len", "64",
