@@ -316,6 +316,9 @@ int finetune_command(int argc, char** argv) {
   // The base's matrices stay in the file, in its type: memory is about the
   // file's size, and the forward is the one `run --lora` computes.
   TrainModel base = TrainModel::map_gguf(base_file);
+  const std::string recipe = base_file->file_type_name();
+  std::fprintf(stderr, "base: %s (%s, %s), %.0f MB mapped\n", base_path->c_str(), base.config().arch.c_str(),
+               recipe.empty() ? "?" : recipe.c_str(), static_cast<double>(base_file->file_size()) / 1e6);
   TrainOptions options = train_options_from_args(a, 200);
   std::unique_ptr<LoraTrainer> trainer;
   if (auto resume = a.get({"--resume"})) {  // rank, targets and options are the checkpoint's
