@@ -43,6 +43,21 @@ void dequantize_q4_0(const quant::BlockQ4_0* src, float* dst, int64_t n_blocks) 
   }
 }
 
+void dequantize_q5_0(const quant::BlockQ5_0* src, float* dst, int64_t n_blocks) {
+  static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  const uint8x16_t bit = vld1q_u8(kBit), fifth = vdupq_n_u8(0x10);
+  const int8x16_t sixteen = vdupq_n_s8(16);
+  for (int64_t b = 0; b < n_blocks; ++b, dst += 32) {
+    const float32x4_t d = vdupq_n_f32(quant::load_half(src[b].d));
+    const uint8_t* qh = src[b].qh;  // bit j (little-endian) is element j's fifth bit
+    const uint8x16_t q = vld1q_u8(src[b].qs);
+    const uint8x16_t top_lo = vandq_u8(vtstq_u8(vcombine_u8(vdup_n_u8(qh[0]), vdup_n_u8(qh[1])), bit), fifth);
+    const uint8x16_t top_hi = vandq_u8(vtstq_u8(vcombine_u8(vdup_n_u8(qh[2]), vdup_n_u8(qh[3])), bit), fifth);
+    store16(vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, vdupq_n_u8(0xF)), top_lo)), sixteen), d, dst);
+    store16(vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), top_hi)), sixteen), d, dst + 16);
+  }
+}
+
 void dequantize_q4_k(const quant::BlockQ4_K* src, float* dst, int64_t n_blocks) {
   for (int64_t b = 0; b < n_blocks; ++b) {
     const quant::BlockQ4_K& blk = src[b];
@@ -95,6 +110,7 @@ bool dequantize_neon(TensorType type, const void* src, float* dst, int64_t n) {
   switch (type) {
     case TensorType::Q8_0: dequantize_q8_0(static_cast<const quant::BlockQ8_0*>(src), dst, n / 32); return true;
     case TensorType::Q4_0: dequantize_q4_0(static_cast<const quant::BlockQ4_0*>(src), dst, n / 32); return true;
+    case TensorType::Q5_0: dequantize_q5_0(static_cast<const quant::BlockQ5_0*>(src), dst, n / 32); return true;
     case TensorType::Q4_K: dequantize_q4_k(static_cast<const quant::BlockQ4_K*>(src), dst, n / 256); return true;
     case TensorType::Q6_K: dequantize_q6_k(static_cast<const quant::BlockQ6_K*>(src), dst, n / 256); return true;
     default: return false;
