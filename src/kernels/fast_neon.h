@@ -30,7 +30,7 @@ void fill_int8_tiles(Int8Level level, TileFn* tile);
 // fast_neon.cpp: out[i] = row[i] for an F16 row (Kernels::f16_to_f32).
 void f16_to_f32_neon(const uint8_t* row, float* out, int64_t n);
 
-// fast_neon_dequantize.cpp: Kernels::dequantize (Q8_0, Q4_0, Q4_K, Q6_K).
+// fast_neon_dequantize.cpp: Kernels::dequantize (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K).
 bool dequantize_neon(TensorType type, const void* src, float* dst, int64_t n);
 
 // fast_neon_math.cpp: the vector exp (the x86 levels' polynomial) and what

@@ -75,6 +75,26 @@ void dequantize_q4_k(const quant::BlockQ4_K* src, float* dst, int64_t n_blocks) 
   }
 }
 
+// Q4_K plus bit j of qh[l] as the fifth bit of element l of sub-block j.
+void dequantize_q5_k(const quant::BlockQ5_K* src, float* dst, int64_t n_blocks) {
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const quant::BlockQ5_K& blk = src[b];
+    const float d = quant::load_half(blk.d), dmin = quant::load_half(blk.dmin);
+    for (int j = 0; j < 8; ++j, dst += 32) {
+      uint8_t sc, m;
+      quant::k4_scale_min(blk.scales, j, &sc, &m);
+      const float32x4_t d1 = vdupq_n_f32(d * static_cast<float>(sc)), m1 = vdupq_n_f32(dmin * static_cast<float>(m));
+      const int8x16_t down = vdupq_n_s8(static_cast<int8_t>(-j));  // a right shift by j
+      for (int l = 0; l < 32; l += 16) {
+        const uint8x16_t q = vld1q_u8(blk.qs + 32 * (j / 2) + l);
+        const uint8x16_t nibble = j % 2 == 0 ? vandq_u8(q, vdupq_n_u8(0xF)) : vshrq_n_u8(q, 4);
+        const uint8x16_t fifth = vshlq_n_u8(vandq_u8(vshlq_u8(vld1q_u8(blk.qh + l), down), vdupq_n_u8(1)), 4);
+        store16(vreinterpretq_s8_u8(vorrq_u8(nibble, fifth)), d1, m1, dst + l);
+      }
+    }
+  }
+}
+
 void dequantize_q6_k(const quant::BlockQ6_K* src, float* dst, int64_t n_blocks) {
   const uint8x16_t low = vdupq_n_u8(0xF), two = vdupq_n_u8(3);
   const int8x16_t offset = vdupq_n_s8(32);
@@ -112,6 +132,7 @@ bool dequantize_neon(TensorType type, const void* src, float* dst, int64_t n) {
     case TensorType::Q4_0: dequantize_q4_0(static_cast<const quant::BlockQ4_0*>(src), dst, n / 32); return true;
     case TensorType::Q5_0: dequantize_q5_0(static_cast<const quant::BlockQ5_0*>(src), dst, n / 32); return true;
     case TensorType::Q4_K: dequantize_q4_k(static_cast<const quant::BlockQ4_K*>(src), dst, n / 256); return true;
+    case TensorType::Q5_K: dequantize_q5_k(static_cast<const quant::BlockQ5_K*>(src), dst, n / 256); return true;
     case TensorType::Q6_K: dequantize_q6_k(static_cast<const quant::BlockQ6_K*>(src), dst, n / 256); return true;
     default: return false;
   }
