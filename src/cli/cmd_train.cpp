@@ -121,6 +121,18 @@ void run_training(T& trainer, const Args& a, const std::vector<int32_t>& eval_to
   }
 }
 
+// A resumed run takes its options from the checkpoint; says so for those
+// given anyway (beyond the common training ones, `more`).
+void note_ignored_with_resume(const Args& a, std::initializer_list<const char*> more) {
+  auto note = [&](const char* o) {
+    if (a.has(o)) std::fprintf(stderr, "note: %s is ignored with --resume (the checkpoint's value holds)\n", o);
+  };
+  for (const char* o : {"--seq-len", "--batch", "--steps", "--lr", "--min-lr", "--warmup", "--weight-decay",
+                        "--grad-clip", "--loss", "--attention", "--data-seed"})
+    note(o);
+  for (const char* o : more) note(o);
+}
+
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -264,6 +276,8 @@ int train_command(int argc, char** argv) {
   options.document_end = document_end_from_args(a, *tok);
   std::unique_ptr<Trainer> trainer;
   if (auto resume = a.get({"--resume"})) {
+    note_ignored_with_resume(a, {"--init", "--tokenizer", "--arch", "--n-embd", "--n-layer", "--n-head", "--n-head-kv",
+                                 "--n-ff", "--head-dim"});
     trainer = std::make_unique<Trainer>(Trainer::resume(*resume, std::move(corpus), options.n_threads));
     std::fprintf(stderr, "resumed %s at step %lld of %lld\n", resume->c_str(),
                  static_cast<long long>(trainer->next_step()),
@@ -317,11 +331,12 @@ int finetune_command(int argc, char** argv) {
   // file's size, and the forward is the one `run --lora` computes.
   TrainModel base = TrainModel::map_gguf(base_file);
   const std::string recipe = base_file->file_type_name();
-  std::fprintf(stderr, "base: %s (%s, %s), %.0f MB mapped\n", base_path->c_str(), base.config().arch.c_str(),
-               recipe.empty() ? "?" : recipe.c_str(), static_cast<double>(base_file->file_size()) / 1e6);
+  std::fprintf(stderr, "base: %s (%s%s%s), %.0f MB mapped\n", base_path->c_str(), base.config().arch.c_str(),
+               recipe.empty() ? "" : ", ", recipe.c_str(), static_cast<double>(base_file->file_size()) / 1e6);
   TrainOptions options = train_options_from_args(a, 200);
   std::unique_ptr<LoraTrainer> trainer;
   if (auto resume = a.get({"--resume"})) {  // rank, targets and options are the checkpoint's
+    note_ignored_with_resume(a, {"--rank", "--alpha", "--targets"});
     trainer = std::make_unique<LoraTrainer>(
         LoraTrainer::resume(*resume, std::move(base), std::move(corpus), options.n_threads));
     std::fprintf(stderr, "resumed %s at step %lld of %lld\n", resume->c_str(),

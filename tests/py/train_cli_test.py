@@ -153,8 +153,9 @@ def main():
         must(*ft, "--out", p("ft-full.gguf"))
         must(*ft, "--stop-at", "12", "--checkpoint", p("ft-ck.gguf"))
         _, err = must("finetune", "--lora", "--base", p("model.gguf"), "--corpus", heldout_txt, "--resume",
-                      p("ft-ck.gguf"), "-t", "1", "--out", p("ft-resumed.gguf"))
+                      p("ft-ck.gguf"), "-t", "1", "--rank", "8", "--out", p("ft-resumed.gguf"))
         check("at step 12 of 20" in err, "finetune resume reports its step: " + err[:300])
+        check("--rank is ignored with --resume" in err, "a resumed run says which options it ignores: " + err[:300])
         with open(p("ft-full.gguf"), "rb") as a, open(p("ft-resumed.gguf"), "rb") as b:
             check(a.read() == b.read(), "resumed fine-tuning writes the adapter of the uninterrupted run")
         rc, _, err = onellm("run", "-m", p("model.gguf"), "--lora", p("ft-ck.gguf"), "-p", prompt, "-n", "2")
