@@ -437,6 +437,38 @@ TEST(FastVectorOps, DequantizedRowsHaveTheScalarValuesAtEveryLevel) {
     }
 }
 
+// The tile unit's BF16 accumulate: C += A B within BF16's rounding of A and
+// B (2^-9 relative each) on odd sizes with partial tiles everywhere, C's
+// own values kept; and no AMX level, no product.
+TEST(FastVectorOps, Bf16AccumulateOnTheTileUnit) {
+  const int64_t m = 37, n = 45, k = 133, lda = 140, ldb = 50, ldc = 47;
+  std::mt19937 rng(29);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> a(static_cast<size_t>(m * lda)), b(static_cast<size_t>(k * ldb)), c(static_cast<size_t>(m * ldc));
+  for (float& v : a) v = u(rng);
+  for (float& v : b) v = u(rng);
+  for (float& v : c) v = u(rng);
+  const CpuLevel saved = cpu_level();
+  for (CpuLevel level : runnable_levels()) {
+    set_cpu_level(level);
+    std::vector<float> got = c;
+    const bool ran = matmul_accumulate_bf16(m, n, k, a.data(), lda, b.data(), ldb, got.data(), ldc);
+    EXPECT_EQ(ran, level == CpuLevel::kAmx) << cpu_level_name(level);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < ldc; ++j) {
+        double want = c[static_cast<size_t>(i * ldc + j)], magnitude = 0;
+        if (ran && j < n)
+          for (int64_t p = 0; p < k; ++p) {
+            want += double(a[static_cast<size_t>(i * lda + p)]) * b[static_cast<size_t>(p * ldb + j)];
+            magnitude += std::fabs(double(a[static_cast<size_t>(i * lda + p)]) * b[static_cast<size_t>(p * ldb + j)]);
+          }
+        ASSERT_NEAR(got[static_cast<size_t>(i * ldc + j)], want, 1e-5 + magnitude * 2.0 / 256)
+            << cpu_level_name(level) << " (" << i << ", " << j << ")";
+      }
+  }
+  set_cpu_level(saved);
+}
+
 TEST(FastVectorOps, SumWordsIsTheWrappingSumAtEveryLevel) {
   // The bandwidth probe's read (Kernels::sum_words): full 64-bit words, so
   // the sum wraps, from an address off the vector alignment, every tail.

@@ -481,6 +481,58 @@ void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y,
     work(0, n_groups);
 }
 
+void accumulate_bf16_amx(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                         float* c, int64_t ldc) {
+  // A tiles as matmul_amx's (token tile i's k step j at 1 KiB (i kp / 32 +
+  // j)); B tiles straight from b's rows: k pair p of columns [j0, j0 + 16)
+  // is one 64-byte tile row (b[2p][j], b[2p + 1][j] per lane), so no
+  // transposition is needed.
+  const int64_t kp = round_up(k, kK), padded = round_up(m, kTile), panels = (n + kTile - 1) / kTile;
+  thread_local std::vector<uint8_t> a_storage, b_storage;
+  auto* const at = reinterpret_cast<uint16_t*>(aligned_bytes(a_storage, static_cast<size_t>(2 * padded * kp)));
+  uint8_t* const bt = aligned_bytes(b_storage, static_cast<size_t>(round_up(panels, 2) * 32 * kp));
+  for (int64_t t = 0; t < padded; ++t) {
+    uint16_t* dst = at + t / kTile * kTile * kp + t % kTile * kK;
+    for (int64_t col = 0; col < kp; col += kK) {
+      const int64_t cnt = t < m ? std::min<int64_t>(kK, k - col) : 0;
+      const __mmask16 m0 = cnt >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << std::max<int64_t>(cnt, 0)) - 1);
+      const __mmask16 m1 = cnt >= 32 ? 0xFFFF : cnt <= 16 ? 0 : static_cast<__mmask16>((1u << (cnt - 16)) - 1);
+      const float* src = a + t * lda + col;
+      const __m512 x0 = _mm512_maskz_loadu_ps(m0, src), x1 = _mm512_maskz_loadu_ps(m1, src + 16);
+      _mm512_storeu_si512(dst + col * kTile, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(x1, x0)));
+    }
+  }
+  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                              22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  for (int64_t p = 0; p < round_up(panels, 2); ++p) {
+    const int64_t j0 = p * kTile, cols = std::clamp<int64_t>(n - j0, 0, kTile);
+    const __mmask16 mask = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
+    uint8_t* out = bt + p * 32 * kp;
+    for (int64_t pair = 0; pair < kp / 2; ++pair) {
+      const int64_t r = 2 * pair;
+      const __m512 w0 = r < k ? _mm512_maskz_loadu_ps(mask, b + r * ldb + j0) : _mm512_setzero_ps();
+      const __m512 w1 = r + 1 < k ? _mm512_maskz_loadu_ps(mask, b + (r + 1) * ldb + j0) : _mm512_setzero_ps();
+      const __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(w1, w0));  // w0 low, w1 high
+      _mm512_storeu_si512(out + pair / 16 * 1024 + pair % 16 * 64, _mm512_permutexvar_epi16(interleave, both));
+    }
+  }
+  load_tile_config();
+  const int64_t a_tile_bytes = 32 * kp;
+  for (int64_t t0 = 0; t0 < m; t0 += 2 * kTile) {
+    const int64_t n_tok = std::min(2 * kTile, m - t0);
+    const uint8_t* a0 = reinterpret_cast<const uint8_t*>(at) + t0 / kTile * a_tile_bytes;
+    for (int64_t p = 0; p < panels; p += 2) {
+      const int64_t n_rows = std::min(2 * kTile, n - p * kTile);
+      const uint8_t* b0 = bt + p * a_tile_bytes;
+      const auto product = n_tok > kTile ? (n_rows > kTile ? tile_product<2, 2> : tile_product<2, 1>)
+                                         : (n_rows > kTile ? tile_product<1, 2> : tile_product<1, 1>);
+      product(a0, a0 + a_tile_bytes, b0, b0 + a_tile_bytes, kp, true, c + t0 * ldc + p * kTile, ldc, n_tok, n_rows,
+              nullptr, nullptr);
+    }
+  }
+  release_tiles();
+}
+
 const Kernels* kernels_amx() {
   static const Kernels table = [] {
     cpu_features();  // asks Linux for the tile data, without which a tile instruction faults
@@ -503,6 +555,7 @@ const Kernels* kernels_amx() {
 #else
 namespace onellm::fast {
 void matmul_amx(const MatrixView&, const float*, int64_t, float*, ThreadPool*) {}
+void accumulate_bf16_amx(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t) {}
 const Kernels* kernels_amx() { return nullptr; }
 }  // namespace onellm::fast
 #endif

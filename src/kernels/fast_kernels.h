@@ -237,6 +237,9 @@ const PackedKernels* packed_kernels_for(CpuLevel level);    // null: the level h
 // BF16 parts; matmul_fast's contract. Only where
 // cpu_level_supported(CpuLevel::kAmx); a no-op elsewhere.
 void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
+// matmul_accumulate_bf16 (kernels.h) on the tile unit, one thread.
+void accumulate_bf16_amx(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                         float* c, int64_t ldc);
 // From this many tokens the AMX level runs matmul_amx.
 constexpr int64_t kAmxMinTokens = 32;
 // The AMX level's Kernels::attend_heads (fast_amx_attention.cpp), on the

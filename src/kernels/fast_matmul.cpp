@@ -427,6 +427,13 @@ void matmul_accumulate(int64_t m, int64_t n, int64_t k, const float* a, int64_t 
   matmul_accumulate_at(cpu_level(), m, n, k, a, a_si, a_sk, b, ldb, c, ldc, pool);
 }
 
+bool matmul_accumulate_bf16(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                            int64_t ldb, float* c, int64_t ldc) {
+  if (cpu_level() != CpuLevel::kAmx) return false;
+  if (m > 0 && n > 0 && k > 0) fast::accumulate_bf16_amx(m, n, k, a, lda, b, ldb, c, ldc);
+  return true;
+}
+
 void swiglu_fast(const float* gate, const float* up, float* out, int64_t n, ThreadPool* pool) {
   const auto kernel = kernels_for(cpu_level()).swiglu_f32;
   constexpr int64_t kChunk = 16384;  // elements per work item

@@ -212,6 +212,15 @@ void matmul_accumulate(int64_t m, int64_t n, int64_t k, const float* a, int64_t 
 void matmul_accumulate_at(CpuLevel level, int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si,
                           int64_t a_sk, const float* b, int64_t ldb, float* c, int64_t ldc, ThreadPool* pool);
 
+// C (m x n, row stride ldc) += A (m x k, row stride lda) times B (k x n,
+// row stride ldb), F32 in and out, with A and B rounded to BF16 and the
+// products summed in F32 on the AMX tile unit, one thread: training's
+// backward through a frozen matrix (train_ops::linear_backward_input), where
+// 8-bit mantissas are as fine as the forward's activations. Returns false
+// and does nothing unless the active level is amx.
+bool matmul_accumulate_bf16(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                            int64_t ldb, float* c, int64_t ldc);
+
 // Vector helpers for attention at the active level. dot_f32 sums in an
 // order that depends on the level (not bit-exact with the reference).
 float dot_f32(const float* a, const float* b, int64_t n);
