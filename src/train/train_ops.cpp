@@ -43,7 +43,7 @@ void linear_backward_input(const MatrixView& w, const float* dy, int64_t n, floa
     return;
   }
   // Each thread owns strips of dx's columns and walks W's rows in tiles of
-  // kTileRows, in order, dequantizing only the tile's part of its strip (a
+  // rows_per_tile, in order, dequantizing only the tile's part of its strip (a
   // whole block of the stored type at a time). A dx element's sum thus
   // depends on the tile size, never on the strip width or the thread count.
   // The strips are narrow enough to give each thread several. On the amx
@@ -53,7 +53,7 @@ void linear_backward_input(const MatrixView& w, const float* dy, int64_t n, floa
   const TensorTypeInfo& info = tensor_type_info(w.type);
   constexpr int64_t kPrefetchRows = 8;
   const bool bf16 = cpu_level() == CpuLevel::kAmx && info.block_elems > 1;
-  const int64_t kTileRows = bf16 ? 512 : 128;
+  const int64_t rows_per_tile = bf16 ? 512 : 128;
   const int64_t threads = pool != nullptr ? pool->size() : 1;
   const int64_t unit = std::lcm<int64_t>(info.block_elems, 32);
   const int64_t strip = std::clamp<int64_t>(w.cols / (4 * threads) / unit * unit, unit, 16 * unit);
@@ -61,13 +61,13 @@ void linear_backward_input(const MatrixView& w, const float* dy, int64_t n, floa
   const auto* base = static_cast<const uint8_t*>(w.data);
   run(pool, (w.cols + strip - 1) / strip, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> tile;
-    tile.resize(static_cast<size_t>(kTileRows * strip));
+    tile.resize(static_cast<size_t>(rows_per_tile * strip));
     for (int64_t s = begin; s < end; ++s) {
       const int64_t c0 = s * strip, width = std::min(strip, w.cols - c0);
       const size_t skip = static_cast<size_t>(c0 / info.block_elems) * info.block_bytes;
       const size_t segment_bytes = static_cast<size_t>(width / info.block_elems) * info.block_bytes;
-      for (int64_t r0 = 0; r0 < w.rows; r0 += kTileRows) {
-        const int64_t tile_rows = std::min(kTileRows, w.rows - r0);
+      for (int64_t r0 = 0; r0 < w.rows; r0 += rows_per_tile) {
+        const int64_t tile_rows = std::min(rows_per_tile, w.rows - r0);
         for (int64_t r = 0; r < tile_rows; ++r) {
           // The strip's part of a row is a few cache lines, a row apart: ask
           // for those of a row ahead, which the hardware would not guess.
