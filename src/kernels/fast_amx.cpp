@@ -367,6 +367,28 @@ void tile_product(const uint8_t* a, const uint8_t* a1, const uint8_t* b, const u
   if (kNt == 2 && kNp == 2 && tok1 > 0 && rows1 > 0) store(3, y + kTile * ldy + kTile, tok1, rows1);
 }
 
+// Rows [t0, t1) of x (n_tokens rows of `cols` floats, ld apart; rows past
+// n_tokens and columns past cols are zeros) as BF16 A tiles: token tile i's
+// k step j at 1 KiB (i kp / 32 + j) of hi. With lo, split: hi gets bf16(x)
+// and lo the rest, x - bf16(x), in the same layout.
+void rows_to_a_tiles(const float* x, int64_t ld, int64_t n_tokens, int64_t cols, int64_t kp, int64_t t0, int64_t t1,
+                     uint16_t* hi, uint16_t* lo) {
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t at = t / kTile * kTile * kp + t % kTile * kK;
+    const float* src = x + t * ld;
+    for (int64_t c = 0; c < kp; c += kK) {
+      const int64_t n = t < n_tokens ? std::min<int64_t>(kK, cols - c) : 0;
+      const __mmask16 m0 = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
+      const __mmask16 m1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : static_cast<__mmask16>((1u << (n - 16)) - 1);
+      const __m512 x0 = _mm512_maskz_loadu_ps(m0, src + c), x1 = _mm512_maskz_loadu_ps(m1, src + c + 16);
+      if (lo != nullptr)
+        split_row(x0, x1, hi + at + c * kTile, lo + at + c * kTile);
+      else
+        _mm512_storeu_si512(hi + at + c * kTile, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(x1, x0)));
+    }
+  }
+}
+
 }  // namespace
 
 void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
@@ -387,20 +409,7 @@ void matmul_amx(const MatrixView& w, const float* x, int64_t n_tokens, float* y,
   auto* const act_data = reinterpret_cast<uint16_t*>(aligned_bytes(act, split ? 2 * act_bytes : act_bytes));
   const uint8_t* a = reinterpret_cast<const uint8_t*>(act_data);
   auto convert = [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      uint16_t* dst = act_data + t / kTile * kTile * kp + t % kTile * kK;
-      const float* src = x + t * w.cols;
-      for (int64_t c = 0; c < kp; c += kK) {
-        const int64_t n = t < n_tokens ? std::min<int64_t>(kK, w.cols - c) : 0;
-        const __mmask16 m0 = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
-        const __mmask16 m1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : static_cast<__mmask16>((1u << (n - 16)) - 1);
-        const __m512 x0 = _mm512_maskz_loadu_ps(m0, src + c), x1 = _mm512_maskz_loadu_ps(m1, src + c + 16);
-        if (split)
-          split_row(x0, x1, dst + c * kTile, dst + act_bytes / 2 + c * kTile);
-        else
-          _mm512_storeu_si512(dst + c * kTile, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(x1, x0)));
-      }
-    }
+    rows_to_a_tiles(x, w.cols, n_tokens, w.cols, kp, t0, t1, act_data, split ? act_data + act_bytes / 2 : nullptr);
   };
   if (pool != nullptr && padded_tokens >= 8)
     pool->parallel_for(padded_tokens, convert);
@@ -491,17 +500,7 @@ void accumulate_bf16_amx(int64_t m, int64_t n, int64_t k, const float* a, int64_
   thread_local std::vector<uint8_t> a_storage, b_storage;
   auto* const at = reinterpret_cast<uint16_t*>(aligned_bytes(a_storage, static_cast<size_t>(2 * padded * kp)));
   uint8_t* const bt = aligned_bytes(b_storage, static_cast<size_t>(round_up(panels, 2) * 32 * kp));
-  for (int64_t t = 0; t < padded; ++t) {
-    uint16_t* dst = at + t / kTile * kTile * kp + t % kTile * kK;
-    for (int64_t col = 0; col < kp; col += kK) {
-      const int64_t cnt = t < m ? std::min<int64_t>(kK, k - col) : 0;
-      const __mmask16 m0 = cnt >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << std::max<int64_t>(cnt, 0)) - 1);
-      const __mmask16 m1 = cnt >= 32 ? 0xFFFF : cnt <= 16 ? 0 : static_cast<__mmask16>((1u << (cnt - 16)) - 1);
-      const float* src = a + t * lda + col;
-      const __m512 x0 = _mm512_maskz_loadu_ps(m0, src), x1 = _mm512_maskz_loadu_ps(m1, src + 16);
-      _mm512_storeu_si512(dst + col * kTile, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(x1, x0)));
-    }
-  }
+  rows_to_a_tiles(a, lda, m, k, kp, 0, padded, at, nullptr);
   const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
                                               22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   for (int64_t p = 0; p < round_up(panels, 2); ++p) {
