@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "train/normal_rng.h"
 #include "train/train.h"
+#include "train/train_ops.h"
 
 namespace onellm {
 namespace {
@@ -267,12 +268,6 @@ GgufWriter model_gguf_writer(const TrainModel& model, const GgufMetadata& tokeni
 
 void export_merged_gguf(const TrainModel& base, const LoraAdapter& adapter, const GgufMetadata& tokenizer,
                         const std::string& path, std::optional<TensorType> matrix_type, ThreadPool* pool) {
-  // Rows are independent in each step (dequantize, add B A, quantize), so
-  // they are split over the threads; the bytes do not depend on how.
-  auto rows_in_parallel = [&](int64_t rows, const std::function<void(int64_t, int64_t)>& fn) {
-    if (pool != nullptr) pool->parallel_for(rows, fn);
-    else fn(0, rows);
-  };
   GgufWriter w = metadata_writer(base.config(), tokenizer, {});
   std::vector<float> values;  // one matrix at a time
   for (size_t i = 0; i < base.tensors().size(); ++i) {
@@ -292,7 +287,9 @@ void export_merged_gguf(const TrainModel& base, const LoraAdapter& adapter, cons
     values.resize(static_cast<size_t>(m.rows * m.cols));
     const size_t row_bytes = tensor_row_bytes(type, m.cols);
     std::vector<uint8_t> bytes(row_bytes * static_cast<size_t>(m.rows));
-    rows_in_parallel(m.rows, [&](int64_t r0, int64_t r1) {
+    // Rows are independent in each step (dequantize, add B A, quantize), so
+    // they are split over the threads; the bytes do not depend on how.
+    train_ops::run(pool, m.rows, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) matrix_row(m, r, values.data() + r * m.cols);
       adapter.add_to_matrix(i, values.data(), r0, r1);
       for (int64_t r = r0; r < r1; ++r)

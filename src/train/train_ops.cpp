@@ -11,14 +11,11 @@
 #include <vector>
 
 namespace onellm::train_ops {
-namespace {
 
 void run(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (pool != nullptr) pool->parallel_for(n, fn);
   else fn(0, n);
 }
-
-}  // namespace
 
 void linear_forward(const float* w, int64_t rows, int64_t cols, const float* x, int64_t n, float* y,
                     ThreadPool* pool) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
@@ -12,6 +13,9 @@
 #include "train/train.h"
 
 namespace onellm::train_ops {
+
+// fn over [0, n): split across pool's threads, or in one call without a pool.
+void run(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
 // y (n x rows) = x (n x cols) times W^T, W row-major rows x cols.
 void linear_forward(const float* w, int64_t rows, int64_t cols, const float* x, int64_t n, float* y,
