@@ -412,13 +412,9 @@ TEST(FastVectorOps, DequantizedRowsHaveTheScalarValuesAtEveryLevel) {
   // bit for bit: every computable type, rows of 1 to 7 blocks from an
   // address off the alignment, values over several magnitudes so the block
   // scales differ.
-  const TensorType types[] = {TensorType::F16,  TensorType::BF16, TensorType::Q4_0, TensorType::Q4_1,
-                              TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q2_K,
-                              TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
-                              TensorType::IQ4_NL, TensorType::IQ4_XS};
   std::mt19937 rng(23);
   std::uniform_real_distribution<float> u(-1, 1);
-  for (TensorType type : types)
+  for (TensorType type : test::kNonF32Types)
     for (int64_t blocks : {1, 2, 7}) {
       const int64_t n = std::max<int64_t>(tensor_type_info(type).block_elems, 16) * blocks;
       std::vector<float> x(static_cast<size_t>(n));

@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "model/model.h"
+#include "support/kernel_reference.h"
 #include "support/test_paths.h"
 #include "train/train.h"
 #include "train/train_ops.h"
@@ -46,13 +47,9 @@ double relative_rms(const float* got, const float* want, size_t n) {
 // rows, 512 on amx). The amx level multiplies block-quantized tiles in BF16:
 // within its rounding (2^-9 of each operand).
 TEST(TrainOps, BackwardThroughAStoredMatrixIsTheProductWithItsDequantizedCopy) {
-  const TensorType types[] = {TensorType::F16,  TensorType::BF16, TensorType::Q4_0, TensorType::Q4_1,
-                              TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q2_K,
-                              TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
-                              TensorType::IQ4_NL, TensorType::IQ4_XS};
   ThreadPool two(2), three(3);
   const CpuLevel saved = cpu_level();
-  for (TensorType type : types) {
+  for (TensorType type : test::kNonF32Types) {
     const int64_t block = tensor_type_info(type).block_elems;
     for (int64_t cols : {block == 1 ? int64_t{37} : 3 * block, 1536 / std::max<int64_t>(block, 256) * 256}) {
       SCOPED_TRACE(tensor_type_name(static_cast<uint32_t>(type)) + " cols " + std::to_string(cols));

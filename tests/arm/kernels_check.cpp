@@ -213,12 +213,8 @@ void check_tiles(const Kernels& k) {
 // the alignment, values over several magnitudes.
 void check_dequantize(const Kernels& k) {
   check(k.dequantize != nullptr, format("%s has a dequantize routine", k.name));
-  const TensorType types[] = {TensorType::F16,  TensorType::BF16, TensorType::Q4_0, TensorType::Q4_1,
-                              TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q2_K,
-                              TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
-                              TensorType::IQ4_NL, TensorType::IQ4_XS};
   const std::vector<float> x = normal_values(7 * 256, 31);
-  for (TensorType type : types)
+  for (TensorType type : test::kNonF32Types)
     for (int64_t blocks : {1, 2, 7}) {
       const int64_t n = std::max<int64_t>(tensor_type_info(type).block_elems, 16) * blocks;
       std::vector<float> scaled(x.begin(), x.begin() + n);

@@ -23,6 +23,13 @@ inline int64_t activation_block(TensorType t) {
   return tensor_type_info(t).block_elems == 256 && t != TensorType::IQ4_XS ? 256 : 32;
 }
 
+// Every computable weight type but F32: the ones a row converts to and
+// from (dequantize / quantize round trips, stored matrices).
+inline constexpr TensorType kNonF32Types[] = {
+    TensorType::F16,  TensorType::BF16, TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0,
+    TensorType::Q5_1, TensorType::Q8_0, TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K,
+    TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS};
+
 // Matmul test shapes, per weight block size: 1 block, odd block counts and
 // a long row (F32/F16/BF16: element counts off the vector width).
 inline std::vector<int64_t> matmul_test_col_counts(int64_t block_elems) {
