@@ -11,12 +11,8 @@
 namespace onellm {
 namespace {
 
+using test::read_all;
 using test::TempDir;
-
-std::vector<uint8_t> read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
 
 GgufWriter small_writer() {
   GgufWriter w;

@@ -15,6 +15,7 @@ int tokenize_command(int argc, char** argv);
 int logits_command(int argc, char** argv);
 int info_command(int argc, char** argv);
 int make_tiny_model_command(int argc, char** argv);
+int quantize_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
 int bench_context_command(int argc, char** argv);
 int serve_command(int argc, char** argv);

@@ -25,6 +25,7 @@ constexpr const char* kUsage =
     "  bench     -m MODEL [-p 128,512] [-n 64] [-t N] [-r 3] [--json]  throughput like llama-bench\n"
     "  bench-context -m MODEL [--sessions 4] [--tokens 2048] [--budget B]  KV resume vs re-prefill, compression\n"
     "  make-tiny-model --arch A --type T [--seed S] -o FILE       write a random-weight model\n"
+    "  quantize  IN.gguf OUT.gguf TYPE [-t N]                     another type or mix (Q4_K_M, Q8_0, F16 ...)\n"
     "  train     --corpus TEXT (--tokenizer GGUF | --init GGUF | --resume CKPT) --out GGUF  train a model\n"
     "  finetune  --lora [--base GGUF] --corpus TEXT --out ADAPTER.gguf  train a LoRA adapter on a frozen model\n"
     "  train-tokenizer --corpus TEXT --vocab-size N -o GGUF       train a byte-level BPE tokenizer\n"
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
     if (command == "ask") return ask_command(argc, argv);
     if (command == "loadgen") return loadgen_command(argc, argv);
     if (command == "make-tiny-model") return make_tiny_model_command(argc, argv);
+    if (command == "quantize") return quantize_command(argc, argv);
     if (command == "train") return train_command(argc, argv);
     if (command == "finetune") return finetune_command(argc, argv);
     if (command == "train-tokenizer") return train_tokenizer_command(argc, argv);

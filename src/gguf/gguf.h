@@ -149,21 +149,33 @@ class GgufWriter {
   // Adds F32 values, quantized to `type` row by row (dims[0] is the row).
   void add_tensor_f32(const std::string& name, TensorType type, std::vector<int64_t> dims,
                       const float* values);
+  // Fills out with rows [first, first + n) of a tensor in its type's layout.
+  using RowProducer = std::function<void(int64_t first, int64_t n, uint8_t* out)>;
+  // Adds a tensor whose bytes are made while write() runs, a block of rows
+  // (about produced_block_bytes) at a time, so that converting a multi-GB
+  // model holds one block in memory, not the output.
+  void add_tensor_rows(const std::string& name, TensorType type, std::vector<int64_t> dims, RowProducer produce);
   // Writes atomically (temp file + rename). Throws Error on I/O failure.
   void write(const std::string& path) const;
   std::vector<uint8_t> to_bytes() const;
   uint64_t alignment = 32;
+  size_t produced_block_bytes = size_t{16} << 20;
 
  private:
   struct PendingTensor {
     std::string name;
     TensorType type;
     std::vector<int64_t> dims;
-    std::vector<uint8_t> bytes;
+    std::vector<uint8_t> bytes;  // empty when `produce` makes them
+    RowProducer produce;
+    size_t n_bytes() const;
   };
   std::vector<std::pair<std::string, GgufValue>> kv_;
   std::vector<PendingTensor> tensors_;
   std::vector<uint8_t> header_bytes() const;
+  void check_new_tensor(const std::string& name, const std::vector<int64_t>& dims) const;
+  // Calls sink(bytes, n) for the tensor's bytes in order.
+  void emit(const PendingTensor& t, const std::function<void(const uint8_t*, size_t)>& sink) const;
 };
 
 }  // namespace onellm

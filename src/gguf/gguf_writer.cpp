@@ -77,18 +77,54 @@ void GgufWriter::set(const std::string& key, GgufValue value) {
   kv_.emplace_back(key, std::move(value));
 }
 
-void GgufWriter::add_tensor(const std::string& name, TensorType type, std::vector<int64_t> dims,
-                            std::vector<uint8_t> bytes) {
-  if (dims.empty() || dims.size() > 4) throw Error("GGUF writer: tensor '" + name + "' needs 1 to 4 dimensions");
+size_t GgufWriter::PendingTensor::n_bytes() const {
   int64_t n = 1;
   for (int64_t d : dims) n *= d;
-  size_t expected = tensor_row_bytes(type, dims[0]) * static_cast<size_t>(n / dims[0]);
-  if (bytes.size() != expected)
-    throw Error("GGUF writer: tensor '" + name + "' has " + std::to_string(bytes.size()) + " bytes, its shape needs " +
-                std::to_string(expected));
+  return tensor_row_bytes(type, dims[0]) * static_cast<size_t>(n / dims[0]);
+}
+
+void GgufWriter::check_new_tensor(const std::string& name, const std::vector<int64_t>& dims) const {
+  if (dims.empty() || dims.size() > 4) throw Error("GGUF writer: tensor '" + name + "' needs 1 to 4 dimensions");
+  for (int64_t d : dims)
+    if (d <= 0) throw Error("GGUF writer: tensor '" + name + "' has a dimension of " + std::to_string(d));
   for (const PendingTensor& t : tensors_)
     if (t.name == name) throw Error("GGUF writer: duplicate tensor '" + name + "'");
-  tensors_.push_back({name, type, std::move(dims), std::move(bytes)});
+}
+
+void GgufWriter::add_tensor(const std::string& name, TensorType type, std::vector<int64_t> dims,
+                            std::vector<uint8_t> bytes) {
+  check_new_tensor(name, dims);
+  PendingTensor t{name, type, std::move(dims), std::move(bytes), nullptr};
+  const size_t expected = t.n_bytes();
+  if (t.bytes.size() != expected)
+    throw Error("GGUF writer: tensor '" + name + "' has " + std::to_string(t.bytes.size()) +
+                " bytes, its shape needs " + std::to_string(expected));
+  tensors_.push_back(std::move(t));
+}
+
+void GgufWriter::add_tensor_rows(const std::string& name, TensorType type, std::vector<int64_t> dims,
+                                 RowProducer produce) {
+  check_new_tensor(name, dims);
+  if (!produce) throw Error("GGUF writer: tensor '" + name + "' has no producer");
+  PendingTensor t{name, type, std::move(dims), {}, std::move(produce)};
+  t.n_bytes();  // throws for columns that are not whole blocks
+  tensors_.push_back(std::move(t));
+}
+
+void GgufWriter::emit(const PendingTensor& t, const std::function<void(const uint8_t*, size_t)>& sink) const {
+  if (!t.produce) {
+    sink(t.bytes.data(), t.bytes.size());
+    return;
+  }
+  const size_t row_bytes = tensor_row_bytes(t.type, t.dims[0]);
+  const int64_t rows = static_cast<int64_t>(t.n_bytes() / row_bytes);
+  const int64_t block = std::max<int64_t>(1, static_cast<int64_t>(produced_block_bytes / row_bytes));
+  std::vector<uint8_t> buffer(static_cast<size_t>(std::min(rows, block)) * row_bytes);
+  for (int64_t r = 0; r < rows; r += block) {
+    const int64_t n = std::min(block, rows - r);
+    t.produce(r, n, buffer.data());
+    sink(buffer.data(), static_cast<size_t>(n) * row_bytes);
+  }
 }
 
 void GgufWriter::add_tensor_f32(const std::string& name, TensorType type, std::vector<int64_t> dims,
@@ -130,7 +166,7 @@ std::vector<uint8_t> GgufWriter::header_bytes() const {
     for (int64_t d : t.dims) out.put<uint64_t>(static_cast<uint64_t>(d));
     out.put<uint32_t>(static_cast<uint32_t>(t.type));
     out.put<uint64_t>(offset);
-    offset += (t.bytes.size() + alignment - 1) / alignment * alignment;
+    offset += (t.n_bytes() + alignment - 1) / alignment * alignment;
   }
   out.pad_to(alignment);
   return out.bytes;
@@ -140,7 +176,7 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
   ByteSink out;
   out.bytes = header_bytes();
   for (const PendingTensor& t : tensors_) {
-    out.bytes.insert(out.bytes.end(), t.bytes.begin(), t.bytes.end());
+    emit(t, [&](const uint8_t* p, size_t n) { out.bytes.insert(out.bytes.end(), p, p + n); });
     out.pad_to(alignment);
   }
   return out.bytes;
@@ -148,31 +184,38 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
 
 void GgufWriter::write(const std::string& path) const {
   // Streamed tensor by tensor: a multi-GB model is not copied once more.
-  std::vector<uint8_t> header = header_bytes();
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  const std::vector<uint8_t> header = header_bytes();
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) throw Error(path + ": cannot create: " + std::strerror(errno));
-  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  static const uint8_t zeros[256] = {};
-  for (const PendingTensor& t : tensors_) {
-    if (!ok) break;
-    ok = std::fwrite(t.bytes.data(), 1, t.bytes.size(), f) == t.bytes.size();
-    size_t pad = (alignment - t.bytes.size() % alignment) % alignment;
-    while (ok && pad > 0) {
-      size_t n = std::min(pad, sizeof zeros);
-      ok = std::fwrite(zeros, 1, n, f) == n;
-      pad -= n;
+  // A failed write (a full disk) stops at once, and no partial file is left.
+  const auto put = [&](const uint8_t* p, size_t n) {
+    if (std::fwrite(p, 1, n, f) != n) throw Error(path + ": write failed: " + std::strerror(errno));
+  };
+  try {
+    put(header.data(), header.size());
+    static const uint8_t zeros[256] = {};
+    for (const PendingTensor& t : tensors_) {
+      emit(t, put);
+      for (size_t pad = (alignment - t.n_bytes() % alignment) % alignment; pad > 0;) {
+        const size_t n = std::min(pad, sizeof zeros);
+        put(zeros, n);
+        pad -= n;
+      }
     }
+    if (std::fflush(f) != 0 || ::fsync(fileno(f)) != 0) throw Error(path + ": write failed: " + std::strerror(errno));
+  } catch (...) {
+    std::fclose(f);
+    std::remove(tmp.c_str());
+    throw;
   }
-  ok = ok && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-  int e = errno;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) {
+  if (std::fclose(f) != 0) {
+    const int e = errno;
     std::remove(tmp.c_str());
     throw Error(path + ": write failed: " + std::strerror(e));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    e = errno;
+    const int e = errno;
     std::remove(tmp.c_str());
     throw Error(path + ": cannot rename into place: " + std::strerror(e));
   }

@@ -18,28 +18,9 @@ import subprocess
 import sys
 import tempfile
 
-BIN = os.environ.get("ONELLM_BIN", "")
-failed = 0
-
-
-def check(cond, what):
-    global failed
-    if not cond:
-        failed += 1
-        print("FAIL:", what)
-
-
-def onellm(*args):
-    r = subprocess.run([BIN, *args], capture_output=True, timeout=600)
-    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
-
-
-def must(*args):
-    rc, out, err = onellm(*args)
-    if rc != 0:
-        print("FAIL: onellm", " ".join(args), "exited", rc, "\n", err)
-        sys.exit(1)
-    return out, err
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli_check  # noqa: E402
+from cli_check import BIN, check, must, onellm  # noqa: E402,F401
 
 
 def losses(stderr, pattern=r"^step \d+/\d+ loss ([0-9.]+)"):
@@ -219,8 +200,8 @@ def main():
         check(rc == 1 and "--copy-bias" in err, "negative copy bias refused: " + err)
         rc, _, err = onellm("run", "-m", p("model.gguf"), "--chat", "-p", "hi", "--copy-bias", "nan")
         check(rc == 1 and "--copy-bias" in err, "run refuses a bad copy bias: " + err)
-    print("train_cli_test:", "FAILED" if failed else "ok")
-    return 1 if failed else 0
+    print("train_cli_test:", "FAILED" if cli_check.failed else "ok")
+    return 1 if cli_check.failed else 0
 
 
 if __name__ == "__main__":

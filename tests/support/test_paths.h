@@ -6,7 +6,10 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 namespace onellm::test {
 
@@ -38,5 +41,11 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The whole file; empty if it cannot be read.
+inline std::vector<uint8_t> read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
 
 }  // namespace onellm::test
