@@ -21,7 +21,12 @@ rm -rf "$OUT/obj"  # no stale objects of renamed sources; ccache keeps rebuilds 
 mkdir -p "$OUT/obj"
 export CXX OUT
 # One object per source; ccache makes unchanged ones free.
-compile() { $CXX -std=c++20 -O2 -Wall -Wextra -Werror -Isrc -Itests -c "$1" -o "$OUT/obj/$(basename "$1" .cpp).o"; }
+# The K-quant scale searches take -ffp-contract=off, as in CMakeLists.txt.
+compile() {
+  local extra=""
+  case "$1" in *quant_k_search.cpp | *quant_k_lanes.cpp) extra=-ffp-contract=off ;; esac
+  $CXX -std=c++20 -O2 -Wall -Wextra -Werror $extra -Isrc -Itests -c "$1" -o "$OUT/obj/$(basename "$1" .cpp).o"
+}
 export -f compile
 start=$(date +%s)
 printf '%s\n' src/kernels/*.cpp tests/arm/kernels_check.cpp | xargs -P "$JOBS" -I{} bash -c 'compile {}'

@@ -162,5 +162,12 @@ float search_scale_min(int n, int nmax, const float* x, const float* weights, ui
 float search_scale_symmetric(int n, int nmax, const float* x, int8_t* L);
 // Symmetric with coordinate descent on the levels (Q3_K). L in [0, 2*nmax).
 float search_scale_symmetric_refined(int n, int nmax, const float* x, int8_t* L);
+// The first two for kSearchLanes consecutive groups of n <= 32 values at once
+// (group g: x + g*n, weights + g*n, L + g*n; its scale in scales[g], its
+// -min in neg_min[g]), with the single searches' bits (quant_k_lanes.cpp).
+constexpr int kSearchLanes = 8;
+void search_scale_min_lanes(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+                            float* scales, float rmin, float rdelta, int nstep, bool use_mad);
+void search_scale_symmetric_lanes(int n, int nmax, const float* x, int8_t* L, float* scales);
 
 }  // namespace onellm::quant

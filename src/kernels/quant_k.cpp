@@ -28,15 +28,18 @@ void pack_2bit(const uint8_t* L, uint8_t* qs) {
 // the 6-bit quantization of scales and mins, then the final levels in L.
 void quantize_k4_levels(const float* x, int nmax, float rmin, float rdelta, int nstep, Half& d_out,
                         Half& dmin_out, uint8_t* packed, uint8_t* L) {
-  float scales[8], mins[8], weights[32];
-  float max_scale = 0, max_min = 0;
+  float scales[8], mins[8], weights[8 * 32];
   for (int j = 0; j < 8; ++j) {
     const float* xs = x + 32 * j;
     float sum_x2 = 0;
     for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
     const float av_x = std::sqrt(sum_x2 / 32);
-    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-    scales[j] = search_scale_min(32, nmax, xs, weights, L + 32 * j, &mins[j], rmin, rdelta, nstep, false);
+    for (int l = 0; l < 32; ++l) weights[32 * j + l] = av_x + std::fabs(xs[l]);
+  }
+  static_assert(kSearchLanes == 8, "one lane per sub-block");
+  search_scale_min_lanes(32, nmax, x, weights, L, mins, scales, rmin, rdelta, nstep, false);
+  float max_scale = 0, max_min = 0;
+  for (int j = 0; j < 8; ++j) {
     max_scale = std::max(max_scale, scales[j]);
     max_min = std::max(max_min, mins[j]);
   }
@@ -165,11 +168,13 @@ void quantize_Q2_K(const float* src, BlockQ2_K* dst, int64_t n_blocks) {
   for (int64_t b = 0; b < n_blocks; ++b, src += kSuperBlock) {
     BlockQ2_K& blk = dst[b];
     uint8_t L[kSuperBlock];
-    float scales[16], mins[16], weights[16];
+    float scales[16], mins[16], weights[kSuperBlock];
+    for (int e = 0; e < kSuperBlock; ++e) weights[e] = std::fabs(src[e]);
+    for (int j = 0; j < 16; j += kSearchLanes)
+      search_scale_min_lanes(16, 3, src + 16 * j, weights + 16 * j, L + 16 * j, mins + j, scales + j, -0.5f, 0.1f, 15,
+                             true);
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < 16; ++j) {
-      for (int l = 0; l < 16; ++l) weights[l] = std::fabs(src[16 * j + l]);
-      scales[j] = search_scale_min(16, 3, src + 16 * j, weights, L + 16 * j, &mins[j], -0.5f, 0.1f, 15, true);
       max_scale = std::max(max_scale, scales[j]);
       max_min = std::max(max_min, mins[j]);
     }
@@ -275,8 +280,8 @@ void quantize_Q6_K(const float* src, BlockQ6_K* dst, int64_t n_blocks) {
     int8_t L[kSuperBlock];
     float scales[16];
     float max_scale = 0, max_abs_scale = 0;
+    for (int j = 0; j < 16; j += kSearchLanes) search_scale_symmetric_lanes(16, 32, src + 16 * j, L + 16 * j, scales + j);
     for (int j = 0; j < 16; ++j) {
-      scales[j] = search_scale_symmetric(16, 32, src + 16 * j, L + 16 * j);
       if (std::fabs(scales[j]) > max_abs_scale) {
         max_abs_scale = std::fabs(scales[j]);
         max_scale = scales[j];

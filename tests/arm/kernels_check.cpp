@@ -20,6 +20,7 @@
 
 #include "kernels/fast_kernels.h"
 #include "kernels/kernels.h"
+#include "kernels/quant_blocks.h"
 #include "support/kernel_reference.h"
 
 namespace onellm {
@@ -490,6 +491,34 @@ void check_matmuls() {
   for (TensorType type : {TensorType::Q4_0, TensorType::Q6_K}) check_matmul(type, 19, 4096, 140, 77, &pool);
 }
 
+// ---- the K-quant scale searches: 8 sub-blocks at once (NEON vectors) give
+// the single searches' bits, as on x86 (tests/kernel_kquant_search_test.cpp)
+
+void check_k_quant_search_lanes() {
+  using namespace onellm::quant;
+  for (uint32_t trial = 0; trial < 200; ++trial) {
+    const int n = trial % 3 == 2 ? 16 : 32, nmax = trial % 3 == 0 ? 15 : trial % 3 == 1 ? 31 : 3;
+    const bool mad = n == 16;
+    std::vector<float> x = normal_values(static_cast<size_t>(kSearchLanes * n), 900 + trial, 0.05f);
+    if (trial % 5 == 4) std::fill(x.begin(), x.begin() + n, 0.25f);  // a sub-block of equal values
+    std::vector<float> w(x.size());
+    for (size_t i = 0; i < x.size(); ++i) w[i] = 0.01f + std::fabs(x[i]);
+    uint8_t L1[kSearchLanes * 32], L2[kSearchLanes * 32];
+    float m1[kSearchLanes], m2[kSearchLanes], s1[kSearchLanes], s2[kSearchLanes];
+    for (int g = 0; g < kSearchLanes; ++g)
+      s1[g] = search_scale_min(n, nmax, &x[g * n], &w[g * n], L1 + g * n, &m1[g], -0.5f, 0.1f, 15, mad);
+    search_scale_min_lanes(n, nmax, x.data(), w.data(), L2, m2, s2, -0.5f, 0.1f, 15, mad);
+    check(std::memcmp(s1, s2, sizeof s1) == 0 && std::memcmp(m1, m2, sizeof m1) == 0 &&
+              std::memcmp(L1, L2, static_cast<size_t>(kSearchLanes * n)) == 0,
+          format("search_scale_min_lanes trial %u (n %d, nmax %d): not the single searches' bits", trial, n, nmax));
+    int8_t S1[kSearchLanes * 16], S2[kSearchLanes * 16];
+    for (int g = 0; g < kSearchLanes; ++g) s1[g] = search_scale_symmetric(16, 32, &x[g * 16], S1 + g * 16);
+    search_scale_symmetric_lanes(16, 32, x.data(), S2, s2);
+    check(std::memcmp(s1, s2, sizeof s1) == 0 && std::memcmp(S1, S2, sizeof S1) == 0,
+          format("search_scale_symmetric_lanes trial %u: not the single searches' bits", trial));
+  }
+}
+
 }  // namespace
 }  // namespace onellm
 
@@ -526,6 +555,7 @@ int main(int argc, char** argv) {
   check_attention();
   check_attention_groups();
   check_matmuls();
+  check_k_quant_search_lanes();
   std::printf("%d checks, %d failed\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }
