@@ -60,7 +60,8 @@ TEST(KQuantSearch, LanesGiveTheSingleMinimumSearchesBits) {
       search_scale_min_lanes(p.n, p.nmax, x.data(), w.data(), L2, m2, s2, p.rmin, p.rdelta, p.nstep, p.mad);
       ASSERT_EQ(std::memcmp(s1, s2, sizeof s1), 0) << "nmax " << p.nmax << " trial " << trial;
       ASSERT_EQ(std::memcmp(m1, m2, sizeof m1), 0) << "nmax " << p.nmax << " trial " << trial;
-      ASSERT_EQ(std::memcmp(L1, L2, static_cast<size_t>(kSearchLanes * p.n)), 0) << "nmax " << p.nmax << " trial " << trial;
+      ASSERT_EQ(std::memcmp(L1, L2, static_cast<size_t>(kSearchLanes * p.n)), 0)
+          << "nmax " << p.nmax << " trial " << trial;
     }
   }
 }

@@ -280,7 +280,8 @@ void quantize_Q6_K(const float* src, BlockQ6_K* dst, int64_t n_blocks) {
     int8_t L[kSuperBlock];
     float scales[16];
     float max_scale = 0, max_abs_scale = 0;
-    for (int j = 0; j < 16; j += kSearchLanes) search_scale_symmetric_lanes(16, 32, src + 16 * j, L + 16 * j, scales + j);
+    for (int j = 0; j < 16; j += kSearchLanes)
+      search_scale_symmetric_lanes(16, 32, src + 16 * j, L + 16 * j, scales + j);
     for (int j = 0; j < 16; ++j) {
       if (std::fabs(scales[j]) > max_abs_scale) {
         max_abs_scale = std::fabs(scales[j]);

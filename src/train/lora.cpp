@@ -141,13 +141,18 @@ bool LoraAdapter::adapts(size_t index) const {
 }
 
 void LoraAdapter::add_to_matrix(size_t index, float* W, int64_t row_begin, int64_t row_end) const {
+  for (const Target& t : targets_)
+    if (t.w_index == index) add_to_rows(index, W + row_begin * t.cols, row_begin, row_end < 0 ? t.rows : row_end);
+}
+
+void LoraAdapter::add_to_rows(size_t index, float* rows, int64_t row_begin, int64_t row_end) const {
   const float s = scale();
   for (const Target& t : targets_) {
     if (t.w_index != index) continue;
     const float* A = params_.data() + t.a_offset;
     const float* B = params_.data() + t.b_offset;
-    for (int64_t r = row_begin; r < (row_end < 0 ? t.rows : row_end); ++r) {
-      float* wr = W + r * t.cols;
+    for (int64_t r = row_begin; r < row_end; ++r) {
+      float* wr = rows + (r - row_begin) * t.cols;
       for (int64_t k = 0; k < rank_; ++k) {
         const float b = s * B[r * rank_ + k];
         const float* ak = A + k * t.cols;

@@ -319,6 +319,8 @@ class LoraAdapter {
   // tensor's rows x cols, F32).
   bool adapts(size_t index) const;
   void add_to_matrix(size_t index, float* w, int64_t row_begin = 0, int64_t row_end = -1) const;
+  // The same for rows [row_begin, row_end) held alone: `rows` is row row_begin.
+  void add_to_rows(size_t index, float* rows, int64_t row_begin, int64_t row_end) const;
   // Calls f(W's index in the base's tensors(), A's offset, B's offset in
   // params()) for each adapted matrix (the training pass finds its adapters
   // this way).

@@ -3,6 +3,7 @@
 // and qwen2 / qwen3 (q/k/v biases, per-head q/k norms, NeoX rotary pairs).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "base/error.h"
 #include "train/normal_rng.h"
@@ -269,7 +270,6 @@ GgufWriter model_gguf_writer(const TrainModel& model, const GgufMetadata& tokeni
 void export_merged_gguf(const TrainModel& base, const LoraAdapter& adapter, const GgufMetadata& tokenizer,
                         const std::string& path, std::optional<TensorType> matrix_type, ThreadPool* pool) {
   GgufWriter w = metadata_writer(base.config(), tokenizer, {});
-  std::vector<float> values;  // one matrix at a time
   for (size_t i = 0; i < base.tensors().size(); ++i) {
     const ParamTensor& t = base.tensors()[i];
     if (!t.is_matrix()) {
@@ -279,23 +279,29 @@ void export_merged_gguf(const TrainModel& base, const LoraAdapter& adapter, cons
     const MatrixView m = base.matrix(t);
     const TensorType type = matrix_type.value_or(m.type);
     check_fits(t, type);
+    const size_t in_row = m.row_bytes(), out_row = tensor_row_bytes(type, m.cols);
+    const auto* stored = static_cast<const uint8_t*>(m.data);
+    // Matrices are made a block of rows at a time while the file is written,
+    // so the merged model is never held in memory.
     if (type == m.type && !adapter.adapts(i)) {  // as stored: no rounding at all
-      const auto* bytes = static_cast<const uint8_t*>(m.data);
-      w.add_tensor(t.name, type, t.dims, std::vector<uint8_t>(bytes, bytes + m.bytes()));
+      w.add_tensor_rows(t.name, type, t.dims, [stored, in_row](int64_t first, int64_t n, uint8_t* out) {
+        std::memcpy(out, stored + static_cast<size_t>(first) * in_row, static_cast<size_t>(n) * in_row);
+      });
       continue;
     }
-    values.resize(static_cast<size_t>(m.rows * m.cols));
-    const size_t row_bytes = tensor_row_bytes(type, m.cols);
-    std::vector<uint8_t> bytes(row_bytes * static_cast<size_t>(m.rows));
     // Rows are independent in each step (dequantize, add B A, quantize), so
     // they are split over the threads; the bytes do not depend on how.
-    train_ops::run(pool, m.rows, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) matrix_row(m, r, values.data() + r * m.cols);
-      adapter.add_to_matrix(i, values.data(), r0, r1);
-      for (int64_t r = r0; r < r1; ++r)
-        quantize_row(type, values.data() + r * m.cols, bytes.data() + static_cast<size_t>(r) * row_bytes, m.cols);
-    });
-    w.add_tensor(t.name, type, t.dims, std::move(bytes));
+    const auto merge_rows = [&adapter, m, i, type, out_row, pool](int64_t first, int64_t n, uint8_t* out) {
+      train_ops::run(pool, n, [&](int64_t r0, int64_t r1) {
+        std::vector<float> row(static_cast<size_t>(m.cols));
+        for (int64_t r = first + r0; r < first + r1; ++r) {
+          matrix_row(m, r, row.data());
+          adapter.add_to_rows(i, row.data(), r, r + 1);
+          quantize_row(type, row.data(), out + static_cast<size_t>(r - first) * out_row, m.cols);
+        }
+      });
+    };
+    w.add_tensor_rows(t.name, type, t.dims, merge_rows);
   }
   add_rope_freqs(w, base);
   w.write(path);
