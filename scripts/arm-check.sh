@@ -21,10 +21,10 @@ rm -rf "$OUT/obj"  # no stale objects of renamed sources; ccache keeps rebuilds 
 mkdir -p "$OUT/obj"
 export CXX OUT
 # One object per source; ccache makes unchanged ones free.
-# The K-quant scale searches take -ffp-contract=off, as in CMakeLists.txt.
+# The quantizers' scale searches take -ffp-contract=off, as in CMakeLists.txt.
 compile() {
   local extra=""
-  case "$1" in *quant_k_search.cpp | *quant_k_lanes.cpp) extra=-ffp-contract=off ;; esac
+  case "$1" in *quant_k_search.cpp | *quant_k_lanes.cpp | *quant_iq4.cpp) extra=-ffp-contract=off ;; esac
   $CXX -std=c++20 -O2 -Wall -Wextra -Werror $extra -Isrc -Itests -c "$1" -o "$OUT/obj/$(basename "$1" .cpp).o"
 }
 export -f compile

@@ -1,7 +1,8 @@
 // The K-quant scale searches for a super-block's sub-blocks at once, one
 // lane per sub-block (quant_k_lanes.cpp), checked bit for bit against the
 // single searches (quant_k_search.cpp), which follow ggml's reference
-// quantizers (make_qkx2_quants, make_qx_quants) one candidate at a time.
+// quantizers (make_qkx2_quants, make_qx_quants) one candidate at a time; and
+// the IQ4 search's candidate scales 8 at a time against one at a time.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -75,6 +76,17 @@ TEST(KQuantSearch, LanesGiveTheSingleSymmetricSearchesBits) {
     for (int g = 0; g < kSearchLanes; ++g) s1[g] = search_scale_symmetric(16, 32, &x[g * 16], L1 + g * 16);
     search_scale_symmetric_lanes(16, 32, x.data(), L2, s2);
     ASSERT_EQ(std::memcmp(s1, s2, sizeof s1), 0) << "trial " << trial;
+    ASSERT_EQ(std::memcmp(L1, L2, sizeof L1), 0) << "trial " << trial;
+  }
+}
+
+TEST(KQuantSearch, IQ4LanesGiveTheSingleSearchsBits) {
+  std::mt19937 rng(9);
+  for (int trial = 0; trial < 4000; ++trial) {
+    const std::vector<float> x = group_of(trial, 32, rng);
+    uint8_t L1[32] = {}, L2[32] = {};
+    const float s1 = search_iq4_scale(x.data(), L1), s2 = search_iq4_scale_lanes(x.data(), L2);
+    ASSERT_EQ(std::memcmp(&s1, &s2, sizeof s1), 0) << "trial " << trial << ": " << s1 << " vs " << s2;
     ASSERT_EQ(std::memcmp(L1, L2, sizeof L1), 0) << "trial " << trial;
   }
 }

@@ -169,5 +169,10 @@ constexpr int kSearchLanes = 8;
 void search_scale_min_lanes(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
                             float* scales, float rmin, float rdelta, int nstep, bool use_mad);
 void search_scale_symmetric_lanes(int n, int nmax, const float* x, int8_t* L, float* scales);
+// IQ4_NL / IQ4_XS (quant_iq4.cpp): the best scale for 32 elements, x ~=
+// scale * kIq4Values[L], and the levels; _lanes tries the 30 candidate scales
+// 8 at a time with the same bits (finite x).
+float search_iq4_scale(const float* x, uint8_t* L);
+float search_iq4_scale_lanes(const float* x, uint8_t* L);
 
 }  // namespace onellm::quant

@@ -11,46 +11,14 @@
 #include <cstring>
 
 #include "kernels/quant_blocks.h"
-
-// The helpers pass 32-byte vectors by value; they are all inlined here, so the
-// ABI note GCC gives for builds without AVX does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
+#include "kernels/quant_lanes.h"
 
 namespace onellm::quant {
 namespace {
 
+using namespace lanes;
 static_assert(kSearchLanes == 8, "one vector of 8 floats");
 constexpr int kMaxGroup = 32;  // elements per sub-block: 32 (Q4_K, Q5_K) or 16
-
-// Eight lanes as GCC/Clang vector types: one AVX2 register, two SSE or NEON
-// ones. Every operation is the IEEE single operation of the scalar code.
-typedef float V __attribute__((vector_size(32)));
-typedef int32_t VI __attribute__((vector_size(32)));
-
-V as_float(VI bits) { return (V)bits; }  // vector casts reinterpret the bits
-VI as_bits(V v) { return (VI)v; }
-// mask lanes are 0 or -1 (what a vector comparison gives).
-V select(VI mask, V a, V b) { return as_float((as_bits(a) & mask) | (as_bits(b) & ~mask)); }
-VI select(VI mask, VI a, VI b) { return (a & mask) | (b & ~mask); }
-VI clamp(VI v, int lo, int hi) {
-  const VI l = v - v + lo, h = v - v + hi;
-  const VI above = select(v < l, l, v);
-  return select(above > h, h, above);
-}
-V to_float(VI v) { return __builtin_convertvector(v, V); }
-V fabs(V v) { return as_float(as_bits(v) & 0x7fffffff); }
-
-// nearest_int for |v| < 2^22 (levels of a few dozen here), branch-free:
-// adding 1.5 * 2^23 leaves the rounded integer in the low mantissa bits,
-// rounding half to even as nearbyint does. For NaN and infinities (lanes of
-// all-equal sub-blocks, whose results are replaced) it gives some level.
-VI round_small(V v) { return (as_bits(v + 12582912.0f) & 0x007fffff) - 0x00400000; }
-
-V load(const float* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
 
 // Element i of the 8 groups (x + g*n + i) as one vector.
 void transpose(const float* x, int n, V* out) {
@@ -62,15 +30,6 @@ void transpose(const float* x, int n, V* out) {
 }
 
 }  // namespace
-
-// On x86 the loader picks an AVX2 build of these where the CPU has it (one
-// vector register for the 8 lanes). -ffp-contract=off (CMakeLists.txt)
-// keeps every build from fusing a multiply-add the single searches do not.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ONELLM_LANE_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define ONELLM_LANE_CLONES
-#endif
 
 ONELLM_LANE_CLONES void search_scale_min_lanes(int n, int nmax, const float* x, const float* weights, uint8_t* L,
                                                float* neg_min, float* scales, float rmin, float rdelta, int nstep,

@@ -516,6 +516,10 @@ void check_k_quant_search_lanes() {
     search_scale_symmetric_lanes(16, 32, x.data(), S2, s2);
     check(std::memcmp(s1, s2, sizeof s1) == 0 && std::memcmp(S1, S2, sizeof S1) == 0,
           format("search_scale_symmetric_lanes trial %u: not the single searches' bits", trial));
+    uint8_t Q1[32] = {}, Q2[32] = {};
+    const float q1 = search_iq4_scale(x.data(), Q1), q2 = search_iq4_scale_lanes(x.data(), Q2);
+    check(std::memcmp(&q1, &q2, sizeof q1) == 0 && std::memcmp(Q1, Q2, sizeof Q1) == 0,
+          format("search_iq4_scale_lanes trial %u: not the single search's bits", trial));
   }
 }
 
