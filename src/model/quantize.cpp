@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 
 #include "base/error.h"
 
@@ -25,13 +26,26 @@ enum FileType : int {
 };
 
 constexpr QuantizeRecipe kRecipes[] = {
-    {"F32", TensorType::F32, 0},       {"F16", TensorType::F16, 1},       {"BF16", TensorType::BF16, 32},
-    {"Q4_0", TensorType::Q4_0, 2},     {"Q4_1", TensorType::Q4_1, 3},     {"Q5_0", TensorType::Q5_0, 8},
-    {"Q5_1", TensorType::Q5_1, 9},     {"Q8_0", TensorType::Q8_0, 7},     {"Q2_K", TensorType::Q2_K, kQ2_K},
-    {"Q2_K_S", TensorType::Q2_K, 21},  {"Q3_K_S", TensorType::Q3_K, 11},  {"Q3_K_M", TensorType::Q3_K, kQ3_K_M},
-    {"Q3_K_L", TensorType::Q3_K, 13},  {"Q4_K_S", TensorType::Q4_K, 14},  {"Q4_K_M", TensorType::Q4_K, kQ4_K_M},
-    {"Q5_K_S", TensorType::Q5_K, 16},  {"Q5_K_M", TensorType::Q5_K, 17},  {"Q6_K", TensorType::Q6_K, 18},
-    {"IQ4_NL", TensorType::IQ4_NL, 25}, {"IQ4_XS", TensorType::IQ4_XS, 30},
+    {"F32", TensorType::F32, 0},
+    {"F16", TensorType::F16, 1},
+    {"BF16", TensorType::BF16, 32},
+    {"Q4_0", TensorType::Q4_0, 2},
+    {"Q4_1", TensorType::Q4_1, 3},
+    {"Q5_0", TensorType::Q5_0, 8},
+    {"Q5_1", TensorType::Q5_1, 9},
+    {"Q8_0", TensorType::Q8_0, 7},
+    {"Q2_K", TensorType::Q2_K, kQ2_K},
+    {"Q2_K_S", TensorType::Q2_K, kQ2_K_S},
+    {"Q3_K_S", TensorType::Q3_K, 11},
+    {"Q3_K_M", TensorType::Q3_K, kQ3_K_M},
+    {"Q3_K_L", TensorType::Q3_K, kQ3_K_L},
+    {"Q4_K_S", TensorType::Q4_K, kQ4_K_S},
+    {"Q4_K_M", TensorType::Q4_K, kQ4_K_M},
+    {"Q5_K_S", TensorType::Q5_K, 16},
+    {"Q5_K_M", TensorType::Q5_K, kQ5_K_M},
+    {"Q6_K", TensorType::Q6_K, 18},
+    {"IQ4_NL", TensorType::IQ4_NL, kIQ4_NL},
+    {"IQ4_XS", TensorType::IQ4_XS, kIQ4_XS},
 };
 
 bool is_float_type(TensorType t) { return t == TensorType::F32 || t == TensorType::F16 || t == TensorType::BF16; }
@@ -211,7 +225,9 @@ std::vector<TensorPlan> plan_quantization(const GgufFile& in, const QuantizeOpti
 
 QuantizeReport quantize_gguf(const GgufFile& in, const std::string& out_path, const QuantizeOptions& options,
                              ThreadPool* pool, const std::function<void(uint64_t, uint64_t)>& progress) {
-  if (out_path == in.path()) throw Error("quantize: the output would overwrite the input " + out_path);
+  std::error_code ec;  // the same file by another name (./m.gguf, a link) counts too
+  if (out_path == in.path() || std::filesystem::equivalent(out_path, in.path(), ec))
+    throw Error("quantize: the output would overwrite the input " + out_path);
   QuantizeReport report;
   report.plan = plan_quantization(in, options);
   const QuantizeRecipe& recipe = quantize_recipe(options.recipe);

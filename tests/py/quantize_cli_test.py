@@ -126,6 +126,7 @@ def main():
             (["quantize", src_path, os.path.join(d, "x.gguf"), "Q7_K"], "Q4_K_M"),
             (["quantize", q_path, os.path.join(d, "x.gguf"), "Q4_0"], "--allow-requantize"),
             (["quantize", src_path, src_path, "Q4_0"], "overwrite"),
+            (["quantize", src_path, os.path.join(d, ".", "src.gguf"), "Q4_0"], "overwrite"),
             (["quantize", truncated, os.path.join(d, "x.gguf"), "Q4_0"], "truncated.gguf"),
             (["quantize", src_path, os.path.join(d, "no", "such", "x.gguf"), "Q4_0"], "cannot create"),
             (["quantize", src_path, os.path.join(d, "x.gguf"), "Q4_0", "--output-type", "IQ2_XXS"], "IQ2_XXS"),
