@@ -9,6 +9,7 @@ leaving no file behind. Exit 77 = skipped (no binary).
 """
 import os
 import re
+import subprocess
 import sys
 import tempfile
 
@@ -137,6 +138,13 @@ def main():
         check(set(os.listdir(d)) == before | {"truncated.gguf"}, "a failed quantize left a file behind")
         rc, _, err = onellm("quantize", src_path)
         check(rc == 2 and "usage" in err, "missing arguments print the usage")
+        # A full disk, as a file size limit (SIGXFSZ ignored, so write() fails with EFBIG).
+        full = os.path.join(d, "full.gguf")
+        r = subprocess.run(["bash", "-c", 'trap "" XFSZ; ulimit -f 64; exec "$0" quantize "$1" "$2" Q8_0',
+                            BIN, src_path, full], capture_output=True, timeout=600)
+        err = r.stderr.decode("utf-8", "replace")
+        check(r.returncode == 1 and "write failed" in err, f"a full disk: rc {r.returncode}, {err}")
+        check(set(os.listdir(d)) == before | {"truncated.gguf"}, "a failed write left a file behind")
         # An already quantized input converts when asked to.
         must("quantize", q_path, os.path.join(d, "q4_0.gguf"), "Q4_0", "--allow-requantize")
 
