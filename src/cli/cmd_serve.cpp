@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -34,7 +35,13 @@ std::string default_state_dir() {
 void notify_ready(const std::string& ready_file, const std::string& socket_path, int port) {
   std::fprintf(stderr, "{\"event\":\"ready\",\"socket\":\"%s\",\"http_port\":%d}\n", socket_path.c_str(), port);
   if (!ready_file.empty()) {
-    std::ofstream(ready_file) << "socket=" << socket_path << "\nhttp_port=" << port << "\n";
+    // Written whole, then renamed into place: a supervisor that polls for the
+    // file never reads it empty or half written.
+    const std::string tmp = ready_file + ".tmp";
+    { std::ofstream(tmp) << "socket=" << socket_path << "\nhttp_port=" << port << "\n"; }
+    if (std::rename(tmp.c_str(), ready_file.c_str()) != 0)
+      std::fprintf(stderr, "onellm serve: cannot write the ready file %s: %s\n", ready_file.c_str(),
+                   std::strerror(errno));
   }
   if (const char* ns = std::getenv("NOTIFY_SOCKET")) {
     int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
