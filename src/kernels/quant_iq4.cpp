@@ -111,13 +111,13 @@ using namespace lanes;
 // so lo's value is the largest such value and hi's the next one; the tie
 // test is nearest_iq4's, in the same float operations.
 V nearest_iq4_value(V v) {
-  V lo = v - v + static_cast<float>(kIq4Values[0]), hi = v - v + static_cast<float>(kIq4Values[15]);
+  V lo = splat(static_cast<float>(kIq4Values[0])), hi = splat(static_cast<float>(kIq4Values[15]));
   for (int k = 1; k <= 14; ++k) {
-    const V value = v - v + static_cast<float>(kIq4Values[k]);
+    const V value = splat(static_cast<float>(kIq4Values[k]));
     lo = select(value <= v, value, lo);
   }
   for (int k = 14; k >= 1; --k) {
-    const V value = v - v + static_cast<float>(kIq4Values[k]);
+    const V value = splat(static_cast<float>(kIq4Values[k]));
     hi = select(value > v, value, hi);
   }
   return select(v - lo <= hi - v, lo, hi);
@@ -139,7 +139,7 @@ ONELLM_LANE_CLONES float search_iq4_scale_lanes(const float* x, uint8_t* L) {
   }
   for (int c0 = 0; c0 < kPadded; c0 += 8) {
     const V vinv = load(inv + c0);
-    V sxv = vinv - vinv, svv = sxv;
+    V sxv = splat(0.0f), svv = sxv;
     for (int i = 0; i < kSub; ++i) {
       const V v = nearest_iq4_value(x[i] * vinv);
       sxv += w[i] * x[i] * v;

@@ -45,17 +45,17 @@ ONELLM_LANE_CLONES void search_scale_min_lanes(int n, int nmax, const float* x, 
     sum_w += wt[i];
     sum_x += wt[i] * xt[i];
   }
-  mn = select(mn > 0.0f, mn - mn, mn);  // the offset only ever lowers values
+  mn = select(mn > 0.0f, splat(0.0f), mn);  // the offset only ever lowers values
   const V flat_min = mn;
   VI best_l[kMaxGroup], l_aux[kMaxGroup];
-  V iscale = static_cast<float>(nmax) / (mx - mn), scale = 1.0f / iscale, best = mn - mn;
+  V iscale = static_cast<float>(nmax) / (mx - mn), scale = 1.0f / iscale, best = splat(0.0f);
   for (int i = 0; i < n; ++i) {
     best_l[i] = clamp(round_small(iscale * (xt[i] - mn)), 0, nmax);
     best += wt[i] * error_of(scale * to_float(best_l[i]) + mn - xt[i]);
   }
   for (int step = 0; step <= nstep; ++step) {
     iscale = (rmin + rdelta * step + nmax) / (mx - mn);
-    V sum_l = mn - mn, sum_l2 = sum_l, sum_xl = sum_l;
+    V sum_l = splat(0.0f), sum_l2 = sum_l, sum_xl = sum_l;
     for (int i = 0; i < n; ++i) {
       l_aux[i] = clamp(round_small(iscale * (xt[i] - mn)), 0, nmax);
       const V l = to_float(l_aux[i]), wl = wt[i] * l;
@@ -68,9 +68,9 @@ ONELLM_LANE_CLONES void search_scale_min_lanes(int n, int nmax, const float* x, 
     V this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
     V this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
     const VI positive = this_min > 0.0f;
-    this_min = select(positive, this_min - this_min, this_min);
+    this_min = select(positive, splat(0.0f), this_min);
     this_scale = select(positive, sum_xl / sum_l2, this_scale);
-    V error = mn - mn;
+    V error = splat(0.0f);
     for (int i = 0; i < n; ++i) error += wt[i] * error_of(this_scale * to_float(l_aux[i]) + this_min - xt[i]);
     const VI take = (det > 0.0f) & (error < best);
     best = select(take, error, best);
@@ -90,7 +90,7 @@ ONELLM_LANE_CLONES void search_scale_symmetric_lanes(int n, int nmax, const floa
   constexpr float kAllZero = 1e-15f;  // as search_scale_symmetric
   V xt[kMaxGroup] = {};
   transpose(x, n, xt);
-  V amax = xt[0] - xt[0], max = amax;
+  V amax = splat(0.0f), max = amax;
   for (int i = 0; i < n; ++i) {
     const VI larger = fabs(xt[i]) > amax;
     max = select(larger, xt[i], max);
@@ -100,7 +100,7 @@ ONELLM_LANE_CLONES void search_scale_symmetric_lanes(int n, int nmax, const floa
   VI levels[kMaxGroup], best_l[kMaxGroup];
   V sumlx, suml2;
   const auto fit = [&](V iscale) {
-    sumlx = suml2 = amax - amax;
+    sumlx = suml2 = splat(0.0f);
     for (int i = 0; i < n; ++i) {
       levels[i] = clamp(round_small(iscale * xt[i]), -nmax, nmax - 1);
       const V l = to_float(levels[i]), w = xt[i] * xt[i];
@@ -110,7 +110,7 @@ ONELLM_LANE_CLONES void search_scale_symmetric_lanes(int n, int nmax, const floa
   };
   fit(static_cast<float>(-nmax) / max);
   std::memcpy(best_l, levels, sizeof best_l);
-  V scale = select(suml2 != 0.0f, sumlx / suml2, suml2 - suml2);
+  V scale = select(suml2 != 0.0f, sumlx / suml2, splat(0.0f));
   V best = scale * sumlx;  // the error reduction sumlx^2/suml2
   for (int step = -9; step <= 9; ++step) {
     if (step == 0) continue;

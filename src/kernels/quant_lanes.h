@@ -17,13 +17,16 @@ namespace onellm::quant::lanes {
 typedef float V __attribute__((vector_size(32)));
 typedef int32_t VI __attribute__((vector_size(32)));
 
+// Every lane set to f (not x - x + f, which is NaN where x is not finite).
+inline V splat(float f) { return V{} + f; }
+inline VI splat(int32_t i) { return VI{} + i; }
 inline V as_float(VI bits) { return (V)bits; }  // vector casts reinterpret the bits
 inline VI as_bits(V v) { return (VI)v; }
 // mask lanes are 0 or -1 (what a vector comparison gives).
 inline V select(VI mask, V a, V b) { return as_float((as_bits(a) & mask) | (as_bits(b) & ~mask)); }
 inline VI select(VI mask, VI a, VI b) { return (a & mask) | (b & ~mask); }
 inline VI clamp(VI v, int lo, int hi) {
-  const VI l = v - v + lo, h = v - v + hi;
+  const VI l = splat(lo), h = splat(hi);
   const VI above = select(v < l, l, v);
   return select(above > h, h, above);
 }
