@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <map>
 
+#include <unistd.h>
+
 #include "base/error.h"
 #include "cli/commands.h"
 #include "model/quantize.h"
@@ -60,18 +62,20 @@ int quantize_command(int argc, char** argv) {
   if (n_threads < 1) throw Error("-t must be at least 1");
   ThreadPool pool(n_threads);
   const auto start = std::chrono::steady_clock::now();
+  // The progress line redraws itself with \r: only on a terminal (a log file would keep every redraw).
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
   int last_percent = -1;
   const QuantizeReport r = quantize_gguf(*in, out_path, o, &pool, [&](uint64_t done, uint64_t total) {
     const int percent = total == 0 ? 100 : static_cast<int>(100 * done / total);
-    if (percent / 10 != last_percent / 10) std::fprintf(stderr, "\rquantizing: %3d %%", percent);
+    if (tty && percent / 10 != last_percent / 10) std::fprintf(stderr, "\rquantizing: %3d %%", percent);
     last_percent = percent;
   });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   int fallbacks = 0;
   for (const TensorPlan& p : r.plan) fallbacks += p.fallback;
-  std::fprintf(stderr, "\rwrote %s (%s): %.2f MiB -> %.2f MiB of tensors in %.1f s on %d threads\n",
-               out_path.c_str(), o.recipe.c_str(), r.in_bytes / 1048576.0, r.out_bytes / 1048576.0, seconds,
-               n_threads);
+  std::fprintf(stderr, "%swrote %s (%s): %.2f MiB -> %.2f MiB of tensors in %.1f s on %d threads\n",
+               tty ? "\r" : "", out_path.c_str(), o.recipe.c_str(), r.in_bytes / 1048576.0, r.out_bytes / 1048576.0,
+               seconds, n_threads);
   std::fprintf(stderr, "  tensors: %s -> %s", type_counts(r.plan, false).c_str(), type_counts(r.plan, true).c_str());
   if (fallbacks > 0) std::fprintf(stderr, " (%d with a fallback type: rows not whole 256-blocks)", fallbacks);
   std::fprintf(stderr, "\n");

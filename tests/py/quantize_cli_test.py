@@ -77,6 +77,7 @@ def main():
         q_path = os.path.join(d, "q4km.gguf")
         _, err = must("quantize", src_path, q_path, "Q4_K_M", "-t", "2")
         check("Q4_K x" in err and "Q6_K x" in err, "quantize's summary names the types: " + err)
+        check("\r" not in err and "quantizing:" not in err, "no progress redraws when stderr is not a terminal: " + err)
         q = GgufFile(q_path)
         compare_to_source(src, q, lambda n, nd: expected_q4_k_m(n, nd, 8, False), "Q4_K_M")
         check(q.metadata.get("general.file_type") == 15, "general.file_type is llama.cpp's Q4_K_M (15)")
