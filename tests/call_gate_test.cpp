@@ -89,8 +89,11 @@ TEST_F(CallGateTest, MasksCallStartsOnlyBelowTheThreshold) {
   // After the first token an end of generation stays possible.
   std::vector<float> later = logits_with(0.55);
   EXPECT_TRUE(g.apply(later.data(), n, false));
-  for (size_t id = 0; id < n; ++id)
-    if (tok().is_eog(int32_t(id))) EXPECT_EQ(later[id], 0.0f);
+  for (size_t id = 0; id < n; ++id) {
+    if (tok().is_eog(int32_t(id))) {
+      EXPECT_EQ(later[id], 0.0f);
+    }
+  }
 }
 
 TEST_F(CallGateTest, NothingIsMaskedOnceACallIsWritten) {

@@ -169,7 +169,9 @@ TEST_F(GrammarTest, ParallelWalkAndIdListsEqualTheSerialMask) {
       std::vector<int32_t> ids;
       for (int32_t id = 0; id < int32_t(want.size()); ++id)
         if (want[size_t(id)]) ids.push_back(id);
-      if (few) EXPECT_EQ(*few, ids) << "after '" << text.substr(0, i) << "'";
+      if (few) {
+        EXPECT_EQ(*few, ids) << "after '" << text.substr(0, i) << "'";
+      }
       most_allowed = std::max(most_allowed, ids.size());
       if (i % 9 == 0) {
         for (int32_t id = 0; id < int32_t(want.size()); ++id)
@@ -306,7 +308,7 @@ TEST_F(GrammarTest, DecimalNumberBoundsAreExact) {
       const bool inside = (!c.lo || (c.lo_strict ? k > *c.lo : k >= *c.lo)) &&
                           (!c.hi || (c.hi_strict ? k < *c.hi : k <= *c.hi));
       for (const std::string& text : spellings(k)) {
-        if (text == "-0" || text.rfind("-0.0", 0) == 0 && k == 0) continue;
+        if (text == "-0" || (text.rfind("-0.0", 0) == 0 && k == 0)) continue;
         GrammarMatcher m(g, *vocab_);
         bool ok = true;
         try {

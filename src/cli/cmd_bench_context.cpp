@@ -260,7 +260,7 @@ int bench_context_command(int argc, char** argv) {
                    static_cast<long long>(n_tokens), prefill_ms.back());
     }
     store.flush();
-    int64_t from_memory = 0, from_disk = 0, recomputed = 0, restored_tokens = 0;
+    int64_t from_memory = 0, from_disk = 0, recomputed = 0;
     for (int64_t r = 0; r < rounds; ++r)
       for (int64_t s = 0; s < n_sessions; ++s) {
         auto& p = prompts[static_cast<size_t>(s)];
@@ -276,7 +276,6 @@ int bench_context_command(int argc, char** argv) {
         from_memory += rep.chunks_from_memory;
         from_disk += rep.chunks_from_disk;
         recomputed += rep.chunks_recomputed;
-        restored_tokens += rep.tokens_restored;
       }
     ContextStats st = store.stats();
     const double p50_prefill = percentile(prefill_ms, 50);
