@@ -65,7 +65,8 @@ int tokenize_command(int argc, char** argv) {
 }
 
 int logits_command(int argc, char** argv) {
-  Args a(argc, argv, 2, {"-m", "--model", "-p", "--prompt", "--tokens", "--top", "-t", "--threads", "-c", "--ctx-size"},
+  Args a(argc, argv, 2,
+         {"-m", "--model", "-p", "--prompt", "--tokens", "--top", "-t", "--threads", "-c", "--ctx-size", "--decode-from"},
          {"--no-escape", "--exact", "--fast"});
   const std::string model_path = model_path_or_default(a);
   // Exact F32 math on dequantized weights by default: this command is for
@@ -86,7 +87,20 @@ int logits_command(int argc, char** argv) {
   so.n_ctx = std::max<int64_t>(a.get_int({"-c", "--ctx-size"}, 0), static_cast<int64_t>(tokens.size()));
   so.math = a.flag({"--fast"}) ? MathMode::kFast : MathMode::kExact;
   Sequence seq(*m.model, *m.tokenizer, m.pool.get(), so);
-  std::vector<float> logits = seq.all_logits(tokens);
+  // --decode-from N: one prompt pass over the first N tokens, then each later
+  // token alone, as generation feeds them (the decode kernels and a growing
+  // KV cache instead of the prompt path).
+  const int64_t n_tokens = static_cast<int64_t>(tokens.size());
+  const int64_t decode_from = a.get_int({"--decode-from"}, n_tokens);
+  if (decode_from < 1 || decode_from > n_tokens)
+    throw Error("--decode-from " + std::to_string(decode_from) + " is outside 1.." + std::to_string(n_tokens) +
+                " (the number of tokens)");
+  std::vector<float> logits =
+      seq.all_logits(std::vector<int32_t>(tokens.begin(), tokens.begin() + decode_from));
+  for (int64_t i = decode_from; i < n_tokens; ++i) {
+    seq.eval(&tokens[static_cast<size_t>(i)], 1);
+    logits.insert(logits.end(), seq.logits().begin(), seq.logits().end());
+  }
 
   std::string out = "{\"tokens\":" + nlohmann::json(tokens).dump() + ",\"n_vocab\":" + std::to_string(V) +
                     ",\"positions\":[";

@@ -4,7 +4,8 @@
 For every architecture x weight type that `onellm make-tiny-model` writes (plus
 a few shape variants: Llama 3 rope_freqs, tied head, MQA, head_dim != n_embd /
 n_head), the C++ logits of every position and every vocabulary id must equal
-the reference's to 1e-4 relative: |cpp - ref| <= 1e-4 * max(1, |ref|).
+the reference's to 1e-4 relative: |cpp - ref| <= 1e-4 * max(1, |ref|), both
+from one pass over all tokens and one token per pass after a short prompt.
 Quantized weights are de-quantized by the reference (gguf_ref.py) and then
 computed in float64, which is what the C++ exact path computes in F32.
 
@@ -84,10 +85,13 @@ def make_model(binary, path, arch, wtype, seed, extra):
                            f"(exit {r.returncode}): {r.stderr.strip()[-300:]}")
 
 
-def cpp_logits(binary, path, tokens=None, prompt=None):
-    """The C++ JSON: {"tokens": [...], "positions": [{"pos", "top": [[id, logit], ...]}]}, all ids."""
+def cpp_logits(binary, path, tokens=None, prompt=None, decode_from=None):
+    """The C++ JSON: {"tokens": [...], "positions": [{"pos", "top": [[id, logit], ...]}]}, all ids.
+    decode_from=N: one pass over the first N tokens, then one token per pass (generation's path)."""
     src = ["--tokens", ",".join(map(str, tokens))] if tokens is not None else ["-p", prompt]
     base = [binary, "logits", "-m", path, *src, "--top", "0"]
+    if decode_from is not None:
+        base += ["--decode-from", str(decode_from)]
     r = run(base + ["--exact"])
     if r.returncode == 2 and "--exact" in r.stderr:  # an engine without the flag: its only path
         r = run(base)
@@ -181,6 +185,11 @@ def run_variant(binary, tmp, index, arch, wtype, extra=(), scaling=None):
             raise AssertionError(f"reference logits moved by {moved:.3g} with the scaling metadata")
         note = f", scaling moves logits by {moved:.3g}"
     worst, where = compare(cpp_logits(binary, path, tokens=tokens), ref, tokens, what)
+    # The same tokens through the KV cache one at a time after a 3-token prompt.
+    w_dec, where_dec = compare(cpp_logits(binary, path, tokens=tokens, decode_from=3), ref, tokens,
+                               what + " --decode-from 3")
+    if w_dec > worst:
+        worst, where = w_dec, where_dec
     if index == 0:
         reference_cli_matches(path, ref, tokens)
         # The prompt path: whatever the C++ tokenizer produced, same logits.
