@@ -277,7 +277,59 @@ TEST(ChatTemplate, BuiltinChatmlLlama2Llama3) {
             "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
   EXPECT_THROW(builtin_chat_template("nope"), Error);
-  for (const std::string& name : builtin_chat_template_names()) EXPECT_NO_THROW(ChatTemplate{builtin_chat_template(name)});
+  for (const std::string& name : builtin_chat_template_names())
+    EXPECT_NO_THROW(ChatTemplate{builtin_chat_template(name)});
+}
+
+// ---- null content and text arguments (how transformers hands them over) ----
+
+// An assistant turn of only tool calls, content null as OpenAI clients send it.
+ChatMessage null_content_call(const char* arguments_json) {
+  ChatMessage m{"assistant", ""};
+  m.null_content = true;
+  const ChatJson function = {{"name", "f"}, {"arguments", ChatJson::parse(arguments_json)}};
+  m.extra["tool_calls"] = ChatJson::array({{{"id", "c1"}, {"type", "function"}, {"function", function}}});
+  return m;
+}
+
+TEST(ChatTemplate, NullContentIsNoneUnlessTextWasAdded) {
+  const char* tpl = "{% for m in messages %}{{ m.role }}={{ m.content is none }};{% endfor %}";
+  ChatMessage appended{"system", "tools: f"};
+  appended.null_content = true;  // content added after reading (tool descriptions): a string now
+  EXPECT_EQ(render(tpl, {appended, {"user", ""}, null_content_call("{}")}),
+            "system=False;user=False;assistant=True;");
+}
+
+// DeepSeek-R1's template writes calls only when content is none and adds the
+// arguments to a string: object arguments are handed over as JSON text.
+TEST(ChatTemplate, ArgumentsAsTextWhenTheTemplateConcatenatesThem) {
+  const char* tpl =
+      "{% for m in messages %}{% if m.content is none %}{% for tc in m.tool_calls %}"
+      "{{ 'call ' + tc.function.name + ' ' + tc.function.arguments }}{% endfor %}"
+      "{% else %}{{ m.role + ': ' + m.content + '\\n' }}{% endif %}{% endfor %}";
+  EXPECT_EQ(render(tpl, {{"user", "go"}, null_content_call(R"({"city": "Zürich", "n": [1, 2]})")}),
+            "user: go\ncall f {\"city\": \"Zürich\", \"n\": [1, 2]}");
+  // A template that takes objects gets objects (the first render succeeds).
+  EXPECT_EQ(render("{{ messages[0].tool_calls[0].function.arguments.n[1] }}",
+                   {null_content_call(R"({"n": [1, 2]})")}),
+            "2");
+}
+
+// Phi-3.5's template adds every content to a string: null becomes "".
+TEST(ChatTemplate, NullContentAsEmptyWhenTheTemplateNeedsAString) {
+  const char* tpl = "{% for m in messages %}{{ m.role + ': ' + m.content + ';' }}{% endfor %}";
+  EXPECT_EQ(render(tpl, {{"user", "go"}, null_content_call("{}")}), "user: go;assistant: ;");
+  // Both at once: calls concatenated and content added to a string.
+  const char* both = "{% for m in messages %}{{ m.role + ': ' + m.content }}{% for tc in m.tool_calls or [] %}"
+                     "{{ ' ' + tc.function.arguments }}{% endfor %};{% endfor %}";
+  EXPECT_EQ(render(both, {null_content_call(R"({"a": 1})")}), "assistant:  {\"a\": 1};");
+  // An error no adaptation cures is the first render's.
+  try {
+    render("{{ raise_exception('roles must alternate') }}", {null_content_call(R"({"a": 1})")});
+    FAIL() << "expected raise_exception";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("roles must alternate"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

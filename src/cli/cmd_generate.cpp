@@ -24,7 +24,7 @@ const std::set<std::string> kGenerateValueOptions = {
     "-c", "--ctx-size", "-b", "--batch-size", "--temp", "--temperature", "--top-k", "--top-p", "--min-p",
     "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
     "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema", "--kv-type", "-ctk",
-    "--lora", "--copy-bias", "--min-call-prob", "--tools", "--tool-choice"};
+    "--lora", "--copy-bias", "--min-call-prob", "--tools", "--tool-choice", "--chat-template-kwargs"};
 const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "--no-builtin-tools", "-h", "--help"};
 
@@ -223,6 +223,15 @@ std::string chat_template_source(const Args& a, const LoadedModel& m) {
   return source;
 }
 
+// --chat-template-kwargs JSON: template variables, e.g. '{"enable_thinking": false}' for Qwen3.
+void template_kwargs_from_args(const Args& a, ChatTemplateOptions& options) {
+  auto text = a.get({"--chat-template-kwargs"});
+  if (!text) return;
+  ChatJson kwargs = ChatJson::parse(*text, nullptr, false);
+  if (kwargs.is_discarded()) throw Error("--chat-template-kwargs is not valid JSON: " + *text);
+  add_template_kwargs(options, kwargs);
+}
+
 int run_command(int argc, char** argv) {
   Args a(argc, argv, 2, kGenerateValueOptions, kGenerateFlags);
   if (a.flag({"-h", "--help"})) {
@@ -235,7 +244,8 @@ int run_command(int argc, char** argv) {
         "  -t N             threads    -b N  prompt batch size\n"
         "  --kv-type T      KV cache element type: f16 (default), q8_0, f32\n"
         "  --chat           the prompt is one user message, formatted by the model's chat template\n"
-        "                   (--system TEXT adds a system message, --chat-template NAME|FILE overrides)\n"
+        "                   (--system TEXT adds a system message, --chat-template NAME|FILE overrides,\n"
+        "                   --chat-template-kwargs JSON sets template variables: '{\"enable_thinking\": false}')\n"
         "  --copy-bias B    with --chat: add B to the logits of tokens that continue a span of the\n"
         "                   request inside a tool call's argument string (copy-aware decoding;\n"
         "                   default: the model's onellm.copy_bias, else 0)\n"
@@ -272,6 +282,7 @@ int run_command(int argc, char** argv) {
     messages.push_back({"user", prompt, {}});
     ChatTemplateOptions topts;
     topts.add_generation_prompt = true;
+    template_kwargs_from_args(a, topts);
     const std::string template_source = chat_template_source(a, m);
     const std::optional<ChatTools> tools = tools_from_args(a, template_source);
     if (tools) tools->show(messages, topts);
@@ -335,6 +346,7 @@ int chat_command(int argc, char** argv) {
         "  Reads one user message per line from stdin and answers it through the model's chat template,\n"
         "  keeping the conversation. /reset forgets it (a --system message stays), /exit or /quit ends.\n"
         "  --system TEXT    a system message first     --chat-template NAME|FILE  override the template\n"
+        "  --chat-template-kwargs JSON  template variables, e.g. '{\"enable_thinking\": false}' (Qwen3)\n"
         "  --tools FILE     OpenAI tool definitions (a JSON array, or inline): shown to the model, and a\n"
         "                   call it writes keeps to their names and schemas\n"
         "  --tool-choice C  auto (default), required, none, or a tool's name: as OpenAI's tool_choice\n"
@@ -351,6 +363,7 @@ int chat_command(int argc, char** argv) {
   ChatTemplate tmpl(chat_template_source(a, m));
   ChatTemplateOptions topts;
   topts.add_generation_prompt = true;
+  template_kwargs_from_args(a, topts);
 
   SequenceOptions so;
   so.n_ctx = a.get_int({"-c", "--ctx-size"}, 0);

@@ -20,53 +20,18 @@ std::string completion_id(const char* prefix) {
          std::to_string(g_completion_counter++);
 }
 
-// Messages of a request -> ChatMessage list; content may be a string, null or
-// a list of text parts.
-std::vector<ChatMessage> read_messages(const Json& body) {
-  auto it = body.find("messages");
-  if (it == body.end() || !it->is_array() || it->empty())
-    throw api::bad_request("'messages' must be a non-empty array", "messages");
-  std::vector<ChatMessage> out;
-  for (size_t i = 0; i < it->size(); ++i) {
-    const Json& m = (*it)[i];
-    const std::string field = "messages[" + std::to_string(i) + "]";
-    if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
-      throw api::bad_request(field + " needs a string 'role'", field + ".role");
-    ChatMessage cm;
-    cm.role = m["role"].get<std::string>();
-    if (cm.role != "system" && cm.role != "user" && cm.role != "assistant" && cm.role != "tool" && cm.role != "developer")
-      throw api::bad_request(field + " has unknown role '" + cm.role + "'", field + ".role");
-    if (auto c = m.find("content"); c != m.end() && !c->is_null()) {
-      if (c->is_string()) {
-        cm.content = c->get<std::string>();
-      } else if (c->is_array()) {
-        for (const Json& part : *c) {
-          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
-            throw api::bad_request(field + ".content parts must be {\"type\":\"text\",\"text\":...}", field + ".content");
-          cm.content += part["text"].get<std::string>();
-        }
-      } else {
-        throw api::bad_request(field + ".content must be a string, an array of text parts or null", field + ".content");
-      }
-    }
-    for (const auto& [k, v] : m.items())
-      if (k != "role" && k != "content") cm.extra[k] = v;
-    out.push_back(std::move(cm));
-  }
-  return out;
-}
-
 }  // namespace
 
 void Service::chat_completions(const Caller& c, const HttpRequest& rq, HttpResponse& rs) {
   check_rate(c);
   Json body = api::parse_body(rq);
   if (api::int_field(body, "n", 1, 1, 1) != 1) throw api::bad_request("only n = 1 is supported", "n");
-  std::vector<ChatMessage> messages = read_messages(body);
+  std::vector<ChatMessage> messages = api::read_messages(body);
   LoadedModel& m = model();
   CompletionJob job;
   job.output = read_output_constraint(body, *m.chat_template, m.chat_defaults);
   ChatTemplateOptions options;
+  api::read_template_kwargs(body, options);
   job.output.set_copy_source(messages);
   add_tools_to_prompt(job.output, messages, options);
   job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages, options);

@@ -105,7 +105,8 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   history.push_back(new_message);
   for (const Json& msg : history) {
     const bool has_text = msg.contains("content") && msg["content"].is_string();  // null beside tool calls
-    ChatMessage cm{msg.value("role", "user"), has_text ? msg["content"].get<std::string>() : "", ChatJson::object()};
+    ChatMessage cm{msg.value("role", "user"), has_text ? msg["content"].get<std::string>() : "", ChatJson::object(),
+                   !msg.contains("content") || msg["content"].is_null()};
     for (const auto& [k, v] : msg.items())
       if (k != "role" && k != "content") cm.extra[k] = v;
     messages.push_back(std::move(cm));
@@ -113,6 +114,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   CompletionJob job;
   job.output = read_output_constraint(body, *m.chat_template, m.chat_defaults);
   ChatTemplateOptions options;
+  api::read_template_kwargs(body, options);
   job.output.set_copy_source(messages);
   add_tools_to_prompt(job.output, messages, options);
   job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages, options);

@@ -69,6 +69,53 @@ std::string string_field(const Json& body, const char* key, const std::string& f
   return it->get<std::string>();
 }
 
+// Messages of a request -> ChatMessage list; content may be a string, null or
+// a list of text parts.
+std::vector<ChatMessage> read_messages(const Json& body) {
+  auto it = body.find("messages");
+  if (it == body.end() || !it->is_array() || it->empty())
+    throw bad_request("'messages' must be a non-empty array", "messages");
+  std::vector<ChatMessage> out;
+  for (size_t i = 0; i < it->size(); ++i) {
+    const Json& m = (*it)[i];
+    const std::string field = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+      throw bad_request(field + " needs a string 'role'", field + ".role");
+    ChatMessage cm;
+    cm.role = m["role"].get<std::string>();
+    if (cm.role != "system" && cm.role != "user" && cm.role != "assistant" && cm.role != "tool" && cm.role != "developer")
+      throw bad_request(field + " has unknown role '" + cm.role + "'", field + ".role");
+    cm.null_content = !m.contains("content") || m["content"].is_null();
+    if (auto c = m.find("content"); c != m.end() && !c->is_null()) {
+      if (c->is_string()) {
+        cm.content = c->get<std::string>();
+      } else if (c->is_array()) {
+        for (const Json& part : *c) {
+          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+            throw bad_request(field + ".content parts must be {\"type\":\"text\",\"text\":...}", field + ".content");
+          cm.content += part["text"].get<std::string>();
+        }
+      } else {
+        throw bad_request(field + ".content must be a string, an array of text parts or null", field + ".content");
+      }
+    }
+    for (const auto& [k, v] : m.items())
+      if (k != "role" && k != "content") cm.extra[k] = v;
+    out.push_back(std::move(cm));
+  }
+  return out;
+}
+
+void read_template_kwargs(const Json& body, ChatTemplateOptions& options) {
+  auto it = body.find("chat_template_kwargs");
+  if (it == body.end() || it->is_null()) return;
+  try {
+    add_template_kwargs(options, ChatJson::parse(it->dump()));
+  } catch (const Error& e) {
+    throw bad_request(e.what(), "chat_template_kwargs");
+  }
+}
+
 void read_sampling(const Json& body, GenerationRequest& r, int32_t n_vocab) {
   SamplingParams& p = r.sampling;
   // OpenAI defaults: temperature 1, top_p 1, no top-k/min-p unless asked.

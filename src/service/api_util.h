@@ -32,6 +32,14 @@ int64_t int_field(const Json& body, const char* key, int64_t fallback, int64_t l
 bool bool_field(const Json& body, const char* key, bool fallback);
 std::string string_field(const Json& body, const char* key, const std::string& fallback);
 
+// The request's "messages" (OpenAI chat format: content a string, null or a
+// list of text parts; other fields such as tool_calls kept for the template).
+std::vector<ChatMessage> read_messages(const Json& body);
+
+// chat_template_kwargs (an object of template variables, e.g. Qwen3's
+// enable_thinking) into options; BAD_REQUEST naming the field otherwise.
+void read_template_kwargs(const Json& body, ChatTemplateOptions& options);
+
 // temperature, top_p, top_k, min_p, seed, penalties, stop, logit_bias.
 void read_sampling(const Json& body, GenerationRequest& request, int32_t n_vocab);
 

@@ -1,10 +1,12 @@
 #include "tokenizer/chat_template.h"
 
+#include <exception>
 #include <utility>
 
 #include "base/error.h"
 #include "tokenizer/jinja_ast.h"
 #include "tokenizer/jinja_eval.h"
+#include "tokenizer/jinja_value.h"
 
 namespace onellm {
 
@@ -21,7 +23,69 @@ ChatTemplate::~ChatTemplate() = default;
 ChatTemplate::ChatTemplate(ChatTemplate&&) noexcept = default;
 ChatTemplate& ChatTemplate::operator=(ChatTemplate&&) noexcept = default;
 
+namespace {
+
+// The ways a conversation can be handed to a template, tried in this order
+// when the previous one fails: as given (null content as None, arguments as
+// the service parsed them), arguments as JSON text (DeepSeek-R1's template adds
+// them to a string), null content as "" (Phi-3.5's adds it to a string), both.
+constexpr int kArgumentsAsText = 1, kNullAsEmpty = 2;
+
+bool has_object_arguments(const ChatMessage& m) {
+  if (!m.extra.is_object() || !m.extra.contains("tool_calls") || !m.extra["tool_calls"].is_array()) return false;
+  for (const ChatJson& call : m.extra["tool_calls"]) {
+    const ChatJson* f = call.is_object() && call.contains("function") ? &call["function"] : &call;
+    if (f->is_object() && f->contains("arguments") && !(*f)["arguments"].is_string()) return true;
+  }
+  return false;
+}
+
+jinja::Value tool_calls_with_text_arguments(const ChatJson& calls) {
+  ChatJson out = calls;
+  for (ChatJson& call : out) {
+    ChatJson* f = call.is_object() && call.contains("function") ? &call["function"] : &call;
+    if (f->is_object() && f->contains("arguments") && !(*f)["arguments"].is_string())
+      (*f)["arguments"] = jinja::to_json(jinja::from_json((*f)["arguments"]), jinja::JsonFormat{});
+  }
+  return jinja::from_json(out);
+}
+
+}  // namespace
+
+void add_template_kwargs(ChatTemplateOptions& options, const ChatJson& kwargs) {
+  if (!kwargs.is_object()) throw Error("chat_template_kwargs must be a JSON object, e.g. {\"enable_thinking\": false}");
+  for (const auto& [key, value] : kwargs.items()) {
+    if (key == "messages" || key == "tools" || key == "documents")
+      throw Error("chat_template_kwargs cannot set '" + key + "' (it comes from the request itself)");
+    if (!options.extra_context.is_object()) options.extra_context = ChatJson::object();
+    options.extra_context[key] = value;
+  }
+}
+
 std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, const ChatTemplateOptions& opts) const {
+  int possible = 0;
+  for (const ChatMessage& m : messages) {
+    if (m.null_content && m.content.empty()) possible |= kNullAsEmpty;
+    if (has_object_arguments(m)) possible |= kArgumentsAsText;
+  }
+  try {
+    return render_once(messages, opts, 0);
+  } catch (const Error&) {
+    if (possible == 0) throw;
+    std::exception_ptr first = std::current_exception();
+    for (int adapt : {kArgumentsAsText, kNullAsEmpty, kArgumentsAsText | kNullAsEmpty}) {
+      if ((adapt & possible) != adapt) continue;
+      try {
+        return render_once(messages, opts, adapt);
+      } catch (const Error&) {
+      }
+    }
+    std::rethrow_exception(first);
+  }
+}
+
+std::string ChatTemplate::render_once(const std::vector<ChatMessage>& messages, const ChatTemplateOptions& opts,
+                                      int adapt) const {
   using jinja::Value;
   jinja::List message_values;
   for (size_t i = 0; i < messages.size(); ++i) {
@@ -31,9 +95,13 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, const
     }
     jinja::Dict d;
     d.set("role", Value::string(m.role));
-    d.set("content", Value::string(m.content));
+    const bool none = m.null_content && m.content.empty() && !(adapt & kNullAsEmpty);
+    d.set("content", none ? Value::none() : Value::string(m.content));
     if (m.extra.is_object()) {
-      for (const auto& [k, v] : m.extra.items()) d.set(k, jinja::from_json(v));
+      for (const auto& [k, v] : m.extra.items()) {
+        const bool as_text = (adapt & kArgumentsAsText) && k == "tool_calls" && v.is_array();
+        d.set(k, as_text ? tool_calls_with_text_arguments(v) : jinja::from_json(v));
+      }
     }
     message_values.push_back(Value::dict(std::move(d)));
   }

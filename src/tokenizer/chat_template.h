@@ -24,6 +24,10 @@ struct ChatMessage {
   // content: tool_calls, name, tool_call_id, reasoning_content... A
   // "content" key here replaces `content` (e.g. null, or a list of parts).
   ChatJson extra = ChatJson::object();
+  // The request's content was null or absent (an assistant turn of only tool
+  // calls): while `content` stays empty the template sees None, as
+  // transformers passes it (DeepSeek-R1's template writes the calls only then).
+  bool null_content = false;
 };
 
 struct ChatTemplateLimits {
@@ -49,16 +53,27 @@ class ChatTemplate {
   ChatTemplate& operator=(ChatTemplate&&) noexcept;
 
   // Throws onellm::Error for raise_exception(...) (its message included),
-  // runtime errors (with line and column) and exceeded limits.
+  // runtime errors (with line and column) and exceeded limits. A template
+  // that fails on the conversation as given is tried again with tool-call
+  // arguments as JSON text and/or null contents as "" (chat_template.cpp)
+  // before the first error is thrown.
   std::string render(const std::vector<ChatMessage>& messages, const ChatTemplateOptions& opts) const;
 
   const std::string& source() const { return source_; }
 
  private:
+  std::string render_once(const std::vector<ChatMessage>& messages, const ChatTemplateOptions& opts,
+                          int adapt) const;
   struct Parsed;
   std::string source_;
   std::unique_ptr<Parsed> parsed_;
 };
+
+// Variables a request hands to the template beside the conversation: vLLM's
+// and llama.cpp's chat_template_kwargs, e.g. {"enable_thinking": false} for
+// Qwen3. Later keys win. Throws Error unless `kwargs` is an object, and for
+// the names the conversation itself fills (messages, tools, documents).
+void add_template_kwargs(ChatTemplateOptions& options, const ChatJson& kwargs);
 
 // Built-in templates for models without tokenizer.chat_template and for a
 // --chat-template NAME override: "chatml", "llama2", "llama3", "zephyr",

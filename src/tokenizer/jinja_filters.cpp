@@ -5,6 +5,7 @@
 #include <set>
 
 #include "tokenizer/jinja_eval.h"
+#include "tokenizer/unicode_case.h"
 
 namespace onellm::jinja {
 namespace {
@@ -45,15 +46,18 @@ List as_sequence(const Value& v, const char* filter) {
   }
 }
 
+// map, select, reject, selectattr and rejectattr test their input's truth
+// before iterating (Jinja2's `if seq:`): none | selectattr(...) is empty, and
+// templates written for `tools` = none rely on it.
+List falsy_as_empty(const Value& v, const char* filter) {
+  return truthy(v) ? as_sequence(v, filter) : List{};
+}
+
 bool bool_arg(const CallArgs& args, size_t index, const char* name, bool fallback) {
   const Value* v = args.get(index, name);
   return v ? truthy(*v) : fallback;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // Jinja's attribute paths: "a.b" and integer parts index lists.
 Value attribute_path(Renderer& r, const Value& item, const std::string& path) {
@@ -74,7 +78,7 @@ Value attribute_path(Renderer& r, const Value& item, const std::string& path) {
 // unless case_sensitive.
 Value sort_key(Renderer& r, const Value& item, const Value* attribute, bool case_sensitive) {
   Value v = attribute && attribute->is_string() ? attribute_path(r, item, attribute->as_string()) : item;
-  if (!case_sensitive && v.is_string()) return Value::string(lower(v.as_string()));
+  if (!case_sensitive && v.is_string()) return Value::string(unicode_lower(v.as_string()));
   return v;
 }
 
@@ -96,7 +100,7 @@ Value select_filter(Renderer& r, const std::string& name, const Value& input, Ca
   if (test && test_names().count(test->as_string()) == 0) throw Error("unknown test '" + test->as_string() + "'");
   CallArgs test_args = tail_args(args, test_index + 1);
   List out;
-  for (const Value& item : as_sequence(input, name.c_str())) {
+  for (const Value& item : falsy_as_empty(input, name.c_str())) {
     r.charge(1);
     Value subject = attr ? attribute_path(r, item, attr->as_string()) : item;
     bool passed = test ? apply_test(r, test->as_string(), subject, test_args) : truthy(subject);
@@ -115,7 +119,7 @@ Value map_filter(Renderer& r, const Value& input, CallArgs& args) {
   List out;
   if (attribute) {
     if (!attribute->is_string()) throw Error("map: attribute must be a string");
-    for (const Value& item : as_sequence(input, "map")) {
+    for (const Value& item : falsy_as_empty(input, "map")) {
       r.charge(1);
       Value v = attribute_path(r, item, attribute->as_string());
       out.push_back(v.is_undefined() && fallback ? *fallback : v);
@@ -126,7 +130,7 @@ Value map_filter(Renderer& r, const Value& input, CallArgs& args) {
   if (!filter || !filter->is_string()) throw Error("map: needs a filter name or attribute=");
   if (filter_names().count(filter->as_string()) == 0) throw Error("unknown filter '" + filter->as_string() + "'");
   CallArgs rest = tail_args(args, 1);
-  for (const Value& item : as_sequence(input, "map")) {
+  for (const Value& item : falsy_as_empty(input, "map")) {
     r.charge(1);
     CallArgs each = rest;
     out.push_back(apply_filter(r, filter->as_string(), item, each));
@@ -149,24 +153,6 @@ Value tojson_filter(const Value& input, CallArgs& args) {
   }
   format.sort_keys = bool_arg(args, 99, "sort_keys", false);
   return Value::string(to_json(input, format));
-}
-
-std::string title_case(const std::string& s, bool only_first) {
-  std::string out = s;
-  bool word_start = true;
-  for (size_t i = 0; i < out.size(); ++i) {
-    unsigned char c = out[i];
-    if (std::isalpha(c)) {
-      out[i] = static_cast<char>(word_start ? std::toupper(c) : std::tolower(c));
-      word_start = false;
-    } else if (!only_first) {
-      word_start = !std::isalnum(c);
-    } else {
-      word_start = false;
-    }
-    if (only_first && i == 0 && !std::isalpha(c)) word_start = false;
-  }
-  return out;
 }
 
 }  // namespace
@@ -200,12 +186,8 @@ Value apply_filter(Renderer& r, const std::string& name, const Value& input, Cal
     bool found = false;
     return call_method(r, Value::string(to_str(input)), name, none, found);
   }
-  if (name == "title") return Value::string(title_case(to_str(input), false));
-  if (name == "capitalize") {
-    std::string s = lower(to_str(input));
-    if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
-    return Value::string(s);
-  }
+  if (name == "title") return Value::string(unicode_title_words(to_str(input)));
+  if (name == "capitalize") return Value::string(unicode_capitalize(to_str(input)));
   if (name == "string") return input.is_string() ? input : Value::string(to_str(input));
   if (name == "safe") return input;
   if (name == "e" || name == "escape") {
@@ -368,10 +350,17 @@ Value apply_filter(Renderer& r, const std::string& name, const Value& input, Cal
         size_t used = 0;
         std::string s = input.as_string();
         long long v = std::stoll(s, &used, 10);
-        if (s.find_first_not_of(" \t\n", used) != std::string::npos) return dflt;
-        return Value::integer(v);
+        if (s.find_first_not_of(" \t\n", used) == std::string::npos) return Value::integer(v);
       } catch (const std::exception&) {
-        return dflt;
+      }
+      // Then int(float(value)), as Jinja2 does: "4.5" -> 4, "1e3" -> 1000.
+      try {
+        size_t used = 0;
+        const std::string& s = input.as_string();
+        const double d = std::stod(s, &used);
+        if (s.find_first_not_of(" \t\n", used) == std::string::npos && std::isfinite(d) && std::fabs(d) < 9.2e18)
+          return Value::integer(static_cast<int64_t>(d));
+      } catch (const std::exception&) {
       }
     }
     return dflt;
@@ -393,16 +382,16 @@ Value apply_filter(Renderer& r, const std::string& name, const Value& input, Cal
     const Value* method = args.get(1, "method");
     int64_t digits = precision && precision->is_int() ? std::clamp<int64_t>(precision->as_int(), -15, 15) : 0;
     std::string how = method && method->is_string() ? method->as_string() : "common";
+    // Python's round() keeps an int an int: 7|round is 7, not 7.0.
+    if (how == "common" && input.is_int() && digits >= 0) return Value::integer(input.as_int());
     double scale = std::pow(10.0, static_cast<double>(digits));
     double x = input.as_double() * scale;
-    double y = how == "ceil" ? std::ceil(x) : how == "floor" ? std::floor(x) : std::round(x);
+    // "common" is Python's round(): halves go to the even neighbour (2.5 -> 2).
+    double y = how == "ceil" ? std::ceil(x) : how == "floor" ? std::floor(x) : std::nearbyint(x);
     return Value::number(y / scale);
   }
   if (name == "wordcount") {
-    bool found = false;
-    CallArgs none;
-    return Value::integer(static_cast<int64_t>(
-        call_method(r, Value::string(to_str(input)), "split", none, found).as_list().size()));
+    return Value::integer(static_cast<int64_t>(unicode_word_count(to_str(input))));
   }
   if (name == "attr") {
     if (!a0 || !a0->is_string()) throw Error("attr: needs an attribute name");
@@ -446,7 +435,19 @@ bool apply_test(Renderer& r, const std::string& name, const Value& input, CallAr
   if (name == "ge" || name == ">=") return compare(input, arg()) >= 0;
   if (name == "in") return contains(arg(), input);
   if (name == "odd" || name == "even" || name == "divisibleby") {
-    if (!input.is_int()) throw Error("test '" + name + "' needs an integer");
+    if (!input.is_number()) throw Error("test '" + name + "' needs a number");
+    if (!input.is_int()) {  // Python's float modulo: 2.5 is neither odd nor even
+      const double x = input.as_double();
+      auto mod = [&](double m) {
+        const double r = std::fmod(x, m);
+        return r != 0 && (r < 0) != (m < 0) ? r + m : r;
+      };
+      if (name == "odd") return mod(2) == 1;
+      if (name == "even") return mod(2) == 0;
+      const Value& d = arg();
+      if (!d.is_number() || d.as_double() == 0) throw Error("divisibleby needs a non-zero number");
+      return mod(d.as_double()) == 0;
+    }
     int64_t n = input.as_int();
     if (name == "odd") return n % 2 != 0;
     if (name == "even") return n % 2 == 0;

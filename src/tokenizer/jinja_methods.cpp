@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "tokenizer/jinja_eval.h"
+#include "tokenizer/unicode_case.h"
 
 namespace onellm::jinja {
 namespace {
@@ -115,12 +116,6 @@ std::string replace_all(Renderer& r, const std::string& s, const std::string& fr
   return out;
 }
 
-std::string ascii_case(std::string s, bool upper) {
-  for (char& c : s) c = upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c)))
-                              : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 Value string_method(Renderer& r, const std::string& s, const std::string& name, CallArgs& args, bool& found) {
   found = true;
   const Value* a0 = args.get(0, nullptr);
@@ -130,9 +125,10 @@ Value string_method(Renderer& r, const std::string& s, const std::string& name, 
   if (name == "split") return split(s, args.get(0, "sep"), args.get(1, "maxsplit"));
   if (name == "startswith") return Value::boolean(affix_match(s, a0, true));
   if (name == "endswith") return Value::boolean(affix_match(s, a0, false));
-  if (name == "upper") return Value::string(ascii_case(s, true));
-  if (name == "lower") return Value::string(ascii_case(s, false));
-  if (name == "title" || name == "capitalize") return apply_filter(r, name, Value::string(s), args);
+  if (name == "upper") return Value::string(unicode_upper(s));
+  if (name == "lower") return Value::string(unicode_lower(s));
+  if (name == "title") return Value::string(unicode_title(s));  // str.title, not the filter's word split
+  if (name == "capitalize") return Value::string(unicode_capitalize(s));
   if (name == "replace") {
     const Value* count = args.get(2, "count");
     return Value::string(replace_all(r, s, string_arg(a0, "replace argument"),
@@ -185,19 +181,13 @@ Value string_method(Renderer& r, const std::string& s, const std::string& name, 
     if (affix_match(s, a0, prefix)) return Value::string(prefix ? s.substr(a.size()) : s.substr(0, s.size() - a.size()));
     return Value::string(s);
   }
-  auto all_of = [&](auto pred) {
-    if (s.empty()) return Value::boolean(false);
-    for (unsigned char c : s) {
-      if (!pred(c)) return Value::boolean(false);
-    }
-    return Value::boolean(true);
-  };
-  if (name == "isdigit") return all_of([](unsigned char c) { return std::isdigit(c) != 0; });
-  if (name == "isalpha") return all_of([](unsigned char c) { return std::isalpha(c) != 0; });
-  if (name == "isalnum") return all_of([](unsigned char c) { return std::isalnum(c) != 0; });
-  if (name == "isspace") return all_of([](unsigned char c) { return is_py_space(c); });
-  if (name == "isupper") return Value::boolean(ascii_case(s, true) == s && ascii_case(s, false) != s);
-  if (name == "islower") return Value::boolean(ascii_case(s, false) == s && ascii_case(s, true) != s);
+  if (name == "isdigit" || name == "isalpha" || name == "isalnum" || name == "isspace")
+    return Value::boolean(unicode_is_all(s, name == "isdigit"   ? CharClass::kDigit
+                                            : name == "isalpha" ? CharClass::kAlpha
+                                            : name == "isalnum" ? CharClass::kAlnum
+                                                                : CharClass::kSpace));
+  if (name == "isupper") return Value::boolean(unicode_isupper(s));
+  if (name == "islower") return Value::boolean(unicode_islower(s));
   found = false;
   return Value();
 }
@@ -239,10 +229,28 @@ int64_t normalize_index(int64_t i, int64_t n) { return i < 0 ? i + n : i; }
 
 }  // namespace
 
+// list.count(x) and list.index(x): the read-only list methods (values are
+// immutable here, so append and friends stay unknown).
+Value list_method(const List& items, const std::string& name, CallArgs& args, bool& found) {
+  found = name == "count" || name == "index";
+  if (!found) return Value();
+  const Value* x = args.get(0, nullptr);
+  if (!x) throw Error("list." + name + "() takes exactly one argument");
+  int64_t n = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!equals(items[i], *x)) continue;
+    if (name == "index") return Value::integer(static_cast<int64_t>(i));
+    ++n;
+  }
+  if (name == "index") throw Error(repr(*x) + " is not in list");
+  return Value::integer(n);
+}
+
 Value call_method(Renderer& r, const Value& object, const std::string& name, CallArgs& args, bool& found) {
   found = false;
   if (object.is_string()) return string_method(r, object.as_string(), name, args, found);
   if (object.is_dict() && !object.as_dict().is_namespace) return dict_method(object, name, args, found);
+  if (object.is_list()) return list_method(object.as_list(), name, args, found);
   return Value();
 }
 
@@ -257,6 +265,12 @@ Value get_attribute(Renderer& r, const Value& object, const std::string& name) {
     }
     const Value* v = object.as_dict().find(name);
     return v ? *v : Value::undefined(name);
+  }
+  if (object.is_list() && (name == "count" || name == "index")) {
+    return Value::callable(name, [object, name](Renderer& rr, CallArgs& args) {
+      bool ok = false;
+      return call_method(rr, object, name, args, ok);
+    });
   }
   if (object.is_string()) {
     CallArgs none;
@@ -391,6 +405,7 @@ Value arithmetic(Renderer& r, const std::string& op, const Value& a, const Value
       if (!ints) {
         double m = std::fmod(p, q);
         if (m != 0 && ((m < 0) != (q < 0))) m += q;
+        if (m == 0) m = std::copysign(0.0, q);  // Python: the zero takes the divisor's sign
         return op == "%" ? Value::number(m) : Value::number(std::floor(p / q));
       }
       if (x == INT64_MIN && y == -1) throw Error("integer overflow");

@@ -250,6 +250,7 @@ std::string repr(const Value& v) {
       }
       return out + (d.is_namespace ? "}>" : "}");
     }
+    case Type::Undefined: return "Undefined";  // str() is "", repr() names it, as jinja2's
     default: return to_str(v);
   }
 }

@@ -180,6 +180,17 @@ def run(tmp, model):
         check(st == 400 and body["error"]["param"] == "messages", f"bad field named: {body}")
         st, body = d.request("POST", "/v1/chat/completions", dict(chat, temperature="hot"), token="tok-mail")
         check(st == 400 and body["error"]["param"] == "temperature", "bad temperature named")
+        st, body = d.request("POST", "/v1/chat/completions", dict(chat, chat_template_kwargs={"enable_thinking": False}),
+                             token="tok-mail")
+        check(st == 200 and body["usage"]["completion_tokens"] == 8, f"chat_template_kwargs accepted: {st} {body}")
+        for bad in ([1], {"messages": []}):
+            st, body = d.request("POST", "/v1/chat/completions", dict(chat, chat_template_kwargs=bad), token="tok-mail")
+            check(st == 400 and body["error"]["param"] == "chat_template_kwargs", f"bad chat_template_kwargs: {body}")
+        calls = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1}"}}]
+        history = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": None, "tool_calls": calls},
+                   {"role": "tool", "tool_call_id": "c1", "content": "ok"}]
+        st, body = d.request("POST", "/v1/chat/completions", dict(chat, messages=history), token="tok-mail")
+        check(st == 200, f"an assistant turn of only tool calls (content null): {st} {body}")
         st, body = d.request("POST", "/v1/chat/completions", dict(chat, qos="voice"), token="tok-mail")
         check(st == 403 and body["error"]["code"] == "FORBIDDEN", "qos class not allowed for the app")
         st, body = d.request("POST", "/v1/chat/completions",

@@ -1,0 +1,69 @@
+// onellm template: the prompt a chat request renders to, as serve builds it
+// (messages and tools read by the service's own code, tools described in the
+// system message for templates without them). For debugging a model's
+// template, like transformers' apply_chat_template or llama-server's
+// /apply-template.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "engine/engine.h"
+#include "gguf/gguf.h"
+#include "service/api_util.h"
+#include "service/output_constraint.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace onellm::cli {
+
+int template_command(int argc, char** argv) {
+  Args a(argc, argv, 2, {"-m", "--model", "--chat-template", "--request", "-r"}, {"--tokens", "-h", "--help"});
+  if (a.flag({"-h", "--help"})) {
+    std::puts(
+        "onellm template [-m MODEL] [--chat-template NAME|FILE] [--request FILE] [--tokens]\n"
+        "  Reads an OpenAI chat request (JSON: messages, tools, tool_choice, chat_template_kwargs,\n"
+        "  add_generation_prompt) from FILE or stdin and prints the prompt the model's chat template\n"
+        "  renders for it, as onellm serve builds it. --tokens prints the token ids instead.\n"
+        "  (default model: the bundled one; --chat-template overrides its template)");
+    return 0;
+  }
+  const std::string model_path = model_path_or_default(a);
+  auto file = GgufFile::open(model_path);
+  auto tokenizer = Tokenizer::from_gguf(*file);
+  std::string source;
+  if (auto name = a.get({"--chat-template"})) {
+    source = std::ifstream(*name) ? read_text_file(*name) : builtin_chat_template(*name);
+  } else {
+    source = file->get_string_or("tokenizer.chat_template", "");
+    if (source.empty()) source = builtin_chat_template("chatml");
+  }
+  std::string text;
+  if (auto path = a.get({"--request", "-r"}); path && *path != "-") text = read_text_file(*path);
+  else text.assign(std::istreambuf_iterator<char>(std::cin), {});
+  api::Json body = api::Json::parse(text, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) throw Error("the request is not a JSON object");
+
+  ChatTemplate tmpl(source);
+  std::vector<ChatMessage> messages = api::read_messages(body);
+  const OutputConstraint oc = read_output_constraint(body, tmpl);
+  ChatTemplateOptions options;
+  api::read_template_kwargs(body, options);
+  options.add_generation_prompt = api::bool_field(body, "add_generation_prompt", true);
+  add_tools_to_prompt(oc, messages, options);
+  if (a.flag({"--tokens"})) {
+    std::printf("%s\n", nlohmann::json(chat_prompt_tokens(*tokenizer, tmpl, messages, options)).dump().c_str());
+    return 0;
+  }
+  // The special-token texts chat_prompt_tokens would pass.
+  if (tokenizer->bos_id() >= 0) options.bos_token = tokenizer->token_text(tokenizer->bos_id());
+  if (tokenizer->eos_id() >= 0) options.eos_token = tokenizer->token_text(tokenizer->eos_id());
+  std::fputs(tmpl.render(messages, options).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace onellm::cli
