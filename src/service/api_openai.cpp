@@ -35,6 +35,7 @@ void Service::chat_completions(const Caller& c, const HttpRequest& rq, HttpRespo
   job.output.set_copy_source(messages);
   add_tools_to_prompt(job.output, messages, options);
   job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages, options);
+  job.reasoning = read_reasoning_format(body, m.chat_template->source(), *m.tokenizer, job.prompt);
   job.request.max_tokens = api::int_field(body, "max_completion_tokens", api::int_field(body, "max_tokens", -1, 1, 1 << 20), 1, 1 << 20);
   job.output.apply(job.request);
   submit_completion(c, body, job, rs);
@@ -80,6 +81,15 @@ void Service::submit_completion(const Caller& c, const api::Json& body, Completi
                  *store_);
 }
 
+ReasoningFormat read_reasoning_format(const api::Json& body, const std::string& template_source,
+                                      const Tokenizer& tokenizer, const std::vector<int32_t>& prompt) {
+  const std::string how = api::string_field(body, "reasoning_format", "auto");
+  if (how == "none") return {};
+  if (how != "auto" && how != "deepseek")
+    throw api::bad_request("reasoning_format must be \"auto\" or \"none\"", "reasoning_format");
+  return reasoning_format(template_source, tokenizer, prompt);
+}
+
 void check_context(size_t prompt_tokens, const Sequence& seq, const char* param) {
   if (static_cast<int64_t>(prompt_tokens) >= seq.n_ctx())
     throw ServiceError("CONTEXT_TOO_LONG", "the prompt has " + std::to_string(prompt_tokens) +
@@ -94,10 +104,10 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
   const std::string id = completion_id(job.chat ? "chatcmpl-" : "cmpl-");
   const int64_t created = static_cast<int64_t>(api::unix_now());
   const char* object = job.chat ? "chat.completion.chunk" : "text_completion";
-  auto chunk = [&](const std::string& text, const Json& finish) {
+  auto chunk = [&](const std::string& text, const Json& finish, const char* field = "content") {
     Json choice = job.chat ? Json{{"index", 0}, {"delta", Json::object()}, {"finish_reason", finish}}
                            : Json{{"index", 0}, {"text", text}, {"finish_reason", finish}};
-    if (job.chat && !text.empty()) choice["delta"] = {{"content", text}};
+    if (job.chat && !text.empty()) choice["delta"] = {{field, text}};
     return Json{{"id", id}, {"object", object}, {"created", created}, {"model", model_name},
                 {"choices", Json::array({choice})}};
   };
@@ -110,6 +120,14 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
   sr.client_gone = [&rs] { return rs.client_gone(); };
   ContentStreamFilter content_filter(job.output.tools_active ? tool_call_triggers(job.output.style)
                                                              : std::vector<std::string>{});
+  ReasoningStream reasoning(job.reasoning);
+  // Reasoning goes out as delta.reasoning_content, the rest through the filter.
+  auto stream_text = [&](const ReasoningSplit& part) {
+    if (!part.reasoning.empty() && !api::send_event(rs, chunk(part.reasoning, nullptr, "reasoning_content")))
+      return false;
+    std::string shown = content_filter.feed(part.content);
+    return shown.empty() || api::send_event(rs, chunk(shown, nullptr));
+  };
   bool streaming = false;
   if (job.stream) {
     if (!rs.start_stream(200, "text/event-stream")) return;
@@ -124,8 +142,7 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
   try {
     r = scheduler.run(std::move(sr), [&](std::string_view text) {
       if (!streaming) return true;
-      std::string shown = content_filter.feed(text);
-      return shown.empty() || api::send_event(rs, chunk(shown, nullptr));
+      return stream_text(reasoning.feed(text));
     });
   } catch (const ServiceError& e) {
     if (!streaming) throw;
@@ -135,7 +152,9 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
   }
   store.add_usage(app.id, static_cast<int64_t>(job.prompt.size() + r.tokens.size()));
   bool has_calls = false;
-  Json message = job.chat ? assistant_message(job.output, r.text, has_calls) : Json();
+  const ReasoningSplit split = split_reasoning(r.text, job.reasoning);
+  Json message = job.chat ? assistant_message(job.output, split.content, has_calls) : Json();
+  if (job.chat && !split.reasoning.empty()) message["reasoning_content"] = split.reasoning;
   const bool cut = r.finish == FinishReason::kMaxTokens || r.finish == FinishReason::kContextFull;
   const std::string finish = has_calls && !cut ? "tool_calls" : finish_reason_name(r.finish);
   Json usage = {{"prompt_tokens", job.prompt.size()}, {"completion_tokens", r.tokens.size()},
@@ -143,6 +162,7 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
   if (streaming) {
     if (r.finish == FinishReason::kCancelled) return;  // the client went away
     if (job.chat) {
+      stream_text(reasoning.finish());
       // Content held back while a call might have been starting, then the calls whole.
       const std::string content = message["content"].is_string() ? message["content"].get<std::string>() : "";
       const std::string& shown = content_filter.shown();

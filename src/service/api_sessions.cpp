@@ -118,6 +118,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   job.output.set_copy_source(messages);
   add_tools_to_prompt(job.output, messages, options);
   job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages, options);
+  job.reasoning = read_reasoning_format(body, m.chat_template->source(), *m.tokenizer, job.prompt);
   job.request.max_tokens = api::int_field(body, "max_tokens", 512, 1, 1 << 20);
   api::read_sampling(body, job.request, m.tokenizer->n_vocab());
   job.output.apply(job.request);
@@ -147,12 +148,17 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   ContentStreamFilter content_filter(job.output.tools_active ? tool_call_triggers(job.output.style)
                                                              : std::vector<std::string>{});
   if (job.stream && !rs.start_stream(200, "text/event-stream")) return;
+  ReasoningStream reasoning(job.reasoning);
+  auto stream_text = [&](const ReasoningSplit& part) {
+    if (!part.reasoning.empty() && !api::send_event(rs, {{"reasoning_delta", part.reasoning}})) return false;
+    std::string shown = content_filter.feed(part.content);  // tool calls are not streamed as text
+    return shown.empty() || api::send_event(rs, {{"delta", shown}});
+  };
   GenerationResult r;
   try {
     r = scheduler_->run(std::move(sr), [&](std::string_view text) {
       if (!job.stream) return true;
-      std::string shown = content_filter.feed(text);  // tool calls are not streamed as text
-      return shown.empty() || api::send_event(rs, {{"delta", shown}});
+      return stream_text(reasoning.feed(text));
     });
   } catch (const ServiceError& e) {
     if (!job.stream) throw;
@@ -163,7 +169,10 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   lease.release();  // write-back is queued before the reply, so status shows it
   if (r.finish == FinishReason::kCancelled) return;  // nothing is recorded for an abandoned turn
   bool has_calls = false;
-  Json answer = assistant_message(job.output, r.text, has_calls);
+  if (job.stream) stream_text(reasoning.finish());
+  const ReasoningSplit split = split_reasoning(r.text, job.reasoning);
+  Json answer = assistant_message(job.output, split.content, has_calls);
+  if (!split.reasoning.empty()) answer["reasoning_content"] = split.reasoning;
   store_->append(c.app->id, record->id, Json::array({new_message, answer}));
   store_->add_usage(c.app->id, static_cast<int64_t>(job.prompt.size() + r.tokens.size()));
   Json usage = {{"prompt_tokens", job.prompt.size()}, {"completion_tokens", r.tokens.size()},
@@ -173,6 +182,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
                 {"finish_reason", has_calls && r.finish != FinishReason::kMaxTokens && r.finish != FinishReason::kContextFull
                                       ? "tool_calls" : finish_reason_name(r.finish)}, {"usage", usage}};
   if (has_calls) reply["tool_calls"] = answer["tool_calls"];
+  if (answer.contains("reasoning_content")) reply["reasoning_content"] = answer["reasoning_content"];
   // The turn is recorded: the session takes its next message from here on,
   // before this reply reaches the client (who may answer at once).
   hold.unlock();

@@ -7,6 +7,7 @@
 
 #include "service/output_constraint.h"
 #include "service/qos_scheduler.h"
+#include "service/reasoning.h"
 #include "service/session_store.h"
 
 namespace onellm {
@@ -16,7 +17,12 @@ struct CompletionJob {
   GenerationRequest request;
   bool stream = false, include_usage = false, chat = true;
   OutputConstraint output;  // chat: tools and response_format
+  ReasoningFormat reasoning;  // chat: <think> split off as reasoning_content
 };
+
+// "reasoning_format": "auto" (default; "deepseek" is the same) or "none".
+ReasoningFormat read_reasoning_format(const api::Json& body, const std::string& template_source,
+                                      const Tokenizer& tokenizer, const std::vector<int32_t>& prompt);
 
 void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClass& qos, Sequence& seq,
                     CompletionJob& job, HttpResponse& rs, const std::string& model_name, SessionStore& store);
