@@ -57,6 +57,16 @@ struct GenerationRequest {
   // A call starts only where the model is this sure of it (call_gate.h); off
   // unless call_gate.min_probability > 0.
   CallGateOptions call_gate;
+  // >= 0: record each generated token's log-probability under the model's own
+  // distribution (its logits before sampling settings, biases and grammar)
+  // and this many most likely alternatives (OpenAI's logprobs/top_logprobs).
+  int top_logprobs = -1;
+};
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // most likely first
 };
 
 enum class FinishReason { kEndOfGeneration, kStopString, kMaxTokens, kContextFull, kCancelled };
@@ -67,6 +77,7 @@ struct GenerationResult {
   std::string text;             // what was streamed, stop string excluded
   FinishReason finish = FinishReason::kMaxTokens;
   int64_t n_prompt_evaluated = 0;  // prompt tokens actually computed (reused prefix excluded)
+  std::vector<TokenLogprob> logprobs;  // one per token, when GenerationRequest::top_logprobs >= 0
   double prompt_seconds = 0, generate_seconds = 0;
 };
 

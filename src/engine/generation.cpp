@@ -1,3 +1,7 @@
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
 #include "base/error.h"
 #include "engine/engine.h"
 
@@ -30,6 +34,28 @@ class TriggerGuard : public TokenConstraint {
   GrammarMatcher& grammar_;
   const GrammarVocab& vocab_;
 };
+
+// log-softmax of the model's logits at `tok`, and the `top` most likely ids
+// (ties to the lower id).
+TokenLogprob token_logprob(const std::vector<float>& logits, int32_t tok, int top) {
+  float max = -INFINITY;
+  for (float x : logits) max = std::max(max, x);
+  double sum = 0;
+  for (float x : logits) sum += std::exp(static_cast<double>(x - max));
+  const float log_z = max + static_cast<float>(std::log(sum));
+  TokenLogprob t;
+  t.token = tok;
+  t.logprob = logits[static_cast<size_t>(tok)] - log_z;
+  const size_t k = std::min(static_cast<size_t>(top), logits.size());
+  std::vector<int32_t> ids(logits.size());
+  std::iota(ids.begin(), ids.end(), 0);
+  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(), [&](int32_t a, int32_t b) {
+    return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)] ||
+           (logits[static_cast<size_t>(a)] == logits[static_cast<size_t>(b)] && a < b);
+  });
+  for (size_t i = 0; i < k; ++i) t.top.emplace_back(ids[i], logits[static_cast<size_t>(ids[i])] - log_z);
+  return t;
+}
 
 }  // namespace
 
@@ -118,7 +144,8 @@ std::string Generation::decide() {
   if (pending_) throw Error("generation: the last sampled token was not evaluated");
   if (grammar_active_ && grammar_->must_end()) return finish(FinishReason::kEndOfGeneration);
   sampler_.set_constraint(grammar_active_ ? grammar_.get() : trigger_guard_.get());
-  std::vector<float> logits = seq_.logits();
+  const std::vector<float>& raw = seq_.logits();
+  std::vector<float> logits = raw;
   if (copy_) copy_->apply(logits.data(), logits.size());
   if (gate_ && !grammar_active_) gate_->apply(logits.data(), logits.size(), result_.tokens.empty());
   const int32_t tok = sampler_.sample(logits.data(), history_);
@@ -127,6 +154,7 @@ std::string Generation::decide() {
   if (grammar_ && !advance_grammar(tok)) return finish(FinishReason::kEndOfGeneration);
   if (!request_.ignore_eos && seq_.tokenizer().is_eog(tok)) return finish(FinishReason::kEndOfGeneration);
   result_.tokens.push_back(tok);
+  if (request_.top_logprobs >= 0) result_.logprobs.push_back(token_logprob(raw, tok, request_.top_logprobs));
   history_.push_back(tok);
   if (copy_ || gate_) {
     const std::string piece = seq_.tokenizer().token_to_piece(tok, /*special=*/true);

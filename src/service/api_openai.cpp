@@ -38,6 +38,10 @@ void Service::chat_completions(const Caller& c, const HttpRequest& rq, HttpRespo
   job.reasoning = read_reasoning_format(body, m.chat_template->source(), *m.tokenizer, job.prompt);
   job.request.max_tokens = api::int_field(body, "max_completion_tokens", api::int_field(body, "max_tokens", -1, 1, 1 << 20), 1, 1 << 20);
   job.output.apply(job.request);
+  if (api::bool_field(body, "logprobs", false))
+    job.request.top_logprobs = static_cast<int>(api::int_field(body, "top_logprobs", 0, 0, 20));
+  else if (body.contains("top_logprobs") && !body["top_logprobs"].is_null())
+    throw api::bad_request("top_logprobs needs \"logprobs\": true", "top_logprobs");
   submit_completion(c, body, job, rs);
 }
 
@@ -53,6 +57,9 @@ void Service::completions(const Caller& c, const HttpRequest& rq, HttpResponse& 
   job.prompt = m.tokenizer->encode(p->get<std::string>(), true, true);
   if (job.prompt.empty()) throw api::bad_request("the prompt is empty and the model adds no BOS token", "prompt");
   job.request.max_tokens = api::int_field(body, "max_tokens", 16, 0, 1 << 20);
+  // The legacy field: the number of alternatives (0-5), null or absent for none.
+  if (body.contains("logprobs") && !body["logprobs"].is_null())
+    job.request.top_logprobs = static_cast<int>(api::int_field(body, "logprobs", 0, 0, 5));
   submit_completion(c, body, job, rs);
 }
 
@@ -80,6 +87,46 @@ void Service::submit_completion(const Caller& c, const api::Json& body, Completi
   run_completion(*scheduler_, *c.app, q, lease->sequence(), job, rs, adapter_name.empty() ? model_name() : adapter_name,
                  *store_);
 }
+
+namespace {
+
+// OpenAI's logprobs object: chat's {"content": [{token, logprob, bytes,
+// top_logprobs}]}, or the legacy completions' parallel arrays. A piece that
+// is not valid UTF-8 on its own is sent with U+FFFD (the dump replaces it);
+// "bytes" has the exact bytes.
+Json logprobs_json(const GenerationResult& r, const Tokenizer& tok, bool chat) {
+  auto entry = [&](int32_t id, float lp) {
+    const std::string piece = tok.token_to_piece(id, true);
+    Json bytes = Json::array();
+    for (unsigned char b : piece) bytes.push_back(b);
+    return Json{{"token", piece}, {"logprob", lp}, {"bytes", bytes}};
+  };
+  if (chat) {
+    Json content = Json::array();
+    for (const TokenLogprob& t : r.logprobs) {
+      Json e = entry(t.token, t.logprob), top = Json::array();
+      for (const auto& [id, lp] : t.top) top.push_back(entry(id, lp));
+      e["top_logprobs"] = top;
+      content.push_back(e);
+    }
+    return {{"content", content}};
+  }
+  Json tokens = Json::array(), lps = Json::array(), tops = Json::array(), offsets = Json::array();
+  size_t offset = 0;
+  for (const TokenLogprob& t : r.logprobs) {
+    const std::string piece = tok.token_to_piece(t.token, true);
+    tokens.push_back(piece);
+    lps.push_back(t.logprob);
+    Json top = Json::object();
+    for (const auto& [id, lp] : t.top) top[tok.token_to_piece(id, true)] = lp;
+    tops.push_back(top);
+    offsets.push_back(offset);
+    offset += piece.size();
+  }
+  return {{"tokens", tokens}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
+}  // namespace
 
 ReasoningFormat read_reasoning_format(const api::Json& body, const std::string& template_source,
                                       const Tokenizer& tokenizer, const std::vector<int32_t>& prompt) {
@@ -180,6 +227,11 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
         api::send_event(rs, c);
       }
     }
+    if (job.request.top_logprobs >= 0) {  // all tokens' entries at once, before the finish
+      Json c = chunk("", nullptr);
+      c["choices"][0]["logprobs"] = logprobs_json(r, seq.tokenizer(), job.chat);
+      api::send_event(rs, c);
+    }
     api::send_event(rs, chunk("", finish));
     if (job.include_usage) {
       Json u = chunk("", nullptr);
@@ -193,6 +245,7 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
   }
   Json choice = job.chat ? Json{{"index", 0}, {"message", message}, {"finish_reason", finish}}
                          : Json{{"index", 0}, {"text", r.text}, {"finish_reason", finish}};
+  if (job.request.top_logprobs >= 0) choice["logprobs"] = logprobs_json(r, seq.tokenizer(), job.chat);
   api::send_json(rs, 200, {{"id", id}, {"object", job.chat ? "chat.completion" : "text_completion"},
                            {"created", created}, {"model", model_name}, {"choices", Json::array({choice})},
                            {"usage", usage}});

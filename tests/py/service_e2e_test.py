@@ -4,6 +4,7 @@ Exit 77 = skipped (no binary)."""
 import concurrent.futures
 import http.client
 import json
+import math
 import os
 import signal
 import socket
@@ -186,6 +187,38 @@ def run(tmp, model):
         for bad in ([1], {"messages": []}):
             st, body = d.request("POST", "/v1/chat/completions", dict(chat, chat_template_kwargs=bad), token="tok-mail")
             check(st == 400 and body["error"]["param"] == "chat_template_kwargs", f"bad chat_template_kwargs: {body}")
+        # logprobs: the model's own log-softmax, checked against `onellm logits --fast` of the same prompt
+        st, body = d.request("POST", "/v1/chat/completions", dict(chat, logprobs=True, top_logprobs=3),
+                             token="tok-mail")
+        content = body["choices"][0]["logprobs"]["content"] if st == 200 else []
+        check(len(content) == 8 and all(len(e["top_logprobs"]) == 3 and e["logprob"] <= 0 and
+                                        e["top_logprobs"][0]["logprob"] >= e["top_logprobs"][2]["logprob"] and
+                                        e["token"] == e["top_logprobs"][0]["token"] for e in content),
+              f"chat logprobs, greedy picks the top one: {st} {content[:2]}")
+        check(st == 200 and bytes(b for e in content for b in e["bytes"]).decode("utf-8", "replace") ==
+              body["choices"][0]["message"]["content"], "the logprobs' bytes spell the reply")
+        req = os.path.join(tmp, "chat.json")
+        with open(req, "w") as f:
+            json.dump(chat, f)
+        ids = json.loads(subprocess.run([BIN, "template", "-m", model, "--request", req, "--tokens"], check=True,
+                                        capture_output=True, text=True).stdout)
+        out = json.loads(subprocess.run([BIN, "logits", "-m", model, "--tokens", ",".join(map(str, ids)),
+                                         "--top", "0", "--fast"], check=True, capture_output=True,
+                                        text=True).stdout)
+        row = {t: v for t, v in out["positions"][-1]["top"]}
+        top = max(row.values())
+        log_z = top + math.log(sum(math.exp(v - top) for v in row.values()))
+        best = max(row, key=lambda t: (row[t], -t))
+        check(content and abs(content[0]["logprob"] - (row[best] - log_z)) < 2e-3,
+              f"first token's logprob {content[0]['logprob'] if content else None} vs logits {row[best] - log_z}")
+        st, body = d.request("POST", "/v1/chat/completions", dict(chat, top_logprobs=2), token="tok-mail")
+        check(st == 400 and body["error"]["param"] == "top_logprobs", f"top_logprobs without logprobs: {body}")
+        st, body = d.request("POST", "/v1/completions", {"prompt": "the little dog", "max_tokens": 4,
+                                                          "temperature": 0, "ignore_eos": True, "logprobs": 2},
+                             unix=True)
+        lp = body["choices"][0]["logprobs"] if st == 200 else {}
+        check(len(lp.get("tokens", [])) == 4 and len(lp["token_logprobs"]) == 4 and len(lp["top_logprobs"][0]) <= 2
+              and "".join(lp["tokens"]) == body["choices"][0]["text"], f"legacy completion logprobs: {st} {lp}")
         calls = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1}"}}]
         history = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": None, "tool_calls": calls},
                    {"role": "tool", "tool_call_id": "c1", "content": "ok"}]
