@@ -58,7 +58,6 @@ bool bool_arg(const CallArgs& args, size_t index, const char* name, bool fallbac
   return v ? truthy(*v) : fallback;
 }
 
-
 // Jinja's attribute paths: "a.b" and integer parts index lists.
 Value attribute_path(Renderer& r, const Value& item, const std::string& path) {
   Value v = item;
