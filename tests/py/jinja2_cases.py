@@ -35,6 +35,13 @@ CONTEXT = {"s": "Hello, Wörld  ", "t": "straße ÉCOLE x-ray", "e": "", "csv": 
            "tr": True, "fa": False, "nul": None}
 
 
+STR_METHODS = ("strip()", "upper()", "lower()", "title()", "capitalize()", "lstrip()", "rstrip()", "rstrip(' ')",
+               "strip('H ')")
+AFFIXES = ("'H'", "'  '", "'x'", "('a', 'y')")
+TESTED = ("s", "n", "nul", "u", "d", "l", "f", "tr", "d.a", "d.q")
+TYPE_TESTS = ("defined", "none", "string", "number", "mapping", "iterable", "boolean", "integer", "float")
+
+
 class Gen:
     def __init__(self, seed):
         self.r = random.Random(seed)
@@ -59,7 +66,8 @@ class Gen:
             lambda: f"{self.pick('l', 'sl')}.index({self.pick('3', repr('a'))})",
             lambda: f"({self.pick('l', 'sl')}.count({self.pick('3', repr('C'), '1')}))",
             lambda: f"objs[{self.pick('0', '1', '-1')}].v", lambda: "d.b", lambda: "d['c'][1]",
-            lambda: f"({self.str(d + 1)}|wordcount)", lambda: f"({self.pick(repr('12'), repr('-3'), repr('4.5'))}|int)")()
+            lambda: f"({self.str(d + 1)}|wordcount)",
+            lambda: f"({self.pick(repr('12'), repr('-3'), repr('4.5'))}|int)")()
 
     def strvar(self):
         return self.pick("s", "t", "e", "csv")
@@ -75,10 +83,11 @@ class Gen:
             lambda: f"({self.str(d + 1)} ~ {self.pick(self.str(d + 1), self.num(d + 1))})",
             lambda: f"({self.str(d + 1)} + {self.str(d + 1)})",
             lambda: f"({self.str(d + 1)}|{self.pick('upper', 'lower', 'title', 'capitalize', 'trim', 'string')})",
-            lambda: f"{self.str(d + 1)}.{self.pick('strip()', 'upper()', 'lower()', 'title()', 'capitalize()', 'lstrip()', 'rstrip()', 'rstrip(' + repr(' ') + ')', 'strip(' + repr('H ') + ')')}",
+            lambda: f"{self.str(d + 1)}.{self.pick(*STR_METHODS)}",
             lambda: f"{self.str(d + 1)}.replace({self.pick(repr('l'), repr(' '), repr(''))}, {self.pick(repr('L'), repr('_'))})",
             lambda: f"({self.str(d + 1)}|replace({self.pick(repr('o'), repr('a'))}, {self.pick(repr('0'), repr('@@'))}))",
-            lambda: f"({self.num(d + 1)}|string)", lambda: f"({self.strlist(d + 1)}|join({self.pick(repr(', '), repr(''), repr('-'))}))",
+            lambda: f"({self.num(d + 1)}|string)",
+            lambda: f"({self.strlist(d + 1)}|join({self.pick(repr(', '), repr(''), repr('-'))}))",
             lambda: f"{self.str(d + 1)}[{self.pick('1:3', '::-1', '-2:', ':1', '1', '-1')}]" if d < 2 else lit,
             lambda: f"({self.str(d + 1)} * {self.pick('0', '2', '3')})",
             lambda: f"({self.pick(self.lst(d + 1), self.dct(d + 1), self.str(d + 1), self.num(d + 1), 'nul', 'tr')}|tojson)",
@@ -89,7 +98,8 @@ class Gen:
             lambda: f"({self.pick(self.lst(d + 1), self.dct(d + 1), 'nul', 'tr', 'f', 'g')}|string)",
             lambda: f"({self.lst(d + 1)}|first|string)", lambda: f"({self.lst(d + 1)}|last|string)",
             lambda: "d.a", lambda: "d.get('a')", lambda: "d.get('q', 'none')",
-            lambda: f"objs[{self.pick('0', '-1')}].name", lambda: f"{self.strvar()}.split({self.pick('', repr(','), repr(' '))})|join('|')")()
+            lambda: f"objs[{self.pick('0', '-1')}].name",
+            lambda: f"{self.strvar()}.split({self.pick('', repr(','), repr(' '))})|join('|')")()
 
     def numlist(self, d=0):
         return self.pick("l", "el", "[1, 2.5, -3]", "objs|map(attribute='v')|list", f"({self.pick('l', '[2, 1]')}|sort)",
@@ -113,7 +123,8 @@ class Gen:
             lambda: f"{self.pick('l', 'sl')}[{self.pick('1:', ':2', '::-1', '::2', '-2:')}]",
             lambda: f"[{', '.join(self.pick(self.num(d + 1), self.str(d + 1)) for _ in range(self.r.randrange(4)))}]",
             lambda: "(d|dictsort)", lambda: "(d.items()|list)", lambda: "(d|items|list)",
-            lambda: f"(l|select('{self.pick('odd', 'even')}')|list)", lambda: f"(l|{self.pick('min', 'max')}|string|list)")()
+            lambda: f"(l|select('{self.pick('odd', 'even')}')|list)",
+            lambda: f"(l|{self.pick('min', 'max')}|string|list)")()
 
     def dct(self, d=0):
         if d > 2:
@@ -131,9 +142,10 @@ class Gen:
             lambda: f"({self.str(d + 1)} {self.pick('in', 'not in')} {self.pick(self.str(d + 1), 'sl')})",
             lambda: f"({self.num(d + 1)} in {self.numlist(d + 1)})",
             lambda: f"({self.pick(repr('a'), repr('q'))} in d)",
-            lambda: f"{self.str(d + 1)}.{self.pick('startswith', 'endswith')}({self.pick(repr('H'), repr('  '), repr('x'), '(' + repr('a') + ', ' + repr('y') + ')')})",
-            lambda: f"({self.bool(d + 1)} {self.pick('and', 'or')} {self.bool(d + 1)})", lambda: f"(not {self.bool(d + 1)})",
-            lambda: f"({self.pick('s', 'n', 'nul', 'u', 'd', 'l', 'f', 'tr', 'd.a', 'd.q')} is {self.pick('', 'not ')}{self.pick('defined', 'none', 'string', 'number', 'mapping', 'iterable', 'boolean', 'integer', 'float')})",
+            lambda: f"{self.str(d + 1)}.{self.pick('startswith', 'endswith')}({self.pick(*AFFIXES)})",
+            lambda: f"({self.bool(d + 1)} {self.pick('and', 'or')} {self.bool(d + 1)})",
+            lambda: f"(not {self.bool(d + 1)})",
+            lambda: f"({self.pick(*TESTED)} is {self.pick('', 'not ')}{self.pick(*TYPE_TESTS)})",
             lambda: f"({self.num(d + 1)} is {self.pick('odd', 'even', 'divisibleby 3', 'divisibleby(2)')})",
             lambda: f"({self.str(d + 1)} is {self.pick('lower', 'upper')})",
             lambda: f"{self.str(d + 1)}.{self.pick('isupper()', 'islower()', 'isdigit()', 'isalpha()', 'isspace()')}",
