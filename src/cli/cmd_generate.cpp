@@ -211,11 +211,10 @@ CallGateOptions call_gate_from_args(const Args& a, const LoadedModel& m, const s
   return gate;
 }
 
-// --chat-template NAME|FILE, else the model's own template, else ChatML.
-std::string chat_template_source(const Args& a, const LoadedModel& m) {
+std::string chat_template_source(const Args& a, const GgufFile& model_file) {
   if (auto name = a.get({"--chat-template"}))
     return std::ifstream(*name) ? read_text_file(*name) : builtin_chat_template(*name);
-  std::string source = m.model->gguf().get_string_or("tokenizer.chat_template", "");
+  std::string source = model_file.get_string_or("tokenizer.chat_template", "");
   if (source.empty()) {
     source = builtin_chat_template("chatml");
     std::fprintf(stderr, "note: the model has no chat template; using chatml (override with --chat-template)\n");
@@ -283,7 +282,7 @@ int run_command(int argc, char** argv) {
     ChatTemplateOptions topts;
     topts.add_generation_prompt = true;
     template_kwargs_from_args(a, topts);
-    const std::string template_source = chat_template_source(a, m);
+    const std::string template_source = chat_template_source(a, m.model->gguf());
     const std::optional<ChatTools> tools = tools_from_args(a, template_source);
     if (tools) tools->show(messages, topts);
     req.prompt = chat_prompt_tokens(*m.tokenizer, ChatTemplate(template_source), messages, topts);
@@ -360,7 +359,7 @@ int chat_command(int argc, char** argv) {
   const std::string model_path = model_path_or_default(a);
   LoadedModel m = load_model(model_path, static_cast<int>(a.get_int({"-t", "--threads"}, 0)), a.get_or({"--lora"}, ""));
 
-  ChatTemplate tmpl(chat_template_source(a, m));
+  ChatTemplate tmpl(chat_template_source(a, m.model->gguf()));
   ChatTemplateOptions topts;
   topts.add_generation_prompt = true;
   template_kwargs_from_args(a, topts);

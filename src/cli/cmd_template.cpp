@@ -4,7 +4,6 @@
 // template, like transformers' apply_chat_template or llama-server's
 // /apply-template.
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 
@@ -35,13 +34,7 @@ int template_command(int argc, char** argv) {
   const std::string model_path = model_path_or_default(a);
   auto file = GgufFile::open(model_path);
   auto tokenizer = Tokenizer::from_gguf(*file);
-  std::string source;
-  if (auto name = a.get({"--chat-template"})) {
-    source = std::ifstream(*name) ? read_text_file(*name) : builtin_chat_template(*name);
-  } else {
-    source = file->get_string_or("tokenizer.chat_template", "");
-    if (source.empty()) source = builtin_chat_template("chatml");
-  }
+  const std::string source = chat_template_source(a, *file);
   std::string text;
   if (auto path = a.get({"--request", "-r"}); path && *path != "-") text = read_text_file(*path);
   else text.assign(std::istreambuf_iterator<char>(std::cin), {});
@@ -59,10 +52,7 @@ int template_command(int argc, char** argv) {
     std::printf("%s\n", nlohmann::json(chat_prompt_tokens(*tokenizer, tmpl, messages, options)).dump().c_str());
     return 0;
   }
-  // The special-token texts chat_prompt_tokens would pass.
-  if (tokenizer->bos_id() >= 0) options.bos_token = tokenizer->token_text(tokenizer->bos_id());
-  if (tokenizer->eos_id() >= 0) options.eos_token = tokenizer->token_text(tokenizer->eos_id());
-  std::fputs(tmpl.render(messages, options).c_str(), stdout);
+  std::fputs(chat_prompt_text(*tokenizer, tmpl, messages, options).c_str(), stdout);
   return 0;
 }
 

@@ -48,6 +48,10 @@ int default_threads();
 // The whole file; Error naming the path if it cannot be read.
 std::string read_text_file(const std::string& path);
 
+// --chat-template NAME|FILE, else the model's own template, else ChatML (with
+// a note on stderr).
+std::string chat_template_source(const Args& args, const GgufFile& model_file);
+
 // Options shared by run and chat.
 extern const char* const kSamplingOptions[];
 SamplingParams sampling_from_args(const Args& args);

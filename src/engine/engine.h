@@ -84,6 +84,10 @@ struct GenerationResult {
 // The tokens of a chat: messages rendered through the chat template (with
 // the model's BOS/EOS texts and a generation prompt), special tokens parsed,
 // BOS added if the model wants one and the template did not write it.
+// The text those tokens come from: the rendered template, with the model's
+// BOS/EOS texts unless options name others.
+std::string chat_prompt_text(const Tokenizer& tokenizer, const ChatTemplate& chat_template,
+                             const std::vector<ChatMessage>& messages, ChatTemplateOptions options = {});
 std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tokenizer, const ChatTemplate& chat_template,
                                         const std::vector<ChatMessage>& messages,
                                         ChatTemplateOptions options = {});

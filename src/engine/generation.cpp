@@ -47,6 +47,7 @@ TokenLogprob token_logprob(const std::vector<float>& logits, int32_t tok, int to
   t.token = tok;
   t.logprob = logits[static_cast<size_t>(tok)] - log_z;
   const size_t k = std::min(static_cast<size_t>(top), logits.size());
+  if (k == 0) return t;
   std::vector<int32_t> ids(logits.size());
   std::iota(ids.begin(), ids.end(), 0);
   std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(), [&](int32_t a, int32_t b) {
@@ -198,11 +199,16 @@ std::string Generation::finish(FinishReason reason) {
   return text;
 }
 
-std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tok, const ChatTemplate& chat_template,
-                                        const std::vector<ChatMessage>& messages, ChatTemplateOptions options) {
+std::string chat_prompt_text(const Tokenizer& tok, const ChatTemplate& chat_template,
+                             const std::vector<ChatMessage>& messages, ChatTemplateOptions options) {
   if (options.bos_token.empty() && tok.bos_id() >= 0) options.bos_token = tok.token_text(tok.bos_id());
   if (options.eos_token.empty() && tok.eos_id() >= 0) options.eos_token = tok.token_text(tok.eos_id());
-  std::vector<int32_t> ids = tok.encode(chat_template.render(messages, options), false, true);
+  return chat_template.render(messages, options);
+}
+
+std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tok, const ChatTemplate& chat_template,
+                                        const std::vector<ChatMessage>& messages, ChatTemplateOptions options) {
+  std::vector<int32_t> ids = tok.encode(chat_prompt_text(tok, chat_template, messages, options), false, true);
   if (tok.add_bos() && tok.bos_id() >= 0 && (ids.empty() || ids[0] != tok.bos_id())) ids.insert(ids.begin(), tok.bos_id());
   return ids;
 }

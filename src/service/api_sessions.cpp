@@ -103,14 +103,8 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   if (!record->instructions.empty()) messages.push_back({"system", record->instructions, ChatJson::object()});
   Json history = record->messages;
   history.push_back(new_message);
-  for (const Json& msg : history) {
-    const bool has_text = msg.contains("content") && msg["content"].is_string();  // null beside tool calls
-    ChatMessage cm{msg.value("role", "user"), has_text ? msg["content"].get<std::string>() : "", ChatJson::object(),
-                   !msg.contains("content") || msg["content"].is_null()};
-    for (const auto& [k, v] : msg.items())
-      if (k != "role" && k != "content") cm.extra[k] = v;
-    messages.push_back(std::move(cm));
-  }
+  // The stored turns read as a chat request's messages are (content null beside tool calls).
+  for (ChatMessage& cm : api::read_messages(Json{{"messages", std::move(history)}})) messages.push_back(std::move(cm));
   CompletionJob job;
   job.output = read_output_constraint(body, *m.chat_template, m.chat_defaults);
   ChatTemplateOptions options;
