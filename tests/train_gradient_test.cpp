@@ -99,6 +99,18 @@ TEST(TrainGradient, RopeFrequencyFactorsAndScalingMatchFiniteDifferences) {
   check_gradients(c, {1.0f, 3.0f}, 1);
 }
 
+TEST(TrainGradient, YarnRopeAndItsMagnitudeMatchFiniteDifferences) {
+  ModelConfig c = tiny_config(2, 1, 8, 8, false);  // 4 rotary pairs: one kept, two ramped, one interpolated
+  c.arch = "qwen2";
+  c.rope_base = 100.0f;
+  c.rope_freq_scale = 0.25f;
+  c.yarn = true;
+  c.yarn_low = 0.0f;
+  c.yarn_high = 3.0f;
+  c.rope_mscale = 1.3f;
+  check_gradients(c, {}, 1);
+}
+
 TEST(TrainGradient, Qwen2BiasesAndNeoxRopeMatchFiniteDifferences) {
   ModelConfig c = tiny_config(4, 2, 4, 4, true);
   c.arch = "qwen2";

@@ -45,12 +45,18 @@ inline void rope(const ModelConfig& c, const std::vector<float>& factors, double
   for (int64_t i = 0; i < c.n_rot / 2; ++i) {
     double freq = std::pow(static_cast<double>(c.rope_base), -2.0 * static_cast<double>(i) / static_cast<double>(c.n_rot));
     if (!factors.empty()) freq /= factors[static_cast<size_t>(i)];
-    const double angle = static_cast<double>(pos) * freq * c.rope_freq_scale;
+    double scale = c.rope_freq_scale;
+    if (c.yarn) {  // YaRN: pairs below yarn_low keep their frequency, a linear ramp to yarn_high
+      const double y = (static_cast<double>(i) - c.yarn_low) / std::max(0.001, double{c.yarn_high} - c.yarn_low);
+      const double keep = 1.0 - std::clamp(y, 0.0, 1.0);
+      scale = scale * (1.0 - keep) + keep;
+    }
+    const double angle = static_cast<double>(pos) * freq * scale, m = c.rope_mscale;
     double& x0 = head[neox ? i : 2 * i];
     double& x1 = head[neox ? i + c.n_rot / 2 : 2 * i + 1];
     const double a = x0, b = x1;
-    x0 = a * std::cos(angle) - b * std::sin(angle);
-    x1 = a * std::sin(angle) + b * std::cos(angle);
+    x0 = m * (a * std::cos(angle) - b * std::sin(angle));
+    x1 = m * (a * std::sin(angle) + b * std::cos(angle));
   }
 }
 

@@ -143,6 +143,11 @@ int info_command(int argc, char** argv) {
   std::printf("context (train): %lld\n", static_cast<long long>(c.n_ctx_train));
   std::printf("rope:            %s, base %g, %lld dims, scale %g%s\n", c.rope_style == RopeStyle::kNeox ? "neox" : "normal",
               c.rope_base, static_cast<long long>(c.n_rot), c.rope_freq_scale, c.has_rope_freqs ? ", rope_freqs" : "");
+  if (c.yarn)
+    std::printf("rope scaling:    yarn from %lld tokens, pairs %g-%g ramped, magnitude %g\n",
+                static_cast<long long>(c.yarn_orig_ctx), c.yarn_low, c.yarn_high, c.rope_mscale);
+  else if (c.rope_mscale != 1.0f)
+    std::printf("rope scaling:    magnitude %g\n", c.rope_mscale);
   std::printf("rms norm eps:    %g\n", c.rms_eps);
   std::printf("output:          %s\n", c.tied_output ? "tied to token embedding" : "separate");
   std::printf("parameters:      %llu (%.2f M)\n", static_cast<unsigned long long>(model->parameter_count()),

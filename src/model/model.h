@@ -28,6 +28,17 @@ struct ModelConfig {
   float rms_eps = 1e-5f;
   float rope_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // linear rope scaling: positions are multiplied by this
+  // YaRN (rope.scaling.type "yarn", as llama.cpp): rotated pairs below
+  // yarn_low keep their trained angles, pairs above yarn_high are scaled by
+  // rope_freq_scale, with a linear ramp between.
+  bool yarn = false;
+  float yarn_low = 0.0f, yarn_high = 0.0f;
+  float yarn_beta_fast = 32.0f, yarn_beta_slow = 1.0f;  // the ramp's ends in turns over yarn_orig_ctx
+  int64_t yarn_orig_ctx = 0;  // the context the model was trained with before the extension
+  float rope_attn_factor = 1.0f;  // rope.scaling.attn_factor
+  // cos and sin are multiplied by this (so attention scores by its square):
+  // rope_attn_factor, times YaRN's 1 + 0.1 ln(factor).
+  float rope_mscale = 1.0f;
   RopeStyle rope_style = RopeStyle::kNormal;
   bool has_rope_freqs = false;  // Llama 3.x: per-dimension frequency divisors
   bool qkv_bias = false, qk_norm = false, tied_output = false;
@@ -38,6 +49,11 @@ struct ModelConfig {
 
 // Reads hyper-parameters from metadata; throws Error naming the key.
 ModelConfig read_model_config(const GgufFile& file);
+
+// cos and sin of every rotated pair's angle at position `pos` (n_rot floats,
+// pairs interleaved), with Llama 3's frequency divisors (empty: none) and
+// linear or YaRN scaling. The one definition inference and training share.
+void rope_cos_sin(const ModelConfig& c, const std::vector<float>& freq_factors, int64_t pos, float* cos_sin);
 
 // Throws Error naming the file, tensor and type unless onellm computes with
 // the tensor's type.

@@ -81,6 +81,56 @@ void dequantize_tensor(const GgufFile& file, const GgufTensor& t, float* out) {
   for (int64_t r = 0; r < rows; ++r) dequantize_row(t.type, t.data + static_cast<size_t>(r) * row_bytes, out + r * cols, cols);
 }
 
+namespace {
+
+// llama.cpp's YaRN (after the paper's reference code): the pair whose
+// wavelength makes `rotations` turns over the original context marks each end
+// of the ramp, beta_fast (32 turns) the start and beta_slow (1 turn) the end.
+void read_yarn(const GgufFile& f, const std::string& a, ModelConfig& c) {
+  c.yarn = true;
+  c.yarn_orig_ctx = f.get_int_or(a + "rope.scaling.original_context_length", c.n_ctx_train);
+  c.yarn_beta_fast = static_cast<float>(f.get_float_or(a + "rope.scaling.yarn_beta_fast", 32.0));
+  c.yarn_beta_slow = static_cast<float>(f.get_float_or(a + "rope.scaling.yarn_beta_slow", 1.0));
+  if (c.yarn_orig_ctx <= 0)
+    throw Error(f.path() + ": key '" + a + "rope.scaling.original_context_length' must be positive");
+  if (!(c.rope_freq_scale > 0.0f && c.rope_freq_scale <= 1.0f))
+    throw Error(f.path() + ": key '" + a + "rope.scaling.factor' must be at least 1 for yarn");
+  if (!(c.yarn_beta_fast > 0.0f && c.yarn_beta_slow > 0.0f))
+    throw Error(f.path() + ": yarn_beta_fast and yarn_beta_slow must be positive");
+  const float n_dims = static_cast<float>(c.n_rot);
+  auto pair_of = [&](float rotations) {
+    return n_dims * std::log(static_cast<float>(c.yarn_orig_ctx) / (rotations * 2.0f * static_cast<float>(M_PI))) /
+           (2.0f * std::log(c.rope_base));
+  };
+  c.yarn_low = std::max(0.0f, std::floor(pair_of(c.yarn_beta_fast)));
+  c.yarn_high = std::min(n_dims - 1.0f, std::ceil(pair_of(c.yarn_beta_slow)));
+  c.rope_mscale = c.rope_attn_factor * (1.0f + 0.1f * std::log(1.0f / c.rope_freq_scale));
+}
+
+}  // namespace
+
+void rope_cos_sin(const ModelConfig& c, const std::vector<float>& freq_factors, int64_t pos, float* cos_sin) {
+  // The angles are built the way ggml builds them (a running product of
+  // theta_scale in float) so that results agree with llama.cpp to float
+  // precision.
+  const int64_t half = c.n_rot / 2;
+  const float theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.n_rot));
+  float theta = static_cast<float>(pos);
+  for (int64_t i = 0; i < half; ++i) {
+    const float ff = freq_factors.empty() ? 1.0f : freq_factors[static_cast<size_t>(i)];
+    const float extrapolated = theta / ff;
+    float angle = c.rope_freq_scale * extrapolated;
+    if (c.yarn) {
+      const float y = (static_cast<float>(i) - c.yarn_low) / std::max(0.001f, c.yarn_high - c.yarn_low);
+      const float keep = 1.0f - std::min(1.0f, std::max(0.0f, y));  // 1: the trained angle
+      angle = angle * (1.0f - keep) + extrapolated * keep;
+    }
+    cos_sin[2 * i] = std::cos(angle) * c.rope_mscale;
+    cos_sin[2 * i + 1] = std::sin(angle) * c.rope_mscale;
+    theta *= theta_scale;
+  }
+}
+
 ModelConfig read_model_config(const GgufFile& f) {
   ModelConfig c;
   c.arch = f.get_string("general.architecture");
@@ -106,9 +156,13 @@ ModelConfig read_model_config(const GgufFile& f) {
   const std::string scaling = f.get_string_or(a + "rope.scaling.type", "linear");
   double factor = f.get_float_or(a + "rope.scaling.factor", 0.0);
   if (factor == 0.0) factor = f.get_float_or(a + "rope.scale_linear", 0.0);
-  if (scaling == "yarn" || scaling == "longrope")
-    throw Error(f.path() + ": key '" + a + "rope.scaling.type' = '" + scaling + "' is not supported yet");
-  if (scaling == "linear" && factor > 0) c.rope_freq_scale = static_cast<float>(1.0 / factor);
+  if (scaling != "linear" && scaling != "yarn" && scaling != "none")
+    throw Error(f.path() + ": key '" + a + "rope.scaling.type' = '" + scaling +
+                "' is not supported (supported: none, linear, yarn)");
+  if ((scaling == "linear" || scaling == "yarn") && factor > 0) c.rope_freq_scale = static_cast<float>(1.0 / factor);
+  c.rope_attn_factor = static_cast<float>(f.get_float_or(a + "rope.scaling.attn_factor", 1.0));
+  c.rope_mscale = c.rope_attn_factor;
+  if (scaling == "yarn") read_yarn(f, a, c);
 
   const GgufTensor* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr) throw Error(f.path() + ": missing required tensor 'token_embd.weight'");

@@ -45,7 +45,7 @@ struct Model::Pass::State {
   // Per row, the RoPE cos/sin at its position (n_rot floats): the same for
   // every layer and for Q and K, so computed once per pass (their cos/sin
   // calls were ~1 % of a decode step).
-  std::vector<float> rope_cos_sin;
+  std::vector<float> rope_angles;  // cos and sin per row (rope_cos_sin)
   std::mutex attention_mu;  // merges the attention-tracking partial sums
   int64_t next_step = 0;
 

@@ -14,24 +14,8 @@
 namespace onellm {
 namespace {
 
-// cos and sin of every rotated pair's angle at position pos (n_rot floats).
-// Angles are built the way ggml builds them (a running product of
-// theta_scale in float) so results agree with llama.cpp to float precision.
-void rope_angles(const ModelConfig& c, const std::vector<float>& freq_factors, int64_t pos, float* cos_sin) {
-  const int64_t half = c.n_rot / 2;
-  const float theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.n_rot));
-  float theta = static_cast<float>(pos);
-  for (int64_t i = 0; i < half; ++i) {
-    const float ff = freq_factors.empty() ? 1.0f : freq_factors[static_cast<size_t>(i)];
-    const float angle = c.rope_freq_scale * (theta / ff);
-    cos_sin[2 * i] = std::cos(angle);
-    cos_sin[2 * i + 1] = std::sin(angle);
-    theta *= theta_scale;
-  }
-}
-
 // Rotates the first n_rot dims of each head of x (n_heads x head_dim) by
-// the angles of rope_angles.
+// the angles of rope_cos_sin.
 void apply_rope(const ModelConfig& c, const float* cos_sin, float* x, int64_t n_heads) {
   const int64_t half = c.n_rot / 2;
   for (int64_t h = 0; h < n_heads; ++h) {
@@ -186,9 +170,9 @@ Model::Pass::State::State(const Model& m, const ForwardSegment* segs, int64_t n_
     for (int64_t t = 0; t < segments[static_cast<size_t>(s)].n; ++t)
       matrix_row(m.token_embd_, segments[static_cast<size_t>(s)].tokens[t], x.data() + (row0[static_cast<size_t>(s)] + t) * D);
   for (const ForwardSegment& g : segments) g.cache->age_attention(g.n);
-  rope_cos_sin.resize(static_cast<size_t>(n * c.n_rot));
+  rope_angles.resize(static_cast<size_t>(n * c.n_rot));
   for (int64_t r = 0; r < n; ++r)
-    rope_angles(c, m.rope_freqs_, pos_of[static_cast<size_t>(r)], &rope_cos_sin[static_cast<size_t>(r * c.n_rot)]);
+    rope_cos_sin(c, m.rope_freqs_, pos_of[static_cast<size_t>(r)], &rope_angles[static_cast<size_t>(r * c.n_rot)]);
 }
 
 void Model::Pass::State::layer(int64_t l) {
@@ -210,7 +194,7 @@ void Model::Pass::State::layer(int64_t l) {
       for (int64_t h = 0; h < c.n_head_kv; ++h)
         rms_norm(&k[t * KVD + h * HD], L.k_norm.data(), &k[t * KVD + h * HD], HD, c.rms_eps);
     }
-    const float* cos_sin = &rope_cos_sin[static_cast<size_t>(t * c.n_rot)];
+    const float* cos_sin = &rope_angles[static_cast<size_t>(t * c.n_rot)];
     apply_rope(c, cos_sin, &q[t * QD], c.n_head);
     apply_rope(c, cos_sin, &k[t * KVD], c.n_head_kv);
   });

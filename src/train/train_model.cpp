@@ -230,10 +230,16 @@ GgufWriter metadata_writer(const ModelConfig& c, const GgufMetadata& tokenizer, 
   w.set(a + "rope.dimension_count", u32(c.n_rot));
   w.set(a + "attention.layer_norm_rms_epsilon", GgufValue::of_f32(c.rms_eps));
   w.set(a + "rope.freq_base", GgufValue::of_f32(c.rope_base));
-  if (c.rope_freq_scale != 1.0f) {
-    w.set(a + "rope.scaling.type", GgufValue::of_string("linear"));
+  if (c.rope_freq_scale != 1.0f || c.yarn) {
+    w.set(a + "rope.scaling.type", GgufValue::of_string(c.yarn ? "yarn" : "linear"));
     w.set(a + "rope.scaling.factor", GgufValue::of_f32(1.0f / c.rope_freq_scale));
   }
+  if (c.yarn) {
+    w.set(a + "rope.scaling.original_context_length", u32(c.yarn_orig_ctx));
+    if (c.yarn_beta_fast != 32.0f) w.set(a + "rope.scaling.yarn_beta_fast", GgufValue::of_f32(c.yarn_beta_fast));
+    if (c.yarn_beta_slow != 1.0f) w.set(a + "rope.scaling.yarn_beta_slow", GgufValue::of_f32(c.yarn_beta_slow));
+  }
+  if (c.rope_attn_factor != 1.0f) w.set(a + "rope.scaling.attn_factor", GgufValue::of_f32(c.rope_attn_factor));
   for (const auto& [key, value] : tokenizer) w.set(key, value);
   for (const auto& [key, value] : extra) w.set(key, value);
   return w;

@@ -143,18 +143,7 @@ void lora_backward(const LoraSite& s, int64_t rows, int64_t cols, const float* x
 
 RopeTable::RopeTable(const ModelConfig& c, const std::vector<float>& freq_factors, int64_t n_pos) : half(c.n_rot / 2) {
   cos_sin.resize(static_cast<size_t>(n_pos * half * 2));
-  const float theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.n_rot));
-  for (int64_t pos = 0; pos < n_pos; ++pos) {
-    float theta = static_cast<float>(pos);
-    float* cs = cos_sin.data() + pos * half * 2;
-    for (int64_t i = 0; i < half; ++i) {
-      const float ff = freq_factors.empty() ? 1.0f : freq_factors[static_cast<size_t>(i)];
-      const float angle = c.rope_freq_scale * (theta / ff);
-      cs[2 * i] = std::cos(angle);
-      cs[2 * i + 1] = std::sin(angle);
-      theta *= theta_scale;
-    }
-  }
+  for (int64_t pos = 0; pos < n_pos; ++pos) rope_cos_sin(c, freq_factors, pos, cos_sin.data() + pos * half * 2);
 }
 
 void rope_apply(const ModelConfig& c, const RopeTable& table, float* x, int64_t n, int64_t n_heads, bool inverse,

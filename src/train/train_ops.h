@@ -88,8 +88,8 @@ StepWindows step_windows(size_t corpus_size, const TrainOptions& options, int64_
 double heldout_loss(const TrainModel& model, const std::vector<int32_t>& tokens, const TrainOptions& options,
                     const ReplyMarkers& markers, ThreadPool* pool, const AdapterSites* sites = nullptr);
 
-// cos/sin per position and rotary pair, built the way Model::forward builds
-// them so the two agree to float precision.
+// cos/sin per position and rotary pair, by rope_cos_sin as Model::forward
+// builds them (YaRN and attn_factor included).
 struct RopeTable {
   RopeTable(const ModelConfig& c, const std::vector<float>& freq_factors, int64_t n_pos);
   int64_t half = 0;

@@ -13,6 +13,7 @@ Exit 0 = all passed, 1 = a failure, 77 = no onellm binary / subcommands (skip).
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -49,6 +50,32 @@ SCALING_VARIANTS = [
     ("qwen3", "F32", "scale_linear x8", [("rope.scale_linear", gguf_ref.FLOAT32, 8.0)], True),
     ("llama", "F32", "type none, factor x4", [("rope.scaling.type", gguf_ref.STRING, "none"),
                                               ("rope.scaling.factor", gguf_ref.FLOAT32, 4.0)], False),
+    # YaRN from a short original context: all but the first pair interpolated.
+    ("qwen2", "Q8_0", "yarn x4 from 8", [("rope.scaling.type", gguf_ref.STRING, "yarn"),
+                                         ("rope.scaling.factor", gguf_ref.FLOAT32, 4.0),
+                                         ("rope.scaling.original_context_length", gguf_ref.UINT32, 8)], True),
+    # The ramp's middle pairs blended, the magnitude cancelled by attn_factor:
+    # only the frequencies can move the logits.
+    ("llama", "F32", "yarn x4 from 4096, magnitude 1",
+     [("rope.scaling.type", gguf_ref.STRING, "yarn"), ("rope.scaling.factor", gguf_ref.FLOAT32, 4.0),
+      ("rope.scaling.original_context_length", gguf_ref.UINT32, 4096),
+      ("rope.scaling.attn_factor", gguf_ref.FLOAT32, 1.0 / (1.0 + 0.1 * math.log(4.0)))], True),
+    ("qwen3", "F32", "yarn x8, betas 16/2, attn_factor 0.9",
+     [("rope.scaling.type", gguf_ref.STRING, "yarn"), ("rope.scaling.factor", gguf_ref.FLOAT32, 8.0),
+      ("rope.scaling.original_context_length", gguf_ref.UINT32, 64),
+      ("rope.scaling.yarn_beta_fast", gguf_ref.FLOAT32, 16.0), ("rope.scaling.yarn_beta_slow", gguf_ref.FLOAT32, 2.0),
+      ("rope.scaling.attn_factor", gguf_ref.FLOAT32, 0.9)], True),
+    ("llama", "Q4_K", "linear x2, attn_factor 1.3", [("rope.scaling.type", gguf_ref.STRING, "linear"),
+                                                     ("rope.scaling.factor", gguf_ref.FLOAT32, 2.0),
+                                                     ("rope.scaling.attn_factor", gguf_ref.FLOAT32, 1.3)], True),
+]
+# Scaling metadata onellm must refuse, and a word its error must name.
+REFUSED_SCALING = [
+    ("longrope", [("rope.scaling.type", gguf_ref.STRING, "longrope")], "longrope"),
+    ("yarn factor 0.5", [("rope.scaling.type", gguf_ref.STRING, "yarn"),
+                         ("rope.scaling.factor", gguf_ref.FLOAT32, 0.5)], "rope.scaling.factor"),
+    ("yarn from 0 tokens", [("rope.scaling.type", gguf_ref.STRING, "yarn"),
+                            ("rope.scaling.original_context_length", gguf_ref.UINT32, 0)], "original_context_length"),
 ]
 TOKENS = [1, 17, 42, 5, 99, 3, 250, 7, 64, 12, 200, 33]
 TIMEOUT = 60
@@ -200,6 +227,21 @@ def run_variant(binary, tmp, index, arch, wtype, extra=(), scaling=None):
     return worst, where, note
 
 
+def refused_scaling(binary, tmp):
+    """Unsupported or invalid scaling metadata: a clear error naming it, not wrong logits. Returns failures."""
+    base = os.path.join(tmp, "refused-base.gguf")
+    make_model(binary, base, "qwen2", "F32", 300, [])
+    failures = 0
+    for label, kvs, word in REFUSED_SCALING:
+        path = os.path.join(tmp, "refused.gguf")
+        gguf_ref.rewrite_gguf(base, path, [("qwen2." + k, t, v) for k, t, v in kvs])
+        r = run([binary, "logits", "-m", path, "--tokens", "1,2,3"])
+        ok = r.returncode == 1 and word in r.stderr and "Traceback" not in r.stderr
+        print(f"{'ok  ' if ok else 'FAIL'} refused: {label:28s} exit {r.returncode}: {r.stderr.strip()[-160:]}")
+        failures += not ok
+    return failures
+
+
 def main():
     binary = os.environ.get("ONELLM_BIN", "")
     if not binary or not os.access(binary, os.X_OK):
@@ -227,6 +269,7 @@ def main():
                 f" (pos {where[0]} id {where[1]}: C++ {where[2]:.8g}, reference {where[3]:.8g})"
             print(f"{'ok  ' if ok else 'FAIL'} {what:32s} max rel diff {worst:.2e}{note}{detail}")
             passed, failed = passed + ok, failed + (not ok)
+        failed += refused_scaling(binary, tmp)
     print(f"max rel diff over all variants: {overall:.2e} (tolerance {REL_TOL:g})")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

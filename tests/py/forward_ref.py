@@ -56,15 +56,31 @@ class Config:
         # As llama.cpp reads it: the type defaults to "linear"; the factor comes
         # from rope.scaling.factor, else the older rope.scale_linear; type "none"
         # disables it. Llama 3 scaling is not metadata: the converter stores
-        # per-frequency divisors as the rope_freqs tensor. YaRN / longrope and
-        # rope attn_factor are not modelled, so such files are refused.
+        # per-frequency divisors as the rope_freqs tensor. YaRN follows the
+        # paper's reference code (as transformers' _compute_yarn_parameters):
+        # per-frequency blend of interpolated and original frequencies by a
+        # linear ramp over the correction range, and cos/sin times the
+        # attention factor 0.1 ln(factor) + 1, times rope.scaling.attn_factor
+        # as llama.cpp multiplies it in. longrope is refused.
         scaling = f.get(p + "rope.scaling.type", "linear")
         factor = float(f.get(p + "rope.scaling.factor", f.get(p + "rope.scale_linear", 0.0)))
-        if scaling not in ("none", "linear"):
+        if scaling not in ("none", "linear", "yarn"):
             raise GgufError(f"{f.path}: rope scaling {scaling!r} not supported by the reference")
-        if float(f.get(p + "rope.scaling.attn_factor", 1.0)) != 1.0:
-            raise GgufError(f"{f.path}: {p}rope.scaling.attn_factor != 1 not supported by the reference")
-        self.freq_scale = 1.0 / factor if scaling == "linear" and factor != 0.0 else 1.0
+        self.freq_scale = 1.0 / factor if scaling in ("linear", "yarn") and factor != 0.0 else 1.0
+        self.mscale = float(f.get(p + "rope.scaling.attn_factor", 1.0))
+        self.yarn_keep = None  # per pair: 1 keeps the original frequency, 0 takes the interpolated one
+        if scaling == "yarn":
+            orig = float(f.get(p + "rope.scaling.original_context_length", f.get(p + "context_length", 2048)))
+            beta_fast = float(f.get(p + "rope.scaling.yarn_beta_fast", 32.0))
+            beta_slow = float(f.get(p + "rope.scaling.yarn_beta_slow", 1.0))
+
+            def correction_dim(rotations):
+                return self.n_rot * math.log(orig / (rotations * 2 * math.pi)) / (2 * math.log(self.rope_base))
+            low = max(math.floor(correction_dim(beta_fast)), 0)
+            high = min(math.ceil(correction_dim(beta_slow)), self.n_rot - 1)
+            ramp = (np.arange(self.n_rot // 2, dtype=np.float64) - low) / max(high - low, 0.001)
+            self.yarn_keep = 1.0 - np.clip(ramp, 0.0, 1.0)
+            self.mscale *= 0.1 * math.log(factor) + 1.0
         self.freq_factors = None
         if "rope_freqs.weight" in f.tensors:
             self.freq_factors = f.tensor_array("rope_freqs.weight").astype(np.float64)
@@ -120,9 +136,12 @@ def rope(x, positions, cfg):
     freqs = cfg.rope_base ** (-2.0 * np.arange(half, dtype=np.float64) / cfg.n_rot)
     if cfg.freq_factors is not None:
         freqs = freqs / cfg.freq_factors
-    angle = cfg.freq_scale * positions[:, None].astype(np.float64) * freqs[None, :]  # (n_tok, half)
-    cos = np.cos(angle)[:, None, :]
-    sin = np.sin(angle)[:, None, :]
+    scaled = cfg.freq_scale * freqs
+    if cfg.yarn_keep is not None:
+        scaled = scaled * (1.0 - cfg.yarn_keep) + freqs * cfg.yarn_keep
+    angle = positions[:, None].astype(np.float64) * scaled[None, :]  # (n_tok, half)
+    cos = cfg.mscale * np.cos(angle)[:, None, :]
+    sin = cfg.mscale * np.sin(angle)[:, None, :]
     out = x.copy()
     if cfg.neox:
         a, b = x[..., :half], x[..., half:cfg.n_rot]
