@@ -91,10 +91,11 @@ void Service::submit_completion(const Caller& c, const api::Json& body, Completi
 namespace {
 
 // OpenAI's logprobs object: chat's {"content": [{token, logprob, bytes,
-// top_logprobs}]}, or the legacy completions' parallel arrays. A piece that
+// top_logprobs}]}, or the legacy completions' parallel arrays, whose
+// text_offset counts from `offset` (advanced past these tokens). A piece that
 // is not valid UTF-8 on its own is sent with U+FFFD (the dump replaces it);
 // "bytes" has the exact bytes.
-Json logprobs_json(const GenerationResult& r, const Tokenizer& tok, bool chat) {
+Json logprobs_json(const std::vector<TokenLogprob>& logprobs, const Tokenizer& tok, bool chat, size_t& offset) {
   auto entry = [&](int32_t id, float lp) {
     const std::string piece = tok.token_to_piece(id, true);
     Json bytes = Json::array();
@@ -103,7 +104,7 @@ Json logprobs_json(const GenerationResult& r, const Tokenizer& tok, bool chat) {
   };
   if (chat) {
     Json content = Json::array();
-    for (const TokenLogprob& t : r.logprobs) {
+    for (const TokenLogprob& t : logprobs) {
       Json e = entry(t.token, t.logprob), top = Json::array();
       for (const auto& [id, lp] : t.top) top.push_back(entry(id, lp));
       e["top_logprobs"] = top;
@@ -112,8 +113,7 @@ Json logprobs_json(const GenerationResult& r, const Tokenizer& tok, bool chat) {
     return {{"content", content}};
   }
   Json tokens = Json::array(), lps = Json::array(), tops = Json::array(), offsets = Json::array();
-  size_t offset = 0;
-  for (const TokenLogprob& t : r.logprobs) {
+  for (const TokenLogprob& t : logprobs) {
     const std::string piece = tok.token_to_piece(t.token, true);
     tokens.push_back(piece);
     lps.push_back(t.logprob);
@@ -168,12 +168,26 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
   ContentStreamFilter content_filter(job.output.tools_active ? tool_call_triggers(job.output.style)
                                                              : std::vector<std::string>{});
   ReasoningStream reasoning(job.reasoning);
+  // Streamed log-probabilities ride on the chunk that carries their tokens'
+  // text, or on a later one while the text is held back.
+  const bool want_logprobs = job.request.top_logprobs >= 0;
+  std::vector<TokenLogprob> unsent;
+  size_t received = 0, text_offset = 0;
+  auto with_logprobs = [&](Json c) {
+    if (!unsent.empty()) {
+      c["choices"][0]["logprobs"] = logprobs_json(unsent, seq.tokenizer(), job.chat, text_offset);
+      unsent.clear();
+    }
+    return c;
+  };
   // Reasoning goes out as delta.reasoning_content, the rest through the filter.
   auto stream_text = [&](const ReasoningSplit& part) {
-    if (!part.reasoning.empty() && !api::send_event(rs, chunk(part.reasoning, nullptr, "reasoning_content")))
-      return false;
     std::string shown = content_filter.feed(part.content);
-    return shown.empty() || api::send_event(rs, chunk(shown, nullptr));
+    if (!part.reasoning.empty()) {
+      Json c = chunk(part.reasoning, nullptr, "reasoning_content");
+      if (!api::send_event(rs, shown.empty() ? with_logprobs(std::move(c)) : c)) return false;
+    }
+    return shown.empty() || api::send_event(rs, with_logprobs(chunk(shown, nullptr)));
   };
   bool streaming = false;
   if (job.stream) {
@@ -187,8 +201,10 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
   }
   GenerationResult r;
   try {
-    r = scheduler.run(std::move(sr), [&](std::string_view text) {
+    r = scheduler.run(std::move(sr), [&](std::string_view text, const std::vector<TokenLogprob>& logprobs) {
       if (!streaming) return true;
+      received += logprobs.size();
+      if (want_logprobs) unsent.insert(unsent.end(), logprobs.begin(), logprobs.end());
       return stream_text(reasoning.feed(text));
     });
   } catch (const ServiceError& e) {
@@ -208,13 +224,15 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
                 {"total_tokens", job.prompt.size() + r.tokens.size()}};
   if (streaming) {
     if (r.finish == FinishReason::kCancelled) return;  // the client went away
+    if (want_logprobs && received < r.logprobs.size())  // tokens whose text came with the end
+      unsent.insert(unsent.end(), r.logprobs.begin() + static_cast<std::ptrdiff_t>(received), r.logprobs.end());
     if (job.chat) {
       stream_text(reasoning.finish());
       // Content held back while a call might have been starting, then the calls whole.
       const std::string content = message["content"].is_string() ? message["content"].get<std::string>() : "";
       const std::string& shown = content_filter.shown();
       if (content.size() > shown.size() && content.compare(0, shown.size(), shown) == 0)
-        api::send_event(rs, chunk(content.substr(shown.size()), nullptr));
+        api::send_event(rs, with_logprobs(chunk(content.substr(shown.size()), nullptr)));
       if (has_calls) {
         Json calls = Json::array();
         for (size_t i = 0; i < message["tool_calls"].size(); ++i) {
@@ -227,11 +245,7 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
         api::send_event(rs, c);
       }
     }
-    if (job.request.top_logprobs >= 0) {  // all tokens' entries at once, before the finish
-      Json c = chunk("", nullptr);
-      c["choices"][0]["logprobs"] = logprobs_json(r, seq.tokenizer(), job.chat);
-      api::send_event(rs, c);
-    }
+    if (!unsent.empty()) api::send_event(rs, with_logprobs(chunk("", nullptr)));  // the rest, before the finish
     api::send_event(rs, chunk("", finish));
     if (job.include_usage) {
       Json u = chunk("", nullptr);
@@ -245,7 +259,7 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
   }
   Json choice = job.chat ? Json{{"index", 0}, {"message", message}, {"finish_reason", finish}}
                          : Json{{"index", 0}, {"text", r.text}, {"finish_reason", finish}};
-  if (job.request.top_logprobs >= 0) choice["logprobs"] = logprobs_json(r, seq.tokenizer(), job.chat);
+  if (want_logprobs) choice["logprobs"] = logprobs_json(r.logprobs, seq.tokenizer(), job.chat, text_offset);
   api::send_json(rs, 200, {{"id", id}, {"object", job.chat ? "chat.completion" : "text_completion"},
                            {"created", created}, {"model", model_name}, {"choices", Json::array({choice})},
                            {"usage", usage}});

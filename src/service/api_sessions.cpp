@@ -150,7 +150,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   };
   GenerationResult r;
   try {
-    r = scheduler_->run(std::move(sr), [&](std::string_view text) {
+    r = scheduler_->run(std::move(sr), [&](std::string_view text, const std::vector<TokenLogprob>&) {
       if (!job.stream) return true;
       return stream_text(reasoning.feed(text));
     });

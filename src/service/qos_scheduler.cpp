@@ -62,6 +62,8 @@ struct QosScheduler::Job {
   std::mutex out_mu;
   std::condition_variable out_cv;
   std::string pending;
+  std::vector<TokenLogprob> pending_logprobs;  // of the tokens decided since the last hand-over
+  size_t logprobs_handed = 0;                  // engine thread: entries of gen's result moved so far
   bool finished = false;
   std::exception_ptr error;
   GenerationResult result;
@@ -110,8 +112,7 @@ double QosScheduler::predicted_wait_ms(const Job& job) const {
   return tokens * stats_.prefill_ms_per_token;
 }
 
-GenerationResult QosScheduler::run(ScheduledRequest request, const std::function<bool(std::string_view)>& on_text,
-                                   RequestTimings* timings) {
+GenerationResult QosScheduler::run(ScheduledRequest request, const TextSink& on_text, RequestTimings* timings) {
   auto job = std::make_shared<Job>();
   job->req = std::move(request);
   job->prompt_left = static_cast<int64_t>(job->req.request.prompt.size());
@@ -146,8 +147,10 @@ GenerationResult QosScheduler::run(ScheduledRequest request, const std::function
     if (!job->pending.empty()) {
       std::string text;
       text.swap(job->pending);
+      std::vector<TokenLogprob> logprobs;
+      logprobs.swap(job->pending_logprobs);
       out.unlock();
-      if (on_text && !on_text(text)) job->caller_cancelled = true;
+      if (on_text && !on_text(text, logprobs)) job->caller_cancelled = true;
       out.lock();
       continue;
     }
@@ -197,10 +200,15 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
   const uint64_t arrivals_seen = arrivals_;  // a request admitted after this is not in `order`
   lock.unlock();
 
+  // Text, and the log-probabilities of the tokens decided since the last
+  // hand-over; those wait for the text they complete (the caller gets what
+  // is left with the result).
   auto deliver = [](Job* j, const std::string& text) {
     if (text.empty()) return;
+    const std::vector<TokenLogprob>& all = j->gen->result().logprobs;
     std::lock_guard<std::mutex> g(j->out_mu);
     j->pending += text;
+    for (; j->logprobs_handed < all.size(); ++j->logprobs_handed) j->pending_logprobs.push_back(all[j->logprobs_handed]);
     j->out_cv.notify_one();
   };
   auto settle = [&](Job* j) {

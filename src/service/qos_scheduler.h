@@ -68,10 +68,12 @@ class QosScheduler {
   ~QosScheduler();
 
   // Queues the request and blocks until it finishes. on_text is called on the
-  // caller's thread with each piece of text as it is generated (returning
-  // false cancels). Throws ServiceError BUSY when it cannot be admitted.
-  GenerationResult run(ScheduledRequest request, const std::function<bool(std::string_view)>& on_text,
-                       RequestTimings* timings = nullptr);
+  // caller's thread with each piece of text as it is generated, and the
+  // log-probabilities (when asked for) of the tokens decided since the last
+  // call; returning false cancels. The result holds all of them. Throws
+  // ServiceError BUSY when it cannot be admitted.
+  using TextSink = std::function<bool(std::string_view text, const std::vector<TokenLogprob>& logprobs)>;
+  GenerationResult run(ScheduledRequest request, const TextSink& on_text, RequestTimings* timings = nullptr);
 
   // Stops admitting; requests already admitted run to completion.
   void drain();

@@ -211,6 +211,23 @@ def run(tmp, model):
         best = max(row, key=lambda t: (row[t], -t))
         check(content and abs(content[0]["logprob"] - (row[best] - log_z)) < 2e-3,
               f"first token's logprob {content[0]['logprob'] if content else None} vs logits {row[best] - log_z}")
+        # Streamed, each chunk carries the entries of the tokens whose text it brings (OpenAI's way), and
+        # together they are the whole reply's.
+        conn, resp = d.request("POST", "/v1/chat/completions", dict(chat, logprobs=True, top_logprobs=3, stream=True),
+                               token="tok-mail", stream=True)
+        events = [e for e in sse_events(resp) if isinstance(e, dict) and e.get("choices")]
+        conn.close()
+        with_lp = [e for e in events if e["choices"][0].get("logprobs")]
+        streamed = [x for e in with_lp for x in e["choices"][0]["logprobs"]["content"]]
+        text_so_far, lp_so_far, aligned = "", b"", True
+        for e in events:
+            text_so_far += e["choices"][0]["delta"].get("content") or ""
+            for x in (e["choices"][0].get("logprobs") or {}).get("content", []):
+                lp_so_far += bytes(x["bytes"])
+            aligned = aligned and lp_so_far.decode("utf-8", "replace").startswith(text_so_far)
+        check(len(with_lp) > 1 and streamed == content and aligned,
+              f"streamed logprobs per chunk ({len(with_lp)} chunks), equal to the whole reply's, never behind the "
+              f"text: {streamed[:1]} vs {content[:1]}")
         st, body = d.request("POST", "/v1/chat/completions", dict(chat, top_logprobs=2), token="tok-mail")
         check(st == 400 and body["error"]["param"] == "top_logprobs", f"top_logprobs without logprobs: {body}")
         st, body = d.request("POST", "/v1/completions", {"prompt": "the little dog", "max_tokens": 4,
