@@ -16,21 +16,14 @@
 
 #include "base/error.h"
 #include "model/model.h"
+#include "support/error_of.h"
 #include "support/test_paths.h"
 
 namespace onellm {
 namespace {
 
+using test::error_of;
 using test::TempDir;
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(Model, EveryArchitectureAndTypeLoadsAndRuns) {
   TempDir dir;

@@ -80,7 +80,10 @@ struct GgufTensor {
 
 class GgufFile {
  public:
-  // Maps and parses `path`. Throws Error on any inconsistency.
+  // Maps and parses `path`. Throws Error on any inconsistency. A file that is
+  // one part of a split model (split.count > 1, named as llama.cpp's
+  // gguf-split names them: PREFIX-00001-of-00003.gguf) brings in all parts,
+  // whichever was named: metadata from the first, tensors from each.
   static std::unique_ptr<GgufFile> open(const std::string& path);
   // Parses a buffer that outlives the object (fuzzing, tests).
   static std::unique_ptr<GgufFile> parse(const uint8_t* data, size_t size, const std::string& name);
@@ -88,7 +91,7 @@ class GgufFile {
   const std::string& path() const { return name_; }
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
-  size_t file_size() const { return size_; }
+  size_t file_size() const;  // all parts of a split model
 
   const std::vector<std::string>& keys() const { return key_order_; }
   // Null if absent. Throws Error for a key whose array was released.
@@ -113,10 +116,10 @@ class GgufFile {
   std::string file_type_name() const;
 
   // Reads the mapped file into memory ahead of use (see MappedFile::prefetch).
-  void prefetch(const std::function<void(double)>& progress) const { mapping_.prefetch(progress); }
-  void prefetch_range(const void* p, size_t n) const { mapping_.prefetch_range(p, n); }
+  void prefetch(const std::function<void(double)>& progress) const;
+  void prefetch_range(const void* p, size_t n) const;
   // Drops the pages of [p, p + n) from memory (see MappedFile::release).
-  void release(const void* p, size_t n) const { mapping_.release(p, n); }
+  void release(const void* p, size_t n) const;
 
   const std::vector<GgufTensor>& tensors() const { return tensors_; }
   const GgufTensor* find_tensor(const std::string& name) const;
@@ -125,6 +128,8 @@ class GgufFile {
  private:
   GgufFile() = default;
   void parse_all();
+  static std::unique_ptr<GgufFile> open_one(const std::string& path);
+  void add_split_parts(const std::string& prefix, int64_t count);  // gguf_split.cpp
   std::string name_;
   MappedFile mapping_;
   const uint8_t* base_ = nullptr;
@@ -136,6 +141,7 @@ class GgufFile {
   std::map<std::string, GgufValue> kv_;
   std::vector<GgufTensor> tensors_;
   std::map<std::string, size_t> tensor_index_;
+  std::vector<std::unique_ptr<GgufFile>> parts_;  // a split model's other parts (their tensors are in tensors_)
 };
 
 // Builds a GGUF v3 file in memory order: metadata in insertion order, then

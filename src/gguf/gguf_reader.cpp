@@ -126,7 +126,7 @@ GgufValue read_value(Cursor& c, GgufType type, const std::string& key, int depth
 
 }  // namespace
 
-std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
+std::unique_ptr<GgufFile> GgufFile::open_one(const std::string& path) {
   std::unique_ptr<GgufFile> f(new GgufFile());
   f->name_ = path;
   f->mapping_ = MappedFile(path);

@@ -138,6 +138,10 @@ ModelConfig read_model_config(const GgufFile& f) {
     throw Error(f.path() + ": architecture '" + c.arch + "' is not supported (supported: llama, qwen2, qwen3)");
   const std::string a = c.arch + ".";
   c.name = f.get_string_or("general.name", "");
+  // Mixtral-style files keep arch "llama" with experts in place of the FFN.
+  if (const int64_t experts = f.get_int_or(a + "expert_count", 0); experts > 0)
+    throw Error(f.path() + ": key '" + a + "expert_count' = " + std::to_string(experts) +
+                ": mixture-of-experts models are not supported");
   c.n_embd = f.get_int(a + "embedding_length");
   c.n_layer = f.get_int(a + "block_count");
   c.n_ff = f.get_int(a + "feed_forward_length");

@@ -69,13 +69,14 @@ SCALING_VARIANTS = [
                                                      ("rope.scaling.factor", gguf_ref.FLOAT32, 2.0),
                                                      ("rope.scaling.attn_factor", gguf_ref.FLOAT32, 1.3)], True),
 ]
-# Scaling metadata onellm must refuse, and a word its error must name.
-REFUSED_SCALING = [
+# Metadata onellm must refuse (rope scaling it does not model, experts), and a word its error must name.
+REFUSED_METADATA = [
     ("longrope", [("rope.scaling.type", gguf_ref.STRING, "longrope")], "longrope"),
     ("yarn factor 0.5", [("rope.scaling.type", gguf_ref.STRING, "yarn"),
                          ("rope.scaling.factor", gguf_ref.FLOAT32, 0.5)], "rope.scaling.factor"),
     ("yarn from 0 tokens", [("rope.scaling.type", gguf_ref.STRING, "yarn"),
                             ("rope.scaling.original_context_length", gguf_ref.UINT32, 0)], "original_context_length"),
+    ("8 experts", [("expert_count", gguf_ref.UINT32, 8)], "mixture-of-experts"),
 ]
 TOKENS = [1, 17, 42, 5, 99, 3, 250, 7, 64, 12, 200, 33]
 TIMEOUT = 60
@@ -227,12 +228,12 @@ def run_variant(binary, tmp, index, arch, wtype, extra=(), scaling=None):
     return worst, where, note
 
 
-def refused_scaling(binary, tmp):
-    """Unsupported or invalid scaling metadata: a clear error naming it, not wrong logits. Returns failures."""
+def refused_metadata(binary, tmp):
+    """Unsupported or invalid metadata: a clear error naming it, not wrong logits. Returns failures."""
     base = os.path.join(tmp, "refused-base.gguf")
     make_model(binary, base, "qwen2", "F32", 300, [])
     failures = 0
-    for label, kvs, word in REFUSED_SCALING:
+    for label, kvs, word in REFUSED_METADATA:
         path = os.path.join(tmp, "refused.gguf")
         gguf_ref.rewrite_gguf(base, path, [("qwen2." + k, t, v) for k, t, v in kvs])
         r = run([binary, "logits", "-m", path, "--tokens", "1,2,3"])
@@ -269,7 +270,7 @@ def main():
                 f" (pos {where[0]} id {where[1]}: C++ {where[2]:.8g}, reference {where[3]:.8g})"
             print(f"{'ok  ' if ok else 'FAIL'} {what:32s} max rel diff {worst:.2e}{note}{detail}")
             passed, failed = passed + ok, failed + (not ok)
-        failed += refused_scaling(binary, tmp)
+        failed += refused_metadata(binary, tmp)
     print(f"max rel diff over all variants: {overall:.2e} (tolerance {REL_TOL:g})")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
