@@ -57,6 +57,7 @@ void Service::completions(const Caller& c, const HttpRequest& rq, HttpResponse& 
   job.prompt = m.tokenizer->encode(p->get<std::string>(), true, true);
   if (job.prompt.empty()) throw api::bad_request("the prompt is empty and the model adds no BOS token", "prompt");
   job.request.max_tokens = api::int_field(body, "max_tokens", 16, 0, 1 << 20);
+  job.request.grammar = read_text_grammar(body);
   // The legacy field: the number of alternatives (0-5), null or absent for none.
   if (body.contains("logprobs") && !body["logprobs"].is_null())
     job.request.top_logprobs = static_cast<int>(api::int_field(body, "logprobs", 0, 0, 5));

@@ -42,7 +42,45 @@ std::string response_format_gbnf(const api::Json& body, std::string& root_rule) 
   }
 }
 
+// llama-server's "grammar" (GBNF text) or "json_schema" (a schema object), or
+// null when the request has neither.
+std::shared_ptr<const Grammar> grammar_fields(const api::Json& body) {
+  auto g = body.find("grammar");
+  auto js = body.find("json_schema");
+  const bool has_grammar = g != body.end() && !g->is_null(), has_schema = js != body.end() && !js->is_null();
+  if (has_grammar && has_schema) throw api::bad_request("give 'grammar' or 'json_schema', not both", "grammar");
+  if (has_grammar) {
+    if (!g->is_string()) throw api::bad_request("'grammar' must be GBNF text", "grammar");
+    try {
+      return Grammar::parse(g->get<std::string>());
+    } catch (const Error& e) {
+      throw api::bad_request(e.what(), "grammar");
+    }
+  }
+  if (!has_schema) return nullptr;
+  if (!js->is_object() && !js->is_boolean()) throw api::bad_request("'json_schema' must be a JSON Schema", "json_schema");
+  try {
+    return Grammar::parse("root ::= response\n" + json_schema_gbnf_rules(*js, "response") + json_primitives_gbnf());
+  } catch (const Error& e) {
+    throw api::bad_request(e.what(), "json_schema");
+  }
+}
+
 }  // namespace
+
+std::shared_ptr<const Grammar> read_text_grammar(const api::Json& body) {
+  std::shared_ptr<const Grammar> grammar = grammar_fields(body);
+  std::string root;
+  const std::string rules = response_format_gbnf(body, root);
+  if (root.empty()) return grammar;
+  if (grammar) throw api::bad_request("'response_format' cannot be combined with 'grammar' or 'json_schema'",
+                                      "response_format");
+  try {
+    return Grammar::parse("root ::= " + root + "\n" + rules + json_primitives_gbnf());
+  } catch (const Error& e) {
+    throw api::bad_request(e.what(), "response_format");
+  }
+}
 
 OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplate& chat_template,
                                         const ChatDefaults& defaults) {
@@ -80,6 +118,13 @@ OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplat
     throw api::bad_request("'tool_choice' needs 'tools'", "tool_choice");
   }
   const bool parallel = api::bool_field(body, "parallel_tool_calls", true);
+  if (std::shared_ptr<const Grammar> custom = grammar_fields(body)) {  // the reply is a sentence of it
+    if (oc.tools_active || !response_root.empty())
+      throw api::bad_request("'grammar' / 'json_schema' cannot be combined with tools or 'response_format'",
+                             oc.tools_active ? "tools" : "response_format");
+    oc.grammar = std::move(custom);
+    return oc;
+  }
   try {
     if (oc.tools_active) {
       ToolCallConstraint tc = tool_call_constraint(oc.style, oc.tools, oc.choice, parallel, response_root, response_rules);

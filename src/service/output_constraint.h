@@ -1,5 +1,6 @@
 // What a chat request asks of the model's output beyond text: tool calls
-// (tools / tool_choice / parallel_tool_calls) and response_format. Shared by
+// (tools / tool_choice / parallel_tool_calls), response_format, or
+// llama-server's grammar / json_schema. Shared by
 // /v1/chat/completions and native session messages (private to the service).
 #pragma once
 
@@ -60,6 +61,12 @@ struct ChatDefaults {
 // built-in tools of `defaults`; its reply stays text, as without them.
 OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplate& chat_template,
                                         const ChatDefaults& defaults = {});
+
+// A text completion's constraint: llama-server's "grammar" (GBNF text) or
+// "json_schema" (a schema), or response_format (json_object / json_schema);
+// null for free text. BAD_REQUEST naming the field otherwise. (Chat requests
+// take the first two through read_output_constraint, without tools.)
+std::shared_ptr<const Grammar> read_text_grammar(const api::Json& body);
 
 // Makes the tools visible to the model: through the template's `tools`
 // variable, or as a system message when the template has none.

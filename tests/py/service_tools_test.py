@@ -7,6 +7,7 @@ json_object and json_schema; tool-role follow-ups; and typed errors for bad tool
 Exit 77 = skipped (no binary or no jsonschema module)."""
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -388,6 +389,38 @@ def run_checks(d):
     check(st == 200 and (r["choices"][0]["finish_reason"] == "length" or isinstance(json.loads(content), dict)),
           "json_object: %r" % content[:200])
 
+    # llama-server's "grammar" (GBNF) and "json_schema", on chat and on text completions.
+    yes_no = 'root ::= ("yes" | "no") " " [0-9]'
+    for seed in range(3):
+        st, r = chat(d, grammar=yes_no, seed=seed, max_tokens=50)
+        content = r["choices"][0]["message"]["content"] if st == 200 else ""
+        check(re.fullmatch(r"(yes|no) [0-9]", content) and r["choices"][0]["finish_reason"] == "stop",
+              "chat grammar seed %d: %r" % (seed, content))
+        st, r = d.request("POST", "/v1/completions", {"prompt": "hello", "grammar": yes_no, "seed": seed,
+                                                      "max_tokens": 50}, unix=True)
+        text = r["choices"][0]["text"] if st == 200 else ""
+        check(re.fullmatch(r"(yes|no) [0-9]", text), "completion grammar seed %d: %s %r" % (seed, st, r))
+        st, r = d.request("POST", "/v1/completions", {"prompt": "hello", "json_schema": schema, "seed": seed,
+                                                      "max_tokens": 600}, unix=True)
+        try:
+            jsonschema.validate(json.loads(r["choices"][0]["text"]), schema)
+            ok = True
+        except (ValueError, KeyError, jsonschema.ValidationError):
+            ok = False
+        check(ok, "completion json_schema seed %d: %s %r" % (seed, st, r))
+    st, r = chat(d, json_schema=schema, max_tokens=600)
+    check(st == 200 and isinstance(json.loads(r["choices"][0]["message"]["content"]), dict), "chat json_schema: %r" % r)
+    st, r = d.request("POST", "/v1/completions", {"prompt": "hello", "response_format": {"type": "json_schema",
+                      "json_schema": {"name": "w", "schema": schema}}, "max_tokens": 600}, unix=True)
+    check(st == 200 and isinstance(json.loads(r["choices"][0]["text"]), dict), "completion response_format: %r" % r)
+    for fields, param in [({"grammar": "root ::= ("}, "grammar"), ({"grammar": 5}, "grammar"),
+                          ({"grammar": yes_no, "json_schema": schema}, "grammar"),
+                          ({"json_schema": {"type": "integer", "multipleOf": 3}}, "json_schema"),
+                          ({"grammar": yes_no, "response_format": {"type": "json_object"}}, "response_format")]:
+        st, r = d.request("POST", "/v1/completions", dict({"prompt": "hello"}, **fields), unix=True)
+        err = r.get("error", {}) if isinstance(r, dict) else {}
+        check(st == 400 and err.get("param") == param, "completion bad %s: %s %s" % (fields, st, r))
+
     # Typed errors naming the field.
     bad = [
         ({"tools": [{"type": "function", "function": {"name": "bad name!", "parameters": {}}}]}, "tools"),
@@ -400,6 +433,9 @@ def run_checks(d):
         ({"tool_choice": "required"}, "tool_choice"),
         ({"tools": TOOLS, "copy_bias": -1}, "copy_bias"),
         ({"tools": TOOLS, "copy_bias": "strong"}, "copy_bias"),
+        ({"tools": TOOLS, "grammar": 'root ::= "x"'}, "tools"),
+        ({"grammar": 'root ::= "x"', "response_format": {"type": "json_object"}}, "response_format"),
+        ({"grammar": "root ::= undefined-rule"}, "grammar"),
     ]
     for fields, param in bad:
         st, r = chat(d, **fields)
