@@ -16,7 +16,6 @@
 #include "engine/tool_calls.h"
 
 namespace onellm::cli {
-namespace {
 
 std::vector<int32_t> parse_token_list(const std::string& s) {
   std::vector<int32_t> out;
@@ -30,6 +29,8 @@ std::vector<int32_t> parse_token_list(const std::string& s) {
   }
   return out;
 }
+
+namespace {
 
 std::string format_float(float f) {
   char buf[32];

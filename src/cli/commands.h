@@ -13,6 +13,7 @@ int run_command(int argc, char** argv);
 int chat_command(int argc, char** argv);
 int tokenize_command(int argc, char** argv);
 int logits_command(int argc, char** argv);
+int embed_command(int argc, char** argv);
 int info_command(int argc, char** argv);
 int template_command(int argc, char** argv);
 int make_tiny_model_command(int argc, char** argv);
@@ -45,6 +46,8 @@ struct LoadedModel {
 // lora_path: a LoRA adapter GGUF applied at run time ("" for none).
 LoadedModel load_model(const std::string& path, int n_threads, const std::string& lora_path = "");
 int default_threads();
+// "1,2,3" (--tokens): token ids; Error naming an item that is not one.
+std::vector<int32_t> parse_token_list(const std::string& s);
 // The whole file; Error naming the path if it cannot be read.
 std::string read_text_file(const std::string& path);
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,8 +39,23 @@ struct SequenceOptions {
   std::shared_ptr<const LoraWeights> lora;
 };
 
+// How an embedding is pooled from the final hidden states of the input's
+// tokens (llama.cpp's <arch>.pooling_type names them: 1 mean, 2 cls, 3 last).
+enum class Pooling { kNone, kMean, kCls, kLast };
+// "mean", "cls", "last"; nullopt for any other name.
+std::optional<Pooling> pooling_named(std::string_view name);
+const char* pooling_name(Pooling p);
+// The model's own pooling (ModelConfig::pooling_type: mean, cls or last);
+// mean for a model that names none, as for chat models.
+Pooling default_pooling(const ModelConfig& config);
+
 struct GenerationRequest {
   std::vector<int32_t> prompt;
+  // Not kNone: the prompt is embedded, not continued. The whole prompt is
+  // evaluated (nothing cached is reused) and GenerationResult::embedding is
+  // its pooled hidden state, L2-normalized unless embed_normalize is false.
+  Pooling embed = Pooling::kNone;
+  bool embed_normalize = true;
   int64_t max_tokens = -1;  // -1: until end of generation or the context is full
   SamplingParams sampling;
   std::vector<std::string> stop;
@@ -78,6 +94,7 @@ struct GenerationResult {
   FinishReason finish = FinishReason::kMaxTokens;
   int64_t n_prompt_evaluated = 0;  // prompt tokens actually computed (reused prefix excluded)
   std::vector<TokenLogprob> logprobs;  // one per token, when GenerationRequest::top_logprobs >= 0
+  std::vector<float> embedding;        // n_embd floats, when GenerationRequest::embed is set
   double prompt_seconds = 0, generate_seconds = 0;
 };
 
@@ -114,7 +131,10 @@ class Sequence {
   size_t reuse_prefix(const std::vector<int32_t>& prompt);
   // Evaluates tokens at the end of the sequence (one forward pass of up to
   // n_batch tokens at a time); logits() then holds the last token's row.
-  void eval(const int32_t* tokens, int64_t n);
+  // hidden (n x n_embd): every token's final hidden state, and no logits.
+  void eval(const int32_t* tokens, int64_t n, float* hidden = nullptr);
+  // Empties the cache (an embedding reads every token's hidden state).
+  void clear();
   // Evaluates counts[i] tokens at the end of sequences[i], for n distinct
   // sequences of one model, in a single forward pass (batched decode, with
   // prompt chunks riding along: the weights are read once for all); each
@@ -126,7 +146,8 @@ class Sequence {
   // evaluate on this sequence; dropping it leaves the sequence as it was.
   class ChunkEval {
    public:
-    ChunkEval(Sequence& sequence, const int32_t* tokens, int64_t n);
+    // hidden: as for eval, valid until the last step.
+    ChunkEval(Sequence& sequence, const int32_t* tokens, int64_t n, float* hidden = nullptr);
     int64_t n_tokens() const { return static_cast<int64_t>(tokens_.size()); }
     int64_t steps() const { return pass_.steps(); }
     bool done() const { return pass_.done(); }
@@ -194,6 +215,9 @@ class Generation {
   // Prefill in two halves likewise: the next prompt tokens (at most max),
   // and, once the caller has evaluated them in the sequence, the count done.
   int64_t next_prompt_tokens(int64_t max_tokens, const int32_t** tokens) const;
+  // Embedding: where the caller evaluates the next n prompt tokens' hidden
+  // states into (Sequence::eval / ChunkEval); null when not embedding.
+  float* hidden_rows(int64_t n);
   void prompt_evaluated(int64_t n);
   bool has_pending() const { return pending_; }
   int32_t pending_token() const { return pending_token_; }
@@ -208,6 +232,8 @@ class Generation {
   // Feeds a sampled token to the grammar (activating a lazy one on its
   // trigger); false if the grammar cannot take it.
   bool advance_grammar(int32_t token);
+  void pool_hidden(int64_t n);  // embedding: adds the n rows in hidden_ (embedding.cpp)
+  void finish_embedding();
   Sequence& seq_;
   GenerationRequest request_;
   Sampler sampler_;
@@ -225,6 +251,8 @@ class Generation {
   bool pending_ = false;  // pending_token_ is sampled but not evaluated yet
   int32_t pending_token_ = -1;
   GenerationResult result_;
+  std::vector<float> hidden_;         // embedding: the rows of the chunk being evaluated
+  std::vector<double> pooled_;        // embedding: their running sum (mean) or the chosen row
   std::chrono::steady_clock::time_point t_start_, t_first_token_;
 };
 

@@ -68,6 +68,10 @@ Generation::Generation(Sequence& seq, GenerationRequest request)
       stops_(request_.stop), decoder_(seq.tokenizer()), history_(request_.prompt),
       t_start_(std::chrono::steady_clock::now()) {
   prompt_done_ = seq_.reuse_prefix(request_.prompt);
+  if (request_.embed != Pooling::kNone) {  // every token's hidden state is needed: nothing cached is reused
+    seq_.clear();
+    prompt_done_ = 0;
+  }
   result_.n_prompt_evaluated = static_cast<int64_t>(request_.prompt.size() - prompt_done_);
   result_.finish = FinishReason::kMaxTokens;
   if (request_.grammar) {
@@ -85,7 +89,7 @@ Generation::Generation(Sequence& seq, GenerationRequest request)
     gate_ = std::make_unique<CallGate>(request_.call_gate, seq.tokenizer());
     if (!gate_->enabled()) gate_.reset();
   }
-  if (request_.max_tokens == 0) finish(FinishReason::kMaxTokens);
+  if (request_.max_tokens == 0 && request_.embed == Pooling::kNone) finish(FinishReason::kMaxTokens);
 }
 
 bool Generation::advance_grammar(int32_t tok) {
@@ -122,7 +126,7 @@ std::string Generation::step(int64_t max_prompt_tokens) {
   }
   const int32_t* tokens = nullptr;
   const int64_t n = next_prompt_tokens(max_prompt_tokens, &tokens);
-  seq_.eval(tokens, n);
+  seq_.eval(tokens, n, hidden_rows(n));
   prompt_evaluated(n);
   return {};
 }
@@ -133,10 +137,12 @@ int64_t Generation::next_prompt_tokens(int64_t max_tokens, const int32_t** token
 }
 
 void Generation::prompt_evaluated(int64_t n) {
+  if (request_.embed != Pooling::kNone) pool_hidden(n);
   prompt_done_ += static_cast<size_t>(n);
   if (!in_prefill()) {
     t_first_token_ = std::chrono::steady_clock::now();
     result_.prompt_seconds = seconds_between(t_start_, t_first_token_);
+    if (request_.embed != Pooling::kNone) finish_embedding();
   }
 }
 

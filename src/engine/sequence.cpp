@@ -30,11 +30,14 @@ Sequence::Sequence(const Model& model, const Tokenizer& tokenizer, ThreadPool* p
   if (options_.n_batch <= 0) options_.n_batch = 512;
 }
 
-void Sequence::eval(const int32_t* tokens, int64_t n) {
-  logits_.resize(static_cast<size_t>(model_.config().n_vocab));
+void Sequence::eval(const int32_t* tokens, int64_t n, float* hidden) {
+  if (hidden != nullptr) logits_.clear();  // not computed
+  else logits_.resize(static_cast<size_t>(model_.config().n_vocab));
+  const int64_t D = model_.config().n_embd;
   for (int64_t done = 0; done < n;) {
     int64_t chunk = std::min(options_.n_batch, n - done);
-    const Model::ForwardSegment segment{tokens + done, chunk, &cache_, logits_.data(), false, options_.lora.get()};
+    Model::ForwardSegment segment{tokens + done, chunk, &cache_, logits_.data(), false, options_.lora.get()};
+    if (hidden != nullptr) segment = {tokens + done, chunk, &cache_, nullptr, true, options_.lora.get(), hidden + done * D};
     model_.forward_batch(&segment, 1, pool_, options_.math);
     tokens_.insert(tokens_.end(), tokens + done, tokens + done + chunk);
     done += chunk;
@@ -60,16 +63,28 @@ void Sequence::eval_batch(Sequence* const* sequences, const int32_t* const* toke
 
 namespace {
 Model::Pass begin_chunk_pass(Sequence& seq, KvCache& cache, std::vector<float>& logits, const int32_t* tokens,
-                             int64_t n, MathMode math) {
+                             int64_t n, MathMode math, float* hidden) {
+  if (hidden != nullptr) {
+    logits.clear();
+    const Model::ForwardSegment segment{tokens, n, &cache, nullptr, true, seq.lora(), hidden};
+    return seq.model().begin_pass(&segment, 1, seq.pool(), math);
+  }
   logits.resize(static_cast<size_t>(seq.model().config().n_vocab));
   const Model::ForwardSegment segment{tokens, n, &cache, logits.data(), false, seq.lora()};
   return seq.model().begin_pass(&segment, 1, seq.pool(), math);
 }
 }  // namespace
 
-Sequence::ChunkEval::ChunkEval(Sequence& sequence, const int32_t* tokens, int64_t n)
+Sequence::ChunkEval::ChunkEval(Sequence& sequence, const int32_t* tokens, int64_t n, float* hidden)
     : seq_(sequence), tokens_(tokens, tokens + std::max<int64_t>(n, 0)),
-      pass_(begin_chunk_pass(sequence, sequence.cache_, sequence.logits_, tokens_.data(), n, sequence.options_.math)) {}
+      pass_(begin_chunk_pass(sequence, sequence.cache_, sequence.logits_, tokens_.data(), n, sequence.options_.math,
+                             hidden)) {}
+
+void Sequence::clear() {
+  cache_.clear();
+  tokens_.clear();
+  logits_.clear();
+}
 
 void Sequence::ChunkEval::step() {
   pass_.step();

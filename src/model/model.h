@@ -42,6 +42,9 @@ struct ModelConfig {
   RopeStyle rope_style = RopeStyle::kNormal;
   bool has_rope_freqs = false;  // Llama 3.x: per-dimension frequency divisors
   bool qkv_bias = false, qk_norm = false, tied_output = false;
+  // <arch>.pooling_type as llama.cpp numbers it (0 none, 1 mean, 2 cls,
+  // 3 last, 4 rank); -1 when absent. Embedding models (Qwen3-Embedding) set it.
+  int64_t pooling_type = -1;
 
   int64_t q_dim() const { return n_head * head_dim; }
   int64_t kv_dim() const { return n_head_kv * head_dim; }
@@ -238,13 +241,16 @@ class Model {
     const int32_t* tokens;
     int64_t n;
     KvCache* cache;
-    float* logits;
-    bool all_logits;
+    float* logits;  // nullptr: none (hidden only)
+    bool all_logits;  // every row's logits / hidden state, else the last row's
     // This sequence's LoRA adapter (loaded for this model); nullptr: the
     // model's own (set_lora), if any. Sequences with different adapters
     // share one pass: the base matmuls run once over all rows, each adapter
     // on its own rows.
     const LoraWeights* lora = nullptr;
+    // The final hidden states (after the output norm; n_embd floats a row)
+    // of the rows all_logits selects: what embeddings are pooled from.
+    float* hidden = nullptr;
   };
   void forward_batch(const ForwardSegment* segments, int64_t n_segments, ThreadPool* pool,
                      MathMode mode = MathMode::kFast) const;

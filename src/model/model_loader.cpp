@@ -154,6 +154,7 @@ ModelConfig read_model_config(const GgufFile& f) {
   c.rms_eps = static_cast<float>(f.get_float_or(a + "attention.layer_norm_rms_epsilon", 1e-5));
   c.rope_base = static_cast<float>(f.get_float_or(a + "rope.freq_base", 10000.0));
   c.rope_style = c.arch == "llama" ? RopeStyle::kNormal : RopeStyle::kNeox;
+  c.pooling_type = f.get_int_or(a + "pooling_type", -1);
 
   // As llama.cpp: the scaling type defaults to linear, and the factor comes
   // from rope.scaling.factor or the older rope.scale_linear.

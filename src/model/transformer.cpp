@@ -238,12 +238,19 @@ void Model::Pass::State::output_head() {
   const int64_t n_segments = static_cast<int64_t>(segments.size());
   for (size_t s = 0; s < segments.size(); ++s) segments[s].cache->set_size(pos0[s] + segments[s].n);
 
-  // The output head over the rows whose logits are wanted, in one matmul.
+  // The output head over the rows whose logits are wanted, in one matmul;
+  // the normed rows themselves to segments that want hidden states.
   std::vector<int64_t> rows;
-  for (int64_t s = 0; s < n_segments; ++s)
-    for (int64_t t = segments[s].all_logits ? 0 : segments[s].n - 1; t < segments[s].n; ++t)
+  for (int64_t s = 0; s < n_segments; ++s) {
+    const int64_t first = segments[s].all_logits ? 0 : segments[s].n - 1;
+    for (int64_t t = first; segments[s].hidden != nullptr && t < segments[s].n; ++t)
+      rms_norm(&x[(row0[static_cast<size_t>(s)] + t) * D], model.output_norm_.data(),
+               segments[s].hidden + (t - first) * D, D, c.rms_eps);
+    for (int64_t t = first; segments[s].logits != nullptr && t < segments[s].n; ++t)
       rows.push_back(row0[static_cast<size_t>(s)] + t);
+  }
   const int64_t n_out = static_cast<int64_t>(rows.size()), V = c.n_vocab;
+  if (n_out == 0) return;
   for (int64_t i = 0; i < n_out; ++i) rms_norm(&x[rows[static_cast<size_t>(i)] * D], model.output_norm_.data(), &xn[i * D], D, c.rms_eps);
   if (n_segments == 1) {  // straight into the caller's buffer
     matmul(model.output_, xn.data(), n_out, segments[0].logits, pool, mode);
@@ -256,6 +263,7 @@ void Model::Pass::State::output_head() {
   matmul(model.output_, xn.data(), n_out, all.data(), pool, mode);
   int64_t at = 0;
   for (int64_t s = 0; s < n_segments; ++s) {
+    if (segments[s].logits == nullptr) continue;
     const int64_t count = segments[s].all_logits ? segments[s].n : 1;
     std::copy_n(all.data() + at * V, count * V, segments[s].logits);
     at += count;

@@ -317,7 +317,7 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
         const int64_t chunk = prompt_chunk_tokens(*cfg, j->priority(), steps, prefill_cost, decode_cost, slice_budget);
         const int32_t* tokens = nullptr;
         const int64_t n = j->gen->next_prompt_tokens(chunk, &tokens);
-        j->chunk = std::make_unique<Sequence::ChunkEval>(j->gen->sequence(), tokens, n);
+        j->chunk = std::make_unique<Sequence::ChunkEval>(j->gen->sequence(), tokens, n, j->gen->hidden_rows(n));
         j->chunk_ms = 0;
         j->chunk_step_ms = 0;
       }

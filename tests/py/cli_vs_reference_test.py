@@ -228,6 +228,47 @@ def run_variant(binary, tmp, index, arch, wtype, extra=(), scaling=None):
     return worst, where, note
 
 
+def cpp_embed(binary, path, tokens, *extra):
+    r = run([binary, "embed", "-m", path, "--tokens", ",".join(map(str, tokens)), *extra])
+    if r.returncode != 0:
+        raise AssertionError(f"embed {' '.join(extra)} failed (exit {r.returncode}): {r.stderr.strip()[-300:]}")
+    out = json.loads(r.stdout)
+    return out["pooling"], np.array(out["data"][0]["embedding"], dtype=np.float64)
+
+
+def embeddings_match(binary, tmp):
+    """`onellm embed` against the reference's final hidden states, pooled (mean / cls / last) and L2-normalized:
+    exact math within 1e-5, the fast path at cosine > 0.999; the model's pooling_type is the default."""
+    failures = 0
+    for arch in ARCHS:
+        path = os.path.join(tmp, f"{arch}-F32-{ARCHS.index(arch) * len(TYPES)}.gguf")
+        model = forward_ref.Model(path).load()
+        tokens = [t % model.n_vocab for t in TOKENS]
+        h = forward_ref.hidden(model, tokens)
+        pooled = {"mean": h.mean(axis=0), "cls": h[0], "last": h[-1]}
+        checks = []
+        for name, v in pooled.items():
+            want = v / np.linalg.norm(v)
+            _, got = cpp_embed(binary, path, tokens, "--exact", "--pooling", name)
+            checks.append((f"{name} exact", float(np.abs(got - want).max()) < 1e-5))
+            _, got = cpp_embed(binary, path, tokens, "--exact", "--pooling", name, "-b", "5")  # 3 passes pooled
+            checks.append((f"{name} exact, 5 tokens a pass", float(np.abs(got - want).max()) < 1e-5))
+            _, fast = cpp_embed(binary, path, tokens, "--pooling", name)
+            checks.append((f"{name} fast", float(fast @ want / np.linalg.norm(fast)) > 0.999))
+        _, raw = cpp_embed(binary, path, tokens, "--exact", "--pooling", "mean", "--no-normalize")
+        checks.append(("mean --no-normalize", float(np.abs(raw - pooled["mean"]).max()) < 1e-5))
+        tagged = os.path.join(tmp, f"{arch}-pooling-last.gguf")
+        gguf_ref.rewrite_gguf(path, tagged, [(arch + ".pooling_type", gguf_ref.UINT32, 3)])
+        name, got = cpp_embed(binary, tagged, tokens, "--exact")
+        checks.append(("pooling_type 3 is last", name == "last" and
+                       float(np.abs(got - pooled["last"] / np.linalg.norm(pooled["last"])).max()) < 1e-5))
+        bad = [label for label, ok in checks if not ok]
+        print(f"{'ok  ' if not bad else 'FAIL'} embeddings {arch}: {len(checks)} checks"
+              + (f", failed: {', '.join(bad)}" if bad else ""))
+        failures += bool(bad)
+    return failures
+
+
 def refused_metadata(binary, tmp):
     """Unsupported or invalid metadata: a clear error naming it, not wrong logits. Returns failures."""
     base = os.path.join(tmp, "refused-base.gguf")
@@ -271,6 +312,7 @@ def main():
             print(f"{'ok  ' if ok else 'FAIL'} {what:32s} max rel diff {worst:.2e}{note}{detail}")
             passed, failed = passed + ok, failed + (not ok)
         failed += refused_metadata(binary, tmp)
+        failed += embeddings_match(binary, tmp)
     print(f"max rel diff over all variants: {overall:.2e} (tolerance {REL_TOL:g})")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

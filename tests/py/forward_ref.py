@@ -186,6 +186,11 @@ def attention(m, layer, h, positions):
 
 def forward(m, tokens):
     """Logits (len(tokens) x n_vocab, float64) for every position."""
+    return linear(hidden(m, tokens), m.output)
+
+
+def hidden(m, tokens):
+    """The final hidden states after the output norm (len(tokens) x n_embd): what embeddings pool."""
     c = m.cfg
     tokens = np.asarray(tokens, dtype=np.int64)
     if tokens.size == 0:
@@ -201,7 +206,7 @@ def forward(m, tokens):
         gate = linear(h, layer["ffn_gate"])
         silu = gate / (1.0 + np.exp(-gate))
         x = x + linear(silu * linear(h, layer["ffn_up"]), layer["ffn_down"])
-    return linear(rms_norm(x, m.output_norm, c.eps), m.output)
+    return rms_norm(x, m.output_norm, c.eps)
 
 
 def top_k(row, k):

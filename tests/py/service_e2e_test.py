@@ -1,6 +1,7 @@
 """End-to-end tests of `onellm serve`: the real daemon on a temporary Unix socket and loopback port,
 with three apps (one identified by its uid over the Unix socket, two by bearer tokens).
 Exit 77 = skipped (no binary)."""
+import base64
 import concurrent.futures
 import http.client
 import json
@@ -8,6 +9,7 @@ import math
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -102,6 +104,34 @@ def sse_events(resp):
             if payload == "[DONE]":
                 break
     return events
+
+
+def embeddings_checks(d, model):
+    """/v1/embeddings: the same vectors as `onellm embed` (one engine path), OpenAI's shape and options."""
+    st, body = d.request("POST", "/v1/embeddings", {"input": ["the little dog", "hello"]}, token="tok-mail")
+    data = body.get("data", []) if st == 200 else []
+    vecs = [e["embedding"] for e in data]
+    cli = json.loads(subprocess.run([BIN, "embed", "-m", model, "-p", "the little dog"], check=True,
+                                    capture_output=True, text=True).stdout)["data"][0]["embedding"]
+    check(len(vecs) == 2 and [e["index"] for e in data] == [0, 1] and
+          all(abs(math.sqrt(sum(x * x for x in v)) - 1) < 1e-4 for v in vecs) and
+          max(abs(a - b) for a, b in zip(vecs[0], cli)) < 1e-3 and
+          body["usage"]["prompt_tokens"] == body["usage"]["total_tokens"] > 2,
+          f"embeddings: unit vectors equal to onellm embed's: {st} {str(body)[:300]}")
+    st, b64 = d.request("POST", "/v1/embeddings", {"input": "the little dog", "encoding_format": "base64"},
+                        token="tok-mail")
+    raw = base64.b64decode(b64["data"][0]["embedding"]) if st == 200 else b""
+    check(list(struct.unpack(f"<{len(raw) // 4}f", raw)) == [struct.unpack("<f", struct.pack("<f", x))[0]
+                                                            for x in vecs[0]], "base64 embeddings decode")
+    st, short = d.request("POST", "/v1/embeddings", {"input": [1, 2, 3], "dimensions": 16, "pooling": "last"},
+                          token="tok-mail")
+    v = short["data"][0]["embedding"] if st == 200 else []
+    check(len(v) == 16 and abs(math.sqrt(sum(x * x for x in v)) - 1) < 1e-4, f"token ids, dimensions 16: {st} {short}")
+    for fields, param in [({}, "input"), ({"input": []}, "input"), ({"input": "x", "pooling": "max"}, "pooling"),
+                          ({"input": "x", "encoding_format": "hex"}, "encoding_format"), ({"input": [10 ** 9]}, "input"),
+                          ({"input": "x", "dimensions": 0}, "dimensions"), ({"input": [""]}, "input")]:
+        st, err = d.request("POST", "/v1/embeddings", fields, token="tok-mail")
+        check(st == 400 and err["error"]["param"] == param, f"embeddings bad {fields}: {st} {err}")
 
 
 CONFIG = """
@@ -225,9 +255,10 @@ def run(tmp, model):
             for x in (e["choices"][0].get("logprobs") or {}).get("content", []):
                 lp_so_far += bytes(x["bytes"])
             aligned = aligned and lp_so_far.decode("utf-8", "replace").startswith(text_so_far)
-        check(len(with_lp) > 1 and streamed == content and aligned,
-              f"streamed logprobs per chunk ({len(with_lp)} chunks), equal to the whole reply's, never behind the "
-              f"text: {streamed[:1]} vs {content[:1]}")
+        # (How many chunks depends on how often this thread wakes: a loaded machine merges them.)
+        check(with_lp and streamed == content and aligned,
+              f"streamed logprobs ({len(with_lp)} chunks) equal to the whole reply's and never behind the text: "
+              f"{streamed[:1]} vs {content[:1]}")
         st, body = d.request("POST", "/v1/chat/completions", dict(chat, top_logprobs=2), token="tok-mail")
         check(st == 400 and body["error"]["param"] == "top_logprobs", f"top_logprobs without logprobs: {body}")
         st, body = d.request("POST", "/v1/completions", {"prompt": "the little dog", "max_tokens": 4,
@@ -236,6 +267,7 @@ def run(tmp, model):
         lp = body["choices"][0]["logprobs"] if st == 200 else {}
         check(len(lp.get("tokens", [])) == 4 and len(lp["token_logprobs"]) == 4 and len(lp["top_logprobs"][0]) <= 2
               and "".join(lp["tokens"]) == body["choices"][0]["text"], f"legacy completion logprobs: {st} {lp}")
+        embeddings_checks(d, model)
         calls = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1}"}}]
         history = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": None, "tool_calls": calls},
                    {"role": "tool", "tool_call_id": "c1", "content": "ok"}]
