@@ -25,7 +25,6 @@ std::string completion_id(const char* prefix) {
 void Service::chat_completions(const Caller& c, const HttpRequest& rq, HttpResponse& rs) {
   check_rate(c);
   Json body = api::parse_body(rq);
-  if (api::int_field(body, "n", 1, 1, 1) != 1) throw api::bad_request("only n = 1 is supported", "n");
   std::vector<ChatMessage> messages = api::read_messages(body);
   LoadedModel& m = model();
   CompletionJob job;
@@ -48,7 +47,6 @@ void Service::chat_completions(const Caller& c, const HttpRequest& rq, HttpRespo
 void Service::completions(const Caller& c, const HttpRequest& rq, HttpResponse& rs) {
   check_rate(c);
   Json body = api::parse_body(rq);
-  if (api::int_field(body, "n", 1, 1, 1) != 1) throw api::bad_request("only n = 1 is supported", "n");
   auto p = body.find("prompt");
   if (p == body.end() || !p->is_string()) throw api::bad_request("'prompt' must be a string", "prompt");
   LoadedModel& m = model();
@@ -79,6 +77,7 @@ void Service::submit_completion(const Caller& c, const api::Json& body, Completi
   }
   const SessionAdapter adapter = adapter_named(m, adapter_name, "adapter");
   job.stream = api::bool_field(body, "stream", false);
+  job.n = static_cast<int>(api::int_field(body, "n", 1, 1, 16));
   if (auto so = body.find("stream_options"); so != body.end() && so->is_object())
     job.include_usage = api::bool_field(*so, "include_usage", false);
   const QosClass q = qos_for(c, api::string_field(body, "qos", ""));
@@ -152,79 +151,89 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
   const std::string id = completion_id(job.chat ? "chatcmpl-" : "cmpl-");
   const int64_t created = static_cast<int64_t>(api::unix_now());
   const char* object = job.chat ? "chat.completion.chunk" : "text_completion";
-  auto chunk = [&](const std::string& text, const Json& finish, const char* field = "content") {
-    Json choice = job.chat ? Json{{"index", 0}, {"delta", Json::object()}, {"finish_reason", finish}}
-                           : Json{{"index", 0}, {"text", text}, {"finish_reason", finish}};
-    if (job.chat && !text.empty()) choice["delta"] = {{field, text}};
-    return Json{{"id", id}, {"object", object}, {"created", created}, {"model", model_name},
-                {"choices", Json::array({choice})}};
-  };
-
-  ScheduledRequest sr;
-  sr.app_id = app.id;
-  sr.qos = qos;
-  sr.sequence = &seq;
-  sr.request = job.request;
-  sr.client_gone = [&rs] { return rs.client_gone(); };
-  ContentStreamFilter content_filter(job.output.tools_active ? tool_call_triggers(job.output.style)
-                                                             : std::vector<std::string>{});
-  ReasoningStream reasoning(job.reasoning);
-  // Streamed log-probabilities ride on the chunk that carries their tokens'
-  // text, or on a later one while the text is held back.
   const bool want_logprobs = job.request.top_logprobs >= 0;
-  std::vector<TokenLogprob> unsent;
-  size_t received = 0, text_offset = 0;
-  auto with_logprobs = [&](Json c) {
-    if (!unsent.empty()) {
-      c["choices"][0]["logprobs"] = logprobs_json(unsent, seq.tokenizer(), job.chat, text_offset);
-      unsent.clear();
-    }
-    return c;
-  };
-  // Reasoning goes out as delta.reasoning_content, the rest through the filter.
-  auto stream_text = [&](const ReasoningSplit& part) {
-    std::string shown = content_filter.feed(part.content);
-    if (!part.reasoning.empty()) {
-      Json c = chunk(part.reasoning, nullptr, "reasoning_content");
-      if (!api::send_event(rs, shown.empty() ? with_logprobs(std::move(c)) : c)) return false;
-    }
-    return shown.empty() || api::send_event(rs, with_logprobs(chunk(shown, nullptr)));
-  };
-  bool streaming = false;
-  if (job.stream) {
-    if (!rs.start_stream(200, "text/event-stream")) return;
-    streaming = true;
-    if (job.chat) {
+  const bool streaming = job.stream;
+  if (streaming && !rs.start_stream(200, "text/event-stream")) return;
+  Json choices = Json::array();
+  size_t completion_tokens = 0;
+
+  // Choice `index` (n > 1: one after another on the same sequence, which
+  // keeps the prompt's KV; a given seed is seed + index). Streams its chunks,
+  // or adds its choice; false when the stream ended early.
+  auto run_choice = [&](int index) {
+    auto chunk = [&](const std::string& text, const Json& finish, const char* field = "content") {
+      Json choice = job.chat ? Json{{"index", index}, {"delta", Json::object()}, {"finish_reason", finish}}
+                             : Json{{"index", index}, {"text", text}, {"finish_reason", finish}};
+      if (job.chat && !text.empty()) choice["delta"] = {{field, text}};
+      return Json{{"id", id}, {"object", object}, {"created", created}, {"model", model_name},
+                  {"choices", Json::array({choice})}};
+    };
+    ScheduledRequest sr;
+    sr.app_id = app.id;
+    sr.qos = qos;
+    sr.sequence = &seq;
+    sr.request = job.request;
+    if (sr.request.sampling.seed != SamplingParams::kRandomSeed) sr.request.sampling.seed += static_cast<uint64_t>(index);
+    sr.client_gone = [&rs] { return rs.client_gone(); };
+    ContentStreamFilter content_filter(job.output.tools_active ? tool_call_triggers(job.output.style)
+                                                               : std::vector<std::string>{});
+    ReasoningStream reasoning(job.reasoning);
+    // Streamed log-probabilities ride on the chunk that carries their tokens'
+    // text, or on a later one while the text is held back.
+    std::vector<TokenLogprob> unsent;
+    size_t received = 0, text_offset = 0;
+    auto with_logprobs = [&](Json c) {
+      if (!unsent.empty()) {
+        c["choices"][0]["logprobs"] = logprobs_json(unsent, seq.tokenizer(), job.chat, text_offset);
+        unsent.clear();
+      }
+      return c;
+    };
+    // Reasoning goes out as delta.reasoning_content, the rest through the filter.
+    auto stream_text = [&](const ReasoningSplit& part) {
+      std::string shown = content_filter.feed(part.content);
+      if (!part.reasoning.empty()) {
+        Json c = chunk(part.reasoning, nullptr, "reasoning_content");
+        if (!api::send_event(rs, shown.empty() ? with_logprobs(std::move(c)) : c)) return false;
+      }
+      return shown.empty() || api::send_event(rs, with_logprobs(chunk(shown, nullptr)));
+    };
+    if (streaming && job.chat) {
       Json first = chunk("", nullptr);
       first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
       api::send_event(rs, first);
     }
-  }
-  GenerationResult r;
-  try {
-    r = scheduler.run(std::move(sr), [&](std::string_view text, const std::vector<TokenLogprob>& logprobs) {
-      if (!streaming) return true;
-      received += logprobs.size();
-      if (want_logprobs) unsent.insert(unsent.end(), logprobs.begin(), logprobs.end());
-      return stream_text(reasoning.feed(text));
-    });
-  } catch (const ServiceError& e) {
-    if (!streaming) throw;
-    api::send_event(rs, Json{{"error", {{"message", e.what()}, {"code", e.code}}}});
-    rs.end_stream();
-    return;
-  }
-  store.add_usage(app.id, static_cast<int64_t>(job.prompt.size() + r.tokens.size()));
-  bool has_calls = false;
-  const ReasoningSplit split = split_reasoning(r.text, job.reasoning);
-  Json message = job.chat ? assistant_message(job.output, split.content, has_calls) : Json();
-  if (job.chat && !split.reasoning.empty()) message["reasoning_content"] = split.reasoning;
-  const bool cut = r.finish == FinishReason::kMaxTokens || r.finish == FinishReason::kContextFull;
-  const std::string finish = has_calls && !cut ? "tool_calls" : finish_reason_name(r.finish);
-  Json usage = {{"prompt_tokens", job.prompt.size()}, {"completion_tokens", r.tokens.size()},
-                {"total_tokens", job.prompt.size() + r.tokens.size()}};
-  if (streaming) {
-    if (r.finish == FinishReason::kCancelled) return;  // the client went away
+    GenerationResult r;
+    try {
+      r = scheduler.run(std::move(sr), [&](std::string_view text, const std::vector<TokenLogprob>& logprobs) {
+        if (!streaming) return true;
+        received += logprobs.size();
+        if (want_logprobs) unsent.insert(unsent.end(), logprobs.begin(), logprobs.end());
+        return stream_text(reasoning.feed(text));
+      });
+    } catch (const ServiceError& e) {
+      if (!streaming) throw;
+      api::send_event(rs, Json{{"error", {{"message", e.what()}, {"code", e.code}}}});
+      rs.end_stream();
+      return false;
+    }
+    // The prompt counts once, each choice's tokens apiece.
+    store.add_usage(app.id, static_cast<int64_t>((index == 0 ? job.prompt.size() : 0) + r.tokens.size()));
+    completion_tokens += r.tokens.size();
+    bool has_calls = false;
+    const ReasoningSplit split = split_reasoning(r.text, job.reasoning);
+    Json message = job.chat ? assistant_message(job.output, split.content, has_calls) : Json();
+    if (job.chat && !split.reasoning.empty()) message["reasoning_content"] = split.reasoning;
+    const bool cut = r.finish == FinishReason::kMaxTokens || r.finish == FinishReason::kContextFull;
+    const std::string finish = has_calls && !cut ? "tool_calls" : finish_reason_name(r.finish);
+    if (!streaming) {
+      Json choice = job.chat ? Json{{"index", index}, {"message", message}, {"finish_reason", finish}}
+                             : Json{{"index", index}, {"text", r.text}, {"finish_reason", finish}};
+      if (want_logprobs) choice["logprobs"] = logprobs_json(r.logprobs, seq.tokenizer(), job.chat, text_offset);
+      choices.push_back(std::move(choice));
+      return true;
+    }
+    if (r.finish == FinishReason::kCancelled) return false;  // the client went away
     if (want_logprobs && received < r.logprobs.size())  // tokens whose text came with the end
       unsent.insert(unsent.end(), r.logprobs.begin() + static_cast<std::ptrdiff_t>(received), r.logprobs.end());
     if (job.chat) {
@@ -248,21 +257,25 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
     }
     if (!unsent.empty()) api::send_event(rs, with_logprobs(chunk("", nullptr)));  // the rest, before the finish
     api::send_event(rs, chunk("", finish));
+    return true;
+  };
+
+  for (int i = 0; i < job.n; ++i)
+    if (!run_choice(i)) return;
+  Json usage = {{"prompt_tokens", job.prompt.size()}, {"completion_tokens", completion_tokens},
+                {"total_tokens", job.prompt.size() + completion_tokens}};
+  if (streaming) {
     if (job.include_usage) {
-      Json u = chunk("", nullptr);
-      u["choices"] = Json::array();
-      u["usage"] = usage;
+      Json u = {{"id", id}, {"object", object}, {"created", created}, {"model", model_name},
+                {"choices", Json::array()}, {"usage", usage}};
       api::send_event(rs, u);
     }
     rs.write("data: [DONE]\n\n");
     rs.end_stream();
     return;
   }
-  Json choice = job.chat ? Json{{"index", 0}, {"message", message}, {"finish_reason", finish}}
-                         : Json{{"index", 0}, {"text", r.text}, {"finish_reason", finish}};
-  if (want_logprobs) choice["logprobs"] = logprobs_json(r.logprobs, seq.tokenizer(), job.chat, text_offset);
   api::send_json(rs, 200, {{"id", id}, {"object", job.chat ? "chat.completion" : "text_completion"},
-                           {"created", created}, {"model", model_name}, {"choices", Json::array({choice})},
+                           {"created", created}, {"model", model_name}, {"choices", std::move(choices)},
                            {"usage", usage}});
 }
 

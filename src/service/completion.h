@@ -16,6 +16,7 @@ struct CompletionJob {
   std::vector<int32_t> prompt;
   GenerationRequest request;
   bool stream = false, include_usage = false, chat = true;
+  int n = 1;  // choices, generated one after another
   OutputConstraint output;  // chat: tools and response_format
   ReasoningFormat reasoning;  // chat: <think> split off as reasoning_content
 };

@@ -106,6 +106,37 @@ def sse_events(resp):
     return events
 
 
+def choices_checks(d):
+    """n > 1: choice i is what a single request with seed + i gives; streamed, chunks carry their index."""
+    req = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 6, "temperature": 1.0, "seed": 5,
+           "ignore_eos": True}
+    st, body = d.request("POST", "/v1/chat/completions", dict(req, n=3), token="tok-mail")
+    got = [c["message"]["content"] for c in body.get("choices", [])] if st == 200 else []
+    singles = []
+    for i in range(3):
+        _, one = d.request("POST", "/v1/chat/completions", dict(req, seed=5 + i), token="tok-mail")
+        singles.append(one["choices"][0]["message"]["content"])
+    check(st == 200 and [c["index"] for c in body["choices"]] == [0, 1, 2] and got == singles and
+          len(set(got)) > 1 and body["usage"]["completion_tokens"] == 18,
+          f"n=3 choices are seeds 5, 6, 7: {got} vs {singles} {body.get('usage')}")
+    conn, resp = d.request("POST", "/v1/chat/completions", dict(req, n=3, stream=True), token="tok-mail", stream=True)
+    events = [e for e in sse_events(resp) if isinstance(e, dict) and e.get("choices")]
+    conn.close()
+    texts, finished = ["", "", ""], [None, None, None]
+    for e in events:
+        c = e["choices"][0]
+        texts[c["index"]] += c["delta"].get("content") or ""
+        finished[c["index"]] = c["finish_reason"] or finished[c["index"]]
+    check(texts == singles and finished == ["length"] * 3, f"n=3 streamed by index: {texts} {finished}")
+    st, body = d.request("POST", "/v1/completions", {"prompt": "the little dog", "max_tokens": 4, "n": 2, "seed": 9,
+                                                     "ignore_eos": True}, unix=True)
+    check(st == 200 and [c["index"] for c in body["choices"]] == [0, 1] and body["usage"]["completion_tokens"] == 8,
+          f"completions n=2: {st} {body}")
+    for n in (0, 17, "2"):
+        st, body = d.request("POST", "/v1/chat/completions", dict(req, n=n), token="tok-mail")
+        check(st == 400 and body["error"]["param"] == "n", f"n={n!r} refused: {st} {body}")
+
+
 def embeddings_checks(d, model):
     """/v1/embeddings: the same vectors as `onellm embed` (one engine path), OpenAI's shape and options."""
     st, body = d.request("POST", "/v1/embeddings", {"input": ["the little dog", "hello"]}, token="tok-mail")
@@ -268,6 +299,7 @@ def run(tmp, model):
         check(len(lp.get("tokens", [])) == 4 and len(lp["token_logprobs"]) == 4 and len(lp["top_logprobs"][0]) <= 2
               and "".join(lp["tokens"]) == body["choices"][0]["text"], f"legacy completion logprobs: {st} {lp}")
         embeddings_checks(d, model)
+        choices_checks(d)
         calls = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1}"}}]
         history = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": None, "tool_calls": calls},
                    {"role": "tool", "tool_call_id": "c1", "content": "ok"}]
