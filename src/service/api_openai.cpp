@@ -47,12 +47,25 @@ void Service::chat_completions(const Caller& c, const HttpRequest& rq, HttpRespo
 void Service::completions(const Caller& c, const HttpRequest& rq, HttpResponse& rs) {
   check_rate(c);
   Json body = api::parse_body(rq);
-  auto p = body.find("prompt");
-  if (p == body.end() || !p->is_string()) throw api::bad_request("'prompt' must be a string", "prompt");
+  auto found = body.find("prompt");
+  const Json* p = found == body.end() ? nullptr : &*found;
+  // A string or token ids (as llama-server takes them), or a list of one of those.
+  if (p != nullptr && p->is_array() && p->size() == 1 && !p->front().is_number()) p = &p->front();
+  const bool ids = p != nullptr && p->is_array() && !p->empty();
+  if (p == nullptr || !(p->is_string() || ids))
+    throw api::bad_request("'prompt' must be a string or token ids (one prompt per request)", "prompt");
   LoadedModel& m = model();
   CompletionJob job;
   job.chat = false;
-  job.prompt = m.tokenizer->encode(p->get<std::string>(), true, true);
+  if (ids) {
+    for (const Json& id : *p) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= m.tokenizer->n_vocab())
+        throw api::bad_request("'prompt' has an item that is not a token id of this model", "prompt");
+      job.prompt.push_back(id.get<int32_t>());
+    }
+  } else {
+    job.prompt = m.tokenizer->encode(p->get<std::string>(), true, true);
+  }
   if (job.prompt.empty()) throw api::bad_request("the prompt is empty and the model adds no BOS token", "prompt");
   job.request.max_tokens = api::int_field(body, "max_tokens", 16, 0, 1 << 20);
   job.request.grammar = read_text_grammar(body);

@@ -132,6 +132,18 @@ def choices_checks(d):
                                                      "ignore_eos": True}, unix=True)
     check(st == 200 and [c["index"] for c in body["choices"]] == [0, 1] and body["usage"]["completion_tokens"] == 8,
           f"completions n=2: {st} {body}")
+    # The prompt as token ids, or as a list of one prompt: the same completion as the text.
+    st, text = d.request("POST", "/v1/completions", {"prompt": "the little dog", "max_tokens": 4, "temperature": 0,
+                                                     "ignore_eos": True}, unix=True)
+    st2, tok = d.request("POST", "/v1/tokenize", {"content": "the little dog", "add_special": True}, unix=True)
+    for prompt in (tok.get("tokens"), ["the little dog"], [tok.get("tokens")]):
+        st3, same = d.request("POST", "/v1/completions", {"prompt": prompt, "max_tokens": 4, "temperature": 0,
+                                                          "ignore_eos": True}, unix=True)
+        check(st == st2 == st3 == 200 and same["choices"][0]["text"] == text["choices"][0]["text"] and
+              same["usage"]["prompt_tokens"] == text["usage"]["prompt_tokens"], f"prompt {prompt}: {st3} {same}")
+    for prompt in ([], ["a", "b"], [1, "x"], [10 ** 9], 5):
+        st, body = d.request("POST", "/v1/completions", {"prompt": prompt}, unix=True)
+        check(st == 400 and body["error"]["param"] == "prompt", f"prompt {prompt!r} refused: {st} {body}")
     for n in (0, 17, "2"):
         st, body = d.request("POST", "/v1/chat/completions", dict(req, n=n), token="tok-mail")
         check(st == 400 and body["error"]["param"] == "n", f"n={n!r} refused: {st} {body}")
