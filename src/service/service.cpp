@@ -230,7 +230,9 @@ void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
     }
     if (p == "/v1/chat/completions" && rq.method == "POST") return chat_completions(caller, rq, rs);
     if (p == "/v1/completions" && rq.method == "POST") return completions(caller, rq, rs);
-    if (p == "/v1/tokenize" && rq.method == "POST") return tokenize(caller, rq, rs);
+    // Also at llama-server's paths, for its clients.
+    if ((p == "/v1/tokenize" || p == "/tokenize") && rq.method == "POST") return tokenize(caller, rq, rs);
+    if ((p == "/v1/detokenize" || p == "/detokenize") && rq.method == "POST") return detokenize(caller, rq, rs);
     if (p == "/v1/embeddings" && rq.method == "POST") return embeddings(caller, rq, rs);
     if (p == "/v1/sessions" || p.rfind("/v1/sessions/", 0) == 0) return sessions_api(caller, rq, rs);
     api::send_json(rs, 404, {{"error", {{"message", "no route for " + rq.method + " " + p}, {"type", "invalid_request_error"},

@@ -112,6 +112,7 @@ class Service {
   void sessions_api(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
   void session_message(const Caller& c, const std::string& id, const HttpRequest& rq, HttpResponse& rs);
   void tokenize(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
+  void detokenize(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
   void embeddings(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
   void status(HttpResponse& rs);
   void metrics(HttpResponse& rs);

@@ -246,6 +246,10 @@ def run(tmp, model):
                                                     "max_tokens": 2}, token="tok-mail")
         st, body = d.request("POST", "/v1/tokenize", {"content": "the little dog"}, unix=True)
         check(st == 200 and len(body["tokens"]) > 0, "tokenize")
+        st, back = d.request("POST", "/detokenize", {"tokens": body.get("tokens")}, unix=True)
+        check(st == 200 and back["content"] == "the little dog", f"detokenize: {st} {back}")
+        st, back = d.request("POST", "/v1/detokenize", {"tokens": [10 ** 9]}, unix=True)
+        check(st == 400 and back["error"]["param"] == "tokens", f"detokenize bad id: {st} {back}")
 
         # typed errors
         st, body = d.request("POST", "/v1/chat/completions", raw="{not json", token="tok-mail")
