@@ -36,8 +36,9 @@ void Sequence::eval(const int32_t* tokens, int64_t n, float* hidden) {
   const int64_t D = model_.config().n_embd;
   for (int64_t done = 0; done < n;) {
     int64_t chunk = std::min(options_.n_batch, n - done);
-    Model::ForwardSegment segment{tokens + done, chunk, &cache_, logits_.data(), false, options_.lora.get()};
-    if (hidden != nullptr) segment = {tokens + done, chunk, &cache_, nullptr, true, options_.lora.get(), hidden + done * D};
+    float* const rows = hidden != nullptr ? hidden + done * D : nullptr;  // all rows' hidden states, no logits
+    const Model::ForwardSegment segment{tokens + done, chunk, &cache_, rows ? nullptr : logits_.data(),
+                                        rows != nullptr, options_.lora.get(), rows};
     model_.forward_batch(&segment, 1, pool_, options_.math);
     tokens_.insert(tokens_.end(), tokens + done, tokens + done + chunk);
     done += chunk;
@@ -127,8 +128,7 @@ std::vector<float> Sequence::all_logits(const std::vector<int32_t>& prompt) {
   if (n > cache_.capacity())
     throw Error("the prompt has " + std::to_string(n) + " tokens, more than the context of " +
                 std::to_string(cache_.capacity()));
-  cache_.clear();
-  tokens_.clear();
+  clear();
   const int64_t V = model_.config().n_vocab;
   std::vector<float> out(static_cast<size_t>(n * V));
   for (int64_t done = 0; done < n;) {
