@@ -58,6 +58,9 @@ class Renderer {
 
 // ---- builtins (jinja_builtins.cpp, jinja_methods.cpp) ----
 Value apply_filter(Renderer& r, const std::string& name, const Value& input, CallArgs& args);
+// format, center, truncate, urlencode, batch, slice (jinja_filters_text.cpp):
+// false when `name` is none of them.
+bool apply_text_filter(const std::string& name, const Value& input, CallArgs& args, Value& out);
 bool apply_test(Renderer& r, const std::string& name, const Value& input, CallArgs& args);
 // Jinja's getattr: methods of strings and dicts, then dict keys.
 Value get_attribute(Renderer& r, const Value& object, const std::string& name);

@@ -12,10 +12,11 @@ namespace {
 
 const std::set<std::string>& filter_names() {
   static const std::set<std::string> names = {
-      "abs", "attr", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float",
-      "indent", "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject",
-      "rejectattr", "replace", "reverse", "round", "safe", "select", "selectattr", "sort", "string", "sum",
-      "title", "tojson", "trim", "unique", "upper", "wordcount"};
+      "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape",
+      "first", "float", "format", "indent", "int", "items", "join", "last", "length", "list", "lower", "map",
+      "max", "min", "reject", "rejectattr", "replace", "reverse", "round", "safe", "select", "selectattr",
+      "slice", "sort", "string", "sum", "title", "tojson", "trim", "truncate", "unique", "upper", "urlencode",
+      "wordcount"};
   return names;
 }
 
@@ -396,6 +397,7 @@ Value apply_filter(Renderer& r, const std::string& name, const Value& input, Cal
     if (!a0 || !a0->is_string()) throw Error("attr: needs an attribute name");
     return get_attribute(r, input, a0->as_string());
   }
+  if (Value out; apply_text_filter(name, input, args, out)) return out;
   throw Error("unknown filter '" + name + "'");
 }
 

@@ -27,6 +27,7 @@ except ImportError:
     print("SKIP: python3-jinja2 is not installed", file=sys.stderr)
     sys.exit(77)
 
+TRUNCATE_ARGS = ('', ', true', ', false, ' + repr('>>'), ', leeway=0', ', killwords=true, leeway=1')
 CONTEXT = {"s": "Hello, Wörld  ", "t": "straße ÉCOLE x-ray", "e": "", "csv": "a,b,,c", "n": 7, "z": 0, "neg": -3,
            "f": 2.5, "g": -0.75, "l": [3, 1, 2, 3], "sl": ["b", "a", "C", "é"], "el": [],
            "d": {"b": 1, "a": "x", "c": [1, 2]},
@@ -99,7 +100,26 @@ class Gen:
             lambda: f"({self.lst(d + 1)}|first|string)", lambda: f"({self.lst(d + 1)}|last|string)",
             lambda: "d.a", lambda: "d.get('a')", lambda: "d.get('q', 'none')",
             lambda: f"objs[{self.pick('0', '-1')}].name",
-            lambda: f"{self.strvar()}.split({self.pick('', repr(','), repr(' '))})|join('|')")()
+            lambda: f"{self.strvar()}.split({self.pick('', repr(','), repr(' '))})|join('|')",
+            lambda: f"({self.str(d + 1)}|center({self.pick('5', '10', '11', '20')}))",
+            lambda: f"(({self.str(d + 1)} * 4)|truncate({self.pick('5', '8', '12')}"
+                    f"{self.pick(*TRUNCATE_ARGS)}))",
+            lambda: self.formatted(d),
+            lambda: f"({self.pick(self.str(d + 1), self.dct(d + 1))}|urlencode)")()
+
+    def formatted(self, d):
+        """Python's printf-style % through |format, the arguments matching the conversions."""
+        n, s = (lambda: self.num(d + 1)), (lambda: self.str(d + 1))
+        return self.pick(
+            lambda: f"('%s and %s'|format({s()}, {n()}))",
+            lambda: f"('%5.2f|%-6d|%+d|% d'|format({n()}, {n()}, {n()}, {n()}))",
+            lambda: f"('%04x|%X|%#x|%#o|%o'|format({self.pick('7', '255', '-12', '0')}, 171, 255, 8, -9))",
+            lambda: f"('%(a)s=%(b)r'|format(a={s()}, b={self.pick(n(), s())}))",
+            lambda: f"('[%10s|%-10s|%.3s|%r]'|format({s()}, {s()}, {s()}, {s()}))",
+            lambda: f"('%e %g %G %.3e %10.4f %-8.1f|'|format({n()}, {n()}, {n()}, {n()}, {n()}, {n()}))",
+            lambda: f"('%c%c|%%%s%%|%i|%05d'|format(65, 'é', {s()}, {n()}, {n()}))",
+            lambda: f"('%s|%s|%d'|format({self.pick('nul', 'tr', 'fa', 'l')}, {self.lst(d + 1)}, "
+                    f"{self.pick('tr', 'fa')}))")()
 
     def numlist(self, d=0):
         return self.pick("l", "el", "[1, 2.5, -3]", "objs|map(attribute='v')|list", f"({self.pick('l', '[2, 1]')}|sort)",
@@ -124,7 +144,10 @@ class Gen:
             lambda: f"[{', '.join(self.pick(self.num(d + 1), self.str(d + 1)) for _ in range(self.r.randrange(4)))}]",
             lambda: "(d|dictsort)", lambda: "(d.items()|list)", lambda: "(d|items|list)",
             lambda: f"(l|select('{self.pick('odd', 'even')}')|list)",
-            lambda: f"(l|{self.pick('min', 'max')}|string|list)")()
+            lambda: f"(l|{self.pick('min', 'max')}|string|list)",
+            lambda: f"({self.lst(d + 1)}|batch({self.pick('1', '2', '3')}{self.pick('', ', ' + repr('F'))})|list)",
+            lambda: f"({self.pick(self.lst(d + 1), self.str(d + 1))}|slice({self.pick('1', '2', '3', '4')}"
+                    f"{self.pick('', ', 0')})|list)")()
 
     def dct(self, d=0):
         if d > 2:
