@@ -28,11 +28,13 @@ int embed_command(int argc, char** argv) {
   }
   if (inputs.empty()) throw Error("usage: onellm embed [-m MODEL] (-p TEXT | -f FILE | --tokens 1,2,3) "
                                   "[--pooling mean|cls|last] [--no-normalize] [--exact] [-b N]");
-  Pooling pooling = default_pooling(m.model->config());
+  Pooling pooling = Pooling::kNone;
   if (auto p = a.get({"--pooling"})) {
     std::optional<Pooling> named = pooling_named(*p);
     if (!named) throw Error("--pooling " + *p + ": expected mean, cls or last");
     pooling = *named;
+  } else {
+    pooling = default_pooling(m.model->config());
   }
   SequenceOptions so;
   so.n_ctx = a.get_int({"-c", "--ctx-size"}, 0);

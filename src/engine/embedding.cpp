@@ -29,6 +29,8 @@ Pooling default_pooling(const ModelConfig& config) {
   switch (config.pooling_type) {
     case 2: return Pooling::kCls;
     case 3: return Pooling::kLast;
+    case 4: throw Error("the model's pooling_type is 4 (rank): a reranker, whose scores onellm does not compute; "
+                        "name a pooling (mean, cls, last) to embed with it anyway");
     default: return Pooling::kMean;
   }
 }

@@ -46,7 +46,8 @@ enum class Pooling { kNone, kMean, kCls, kLast };
 std::optional<Pooling> pooling_named(std::string_view name);
 const char* pooling_name(Pooling p);
 // The model's own pooling (ModelConfig::pooling_type: mean, cls or last);
-// mean for a model that names none, as for chat models.
+// mean for a model that names none, as for chat models. Throws Error for a
+// reranker's (rank).
 Pooling default_pooling(const ModelConfig& config);
 
 struct GenerationRequest {

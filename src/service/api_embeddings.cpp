@@ -68,11 +68,17 @@ void Service::embeddings(const Caller& c, const HttpRequest& rq, HttpResponse& r
   Json body = api::parse_body(rq);
   LoadedModel& m = model();
   const std::vector<std::vector<int32_t>> inputs = read_inputs(body, *m.tokenizer);
-  Pooling pooling = default_pooling(m.model->config());
+  Pooling pooling = Pooling::kNone;
   if (body.contains("pooling") && !body["pooling"].is_null()) {
     const std::optional<Pooling> named = pooling_named(api::string_field(body, "pooling", ""));
     if (!named) throw api::bad_request("'pooling' must be mean, cls or last", "pooling");
     pooling = *named;
+  } else {
+    try {
+      pooling = default_pooling(m.model->config());
+    } catch (const Error& e) {
+      throw api::bad_request(e.what(), "pooling");
+    }
   }
   const std::string format = api::string_field(body, "encoding_format", "float");
   if (format != "float" && format != "base64")

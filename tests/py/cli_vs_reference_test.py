@@ -262,6 +262,13 @@ def embeddings_match(binary, tmp):
         name, got = cpp_embed(binary, tagged, tokens, "--exact")
         checks.append(("pooling_type 3 is last", name == "last" and
                        float(np.abs(got - pooled["last"] / np.linalg.norm(pooled["last"])).max()) < 1e-5))
+        ranker = os.path.join(tmp, f"{arch}-pooling-rank.gguf")
+        gguf_ref.rewrite_gguf(path, ranker, [(arch + ".pooling_type", gguf_ref.UINT32, 4)])
+        r = run([binary, "embed", "-m", ranker, "--tokens", "1,2,3"])
+        checks.append(("pooling_type 4 refused", r.returncode == 1 and "rank" in r.stderr))
+        _, named = cpp_embed(binary, ranker, tokens, "--exact", "--pooling", "mean")
+        checks.append(("a reranker with --pooling mean", float(np.abs(named - pooled["mean"] /
+                                                                       np.linalg.norm(pooled["mean"])).max()) < 1e-5))
         bad = [label for label, ok in checks if not ok]
         print(f"{'ok  ' if not bad else 'FAIL'} embeddings {arch}: {len(checks)} checks"
               + (f", failed: {', '.join(bad)}" if bad else ""))
