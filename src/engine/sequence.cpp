@@ -30,15 +30,23 @@ Sequence::Sequence(const Model& model, const Tokenizer& tokenizer, ThreadPool* p
   if (options_.n_batch <= 0) options_.n_batch = 512;
 }
 
+namespace {
+// A pass over n tokens of one sequence that ends in the last token's logits,
+// or, given `hidden`, in every token's final hidden state and no logits.
+Model::ForwardSegment output_segment(const Model& model, const int32_t* tokens, int64_t n, KvCache* cache,
+                                     std::vector<float>& logits, const LoraWeights* lora, float* hidden) {
+  if (hidden != nullptr) logits.clear();  // not computed
+  else logits.resize(static_cast<size_t>(model.config().n_vocab));
+  return {tokens, n, cache, hidden != nullptr ? nullptr : logits.data(), hidden != nullptr, lora, hidden};
+}
+}  // namespace
+
 void Sequence::eval(const int32_t* tokens, int64_t n, float* hidden) {
-  if (hidden != nullptr) logits_.clear();  // not computed
-  else logits_.resize(static_cast<size_t>(model_.config().n_vocab));
   const int64_t D = model_.config().n_embd;
   for (int64_t done = 0; done < n;) {
     int64_t chunk = std::min(options_.n_batch, n - done);
-    float* const rows = hidden != nullptr ? hidden + done * D : nullptr;  // all rows' hidden states, no logits
-    const Model::ForwardSegment segment{tokens + done, chunk, &cache_, rows ? nullptr : logits_.data(),
-                                        rows != nullptr, options_.lora.get(), rows};
+    const Model::ForwardSegment segment = output_segment(model_, tokens + done, chunk, &cache_, logits_,
+                                                         options_.lora.get(), hidden ? hidden + done * D : nullptr);
     model_.forward_batch(&segment, 1, pool_, options_.math);
     tokens_.insert(tokens_.end(), tokens + done, tokens + done + chunk);
     done += chunk;
@@ -65,13 +73,7 @@ void Sequence::eval_batch(Sequence* const* sequences, const int32_t* const* toke
 namespace {
 Model::Pass begin_chunk_pass(Sequence& seq, KvCache& cache, std::vector<float>& logits, const int32_t* tokens,
                              int64_t n, MathMode math, float* hidden) {
-  if (hidden != nullptr) {
-    logits.clear();
-    const Model::ForwardSegment segment{tokens, n, &cache, nullptr, true, seq.lora(), hidden};
-    return seq.model().begin_pass(&segment, 1, seq.pool(), math);
-  }
-  logits.resize(static_cast<size_t>(seq.model().config().n_vocab));
-  const Model::ForwardSegment segment{tokens, n, &cache, logits.data(), false, seq.lora()};
+  const Model::ForwardSegment segment = output_segment(seq.model(), tokens, n, &cache, logits, seq.lora(), hidden);
   return seq.model().begin_pass(&segment, 1, seq.pool(), math);
 }
 }  // namespace

@@ -37,15 +37,7 @@ std::vector<std::vector<int32_t>> read_inputs(const Json& body, const Tokenizer&
   auto it = body.find("input");
   if (it == body.end() || it->is_null()) throw api::bad_request("'input' is required", "input");
   std::vector<std::vector<int32_t>> out;
-  auto token_ids = [&](const Json& ids) {
-    std::vector<int32_t> v;
-    for (const Json& id : ids) {
-      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= tok.n_vocab())
-        throw api::bad_request("'input' has a token id outside the vocabulary", "input");
-      v.push_back(id.get<int32_t>());
-    }
-    return v;
-  };
+  auto token_ids = [&](const Json& ids) { return api::read_token_ids(ids, tok.n_vocab(), "input"); };
   auto one = [&](const Json& x) {
     if (x.is_string()) out.push_back(tok.encode(x.get<std::string>(), true, false));
     else if (x.is_array()) out.push_back(token_ids(x));

@@ -57,15 +57,8 @@ void Service::completions(const Caller& c, const HttpRequest& rq, HttpResponse& 
   LoadedModel& m = model();
   CompletionJob job;
   job.chat = false;
-  if (ids) {
-    for (const Json& id : *p) {
-      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= m.tokenizer->n_vocab())
-        throw api::bad_request("'prompt' has an item that is not a token id of this model", "prompt");
-      job.prompt.push_back(id.get<int32_t>());
-    }
-  } else {
-    job.prompt = m.tokenizer->encode(p->get<std::string>(), true, true);
-  }
+  job.prompt = ids ? api::read_token_ids(*p, m.tokenizer->n_vocab(), "prompt")
+                   : m.tokenizer->encode(p->get<std::string>(), true, true);
   if (job.prompt.empty()) throw api::bad_request("the prompt is empty and the model adds no BOS token", "prompt");
   job.request.max_tokens = api::int_field(body, "max_tokens", 16, 0, 1 << 20);
   job.request.grammar = read_text_grammar(body);
@@ -186,7 +179,8 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
     sr.qos = qos;
     sr.sequence = &seq;
     sr.request = job.request;
-    if (sr.request.sampling.seed != SamplingParams::kRandomSeed) sr.request.sampling.seed += static_cast<uint64_t>(index);
+    if (sr.request.sampling.seed != SamplingParams::kRandomSeed)
+      sr.request.sampling.seed += static_cast<uint64_t>(index);
     sr.client_gone = [&rs] { return rs.client_gone(); };
     ContentStreamFilter content_filter(job.output.tools_active ? tool_call_triggers(job.output.style)
                                                                : std::vector<std::string>{});

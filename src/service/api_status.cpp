@@ -28,12 +28,7 @@ void Service::detokenize(const Caller& c, const HttpRequest& rq, HttpResponse& r
   auto ids = body.find("tokens");
   if (ids == body.end() || !ids->is_array()) throw api::bad_request("'tokens' must be an array of token ids", "tokens");
   LoadedModel& m = model();
-  std::vector<int32_t> tokens;
-  for (const Json& id : *ids) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= m.tokenizer->n_vocab())
-      throw api::bad_request("'tokens' has an item that is not a token id of this model", "tokens");
-    tokens.push_back(id.get<int32_t>());
-  }
+  const std::vector<int32_t> tokens = api::read_token_ids(*ids, m.tokenizer->n_vocab(), "tokens");
   api::send_json(rs, 200, {{"content", m.tokenizer->decode(tokens, false, true)}});  // invalid UTF-8 -> U+FFFD
   (void)c;
 }

@@ -116,6 +116,16 @@ void read_template_kwargs(const Json& body, ChatTemplateOptions& options) {
   }
 }
 
+std::vector<int32_t> read_token_ids(const Json& ids, int32_t n_vocab, const std::string& param) {
+  std::vector<int32_t> out;
+  for (const Json& id : ids) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= n_vocab)
+      throw bad_request("'" + param + "' has an item that is not a token id of this model", param);
+    out.push_back(id.get<int32_t>());
+  }
+  return out;
+}
+
 void read_sampling(const Json& body, GenerationRequest& r, int32_t n_vocab) {
   SamplingParams& p = r.sampling;
   // OpenAI defaults: temperature 1, top_p 1, no top-k/min-p unless asked.

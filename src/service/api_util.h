@@ -40,6 +40,10 @@ std::vector<ChatMessage> read_messages(const Json& body);
 // enable_thinking) into options; BAD_REQUEST naming the field otherwise.
 void read_template_kwargs(const Json& body, ChatTemplateOptions& options);
 
+// A JSON array of token ids of a vocabulary of n_vocab; BAD_REQUEST naming
+// `param` for any item that is not one.
+std::vector<int32_t> read_token_ids(const Json& ids, int32_t n_vocab, const std::string& param);
+
 // temperature, top_p, top_k, min_p, seed, penalties, stop, logit_bias.
 void read_sampling(const Json& body, GenerationRequest& request, int32_t n_vocab);
 

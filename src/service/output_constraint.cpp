@@ -42,6 +42,11 @@ std::string response_format_gbnf(const api::Json& body, std::string& root_rule) 
   }
 }
 
+// `root ::= root_rule` over `rules` and the JSON primitives.
+std::shared_ptr<const Grammar> json_grammar(const std::string& root_rule, const std::string& rules) {
+  return Grammar::parse("root ::= " + root_rule + "\n" + rules + json_primitives_gbnf());
+}
+
 // llama-server's "grammar" (GBNF text) or "json_schema" (a schema object), or
 // null when the request has neither.
 std::shared_ptr<const Grammar> grammar_fields(const api::Json& body) {
@@ -58,9 +63,10 @@ std::shared_ptr<const Grammar> grammar_fields(const api::Json& body) {
     }
   }
   if (!has_schema) return nullptr;
-  if (!js->is_object() && !js->is_boolean()) throw api::bad_request("'json_schema' must be a JSON Schema", "json_schema");
+  if (!js->is_object() && !js->is_boolean())
+    throw api::bad_request("'json_schema' must be a JSON Schema", "json_schema");
   try {
-    return Grammar::parse("root ::= response\n" + json_schema_gbnf_rules(*js, "response") + json_primitives_gbnf());
+    return json_grammar("response", json_schema_gbnf_rules(*js, "response"));
   } catch (const Error& e) {
     throw api::bad_request(e.what(), "json_schema");
   }
@@ -76,7 +82,7 @@ std::shared_ptr<const Grammar> read_text_grammar(const api::Json& body) {
   if (grammar) throw api::bad_request("'response_format' cannot be combined with 'grammar' or 'json_schema'",
                                       "response_format");
   try {
-    return Grammar::parse("root ::= " + root + "\n" + rules + json_primitives_gbnf());
+    return json_grammar(root, rules);
   } catch (const Error& e) {
     throw api::bad_request(e.what(), "response_format");
   }
@@ -131,7 +137,7 @@ OutputConstraint read_output_constraint(const api::Json& body, const ChatTemplat
       oc.grammar = std::move(tc.grammar);
       oc.triggers = std::move(tc.triggers);
     } else if (!response_root.empty()) {
-      oc.grammar = Grammar::parse("root ::= " + response_root + "\n" + response_rules + json_primitives_gbnf());
+      oc.grammar = json_grammar(response_root, response_rules);
     } else if (oc.tools.empty() && body.value("tool_choice", api::Json()) != "none") {
       oc.grammar = defaults.builtin_tools.grammar;  // the model's own tools, not shown (tool_calls.h)
       oc.triggers = defaults.builtin_tools.triggers;

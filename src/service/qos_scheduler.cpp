@@ -208,7 +208,9 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
     const std::vector<TokenLogprob>& all = j->gen->result().logprobs;
     std::lock_guard<std::mutex> g(j->out_mu);
     j->pending += text;
-    for (; j->logprobs_handed < all.size(); ++j->logprobs_handed) j->pending_logprobs.push_back(all[j->logprobs_handed]);
+    j->pending_logprobs.insert(j->pending_logprobs.end(), all.begin() + static_cast<std::ptrdiff_t>(j->logprobs_handed),
+                               all.end());
+    j->logprobs_handed = all.size();
     j->out_cv.notify_one();
   };
   auto settle = [&](Job* j) {
