@@ -76,7 +76,7 @@ void Service::embeddings(const Caller& c, const HttpRequest& rq, HttpResponse& r
   if (format != "float" && format != "base64")
     throw api::bad_request("'encoding_format' must be float or base64", "encoding_format");
   const int64_t D = m.model->config().n_embd;
-  // "dimensions": the first N, normalized again (Matryoshka-trained models).
+  // "dimensions": the first N (Matryoshka-trained models).
   const int64_t dims = api::int_field(body, "dimensions", D, 1, D);
   const bool normalize = api::bool_field(body, "normalize", true);
   const QosClass q = qos_for(c, api::string_field(body, "qos", ""));
@@ -84,40 +84,53 @@ void Service::embeddings(const Caller& c, const HttpRequest& rq, HttpResponse& r
   for (const auto& ids : inputs) total += ids.size();
   check_tokens(c, total, 0);
 
+  std::vector<std::vector<float>> vectors;
+  if (!embed_inputs(c, q, inputs, {pooling, normalize, dims, false, "input"}, rs, vectors)) return;  // client gone
   Json data = Json::array();
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    Json embedding = format == "base64" ? Json(base64_of_floats(vectors[i])) : Json(vectors[i]);
+    data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::move(embedding)}});
+  }
+  api::send_json(rs, 200, {{"object", "list"}, {"data", std::move(data)}, {"model", model_name()},
+                           {"usage", {{"prompt_tokens", total}, {"total_tokens", total}}}});
+}
+
+bool Service::embed_inputs(const Caller& c, const QosClass& q, std::vector<std::vector<int32_t>> inputs,
+                           const EmbedOptions& o, HttpResponse& rs, std::vector<std::vector<float>>& vectors) {
+  const int64_t D = model().model->config().n_embd;
   for (size_t i = 0; i < inputs.size(); ++i) {
     std::unique_lock<std::mutex> hold;
     std::unique_ptr<SessionLease> lease = scratch_lease(c, inputs[i], q.priority, 0, SessionAdapter{}, hold);
     Sequence& seq = lease->sequence();
+    if (o.truncate && static_cast<int64_t>(inputs[i].size()) > seq.n_ctx())
+      inputs[i].resize(static_cast<size_t>(seq.n_ctx()));
     if (static_cast<int64_t>(inputs[i].size()) > seq.n_ctx())
       throw ServiceError("CONTEXT_TOO_LONG", "input " + std::to_string(i) + " has " + std::to_string(inputs[i].size()) +
                                                  " tokens; the context holds " + std::to_string(seq.n_ctx()),
-                         400, 0, "input");
+                         400, 0, o.param);
     ScheduledRequest sr;
     sr.app_id = c.app->id;
     sr.qos = q;
     sr.sequence = &seq;
     sr.request.prompt = inputs[i];
     sr.request.max_tokens = 0;
-    sr.request.embed = pooling;
-    sr.request.embed_normalize = normalize;
+    sr.request.embed = o.pooling;
+    sr.request.embed_normalize = o.normalize && o.dims == D;  // a shortened vector is normalized below
     sr.client_gone = [&rs] { return rs.client_gone(); };
     GenerationResult r = scheduler_->run(std::move(sr), nullptr);
-    if (r.finish == FinishReason::kCancelled) return;  // the client went away
+    if (r.finish == FinishReason::kCancelled) return false;
     store_->add_usage(c.app->id, static_cast<int64_t>(inputs[i].size()));
     std::vector<float> e = std::move(r.embedding);
-    if (dims < D) {
-      e.resize(static_cast<size_t>(dims));
+    if (o.dims < D) {  // the first N (Matryoshka-trained models)
+      e.resize(static_cast<size_t>(o.dims));
       double norm = 0;
       for (float x : e) norm += static_cast<double>(x) * x;
-      if (normalize && norm > 0)
+      if (o.normalize && norm > 0)
         for (float& x : e) x = static_cast<float>(x / std::sqrt(norm));
     }
-    Json embedding = format == "base64" ? Json(base64_of_floats(e)) : Json(e);
-    data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::move(embedding)}});
+    vectors.push_back(std::move(e));
   }
-  api::send_json(rs, 200, {{"object", "list"}, {"data", std::move(data)}, {"model", model_name()},
-                           {"usage", {{"prompt_tokens", total}, {"total_tokens", total}}}});
+  return true;
 }
 
 }  // namespace onellm

@@ -50,5 +50,6 @@ void read_sampling(const Json& body, GenerationRequest& request, int32_t n_vocab
 // A JSON string that is valid UTF-8 whatever the model produced.
 std::string safe_text(const std::string& s);
 double unix_now();
+std::string rfc3339_now();  // "2026-12-07T16:26:31.123456789Z" (UTC, nanoseconds), as Ollama writes times
 
 }  // namespace onellm::api

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "service/api_ollama.h"
 #include "service/api_util.h"
 #include "tokenizer/chat_template.h"
 
@@ -100,6 +101,7 @@ Service::LoadedModel& Service::model() {
     co.disk_format = kv_format_for_cache(options_.kv_type);
     co.always_load = options_.kv_restore == "load";
     m->context = std::make_unique<ContextStore>(*m->model, *m->tokenizer, m->pool.get(), options_.model_path, co);
+    remember_model_facts(*m);
     model_ = std::move(m);
     std::fprintf(stderr, "onellm serve: model loaded: %s\n", options_.model_path.c_str());
   } catch (const Error& e) {
@@ -208,6 +210,7 @@ void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
                    api::safe_text(rq.path).substr(1, api::safe_text(rq.path).size() - 2).c_str(), rs.status(), ms);
     }
   } log_line{rq, rs, app_id, t0};
+  const bool ollama = rq.path.rfind("/api/", 0) == 0;  // Ollama's API answers errors in its own shape
   try {
     const std::string& p = rq.path;
     if (p == "/health") {
@@ -215,6 +218,10 @@ void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
       return;
     }
     if (p == "/metrics") return metrics(rs);
+    if (p == "/" && (rq.method == "GET" || rq.method == "HEAD")) {  // Ollama's clients probe it
+      rs.send(200, "text/plain; charset=utf-8", "onellm is running (OpenAI API at /v1, Ollama API at /api)\n");
+      return;
+    }
     Caller caller = identify(rq);
     app_id = caller.app->id;
     if (p == "/v1/status" && rq.method == "GET") return status(rs);
@@ -235,14 +242,15 @@ void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
     if ((p == "/v1/detokenize" || p == "/detokenize") && rq.method == "POST") return detokenize(caller, rq, rs);
     if (p == "/v1/embeddings" && rq.method == "POST") return embeddings(caller, rq, rs);
     if (p == "/v1/sessions" || p.rfind("/v1/sessions/", 0) == 0) return sessions_api(caller, rq, rs);
+    if (ollama) return ollama_api(caller, rq, rs);
     api::send_json(rs, 404, {{"error", {{"message", "no route for " + rq.method + " " + p}, {"type", "invalid_request_error"},
                                         {"code", "NOT_FOUND"}, {"param", nullptr}}}});
   } catch (const ServiceError& e) {
     errors_total_++;
-    api::send_error(rs, e);
+    ollama ? send_ollama_error(rs, e) : api::send_error(rs, e);
   } catch (const Error& e) {
     errors_total_++;
-    api::send_error(rs, api::bad_request(e.what()));
+    ollama ? send_ollama_error(rs, api::bad_request(e.what())) : api::send_error(rs, api::bad_request(e.what()));
   }
 }
 

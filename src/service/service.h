@@ -114,6 +114,25 @@ class Service {
   void tokenize(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
   void detokenize(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
   void embeddings(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
+  struct EmbedOptions {
+    Pooling pooling = Pooling::kMean;
+    bool normalize = true;  // L2, after the cut to `dims`
+    int64_t dims = 0;       // the first values kept (n_embd: all)
+    bool truncate = false;  // cut inputs longer than the context instead of CONTEXT_TOO_LONG naming `param`
+    const char* param = "input";
+  };
+  // Embeds each input in the app's class q, counted in its usage. False when
+  // the client went away.
+  bool embed_inputs(const Caller& c, const QosClass& q, std::vector<std::vector<int32_t>> inputs,
+                    const EmbedOptions& options, HttpResponse& rs, std::vector<std::vector<float>>& vectors);
+  // Ollama's API (/api/*): api_ollama.cpp and api_ollama_models.cpp.
+  void ollama_api(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
+  void ollama_generate(const Caller& c, const HttpRequest& rq, HttpResponse& rs, bool chat);
+  void ollama_embed(const Caller& c, const HttpRequest& rq, HttpResponse& rs, bool legacy);
+  void ollama_tags(HttpResponse& rs, bool running);
+  void ollama_show(const HttpRequest& rq, HttpResponse& rs);
+  nlohmann::ordered_json ollama_model_entry(const std::string& name, const std::string& parent);
+  void remember_model_facts(const LoadedModel& m);  // into model_facts_, under model_mu_
   void status(HttpResponse& rs);
   void metrics(HttpResponse& rs);
 
@@ -123,6 +142,7 @@ class Service {
   std::unique_ptr<QosScheduler> scheduler_;
   std::mutex model_mu_;
   std::unique_ptr<LoadedModel> model_;
+  nlohmann::ordered_json model_facts_;  // size, digest, details... of the file, from its first load
   std::chrono::steady_clock::time_point last_used_;
   std::mutex slots_mu_;
   std::map<std::string, std::shared_ptr<SessionSlot>> slots_;  // key: app + '\0' + session id or scratch name
