@@ -14,6 +14,7 @@ int chat_command(int argc, char** argv);
 int tokenize_command(int argc, char** argv);
 int logits_command(int argc, char** argv);
 int embed_command(int argc, char** argv);
+int perplexity_command(int argc, char** argv);
 int info_command(int argc, char** argv);
 int template_command(int argc, char** argv);
 int make_tiny_model_command(int argc, char** argv);

@@ -20,6 +20,7 @@ constexpr const char* kUsage =
     "  logits    -m MODEL (-p PROMPT | --tokens 1,2,3) [--top K] [--fast] [--decode-from N]\n"
     "            per-position top-K logits as JSON; from token N on, one token per pass as generation runs\n"
     "  embed     -m MODEL (-p TEXT | -f FILE | --tokens 1,2,3) [--pooling mean|cls|last]  embeddings as JSON\n"
+    "  perplexity -m MODEL -f TEXT [-c 512] [--kl-divergence-base F [--kl-divergence]]  llama-perplexity's PPL, KLD\n"
     "  info      MODEL                                            architecture, sizes, tensor types\n"
     "  template  [-m MODEL] [--request FILE] [--tokens]           the prompt a chat request renders to\n"
     "  serve     -m MODEL [--socket PATH] [--http 127.0.0.1:PORT] [--config FILE]  the LLM service\n"
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
     if (command == "tokenize") return tokenize_command(argc, argv);
     if (command == "logits") return logits_command(argc, argv);
     if (command == "embed") return embed_command(argc, argv);
+    if (command == "perplexity") return perplexity_command(argc, argv);
     if (command == "template") return template_command(argc, argv);
     if (command == "info") return info_command(argc, argv);
     if (command == "bench") return bench_command(argc, argv);

@@ -134,6 +134,8 @@ class Sequence {
   // n_batch tokens at a time); logits() then holds the last token's row.
   // hidden (n x n_embd): every token's final hidden state, and no logits.
   void eval(const int32_t* tokens, int64_t n, float* hidden = nullptr);
+  // The same, writing every token's logits row (n x n_vocab) to `logits`.
+  void eval_logits(const int32_t* tokens, int64_t n, float* logits);
   // Empties the cache (an embedding reads every token's hidden state).
   void clear();
   // Evaluates counts[i] tokens at the end of sequences[i], for n distinct

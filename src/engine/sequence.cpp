@@ -53,6 +53,19 @@ void Sequence::eval(const int32_t* tokens, int64_t n, float* hidden) {
   }
 }
 
+void Sequence::eval_logits(const int32_t* tokens, int64_t n, float* logits) {
+  const int64_t V = model_.config().n_vocab;
+  for (int64_t done = 0; done < n;) {
+    const int64_t chunk = std::min(options_.n_batch, n - done);
+    const Model::ForwardSegment segment = {tokens + done, chunk, &cache_, logits + done * V, true,
+                                           options_.lora.get()};
+    model_.forward_batch(&segment, 1, pool_, options_.math);
+    tokens_.insert(tokens_.end(), tokens + done, tokens + done + chunk);
+    done += chunk;
+  }
+  if (n > 0) logits_.assign(logits + (n - 1) * V, logits + n * V);
+}
+
 void Sequence::eval_batch(Sequence* const* sequences, const int32_t* const* tokens, const int64_t* counts,
                           int64_t n) {
   if (n <= 0) return;
@@ -131,15 +144,8 @@ std::vector<float> Sequence::all_logits(const std::vector<int32_t>& prompt) {
     throw Error("the prompt has " + std::to_string(n) + " tokens, more than the context of " +
                 std::to_string(cache_.capacity()));
   clear();
-  const int64_t V = model_.config().n_vocab;
-  std::vector<float> out(static_cast<size_t>(n * V));
-  for (int64_t done = 0; done < n;) {
-    int64_t chunk = std::min(options_.n_batch, n - done);
-    model_.forward(prompt.data() + done, chunk, cache_, out.data() + done * V, true, pool_, options_.math);
-    tokens_.insert(tokens_.end(), prompt.begin() + done, prompt.begin() + done + chunk);
-    done += chunk;
-  }
-  logits_.assign(out.end() - V, out.end());
+  std::vector<float> out(static_cast<size_t>(n * model_.config().n_vocab));
+  eval_logits(prompt.data(), n, out.data());
   return out;
 }
 
