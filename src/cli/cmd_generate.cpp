@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "engine/infill.h"
 #include "engine/json_schema.h"
 #include "engine/copy_bias.h"
 #include "engine/tool_calls.h"
@@ -24,7 +25,8 @@ const std::set<std::string> kGenerateValueOptions = {
     "-c", "--ctx-size", "-b", "--batch-size", "--temp", "--temperature", "--top-k", "--top-p", "--min-p",
     "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
     "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema", "--kv-type", "-ctk",
-    "--lora", "--copy-bias", "--min-call-prob", "--tools", "--tool-choice", "--chat-template-kwargs"};
+    "--lora", "--copy-bias", "--min-call-prob", "--tools", "--tool-choice", "--chat-template-kwargs",
+    "--suffix"};
 const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "--no-builtin-tools", "-h", "--help"};
 
@@ -259,6 +261,7 @@ int run_command(int argc, char** argv) {
         "                   built-in tools (onellm.builtin_tools, not shown to it)\n"
         "  --json           print {\"prompt_tokens\",\"tokens\",\"text\"} instead of streaming text\n"
         "  --ignore-eos     keep generating after an end-of-generation token\n"
+        "  --suffix TEXT    fill in the middle (code models): the prompt is the text before, TEXT after\n"
         "  --exact          F32 math on dequantized weights (reference) instead of the fast kernels\n"
         "  --no-escape      take the prompt literally (default: \\n, \\t ... are expanded like llama-cli)\n"
         "  --grammar FILE   constrain the output to a GBNF grammar (docs/grammar.md)\n"
@@ -291,6 +294,12 @@ int run_command(int argc, char** argv) {
     if (tools) hold_to(tools->constraint, req);
     else if (!a.get({"--tools"}) && !a.get({"--grammar", "--grammar-file"}) && !a.get({"--json-schema"}))
       hold_to(builtin_tools_from_args(a, m, template_source), req);
+  } else if (auto suffix = a.get({"--suffix"})) {
+    // Fill-in-the-middle: the prompt is the code before the cursor.
+    InfillInput in;
+    in.prefix = prompt;
+    in.suffix = a.flag({"--no-escape"}) ? *suffix : process_escapes(*suffix);
+    req.prompt = infill_tokens(*m.tokenizer, in, INT64_MAX);  // the context's check below names both lengths
   } else {
     if (a.get({"--tools"})) throw Error("--tools needs --chat (the tools go into the chat template)");
     req.prompt = m.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/true);

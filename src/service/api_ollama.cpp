@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "base/error.h"
+#include "engine/infill.h"
 #include "service/api_ollama.h"
 #include "service/completion.h"
 #include "service/service.h"
@@ -165,8 +166,7 @@ void Service::ollama_generate(const Caller& c, const HttpRequest& rq, HttpRespon
     if (!api::string_field(body, "template", "").empty())
       throw api::bad_request("'template' (a Go template) is not supported; onellm renders the model's chat template",
                              "template");
-    if (!api::string_field(body, "suffix", "").empty())
-      throw api::bad_request("'suffix' (fill-in-the-middle) is not supported", "suffix");
+    const std::string suffix = api::string_field(body, "suffix", "");
     std::vector<int32_t> context;
     if (auto ctx = body.find("context"); ctx != body.end() && !ctx->is_null()) {
       if (!ctx->is_array()) throw api::bad_request("'context' must be an array of token ids", "context");
@@ -175,7 +175,16 @@ void Service::ollama_generate(const Caller& c, const HttpRequest& rq, HttpRespon
     if (prompt.empty() && context.empty()) return ollama_loaded(job, rs);  // a load request
     const bool raw = api::bool_field(body, "raw", false);
     std::vector<int32_t> turn;
-    if (raw) {
+    if (!suffix.empty()) {  // fill-in-the-middle: the prompt is the code before the cursor
+      InfillInput in;
+      in.prefix = prompt;
+      in.suffix = suffix;
+      GenerationRequest limits;
+      read_ollama_options(body, limits, m.tokenizer->n_vocab());
+      turn = infill_prompt(c, in, limits.max_tokens, "suffix");
+      job.raw = true;
+      if (!context.empty() && !turn.empty() && turn.front() == m.tokenizer->bos_id()) turn.erase(turn.begin());
+    } else if (raw) {
       turn = m.tokenizer->encode(prompt, context.empty(), true);
     } else {
       std::vector<ChatMessage> messages;
@@ -191,7 +200,7 @@ void Service::ollama_generate(const Caller& c, const HttpRequest& rq, HttpRespon
     if (job.prompt.empty()) throw api::bad_request("the prompt has no tokens", "prompt");
     Json oai = {{"response_format", response_format_of(body)}};
     job.request.grammar = with_format_errors([&] { return read_text_grammar(oai); });
-    job.raw = raw;
+    job.raw = job.raw || raw;
   }
   if (think != Think::kOff && !job.raw)
     job.reasoning = reasoning_format(m.chat_template->source(), *m.tokenizer, job.prompt);

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "base/error.h"
+#include "engine/infill.h"
 #include "service/api_util.h"
 #include "service/completion.h"
 #include "service/service.h"
@@ -57,10 +58,21 @@ void Service::completions(const Caller& c, const HttpRequest& rq, HttpResponse& 
   LoadedModel& m = model();
   CompletionJob job;
   job.chat = false;
-  job.prompt = ids ? api::read_token_ids(*p, m.tokenizer->n_vocab(), "prompt")
-                   : m.tokenizer->encode(p->get<std::string>(), true, true);
-  if (job.prompt.empty()) throw api::bad_request("the prompt is empty and the model adds no BOS token", "prompt");
   job.request.max_tokens = api::int_field(body, "max_tokens", 16, 0, 1 << 20);
+  // "suffix": the text after the completion; the prompt is the text before it
+  // (fill-in-the-middle, for code models).
+  const std::string suffix = api::string_field(body, "suffix", "");
+  if (!suffix.empty() && ids) throw api::bad_request("'suffix' needs the prompt as text", "suffix");
+  if (!suffix.empty()) {
+    InfillInput in;
+    in.prefix = p->get<std::string>();
+    in.suffix = suffix;
+    job.prompt = infill_prompt(c, in, job.request.max_tokens, "suffix");
+  } else {
+    job.prompt = ids ? api::read_token_ids(*p, m.tokenizer->n_vocab(), "prompt")
+                     : m.tokenizer->encode(p->get<std::string>(), true, true);
+  }
+  if (job.prompt.empty()) throw api::bad_request("the prompt is empty and the model adds no BOS token", "prompt");
   job.request.grammar = read_text_grammar(body);
   // The legacy field: the number of alternatives (0-5), null or absent for none.
   if (body.contains("logprobs") && !body["logprobs"].is_null())

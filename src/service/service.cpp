@@ -241,6 +241,9 @@ void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
     if ((p == "/v1/tokenize" || p == "/tokenize") && rq.method == "POST") return tokenize(caller, rq, rs);
     if ((p == "/v1/detokenize" || p == "/detokenize") && rq.method == "POST") return detokenize(caller, rq, rs);
     if (p == "/v1/embeddings" && rq.method == "POST") return embeddings(caller, rq, rs);
+    if ((p == "/completion" || p == "/completions") && rq.method == "POST")
+      return native_completion(caller, rq, rs, false);
+    if (p == "/infill" && rq.method == "POST") return native_completion(caller, rq, rs, true);
     if (p == "/v1/sessions" || p.rfind("/v1/sessions/", 0) == 0) return sessions_api(caller, rq, rs);
     if (ollama) return ollama_api(caller, rq, rs);
     api::send_json(rs, 404, {{"error", {{"message", "no route for " + rq.method + " " + p}, {"type", "invalid_request_error"},

@@ -50,6 +50,7 @@ struct ServeOptions {
 };
 
 struct CompletionJob;
+struct InfillInput;
 
 // Who is calling: the app, resolved from the transport.
 struct Caller {
@@ -125,6 +126,11 @@ class Service {
   // the client went away.
   bool embed_inputs(const Caller& c, const QosClass& q, std::vector<std::vector<int32_t>> inputs,
                     const EmbedOptions& options, HttpResponse& rs, std::vector<std::vector<float>>& vectors);
+  // llama-server's /completion and /infill (api_native.cpp).
+  void native_completion(const Caller& c, const HttpRequest& rq, HttpResponse& rs, bool infill);
+  // A fill-in-the-middle prompt that leaves room for max_tokens in the
+  // app's context; BAD_REQUEST naming `param` for a model without FIM tokens.
+  std::vector<int32_t> infill_prompt(const Caller& c, const InfillInput& input, int64_t max_tokens, const char* param);
   // Ollama's API (/api/*): api_ollama.cpp and api_ollama_models.cpp.
   void ollama_api(const Caller& c, const HttpRequest& rq, HttpResponse& rs);
   void ollama_generate(const Caller& c, const HttpRequest& rq, HttpResponse& rs, bool chat);

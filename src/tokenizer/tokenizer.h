@@ -24,6 +24,15 @@ enum class TokenKind : int32_t { kUndefined = 0, kNormal = 1, kUnknown = 2, kCon
 
 class PreTokenizer;
 
+// Fill-in-the-middle tokens of code models (Qwen2.5-Coder, StarCoder,
+// CodeLlama, DeepSeek-Coder...): from the GGUF keys, else found by their
+// text as llama.cpp finds them; -1 where the vocabulary has none.
+struct FimTokens {
+  int32_t pre = -1, suf = -1, mid = -1;  // prefix, suffix, middle: what infilling needs
+  int32_t pad = -1, rep = -1, sep = -1;  // padding, repository name, file separator
+  bool usable() const { return pre >= 0 && suf >= 0 && mid >= 0; }
+};
+
 class Tokenizer {
  public:
   // Throws Error naming the key when the vocabulary is missing or malformed
@@ -51,6 +60,7 @@ class Tokenizer {
   bool add_bos() const { return add_bos_; }
   bool add_eos() const { return add_eos_; }
   bool add_space_prefix() const { return add_space_prefix_; }
+  const FimTokens& fim() const { return fim_; }
   // EOS, EOT, EOM and the other end-of-generation tokens llama.cpp knows by
   // text (<|im_end|>, <|eot_id|>, <|endoftext|>, <end_of_turn> ...).
   bool is_eog(int32_t id) const;
@@ -90,6 +100,7 @@ class Tokenizer {
   // crosses the start of a word and words can be merged one at a time.
   bool spm_words_independent_ = false;
   int32_t bos_ = -1, eos_ = -1, eot_ = -1, unk_ = -1, pad_ = -1;
+  FimTokens fim_;
   bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
   bool clean_spaces_ = false, ignore_merges_ = false;
   std::string pre_name_;

@@ -163,6 +163,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
   detect(fim_sep, kFimSepTexts);
 
   t->eog_.assign(n, false);
+  t->fim_ = {fim_pre, fim_suf, fim_mid, fim_pad, fim_rep, fim_sep};
   for (int32_t id : {fim_pad, fim_rep, fim_sep, t->eos_, t->eot_, eom})
     if (id >= 0) t->eog_[static_cast<size_t>(id)] = true;
   for (const char* text : kEogTexts) {

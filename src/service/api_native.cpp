@@ -1,0 +1,146 @@
+// llama-server's own completion endpoints, for its clients (editor plugins
+// such as llama.vim, scripts written for llama.cpp): POST /completion (a
+// prompt as text or token ids) and POST /infill (fill-in-the-middle for code
+// models: input_prefix, input_suffix, input_extra files, prompt). Both answer
+// in llama-server's shape: {"content", "stop", "stop_type", "tokens_predicted",
+// "tokens_evaluated", "timings"...}, streamed as SSE objects with "stop": false
+// until the last. Sampling fields and defaults are llama-server's.
+#include "base/error.h"
+#include "engine/infill.h"
+#include "service/api_util.h"
+#include "service/completion.h"
+#include "service/service.h"
+
+namespace onellm {
+namespace {
+
+using api::Json;
+
+// llama-server's sampling defaults where the request is silent, then the
+// same field readers as the OpenAI API (seed -1 means a random seed there).
+void read_native_sampling(Json body, GenerationRequest& r, int32_t n_vocab) {
+  auto fallback = [&](const char* key, const Json& value) {
+    if (!body.contains(key) || body[key].is_null()) body[key] = value;
+  };
+  fallback("temperature", 0.8);
+  fallback("top_k", 40);
+  fallback("top_p", 0.95);
+  fallback("min_p", 0.05);
+  if (body.contains("seed") && body["seed"].is_number_integer() && body["seed"].get<int64_t>() < 0) body.erase("seed");
+  if (body.contains("temperature") && body["temperature"].is_number() && body["temperature"].get<double>() < 0)
+    body["temperature"] = 0;  // llama-server: a negative temperature is greedy
+  api::read_sampling(body, r, n_vocab);
+  r.sampling.repeat_last_n = static_cast<int32_t>(api::int_field(body, "repeat_last_n", 64, -1, 1 << 20));
+  const int64_t n_predict = api::int_field(body, "n_predict", api::int_field(body, "max_tokens", -1, -1, 1 << 20),
+                                           -1, 1 << 20);
+  r.max_tokens = n_predict;
+}
+
+const char* stop_type(FinishReason f) {
+  switch (f) {
+    case FinishReason::kEndOfGeneration: return "eos";
+    case FinishReason::kStopString: return "word";
+    default: return "limit";
+  }
+}
+
+// The context a request of this app runs in (its scratch sequence's).
+int64_t context_of(const Caller& c, const Model& model) {
+  const int64_t app = c.app->quota.max_context > 0 ? c.app->quota.max_context : c.config->default_context;
+  return std::min(app, model.config().n_ctx_train);
+}
+
+}  // namespace
+
+// A budget for an infill prompt: the context less room for the middle (the
+// request's max tokens, at most half the context; a quarter when unbounded).
+int64_t infill_budget(int64_t n_ctx, int64_t max_tokens) {
+  const int64_t reserve = max_tokens > 0 ? std::min(max_tokens, n_ctx / 2) : n_ctx / 4;
+  return std::max<int64_t>(1, n_ctx - std::max<int64_t>(1, reserve));
+}
+
+std::vector<int32_t> Service::infill_prompt(const Caller& c, const InfillInput& input, int64_t max_tokens,
+                                            const char* param) {
+  LoadedModel& m = model();
+  try {
+    return infill_tokens(*m.tokenizer, input, infill_budget(context_of(c, *m.model), max_tokens));
+  } catch (const Error& e) {
+    throw api::bad_request(e.what(), param);
+  }
+}
+
+void Service::native_completion(const Caller& c, const HttpRequest& rq, HttpResponse& rs, bool infill) {
+  check_rate(c);
+  Json body = api::parse_body(rq);
+  LoadedModel& m = model();
+  GenerationRequest request;
+  read_native_sampling(body, request, m.tokenizer->n_vocab());
+  request.grammar = read_text_grammar(body);
+  std::vector<int32_t> prompt;
+  if (infill) {
+    InfillInput in;
+    in.prefix = api::string_field(body, "input_prefix", "");
+    in.suffix = api::string_field(body, "input_suffix", "");
+    in.prompt = api::string_field(body, "prompt", "");
+    if (auto extra = body.find("input_extra"); extra != body.end() && !extra->is_null()) {
+      if (!extra->is_array())
+        throw api::bad_request("'input_extra' must be an array of {filename, text}", "input_extra");
+      for (const Json& chunk : *extra) {
+        if (!chunk.is_object()) throw api::bad_request("'input_extra' items must be {filename, text}", "input_extra");
+        in.extra.push_back({api::string_field(chunk, "filename", "tmp"), api::string_field(chunk, "text", "")});
+      }
+    }
+    prompt = infill_prompt(c, in, request.max_tokens, "input_prefix");
+  } else {
+    auto p = body.find("prompt");
+    if (p != body.end() && p->is_array() && p->size() == 1 && !p->front().is_number()) p = p->begin();
+    if (p == body.end() || !(p->is_string() || (p->is_array() && !p->empty())))
+      throw api::bad_request("'prompt' must be a string or token ids", "prompt");
+    prompt = p->is_string() ? m.tokenizer->encode(p->get<std::string>(), true, true)
+                            : api::read_token_ids(*p, m.tokenizer->n_vocab(), "prompt");
+    if (prompt.empty()) throw api::bad_request("the prompt is empty and the model adds no BOS token", "prompt");
+  }
+  const bool stream = api::bool_field(body, "stream", false);
+  const QosClass q = qos_for(c, api::string_field(body, "qos", ""));
+  check_tokens(c, prompt.size(), request.max_tokens);
+  std::unique_lock<std::mutex> hold;
+  std::unique_ptr<SessionLease> lease =
+      scratch_lease(c, prompt, q.priority, request.max_tokens, SessionAdapter{}, hold);
+  Sequence& seq = lease->sequence();
+  check_context(prompt.size(), seq, infill ? "input_prefix" : "prompt");
+  request.prompt = prompt;
+
+  ScheduledRequest sr;
+  sr.app_id = c.app->id;
+  sr.qos = q;
+  sr.sequence = &seq;
+  sr.request = request;
+  sr.client_gone = [&rs] { return rs.client_gone(); };
+  if (stream && !rs.start_stream(200, "text/event-stream")) return;
+  GenerationResult r;
+  try {
+    r = scheduler_->run(std::move(sr), [&](std::string_view text, const std::vector<TokenLogprob>&) {
+      return !stream || api::send_event(rs, Json{{"content", std::string(text)}, {"stop", false}});
+    });
+  } catch (const ServiceError& e) {
+    if (!stream) throw;
+    api::send_event(rs, Json{{"error", {{"message", e.what()}, {"code", e.http_status}, {"type", e.code}}}});
+    rs.end_stream();
+    return;
+  }
+  if (r.finish == FinishReason::kCancelled) return;  // the client went away
+  store_->add_usage(c.app->id, static_cast<int64_t>(prompt.size() + r.tokens.size()));
+  const double prompt_ms = r.prompt_seconds * 1e3, predicted_ms = r.generate_seconds * 1e3;
+  Json done = {{"content", stream ? "" : r.text}, {"model", model_name()}, {"stop", true},
+               {"stop_type", stop_type(r.finish)}, {"stopping_word", ""}, {"tokens_predicted", r.tokens.size()},
+               {"tokens_evaluated", prompt.size()}, {"tokens_cached", prompt.size() - r.n_prompt_evaluated},
+               {"truncated", false},
+               {"timings", {{"prompt_n", r.n_prompt_evaluated}, {"prompt_ms", prompt_ms},
+                            {"predicted_n", r.tokens.size()}, {"predicted_ms", predicted_ms},
+                            {"predicted_per_second", predicted_ms > 0 ? 1e3 * r.tokens.size() / predicted_ms : 0}}}};
+  if (!stream) return api::send_json(rs, 200, done);
+  api::send_event(rs, done);
+  rs.end_stream();
+}
+
+}  // namespace onellm
