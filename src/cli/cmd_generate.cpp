@@ -26,7 +26,7 @@ const std::set<std::string> kGenerateValueOptions = {
     "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
     "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema", "--kv-type", "-ctk",
     "--lora", "--copy-bias", "--min-call-prob", "--tools", "--tool-choice", "--chat-template-kwargs",
-    "--suffix"};
+    "--suffix", "--typical", "--xtc-probability", "--xtc-threshold", "--mirostat", "--mirostat-ent", "--mirostat-lr"};
 const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "--no-builtin-tools", "-h", "--help"};
 
@@ -186,6 +186,12 @@ SamplingParams sampling_from_args(const Args& a) {
   p.presence_penalty = static_cast<float>(a.get_double({"--presence-penalty"}, p.presence_penalty));
   p.frequency_penalty = static_cast<float>(a.get_double({"--frequency-penalty"}, p.frequency_penalty));
   p.seed = static_cast<uint64_t>(a.get_int({"-s", "--seed"}, static_cast<long long>(p.seed)));
+  p.typical_p = static_cast<float>(a.get_double({"--typical"}, p.typical_p));
+  p.xtc_probability = static_cast<float>(a.get_double({"--xtc-probability"}, p.xtc_probability));
+  p.xtc_threshold = static_cast<float>(a.get_double({"--xtc-threshold"}, p.xtc_threshold));
+  p.mirostat = static_cast<int32_t>(a.get_int({"--mirostat"}, p.mirostat));
+  p.mirostat_tau = static_cast<float>(a.get_double({"--mirostat-ent"}, p.mirostat_tau));
+  p.mirostat_eta = static_cast<float>(a.get_double({"--mirostat-lr"}, p.mirostat_eta));
   return p;
 }
 

@@ -60,6 +60,19 @@ Sampler::Sampler(const SamplingParams& params, int32_t n_vocab)
   if (n_vocab <= 0) throw Error("sampler: vocabulary size must be positive, got " + std::to_string(n_vocab));
   if (!(params.repeat_penalty > 0.0f))
     throw Error("sampler: repeat_penalty must be positive, got " + std::to_string(params.repeat_penalty));
+  auto check_range = [](const char* name, float v, float lo, float hi) {
+    if (!(v >= lo && v <= hi))
+      throw Error(std::string("sampler: ") + name + " must be between " + std::to_string(lo) + " and " +
+                  std::to_string(hi) + ", got " + std::to_string(v));
+  };
+  check_range("typical_p", params.typical_p, 1e-6f, 1e6f);
+  check_range("xtc_probability", params.xtc_probability, 0, 1);
+  check_range("xtc_threshold", params.xtc_threshold, 0, 1);
+  if (params.mirostat < 0 || params.mirostat > 2)
+    throw Error("sampler: mirostat must be 0, 1 or 2, got " + std::to_string(params.mirostat));
+  check_range("mirostat_tau", params.mirostat_tau, 1e-6f, 1e6f);
+  check_range("mirostat_eta", params.mirostat_eta, 0, 1e6f);
+  mu_ = 2 * params.mirostat_tau;
   for (const auto& [id, bias] : params_.logit_bias) {
     if (id < 0 || id >= n_vocab)
       throw Error("sampler: logit_bias token " + std::to_string(id) + " is outside the vocabulary of " +
@@ -72,15 +85,23 @@ void Sampler::set_token_filter(std::function<bool(int32_t)> allowed) { allowed_ 
 
 int32_t Sampler::sample(float* logits, const std::vector<int32_t>& history) {
   std::span<const TokenProb> dist = distribution(logits, history);
-  if (dist.size() == 1) return dist[0].id;  // greedy or a single survivor: no random draw
+  if (dist.size() == 1 && params_.mirostat == 0) return dist[0].id;  // greedy or a single survivor: no draw
   // Probabilities sum to 1 up to rounding; the last token absorbs the rest.
-  double u = next_uniform();
+  double u = dist.size() == 1 ? 0.0 : next_uniform();
   double cumulative = 0.0;
+  const TokenProb* chosen = &dist.back();
   for (const TokenProb& t : dist) {
     cumulative += t.p;
-    if (u < cumulative) return t.id;
+    if (u < cumulative) {
+      chosen = &t;
+      break;
+    }
   }
-  return dist.back().id;
+  if (params_.mirostat != 0 && params_.temperature > 0.0f) {  // steer toward the target surprise
+    const float surprise = -std::log2(chosen->p);
+    mu_ -= params_.mirostat_eta * (surprise - params_.mirostat_tau);
+  }
+  return chosen->id;
 }
 
 std::span<const TokenProb> Sampler::distribution(float* logits, const std::vector<int32_t>& history) {
@@ -92,7 +113,8 @@ std::span<const TokenProb> Sampler::distribution(float* logits, const std::vecto
   const std::vector<int32_t>* only = nullptr;
   const uint8_t* allowed = nullptr;
   if (constraint_ &&
-      !((greedy || params_.top_k > 0) && !constraint_->mask_is_cheap() && collect_allowed_top_k(logits))) {
+      !((greedy || (params_.top_k > 0 && params_.mirostat == 0)) && !constraint_->mask_is_cheap() &&
+        collect_allowed_top_k(logits))) {
     only = constraint_->few_allowed();
     if (!only) {
       allowed_mask_.resize(size_t(n_vocab_));
@@ -116,8 +138,20 @@ std::span<const TokenProb> Sampler::distribution(float* logits, const std::vecto
     candidates_.front().p = 1.0f;
     return candidates_;
   }
+  if (params_.mirostat != 0) {
+    candidates_.clear();  // Mirostat truncates by itself: every allowed token
+    const int32_t top_k = params_.top_k;
+    params_.top_k = 0;
+    collect_candidates_top_k(logits, allowed, only);
+    params_.top_k = top_k;
+    to_probabilities();
+    keep_mirostat();
+    return candidates_;
+  }
   if (candidates_.empty()) collect_candidates_top_k(logits, allowed, only);
+  if (params_.typical_p < 1.0f) keep_typical();
   keep_top_p_and_min_p();
+  if (params_.xtc_probability > 0.0f) exclude_top_choices();
   to_probabilities();
   return candidates_;
 }
@@ -273,6 +307,78 @@ void Sampler::to_probabilities() {
     t.p = float(std::exp((double(t.p) - max_logit) * inv_temperature));
     total += t.p;
   }
+  for (TokenProb& t : candidates_) t.p = float(t.p / total);
+}
+
+// Locally typical sampling (Meister et al. 2022, as llama.cpp): by how far
+// each token's surprise is from the entropy, nearest first, until typical_p
+// of the probability is kept.
+void Sampler::keep_typical() {
+  if (candidates_.size() < 2) return;
+  float max_logit = candidates_[0].p;
+  for (const TokenProb& t : candidates_) max_logit = std::max(max_logit, t.p);
+  double z = 0;
+  for (const TokenProb& t : candidates_) z += std::exp(double(t.p) - max_logit);
+  const double log_z = std::log(z) + max_logit;
+  double entropy = 0;
+  for (const TokenProb& t : candidates_) entropy -= std::exp(t.p - log_z) * (t.p - log_z);
+  auto distance = [&](const TokenProb& t) { return std::abs(-(double(t.p) - log_z) - entropy); };
+  std::sort(candidates_.begin(), candidates_.end(), [&](const TokenProb& a, const TokenProb& b) {
+    const double da = distance(a), db = distance(b);
+    return da < db || (da == db && a.id < b.id);
+  });
+  double cumulative = 0;
+  size_t keep = candidates_.size();
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    cumulative += std::exp(double(candidates_[i].p) - log_z);
+    if (cumulative >= params_.typical_p) {
+      keep = i + 1;
+      break;
+    }
+  }
+  candidates_.resize(keep);
+}
+
+// XTC: on a draw below xtc_probability, the tokens at or above the threshold
+// go, except the least likely of them (if there are at least two).
+void Sampler::exclude_top_choices() {
+  if (candidates_.size() < 2 || params_.xtc_threshold > 0.5f) return;
+  if (next_uniform() >= params_.xtc_probability) return;
+  std::sort(candidates_.begin(), candidates_.end(), more_likely);
+  const double max_logit = candidates_[0].p;
+  double z = 0;
+  for (const TokenProb& t : candidates_) z += std::exp(double(t.p) - max_logit);
+  size_t above = 0;
+  while (above < candidates_.size() && std::exp(double(candidates_[above].p) - max_logit) / z >= params_.xtc_threshold)
+    ++above;
+  if (above >= 2) candidates_.erase(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(above - 1));
+}
+
+// Mirostat on probabilities (after temperature). v2: tokens more surprising
+// than mu bits go (the best stays). v1: keeps the top k that a Zipf fit of
+// the 100 most likely tokens says gives surprise mu.
+void Sampler::keep_mirostat() {
+  std::sort(candidates_.begin(), candidates_.end(), more_likely);
+  size_t keep = candidates_.size();
+  if (params_.mirostat == 2) {
+    keep = 1;
+    while (keep < candidates_.size() && -std::log2(candidates_[keep].p) <= mu_) ++keep;
+  } else {
+    double sum_tb = 0, sum_tt = 0;
+    for (size_t i = 0; i + 1 < std::min<size_t>(100, candidates_.size()); ++i) {
+      const double t = std::log(double(i + 2) / double(i + 1));
+      const double b = std::log(double(candidates_[i].p) / candidates_[i + 1].p);
+      sum_tb += t * b;
+      sum_tt += t * t;
+    }
+    const double s_hat = sum_tt > 0 ? sum_tb / sum_tt : 1.0;
+    const double eps = s_hat - 1;
+    const double k = std::pow(eps * std::pow(2.0, double(mu_)) / (1 - std::pow(double(n_vocab_), -eps)), 1 / s_hat);
+    keep = std::isfinite(k) ? static_cast<size_t>(std::clamp(k, 1.0, double(candidates_.size()))) : candidates_.size();
+  }
+  candidates_.resize(std::max<size_t>(1, keep));
+  double total = 0;
+  for (const TokenProb& t : candidates_) total += t.p;
   for (TokenProb& t : candidates_) t.p = float(t.p / total);
 }
 

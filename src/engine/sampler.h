@@ -1,9 +1,12 @@
 // Token sampling: turns one row of logits into the next token id.
 //
 // The chain follows llama.cpp's default order: token filter -> logit bias ->
-// penalties -> top-k -> top-p -> min-p -> temperature -> random draw. With
-// temperature <= 0 the last three steps become a plain argmax (penalties,
-// bias and filter still apply). Draws are reproducible for a fixed seed.
+// penalties -> top-k -> typical -> top-p -> min-p -> XTC -> temperature ->
+// random draw. With temperature <= 0 the steps after the penalties become a
+// plain argmax. Mirostat (v1 or v2) replaces top-k to XTC, as in llama.cpp:
+// bias and penalties, temperature, then Mirostat's own truncation, whose
+// target surprise it steers after each draw. Draws are reproducible for a
+// fixed seed.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +35,17 @@ struct SamplingParams {
   static constexpr uint64_t kRandomSeed = 0xFFFFFFFF;
   uint64_t seed = kRandomSeed;
   std::vector<std::pair<int32_t, float>> logit_bias;  // added to the logit; -inf bans
+  // Locally typical sampling: keeps the tokens whose surprise is nearest the
+  // distribution's entropy, up to this much probability. >= 1: off.
+  float typical_p = 1.0f;
+  // XTC ("exclude top choices"): with this probability a step drops every
+  // token at or above xtc_threshold but the least likely of them. <= 0: off.
+  float xtc_probability = 0.0f;
+  float xtc_threshold = 0.1f;
+  // Mirostat 1 or 2 (0: off): target surprise tau (bits), learning rate eta.
+  int32_t mirostat = 0;
+  float mirostat_tau = 5.0f;
+  float mirostat_eta = 0.1f;
 };
 
 struct TokenProb {
@@ -95,6 +109,9 @@ class Sampler {
   void collect_candidates_top_k(const float* logits, const uint8_t* allowed = nullptr,
                                 const std::vector<int32_t>* only = nullptr);
   void keep_top_p_and_min_p();
+  void keep_typical();     // on logits, temperature 1
+  void exclude_top_choices();  // XTC, on logits, temperature 1
+  void keep_mirostat();    // on probabilities; sample() then updates mu_
   void keep_top_p(float max_logit);
   void to_probabilities();
   double next_uniform();  // in [0, 1), 53 random bits
@@ -111,6 +128,7 @@ class Sampler {
   std::vector<TokenProb> order_;  // scratch heap for collect_allowed_top_k
   std::vector<TokenProb> candidates_;  // holds logits until to_probabilities()
   std::vector<int32_t> window_;        // scratch for penalty counting
+  float mu_ = 0;                       // Mirostat: the current maximum surprise (bits)
 };
 
 }  // namespace onellm

@@ -346,9 +346,11 @@ void read_ollama_options(const Json& body, GenerationRequest& r, int32_t n_vocab
   // -1: no limit, -2: until the context is full (the same here).
   const int64_t predict = api::int_field(o, "num_predict", -1, -2, 1 << 20);
   r.max_tokens = predict < 0 ? -1 : predict;
-  refuse_unsupported_option(o, "mirostat", 0);
-  refuse_unsupported_option(o, "typical_p", 1);
-  refuse_unsupported_option(o, "tfs_z", 1);
+  p.typical_p = static_cast<float>(api::number_field(o, "typical_p", 1.0, 1e-6, 1.0));
+  p.mirostat = static_cast<int32_t>(api::int_field(o, "mirostat", 0, 0, 2));
+  p.mirostat_tau = static_cast<float>(api::number_field(o, "mirostat_tau", 5.0, 1e-6, 1e6));
+  p.mirostat_eta = static_cast<float>(api::number_field(o, "mirostat_eta", 0.1, 0.0, 1e6));
+  refuse_unsupported_option(o, "tfs_z", 1);  // tail-free sampling: llama.cpp removed it too
   Json stop = Json::object();
   if (o.contains("stop")) stop["stop"] = o["stop"];
   GenerationRequest with_stop;

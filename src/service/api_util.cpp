@@ -138,6 +138,13 @@ void read_sampling(const Json& body, GenerationRequest& r, int32_t n_vocab) {
   p.presence_penalty = static_cast<float>(number_field(body, "presence_penalty", 0.0, -2.0, 2.0));
   p.frequency_penalty = static_cast<float>(number_field(body, "frequency_penalty", 0.0, -2.0, 2.0));
   p.repeat_penalty = static_cast<float>(number_field(body, "repeat_penalty", 1.0, 0.01, 10.0));
+  // llama-server's further samplers.
+  p.typical_p = static_cast<float>(number_field(body, "typical_p", 1.0, 1e-6, 1.0));
+  p.xtc_probability = static_cast<float>(number_field(body, "xtc_probability", 0.0, 0.0, 1.0));
+  p.xtc_threshold = static_cast<float>(number_field(body, "xtc_threshold", 0.1, 0.0, 1.0));
+  p.mirostat = static_cast<int32_t>(int_field(body, "mirostat", 0, 0, 2));
+  p.mirostat_tau = static_cast<float>(number_field(body, "mirostat_tau", 5.0, 1e-6, 1e6));
+  p.mirostat_eta = static_cast<float>(number_field(body, "mirostat_eta", 0.1, 0.0, 1e6));
   if (body.contains("seed") && !body["seed"].is_null())
     p.seed = static_cast<uint64_t>(int_field(body, "seed", 0, 0, INT64_MAX));
   r.ignore_eos = bool_field(body, "ignore_eos", false);  // llama.cpp server extension (benchmarks, tests)

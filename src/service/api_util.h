@@ -44,7 +44,9 @@ void read_template_kwargs(const Json& body, ChatTemplateOptions& options);
 // `param` for any item that is not one.
 std::vector<int32_t> read_token_ids(const Json& ids, int32_t n_vocab, const std::string& param);
 
-// temperature, top_p, top_k, min_p, seed, penalties, stop, logit_bias.
+// temperature, top_p, top_k, min_p, seed, penalties, stop, logit_bias, and
+// llama-server's typical_p, xtc_probability / xtc_threshold, mirostat /
+// mirostat_tau / mirostat_eta.
 void read_sampling(const Json& body, GenerationRequest& request, int32_t n_vocab);
 
 // A JSON string that is valid UTF-8 whatever the model produced.

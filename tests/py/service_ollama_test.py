@@ -88,6 +88,14 @@ def generation_checks(d):
         "repeat_penalty": 1.1})
     check(st == 200 and st2 == 200 and o["message"]["content"] == a["choices"][0]["message"]["content"],
           f"Ollama's defaults (temperature 0.8, top_k 40, top_p 0.9, repeat_penalty 1.1): {o} vs {a}")
+    # Mirostat and typical sampling, as the OpenAI API's llama-server fields give them.
+    st, m2 = d.request("POST", "/api/chat", {"model": "m", "messages": user, "stream": False, "options": {
+        "seed": 5, "num_predict": 12, "mirostat": 2, "mirostat_tau": 3.0, "mirostat_eta": 0.2, "typical_p": 0.9}})
+    st2, a2 = d.request("POST", "/v1/chat/completions", {
+        "messages": user, "seed": 5, "max_tokens": 12, "temperature": 0.8, "top_k": 40, "top_p": 0.9, "min_p": 0,
+        "repeat_penalty": 1.1, "mirostat": 2, "mirostat_tau": 3.0, "mirostat_eta": 0.2, "typical_p": 0.9})
+    check(st == 200 and st2 == 200 and m2["message"]["content"] == a2["choices"][0]["message"]["content"],
+          f"mirostat options: {m2} vs {a2}")
     st3, o2 = d.request("POST", "/api/chat", {"model": "m", "messages": user, "stream": False,
                                               "options": {"seed": 11, "num_predict": 12, "temperature": 0.3}})
     check(st3 == 200 and o2["message"]["content"] != o["message"]["content"] or o["eval_count"] < 3,
@@ -170,7 +178,9 @@ def error_checks(d):
         ("/api/chat", {"model": "m", "messages": [{"role": "user", "content": "x", "images": ["aGk="]}]}, None, 400,
          "images"),
         ("/api/chat", {"model": "m", "messages": [{"role": "wizard", "content": "x"}]}, None, 400, "wizard"),
-        ("/api/chat", {"model": "m", "messages": [{"role": "user", "content": "x"}], "options": {"mirostat": 2}},
+        ("/api/chat", {"model": "m", "messages": [{"role": "user", "content": "x"}], "options": {"tfs_z": 0.5}},
+         None, 400, "tfs_z"),
+        ("/api/chat", {"model": "m", "messages": [{"role": "user", "content": "x"}], "options": {"mirostat": 3}},
          None, 400, "mirostat"),
         ("/api/chat", {"model": "m", "messages": [{"role": "user", "content": "x"}], "options": [1]}, None, 400,
          "options"),
