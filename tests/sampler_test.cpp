@@ -8,21 +8,13 @@
 
 #include "base/error.h"
 #include "engine/sampler.h"
+#include "support/sampling_params.h"
 
 namespace onellm {
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-SamplingParams filters_off(float temperature, uint64_t seed = 1234) {
-  SamplingParams p;
-  p.temperature = temperature;
-  p.top_k = 0;
-  p.top_p = 1.0f;
-  p.min_p = 0.0f;
-  p.seed = seed;
-  return p;
-}
 
 // Logits whose softmax at temperature 1 is exactly probs.
 std::vector<float> logits_of(const std::vector<double>& probs) {

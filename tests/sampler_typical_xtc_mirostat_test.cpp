@@ -10,19 +10,12 @@
 
 #include "base/error.h"
 #include "engine/sampler.h"
+#include "support/sampling_params.h"
 
 namespace onellm {
 namespace {
 
-SamplingParams plain(uint64_t seed = 7) {
-  SamplingParams p;
-  p.temperature = 1.0f;
-  p.top_k = 0;
-  p.top_p = 1.0f;
-  p.min_p = 0.0f;
-  p.seed = seed;
-  return p;
-}
+SamplingParams plain(uint64_t seed = 7) { return filters_off(1.0f, seed); }
 
 std::vector<float> logits_of(const std::vector<double>& probs) {
   std::vector<float> out;
