@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "engine/infill.h"
 #include "engine/json_schema.h"
+#include "service/reasoning.h"
 #include "engine/copy_bias.h"
 #include "engine/tool_calls.h"
 #include "tokenizer/chat_template.h"
@@ -389,7 +390,7 @@ int chat_command(int argc, char** argv) {
   if (tools) tools->show(messages, topts);  // once: a system message /reset keeps
   // Compiled once; used when no --tools is given.
   const ToolCallConstraint builtin = tools ? ToolCallConstraint{} : builtin_tools_from_args(a, m, tmpl.source());
-  const bool tty = ::isatty(STDIN_FILENO) != 0;
+  const bool tty = ::isatty(STDIN_FILENO) != 0, out_tty = ::isatty(STDOUT_FILENO) != 0;
   std::string line;
   while (true) {
     if (tty) std::fputs("\n> ", stderr);
@@ -406,17 +407,42 @@ int chat_command(int argc, char** argv) {
     req.max_tokens = a.get_int({"-n", "--n-predict", "--max-tokens"}, -1);
     req.sampling = sampling_from_args(a);
     req.stop = a.get_all("--stop");
+    req.ignore_eos = a.flag({"--ignore-eos"});
     req.copy = copy_bias_from_args(a, m, tmpl.source(), messages);
     req.call_gate = call_gate_from_args(a, m, tmpl.source());
     if (tools) hold_to(tools->constraint, req);
     else hold_to(builtin, req);
-    GenerationResult r = seq.generate(req, [](std::string_view text) {
-      std::fwrite(text.data(), 1, text.size(), stdout);
+    // A thinking model's <think> part is shown dimmed on a terminal (piped
+    // output stays as generated), and goes back into the history as
+    // reasoning_content, as an OpenAI client sends it.
+    const ReasoningFormat thinking = reasoning_format(tmpl.source(), *m.tokenizer, req.prompt);
+    ReasoningStream stream(thinking);
+    bool dim = false;
+    auto show = [&](const ReasoningSplit& part) {
+      for (const auto& [text, in_thought] : {std::pair{&part.reasoning, true}, std::pair{&part.content, false}}) {
+        if (text->empty()) continue;
+        if (out_tty && in_thought != dim) std::fputs(in_thought ? "\x1b[2m" : "\x1b[0m", stdout);
+        dim = in_thought;
+        std::fwrite(text->data(), 1, text->size(), stdout);
+      }
       std::fflush(stdout);
+    };
+    GenerationResult r = seq.generate(req, [&](std::string_view text) {
+      if (!thinking.active || !out_tty) {  // piped: the text as generated
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+      } else {
+        show(stream.feed(text));
+      }
       return true;
     });
+    if (thinking.active && out_tty) show(stream.finish());
+    if (dim) std::fputs("\x1b[0m", stdout);
     std::fputs("\n", stdout);
-    messages.push_back({"assistant", r.text, {}});
+    const ReasoningSplit split = split_reasoning(r.text, thinking);
+    ChatMessage reply{"assistant", thinking.active ? split.content : r.text, {}};
+    if (thinking.active && !split.reasoning.empty()) reply.extra["reasoning_content"] = split.reasoning;
+    messages.push_back(std::move(reply));
   }
   return 0;
 }
