@@ -10,7 +10,6 @@ import os
 import pty
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -57,13 +56,7 @@ def run(tmp):
 
 
 def main():
-    if not cli_check.BIN or not os.path.exists(cli_check.BIN):
-        print("skip: ONELLM_BIN not set")
-        return 77
-    with tempfile.TemporaryDirectory() as tmp:
-        run(tmp)
-    print("ok" if not cli_check.failed else f"{cli_check.failed} failed")
-    return 1 if cli_check.failed else 0
+    return cli_check.main_in_tmp(run)
 
 
 if __name__ == "__main__":

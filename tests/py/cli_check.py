@@ -34,3 +34,15 @@ def must(*args):
         print("FAIL: onellm", " ".join(args), "exited", rc, "\n", err)
         sys.exit(1)
     return out, err
+
+
+def main_in_tmp(run):
+    """The exit code of a test body run(tmp) in a temporary directory: 77 (skipped) without a binary, else 0/1."""
+    import tempfile
+    if not BIN or not os.path.exists(BIN):
+        print("skip: ONELLM_BIN not set")
+        return 77
+    with tempfile.TemporaryDirectory() as tmp:
+        run(tmp)
+    print("ok" if not failed else f"{failed} failed")
+    return 1 if failed else 0
