@@ -98,6 +98,7 @@ void Service::embeddings(const Caller& c, const HttpRequest& rq, HttpResponse& r
 bool Service::embed_inputs(const Caller& c, const QosClass& q, std::vector<std::vector<int32_t>> inputs,
                            const EmbedOptions& o, HttpResponse& rs, std::vector<std::vector<float>>& vectors) {
   const int64_t D = model().model->config().n_embd;
+  if (o.evaluated) *o.evaluated = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
     std::unique_lock<std::mutex> hold;
     std::unique_ptr<SessionLease> lease = scratch_lease(c, inputs[i], q.priority, 0, SessionAdapter{}, hold);
@@ -120,6 +121,7 @@ bool Service::embed_inputs(const Caller& c, const QosClass& q, std::vector<std::
     GenerationResult r = scheduler_->run(std::move(sr), nullptr);
     if (r.finish == FinishReason::kCancelled) return false;
     store_->add_usage(c.app->id, static_cast<int64_t>(inputs[i].size()));
+    if (o.evaluated) *o.evaluated += inputs[i].size();
     std::vector<float> e = std::move(r.embedding);
     if (o.dims < D) {  // the first N (Matryoshka-trained models)
       e.resize(static_cast<size_t>(o.dims));

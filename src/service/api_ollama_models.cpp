@@ -226,14 +226,15 @@ void Service::ollama_embed(const Caller& c, const HttpRequest& rq, HttpResponse&
   for (const auto& ids : inputs) total += ids.size();
   check_tokens(c, total, 0);
   std::vector<std::vector<float>> vectors;
-  if (!embed_inputs(c, q, inputs, {pooling, !legacy, dims, truncate, param}, rs, vectors)) return;  // client gone
+  size_t evaluated = 0;
+  if (!embed_inputs(c, q, inputs, {pooling, !legacy, dims, truncate, param, &evaluated}, rs, vectors)) return;
   if (legacy) return api::send_json(rs, 200, {{"embedding", vectors.front()}});
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string requested = api::string_field(body, "model", "");
   api::send_json(rs, 200, {{"model", requested.empty() ? ollama_model_name(model_name()) : requested},
                            {"embeddings", vectors}, {"total_duration", static_cast<int64_t>(seconds * 1e9)},
                            {"load_duration", static_cast<int64_t>(load_seconds * 1e9)},
-                           {"prompt_eval_count", total}});
+                           {"prompt_eval_count", evaluated}});
 }
 
 }  // namespace onellm

@@ -121,6 +121,7 @@ class Service {
     int64_t dims = 0;       // the first values kept (n_embd: all)
     bool truncate = false;  // cut inputs longer than the context instead of CONTEXT_TOO_LONG naming `param`
     const char* param = "input";
+    size_t* evaluated = nullptr;  // set to the tokens embedded (after any cut)
   };
   // Embeds each input in the app's class q, counted in its usage. False when
   // the client went away.

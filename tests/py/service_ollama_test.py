@@ -220,7 +220,11 @@ def embed_checks(d):
           f"/api/embeddings: the same direction, not normalized (norm {norm})")
     long_text = "word " * 2100  # more than the 2048 tokens of the app's context
     st, cut_ok = d.request("POST", "/api/embed", {"model": "m", "input": long_text})
-    check(st == 200 and len(cut_ok["embeddings"]) == 1, f"truncate (default) fits a long input: {st}")
+    st, tags = d.request("GET", "/api/tags")
+    st, show = d.request("POST", "/api/show", {"model": tags["models"][0]["name"]})
+    n_ctx = min(2048, show["model_info"]["qwen2.context_length"]) if st == 200 else -1
+    check(cut_ok.get("prompt_eval_count") == n_ctx and len(cut_ok.get("embeddings", [])) == 1,
+          f"truncate (default) cuts a long input to the context ({n_ctx}): {cut_ok.get('prompt_eval_count')}")
     st, err = d.request("POST", "/api/embed", {"model": "m", "input": long_text, "truncate": False})
     check(st == 400 and "context holds" in err.get("error", ""), f"truncate false: an error: {st} {err}")
 
