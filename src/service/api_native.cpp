@@ -50,14 +50,14 @@ int64_t context_of(const Caller& c, const Model& model) {
   return std::min(app, model.config().n_ctx_train);
 }
 
-}  // namespace
-
 // A budget for an infill prompt: the context less room for the middle (the
 // request's max tokens, at most half the context; a quarter when unbounded).
 int64_t infill_budget(int64_t n_ctx, int64_t max_tokens) {
   const int64_t reserve = max_tokens > 0 ? std::min(max_tokens, n_ctx / 2) : n_ctx / 4;
   return std::max<int64_t>(1, n_ctx - std::max<int64_t>(1, reserve));
 }
+
+}  // namespace
 
 std::vector<int32_t> Service::infill_prompt(const Caller& c, const InfillInput& input, int64_t max_tokens,
                                             const char* param) {

@@ -106,8 +106,7 @@ void Service::remember_model_facts(const LoadedModel& m) {
     capabilities.push_back("tools");
   if (source.find("<think>") != std::string::npos) capabilities.push_back("thinking");
   model_facts_ = {{"size", file.file_size()}, {"digest", hex64(m.context->model_hash())},
-                  {"modified_at", rfc3339_of(modified)}, {"details", details},
-                  {"context_length", m.model->config().n_ctx_train}, {"template", source},
+                  {"modified_at", rfc3339_of(modified)}, {"details", details}, {"template", source},
                   {"capabilities", capabilities}, {"model_info", model_info(*m.model)}};
 }
 
@@ -123,8 +122,8 @@ void Service::ollama_api(const Caller& c, const HttpRequest& rq, HttpResponse& r
   if (p == "/api/version" && get) return api::send_json(rs, 200, {{"version", ONELLM_VERSION}});
   if (p == "/api/pull" || p == "/api/push" || p == "/api/create" || p == "/api/copy" || p == "/api/delete" ||
       p.rfind("/api/blobs/", 0) == 0)
-    throw ServiceError("NOT_SUPPORTED", "onellm serves the one model file it was started with ('onellm serve -m " +
-                                            std::string("FILE'); ") + p + " is not available",
+    throw ServiceError("NOT_SUPPORTED",
+                       "onellm serves the one model file it was started with (serve -m FILE); " + p + " is not available",
                        501);
   throw ServiceError("NOT_FOUND", "no route for " + rq.method + " " + p, 404);
 }
