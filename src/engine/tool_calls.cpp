@@ -107,7 +107,7 @@ std::vector<ToolSpec> parse_tool_specs(const Json& tools) {
   for (size_t i = 0; i < tools.size(); ++i) {
     const std::string at = "tools[" + std::to_string(i) + "]";
     const Json& t = tools[i];
-    if (!t.is_object() || t.value("type", "function") != "function")
+    if (!t.is_object() || (t.contains("type") && t["type"] != "function"))
       throw Error(at + ": must be {\"type\": \"function\", \"function\": {...}}");
     const Json& f = t.contains("function") ? t["function"] : t;
     if (!f.is_object()) throw Error(at + ".function: must be an object");

@@ -93,7 +93,9 @@ std::vector<ChatMessage> read_messages(const Json& body) {
         cm.content = c->get<std::string>();
       } else if (c->is_array()) {
         for (const Json& part : *c) {
-          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+          const bool text_part = part.is_object() && part.contains("type") && part["type"] == "text" &&
+                                 part.contains("text") && part["text"].is_string();
+          if (!text_part)
             throw bad_request(field + ".content parts must be {\"type\":\"text\",\"text\":...}", field + ".content");
           cm.content += part["text"].get<std::string>();
         }

@@ -254,6 +254,10 @@ void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
   } catch (const Error& e) {
     errors_total_++;
     ollama ? send_ollama_error(rs, api::bad_request(e.what())) : api::send_error(rs, api::bad_request(e.what()));
+  } catch (const nlohmann::json::exception& e) {  // a request field of an unexpected type that no reader named
+    errors_total_++;
+    const ServiceError bad = api::bad_request(std::string("malformed request: ") + e.what());
+    ollama ? send_ollama_error(rs, bad) : api::send_error(rs, bad);
   }
 }
 
