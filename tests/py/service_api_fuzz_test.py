@@ -1,8 +1,8 @@
 """Random request bodies against the daemon's newer endpoints: never a 5xx, a hang or a crash.
 
 Seeded random JSON (valid fields with wrong types and ranges, nested junk, huge numbers, empty and odd strings)
-goes to Ollama's /api/chat, /api/generate, /api/embed, /api/embeddings and /api/show, llama-server's /completion
-and /infill, and /v1/completions with a suffix. Every answer must be a 2xx or a 4xx/501 whose body names the
+goes to Ollama's /api/chat, /api/generate, /api/embed, /api/embeddings and /api/show, llama-server's /completion,
+/infill, /tokenize and /detokenize, and the OpenAI /v1/chat/completions, /v1/completions and /v1/embeddings. Every answer must be a 2xx or a 4xx/501 whose body names the
 problem; afterwards the daemon must still answer a normal request. ONELLM_FUZZ_SEED picks another sequence.
 Exit 77 = skipped (no binary).
 """
@@ -16,7 +16,7 @@ import gguf_ref  # noqa: E402
 import service_e2e_test as e2e  # noqa: E402
 from service_e2e_test import Daemon, check  # noqa: E402
 
-ROUNDS = 250
+ROUNDS = 300
 FIELDS = {
     "/api/chat": ["model", "messages", "tools", "format", "options", "stream", "think", "logprobs", "top_logprobs",
                   "keep_alive"],
@@ -28,7 +28,14 @@ FIELDS = {
     "/completion": ["prompt", "n_predict", "temperature", "top_k", "top_p", "min_p", "seed", "stop", "stream",
                     "mirostat", "typical_p", "xtc_probability", "grammar", "json_schema"],
     "/infill": ["input_prefix", "input_suffix", "input_extra", "prompt", "n_predict", "temperature", "stream"],
-    "/v1/completions": ["prompt", "suffix", "max_tokens", "temperature", "stream", "mirostat", "mirostat_tau"],
+    "/v1/completions": ["prompt", "suffix", "max_tokens", "temperature", "stream", "mirostat", "mirostat_tau",
+                        "logprobs", "n", "grammar", "response_format"],
+    "/v1/chat/completions": ["messages", "tools", "tool_choice", "response_format", "n", "logprobs", "top_logprobs",
+                             "stream", "stream_options", "max_tokens", "json_schema", "chat_template_kwargs",
+                             "reasoning_format", "logit_bias", "seed", "parallel_tool_calls"],
+    "/v1/embeddings": ["input", "encoding_format", "dimensions", "pooling", "normalize"],
+    "/tokenize": ["content", "add_special", "parse_special"],
+    "/detokenize": ["tokens"],
 }
 # Values each field takes in a well-formed request: drawn more often than junk, so that bodies get past the
 # first check and exercise the later ones.
@@ -41,6 +48,11 @@ PLAUSIBLE = {
     "typical_p": [0.9], "xtc_probability": [0.5], "input_prefix": ["def f(x):\n"], "input_suffix": ["\n"],
     "input_extra": [[{"filename": "a.py", "text": "x = 1"}]], "mirostat_tau": [3.0],
     "tools": [[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]],
+    "tool_choice": ["auto", "none", "required", {"type": "function", "function": {"name": "f"}}],
+    "response_format": [{"type": "json_object"}, {"type": "text"}], "n": [1, 2], "max_tokens": [4],
+    "encoding_format": ["float", "base64"], "pooling": ["mean", "last"], "normalize": [True, False],
+    "content": ["hello"], "tokens": [[1, 2, 3]], "reasoning_format": ["none", "auto"],
+    "chat_template_kwargs": [{"enable_thinking": False}], "logit_bias": [{"1": -100}],
 }
 OPTIONS = ["temperature", "top_k", "top_p", "min_p", "num_predict", "seed", "stop", "repeat_penalty", "mirostat",
            "mirostat_tau", "mirostat_eta", "typical_p", "tfs_z", "num_ctx", "repeat_last_n"]
@@ -95,7 +107,7 @@ def body_for(r, path):
             b[f] = r.choice(PLAUSIBLE[f])
         else:
             b[f] = junk(r)
-    if path == "/api/chat" and "messages" not in b:
+    if path in ("/api/chat", "/v1/chat/completions") and "messages" not in b:
         b["messages"] = [message(r)]
     if path in ("/api/generate", "/completion", "/v1/completions") and "prompt" not in b:
         b["prompt"] = "hi"
