@@ -1,9 +1,10 @@
-"""Random request bodies against the daemon's newer endpoints: never a 5xx, a hang or a crash.
+"""Random request bodies against the daemon's HTTP endpoints: never a 5xx, a hang or a crash.
 
 Seeded random JSON (valid fields with wrong types and ranges, nested junk, huge numbers, empty and odd strings)
 goes to Ollama's /api/chat, /api/generate, /api/embed, /api/embeddings and /api/show, llama-server's /completion,
-/infill, /tokenize and /detokenize, and the OpenAI /v1/chat/completions, /v1/completions and /v1/embeddings. Every answer must be a 2xx or a 4xx/501 whose body names the
-problem; afterwards the daemon must still answer a normal request. ONELLM_FUZZ_SEED picks another sequence.
+/infill, /tokenize and /detokenize, and the OpenAI /v1/chat/completions, /v1/completions and /v1/embeddings.
+Every answer must be a 2xx or a 4xx/501 whose body names the problem; afterwards the daemon must still answer a
+normal request. ONELLM_FUZZ_SEED picks another sequence.
 Exit 77 = skipped (no binary).
 """
 import json
