@@ -30,17 +30,16 @@ int perplexity_command(int argc, char** argv) {
   o.max_chunks = a.get_int({"--chunks"}, -1);
   if (auto base = a.get({"--kl-divergence-base"})) (a.flag({"--kl-divergence"}) ? o.compare_base : o.save_base) = *base;
   else if (a.flag({"--kl-divergence"})) throw Error("--kl-divergence needs --kl-divergence-base FILE");
-  if (!o.compare_base.empty() && !a.get({"-c", "--ctx-size"})) o.n_ctx = 0;  // the base file's
+  if (!o.compare_base.empty() && !a.get({"-c", "--ctx-size"})) o.n_ctx = perplexity_base_context(o.compare_base);
   SequenceOptions so;
   so.n_ctx = std::max<int64_t>(o.n_ctx, 4);
   so.math = a.flag({"--exact"}) ? MathMode::kExact : MathMode::kFast;
   so.n_batch = a.get_int({"-b", "--batch-size"}, so.n_batch);
   if (so.n_batch <= 0) throw Error("-b must be positive");
-  if (!o.compare_base.empty()) so.n_ctx = m.model->config().n_ctx_train;  // room for any base's chunks
   Sequence seq(*m.model, *m.tokenizer, m.pool.get(), so);
   const bool json = a.flag({"--json"});
   std::fprintf(stderr, "perplexity: %zu tokens, chunks of %lld\n", tokens.size(),
-               static_cast<long long>(o.n_ctx > 0 ? o.n_ctx : -1));
+               static_cast<long long>(o.n_ctx));
   PerplexityStats s = perplexity(seq, tokens, o, [&](const PerplexityStats& p) {
     if (json) return;
     std::printf("[%lld]%.4f,", static_cast<long long>(p.chunks), p.ppl);

@@ -99,6 +99,8 @@ double percentile(std::vector<double>& sorted, double q) {
 
 }  // namespace
 
+int64_t perplexity_base_context(const std::string& path) { return BaseReader(path).header().n_ctx; }
+
 PerplexityStats perplexity(Sequence& seq, const std::vector<int32_t>& tokens, const PerplexityOptions& o,
                            const std::function<void(const PerplexityStats&)>& on_chunk) {
   std::unique_ptr<BaseReader> base;

@@ -54,4 +54,8 @@ struct PerplexityStats {
 PerplexityStats perplexity(Sequence& sequence, const std::vector<int32_t>& tokens, const PerplexityOptions& options,
                            const std::function<void(const PerplexityStats&)>& on_chunk = nullptr);
 
+// The chunk size a base file was written with (to size the sequence for a
+// comparison); Error if it is not a readable base file.
+int64_t perplexity_base_context(const std::string& path);
+
 }  // namespace onellm
