@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -173,11 +174,12 @@ PerplexityStats perplexity(Sequence& seq, const std::vector<int32_t>& tokens, co
         // The stored fp16 values sum to 1 only up to their rounding; summed
         // again, the KL divergence keeps only second-order rounding error.
         int64_t base_top = 0;
+        float base_best = -std::numeric_limits<float>::infinity();
         double base_z = 0;
         for (int64_t v = 0; v < V; ++v) {
           const float lb = fp16_to_f32(half_row[static_cast<size_t>(v)]);
           base_z += std::exp(static_cast<double>(lb));
-          if (lb > fp16_to_f32(half_row[static_cast<size_t>(base_top)])) base_top = v;
+          if (lb > base_best) base_best = lb, base_top = v;
         }
         const double base_log_z = std::log(base_z);
         double kld = 0;

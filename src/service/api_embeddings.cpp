@@ -109,16 +109,12 @@ bool Service::embed_inputs(const Caller& c, const QosClass& q, std::vector<std::
       throw ServiceError("CONTEXT_TOO_LONG", "input " + std::to_string(i) + " has " + std::to_string(inputs[i].size()) +
                                                  " tokens; the context holds " + std::to_string(seq.n_ctx()),
                          400, 0, o.param);
-    ScheduledRequest sr;
-    sr.app_id = c.app->id;
-    sr.qos = q;
-    sr.sequence = &seq;
-    sr.request.prompt = inputs[i];
-    sr.request.max_tokens = 0;
-    sr.request.embed = o.pooling;
-    sr.request.embed_normalize = o.normalize && o.dims == D;  // a shortened vector is normalized below
-    sr.client_gone = [&rs] { return rs.client_gone(); };
-    GenerationResult r = scheduler_->run(std::move(sr), nullptr);
+    GenerationRequest request;
+    request.prompt = inputs[i];
+    request.max_tokens = 0;
+    request.embed = o.pooling;
+    request.embed_normalize = o.normalize && o.dims == D;  // a shortened vector is normalized below
+    GenerationResult r = scheduler_->run(scheduled_request(*c.app, q, seq, std::move(request), rs), nullptr);
     if (r.finish == FinishReason::kCancelled) return false;
     store_->add_usage(c.app->id, static_cast<int64_t>(inputs[i].size()));
     if (o.evaluated) *o.evaluated += inputs[i].size();

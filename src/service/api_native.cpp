@@ -46,8 +46,7 @@ const char* stop_type(FinishReason f) {
 
 // The context a request of this app runs in (its scratch sequence's).
 int64_t context_of(const Caller& c, const Model& model) {
-  const int64_t app = c.app->quota.max_context > 0 ? c.app->quota.max_context : c.config->default_context;
-  return std::min(app, model.config().n_ctx_train);
+  return std::min(c.context_tokens(), model.config().n_ctx_train);
 }
 
 // A budget for an infill prompt: the context less room for the middle (the
@@ -110,12 +109,7 @@ void Service::native_completion(const Caller& c, const HttpRequest& rq, HttpResp
   check_context(prompt.size(), seq, infill ? "input_prefix" : "prompt");
   request.prompt = prompt;
 
-  ScheduledRequest sr;
-  sr.app_id = c.app->id;
-  sr.qos = q;
-  sr.sequence = &seq;
-  sr.request = request;
-  sr.client_gone = [&rs] { return rs.client_gone(); };
+  ScheduledRequest sr = scheduled_request(*c.app, q, seq, request, rs);
   if (stream && !rs.start_stream(200, "text/event-stream")) return;
   GenerationResult r;
   try {

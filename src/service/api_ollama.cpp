@@ -98,12 +98,7 @@ std::string done_reason(FinishReason f) {
 
 // Ollama's logprobs entries: [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}].
 Json ollama_logprobs(const std::vector<TokenLogprob>& logprobs, const Tokenizer& tok) {
-  auto entry = [&](int32_t id, float lp) {
-    const std::string piece = tok.token_to_piece(id, true);
-    Json bytes = Json::array();
-    for (unsigned char b : piece) bytes.push_back(b);
-    return Json{{"token", piece}, {"logprob", lp}, {"bytes", bytes}};
-  };
+  auto entry = [&](int32_t id, float lp) { return api::logprob_entry(tok, id, lp); };
   Json out = Json::array();
   for (const TokenLogprob& t : logprobs) {
     Json e = entry(t.token, t.logprob), top = Json::array();
@@ -143,6 +138,7 @@ void Service::ollama_generate(const Caller& c, const HttpRequest& rq, HttpRespon
   job.model = requested.empty() ? ollama_model_name(model_name()) : requested;
   job.load_seconds = load_seconds;
   job.t0 = t0;
+  read_ollama_options(body, job.request, m.tokenizer->n_vocab());
   const Think think = read_think(body);
   ChatTemplateOptions options;
   apply_think(think, options);
@@ -179,9 +175,7 @@ void Service::ollama_generate(const Caller& c, const HttpRequest& rq, HttpRespon
       InfillInput in;
       in.prefix = prompt;
       in.suffix = suffix;
-      GenerationRequest limits;
-      read_ollama_options(body, limits, m.tokenizer->n_vocab());
-      turn = infill_prompt(c, in, limits.max_tokens, "suffix");
+      turn = infill_prompt(c, in, job.request.max_tokens, "suffix");
       job.raw = true;
       if (!context.empty() && !turn.empty() && turn.front() == m.tokenizer->bos_id()) turn.erase(turn.begin());
     } else if (raw) {
@@ -204,7 +198,6 @@ void Service::ollama_generate(const Caller& c, const HttpRequest& rq, HttpRespon
   }
   if (think != Think::kOff && !job.raw)
     job.reasoning = reasoning_format(m.chat_template->source(), *m.tokenizer, job.prompt);
-  read_ollama_options(body, job.request, m.tokenizer->n_vocab());
   if (api::bool_field(body, "logprobs", false))
     job.request.top_logprobs = static_cast<int>(api::int_field(body, "top_logprobs", 0, 0, 20));
 
@@ -252,12 +245,7 @@ void run_ollama(QosScheduler& scheduler, SessionStore& store, const AppConfig& a
     return j;
   };
 
-  ScheduledRequest sr;
-  sr.app_id = app.id;
-  sr.qos = qos;
-  sr.sequence = &seq;
-  sr.request = job.request;
-  sr.client_gone = [&rs] { return rs.client_gone(); };
+  ScheduledRequest sr = scheduled_request(app, qos, seq, job.request, rs);
   ContentStreamFilter content_filter(job.output.tools_active ? tool_call_triggers(job.output.style)
                                                              : std::vector<std::string>{});
   ReasoningStream reasoning(job.reasoning);

@@ -114,12 +114,7 @@ namespace {
 // is not valid UTF-8 on its own is sent with U+FFFD (the dump replaces it);
 // "bytes" has the exact bytes.
 Json logprobs_json(const std::vector<TokenLogprob>& logprobs, const Tokenizer& tok, bool chat, size_t& offset) {
-  auto entry = [&](int32_t id, float lp) {
-    const std::string piece = tok.token_to_piece(id, true);
-    Json bytes = Json::array();
-    for (unsigned char b : piece) bytes.push_back(b);
-    return Json{{"token", piece}, {"logprob", lp}, {"bytes", bytes}};
-  };
+  auto entry = [&](int32_t id, float lp) { return api::logprob_entry(tok, id, lp); };
   if (chat) {
     Json content = Json::array();
     for (const TokenLogprob& t : logprobs) {
@@ -186,14 +181,9 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
       return Json{{"id", id}, {"object", object}, {"created", created}, {"model", model_name},
                   {"choices", Json::array({choice})}};
     };
-    ScheduledRequest sr;
-    sr.app_id = app.id;
-    sr.qos = qos;
-    sr.sequence = &seq;
-    sr.request = job.request;
+    ScheduledRequest sr = scheduled_request(app, qos, seq, job.request, rs);
     if (sr.request.sampling.seed != SamplingParams::kRandomSeed)
       sr.request.sampling.seed += static_cast<uint64_t>(index);
-    sr.client_gone = [&rs] { return rs.client_gone(); };
     ContentStreamFilter content_filter(job.output.tools_active ? tool_call_triggers(job.output.style)
                                                                : std::vector<std::string>{});
     ReasoningStream reasoning(job.reasoning);

@@ -125,7 +125,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   std::shared_ptr<SessionSlot> slot = session_slot(c, record->id);
   std::unique_lock<std::mutex> hold(slot->busy, std::try_to_lock);
   if (!hold.owns_lock()) throw ServiceError("BUSY", "session '" + record->id + "' is already answering a message", 409, 1);
-  const int64_t n_ctx = c.app->quota.max_context > 0 ? c.app->quota.max_context : c.config->default_context;
+  const int64_t n_ctx = c.context_tokens();
   RestoreReport restored;
   SessionLease lease(*m.context, c.app->id, record->id, q.priority, n_ctx, job.prompt,
                      static_cast<int64_t>(job.prompt.size()) + job.request.max_tokens, &restored,
@@ -133,12 +133,7 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   check_context(job.prompt.size(), lease.sequence(), "content");
   job.request.prompt = job.prompt;
 
-  ScheduledRequest sr;
-  sr.app_id = c.app->id;
-  sr.qos = q;
-  sr.sequence = &lease.sequence();
-  sr.request = job.request;
-  sr.client_gone = [&rs] { return rs.client_gone(); };
+  ScheduledRequest sr = scheduled_request(*c.app, q, lease.sequence(), job.request, rs);
   ContentStreamFilter content_filter(job.output.tools_active ? tool_call_triggers(job.output.style)
                                                              : std::vector<std::string>{});
   if (job.stream && !rs.start_stream(200, "text/event-stream")) return;

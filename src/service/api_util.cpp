@@ -174,6 +174,13 @@ void read_sampling(const Json& body, GenerationRequest& r, int32_t n_vocab) {
   }
 }
 
+Json logprob_entry(const Tokenizer& tokenizer, int32_t id, float logprob) {
+  const std::string piece = tokenizer.token_to_piece(id, true);
+  Json bytes = Json::array();
+  for (unsigned char b : piece) bytes.push_back(b);
+  return Json{{"token", piece}, {"logprob", logprob}, {"bytes", bytes}};
+}
+
 std::string safe_text(const std::string& s) {
   return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
 }

@@ -49,6 +49,10 @@ std::vector<int32_t> read_token_ids(const Json& ids, int32_t n_vocab, const std:
 // mirostat_tau / mirostat_eta.
 void read_sampling(const Json& body, GenerationRequest& request, int32_t n_vocab);
 
+// One token's {"token", "logprob", "bytes"} (OpenAI's and Ollama's logprobs
+// entries): the piece, with "bytes" exact when the piece alone is not UTF-8.
+Json logprob_entry(const Tokenizer& tokenizer, int32_t id, float logprob);
+
 // A JSON string that is valid UTF-8 whatever the model produced.
 std::string safe_text(const std::string& s);
 double unix_now();

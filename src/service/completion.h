@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "service/http_server.h"
 #include "service/output_constraint.h"
 #include "service/qos_scheduler.h"
 #include "service/reasoning.h"
@@ -27,6 +28,19 @@ ReasoningFormat read_reasoning_format(const api::Json& body, const std::string& 
 
 void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClass& qos, Sequence& seq,
                     CompletionJob& job, HttpResponse& rs, const std::string& model_name, SessionStore& store);
+
+// A request of `app` in class `qos` on `seq`, cancelled when the client of
+// `rs` goes away.
+inline ScheduledRequest scheduled_request(const AppConfig& app, const QosClass& qos, Sequence& seq,
+                                          GenerationRequest request, HttpResponse& rs) {
+  ScheduledRequest sr;
+  sr.app_id = app.id;
+  sr.qos = qos;
+  sr.sequence = &seq;
+  sr.request = std::move(request);
+  sr.client_gone = [&rs] { return rs.client_gone(); };
+  return sr;
+}
 
 // CONTEXT_TOO_LONG unless the prompt leaves room for at least one token.
 void check_context(size_t prompt_tokens, const Sequence& seq, const char* param);

@@ -352,7 +352,7 @@ std::unique_ptr<SessionLease> Service::scratch_lease(const Caller& caller, const
     best->adapter = adapter.id;
     best->last_used = Clock::now();
   }
-  const int64_t n_ctx = caller.app->quota.max_context > 0 ? caller.app->quota.max_context : caller.config->default_context;
+  const int64_t n_ctx = caller.context_tokens();
   return std::make_unique<SessionLease>(*m.context, caller.app->id, best_name, priority, n_ctx, prompt,
                                         // no max_tokens: room up to the whole context
                                         max_tokens < 0 ? n_ctx : static_cast<int64_t>(prompt.size()) + max_tokens,

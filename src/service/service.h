@@ -56,6 +56,10 @@ struct InfillInput;
 struct Caller {
   const AppConfig* app = nullptr;                 // points into `config`
   std::shared_ptr<const ServiceConfig> config;   // the config the request was identified under (kept alive)
+  // The context (tokens) the app's sequences get: its quota's, else the service's default.
+  int64_t context_tokens() const {
+    return app->quota.max_context > 0 ? app->quota.max_context : config->default_context;
+  }
 };
 
 class Service {
