@@ -76,7 +76,6 @@ Service::LoadedModel& Service::model() {
     auto m = std::make_unique<LoadedModel>();
     m->model = Model::load(options_.model_path);
     m->tokenizer = Tokenizer::from_gguf(m->model->gguf());
-    m->model->release_tokenizer_metadata();
     // The adapter's id (name and file hash) tags its KV chunks: a changed
     // file never meets chunks computed with the old one.
     for (const auto& [name, path] : options_.adapters)
@@ -102,6 +101,9 @@ Service::LoadedModel& Service::model() {
     co.always_load = options_.kv_restore == "load";
     m->context = std::make_unique<ContextStore>(*m->model, *m->tokenizer, m->pool.get(), options_.model_path, co);
     remember_model_facts(*m);
+    // Last: everything above may read metadata (remember_model_facts lists
+    // every key), and reading a released array throws.
+    m->model->release_tokenizer_metadata();
     model_ = std::move(m);
     std::fprintf(stderr, "onellm serve: model loaded: %s\n", options_.model_path.c_str());
   } catch (const Error& e) {

@@ -11,6 +11,7 @@ Exit 77 = skipped (no binary).
 import json
 import math
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -309,7 +310,26 @@ def auth_checks(tmp, model):
         d.stop()
 
 
+def large_vocabulary_checks(tmp):
+    """A vocabulary of 4096 tokens or more has its arrays freed after loading: /api/show lists them as null."""
+    big = os.path.join(tmp, "big-vocab.gguf")
+    subprocess.run([e2e.BIN, "make-tiny-model", "--arch", "qwen2", "--n-layer", "1", "--n-vocab", "5000", "-o", big],
+                   check=True, capture_output=True)
+    d = Daemon(tmp, big, extra=["--no-builtin-tools"])
+    try:
+        st, show = d.request("POST", "/api/show", {"model": "big-vocab"})
+        info = show.get("model_info", {}) if st == 200 else {}
+        check(st == 200 and "tokenizer.ggml.tokens" in info and info["tokenizer.ggml.tokens"] is None
+              and info.get("general.architecture") == "qwen2", f"/api/show of a 5000-token vocabulary: {st} {show}")
+        st, o = d.request("POST", "/api/generate", {"model": "big-vocab", "prompt": "hi", "stream": False,
+                                                    "options": {"num_predict": 2}})
+        check(st == 200 and o["done"] is True and o["eval_count"] >= 1, f"it generates: {st} {o}")
+    finally:
+        d.stop()
+
+
 def run(tmp, model):
+    large_vocabulary_checks(tmp)
     auth_checks(tmp, model)
     d = Daemon(tmp, model, extra=["--no-builtin-tools"])
     try:
