@@ -27,7 +27,9 @@ const std::set<std::string> kGenerateValueOptions = {
     "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--stop",
     "--chat-template", "--system", "-sys", "--grammar", "--grammar-file", "--json-schema", "--kv-type", "-ctk",
     "--lora", "--copy-bias", "--min-call-prob", "--tools", "--tool-choice", "--chat-template-kwargs",
-    "--suffix", "--typical", "--xtc-probability", "--xtc-threshold", "--mirostat", "--mirostat-ent", "--mirostat-lr"};
+    "--suffix", "--typical", "--xtc-probability", "--xtc-threshold", "--mirostat", "--mirostat-ent", "--mirostat-lr",
+    "--dry-multiplier", "--dry-base", "--dry-allowed-length", "--dry-penalty-last-n", "--dry-sequence-breaker",
+    "--top-nsigma", "--top-n-sigma"};
 const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "--no-builtin-tools", "-h", "--help"};
 
@@ -193,6 +195,17 @@ SamplingParams sampling_from_args(const Args& a) {
   p.mirostat = static_cast<int32_t>(a.get_int({"--mirostat"}, p.mirostat));
   p.mirostat_tau = static_cast<float>(a.get_double({"--mirostat-ent"}, p.mirostat_tau));
   p.mirostat_eta = static_cast<float>(a.get_double({"--mirostat-lr"}, p.mirostat_eta));
+  p.top_n_sigma = static_cast<float>(a.get_double({"--top-nsigma", "--top-n-sigma"}, p.top_n_sigma));
+  p.dry_multiplier = static_cast<float>(a.get_double({"--dry-multiplier"}, p.dry_multiplier));
+  p.dry_base = static_cast<float>(a.get_double({"--dry-base"}, p.dry_base));
+  p.dry_allowed_length = static_cast<int32_t>(a.get_int({"--dry-allowed-length"}, p.dry_allowed_length));
+  p.dry_penalty_last_n = static_cast<int32_t>(a.get_int({"--dry-penalty-last-n"}, p.dry_penalty_last_n));
+  // As llama-cli: given breakers replace the defaults; "none" leaves none.
+  if (const std::vector<std::string> breakers = a.get_all("--dry-sequence-breaker"); !breakers.empty()) {
+    p.dry_sequence_breakers.clear();
+    for (const std::string& b : breakers)
+      if (b != "none") p.dry_sequence_breakers.push_back(process_escapes(b));
+  }
   return p;
 }
 
@@ -248,6 +261,11 @@ int run_command(int argc, char** argv) {
         "  -n N             tokens to generate (-1: until end of generation or full context)\n"
         "  --temp T --top-k K --top-p P --min-p P --repeat-penalty R --repeat-last-n N\n"
         "  --presence-penalty X --frequency-penalty X -s SEED --stop STR (repeatable)\n"
+        "  --typical P --xtc-probability P --xtc-threshold T --mirostat 1|2 --mirostat-ent TAU --mirostat-lr ETA\n"
+        "  --top-nsigma N   keep the tokens within N standard deviations of the best logit\n"
+        "  --dry-multiplier M --dry-base B --dry-allowed-length N --dry-penalty-last-n N (-1: all)\n"
+        "                   DRY: penalize tokens that extend a repeat of more than N tokens\n"
+        "  --dry-sequence-breaker S  (repeatable, escapes expanded; none: no breakers; default \\n : \" *)\n"
         "  -c N             context size (default: the model's, at most 4096)\n"
         "  -t N             threads    -b N  prompt batch size\n"
         "  --kv-type T      KV cache element type: f16 (default), q8_0, f32\n"

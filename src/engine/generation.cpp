@@ -67,6 +67,8 @@ Generation::Generation(Sequence& seq, GenerationRequest request)
       sampler_(request_.sampling, static_cast<int32_t>(seq.model().config().n_vocab)),
       stops_(request_.stop), decoder_(seq.tokenizer()), history_(request_.prompt),
       t_start_(std::chrono::steady_clock::now()) {
+  if (request_.sampling.dry_multiplier != 0.0f && request_.sampling.dry_penalty_last_n != 0)
+    sampler_.set_dry_breakers(dry_breakers(seq.tokenizer(), request_.sampling.dry_sequence_breakers));
   prompt_done_ = seq_.reuse_prefix(request_.prompt);
   if (request_.embed != Pooling::kNone) {  // every token's hidden state is needed: nothing cached is reused
     seq_.clear();

@@ -56,7 +56,7 @@ uint64_t resolve_seed(uint64_t seed) {
 }  // namespace
 
 Sampler::Sampler(const SamplingParams& params, int32_t n_vocab)
-    : params_(params), n_vocab_(n_vocab), rng_(resolve_seed(params.seed)) {
+    : params_(params), n_vocab_(n_vocab), rng_(resolve_seed(params.seed)), dry_(params) {
   if (n_vocab <= 0) throw Error("sampler: vocabulary size must be positive, got " + std::to_string(n_vocab));
   if (!(params.repeat_penalty > 0.0f))
     throw Error("sampler: repeat_penalty must be positive, got " + std::to_string(params.repeat_penalty));
@@ -72,6 +72,7 @@ Sampler::Sampler(const SamplingParams& params, int32_t n_vocab)
     throw Error("sampler: mirostat must be 0, 1 or 2, got " + std::to_string(params.mirostat));
   check_range("mirostat_tau", params.mirostat_tau, 1e-6f, 1e6f);
   check_range("mirostat_eta", params.mirostat_eta, 0, 1e6f);
+  if (std::isnan(params.top_n_sigma)) throw Error("sampler: top_n_sigma is NaN");
   mu_ = 2 * params.mirostat_tau;
   for (const auto& [id, bias] : params_.logit_bias) {
     if (id < 0 || id >= n_vocab)
@@ -107,13 +108,16 @@ int32_t Sampler::sample(float* logits, const std::vector<int32_t>& history) {
 std::span<const TokenProb> Sampler::distribution(float* logits, const std::vector<int32_t>& history) {
   apply_filter_bias_penalties(logits, history);
   candidates_.clear();
+  floor_ = -std::numeric_limits<float>::infinity();
   const bool greedy = params_.temperature <= 0.0f;
   // The constraint's allowed set, if the best-first check could not settle it:
   // a short id list, or a whole-vocabulary mask.
   const std::vector<int32_t>* only = nullptr;
   const uint8_t* allowed = nullptr;
+  // Top-n-sigma needs every allowed logit's statistics, so not the best-first path.
+  const bool sigma = params_.top_n_sigma > 0.0f && !greedy && params_.mirostat == 0;
   if (constraint_ &&
-      !((greedy || (params_.top_k > 0 && params_.mirostat == 0)) && !constraint_->mask_is_cheap() &&
+      !((greedy || (params_.top_k > 0 && params_.mirostat == 0 && !sigma)) && !constraint_->mask_is_cheap() &&
         collect_allowed_top_k(logits))) {
     only = constraint_->few_allowed();
     if (!only) {
@@ -148,7 +152,10 @@ std::span<const TokenProb> Sampler::distribution(float* logits, const std::vecto
     keep_mirostat();
     return candidates_;
   }
-  if (candidates_.empty()) collect_candidates_top_k(logits, allowed, only);
+  if (candidates_.empty()) {
+    if (sigma) floor_ = sigma_floor(logits, allowed, only);
+    collect_candidates_top_k(logits, allowed, only);
+  }
   if (params_.typical_p < 1.0f) keep_typical();
   keep_top_p_and_min_p();
   if (params_.xtc_probability > 0.0f) exclude_top_choices();
@@ -198,6 +205,7 @@ void Sampler::apply_filter_bias_penalties(float* logits, const std::vector<int32
   // Bias before penalties, as in llama.cpp's common sampler chain.
   for (const auto& [id, bias] : params_.logit_bias) logits[id] += bias;
   apply_penalties(logits, history);
+  dry_.apply(logits, n_vocab_, history);
 }
 
 void Sampler::apply_penalties(float* logits, const std::vector<int32_t>& history) {
@@ -230,7 +238,7 @@ void Sampler::apply_penalties(float* logits, const std::vector<int32_t>& history
 void Sampler::collect_candidates_top_k(const float* logits, const uint8_t* allowed, const std::vector<int32_t>* only) {
   const size_t k = params_.top_k > 0 ? size_t(params_.top_k) : SIZE_MAX;
   auto consider = [&](int32_t id) {
-    if (logits[id] == -std::numeric_limits<float>::infinity()) return;
+    if (logits[id] == -std::numeric_limits<float>::infinity() || logits[id] < floor_) return;
     TokenProb t{id, logits[id]};
     if (candidates_.size() < k) {
       candidates_.push_back(t);
@@ -245,6 +253,24 @@ void Sampler::collect_candidates_top_k(const float* logits, const uint8_t* allow
   if (candidates_.empty())
     throw Error(allowed || only ? "sampler: the constraint allows no token here"
                                 : "sampler: every token is banned (filter, logit_bias or -inf logits)");
+}
+
+// Top-n-sigma (Tang et al. 2024): the logits' mean and standard deviation
+// over the allowed finite ones; the floor is n deviations below the best.
+float Sampler::sigma_floor(const float* logits, const uint8_t* allowed, const std::vector<int32_t>* only) const {
+  double sum = 0, sum_sq = 0;
+  float best = -std::numeric_limits<float>::infinity();
+  int64_t count = 0;
+  for_each_allowed(logits, n_vocab_, allowed, only, [&](int32_t id) {
+    const float x = logits[id];
+    if (x == -std::numeric_limits<float>::infinity()) return;
+    best = std::max(best, x);
+    sum += x, sum_sq += double(x) * x, ++count;
+  });
+  if (count == 0) return -std::numeric_limits<float>::infinity();
+  const double mean = sum / double(count);
+  const double deviation = std::sqrt(std::max(0.0, sum_sq / double(count) - mean * mean));
+  return static_cast<float>(best - params_.top_n_sigma * deviation);
 }
 
 // Min-p and top-p both keep a most-likely-first prefix of the candidates, so

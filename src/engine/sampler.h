@@ -1,8 +1,8 @@
 // Token sampling: turns one row of logits into the next token id.
 //
 // The chain follows llama.cpp's default order: token filter -> logit bias ->
-// penalties -> top-k -> typical -> top-p -> min-p -> XTC -> temperature ->
-// random draw. With temperature <= 0 the steps after the penalties become a
+// penalties -> DRY -> top-n-sigma -> top-k -> typical -> top-p -> min-p ->
+// XTC -> temperature -> random draw. With temperature <= 0 the steps after the penalties become a
 // plain argmax. Mirostat (v1 or v2) replaces top-k to XTC, as in llama.cpp:
 // bias and penalties, temperature, then Mirostat's own truncation, whose
 // target surprise it steers after each draw. Draws are reproducible for a
@@ -13,8 +13,11 @@
 #include <functional>
 #include <random>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
+
+#include "engine/dry_penalty.h"
 
 namespace onellm {
 
@@ -46,6 +49,17 @@ struct SamplingParams {
   int32_t mirostat = 0;
   float mirostat_tau = 5.0f;
   float mirostat_eta = 0.1f;
+  // DRY (engine/dry_penalty.h): 0 multiplier = off. Window -1: the whole
+  // history; 0: off. The breaker strings become token sequences through the
+  // tokenizer (Generation does that; a bare Sampler has none).
+  float dry_multiplier = 0.0f;
+  float dry_base = 1.75f;
+  int32_t dry_allowed_length = 2;
+  int32_t dry_penalty_last_n = -1;
+  std::vector<std::string> dry_sequence_breakers = {"\n", ":", "\"", "*"};
+  // Top-n-sigma: keeps the tokens whose logit is within n standard
+  // deviations (over the allowed tokens' logits) of the best. <= 0: off.
+  float top_n_sigma = -1.0f;
 };
 
 struct TokenProb {
@@ -98,6 +112,9 @@ class Sampler {
   // gives the same distribution as masking the whole vocabulary first.
   void set_constraint(TokenConstraint* constraint) { constraint_ = constraint; }
 
+  // DRY's sequence breakers (dry_breakers() of the model's tokenizer).
+  void set_dry_breakers(std::shared_ptr<const DryBreakers> breakers) { dry_.set_breakers(std::move(breakers)); }
+
   const SamplingParams& params() const { return params_; }
 
  private:
@@ -108,6 +125,8 @@ class Sampler {
   // ids in `only`, if given).
   void collect_candidates_top_k(const float* logits, const uint8_t* allowed = nullptr,
                                 const std::vector<int32_t>* only = nullptr);
+  // Top-n-sigma's floor over the allowed logits (-inf when off).
+  float sigma_floor(const float* logits, const uint8_t* allowed, const std::vector<int32_t>* only) const;
   void keep_top_p_and_min_p();
   void keep_typical();     // on logits, temperature 1
   void exclude_top_choices();  // XTC, on logits, temperature 1
@@ -129,6 +148,8 @@ class Sampler {
   std::vector<TokenProb> candidates_;  // holds logits until to_probabilities()
   std::vector<int32_t> window_;        // scratch for penalty counting
   float mu_ = 0;                       // Mirostat: the current maximum surprise (bits)
+  DryPenalty dry_;
+  float floor_ = 0;  // top-n-sigma: candidates need a logit at least this (-inf: off)
 };
 
 }  // namespace onellm

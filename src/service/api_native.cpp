@@ -44,6 +44,25 @@ const char* stop_type(FinishReason f) {
   }
 }
 
+// llama-server's completion_probabilities: per token its id, text, bytes
+// and log-probability (of the model's own distribution, before sampling),
+// with the n_probs most likely tokens alike.
+Json completion_probabilities(const Tokenizer& tokenizer, const std::vector<TokenLogprob>& logprobs) {
+  Json out = Json::array();
+  for (const TokenLogprob& t : logprobs) {
+    Json entry = api::logprob_entry(tokenizer, t.token, t.logprob);
+    entry["id"] = t.token;
+    Json top = Json::array();
+    for (const auto& [id, logprob] : t.top) {
+      top.push_back(api::logprob_entry(tokenizer, id, logprob));
+      top.back()["id"] = id;
+    }
+    entry["top_logprobs"] = std::move(top);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
 // The context a request of this app runs in (its scratch sequence's).
 int64_t context_of(const Caller& c, const Model& model) {
   return std::min(c.context_tokens(), model.config().n_ctx_train);
@@ -75,6 +94,11 @@ void Service::native_completion(const Caller& c, const HttpRequest& rq, HttpResp
   GenerationRequest request;
   read_native_sampling(body, request, m.tokenizer->n_vocab());
   request.grammar = read_text_grammar(body);
+  const int64_t n_probs = api::int_field(body, "n_probs", 0, 0, 100);
+  const bool return_tokens = api::bool_field(body, "return_tokens", false);
+  const bool stream = api::bool_field(body, "stream", false);
+  // A streamed chunk's tokens come with its log-probabilities (top 0: only the token's own).
+  if (n_probs > 0 || (return_tokens && stream)) request.top_logprobs = static_cast<int32_t>(n_probs);
   std::vector<int32_t> prompt;
   if (infill) {
     InfillInput in;
@@ -99,7 +123,6 @@ void Service::native_completion(const Caller& c, const HttpRequest& rq, HttpResp
                             : api::read_token_ids(*p, m.tokenizer->n_vocab(), "prompt");
     if (prompt.empty()) throw api::bad_request("the prompt is empty and the model adds no BOS token", "prompt");
   }
-  const bool stream = api::bool_field(body, "stream", false);
   const QosClass q = qos_for(c, api::string_field(body, "qos", ""));
   check_tokens(c, prompt.size(), request.max_tokens);
   std::unique_lock<std::mutex> hold;
@@ -112,9 +135,18 @@ void Service::native_completion(const Caller& c, const HttpRequest& rq, HttpResp
   ScheduledRequest sr = scheduled_request(*c.app, q, seq, request, rs);
   if (stream && !rs.start_stream(200, "text/event-stream")) return;
   GenerationResult r;
+  size_t received = 0;  // streamed tokens; those whose text came with the end go in the last event
   try {
-    r = scheduler_->run(std::move(sr), [&](std::string_view text, const std::vector<TokenLogprob>&) {
-      return !stream || api::send_event(rs, Json{{"content", std::string(text)}, {"stop", false}});
+    r = scheduler_->run(std::move(sr), [&](std::string_view text, const std::vector<TokenLogprob>& logprobs) {
+      if (!stream) return true;
+      received += logprobs.size();
+      Json chunk = {{"content", std::string(text)}, {"stop", false}};
+      if (return_tokens) {
+        chunk["tokens"] = Json::array();
+        for (const TokenLogprob& t : logprobs) chunk["tokens"].push_back(t.token);
+      }
+      if (n_probs > 0) chunk["completion_probabilities"] = completion_probabilities(*m.tokenizer, logprobs);
+      return api::send_event(rs, chunk);
     });
   } catch (const ServiceError& e) {
     if (!stream) throw;
@@ -132,6 +164,14 @@ void Service::native_completion(const Caller& c, const HttpRequest& rq, HttpResp
                {"timings", {{"prompt_n", r.n_prompt_evaluated}, {"prompt_ms", prompt_ms},
                             {"predicted_n", r.tokens.size()}, {"predicted_ms", predicted_ms},
                             {"predicted_per_second", predicted_ms > 0 ? 1e3 * r.tokens.size() / predicted_ms : 0}}}};
+  const size_t from = stream ? std::min(received, r.logprobs.size()) : 0;
+  if (return_tokens)
+    done["tokens"] = std::vector<int32_t>(r.tokens.begin() + static_cast<std::ptrdiff_t>(stream ? from : 0),
+                                          r.tokens.end());
+  if (n_probs > 0)
+    done["completion_probabilities"] = completion_probabilities(
+        *m.tokenizer, std::vector<TokenLogprob>(r.logprobs.begin() + static_cast<std::ptrdiff_t>(from),
+                                                r.logprobs.end()));
   if (!stream) return api::send_json(rs, 200, done);
   api::send_event(rs, done);
   rs.end_stream();

@@ -147,6 +147,22 @@ void read_sampling(const Json& body, GenerationRequest& r, int32_t n_vocab) {
   p.mirostat = static_cast<int32_t>(int_field(body, "mirostat", 0, 0, 2));
   p.mirostat_tau = static_cast<float>(number_field(body, "mirostat_tau", 5.0, 1e-6, 1e6));
   p.mirostat_eta = static_cast<float>(number_field(body, "mirostat_eta", 0.1, 0.0, 1e6));
+  p.top_n_sigma = static_cast<float>(number_field(body, "top_n_sigma", -1.0, -1e6, 1e6));
+  p.dry_multiplier = static_cast<float>(number_field(body, "dry_multiplier", 0.0, 0.0, 1e6));
+  p.dry_base = static_cast<float>(number_field(body, "dry_base", 1.75, 0.0, 1e6));
+  if (p.dry_base < 1.0f) p.dry_base = 1.75f;  // as llama-server: a base below 1 means the default
+  p.dry_allowed_length = static_cast<int32_t>(int_field(body, "dry_allowed_length", 2, 0, 1 << 20));
+  p.dry_penalty_last_n = static_cast<int32_t>(int_field(body, "dry_penalty_last_n", -1, -1, 1 << 30));
+  if (auto it = body.find("dry_sequence_breakers"); it != body.end() && !it->is_null()) {
+    if (!it->is_array() || it->empty() || it->size() > 64)
+      throw bad_request("'dry_sequence_breakers' must be an array of 1 to 64 strings", "dry_sequence_breakers");
+    p.dry_sequence_breakers.clear();
+    for (const Json& s : *it) {
+      if (!s.is_string())
+        throw bad_request("'dry_sequence_breakers' must be an array of strings", "dry_sequence_breakers");
+      p.dry_sequence_breakers.push_back(s.get<std::string>());
+    }
+  }
   if (body.contains("seed") && !body["seed"].is_null())
     p.seed = static_cast<uint64_t>(int_field(body, "seed", 0, 0, INT64_MAX));
   r.ignore_eos = bool_field(body, "ignore_eos", false);  // llama.cpp server extension (benchmarks, tests)
