@@ -9,7 +9,9 @@
 #include "engine/infill.h"
 #include "service/api_util.h"
 #include "service/completion.h"
+#include "service/output_constraint.h"
 #include "service/service.h"
+#include "tokenizer/chat_template.h"
 
 namespace onellm {
 namespace {
@@ -61,6 +63,26 @@ Json completion_probabilities(const Tokenizer& tokenizer, const std::vector<Toke
     out.push_back(std::move(entry));
   }
   return out;
+}
+
+// A request's settings under llama-server's names: /completion's
+// "generation_settings" and /props' default_generation_settings.params.
+Json generation_settings(const GenerationRequest& r, int64_t n_ctx) {
+  const SamplingParams& p = r.sampling;
+  Json bias = Json::array();
+  for (const auto& [id, b] : p.logit_bias) bias.push_back({{"token", id}, {"bias", b}});
+  return {{"n_predict", r.max_tokens}, {"seed", p.seed}, {"temperature", p.temperature}, {"top_k", p.top_k},
+          {"top_p", p.top_p}, {"min_p", p.min_p}, {"top_n_sigma", p.top_n_sigma},
+          {"xtc_probability", p.xtc_probability}, {"xtc_threshold", p.xtc_threshold}, {"typical_p", p.typical_p},
+          {"repeat_last_n", p.repeat_last_n < 0 ? n_ctx : p.repeat_last_n}, {"repeat_penalty", p.repeat_penalty},
+          {"presence_penalty", p.presence_penalty}, {"frequency_penalty", p.frequency_penalty},
+          {"dry_multiplier", p.dry_multiplier}, {"dry_base", p.dry_base}, {"dry_allowed_length", p.dry_allowed_length},
+          {"dry_penalty_last_n", p.dry_penalty_last_n < 0 ? n_ctx : p.dry_penalty_last_n},
+          {"dry_sequence_breakers", p.dry_sequence_breakers}, {"mirostat", p.mirostat},
+          {"mirostat_tau", p.mirostat_tau}, {"mirostat_eta", p.mirostat_eta}, {"stop", r.stop},
+          {"max_tokens", r.max_tokens}, {"ignore_eos", r.ignore_eos}, {"logit_bias", bias},
+          {"n_probs", std::max(0, r.top_logprobs)},
+          {"samplers", {"penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature"}}};
 }
 
 // The context a request of this app runs in (its scratch sequence's).
@@ -164,6 +186,7 @@ void Service::native_completion(const Caller& c, const HttpRequest& rq, HttpResp
                {"timings", {{"prompt_n", r.n_prompt_evaluated}, {"prompt_ms", prompt_ms},
                             {"predicted_n", r.tokens.size()}, {"predicted_ms", predicted_ms},
                             {"predicted_per_second", predicted_ms > 0 ? 1e3 * r.tokens.size() / predicted_ms : 0}}}};
+  done["generation_settings"] = generation_settings(request, context_of(c, *m.model));
   const size_t from = stream ? std::min(received, r.logprobs.size()) : 0;
   if (return_tokens)
     done["tokens"] = std::vector<int32_t>(r.tokens.begin() + static_cast<std::ptrdiff_t>(stream ? from : 0),
@@ -175,6 +198,40 @@ void Service::native_completion(const Caller& c, const HttpRequest& rq, HttpResp
   if (!stream) return api::send_json(rs, 200, done);
   api::send_event(rs, done);
   rs.end_stream();
+}
+
+// GET /props: llama-server's description of the server, for its web UI and
+// clients: the defaults a /completion gets, the model, its chat template.
+void Service::native_props(const Caller& c, HttpResponse& rs) {
+  LoadedModel& m = model();
+  GenerationRequest defaults;
+  read_native_sampling(Json::object(), defaults, m.tokenizer->n_vocab());
+  const int64_t n_ctx = context_of(c, *m.model);
+  auto text_of = [&](int32_t id) { return id < 0 ? std::string() : m.tokenizer->token_to_piece(id, true); };
+  api::send_json(rs, 200,
+                 {{"default_generation_settings",
+                   {{"n_ctx", n_ctx}, {"is_processing", false}, {"params", generation_settings(defaults, n_ctx)}}},
+                  {"total_slots", config()->max_running},
+                  {"model_path", options_.model_path},
+                  {"chat_template", m.chat_template->source()},
+                  {"bos_token", text_of(m.tokenizer->bos_id())},
+                  {"eos_token", text_of(m.tokenizer->eos_id())},
+                  {"modalities", {{"vision", false}, {"audio", false}}},
+                  {"build_info", "onellm"}});
+}
+
+// POST /apply-template: the prompt a /v1/chat/completions request with these
+// messages (and tools, chat_template_kwargs) would be given, as text.
+void Service::apply_template(const HttpRequest& rq, HttpResponse& rs) {
+  Json body = api::parse_body(rq);
+  std::vector<ChatMessage> messages = api::read_messages(body);
+  LoadedModel& m = model();
+  const OutputConstraint output = read_output_constraint(body, *m.chat_template, m.chat_defaults);
+  ChatTemplateOptions options;
+  api::read_template_kwargs(body, options);
+  options.add_generation_prompt = api::bool_field(body, "add_generation_prompt", true);
+  add_tools_to_prompt(output, messages, options);
+  api::send_json(rs, 200, {{"prompt", chat_prompt_text(*m.tokenizer, *m.chat_template, messages, options)}});
 }
 
 }  // namespace onellm

@@ -246,6 +246,13 @@ void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
     if ((p == "/completion" || p == "/completions") && rq.method == "POST")
       return native_completion(caller, rq, rs, false);
     if (p == "/infill" && rq.method == "POST") return native_completion(caller, rq, rs, true);
+    if (p == "/props" && rq.method == "GET") return native_props(caller, rs);
+    if (p == "/apply-template" && rq.method == "POST") return apply_template(rq, rs);
+    if ((p == "/props" && rq.method == "POST") || p == "/slots")
+      throw ServiceError("NOT_SUPPORTED",
+                         p + ": onellm has no fixed slots or global settings to change; the scheduler's queue and "
+                             "running requests are in GET /v1/status, and each request carries its own settings",
+                         501);
     if (p == "/v1/sessions" || p.rfind("/v1/sessions/", 0) == 0) return sessions_api(caller, rq, rs);
     if (ollama) return ollama_api(caller, rq, rs);
     api::send_json(rs, 404, {{"error", {{"message", "no route for " + rq.method + " " + p}, {"type", "invalid_request_error"},

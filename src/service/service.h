@@ -131,8 +131,10 @@ class Service {
   // the client went away.
   bool embed_inputs(const Caller& c, const QosClass& q, std::vector<std::vector<int32_t>> inputs,
                     const EmbedOptions& options, HttpResponse& rs, std::vector<std::vector<float>>& vectors);
-  // llama-server's /completion and /infill (api_native.cpp).
+  // llama-server's /completion and /infill, /props and /apply-template (api_native.cpp).
   void native_completion(const Caller& c, const HttpRequest& rq, HttpResponse& rs, bool infill);
+  void native_props(const Caller& c, HttpResponse& rs);
+  void apply_template(const HttpRequest& rq, HttpResponse& rs);
   // A fill-in-the-middle prompt that leaves room for max_tokens in the
   // app's context; BAD_REQUEST naming `param` for a model without FIM tokens.
   std::vector<int32_t> infill_prompt(const Caller& c, const InfillInput& input, int64_t max_tokens, const char* param);
