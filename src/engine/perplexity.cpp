@@ -67,8 +67,12 @@ class BaseReader {
     if (h_.n_ctx < 4 || h_.n_chunks == 0 || h_.n_vocab == 0 || h_.n_ctx > (1u << 24) || h_.n_chunks > (1u << 24))
       throw Error(path + ": the base file's header is damaged");
     // Its size follows from the header: check it before allocating by it.
+    // Rows x vocabulary can pass 2^64 and wrap to the size of a small file.
     const uint64_t rows = uint64_t{h_.n_chunks} * (h_.n_ctx - h_.n_ctx / 2 - 1);
-    const uint64_t want = sizeof kMagic + sizeof h_ + 4ull * h_.n_chunks * h_.n_ctx + rows * h_.n_vocab * 2;
+    uint64_t row_bytes = 0, want = 0;
+    if (__builtin_mul_overflow(rows, uint64_t{h_.n_vocab} * 2, &row_bytes) ||
+        __builtin_add_overflow(sizeof kMagic + sizeof h_ + 4ull * h_.n_chunks * h_.n_ctx, row_bytes, &want))
+      throw Error(path + ": the base file's header is damaged (its sizes overflow)");
     in_.seekg(0, std::ios::end);
     const uint64_t size = static_cast<uint64_t>(in_.tellg());
     in_.seekg(sizeof kMagic + sizeof h_);

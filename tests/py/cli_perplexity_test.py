@@ -13,6 +13,7 @@ unwritable path. Exit 77 = skipped (no binary).
 """
 import json
 import os
+import struct
 import subprocess
 import sys
 
@@ -139,7 +140,13 @@ def run(tmp):
     junk = os.path.join(tmp, "junk.kl")
     with open(junk, "wb") as f:
         f.write(b"GGUF" + bytes(100))
+    # A header whose rows x vocabulary pass 2^64 and wrap to this (sparse) file's size.
+    wrap = os.path.join(tmp, "wrap.kl")
+    with open(wrap, "wb") as f:
+        f.write(b"ONELLMKL" + struct.pack("<4I", 1, 25165823, 1 << 24, 1 << 24))
+        f.truncate(24 + (1 << 25))
     bad = [
+        (["-m", q4, "-f", text_file, "--kl-divergence-base", wrap, "--kl-divergence"], "overflow"),
         (["-m", qwen, "-f", short, "-c", str(N_CTX)], "need at least"),
         (["-m", qwen, "-f", other, "--kl-divergence-base", base, "--kl-divergence"], "other tokens"),
         (["-m", q4, "-f", text_file, "--kl-divergence-base", cut, "--kl-divergence"], "truncated"),
