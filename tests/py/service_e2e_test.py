@@ -517,11 +517,12 @@ def run_main(body):
 
 
 def run_on_tiny_model(run_fn):
-    """run_main with run_fn(tmp, model) on a fresh 2-layer random-weight qwen2 model."""
+    """run_main with run_fn(tmp, model) on a fresh 2-layer random-weight qwen2 model. Its 6000 tokens are more than
+    the 4096 above which the tokenizer's metadata arrays are freed after loading, as a real model's are."""
     def body(tmp):
         model = os.path.join(tmp, "tiny.gguf")
-        subprocess.run([BIN, "make-tiny-model", "--arch", "qwen2", "--n-layer", "2", "-o", model], check=True,
-                       capture_output=True)
+        subprocess.run([BIN, "make-tiny-model", "--arch", "qwen2", "--n-layer", "2", "--n-vocab", "6000", "-o", model],
+                       check=True, capture_output=True)
         run_fn(tmp, model)
     return run_main(body)
 

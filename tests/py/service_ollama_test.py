@@ -11,7 +11,6 @@ Exit 77 = skipped (no binary).
 import json
 import math
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -63,6 +62,9 @@ def listing_checks(d, model):
     check(st == 200 and arch == "qwen2" and show["model_info"]["general.parameter_count"] > 0
           and "completion" in show["capabilities"] and show["details"] == m["details"],
           f"/api/show: {st} {str(show)[:300]}")
+    # The test model's 6000 tokens are freed from the metadata after loading: listed, as arrays are, as null.
+    check(st == 200 and "tokenizer.ggml.tokens" in show["model_info"] and show["model_info"]["tokenizer.ggml.tokens"]
+          is None, "/api/show lists the freed vocabulary array as null")
     template = gguf_ref.GgufFile(model).get("tokenizer.chat_template", "")
     check(st == 200 and show["template"] == template, "/api/show's template is the file's chat template")
     st, err = d.request("POST", "/api/show", {"model": "llama3:8b"})
@@ -310,26 +312,7 @@ def auth_checks(tmp, model):
         d.stop()
 
 
-def large_vocabulary_checks(tmp):
-    """A vocabulary of 4096 tokens or more has its arrays freed after loading: /api/show lists them as null."""
-    big = os.path.join(tmp, "big-vocab.gguf")
-    subprocess.run([e2e.BIN, "make-tiny-model", "--arch", "qwen2", "--n-layer", "1", "--n-vocab", "5000", "-o", big],
-                   check=True, capture_output=True)
-    d = Daemon(tmp, big, extra=["--no-builtin-tools"])
-    try:
-        st, show = d.request("POST", "/api/show", {"model": "big-vocab"})
-        info = show.get("model_info", {}) if st == 200 else {}
-        check(st == 200 and "tokenizer.ggml.tokens" in info and info["tokenizer.ggml.tokens"] is None
-              and info.get("general.architecture") == "qwen2", f"/api/show of a 5000-token vocabulary: {st} {show}")
-        st, o = d.request("POST", "/api/generate", {"model": "big-vocab", "prompt": "hi", "stream": False,
-                                                    "options": {"num_predict": 2}})
-        check(st == 200 and o["done"] is True and o["eval_count"] >= 1, f"it generates: {st} {o}")
-    finally:
-        d.stop()
-
-
 def run(tmp, model):
-    large_vocabulary_checks(tmp)
     auth_checks(tmp, model)
     d = Daemon(tmp, model, extra=["--no-builtin-tools"])
     try:
