@@ -29,7 +29,7 @@ const std::set<std::string> kGenerateValueOptions = {
     "--lora", "--copy-bias", "--min-call-prob", "--tools", "--tool-choice", "--chat-template-kwargs",
     "--suffix", "--typical", "--xtc-probability", "--xtc-threshold", "--mirostat", "--mirostat-ent", "--mirostat-lr",
     "--dry-multiplier", "--dry-base", "--dry-allowed-length", "--dry-penalty-last-n", "--dry-sequence-breaker",
-    "--top-nsigma", "--top-n-sigma"};
+    "--top-nsigma", "--top-n-sigma", "--lookup-draft"};
 const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "--no-builtin-tools", "-h", "--help"};
 
@@ -43,6 +43,9 @@ void print_timings(const GenerationResult& r) {
   std::fprintf(stderr, "\nprompt: %lld tokens in %.3f s (%.1f tok/s) | generated: %zu tokens in %.3f s (%.1f tok/s) | %s\n",
                static_cast<long long>(r.n_prompt_evaluated), r.prompt_seconds, pp, r.tokens.size(),
                r.generate_seconds, tg, finish_reason_name(r.finish));
+  if (r.draft_tokens > 0)
+    std::fprintf(stderr, "prompt lookup: %lld of %lld guessed tokens were right\n",
+                 static_cast<long long>(r.draft_accepted), static_cast<long long>(r.draft_tokens));
 }
 
 // A JSON option given inline (it starts with `opener` and names no file) or
@@ -266,6 +269,8 @@ int run_command(int argc, char** argv) {
         "  --dry-multiplier M --dry-base B --dry-allowed-length N --dry-penalty-last-n N (-1: all)\n"
         "                   DRY: penalize tokens that extend a repeat of more than N tokens\n"
         "  --dry-sequence-breaker S  (repeatable, escapes expanded; none: no breakers; default \\n : \" *)\n"
+        "  --lookup-draft N prompt-lookup decoding: check up to N tokens guessed from the context (the\n"
+        "                   tokens after the latest earlier match of the last 2-4) in each pass; same output\n"
         "  -c N             context size (default: the model's, at most 4096)\n"
         "  -t N             threads    -b N  prompt batch size\n"
         "  --kv-type T      KV cache element type: f16 (default), q8_0, f32\n"
@@ -333,6 +338,7 @@ int run_command(int argc, char** argv) {
     throw Error("the prompt is empty and the model adds no BOS token, so there is nothing to continue from");
   req.max_tokens = a.get_int({"-n", "--n-predict", "--max-tokens"}, -1);
   req.sampling = sampling_from_args(a);
+  req.lookup_draft = static_cast<int32_t>(a.get_int({"--lookup-draft"}, 0));
   req.stop = a.get_all("--stop");
   req.ignore_eos = a.flag({"--ignore-eos"});
   if (!req.grammar) req.grammar = grammar_from_args(a);
@@ -356,8 +362,11 @@ int run_command(int argc, char** argv) {
     nlohmann::json out;
     out["prompt_tokens"] = req.prompt;
     out["tokens"] = r.tokens;
-    std::printf("{\"prompt_tokens\":%s,\"tokens\":%s,\"text\":%s}\n", out["prompt_tokens"].dump().c_str(),
-                out["tokens"].dump().c_str(), json_string(r.text).c_str());
+    const std::string lookup = req.lookup_draft > 0 ? ",\"draft_tokens\":" + std::to_string(r.draft_tokens) +
+                                                          ",\"draft_accepted\":" + std::to_string(r.draft_accepted)
+                                                    : "";
+    std::printf("{\"prompt_tokens\":%s,\"tokens\":%s,\"text\":%s%s}\n", out["prompt_tokens"].dump().c_str(),
+                out["tokens"].dump().c_str(), json_string(r.text).c_str(), lookup.c_str());
   }
   print_timings(r);
   // A lazy grammar (--tools) binds only once a call starts, and a plain
@@ -424,6 +433,7 @@ int chat_command(int argc, char** argv) {
     req.prompt = chat_prompt_tokens(*m.tokenizer, tmpl, messages, topts);
     req.max_tokens = a.get_int({"-n", "--n-predict", "--max-tokens"}, -1);
     req.sampling = sampling_from_args(a);
+    req.lookup_draft = static_cast<int32_t>(a.get_int({"--lookup-draft"}, 0));
     req.stop = a.get_all("--stop");
     req.ignore_eos = a.flag({"--ignore-eos"});
     req.copy = copy_bias_from_args(a, m, tmpl.source(), messages);

@@ -78,6 +78,11 @@ struct GenerationRequest {
   // distribution (its logits before sampling settings, biases and grammar)
   // and this many most likely alternatives (OpenAI's logprobs/top_logprobs).
   int top_logprobs = -1;
+  // Prompt-lookup decoding (prompt_lookup.h): each decode step also checks up
+  // to this many tokens guessed from the context in the same forward pass.
+  // The output is unchanged; 0: off. Sequence::generate does it (onellm
+  // run/chat); a scheduler that calls decide() decodes one token per step.
+  int32_t lookup_draft = 0;
 };
 
 struct TokenLogprob {
@@ -97,6 +102,7 @@ struct GenerationResult {
   std::vector<TokenLogprob> logprobs;  // one per token, when GenerationRequest::top_logprobs >= 0
   std::vector<float> embedding;        // n_embd floats, when GenerationRequest::embed is set
   double prompt_seconds = 0, generate_seconds = 0;
+  int64_t draft_tokens = 0, draft_accepted = 0;  // prompt-lookup decoding: guessed, and right
 };
 
 // The tokens of a chat: messages rendered through the chat template (with
@@ -138,6 +144,8 @@ class Sequence {
   void eval_logits(const int32_t* tokens, int64_t n, float* logits);
   // Empties the cache (an embedding reads every token's hidden state).
   void clear();
+  // Keeps the first n tokens (and their keys and values), dropping the rest.
+  void truncate(size_t n);
   // Evaluates counts[i] tokens at the end of sequences[i], for n distinct
   // sequences of one model, in a single forward pass (batched decode, with
   // prompt chunks riding along: the weights are read once for all); each
@@ -232,6 +240,11 @@ class Generation {
 
  private:
   std::string finish(FinishReason reason);
+  // decide() from a given row of logits (the next token's distribution).
+  std::string decide_from(const std::vector<float>& raw);
+  // Evaluates the pending token with a draft from the context in one pass,
+  // then decides along the draft while it matches (prompt_lookup.h).
+  std::string evaluate_pending_with_draft();
   // Feeds a sampled token to the grammar (activating a lazy one on its
   // trigger); false if the grammar cannot take it.
   bool advance_grammar(int32_t token);
@@ -254,6 +267,8 @@ class Generation {
   bool pending_ = false;  // pending_token_ is sampled but not evaluated yet
   int32_t pending_token_ = -1;
   GenerationResult result_;
+  std::vector<float> rows_, row_;     // prompt lookup: the batch's logits rows, the one deciding
+  int32_t draft_window_ = 0;          // prompt lookup: tokens to guess next (adapts; 0: not yet set)
   std::vector<float> hidden_;         // embedding: the rows of the chunk being evaluated
   std::vector<double> pooled_;        // embedding: their running sum (mean) or the chosen row
   std::chrono::steady_clock::time_point t_start_, t_first_token_;

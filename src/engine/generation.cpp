@@ -4,6 +4,7 @@
 
 #include "base/error.h"
 #include "engine/engine.h"
+#include "engine/prompt_lookup.h"
 
 namespace onellm {
 namespace {
@@ -119,7 +120,9 @@ bool Generation::advance_grammar(int32_t tok) {
 std::string Generation::step(int64_t max_prompt_tokens) {
   if (done_) return {};
   if (!in_prefill()) {
-    std::string text = decide();
+    // A token left pending by a wrong guess (prompt lookup) is decided already.
+    std::string text = pending_ ? std::string() : decide();
+    if (pending_ && request_.lookup_draft > 0) return text + evaluate_pending_with_draft();
     if (pending_) {
       seq_.eval(&pending_token_, 1);
       pending_ = false;
@@ -148,12 +151,58 @@ void Generation::prompt_evaluated(int64_t n) {
   }
 }
 
-std::string Generation::decide() {
+std::string Generation::evaluate_pending_with_draft() {
+  // Drafts stay clear of the context's end, so that the cache is full (and
+  // generation ends) exactly where it would be without them.
+  const int64_t room = seq_.n_ctx() - static_cast<int64_t>(seq_.tokens().size()) - 2;
+  if (draft_window_ == 0) draft_window_ = request_.lookup_draft;
+  int64_t most = std::min<int64_t>(draft_window_, room);
+  if (request_.max_tokens >= 0)
+    most = std::min<int64_t>(most, request_.max_tokens - static_cast<int64_t>(result_.tokens.size()));
+  std::vector<int32_t> batch = {pending_token_};
+  if (most > 0) {
+    const std::vector<int32_t> draft = lookup_draft(history_, static_cast<size_t>(most));
+    batch.insert(batch.end(), draft.begin(), draft.end());
+  }
+  pending_ = false;
+  if (batch.size() == 1) {
+    seq_.eval(batch.data(), 1);
+    return {};
+  }
+  const size_t base = seq_.tokens().size();
+  const size_t v = static_cast<size_t>(seq_.model().config().n_vocab);
+  rows_.resize(batch.size() * v);
+  seq_.eval_logits(batch.data(), static_cast<int64_t>(batch.size()), rows_.data());
+  result_.draft_tokens += static_cast<int64_t>(batch.size() - 1);
+  std::string text;
+  for (size_t j = 0; j + 1 < batch.size(); ++j) {  // row j decides the token after batch[j]
+    row_.assign(rows_.begin() + static_cast<std::ptrdiff_t>(j * v),
+                rows_.begin() + static_cast<std::ptrdiff_t>((j + 1) * v));
+    text += decide_from(row_);
+    if (pending_ && pending_token_ == batch[j + 1]) {  // guessed right: already evaluated
+      pending_ = false;
+      ++result_.draft_accepted;
+      continue;
+    }
+    // Guesses that keep failing cost passes: the window halves after a pass
+    // with none right and doubles after one with all right.
+    if (j == 0) draft_window_ = std::max<int32_t>(1, draft_window_ / 2);
+    // The guesses after batch[j] were wrong (or generation ended there); a
+    // different token decided from row j waits for the next step's pass.
+    seq_.truncate(base + j + 1);
+    return text;
+  }
+  draft_window_ = std::min<int32_t>(request_.lookup_draft, 2 * draft_window_);
+  return text;  // every guess was right: the sequence's logits are the last row's
+}
+
+std::string Generation::decide() { return decide_from(seq_.logits()); }
+
+std::string Generation::decide_from(const std::vector<float>& raw) {
   if (done_ || in_prefill()) return {};
   if (pending_) throw Error("generation: the last sampled token was not evaluated");
   if (grammar_active_ && grammar_->must_end()) return finish(FinishReason::kEndOfGeneration);
   sampler_.set_constraint(grammar_active_ ? grammar_.get() : trigger_guard_.get());
-  const std::vector<float>& raw = seq_.logits();
   std::vector<float> logits = raw;
   if (copy_) copy_->apply(logits.data(), logits.size());
   if (gate_ && !grammar_active_) gate_->apply(logits.data(), logits.size(), result_.tokens.empty());

@@ -117,6 +117,12 @@ void Sequence::adopt_restored(std::vector<int32_t> tokens) {
   logits_.clear();
 }
 
+void Sequence::truncate(size_t n) {
+  if (n >= tokens_.size()) return;
+  tokens_.resize(n);
+  cache_.truncate(static_cast<int64_t>(n));
+}
+
 size_t Sequence::reuse_prefix(const std::vector<int32_t>& prompt) {
   if (prompt.empty()) throw Error("the prompt is empty (no tokens to evaluate)");
   if (static_cast<int64_t>(prompt.size()) > cache_.capacity())

@@ -1,0 +1,23 @@
+// Prompt-lookup decoding (speculation without a draft model): when the text
+// being generated repeats part of its context (a tool call copying the
+// request's words, an edit of a given text, a quoted passage), the tokens
+// that followed the context's last few tokens where they occurred before are
+// a good guess of what comes next. The guess is checked by evaluating it in
+// one forward pass with the next token; each position is still sampled from
+// the model's own distribution, so the output is what plain decoding gives,
+// only with fewer passes over the weights.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace onellm {
+
+// The draft: up to max_draft tokens that followed the latest earlier
+// occurrence of the context's last n tokens, for the longest n from
+// kLookupMaxNgram down to kLookupMinNgram that occurs; empty if none does.
+inline constexpr size_t kLookupMaxNgram = 4, kLookupMinNgram = 2;
+std::vector<int32_t> lookup_draft(const std::vector<int32_t>& context, size_t max_draft);
+
+}  // namespace onellm
