@@ -62,7 +62,8 @@ void notify_ready(const std::string& ready_file, const std::string& socket_path,
 int serve_command(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"-m", "--model", "--socket", "--http", "--config", "--state-dir", "-t", "--threads", "--ready-file",
-          "--kv-budget", "--kv-chunk", "--kv-compress", "--kv-type", "--kv-restore", "--lora", "--copy-bias", "--min-call-prob"},
+          "--kv-budget", "--kv-chunk", "--kv-compress", "--kv-type", "--kv-restore", "--lora", "--copy-bias", "--min-call-prob",
+           "--lookup-draft"},
          {"--log-content", "--no-socket", "--no-builtin-tools", "-h", "--help"});
   if (a.flag({"-h", "--help"})) {
     std::puts("onellm serve -m MODEL [--socket PATH | --no-socket] [--http 127.0.0.1:PORT] [--config FILE]\n"
@@ -81,7 +82,10 @@ int serve_command(int argc, char** argv) {
               "              starts only where the model is this sure of one; default: the model's\n"
               "              onellm.min_call_probability, else 0)]\n"
               "             [--no-builtin-tools (requests without tools: calls are not held to the model's\n"
-              "              built-in tools, onellm.builtin_tools)]");
+              "              built-in tools, onellm.builtin_tools)]\n"
+              "             [--lookup-draft N (prompt-lookup decoding for requests that do not set\n"
+              "              \"lookup_draft\": each decode pass also checks up to N tokens guessed from the\n"
+              "              context; same output, fewer passes where replies copy their context; default 0)]");
     return 0;
   }
   ServeOptions o;
@@ -102,6 +106,8 @@ int serve_command(int argc, char** argv) {
   if (a.get({"--min-call-prob"}))
     o.min_call_probability = checked_min_call_probability(a.get_double({"--min-call-prob"}, 0.0), "--min-call-prob");
   o.builtin_tools = !a.flag({"--no-builtin-tools"});
+  o.lookup_draft = static_cast<int32_t>(a.get_int({"--lookup-draft"}, 0));
+  if (o.lookup_draft < 0 || o.lookup_draft > 64) throw Error("--lookup-draft takes 0 to 64 tokens");
   for (const std::string& spec : a.get_all("--lora")) {
     const size_t eq = spec.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())

@@ -78,11 +78,11 @@ struct GenerationRequest {
   // distribution (its logits before sampling settings, biases and grammar)
   // and this many most likely alternatives (OpenAI's logprobs/top_logprobs).
   int top_logprobs = -1;
-  // Prompt-lookup decoding (prompt_lookup.h): each decode step also checks up
-  // to this many tokens guessed from the context in the same forward pass.
-  // The output is unchanged; 0: off. Sequence::generate does it (onellm
-  // run/chat); a scheduler that calls decide() decodes one token per step.
-  int32_t lookup_draft = 0;
+  // Prompt-lookup decoding (prompt_lookup.h): each decode pass also checks
+  // up to this many tokens guessed from the context. The output is
+  // unchanged. <= 0: off; -1 also means "not set" (a scheduler then applies
+  // its default).
+  int32_t lookup_draft = -1;
 };
 
 struct TokenLogprob {
@@ -150,7 +150,10 @@ class Sequence {
   // sequences of one model, in a single forward pass (batched decode, with
   // prompt chunks riding along: the weights are read once for all); each
   // sequence's logits() is then its last token's row.
-  static void eval_batch(Sequence* const* sequences, const int32_t* const* tokens, const int64_t* counts, int64_t n);
+  // rows (optional): where rows[i] is set, every one of sequence i's tokens
+  // gets its logits row there (counts[i] x n_vocab), as eval_logits.
+  static void eval_batch(Sequence* const* sequences, const int32_t* const* tokens, const int64_t* counts, int64_t n,
+                         float* const* rows = nullptr);
   // A prompt chunk evaluated one layer at a time (Model::Pass), so that a
   // scheduler can run a few layers, let more urgent work in, and resume it
   // later without recomputing. Until it is done or dropped nothing else may
@@ -233,6 +236,15 @@ class Generation {
   bool has_pending() const { return pending_; }
   int32_t pending_token() const { return pending_token_; }
   void evaluated() { pending_ = false; }
+  // Prompt lookup in the same two halves: the tokens to evaluate now (the
+  // pending token, then the guesses after it; the pending token alone when
+  // lookup is off or finds nothing) and, once the caller has evaluated them
+  // with every row's logits into guess_rows(), the text decided along the
+  // guesses. A token decided where a guess was wrong stays pending (decided
+  // already: the caller evaluates it next without calling decide()).
+  const std::vector<int32_t>& pending_with_guesses();
+  float* guess_rows();  // room for pending_with_guesses().size() rows
+  std::string evaluated_with_rows();
   Sequence& sequence() { return seq_; }
   void cancel();
   const GenerationResult& result() const { return result_; }
@@ -242,9 +254,8 @@ class Generation {
   std::string finish(FinishReason reason);
   // decide() from a given row of logits (the next token's distribution).
   std::string decide_from(const std::vector<float>& raw);
-  // Evaluates the pending token with a draft from the context in one pass,
-  // then decides along the draft while it matches (prompt_lookup.h).
-  std::string evaluate_pending_with_draft();
+  // pending_with_guesses(), evaluated here (Sequence::generate's step).
+  std::string evaluate_pending_with_guesses();
   // Feeds a sampled token to the grammar (activating a lazy one on its
   // trigger); false if the grammar cannot take it.
   bool advance_grammar(int32_t token);
@@ -267,8 +278,9 @@ class Generation {
   bool pending_ = false;  // pending_token_ is sampled but not evaluated yet
   int32_t pending_token_ = -1;
   GenerationResult result_;
-  std::vector<float> rows_, row_;     // prompt lookup: the batch's logits rows, the one deciding
-  int32_t draft_window_ = 0;          // prompt lookup: tokens to guess next (adapts; 0: not yet set)
+  std::vector<int32_t> guessed_;      // prompt lookup: the pending token and the guesses after it
+  std::vector<float> rows_, row_;     // their logits rows, and the one deciding
+  int32_t draft_window_ = 0;          // tokens to guess next (adapts; 0: not yet set)
   std::vector<float> hidden_;         // embedding: the rows of the chunk being evaluated
   std::vector<double> pooled_;        // embedding: their running sum (mean) or the chosen row
   std::chrono::steady_clock::time_point t_start_, t_first_token_;

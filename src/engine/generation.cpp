@@ -122,7 +122,7 @@ std::string Generation::step(int64_t max_prompt_tokens) {
   if (!in_prefill()) {
     // A token left pending by a wrong guess (prompt lookup) is decided already.
     std::string text = pending_ ? std::string() : decide();
-    if (pending_ && request_.lookup_draft > 0) return text + evaluate_pending_with_draft();
+    if (pending_ && request_.lookup_draft > 0) return text + evaluate_pending_with_guesses();
     if (pending_) {
       seq_.eval(&pending_token_, 1);
       pending_ = false;
@@ -151,35 +151,38 @@ void Generation::prompt_evaluated(int64_t n) {
   }
 }
 
-std::string Generation::evaluate_pending_with_draft() {
-  // Drafts stay clear of the context's end, so that the cache is full (and
+const std::vector<int32_t>& Generation::pending_with_guesses() {
+  guessed_.assign(1, pending_token_);
+  if (!pending_ || request_.lookup_draft <= 0) return guessed_;
+  // Guesses stay clear of the context's end, so that the cache is full (and
   // generation ends) exactly where it would be without them.
   const int64_t room = seq_.n_ctx() - static_cast<int64_t>(seq_.tokens().size()) - 2;
   if (draft_window_ == 0) draft_window_ = request_.lookup_draft;
   int64_t most = std::min<int64_t>(draft_window_, room);
   if (request_.max_tokens >= 0)
     most = std::min<int64_t>(most, request_.max_tokens - static_cast<int64_t>(result_.tokens.size()));
-  std::vector<int32_t> batch = {pending_token_};
-  if (most > 0) {
-    const std::vector<int32_t> draft = lookup_draft(history_, static_cast<size_t>(most));
-    batch.insert(batch.end(), draft.begin(), draft.end());
-  }
+  if (most <= 0) return guessed_;
+  const std::vector<int32_t> guesses = lookup_draft(history_, static_cast<size_t>(most));
+  guessed_.insert(guessed_.end(), guesses.begin(), guesses.end());
+  return guessed_;
+}
+
+float* Generation::guess_rows() {
+  rows_.resize(guessed_.size() * static_cast<size_t>(seq_.model().config().n_vocab));
+  return rows_.data();
+}
+
+std::string Generation::evaluated_with_rows() {
   pending_ = false;
-  if (batch.size() == 1) {
-    seq_.eval(batch.data(), 1);
-    return {};
-  }
-  const size_t base = seq_.tokens().size();
   const size_t v = static_cast<size_t>(seq_.model().config().n_vocab);
-  rows_.resize(batch.size() * v);
-  seq_.eval_logits(batch.data(), static_cast<int64_t>(batch.size()), rows_.data());
-  result_.draft_tokens += static_cast<int64_t>(batch.size() - 1);
+  const size_t base = seq_.tokens().size() - guessed_.size();  // before the pass
+  result_.draft_tokens += static_cast<int64_t>(guessed_.size() - 1);
   std::string text;
-  for (size_t j = 0; j + 1 < batch.size(); ++j) {  // row j decides the token after batch[j]
+  for (size_t j = 0; j + 1 < guessed_.size(); ++j) {  // row j decides the token after guessed_[j]
     row_.assign(rows_.begin() + static_cast<std::ptrdiff_t>(j * v),
                 rows_.begin() + static_cast<std::ptrdiff_t>((j + 1) * v));
     text += decide_from(row_);
-    if (pending_ && pending_token_ == batch[j + 1]) {  // guessed right: already evaluated
+    if (pending_ && pending_token_ == guessed_[j + 1]) {  // guessed right: already evaluated
       pending_ = false;
       ++result_.draft_accepted;
       continue;
@@ -187,13 +190,24 @@ std::string Generation::evaluate_pending_with_draft() {
     // Guesses that keep failing cost passes: the window halves after a pass
     // with none right and doubles after one with all right.
     if (j == 0) draft_window_ = std::max<int32_t>(1, draft_window_ / 2);
-    // The guesses after batch[j] were wrong (or generation ended there); a
-    // different token decided from row j waits for the next step's pass.
+    // The guesses after guessed_[j] were wrong (or generation ended there); a
+    // different token decided from row j waits for the next pass.
     seq_.truncate(base + j + 1);
     return text;
   }
   draft_window_ = std::min<int32_t>(request_.lookup_draft, 2 * draft_window_);
   return text;  // every guess was right: the sequence's logits are the last row's
+}
+
+std::string Generation::evaluate_pending_with_guesses() {
+  const std::vector<int32_t>& tokens = pending_with_guesses();
+  if (tokens.size() == 1) {
+    seq_.eval(tokens.data(), 1);
+    pending_ = false;
+    return {};
+  }
+  seq_.eval_logits(tokens.data(), static_cast<int64_t>(tokens.size()), guess_rows());
+  return evaluated_with_rows();
 }
 
 std::string Generation::decide() { return decide_from(seq_.logits()); }

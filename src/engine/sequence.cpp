@@ -67,8 +67,9 @@ void Sequence::eval_logits(const int32_t* tokens, int64_t n, float* logits) {
 }
 
 void Sequence::eval_batch(Sequence* const* sequences, const int32_t* const* tokens, const int64_t* counts,
-                          int64_t n) {
+                          int64_t n, float* const* rows) {
   if (n <= 0) return;
+  if (n == 1 && rows && rows[0]) return sequences[0]->eval_logits(tokens[0], counts[0], rows[0]);
   if (n == 1) return sequences[0]->eval(tokens[0], counts[0]);
   const Sequence& first = *sequences[0];
   std::vector<Model::ForwardSegment> segments(static_cast<size_t>(n));
@@ -77,10 +78,19 @@ void Sequence::eval_batch(Sequence* const* sequences, const int32_t* const* toke
     if (&s.model_ != &first.model_) throw Error("batched decode: the sequences use different models");
     if (s.options_.math != first.options_.math) throw Error("batched decode: the sequences use different math modes");
     s.logits_.resize(static_cast<size_t>(s.model_.config().n_vocab));
-    segments[static_cast<size_t>(i)] = {tokens[i], counts[i], &s.cache_, s.logits_.data(), false, s.options_.lora.get()};
+    float* all = rows ? rows[i] : nullptr;
+    segments[static_cast<size_t>(i)] = {tokens[i], counts[i], &s.cache_, all ? all : s.logits_.data(), all != nullptr,
+                                        s.options_.lora.get()};
   }
   first.model_.forward_batch(segments.data(), n, first.pool_, first.options_.math);
-  for (int64_t i = 0; i < n; ++i) sequences[i]->tokens_.insert(sequences[i]->tokens_.end(), tokens[i], tokens[i] + counts[i]);
+  for (int64_t i = 0; i < n; ++i) {
+    Sequence& s = *sequences[i];
+    s.tokens_.insert(s.tokens_.end(), tokens[i], tokens[i] + counts[i]);
+    if (rows && rows[i] && counts[i] > 0) {  // the last row is the sequence's logits, as after eval_logits
+      const float* last = rows[i] + (counts[i] - 1) * static_cast<int64_t>(s.logits_.size());
+      s.logits_.assign(last, last + s.logits_.size());
+    }
+  }
 }
 
 namespace {

@@ -169,6 +169,7 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
   if (streaming && !rs.start_stream(200, "text/event-stream")) return;
   Json choices = Json::array();
   size_t completion_tokens = 0;
+  int64_t guessed = 0, guessed_right = 0;  // prompt lookup
 
   // Choice `index` (n > 1: one after another on the same sequence, which
   // keeps the prompt's KV; a given seed is seed + index). Streams its chunks,
@@ -229,6 +230,8 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
     // The prompt counts once, each choice's tokens apiece.
     store.add_usage(app.id, static_cast<int64_t>((index == 0 ? job.prompt.size() : 0) + r.tokens.size()));
     completion_tokens += r.tokens.size();
+    guessed += r.draft_tokens;
+    guessed_right += r.draft_accepted;
     bool has_calls = false;
     const ReasoningSplit split = split_reasoning(r.text, job.reasoning);
     Json message = job.chat ? assistant_message(job.output, split.content, has_calls) : Json();
@@ -273,6 +276,9 @@ void run_completion(QosScheduler& scheduler, const AppConfig& app, const QosClas
     if (!run_choice(i)) return;
   Json usage = {{"prompt_tokens", job.prompt.size()}, {"completion_tokens", completion_tokens},
                 {"total_tokens", job.prompt.size() + completion_tokens}};
+  if (guessed > 0)  // as OpenAI reports its predicted outputs
+    usage["completion_tokens_details"] = {{"accepted_prediction_tokens", guessed_right},
+                                          {"rejected_prediction_tokens", guessed - guessed_right}};
   if (streaming) {
     if (job.include_usage) {
       Json u = {{"id", id}, {"object", object}, {"created", created}, {"model", model_name},

@@ -163,6 +163,9 @@ void read_sampling(const Json& body, GenerationRequest& r, int32_t n_vocab) {
       p.dry_sequence_breakers.push_back(s.get<std::string>());
     }
   }
+  // onellm's own: prompt-lookup decoding for this request (0: off; absent: the daemon's --lookup-draft).
+  if (body.contains("lookup_draft") && !body["lookup_draft"].is_null())
+    r.lookup_draft = static_cast<int32_t>(int_field(body, "lookup_draft", 0, 0, 64));
   if (body.contains("seed") && !body["seed"].is_null())
     p.seed = static_cast<uint64_t>(int_field(body, "seed", 0, 0, INT64_MAX));
   r.ignore_eos = bool_field(body, "ignore_eos", false);  // llama.cpp server extension (benchmarks, tests)

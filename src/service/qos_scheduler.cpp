@@ -115,6 +115,7 @@ double QosScheduler::predicted_wait_ms(const Job& job) const {
 GenerationResult QosScheduler::run(ScheduledRequest request, const TextSink& on_text, RequestTimings* timings) {
   auto job = std::make_shared<Job>();
   job->req = std::move(request);
+  if (job->req.request.lookup_draft < 0) job->req.request.lookup_draft = default_lookup_draft_;
   job->prompt_left = static_cast<int64_t>(job->req.request.prompt.size());
   job->arrival = Clock::now();
   {
@@ -260,11 +261,14 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
   int n_decoded = 0;
   std::vector<Job*> batch;
   std::vector<Sequence*> batch_sequences;
-  std::vector<int32_t> batch_tokens;
+  std::vector<const int32_t*> batch_inputs;  // each job's pending token, then its guesses (prompt lookup)
+  std::vector<int64_t> batch_counts;
+  std::vector<float*> batch_rows;  // every row's logits, for jobs with guesses; null: the last row's
   for (Job* j : order) {
     if (j->engine_done || j->gen->in_prefill() || j->priority() < top_prefill_priority) continue;
     try {
-      deliver(j, j->gen->decide());
+      // A token left pending by a wrong guess is decided already.
+      if (!j->gen->has_pending()) deliver(j, j->gen->decide());
     } catch (...) {
       j->error = std::current_exception();
       settle(j);
@@ -273,9 +277,12 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
     ++n_decoded;
     tightest_tpot = std::min(tightest_tpot, j->req.qos.tpot_ms);
     if (j->gen->has_pending()) {
+      const std::vector<int32_t>& tokens = j->gen->pending_with_guesses();
       batch.push_back(j);
       batch_sequences.push_back(&j->gen->sequence());
-      batch_tokens.push_back(j->gen->pending_token());
+      batch_inputs.push_back(tokens.data());
+      batch_counts.push_back(static_cast<int64_t>(tokens.size()));
+      batch_rows.push_back(tokens.size() > 1 ? j->gen->guess_rows() : nullptr);
     } else if (j->gen->done()) {
       settle(j);
     }
@@ -283,23 +290,35 @@ bool QosScheduler::tick(std::unique_lock<std::mutex>& lock) {
   const int64_t batch_size = static_cast<int64_t>(batch.size());
   double decode_pass_ms = 0;
   if (!batch.empty()) {
-    std::vector<const int32_t*> batch_inputs;
-    for (const int32_t& t : batch_tokens) batch_inputs.push_back(&t);
-    const std::vector<int64_t> batch_counts(batch.size(), 1);
     std::exception_ptr failed;
     const auto d0 = Clock::now();
     try {
-      Sequence::eval_batch(batch_sequences.data(), batch_inputs.data(), batch_counts.data(), batch_size);
+      Sequence::eval_batch(batch_sequences.data(), batch_inputs.data(), batch_counts.data(), batch_size,
+                           batch_rows.data());
     } catch (...) {
       failed = std::current_exception();
     }
     decode_pass_ms = ms_between(d0, Clock::now());
-    for (Job* j : batch) {
-      j->gen->evaluated();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Job* j = batch[i];
       if (failed) {
+        j->gen->evaluated();
         j->error = failed;
         settle(j);
+        continue;
       }
+      if (!batch_rows[i]) {
+        j->gen->evaluated();
+        continue;
+      }
+      try {  // decides along the guesses: the text of every one that was right
+        deliver(j, j->gen->evaluated_with_rows());
+      } catch (...) {
+        j->error = std::current_exception();
+        settle(j);
+        continue;
+      }
+      if (j->gen->done()) settle(j);
     }
   }
 

@@ -65,6 +65,10 @@ class QosScheduler {
   // A reloaded config (SIGHUP): queue and batch limits and class objectives
   // apply from the next tick; requests keep the class they were admitted with.
   void set_config(std::shared_ptr<const ServiceConfig> config);
+  // Prompt-lookup decoding for requests that do not set it
+  // (GenerationRequest::lookup_draft < 0): up to n guessed tokens checked in
+  // each decode pass with the pending one (0: off, the default).
+  void set_default_lookup_draft(int32_t n) { default_lookup_draft_ = n; }
   ~QosScheduler();
 
   // Queues the request and blocks until it finishes. on_text is called on the
@@ -96,6 +100,7 @@ class QosScheduler {
   SchedulerStats stats_;
   bool draining_ = false, stopping_ = false;
   uint64_t next_id_ = 0;
+  std::atomic<int32_t> default_lookup_draft_{0};
   std::atomic<uint64_t> arrivals_{0};  // admitted requests: a prompt chunk yields when it changes
   std::thread thread_;
 };

@@ -36,6 +36,7 @@ Service::Service(ServeOptions options) : options_(std::move(options)), started_(
   ::chmod(options_.state_dir.c_str(), 0700);
   store_ = std::make_unique<SessionStore>(options_.state_dir + "/sessions.db");
   scheduler_ = std::make_unique<QosScheduler>(config_);
+  scheduler_->set_default_lookup_draft(options_.lookup_draft);
   model();  // load now: readiness means the model is usable
   idle_thread_ = std::thread([this] { idle_unload_loop(); });
 }

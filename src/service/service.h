@@ -44,6 +44,8 @@ struct ServeOptions {
   // Default "min_call_probability" of chat requests (engine/call_gate.h);
   // < 0: the model's own (onellm.min_call_probability), else none.
   float min_call_probability = -1;
+  // Prompt-lookup decoding for requests that do not set "lookup_draft" (0: off).
+  int32_t lookup_draft = 0;
   // Hold calls of requests without tools to the model's built-in tools
   // (onellm.builtin_tools, engine/tool_calls.h); serve --no-builtin-tools.
   bool builtin_tools = true;

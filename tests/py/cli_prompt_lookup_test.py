@@ -1,8 +1,12 @@
-"""`onellm run --lookup-draft N` (prompt-lookup decoding) gives the text plain decoding gives, on the fast path.
+"""Prompt-lookup decoding (`onellm run --lookup-draft N`, `serve --lookup-draft N`, "lookup_draft") gives the text
+plain decoding gives, on the fast path.
 
 stories260K's greedy tokens must be the NumPy reference's (forward_ref.py, compared while its best two logits are
 more than 0.05 apart, the golden rule), with guesses checked and some right. The bundled model's tool call, whose
 arguments copy the request, must be the one plain decoding writes, with most of the copied tokens guessed right.
+The daemon, guessing for every request by default, must answer the bundled model's chat requests as it does with
+"lookup_draft": 0, alone and several at once (their guesses then share batched passes), and report the guesses in
+usage.completion_tokens_details as OpenAI reports predicted outputs.
 Exit 77 = skipped (no binary).
 """
 import json
@@ -54,8 +58,50 @@ def run(tmp):
     check(rc != 0 and "--lookup-draft" in err, f"a bad count is named: {rc} {err!r}")
 
 
+def service_checks(tmp):
+    import threading
+    import service_e2e_test as e2e
+    requests = ["send a message to Alice saying I will be late for dinner tonight because the train is delayed",
+                "remind me to water the tomato plants on the balcony at 6 pm",
+                "send a text to Bob saying the meeting moved to Thursday at noon in room 4"]
+    d = e2e.Daemon(tmp, BUNDLED, extra=["--lookup-draft", "4"])
+    try:
+        def ask(text, **extra):
+            body = {"messages": [{"role": "user", "content": text}], "max_tokens": 80, "temperature": 0, **extra}
+            return d.request("POST", "/v1/chat/completions", body)
+        plain = {}
+        for text in requests:
+            st, r = ask(text, lookup_draft=0)
+            check(st == 200 and "completion_tokens_details" not in r["usage"], f"without guesses: {st} {r}")
+            plain[text] = r["choices"][0]["message"]
+        st, r = ask(requests[0])
+        details = r.get("usage", {}).get("completion_tokens_details", {}) if st == 200 else {}
+        check(st == 200 and r["choices"][0]["message"] == plain[requests[0]]
+              and details.get("accepted_prediction_tokens", 0) >= 10 and details.get("rejected_prediction_tokens", -1) >= 0,
+              f"the daemon's default guesses: {r}")
+        got = {}
+
+        def worker(text):
+            got[text] = ask(text)
+        threads = [threading.Thread(target=worker, args=(t,)) for t in requests]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for text in requests:
+            st, r = got[text]
+            check(st == 200 and r["choices"][0]["message"] == plain[text], f"at once: {text!r}: {r}")
+        st, e = ask(requests[0], lookup_draft=-3)
+        check(st == 400 and "lookup_draft" in json.dumps(e), f"a bad lookup_draft is named: {st} {e}")
+    finally:
+        d.stop()
+
+
 def main():
-    return cli_check.main_in_tmp(run)
+    def both(tmp):
+        run(tmp)
+        service_checks(tmp)
+    return cli_check.main_in_tmp(both)
 
 
 if __name__ == "__main__":
