@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -253,7 +254,7 @@ class Generation {
  private:
   std::string finish(FinishReason reason);
   // decide() from a given row of logits (the next token's distribution).
-  std::string decide_from(const std::vector<float>& raw);
+  std::string decide_from(std::span<const float> raw);
   // pending_with_guesses(), evaluated here (Sequence::generate's step).
   std::string evaluate_pending_with_guesses();
   // Feeds a sampled token to the grammar (activating a lazy one on its
@@ -279,7 +280,7 @@ class Generation {
   int32_t pending_token_ = -1;
   GenerationResult result_;
   std::vector<int32_t> guessed_;      // prompt lookup: the pending token and the guesses after it
-  std::vector<float> rows_, row_;     // their logits rows, and the one deciding
+  std::vector<float> rows_;           // their logits rows
   int32_t draft_window_ = 0;          // tokens to guess next (adapts; 0: not yet set)
   std::vector<float> hidden_;         // embedding: the rows of the chunk being evaluated
   std::vector<double> pooled_;        // embedding: their running sum (mean) or the chosen row

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <span>
 
 #include "base/error.h"
 #include "engine/engine.h"
@@ -38,7 +39,7 @@ class TriggerGuard : public TokenConstraint {
 
 // log-softmax of the model's logits at `tok`, and the `top` most likely ids
 // (ties to the lower id).
-TokenLogprob token_logprob(const std::vector<float>& logits, int32_t tok, int top) {
+TokenLogprob token_logprob(std::span<const float> logits, int32_t tok, int top) {
   float max = -INFINITY;
   for (float x : logits) max = std::max(max, x);
   double sum = 0;
@@ -179,9 +180,7 @@ std::string Generation::evaluated_with_rows() {
   result_.draft_tokens += static_cast<int64_t>(guessed_.size() - 1);
   std::string text;
   for (size_t j = 0; j + 1 < guessed_.size(); ++j) {  // row j decides the token after guessed_[j]
-    row_.assign(rows_.begin() + static_cast<std::ptrdiff_t>(j * v),
-                rows_.begin() + static_cast<std::ptrdiff_t>((j + 1) * v));
-    text += decide_from(row_);
+    text += decide_from(std::span<const float>(rows_.data() + j * v, v));
     if (pending_ && pending_token_ == guessed_[j + 1]) {  // guessed right: already evaluated
       pending_ = false;
       ++result_.draft_accepted;
@@ -212,12 +211,12 @@ std::string Generation::evaluate_pending_with_guesses() {
 
 std::string Generation::decide() { return decide_from(seq_.logits()); }
 
-std::string Generation::decide_from(const std::vector<float>& raw) {
+std::string Generation::decide_from(std::span<const float> raw) {
   if (done_ || in_prefill()) return {};
   if (pending_) throw Error("generation: the last sampled token was not evaluated");
   if (grammar_active_ && grammar_->must_end()) return finish(FinishReason::kEndOfGeneration);
   sampler_.set_constraint(grammar_active_ ? grammar_.get() : trigger_guard_.get());
-  std::vector<float> logits = raw;
+  std::vector<float> logits(raw.begin(), raw.end());
   if (copy_) copy_->apply(logits.data(), logits.size());
   if (gate_ && !grammar_active_) gate_->apply(logits.data(), logits.size(), result_.tokens.empty());
   const int32_t tok = sampler_.sample(logits.data(), history_);

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <random>
 #include <span>
 #include <string>
@@ -149,7 +150,7 @@ class Sampler {
   std::vector<int32_t> window_;        // scratch for penalty counting
   float mu_ = 0;                       // Mirostat: the current maximum surprise (bits)
   DryPenalty dry_;
-  float floor_ = 0;  // top-n-sigma: candidates need a logit at least this (-inf: off)
+  float floor_ = -std::numeric_limits<float>::infinity();  // top-n-sigma: candidates' least logit (-inf: off)
 };
 
 }  // namespace onellm

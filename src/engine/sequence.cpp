@@ -142,8 +142,7 @@ size_t Sequence::reuse_prefix(const std::vector<int32_t>& prompt) {
   size_t keep = 0;
   while (keep < tokens_.size() && keep < prompt.size() && tokens_[keep] == prompt[keep]) ++keep;
   if (keep == prompt.size()) --keep;  // the last token must be evaluated to get its logits
-  tokens_.resize(keep);
-  cache_.truncate(static_cast<int64_t>(keep));
+  truncate(keep);
   return keep;
 }
 

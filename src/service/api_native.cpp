@@ -189,8 +189,7 @@ void Service::native_completion(const Caller& c, const HttpRequest& rq, HttpResp
   done["generation_settings"] = generation_settings(request, context_of(c, *m.model));
   const size_t from = stream ? std::min(received, r.logprobs.size()) : 0;
   if (return_tokens)
-    done["tokens"] = std::vector<int32_t>(r.tokens.begin() + static_cast<std::ptrdiff_t>(stream ? from : 0),
-                                          r.tokens.end());
+    done["tokens"] = std::vector<int32_t>(r.tokens.begin() + static_cast<std::ptrdiff_t>(from), r.tokens.end());
   if (n_probs > 0)
     done["completion_probabilities"] = completion_probabilities(
         *m.tokenizer, std::vector<TokenLogprob>(r.logprobs.begin() + static_cast<std::ptrdiff_t>(from),
