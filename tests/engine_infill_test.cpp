@@ -6,48 +6,19 @@
 
 #include "base/error.h"
 #include "engine/infill.h"
-#include "gguf/gguf.h"
-#include "tokenizer/unicode_bytes.h"
+#include "support/byte_vocab.h"
 
 namespace onellm {
 namespace {
 
-struct Vocab {
-  std::vector<uint8_t> bytes;
-  std::unique_ptr<GgufFile> file;
-  std::unique_ptr<Tokenizer> tok;
-};
-
-// extra: tokens after the 256 bytes (control tokens); keys: integer
-// metadata (e.g. tokenizer.ggml.fim_pre_token_id).
-std::unique_ptr<Vocab> vocab(const std::vector<std::string>& extra,
-                             const std::vector<std::pair<std::string, int32_t>>& keys = {}, bool add_bos = false) {
-  std::vector<std::string> tokens;
-  std::vector<int32_t> types;
-  for (int b = 0; b < 256; ++b) {
-    tokens.push_back(byte_to_unicode(static_cast<uint8_t>(b)));
-    types.push_back(1);
-  }
-  for (const std::string& t : extra) {
-    tokens.push_back(t);
-    types.push_back(3);
-  }
-  tokens.push_back("<s>");
-  types.push_back(3);
-  GgufWriter w;
-  w.set("tokenizer.ggml.model", GgufValue::of_string("gpt2"));
-  w.set("tokenizer.ggml.pre", GgufValue::of_string("qwen2"));
-  w.set("tokenizer.ggml.tokens", GgufValue::of_strings(tokens));
-  w.set("tokenizer.ggml.token_type", GgufValue::of_i32s(types));
-  w.set("tokenizer.ggml.merges", GgufValue::of_strings({}));
-  w.set("tokenizer.ggml.bos_token_id", GgufValue::of_u32(static_cast<uint32_t>(tokens.size() - 1)));
-  w.set("tokenizer.ggml.add_bos_token", GgufValue::of_bool(add_bos));
-  for (const auto& [key, id] : keys) w.set(key, GgufValue::of_u32(static_cast<uint32_t>(id)));
-  auto v = std::make_unique<Vocab>();
-  v->bytes = w.to_bytes();
-  v->file = GgufFile::parse(v->bytes.data(), v->bytes.size(), "fim-vocab.gguf");
-  v->tok = Tokenizer::from_gguf(*v->file);
-  return v;
+// extra: control tokens after the 256 bytes; keys: integer metadata (e.g.
+// tokenizer.ggml.fim_pre_token_id).
+std::unique_ptr<test::ByteVocab> vocab(const std::vector<std::string>& extra,
+                                       std::vector<std::pair<std::string, int32_t>> keys = {}, bool add_bos = false) {
+  test::ByteVocabOptions o;
+  o.keys = std::move(keys);
+  o.add_bos = add_bos;
+  return test::byte_vocab(extra, o);
 }
 
 const std::vector<std::string> kQwenFim = {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|fim_pad|>",

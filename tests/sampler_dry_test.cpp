@@ -11,10 +11,8 @@
 #include "base/error.h"
 #include "engine/dry_penalty.h"
 #include "engine/sampler.h"
-#include "gguf/gguf.h"
+#include "support/byte_vocab.h"
 #include "support/sampling_params.h"
-#include "tokenizer/tokenizer.h"
-#include "tokenizer/unicode_bytes.h"
 
 namespace onellm {
 namespace {
@@ -172,34 +170,13 @@ TEST(SamplerDry, RunsInTheSamplerAfterThePenalties) {
   EXPECT_NEAR(got[0], 1 / z, 1e-5);
 }
 
-// A byte-level vocabulary with a few merged tokens; ids 0..255 are bytes.
-struct Vocab {
-  std::vector<uint8_t> bytes;
-  std::unique_ptr<GgufFile> file;
-  std::unique_ptr<Tokenizer> tok;
-};
-
-std::unique_ptr<Vocab> vocab(const std::vector<std::string>& extra) {
-  std::vector<std::string> tokens;
-  for (int b = 0; b < 256; ++b) tokens.push_back(byte_to_unicode(static_cast<uint8_t>(b)));
-  for (const std::string& t : extra) tokens.push_back(t);
-  GgufWriter w;
-  w.set("tokenizer.ggml.model", GgufValue::of_string("gpt2"));
-  w.set("tokenizer.ggml.pre", GgufValue::of_string("qwen2"));
-  w.set("tokenizer.ggml.tokens", GgufValue::of_strings(tokens));
-  w.set("tokenizer.ggml.token_type", GgufValue::of_i32s(std::vector<int32_t>(tokens.size(), 1)));
-  w.set("tokenizer.ggml.merges", GgufValue::of_strings({}));
-  auto v = std::make_unique<Vocab>();
-  v->bytes = w.to_bytes();
-  v->file = GgufFile::parse(v->bytes.data(), v->bytes.size(), "dry-vocab.gguf");
-  v->tok = Tokenizer::from_gguf(*v->file);
-  return v;
-}
-
 TEST(SamplerDry, BreakerStringsBecomeTokenSequences) {
   // 256 "xE" (ends with the start of END), 257 "EN", 258 "ENDS" (contains
   // it), 259 "Q" + newline (contains the newline).
-  auto v = vocab({"xE", "EN", "ENDS", "Q" + byte_to_unicode('\n')});
+  test::ByteVocabOptions plain;  // normal tokens, no BOS
+  plain.extra_type = 1;
+  plain.with_bos = false;
+  auto v = test::byte_vocab({"xE", "EN", "ENDS", "Q" + byte_to_unicode('\n')}, plain);
   const auto got = dry_breakers(*v->tok, {"\n", "END", ""});
   DryBreakers want = {{'\n'}, {259}, {258}, {'E', 'N', 'D'}, {256, 'N', 'D'}, {257, 'D'}};
   std::sort(want.begin(), want.end());
