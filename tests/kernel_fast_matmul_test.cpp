@@ -271,7 +271,7 @@ TEST(PackedWeights, RowsUnpackToTheirGgufBytes) {
 
 TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
   // Every token count runs the packed kernels: 8 (Q4_0, Q8_0 at AVX-512) or
-  // 4 tokens per call, then the half-width and one-token remainders (15 and
+  // 4 tokens per call, then 4 (AVX-512), then one call for the last 1-3 (15 and
   // 21 use all three widths; 16 and more is prefill); 1, 15, 16, 33 rows make
   // partial and whole panels.
   ThreadPool pool(2);
