@@ -270,17 +270,18 @@ TEST(PackedWeights, RowsUnpackToTheirGgufBytes) {
 }
 
 TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
-  // Every token count runs the packed kernels: 8 (Q4_0, Q8_0 at AVX-512) or
-  // 4 tokens per call, then 4 (AVX-512), then one call for the last 1-3 (15 and
-  // 21 use all three widths; 16 and more is prefill); 1, 15, 16, 33 rows make
-  // partial and whole panels.
+  // Every token count runs the packed kernels: 8 (AVX-512) or 4 (AVX2, and
+  // Q2_K/Q3_K at AVX-512) tokens per call, then one call for the rest, each
+  // count its own kernel (7, 15 = 8 + 7 and 21 = 16 + 5 reach the AVX-512
+  // widths 5 and 7; 16 and more is prefill); 1, 15, 16, 33 rows make partial
+  // and whole panels.
   ThreadPool pool(2);
   uint32_t seed = 300;
   for (TensorType type :
        {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4_K,
         TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q2_K, TensorType::Q3_K})
     for (int64_t rows : {1, 15, 16, 33})
-      for (int64_t n_tokens : {1, 2, 3, 7, 15, 16, 21}) {
+      for (int64_t n_tokens : {1, 2, 3, 4, 6, 7, 15, 16, 21}) {
         // One block (a padded panel), an odd count (Q4_0/Q5_0/Q8_0/Q6_K
         // pair blocks: a lone last one) or an even count.
         const int64_t blocks = n_tokens % 3 == 0 ? 6 : n_tokens % 3 == 1 ? 1 : 5;
