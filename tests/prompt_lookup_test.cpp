@@ -26,6 +26,36 @@ TEST(PromptLookup, DraftFollowsTheLatestLongestMatch) {
   EXPECT_TRUE(lookup_draft({3, 4, 3, 4}, 0).empty());
 }
 
+TEST(PromptLookup, PredictionDraftFollowsTheOutputThroughThePrediction) {
+  const std::vector<int32_t> predicted = {10, 11, 12, 13, 11, 12, 14, 15};
+  size_t cursor = 0;
+  // Nothing generated yet: the prediction's start.
+  EXPECT_EQ(predicted_draft(predicted, {}, 3, &cursor), (std::vector<int32_t>{10, 11, 12}));
+  EXPECT_EQ(cursor, 0u);
+  // The output so far, "10 11 12", is found at 0: the guess is what follows ...
+  EXPECT_EQ(predicted_draft(predicted, {10, 11, 12}, 8, &cursor), (std::vector<int32_t>{13, 11, 12, 14, 15}));
+  EXPECT_EQ(cursor, 3u);
+  // ... and then "12 13 11 12", the longest tail that occurs (at 2).
+  EXPECT_EQ(predicted_draft(predicted, {10, 11, 12, 13, 11, 12}, 2, &cursor), (std::vector<int32_t>{14, 15}));
+  EXPECT_EQ(cursor, 6u);
+  // The longest tail that occurs: "99 12 13" nowhere, "12 13" at 2.
+  cursor = 0;
+  EXPECT_EQ(predicted_draft(predicted, {99, 12, 13}, 1, &cursor), (std::vector<int32_t>{11}));
+  // A single token is enough (the caller vouches for the text); an edit the
+  // output made (99 for 13) is skipped by matching what comes after it.
+  cursor = 0;
+  EXPECT_EQ(predicted_draft(predicted, {10, 11, 12, 99, 11}, 2, &cursor), (std::vector<int32_t>{12, 13}));
+  EXPECT_EQ(predicted_draft(predicted, {7, 14}, 4, &cursor), (std::vector<int32_t>{15}));
+  // Behind the cursor only if nothing matches ahead of it: the latest there.
+  cursor = 7;
+  EXPECT_EQ(predicted_draft(predicted, {5, 11}, 1, &cursor), (std::vector<int32_t>{12}));
+  EXPECT_EQ(cursor, 5u);
+  EXPECT_TRUE(predicted_draft(predicted, {15}, 4, &cursor).empty());  // nothing follows the match
+  EXPECT_TRUE(predicted_draft(predicted, {42}, 4, &cursor).empty());
+  EXPECT_TRUE(predicted_draft({}, {1}, 4, &cursor).empty());
+  EXPECT_TRUE(predicted_draft(predicted, {10}, 0, &cursor).empty());
+}
+
 struct Generated {
   std::vector<int32_t> tokens;
   std::string text;
@@ -81,6 +111,25 @@ TEST(PromptLookup, GreedyAndSampledOutputIsUnchanged) {
       if (temperature < 0.5f) EXPECT_GT(guessed.drafted, 0) << "temperature " << temperature << ", lookup " << lookup;
       if (temperature == 0.0f) EXPECT_GT(guessed.accepted, 0) << "lookup " << lookup;
     }
+  }
+}
+
+TEST(PromptLookup, APredictionIsGuessedFromAndChangesNothing) {
+  test::TinyQwen t;
+  for (float temperature : {0.0f, 0.7f}) {
+    GenerationRequest req = request(t, "the cat sat on", 60, temperature);
+    const Generated plain = generate(t, req, 0);
+    // The output itself as the prediction: nearly every token is guessed right.
+    req.predicted = plain.tokens;
+    const Generated exact = generate(t, req, 8);
+    expect_same(plain, exact);
+    if (temperature == 0.0f)
+      EXPECT_GE(exact.accepted, static_cast<int64_t>(plain.tokens.size()) - 8) << exact.drafted << " guesses";
+    // An edited prediction (every 7th token replaced) and an unrelated one.
+    for (size_t i = 3; i < req.predicted.size(); i += 7) req.predicted[i] = (req.predicted[i] + 17) % 200;
+    expect_same(plain, generate(t, req, 8));
+    req.predicted.assign(40, 5);
+    expect_same(plain, generate(t, req, 4));
   }
 }
 

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "engine/infill.h"
 #include "engine/json_schema.h"
+#include "engine/prompt_lookup.h"
 #include "service/reasoning.h"
 #include "engine/copy_bias.h"
 #include "engine/tool_calls.h"
@@ -29,7 +30,7 @@ const std::set<std::string> kGenerateValueOptions = {
     "--lora", "--copy-bias", "--min-call-prob", "--tools", "--tool-choice", "--chat-template-kwargs",
     "--suffix", "--typical", "--xtc-probability", "--xtc-threshold", "--mirostat", "--mirostat-ent", "--mirostat-lr",
     "--dry-multiplier", "--dry-base", "--dry-allowed-length", "--dry-penalty-last-n", "--dry-sequence-breaker",
-    "--top-nsigma", "--top-n-sigma", "--lookup-draft"};
+    "--top-nsigma", "--top-n-sigma", "--lookup-draft", "--prediction", "--prediction-file"};
 const std::set<std::string> kGenerateFlags = {"--json", "--chat", "--ignore-eos", "--exact", "--no-escape", "-e", "--escape",
                                                "--verbose-prompt", "--no-display-prompt", "--no-builtin-tools", "-h", "--help"};
 
@@ -271,6 +272,8 @@ int run_command(int argc, char** argv) {
         "  --dry-sequence-breaker S  (repeatable, escapes expanded; none: no breakers; default \\n : \" *)\n"
         "  --lookup-draft N prompt-lookup decoding: check up to N tokens guessed from the context (the\n"
         "                   tokens after the latest earlier match of the last 2-4) in each pass; same output\n"
+        "  --prediction TEXT  (or --prediction-file F) text the output is expected to repeat (an edited\n"
+        "                   file): guesses come from it first; --lookup-draft defaults to 8 then\n"
         "  -c N             context size (default: the model's, at most 4096)\n"
         "  -t N             threads    -b N  prompt batch size\n"
         "  --kv-type T      KV cache element type: f16 (default), q8_0, f32\n"
@@ -338,7 +341,13 @@ int run_command(int argc, char** argv) {
     throw Error("the prompt is empty and the model adds no BOS token, so there is nothing to continue from");
   req.max_tokens = a.get_int({"-n", "--n-predict", "--max-tokens"}, -1);
   req.sampling = sampling_from_args(a);
-  req.lookup_draft = static_cast<int32_t>(a.get_int({"--lookup-draft"}, 0));
+  if (a.get({"--prediction"}) && a.get({"--prediction-file"}))
+    throw Error("--prediction and --prediction-file both give the prediction; use one");
+  std::optional<std::string> prediction = a.get({"--prediction"});
+  if (prediction && !a.flag({"--no-escape"})) prediction = process_escapes(*prediction);
+  if (auto f = a.get({"--prediction-file"})) prediction = read_text_file(*f);
+  if (prediction) req.predicted = m.tokenizer->encode(*prediction, /*add_special=*/false, /*parse_special=*/false);
+  req.lookup_draft = static_cast<int32_t>(a.get_int({"--lookup-draft"}, prediction ? kPredictionDraft : 0));
   req.stop = a.get_all("--stop");
   req.ignore_eos = a.flag({"--ignore-eos"});
   if (!req.grammar) req.grammar = grammar_from_args(a);

@@ -84,6 +84,10 @@ struct GenerationRequest {
   // unchanged. <= 0: off; -1 also means "not set" (a scheduler then applies
   // its default).
   int32_t lookup_draft = -1;
+  // Tokens the caller expects the output to repeat (OpenAI's "prediction"):
+  // the guesses come from them first (predicted_draft), then from the
+  // context. Used only when lookup_draft > 0.
+  std::vector<int32_t> predicted;
 };
 
 struct TokenLogprob {
@@ -282,6 +286,7 @@ class Generation {
   std::vector<int32_t> guessed_;      // prompt lookup: the pending token and the guesses after it
   std::vector<float> rows_;           // their logits rows
   int32_t draft_window_ = 0;          // tokens to guess next (adapts; 0: not yet set)
+  size_t prediction_cursor_ = 0;      // where in request_.predicted the output is (predicted_draft)
   std::vector<float> hidden_;         // embedding: the rows of the chunk being evaluated
   std::vector<double> pooled_;        // embedding: their running sum (mean) or the chosen row
   std::chrono::steady_clock::time_point t_start_, t_first_token_;

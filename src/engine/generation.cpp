@@ -163,7 +163,9 @@ const std::vector<int32_t>& Generation::pending_with_guesses() {
   if (request_.max_tokens >= 0)
     most = std::min<int64_t>(most, request_.max_tokens - static_cast<int64_t>(result_.tokens.size()));
   if (most <= 0) return guessed_;
-  const std::vector<int32_t> guesses = lookup_draft(history_, static_cast<size_t>(most));
+  std::vector<int32_t> guesses =
+      predicted_draft(request_.predicted, result_.tokens, static_cast<size_t>(most), &prediction_cursor_);
+  if (guesses.empty()) guesses = lookup_draft(history_, static_cast<size_t>(most));
   guessed_.insert(guessed_.end(), guesses.begin(), guesses.end());
   return guessed_;
 }

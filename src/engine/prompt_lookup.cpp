@@ -21,4 +21,30 @@ std::vector<int32_t> lookup_draft(const std::vector<int32_t>& context, size_t ma
   return {};
 }
 
+std::vector<int32_t> predicted_draft(const std::vector<int32_t>& predicted, const std::vector<int32_t>& generated,
+                                     size_t max_draft, size_t* cursor) {
+  auto draft_from = [&](size_t from) {
+    *cursor = from;
+    const size_t count = std::min(max_draft, predicted.size() - from);
+    return std::vector<int32_t>(predicted.begin() + static_cast<std::ptrdiff_t>(from),
+                                predicted.begin() + static_cast<std::ptrdiff_t>(from + count));
+  };
+  if (max_draft == 0 || predicted.empty()) return {};
+  if (generated.empty()) return draft_from(0);
+  for (size_t n = std::min(kLookupMaxNgram, generated.size()); n >= 1; --n) {
+    if (n >= predicted.size()) continue;  // a match must leave a token to guess
+    const auto tail = generated.end() - static_cast<std::ptrdiff_t>(n);
+    auto matches = [&](size_t start) {
+      return std::equal(tail, generated.end(), predicted.begin() + static_cast<std::ptrdiff_t>(start));
+    };
+    // In order from where the output was: an edited text follows its original.
+    const size_t last = predicted.size() - n - 1;
+    for (size_t start = *cursor > n ? *cursor - n : 0; start <= last; ++start)
+      if (matches(start)) return draft_from(start + n);
+    for (size_t start = std::min(last + 1, *cursor > n ? *cursor - n : 0); start-- > 0;)
+      if (matches(start)) return draft_from(start + n);
+  }
+  return {};
+}
+
 }  // namespace onellm

@@ -4,6 +4,7 @@
 
 #include "base/error.h"
 #include "engine/infill.h"
+#include "engine/prompt_lookup.h"
 #include "service/api_util.h"
 #include "service/completion.h"
 #include "service/service.h"
@@ -19,6 +20,34 @@ std::atomic<uint64_t> g_completion_counter{0};
 std::string completion_id(const char* prefix) {
   return std::string(prefix) + std::to_string(static_cast<uint64_t>(api::unix_now() * 1000)) + "-" +
          std::to_string(g_completion_counter++);
+}
+
+// OpenAI's predicted outputs: {"type": "content", "content": text or text
+// parts}. The prediction becomes the first source of prompt-lookup guesses
+// (kPredictionDraft per pass unless "lookup_draft" says otherwise), so the
+// output is what it would be without it, only sooner where it matches.
+void read_prediction(const Json& body, const Tokenizer& tokenizer, GenerationRequest& r) {
+  auto it = body.find("prediction");
+  if (it == body.end() || it->is_null()) return;
+  if (!it->is_object() || api::string_field(*it, "type", "") != "content" || !it->contains("content"))
+    throw api::bad_request("'prediction' must be {\"type\": \"content\", \"content\": ...}", "prediction");
+  const Json& content = (*it)["content"];
+  std::string text;
+  if (content.is_string()) {
+    text = content.get<std::string>();
+  } else if (content.is_array()) {
+    for (const Json& part : content) {
+      if (!part.is_object() || !part.contains("text") || !part["text"].is_string())
+        throw api::bad_request("'prediction.content' parts must be {\"type\": \"text\", \"text\": ...}",
+                               "prediction.content");
+      text += part["text"].get<std::string>();
+    }
+  } else {
+    throw api::bad_request("'prediction.content' must be a string or an array of text parts", "prediction.content");
+  }
+  r.predicted = tokenizer.encode(text, /*add_special=*/false, /*parse_special=*/false);
+  if (!r.predicted.empty() && !(body.contains("lookup_draft") && !body["lookup_draft"].is_null()))
+    r.lookup_draft = kPredictionDraft;
 }
 
 }  // namespace
@@ -88,6 +117,7 @@ void Service::completions(const Caller& c, const HttpRequest& rq, HttpResponse& 
 void Service::submit_completion(const Caller& c, const api::Json& body, CompletionJob& job, HttpResponse& rs) {
   LoadedModel& m = model();
   api::read_sampling(body, job.request, m.tokenizer->n_vocab());
+  read_prediction(body, *m.tokenizer, job.request);
   std::string adapter_name = api::string_field(body, "adapter", "");
   if (!body.contains("adapter")) {
     const std::string requested_model = api::string_field(body, "model", "");
