@@ -42,17 +42,14 @@ int template_command(int argc, char** argv) {
   if (body.is_discarded() || !body.is_object()) throw Error("the request is not a JSON object");
 
   ChatTemplate tmpl(source);
-  std::vector<ChatMessage> messages = api::read_messages(body);
-  const OutputConstraint oc = read_output_constraint(body, tmpl);
   ChatTemplateOptions options;
-  api::read_template_kwargs(body, options);
   options.add_generation_prompt = api::bool_field(body, "add_generation_prompt", true);
-  add_tools_to_prompt(oc, messages, options);
+  const ChatPrompt chat = prepare_chat_prompt(body, api::read_messages(body), tmpl, {}, std::move(options));
   if (a.flag({"--tokens"})) {
-    std::printf("%s\n", nlohmann::json(chat_prompt_tokens(*tokenizer, tmpl, messages, options)).dump().c_str());
+    std::printf("%s\n", nlohmann::json(chat_prompt_tokens(*tokenizer, tmpl, chat.messages, chat.options)).dump().c_str());
     return 0;
   }
-  std::fputs(chat_prompt_text(*tokenizer, tmpl, messages, options).c_str(), stdout);
+  std::fputs(chat_prompt_text(*tokenizer, tmpl, chat.messages, chat.options).c_str(), stdout);
   return 0;
 }
 

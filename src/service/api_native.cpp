@@ -223,14 +223,12 @@ void Service::native_props(const Caller& c, HttpResponse& rs) {
 // messages (and tools, chat_template_kwargs) would be given, as text.
 void Service::apply_template(const HttpRequest& rq, HttpResponse& rs) {
   Json body = api::parse_body(rq);
-  std::vector<ChatMessage> messages = api::read_messages(body);
   LoadedModel& m = model();
-  const OutputConstraint output = read_output_constraint(body, *m.chat_template, m.chat_defaults);
   ChatTemplateOptions options;
-  api::read_template_kwargs(body, options);
   options.add_generation_prompt = api::bool_field(body, "add_generation_prompt", true);
-  add_tools_to_prompt(output, messages, options);
-  api::send_json(rs, 200, {{"prompt", chat_prompt_text(*m.tokenizer, *m.chat_template, messages, options)}});
+  const ChatPrompt chat =
+      prepare_chat_prompt(body, api::read_messages(body), *m.chat_template, m.chat_defaults, std::move(options));
+  api::send_json(rs, 200, {{"prompt", chat_prompt_text(*m.tokenizer, *m.chat_template, chat.messages, chat.options)}});
 }
 
 }  // namespace onellm

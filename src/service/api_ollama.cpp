@@ -151,10 +151,10 @@ void Service::ollama_generate(const Caller& c, const HttpRequest& rq, HttpRespon
     std::vector<ChatMessage> messages = read_ollama_messages(body);
     Json oai = {{"response_format", response_format_of(body)}};
     if (body.contains("tools")) oai["tools"] = body["tools"];
-    job.output = with_format_errors([&] { return read_output_constraint(oai, *m.chat_template, m.chat_defaults); });
-    job.output.set_copy_source(messages);
-    add_tools_to_prompt(job.output, messages, options);
-    job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages, options);
+    ChatPrompt chat = with_format_errors(
+        [&] { return prepare_chat_prompt(oai, std::move(messages), *m.chat_template, m.chat_defaults, options); });
+    job.output = std::move(chat.output);
+    job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, chat.messages, chat.options);
     job.output.apply(job.request);
   } else {
     const std::string prompt = api::string_field(body, "prompt", "");

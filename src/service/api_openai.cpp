@@ -55,15 +55,11 @@ void read_prediction(const Json& body, const Tokenizer& tokenizer, GenerationReq
 void Service::chat_completions(const Caller& c, const HttpRequest& rq, HttpResponse& rs) {
   check_rate(c);
   Json body = api::parse_body(rq);
-  std::vector<ChatMessage> messages = api::read_messages(body);
   LoadedModel& m = model();
+  ChatPrompt chat = prepare_chat_prompt(body, api::read_messages(body), *m.chat_template, m.chat_defaults);
   CompletionJob job;
-  job.output = read_output_constraint(body, *m.chat_template, m.chat_defaults);
-  ChatTemplateOptions options;
-  api::read_template_kwargs(body, options);
-  job.output.set_copy_source(messages);
-  add_tools_to_prompt(job.output, messages, options);
-  job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages, options);
+  job.output = std::move(chat.output);
+  job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, chat.messages, chat.options);
   job.reasoning = read_reasoning_format(body, m.chat_template->source(), *m.tokenizer, job.prompt);
   job.request.max_tokens = api::int_field(body, "max_completion_tokens", api::int_field(body, "max_tokens", -1, 1, 1 << 20), 1, 1 << 20);
   job.output.apply(job.request);

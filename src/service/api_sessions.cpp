@@ -105,13 +105,10 @@ void Service::session_message(const Caller& c, const std::string& id, const Http
   history.push_back(new_message);
   // The stored turns read as a chat request's messages are (content null beside tool calls).
   for (ChatMessage& cm : api::read_messages(Json{{"messages", std::move(history)}})) messages.push_back(std::move(cm));
+  ChatPrompt chat = prepare_chat_prompt(body, std::move(messages), *m.chat_template, m.chat_defaults);
   CompletionJob job;
-  job.output = read_output_constraint(body, *m.chat_template, m.chat_defaults);
-  ChatTemplateOptions options;
-  api::read_template_kwargs(body, options);
-  job.output.set_copy_source(messages);
-  add_tools_to_prompt(job.output, messages, options);
-  job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, messages, options);
+  job.output = std::move(chat.output);
+  job.prompt = chat_prompt_tokens(*m.tokenizer, *m.chat_template, chat.messages, chat.options);
   job.reasoning = read_reasoning_format(body, m.chat_template->source(), *m.tokenizer, job.prompt);
   job.request.max_tokens = api::int_field(body, "max_tokens", 512, 1, 1 << 20);
   api::read_sampling(body, job.request, m.tokenizer->n_vocab());

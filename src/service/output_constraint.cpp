@@ -154,6 +154,16 @@ void add_tools_to_prompt(const OutputConstraint& oc, std::vector<ChatMessage>& m
     add_tools_to_messages(oc.tools, oc.tools_json, oc.style, oc.template_has_tools, messages, options);
 }
 
+ChatPrompt prepare_chat_prompt(const api::Json& body, std::vector<ChatMessage> messages,
+                               const ChatTemplate& chat_template, const ChatDefaults& defaults,
+                               ChatTemplateOptions options) {
+  ChatPrompt p{read_output_constraint(body, chat_template, defaults), std::move(messages), std::move(options)};
+  api::read_template_kwargs(body, p.options);
+  p.output.set_copy_source(p.messages);
+  add_tools_to_prompt(p.output, p.messages, p.options);
+  return p;
+}
+
 api::Json assistant_message(const OutputConstraint& oc, const std::string& text, bool& has_calls) {
   api::Json message = {{"role", "assistant"}, {"content", text}};
   has_calls = false;

@@ -72,6 +72,20 @@ std::shared_ptr<const Grammar> read_text_grammar(const api::Json& body);
 // variable, or as a system message when the template has none.
 void add_tools_to_prompt(const OutputConstraint& oc, std::vector<ChatMessage>& messages, ChatTemplateOptions& options);
 
+// A chat request made ready for the chat template: its output constraint,
+// the template options (`options` as the caller set them, plus the body's
+// chat_template_kwargs), and its messages with the copy source taken and the
+// tools shown. Every chat endpoint (OpenAI, sessions, Ollama, /apply-template,
+// `onellm template`) goes through it, so all give the model the same prompt.
+struct ChatPrompt {
+  OutputConstraint output;
+  std::vector<ChatMessage> messages;
+  ChatTemplateOptions options;
+};
+ChatPrompt prepare_chat_prompt(const api::Json& body, std::vector<ChatMessage> messages,
+                               const ChatTemplate& chat_template, const ChatDefaults& defaults = {},
+                               ChatTemplateOptions options = {});
+
 // The model's reply as an OpenAI assistant message: content (null when it
 // only called tools) and tool_calls with fresh ids.
 api::Json assistant_message(const OutputConstraint& oc, const std::string& text, bool& has_calls);
