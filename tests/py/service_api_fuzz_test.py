@@ -30,10 +30,11 @@ FIELDS = {
                     "mirostat", "typical_p", "xtc_probability", "grammar", "json_schema"],
     "/infill": ["input_prefix", "input_suffix", "input_extra", "prompt", "n_predict", "temperature", "stream"],
     "/v1/completions": ["prompt", "suffix", "max_tokens", "temperature", "stream", "mirostat", "mirostat_tau",
-                        "logprobs", "n", "grammar", "response_format"],
+                        "logprobs", "n", "grammar", "response_format", "prediction", "lookup_draft"],
     "/v1/chat/completions": ["messages", "tools", "tool_choice", "response_format", "n", "logprobs", "top_logprobs",
                              "stream", "stream_options", "max_tokens", "json_schema", "chat_template_kwargs",
-                             "reasoning_format", "logit_bias", "seed", "parallel_tool_calls"],
+                             "reasoning_format", "logit_bias", "seed", "parallel_tool_calls", "prediction",
+                             "lookup_draft", "dry_multiplier", "dry_sequence_breakers", "top_n_sigma"],
     "/v1/embeddings": ["input", "encoding_format", "dimensions", "pooling", "normalize"],
     "/tokenize": ["content", "add_special", "parse_special"],
     "/detokenize": ["tokens"],
@@ -54,6 +55,9 @@ PLAUSIBLE = {
     "encoding_format": ["float", "base64"], "pooling": ["mean", "last"], "normalize": [True, False],
     "content": ["hello"], "tokens": [[1, 2, 3]], "reasoning_format": ["none", "auto"],
     "chat_template_kwargs": [{"enable_thinking": False}], "logit_bias": [{"1": -100}],
+    "prediction": [{"type": "content", "content": "hello there"}, {"type": "content", "content": [{"type": "text",
+                                                                                                  "text": "hi"}]}],
+    "lookup_draft": [0, 4], "dry_multiplier": [0.8], "dry_sequence_breakers": [["\n"]], "top_n_sigma": [1.0],
 }
 OPTIONS = ["temperature", "top_k", "top_p", "min_p", "num_predict", "seed", "stop", "repeat_penalty", "mirostat",
            "mirostat_tau", "mirostat_eta", "typical_p", "tfs_z", "num_ctx", "repeat_last_n"]
