@@ -71,6 +71,10 @@ Generation::Generation(Sequence& seq, GenerationRequest request)
       t_start_(std::chrono::steady_clock::now()) {
   if (request_.sampling.dry_multiplier != 0.0f && request_.sampling.dry_penalty_last_n != 0)
     sampler_.set_dry_breakers(dry_breakers(seq.tokenizer(), request_.sampling.dry_sequence_breakers));
+  // No reply outgrows the context, so neither need the text it may repeat
+  // (a huge prediction would only slow each pass's search through it).
+  if (request_.predicted.size() > static_cast<size_t>(seq_.n_ctx()))
+    request_.predicted.resize(static_cast<size_t>(seq_.n_ctx()));
   prompt_done_ = seq_.reuse_prefix(request_.prompt);
   if (request_.embed != Pooling::kNone) {  // every token's hidden state is needed: nothing cached is reused
     seq_.clear();
