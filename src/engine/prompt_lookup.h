@@ -20,6 +20,9 @@ namespace onellm {
 inline constexpr size_t kLookupMaxNgram = 4, kLookupMinNgram = 2;
 std::vector<int32_t> lookup_draft(const std::vector<int32_t>& context, size_t max_draft);
 
+// The guesses per pass when a prediction is given and the caller set none.
+inline constexpr int32_t kPredictionDraft = 8;
+
 // The draft from a text the caller expects the output to repeat (OpenAI's
 // predicted outputs): with nothing generated yet, the prediction's first
 // tokens; then the tokens after an occurrence in the prediction of the
@@ -27,8 +30,6 @@ std::vector<int32_t> lookup_draft(const std::vector<int32_t>& context, size_t ma
 // first), the first one at or after *cursor - n, else the latest anywhere.
 // *cursor (0 at the start) tracks where in the prediction the output is:
 // it becomes the draft's start.
-// The guesses per pass when a prediction is given and the caller set none.
-inline constexpr int32_t kPredictionDraft = 8;
 std::vector<int32_t> predicted_draft(const std::vector<int32_t>& predicted, const std::vector<int32_t>& generated,
                                      size_t max_draft, size_t* cursor);
 
