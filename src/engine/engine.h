@@ -79,6 +79,11 @@ struct GenerationRequest {
   // distribution (its logits before sampling settings, biases and grammar)
   // and this many most likely alternatives (OpenAI's logprobs/top_logprobs).
   int top_logprobs = -1;
+  // With top_logprobs >= 0: the log-probabilities are instead those of the
+  // distribution the token was drawn from, after the whole sampling chain
+  // (llama-server's post_sampling_probs); the alternatives are the surviving
+  // tokens, most likely first.
+  bool post_sampling_probs = false;
   // Prompt-lookup decoding (prompt_lookup.h): each decode pass also checks
   // up to this many tokens guessed from the context. The output is
   // unchanged. <= 0: off; -1 also means "not set" (a scheduler then applies

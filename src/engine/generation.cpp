@@ -60,6 +60,22 @@ TokenLogprob token_logprob(std::span<const float> logits, int32_t tok, int top) 
   return t;
 }
 
+// The same from the distribution a token was drawn from (its surviving
+// tokens; a token outside it has log-probability -inf).
+TokenLogprob drawn_logprob(std::vector<TokenProb> drawn, int32_t tok, int top) {
+  std::sort(drawn.begin(), drawn.end(), [](const TokenProb& a, const TokenProb& b) {
+    return a.p > b.p || (a.p == b.p && a.id < b.id);
+  });
+  TokenLogprob t;
+  t.token = tok;
+  t.logprob = -INFINITY;
+  for (const TokenProb& c : drawn)
+    if (c.id == tok) t.logprob = std::log(c.p);
+  const size_t k = std::min(static_cast<size_t>(top), drawn.size());
+  for (size_t i = 0; i < k; ++i) t.top.emplace_back(drawn[i].id, std::log(drawn[i].p));
+  return t;
+}
+
 }  // namespace
 
 Generation::~Generation() = default;
@@ -225,13 +241,21 @@ std::string Generation::decide_from(std::span<const float> raw) {
   std::vector<float> logits(raw.begin(), raw.end());
   if (copy_) copy_->apply(logits.data(), logits.size());
   if (gate_ && !grammar_active_) gate_->apply(logits.data(), logits.size(), result_.tokens.empty());
+  std::vector<TokenProb> drawn;  // post_sampling_probs: what sample() draws from (it changes its buffers)
+  if (request_.top_logprobs >= 0 && request_.post_sampling_probs) {
+    std::vector<float> scratch = logits;
+    const std::span<const TokenProb> d = sampler_.distribution(scratch.data(), history_);
+    drawn.assign(d.begin(), d.end());
+  }
   const int32_t tok = sampler_.sample(logits.data(), history_);
   // The sampler only draws allowed tokens, so this cannot fail unless the
   // model's vocabulary is larger than the tokenizer's.
   if (grammar_ && !advance_grammar(tok)) return finish(FinishReason::kEndOfGeneration);
   if (!request_.ignore_eos && seq_.tokenizer().is_eog(tok)) return finish(FinishReason::kEndOfGeneration);
   result_.tokens.push_back(tok);
-  if (request_.top_logprobs >= 0) result_.logprobs.push_back(token_logprob(raw, tok, request_.top_logprobs));
+  if (request_.top_logprobs >= 0)
+    result_.logprobs.push_back(request_.post_sampling_probs ? drawn_logprob(std::move(drawn), tok, request_.top_logprobs)
+                                                            : token_logprob(raw, tok, request_.top_logprobs));
   history_.push_back(tok);
   if (copy_ || gate_) {
     const std::string piece = seq_.tokenizer().token_to_piece(tok, /*special=*/true);

@@ -48,18 +48,25 @@ const char* stop_type(FinishReason f) {
 
 // llama-server's completion_probabilities: per token its id, text, bytes
 // and log-probability (of the model's own distribution, before sampling),
-// with the n_probs most likely tokens alike.
-Json completion_probabilities(const Tokenizer& tokenizer, const std::vector<TokenLogprob>& logprobs) {
+// with the n_probs most likely tokens alike; with post_sampling_probs,
+// "prob" and "top_probs" of the distribution the token was drawn from.
+Json completion_probabilities(const Tokenizer& tokenizer, const std::vector<TokenLogprob>& logprobs,
+                              bool post_sampling) {
+  auto entry_of = [&](int32_t id, float logprob) {
+    Json e = api::logprob_entry(tokenizer, id, logprob);
+    e["id"] = id;
+    if (post_sampling) {
+      e.erase("logprob");
+      e["prob"] = std::exp(logprob);
+    }
+    return e;
+  };
   Json out = Json::array();
   for (const TokenLogprob& t : logprobs) {
-    Json entry = api::logprob_entry(tokenizer, t.token, t.logprob);
-    entry["id"] = t.token;
+    Json entry = entry_of(t.token, t.logprob);
     Json top = Json::array();
-    for (const auto& [id, logprob] : t.top) {
-      top.push_back(api::logprob_entry(tokenizer, id, logprob));
-      top.back()["id"] = id;
-    }
-    entry["top_logprobs"] = std::move(top);
+    for (const auto& [id, logprob] : t.top) top.push_back(entry_of(id, logprob));
+    entry[post_sampling ? "top_probs" : "top_logprobs"] = std::move(top);
     out.push_back(std::move(entry));
   }
   return out;
@@ -81,7 +88,7 @@ Json generation_settings(const GenerationRequest& r, int64_t n_ctx) {
           {"dry_sequence_breakers", p.dry_sequence_breakers}, {"mirostat", p.mirostat},
           {"mirostat_tau", p.mirostat_tau}, {"mirostat_eta", p.mirostat_eta}, {"stop", r.stop},
           {"max_tokens", r.max_tokens}, {"ignore_eos", r.ignore_eos}, {"logit_bias", bias},
-          {"n_probs", std::max(0, r.top_logprobs)},
+          {"n_probs", std::max(0, r.top_logprobs)}, {"post_sampling_probs", r.post_sampling_probs},
           {"samplers", {"penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature"}}};
 }
 
@@ -121,6 +128,7 @@ void Service::native_completion(const Caller& c, const HttpRequest& rq, HttpResp
   const bool stream = api::bool_field(body, "stream", false);
   // A streamed chunk's tokens come with its log-probabilities (top 0: only the token's own).
   if (n_probs > 0 || (return_tokens && stream)) request.top_logprobs = static_cast<int32_t>(n_probs);
+  request.post_sampling_probs = api::bool_field(body, "post_sampling_probs", false);
   std::vector<int32_t> prompt;
   if (infill) {
     InfillInput in;
@@ -155,6 +163,7 @@ void Service::native_completion(const Caller& c, const HttpRequest& rq, HttpResp
   request.prompt = prompt;
 
   ScheduledRequest sr = scheduled_request(*c.app, q, seq, request, rs);
+  const bool post = request.post_sampling_probs;
   if (stream && !rs.start_stream(200, "text/event-stream")) return;
   GenerationResult r;
   size_t received = 0;  // streamed tokens; those whose text came with the end go in the last event
@@ -167,7 +176,7 @@ void Service::native_completion(const Caller& c, const HttpRequest& rq, HttpResp
         chunk["tokens"] = Json::array();
         for (const TokenLogprob& t : logprobs) chunk["tokens"].push_back(t.token);
       }
-      if (n_probs > 0) chunk["completion_probabilities"] = completion_probabilities(*m.tokenizer, logprobs);
+      if (n_probs > 0) chunk["completion_probabilities"] = completion_probabilities(*m.tokenizer, logprobs, post);
       return api::send_event(rs, chunk);
     });
   } catch (const ServiceError& e) {
@@ -193,7 +202,7 @@ void Service::native_completion(const Caller& c, const HttpRequest& rq, HttpResp
   if (n_probs > 0)
     done["completion_probabilities"] = completion_probabilities(
         *m.tokenizer, std::vector<TokenLogprob>(r.logprobs.begin() + static_cast<std::ptrdiff_t>(from),
-                                                r.logprobs.end()));
+                                                r.logprobs.end()), post);
   if (!stream) return api::send_json(rs, 200, done);
   api::send_event(rs, done);
   rs.end_stream();

@@ -4,7 +4,8 @@ On stories260K (a real trained Llama), greedy decoding with DRY is worked out he
 forward_ref.py's float64 logits less DRY's penalties, computed by brute force from the definition (koboldcpp's DRY
 as llama.cpp runs it; with one-character breakers, the breaker tokens are those whose text contains one). The tokens
 of `onellm run --json`, of llama-server's /completion (whole and streamed, return_tokens) and the text of
-/v1/completions must be those. /completion's n_probs must give the model's own log-probabilities and top tokens.
+/v1/completions must be those. /completion's n_probs must give the model's own log-probabilities and top tokens, and
+with post_sampling_probs the probabilities of the tokens top-k / top-p / temperature leave, worked out here.
 A top-n-sigma small enough to keep only the best token must turn sampling into greedy decoding.
 Exit 77 = skipped (no binary or no ../shared).
 """
@@ -171,6 +172,30 @@ def body(tmp):
             ok = ok and all(abs(t["logprob"] - logp[t["id"]]) < 0.06 and t["token"] == pieces[t["id"]]
                             for t in entry["top_logprobs"])
         check(ok, f"n_probs against NumPy: {json.dumps(probs)[:600]}")
+
+        # post_sampling_probs: the distribution each token was drawn from. Top-k 5, then top-p 0.8 on the
+        # temperature-1 probabilities, then temperature 0.7 over the survivors (llama.cpp's order), worked out here.
+        settings = {"temperature": 0.7, "top_k": 5, "top_p": 0.8, "min_p": 0, "seed": 11}
+        st, post = d.request("POST", "/completion", {"prompt": "Once upon a time", "n_predict": 4, "n_probs": 10,
+                                                     "post_sampling_probs": True, "return_tokens": True, **settings})
+        entries = post.get("completion_probabilities", []) if st == 200 else []
+        logits = forward_ref.forward(model, prompt_ids + post.get("tokens", []))
+        ok = len(entries) == 4 and post["generation_settings"].get("post_sampling_probs") is True
+        for i, entry in enumerate(entries):
+            row = logits[len(prompt_ids) - 1 + i].astype(np.float64)
+            order = list(np.argsort(-row, kind="stable")[:5])
+            p1 = np.exp(row[order] - row[order].max())
+            p1 /= p1.sum()
+            keep = int(np.searchsorted(np.cumsum(p1), 0.8) + 1)  # the fewest whose mass reaches top_p
+            kept = order[:keep]
+            pt = np.exp((row[kept] - row[kept].max()) / 0.7)
+            pt /= pt.sum()
+            want = dict(zip((int(t) for t in kept), pt))
+            got = {t["id"]: t["prob"] for t in entry.get("top_probs", [])}
+            ok = ok and set(got) == set(want) and all(abs(got[t] - want[t]) < 0.02 for t in want)
+            ok = ok and entry["id"] == post["tokens"][i] and abs(entry.get("prob", -1) - want.get(entry["id"], 2)) < 0.02
+            ok = ok and "logprob" not in entry and list(got.values()) == sorted(got.values(), reverse=True)
+        check(ok, f"post_sampling_probs against NumPy: {json.dumps(entries)[:800]}")
 
         # Top-n-sigma 1e-6 keeps the best token alone: sampling at temperature 1 is then greedy.
         want = cli_run("Once upon a time", "--temp", "0")["tokens"]
