@@ -293,19 +293,20 @@ TEST(PackedWeights, EveryTokenCountAndPartialPanels) {
 }
 
 TEST(PackedWeights, LongRowsDecodeFourPanelsAtATime) {
-  // One token on rows longer than 24 KiB a panel runs 4 panels per call
-  // where the level has such a kernel: 149 rows are two groups of 4, one
+  // One to four tokens on rows longer than 24 KiB a panel run 4 panels per
+  // call where the level has such a kernel: 149 rows are two groups of 4, one
   // lone whole panel and a partial one; on a pool a thread's pieces also
   // end off the groups of 4.
   ThreadPool pool(2);
   for (TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::IQ4_NL,
                           TensorType::Q4_K, TensorType::Q5_K})
     for (int64_t cols : {int64_t{4096}, 4864 + tensor_type_info(type).block_elems})
-      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-        Problem problem(type, 149, cols, 1, static_cast<uint32_t>(cols));
-        check_problem(problem, p);
-        if (HasFatalFailure()) return;
-      }
+      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool})
+        for (int64_t n_tokens : {1, 2, 3, 4}) {  // 2-4: PackedKernels::few4 where the level has it
+          Problem problem(type, 149, cols, n_tokens, static_cast<uint32_t>(cols + n_tokens));
+          check_problem(problem, p);
+          if (HasFatalFailure()) return;
+        }
 }
 
 TEST(FastMatmul, GroupsEqualSeparateCallsBitForBit) {

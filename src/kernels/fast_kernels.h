@@ -191,9 +191,14 @@ inline int64_t q6_k_meta_at(int64_t nb, int64_t s) {
 // at 75 % of a plain read loop; 4 at a time reads it once per 64 rows.
 using PackedDecode4Fn = void (*)(const uint8_t* panel, size_t panel_bytes, const uint8_t* act, int64_t n_blocks,
                                  float* y);
+// 2 to 4 tokens against 4 whole panels, as decode4 for one: token t's
+// outputs at y + t * y_stride, [0, 64).
+using PackedFew4Fn = void (*)(const uint8_t* panel, size_t panel_bytes, const uint8_t* act, size_t act_stride,
+                              int64_t n_tokens, int64_t n_blocks, float* y, int64_t y_stride);
 struct PackedKernels {
   PanelTileFn tile[kSlotCount];
   PackedDecode4Fn decode4[kSlotCount];  // null: `tile` panel by panel
+  PackedFew4Fn few4[kSlotCount];        // null: `tile` panel by panel
 };
 
 // Shadow outliers (activation_outliers.cpp): activations far above the rest

@@ -212,14 +212,16 @@ void matmul_packed(const PackedKernels& packed, int slot, const MatrixView& w, c
   // 1536-wide Q4_0 rows (13.5 KiB) streamed as fast alone, and 4 streams at
   // once ran 25 % slower there.
   constexpr size_t kDecode4PanelBytes = 24 << 10;
-  const PackedDecode4Fn decode4 =
-      n_tokens == 1 && packed_bytes >= kDecode4PanelBytes ? packed.decode4[slot] : nullptr;
+  const bool long_rows = packed_bytes >= kDecode4PanelBytes;
+  const PackedDecode4Fn decode4 = n_tokens == 1 && long_rows ? packed.decode4[slot] : nullptr;
+  const PackedFew4Fn few4 = n_tokens >= 2 && n_tokens <= 4 && long_rows ? packed.few4[slot] : nullptr;
   run_parallel(pool, n_panels, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const int64_t r0 = p * kPanelRows, nr = std::min(kPanelRows, w.rows - r0);
       const uint8_t* src = w.packed + static_cast<size_t>(p) * packed_bytes;
-      if (decode4 != nullptr && p + 4 <= end && r0 + 4 * kPanelRows <= w.rows) {
-        decode4(src, packed_bytes, act, n_blocks, y + r0);
+      if ((decode4 != nullptr || few4 != nullptr) && p + 4 <= end && r0 + 4 * kPanelRows <= w.rows) {
+        if (decode4 != nullptr) decode4(src, packed_bytes, act, n_blocks, y + r0);
+        else few4(src, packed_bytes, act, act_stride, n_tokens, n_blocks, y + r0, w.rows);
         p += 3;
         continue;
       }
