@@ -46,7 +46,8 @@ int template_command(int argc, char** argv) {
   options.add_generation_prompt = api::bool_field(body, "add_generation_prompt", true);
   const ChatPrompt chat = prepare_chat_prompt(body, api::read_messages(body), tmpl, {}, std::move(options));
   if (a.flag({"--tokens"})) {
-    std::printf("%s\n", nlohmann::json(chat_prompt_tokens(*tokenizer, tmpl, chat.messages, chat.options)).dump().c_str());
+    const std::vector<int32_t> ids = chat_prompt_tokens(*tokenizer, tmpl, chat.messages, chat.options);
+    std::printf("%s\n", nlohmann::json(ids).dump().c_str());
     return 0;
   }
   std::fputs(chat_prompt_text(*tokenizer, tmpl, chat.messages, chat.options).c_str(), stdout);

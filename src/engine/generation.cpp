@@ -253,9 +253,11 @@ std::string Generation::decide_from(std::span<const float> raw) {
   if (grammar_ && !advance_grammar(tok)) return finish(FinishReason::kEndOfGeneration);
   if (!request_.ignore_eos && seq_.tokenizer().is_eog(tok)) return finish(FinishReason::kEndOfGeneration);
   result_.tokens.push_back(tok);
-  if (request_.top_logprobs >= 0)
-    result_.logprobs.push_back(request_.post_sampling_probs ? drawn_logprob(std::move(drawn), tok, request_.top_logprobs)
-                                                            : token_logprob(raw, tok, request_.top_logprobs));
+  if (request_.top_logprobs >= 0) {
+    const int top = request_.top_logprobs;
+    result_.logprobs.push_back(request_.post_sampling_probs ? drawn_logprob(std::move(drawn), tok, top)
+                                                            : token_logprob(raw, tok, top));
+  }
   history_.push_back(tok);
   if (copy_ || gate_) {
     const std::string piece = seq_.tokenizer().token_to_piece(tok, /*special=*/true);
