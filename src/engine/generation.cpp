@@ -62,7 +62,8 @@ TokenLogprob token_logprob(std::span<const float> logits, int32_t tok, int top) 
 
 // The same from the distribution a token was drawn from (its surviving
 // tokens; a token outside it has log-probability -inf).
-TokenLogprob drawn_logprob(std::vector<TokenProb> drawn, int32_t tok, int top) {
+TokenLogprob drawn_logprob(std::span<const TokenProb> distribution, int32_t tok, int top) {
+  std::vector<TokenProb> drawn(distribution.begin(), distribution.end());
   std::sort(drawn.begin(), drawn.end(), [](const TokenProb& a, const TokenProb& b) {
     return a.p > b.p || (a.p == b.p && a.id < b.id);
   });
@@ -241,12 +242,6 @@ std::string Generation::decide_from(std::span<const float> raw) {
   std::vector<float> logits(raw.begin(), raw.end());
   if (copy_) copy_->apply(logits.data(), logits.size());
   if (gate_ && !grammar_active_) gate_->apply(logits.data(), logits.size(), result_.tokens.empty());
-  std::vector<TokenProb> drawn;  // post_sampling_probs: what sample() draws from (it changes its buffers)
-  if (request_.top_logprobs >= 0 && request_.post_sampling_probs) {
-    std::vector<float> scratch = logits;
-    const std::span<const TokenProb> d = sampler_.distribution(scratch.data(), history_);
-    drawn.assign(d.begin(), d.end());
-  }
   const int32_t tok = sampler_.sample(logits.data(), history_);
   // The sampler only draws allowed tokens, so this cannot fail unless the
   // model's vocabulary is larger than the tokenizer's.
@@ -255,7 +250,7 @@ std::string Generation::decide_from(std::span<const float> raw) {
   result_.tokens.push_back(tok);
   if (request_.top_logprobs >= 0) {
     const int top = request_.top_logprobs;
-    result_.logprobs.push_back(request_.post_sampling_probs ? drawn_logprob(std::move(drawn), tok, top)
+    result_.logprobs.push_back(request_.post_sampling_probs ? drawn_logprob(sampler_.last_distribution(), tok, top)
                                                             : token_logprob(raw, tok, top));
   }
   history_.push_back(tok);

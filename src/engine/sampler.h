@@ -100,6 +100,8 @@ class Sampler {
   // final probabilities (summing to 1), in no particular order. Greedy gives
   // one token with p = 1. Valid until the next call on this sampler.
   std::span<const TokenProb> distribution(float* logits, const std::vector<int32_t>& history);
+  // The distribution the last sample() drew from, until the next call.
+  std::span<const TokenProb> last_distribution() const { return candidates_; }
 
   // Mask hook for constrained decoding: tokens with allowed(id) == false get
   // -inf before anything else. Applied over the whole vocabulary each step so
