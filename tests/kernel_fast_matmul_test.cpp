@@ -298,8 +298,8 @@ TEST(PackedWeights, LongRowsDecodeFourPanelsAtATime) {
   // lone whole panel and a partial one; on a pool a thread's pieces also
   // end off the groups of 4.
   ThreadPool pool(2);
-  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::IQ4_NL,
-                          TensorType::Q4_K, TensorType::Q5_K})
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
+                          TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q5_K})
     for (int64_t cols : {int64_t{4096}, 4864 + tensor_type_info(type).block_elems})
       for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool})
         for (int64_t n_tokens : {1, 2, 3, 4}) {  // 2-4: PackedKernels::few4 where the level has it
