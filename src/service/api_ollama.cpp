@@ -130,12 +130,28 @@ void Service::ollama_generate(const Caller& c, const HttpRequest& rq, HttpRespon
   check_rate(c);
   Json body = api::parse_body(rq);
   const std::string requested = api::string_field(body, "model", "");
-  LoadedModel& m = model();
-  const double load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const std::optional<int64_t> keep_alive = read_keep_alive(body);
   OllamaJob job;
   job.chat = chat;
   job.stream = api::bool_field(body, "stream", true);  // Ollama streams unless told not to
   job.model = requested.empty() ? ollama_model_name(model_name()) : requested;
+  auto empty = [&](const char* key) {
+    auto it = body.find(key);
+    return it == body.end() || it->is_null() || (it->is_string() && it->get<std::string>().empty()) ||
+           (it->is_array() && it->empty());
+  };
+  if (keep_alive == 0 && (chat ? empty("messages") : empty("prompt") && empty("context"))) {
+    // `ollama stop`: unloaded once no request uses it (the idle unload), not loaded for this.
+    {
+      std::lock_guard<std::mutex> lock(model_mu_);
+      if (model_) ollama_keep_alive_ms_ = 0;
+    }
+    return ollama_loaded(job, rs, "unload");
+  }
+  LoadedModel& m = model();
+  // Ollama's rule: each request sets how long the model stays after it (the default when it names none).
+  ollama_keep_alive_ms_ = keep_alive.value_or(kConfigKeepAlive);
+  const double load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   job.load_seconds = load_seconds;
   job.t0 = t0;
   read_ollama_options(body, job.request, m.tokenizer->n_vocab());
@@ -212,12 +228,12 @@ void Service::ollama_generate(const Caller& c, const HttpRequest& rq, HttpRespon
 }
 
 // The answer to a request without a prompt: Ollama's way to load a model.
-void ollama_loaded(const OllamaJob& job, HttpResponse& rs) {
+void ollama_loaded(const OllamaJob& job, HttpResponse& rs, const char* reason) {
   Json done = {{"model", job.model}, {"created_at", api::rfc3339_now()}};
   if (job.chat) done["message"] = {{"role", "assistant"}, {"content", ""}};
   else done["response"] = "";
   done["done"] = true;
-  done["done_reason"] = "load";
+  done["done_reason"] = reason;
   api::send_json(rs, 200, done);
 }
 

@@ -81,7 +81,50 @@ std::string rfc3339_of(std::time_t t) {
   return text;
 }
 
+// Milliseconds of a Go duration such as "1h30m", "5m", "2.5s" or "-1m";
+// a plain number is seconds. NaN when it is neither.
+double duration_ms(const std::string& text) {
+  static const std::map<std::string, double> kUnitMs = {{"ns", 1e-6}, {"us", 1e-3}, {"\u00b5s", 1e-3},
+                                                        {"ms", 1},    {"s", 1e3},   {"m", 6e4},  {"h", 3.6e6}};
+  size_t i = 0, n = text.size();
+  const double sign = n > 0 && text[0] == '-' ? -1 : 1;
+  if (n > 0 && (text[0] == '-' || text[0] == '+')) i = 1;
+  double total = 0;
+  bool any = false;
+  while (i < n) {
+    const size_t start = i;
+    while (i < n && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    if (i == start || i - start > 30) return NAN;
+    char* end = nullptr;
+    const std::string number = text.substr(start, i - start);
+    const double value = std::strtod(number.c_str(), &end);
+    if (end != number.c_str() + number.size()) return NAN;
+    const size_t unit_start = i;
+    while (i < n && !std::isdigit(static_cast<unsigned char>(text[i])) && text[i] != '.') ++i;
+    const std::string unit = text.substr(unit_start, i - unit_start);
+    if (unit.empty() && !any && i == n) return sign * value * 1e3;  // "300": seconds
+    auto u = kUnitMs.find(unit);
+    if (u == kUnitMs.end()) return NAN;
+    total += value * u->second;
+    any = true;
+  }
+  return any ? sign * total : NAN;
+}
+
 }  // namespace
+
+std::optional<int64_t> read_keep_alive(const Json& body) {
+  auto it = body.find("keep_alive");
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  double ms = NAN;
+  if (it->is_number()) ms = it->get<double>() * 1e3;
+  else if (it->is_string()) ms = duration_ms(it->get<std::string>());
+  if (std::isnan(ms))
+    throw api::bad_request("'keep_alive' must be a number of seconds or a duration such as \"5m\" or \"1h30m\"",
+                           "keep_alive");
+  if (ms < 0) return -1;
+  return static_cast<int64_t>(std::min(ms, 1e15));  // ~30 000 years
+}
 
 void send_ollama_error(HttpResponse& rs, const ServiceError& e) {
   if (e.retry_after_s > 0)
@@ -138,7 +181,7 @@ Json Service::ollama_model_entry(const std::string& name, const std::string& par
 }
 
 // /api/tags: the model and its adapters; /api/ps: the same while loaded,
-// with when the idle unload will take them (keep_alive of the config).
+// with when the idle unload will take them (keep_alive_ms).
 void Service::ollama_tags(HttpResponse& rs, bool running) {
   Json models = Json::array();
   bool loaded;
@@ -151,15 +194,15 @@ void Service::ollama_tags(HttpResponse& rs, bool running) {
   if (running && !loaded) return api::send_json(rs, 200, {{"models", models}});
   std::vector<std::pair<std::string, std::string>> names = {{model_name(), ""}};
   for (const auto& [name, path] : options_.adapters) names.push_back({name, model_name()});
-  const int64_t keep = std::atomic_load(&config_)->keep_alive_s;
+  const int64_t keep = keep_alive_ms();
   for (const auto& [name, parent] : names) {
     Json e = ollama_model_entry(name, parent);
     if (running) {
       const auto expires = std::chrono::system_clock::now() +
                            std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                               last_used + std::chrono::seconds(keep) - std::chrono::steady_clock::now());
-      // keep_alive 0: never unloaded; Ollama writes a far date for that.
-      e["expires_at"] = keep > 0 ? rfc3339_of(std::chrono::system_clock::to_time_t(expires)) : "2318-01-01T00:00:00Z";
+                               last_used + std::chrono::milliseconds(keep) - std::chrono::steady_clock::now());
+      // Never unloaded: Ollama writes a far date for that.
+      e["expires_at"] = keep >= 0 ? rfc3339_of(std::chrono::system_clock::to_time_t(expires)) : "2318-01-01T00:00:00Z";
       e["size_vram"] = 0;
       e["context_length"] = std::atomic_load(&config_)->default_context;
     }
@@ -196,7 +239,9 @@ void Service::ollama_embed(const Caller& c, const HttpRequest& rq, HttpResponse&
   const auto t0 = std::chrono::steady_clock::now();
   check_rate(c);
   Json body = api::parse_body(rq);
+  const std::optional<int64_t> keep_alive = read_keep_alive(body);
   LoadedModel& m = model();
+  ollama_keep_alive_ms_ = keep_alive.value_or(kConfigKeepAlive);
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<std::vector<int32_t>> inputs;
   auto add = [&](const Json& text, const char* param) {

@@ -113,17 +113,24 @@ Service::LoadedModel& Service::model() {
   return *model_;
 }
 
-// Unloads the model after keep_alive seconds without requests; the next
+int64_t Service::keep_alive_ms() const {
+  const int64_t asked = ollama_keep_alive_ms_.load();
+  if (asked != kConfigKeepAlive) return asked;
+  const int64_t config_s = std::atomic_load(&config_)->keep_alive_s;
+  return config_s > 0 ? config_s * 1000 : -1;  // the config's 0: never unloaded
+}
+
+// Unloads the model keep_alive after the last request ends; the next
 // request loads it again.
 void Service::idle_unload_loop() {
   while (!stopping_) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const int64_t keep = std::atomic_load(&config_)->keep_alive_s;
-    if (keep <= 0) continue;
+    const int64_t keep = keep_alive_ms();
+    if (keep < 0 || in_flight_ > 0) continue;
     SchedulerStats s = scheduler_->stats();
     if (s.running + s.waiting > 0) continue;
     std::scoped_lock lock(model_mu_, slots_mu_);
-    if (!model_ || Clock::now() - last_used_ < std::chrono::seconds(keep)) continue;
+    if (!model_ || in_flight_ > 0 || Clock::now() - last_used_ < std::chrono::milliseconds(keep)) continue;
     bool busy = false;
     for (auto& [key, slot] : slots_) {
       if (!slot->busy.try_lock()) busy = true;
@@ -132,7 +139,8 @@ void Service::idle_unload_loop() {
     if (busy) continue;
     slots_.clear();
     model_.reset();
-    std::fprintf(stderr, "onellm serve: model unloaded after %lld s idle\n", static_cast<long long>(keep));
+    ollama_keep_alive_ms_ = kConfigKeepAlive;  // a request's keep_alive lasts while the model it kept does
+    std::fprintf(stderr, "onellm serve: model unloaded after %.1f s idle\n", static_cast<double>(keep) / 1000);
   }
 }
 
@@ -227,6 +235,19 @@ void Service::handle(const HttpRequest& rq, HttpResponse& rs) {
     }
     Caller caller = identify(rq);
     app_id = caller.app->id;
+    // Held while the request is handled, so that the idle unload never frees
+    // the model under a handler; the end of a request that used the model
+    // (model() stamped last_used_) is its last use. Listings (/api/ps) are not.
+    struct InFlight {
+      Service& s;
+      Clock::time_point start = Clock::now();
+      explicit InFlight(Service& service) : s(service) { s.in_flight_++; }
+      ~InFlight() {
+        std::lock_guard<std::mutex> lock(s.model_mu_);
+        if (s.last_used_ >= start) s.last_used_ = Clock::now();
+        s.in_flight_--;
+      }
+    } in_flight{*this};
     if (p == "/v1/status" && rq.method == "GET") return status(rs);
     if (p == "/v1/models" && rq.method == "GET") {
       const int64_t created = static_cast<int64_t>(api::unix_now());

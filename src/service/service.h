@@ -99,6 +99,8 @@ class Service {
   Caller identify(const HttpRequest& request) const;
   LoadedModel& model();  // loads on demand (MODEL_UNAVAILABLE on failure)
   void idle_unload_loop();
+  // How long the model stays loaded after its last request, in ms; -1: until the daemon stops.
+  int64_t keep_alive_ms() const;
   QosClass qos_for(const Caller& caller, const std::string& requested) const;
   void check_rate(const Caller& caller);
   void check_tokens(const Caller& caller, size_t prompt_tokens, int64_t max_tokens);
@@ -167,6 +169,11 @@ class Service {
   std::atomic<bool> stopping_{false};
   std::thread idle_thread_;
   std::chrono::steady_clock::time_point started_;
+  // The last Ollama request's keep_alive (ms, -1: forever), which holds until
+  // the model is unloaded, as in Ollama; kConfigKeepAlive: the config's.
+  static constexpr int64_t kConfigKeepAlive = INT64_MIN;
+  std::atomic<int64_t> ollama_keep_alive_ms_{kConfigKeepAlive};
+  std::atomic<int> in_flight_{0};  // app requests being handled: the model is never unloaded under one
 };
 
 }  // namespace onellm

@@ -8,10 +8,12 @@ to the whole answer, /api/generate's "context" continuing a reply, model listing
 /api/show), load requests, and bad requests answered with {"error": "..."} naming what is wrong.
 Exit 77 = skipped (no binary).
 """
+import calendar
 import json
 import math
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_ref  # noqa: E402
@@ -312,6 +314,61 @@ def auth_checks(tmp, model):
         d.stop()
 
 
+def expires_in(d):
+    """Seconds until /api/ps says the model is unloaded (None: not loaded, inf: never)."""
+    st, ps = d.request("GET", "/api/ps")
+    check(st == 200, f"/api/ps: {st} {ps}")
+    if not ps["models"]:
+        return None
+    at = ps["models"][0]["expires_at"]
+    if at.startswith("2318-"):
+        return math.inf
+    return calendar.timegm(time.strptime(at, "%Y-%m-%dT%H:%M:%SZ")) - time.time()
+
+
+def wait_unloaded(d, seconds):
+    end = time.time() + seconds
+    while time.time() < end:
+        if expires_in(d) is None:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def keep_alive_checks(d):
+    """A request's keep_alive sets how long the model stays loaded after it, as in Ollama; 0 unloads it."""
+    ask = {"model": "m", "prompt": "hello", "stream": False, "options": {"num_predict": 2}}
+    st, _ = d.request("POST", "/api/generate", ask)
+    left = expires_in(d)
+    check(st == 200 and left is not None and 290 < left <= 301, f"no keep_alive: the config's 300 s: {left}")
+    for keep, lo, hi in [("1h", 3590, 3601), (120, 110, 121), ("2m30s", 140, 151), (-1, math.inf, math.inf),
+                         ("-5m", math.inf, math.inf)]:
+        st, o = d.request("POST", "/api/generate", dict(ask, keep_alive=keep))
+        left = expires_in(d)
+        check(st == 200 and left is not None and lo <= left <= hi, f"keep_alive {keep!r}: expires in {left} s")
+    for bad in ["soon", "5 minutes", [1], {"s": 1}, "1x", ""]:
+        st, e = d.request("POST", "/api/chat", {"model": "m", "messages": [{"role": "user", "content": "x"}],
+                                                "keep_alive": bad})
+        check(st == 400 and "keep_alive" in e.get("error", ""), f"keep_alive {bad!r}: 400 naming it: {st} {e}")
+    # `ollama stop` sends keep_alive 0 without a prompt: the answer says unload, and the model goes.
+    st, o = d.request("POST", "/api/generate", {"model": "m", "keep_alive": 0})
+    check(st == 200 and o.get("done_reason") == "unload", f"keep_alive 0 without a prompt: {st} {o}")
+    check(wait_unloaded(d, 5), "keep_alive 0: the model is unloaded within 5 s")
+    st, o = d.request("POST", "/api/chat", {"model": "m", "messages": [], "keep_alive": 0})
+    check(st == 200 and o.get("done_reason") == "unload" and expires_in(d) is None,
+          f"keep_alive 0 while unloaded: not loaded for it: {st} {o}")
+    # The next request loads it again, with the config's keep_alive.
+    st, _ = d.request("POST", "/v1/completions", {"prompt": "hello", "max_tokens": 2})
+    left = expires_in(d)
+    check(st == 200 and left is not None and 290 < left <= 301, f"loaded again, the config's 300 s: {left}")
+    # A short keep_alive: gone soon after the request ends, not before.
+    st, _ = d.request("POST", "/api/generate", dict(ask, keep_alive="1.5s"))
+    check(st == 200 and expires_in(d) is not None, "keep_alive 1.5s: still loaded right after the request")
+    check(wait_unloaded(d, 6), "keep_alive 1.5s: unloaded within 6 s")
+    st, o = d.request("POST", "/api/generate", ask)
+    check(st == 200 and o.get("done") is True, f"a request after the unload loads the model again: {st}")
+
+
 def run(tmp, model):
     auth_checks(tmp, model)
     d = Daemon(tmp, model, extra=["--no-builtin-tools"])
@@ -321,6 +378,7 @@ def run(tmp, model):
         generate_checks(d)
         error_checks(d)
         embed_checks(d)
+        keep_alive_checks(d)
     finally:
         d.stop()
     thinking_checks(tmp, model)
